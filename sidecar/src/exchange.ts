@@ -1,0 +1,91 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+
+/**
+ * Where a response goes. The HTTP/1.1, HTTP/2 and upgrade (raw socket) fronts each implement it,
+ * so stages and upstreams never care which protocol the client spoke.
+ */
+export interface ResponseSink {
+  readonly headersSent: boolean;
+  /** True once the client is gone (closed, reset) or the response was ended or aborted. */
+  readonly closed: boolean;
+  writeHead(status: number, headers: OutgoingHttpHeaders): void;
+  /** Returns false when the client cannot take more now; wait for `onDrain`. */
+  write(chunk: Uint8Array): boolean;
+  onDrain(cb: () => void): void;
+  end(chunk?: Uint8Array | string, trailers?: OutgoingHttpHeaders): void;
+  /** Reset the response: used when the app fails after the headers were sent. */
+  abort(): void;
+  /** Called once when the exchange is over (response finished, aborted or client gone). */
+  onClose(cb: () => void): void;
+}
+
+export type Protocol = 'http/1.1' | 'h2';
+
+/** Raw socket and already-read bytes of an HTTP/1.1 Upgrade (WebSocket) request. */
+export interface UpgradeTunnel {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+}
+
+/** Verdict of the authenticate stage, kept for the log line, the span and later stages. */
+export interface AuthOutcome {
+  readonly provider?: string;
+  readonly result: 'success' | 'failure' | 'skipped';
+  readonly reason?: string;
+  readonly subject?: string;
+  readonly claims?: Readonly<Record<string, unknown>>;
+  readonly cached?: boolean;
+}
+
+/**
+ * One request/response exchange as the pipeline sees it. Fields the fronts fill are readonly;
+ * the rest are written by stages and read by telemetry at the end.
+ */
+export class Exchange {
+  /** Name of the policy route that matched, or "default". Bounded: safe as a metric label. */
+  routeName = 'default';
+  /** Per-route upstream timeout chosen by the route stage (ms). */
+  timeoutMs = 0;
+  status = 0;
+  errorCode: string | undefined = undefined;
+  error: unknown = undefined;
+  upstreamStart = 0;
+  upstreamMs = -1;
+  bytesIn = 0;
+  bytesOut = 0;
+  auth: AuthOutcome | undefined = undefined;
+  /** Extra headers stages want on the response, whatever it turns out to be (e.g. RateLimit). */
+  responseHeaders: Record<string, string> | undefined = undefined;
+  /** Free-form annotations stages leave for the log line and span (small, bounded values only). */
+  notes: Record<string, string | number | boolean> | undefined = undefined;
+
+  constructor(
+    readonly protocol: Protocol,
+    readonly method: string,
+    /** Request target as received, origin-form: path plus query. */
+    readonly target: string,
+    /** Path without the query string, used for matching. */
+    readonly path: string,
+    readonly authority: string,
+    readonly scheme: 'http' | 'https',
+    /** Request headers with lowercase names; HTTP/2 pseudo-headers removed. */
+    readonly headers: IncomingHttpHeaders,
+    readonly remoteAddress: string,
+    /** Request body; already ended when the request has none. */
+    readonly body: Readable,
+    readonly hasBody: boolean,
+    readonly sink: ResponseSink,
+    readonly requestId: string,
+    readonly start: number,
+    readonly upgrade: UpgradeTunnel | undefined,
+  ) {}
+
+  addResponseHeader(name: string, value: string): void {
+    (this.responseHeaders ??= {})[name] = value;
+  }
+
+  note(key: string, value: string | number | boolean): void {
+    (this.notes ??= {})[key] = value;
+  }
+}

@@ -1,0 +1,34 @@
+/** Header names sidegate reads or writes, in one place. All lowercase. */
+export const H = {
+  requestId: 'x-request-id',
+  forwardedFor: 'x-forwarded-for',
+  forwardedProto: 'x-forwarded-proto',
+  forwardedHost: 'x-forwarded-host',
+  via: 'via',
+  host: 'host',
+  authorization: 'authorization',
+  cookie: 'cookie',
+  setCookie: 'set-cookie',
+  contentType: 'content-type',
+  contentLength: 'content-length',
+  transferEncoding: 'transfer-encoding',
+  connection: 'connection',
+  upgrade: 'upgrade',
+  te: 'te',
+  trailer: 'trailer',
+  retryAfter: 'retry-after',
+  wwwAuthenticate: 'www-authenticate',
+  userAgent: 'user-agent',
+} as const;
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones proxies still see). They describe one
+ * connection and are never forwarded; names listed in `Connection` are removed too.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
+]);
+
+/** The value sidegate adds to `via` (RFC 9110 §7.6.3). */
+export const VIA_NAME = 'sidegate';

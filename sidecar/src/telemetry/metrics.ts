@@ -1,0 +1,62 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric sidegate exports, declared in one place. Labels are bounded: route names come from
+ * the policy, status codes and reasons from fixed sets; never tokens, keys or raw paths.
+ * `docs/metrics.md` lists the same names, types and labels; a test keeps them in step.
+ */
+
+/** Sub-millisecond buckets: a sidecar adds fractions of a millisecond, and alerts watch p95/p99. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const FAST_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  // --- data path
+  readonly requests = new Counter({ name: 'sidegate_http_requests_total', help: 'Requests answered, by route, method and status code.', labelNames: ['route', 'method', 'status'] as const, registers: [this.registry] });
+  readonly requestDuration = new Histogram({ name: 'sidegate_http_request_duration_seconds', help: 'Time from request start to response end, as seen by the sidecar.', labelNames: ['route'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly upstreamDuration = new Histogram({ name: 'sidegate_upstream_request_duration_seconds', help: 'Time from sending the request to the app to the end of its response.', labelNames: ['route'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly upstreamErrors = new Counter({ name: 'sidegate_upstream_errors_total', help: 'Failed calls to the app, by kind (refused, timeout, reset).', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly errors = new Counter({ name: 'sidegate_errors_total', help: 'Responses sidegate produced itself, by error code.', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly inflight = new Gauge({ name: 'sidegate_inflight_requests', help: 'Requests being handled now.', registers: [this.registry] });
+  readonly connections = new Gauge({ name: 'sidegate_open_connections', help: 'Client connections open now, by protocol.', labelNames: ['protocol'] as const, registers: [this.registry] });
+  readonly clientErrors = new Counter({ name: 'sidegate_client_errors_total', help: 'Connections or streams refused before a request was formed (bad framing, header overflow, timeouts).', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly ready = new Gauge({ name: 'sidegate_ready', help: '1 when the sidecar reports ready, 0 while starting or draining.', registers: [this.registry] });
+  readonly draining = new Gauge({ name: 'sidegate_draining', help: '1 once a shutdown signal was received.', registers: [this.registry] });
+
+  // --- policy
+  readonly policyReloads = new Counter({ name: 'sidegate_policy_reloads_total', help: 'Policy reloads applied.', registers: [this.registry] });
+  readonly policyReloadFailures = new Counter({ name: 'sidegate_policy_reload_failures_total', help: 'Policy reloads rejected (the last good policy stays in force).', registers: [this.registry] });
+  readonly policyInfo = new Gauge({ name: 'sidegate_policy_info', help: 'The policy in force (value 1), by name and content version.', labelNames: ['name', 'version'] as const, registers: [this.registry] });
+
+  // --- authentication
+  readonly authAttempts = new Counter({ name: 'sidegate_auth_attempts_total', help: 'Token checks by provider, result and reason.', labelNames: ['provider', 'result', 'reason'] as const, registers: [this.registry] });
+  readonly securityViolations = new Counter({ name: 'sidegate_security_violations_total', help: 'Requests refused as attacks, by kind (cross_tenant, banned_ip, revoked).', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly jwksFetches = new Counter({ name: 'sidegate_jwks_fetches_total', help: 'Key set fetches by provider and result.', labelNames: ['provider', 'result'] as const, registers: [this.registry] });
+  readonly jwksAge = new Gauge({ name: 'sidegate_jwks_age_seconds', help: 'Age of the key set in use, by provider.', labelNames: ['provider'] as const, registers: [this.registry] });
+  readonly tokenCache = new Counter({ name: 'sidegate_token_cache_total', help: 'Verified-token cache lookups by result (hit, miss).', labelNames: ['result'] as const, registers: [this.registry] });
+
+  // --- rate limits and Redis
+  readonly rateLimitDecisions = new Counter({ name: 'sidegate_ratelimit_decisions_total', help: 'Rate-limit decisions by limit, result (allowed, limited, shadow_limited) and source (redis, cache, fallback, lease).', labelNames: ['limit', 'result', 'source'] as const, registers: [this.registry] });
+  readonly rateLimitFallback = new Gauge({ name: 'sidegate_ratelimit_fallback_active', help: '1 while Redis is unusable and limits decide by their onRedisError mode.', registers: [this.registry] });
+  readonly redisErrors = new Counter({ name: 'sidegate_redis_errors_total', help: 'Redis calls that failed or ran past their budget, by operation and kind.', labelNames: ['op', 'kind'] as const, registers: [this.registry] });
+  readonly redisDuration = new Histogram({ name: 'sidegate_redis_duration_seconds', help: 'Redis call latency, by operation.', labelNames: ['op'] as const, buckets: FAST_BUCKETS, registers: [this.registry] });
+
+  // --- breaker and concurrency
+  readonly breakerState = new Gauge({ name: 'sidegate_circuit_breaker_state', help: 'Breaker toward the app: 0 closed, 1 half-open, 2 open.', labelNames: ['upstream'] as const, registers: [this.registry] });
+  readonly breakerTransitions = new Counter({ name: 'sidegate_circuit_breaker_transitions_total', help: 'Breaker state changes by from, to and reason.', labelNames: ['upstream', 'from', 'to', 'reason'] as const, registers: [this.registry] });
+  readonly breakerRejected = new Counter({ name: 'sidegate_circuit_breaker_rejected_total', help: 'Requests refused without reaching the app, by reason (open, overflow).', labelNames: ['upstream', 'reason'] as const, registers: [this.registry] });
+  readonly upstreamInflight = new Gauge({ name: 'sidegate_upstream_inflight_requests', help: 'Requests in flight to the app now.', labelNames: ['upstream'] as const, registers: [this.registry] });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
+
+/** Methods are client-chosen strings: anything unusual becomes OTHER to keep the label bounded. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : 'OTHER';
+}
