@@ -160,10 +160,19 @@ export interface CompiledPolicy {
   readonly rateLimits: readonly RateLimitPolicy[];
   readonly breaker: BreakerPolicy | undefined;
   readonly logging: LoggingPolicy;
+  readonly clientAddress: ClientAddressPolicy;
 }
 
 /** One validation problem: where (JSON path into the document) and what. */
 export interface PolicyProblem {
   readonly path: string;
   readonly message: string;
+}
+
+export interface ClientAddressPolicy {
+  /**
+   * How many proxies in front of the pod are trusted to append to `x-forwarded-for`. 0 (default):
+   * the client IP is the socket's peer address and `x-forwarded-for` is ignored for decisions.
+   */
+  readonly trustedHops: number;
 }
