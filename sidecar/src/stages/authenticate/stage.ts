@@ -1,0 +1,255 @@
+import type { AuthPolicy } from '../../../../policies/src/types.js';
+import { AuthUnavailableError, CrossTenantError, ForbiddenError, UnauthenticatedError, type SidecarError } from '../../errors.js';
+import type { AuthOutcome, Exchange } from '../../exchange.js';
+import type { Stage } from '../../pipeline/stage.js';
+import { TokenCache } from './cache.js';
+import { claimValue, scalarText, valueMatches } from './claims.js';
+import type { AuthLogger, KeyDeps } from './deps.js';
+import { parseCompact, type ParsedToken } from './jws.js';
+import type { KeyManager } from './keys/key-manager.js';
+import { REASON_MESSAGES, type AuthReason } from './reasons.js';
+import type { RevocationStore } from './revocation.js';
+import { compileRules, pathSegment, type CompiledRequirement, type CompiledRule, type RuleSource } from './rules.js';
+import { readToken, stripToken } from './token-source.js';
+import { ProviderRuntime, UNKNOWN_KID, verifyWith, type Verified } from './verifier.js';
+
+export interface AuthDeps extends KeyDeps {
+  /** Long-lived; built by the proxy for the policy's providers (see KeyManager). */
+  readonly keys: KeyManager;
+  /** Required when the policy enables revocation. */
+  readonly revocation?: RevocationStore | undefined;
+  readonly logger: AuthLogger;
+}
+
+const SKIPPED: AuthOutcome = Object.freeze({ result: 'skipped' });
+// RFC 6750 §3.1: a request with no credentials gets the challenge without an error code.
+const CHALLENGE_MISSING = 'Bearer';
+const CHALLENGE_SCOPE = 'Bearer error="insufficient_scope"';
+const challengeFor = (r: AuthReason): string => `Bearer error="invalid_token", error_description="${REASON_MESSAGES[r]}"`;
+const REVOCATION_LOG_EVERY_MS = 10_000;
+
+/**
+ * The authenticate stage: find the rule, find the token, verify it (or take the cached verdict),
+ * check the rule's claims and tenant, consult revocation, then hand the app the verified claims
+ * as headers. Rejections throw the error-table classes; `respond` turns them into answers.
+ */
+export function authenticate(policy: AuthPolicy, deps: AuthDeps): Stage {
+  const a = new Authenticator(policy, deps);
+  return (next) => (ex) => {
+    let p: Promise<void> | undefined;
+    try {
+      p = a.check(ex);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return p === undefined ? next(ex) : p.then(() => next(ex));
+  };
+}
+
+/** Everything compiled once per policy version; `check` is the per-request path. */
+export class Authenticator {
+  readonly cache: TokenCache<Verified>;
+  private readonly rules: readonly CompiledRule[];
+  private readonly fallback: CompiledRequirement;
+  /** Every forwardClaims header of every provider: removed from every request (anti-spoofing). */
+  private readonly spoofable: readonly string[];
+  private readonly revocation: { readonly store: RevocationStore; readonly deny: boolean } | undefined;
+  private readonly hit;
+  private readonly miss;
+  private lastRevocationLog = -Infinity;
+  private suppressedRevocationLogs = 0;
+
+  constructor(policy: AuthPolicy, private readonly deps: AuthDeps) {
+    const providers = new Map<string, ProviderRuntime>();
+    for (const p of policy.providers) {
+      const keys = deps.keys.provider(p.name);
+      if (keys === undefined) throw new Error(`the key manager has no keys for provider "${p.name}"`);
+      providers.set(p.name, new ProviderRuntime(p, keys));
+    }
+    ({ rules: this.rules, fallback: this.fallback } = compileRules(policy, providers));
+    this.spoofable = [...new Set([...providers.values()].flatMap((p) => p.forward.map((f) => f.header)))];
+    this.cache = new TokenCache(policy.cache.maxEntries);
+    if (policy.revocation?.enabled === true) {
+      if (deps.revocation === undefined) throw new Error('auth.revocation is enabled but no revocation store was given');
+      this.revocation = { store: deps.revocation, deny: policy.revocation.onRedisError === 'deny' };
+    }
+    this.hit = deps.metrics.tokenCache.labels('hit');
+    this.miss = deps.metrics.tokenCache.labels('miss');
+  }
+
+  /** Undefined when the request may proceed now; a promise when it must wait (keys, Redis); throws to reject. */
+  check(ex: Exchange): Promise<void> | undefined {
+    const headers = ex.headers;
+    for (const h of this.spoofable) if (headers[h] !== undefined) delete headers[h];
+
+    const req = this.requirementFor(ex);
+    if (req.none) {
+      ex.auth = SKIPPED;
+      return this.revocation === undefined ? undefined : this.checkBanned(ex);
+    }
+
+    let token: string | undefined;
+    let source: RuleSource | undefined;
+    for (const s of req.sources) {
+      token = readToken(s.src, headers, ex.target);
+      if (token !== undefined) { source = s; break; }
+    }
+    if (token === undefined || source === undefined) return this.fail(ex, req.label, 'missing');
+
+    const clock = this.deps.clock;
+    const now = clock.now();
+    const key = TokenCache.key(token);
+    const cached = this.cache.get(key, now);
+    if (cached !== undefined && source.providers.has(cached.provider)) {
+      const keys = cached.provider.keys;
+      const mono = clock.monotonic();
+      if (cached.generation === keys.generation && keys.usable(mono)) {
+        keys.maybeRefresh(mono);
+        this.hit.inc();
+        return this.accept(ex, req, source, cached, true);
+      }
+    }
+    this.miss.inc();
+
+    if (token.length > source.maxBytes) return this.fail(ex, req.label, 'oversize');
+    const parsed = parseCompact(token);
+    if (typeof parsed === 'string') return this.fail(ex, req.label, parsed);
+    if (!source.algs.has(parsed.alg)) return this.fail(ex, req.label, 'alg_not_allowed');
+    const iss = parsed.claims.iss;
+    const providers = typeof iss === 'string' ? source.byIssuer.get(iss) : undefined;
+    if (providers === undefined) return this.fail(ex, req.label, 'issuer');
+
+    const mono = clock.monotonic();
+    let first: AuthReason | undefined;
+    for (const rt of providers) {
+      const v = verifyWith(rt, token, parsed, now, mono);
+      if (typeof v !== 'string') return this.verified(ex, req, source, key, v);
+      if (v === UNKNOWN_KID) {
+        const refetch = rt.keys.unknownKid(mono);
+        if (refetch !== undefined) return this.afterRefetch(refetch, ex, req, source, key, rt, token, parsed);
+      }
+      first ??= v;
+    }
+    return this.fail(ex, providers[0]!.cfg.name, first!);
+  }
+
+  private requirementFor(ex: Exchange): CompiledRequirement {
+    const { method, path } = ex;
+    for (const r of this.rules) if (r.match.matches(method, path)) return r.req;
+    return this.fallback;
+  }
+
+  private async afterRefetch(refetch: Promise<boolean>, ex: Exchange, req: CompiledRequirement, source: RuleSource, key: string, rt: ProviderRuntime, token: string, parsed: ParsedToken): Promise<void> {
+    await refetch;
+    const v = verifyWith(rt, token, parsed, this.deps.clock.now(), this.deps.clock.monotonic());
+    if (typeof v === 'string') return this.fail(ex, rt.cfg.name, v);
+    return this.verified(ex, req, source, key, v);
+  }
+
+  private verified(ex: Exchange, req: CompiledRequirement, source: RuleSource, key: string, v: Verified): Promise<void> | undefined {
+    if (v.expiresAt > this.deps.clock.now()) this.cache.set(key, v);
+    return this.accept(ex, req, source, v, false);
+  }
+
+  /** The token is valid: apply the rule's claim and tenant checks, revocation, then the headers. */
+  private accept(ex: Exchange, req: CompiledRequirement, source: RuleSource, v: Verified, cached: boolean): Promise<void> | undefined {
+    const name = v.provider.cfg.name;
+    for (const c of req.claims) {
+      if (!valueMatches(claimValue(v.claims, c.path), c.anyOf, c.spaceSeparated)) {
+        return this.reject(ex, name, 'claims', new ForbiddenError('insufficient_scope', `the token lacks the claim ${c.path.name} this route requires`, CHALLENGE_SCOPE));
+      }
+    }
+    const t = req.tenant;
+    if (t !== undefined) {
+      const mine = scalarText(claimValue(v.claims, t.path));
+      const wanted = t.header !== undefined ? asString(ex.headers[t.header]) : pathSegment(ex.path, t.segment ?? 0);
+      if (mine === undefined || wanted === undefined) {
+        return this.reject(ex, name, 'claims', new ForbiddenError('insufficient_scope', 'the tenant of the token or of the request is missing', CHALLENGE_SCOPE));
+      }
+      if (mine !== wanted) {
+        this.deps.metrics.securityViolations.inc({ kind: 'cross_tenant' });
+        return this.reject(ex, name, 'cross_tenant', new CrossTenantError());
+      }
+    }
+    if (this.revocation !== undefined) return this.checkRevoked(ex, source, v, cached);
+    this.admit(ex, source, v, cached);
+    return undefined;
+  }
+
+  private admit(ex: Exchange, source: RuleSource, v: Verified, cached: boolean): void {
+    const headers = ex.headers;
+    if (!v.provider.cfg.forward) stripToken(source.src, headers);
+    const f = v.forward;
+    for (let i = 0; i < f.length; i += 2) headers[f[i]!] = f[i + 1]!;
+    ex.auth = cached ? v.cachedOutcome : v.outcome;
+    this.deps.metrics.authAttempts.inc({ provider: v.provider.cfg.name, result: 'success', reason: 'ok' });
+  }
+
+  private async checkRevoked(ex: Exchange, source: RuleSource, v: Verified, cached: boolean): Promise<void> {
+    const { store } = this.revocation!;
+    let revoked = false;
+    let banned = false;
+    try {
+      [revoked, banned] = await Promise.all([v.jti === undefined ? false : store.isRevoked(v.jti), store.isBanned(ex.remoteAddress)]);
+    } catch (err) {
+      this.revocationUnavailable(ex, v.provider.cfg.name, err);
+    }
+    const name = v.provider.cfg.name;
+    if (banned) {
+      this.deps.metrics.securityViolations.inc({ kind: 'banned_ip' });
+      this.reject(ex, name, 'banned', new ForbiddenError('banned', REASON_MESSAGES.banned));
+    }
+    if (revoked) {
+      this.deps.metrics.securityViolations.inc({ kind: 'revoked' });
+      this.fail(ex, name, 'revoked');
+    }
+    this.admit(ex, source, v, cached);
+  }
+
+  private async checkBanned(ex: Exchange): Promise<void> {
+    let banned = false;
+    try {
+      banned = await this.revocation!.store.isBanned(ex.remoteAddress);
+    } catch (err) {
+      this.revocationUnavailable(ex, 'none', err);
+    }
+    if (banned) {
+      this.deps.metrics.securityViolations.inc({ kind: 'banned_ip' });
+      this.reject(ex, 'none', 'banned', new ForbiddenError('banned', REASON_MESSAGES.banned));
+    }
+  }
+
+  /** Redis could not answer: the policy's onRedisError decides; counted and logged (at most every 10 s). */
+  private revocationUnavailable(ex: Exchange, provider: string, err: unknown): void {
+    const { metrics, logger, clock } = this.deps;
+    const deny = this.revocation!.deny;
+    metrics.redisErrors.inc({ op: 'auth_revocation', kind: 'error' });
+    const mono = clock.monotonic();
+    if (mono - this.lastRevocationLog >= REVOCATION_LOG_EVERY_MS) {
+      logger.warn({ err: err instanceof Error ? err.message : String(err), onRedisError: deny ? 'deny' : 'allow', suppressed: this.suppressedRevocationLogs },
+        deny ? 'auth: revocation store unavailable, refusing requests' : 'auth: revocation store unavailable, admitting requests unchecked');
+      this.lastRevocationLog = mono;
+      this.suppressedRevocationLogs = 0;
+    } else {
+      this.suppressedRevocationLogs++;
+    }
+    if (deny) this.reject(ex, provider, 'revocation_unavailable', new AuthUnavailableError('revocation_unavailable', REASON_MESSAGES.revocation_unavailable));
+    ex.note('revocation', 'unchecked');
+  }
+
+  /** A token failure: 401 (503 when the provider has no usable keys). */
+  private fail(ex: Exchange, provider: string, reason: AuthReason): never {
+    if (reason === 'keys_unavailable') this.reject(ex, provider, reason, new AuthUnavailableError(reason, REASON_MESSAGES.keys_unavailable));
+    this.reject(ex, provider, reason, new UnauthenticatedError(reason, REASON_MESSAGES[reason], reason === 'missing' ? CHALLENGE_MISSING : challengeFor(reason)));
+  }
+
+  private reject(ex: Exchange, provider: string, reason: AuthReason, err: SidecarError): never {
+    ex.auth = { provider, result: 'failure', reason };
+    this.deps.metrics.authAttempts.inc({ provider, result: 'failure', reason });
+    throw err;
+  }
+}
+
+function asString(v: string | string[] | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
