@@ -1,0 +1,74 @@
+/**
+ * The shorthand annotations compiled into a partial Policy document (the overlay the sidecar merges
+ * last, as SIDEGATE_POLICY_OVERLAY), validated with the one policy compiler so that a pod whose
+ * overlay the sidecar would refuse at start is refused at admission instead.
+ */
+import { compilePolicy } from '../../policies/src/compile.js';
+import type { AnnotationSettings, Problems } from './annotations.js';
+import { PREFIX } from './constants.js';
+
+export type PolicyDoc = Record<string, unknown>;
+
+/** Name of the provider the annotations declare (visible in metrics and logs). */
+export const ANNOTATION_PROVIDER = 'annotations';
+
+export function buildOverlay(s: AnnotationSettings): PolicyDoc | undefined {
+  const spec: Record<string, unknown> = {};
+  const auth: Record<string, unknown> = {};
+  if (s.jwtIssuer !== undefined) {
+    auth.providers = [{
+      name: ANNOTATION_PROVIDER,
+      issuer: s.jwtIssuer,
+      ...(s.jwtAudiences === undefined ? {} : { audiences: s.jwtAudiences }),
+      jwks: s.jwksUri === undefined ? { discovery: true } : { uri: s.jwksUri },
+    }];
+    auth.default = { require: 'any' };
+  }
+  if (s.publicPaths !== undefined) auth.rules = [{ match: { paths: s.publicPaths }, require: 'none' }];
+  if (Object.keys(auth).length > 0) spec.auth = auth;
+  if (s.rateLimits !== undefined) spec.rateLimits = s.rateLimits;
+  if (s.appProtocol !== undefined) spec.upstream = { protocol: s.appProtocol === 'http1' ? 'http1' : 'h2c' };
+  return Object.keys(spec).length === 0 ? undefined : { spec };
+}
+
+/** A base document for validation: the chart defaults, or the smallest valid policy. */
+function baseDoc(defaults: Readonly<Record<string, unknown>> | undefined, service: string): PolicyDoc {
+  const base: PolicyDoc = defaults === undefined ? {} : structuredClone(defaults);
+  base.apiVersion ??= 'sidegate.dev/v1';
+  base.kind ??= 'Policy';
+  base.metadata ??= { name: service };
+  base.spec ??= {};
+  return base;
+}
+
+/**
+ * Validates the overlay against the defaults. When a policy ConfigMap is referenced its content is
+ * unknown here (the webhook has no API access), so problems that only concern auth rules without a
+ * provider are downgraded to a warning: the ConfigMap may well declare the provider.
+ */
+export function checkOverlay(
+  overlay: PolicyDoc | undefined,
+  defaults: Readonly<Record<string, unknown>> | undefined,
+  service: string,
+  hasConfigMap: boolean,
+  p: Problems,
+): void {
+  if (overlay === undefined) return;
+  if (hasConfigMap) {
+    // Lists replace lists when the overlay merges (policies/src/merge.ts): say so where it bites.
+    const spec = (overlay.spec ?? {}) as Record<string, Record<string, unknown> | undefined>;
+    const replaced = [
+      ...(spec.auth?.providers !== undefined ? ['spec.auth.providers'] : []),
+      ...(spec.auth?.rules !== undefined ? ['spec.auth.rules'] : []),
+      ...(spec.rateLimits !== undefined ? ['spec.rateLimits'] : []),
+    ];
+    if (replaced.length > 0) p.warnings.push(`annotations replace ${replaced.join(', ')} of the policy ConfigMap`);
+  }
+  const r = compilePolicy(baseDoc(defaults, service), overlay);
+  if (r.ok) return;
+  const hard = r.problems.filter((x) => !(hasConfigMap && /provider/i.test(x.message) && x.path.includes('auth')));
+  if (hard.length < r.problems.length) {
+    p.warnings.push(`${PREFIX}public-paths: no JWT provider in the annotations; the policy ConfigMap must declare one`);
+  }
+  for (const x of hard as readonly { path: string; message: string }[]) p.errors.push(`invalid policy overlay at ${x.path}: ${x.message}`);
+}

@@ -1,0 +1,73 @@
+/**
+ * Strip-and-reinject: the `sidegate.dev/status` annotation records exactly what injection added
+ * or replaced, so a second pass can remove it and render again. Re-injection is then a no-op and
+ * changed annotations take effect when an injected manifest is injected again.
+ */
+import { ANNOTATION_STATUS, INIT_CONTAINER, POLICY_VOLUME, PROXY_CONTAINER } from './constants.js';
+import { PROBE_KINDS, probeField, type Pod, type Probe } from './k8s.js';
+import { isRewritten } from './probes.js';
+
+export interface InjectionStatus {
+  readonly version: 1;
+  readonly initContainers: readonly string[];
+  readonly containers: readonly string[];
+  readonly volumes: readonly string[];
+  /** Pod annotations injection set, with the value each had before (null: absent). */
+  readonly annotations: Readonly<Record<string, string | null>>;
+  /** `<container>/<probe>` → the probe as the user wrote it. */
+  readonly probes: Readonly<Record<string, Probe>>;
+}
+
+export function encodeStatus(s: InjectionStatus): string {
+  return JSON.stringify(s);
+}
+
+function decodeStatus(raw: string | undefined): Partial<InjectionStatus> | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(raw);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const OURS: ReadonlySet<string> = new Set([PROXY_CONTAINER, INIT_CONTAINER]);
+
+/**
+ * Removes a previous injection in place. Our containers and volume are removed by name even
+ * without a readable status (a hand-edited manifest), because two copies would break the pod.
+ */
+export function stripInjection(pod: Pod): void {
+  const meta = pod.metadata;
+  const status = decodeStatus(meta?.annotations?.[ANNOTATION_STATUS]);
+  const spec = pod.spec;
+  spec.containers = spec.containers.filter((c) => !OURS.has(c.name));
+  if (spec.initContainers !== undefined) {
+    spec.initContainers = spec.initContainers.filter((c) => !OURS.has(c.name));
+    if (spec.initContainers.length === 0) delete spec.initContainers;
+  }
+  if (spec.volumes !== undefined) {
+    spec.volumes = spec.volumes.filter((v) => v.name !== POLICY_VOLUME);
+    if (spec.volumes.length === 0) delete spec.volumes;
+  }
+  if (status === undefined || meta === undefined) return;
+  const annotations = meta.annotations ?? {};
+  delete annotations[ANNOTATION_STATUS];
+  if (typeof status.annotations === 'object' && status.annotations !== null) {
+    for (const [k, prev] of Object.entries(status.annotations)) {
+      if (typeof prev === 'string') annotations[k] = prev;
+      else delete annotations[k];
+    }
+  }
+  if (Object.keys(annotations).length === 0) delete meta.annotations;
+  if (typeof status.probes === 'object' && status.probes !== null) {
+    for (const c of spec.containers) {
+      for (const kind of PROBE_KINDS) {
+        const original = status.probes[`${c.name}/${kind}`];
+        // Only put the original back if the probe is still ours: a later edit by the user wins.
+        if (original !== undefined && isRewritten(c[probeField(kind)], c.name, kind)) c[probeField(kind)] = original;
+      }
+    }
+  }
+}
