@@ -1,0 +1,12 @@
+export { Secret } from './secret.js';
+export { loadRedisConfig, parseRedisUrl, describeRedis, redactUrl, RedisConfigError } from './config.js';
+export type { RedisConfig, RedisTopology, RedisTls, HostPort, ReadFile } from './config.js';
+export { createRedisClient, reconnectDelay } from './client.js';
+export type { RedisClient, ClientOptions } from './client.js';
+export { RedisUnavailableError, withBudget, failureKind } from './budget.js';
+export type { RedisFailureKind } from './budget.js';
+export { RedisConnection, DEFAULT_REDIS_BUDGET_MS } from './connection.js';
+export type { RedisConnectionOptions, Logger } from './connection.js';
+export { LuaScript, evalScript } from './script.js';
+export { PodHeartbeat, heartbeatKey } from './heartbeat.js';
+export type { HeartbeatOptions } from './heartbeat.js';

@@ -1,0 +1,11 @@
+export { rateLimit } from './stage.js';
+export type { RateLimitDeps } from './stage.js';
+export { RateLimiter } from './limiter.js';
+export type { RateLimiterOptions } from './limiter.js';
+export { RedisRateStore, GCRA } from './redis-store.js';
+export { LocalLimiter } from './local.js';
+export { DenyCache } from './deny-cache.js';
+export { limitSpec } from './types.js';
+export type { LimitSpec, RateItem, RateStore, Verdict, Outcome, DecisionSource } from './types.js';
+export { clientIp, keyMaterial, hashMaterial, keyPrefix, limitTag } from './keys.js';
+export { policyItem, stateItem, deniedHeaders, RL_HEADERS } from './headers.js';

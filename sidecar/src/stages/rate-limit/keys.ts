@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import type { KeyPart } from '../../../../policies/src/types.js';
+import type { Exchange } from '../../exchange.js';
+import { H } from '../../headers.js';
+
+/** `{<namespace>/<service>/<limit>}`: the Cluster hash tag, shared by every key of one limit. */
+export function limitTag(namespace: string, service: string, limit: string): string {
+  return `${namespace}/${service}/${limit}`;
+}
+
+export function keyPrefix(tag: string): string {
+  return `sidegate:rl:{${tag}}:`;
+}
+
+/**
+ * The key parts' values joined unambiguously (each JSON-encoded, one per line). A part the request
+ * does not have (no such header, unauthenticated) is `null`: such requests share one bucket rather
+ * than escaping the limit, so dropping a header never buys more quota.
+ */
+export function keyMaterial(parts: readonly KeyPart[], ex: Exchange, trustedHops: number): string {
+  let s = '';
+  for (const p of parts) {
+    s += JSON.stringify(partValue(p, ex, trustedHops) ?? null);
+    s += '\n';
+  }
+  return s;
+}
+
+/** 128 bits of SHA-256, base64url: fixed length, and no client-chosen text lands in Redis. */
+export function hashMaterial(material: string): string {
+  return createHash('sha256').update(material).digest('base64url').slice(0, 22);
+}
+
+function partValue(p: KeyPart, ex: Exchange, trustedHops: number): unknown {
+  switch (p.kind) {
+    case 'claim': return claimValue(ex.auth?.claims, p.name);
+    case 'header': {
+      const v = ex.headers[p.name.toLowerCase()];
+      return Array.isArray(v) ? v.join(',') : v;
+    }
+    case 'clientIp': return clientIp(ex, trustedHops);
+    case 'method': return ex.method;
+    case 'route': return ex.routeName;
+    case 'constant': return p.value;
+  }
+}
+
+/** A claim by name, or by dot-separated path into nested objects (`realm.tenant`). */
+function claimValue(claims: Readonly<Record<string, unknown>> | undefined, name: string): unknown {
+  if (!claims) return undefined;
+  if (name in claims) return claims[name];
+  let v: unknown = claims;
+  for (const seg of name.split('.')) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<string, unknown>)[seg];
+  }
+  return v;
+}
+
+/**
+ * The client address: the socket peer, unless `trustedHops` proxies in front append to
+ * x-forwarded-for, in which case it is the entry the outermost trusted proxy appended — the
+ * `trustedHops`-th from the right. Entries further left are client-supplied and never trusted;
+ * with fewer entries than trusted hops the socket peer is used (as Envoy's xff_num_trusted_hops).
+ */
+export function clientIp(ex: Pick<Exchange, 'headers' | 'remoteAddress'>, trustedHops: number): string {
+  if (trustedHops > 0) {
+    const raw = ex.headers[H.forwardedFor];
+    if (raw !== undefined) {
+      const list = (Array.isArray(raw) ? raw.join(',') : raw).split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const pick = list[list.length - trustedHops];
+      if (pick !== undefined) return normalizeIp(pick);
+    }
+  }
+  return normalizeIp(ex.remoteAddress);
+}
+
+/** `::ffff:10.0.0.1` and `10.0.0.1` are one client; IPv6 case and brackets do not matter. */
+function normalizeIp(ip: string): string {
+  let s = ip.trim().toLowerCase();
+  if (s.startsWith('[')) s = s.slice(1, s.indexOf(']') > 0 ? s.indexOf(']') : undefined);
+  return s.startsWith('::ffff:') && s.includes('.') ? s.slice(7) : s;
+}

@@ -1,0 +1,157 @@
+import type { RateLimitPolicy } from '../../../../policies/src/types.js';
+import type { Clock } from '../../clock.js';
+import { RateLimitedError, RateLimitUnavailableError } from '../../errors.js';
+import type { Exchange } from '../../exchange.js';
+import type { Handler, Stage } from '../../pipeline/stage.js';
+import { passThrough } from '../../pipeline/stage.js';
+import type { Logger } from '../../redis/connection.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import { DenyCache } from './deny-cache.js';
+import { RL_HEADERS, deniedHeaders, policyItem, stateItem } from './headers.js';
+import { hashMaterial, keyMaterial, keyPrefix, limitTag } from './keys.js';
+import type { RateLimiter } from './limiter.js';
+import { limitSpec } from './types.js';
+import type { DecisionSource, LimitSpec, RateItem } from './types.js';
+
+export interface RateLimitDeps {
+  /** Long-lived: created once by the proxy, shared by every policy version. */
+  readonly limiter: RateLimiter;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly identity: { readonly namespace: string; readonly service: string };
+  /** `CompiledPolicy.clientAddress.trustedHops`. */
+  readonly trustedHops: number;
+  /** Answer repeated denials from memory (default true; false only to measure its effect). */
+  readonly denyCache?: boolean;
+  readonly denyCacheMaxEntries?: number;
+}
+
+/** `result` label values: bounded. */
+type Result = 'allowed' | 'limited' | 'shadow_limited' | 'unavailable' | 'shadow_unavailable';
+
+interface CompiledLimit {
+  readonly policy: RateLimitPolicy;
+  readonly spec: LimitSpec;
+  readonly tag: string;
+  readonly prefix: string;
+  readonly policyItem: string;
+}
+
+/**
+ * The rate-limit stage: every limit whose matcher accepts the request is decided together (one
+ * Redis round trip), the request is rejected with 429 if an enforced limit is exhausted, or 503 if
+ * an enforced limit with `onRedisError: deny` cannot be decided; shadow limits only count.
+ * Built once per policy version: limits, key prefixes and header items are compiled here.
+ */
+export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDeps): Stage {
+  if (limits.length === 0) return passThrough;
+  const compiled: CompiledLimit[] = limits.map((policy) => {
+    const spec = limitSpec(policy);
+    const tag = limitTag(deps.identity.namespace, deps.identity.service, policy.name);
+    return { policy, spec, tag, prefix: keyPrefix(tag), policyItem: policyItem(spec) };
+  });
+  const cache = deps.denyCache === false ? undefined : new DenyCache(deps.denyCacheMaxEntries);
+  const count = decisionCounter(deps.metrics);
+
+  return (next: Handler): Handler => async (ex: Exchange) => {
+    const matched = compiled.filter((c) => c.policy.match.matches(ex.method, ex.path));
+    if (matched.length === 0) return next(ex);
+    const items: RateItem[] = matched.map((c) => ({
+      key: c.prefix + hashMaterial(keyMaterial(c.policy.key, ex, deps.trustedHops)),
+      tag: c.tag,
+      spec: c.spec,
+    }));
+    const policyValue = enforcedPolicies(matched);
+
+    const sentAt = deps.clock.monotonic();
+    if (cache) {
+      for (let i = 0; i < items.length; i++) {
+        if (!matched[i]!.spec.enforce) continue;
+        const left = cache.remaining(items[i]!.key, sentAt);
+        if (left > 0) {
+          const name = matched[i]!.spec.name;
+          count(name, 'limited', 'cache');
+          note(ex, 'limited', 'cache', name);
+          throw new RateLimitedError(name, deniedHeaders(policyValue, name, left));
+        }
+      }
+    }
+
+    const verdicts = await deps.limiter.decide(items);
+    let denied = -1;
+    let unavailable = -1;
+    let tightest = -1;
+    let shadowHit = false;
+    let source: DecisionSource = 'redis';
+    for (let i = 0; i < items.length; i++) {
+      const v = verdicts[i]!;
+      const spec = matched[i]!.spec;
+      if (v.source !== 'redis') source = v.source;
+      if (v.outcome === 'allowed') {
+        count(spec.name, 'allowed', v.source);
+        if (spec.enforce && v.remaining !== undefined && (tightest < 0 || v.remaining < verdicts[tightest]!.remaining!)) tightest = i;
+      } else if (!spec.enforce) {
+        shadowHit = true;
+        count(spec.name, v.outcome === 'limited' ? 'shadow_limited' : 'shadow_unavailable', v.source);
+      } else if (v.outcome === 'limited') {
+        count(spec.name, 'limited', v.source);
+        if (denied < 0 || v.retryAfterMs > verdicts[denied]!.retryAfterMs) denied = i;
+      } else {
+        count(spec.name, 'unavailable', v.source);
+        if (unavailable < 0) unavailable = i;
+      }
+    }
+
+    if (denied >= 0) {
+      const v = verdicts[denied]!;
+      const name = matched[denied]!.spec.name;
+      if (cache && v.source === 'redis') cache.add(items[denied]!.key, sentAt + v.retryAfterMs, deps.clock.monotonic());
+      note(ex, 'limited', v.source, name);
+      throw new RateLimitedError(name, deniedHeaders(policyValue, name, v.retryAfterMs));
+    }
+    if (unavailable >= 0) {
+      const name = matched[unavailable]!.spec.name;
+      note(ex, 'unavailable', 'fallback', name);
+      throw new RateLimitUnavailableError(name);
+    }
+    if (policyValue !== '') {
+      ex.addResponseHeader(RL_HEADERS.policy, policyValue);
+      if (tightest >= 0) {
+        const v = verdicts[tightest]!;
+        ex.addResponseHeader(RL_HEADERS.state, stateItem(matched[tightest]!.spec.name, v.remaining!, v.resetMs ?? 0));
+      }
+    }
+    note(ex, shadowHit ? 'shadow_limited' : 'allowed', source);
+    return next(ex);
+  };
+}
+
+function enforcedPolicies(matched: readonly CompiledLimit[]): string {
+  let s = '';
+  for (const c of matched) {
+    if (!c.spec.enforce) continue;
+    s = s === '' ? c.policyItem : `${s}, ${c.policyItem}`;
+  }
+  return s;
+}
+
+function note(ex: Exchange, result: Result, source: DecisionSource, limit?: string): void {
+  ex.note('ratelimit', result);
+  ex.note('ratelimit_source', source);
+  if (limit !== undefined) ex.note('ratelimit_limit', limit);
+}
+
+/** Counter children cached per label set: the hot path skips prom-client's label hashing. */
+function decisionCounter(metrics: Metrics): (limit: string, result: Result, source: DecisionSource) => void {
+  const children = new Map<string, { inc(): void }>();
+  return (limit, result, source) => {
+    const k = `${limit}\n${result}\n${source}`;
+    let c = children.get(k);
+    if (!c) {
+      c = metrics.rateLimitDecisions.labels(limit, result, source);
+      children.set(k, c);
+    }
+    c.inc();
+  };
+}

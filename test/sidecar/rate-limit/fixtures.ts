@@ -1,0 +1,63 @@
+import { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { KeyPart, RateLimitPolicy, RequestMatcher } from '../../../policies/src/types.js';
+import { Exchange } from '../../../sidecar/src/exchange.js';
+import type { ResponseSink } from '../../../sidecar/src/exchange.js';
+import type { Logger } from '../../../sidecar/src/redis/connection.js';
+
+/** A matcher on path prefixes (`/api/*` style written as `/api/`), any method unless given. */
+export function matcher(prefixes: readonly string[] = [], methods: readonly string[] = []): RequestMatcher {
+  const m = new Set(methods);
+  return {
+    exactPaths: new Set(),
+    prefixes,
+    anyPath: prefixes.length === 0,
+    methods: m,
+    matches: (method, path) => (m.size === 0 || m.has(method)) && (prefixes.length === 0 || prefixes.some((p) => path.startsWith(p))),
+  };
+}
+
+export function limit(over: Partial<RateLimitPolicy> & { name: string }): RateLimitPolicy {
+  return {
+    match: matcher(),
+    key: [{ kind: 'constant', value: 'all' }] as readonly KeyPart[],
+    requests: 10,
+    perMs: 1000,
+    burst: 0,
+    cost: 1,
+    onRedisError: 'allow',
+    mode: 'enforce',
+    ...over,
+  };
+}
+
+const sink: ResponseSink = {
+  headersSent: false,
+  closed: false,
+  writeHead: () => undefined,
+  write: () => true,
+  onDrain: () => undefined,
+  end: () => undefined,
+  abort: () => undefined,
+  onClose: () => undefined,
+};
+
+export function exchange(opts: { method?: string; path?: string; headers?: IncomingHttpHeaders; remoteAddress?: string; claims?: Record<string, unknown>; route?: string } = {}): Exchange {
+  const path = opts.path ?? '/api/x';
+  const ex = new Exchange('http/1.1', opts.method ?? 'GET', path, path, 'svc', 'http', opts.headers ?? {}, opts.remoteAddress ?? '10.0.0.1',
+    Readable.from([]), false, sink, 'req-1', 0, undefined);
+  if (opts.claims) ex.auth = { result: 'success', claims: opts.claims };
+  if (opts.route) ex.routeName = opts.route;
+  return ex;
+}
+
+export interface LogLine { level: string; obj: object; msg: string }
+
+/** A logger that keeps its lines, so tests can assert on them (and on what they never contain). */
+export function captureLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at = (level: string) => (obj: object, msg: string): void => { lines.push({ level, obj, msg }); };
+  return { lines, warn: at('warn'), info: at('info'), error: at('error') };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
