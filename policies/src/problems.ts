@@ -1,0 +1,174 @@
+/**
+ * Turns ajv's errors into problems an operator can act on: one line per problem, pointing at the
+ * field (JSON pointer into the document), saying what is wrong and what was found. Problems are
+ * sorted in document order so `sidegate validate` reads top to bottom like the file.
+ */
+import type { ErrorObject } from 'ajv';
+import type { PolicyProblem } from './types.js';
+import { isPlainObject } from './merge.js';
+
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  object: 'an object',
+  array: 'a list',
+  null: 'null',
+};
+
+export function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** A short rendering of a found value for "(got ...)". */
+export function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (isPlainObject(value)) return 'an object';
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0] ?? 0;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j] ?? 0;
+      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
+      row[j] = Math.min(up + 1, (row[j - 1] ?? 0) + 1, diag + cost);
+      diag = up;
+    }
+  }
+  return row[b.length] ?? 0;
+}
+
+function unknownField(field: string, allowed: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const name of allowed) {
+    const d = editDistance(field, name);
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4))) {
+    return `unknown field (did you mean "${best}"?)`;
+  }
+  return allowed.length > 0 ? `unknown field (allowed: ${allowed.join(', ')})` : 'unknown field';
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Per-keyword messages the schema gives in `errorMessage` (ajv-errors convention). */
+function schemaMessage(e: ErrorObject): string | undefined {
+  const m: unknown = e.parentSchema?.errorMessage;
+  if (typeof m === 'string') return m;
+  const byKeyword = isPlainObject(m) ? m[e.keyword] : undefined;
+  return typeof byKeyword === 'string' ? byKeyword : undefined;
+}
+
+/** One problem for one ajv error (generated with verbose: true), or undefined for wrappers. */
+function toProblem(e: ErrorObject): PolicyProblem | undefined {
+  const got = (): string => ` (got ${describe(e.data)})`;
+  const params = e.params as Record<string, unknown>;
+  const at = (path: string, message: string): PolicyProblem => ({ path, message });
+  const override = schemaMessage(e);
+
+  if (e.propertyName !== undefined) {
+    // A propertyNames failure: point at the offending key itself.
+    return at(`${e.instancePath}/${escapePointer(e.propertyName)}`, `${override ?? e.message ?? 'invalid name'} (got ${describe(e.propertyName)})`);
+  }
+  switch (e.keyword) {
+    case 'if':
+    case 'propertyNames':
+      return undefined;
+    case 'required':
+      return at(`${e.instancePath}/${escapePointer(String(params.missingProperty))}`, 'is required');
+    case 'additionalProperties': {
+      const field = String(params.additionalProperty);
+      const properties: unknown = e.parentSchema?.properties;
+      const allowed = isPlainObject(properties) ? Object.keys(properties) : [];
+      return at(`${e.instancePath}/${escapePointer(field)}`, unknownField(field, allowed));
+    }
+    case 'type': {
+      const types = Array.isArray(params.type) ? (params.type as string[]) : String(params.type).split(',');
+      const names = types.map((t) => TYPE_NAMES[t] ?? t);
+      const expected = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names[0];
+      return at(e.instancePath, `${override ?? `must be ${expected}`}${got()}`);
+    }
+    case 'enum': {
+      const values = (params.allowedValues as unknown[]).map((v) => String(v)).join(', ');
+      return at(e.instancePath, `${override ?? `must be one of: ${values}`}${got()}`);
+    }
+    case 'const':
+      return at(e.instancePath, `must be ${JSON.stringify(params.allowedValue)}${got()}`);
+    case 'pattern':
+      return at(e.instancePath, `${override ?? `must match ${String(params.pattern)}`}${got()}`);
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return at(e.instancePath, `must be ${String(params.comparison)} ${String(params.limit)}${got()}`);
+    case 'minItems':
+      return at(e.instancePath, params.limit === 1 ? 'must not be empty' : `must have at least ${plural(Number(params.limit), 'item')}`);
+    case 'maxItems':
+      return at(e.instancePath, `must have at most ${plural(Number(params.limit), 'item')}`);
+    case 'uniqueItems': {
+      const [first, second] = [Number(params.i), Number(params.j)].sort((a, b) => a - b);
+      const dup: unknown = Array.isArray(e.data) ? e.data[second ?? 0] : undefined;
+      return at(`${e.instancePath}/${second}`, `duplicates item ${first} (${describe(dup)})`);
+    }
+    case 'minProperties':
+    case 'maxProperties':
+      return at(e.instancePath, override ?? `must have ${e.keyword === 'minProperties' ? 'at least' : 'at most'} ${plural(Number(params.limit), 'field')}`);
+    default:
+      return at(e.instancePath, e.message ?? `fails ${e.keyword}`);
+  }
+}
+
+export function schemaProblems(errors: readonly ErrorObject[]): PolicyProblem[] {
+  const out: PolicyProblem[] = [];
+  for (const e of errors) {
+    const p = toProblem(e);
+    if (p !== undefined) out.push(p);
+  }
+  return out;
+}
+
+/** Pre-order positions of every value in the document: the order a reader meets them. */
+function documentOrder(doc: unknown): Map<string, number> {
+  const order = new Map<string, number>();
+  const walk = (value: unknown, path: string): void => {
+    order.set(path, order.size);
+    if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}/${i}`));
+    else if (isPlainObject(value)) for (const [k, v] of Object.entries(value)) walk(v, `${path}/${escapePointer(k)}`);
+  };
+  walk(doc, '');
+  return order;
+}
+
+/** Removes duplicates and sorts problems in document order (a missing field sorts with its parent). */
+export function orderProblems(problems: readonly PolicyProblem[], doc: unknown): PolicyProblem[] {
+  const order = documentOrder(doc);
+  const position = (path: string): number => {
+    for (let p = path; ; p = p.slice(0, p.lastIndexOf('/'))) {
+      const found = order.get(p);
+      if (found !== undefined) return found;
+      if (p === '') return -1;
+    }
+  };
+  const seen = new Set<string>();
+  const unique = problems.filter((p) => {
+    const key = `${p.path}\n${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return unique
+    .map((p, i) => ({ p, i, pos: position(p.path) }))
+    .sort((a, b) => a.pos - b.pos || a.i - b.i)
+    .map(({ p }) => p);
+}
