@@ -70,7 +70,7 @@ function checkKeySources(p: JsonObject, kind: 'hs' | 'asym' | undefined, path: s
     if (jwks !== undefined) report(`${path}/jwks`, 'cannot be used with HS* algorithms: their key comes from secret');
   } else if (kind === 'asym') {
     if (jwks === undefined) report(`${path}/jwks`, 'is required for asymmetric algorithms (uri, discovery, file or keys)');
-    if (p.secret !== undefined) report(`${path}/secret`, 'is only used with HS* algorithms');
+    if (p.secret !== undefined) report(`${path}/secret`, 'is only used with HS* algorithms (list HS256, HS384 or HS512 in algorithms; the default allows only asymmetric ones)');
   }
   if (jwks === undefined) return;
   const found = (['uri', 'discovery', 'file', 'keys'] as const).filter((k) =>

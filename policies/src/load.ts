@@ -4,7 +4,7 @@
  * accepted too (the sidecar itself sees the mounted key, i.e. the bare Policy).
  */
 import { readFile } from 'node:fs/promises';
-import { parseAllDocuments, type Document } from 'yaml';
+import { isScalar, parseAllDocuments, type Document } from 'yaml';
 import { isPlainObject } from './merge.js';
 import type { PolicyProblem } from './types.js';
 
@@ -28,7 +28,8 @@ function parseOne(text: string, where: string): LoadResult {
   const list = Array.isArray(docs) ? docs : [];
   const problems = list.flatMap((d) => yamlProblems(d, where));
   if (problems.length > 0) return { ok: false, problems };
-  const nonEmpty = list.filter((d) => d.contents !== null);
+  // A trailing `---` leaves an empty document behind; only documents with content count.
+  const nonEmpty = list.filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null));
   if (nonEmpty.length === 0) return { ok: false, problems: [{ path: '', message: `${where}no policy: the document is empty` }] };
   if (nonEmpty.length > 1) {
     return { ok: false, problems: [{ path: '', message: `${where}expected one document, found ${nonEmpty.length} (separated by ---)` }] };

@@ -30,19 +30,21 @@ export function describe(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
+/** Edit distance counting a swap of neighbours as one edit ("brust" → "burst"), case-insensitive. */
 function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j] ?? 0;
-      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
-      row[j] = Math.min(up + 1, (row[j - 1] ?? 0) + 1, diag + cost);
-      diag = up;
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity;
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1);
+      (d[i] ?? [])[j] = best;
     }
   }
-  return row[b.length] ?? 0;
+  return at(x.length, y.length);
 }
 
 function unknownField(field: string, allowed: readonly string[]): string {
@@ -52,7 +54,8 @@ function unknownField(field: string, allowed: readonly string[]): string {
     const d = editDistance(field, name);
     if (d < bestDistance) [best, bestDistance] = [name, d];
   }
-  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4))) {
+  // Short names are too close to everything for a suggestion to mean anything.
+  if (best !== undefined && best.length >= 4 && bestDistance <= Math.max(1, Math.floor(best.length / 4))) {
     return `unknown field (did you mean "${best}"?)`;
   }
   return allowed.length > 0 ? `unknown field (allowed: ${allowed.join(', ')})` : 'unknown field';
@@ -89,6 +92,7 @@ function toProblem(e: ErrorObject): PolicyProblem | undefined {
       return at(`${e.instancePath}/${escapePointer(String(params.missingProperty))}`, 'is required');
     case 'additionalProperties': {
       const field = String(params.additionalProperty);
+      if (override !== undefined) return at(`${e.instancePath}/${escapePointer(field)}`, override);
       const properties: unknown = e.parentSchema?.properties;
       const allowed = isPlainObject(properties) ? Object.keys(properties) : [];
       return at(`${e.instancePath}/${escapePointer(field)}`, unknownField(field, allowed));
