@@ -53,7 +53,7 @@ export function skipReasons(pod: Pod, ns: NamespaceInfo, config: InjectorConfig)
   }
   const mesh = otherMesh(pod);
   if (mesh !== undefined) {
-    reasons.push({ code: 'other-mesh', message: `the pod already has a ${mesh} proxy; two proxies on one pod break each other` });
+    reasons.push({ code: 'other-mesh', message: `the pod already runs a proxy of ${mesh}; two proxies on one pod break each other` });
   }
   return reasons;
 }

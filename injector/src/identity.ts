@@ -18,6 +18,10 @@ export function workloadOf(pod: Pod): Workload | undefined {
       return { kind: 'Deployment', name: ref.name.slice(0, -hash.length - 1) };
     }
   }
+  // The CronJob controller names its Jobs `<cronjob>-<scheduled time in minutes>`: report the
+  // CronJob, so every run shares one service identity (and one set of rate limits).
+  const cron = ref.kind === 'Job' ? /^(.+)-\d{8,}$/.exec(ref.name) : null;
+  if (cron?.[1] !== undefined) return { kind: 'CronJob', name: cron[1] };
   return { kind: ref.kind, name: ref.name };
 }
 

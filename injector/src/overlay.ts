@@ -5,7 +5,6 @@
  */
 import { compilePolicy } from '../../policies/src/compile.js';
 import type { AnnotationSettings, Problems } from './annotations.js';
-import { PREFIX } from './constants.js';
 
 export type PolicyDoc = Record<string, unknown>;
 
@@ -43,8 +42,8 @@ function baseDoc(defaults: Readonly<Record<string, unknown>> | undefined, servic
 
 /**
  * Validates the overlay against the defaults. When a policy ConfigMap is referenced its content is
- * unknown here (the webhook has no API access), so problems that only concern auth rules without a
- * provider are downgraded to a warning: the ConfigMap may well declare the provider.
+ * unknown here (the webhook has no API access), so problems that only say "no JWT provider" are
+ * downgraded to a warning: the ConfigMap may well declare the provider.
  */
 export function checkOverlay(
   overlay: PolicyDoc | undefined,
@@ -66,9 +65,10 @@ export function checkOverlay(
   }
   const r = compilePolicy(baseDoc(defaults, service), overlay);
   if (r.ok) return;
-  const hard = r.problems.filter((x) => !(hasConfigMap && /provider/i.test(x.message) && x.path.includes('auth')));
-  if (hard.length < r.problems.length) {
-    p.warnings.push(`${PREFIX}public-paths: no JWT provider in the annotations; the policy ConfigMap must declare one`);
+  const soft = (x: { path: string; message: string }): boolean => hasConfigMap && /provider/i.test(x.message);
+  const hard = r.problems.filter((x) => !soft(x));
+  for (const x of r.problems.filter(soft)) {
+    p.warnings.push(`overlay ${x.path} ${x.message}: the policy ConfigMap must declare the JWT provider`);
   }
   for (const x of hard as readonly { path: string; message: string }[]) p.errors.push(`invalid policy overlay at ${x.path}: ${x.message}`);
 }
