@@ -9,7 +9,11 @@ export interface ResponseSink {
   readonly headersSent: boolean;
   /** True once the client is gone (closed, reset) or the response was ended or aborted. */
   readonly closed: boolean;
-  writeHead(status: number, headers: OutgoingHttpHeaders): void;
+  /**
+   * `endStream`: the response has no body (sent as one HEADERS frame on HTTP/2, which gRPC's
+   * trailers-only answers need). `trailers`: the body may be followed by trailers.
+   */
+  writeHead(status: number, headers: OutgoingHttpHeaders, endStream?: boolean, trailers?: boolean): void;
   /** Returns false when the client cannot take more now; wait for `onDrain`. */
   write(chunk: Uint8Array): boolean;
   onDrain(cb: () => void): void;

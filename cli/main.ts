@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { processIo, type CliIo } from './io.js';
+
+const USAGE = `usage: sidegate <command> [flags]
+
+commands:
+  proxy          run the sidecar (see: sidegate proxy --help)
+  injector       run the admission webhook server (HTTPS)
+  inject -f FILE inject the sidecar into manifests offline (- for stdin)
+  validate FILE  validate policy files; exit 1 with every problem and its path
+  init-network   install the iptables rules that send inbound traffic to the sidecar
+  drain          tell the local sidecar to drain (the preStop hook)
+  demo           run a demo app behind the sidecar with an example policy (npm start)
+`;
+
+type Command = (args: string[], io: CliIo) => Promise<number>;
+
+/** Subcommands are loaded lazily: `sidegate validate` should not pay for the proxy's imports. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  proxy: async () => (await import('./proxy.js')).runProxy,
+  drain: async () => (await import('./drain.js')).runDrain,
+  demo: async () => (await import('./demo.js')).runDemo,
+  validate: async () => (await import('./validate.js')).runValidate,
+  inject: async () => (await import('./inject.js')).runInject,
+  injector: async () => (await import('./injector.js')).runInjector,
+  'init-network': async () => (await import('./init-network.js')).runInitNetwork,
+};
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') { io.out(USAGE); return cmd === undefined ? 2 : 0; }
+  const load = COMMANDS[cmd];
+  if (load === undefined) { io.err(`sidegate: unknown command "${cmd}"\n${USAGE}`); return 2; }
+  return (await load())(rest, io);
+}
+
+main(process.argv.slice(2), processIo).then(
+  (code) => process.exit(code),
+  (err: unknown) => { console.error(err); process.exit(70); },
+);

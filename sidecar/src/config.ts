@@ -1,0 +1,173 @@
+/**
+ * `sidegate proxy` configuration: flags, each with a SIDEGATE_* env twin. This and policy
+ * compilation are the only places that see untyped input; everything downstream gets `ProxyConfig`.
+ */
+
+export interface HostPort { readonly host: string; readonly port: number }
+
+export interface ProxyConfig {
+  readonly listen: HostPort;
+  readonly admin: HostPort;
+  readonly upstream: URL;
+  readonly policyFile: string | undefined;
+  /** JSON Policy documents handed over by the injector (chart defaults, annotation overlay). */
+  readonly policyDefaults: string | undefined;
+  readonly policyOverlay: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly redisTimeoutMs: number;
+  readonly service: string;
+  readonly namespace: string;
+  readonly podName: string;
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  readonly maxHeaderSize: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConcurrentStreams: number;
+  readonly drainDelayMs: number;
+  readonly drainTimeoutMs: number;
+  readonly logLevel: string;
+  readonly logHeaders: boolean;
+  readonly appProbes: string | undefined;
+}
+
+interface FlagSpec {
+  readonly flag: string;
+  readonly env: string;
+  readonly help: string;
+  readonly def?: string;
+  readonly boolean?: boolean;
+}
+
+/** Every flag with its env twin and default. Scripts rely on these names: change only with a deprecation path. */
+export const PROXY_FLAGS = {
+  listen: { flag: '--listen', env: 'SIDEGATE_LISTEN', def: '0.0.0.0:15006', help: 'inbound listener HOST:PORT' },
+  admin: { flag: '--admin', env: 'SIDEGATE_ADMIN_LISTEN', def: '0.0.0.0:15090', help: 'admin listener HOST:PORT (health, metrics, probes)' },
+  upstream: { flag: '--upstream', env: 'SIDEGATE_UPSTREAM', def: 'http://127.0.0.1:8080', help: 'the app: http://HOST:PORT or h2c://HOST:PORT' },
+  policy: { flag: '--policy', env: 'SIDEGATE_POLICY_FILE', help: 'policy file (YAML/JSON; reloaded when it changes)' },
+  policyDefaults: { flag: '--policy-defaults', env: 'SIDEGATE_POLICY_DEFAULTS', help: 'JSON policy merged under the file (chart-wide defaults)' },
+  policyOverlay: { flag: '--policy-overlay', env: 'SIDEGATE_POLICY_OVERLAY', help: 'JSON policy merged over the file (from annotations)' },
+  redis: { flag: '--redis', env: 'SIDEGATE_REDIS_URL', help: 'Redis URL for shared limits and revocation (redis://, rediss://, redis+sentinel://, redis+cluster://)' },
+  redisTimeout: { flag: '--redis-timeout', env: 'SIDEGATE_REDIS_TIMEOUT', def: '5ms', help: 'budget for one Redis call on the request path' },
+  service: { flag: '--service', env: 'SIDEGATE_SERVICE', def: 'default', help: 'service identity shared limits are keyed on' },
+  namespace: { flag: '--namespace', env: 'SIDEGATE_NAMESPACE', def: 'default', help: 'namespace of the pod' },
+  podName: { flag: '--pod-name', env: 'SIDEGATE_POD_NAME', def: '', help: 'name of the pod (for logs and heartbeats)' },
+  tlsCert: { flag: '--tls-cert', env: 'SIDEGATE_TLS_CERT', help: 'PEM certificate: serve TLS with ALPN h2/http1.1 on the inbound port' },
+  tlsKey: { flag: '--tls-key', env: 'SIDEGATE_TLS_KEY', help: 'PEM private key for --tls-cert' },
+  maxHeaderSize: { flag: '--max-header-size', env: 'SIDEGATE_MAX_HEADER_SIZE', def: '16384', help: 'largest request header block in bytes (431 above)' },
+  headersTimeout: { flag: '--headers-timeout', env: 'SIDEGATE_HEADERS_TIMEOUT', def: '10s', help: 'time a client has to send complete request headers (slowloris cut-off)' },
+  requestTimeout: { flag: '--request-timeout', env: 'SIDEGATE_REQUEST_TIMEOUT', def: '5m', help: 'time a client has to send a complete request, body included' },
+  idleTimeout: { flag: '--idle-timeout', env: 'SIDEGATE_IDLE_TIMEOUT', def: '60s', help: 'idle client connections are closed after this' },
+  maxConcurrentStreams: { flag: '--max-concurrent-streams', env: 'SIDEGATE_MAX_CONCURRENT_STREAMS', def: '128', help: 'HTTP/2 streams per client session' },
+  drainDelay: { flag: '--drain-delay', env: 'SIDEGATE_DRAIN_DELAY', def: '5s', help: 'after SIGTERM, keep serving (not ready) this long before refusing new connections' },
+  drainTimeout: { flag: '--drain-timeout', env: 'SIDEGATE_DRAIN_TIMEOUT', def: '25s', help: 'after the delay, wait this long for in-flight requests, then exit' },
+  logLevel: { flag: '--log-level', env: 'SIDEGATE_LOG_LEVEL', def: 'info', help: 'trace|debug|info|warn|error|silent' },
+  logHeaders: { flag: '--log-headers', env: 'SIDEGATE_LOG_HEADERS', boolean: true, help: 'include request headers (secrets redacted) in access log lines' },
+  appProbes: { flag: '--app-probes', env: 'SIDEGATE_APP_PROBES', help: 'JSON: the app\'s original kubelet probes, run by /app-health/<container>/<probe>' },
+} as const satisfies Record<string, FlagSpec>;
+
+export type FlagName = keyof typeof PROXY_FLAGS;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parse argv then env (flags win). Throws ConfigError naming the flag and its env twin. */
+export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ProxyConfig {
+  const raw = new Map<FlagName, string>();
+  const byFlag = new Map<string, FlagName>();
+  for (const [name, spec] of Object.entries(PROXY_FLAGS) as [FlagName, FlagSpec][]) {
+    byFlag.set(spec.flag, name);
+    const v = env[spec.env];
+    if (v !== undefined && v !== '') raw.set(name, v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const name = byFlag.get(flag);
+    if (name === undefined) throw new ConfigError(`unknown flag ${flag} (see sidegate proxy --help)`);
+    const spec: FlagSpec = PROXY_FLAGS[name];
+    if (spec.boolean === true && eq < 0) { raw.set(name, 'true'); continue; }
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`${flag} needs a value`);
+    raw.set(name, value);
+  }
+  const get = (n: FlagName): string | undefined => raw.get(n) ?? (PROXY_FLAGS[n] as FlagSpec).def;
+  const where = (n: FlagName): string => `${PROXY_FLAGS[n].flag} (${PROXY_FLAGS[n].env})`;
+
+  const tlsCert = get('tlsCert');
+  const tlsKey = get('tlsKey');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError(`${where('tlsCert')} and ${where('tlsKey')} go together`);
+  return {
+    listen: parseHostPort(get('listen')!, where('listen')),
+    admin: parseHostPort(get('admin')!, where('admin')),
+    upstream: parseUpstream(get('upstream')!, where('upstream')),
+    policyFile: get('policy'),
+    policyDefaults: get('policyDefaults'),
+    policyOverlay: get('policyOverlay'),
+    redisUrl: get('redis'),
+    redisTimeoutMs: parseDurationFlag(get('redisTimeout')!, where('redisTimeout')),
+    service: get('service')!,
+    namespace: get('namespace')!,
+    podName: get('podName')!,
+    tlsCert,
+    tlsKey,
+    maxHeaderSize: parseIntFlag(get('maxHeaderSize')!, where('maxHeaderSize'), 1024, 1 << 20),
+    headersTimeoutMs: parseDurationFlag(get('headersTimeout')!, where('headersTimeout')),
+    requestTimeoutMs: parseDurationFlag(get('requestTimeout')!, where('requestTimeout')),
+    idleTimeoutMs: parseDurationFlag(get('idleTimeout')!, where('idleTimeout')),
+    maxConcurrentStreams: parseIntFlag(get('maxConcurrentStreams')!, where('maxConcurrentStreams'), 1, 10_000),
+    drainDelayMs: parseDurationFlag(get('drainDelay')!, where('drainDelay'), true),
+    drainTimeoutMs: parseDurationFlag(get('drainTimeout')!, where('drainTimeout'), true),
+    logLevel: parseLogLevel(get('logLevel')!, where('logLevel')),
+    logHeaders: get('logHeaders') === 'true' || get('logHeaders') === '1',
+    appProbes: get('appProbes'),
+  };
+}
+
+export function parseHostPort(s: string, where: string): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`${where}: "${s}" is not HOST:PORT`);
+  return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port };
+}
+
+function parseUpstream(s: string, where: string): URL {
+  let u: URL;
+  try { u = new URL(s); } catch { throw new ConfigError(`${where}: "${s}" is not a URL (http://HOST:PORT or h2c://HOST:PORT)`); }
+  if (u.protocol !== 'http:' && u.protocol !== 'h2c:') throw new ConfigError(`${where}: scheme must be http or h2c, not ${u.protocol.slice(0, -1)}`);
+  if (u.port === '' || u.hostname === '') throw new ConfigError(`${where}: "${s}" needs a host and a port`);
+  return u;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+export function parseDurationFlag(s: string, where: string, allowZero = false): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) throw new ConfigError(`${where}: "${s}" is not a duration (e.g. 250ms, 5s, 1m)`);
+  const ms = Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!;
+  if (ms === 0 && !allowZero) throw new ConfigError(`${where}: must be more than 0`);
+  return ms;
+}
+
+function parseIntFlag(s: string, where: string, min: number, max: number): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${where}: "${s}" must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+function parseLogLevel(s: string, where: string): string {
+  if (!LEVELS.has(s)) throw new ConfigError(`${where}: "${s}" is not one of ${[...LEVELS].join(', ')}`);
+  return s;
+}
+
+export function proxyUsage(): string {
+  const lines = ['usage: sidegate proxy [flags]', ''];
+  for (const spec of Object.values(PROXY_FLAGS) as FlagSpec[]) {
+    lines.push(`  ${spec.flag.padEnd(26)} ${spec.help}${spec.def !== undefined && spec.def !== '' ? ` (default ${spec.def})` : ''}  [${spec.env}]`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,35 @@
+import type { Logger } from 'pino';
+import type { CompiledPolicy } from '../../../policies/src/types.js';
+import type { Clock } from '../clock.js';
+import { respond } from '../stages/respond/index.js';
+import { route } from '../stages/route/index.js';
+import { telemetry } from '../stages/telemetry/index.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { compose, type Handler, type Stage } from './stage.js';
+
+/** Long-lived things the stages use; they outlive policy versions. */
+export interface PipelineServices {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly logHeaders: boolean;
+  /** The innermost handler: relays to the app. */
+  readonly forward: Handler;
+}
+
+/**
+ * The request pipeline for one policy version, built once when the policy loads (never per
+ * request). Order matters; each line says why its stage sits where it does.
+ */
+export function buildPipeline(policy: CompiledPolicy, s: PipelineServices): Handler {
+  const stages: Stage[] = [
+    // Outermost: every exchange, rejections included, gets its metrics and log line.
+    telemetry(policy.logging, s),
+    // The single boundary where a thrown SidecarError becomes a response.
+    respond,
+    // Name the route first: it is a metric label, a rate-limit key part and picks the timeout.
+    route(policy),
+  ];
+  return compose(stages, s.forward);
+}

@@ -1,0 +1,74 @@
+import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { Exchange, type ResponseSink } from '../exchange.js';
+import { H } from '../headers.js';
+import { requestIdFrom } from './request-id.js';
+import type { FrontContext } from './front.js';
+
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = constants;
+
+/** ResponseSink over an HTTP/2 server stream (the stream API, not the compat layer: no per-request listeners). */
+class H2Sink implements ResponseSink {
+  private trailers: OutgoingHttpHeaders | undefined;
+  private ended = false;
+  constructor(private readonly stream: ServerHttp2Stream, private readonly ex: () => Exchange) {}
+  get headersSent(): boolean { return this.stream.headersSent; }
+  get closed(): boolean { return this.ended || this.stream.closed || this.stream.destroyed; }
+  /** `trailers`: the response may end with trailers (gRPC), so hold the stream open for them. */
+  writeHead(status: number, headers: OutgoingHttpHeaders, endStream = false, trailers = false): void {
+    headers[':status'] = status;
+    if (endStream) { this.ended = true; this.stream.respond(headers, { endStream: true }); return; }
+    if (trailers) {
+      this.stream.respond(headers, { waitForTrailers: true });
+      this.stream.once('wantTrailers', () => {
+        if (!this.stream.destroyed) this.stream.sendTrailers(this.trailers ?? {});
+      });
+    } else {
+      this.stream.respond(headers);
+    }
+  }
+  write(chunk: Uint8Array): boolean {
+    this.ex().bytesOut += chunk.byteLength;
+    return this.stream.write(chunk);
+  }
+  onDrain(cb: () => void): void { this.stream.once('drain', cb); }
+  end(chunk?: Uint8Array | string, trailers?: OutgoingHttpHeaders): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (chunk !== undefined) this.ex().bytesOut += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    this.trailers = trailers;
+    if (chunk === undefined) this.stream.end(); else this.stream.end(chunk);
+  }
+  abort(): void { this.ended = true; if (!this.stream.destroyed) this.stream.close(NGHTTP2_INTERNAL_ERROR); }
+  onClose(cb: () => void): void { this.stream.once('close', cb); }
+}
+
+/** Turn one HTTP/2 stream into an Exchange; pseudo-headers become fields, the rest stay headers. */
+export function h2Exchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders, flags: number, ctx: FrontContext): Exchange {
+  const headers: IncomingHttpHeaders = {};
+  for (const name in raw) {
+    if (name.charCodeAt(0) !== 58 /* ':' */) headers[name] = raw[name];
+  }
+  const target = raw[':path'] ?? '/';
+  const q = target.indexOf('?');
+  const authority = raw[':authority'] ?? headers.host ?? '';
+  let ex: Exchange;
+  const sink = new H2Sink(stream, () => ex);
+  ex = new Exchange(
+    'h2', raw[':method'] ?? 'GET', target, q < 0 ? target : target.slice(0, q), authority,
+    ctx.scheme, headers, stream.session?.socket?.remoteAddress ?? '', stream,
+    (flags & NGHTTP2_FLAG_END_STREAM) === 0, sink, requestIdFrom(headers[H.requestId]),
+    ctx.clock.monotonic(), undefined,
+  );
+  return ex;
+}
+
+/** Header block size as HTTP/2 accounts it (RFC 9113 §6.5.2: name + value + 32 per field). */
+export function headerListSize(raw: IncomingHttpHeaders): number {
+  let n = 0;
+  for (const name in raw) {
+    const v = raw[name];
+    if (Array.isArray(v)) for (const x of v) n += name.length + x.length + 32;
+    else if (v !== undefined) n += name.length + v.length + 32;
+  }
+  return n;
+}

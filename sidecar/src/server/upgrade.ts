@@ -1,0 +1,49 @@
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Exchange, type ResponseSink } from '../exchange.js';
+import { H } from '../headers.js';
+import { requestIdFrom } from './request-id.js';
+import type { FrontContext } from './front.js';
+
+/**
+ * ResponseSink over the raw socket of an Upgrade request. Only used when sidegate itself answers
+ * (a rejection before the tunnel opens); once tunnelled, bytes flow untouched.
+ */
+class RawSink implements ResponseSink {
+  private sent = false;
+  private ended = false;
+  constructor(private readonly socket: Duplex) {}
+  get headersSent(): boolean { return this.sent; }
+  get closed(): boolean { return this.ended || this.socket.destroyed; }
+  writeHead(status: number, headers: OutgoingHttpHeaders, endStream = false): void {
+    this.sent = true;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+    for (const [k, v] of Object.entries(headers)) {
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [String(v)]) head += `${k}: ${one}\r\n`;
+    }
+    this.socket.write(`${head}connection: close\r\n\r\n`);
+    if (endStream) this.end();
+  }
+  write(chunk: Uint8Array): boolean { return this.socket.write(chunk); }
+  onDrain(cb: () => void): void { this.socket.once('drain', cb); }
+  end(chunk?: Uint8Array | string): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (chunk === undefined) this.socket.end(); else this.socket.end(chunk);
+  }
+  abort(): void { this.ended = true; this.socket.destroy(); }
+  onClose(cb: () => void): void { this.socket.once('close', cb); }
+}
+
+/** An Exchange for an HTTP/1.1 Upgrade (WebSocket): runs the same pipeline, then tunnels. */
+export function upgradeExchange(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: FrontContext): Exchange {
+  const target = req.url ?? '/';
+  const q = target.indexOf('?');
+  return new Exchange(
+    'http/1.1', req.method ?? 'GET', target, q < 0 ? target : target.slice(0, q), req.headers.host ?? '',
+    ctx.scheme, req.headers, req.socket.remoteAddress ?? '', req, false, new RawSink(socket),
+    requestIdFrom(req.headers[H.requestId]), ctx.clock.monotonic(), { socket, head },
+  );
+}

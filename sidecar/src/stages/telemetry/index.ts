@@ -1,0 +1,81 @@
+import type { Logger } from 'pino';
+import type { LoggingPolicy } from '../../../../policies/src/types.js';
+import type { Clock } from '../../clock.js';
+import type { Exchange } from '../../exchange.js';
+import { H } from '../../headers.js';
+import type { Handler, Stage } from '../../pipeline/stage.js';
+import { redactHeaders } from '../../telemetry/logger.js';
+import { methodLabel, type Metrics } from '../../telemetry/metrics.js';
+
+export interface TelemetryDeps {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Uniform in [0, 1): decides which successes are logged. Injected so tests are deterministic. */
+  readonly random: () => number;
+  readonly logHeaders: boolean;
+}
+
+/**
+ * Outermost stage: every exchange — rejected, failed or relayed — ends here with one metric
+ * update and (errors always, successes sampled, health checks never) one access log line.
+ */
+export function telemetry(policy: LoggingPolicy, deps: TelemetryDeps): Stage {
+  const { metrics, clock } = deps;
+  return (next: Handler): Handler => async (ex: Exchange) => {
+    metrics.inflight.inc();
+    try {
+      await next(ex);
+    } finally {
+      metrics.inflight.dec();
+      record(ex, clock.monotonic() - ex.start, policy, deps);
+    }
+  };
+}
+
+function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: TelemetryDeps): void {
+  const { metrics } = deps;
+  const route = ex.routeName;
+  metrics.requests.inc({ route, method: methodLabel(ex.method), status: String(ex.status) });
+  metrics.requestDuration.observe({ route }, durationMs / 1000);
+  if (ex.upstreamMs >= 0) metrics.upstreamDuration.observe({ route }, ex.upstreamMs / 1000);
+  if (ex.errorCode !== undefined) metrics.errors.inc({ code: ex.errorCode });
+
+  const failed = ex.status >= 400 || ex.errorCode !== undefined;
+  if (!failed) {
+    if (policy.successSampleRate < 1 && deps.random() >= policy.successSampleRate) return;
+    if (isHealthCheck(ex, policy)) return;
+  }
+  const line: Record<string, unknown> = {
+    request_id: ex.requestId,
+    method: ex.method,
+    path: ex.path, // never the query string: it may carry tokens
+    route,
+    status: ex.status,
+    duration_ms: round(durationMs),
+    upstream_duration_ms: ex.upstreamMs >= 0 ? round(ex.upstreamMs) : null,
+    bytes_in: Number(ex.headers[H.contentLength] ?? 0) || 0,
+    bytes_out: ex.bytesOut,
+    protocol: ex.protocol,
+    client_ip: ex.remoteAddress,
+    user_agent: ex.headers[H.userAgent],
+  };
+  if (ex.upgrade !== undefined) line.upgrade = ex.headers[H.upgrade];
+  if (ex.errorCode !== undefined) line.error = ex.errorCode;
+  if (ex.auth !== undefined) {
+    line.auth = { result: ex.auth.result, provider: ex.auth.provider, reason: ex.auth.reason, sub: ex.auth.subject, cached: ex.auth.cached };
+  }
+  if (ex.notes !== undefined) Object.assign(line, ex.notes);
+  if (deps.logHeaders) line.headers = redactHeaders(ex.headers);
+  if (ex.errorCode === 'SIDEGATE_ERR_INTERNAL') line.err = ex.error;
+  if (ex.status >= 500) deps.log.error(line, 'request');
+  else deps.log.info(line, 'request');
+}
+
+function isHealthCheck(ex: Exchange, policy: LoggingPolicy): boolean {
+  const ua = ex.headers[H.userAgent];
+  if (ua !== undefined && ua.startsWith('kube-probe/')) return true;
+  return policy.exclude !== undefined && policy.exclude.matches(ex.method, ex.path);
+}
+
+function round(ms: number): number { return Math.round(ms * 1000) / 1000; }

@@ -1,0 +1,108 @@
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { Clock } from '../clock.js';
+import type { Exchange } from '../exchange.js';
+import { H } from '../headers.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { CLIENT_CLOSED, upstreamError } from './errors.js';
+import { requestHeadersForApp, responseHeadersForClient } from './headers.js';
+import type { Upstream } from './upstream.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = constants;
+
+/**
+ * h2c (prior knowledge) to the app, gRPC included: one multiplexed session, recreated when it
+ * closes. Trailers and grpc-status are relayed; a response that ends in its HEADERS frame
+ * (gRPC trailers-only) stays one HEADERS frame.
+ */
+export class H2cUpstream implements Upstream {
+  private session: ClientHttp2Session | undefined;
+
+  constructor(readonly origin: string, private readonly clock: Clock, private readonly metrics: Metrics) {}
+
+  private getSession(): ClientHttp2Session {
+    const s = this.session;
+    if (s !== undefined && !s.closed && !s.destroyed) return s;
+    const created = connect(this.origin, {
+      // The 10 MB default lets a few large streams trip ENHANCE_YOUR_CALM.
+      maxSessionMemory: 64,
+      settings: { enablePush: false, initialWindowSize: 1 << 20 },
+    });
+    created.on('error', () => undefined); // surfaced on each stream
+    created.once('connect', () => created.setLocalWindowSize(8 << 20));
+    const drop = (): void => { if (this.session === created) this.session = undefined; };
+    created.once('goaway', drop);
+    created.once('close', drop);
+    this.session = created;
+    return created;
+  }
+
+  forward(ex: Exchange): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const headers: Record<string, string | string[]> = requestHeadersForApp(ex, true);
+      headers[':method'] = ex.method;
+      headers[':path'] = ex.target;
+      headers[':authority'] = ex.authority;
+      headers[':scheme'] = 'http';
+      ex.upstreamStart = this.clock.monotonic();
+      let req: ClientHttp2Stream;
+      try {
+        req = this.getSession().request(headers, { endStream: !ex.hasBody });
+      } catch (err) {
+        reject(upstreamError(err, ex.timeoutMs, this.metrics));
+        return;
+      }
+      let settled = false;
+      let trailers: IncomingHttpHeaders | undefined;
+      const settle = (err?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        ex.upstreamMs = this.clock.monotonic() - ex.upstreamStart;
+        if (err === undefined) { resolve(); return; }
+        if (ex.sink.closed) { ex.status = ex.sink.headersSent ? ex.status : CLIENT_CLOSED; resolve(); return; }
+        reject(upstreamError(err, ex.timeoutMs, this.metrics));
+      };
+      if (ex.timeoutMs > 0) {
+        req.setTimeout(ex.timeoutMs, () => {
+          req.close(NGHTTP2_CANCEL);
+          settle(Object.assign(new Error('app timed out'), { code: 'SIDEGATE_UPSTREAM_TIMEOUT' }));
+        });
+      }
+      ex.sink.onClose(() => { if (!settled) { settled = true; ex.status ||= CLIENT_CLOSED; req.close(NGHTTP2_CANCEL); resolve(); } });
+      if (ex.hasBody) ex.body.pipe(req);
+      req.on('response', (h: IncomingHttpHeaders, flags: number) => {
+        const status = Number(h[':status']);
+        ex.status = status;
+        const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+        const te = ex.headers[H.te];
+        const expectTrailers = ex.protocol === 'h2' && typeof te === 'string' && te.includes('trailers');
+        ex.sink.writeHead(status, responseHeadersForClient(ex, h), endStream, !endStream && expectTrailers);
+        if (endStream) settle();
+      });
+      req.on('data', (chunk: Buffer) => {
+        if (!ex.sink.write(chunk)) { req.pause(); ex.sink.onDrain(() => req.resume()); }
+      });
+      req.on('trailers', (t: IncomingHttpHeaders) => { trailers = t; });
+      req.on('end', () => {
+        if (settled) return;
+        ex.sink.end(undefined, trailers === undefined ? undefined : responseTrailers(trailers));
+        settle();
+      });
+      req.on('error', (err) => settle(err));
+      req.on('close', () => {
+        if (!settled) settle(Object.assign(new Error(`app closed the stream (code ${req.rstCode ?? NGHTTP2_NO_ERROR})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    return new Promise((resolve) => { if (s === undefined || s.closed) resolve(); else s.close(() => resolve()); });
+  }
+}
+
+function responseTrailers(t: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k in t) { const v = t[k]; if (v !== undefined && k.charCodeAt(0) !== 58) out[k] = v; }
+  return out;
+}

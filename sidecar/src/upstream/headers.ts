@@ -1,0 +1,70 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Exchange } from '../exchange.js';
+import { H, HOP_BY_HOP, VIA_NAME } from '../headers.js';
+
+/**
+ * Headers never sent to the app besides hop-by-hop ones: `expect` is answered by the sidecar
+ * itself (100-continue) and `host` is rebuilt from the authority.
+ */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'expect', 'host']);
+
+function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
+  const c = headers[H.connection];
+  if (c === undefined) return undefined;
+  const names = new Set<string>();
+  for (const part of c.split(',')) {
+    const n = part.trim().toLowerCase();
+    if (n !== '' && n !== 'close' && n !== 'keep-alive') names.add(n);
+  }
+  return names.size > 0 ? names : undefined;
+}
+
+function appendClientIp(prior: string | string[] | undefined, ip: string): string {
+  const clean = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  if (prior === undefined || prior === '') return clean;
+  return `${Array.isArray(prior) ? prior.join(', ') : prior}, ${clean}`;
+}
+
+/**
+ * The header set sent to the app: the client's minus hop-by-hop ones, plus the forwarding
+ * headers. `h2`: the app speaks HTTP/2, so `te: trailers` (gRPC) survives and `host` becomes
+ * `:authority` (set by the caller).
+ */
+export function requestHeadersForApp(ex: Exchange, h2: boolean): Record<string, string | string[]> {
+  const src = ex.headers;
+  const listed = connectionListed(src);
+  const out: Record<string, string | string[]> = {};
+  for (const name in src) {
+    if (NOT_FORWARDED.has(name) || (listed !== undefined && listed.has(name))) continue;
+    const v = src[name];
+    if (v !== undefined) out[name] = v;
+  }
+  if (h2) {
+    const te = src[H.te];
+    if (te !== undefined && te.includes('trailers')) out[H.te] = 'trailers';
+  } else {
+    out[H.host] = ex.authority;
+  }
+  out[H.forwardedFor] = appendClientIp(src[H.forwardedFor], ex.remoteAddress);
+  if (src[H.forwardedProto] === undefined) out[H.forwardedProto] = ex.scheme;
+  if (src[H.forwardedHost] === undefined && ex.authority !== '') out[H.forwardedHost] = ex.authority;
+  const via = ex.protocol === 'h2' ? `2 ${VIA_NAME}` : `1.1 ${VIA_NAME}`;
+  const prior = src[H.via];
+  out[H.via] = prior === undefined ? via : `${prior}, ${via}`;
+  out[H.requestId] = ex.requestId;
+  return out;
+}
+
+/** The app's response headers as sent to the client: hop-by-hop removed, request id and stage headers added. */
+export function responseHeadersForClient(ex: Exchange, src: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const listed = connectionListed(src);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in src) {
+    if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name)) || name.charCodeAt(0) === 58) continue;
+    out[name] = src[name];
+  }
+  out[H.requestId] = ex.requestId;
+  const extra = ex.responseHeaders;
+  if (extra !== undefined) for (const k in extra) out[k] = extra[k];
+  return out;
+}
