@@ -45,6 +45,8 @@ export class JwksServer {
   failStatus: number | undefined = undefined;
   /** Never answer key-set requests (to exercise fetch timeouts). */
   hang = false;
+  /** Claim this issuer in the discovery document instead of `url` (a misdirected discovery endpoint). */
+  discoveryIssuer: string | undefined = undefined;
   private keys: Jwk[];
   private server: Server | undefined;
   private port = 0;
@@ -101,7 +103,7 @@ export class JwksServer {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/.well-known/openid-configuration') {
       this.discoveryFetches++;
-      this.json(res, 200, { issuer: this.issuer, jwks_uri: this.jwksUri, id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'] });
+      this.json(res, 200, { issuer: this.discoveryIssuer ?? this.issuer, jwks_uri: this.jwksUri, id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'] });
       return;
     }
     if (path === '/jwks.json') {

@@ -19,15 +19,16 @@ interface Manifest {
 
 const m = JSON.parse(readFileSync(CORPUS, 'utf8')) as Manifest;
 
-t.test('the corpus is well-formed', async (t) => {
+void t.test('the corpus is well-formed', (t) => {
   t.equal(m.version, 1);
   const names = m.cases.map((c) => c.name);
   t.equal(new Set(names).size, names.length, 'case names are unique');
   for (const c of m.cases) t.ok(c.expect === 'ok' || (AUTH_REASONS as readonly string[]).includes(c.expect), `${c.name}: known reason ${c.expect}`);
   t.ok(m.cases.filter((c) => c.expect !== 'ok').length >= 60, 'at least 60 attack cases');
+  t.end();
 });
 
-t.test('every corpus case gets exactly its expected verdict', async (t) => {
+void t.test('every corpus case gets exactly its expected verdict', async (t) => {
   const idp = await JwksServer.start(m.jwks.keys);
   t.teardown(() => idp.stop());
   const clock = new ManualClock(m.now * 1000, 0);
@@ -60,7 +61,7 @@ t.test('every corpus case gets exactly its expected verdict', async (t) => {
   t.ok(idp.fetches <= 2, `unknown kids refetched at most once per cooldown (fetches: ${idp.fetches})`);
 });
 
-t.test('jku, x5u and embedded jwk are never fetched or used', async (t) => {
+void t.test('jku, x5u and embedded jwk are never fetched or used', async (t) => {
   const legit = testKey('RS256', 'legit');
   const attacker = testKey('RS256', 'legit');
   const idp = await JwksServer.start([legit.jwk]);

@@ -3,7 +3,7 @@ import { ManualClock } from '../../../sidecar/src/clock.js';
 import { JwksServer, mint, testKey } from '../../helpers/jwks.js';
 import { authPolicy, bearer, harness, jwks, metricValue, provider, nowSeconds } from './support.js';
 
-t.test('tokens from each asymmetric family verify against a real JWKS, and the verdict is cached', async (t) => {
+void t.test('tokens from each asymmetric family verify against a real JWKS, and the verdict is cached', async (t) => {
   const keys = ['RS256', 'PS256', 'ES256', 'EdDSA'].map((alg) => testKey(alg, `k-${alg}`));
   const idp = await JwksServer.start(keys.map((k) => k.jwk));
   t.teardown(() => idp.stop());
@@ -28,7 +28,7 @@ t.test('tokens from each asymmetric family verify against a real JWKS, and the v
   t.equal(await metricValue(h.metrics, 'sidegate_jwks_fetches_total', { provider: 'corp', result: 'success' }), 1);
 });
 
-t.test('no token: 401 with a bare Bearer challenge (RFC 6750 §3.1)', async (t) => {
+void t.test('no token: 401 with a bare Bearer challenge (RFC 6750 §3.1)', async (t) => {
   const k = testKey('RS256');
   const idp = await JwksServer.start([k.jwk]);
   t.teardown(() => idp.stop());

@@ -54,8 +54,8 @@ export function verifyWith(rt: ProviderRuntime, token: string, t: ParsedToken, n
   if (!rt.algs.has(t.alg)) return 'alg_not_allowed';
   if (rt.typ !== undefined && (t.typ === undefined || normalizeTyp(t.typ) !== rt.typ)) return 'typ';
   const keys = rt.keys;
-  if (!keys.hasKeys() || !keys.usable(mono)) return 'keys_unavailable';
   keys.maybeRefresh(mono);
+  if (!keys.hasKeys() || !keys.usable(mono)) return 'keys_unavailable';
   const candidates = keys.candidates(t.kid);
   if (candidates === undefined) return UNKNOWN_KID;
 
