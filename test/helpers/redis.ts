@@ -21,7 +21,8 @@ export class RedisProcess {
 
   /** (Re)start on the same port, resolving once it answers PING. */
   async restart(): Promise<void> {
-    if (this.proc && this.proc.exitCode === null) return;
+    // A process killed by a signal has exitCode null and signalCode set: only a live one is kept.
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
     this.proc = spawn('redis-server', [
       '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--protected-mode', 'no', ...this.extraArgs,
@@ -71,6 +72,7 @@ function pingOnce(port: number): Promise<boolean> {
     s.setTimeout(500, () => { s.destroy(); resolve(false); });
     s.on('error', () => resolve(false));
     s.on('connect', () => s.write('PING\r\n'));
-    s.on('data', (d) => { buf += d.toString(); if (buf.includes('\r\n')) { s.destroy(); resolve(buf.startsWith('+PONG')); } });
+    // -NOAUTH: up, but started with --requirepass.
+    s.on('data', (d) => { buf += d.toString(); if (buf.includes('\r\n')) { s.destroy(); resolve(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH')); } });
   });
 }

@@ -45,6 +45,8 @@ export class RedisConnection {
   private failures = 0;
   private closing = false;
   private connectedOnce = false;
+  /** Whether the current outage has been logged (one warn per outage). */
+  private outageLogged = false;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
   private readonly listeners = new Set<(available: boolean) => void>();
@@ -63,7 +65,11 @@ export class RedisConnection {
     this.probeBudgetMs = opts.probeBudgetMs ?? 250;
     this.isCluster = 'nodes' in client && typeof client.nodes === 'function';
     // ioredis prints unhandled 'error' events to stderr; ours go to the log, once per outage.
-    client.on('error', (err: Error) => this.trip('connection', err));
+    client.on('error', (err: Error) => {
+      this.trip('connection', err);
+      // Not connected yet at start (quiet), then an error such as WRONGPASS: say so, once.
+      if (this.open && !this.outageLogged) this.logOutage('connection', err);
+    });
     client.on('close', () => { if (!this.closing) this.trip('connection'); });
     client.on('ready', () => { if (this.open) this.scheduleProbe(0); });
     // Until the first connect completes, decide without Redis rather than queue.
@@ -109,11 +115,15 @@ export class RedisConnection {
     if (this.open || this.closing) return;
     this.open = true;
     this.openedAt = this.opts.clock.monotonic();
-    if (!quiet) {
-      this.opts.logger.warn({ redis: this.description, kind, err: errMessage(err) }, 'redis unavailable: deciding without it until it answers again');
-    }
+    this.outageLogged = false;
+    if (!quiet) this.logOutage(kind, err);
     for (const cb of this.listeners) cb(false);
     this.scheduleProbe(this.probeIntervalMs);
+  }
+
+  private logOutage(kind: RedisFailureKind, err: unknown): void {
+    this.outageLogged = true;
+    this.opts.logger.warn({ redis: this.description, kind, err: errMessage(err) }, 'redis unavailable: deciding without it until it answers again');
   }
 
   private scheduleProbe(delayMs: number): void {

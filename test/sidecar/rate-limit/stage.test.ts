@@ -9,7 +9,7 @@ const redis = await RedisProcess.start();
 const look = inspector(redis.url);
 t.teardown(async () => { look.disconnect(); await redis.stop(); });
 
-t.test('a full key admits exactly requests + burst at once, then the steady rate', async (t) => {
+void t.test('a full key admits exactly requests + burst at once, then the steady rate', async (t) => {
   const r = await rig(redis.url);
   t.teardown(() => r.close());
   // 5 per second (one per 200 ms) with a burst of 3: capacity 8.
@@ -28,7 +28,7 @@ t.test('a full key admits exactly requests + burst at once, then the steady rate
   t.ok(admitted >= 4 && admitted <= 6, `steady rate: ${admitted} admitted in 1 s at 5/s`);
 });
 
-t.test('weighted costs take cost units from the same quota', async (t) => {
+void t.test('weighted costs take cost units from the same quota', async (t) => {
   const r = await rig(redis.url);
   t.teardown(() => r.close());
   const run = r.stage([limit({ name: 'heavy', requests: 10, perMs: 60_000, cost: 3 })]);
@@ -41,7 +41,7 @@ t.test('weighted costs take cost units from the same quota', async (t) => {
   t.type(denied, RateLimitedError, '12 units > 10: the fourth is denied');
 });
 
-t.test('shadow mode never rejects, but counts what it would have rejected', async (t) => {
+void t.test('shadow mode never rejects, but counts what it would have rejected', async (t) => {
   const r = await rig(redis.url);
   t.teardown(() => r.close());
   const run = r.stage([limit({ name: 'shadowy', requests: 2, perMs: 60_000, mode: 'shadow' })]);
@@ -53,7 +53,7 @@ t.test('shadow mode never rejects, but counts what it would have rejected', asyn
   t.equal(exs[9]!.responseHeaders, undefined, 'a shadow limit is not advertised to clients');
 });
 
-t.test('answers: 429 with Retry-After and the draft RateLimit fields; headers on allowed responses', async (t) => {
+void t.test('answers: 429 with Retry-After and the draft RateLimit fields; headers on allowed responses', async (t) => {
   const r = await rig(redis.url);
   t.teardown(() => r.close());
   const run = r.stage([
@@ -67,7 +67,7 @@ t.test('answers: 429 with Retry-After and the draft RateLimit fields; headers on
   t.equal(await run(exchange({ claims: { sub: 'alice' } })), 'ok');
   t.equal(await run(exchange({ claims: { sub: 'alice' } })), 'ok');
   const denied = await run(exchange({ claims: { sub: 'alice' } }));
-  if (!(denied instanceof RateLimitedError)) throw t.fail('expected RateLimitedError');
+  if (!(denied instanceof RateLimitedError)) throw new Error('expected RateLimitedError');
   t.equal(denied.status, 429);
   t.equal(denied.code, 'SIDEGATE_ERR_RATE_LIMITED');
   t.equal(denied.headers['retry-after'], '30', 'one interval (30 s) until a unit frees up');
@@ -80,7 +80,7 @@ t.test('answers: 429 with Retry-After and the draft RateLimit fields; headers on
   t.equal(unmatched.responseHeaders, undefined, 'no RateLimit headers on routes without limits');
 });
 
-t.test('all limits of a request in one Redis call; a denied request consumes no quota anywhere', async (t) => {
+void t.test('all limits of a request in one Redis call; a denied request consumes no quota anywhere', async (t) => {
   const r = await rig(redis.url);
   t.teardown(() => r.close());
   const run = r.stage([
@@ -98,7 +98,7 @@ t.test('all limits of a request in one Redis call; a denied request consumes no 
   t.equal(await look.get(bKey!), tatB, 'limit b was not advanced by the requests limit a denied');
 });
 
-t.test('keys: the documented format, hash-tagged per limit, expiring after their window', async (t) => {
+void t.test('keys: the documented format, hash-tagged per limit, expiring after their window', async (t) => {
   const r = await rig(redis.url);
   t.teardown(() => r.close());
   const run = r.stage([limit({ name: 'ttl', requests: 10, perMs: 2000, burst: 10, key: [{ kind: 'header', name: 'x-api-key' }] })]);
@@ -114,7 +114,7 @@ t.test('keys: the documented format, hash-tagged per limit, expiring after their
   t.ok(full > 3500 && full <= 4000, `capacity used up: expires within the tolerance (4 s): ${full}`);
 });
 
-t.test('the deny cache answers repeated denials without Redis until retry-after passes', async (t) => {
+void t.test('the deny cache answers repeated denials without Redis until retry-after passes', async (t) => {
   const clock = new ManualClock();
   const r = await rig(redis.url, { clock });
   t.teardown(() => r.close());
@@ -124,7 +124,7 @@ t.test('the deny cache answers repeated denials without Redis until retry-after 
   const before = await commandCalls(look, 'evalsha');
   for (let i = 0; i < 50; i++) {
     const d = await run(exchange());
-    if (!(d instanceof RateLimitedError)) throw t.fail('expected a denial');
+    if (!(d instanceof RateLimitedError)) throw new Error('expected a denial');
   }
   t.equal(await commandCalls(look, 'evalsha'), before, '50 denials, no Redis commands');
   t.equal(await counter(r.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'cached', result: 'limited', source: 'cache' }), 50);
@@ -135,7 +135,7 @@ t.test('the deny cache answers repeated denials without Redis until retry-after 
   t.equal(await commandCalls(look, 'evalsha'), before + 1, 'after retry-after the next request asks Redis again');
 });
 
-t.test('NOSCRIPT (Redis restarted or flushed) falls back to EVAL once, then EVALSHA again', async (t) => {
+void t.test('NOSCRIPT (Redis restarted or flushed) falls back to EVAL once, then EVALSHA again', async (t) => {
   const r = await rig(redis.url);
   t.teardown(() => r.close());
   const run = r.stage([limit({ name: 'noscript', requests: 100, perMs: 1000 })]);

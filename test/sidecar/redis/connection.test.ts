@@ -1,0 +1,90 @@
+import t from 'tap';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { RedisProcess } from '../../helpers/redis.js';
+import { systemClock } from '../../../sidecar/src/clock.js';
+import { RedisConnection } from '../../../sidecar/src/redis/connection.js';
+import { RedisUnavailableError } from '../../../sidecar/src/redis/budget.js';
+import { loadRedisConfig } from '../../../sidecar/src/redis/config.js';
+import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
+import { captureLogger, sleep } from '../rate-limit/fixtures.js';
+import { counter, waitAvailable } from '../rate-limit/redis-fixtures.js';
+
+function connect(url: string, env: Record<string, string> = {}, budgetMs = 5) {
+  const metrics = new Metrics({ processMetrics: false });
+  const logger = captureLogger();
+  const conn = RedisConnection.create(loadRedisConfig(url, env), { metrics, logger, clock: systemClock, budgetMs });
+  return { conn, metrics, logger };
+}
+
+async function failure(p: Promise<unknown>): Promise<RedisUnavailableError> {
+  try { await p; } catch (err) { if (err instanceof RedisUnavailableError) return err; throw err; }
+  throw new Error('expected the call to fail');
+}
+
+void t.test('a paused Redis costs each call its budget, then the breaker stops calling it', async (t) => {
+  const redis = await RedisProcess.start();
+  const { conn, metrics, logger } = connect(redis.url);
+  t.teardown(async () => { await conn.close(); await redis.stop(); });
+  await waitAvailable(conn);
+  t.equal(await conn.run('test', (c) => c.ping()), 'PONG');
+  redis.pause();
+  const times: number[] = [];
+  const kinds: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const start = performance.now();
+    kinds.push((await failure(conn.run('test', (c) => c.ping()))).kind);
+    times.push(performance.now() - start);
+  }
+  t.same(kinds, ['timeout', 'timeout', 'timeout', ...Array(7).fill('breaker_open')], 'three timeouts open the breaker');
+  // Each call waited its budget and no more; the slack is event-loop scheduling on a shared machine.
+  const timed = times.slice(0, 3);
+  t.ok(Math.min(...timed) >= 4 && Math.max(...timed) < 5 + 30, `timeouts take the 5 ms budget: ${timed.map((x) => x.toFixed(1)).join(', ')} ms`);
+  t.ok(Math.max(...times.slice(3)) < 5, `open breaker answers without waiting for Redis: max ${Math.max(...times.slice(3)).toFixed(3)} ms`);
+  t.equal(await counter(metrics, 'sidegate_redis_errors_total', { op: 'test', kind: 'timeout' }), 3, 'only real calls are counted as errors');
+  t.equal(logger.lines.filter((l) => l.level === 'warn').length, 1, 'the outage is logged once');
+  redis.resume();
+  const resumed = performance.now();
+  await waitAvailable(conn);
+  t.ok(performance.now() - resumed < 1000, `back within 1 s of Redis answering: ${(performance.now() - resumed).toFixed(0)} ms`);
+  t.equal(await conn.run('test', (c) => c.ping()), 'PONG');
+});
+
+void t.test('a killed Redis fails calls at once (no offline queue); reconnects within 1 s of its return', async (t) => {
+  const redis = await RedisProcess.start();
+  const { conn } = connect(redis.url);
+  t.teardown(async () => { await conn.close(); await redis.stop(); });
+  await waitAvailable(conn);
+  await redis.kill();
+  await sleep(50);
+  const start = performance.now();
+  const err = await failure(conn.run('test', (c) => c.ping()));
+  t.ok(performance.now() - start < 2, 'no waiting for a reconnect');
+  t.equal(err.kind, 'breaker_open', 'the dropped connection opened the breaker before any call paid for it');
+  t.equal(conn.available, false);
+  await sleep(500);
+  await redis.restart();
+  const back = performance.now();
+  await waitAvailable(conn, 3000);
+  const took = performance.now() - back;
+  t.ok(took < 1000, `available ${took.toFixed(0)} ms after redis-server answered`);
+});
+
+void t.test('password from a mounted secret file; never in logs', async (t) => {
+  const password = 'pw-' + Math.random().toString(36).slice(2);
+  const redis = await RedisProcess.start(['--requirepass', password]);
+  const dir = mkdtempSync(join(tmpdir(), 'sidegate-redis-'));
+  writeFileSync(join(dir, 'password'), password + '\n');
+  const good = connect(redis.url, { SIDEGATE_REDIS_PASSWORD_FILE: join(dir, 'password') });
+  const bad = connect(redis.url, { SIDEGATE_REDIS_PASSWORD: 'wrong-' + password });
+  t.teardown(async () => { await good.conn.close(); await bad.conn.close(); await redis.stop(); });
+  await waitAvailable(good.conn);
+  t.equal(await good.conn.run('test', (c) => c.ping()), 'PONG');
+  await sleep(300);
+  t.equal(bad.conn.available, false, 'a wrong password never makes the connection usable');
+  const logged = inspect([good.logger.lines, bad.logger.lines], { depth: 10 });
+  t.notOk(logged.includes(password), 'no log line carries the password');
+  t.ok(bad.logger.lines.some((l) => l.level === 'warn'), 'the auth failure itself is logged');
+});
