@@ -19,8 +19,10 @@ NET_ADMIN and NET_RAW. Running it again replaces the rules; it never adds a seco
 function dryRunner(io: CliIo): Runner {
   return (cmd, args) => {
     const probe = args.includes('-C') || args.includes('-L');
-    if (!probe) io.out(`${cmd} ${args.map((a) => (/[\s'"]/.test(a) ? `'${a}'` : a)).join(' ')}`);
-    return Promise.resolve({ code: probe && !args.includes('PREROUTING') ? 1 : 0, stdout: '', stderr: '' });
+    if (!probe) io.out(`${cmd} ${args.map((a) => (/[\s'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+    // Only the built-in chains "exist": the family is usable, our chains and jumps are missing.
+    const builtin = args.includes('-L') && args.includes('PREROUTING');
+    return Promise.resolve({ code: probe && !builtin ? 1 : 0, stdout: '', stderr: '' });
   };
 }
 
