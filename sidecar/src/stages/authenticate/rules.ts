@@ -8,8 +8,6 @@ export interface RuleSource {
   readonly providers: ReadonlySet<ProviderRuntime>;
   /** issuer → providers with that issuer, in policy order. */
   readonly byIssuer: ReadonlyMap<string, readonly ProviderRuntime[]>;
-  /** Union of the providers' algorithms: `alg: none` is refused before the payload is decoded. */
-  readonly algs: ReadonlySet<string>;
   /** Largest token any of them accepts: the size check that runs before any parsing. */
   readonly maxBytes: number;
 }
@@ -71,7 +69,6 @@ function compileRequirement(req: Requirement, providers: ReadonlyMap<string, Pro
       }
       sources.push({
         src, providers: new Set(users), byIssuer,
-        algs: new Set(users.flatMap((u) => u.cfg.algorithms)),
         maxBytes: Math.max(...users.map((u) => u.cfg.maxTokenBytes)),
       });
     }

@@ -114,7 +114,6 @@ export class Authenticator {
     if (token.length > source.maxBytes) return this.fail(ex, req.label, 'oversize');
     const parsed = parseCompact(token);
     if (typeof parsed === 'string') return this.fail(ex, req.label, parsed);
-    if (!source.algs.has(parsed.alg)) return this.fail(ex, req.label, 'alg_not_allowed');
     const iss = parsed.claims.iss;
     const providers = typeof iss === 'string' ? source.byIssuer.get(iss) : undefined;
     if (providers === undefined) return this.fail(ex, req.label, 'issuer');
