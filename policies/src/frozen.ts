@@ -11,6 +11,7 @@ export class FrozenSet<T> extends Set<T> {
     super();
     for (const item of items) super.add(item);
     this.#sealed = true;
+    Object.freeze(this);
   }
 
   override add(value: T): this {
@@ -27,12 +28,16 @@ export class FrozenSet<T> extends Set<T> {
   }
 }
 
-/** Freezes a value and everything reachable from its own properties (functions excluded). */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+/**
+ * Freezes a value and everything reachable from its own properties (functions excluded). Already
+ * frozen objects are still walked: a frozen object may hold unfrozen ones.
+ */
+export function deepFreeze<T>(value: T, seen: WeakSet<object> = new WeakSet()): T {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return value;
+  seen.add(value);
   Object.freeze(value);
   for (const key of Reflect.ownKeys(value)) {
-    deepFreeze((value as Record<string | symbol, unknown>)[key]);
+    deepFreeze((value as Record<string | symbol, unknown>)[key], seen);
   }
   return value;
 }

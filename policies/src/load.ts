@@ -34,7 +34,12 @@ function parseOne(text: string, where: string): LoadResult {
   if (nonEmpty.length > 1) {
     return { ok: false, problems: [{ path: '', message: `${where}expected one document, found ${nonEmpty.length} (separated by ---)` }] };
   }
-  return { ok: true, doc: nonEmpty[0]?.toJS({ maxAliasCount: 100 }) as unknown };
+  try {
+    // A low alias budget: policies have no use for YAML alias expansion bombs.
+    return { ok: true, doc: nonEmpty[0]?.toJS({ maxAliasCount: 100 }) as unknown };
+  } catch (err) {
+    return { ok: false, problems: [{ path: '', message: `${where}${(err as Error).message}` }] };
+  }
 }
 
 /**

@@ -1,0 +1,248 @@
+import t, { type Test } from 'tap';
+import { compilePolicy } from '../../policies/src/compile.js';
+import type { CompiledPolicy, PolicyProblem } from '../../policies/src/types.js';
+
+const head = { apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'orders' } };
+
+function ok(t: Test, base: unknown, overlay?: unknown): CompiledPolicy {
+  const r = compilePolicy(base, overlay);
+  if (!r.ok) {
+    t.fail(`expected a valid policy, got:\n${r.problems.map((p) => `${p.path}: ${p.message}`).join('\n')}`);
+    throw new Error('invalid policy');
+  }
+  return r.policy;
+}
+
+function problems(base: unknown, overlay?: unknown): readonly PolicyProblem[] {
+  const r = compilePolicy(base, overlay);
+  return r.ok ? [] : r.problems;
+}
+
+const orders = {
+  ...head,
+  spec: {
+    upstream: { protocol: 'http1', timeout: '15s', maxConcurrentRequests: 1024 },
+    auth: {
+      providers: [
+        {
+          name: 'corp',
+          issuer: 'https://id.example.com',
+          audiences: ['orders'],
+          algorithms: ['RS256', 'ES256'],
+          jwks: { uri: 'https://id.example.com/jwks.json', refreshInterval: '5m', staleIfError: '24h' },
+          from: [{ header: 'Authorization', prefix: 'Bearer ' }, { cookie: 'session_token' }],
+          clockSkew: '30s',
+          forwardClaims: { sub: 'X-User-Id', tenant: 'x-tenant-id' },
+        },
+      ],
+      rules: [
+        { match: { paths: ['/healthz', '/public/*'] }, require: 'none' },
+        { match: { paths: ['/admin/*'], methods: ['POST', 'delete'] }, require: { providers: ['corp'], claims: { role: ['admin'], scope: 'orders.write' } } },
+        { match: { paths: ['/tenants/*'] }, require: { claims: { 'realm.roles': 'user' }, tenant: { claim: 'tenant', pathSegment: 1 } } },
+        { match: { paths: ['/org/*'] }, require: { tenant: { claim: 'org', header: 'X-Org' } } },
+      ],
+      default: { require: 'any' },
+    },
+    rateLimits: [
+      { name: 'per-user', match: { paths: ['/api/*'] }, key: [{ claim: 'sub' }, { header: 'X-Api-Key' }, { clientIp: true }, { method: true }, { route: true }, { constant: 'v1' }], limit: { requests: 100, per: '1m', burst: 20 }, onRedisError: 'local', mode: 'enforce' },
+      { name: 'shadow', key: [{ clientIp: true }], limit: { requests: 5, per: '10s' }, cost: 2, onRedisError: 'deny', mode: 'shadow' },
+    ],
+    breaker: { consecutiveFailures: 5, openFor: '30s', halfOpenRequests: 2, failureStatuses: [502, 503, 504] },
+  },
+};
+
+void t.test('an empty or absent spec is a pass-through policy with every default filled in', (t) => {
+  for (const doc of [head, { ...head, spec: {} }]) {
+    const p = ok(t, doc);
+    t.equal(p.name, 'orders');
+    t.match(p.version, /^[0-9a-f]{12}$/);
+    t.same(p.upstream, { protocol: undefined, timeoutMs: 15_000, maxConcurrentRequests: 1024 });
+    t.same(p.routes, []);
+    t.same(p.rateLimits, []);
+    t.equal(p.auth, undefined);
+    t.equal(p.breaker, undefined);
+    t.same(p.logging, { successSampleRate: 1, exclude: undefined });
+    t.same(p.clientAddress, { trustedHops: 0 });
+  }
+  t.end();
+});
+
+void t.test('the DESIGN example compiles to the domain types', (t) => {
+  const p = ok(t, orders);
+  t.same(p.upstream, { protocol: 'http1', timeoutMs: 15_000, maxConcurrentRequests: 1024 });
+  const auth = p.auth!;
+  const corp = auth.providers[0]!;
+  t.same(
+    { ...corp, jwks: undefined },
+    {
+      name: 'corp', issuer: 'https://id.example.com', audiences: ['orders'], algorithms: ['RS256', 'ES256'], typ: undefined,
+      requireExp: true, clockSkewMs: 30_000, maxTokenAgeMs: undefined, maxTokenBytes: 8192, jwks: undefined, secret: undefined,
+      from: [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }, { kind: 'cookie', name: 'session_token', prefix: '' }],
+      forwardClaims: { sub: 'x-user-id', tenant: 'x-tenant-id' }, forward: false,
+    },
+  );
+  t.same(corp.jwks, {
+    uri: 'https://id.example.com/jwks.json', discovery: false, file: undefined, inline: undefined,
+    refreshIntervalMs: 300_000, staleIfErrorMs: 86_400_000, cooldownMs: 30_000, timeoutMs: 5_000,
+  });
+  t.same(auth.rules.map((r) => r.require), [
+    { kind: 'none' },
+    { kind: 'providers', providers: ['corp'], claims: [{ claim: 'role', anyOf: ['admin'] }, { claim: 'scope', anyOf: ['orders.write'] }], tenant: undefined },
+    { kind: 'any', providers: [], claims: [{ claim: 'realm.roles', anyOf: ['user'] }], tenant: { claim: 'tenant', header: undefined, pathSegment: 1 } },
+    { kind: 'any', providers: [], claims: [], tenant: { claim: 'org', header: 'x-org', pathSegment: undefined } },
+  ]);
+  t.ok(auth.rules[0]!.match.matches('GET', '/public/a.css'));
+  t.ok(auth.rules[1]!.match.matches('DELETE', '/admin/x'));
+  t.notOk(auth.rules[1]!.match.matches('GET', '/admin/x'));
+  t.same(auth.defaultRequire, { kind: 'any', providers: [], claims: [], tenant: undefined });
+  t.equal(auth.revocation, undefined);
+  t.same(auth.cache, { maxEntries: 10_000 });
+
+  const [perUser, shadow] = p.rateLimits;
+  t.same({ ...perUser!, match: undefined }, {
+    name: 'per-user', match: undefined,
+    key: [{ kind: 'claim', name: 'sub' }, { kind: 'header', name: 'x-api-key' }, { kind: 'clientIp' }, { kind: 'method' }, { kind: 'route' }, { kind: 'constant', value: 'v1' }],
+    requests: 100, perMs: 60_000, burst: 20, cost: 1, onRedisError: 'local', mode: 'enforce',
+  });
+  t.ok(perUser!.match.matches('GET', '/api/x'));
+  t.notOk(perUser!.match.matches('GET', '/other'));
+  t.same({ ...shadow!, match: undefined, key: undefined }, {
+    name: 'shadow', match: undefined, key: undefined, requests: 5, perMs: 10_000, burst: 0, cost: 2, onRedisError: 'deny', mode: 'shadow',
+  });
+  t.equal(shadow!.match.anyPath, true);
+
+  const b = p.breaker!;
+  t.same({ ...b, failureStatuses: [...b.failureStatuses] }, {
+    consecutiveFailures: 5, failureRatio: undefined, windowMs: 10_000, minimumRequests: 20, openForMs: 30_000,
+    maxOpenForMs: 300_000, halfOpenRequests: 2, failureStatuses: [502, 503, 504],
+  });
+  t.end();
+});
+
+void t.test('section defaults: breaker {}, auth without rules, routes, logging, revocation', (t) => {
+  const p = ok(t, {
+    ...head,
+    spec: {
+      breaker: {},
+      routes: [{ name: 'api', match: { paths: ['/api/*'] }, timeout: '2s' }, { name: 'rest' }],
+      logging: { successSampleRate: 0.1, excludePaths: ['/healthz'] },
+      auth: { providers: [{ name: 'hs', issuer: 'jobs', algorithms: ['HS256'], secret: { env: 'JWT_SECRET' } }], revocation: {} },
+    },
+  });
+  t.same([...p.breaker!.failureStatuses], [502, 503, 504]);
+  t.equal(p.breaker!.consecutiveFailures, 5);
+  t.equal(p.routes[0]!.timeoutMs, 2_000);
+  t.equal(p.routes[1]!.timeoutMs, undefined);
+  t.equal(p.routes[1]!.match.anyPath, true);
+  t.equal(p.logging.successSampleRate, 0.1);
+  t.ok(p.logging.exclude!.matches('GET', '/healthz'));
+  t.notOk(p.logging.exclude!.matches('GET', '/api'));
+  t.same(p.auth!.defaultRequire.kind, 'any', 'default require is any when providers exist');
+  t.same(p.auth!.revocation, { enabled: true, onRedisError: 'allow' });
+  t.same(p.auth!.providers[0]!.secret, { env: 'JWT_SECRET' });
+  t.same(p.auth!.providers[0]!.from, [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }]);
+  const noProviders = ok(t, { ...head, spec: { auth: { rules: [{ match: { paths: ['/x'] }, require: 'none' }] } } });
+  t.same(noProviders.auth!.defaultRequire, { kind: 'none' }, 'default require is none without providers');
+  t.end();
+});
+
+void t.test('the compiled policy is deeply frozen', (t) => {
+  const p = ok(t, orders);
+  const seen = new Set<unknown>();
+  const walk = (v: unknown, path: string): void => {
+    if (typeof v !== 'object' || v === null || seen.has(v)) return;
+    seen.add(v);
+    t.ok(Object.isFrozen(v), `${path} is frozen`);
+    if (v instanceof Set) {
+      t.throws(() => (v as Set<unknown>).add('x'), TypeError, `${path} cannot grow`);
+      return;
+    }
+    for (const [k, child] of Object.entries(v)) walk(child, `${path}.${k}`);
+  };
+  walk(p, 'policy');
+  t.throws(() => {
+    (p.upstream as { timeoutMs: number }).timeoutMs = 1;
+  }, TypeError);
+  t.throws(() => (p.rateLimits as unknown[]).push({}), TypeError);
+  t.equal(p.upstream.timeoutMs, 15_000);
+  t.end();
+});
+
+void t.test('inputs are never modified (defaults go into a copy)', (t) => {
+  const base = structuredClone(orders);
+  const overlay = { spec: { breaker: { openFor: '1m' }, logging: {} } };
+  const [baseBefore, overlayBefore] = [JSON.stringify(base), JSON.stringify(overlay)];
+  ok(t, base, overlay);
+  ok(t, base);
+  t.equal(JSON.stringify(base), baseBefore);
+  t.equal(JSON.stringify(overlay), overlayBefore);
+  t.end();
+});
+
+void t.test('version: stable, independent of key order and of spelled-out defaults, changes with the policy', (t) => {
+  const v = (doc: unknown, overlay?: unknown): string => ok(t, doc, overlay).version;
+  t.equal(v(orders), v(structuredClone(orders)));
+  const reordered = { spec: orders.spec, metadata: orders.metadata, kind: orders.kind, apiVersion: orders.apiVersion };
+  t.equal(v(reordered), v(orders));
+  t.equal(v({ ...head, spec: {} }), v({ ...head, spec: { upstream: { timeout: '15s' }, rateLimits: [] } }));
+  t.not(v({ ...head, spec: {} }), v({ ...head, spec: { upstream: { timeout: '16s' } } }));
+  t.not(v(orders), v(orders, { spec: { breaker: { openFor: '31s' } } }));
+  t.not(v(head), v({ ...head, metadata: { name: 'other' } }));
+  t.end();
+});
+
+void t.test('an overlay merges over the base; problems point into the merged document', (t) => {
+  const p = ok(t, orders, {
+    spec: {
+      upstream: { timeout: '2s' },
+      rateLimits: [{ name: 'annotation', key: [{ clientIp: true }], limit: { requests: 100, per: '1s', burst: 20 } }],
+    },
+  });
+  t.equal(p.upstream.timeoutMs, 2_000);
+  t.equal(p.upstream.maxConcurrentRequests, 1024, 'untouched fields survive');
+  t.same(p.rateLimits.map((l) => l.name), ['annotation'], 'arrays are replaced');
+  t.ok(p.auth, 'other sections survive');
+  t.equal(compilePolicy(orders, { spec: { breaker: null } }).ok && (compilePolicy(orders, { spec: { breaker: null } }) as { policy: CompiledPolicy }).policy.breaker, undefined);
+  t.same(problems(orders, { spec: { auth: { rules: [{ require: { providers: ['nope'] } }] } } }), [
+    { path: '/spec/auth/rules/0/require/providers/0', message: 'unknown provider "nope" (known: corp)' },
+  ]);
+  t.end();
+});
+
+void t.test('every problem is reported, in document order', (t) => {
+  const found = problems({
+    ...head,
+    spec: {
+      upstream: { timeout: 'soon', extra: 1 },
+      auth: { providers: [{ name: 'p', issuer: 'i', algorithms: ['RS256', 'HS256'], jwks: { uri: 'https://x/j' } }] },
+      rateLimits: [{ name: 'a', key: [{ clientIp: true }], limit: { requests: 1, per: '1s' }, cost: 5 }],
+    },
+  });
+  t.same(found.map((p) => p.path), [
+    '/spec/upstream/timeout',
+    '/spec/upstream/extra',
+    '/spec/auth/providers/0/algorithms/1',
+    '/spec/rateLimits/0/cost',
+  ]);
+  t.ok(Object.isFrozen(found));
+  t.end();
+});
+
+void t.test('non-documents are problems, not exceptions', (t) => {
+  for (const doc of [undefined, null, 42, 'policy', []]) {
+    const found = problems(doc);
+    t.same(found, [{ path: '', message: found[0]?.message }], JSON.stringify(doc) ?? 'undefined');
+    t.match(found[0]?.message, /^must be an object/);
+  }
+  t.end();
+});
+
+void t.test('compiling is fast enough for start and reload', (t) => {
+  ok(t, orders);
+  const n = 200;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) ok(t, orders);
+  const ms = Number(process.hrtime.bigint() - start) / 1e6 / n;
+  t.ok(ms < 20, `${ms.toFixed(3)} ms per compile`);
+  t.end();
+});
