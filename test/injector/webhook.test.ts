@@ -168,6 +168,6 @@ void t.test('webhook', async (t) => {
       cn = await subject();
     }
     t.equal(cn, 'rotated.sidegate.test', 'new certificate served without a restart');
-    t.match(await (await postRaw(hook.port, '/metrics', '', next.cert, {}, 'GET')).body, /sidegate_injector_cert_reloads_total\{result="ok"\} [1-9]/);
+    t.match((await postRaw(hook.port, '/metrics', '', next.cert, {}, 'GET')).body, /sidegate_injector_cert_reloads_total\{result="ok"\} [1-9]/);
   });
 });
