@@ -1,0 +1,55 @@
+// House rules of policy.v1.schema.json: docs are generated from it, so every property is
+// described; unknown fields are errors, so every object closes its properties.
+import t from 'tap';
+import { readSchema } from '../../policies/scripts/generate.js';
+
+type Node = Record<string, unknown>;
+const isNode = (v: unknown): v is Node => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function walk(node: unknown, path: string, visit: (n: Node, path: string) => void): void {
+  if (!isNode(node)) return;
+  visit(node, path);
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'default' || k === 'errorMessage' || k === 'const' || k === 'enum') continue;
+    if (Array.isArray(v)) v.forEach((c, i) => walk(c, `${path}/${k}/${i}`, visit));
+    else walk(v, `${path}/${k}`, visit);
+  }
+}
+
+void t.test('every property and definition has a description', (t) => {
+  const schema = readSchema();
+  let count = 0;
+  walk(schema, '#', (n, path) => {
+    for (const group of ['properties', 'definitions'] as const) {
+      const members = n[group];
+      if (!isNode(members)) continue;
+      for (const [name, member] of Object.entries(members)) {
+        count++;
+        t.ok(isNode(member) && typeof member.description === 'string' && member.description.length > 0, `${path}/${group}/${name} has a description`);
+      }
+    }
+  });
+  t.ok(count > 100, `${count} properties checked`);
+  t.end();
+});
+
+void t.test('every object with properties rejects unknown fields', (t) => {
+  walk(readSchema(), '#', (n, path) => {
+    if (isNode(n.properties)) t.equal(n.additionalProperties, false, `${path} has additionalProperties: false`);
+  });
+  t.end();
+});
+
+void t.test('the DESIGN contract field names are in the schema', (t) => {
+  const text = JSON.stringify(readSchema());
+  for (const name of [
+    'upstream', 'protocol', 'timeout', 'maxConcurrentRequests', 'auth', 'providers', 'issuer', 'audiences', 'algorithms',
+    'jwks', 'uri', 'refreshInterval', 'staleIfError', 'from', 'header', 'prefix', 'cookie', 'clockSkew', 'forwardClaims',
+    'rules', 'match', 'paths', 'methods', 'require', 'claims', 'default', 'rateLimits', 'key', 'claim', 'clientIp', 'method',
+    'route', 'constant', 'limit', 'requests', 'per', 'burst', 'onRedisError', 'mode', 'breaker', 'consecutiveFailures',
+    'openFor', 'halfOpenRequests', 'failureStatuses',
+  ]) {
+    t.ok(text.includes(`"${name}":{`), `${name} is a property`);
+  }
+  t.end();
+});
