@@ -7,6 +7,8 @@ import type { Duplex, Readable } from 'node:stream';
  */
 export interface ResponseSink {
   readonly headersSent: boolean;
+  /** Body bytes written to the client so far. */
+  readonly bytesOut: number;
   /** True once the client is gone (closed, reset) or the response was ended or aborted. */
   readonly closed: boolean;
   /**
@@ -56,8 +58,6 @@ export class Exchange {
   error: unknown = undefined;
   upstreamStart = 0;
   upstreamMs = -1;
-  bytesIn = 0;
-  bytesOut = 0;
   auth: AuthOutcome | undefined = undefined;
   /** Extra headers stages want on the response, whatever it turns out to be (e.g. RateLimit). */
   responseHeaders: Record<string, string> | undefined = undefined;

@@ -80,7 +80,8 @@ export class Proxy {
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed
     const probes = parseAppProbes(cfg.appProbes);
-    let self: Proxy | undefined;
+    // The fronts and the admin server call back into the proxy, which needs them to exist first.
+    const ref: { self?: Proxy } = {};
     const tls = cfg.tlsCert !== undefined && cfg.tlsKey !== undefined
       ? { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } : undefined;
     const listener = new InboundListener({
@@ -90,21 +91,22 @@ export class Proxy {
     }, {
       scheme: tls ? 'https' : 'http',
       clock,
-      draining: () => self?.drainer.stopping ?? false,
-      dispatch: (ex) => self!.dispatch(ex),
+      draining: () => ref.self?.drainer.stopping ?? false,
+      dispatch: (ex) => ref.self!.dispatch(ex),
     });
     const admin = new AdminServer({
       host: cfg.admin.host, port: cfg.admin.port, metrics, log, probes,
-      checks: () => self?.checks ?? [],
-      drain: (delay) => { void self?.shutdown(delay); },
+      checks: () => ref.self?.checks ?? [],
+      drain: (delay) => { void ref.self?.shutdown(delay); },
       views: new Map<string, () => unknown>([
-        ['/policy', () => ({ name: policySource.policy.name, version: policySource.policy.version, upstream: self?.upstream.origin })],
+        ['/policy', () => ({ name: policySource.policy.name, version: policySource.policy.version, upstream: ref.self?.upstream.origin })],
       ]),
     });
-    self = new Proxy(cfg, metrics, log, clock, deps.random ?? Math.random, policySource, listener, admin, policy);
+    const self = new Proxy(cfg, metrics, log, clock, deps.random ?? Math.random, policySource, listener, admin, policy);
+    ref.self = self;
     self.inboundAddr = await listener.listen();
     self.adminAddr = await admin.listen();
-    policySource.watch((p) => self!.onPolicy(p));
+    policySource.watch((p) => self.onPolicy(p));
     metrics.ready.set(1);
     log.info({ listen: self.inboundAddr, admin: self.adminAddr, upstream: self.upstream.origin, policy: policy.name, version: policy.version }, 'sidegate proxy ready');
     return self;

@@ -33,8 +33,8 @@ export async function startHttpApp(): Promise<TestApp> {
   const server: Server = createServer((req, res) => { hits.count++; handle(req, res, hits).catch(() => res.destroy()); });
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws, req) => {
-    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${String(data as Buffer)}`, { binary: isBinary }));
-    ws.send(`hello ${req.headers['x-forwarded-for'] ?? ''}`);
+    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${(data as Buffer).toString('utf8')}`, { binary: isBinary }));
+    ws.send(`hello ${String(req.headers['x-forwarded-for'] ?? '')}`);
   });
   const sockets = new Set<Socket>();
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });

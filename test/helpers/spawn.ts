@@ -24,8 +24,8 @@ export async function spawnProxy(upstream: string, flags: string[] = [], env: No
     env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { stdout: '', stderr: '' };
-  proc.stdout!.on('data', (d: Buffer) => { output.stdout += String(d); });
-  proc.stderr!.on('data', (d: Buffer) => { output.stderr += String(d); });
+  proc.stdout.on('data', (d: Buffer) => { output.stdout += String(d); });
+  proc.stderr.on('data', (d: Buffer) => { output.stderr += String(d); });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const p: ProxyProcess = { proc, port, adminPort, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, output, exited };
   const deadline = Date.now() + 10_000;

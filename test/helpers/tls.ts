@@ -12,7 +12,7 @@ export function selfSigned(): { certFile: string; keyFile: string; cert: Buffer;
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
       '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { stdio: 'pipe' });
   } catch (err) {
-    throw new Error(`openssl failed (install it with apt-get install -y openssl): ${(err as Error).message}`);
+    throw new Error(`openssl failed (install it with apt-get install -y openssl): ${(err as Error).message}`, { cause: err });
   }
   return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
 }

@@ -6,7 +6,7 @@ import { startProxy } from '../helpers/proxy.js';
 function open(url: string): Promise<{ ws: WebSocket; first: string }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
-    ws.once('message', (d) => resolve({ ws, first: String(d as Buffer) }));
+    ws.once('message', (d) => resolve({ ws, first: (d as Buffer).toString('utf8') }));
     ws.once('error', reject);
   });
 }
@@ -19,7 +19,7 @@ t.test('WebSocket upgrade is tunnelled both ways', async (t) => {
   t.equal(first, 'hello 127.0.0.1', 'the app saw the forwarding headers on the upgrade');
   const texts: string[] = [];
   for (let i = 0; i < 10; i++) {
-    const reply = new Promise<string>((r) => ws.once('message', (d) => r(String(d as Buffer))));
+    const reply = new Promise<string>((r) => ws.once('message', (d) => r((d as Buffer).toString('utf8'))));
     ws.send(`m${i}`);
     texts.push(await reply);
   }

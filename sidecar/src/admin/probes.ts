@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { connect as h2connect, constants } from 'node:http2';
+import { connect as h2connect, type IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect as tcpConnect } from 'node:net';
 
@@ -20,7 +20,7 @@ export function parseAppProbes(json: string | undefined): AppProbes {
   const out = new Map<string, AppProbe>();
   if (json === undefined || json.trim() === '') return out;
   let doc: unknown;
-  try { doc = JSON.parse(json); } catch (err) { throw new Error(`SIDEGATE_APP_PROBES is not valid JSON: ${(err as Error).message}`); }
+  try { doc = JSON.parse(json); } catch (err) { throw new Error(`SIDEGATE_APP_PROBES is not valid JSON: ${(err as Error).message}`, { cause: err }); }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('SIDEGATE_APP_PROBES must be a JSON object keyed "<container>/<probe>"');
   for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/(liveness|readiness|startup)$/.test(key)) throw new Error(`SIDEGATE_APP_PROBES: key "${key}" is not "<container>/<liveness|readiness|startup>"`);
@@ -76,7 +76,7 @@ function grpcProbe(port: number, service: string, timeoutMs: number): Promise<Pr
     const session = h2connect(`http://127.0.0.1:${port}`);
     const done = (r: ProbeResult): void => { clearTimeout(timer); session.destroy(); resolve(r); };
     const timer = setTimeout(() => done({ ok: false, detail: `timeout after ${timeoutMs} ms` }), timeoutMs);
-    session.on('error', (err) => done({ ok: false, detail: err.message }));
+    session.on('error', (err: Error) => done({ ok: false, detail: err.message }));
     const svc = Buffer.from(service);
     const msg = svc.length > 0 ? Buffer.concat([Buffer.from([0x0a, svc.length]), svc]) : Buffer.alloc(0);
     const frame = Buffer.alloc(5 + msg.length);
@@ -85,8 +85,8 @@ function grpcProbe(port: number, service: string, timeoutMs: number): Promise<Pr
     const req = session.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc', te: 'trailers' });
     const chunks: Buffer[] = [];
     let grpcStatus: string | undefined;
-    req.on('response', (h) => { if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']); });
-    req.on('trailers', (t) => { grpcStatus = String(t['grpc-status']); });
+    req.on('response', (h: IncomingHttpHeaders) => { if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']); });
+    req.on('trailers', (t: IncomingHttpHeaders) => { grpcStatus = String(t['grpc-status']); });
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
@@ -94,8 +94,7 @@ function grpcProbe(port: number, service: string, timeoutMs: number): Promise<Pr
       const serving = body.length >= 7 && body[5] === 0x08 && body[6] === 1;
       done({ ok: grpcStatus === '0' && serving, detail: `grpc-status ${grpcStatus ?? '?'}${serving ? ' SERVING' : ''}` });
     });
-    req.on('error', (err) => done({ ok: false, detail: err.message }));
+    req.on('error', (err: Error) => done({ ok: false, detail: err.message }));
     req.end(frame);
-    void constants;
   });
 }

@@ -7,7 +7,8 @@ import type { FrontContext } from './front.js';
 /** ResponseSink over a Node HTTP/1.1 ServerResponse. */
 class H1Sink implements ResponseSink {
   private ended = false;
-  constructor(private readonly res: ServerResponse, private readonly ex: () => Exchange) {}
+  bytesOut = 0;
+  constructor(private readonly res: ServerResponse) {}
   get headersSent(): boolean { return this.res.headersSent; }
   get closed(): boolean { return this.ended || this.res.destroyed; }
   writeHead(status: number, headers: OutgoingHttpHeaders, endStream = false): void {
@@ -15,14 +16,14 @@ class H1Sink implements ResponseSink {
     if (endStream) this.end();
   }
   write(chunk: Uint8Array): boolean {
-    this.ex().bytesOut += chunk.byteLength;
+    this.bytesOut += chunk.byteLength;
     return this.res.write(chunk);
   }
   onDrain(cb: () => void): void { this.res.once('drain', cb); }
   end(chunk?: Uint8Array | string, trailers?: OutgoingHttpHeaders): void {
     if (this.ended) return;
     this.ended = true;
-    if (chunk !== undefined) this.ex().bytesOut += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (chunk !== undefined) this.bytesOut += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (trailers !== undefined && this.res.chunkedEncoding) this.res.addTrailers(trailers);
     this.res.end(chunk);
   }
@@ -38,12 +39,9 @@ export function h1Exchange(req: IncomingMessage, res: ServerResponse, ctx: Front
   const hasBody = headers[H.transferEncoding] !== undefined
     || (headers[H.contentLength] !== undefined && headers[H.contentLength] !== '0');
   if (ctx.draining()) res.shouldKeepAlive = false; // ask keep-alive clients to reconnect elsewhere
-  let ex: Exchange;
-  const sink = new H1Sink(res, () => ex);
-  ex = new Exchange(
+  return new Exchange(
     'http/1.1', req.method ?? 'GET', target, q < 0 ? target : target.slice(0, q), headers.host ?? '',
-    ctx.scheme, headers, req.socket.remoteAddress ?? '', req, hasBody, sink,
+    ctx.scheme, headers, req.socket.remoteAddress ?? '', req, hasBody, new H1Sink(res),
     requestIdFrom(headers[H.requestId]), ctx.clock.monotonic(), undefined,
   );
-  return ex;
 }

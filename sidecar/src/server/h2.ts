@@ -10,7 +10,8 @@ const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = constants;
 class H2Sink implements ResponseSink {
   private trailers: OutgoingHttpHeaders | undefined;
   private ended = false;
-  constructor(private readonly stream: ServerHttp2Stream, private readonly ex: () => Exchange) {}
+  bytesOut = 0;
+  constructor(private readonly stream: ServerHttp2Stream) {}
   get headersSent(): boolean { return this.stream.headersSent; }
   get closed(): boolean { return this.ended || this.stream.closed || this.stream.destroyed; }
   /** `trailers`: the response may end with trailers (gRPC), so hold the stream open for them. */
@@ -27,14 +28,14 @@ class H2Sink implements ResponseSink {
     }
   }
   write(chunk: Uint8Array): boolean {
-    this.ex().bytesOut += chunk.byteLength;
+    this.bytesOut += chunk.byteLength;
     return this.stream.write(chunk);
   }
   onDrain(cb: () => void): void { this.stream.once('drain', cb); }
   end(chunk?: Uint8Array | string, trailers?: OutgoingHttpHeaders): void {
     if (this.ended) return;
     this.ended = true;
-    if (chunk !== undefined) this.ex().bytesOut += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (chunk !== undefined) this.bytesOut += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     this.trailers = trailers;
     if (chunk === undefined) this.stream.end(); else this.stream.end(chunk);
   }
@@ -51,15 +52,12 @@ export function h2Exchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders, 
   const target = raw[':path'] ?? '/';
   const q = target.indexOf('?');
   const authority = raw[':authority'] ?? headers.host ?? '';
-  let ex: Exchange;
-  const sink = new H2Sink(stream, () => ex);
-  ex = new Exchange(
+  return new Exchange(
     'h2', raw[':method'] ?? 'GET', target, q < 0 ? target : target.slice(0, q), authority,
     ctx.scheme, headers, stream.session?.socket?.remoteAddress ?? '', stream,
-    (flags & NGHTTP2_FLAG_END_STREAM) === 0, sink, requestIdFrom(headers[H.requestId]),
+    (flags & NGHTTP2_FLAG_END_STREAM) === 0, new H2Sink(stream), requestIdFrom(headers[H.requestId]),
     ctx.clock.monotonic(), undefined,
   );
-  return ex;
 }
 
 /** Header block size as HTTP/2 accounts it (RFC 9113 §6.5.2: name + value + 32 per field). */

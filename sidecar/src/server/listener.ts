@@ -185,7 +185,7 @@ export class InboundListener {
   }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
-    const session = stream.session as TrackedSession | undefined;
+    const session: TrackedSession | undefined = stream.session;
     if (session) {
       session[ACTIVE] = (session[ACTIVE] ?? 0) + 1;
       stream.once('close', () => { session[ACTIVE] = (session[ACTIVE] ?? 1) - 1; });

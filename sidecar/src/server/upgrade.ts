@@ -13,6 +13,7 @@ import type { FrontContext } from './front.js';
 class RawSink implements ResponseSink {
   private sent = false;
   private ended = false;
+  readonly bytesOut = 0;
   constructor(private readonly socket: Duplex) {}
   get headersSent(): boolean { return this.sent; }
   get closed(): boolean { return this.ended || this.socket.destroyed; }

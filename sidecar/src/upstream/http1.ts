@@ -50,9 +50,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onResponseEnd(_c: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     this.finish();
-    let t: IncomingHttpHeaders | undefined;
-    for (const k in trailers) { t = trailers; break; }
-    this.ex.sink.end(undefined, t);
+    this.ex.sink.end(undefined, Object.keys(trailers).length > 0 ? trailers : undefined);
     this.resolve();
   }
 
@@ -87,7 +85,7 @@ export class Http1Upstream implements Upstream {
       ex.sink.onClose(() => handler.clientGone());
       this.pool.dispatch({
         path: ex.target,
-        method: ex.method as Dispatcher.HttpMethod,
+        method: ex.method,
         headers: requestHeadersForApp(ex, false),
         // undici destroys a stream body once sent; on HTTP/2 that would reset the whole exchange,
         // so an h2 request body goes through a PassThrough that undici may destroy.

@@ -6,6 +6,6 @@ export {
   DiscoveryJwksSource, FileJwksSource, HttpJwksSource, InlineJwksSource, SecretKeySource, sourceFor,
   type Jwk, type KeySource,
 } from './keys/key-source.js';
-export { RedisRevocationStore, bannedKey, revokedKey, type RevocationStore } from './revocation.js';
+export { ConnectionRevocationStore, RedisRevocationStore, REVOCATION_OP, bannedKey, revokedKey, type RevocationStore } from './revocation.js';
 export { AUTH_REASONS, REASON_MESSAGES, type AuthReason } from './reasons.js';
 export { ALGORITHMS } from './algorithms.js';

@@ -2,7 +2,8 @@
  * The bounded set of reasons an authentication attempt can fail with. They appear in the log
  * line, in `sidegate_auth_attempts_total{reason}` and in the error body, so they never carry
  * request data. The first thirteen are the token reasons operators alert on; the last four name
- * the non-token outcomes (tenant mismatch, banned client, Redis or keys unavailable).
+ * the non-token outcomes (tenant mismatch, banned client, Redis or keys unavailable);
+ * `revocation_unchecked` is the reason on a *success* admitted while Redis could not answer.
  */
 export type AuthReason =
   | 'missing'
@@ -21,12 +22,13 @@ export type AuthReason =
   | 'cross_tenant'
   | 'banned'
   | 'revocation_unavailable'
+  | 'revocation_unchecked'
   | 'keys_unavailable';
 
 export const AUTH_REASONS: readonly AuthReason[] = [
   'missing', 'malformed', 'oversize', 'alg_not_allowed', 'bad_signature', 'expired', 'not_yet_valid',
   'issuer', 'audience', 'typ', 'unknown_kid', 'revoked', 'claims', 'cross_tenant', 'banned',
-  'revocation_unavailable', 'keys_unavailable',
+  'revocation_unavailable', 'revocation_unchecked', 'keys_unavailable',
 ];
 
 /** One sentence per reason for the error body: what was wrong, never what the token contained. */
@@ -47,5 +49,6 @@ export const REASON_MESSAGES: Readonly<Record<AuthReason, string>> = {
   cross_tenant: 'the token belongs to another tenant',
   banned: 'the client address is banned',
   revocation_unavailable: 'the revocation list cannot be checked',
+  revocation_unchecked: 'admitted without a revocation check (Redis unavailable, onRedisError: allow)',
   keys_unavailable: 'no current signing keys for this provider',
 };

@@ -1,8 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { failureKind, withBudget, type RedisConnection } from '../../redis/index.js';
+import type { Metrics } from '../../telemetry/metrics.js';
 
 /**
  * Revoked token ids and banned client addresses. Both methods reject when the store cannot
- * answer (Redis down, timeout): the stage then applies the policy's `onRedisError` switch.
+ * answer (Redis down, over budget, breaker open): the stage then applies the policy's
+ * `onRedisError` switch.
  */
 export interface RevocationStore {
   isRevoked(jti: string): Promise<boolean>;
@@ -13,30 +16,52 @@ export interface RevocationStore {
 export const revokedKey = (jti: string): string => `sidegate:revoked:jti:${jti}`;
 export const bannedKey = (ip: string): string => `banned:ip:${ip}`;
 
+/** The metric label of revocation calls in sidegate_redis_errors_total / _duration_seconds. */
+export const REVOCATION_OP = 'auth_revocation';
+
 /**
- * The Redis implementation. Writers set `sidegate:revoked:jti:<jti>` with an expiry at the
- * token's `exp` (`SET key 1 EXAT <exp>`) and `banned:ip:<ip>` with whatever ban length they
- * choose; existence is all that is read. Timeouts and offline behaviour come from the client's
- * own options (`commandTimeout`, `enableOfflineQueue: false`), set by the connection factory.
+ * Over the sidecar's shared Redis connection: its per-call budget, breaker and metrics apply,
+ * so a Redis outage costs one failed call, not one per request. What the proxy should use.
+ */
+export class ConnectionRevocationStore implements RevocationStore {
+  constructor(private readonly conn: RedisConnection) {}
+  async isRevoked(jti: string): Promise<boolean> {
+    return (await this.conn.run(REVOCATION_OP, (c) => c.exists(revokedKey(jti)))) > 0;
+  }
+  async isBanned(ip: string): Promise<boolean> {
+    return (await this.conn.run(REVOCATION_OP, (c) => c.exists(bannedKey(ip)))) > 0;
+  }
+}
+
+/**
+ * Over a plain ioredis client (for tools, tests, or a dedicated connection). Writers set
+ * `sidegate:revoked:jti:<jti>` to expire at the token's `exp` (`SET key 1 EXAT <exp>`) and
+ * `banned:ip:<ip>` for the ban's length; only existence is read. Give the client
+ * `enableOfflineQueue: false` and a `budgetMs` here so a request never waits on a dead Redis.
  */
 export class RedisRevocationStore implements RevocationStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: Redis | Cluster, private readonly opts: { readonly budgetMs?: number; readonly metrics?: Metrics } = {}) {}
 
-  async isRevoked(jti: string): Promise<boolean> {
-    return (await this.redis.exists(revokedKey(jti))) > 0;
-  }
+  isRevoked(jti: string): Promise<boolean> { return this.exists(revokedKey(jti)); }
+  isBanned(ip: string): Promise<boolean> { return this.exists(bannedKey(ip)); }
 
-  async isBanned(ip: string): Promise<boolean> {
-    return (await this.redis.exists(bannedKey(ip))) > 0;
-  }
-
-  /** Revoke a token until its expiry (seconds since the epoch). For tools and tests. */
+  /** Revoke a token until its expiry (seconds since the epoch). */
   async revoke(jti: string, expSeconds: number): Promise<void> {
     await this.redis.set(revokedKey(jti), '1', 'EXAT', Math.max(1, Math.ceil(expSeconds)));
   }
 
-  /** Ban an address for `seconds`. For tools and tests. */
+  /** Ban an address for `seconds`. */
   async ban(ip: string, seconds: number): Promise<void> {
     await this.redis.set(bannedKey(ip), '1', 'EX', Math.max(1, Math.ceil(seconds)));
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    const p = this.redis.exists(key);
+    try {
+      return (await (this.opts.budgetMs === undefined ? p : withBudget(p, this.opts.budgetMs, REVOCATION_OP))) > 0;
+    } catch (err) {
+      this.opts.metrics?.redisErrors.inc({ op: REVOCATION_OP, kind: failureKind(err) });
+      throw err;
+    }
   }
 }

@@ -175,23 +175,24 @@ export class Authenticator {
     return undefined;
   }
 
-  private admit(ex: Exchange, source: RuleSource, v: Verified, cached: boolean): void {
+  private admit(ex: Exchange, source: RuleSource, v: Verified, cached: boolean, reason = 'ok'): void {
     const headers = ex.headers;
     if (!v.provider.cfg.forward) stripToken(source.src, headers);
     const f = v.forward;
     for (let i = 0; i < f.length; i += 2) headers[f[i]!] = f[i + 1]!;
     ex.auth = cached ? v.cachedOutcome : v.outcome;
-    this.deps.metrics.authAttempts.inc({ provider: v.provider.cfg.name, result: 'success', reason: 'ok' });
+    this.deps.metrics.authAttempts.inc({ provider: v.provider.cfg.name, result: 'success', reason });
   }
 
   private async checkRevoked(ex: Exchange, source: RuleSource, v: Verified, cached: boolean): Promise<void> {
     const { store } = this.revocation!;
     let revoked = false;
     let banned = false;
+    let unchecked = false;
     try {
       [revoked, banned] = await Promise.all([v.jti === undefined ? false : store.isRevoked(v.jti), store.isBanned(ex.remoteAddress)]);
     } catch (err) {
-      this.revocationUnavailable(ex, v.provider.cfg.name, err);
+      unchecked = this.revocationUnavailable(ex, v.provider.cfg.name, err);
     }
     const name = v.provider.cfg.name;
     if (banned) {
@@ -202,7 +203,7 @@ export class Authenticator {
       this.deps.metrics.securityViolations.inc({ kind: 'revoked' });
       this.fail(ex, name, 'revoked');
     }
-    this.admit(ex, source, v, cached);
+    this.admit(ex, source, v, cached, unchecked ? 'revocation_unchecked' : 'ok');
   }
 
   private async checkBanned(ex: Exchange): Promise<void> {
@@ -211,6 +212,7 @@ export class Authenticator {
       banned = await this.revocation!.store.isBanned(ex.remoteAddress);
     } catch (err) {
       this.revocationUnavailable(ex, 'none', err);
+      this.deps.metrics.authAttempts.inc({ provider: 'none', result: 'skipped', reason: 'revocation_unchecked' });
     }
     if (banned) {
       this.deps.metrics.securityViolations.inc({ kind: 'banned_ip' });
@@ -218,11 +220,14 @@ export class Authenticator {
     }
   }
 
-  /** Redis could not answer: the policy's onRedisError decides; counted and logged (at most every 10 s). */
-  private revocationUnavailable(ex: Exchange, provider: string, err: unknown): void {
-    const { metrics, logger, clock } = this.deps;
+  /**
+   * Redis could not answer: the policy's onRedisError decides. Counted (auth attempts with reason
+   * revocation_unavailable or revocation_unchecked; the store counts the Redis error itself) and
+   * logged at warn at most every 10 s. Returns true when the request is admitted unchecked.
+   */
+  private revocationUnavailable(ex: Exchange, provider: string, err: unknown): true {
+    const { logger, clock } = this.deps;
     const deny = this.revocation!.deny;
-    metrics.redisErrors.inc({ op: 'auth_revocation', kind: 'error' });
     const mono = clock.monotonic();
     if (mono - this.lastRevocationLog >= REVOCATION_LOG_EVERY_MS) {
       logger.warn({ err: err instanceof Error ? err.message : String(err), onRedisError: deny ? 'deny' : 'allow', suppressed: this.suppressedRevocationLogs },
@@ -234,6 +239,7 @@ export class Authenticator {
     }
     if (deny) this.reject(ex, provider, 'revocation_unavailable', new AuthUnavailableError('revocation_unavailable', REASON_MESSAGES.revocation_unavailable));
     ex.note('revocation', 'unchecked');
+    return true;
   }
 
   /** A token failure: 401 (503 when the provider has no usable keys). */

@@ -55,7 +55,7 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
     duration_ms: round(durationMs),
     upstream_duration_ms: ex.upstreamMs >= 0 ? round(ex.upstreamMs) : null,
     bytes_in: Number(ex.headers[H.contentLength] ?? 0) || 0,
-    bytes_out: ex.bytesOut,
+    bytes_out: ex.sink.bytesOut,
     protocol: ex.protocol,
     client_ip: ex.remoteAddress,
     user_agent: ex.headers[H.userAgent],
