@@ -65,7 +65,8 @@ export function authPolicy(over: Partial<AuthPolicy> & { providers: readonly Aut
 /** A sink that records what would have been answered; the stage under test never writes to it. */
 export function nullSink(): ResponseSink {
   return {
-    headersSent: false, closed: false,
+    headersSent: false,
+    bytesOut: 0, closed: false,
     writeHead: () => undefined, write: () => true, onDrain: () => undefined, end: () => undefined,
     abort: () => undefined, onClose: () => undefined,
   };

@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { ManualClock } from '../../../sidecar/src/clock.js';
+import { RedisConnection } from '../../../sidecar/src/redis/index.js';
+import { ConnectionRevocationStore, RedisRevocationStore, type RevocationStore } from '../../../sidecar/src/stages/authenticate/index.js';
+import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
+import { JwksServer, mint, testKey, type TestKey } from '../../helpers/jwks.js';
+import { RedisProcess } from '../../helpers/redis.js';
+import { authPolicy, bearer, harness, jwks, MemoryLogger, metricValue, provider, requireNone, rule, type Harness } from './support.js';
+
+async function setup(t: { teardown(fn: () => unknown): void }, onRedisError: 'allow' | 'deny', store?: (redis: Redis, server: RedisProcess) => RevocationStore): Promise<{
+  h: Harness; key: TestKey; iss: string; redis: Redis; server: RedisProcess; direct: RedisRevocationStore; clock: ManualClock;
+}> {
+  const server = await RedisProcess.start();
+  t.teardown(() => server.stop());
+  const redis = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50, lazyConnect: true });
+  await redis.connect();
+  redis.on('error', () => undefined);
+  t.teardown(() => redis.disconnect());
+  const key = testKey('ES256', 'k');
+  const idp = await JwksServer.start([key.jwk]);
+  t.teardown(() => idp.stop());
+  const clock = new ManualClock(Date.now(), 0);
+  const direct = new RedisRevocationStore(redis, { budgetMs: 200 });
+  const h = await harness(authPolicy({
+    providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })],
+    rules: [rule(['/public/*'], requireNone)],
+    revocation: { enabled: true, onRedisError },
+  }), { clock, revocation: store ? store(redis, server) : direct });
+  t.teardown(() => h.close());
+  return { h, key, iss: idp.issuer, redis, server, direct, clock };
+}
+
+const tokenFor = (k: TestKey, iss: string, clock: ManualClock, jti: string | undefined = randomUUID()): Promise<string> =>
+  mint(k, { iss, aud: 'orders', sub: 'alice', exp: Math.floor(clock.now() / 1000) + 600, ...(jti === undefined ? {} : { jti }) });
+
+void t.test('a revoked jti is refused even when its verdict is cached; the Redis key expires with the token', async (t) => {
+  const { h, key, iss, redis, direct, clock } = await setup(t, 'deny');
+  const jti = randomUUID();
+  const token = await tokenFor(key, iss, clock, jti);
+  t.ok((await h.run({ headers: bearer(token) })).passed);
+  t.equal((await h.run({ headers: bearer(token) })).ex.auth?.cached, true, 'cached');
+
+  const exp = Math.floor(clock.now() / 1000) + 600;
+  await direct.revoke(jti, exp);
+  t.equal(await redis.exists(`sidegate:revoked:jti:${jti}`), 1, 'the runbook key name');
+  t.equal(await redis.call('EXPIRETIME', `sidegate:revoked:jti:${jti}`), exp, 'expires at the token exp');
+
+  const r = await h.run({ headers: bearer(token) });
+  t.equal(r.error?.status, 401);
+  t.equal(r.error?.reason, 'revoked');
+  t.same(r.ex.auth, { provider: 'corp', result: 'failure', reason: 'revoked' });
+  t.equal(await metricValue(h.metrics, 'sidegate_security_violations_total', { kind: 'revoked' }), 1);
+  t.ok((await h.run({ headers: bearer(await tokenFor(key, iss, clock)) })).passed, 'other tokens unaffected');
+  t.ok((await h.run({ headers: bearer(await tokenFor(key, iss, clock, undefined)) })).passed, 'a token without jti cannot be revoked by id');
+});
+
+void t.test('a banned address is refused with 403 on every route', async (t) => {
+  const { h, key, iss, redis, direct, clock } = await setup(t, 'deny');
+  await direct.ban('10.9.9.9', 60);
+  t.equal(await redis.exists('banned:ip:10.9.9.9'), 1, 'the runbook key name');
+  const token = await tokenFor(key, iss, clock);
+  const r = await h.run({ headers: bearer(token), remoteAddress: '10.9.9.9' });
+  t.equal(r.error?.status, 403);
+  t.equal(r.error?.reason, 'banned');
+  const pub = await h.run({ target: '/public/x', remoteAddress: '10.9.9.9' });
+  t.equal(pub.error?.reason, 'banned', 'public routes too');
+  t.equal(await metricValue(h.metrics, 'sidegate_security_violations_total', { kind: 'banned_ip' }), 2);
+  t.ok((await h.run({ headers: bearer(token), remoteAddress: '10.0.0.1' })).passed, 'other addresses pass');
+});
+
+void t.test('Redis down with onRedisError: deny → 503, fail closed', async (t) => {
+  const { h, key, iss, server, clock } = await setup(t, 'deny');
+  const token = await tokenFor(key, iss, clock);
+  t.ok((await h.run({ headers: bearer(token) })).passed);
+  await server.kill();
+  const r = await h.run({ headers: bearer(token) });
+  t.equal(r.error?.status, 503);
+  t.equal(r.error?.code, 'SIDEGATE_ERR_AUTH_UNAVAILABLE');
+  t.equal(r.error?.reason, 'revocation_unavailable');
+  t.equal(r.error?.headers['retry-after'], '1');
+  t.equal(await metricValue(h.metrics, 'sidegate_auth_attempts_total', { provider: 'corp', result: 'failure', reason: 'revocation_unavailable' }), 1);
+  t.ok(h.logger.lines.some((l) => l.level === 'warn' && l.msg === 'auth: revocation store unavailable, refusing requests'));
+  t.equal((await h.run({ target: '/public/x' })).error?.status, 503, 'the ban check fails closed too');
+});
+
+void t.test('Redis down with onRedisError: allow → admitted unchecked, counted, logged once', async (t) => {
+  const { h, key, iss, server, clock } = await setup(t, 'allow');
+  const token = await tokenFor(key, iss, clock);
+  await server.kill();
+  for (let i = 0; i < 5; i++) {
+    const r = await h.run({ headers: bearer(token) });
+    t.ok(r.passed, 'admitted');
+    t.equal(r.ex.notes?.revocation, 'unchecked', 'noted for the log line');
+  }
+  t.equal(await metricValue(h.metrics, 'sidegate_auth_attempts_total', { provider: 'corp', result: 'success', reason: 'revocation_unchecked' }), 5);
+  t.equal(h.logger.lines.filter((l) => l.msg === 'auth: revocation store unavailable, admitting requests unchecked').length, 1, 'one warn, not one per request');
+});
+
+void t.test('a paused Redis costs at most the budget', async (t) => {
+  const { h, key, iss, server, clock } = await setup(t, 'deny');
+  const token = await tokenFor(key, iss, clock);
+  server.pause();
+  t.teardown(() => server.resume());
+  const started = performance.now();
+  const r = await h.run({ headers: bearer(token) });
+  t.equal(r.error?.reason, 'revocation_unavailable');
+  t.ok(performance.now() - started < 1000, 'answered within the 200 ms budget (plus slack)');
+});
+
+void t.test('over the shared RedisConnection (its budget and breaker)', async (t) => {
+  const metrics = new Metrics({ processMetrics: false });
+  let conn: RedisConnection | undefined;
+  const { h, key, iss, server, direct, clock } = await setup(t, 'deny', (redis) => {
+    conn = new RedisConnection(redis, { metrics, logger: new MemoryLogger(), clock: new ManualClock(), budgetMs: 200 });
+    return new ConnectionRevocationStore(conn);
+  });
+  const jti = randomUUID();
+  const token = await tokenFor(key, iss, clock, jti);
+  t.ok((await h.run({ headers: bearer(token) })).passed);
+  await direct.revoke(jti, Math.floor(clock.now() / 1000) + 600);
+  t.equal((await h.run({ headers: bearer(token) })).error?.reason, 'revoked');
+  await server.kill();
+  t.equal((await h.run({ headers: bearer(await tokenFor(key, iss, clock)) })).error?.reason, 'revocation_unavailable');
+  t.equal((await h.run({ target: '/public/x' })).error?.reason, 'revocation_unavailable', 'fails closed while the connection is down');
+  t.ok(conn);
+});
