@@ -67,10 +67,10 @@ export class Exchange {
   constructor(
     readonly protocol: Protocol,
     readonly method: string,
-    /** Request target as received, origin-form: path plus query. */
-    readonly target: string,
-    /** Path without the query string, used for matching. */
-    readonly path: string,
+    /** Request target, origin-form: path plus query. Normalised by the route stage before use. */
+    public target: string,
+    /** Path without the query string, used for matching; normalised by the route stage. */
+    public path: string,
     readonly authority: string,
     readonly scheme: 'http' | 'https',
     /** Request headers with lowercase names; HTTP/2 pseudo-headers removed. */

@@ -1,0 +1,65 @@
+import t from 'tap';
+import { request } from 'undici';
+import { normalizeTarget } from '../../sidecar/src/server/path.js';
+import { startHttpApp, type Seen } from '../helpers/apps.js';
+import { startProxy } from '../helpers/proxy.js';
+import { connect } from 'node:net';
+
+t.test('normalizeTarget', async (t) => {
+  const ok = (target: string, path: string, full = path): void => {
+    const n = normalizeTarget(target);
+    t.same(n, { ok: true, path, target: full }, target);
+  };
+  ok('/a/b', '/a/b');
+  ok('/a/b?x=../y', '/a/b', '/a/b?x=../y');
+  ok('/public/../admin', '/admin');
+  ok('/public/./x/../../admin/', '/admin/');
+  ok('//admin', '/admin');
+  ok('/a//b///c', '/a/b/c');
+  ok('/%2e%2e/admin', '/admin');
+  ok('/public/%2E%2E/admin?q=1', '/admin', '/admin?q=1');
+  ok('/p%75blic/x', '/public/x');
+  ok('/a%20b/%c3%a9', '/a%20b/%C3%A9');
+  ok('/../../etc', '/etc');
+  ok('/a/..', '/');
+  ok('/a/.', '/a/');
+  ok('http://host.example/p/../q?z', '/q', '/q?z');
+  ok('*', '*');
+  const bad = (target: string, re: RegExp): void => {
+    const n = normalizeTarget(target);
+    t.equal(n.ok, false, target);
+    if (!n.ok) t.match(n.reason, re);
+  };
+  bad('/public/..%2Fadmin', /encoded slash/);
+  bad('/a%5cb', /encoded slash/);
+  bad('/a\\b', /encoded slash/);
+  bad('/a%zz', /percent-encoding/);
+  bad('relative/path', /must start with \//);
+});
+
+t.test('path tricks cannot dodge a path rule: the app receives the path the rule saw', async (t) => {
+  const app = await startHttpApp();
+  const p = await startProxy(app.url, [], { policy: 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: p }\nspec:\n  routes:\n    - { name: public, match: { paths: [/public/*] } }\n    - { name: admin, match: { paths: [/admin/*] } }\n' });
+  t.teardown(async () => { await p.close(); await app.close(); });
+  // undici normalises some of these itself; send raw request lines.
+  const rawGet = (target: string): Promise<string> => new Promise((resolve) => {
+    const s = connect(p.proxy.port, '127.0.0.1');
+    let buf = '';
+    s.on('data', (d) => { buf += String(d); });
+    s.on('end', () => resolve(buf));
+    s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  });
+  for (const trick of ['/public/../admin/x', '//admin/x', '/public/%2e%2e/admin/x', '/%61dmin/x']) {
+    const res = await rawGet(trick);
+    const seen = JSON.parse(res.slice(res.indexOf('\r\n\r\n') + 4)) as Seen;
+    t.equal(seen.url, '/admin/x', `${trick} reaches the app as /admin/x`);
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  const routes = p.logs.filter((l) => l.msg === 'request').map((l) => l.route);
+  t.same(routes, ['admin', 'admin', 'admin', 'admin'], 'and was matched as the admin route');
+  const enc = await rawGet('/public/..%2Fadmin/x');
+  t.match(enc, /^HTTP\/1\.1 400/);
+  t.match(enc, /encoded slash/);
+  const r = await request(`${p.url}/public/ok`);
+  t.equal((await r.body.json() as Seen).url, '/public/ok');
+});
