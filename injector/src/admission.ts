@@ -3,7 +3,7 @@
  * request), the pod mutation and the policy ConfigMap validation. The HTTPS server only moves bytes.
  */
 import { parse as parseYaml } from 'yaml';
-import { compilePolicy } from '../../policies/src/compile.js';
+import { compilePolicy } from '../../policies/src/index.js';
 import type { InjectorConfig } from './config.js';
 import type { SkipCode } from './decide.js';
 import { injectPod, refusalMessage } from './inject.js';

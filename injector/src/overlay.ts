@@ -3,7 +3,7 @@
  * last, as SIDEGATE_POLICY_OVERLAY), validated with the one policy compiler so that a pod whose
  * overlay the sidecar would refuse at start is refused at admission instead.
  */
-import { compilePolicy } from '../../policies/src/compile.js';
+import { compilePolicy } from '../../policies/src/index.js';
 import type { AnnotationSettings, Problems } from './annotations.js';
 
 export type PolicyDoc = Record<string, unknown>;

@@ -1,0 +1,114 @@
+/** Small pieces: rate-limit shorthand, the JSON Patch diff, quantities, config, init-network flags. */
+import jsonpatch from 'fast-json-patch';
+import t from 'tap';
+import { runInitNetwork } from '../../cli/init-network.js';
+import { ConfigError, parseInjectorConfig } from '../../injector/src/config.js';
+import { diff } from '../../injector/src/diff.js';
+import { serviceIdentity, workloadOf } from '../../injector/src/identity.js';
+import { installRules, removeRules, type Runner } from '../../injector/src/network/iptables.js';
+import { parseQuantity } from '../../injector/src/quantity.js';
+import { parseRateLimitShorthand } from '../../injector/src/ratelimit-shorthand.js';
+
+void t.test('rate-limit shorthand', async (t) => {
+  t.same(parseRateLimitShorthand('100/s burst 20 by client-ip'), {
+    limits: [{ name: 'annotation', key: [{ clientIp: true }], limit: { requests: 100, per: '1s', burst: 20 } }], problems: [],
+  });
+  t.same(parseRateLimitShorthand('5/10s by header:X-Api-Key,method on /api/*; 7/d').limits, [
+    { name: 'annotation-1', match: { paths: ['/api/*'] }, key: [{ header: 'x-api-key' }, { method: true }], limit: { requests: 5, per: '10s' } },
+    { name: 'annotation-2', key: [{ constant: 'service' }], limit: { requests: 7, per: '24h' } },
+  ]);
+  for (const bad of ['', 'fast', '0/s', '5/fortnight', '5/s burst x', '5/s by cookie:a', '5/s on api', '5/s with love', '5/s by']) {
+    t.not(parseRateLimitShorthand(bad).problems.length, 0, `refused: "${bad}"`);
+  }
+  await Promise.resolve();
+});
+
+void t.test('diff produces patches fast-json-patch applies exactly', async (t) => {
+  const a = { metadata: { annotations: { 'a/b': '1', 'x~y': '2' } }, spec: { containers: [{ name: 'a' }], keep: [1, 2] } };
+  const b = { metadata: { annotations: { 'a/b': '3', 'sidegate.dev/status': '{}' } }, spec: { containers: [{ name: 's' }, { name: 'a' }], keep: [1, 3], added: true } };
+  const ops = diff(a, b);
+  t.ok(ops.some((o) => o.path === '/metadata/annotations/x~0y' && o.op === 'remove'), '~ escaped');
+  t.ok(ops.some((o) => o.path === '/metadata/annotations/sidegate.dev~1status' && o.op === 'add'), '/ escaped');
+  t.same(jsonpatch.applyPatch(structuredClone(a), ops as jsonpatch.Operation[], true, false).newDocument, b);
+  t.same(diff(b, structuredClone(b)), [], 'equal documents give an empty patch');
+  await Promise.resolve();
+});
+
+void t.test('quantities', async (t) => {
+  t.equal(parseQuantity('250m'), 0.25);
+  t.equal(parseQuantity('64Mi'), 64 * 2 ** 20);
+  t.equal(parseQuantity('1e3'), 1000);
+  t.equal(parseQuantity('1.5G'), 1.5e9);
+  for (const bad of ['', 'lots', '-1', '12XB', '1 Gi', 'Mi']) t.equal(parseQuantity(bad), undefined, bad);
+  await Promise.resolve();
+});
+
+void t.test('injector config', async (t) => {
+  t.equal(parseInjectorConfig({ interception: 'none' }).interception, 'none');
+  t.throws(() => parseInjectorConfig({ interceptoin: 'none' }), ConfigError, 'typos are refused');
+  t.throws(() => parseInjectorConfig({ redis: {} }), ConfigError);
+  t.throws(() => parseInjectorConfig({ nativeSidecar: 'yes' }), ConfigError);
+  t.equal(parseInjectorConfig({ resources: { memoryLimit: null } }).resources.memoryLimit, undefined, 'null removes a default limit');
+  await Promise.resolve();
+});
+
+void t.test('identity', async (t) => {
+  const pod = (meta: Record<string, unknown>): { metadata: Record<string, unknown>; spec: { containers: [] } } => ({ metadata: meta, spec: { containers: [] } });
+  const rs = pod({ labels: { 'pod-template-hash': 'abc12' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'orders-abc12', controller: true }] });
+  t.same(workloadOf(rs), { kind: 'Deployment', name: 'orders' });
+  t.equal(serviceIdentity(rs, workloadOf(rs)), 'orders');
+  const cron = pod({ ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'report-29000000' }] });
+  t.same(workloadOf(cron), { kind: 'CronJob', name: 'report' });
+  t.equal(serviceIdentity(pod({ generateName: 'worker-', labels: { app: 'w' } }), undefined), 'w');
+  t.equal(serviceIdentity(pod({ generateName: 'worker-' }), undefined), 'worker');
+  await Promise.resolve();
+});
+
+/** A fake iptables with state: enough to check the idempotency logic without root. */
+function fakeIptables(): { run: Runner; rules: () => string[] } {
+  const chains = new Map<string, string[]>([['PREROUTING', []], ['OUTPUT', []]]);
+  const run: Runner = (_cmd, argv) => {
+    const args = argv.slice(4); // -w 5 -t nat
+    const [op, chain = '', ...rule] = args;
+    const r = rule.join(' ');
+    const list = chains.get(chain);
+    const ok = { code: 0, stdout: '', stderr: '' };
+    const fail = { code: 1, stdout: '', stderr: 'no' };
+    switch (op) {
+      case '-L': return Promise.resolve(list ? ok : fail);
+      case '-N': if (list) return Promise.resolve(fail); chains.set(chain, []); return Promise.resolve(ok);
+      case '-F': if (!list) return Promise.resolve(fail); list.length = 0; return Promise.resolve(ok);
+      case '-X': if (!list || list.length > 0) return Promise.resolve(fail); chains.delete(chain); return Promise.resolve(ok);
+      case '-A': list?.push(r); return Promise.resolve(list ? ok : fail);
+      case '-C': return Promise.resolve(list?.includes(r) ? ok : fail);
+      case '-D': { const i = list?.indexOf(r) ?? -1; if (i < 0) return Promise.resolve(fail); list?.splice(i, 1); return Promise.resolve(ok); }
+      default: return Promise.resolve(fail);
+    }
+  };
+  return { run, rules: () => [...chains].flatMap(([c, rs]) => rs.map((x) => `${c} ${x}`)) };
+}
+
+void t.test('iptables install is idempotent and cleanup complete (fake iptables)', async (t) => {
+  const f = fakeIptables();
+  const o = { proxyPort: 15006, adminPort: 15090, proxyUid: 10101, inboundPorts: [8080], excludeInboundPorts: [9102] };
+  await installRules(o, 4, f.run);
+  const once = f.rules();
+  await installRules(o, 4, f.run);
+  t.same(f.rules(), once, 'second install leaves one copy of each rule');
+  t.equal(once.filter((r) => r.startsWith('PREROUTING')).length, 1);
+  await removeRules(4, f.run);
+  t.same(f.rules(), [], 'cleanup removes everything');
+});
+
+void t.test('init-network flags', async (t) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
+  t.equal(await runInitNetwork(['--inbound-ports', '80,x'], io), 2);
+  t.match(err.join('\n'), /--inbound-ports/);
+  t.equal(await runInitNetwork(['--bogus'], io), 2);
+  t.equal(await runInitNetwork(['--dry-run', '--inbound-ports', '8080', '--ipv6', 'off'], io), 0);
+  t.ok(out.some((l) => l.includes('-A SIDEGATE_INBOUND -p tcp --dport 8080') && l.includes('REDIRECT --to-ports 15006')));
+  t.ok(out.some((l) => l.includes('-A PREROUTING -p tcp')), 'jump printed');
+  t.notOk(out.some((l) => l.startsWith('ip6tables')), '--ipv6 off');
+});
