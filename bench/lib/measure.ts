@@ -1,0 +1,131 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { h2loadCapacityArgs, h2loadLatencyArgs, parseH2loadOutput, parseLatencyLog, type LatencyFigures } from './h2load.js';
+import type { Measurement, Noise, Scenario } from './model.js';
+import type { BenchOptions } from './options.js';
+import { coreUse, foreignPct, loadAverage, readCores, readPidMemory, readPidStat, snapshotProcesses, topConsumers } from './procfs.js';
+import { runPinned } from './procs.js';
+import { parseWrkOutput, wrkArgs } from './wrk.js';
+
+/** One measurement of one target, with the machine's state around it. */
+
+/** Busy % above which a core does not count as quiet, before and during a measurement. */
+export const QUIET = { preCorePct: 10, core0ForeignPct: 10, core1ForeignPct: 15, stealPct: 5 } as const;
+
+export interface Probe {
+  readonly loadCore: number;
+  readonly proxyCore: number;
+  /** Processes of ours that sit on the load core (the app); their CPU is not foreign. */
+  readonly appPid: number;
+  /** Every pid we started, so "who else was busy" leaves them out. */
+  readonly ours: ReadonlySet<number>;
+  readonly dir: string;
+  readonly opts: BenchOptions;
+  /** Seconds still allowed for waiting on a busy machine, shared by the whole run. */
+  quietBudgetS: number;
+}
+
+interface Load { readonly url: string; readonly headers?: Readonly<Record<string, string>>; readonly proxyPid?: number }
+
+interface Outcome { rps?: number; latency?: LatencyFigures; errors: number }
+
+const core = (i: number): string => `cpu${i}`;
+
+/** Sample the cores for `seconds`; retry while busy and the run's quiet budget lasts. */
+async function quietCheck(p: Probe): Promise<{ core0: number; core1: number; waitedS: number }> {
+  const sampleS = p.opts.quick ? 0.5 : 1;
+  let waitedS = 0;
+  for (;;) {
+    const a = readCores();
+    await sleep(sampleS * 1000);
+    const b = readCores();
+    const c0 = coreUse(a.get(core(p.proxyCore))!, b.get(core(p.proxyCore))!).busyPct;
+    const c1 = coreUse(a.get(core(p.loadCore))!, b.get(core(p.loadCore))!).busyPct;
+    const quiet = c0 <= QUIET.preCorePct && c1 <= QUIET.preCorePct;
+    if (quiet || p.quietBudgetS < sampleS) return { core0: c0, core1: c1, waitedS };
+    p.quietBudgetS -= sampleS;
+    waitedS += sampleS;
+  }
+}
+
+async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number, onTick: (pid: number) => void): Promise<Outcome> {
+  const h1 = scenario.protocol === 'h1';
+  if (scenario.kind === 'capacity' && h1) {
+    const r = await runPinned(p.loadCore, 'wrk', wrkArgs(load.url, { threads: 1, connections: 50, durationS, headers: load.headers }), onTick);
+    if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr}${r.stdout}`);
+    const s = parseWrkOutput(r.stdout);
+    return { rps: s.rps, errors: s.non2xx + s.socketErrors };
+  }
+  if (scenario.kind === 'capacity') {
+    const r = await runPinned(p.loadCore, 'h2load', h2loadCapacityArgs(load.url, { h1: false, clients: 10, streams: 10, durationS, headers: load.headers }), onTick);
+    if (r.code !== 0) throw new Error(`h2load exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`);
+    const s = parseH2loadOutput(r.stdout);
+    return { rps: s.rps, errors: s.failed + s.errored + s.timeout + s.non2xx };
+  }
+  const logFile = join(p.dir, `latency-${process.hrtime.bigint()}.log`);
+  const args = h2loadLatencyArgs(load.url, {
+    h1, clients: p.opts.latencyClients, requests: p.opts.latencyRequests, rpsPerClient: p.opts.latencyRpsPerClient, logFile, headers: load.headers,
+  });
+  const r = await runPinned(p.loadCore, 'h2load', args, onTick);
+  if (r.code !== 0) throw new Error(`h2load exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`);
+  const latency = parseLatencyLog(readFileSync(logFile, 'utf8'));
+  rmSync(logFile, { force: true });
+  return { latency, errors: latency.errors };
+}
+
+/** Closed-loop load that is not recorded: JIT, pools and caches warm before the first figure. */
+export async function warmUp(p: Probe, scenario: Scenario, load: Load): Promise<number> {
+  const cap: Scenario = { ...scenario, kind: 'capacity' };
+  const o = await drive(p, cap, load, p.opts.warmupS, () => {});
+  return o.errors;
+}
+
+export async function measure(p: Probe, scenario: Scenario, target: string, rep: number, load: Load): Promise<Measurement> {
+  const pre = await quietCheck(p);
+  const cores0 = readCores();
+  const procs0 = snapshotProcesses();
+  const proxy0 = load.proxyPid !== undefined ? readPidStat(load.proxyPid)?.ticks ?? 0 : 0;
+  const app0 = readPidStat(p.appPid)?.ticks ?? 0;
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  let rssMaxKb = 0;
+  let loadgenTicks = 0;
+  let loadgenPid = 0;
+  const onTick = (pid: number): void => {
+    loadgenPid = pid;
+    loadgenTicks = readPidStat(pid)?.ticks ?? loadgenTicks; // a new process starts at 0 ticks
+    if (load.proxyPid !== undefined) rssMaxKb = Math.max(rssMaxKb, readPidMemory(load.proxyPid)?.rssKb ?? 0);
+  };
+  const outcome = await drive(p, scenario, load, p.opts.capacityS, onTick);
+  const seconds = (performance.now() - t0) / 1000;
+  const cores1 = readCores();
+  const procs1 = snapshotProcesses();
+  const proxyTicks = load.proxyPid !== undefined ? (readPidStat(load.proxyPid)?.ticks ?? proxy0) - proxy0 : 0;
+  const appTicks = (readPidStat(p.appPid)?.ticks ?? app0) - app0;
+  const self = process.cpuUsage(self0);
+  const selfTicks = (self.user + self.system) / 10_000;
+  const u0 = coreUse(cores0.get(core(p.proxyCore))!, cores1.get(core(p.proxyCore))!);
+  const u1 = coreUse(cores0.get(core(p.loadCore))!, cores1.get(core(p.loadCore))!);
+  const c0f = foreignPct(u0, proxyTicks);
+  const c1f = foreignPct(u1, appTicks + loadgenTicks + selfTicks);
+  const steal = Math.max(u0.stealPct, u1.stealPct);
+  const reasons: string[] = [];
+  if (pre.core0 > QUIET.preCorePct || pre.core1 > QUIET.preCorePct) reasons.push(`busy before (core0 ${pre.core0.toFixed(0)}%, core1 ${pre.core1.toFixed(0)}%)`);
+  if (c0f > QUIET.core0ForeignPct) reasons.push(`core0 ${c0f.toFixed(0)}% foreign`);
+  if (c1f > QUIET.core1ForeignPct) reasons.push(`core1 ${c1f.toFixed(0)}% foreign`);
+  if (steal > QUIET.stealPct) reasons.push(`steal ${steal.toFixed(0)}%`);
+  const ours = new Set([...p.ours, loadgenPid, process.pid]);
+  const noise: Noise = {
+    loadavg: loadAverage(), preCore0Pct: pre.core0, preCore1Pct: pre.core1, waitedS: pre.waitedS,
+    core0Pct: u0.busyPct, core1Pct: u1.busyPct, core0ForeignPct: c0f, core1ForeignPct: c1f, stealPct: steal,
+    top: topConsumers(procs0, procs1, seconds, ours).filter((c) => c.cpuPct >= 1),
+    noisy: reasons.length > 0, reasons,
+  };
+  return {
+    target, scenario: scenario.id, rep, ...outcome,
+    proxyCpuPct: load.proxyPid !== undefined ? (proxyTicks / 100 / seconds) * 100 : undefined,
+    rssMaxKb: load.proxyPid !== undefined ? rssMaxKb : undefined,
+    noise,
+  };
+}

@@ -1,0 +1,80 @@
+import type { LatencyFigures } from './h2load.js';
+import type { Consumer, MachineInfo } from './procfs.js';
+
+/** The shape of a run's results (bench/results/<date>.json). */
+
+export type Protocol = 'h1' | 'h2c';
+export type Kind = 'capacity' | 'latency';
+
+export interface Scenario {
+  readonly id: string;
+  readonly kind: Kind;
+  readonly protocol: Protocol;
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  { id: 'capacity-h1', kind: 'capacity', protocol: 'h1' },
+  { id: 'capacity-h2c', kind: 'capacity', protocol: 'h2c' },
+  { id: 'latency-h1', kind: 'latency', protocol: 'h1' },
+  { id: 'latency-h2c', kind: 'latency', protocol: 'h2c' },
+];
+
+/** What the machine was doing around one measurement. */
+export interface Noise {
+  readonly loadavg: readonly [number, number, number];
+  /** Core busy % in the 1 s quiet check just before the measurement. */
+  readonly preCore0Pct: number;
+  readonly preCore1Pct: number;
+  /** Seconds spent waiting for the machine to become quiet. */
+  readonly waitedS: number;
+  /** During the measurement: whole-core busy %, and the part not explained by our own processes. */
+  readonly core0Pct: number;
+  readonly core1Pct: number;
+  readonly core0ForeignPct: number;
+  readonly core1ForeignPct: number;
+  readonly stealPct: number;
+  /** The busiest processes that were not ours. */
+  readonly top: readonly Consumer[];
+  readonly noisy: boolean;
+  readonly reasons: readonly string[];
+}
+
+export interface Measurement {
+  readonly target: string;
+  readonly scenario: string;
+  readonly rep: number;
+  readonly rps?: number;
+  readonly latency?: LatencyFigures;
+  /** CPU of the proxy under test, % of one core, over the measurement. */
+  readonly proxyCpuPct?: number;
+  /** Highest VmRSS of the proxy seen while the load ran. */
+  readonly rssMaxKb?: number;
+  readonly errors: number;
+  /** Set when the load generator failed; the measurement carries no figures then. */
+  readonly failed?: string;
+  readonly noise: Noise;
+}
+
+export interface TargetRecord {
+  readonly name: string;
+  readonly description: string;
+  readonly command: string;
+  readonly protocols: readonly Protocol[];
+  readonly readyMs?: number;
+  readonly rssIdleKb?: number;
+  /** VmHWM at the end of the run: the peak after every saturation burst. */
+  readonly hwmKb?: number;
+  readonly skipped?: string;
+}
+
+export interface RunResult {
+  readonly date: string;
+  readonly machine: MachineInfo;
+  readonly node: string;
+  readonly tools: Readonly<Record<string, string>>;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly commands: Readonly<Record<string, string>>;
+  readonly targets: readonly TargetRecord[];
+  readonly measurements: readonly Measurement[];
+  readonly durationS: number;
+}

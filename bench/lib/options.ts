@@ -1,0 +1,74 @@
+import { SCENARIOS } from './model.js';
+
+/** Command-line options of `npm run bench`. Pure. */
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly only?: readonly string[];
+  readonly scenarios: readonly string[];
+  readonly reps: number;
+  /** Seconds of each closed-loop capacity measurement. */
+  readonly capacityS: number;
+  /** Seconds of closed-loop load on each target before its first measurement of a protocol. */
+  readonly warmupS: number;
+  /** Requests per fixed-rate latency measurement (at 1,000 req/s: seconds × 1,000). */
+  readonly latencyRequests: number;
+  /** Connections of the fixed-rate run and requests per second each: 10 × 100 = 1,000 req/s. */
+  readonly latencyClients: number;
+  readonly latencyRpsPerClient: number;
+  /** Total seconds a run may spend waiting for the machine to become quiet. */
+  readonly quietBudgetS: number;
+  readonly outDir: string;
+  readonly help: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.js [options])
+  --quick               short durations and one repetition: a smoke check, not figures
+  --only=a,b            targets to measure (default: every default target; see bench/targets.ts)
+  --scenarios=a,b       ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)
+  --reps N              interleaved repetitions of each measurement (default 3)
+  --duration S          seconds per capacity measurement (default 8)
+  --latency-requests N  requests per 1,000 req/s latency run (default 15000)
+  --quiet-budget S      seconds the run may wait in total for an idle machine (default 60)
+  --out DIR             where results go (default bench/results)`;
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const kv = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`);
+    const eq = a.indexOf('=');
+    if (eq > 0) { kv.set(a.slice(2, eq), a.slice(eq + 1)); continue; }
+    const name = a.slice(2);
+    if (name === 'quick' || name === 'help') { flags.add(name); continue; }
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value\n${USAGE}`);
+    kv.set(name, v);
+    i++;
+  }
+  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'out']);
+  for (const k of kv.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
+  const quick = flags.has('quick');
+  const int = (name: string, dflt: number, min: number): number => {
+    const s = kv.get(name);
+    if (s === undefined) return dflt;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}, got ${s}`);
+    return n;
+  };
+  const list = (name: string): string[] | undefined => kv.get(name)?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const scenarios = list('scenarios') ?? SCENARIOS.map((s) => s.id);
+  for (const s of scenarios) if (!SCENARIOS.some((x) => x.id === s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.map((x) => x.id).join(', ')}`);
+  return {
+    quick, only: list('only'), scenarios,
+    reps: int('reps', quick ? 1 : 3, 1),
+    capacityS: int('duration', quick ? 2 : 8, 1),
+    warmupS: quick ? 1 : 3,
+    latencyRequests: int('latency-requests', quick ? 2000 : 15000, 100),
+    latencyClients: 10,
+    latencyRpsPerClient: 100,
+    quietBudgetS: int('quiet-budget', quick ? 5 : 60, 0),
+    outDir: kv.get('out') ?? 'bench/results',
+    help: flags.has('help'),
+  };
+}

@@ -1,0 +1,136 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * What the kernel says about cores and processes: /proc/stat, /proc/<pid>/stat and /status.
+ * The parsers are pure (tested); the readers are thin.
+ */
+
+/** Cumulative ticks of one core (USER_HZ, 100 per second on Linux). */
+export interface CoreTicks {
+  /** user + nice + system + irq + softirq */
+  readonly busy: number;
+  /** user + nice + system: time spent running tasks, comparable to processes' utime + stime. */
+  readonly task: number;
+  /** idle + iowait */
+  readonly idle: number;
+  /** Time the hypervisor gave to someone else while this VM wanted the core. */
+  readonly steal: number;
+  readonly total: number;
+}
+
+export function parseProcStat(text: string): Map<string, CoreTicks> {
+  const out = new Map<string, CoreTicks>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('cpu')) continue;
+    const [name, ...rest] = line.trim().split(/\s+/);
+    const v = rest.map(Number);
+    const f = (i: number): number => v[i] ?? 0;
+    const busy = f(0) + f(1) + f(2) + f(5) + f(6);
+    const idle = f(3) + f(4);
+    const steal = f(7);
+    out.set(name!, { busy, task: f(0) + f(1) + f(2), idle, steal, total: busy + idle + steal });
+  }
+  return out;
+}
+
+/** Per-core utilisation between two readings, in percent of the elapsed core time. */
+export interface CoreUse {
+  readonly busyPct: number;
+  readonly stealPct: number;
+  /** Elapsed ticks of this core. */
+  readonly ticks: number;
+  /** Ticks spent running tasks (user + nice + system). */
+  readonly taskTicks: number;
+}
+
+export function coreUse(a: CoreTicks, b: CoreTicks): CoreUse {
+  const ticks = b.total - a.total;
+  if (ticks <= 0) return { busyPct: 0, stealPct: 0, ticks: 0, taskTicks: 0 };
+  return { busyPct: ((b.busy - a.busy) / ticks) * 100, stealPct: ((b.steal - a.steal) / ticks) * 100, ticks, taskTicks: b.task - a.task };
+}
+
+/** Task time on a core not explained by `ownTicks` (our processes pinned there), in percent. */
+export function foreignPct(u: CoreUse, ownTicks: number): number {
+  return u.ticks <= 0 ? 0 : Math.max(0, ((u.taskTicks - ownTicks) / u.ticks) * 100);
+}
+
+export interface PidStat { readonly comm: string; readonly ticks: number; readonly processor: number }
+
+/** utime + stime of a process (all its threads), from /proc/<pid>/stat; comm may contain spaces. */
+export function parsePidStat(text: string): PidStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) throw new Error(`malformed /proc/<pid>/stat: ${text.slice(0, 80)}`);
+  const f = text.slice(close + 2).trim().split(/\s+/);
+  // Fields after comm start at field 3 (state): utime is field 14, stime 15, processor 39.
+  const at = (field: number): number => Number(f[field - 3]);
+  return { comm: text.slice(open + 1, close), ticks: at(14) + at(15), processor: at(39) };
+}
+
+export interface PidMemory { readonly rssKb: number; readonly hwmKb: number }
+
+export function parsePidStatus(text: string): PidMemory {
+  const kb = (key: string): number => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+}
+
+export function readCores(): Map<string, CoreTicks> {
+  return parseProcStat(readFileSync('/proc/stat', 'utf8'));
+}
+
+export function readPidStat(pid: number): PidStat | undefined {
+  try { return parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return undefined; }
+}
+
+export function readPidMemory(pid: number): PidMemory | undefined {
+  try { return parsePidStatus(readFileSync(`/proc/${pid}/status`, 'utf8')); } catch { return undefined; }
+}
+
+export function loadAverage(): [number, number, number] {
+  const [a, b, c] = readFileSync('/proc/loadavg', 'utf8').split(' ').map(Number);
+  return [a ?? 0, b ?? 0, c ?? 0];
+}
+
+/** CPU ticks of every process on the machine, to name who else was busy during a noisy run. */
+export function snapshotProcesses(): Map<number, PidStat> {
+  const out = new Map<number, PidStat>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const s = readPidStat(pid);
+    if (s) out.set(pid, s);
+  }
+  return out;
+}
+
+export interface Consumer { readonly pid: number; readonly comm: string; readonly cpuPct: number }
+
+/** The busiest processes between two snapshots, excluding `ours`, in percent of one core. */
+export function topConsumers(a: Map<number, PidStat>, b: Map<number, PidStat>, seconds: number, ours: ReadonlySet<number>, n = 3): Consumer[] {
+  const out: Consumer[] = [];
+  for (const [pid, s] of b) {
+    if (ours.has(pid)) continue;
+    const d = s.ticks - (a.get(pid)?.ticks ?? s.ticks);
+    if (d > 0) out.push({ pid, comm: s.comm, cpuPct: (d / 100 / seconds) * 100 });
+  }
+  return out.sort((x, y) => y.cpuPct - x.cpuPct).slice(0, n);
+}
+
+export interface MachineInfo {
+  readonly cpuModel: string;
+  readonly cores: number;
+  readonly kernel: string;
+  readonly memTotalMb: number;
+}
+
+export function describeMachine(): MachineInfo {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown';
+  const cores = (cpuinfo.match(/^processor\s*:/gm) ?? []).length;
+  const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  const mem = /^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return { cpuModel: model, cores, kernel, memTotalMb: mem ? Math.round(Number(mem[1]) / 1024) : 0 };
+}

@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Child processes pinned to a core with taskset, and the bookkeeping to never leave one behind. */
+
+export interface Managed {
+  readonly name: string;
+  readonly pid: number;
+  readonly proc: ChildProcess;
+  readonly logFile: string;
+  readonly exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Managed>();
+
+/** `taskset -c <core> cmd args...`, output to logFile. taskset execs, so the pid is the command's. */
+export function spawnPinned(name: string, core: number, cmd: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv): Managed {
+  const fd = openSync(logFile, 'a');
+  const proc = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', fd, fd], env: env ?? process.env });
+  closeSync(fd);
+  if (proc.pid === undefined) throw new Error(`could not start ${name}`);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const m: Managed = {
+    name, pid: proc.pid, proc, logFile, exited,
+    async stop() {
+      running.delete(m);
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const done = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)]);
+      if (!done) { proc.kill('SIGKILL'); await exited; }
+    },
+  };
+  running.add(m);
+  return m;
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((m) => m.stop()));
+}
+
+/** Poll `url` until it answers 200; returns the milliseconds it took. */
+export async function waitHttp(url: string, m: Managed, timeoutMs = 15_000, startedAt = performance.now()): Promise<number> {
+  const deadline = startedAt + timeoutMs;
+  for (;;) {
+    if (m.proc.exitCode !== null) throw new Error(`${m.name} exited with ${m.proc.exitCode}; see ${m.logFile}`);
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await r.arrayBuffer();
+      if (r.status === 200) return performance.now() - startedAt;
+    } catch { /* not listening yet */ }
+    if (performance.now() > deadline) throw new Error(`${m.name} not ready at ${url} within ${timeoutMs} ms; see ${m.logFile}`);
+    await sleep(5);
+  }
+}
+
+export interface ToolRun {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number | null;
+  readonly pid: number;
+}
+
+/**
+ * Run a load generator pinned to `core` and collect its output. `tick` is called every `tickMs`
+ * while it runs (memory and CPU sampling).
+ */
+export async function runPinned(core: number, cmd: string, args: readonly string[], tick?: (pid: number) => void, tickMs = 200): Promise<ToolRun> {
+  const proc = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pid = proc.pid ?? 0;
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => { stdout += String(d); });
+  proc.stderr.on('data', (d: Buffer) => { stderr += String(d); });
+  const timer = tick ? setInterval(() => tick(pid), tickMs) : undefined;
+  const code = await new Promise<number | null>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('close', (c) => resolve(c));
+  }).finally(() => { if (timer) clearInterval(timer); });
+  return { stdout, stderr, code, pid };
+}
+
+/** A TCP port that was free a moment ago (nginx and haproxy cannot bind port 0 and report it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}

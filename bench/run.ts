@@ -1,0 +1,204 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { renderFile } from './lib/conf.js';
+import { report } from './lib/format.js';
+import { parseH2loadOutput } from './lib/h2load.js';
+import { measure, warmUp, type Probe } from './lib/measure.js';
+import { SCENARIOS, type Measurement, type RunResult, type TargetRecord } from './lib/model.js';
+import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
+import { describeMachine, loadAverage, readPidMemory } from './lib/procfs.js';
+import { freePort, runPinned, spawnPinned, stopAll, waitHttp } from './lib/procs.js';
+import { LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type TargetSpec } from './targets.js';
+
+/**
+ * `npm run bench`: every selected target against the same app and load generators in one run.
+ * The proxy under test is pinned to core 0; the app (nginx, 1 KB), the load generators and this
+ * harness to core 1. Each scenario warms every target up, then measures interleaved repetitions
+ * (the target order rotates each repetition) after checking that the machine is quiet.
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BODY_BYTES = 1024;
+const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+
+function toolVersion(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; code?: string };
+    if (err.code === 'ENOENT') throw new Error(`${cmd} is not installed (apt-get install -y ${cmd === 'h2load' ? 'nghttp2-client' : cmd})`, { cause: e });
+    return `${err.stdout ?? ''}${err.stderr ?? ''}`.split('\n')[0]!.trim();
+  }
+}
+
+async function startApp(dir: string): Promise<{ env: BenchEnv; pid: number }> {
+  mkdirSync(join(dir, 'www'));
+  mkdirSync(join(dir, 'tmp'));
+  writeFileSync(join(dir, 'www', '1k.bin'), Buffer.alloc(BODY_BYTES, 'x'));
+  const h1Port = await freePort();
+  const h2cPort = await freePort();
+  const conf = join(dir, 'nginx-app.conf');
+  writeFileSync(conf, renderFile(join(ROOT, 'bench/conf/nginx-app.conf'), { DIR: dir, H1_PORT: h1Port, H2C_PORT: h2cPort }));
+  const m = spawnPinned('app', LOAD_CORE, 'nginx', ['-c', conf, '-e', '/dev/stderr'], join(dir, 'app.log'));
+  const env: BenchEnv = { dir, root: ROOT, app: { h1Port, h2cPort }, path: '/1k.bin' };
+  await waitHttp(`http://127.0.0.1:${h1Port}${env.path}`, m);
+  return { env, pid: m.pid };
+}
+
+/** Every front answers 200 with the 1 KB body before anything is measured. */
+async function sanity(spec: TargetSpec, r: Running): Promise<void> {
+  if (r.urls.h1) {
+    const res = await fetch(r.urls.h1, { headers: spec.headers ?? {} });
+    const body = await res.arrayBuffer();
+    if (res.status !== 200 || body.byteLength !== BODY_BYTES) throw new Error(`h1 answered ${res.status} with ${body.byteLength} bytes`);
+  }
+  if (r.urls.h2c) {
+    const hdr = Object.entries(spec.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+    const out = await runPinned(LOAD_CORE, 'h2load', ['-n4', '-c1', ...hdr, r.urls.h2c]);
+    const s = parseH2loadOutput(out.stdout);
+    if (s.succeeded !== 4 || s.non2xx !== 0) throw new Error(`h2c: ${s.succeeded}/4 succeeded, ${s.non2xx} non-2xx`);
+  }
+}
+
+function select(opts: BenchOptions): TargetSpec[] {
+  if (!opts.only) return TARGETS.filter((t) => t.byDefault);
+  const unknown = opts.only.filter((n) => !TARGETS.some((t) => t.name === n));
+  if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}`);
+  return TARGETS.filter((t) => opts.only!.includes(t.name));
+}
+
+function estimateS(opts: BenchOptions, plan: { kind: string; n: number }[], warmups: number): number {
+  const quiet = opts.quick ? 0.5 : 1;
+  const per = (kind: string): number => quiet + 0.3 + (kind === 'capacity' ? opts.capacityS : opts.latencyRequests / (opts.latencyClients * opts.latencyRpsPerClient));
+  return plan.reduce((a, p) => a + p.n * opts.reps * per(p.kind), 0) + warmups * opts.warmupS;
+}
+
+function commands(opts: BenchOptions): Record<string, string> {
+  const lat = `-t1 -c${opts.latencyClients} -n${opts.latencyRequests} -r1 --rate-period=1ms --rps=${opts.latencyRpsPerClient} -m1 --log-file=LOG URL`;
+  return {
+    'capacity-h1': `taskset -c ${LOAD_CORE} wrk -t1 -c50 -d${opts.capacityS}s URL`,
+    'capacity-h2c': `taskset -c ${LOAD_CORE} h2load -t1 -c10 -m10 -D ${opts.capacityS} URL`,
+    'latency-h1': `taskset -c ${LOAD_CORE} h2load --h1 ${lat}`,
+    'latency-h2c': `taskset -c ${LOAD_CORE} h2load ${lat}`,
+    app: `taskset -c ${LOAD_CORE} nginx -c nginx-app.conf (bench/conf), 1 worker, 1 KB static file`,
+    harness: `taskset -a -cp ${LOAD_CORE} <harness pid>`,
+  };
+}
+
+async function run(opts: BenchOptions): Promise<RunResult> {
+  const started = performance.now();
+  const tools = {
+    wrk: toolVersion('wrk', ['--version']), h2load: toolVersion('h2load', ['--version']),
+    nginx: toolVersion('nginx', ['-v']), haproxy: toolVersion('haproxy', ['-v']), taskset: toolVersion('taskset', ['--version']),
+  };
+  // The harness samples /proc and spawns load generators: keep it off the proxy's core.
+  execFileSync('taskset', ['-a', '-cp', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
+  const dir = mkdtempSync(join(tmpdir(), 'sidegate-bench-'));
+  const specs = select(opts);
+  const { env, pid: appPid } = await startApp(dir);
+  const records = new Map<string, TargetRecord>();
+  const running = new Map<string, Running>();
+  for (const spec of specs) {
+    const base = { name: spec.name, description: spec.description, protocols: spec.protocols };
+    const why = spec.unavailable?.(env);
+    if (why !== undefined) { records.set(spec.name, { ...base, command: '', skipped: why }); log(`skip ${spec.name}: ${why}`); continue; }
+    try {
+      const r = await spec.start(env);
+      await sanity(spec, r);
+      running.set(spec.name, r);
+      records.set(spec.name, { ...base, command: r.command, readyMs: r.readyMs });
+      log(`started ${spec.name}${r.readyMs !== undefined ? ` (ready in ${r.readyMs.toFixed(0)} ms)` : ''}`);
+    } catch (e) {
+      records.set(spec.name, { ...base, command: '', skipped: `failed to start or answer: ${(e as Error).message}` });
+      log(`skip ${spec.name}: ${(e as Error).message}`);
+    }
+  }
+  await sleep(2000); // let start-up garbage settle before reading idle memory
+  for (const [name, r] of running) {
+    if (r.managed) records.set(name, { ...records.get(name)!, rssIdleKb: readPidMemory(r.managed.pid)?.rssKb });
+  }
+
+  const ours = new Set([appPid, ...[...running.values()].flatMap((r) => (r.managed ? [r.managed.pid] : []))]);
+  const probe: Probe = { loadCore: LOAD_CORE, proxyCore: PROXY_CORE, appPid, ours, dir, opts, quietBudgetS: opts.quietBudgetS };
+  const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
+  const plan = scenarios.map((s) => ({
+    scenario: s, kind: s.kind,
+    targets: specs.filter((t) => running.has(t.name) && t.protocols.includes(s.protocol) && (t.scenarios?.includes(s.id) ?? true)),
+  })).map((p) => ({ ...p, n: p.targets.length }));
+  const warmups = new Set(plan.flatMap((p) => p.targets.map((t) => `${t.name}/${p.scenario.protocol}`))).size;
+  log(`load average ${loadAverage().join(' ')}; about ${Math.round(estimateS(opts, plan, warmups) / 60)} min planned`);
+
+  const measurements: Measurement[] = [];
+  const warmed = new Set<string>();
+  for (const p of plan) {
+    for (const t of p.targets) {
+      const key = `${t.name}/${p.scenario.protocol}`;
+      if (warmed.has(key)) continue;
+      warmed.add(key);
+      const r = running.get(t.name)!;
+      const errors = await warmUp(probe, p.scenario, { url: r.urls[p.scenario.protocol]!, headers: t.headers });
+      if (errors > 0) log(`warning: ${errors} errors while warming up ${key}`);
+    }
+    for (let rep = 1; rep <= opts.reps; rep++) {
+      const k = (rep - 1) % p.targets.length;
+      for (const t of [...p.targets.slice(k), ...p.targets.slice(0, k)]) {
+        const r = running.get(t.name)!;
+        const load = { url: r.urls[p.scenario.protocol]!, headers: t.headers, proxyPid: r.managed?.pid };
+        try {
+          const m = await measure(probe, p.scenario, t.name, rep, load);
+          measurements.push(m);
+          const fig = m.rps !== undefined ? `${Math.round(m.rps)} req/s` : `p50 ${m.latency!.p50Ms.toFixed(2)} ms p99 ${m.latency!.p99Ms.toFixed(2)} ms`;
+          log(`[${p.scenario.id} ${rep}/${opts.reps}] ${t.name}: ${fig}${m.errors ? `, ${m.errors} errors` : ''}; core0 foreign ${m.noise.core0ForeignPct.toFixed(0)}%, load ${m.noise.loadavg[0]}${m.noise.noisy ? ` NOISY: ${m.noise.reasons.join('; ')}` : ''}`);
+        } catch (e) {
+          const msg = (e as Error).message.split('\n')[0]!;
+          log(`[${p.scenario.id} ${rep}/${opts.reps}] ${t.name}: FAILED ${msg}`);
+          measurements.push({
+            target: t.name, scenario: p.scenario.id, rep, errors: 1, failed: msg,
+            noise: { loadavg: loadAverage(), preCore0Pct: 0, preCore1Pct: 0, waitedS: 0, core0Pct: 0, core1Pct: 0, core0ForeignPct: 0, core1ForeignPct: 0, stealPct: 0, top: [], noisy: false, reasons: [] },
+          });
+        }
+      }
+    }
+  }
+  for (const [name, r] of running) {
+    if (r.managed) records.set(name, { ...records.get(name)!, hwmKb: readPidMemory(r.managed.pid)?.hwmKb });
+  }
+  await stopAll();
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    date: new Date().toISOString(), machine: describeMachine(), node: process.version, tools,
+    options: { ...opts }, commands: commands(opts),
+    targets: specs.map((s) => records.get(s.name)!), measurements, durationS: (performance.now() - started) / 1000,
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: BenchOptions;
+  try { opts = parseOptions(argv); } catch (e) { log((e as Error).message); return 2; }
+  if (opts.help) { log(USAGE); return 0; }
+  const interrupt = (): void => { void stopAll().then(() => process.exit(130)); };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    const result = await run(opts);
+    const out = resolve(ROOT, opts.outDir);
+    mkdirSync(out, { recursive: true });
+    const stamp = result.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+    const text = report(result);
+    writeFileSync(join(out, `${stamp}${opts.quick ? '-quick' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(out, `${stamp}${opts.quick ? '-quick' : ''}.md`), text);
+    process.stdout.write(text);
+    log(`results: ${join(out, stamp)}${opts.quick ? '-quick' : ''}.{json,md}`);
+    return 0;
+  } catch (e) {
+    log(`bench failed: ${(e as Error).stack ?? String(e)}`);
+    await stopAll();
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,101 @@
+import t from 'tap';
+import { parseH2loadOutput, parseLatencyLog, h2loadLatencyArgs } from '../../bench/lib/h2load.js';
+import { parseOptions } from '../../bench/lib/options.js';
+import { coreUse, foreignPct, parsePidStat, parsePidStatus, parseProcStat } from '../../bench/lib/procfs.js';
+import { median, percentile, spread } from '../../bench/lib/stats.js';
+import { parseWrkOutput } from '../../bench/lib/wrk.js';
+import { render } from '../../bench/lib/conf.js';
+
+// Real output of the tools installed here (wrk 4.1.0, h2load 1.52.0), trimmed.
+const WRK = `Running 1s test @ http://127.0.0.1:18081/1k.bin
+  1 threads and 5 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   611.60us    1.10ms   8.56ms   88.28%
+    Req/Sec    22.79k    12.34k   40.39k    70.00%
+  22643 requests in 1.01s, 27.60MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec:  22403.09
+Transfer/sec:     27.30MB
+`;
+
+const H2LOAD = `finished in 1.00s, 9949.00 req/s, 11.02MB/s
+requests: 9949 total, 9953 started, 9949 done, 9940 succeeded, 9 failed, 2 errored, 1 timeout
+status codes: 9940 2xx, 0 3xx, 3 4xx, 6 5xx
+traffic: 11.02MB (11550887) total, 1.13MB (1183931) headers (space savings 38.34%), 9.72MB (10187776) data
+`;
+
+t.test('nearest-rank percentiles report values that were observed', async (t) => {
+  const v = Array.from({ length: 100 }, (_, i) => i + 1); // 1..100
+  t.equal(percentile(v, 50), 50);
+  t.equal(percentile(v, 99), 99);
+  t.equal(percentile(v, 100), 100);
+  t.equal(percentile([5], 99), 5);
+  t.equal(percentile([1, 2, 3, 4, 1000], 90), 1000, 'a tail sample is not averaged away');
+  t.throws(() => percentile([], 50));
+  t.throws(() => percentile(v, 0));
+  t.equal(median([3, 1, 2]), 2);
+  t.equal(median([4, 1, 2, 3]), 2.5);
+  t.same(spread([10, 30, 20]), { median: 20, min: 10, max: 30, n: 3 });
+  t.equal(spread([]), undefined);
+});
+
+t.test('latency percentiles come from the third column of the 2xx rows of an h2load log', async (t) => {
+  // 200 rows, 1 ms apart: 198 successes of 1..198 ms (µs in the log), one failed stream, one 503.
+  const rows: string[] = [];
+  const start = 1795330007000000;
+  for (let i = 0; i < 198; i++) rows.push(`${start + i * 1000}\t200\t${(i + 1) * 1000}`);
+  rows.push(`${start + 198 * 1000}\t-1\t5`, `${start + 199 * 1000}\t503\t7`);
+  rows.reverse(); // h2load writes in end-of-response order, not start order
+  const f = parseLatencyLog(`${rows.join('\n')}\n`);
+  t.equal(f.count, 198);
+  t.equal(f.errors, 2);
+  t.equal(f.p50Ms, 99);
+  t.equal(f.p90Ms, 179);
+  t.equal(f.p99Ms, 197);
+  t.equal(f.maxMs, 198);
+  t.equal(Math.round(f.offeredRps), 1000, '200 starts over 199 ms');
+  t.throws(() => parseLatencyLog('garbage\n'), /malformed/);
+  t.throws(() => parseLatencyLog(`${start}\t-1\t3\n`), /no successful/);
+});
+
+t.test('tool output parsing', async (t) => {
+  t.same(parseWrkOutput(WRK), { rps: 22403.09, requests: 22643, non2xx: 7, socketErrors: 3 });
+  t.same(parseH2loadOutput(H2LOAD), { rps: 9949, total: 9949, succeeded: 9940, failed: 9, errored: 2, timeout: 1, non2xx: 9 });
+  t.throws(() => parseWrkOutput('connection refused'), /unrecognised wrk/);
+  t.throws(() => parseH2loadOutput('no'), /unrecognised h2load/);
+  const args = h2loadLatencyArgs('http://x/1k.bin', { h1: true, clients: 10, requests: 15000, rpsPerClient: 100, logFile: 'l.log' });
+  t.same(args.slice(0, 9), ['--h1', '-t1', '-c10', '-n15000', '-r1', '--rate-period=1ms', '--rps=100', '-m1', '--log-file=l.log'],
+    'staggered client starts, as bench-reference/README.md prescribes');
+});
+
+t.test('/proc parsing and foreign CPU', async (t) => {
+  const a = parseProcStat('cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 100 0 50 1000 10 0 5 0 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n');
+  const b = parseProcStat('cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 160 0 70 1010 10 0 15 5 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n');
+  const u = coreUse(a.get('cpu0')!, b.get('cpu0')!);
+  t.equal(u.ticks, 105);
+  t.equal(u.taskTicks, 80);
+  t.equal(Math.round(u.busyPct), 86);
+  t.equal(Math.round(u.stealPct * 100) / 100, 4.76);
+  t.equal(Math.round(foreignPct(u, 59)), 20, '80 task ticks, 59 of them the proxy\'s');
+  t.equal(foreignPct(u, 200), 0);
+  // Shaped like a real line of this kernel; comm with spaces and parentheses.
+  const s = parsePidStat('4242 (node worker (x)) S 0 0 0 0 -1 4194560 97602 7918205 0 756 1234 567 26144 5046 20 0 14 0 25 48902144 3864 18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0');
+  t.same(s, { comm: 'node worker (x)', ticks: 1801, processor: 1 });
+  t.same(parsePidStatus('Name:\tnode\nVmHWM:\t  112640 kB\nVmRSS:\t   81920 kB\n'), { rssKb: 81920, hwmKb: 112640 });
+});
+
+t.test('options and config templates', async (t) => {
+  const d = parseOptions([]);
+  t.equal(d.reps, 3);
+  t.equal(d.latencyClients * d.latencyRpsPerClient, 1000, 'latency is measured at 1,000 req/s');
+  const q = parseOptions(['--quick', '--only=direct,nginx', '--reps', '2']);
+  t.same(q.only, ['direct', 'nginx']);
+  t.equal(q.reps, 2);
+  t.ok(q.capacityS < d.capacityS);
+  t.throws(() => parseOptions(['--reps', '0']), /integer/);
+  t.throws(() => parseOptions(['--scenarios=warp']), /unknown scenario/);
+  t.throws(() => parseOptions(['--bogus=1']), /unknown option/);
+  t.equal(render('listen {{H1_PORT}}; root {{DIR}};', { H1_PORT: 80, DIR: '/x' }), 'listen 80; root /x;');
+  t.throws(() => render('{{A}} {{B}}', { A: 1 }), /B/);
+});
