@@ -1,0 +1,66 @@
+import type { AuthPolicy } from '../../../../policies/src/types.js';
+import { passThrough, type Stage } from '../../pipeline/stage.js';
+import type { KeyDeps } from './deps.js';
+import { KeyManager, type KeyManagerOptions } from './keys/key-manager.js';
+import type { RevocationStore } from './revocation.js';
+import { authenticate } from './stage.js';
+
+export interface AuthRuntimeDeps extends KeyDeps {
+  /** Needed only when a policy enables revocation. */
+  readonly revocation?: RevocationStore | undefined;
+  readonly keyManagerOptions?: KeyManagerOptions;
+}
+
+/**
+ * What the proxy holds for authentication across policy versions: the current KeyManager, kept
+ * while reloads leave the key sources alone and replaced (new one loaded first) when they change.
+ * It is also the readiness check: not ready until every provider of the policy in force has keys.
+ */
+export class AuthRuntime {
+  readonly name = 'auth-keys';
+  private km: KeyManager | undefined;
+
+  constructor(private readonly deps: AuthRuntimeDeps) {}
+
+  /**
+   * The authenticate stage for a policy version. When the key sources changed, a new key manager
+   * is started and awaited (up to `waitMs`) before the old one is closed, so a reload never
+   * serves requests with no keys while the new ones load. A new manager that is not ready in
+   * time is used anyway: readiness then reports false until its keys arrive.
+   */
+  async prepare(auth: AuthPolicy | undefined, waitMs = 5000): Promise<Stage> {
+    if (auth === undefined || auth.providers.length === 0) {
+      this.replace(undefined);
+      return auth === undefined ? passThrough : this.stageFor(auth, undefined);
+    }
+    let km = this.km;
+    if (km === undefined || !km.servesSameKeys(auth.providers)) {
+      km = new KeyManager(auth.providers, this.deps, this.deps.keyManagerOptions);
+      km.start();
+      await km.whenReady(waitMs);
+      this.replace(km);
+    }
+    return this.stageFor(auth, km);
+  }
+
+  ready(): boolean {
+    return this.km === undefined || this.km.ready();
+  }
+
+  get keys(): KeyManager | undefined { return this.km; }
+
+  close(): void {
+    this.replace(undefined);
+  }
+
+  private stageFor(auth: AuthPolicy, km: KeyManager | undefined): Stage {
+    const { metrics, logger, clock, revocation } = this.deps;
+    // A policy with rules but no providers can only say `require: none`; an empty manager serves it.
+    return authenticate(auth, { metrics, logger, clock, revocation, keys: km ?? new KeyManager([], this.deps) });
+  }
+
+  private replace(km: KeyManager | undefined): void {
+    if (this.km !== km) this.km?.close();
+    this.km = km;
+  }
+}
