@@ -44,9 +44,10 @@ export class KeyManager {
 
   /** Resolves true once ready, false if `timeoutMs` passes first. For startup logs and tests. */
   async whenReady(timeoutMs: number, pollMs = 10): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+    // Real time on purpose: this waits for real fetches, whatever clock the key ages use.
+    const deadline = performance.now() + timeoutMs;
     while (!this.ready()) {
-      if (Date.now() >= deadline) return false;
+      if (performance.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, pollMs));
     }
     return true;

@@ -5,6 +5,7 @@ import type { KeySource } from './key-source.js';
 
 const NO_KEYS: readonly VerifyKey[] = [];
 const MAX_BACKOFF_MS = 30_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Timing knobs; defaults for sources that have no `jwks` block (HMAC secrets). */
 export type KeyTiming = Pick<JwksSource, 'refreshIntervalMs' | 'staleIfErrorMs' | 'cooldownMs' | 'timeoutMs'>;
@@ -102,7 +103,7 @@ export class ProviderKeys {
     clearTimeout(this.timer);
     const ac = new AbortController();
     this.abort = ac;
-    const timeout = setTimeout(() => ac.abort(new Error(`timed out after ${this.timing.timeoutMs} ms`)), this.timing.timeoutMs);
+    const timeout = setTimeout(() => ac.abort(new Error(`timed out after ${this.timing.timeoutMs} ms`)), Math.min(this.timing.timeoutMs, MAX_TIMER_MS));
     try {
       const jwks = await this.source.load(ac.signal);
       const fp = JSON.stringify(jwks);
@@ -165,7 +166,8 @@ export class ProviderKeys {
   private schedule(ms: number): void {
     if (this.closed) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => { void this.refresh('scheduled'); }, ms);
+    // setTimeout treats anything above 2^31-1 ms as 1 ms: clamp, or a long interval becomes a busy loop.
+    this.timer = setTimeout(() => { void this.refresh('scheduled'); }, Math.min(ms, MAX_TIMER_MS));
     this.timer.unref();
   }
 }
