@@ -122,8 +122,11 @@ export function admitPod(req: AdmissionRequest, config: InjectorConfig): { respo
 export const POLICY_LABEL = 'sidegate.dev/policy';
 export const POLICY_KEY = 'policy.yaml';
 
-/** `/validate`: ConfigMaps labelled `sidegate.dev/policy=true` must hold a valid policy. */
-export function validatePolicyConfigMap(req: AdmissionRequest): { response: AdmissionResponse; outcome: Outcome } {
+/**
+ * `/validate`: ConfigMaps labelled `sidegate.dev/policy=true` must hold a valid policy, judged as
+ * the sidecar will see it: merged over the chart defaults.
+ */
+export function validatePolicyConfigMap(req: AdmissionRequest, config?: InjectorConfig): { response: AdmissionResponse; outcome: Outcome } {
   const cm = req.object;
   if (req.kind.kind !== 'ConfigMap' || (req.operation !== 'CREATE' && req.operation !== 'UPDATE') || !isRecord(cm)) {
     return { response: allow(req.uid), outcome: { result: 'ignored' } };
@@ -143,7 +146,7 @@ export function validatePolicyConfigMap(req: AdmissionRequest): { response: Admi
   } catch (e) {
     return fail(`${POLICY_KEY} is not YAML (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
   }
-  const r = compilePolicy(doc);
+  const r = config?.defaultPolicy === undefined ? compilePolicy(doc) : compilePolicy(config.defaultPolicy, doc);
   if (!r.ok) return fail(r.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
   return { response: allow(req.uid), outcome: { result: 'valid' } };
 }

@@ -42,14 +42,26 @@ export function stripInjection(pod: Pod): void {
   const meta = pod.metadata;
   const status = decodeStatus(meta?.annotations?.[ANNOTATION_STATUS]);
   const spec = pod.spec;
+  // Hand-written YAML may leave `initContainers:` or `annotations:` empty (null). Drop those, so
+  // the first injection and every later one put the fields in the same place.
+  if (spec.initContainers === null) delete spec.initContainers;
+  if (spec.volumes === null) delete spec.volumes;
+  if (meta?.annotations === null) delete meta.annotations;
   spec.containers = spec.containers.filter((c) => !OURS.has(c.name));
-  if (spec.initContainers !== undefined) {
-    spec.initContainers = spec.initContainers.filter((c) => !OURS.has(c.name));
-    if (spec.initContainers.length === 0) delete spec.initContainers;
+  // Only touch a list we remove something from.
+  if (Array.isArray(spec.initContainers)) {
+    const kept = spec.initContainers.filter((c) => !OURS.has(c.name));
+    if (kept.length < spec.initContainers.length) {
+      if (kept.length === 0) delete spec.initContainers;
+      else spec.initContainers = kept;
+    }
   }
-  if (spec.volumes !== undefined) {
-    spec.volumes = spec.volumes.filter((v) => v.name !== POLICY_VOLUME);
-    if (spec.volumes.length === 0) delete spec.volumes;
+  if (Array.isArray(spec.volumes)) {
+    const kept = spec.volumes.filter((v) => v.name !== POLICY_VOLUME);
+    if (kept.length < spec.volumes.length) {
+      if (kept.length === 0) delete spec.volumes;
+      else spec.volumes = kept;
+    }
   }
   if (status === undefined || meta === undefined) return;
   const annotations = meta.annotations ?? {};

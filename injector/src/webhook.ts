@@ -35,7 +35,7 @@ export interface Webhook {
 
 const ENDPOINTS: Readonly<Record<string, (req: ReturnType<typeof decodeReview>, c: InjectorConfig) => { response: AdmissionResponse; outcome: Outcome }>> = {
   '/inject': admitPod,
-  '/validate': (r) => validatePolicyConfigMap(r),
+  '/validate': validatePolicyConfigMap,
 };
 
 class HttpError extends Error {
