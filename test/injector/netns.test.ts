@@ -18,6 +18,8 @@ const POD = `sgpod-${id}`;
 const CLIENT = `sgcli-${id}`;
 const POD_IP = '10.213.77.2';
 const CLIENT_IP = '10.213.77.1';
+const POD_IP6 = 'fd00:213:77::2';
+const CLIENT_IP6 = 'fd00:213:77::1';
 const INIT_ARGS = ['init-network', '--inbound-ports', '*', '--exclude-inbound-ports', '9102'];
 
 function run(cmd: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -75,8 +77,9 @@ if (missing.length > 0) {
     await must('ip', ['link', 'add', `sgp${id}`, 'type', 'veth', 'peer', 'name', `sgc${id}`]);
     await must('ip', ['link', 'set', `sgp${id}`, 'netns', POD]);
     await must('ip', ['link', 'set', `sgc${id}`, 'netns', CLIENT]);
-    for (const [ns, dev, ip] of [[POD, `sgp${id}`, POD_IP], [CLIENT, `sgc${id}`, CLIENT_IP]] as const) {
+    for (const [ns, dev, ip, ip6] of [[POD, `sgp${id}`, POD_IP, POD_IP6], [CLIENT, `sgc${id}`, CLIENT_IP, CLIENT_IP6]] as const) {
       await inNs(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', dev]);
+      await inNs(ns, ['ip', '-6', 'addr', 'add', `${ip6}/64`, 'dev', dev, 'nodad']);
       await inNs(ns, ['ip', 'link', 'set', dev, 'up']);
       await inNs(ns, ['ip', 'link', 'set', 'lo', 'up']);
     }
@@ -84,15 +87,17 @@ if (missing.length > 0) {
     const dir = mkdtempSync(join(tmpdir(), 'sidegate-netns-'));
     const app = join(dir, 'app.mjs');
     writeFileSync(app, `import http from 'node:http';
-for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringify({ port, via: q.headers.via ?? null }))).listen(port, '0.0.0.0');`);
+for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringify({ port, via: q.headers.via ?? null }))).listen(port, '::');`);
     const spawnIn = (ns: string, cmd: string[]): ChildProcess => {
       const p = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', 'ignore', 'inherit'] });
       procs.push(p);
       return p;
     };
     spawnIn(POD, [process.execPath, app]);
+    // Dual-stack listeners ([::] also accepts IPv4) so the IPv6 rules can be shown to work; the
+    // injector currently renders 0.0.0.0 (IPv4 only), see the injector report.
     spawnIn(POD, ['setpriv', '--reuid', '10101', '--regid', '10101', '--clear-groups', process.execPath, MAIN, 'proxy',
-      '--listen', '0.0.0.0:15006', '--admin', '0.0.0.0:15090', '--upstream', 'http://127.0.0.1:8080', '--log-level', 'warn']);
+      '--listen', '[::]:15006', '--admin', '[::]:15090', '--upstream', 'http://127.0.0.1:8080', '--log-level', 'warn']);
     await waitFor(async () => (await get(POD, 'http://127.0.0.1:15090/healthz/ready')).startsWith('200'), 'the sidecar');
     await waitFor(async () => (await get(POD, 'http://127.0.0.1:8080/')).startsWith('200'), 'the app');
 
@@ -108,7 +113,9 @@ for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringif
     t.ok((await inNs(POD, ['ip6tables-save', '-t', 'nat'])).includes('SIDEGATE_INBOUND'), 'IPv6 rules installed');
 
     t.equal(await get(CLIENT, `http://${POD_IP}:8080/`), '200 {"port":8080,"via":"1.1 sidegate"}', 'inbound :8080 goes through the sidecar');
+    t.equal(await get(CLIENT, `http://[${POD_IP6}]:8080/`), '200 {"port":8080,"via":"1.1 sidegate"}', 'IPv6 inbound :8080 goes through the sidecar');
     t.equal(await get(CLIENT, `http://${POD_IP}:9102/`), '200 {"port":9102,"via":null}', 'excluded :9102 reaches the app directly');
+    t.equal(await get(CLIENT, `http://[${POD_IP6}]:9102/`), '200 {"port":9102,"via":null}', 'IPv6 excluded :9102 reaches the app directly');
     t.equal(await get(CLIENT, `http://${POD_IP}:15090/healthz/ready`), '200 {"status":"ready"}', 'admin port is not redirected');
     t.equal(await get(POD, `http://${POD_IP}:8080/`, 10101), '200 {"port":8080,"via":null}',
       'the proxy UID calling the pod address reaches the app (no loop back into the sidecar)');
@@ -123,6 +130,7 @@ for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringif
     t.match(cleanup, /removed/);
     t.equal(await natRules(), '', 'cleanup removes every sidegate rule and chain (IPv4 and IPv6)');
     t.equal(await get(CLIENT, `http://${POD_IP}:8080/`), '200 {"port":8080,"via":null}', 'after cleanup traffic is direct again');
+    t.equal(await get(CLIENT, `http://[${POD_IP6}]:8080/`), '200 {"port":8080,"via":null}', 'IPv6 too');
     const again = await inNs(POD, [process.execPath, MAIN, 'init-network', '--cleanup']);
     t.match(again, /removed/, 'cleanup twice is harmless');
   });
