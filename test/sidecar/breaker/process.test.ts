@@ -1,18 +1,29 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { request } from 'undici';
 import { ManualClock } from '../../../sidecar/src/clock.js';
 import { freePort } from '../../helpers/ports.js';
 import { miniSidecar, policyOf, sample, UPSTREAM } from './rig.js';
 
-const APP = fileURLToPath(new URL('./app-process.js', import.meta.url));
+/**
+ * The app, run as its own process so "the app crashed" is a real SIGKILL and "the app came back"
+ * a real new process on the same port. Prints `ready` once listening and `hit <path>` per request.
+ */
+const APP = `
+const server = require('node:http').createServer((req, res) => {
+  process.stdout.write('hit ' + req.url + '\\n');
+  req.resume();
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.end('app ok');
+});
+server.listen(Number(process.env.PORT), '127.0.0.1', () => process.stdout.write('ready\\n'));
+`;
 
 interface AppProcess { readonly proc: ChildProcess; readonly hits: string[]; readonly exited: Promise<unknown> }
 
 /** Start the app as its own process on `port`; resolves once it listens. */
 async function startApp(port: number): Promise<AppProcess> {
-  const proc = spawn(process.execPath, [APP, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['-e', APP], { env: { PATH: process.env.PATH, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
   const hits: string[] = [];
   const exited = new Promise((r) => proc.once('exit', r));
   await new Promise<void>((resolve, reject) => {
