@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Span } from '@opentelemetry/api';
 import type { Duplex, Readable } from 'node:stream';
 
 /**
@@ -63,6 +64,8 @@ export class Exchange {
   responseHeaders: Record<string, string> | undefined = undefined;
   /** Free-form annotations stages leave for the log line and span (small, bounded values only). */
   notes: Record<string, string | number | boolean> | undefined = undefined;
+  /** The request's SERVER span, when tracing is on. */
+  span: Span | undefined = undefined;
 
   constructor(
     readonly protocol: Protocol,

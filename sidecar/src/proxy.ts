@@ -15,9 +15,14 @@ import { InboundListener } from './server/listener.js';
 import { forward } from './stages/forward.js';
 import { createLogger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
+import type { Tracing } from './telemetry/tracing.js';
+import { tracingConfigFromEnv } from './telemetry/tracing-config.js';
 import { H2cUpstream } from './upstream/h2c.js';
 import { Http1Upstream } from './upstream/http1.js';
 import type { Upstream } from './upstream/upstream.js';
+
+/** Reported in traces (service.version) and logs. */
+export const SIDEGATE_VERSION = '0.1.0';
 
 export interface ProxyDeps {
   readonly clock?: Clock;
@@ -26,6 +31,8 @@ export interface ProxyDeps {
   readonly logStream?: DestinationStream;
   /** Process metrics (CPU, memory, event loop) on /metrics; off in tests that start many proxies. */
   readonly processMetrics?: boolean;
+  /** OTEL_* variables (process.env by default). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy): UpstreamProtocol {
@@ -58,6 +65,7 @@ export class Proxy {
     private readonly listener: InboundListener,
     private readonly admin: AdminServer,
     policy: CompiledPolicy,
+    private readonly tracing: Tracing | undefined,
   ) {
     this.upstream = this.createUpstream(policy);
     this.handler = this.build(policy);
@@ -79,6 +87,10 @@ export class Proxy {
     const log = createLogger(cfg.logLevel, deps.logStream);
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed
+    const tracingCfg = tracingConfigFromEnv(deps.env ?? process.env, cfg.service);
+    // The SDK is only loaded when tracing is on: off costs nothing.
+    const tracing = tracingCfg.exporter === 'none' ? undefined
+      : await (await import('./telemetry/tracing.js')).Tracing.create(tracingCfg, metrics, SIDEGATE_VERSION);
     const probes = parseAppProbes(cfg.appProbes);
     // The fronts and the admin server call back into the proxy, which needs them to exist first.
     const ref: { self?: Proxy } = {};
@@ -102,7 +114,7 @@ export class Proxy {
         ['/policy', () => ({ name: policySource.policy.name, version: policySource.policy.version, upstream: ref.self?.upstream.origin })],
       ]),
     });
-    const self = new Proxy(cfg, metrics, log, clock, deps.random ?? Math.random, policySource, listener, admin, policy);
+    const self = new Proxy(cfg, metrics, log, clock, deps.random ?? Math.random, policySource, listener, admin, policy, tracing);
     ref.self = self;
     self.inboundAddr = await listener.listen();
     self.adminAddr = await admin.listen();
@@ -135,7 +147,7 @@ export class Proxy {
   private build(policy: CompiledPolicy): Handler {
     return buildPipeline(policy, {
       metrics: this.metrics, log: this.log, clock: this.clock, random: this.random,
-      logHeaders: this.config.logHeaders, forward: forward(this.upstream, this.clock, this.metrics),
+      logHeaders: this.config.logHeaders, tracing: this.tracing, forward: forward(this.upstream, this.clock, this.metrics, this.tracing),
     });
   }
 
@@ -170,7 +182,7 @@ export class Proxy {
     }
     const r = await this.drainer.start(withDelay);
     this.policySource.close();
-    await Promise.allSettled([this.upstream.close(), this.admin.close()]);
+    await Promise.allSettled([this.upstream.close(), this.admin.close(), this.tracing?.shutdown()]);
     this.log.info({ forced: r.forced }, 'drained');
     await new Promise<void>((resolve) => this.log.flush(() => resolve()));
     return r;

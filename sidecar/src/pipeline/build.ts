@@ -5,6 +5,7 @@ import { respond } from '../stages/respond/index.js';
 import { route } from '../stages/route/index.js';
 import { telemetry } from '../stages/telemetry/index.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { Tracing } from '../telemetry/tracing.js';
 import { compose, type Handler, type Stage } from './stage.js';
 
 /** Long-lived things the stages use; they outlive policy versions. */
@@ -14,6 +15,7 @@ export interface PipelineServices {
   readonly clock: Clock;
   readonly random: () => number;
   readonly logHeaders: boolean;
+  readonly tracing: Tracing | undefined;
   /** The innermost handler: relays to the app. */
   readonly forward: Handler;
 }

@@ -49,6 +49,10 @@ export class Metrics {
   readonly breakerRejected = new Counter({ name: 'sidegate_circuit_breaker_rejected_total', help: 'Requests refused without reaching the app, by reason (open, overflow).', labelNames: ['upstream', 'reason'] as const, registers: [this.registry] });
   readonly upstreamInflight = new Gauge({ name: 'sidegate_upstream_inflight_requests', help: 'Requests in flight to the app now.', labelNames: ['upstream'] as const, registers: [this.registry] });
 
+  // --- tracing
+  readonly spansExported = new Counter({ name: 'sidegate_trace_spans_exported_total', help: 'Spans delivered to the trace collector.', registers: [this.registry] });
+  readonly spansDropped = new Counter({ name: 'sidegate_trace_spans_dropped_total', help: 'Spans dropped instead of delaying requests, by reason (queue_full, export_failed).', labelNames: ['reason'] as const, registers: [this.registry] });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { LoggingPolicy } from '../../../../policies/src/types.js';
 import type { Clock } from '../../clock.js';
@@ -6,6 +7,7 @@ import { H } from '../../headers.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
 import { redactHeaders } from '../../telemetry/logger.js';
 import { methodLabel, type Metrics } from '../../telemetry/metrics.js';
+import type { Tracing } from '../../telemetry/tracing.js';
 
 export interface TelemetryDeps {
   readonly metrics: Metrics;
@@ -14,6 +16,8 @@ export interface TelemetryDeps {
   /** Uniform in [0, 1): decides which successes are logged. Injected so tests are deterministic. */
   readonly random: () => number;
   readonly logHeaders: boolean;
+  /** Undefined when tracing is off: then no span work happens at all. */
+  readonly tracing?: Tracing | undefined;
 }
 
 /**
@@ -21,16 +25,49 @@ export interface TelemetryDeps {
  * update and (errors always, successes sampled, health checks never) one access log line.
  */
 export function telemetry(policy: LoggingPolicy, deps: TelemetryDeps): Stage {
-  const { metrics, clock } = deps;
+  const { metrics, clock, tracing } = deps;
   return (next: Handler): Handler => async (ex: Exchange) => {
     metrics.inflight.inc();
+    if (tracing !== undefined) ex.span = tracing.startServer(ex.method, ex.headers, startAttributes(ex));
     try {
       await next(ex);
     } finally {
       metrics.inflight.dec();
       record(ex, clock.monotonic() - ex.start, policy, deps);
+      if (tracing !== undefined && ex.span !== undefined) endSpan(ex, ex.span, tracing);
     }
   };
+}
+
+function startAttributes(ex: Exchange): Record<string, string> {
+  const a: Record<string, string> = {
+    'http.request.method': ex.method,
+    'url.scheme': ex.scheme,
+    'client.address': ex.remoteAddress,
+    'server.address': ex.authority,
+    'network.protocol.version': ex.protocol === 'h2' ? '2' : '1.1',
+  };
+  const ua = ex.headers[H.userAgent];
+  if (ua !== undefined) a['user_agent.original'] = ua;
+  return a;
+}
+
+/** Name the span after the route, record what each stage decided, and end it. */
+function endSpan(ex: Exchange, span: Span, tracing: Tracing): void {
+  span.updateName(`${ex.method} ${ex.routeName}`);
+  span.setAttribute('http.route', ex.routeName);
+  span.setAttribute('url.path', ex.path);
+  span.setAttribute('sidegate.request_id', ex.requestId);
+  const auth = ex.auth;
+  if (auth !== undefined) {
+    const attrs: Record<string, string | boolean> = { result: auth.result };
+    if (auth.provider !== undefined) attrs.provider = auth.provider;
+    if (auth.reason !== undefined) attrs.reason = auth.reason;
+    if (auth.cached !== undefined) attrs.cache_hit = auth.cached;
+    span.addEvent('sidegate.authenticate', attrs);
+  }
+  if (ex.notes !== undefined) for (const k in ex.notes) span.addEvent(`sidegate.${k}`, { decision: ex.notes[k]! });
+  tracing.end(span, ex.status, ex.errorCode, true);
 }
 
 function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: TelemetryDeps): void {
@@ -66,6 +103,7 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
     line.auth = { result: ex.auth.result, provider: ex.auth.provider, reason: ex.auth.reason, sub: ex.auth.subject, cached: ex.auth.cached };
   }
   if (ex.notes !== undefined) Object.assign(line, ex.notes);
+  if (ex.span !== undefined) line.trace_id = ex.span.spanContext().traceId;
   if (deps.logHeaders) line.headers = redactHeaders(ex.headers);
   if (ex.errorCode === 'SIDEGATE_ERR_INTERNAL') line.err = ex.error;
   if (ex.status >= 500) deps.log.error(line, 'request');
