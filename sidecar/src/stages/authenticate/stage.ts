@@ -64,7 +64,7 @@ export class Authenticator {
     for (const p of policy.providers) {
       const keys = deps.keys.provider(p.name);
       if (keys === undefined) throw new Error(`the key manager has no keys for provider "${p.name}"`);
-      providers.set(p.name, new ProviderRuntime(p, keys));
+      providers.set(p.name, new ProviderRuntime(p, keys, deps.metrics.authAttempts.labels(p.name, 'success', 'ok')));
     }
     ({ rules: this.rules, fallback: this.fallback } = compileRules(policy, providers));
     this.spoofable = [...new Set([...providers.values()].flatMap((p) => p.forward.map((f) => f.header)))];
@@ -181,7 +181,8 @@ export class Authenticator {
     const f = v.forward;
     for (let i = 0; i < f.length; i += 2) headers[f[i]!] = f[i + 1]!;
     ex.auth = cached ? v.cachedOutcome : v.outcome;
-    this.deps.metrics.authAttempts.inc({ provider: v.provider.cfg.name, result: 'success', reason });
+    if (reason === 'ok') v.provider.okCounter.inc();
+    else this.deps.metrics.authAttempts.inc({ provider: v.provider.cfg.name, result: 'success', reason });
   }
 
   private async checkRevoked(ex: Exchange, source: RuleSource, v: Verified, cached: boolean): Promise<void> {

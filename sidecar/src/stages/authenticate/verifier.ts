@@ -17,7 +17,10 @@ export class ProviderRuntime {
   readonly audiences: ReadonlySet<string>;
   readonly typ: string | undefined;
   readonly forward: readonly { readonly path: ClaimPath; readonly header: string }[];
-  constructor(readonly cfg: AuthProvider, readonly keys: ProviderKeys) {
+  /** `sidegate_auth_attempts_total{provider,result="success",reason="ok"}`, bound once: the hot path's counter. */
+  readonly okCounter: { inc(): void };
+  constructor(readonly cfg: AuthProvider, readonly keys: ProviderKeys, okCounter: { inc(): void }) {
+    this.okCounter = okCounter;
     this.algs = new Set(cfg.algorithms);
     this.audiences = new Set(cfg.audiences);
     this.typ = cfg.typ === undefined ? undefined : normalizeTyp(cfg.typ);
