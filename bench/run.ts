@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { measure, warmUp, type Probe } from './lib/measure.js';
 import { SCENARIOS, type Measurement, type RunResult, type TargetRecord } from './lib/model.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { describeMachine, loadAverage, readPidMemory } from './lib/procfs.js';
-import { freePort, runPinned, spawnPinned, stopAll, waitHttp } from './lib/procs.js';
+import { freePort, runPinned, setNiceness, spawnPinned, stopAll, waitHttp } from './lib/procs.js';
 import { LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type TargetSpec } from './targets.js';
 
 /**
@@ -86,7 +86,25 @@ function commands(opts: BenchOptions): Record<string, string> {
     'latency-h2c': `taskset -c ${LOAD_CORE} h2load ${lat}`,
     app: `taskset -c ${LOAD_CORE} nginx -c nginx-app.conf (bench/conf), 1 worker, 1 KB static file`,
     harness: `taskset -a -cp ${LOAD_CORE} <harness pid>`,
+    ...(opts.nice !== 0 ? { nice: `every command above runs under nice -n ${opts.nice}, and the session's autogroup at nice ${opts.nice}` } : {}),
   };
+}
+
+/**
+ * --nice: with autogroup scheduling (kernel.sched_autogroup_enabled), CPU is shared between
+ * sessions first and a process's own niceness only counts inside its session, so the session's
+ * autogroup niceness is set too (and restored at the end).
+ */
+function prioritise(nice: number): () => void {
+  setNiceness(nice);
+  setPriority(nice);
+  try {
+    const before = /nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))?.[1];
+    writeFileSync('/proc/self/autogroup', String(nice));
+    return () => { if (before !== undefined) writeFileSync('/proc/self/autogroup', before); };
+  } catch {
+    return () => {};
+  }
 }
 
 async function run(opts: BenchOptions): Promise<RunResult> {
@@ -97,6 +115,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   };
   // The harness samples /proc and spawns load generators: keep it off the proxy's core.
   execFileSync('taskset', ['-a', '-cp', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
+  const restoreAutogroup = opts.nice !== 0 ? prioritise(opts.nice) : () => {};
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-bench-'));
   const specs = select(opts);
   const { env, pid: appPid } = await startApp(dir);
@@ -168,6 +187,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
     if (r.managed) records.set(name, { ...records.get(name)!, hwmKb: readPidMemory(r.managed.pid)?.hwmKb });
   }
   await stopAll();
+  restoreAutogroup();
   rmSync(dir, { recursive: true, force: true });
   return {
     date: new Date().toISOString(), machine: describeMachine(), node: process.version, tools,

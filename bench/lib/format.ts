@@ -1,7 +1,7 @@
 import type { RunResult, Scenario } from './model.js';
 import { SCENARIOS } from './model.js';
 import { relativeSpread, type Spread } from './stats.js';
-import { addedLatency, capacityRatio, summarise, type Row } from './summary.js';
+import { addedLatency, capacityRatio, perCoreRatio, summarise, type Row } from './summary.js';
 
 /** Result tables as Markdown (printed at the end of a run and pasted into docs/benchmarks.md). Pure. */
 
@@ -46,11 +46,11 @@ const mb = (kb: number | undefined): string => (kb === undefined ? '–' : (kb /
 export function capacityTable(result: Pick<RunResult, 'measurements' | 'targets'>, scenario: Scenario): string {
   const rows = summarise(result, scenario);
   return markdownTable(
-    ['target', 'req/s median (min–max)', '±%', '× direct', '× haproxy', '× nginx', 'proxy CPU %', 'errors', 'noisy reps'],
+    ['target', 'req/s median (min–max)', '±%', '× direct', '× haproxy', '× nginx', 'proxy CPU %', 'req/s per proxy core', 'per core × haproxy', 'errors', 'noisy reps'],
     rows.map((r) => [
       r.target, fmtSpread(r.rps), r.rps ? relativeSpread(r.rps).toFixed(1) : '–',
       fmtRatio(capacityRatio(rows, r, DIRECT)), fmtRatio(capacityRatio(rows, r, HAPROXY)), fmtRatio(capacityRatio(rows, r, NGINX)),
-      r.cpu ? num(r.cpu.median) : '–', num(r.errors), noisy(r),
+      r.cpu ? num(r.cpu.median) : '–', fmtSpread(r.perCore), fmtRatio(perCoreRatio(rows, r, HAPROXY)), num(r.errors), noisy(r),
     ]),
   );
 }

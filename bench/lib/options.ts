@@ -17,6 +17,8 @@ export interface BenchOptions {
   readonly latencyRpsPerClient: number;
   /** Total seconds a run may spend waiting for the machine to become quiet. */
   readonly quietBudgetS: number;
+  /** `nice -n` for the proxies, the app, the load generators and the harness (0: polite). */
+  readonly nice: number;
   readonly outDir: string;
   readonly help: boolean;
 }
@@ -29,6 +31,8 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
   --duration S          seconds per capacity measurement (default 8)
   --latency-requests N  requests per 1,000 req/s latency run (default 15000)
   --quiet-budget S      seconds the run may wait in total for an idle machine (default 60)
+  --nice N              run everything measured at this niceness (-20..19, default 0); negative values
+                        keep the cores on a shared machine, and slow everybody else down meanwhile
   --out DIR             where results go (default bench/results)`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
@@ -46,14 +50,14 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     kv.set(name, v);
     i++;
   }
-  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'out']);
+  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'out']);
   for (const k of kv.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const quick = flags.has('quick');
-  const int = (name: string, dflt: number, min: number): number => {
+  const int = (name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const s = kv.get(name);
     if (s === undefined) return dflt;
     const n = Number(s);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}, got ${s}`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got ${s}`);
     return n;
   };
   const list = (name: string): string[] | undefined => kv.get(name)?.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -68,6 +72,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     latencyClients: 10,
     latencyRpsPerClient: 100,
     quietBudgetS: int('quiet-budget', quick ? 5 : 60, 0),
+    nice: int('nice', 0, -20, 19),
     outDir: kv.get('out') ?? 'bench/results',
     help: flags.has('help'),
   };

@@ -14,6 +14,11 @@ export interface Row {
   readonly p90?: Spread;
   readonly p99?: Spread;
   readonly cpu?: Spread;
+  /**
+   * Requests per second per core-second of proxy CPU (req/s ÷ CPU share). On a shared machine the
+   * proxy may not get its whole core; this figure is what it would do with one, to first order.
+   */
+  readonly perCore?: Spread;
   readonly rssMaxKb?: Spread;
   readonly offeredRps?: Spread;
 }
@@ -38,6 +43,7 @@ export function summarise(result: Pick<RunResult, 'measurements' | 'targets'>, s
       p90: collect(ms, (m) => m.latency?.p90Ms),
       p99: collect(ms, (m) => m.latency?.p99Ms),
       cpu: collect(ms, (m) => m.proxyCpuPct),
+      perCore: collect(ms, (m) => (m.rps !== undefined && m.proxyCpuPct !== undefined && m.proxyCpuPct > 0 ? m.rps / (m.proxyCpuPct / 100) : undefined)),
       rssMaxKb: collect(ms, (m) => m.rssMaxKb),
       offeredRps: collect(ms, (m) => m.latency?.offeredRps),
     });
@@ -48,6 +54,11 @@ export function summarise(result: Pick<RunResult, 'measurements' | 'targets'>, s
 /** Capacity of `row` relative to the reference target's, by medians. */
 export function capacityRatio(rows: readonly Row[], row: Row, reference: string): number | undefined {
   return ratio(row.rps?.median, rows.find((r) => r.target === reference)?.rps?.median);
+}
+
+/** Per-core capacity of `row` relative to the reference proxy's. */
+export function perCoreRatio(rows: readonly Row[], row: Row, reference: string): number | undefined {
+  return ratio(row.perCore?.median, rows.find((r) => r.target === reference)?.perCore?.median);
 }
 
 export interface AddedLatency { readonly p50?: number; readonly p90?: number; readonly p99?: number }

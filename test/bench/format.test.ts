@@ -39,8 +39,10 @@ t.test('capacity table: medians with ranges and ratios to direct, haproxy and ng
   const row = (name: string): string[] => md.split('\n').find((l) => l.startsWith(`| ${name} `))!.split('|').map((c) => c.trim()).slice(1, -1);
   t.same(row('sidegate').slice(0, 6), ['sidegate', '11,000 (10,000–12,000)', '9.1', '0.23×', '0.27×', '0.24×']);
   t.same(row('direct').slice(3, 6), ['1.00×', '1.17×', '1.07×']);
-  t.equal(row('sidegate')[8], '1/3', 'the noisy repetition is counted');
-  t.equal(row('haproxy')[8], '');
+  t.same(row('sidegate').slice(6, 9), ['99', '11,111 (10,101–12,121)', '0.27×'], 'per-core capacity: req/s ÷ CPU share');
+  t.equal(row('direct')[7], '–', 'no proxy process on the direct path');
+  t.equal(row('sidegate')[10], '1/3', 'the noisy repetition is counted');
+  t.equal(row('haproxy')[10], '');
 });
 
 t.test('latency table: added latency is proxied minus direct at the same rate', async (t) => {

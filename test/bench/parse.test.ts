@@ -94,6 +94,8 @@ t.test('options and config templates', async (t) => {
   t.equal(q.reps, 2);
   t.ok(q.capacityS < d.capacityS);
   t.throws(() => parseOptions(['--reps', '0']), /integer/);
+  t.throws(() => parseOptions(['--nice', '-21']), /integer in/);
+  t.equal(parseOptions(['--nice=-5']).nice, -5);
   t.throws(() => parseOptions(['--scenarios=warp']), /unknown scenario/);
   t.throws(() => parseOptions(['--bogus=1']), /unknown option/);
   t.equal(render('listen {{H1_PORT}}; root {{DIR}};', { H1_PORT: 80, DIR: '/x' }), 'listen 80; root /x;');
