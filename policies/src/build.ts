@@ -145,6 +145,7 @@ export function buildPolicy(doc: PolicyDoc): CompiledPolicy {
       protocol: spec.upstream.protocol,
       timeoutMs: durationMs(spec.upstream.timeout),
       maxConcurrentRequests: spec.upstream.maxConcurrentRequests,
+      retry: { attempts: spec.upstream.retry.attempts, backoffMs: durationMs(spec.upstream.retry.backoff) },
     },
     routes: spec.routes.map((r) => ({
       name: r.name,

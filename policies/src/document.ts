@@ -95,7 +95,7 @@ export interface PolicyDoc {
   kind: 'Policy';
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: {
-    upstream: { protocol?: 'http1' | 'h2c'; timeout: string; maxConcurrentRequests: number };
+    upstream: { protocol?: 'http1' | 'h2c'; timeout: string; maxConcurrentRequests: number; retry: { attempts: number; backoff: string } };
     routes: { name: string; match: MatchDoc; timeout?: string }[];
     logging: { successSampleRate: number; excludePaths: string[] };
     clientAddress: { trustedHops: number };

@@ -23,6 +23,8 @@ export interface UpstreamPolicy {
   readonly protocol: UpstreamProtocol | undefined;
   readonly timeoutMs: number;
   readonly maxConcurrentRequests: number;
+  /** Retry of idempotent, bodiless requests refused before reaching the app (0 attempts: off). */
+  readonly retry: { readonly attempts: number; readonly backoffMs: number };
 }
 
 export interface RoutePolicy {

@@ -20,6 +20,7 @@ import { tracingConfigFromEnv } from './telemetry/tracing-config.js';
 import { H2cUpstream } from './upstream/h2c.js';
 import { Http1Upstream } from './upstream/http1.js';
 import type { Upstream } from './upstream/upstream.js';
+import { BreakerRegistry } from './stages/breaker/index.js';
 
 /** Reported in traces (service.version) and logs. */
 export const SIDEGATE_VERSION = '0.1.0';
@@ -51,6 +52,7 @@ export class Proxy {
   private inboundAddr: AddressInfo | undefined;
   private adminAddr: AddressInfo | undefined;
   private readonly checks: ReadinessCheck[];
+  readonly breakers: BreakerRegistry;
   private shutdownDone: Promise<{ forced: boolean }> | undefined;
   private onShutdown: ((r: { forced: boolean }) => void) | undefined;
   private readonly shutDown = new Promise<{ forced: boolean }>((resolve) => { this.onShutdown = resolve; });
@@ -68,6 +70,7 @@ export class Proxy {
     private readonly tracing: Tracing | undefined,
   ) {
     this.upstream = this.createUpstream(policy);
+    this.breakers = new BreakerRegistry({ metrics, clock, random, log });
     this.handler = this.build(policy);
     this.drainer = new Drainer({
       stopAccepting: () => { void listener.stopAccepting(); },
@@ -111,6 +114,7 @@ export class Proxy {
       checks: () => ref.self?.checks ?? [],
       drain: (delay) => { void ref.self?.shutdown(delay); },
       views: new Map<string, () => unknown>([
+        ['/breaker', () => ref.self?.breakers.view() ?? { upstreams: [] }],
         ['/policy', () => ({ name: policySource.policy.name, version: policySource.policy.version, upstream: ref.self?.upstream.origin })],
       ]),
     });
@@ -147,7 +151,8 @@ export class Proxy {
   private build(policy: CompiledPolicy): Handler {
     return buildPipeline(policy, {
       metrics: this.metrics, log: this.log, clock: this.clock, random: this.random,
-      logHeaders: this.config.logHeaders, tracing: this.tracing, forward: forward(this.upstream, this.clock, this.metrics, this.tracing),
+      logHeaders: this.config.logHeaders, tracing: this.tracing,
+      breaker: { registry: this.breakers, upstream: this.config.upstream.host }, forward: forward(this.upstream, this.clock, this.metrics, this.tracing),
     });
   }
 

@@ -56,7 +56,7 @@ void t.test('an empty or absent spec is a pass-through policy with every default
     const p = ok(t, doc);
     t.equal(p.name, 'orders');
     t.match(p.version, /^[0-9a-f]{12}$/);
-    t.same(p.upstream, { protocol: undefined, timeoutMs: 15_000, maxConcurrentRequests: 1024 });
+    t.same(p.upstream, { protocol: undefined, timeoutMs: 15_000, maxConcurrentRequests: 1024, retry: { attempts: 0, backoffMs: 25 } });
     t.same(p.routes, []);
     t.same(p.rateLimits, []);
     t.equal(p.auth, undefined);
@@ -69,7 +69,7 @@ void t.test('an empty or absent spec is a pass-through policy with every default
 
 void t.test('the DESIGN example compiles to the domain types', (t) => {
   const p = ok(t, orders);
-  t.same(p.upstream, { protocol: 'http1', timeoutMs: 15_000, maxConcurrentRequests: 1024 });
+  t.same(p.upstream, { protocol: 'http1', timeoutMs: 15_000, maxConcurrentRequests: 1024, retry: { attempts: 0, backoffMs: 25 } });
   const auth = p.auth!;
   const corp = auth.providers[0]!;
   t.same(
@@ -244,5 +244,13 @@ void t.test('compiling is fast enough for start and reload', (t) => {
   for (let i = 0; i < n; i++) ok(t, orders);
   const ms = Number(process.hrtime.bigint() - start) / 1e6 / n;
   t.ok(ms < 20, `${ms.toFixed(3)} ms per compile`);
+  t.end();
+});
+
+void t.test('upstream.retry compiles to attempts and a backoff in ms', (t) => {
+  const p = ok(t, { ...head, spec: { upstream: { retry: { attempts: 2, backoff: '100ms' } } } });
+  t.same(p.upstream.retry, { attempts: 2, backoffMs: 100 });
+  const bad = compilePolicy({ ...head, spec: { upstream: { retry: { attempts: 3 } } } });
+  t.equal(bad.ok, false, 'at most 2 retries');
   t.end();
 });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { CompiledPolicy } from '../../../policies/src/types.js';
 import type { Clock } from '../clock.js';
+import { breaker, type BreakerDeps } from '../stages/breaker/index.js';
 import { respond } from '../stages/respond/index.js';
 import { route } from '../stages/route/index.js';
 import { telemetry } from '../stages/telemetry/index.js';
@@ -16,6 +17,8 @@ export interface PipelineServices {
   readonly random: () => number;
   readonly logHeaders: boolean;
   readonly tracing: Tracing | undefined;
+  /** Long-lived breaker state and the upstream label: survives policy versions. */
+  readonly breaker: BreakerDeps;
   /** The innermost handler: relays to the app. */
   readonly forward: Handler;
 }
@@ -32,6 +35,9 @@ export function buildPipeline(policy: CompiledPolicy, s: PipelineServices): Hand
     respond,
     // Name the route first: it is a metric label, a rate-limit key part and picks the timeout.
     route(policy),
+    // Right around forward: it sees every upstream outcome, and only traffic that passed auth and
+    // limits counts as load on the app.
+    breaker(policy, policy.upstream.retry.attempts > 0 ? { ...s.breaker, retry: policy.upstream.retry } : s.breaker),
   ];
   return compose(stages, s.forward);
 }
