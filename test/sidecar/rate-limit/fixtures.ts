@@ -33,6 +33,7 @@ export function limit(over: Partial<RateLimitPolicy> & { name: string }): RateLi
 
 const sink: ResponseSink = {
   headersSent: false,
+  bytesOut: 0,
   closed: false,
   writeHead: () => undefined,
   write: () => true,

@@ -10,7 +10,8 @@ import type { RateItem, RateStore, Verdict } from './types.js';
  * expired one mean the same (full), so memory is bounded by the keys active within one window.
  *
  * ARGV per key: interval_us, tolerance_us, cost, enforce (1|0).
- * Returns per key: allowed (1|0), remaining, reset_us (until full), retry_us (until allowed).
+ * Returns per key: allowed (1|0), remaining, reset_us (until full), retry_us (until allowed);
+ * then Redis' clock at the decision (µs since the epoch).
  * The +1 µs slack absorbs rounding of fractional intervals in the stored TAT.
  */
 export const GCRA = new LuaScript('gcra', `
@@ -50,6 +51,7 @@ if admit then
     end
   end
 end
+out[#KEYS * 4 + 1] = now
 return out
 `);
 
@@ -88,8 +90,9 @@ function args(it: RateItem): (string | number)[] {
 }
 
 function parse(reply: unknown, n: number): Verdict[] {
-  if (!Array.isArray(reply) || reply.length !== n * 4) throw new Error('unexpected reply from the gcra script');
+  if (!Array.isArray(reply) || reply.length !== n * 4 + 1) throw new Error('unexpected reply from the gcra script');
   const r = reply as number[];
+  const redisTimeMs = Number(r[n * 4]) / 1000;
   const out: Verdict[] = [];
   for (let i = 0; i < n; i++) {
     const j = i * 4;
@@ -99,6 +102,7 @@ function parse(reply: unknown, n: number): Verdict[] {
       remaining: Number(r[j + 1]),
       resetMs: Number(r[j + 2]) / 1000,
       retryAfterMs: Number(r[j + 3]) / 1000,
+      redisTimeMs,
     });
   }
   return out;

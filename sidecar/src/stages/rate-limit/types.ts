@@ -58,6 +58,8 @@ export interface Verdict {
   readonly resetMs: number | undefined;
   /** Milliseconds until this request's cost would be allowed; 0 when allowed. */
   readonly retryAfterMs: number;
+  /** Redis' clock at the decision (ms since the epoch), for decisions Redis made. */
+  readonly redisTimeMs?: number;
 }
 
 /** Decides a request's limits together. Implemented over Redis; a lease-based store can wrap it. */
