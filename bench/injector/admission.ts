@@ -5,7 +5,8 @@
  *
  *   npx tsc -p . && node dist/bench/injector/admission.js [--seconds 10] [--concurrency 16]
  *
- * Prints p50/p90/p99 latency (client-measured, request sent to response read) and reviews/s.
+ * Add --vary to give every review a different overlay (no reuse of cached verdicts, the cost of
+ * a first pod of a new workload). Prints p50/p90/p99 latency (client-measured, request sent to response read) and reviews/s.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,8 @@ const arg = (name: string, def: number): number => {
 };
 const SECONDS = arg('seconds', 10);
 const CONCURRENCY = arg('concurrency', 16);
+/** --vary: every review carries a different rate limit, so no overlay verdict is reused. */
+const VARY = process.argv.includes('--vary');
 
 const pod = {
   apiVersion: 'v1', kind: 'Pod',
@@ -44,10 +47,15 @@ const pod = {
     }],
   },
 };
-const body = JSON.stringify({
-  apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
-  request: { uid: 'bench', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'shop', operation: 'CREATE', object: pod },
-});
+let seq = 0;
+const makeBody = (): string => {
+  if (VARY) pod.metadata.annotations['sidegate.dev/rate-limit'] = `${1 + (seq++ % 1_000_000)}/s burst 20 by client-ip`;
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+    request: { uid: `bench-${seq}`, kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'shop', operation: 'CREATE', object: pod },
+  });
+};
+const BODY = makeBody();
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
@@ -72,6 +80,7 @@ async function main(): Promise<void> {
   const hook = { port };
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: readFileSync(join(dir, 'c')) });
   const once = (): Promise<void> => new Promise((resolve, reject) => {
+    const body = VARY ? makeBody() : BODY;
     const req = request({ host: '127.0.0.1', servername: 'localhost', port: hook.port, path: '/inject', method: 'POST', agent,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
       res.on('data', () => undefined);
@@ -102,7 +111,8 @@ async function main(): Promise<void> {
     p50ms: Number(percentile(latencies, 0.5).toFixed(2)),
     p90ms: Number(percentile(latencies, 0.9).toFixed(2)),
     p99ms: Number(percentile(latencies, 0.99).toFixed(2)),
-    bodyBytes: Buffer.byteLength(body),
+    bodyBytes: Buffer.byteLength(BODY),
+    vary: VARY,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   agent.destroy();

@@ -4,6 +4,7 @@
  * overlay the sidecar would refuse at start is refused at admission instead.
  */
 import { compilePolicy } from '../../policies/src/index.js';
+import type { PolicyProblem } from '../../policies/src/types.js';
 import type { AnnotationSettings, Problems } from './annotations.js';
 
 export type PolicyDoc = Record<string, unknown>;
@@ -41,6 +42,24 @@ function baseDoc(defaults: Readonly<Record<string, unknown>> | undefined, servic
 }
 
 /**
+ * Replicas of one workload carry the same annotations, so the webhook compiles the same overlay
+ * again and again: remember the last few verdicts (a pure function of the two documents).
+ */
+const verdicts = new Map<string, readonly PolicyProblem[]>();
+const MAX_VERDICTS = 256;
+
+function compileProblems(base: PolicyDoc, overlay: PolicyDoc): readonly PolicyProblem[] {
+  const key = JSON.stringify([base, overlay]);
+  const hit = verdicts.get(key);
+  if (hit !== undefined) return hit;
+  const r = compilePolicy(base, overlay);
+  const problems = r.ok ? [] : r.problems;
+  if (verdicts.size >= MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value as string);
+  verdicts.set(key, problems);
+  return problems;
+}
+
+/**
  * Validates the overlay against the defaults. When a policy ConfigMap is referenced its content is
  * unknown here (the webhook has no API access), so problems that only say "no JWT provider" are
  * downgraded to a warning: the ConfigMap may well declare the provider.
@@ -63,12 +82,12 @@ export function checkOverlay(
     ];
     if (replaced.length > 0) p.warnings.push(`annotations replace ${replaced.join(', ')} of the policy ConfigMap`);
   }
-  const r = compilePolicy(baseDoc(defaults, service), overlay);
-  if (r.ok) return;
-  const soft = (x: { path: string; message: string }): boolean => hasConfigMap && /provider/i.test(x.message);
-  const hard = r.problems.filter((x) => !soft(x));
-  for (const x of r.problems.filter(soft)) {
+  const problems = compileProblems(baseDoc(defaults, service), overlay);
+  if (problems.length === 0) return;
+  const soft = (x: PolicyProblem): boolean => hasConfigMap && /provider/i.test(x.message);
+  const hard = problems.filter((x) => !soft(x));
+  for (const x of problems.filter(soft)) {
     p.warnings.push(`overlay ${x.path} ${x.message}: the policy ConfigMap must declare the JWT provider`);
   }
-  for (const x of hard as readonly { path: string; message: string }[]) p.errors.push(`invalid policy overlay at ${x.path}: ${x.message}`);
+  for (const x of hard) p.errors.push(`invalid policy overlay at ${x.path}: ${x.message}`);
 }
