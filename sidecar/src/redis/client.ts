@@ -54,6 +54,10 @@ export function createRedisClient(config: RedisConfig, opts: ClientOptions = {})
         sentinelTLS: tlsOptions(config.tls),
         retryStrategy: reconnectDelay,
         sentinelRetryStrategy: reconnectDelay,
+        sentinelReconnectStrategy: reconnectDelay,
+        // A demoted master (manual failover, old master alive as a replica) answers READONLY to
+        // writes: reconnect, which asks the sentinels for the current master.
+        reconnectOnError: (err) => err.message.startsWith('READONLY'),
         // Subscribe to +switch-master so a failover is followed at once, not at the next error.
         failoverDetector: true,
       });

@@ -167,8 +167,11 @@ export class RedisConnection {
     try {
       await withBudget(this.client.quit(), 1000, 'quit');
     } catch {
-      this.client.disconnect();
+      // Not connected or not answering: nothing to say goodbye to.
     }
+    // Also after QUIT: only disconnect() stops ioredis' Sentinel failover-detector connections,
+    // which otherwise reconnect forever and keep the process alive.
+    this.client.disconnect();
   }
 }
 
