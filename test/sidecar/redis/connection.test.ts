@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { RedisProcess } from '../../helpers/redis.js';
+import { freePort } from '../../helpers/ports.js';
+import { selfSigned } from '../../helpers/tls.js';
 import { systemClock } from '../../../sidecar/src/clock.js';
 import { RedisConnection } from '../../../sidecar/src/redis/connection.js';
 import { RedisUnavailableError } from '../../../sidecar/src/redis/budget.js';
@@ -87,4 +89,20 @@ void t.test('password from a mounted secret file; never in logs', async (t) => {
   const logged = inspect([good.logger.lines, bad.logger.lines], { depth: 10 });
   t.notOk(logged.includes(password), 'no log line carries the password');
   t.ok(bad.logger.lines.some((l) => l.level === 'warn'), 'the auth failure itself is logged');
+});
+
+void t.test('TLS (rediss://) with the CA from a mounted file; an unknown CA never connects', async (t) => {
+  const { certFile, keyFile } = selfSigned();
+  const tlsPort = await freePort();
+  const redis = await RedisProcess.start(['--tls-port', String(tlsPort), '--tls-cert-file', certFile, '--tls-key-file', keyFile,
+    '--tls-ca-cert-file', certFile, '--tls-auth-clients', 'no']);
+  const url = `rediss://127.0.0.1:${tlsPort}`;
+  const good = connect(url, { SIDEGATE_REDIS_TLS_CA_FILE: certFile, SIDEGATE_REDIS_TLS_SERVER_NAME: 'localhost' });
+  const other = selfSigned();
+  const bad = connect(url, { SIDEGATE_REDIS_TLS_CA_FILE: other.certFile, SIDEGATE_REDIS_TLS_SERVER_NAME: 'localhost' });
+  t.teardown(async () => { await good.conn.close(); await bad.conn.close(); await redis.stop(); });
+  await waitAvailable(good.conn);
+  t.equal(await good.conn.run('test', (c) => c.ping()), 'PONG', 'talks to Redis over TLS');
+  await sleep(300);
+  t.equal(bad.conn.available, false, 'a server certificate from another CA is refused');
 });
