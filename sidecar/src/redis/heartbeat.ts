@@ -41,6 +41,8 @@ export class PodHeartbeat {
   private readonly ttlMs: number;
   private readonly budgetMs: number;
   private stopped = false;
+  /** Beats left during which a lower count is not believed (see the constructor). */
+  private settling = 0;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly conn: RedisConnection, private readonly opts: HeartbeatOptions) {
@@ -48,8 +50,15 @@ export class PodHeartbeat {
     this.intervalMs = opts.intervalMs ?? 5000;
     this.ttlMs = opts.ttlMs ?? 3 * this.intervalMs;
     this.budgetMs = opts.budgetMs ?? 500;
-    // Beat as soon as Redis is back: the count may have been lost with it.
-    this.unsubscribe = conn.onAvailabilityChange((up) => { if (up) void this.beat(); });
+    // Beat as soon as Redis is back. If it came back empty (restarted without persistence), the
+    // first beats see only the pods that beat so far: until every pod had a chance (one TTL),
+    // keep the higher of the old and the new count, so a second outage right after the first
+    // does not hand this pod the whole limit.
+    this.unsubscribe = conn.onAvailabilityChange((up) => {
+      if (!up) return;
+      this.settling = Math.ceil(this.ttlMs / this.intervalMs) + 1;
+      void this.beat();
+    });
   }
 
   /** Start beating now and every interval. */
@@ -68,7 +77,13 @@ export class PodHeartbeat {
     if (this.stopped) return;
     try {
       const n = await this.conn.run('heartbeat', (c) => evalScript(c, HEARTBEAT, [this.key], [this.opts.member, this.ttlMs]), this.budgetMs);
-      if (typeof n === 'number' && n > 0) this.count = n;
+      if (typeof n !== 'number' || n <= 0) return;
+      if (this.settling > 0) {
+        this.settling--;
+        this.count = Math.max(this.count ?? 0, n);
+      } else {
+        this.count = n;
+      }
     } catch {
       // Keep the last known count: it is the best estimate while Redis is away.
     }

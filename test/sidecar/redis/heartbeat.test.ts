@@ -30,3 +30,30 @@ void t.test('live pods: each heartbeat counts, a silent pod ages out, a leaving 
   t.equal(beats[0]!.livePods(), 1, 'a silent pod ages out after the TTL');
   t.same(await look.zrange(heartbeatKey('ns/svc'), '0', '-1'), ['pod-0']);
 });
+
+void t.test('after Redis comes back empty, a pod that beats first does not believe it is alone', async (t) => {
+  const redis = await RedisProcess.start();
+  const mk = () => RedisConnection.create(loadRedisConfig(redis.url, {}), {
+    metrics: new Metrics({ processMetrics: false }), logger: captureLogger(), clock: systemClock, budgetMs: 50,
+  });
+  const [ca, cb] = [mk(), mk()];
+  const look = inspector(redis.url);
+  t.teardown(async () => { await ca.close(); await cb.close(); look.disconnect(); await redis.stop(); });
+  await waitAvailable(ca);
+  await waitAvailable(cb);
+  const a = new PodHeartbeat(ca, { group: 'ns/svc', member: 'a', intervalMs: 60_000, ttlMs: 180_000 });
+  const b = new PodHeartbeat(cb, { group: 'ns/svc', member: 'b', intervalMs: 60_000, ttlMs: 180_000 });
+  await a.beat();
+  await b.beat();
+  await a.beat();
+  t.equal(a.livePods(), 2);
+  // b stands for a pod elsewhere whose next beat has not come yet.
+  await cb.close();
+  await redis.kill();
+  await sleep(100);
+  await redis.restart();
+  await waitAvailable(ca, 3000);
+  await a.beat();
+  t.same(await look.zrange(heartbeatKey('ns/svc'), '0', '-1'), ['a'], 'Redis lost the set: only a is in it');
+  t.equal(a.livePods(), 2, 'a keeps counting b until b had time to beat');
+});
