@@ -9,7 +9,7 @@
  * "baseline" is the same loop through a pass-through stage, subtracted in the "stage" column.
  * For reference, jose's own jwtVerify (WebCrypto) on the same cold tokens.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, verify as cryptoVerify } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AuthPolicy } from '../../policies/src/types.js';
@@ -91,6 +91,18 @@ for (const alg of ['RS256', 'ES256', 'EdDSA']) {
   await cpuPerRequest(h, exchanges(one, 10_000));
   const cached = await cpuPerRequest(h, exchanges(one, CACHED));
   rows.push(`| ${alg} cached | ${cached.cpuUs.toFixed(2)} | ${(cached.cpuUs - baseline.cpuUs).toFixed(2)} | ${cached.wallUs.toFixed(2)} |`);
+
+  // Floor: node:crypto verify alone on the same tokens (what no implementation can avoid).
+  const parts = tokens.slice(0, COLD).map((tok) => {
+    const d = tok.lastIndexOf('.');
+    return [Buffer.from(tok.slice(0, d)), Buffer.from(tok.slice(d + 1), 'base64url')] as const;
+  });
+  const vkey = alg === 'ES256' ? { key: key.publicKey, dsaEncoding: 'ieee-p1363' as const } : key.publicKey;
+  const digest = alg === 'EdDSA' ? null : 'sha256';
+  const v0 = process.cpuUsage();
+  for (const [data, sig] of parts) if (!cryptoVerify(digest, data, vkey, sig)) throw new Error('bench token does not verify');
+  const v = process.cpuUsage(v0);
+  rows.push(`| ${alg} crypto.verify alone (floor) | ${((v.user + v.system) / COLD).toFixed(2)} | — | — |`);
 
   // Reference: jose's jwtVerify (WebCrypto) on the same fresh tokens.
   const jwksLocal = createLocalJWKSet({ keys: [key.jwk] });

@@ -62,10 +62,19 @@ export function parseCompact(token: string): ParsedToken | AuthReason {
   };
 }
 
+// Any byte ≥ 0x80 in the decoded segment: it is UTF-8 text, not ASCII.
+const HIGH_BYTE = /[\u0080-\u00ff]/;
+
+/**
+ * base64url → JSON object. `atob` on the (already charset-checked) segment is several times
+ * cheaper than a Buffer round trip for header-sized input; UTF-8 is decoded properly when the
+ * bytes are not plain ASCII.
+ */
 function decodeObject(seg: string): Record<string, unknown> | undefined {
   let v: unknown;
   try {
-    v = JSON.parse(Buffer.from(seg, 'base64url').toString('utf8'));
+    const bin = atob(seg.replaceAll('-', '+').replaceAll('_', '/'));
+    v = JSON.parse(HIGH_BYTE.test(bin) ? Buffer.from(bin, 'latin1').toString('utf8') : bin);
   } catch {
     return undefined;
   }
