@@ -17,8 +17,9 @@ import { LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type Targe
 /**
  * `npm run bench`: every selected target against the same app and load generators in one run.
  * The proxy under test is pinned to core 0; the app (nginx, 1 KB), the load generators and this
- * harness to core 1. Each scenario warms every target up, then measures interleaved repetitions
- * (the target order rotates each repetition) after checking that the machine is quiet.
+ * harness to core 1. Each scenario warms every target up with its own kind of load, then measures
+ * interleaved repetitions (the target order rotates each repetition) after checking that the
+ * machine is quiet.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -148,19 +149,15 @@ async function run(opts: BenchOptions): Promise<RunResult> {
     scenario: s, kind: s.kind,
     targets: specs.filter((t) => running.has(t.name) && t.protocols.includes(s.protocol) && (t.scenarios?.includes(s.id) ?? true)),
   })).map((p) => ({ ...p, n: p.targets.length }));
-  const warmups = new Set(plan.flatMap((p) => p.targets.map((t) => `${t.name}/${p.scenario.protocol}`))).size;
+  const warmups = plan.reduce((a, p) => a + p.n, 0);
   log(`load average ${loadAverage().join(' ')}; about ${Math.round(estimateS(opts, plan, warmups) / 60)} min planned`);
 
   const measurements: Measurement[] = [];
-  const warmed = new Set<string>();
   for (const p of plan) {
     for (const t of p.targets) {
-      const key = `${t.name}/${p.scenario.protocol}`;
-      if (warmed.has(key)) continue;
-      warmed.add(key);
       const r = running.get(t.name)!;
       const errors = await warmUp(probe, p.scenario, { url: r.urls[p.scenario.protocol]!, headers: t.headers });
-      if (errors > 0) log(`warning: ${errors} errors while warming up ${key}`);
+      if (errors > 0) log(`warning: ${errors} errors while warming up ${t.name} for ${p.scenario.id}`);
     }
     for (let rep = 1; rep <= opts.reps; rep++) {
       const k = (rep - 1) % p.targets.length;

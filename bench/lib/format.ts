@@ -73,16 +73,15 @@ export function latencyTable(result: Pick<RunResult, 'measurements' | 'targets'>
 }
 
 export function memoryTable(result: Pick<RunResult, 'measurements' | 'targets'>): string {
-  const lat = SCENARIOS.find((s) => s.id === 'latency-h1')!;
-  const cap = SCENARIOS.filter((s) => s.kind === 'capacity');
-  const latRows = summarise(result, lat);
-  const capRows = cap.flatMap((s) => summarise(result, s));
+  const latRows = SCENARIOS.filter((s) => s.kind === 'latency').flatMap((s) => summarise(result, s));
+  const capRows = SCENARIOS.filter((s) => s.kind === 'capacity').flatMap((s) => summarise(result, s));
   return markdownTable(
     ['target', 'RSS idle MB', 'RSS at 1,000 req/s MB', 'RSS under saturation MB (max)', 'VmHWM at end MB', 'start → ready ms'],
     result.targets.filter((t) => !t.skipped && t.name !== DIRECT).map((t) => {
-      const steady = latRows.find((r) => r.target === t.name)?.rssMaxKb?.median;
-      const loads = capRows.filter((r) => r.target === t.name).map((r) => r.rssMaxKb?.max ?? 0);
-      return [t.name, mb(t.rssIdleKb), mb(steady), loads.length ? mb(Math.max(...loads)) : '–', mb(t.hwmKb), num(t.readyMs)];
+      const steady = latRows.filter((r) => r.target === t.name).flatMap((r) => (r.rssMaxKb ? [r.rssMaxKb.median] : []));
+      const loads = capRows.filter((r) => r.target === t.name).flatMap((r) => (r.rssMaxKb ? [r.rssMaxKb.max] : []));
+      const top = (v: number[]): string => (v.length ? mb(Math.max(...v)) : '–');
+      return [t.name, mb(t.rssIdleKb), top(steady), top(loads), mb(t.hwmKb), num(t.readyMs)];
     }),
   );
 }
@@ -104,7 +103,8 @@ export function noiseTable(result: Pick<RunResult, 'measurements'>): string {
 export function report(result: RunResult): string {
   const out: string[] = [`# sidegate bench ${result.date}`, ''];
   out.push(`${result.machine.cpuModel}, ${result.machine.cores} cores, kernel ${result.machine.kernel}, node ${result.node}; ${result.durationS.toFixed(0)} s`, '');
-  for (const s of SCENARIOS) {
+  // Capacity first in the report, though a run measures the fixed-rate scenarios first.
+  for (const s of [...SCENARIOS].sort((a, b) => Number(a.kind !== 'capacity') - Number(b.kind !== 'capacity'))) {
     if (!result.measurements.some((m) => m.scenario === s.id)) continue;
     out.push(`## ${s.id}`, '', s.kind === 'capacity' ? capacityTable(result, s) : latencyTable(result, s), '');
   }

@@ -74,11 +74,16 @@ async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number
   return { latency, errors: latency.errors };
 }
 
-/** Closed-loop load that is not recorded: JIT, pools and caches warm before the first figure. */
+/**
+ * Load that is not recorded, of the scenario's own kind: JIT, pools and caches warm up before the
+ * first figure. A latency scenario warms at its fixed rate, not with a saturation burst, so the
+ * memory read during it is the steady state at that rate and not a heap grown by a burst.
+ */
 export async function warmUp(p: Probe, scenario: Scenario, load: Load): Promise<number> {
-  const cap: Scenario = { ...scenario, kind: 'capacity' };
-  const o = await drive(p, cap, load, p.opts.warmupS, () => {});
-  return o.errors;
+  if (scenario.kind === 'capacity') return (await drive(p, scenario, load, p.opts.warmupS, () => {})).errors;
+  const rate = p.opts.latencyClients * p.opts.latencyRpsPerClient;
+  const short = { ...p, opts: { ...p.opts, latencyRequests: Math.max(p.opts.latencyClients, p.opts.warmupS * rate) } };
+  return (await drive(short, scenario, load, 0, () => {})).errors;
 }
 
 export async function measure(p: Probe, scenario: Scenario, target: string, rep: number, load: Load): Promise<Measurement> {
@@ -111,8 +116,9 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const c1f = foreignPct(u1, appTicks + loadgenTicks + selfTicks);
   const steal = Math.max(u0.stealPct, u1.stealPct);
   const reasons: string[] = [];
-  if (pre.core0 > QUIET.preCorePct || pre.core1 > QUIET.preCorePct) reasons.push(`busy before (core0 ${pre.core0.toFixed(0)}%, core1 ${pre.core1.toFixed(0)}%)`);
-  if (c0f > QUIET.core0ForeignPct) reasons.push(`core0 ${c0f.toFixed(0)}% foreign`);
+  if ((pre.core0 > QUIET.preCorePct && load.proxyPid !== undefined) || pre.core1 > QUIET.preCorePct) reasons.push(`busy before (core0 ${pre.core0.toFixed(0)}%, core1 ${pre.core1.toFixed(0)}%)`);
+  // The direct path has nothing on core 0, so only core 1 can disturb it.
+  if (c0f > QUIET.core0ForeignPct && load.proxyPid !== undefined) reasons.push(`core0 ${c0f.toFixed(0)}% foreign`);
   if (c1f > QUIET.core1ForeignPct) reasons.push(`core1 ${c1f.toFixed(0)}% foreign`);
   if (steal > QUIET.stealPct) reasons.push(`steal ${steal.toFixed(0)}%`);
   const ours = new Set([...p.ours, loadgenPid, process.pid]);

@@ -113,7 +113,9 @@ export function topConsumers(a: Map<number, PidStat>, b: Map<number, PidStat>, s
   const out: Consumer[] = [];
   for (const [pid, s] of b) {
     if (ours.has(pid)) continue;
-    const d = s.ticks - (a.get(pid)?.ticks ?? s.ticks);
+    // A process born during the interval counts with all its ticks; one that was born and died
+    // inside it is invisible here (its CPU still shows in the per-core foreign figure).
+    const d = s.ticks - (a.get(pid)?.ticks ?? 0);
     if (d > 0) out.push({ pid, comm: s.comm, cpuPct: (d / 100 / seconds) * 100 });
   }
   return out.sort((x, y) => y.cpuPct - x.cpuPct).slice(0, n);

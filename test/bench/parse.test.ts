@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parseH2loadOutput, parseLatencyLog, h2loadLatencyArgs } from '../../bench/lib/h2load.js';
 import { parseOptions } from '../../bench/lib/options.js';
-import { coreUse, foreignPct, parsePidStat, parsePidStatus, parseProcStat } from '../../bench/lib/procfs.js';
+import { coreUse, foreignPct, parsePidStat, parsePidStatus, parseProcStat, topConsumers, type PidStat } from '../../bench/lib/procfs.js';
 import { median, percentile, spread } from '../../bench/lib/stats.js';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
 import { render } from '../../bench/lib/conf.js';
@@ -82,6 +82,11 @@ t.test('/proc parsing and foreign CPU', async (t) => {
   // Shaped like a real line of this kernel; comm with spaces and parentheses.
   const s = parsePidStat('4242 (node worker (x)) S 0 0 0 0 -1 4194560 97602 7918205 0 756 1234 567 26144 5046 20 0 14 0 25 48902144 3864 18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0');
   t.same(s, { comm: 'node worker (x)', ticks: 1801, processor: 1 });
+  const snap = (e: [number, string, number][]): Map<number, PidStat> => new Map(e.map(([pid, comm, ticks]) => [pid, { comm, ticks, processor: 0 }]));
+  const before = snap([[1, 'proxy', 100], [2, 'tsc', 50], [3, 'idle', 7]]);
+  const after = snap([[1, 'proxy', 900], [2, 'tsc', 250], [3, 'idle', 7], [4, 'tap', 100]]);
+  t.same(topConsumers(before, after, 10, new Set([1])), [{ pid: 2, comm: 'tsc', cpuPct: 20 }, { pid: 4, comm: 'tap', cpuPct: 10 }],
+    'ours left out, processes born during the run counted, idle ones dropped');
   t.same(parsePidStatus('Name:\tnode\nVmHWM:\t  112640 kB\nVmRSS:\t   81920 kB\n'), { rssKb: 81920, hwmKb: 112640 });
 });
 
