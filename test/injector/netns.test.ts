@@ -2,14 +2,16 @@
  * `sidegate init-network` in real network namespaces (needs root, `ip`, `iptables`, `setpriv`).
  * A "pod" namespace runs the app on :8080 and :9102 and the real sidecar (`sidegate proxy`) as
  * UID 10101; a "client" namespace reaches the pod over a veth pair. The app answers with the
- * `via` header it received, so every answer says whether it went through the sidecar.
+ * `via` header it received, so every answer says whether it went through the sidecar. The sidecar
+ * runs a JWT policy (inline keys): /api/* needs a token, / and /public/* do not.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import t from 'tap';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -39,8 +41,8 @@ async function must(cmd: string, args: string[]): Promise<string> {
 const inNs = (ns: string, cmd: string[]): Promise<string> => must('ip', ['netns', 'exec', ns, ...cmd]);
 
 /** GET from inside a namespace, optionally as another UID; returns "<status> <body>". */
-async function get(ns: string, url: string, uid?: number): Promise<string> {
-  const script = `fetch(${JSON.stringify(url)},{signal:AbortSignal.timeout(4000)}).then(async r=>console.log(r.status,await r.text()),e=>console.log('ERR',e.cause?.code??e.message))`;
+async function get(ns: string, url: string, uid?: number, headers: Record<string, string> = {}): Promise<string> {
+  const script = `fetch(${JSON.stringify(url)},{headers:${JSON.stringify(headers)},signal:AbortSignal.timeout(4000)}).then(async r=>console.log(r.status,await r.text()),e=>console.log('ERR',e.cause?.code??e.message))`;
   const as = uid === undefined ? [] : ['setpriv', '--reuid', String(uid), '--regid', String(uid), '--clear-groups'];
   return (await inNs(ns, [...as, process.execPath, '-e', script])).trim();
 }
@@ -85,6 +87,21 @@ if (missing.length > 0) {
     }
 
     const dir = mkdtempSync(join(tmpdir(), 'sidegate-netns-'));
+    chmodSync(dir, 0o755); // the sidecar runs as UID 10101 and reads the policy from here
+    // A JWT policy with inline keys: /api/* needs a token, / and /public/* do not.
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'netns', alg: 'ES256', use: 'sig' };
+    const policyFile = join(dir, 'policy.json');
+    writeFileSync(policyFile, JSON.stringify({
+      apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'netns' },
+      spec: { auth: {
+        providers: [{ name: 'test', issuer: 'https://issuer.test', audiences: ['app'], algorithms: ['ES256'], jwks: { keys: [jwk] } }],
+        rules: [{ match: { paths: ['/', '/public/*'] }, require: 'none' }],
+        default: { require: 'any' },
+      } },
+    }));
+    const token = await new SignJWT({ sub: 'u1' }).setProtectedHeader({ alg: 'ES256', kid: 'netns' })
+      .setIssuer('https://issuer.test').setAudience('app').setIssuedAt().setExpirationTime('10m').sign(privateKey);
     const app = join(dir, 'app.mjs');
     writeFileSync(app, `import http from 'node:http';
 for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringify({ port, via: q.headers.via ?? null }))).listen(port, '::');`);
@@ -97,7 +114,7 @@ for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringif
     // Dual-stack listeners ([::] also accepts IPv4) so the IPv6 rules can be shown to work; the
     // injector currently renders 0.0.0.0 (IPv4 only), see the injector report.
     spawnIn(POD, ['setpriv', '--reuid', '10101', '--regid', '10101', '--clear-groups', process.execPath, MAIN, 'proxy',
-      '--listen', '[::]:15006', '--admin', '[::]:15090', '--upstream', 'http://127.0.0.1:8080', '--log-level', 'warn']);
+      '--listen', '[::]:15006', '--admin', '[::]:15090', '--upstream', 'http://127.0.0.1:8080', '--policy', policyFile, '--log-level', 'warn']);
     await waitFor(async () => (await get(POD, 'http://127.0.0.1:15090/healthz/ready')).startsWith('200'), 'the sidecar');
     await waitFor(async () => (await get(POD, 'http://127.0.0.1:8080/')).startsWith('200'), 'the app');
 
@@ -114,6 +131,9 @@ for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringif
 
     t.equal(await get(CLIENT, `http://${POD_IP}:8080/`), '200 {"port":8080,"via":"1.1 sidegate"}', 'inbound :8080 goes through the sidecar');
     t.equal(await get(CLIENT, `http://[${POD_IP6}]:8080/`), '200 {"port":8080,"via":"1.1 sidegate"}', 'IPv6 inbound :8080 goes through the sidecar');
+    t.match(await get(CLIENT, `http://${POD_IP}:8080/api/orders`), /^401 .*SIDEGATE_ERR_UNAUTHENTICATED/, 'a protected path answers 401 without a token');
+    t.equal(await get(CLIENT, `http://${POD_IP}:8080/api/orders`, undefined, { authorization: `Bearer ${token}` }), '200 {"port":8080,"via":"1.1 sidegate"}',
+      'and 200 with one');
     t.equal(await get(CLIENT, `http://${POD_IP}:9102/`), '200 {"port":9102,"via":null}', 'excluded :9102 reaches the app directly');
     t.equal(await get(CLIENT, `http://[${POD_IP6}]:9102/`), '200 {"port":9102,"via":null}', 'IPv6 excluded :9102 reaches the app directly');
     t.equal(await get(CLIENT, `http://${POD_IP}:15090/healthz/ready`), '200 {"status":"ready"}', 'admin port is not redirected');
