@@ -15,6 +15,7 @@ export interface ProxyConfig {
   readonly policyOverlay: string | undefined;
   readonly redisUrl: string | undefined;
   readonly redisTimeoutMs: number;
+  readonly replicas: number;
   readonly service: string;
   readonly namespace: string;
   readonly podName: string;
@@ -50,6 +51,7 @@ export const PROXY_FLAGS = {
   policyOverlay: { flag: '--policy-overlay', env: 'SIDEGATE_POLICY_OVERLAY', help: 'JSON policy merged over the file (from annotations)' },
   redis: { flag: '--redis', env: 'SIDEGATE_REDIS_URL', help: 'Redis URL for shared limits and revocation (redis://, rediss://, redis+sentinel://, redis+cluster://)' },
   redisTimeout: { flag: '--redis-timeout', env: 'SIDEGATE_REDIS_TIMEOUT', def: '5ms', help: 'budget for one Redis call on the request path' },
+  replicas: { flag: '--replicas', env: 'SIDEGATE_REPLICAS', def: '1', help: 'pods of the service assumed by onRedisError: local until live pods are counted' },
   service: { flag: '--service', env: 'SIDEGATE_SERVICE', def: 'default', help: 'service identity shared limits are keyed on' },
   namespace: { flag: '--namespace', env: 'SIDEGATE_NAMESPACE', def: 'default', help: 'namespace of the pod' },
   podName: { flag: '--pod-name', env: 'SIDEGATE_POD_NAME', def: '', help: 'name of the pod (for logs and heartbeats)' },
@@ -109,6 +111,7 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     policyOverlay: get('policyOverlay'),
     redisUrl: get('redis'),
     redisTimeoutMs: parseDurationFlag(get('redisTimeout')!, where('redisTimeout')),
+    replicas: parseIntFlag(get('replicas')!, where('replicas'), 1, 100_000),
     service: get('service')!,
     namespace: get('namespace')!,
     podName: get('podName')!,

@@ -11,8 +11,12 @@ import { Drainer } from './lifecycle/drain.js';
 import { buildPipeline } from './pipeline/build.js';
 import type { Handler } from './pipeline/stage.js';
 import { PolicySource } from './policy/source.js';
+import { loadRedisConfig, RedisConnection } from './redis/index.js';
 import { InboundListener } from './server/listener.js';
+import { AuthRuntime, ConnectionRevocationStore } from './stages/authenticate/index.js';
+import { BreakerRegistry } from './stages/breaker/index.js';
 import { forward } from './stages/forward.js';
+import { RateLimiter } from './stages/rate-limit/index.js';
 import { createLogger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 import type { Tracing } from './telemetry/tracing.js';
@@ -20,7 +24,6 @@ import { tracingConfigFromEnv } from './telemetry/tracing-config.js';
 import { H2cUpstream } from './upstream/h2c.js';
 import { Http1Upstream } from './upstream/http1.js';
 import type { Upstream } from './upstream/upstream.js';
-import { BreakerRegistry } from './stages/breaker/index.js';
 
 /** Reported in traces (service.version) and logs. */
 export const SIDEGATE_VERSION = '0.1.0';
@@ -32,8 +35,22 @@ export interface ProxyDeps {
   readonly logStream?: DestinationStream;
   /** Process metrics (CPU, memory, event loop) on /metrics; off in tests that start many proxies. */
   readonly processMetrics?: boolean;
-  /** OTEL_* variables (process.env by default). */
+  /** OTEL_* and SIDEGATE_REDIS_* secrets (process.env by default). */
   readonly env?: NodeJS.ProcessEnv;
+}
+
+/** What outlives policy versions: connections, key sets, limiter and breaker state, tracing. */
+interface Services {
+  readonly config: ProxyConfig;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly tracing: Tracing | undefined;
+  readonly redis: RedisConnection | undefined;
+  readonly auth: AuthRuntime;
+  readonly limiter: RateLimiter;
+  readonly breakers: BreakerRegistry;
 }
 
 function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy): UpstreamProtocol {
@@ -45,56 +62,65 @@ function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy): UpstreamPro
  * the admin server, policy reloads and drain. Start with `Proxy.start()`.
  */
 export class Proxy {
-  private handler: Handler;
+  private handler: Handler = () => Promise.resolve();
   private upstream: Upstream;
   private inflight = 0;
   private readonly drainer: Drainer;
   private inboundAddr: AddressInfo | undefined;
   private adminAddr: AddressInfo | undefined;
-  private readonly checks: ReadinessCheck[];
-  readonly breakers: BreakerRegistry;
+  private readonly checks: readonly ReadinessCheck[];
+  private reloads: Promise<void> = Promise.resolve();
   private shutdownDone: Promise<{ forced: boolean }> | undefined;
   private onShutdown: ((r: { forced: boolean }) => void) | undefined;
   private readonly shutDown = new Promise<{ forced: boolean }>((resolve) => { this.onShutdown = resolve; });
 
   private constructor(
-    readonly config: ProxyConfig,
-    readonly metrics: Metrics,
-    readonly log: Logger,
-    private readonly clock: Clock,
-    private readonly random: () => number,
+    private readonly s: Services,
     private readonly policySource: PolicySource,
     private readonly listener: InboundListener,
     private readonly admin: AdminServer,
     policy: CompiledPolicy,
-    private readonly tracing: Tracing | undefined,
   ) {
     this.upstream = this.createUpstream(policy);
-    this.breakers = new BreakerRegistry({ metrics, clock, random, log });
-    this.handler = this.build(policy);
     this.drainer = new Drainer({
       stopAccepting: () => { void listener.stopAccepting(); },
       closeIdle: () => listener.closeIdle(),
       busy: () => ({ inflight: this.inflight, connections: listener.openConnections }),
       destroyAll: () => listener.destroyAll(),
-    }, config.drainDelayMs, config.drainTimeoutMs);
+    }, s.config.drainDelayMs, s.config.drainTimeoutMs);
     this.checks = [
       { name: 'policy', ready: () => true },
+      { name: 'auth-keys', ready: () => s.auth.ready() },
       { name: 'draining', ready: () => !this.drainer.draining },
     ];
   }
 
   static async start(cfg: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
+    const env = deps.env ?? process.env;
     const clock = deps.clock ?? systemClock;
     const metrics = new Metrics({ processMetrics: deps.processMetrics });
     const log = createLogger(cfg.logLevel, deps.logStream);
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed
-    const tracingCfg = tracingConfigFromEnv(deps.env ?? process.env, cfg.service);
+    const probes = parseAppProbes(cfg.appProbes);
+    const tracingCfg = tracingConfigFromEnv(env, cfg.service);
     // The SDK is only loaded when tracing is on: off costs nothing.
     const tracing = tracingCfg.exporter === 'none' ? undefined
       : await (await import('./telemetry/tracing.js')).Tracing.create(tracingCfg, metrics, SIDEGATE_VERSION);
-    const probes = parseAppProbes(cfg.appProbes);
+    const redis = cfg.redisUrl === undefined ? undefined : RedisConnection.create(loadRedisConfig(cfg.redisUrl, env), {
+      metrics, logger: log, clock, budgetMs: cfg.redisTimeoutMs, connectionName: `sidegate/${cfg.podName || cfg.service}`,
+    });
+    const identity = { namespace: cfg.namespace, service: cfg.service };
+    const s: Services = {
+      config: cfg, metrics, log, clock, random: deps.random ?? Math.random, tracing, redis,
+      auth: new AuthRuntime({ metrics, logger: log, clock, revocation: redis === undefined ? undefined : new ConnectionRevocationStore(redis) }),
+      limiter: new RateLimiter({
+        redis, identity, metrics, logger: log, clock, fallbackReplicas: cfg.replicas,
+        podId: cfg.podName === '' ? undefined : `${cfg.podName}/${process.pid}`,
+      }),
+      breakers: new BreakerRegistry({ metrics, clock, random: deps.random ?? Math.random, log }),
+    };
+
     // The fronts and the admin server call back into the proxy, which needs them to exist first.
     const ref: { self?: Proxy } = {};
     const tls = cfg.tlsCert !== undefined && cfg.tlsKey !== undefined
@@ -114,15 +140,17 @@ export class Proxy {
       checks: () => ref.self?.checks ?? [],
       drain: (delay) => { void ref.self?.shutdown(delay); },
       views: new Map<string, () => unknown>([
-        ['/breaker', () => ref.self?.breakers.view() ?? { upstreams: [] }],
+        ['/breaker', () => s.breakers.view()],
         ['/policy', () => ({ name: policySource.policy.name, version: policySource.policy.version, upstream: ref.self?.upstream.origin })],
       ]),
     });
-    const self = new Proxy(cfg, metrics, log, clock, deps.random ?? Math.random, policySource, listener, admin, policy, tracing);
+    const self = new Proxy(s, policySource, listener, admin, policy);
     ref.self = self;
+    // Keys are fetched before the port opens; readiness stays false until every provider has some.
+    self.handler = await self.build(policy);
     self.inboundAddr = await listener.listen();
     self.adminAddr = await admin.listen();
-    policySource.watch((p) => self.onPolicy(p));
+    policySource.watch((p) => { self.reloads = self.reloads.then(() => self.onPolicy(p)); });
     metrics.ready.set(1);
     log.info({ listen: self.inboundAddr, admin: self.adminAddr, upstream: self.upstream.origin, policy: policy.name, version: policy.version }, 'sidegate proxy ready');
     return self;
@@ -132,44 +160,49 @@ export class Proxy {
   get adminPort(): number { return this.adminAddr?.port ?? 0; }
   get ready(): boolean { return this.checks.every((c) => c.ready()); }
   get policy(): CompiledPolicy { return this.policySource.policy; }
+  get log(): Logger { return this.s.log; }
+  get metrics(): Metrics { return this.s.metrics; }
+  get breakers(): BreakerRegistry { return this.s.breakers; }
 
   private dispatch(ex: Exchange): void {
     this.inflight++;
     this.handler(ex).catch((err: unknown) => {
-      this.log.error({ err, request_id: ex.requestId }, 'pipeline failed');
+      this.s.log.error({ err, request_id: ex.requestId }, 'pipeline failed');
       if (!ex.sink.closed) ex.sink.abort();
     }).finally(() => { this.inflight--; });
   }
 
   private createUpstream(policy: CompiledPolicy): Upstream {
-    const origin = `http://${this.config.upstream.host}`;
-    return upstreamProtocol(this.config, policy) === 'h2c'
-      ? new H2cUpstream(origin, this.clock, this.metrics)
-      : new Http1Upstream(origin, this.clock, this.metrics);
+    const { config, clock, metrics } = this.s;
+    const origin = `http://${config.upstream.host}`;
+    return upstreamProtocol(config, policy) === 'h2c' ? new H2cUpstream(origin, clock, metrics) : new Http1Upstream(origin, clock, metrics);
   }
 
-  private build(policy: CompiledPolicy): Handler {
+  private async build(policy: CompiledPolicy): Promise<Handler> {
+    const { s } = this;
+    const authenticate = await s.auth.prepare(policy.auth);
     return buildPipeline(policy, {
-      metrics: this.metrics, log: this.log, clock: this.clock, random: this.random,
-      logHeaders: this.config.logHeaders, tracing: this.tracing,
-      breaker: { registry: this.breakers, upstream: this.config.upstream.host }, forward: forward(this.upstream, this.clock, this.metrics, this.tracing),
-    });
+      metrics: s.metrics, log: s.log, clock: s.clock, random: s.random, logHeaders: s.config.logHeaders, tracing: s.tracing,
+      limiter: s.limiter, identity: { namespace: s.config.namespace, service: s.config.service },
+      breaker: { registry: s.breakers, upstream: s.config.upstream.host },
+      forward: forward(this.upstream, s.clock, s.metrics, s.tracing),
+    }, authenticate);
   }
 
-  private onPolicy(policy: CompiledPolicy): void {
-    const wanted = upstreamProtocol(this.config, policy);
+  private async onPolicy(policy: CompiledPolicy): Promise<void> {
+    const wanted = upstreamProtocol(this.s.config, policy);
     const have = this.upstream instanceof H2cUpstream ? 'h2c' : 'http1';
     if (wanted !== have) {
       const old = this.upstream;
       this.upstream = this.createUpstream(policy);
-      setTimeout(() => { void old.close(); }, this.config.drainTimeoutMs).unref();
+      setTimeout(() => { void old.close(); }, this.s.config.drainTimeoutMs).unref();
     }
-    this.handler = this.build(policy);
+    this.handler = await this.build(policy);
   }
 
   /**
    * Graceful shutdown: drain (with the configured delay unless `withDelay` is false), then close
-   * the upstream pools and the admin server. Resolves when everything is closed.
+   * upstream pools, Redis, key fetching, tracing and the admin server. Resolves when all is closed.
    */
   shutdown(withDelay = true): Promise<{ forced: boolean }> {
     this.shutdownDone ??= this.runShutdown(withDelay).then((r) => { this.onShutdown?.(r); return r; });
@@ -180,16 +213,17 @@ export class Proxy {
   whenShutDown(): Promise<{ forced: boolean }> { return this.shutDown; }
 
   private async runShutdown(withDelay: boolean): Promise<{ forced: boolean }> {
-    {
-      this.metrics.ready.set(0);
-      this.metrics.draining.set(1);
-      this.log.info({ delay_ms: withDelay ? this.config.drainDelayMs : 0, timeout_ms: this.config.drainTimeoutMs }, 'draining');
-    }
+    const { s } = this;
+    s.metrics.ready.set(0);
+    s.metrics.draining.set(1);
+    s.log.info({ delay_ms: withDelay ? s.config.drainDelayMs : 0, timeout_ms: s.config.drainTimeoutMs }, 'draining');
     const r = await this.drainer.start(withDelay);
     this.policySource.close();
-    await Promise.allSettled([this.upstream.close(), this.admin.close(), this.tracing?.shutdown()]);
-    this.log.info({ forced: r.forced }, 'drained');
-    await new Promise<void>((resolve) => this.log.flush(() => resolve()));
+    s.auth.close();
+    await Promise.allSettled([this.upstream.close(), this.admin.close(), s.tracing?.shutdown(), s.limiter.close()]);
+    await s.redis?.close();
+    s.log.info({ forced: r.forced }, 'drained');
+    await new Promise<void>((resolve) => s.log.flush(() => resolve()));
     return r;
   }
 }

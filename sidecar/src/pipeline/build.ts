@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { CompiledPolicy } from '../../../policies/src/types.js';
 import type { Clock } from '../clock.js';
 import { breaker, type BreakerDeps } from '../stages/breaker/index.js';
+import { rateLimit, type RateLimiter } from '../stages/rate-limit/index.js';
 import { respond } from '../stages/respond/index.js';
 import { route } from '../stages/route/index.js';
 import { telemetry } from '../stages/telemetry/index.js';
@@ -17,6 +18,9 @@ export interface PipelineServices {
   readonly random: () => number;
   readonly logHeaders: boolean;
   readonly tracing: Tracing | undefined;
+  /** Long-lived rate-limit state (Redis connection, fallback, heartbeats). */
+  readonly limiter: RateLimiter;
+  readonly identity: { readonly namespace: string; readonly service: string };
   /** Long-lived breaker state and the upstream label: survives policy versions. */
   readonly breaker: BreakerDeps;
   /** The innermost handler: relays to the app. */
@@ -27,7 +31,7 @@ export interface PipelineServices {
  * The request pipeline for one policy version, built once when the policy loads (never per
  * request). Order matters; each line says why its stage sits where it does.
  */
-export function buildPipeline(policy: CompiledPolicy, s: PipelineServices): Handler {
+export function buildPipeline(policy: CompiledPolicy, s: PipelineServices, authenticate: Stage): Handler {
   const stages: Stage[] = [
     // Outermost: every exchange, rejections included, gets its metrics and log line.
     telemetry(policy.logging, s),
@@ -35,6 +39,11 @@ export function buildPipeline(policy: CompiledPolicy, s: PipelineServices): Hand
     respond,
     // Name the route first: it is a metric label, a rate-limit key part and picks the timeout.
     route(policy),
+    // Before rate limits: limits can key on the verified subject, and floods of bad tokens are
+    // refused before they cost Redis work. Built per policy version by AuthRuntime (keys outlive it).
+    authenticate,
+    // Before the breaker: traffic over its limit never counts as load on the app.
+    rateLimit(policy.rateLimits, { limiter: s.limiter, metrics: s.metrics, logger: s.log, clock: s.clock, identity: s.identity, trustedHops: policy.clientAddress.trustedHops }),
     // Right around forward: it sees every upstream outcome, and only traffic that passed auth and
     // limits counts as load on the app.
     breaker(policy, policy.upstream.retry.attempts > 0 ? { ...s.breaker, retry: policy.upstream.retry } : s.breaker),

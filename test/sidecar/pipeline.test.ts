@@ -1,0 +1,75 @@
+import t from 'tap';
+import { request } from 'undici';
+import { startHttpApp, type Seen } from '../helpers/apps.js';
+import { JwksServer, mint, testKey } from '../helpers/jwks.js';
+import { startProxy } from '../helpers/proxy.js';
+import { RedisProcess } from '../helpers/redis.js';
+
+/** The whole pipeline in one sidecar: route → authenticate → rate-limit (Redis) → breaker → app. */
+t.test('auth, a shared limit keyed on the verified subject, and the breaker, through one sidecar', async (t) => {
+  const k = testKey('ES256', 'k1');
+  const idp = await JwksServer.start([k.jwk]);
+  const app = await startHttpApp();
+  const redis = await RedisProcess.start();
+  const policy = `apiVersion: sidegate.dev/v1
+kind: Policy
+metadata: { name: full }
+spec:
+  routes:
+    - { name: api, match: { paths: [/api/*] } }
+  auth:
+    providers:
+      - { name: corp, issuer: ${idp.issuer}, audiences: [orders], algorithms: [ES256], jwks: { uri: ${idp.jwksUri} }, forwardClaims: { sub: x-user-id } }
+    rules:
+      - { match: { paths: [/public/*] }, require: none }
+  rateLimits:
+    - { name: per-user, match: { paths: [/api/*] }, key: [ { claim: sub } ], limit: { requests: 3, per: 1m, burst: 0 }, onRedisError: deny }
+  breaker: { consecutiveFailures: 3, openFor: 30s }
+`;
+  const p = await startProxy(app.url, ['--redis', redis.url, '--service', 'orders', '--namespace', 'shop'], { policy });
+  t.teardown(async () => { await p.close(); await app.close(); await idp.stop(); await redis.stop(); });
+  const token = (sub: string): Promise<string> => mint(k, { iss: idp.issuer, aud: 'orders', sub, exp: Math.floor(Date.now() / 1000) + 600 });
+  const alice = await token('alice');
+  const bob = await token('bob');
+  const call = async (tok: string | undefined, path = '/api/orders'): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> => {
+    const r = await request(`${p.url}${path}`, { headers: tok === undefined ? {} : { authorization: `Bearer ${tok}` } });
+    const text = await r.body.text();
+    return { status: r.statusCode, headers: r.headers, body: text.startsWith('{') ? JSON.parse(text) : text };
+  };
+
+  t.equal((await call(undefined)).status, 401, 'no token');
+  for (let i = 0; i < 3; i++) {
+    const r = await call(alice);
+    t.equal(r.status, 200);
+    t.equal((r.body as Seen).headers['x-user-id'], 'alice');
+    t.match(String(r.headers.ratelimit), /"per-user";r=\d+;t=\d+/, 'RateLimit on allowed responses');
+    t.match(String(r.headers['ratelimit-policy']), /"per-user";q=3;w=60/);
+  }
+  const limited = await call(alice);
+  t.equal(limited.status, 429);
+  t.match(limited.body, { error: 'SIDEGATE_ERR_RATE_LIMITED', reason: 'per-user' });
+  t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After');
+  t.equal((await call(bob)).status, 200, 'the limit is per verified subject');
+  t.equal((await call(undefined, '/public/x')).status, 200, 'public route: no auth, no limit');
+  const metrics = await (await request(`${p.adminUrl}/metrics`)).body.text();
+  t.match(metrics, /sidegate_ratelimit_decisions_total\{limit="per-user",result="limited",source="redis"\} 1/);
+  t.match(metrics, /sidegate_http_requests_total\{route="api",method="GET",status="429"\} 1/);
+  const line = p.logs.find((l) => l.status === 429);
+  t.equal(line?.error, 'SIDEGATE_ERR_RATE_LIMITED');
+  t.match(line?.auth, { result: 'success', provider: 'corp', sub: 'alice' });
+});
+
+t.test('without Redis the demo-style policy still limits (onRedisError: local)', async (t) => {
+  const app = await startHttpApp();
+  const p = await startProxy(app.url, [], { policy: `apiVersion: sidegate.dev/v1
+kind: Policy
+metadata: { name: local }
+spec:
+  rateLimits:
+    - { name: per-ip, key: [ { clientIp: true } ], limit: { requests: 2, per: 1m }, onRedisError: local }
+` });
+  t.teardown(async () => { await p.close(); await app.close(); });
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) { const r = await request(`${p.url}/x`); await r.body.dump(); statuses.push(r.statusCode); }
+  t.same(statuses, [200, 200, 429, 429]);
+});
