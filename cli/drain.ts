@@ -16,7 +16,7 @@ export async function runDrain(args: string[], io: CliIo): Promise<number> {
     else { io.err(`sidegate drain: unknown argument ${args[i]}`); return 2; }
   }
   const hp = parseHostPort(admin, '--admin');
-  const host = hp.host === '0.0.0.0' ? '127.0.0.1' : hp.host;
+  const host = hp.host === '0.0.0.0' || hp.host === '::' ? '127.0.0.1' : hp.host;
   const status = await new Promise<number>((resolve) => {
     const req = request({ host, port: hp.port, path: '/drain', method: 'POST', timeout: 2000 }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
     req.on('error', (err) => { io.err(`sidegate drain: ${err.message}`); resolve(0); });

@@ -10,6 +10,7 @@ commands:
   validate FILE  validate policy files; exit 1 with every problem and its path
   init-network   install the iptables rules that send inbound traffic to the sidecar
   drain          tell the local sidecar to drain (the preStop hook)
+  wait           block until the local sidecar is ready (classic-mode postStart hook)
   demo           run a demo app behind the sidecar with an example policy (npm start)
 `;
 
@@ -19,6 +20,7 @@ type Command = (args: string[], io: CliIo) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   proxy: async () => (await import('./proxy.js')).runProxy,
   drain: async () => (await import('./drain.js')).runDrain,
+  wait: async () => (await import('./wait.js')).runWait,
   demo: async () => (await import('./demo.js')).runDemo,
   validate: async () => (await import('./validate.js')).runValidate,
   inject: async () => (await import('./inject.js')).runInject,

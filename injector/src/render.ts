@@ -30,8 +30,9 @@ function env(i: ProxyInputs): EnvVar[] {
   const e: EnvVar[] = [
     { name: 'SIDEGATE_POD_NAME', valueFrom: fieldRef('metadata.name') },
     { name: 'SIDEGATE_NAMESPACE', valueFrom: fieldRef('metadata.namespace') },
-    { name: 'SIDEGATE_LISTEN', value: `0.0.0.0:${INBOUND_PORT}` },
-    { name: 'SIDEGATE_ADMIN_LISTEN', value: `0.0.0.0:${ADMIN_PORT}` },
+    // [::] takes IPv4 and IPv6 (redirected by ip6tables); the sidecar falls back to 0.0.0.0 without IPv6.
+    { name: 'SIDEGATE_LISTEN', value: `[::]:${INBOUND_PORT}` },
+    { name: 'SIDEGATE_ADMIN_LISTEN', value: `[::]:${ADMIN_PORT}` },
     { name: 'SIDEGATE_UPSTREAM', value: `${scheme}://127.0.0.1:${plan.appPort}` },
     { name: 'SIDEGATE_SERVICE', value: i.service },
   ];
@@ -92,6 +93,9 @@ export function proxyContainer(i: ProxyInputs): Container {
     c.volumeMounts = [{ name: POLICY_VOLUME, mountPath: POLICY_MOUNT_DIR, readOnly: true }];
   }
   if (plan.native) c.restartPolicy = 'Always';
+  // Classic mode: kubelet starts containers in order and runs each postStart hook before starting
+  // the next container, so the app waits until the proxy is ready (what native sidecars do natively).
+  else c.lifecycle = { postStart: { exec: { command: ['sidegate', 'wait'] } }, preStop: { exec: { command: ['sidegate', 'drain'] } } };
   return c;
 }
 

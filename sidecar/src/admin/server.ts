@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../telemetry/metrics.js';
+import { bind } from '../server/bind.js';
 import { runProbe, type AppProbes } from './probes.js';
 
 /** Something that has a say in readiness (policy loaded, keys fetched, not draining). */
@@ -46,13 +47,7 @@ export class AdminServer {
     this.server.keepAliveTimeout = 5_000;
   }
 
-  async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => { this.server.off('error', reject); resolve(); });
-    });
-    return this.server.address() as AddressInfo;
-  }
+  listen(): Promise<AddressInfo> { return bind(this.server, this.opts.host, this.opts.port); }
 
   close(): Promise<void> {
     this.server.closeAllConnections();

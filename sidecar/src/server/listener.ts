@@ -9,6 +9,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { FrontContext } from './front.js';
 import { h1Exchange } from './h1.js';
 import { h2Exchange, headerListSize } from './h2.js';
+import { bind } from './bind.js';
 import { upgradeExchange } from './upgrade.js';
 
 export interface ListenerOptions {
@@ -51,13 +52,7 @@ export class InboundListener {
     this.tcp.on('error', (err) => opts.log.error({ err }, 'inbound listener error'));
   }
 
-  async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.tcp.once('error', reject);
-      this.tcp.listen({ host: this.opts.host, port: this.opts.port, backlog: 1024 }, () => { this.tcp.off('error', reject); resolve(); });
-    });
-    return this.tcp.address() as AddressInfo;
-  }
+  listen(): Promise<AddressInfo> { return bind(this.tcp, this.opts.host, this.opts.port); }
 
   get openConnections(): number { return this.sockets.size; }
 
