@@ -17,6 +17,7 @@ export const ERROR_TABLE = {
   SIDEGATE_ERR_UPSTREAM_UNAVAILABLE: { status: 503, meaning: 'The app refused the connection (not listening yet, or crashed). Check the app container.' },
   SIDEGATE_ERR_UPSTREAM_TIMEOUT: { status: 504, meaning: 'The app did not answer within the upstream timeout (spec.upstream.timeout or the route timeout).' },
   SIDEGATE_ERR_UPSTREAM_RESET: { status: 502, meaning: 'The app reset or closed the connection, or answered with an invalid response, before a complete response was sent.' },
+  SIDEGATE_ERR_NOT_READY: { status: 503, meaning: 'The sidecar has no policy yet (its policy file, e.g. the ConfigMap named by sidegate.dev/policy, does not exist); it reports not ready and refuses requests until the file appears.' },
   SIDEGATE_ERR_DRAINING: { status: 503, meaning: 'The sidecar is shutting down and no longer accepts new requests; retry on another pod.' },
   SIDEGATE_ERR_UNAUTHENTICATED: { status: 401, meaning: 'No valid token: missing, malformed, expired, bad signature, wrong issuer or audience, unknown key or revoked. The `reason` field and WWW-Authenticate say which.' },
   SIDEGATE_ERR_FORBIDDEN: { status: 403, meaning: 'The token is valid but lacks the claims the matching rule requires (insufficient_scope), or the client IP is banned.' },
@@ -78,6 +79,10 @@ export class UpstreamTimeoutError extends SidecarError {
 export class UpstreamResetError extends SidecarError {
   override readonly name = 'UpstreamResetError';
   constructor(cause?: unknown) { super('SIDEGATE_ERR_UPSTREAM_RESET', 'the app reset the connection before answering', {}, { cause }); }
+}
+export class NotReadyError extends SidecarError {
+  override readonly name = 'NotReadyError';
+  constructor(what: string) { super('SIDEGATE_ERR_NOT_READY', `the sidecar is not ready: ${what}`, { 'retry-after': '1' }); }
 }
 export class DrainingError extends SidecarError {
   override readonly name = 'DrainingError';

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
 import type { Exchange } from './exchange.js';
 import { Drainer } from './lifecycle/drain.js';
-import { buildPipeline } from './pipeline/build.js';
+import { buildPipeline, buildWaiting, type PipelineServices } from './pipeline/build.js';
 import type { Handler } from './pipeline/stage.js';
 import { PolicySource } from './policy/source.js';
 import { loadRedisConfig, RedisConnection } from './redis/index.js';
@@ -53,8 +53,8 @@ interface Services {
   readonly breakers: BreakerRegistry;
 }
 
-function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy): UpstreamProtocol {
-  return policy.upstream.protocol ?? (cfg.upstream.protocol === 'h2c:' ? 'h2c' : 'http1');
+function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy | undefined): UpstreamProtocol {
+  return policy?.upstream.protocol ?? (cfg.upstream.protocol === 'h2c:' ? 'h2c' : 'http1');
 }
 
 /**
@@ -79,7 +79,7 @@ export class Proxy {
     private readonly policySource: PolicySource,
     private readonly listener: InboundListener,
     private readonly admin: AdminServer,
-    policy: CompiledPolicy,
+    policy: CompiledPolicy | undefined,
   ) {
     this.upstream = this.createUpstream(policy);
     this.drainer = new Drainer({
@@ -89,7 +89,7 @@ export class Proxy {
       destroyAll: () => listener.destroyAll(),
     }, s.config.drainDelayMs, s.config.drainTimeoutMs);
     this.checks = [
-      { name: 'policy', ready: () => true },
+      { name: 'policy', ready: () => policySource.loaded },
       { name: 'auth-keys', ready: () => s.auth.ready() },
       { name: 'draining', ready: () => !this.drainer.draining },
     ];
@@ -141,25 +141,26 @@ export class Proxy {
       drain: (delay) => { void ref.self?.shutdown(delay); },
       views: new Map<string, () => unknown>([
         ['/breaker', () => s.breakers.view()],
-        ['/policy', () => ({ name: policySource.policy.name, version: policySource.policy.version, upstream: ref.self?.upstream.origin })],
+        ['/policy', () => ({ name: policySource.policy?.name ?? null, version: policySource.policy?.version ?? null, upstream: ref.self?.upstream.origin })],
       ]),
     });
     const self = new Proxy(s, policySource, listener, admin, policy);
     ref.self = self;
     // Keys are fetched before the port opens; readiness stays false until every provider has some.
-    self.handler = await self.build(policy);
+    // Without a policy yet (its file does not exist), every request is refused as not ready.
+    self.handler = policy === undefined ? buildWaiting(self.pipelineServices()) : await self.build(policy);
     self.inboundAddr = await listener.listen();
     self.adminAddr = await admin.listen();
     policySource.watch((p) => { self.reloads = self.reloads.then(() => self.onPolicy(p)); });
     metrics.ready.set(1);
-    log.info({ listen: self.inboundAddr, admin: self.adminAddr, upstream: self.upstream.origin, policy: policy.name, version: policy.version }, 'sidegate proxy ready');
+    log.info({ listen: self.inboundAddr, admin: self.adminAddr, upstream: self.upstream.origin, policy: policy?.name ?? null, version: policy?.version ?? null }, 'sidegate proxy started');
     return self;
   }
 
   get port(): number { return this.inboundAddr?.port ?? 0; }
   get adminPort(): number { return this.adminAddr?.port ?? 0; }
   get ready(): boolean { return this.checks.every((c) => c.ready()); }
-  get policy(): CompiledPolicy { return this.policySource.policy; }
+  get policy(): CompiledPolicy | undefined { return this.policySource.policy; }
   get log(): Logger { return this.s.log; }
   get metrics(): Metrics { return this.s.metrics; }
   get breakers(): BreakerRegistry { return this.s.breakers; }
@@ -172,21 +173,24 @@ export class Proxy {
     }).finally(() => { this.inflight--; });
   }
 
-  private createUpstream(policy: CompiledPolicy): Upstream {
+  private createUpstream(policy: CompiledPolicy | undefined): Upstream {
     const { config, clock, metrics } = this.s;
     const origin = `http://${config.upstream.host}`;
     return upstreamProtocol(config, policy) === 'h2c' ? new H2cUpstream(origin, clock, metrics) : new Http1Upstream(origin, clock, metrics);
   }
 
-  private async build(policy: CompiledPolicy): Promise<Handler> {
+  private pipelineServices(): PipelineServices {
     const { s } = this;
-    const authenticate = await s.auth.prepare(policy.auth);
-    return buildPipeline(policy, {
+    return {
       metrics: s.metrics, log: s.log, clock: s.clock, random: s.random, logHeaders: s.config.logHeaders, tracing: s.tracing,
       limiter: s.limiter, identity: { namespace: s.config.namespace, service: s.config.service },
       breaker: { registry: s.breakers, upstream: s.config.upstream.host },
       forward: forward(this.upstream, s.clock, s.metrics, s.tracing),
-    }, authenticate);
+    };
+  }
+
+  private async build(policy: CompiledPolicy): Promise<Handler> {
+    return buildPipeline(policy, this.pipelineServices(), await this.s.auth.prepare(policy.auth));
   }
 
   private async onPolicy(policy: CompiledPolicy): Promise<void> {

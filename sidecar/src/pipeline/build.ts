@@ -3,6 +3,7 @@ import type { CompiledPolicy } from '../../../policies/src/types.js';
 import type { Clock } from '../clock.js';
 import { breaker, type BreakerDeps } from '../stages/breaker/index.js';
 import { rateLimit, type RateLimiter } from '../stages/rate-limit/index.js';
+import { NotReadyError } from '../errors.js';
 import { respond } from '../stages/respond/index.js';
 import { route } from '../stages/route/index.js';
 import { telemetry } from '../stages/telemetry/index.js';
@@ -49,4 +50,14 @@ export function buildPipeline(policy: CompiledPolicy, s: PipelineServices, authe
     breaker(policy, policy.upstream.retry.attempts > 0 ? { ...s.breaker, retry: policy.upstream.retry } : s.breaker),
   ];
   return compose(stages, s.forward);
+}
+
+/**
+ * Before any policy exists (its file is not there yet): still measured and logged, every request
+ * answered 503 not ready. Nothing is forwarded unprotected.
+ */
+export function buildWaiting(s: PipelineServices): Handler {
+  return compose([telemetry({ successSampleRate: 1, exclude: undefined }, s), respond], () => {
+    throw new NotReadyError('no policy loaded yet (the policy file does not exist)');
+  });
 }

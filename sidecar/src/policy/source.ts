@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { compilePolicy, loadPolicyFile, mergePolicyDocuments } from '../../../policies/src/index.js';
@@ -42,13 +42,22 @@ export class PolicySource {
 
   constructor(private readonly opts: PolicySourceOptions) {}
 
-  get policy(): CompiledPolicy {
-    if (this.current === undefined) throw new Error('policy not loaded');
-    return this.current;
-  }
+  get policy(): CompiledPolicy | undefined { return this.current; }
 
-  /** First load: any problem is fatal (thrown as PolicyLoadError with every problem). */
-  async load(): Promise<CompiledPolicy> {
+  /** True once a valid policy is in force. */
+  get loaded(): boolean { return this.current !== undefined; }
+
+  /**
+   * First load. A policy file that does not exist yet (an optional ConfigMap volume before the
+   * ConfigMap is created) gives undefined: the sidecar stays up, not ready, and loads it when it
+   * appears. Any other problem is fatal (thrown as PolicyLoadError with every problem).
+   */
+  async load(): Promise<CompiledPolicy | undefined> {
+    if (this.opts.file !== undefined && !(await exists(this.opts.file))) {
+      this.lastFileHash = 'missing';
+      this.opts.log.warn({ file: this.opts.file }, 'policy file does not exist yet; not ready until it does');
+      return undefined;
+    }
     const r = await this.compile();
     if (!r.ok) throw new PolicyLoadError(r.source, r.problems);
     this.apply(r.policy);
@@ -131,6 +140,10 @@ export class PolicySource {
     const r = compilePolicy(base, overlayDoc.doc);
     return r.ok ? r : { ok: false, source: file ?? 'policy', problems: r.problems };
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try { await access(file); return true; } catch { return false; }
 }
 
 function parseJson(s: string | undefined, where: string): { ok: true; doc: unknown } | { ok: false; problems: PolicyProblem[] } {

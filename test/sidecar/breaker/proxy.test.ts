@@ -60,9 +60,9 @@ void t.test('the assembled sidecar opens, reports and closes the breaker; a relo
   t.equal(sample(m, 'sidegate_circuit_breaker_transitions_total', { upstream, from: 'closed', to: 'open', reason: 'consecutive_failures' }), 1);
   await until(() => p.logs.some((l) => l.path === '/ok' && l.breaker === 'open'), 'breaker state in the access log');
 
-  const version = p.proxy.policy.version;
+  const version = p.proxy.policy?.version;
   writeFileSync(p.policyFile!, policy('1m'));
-  await until(() => p.proxy.policy.version !== version, 'the new policy is applied');
+  await until(() => p.proxy.policy?.version !== version, 'the new policy is applied');
   t.equal((await call(`${p.url}/ok`)).error, 'SIDEGATE_ERR_BREAKER_OPEN', 'still open after the reload');
   t.equal((await view(p.adminUrl))?.breaker?.config.openForMs, 60_000, 'the new thresholds apply');
 
