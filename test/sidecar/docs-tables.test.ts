@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import * as errors from '../../sidecar/src/errors.js';
 import { Metrics } from '../../sidecar/src/telemetry/metrics.js';
+import { InjectorMetrics } from '../../injector/src/metrics.js';
 
 /** Rows of the first markdown table in a docs file whose header starts with `first`. */
 function tableRows(file: string, first: string): string[][] {
@@ -48,4 +49,12 @@ t.test('docs/metrics.md lists every metric with its type and labels, and nothing
     const documented = labels === '—' ? [] : labels!.split(',').map((l) => l.trim().replace(/`/g, ''));
     t.same(documented, metric?.labelNames ?? [], `${name} labels`);
   }
+});
+
+t.test('docs/metrics.md lists every injector metric', async (t) => {
+  const m = new InjectorMetrics();
+  const rows = tableRows('metrics.md', 'injector metric');
+  const json = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith('sidegate_'));
+  t.same(rows.map((r) => r[0]).sort(), json.map((x) => x.name).sort());
+  for (const [name, type] of rows) t.equal(type, json.find((x) => x.name === name)?.type, `${name} type`);
 });
