@@ -40,7 +40,7 @@ export class Metrics {
   // --- rate limits and Redis
   readonly rateLimitDecisions = new Counter({ name: 'sidegate_ratelimit_decisions_total', help: 'Rate-limit decisions by limit, result (allowed, limited, shadow_limited, unavailable, shadow_unavailable) and source (redis, cache, fallback, lease).', labelNames: ['limit', 'result', 'source'] as const, registers: [this.registry] });
   readonly rateLimitFallback = new Gauge({ name: 'sidegate_ratelimit_fallback_active', help: '1 while Redis is unusable and limits decide by their onRedisError mode.', registers: [this.registry] });
-  readonly redisErrors = new Counter({ name: 'sidegate_redis_errors_total', help: 'Redis calls that failed or ran past their budget, by operation (ratelimit, heartbeat, revocation) and kind (timeout, connection, reply, noscript).', labelNames: ['op', 'kind'] as const, registers: [this.registry] });
+  readonly redisErrors = new Counter({ name: 'sidegate_redis_errors_total', help: 'Redis calls that failed or ran past their budget, by operation (ratelimit, heartbeat, auth_revocation) and kind (timeout, connection, reply, noscript).', labelNames: ['op', 'kind'] as const, registers: [this.registry] });
   readonly redisDuration = new Histogram({ name: 'sidegate_redis_duration_seconds', help: 'Redis call latency, by operation.', labelNames: ['op'] as const, buckets: FAST_BUCKETS, registers: [this.registry] });
 
   // --- breaker and concurrency
