@@ -28,6 +28,8 @@ export interface InjectorConfig {
   readonly defaultPolicy: Readonly<Record<string, unknown>> | undefined;
   /** Log level handed to sidecars. */
   readonly logLevel: string | undefined;
+  /** Where injected sidecars send traces; undefined: tracing off. */
+  readonly tracing: { readonly exporter: 'otlp' | 'jaeger'; readonly endpoint: string; readonly sampler: string; readonly samplerArg: string } | undefined;
 }
 
 export const DEFAULT_CONFIG: InjectorConfig = Object.freeze({
@@ -40,6 +42,7 @@ export const DEFAULT_CONFIG: InjectorConfig = Object.freeze({
   redis: undefined,
   defaultPolicy: undefined,
   logLevel: undefined,
+  tracing: undefined,
 });
 
 export class ConfigError extends Error {
@@ -76,7 +79,7 @@ function oneOf<T extends string>(o: Record<string, unknown>, key: string, allowe
 export function parseInjectorConfig(raw: unknown): InjectorConfig {
   if (raw === undefined || raw === null) return DEFAULT_CONFIG;
   if (!isRecord(raw)) throw new ConfigError('injector config: expected an object');
-  const known = ['image', 'imagePullPolicy', 'injectorNamespace', 'nativeSidecar', 'interception', 'resources', 'redis', 'defaultPolicy', 'logLevel'];
+  const known = ['image', 'imagePullPolicy', 'injectorNamespace', 'nativeSidecar', 'interception', 'resources', 'redis', 'defaultPolicy', 'logLevel', 'tracing'];
   for (const k of Object.keys(raw)) if (!known.includes(k)) throw new ConfigError(`injector config: unknown key "${k}"`);
   const d = DEFAULT_CONFIG;
   const res = raw.resources === undefined ? {} : raw.resources;
@@ -93,6 +96,20 @@ export function parseInjectorConfig(raw: unknown): InjectorConfig {
       passwordSecret: ps === undefined ? undefined : Object.freeze({ name: ps.name as string, key: ps.key as string }),
     });
     if (redis.url === '') throw new ConfigError('redis.url: required when redis is set');
+  }
+  let tracing: InjectorConfig['tracing'];
+  if (raw.tracing !== undefined && raw.tracing !== null) {
+    if (!isRecord(raw.tracing)) throw new ConfigError('tracing: expected an object');
+    const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+    tracing = Object.freeze({
+      exporter: oneOf(raw.tracing, 'exporter', ['otlp', 'jaeger'] as const, 'otlp'),
+      endpoint: str(raw.tracing, 'endpoint', '', 'tracing'),
+      sampler: oneOf(raw.tracing, 'sampler', SAMPLERS, 'parentbased_traceidratio'),
+      samplerArg: str(raw.tracing, 'samplerArg', '0.1', 'tracing'),
+    });
+    if (tracing.endpoint === '') throw new ConfigError('tracing.endpoint: required when tracing is set');
+    const ratio = Number(tracing.samplerArg);
+    if (!(ratio >= 0 && ratio <= 1)) throw new ConfigError('tracing.samplerArg: expected a number from 0 to 1');
   }
   if (raw.nativeSidecar !== undefined && typeof raw.nativeSidecar !== 'boolean') throw new ConfigError('nativeSidecar: expected a boolean');
   if (raw.defaultPolicy !== undefined && raw.defaultPolicy !== null && !isRecord(raw.defaultPolicy)) {
@@ -113,5 +130,6 @@ export function parseInjectorConfig(raw: unknown): InjectorConfig {
     redis,
     defaultPolicy: isRecord(raw.defaultPolicy) ? Object.freeze(structuredClone(raw.defaultPolicy)) : undefined,
     logLevel: optStr(raw, 'logLevel', d.logLevel, 'config'),
+    tracing,
   });
 }

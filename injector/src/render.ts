@@ -48,6 +48,13 @@ function env(i: ProxyInputs): EnvVar[] {
   if (config.logLevel !== undefined) e.push({ name: 'SIDEGATE_LOG_LEVEL', value: config.logLevel });
   e.push({ name: 'OTEL_SERVICE_NAME', value: i.service });
   e.push({ name: 'OTEL_RESOURCE_ATTRIBUTES', value: otelResourceAttributes(i.workload) });
+  const tr = config.tracing;
+  if (tr !== undefined) {
+    e.push({ name: 'OTEL_TRACES_EXPORTER', value: tr.exporter });
+    e.push({ name: tr.exporter === 'jaeger' ? 'OTEL_EXPORTER_JAEGER_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT', value: tr.endpoint });
+    e.push({ name: 'OTEL_TRACES_SAMPLER', value: tr.sampler });
+    e.push({ name: 'OTEL_TRACES_SAMPLER_ARG', value: tr.samplerArg });
+  }
   return e;
 }
 

@@ -7,6 +7,8 @@ import t from 'tap';
 import { Agent, request } from 'undici';
 import { parse } from 'yaml';
 import { ConfigError, parseInjectorConfig } from '../../injector/src/config.js';
+import { injectPod } from '../../injector/src/inject.js';
+import type { Pod } from '../../injector/src/k8s.js';
 import { freePort } from '../helpers/ports.js';
 import { CLI } from '../helpers/spawn.js';
 import { EXAMPLES_DIR, readExamples } from './chart-files.js';
@@ -56,7 +58,6 @@ t.test('the rendered injector config is accepted by the injector itself', async 
   t.equal(d.redis, undefined, 'no Redis by default');
   for (const f of exampleFiles) {
     const raw = configOf(render([f])) as Record<string, unknown>;
-    if ('tracing' in raw) continue; // below, as a todo
     t.doesNotThrow(() => parseInjectorConfig(raw), f);
   }
   const trial = parseInjectorConfig(configOf(render([join(EXAMPLES_DIR, 'trial.yaml')])));
@@ -74,9 +75,17 @@ t.test('the rendered injector config is accepted by the injector itself', async 
   t.equal(noLimit.resources.memoryLimit, undefined, 'an empty memoryLimit means no limit');
 });
 
-t.test('tracing settings reach the injector', { todo: 'injector/src/config.ts does not accept a `tracing` key yet (unknown keys are refused)' }, async (t) => {
+t.test('tracing settings reach the injector and the injected sidecars', async (t) => {
   const raw = configOf(render([], { 'tracing.enabled': 'true', 'tracing.endpoint': 'http://jaeger-collector.observability:4318' }));
-  t.doesNotThrow(() => parseInjectorConfig(raw));
+  const c = parseInjectorConfig(raw);
+  t.same(c.tracing, { exporter: 'otlp', endpoint: 'http://jaeger-collector.observability:4318', sampler: 'parentbased_traceidratio', samplerArg: '0.1' });
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'shop', labels: { app: 'orders' } }, spec: { containers: [{ name: 'app', image: 'x', ports: [{ containerPort: 8080 }] }] } };
+  const r = injectPod(pod as unknown as Pod, { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } }, c);
+  t.equal(r.kind, 'inject');
+  const env = JSON.stringify(r);
+  for (const name of ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG']) t.ok(env.includes(name), `${name} set on the sidecar`);
+  t.throws(() => parseInjectorConfig({ tracing: { exporter: 'zipkin', endpoint: 'x' } }), /expected one of/);
+  t.throws(() => parseInjectorConfig({ tracing: { endpoint: '' } }), ConfigError);
 });
 
 t.test('tracing on without an endpoint is refused at render time', async (t) => {
