@@ -9,7 +9,7 @@
  * "baseline" is the same loop through a pass-through stage, subtracted in the "stage" column.
  * For reference, jose's own jwtVerify (WebCrypto) on the same cold tokens.
  */
-import { randomUUID, verify as cryptoVerify } from 'node:crypto';
+import { randomUUID, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AuthPolicy } from '../../policies/src/types.js';
@@ -18,7 +18,7 @@ import { Exchange, type ResponseSink } from '../../sidecar/src/exchange.js';
 import { compose, passThrough, type Handler, type Stage } from '../../sidecar/src/pipeline/stage.js';
 import { authenticate, KeyManager } from '../../sidecar/src/stages/authenticate/index.js';
 import { Metrics } from '../../sidecar/src/telemetry/metrics.js';
-import { mint, testKey } from '../../test/helpers/jwks.js';
+import { testKey } from '../../test/helpers/jwks.js';
 
 const ISS = 'https://id.bench';
 const sink: ResponseSink = {
@@ -71,6 +71,18 @@ const claims = (): Record<string, unknown> => ({
   iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600,
 });
 
+/**
+ * Tokens signed synchronously with node:crypto: thousands of concurrent WebCrypto signs (jose's
+ * SignJWT) are slow to mint and once left this script waiting forever on this machine.
+ */
+function signSync(key: ReturnType<typeof testKey>, payload: Record<string, unknown>): string {
+  const input = `${Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  const sig = key.alg === 'EdDSA' ? cryptoSign(null, Buffer.from(input), key.privateKey)
+    : key.alg === 'ES256' ? cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+      : cryptoSign('sha256', Buffer.from(input), key.privateKey);
+  return `${input}.${sig.toString('base64url')}`;
+}
+
 const COLD = Number(process.env.BENCH_COLD ?? 3000);
 const CACHED = Number(process.env.BENCH_CACHED ?? 100_000);
 const rows: string[] = [];
@@ -83,7 +95,9 @@ rows.push(`| baseline (pass-through stage) | ${baseline.cpuUs.toFixed(2)} | — 
 for (const alg of ['RS256', 'ES256', 'EdDSA']) {
   const { stage, km, key } = await stageFor(alg);
   const h = compose([stage], app);
-  const tokens = await Promise.all(Array.from({ length: COLD + 200 }, () => mint(key, claims())));
+  process.stderr.write(`${alg}: minting ${COLD + 200} tokens\n`);
+  const tokens = Array.from({ length: COLD + 200 }, () => signSync(key, claims()));
+  process.stderr.write(`${alg}: cold and cached runs\n`);
   await cpuPerRequest(h, exchanges(tokens.slice(COLD), 200)); // warm-up on other tokens
   const cold = await cpuPerRequest(h, exchanges(tokens.slice(0, COLD), COLD));
   rows.push(`| ${alg} cold (fresh token) | ${cold.cpuUs.toFixed(2)} | ${(cold.cpuUs - baseline.cpuUs).toFixed(2)} | ${cold.wallUs.toFixed(2)} |`);
@@ -104,6 +118,7 @@ for (const alg of ['RS256', 'ES256', 'EdDSA']) {
   const v = process.cpuUsage(v0);
   rows.push(`| ${alg} crypto.verify alone (floor) | ${((v.user + v.system) / COLD).toFixed(2)} | — | — |`);
 
+  process.stderr.write(`${alg}: reference runs\n`);
   // Reference: jose's jwtVerify (WebCrypto) on the same fresh tokens.
   const jwksLocal = createLocalJWKSet({ keys: [key.jwk] });
   const verify = async (tok: string): Promise<void> => { await jwtVerify(tok, jwksLocal, { issuer: ISS, audience: 'orders', algorithms: [alg] }); };
