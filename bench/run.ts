@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,13 +27,12 @@ const BODY_BYTES = 1024;
 const log = (s: string): void => { process.stderr.write(`${s}\n`); };
 
 function toolVersion(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; code?: string };
-    if (err.code === 'ENOENT') throw new Error(`${cmd} is not installed (apt-get install -y ${cmd === 'h2load' ? 'nghttp2-client' : cmd})`, { cause: e });
-    return `${err.stdout ?? ''}${err.stderr ?? ''}`.split('\n')[0]!.trim();
+  // Some print their version on stderr (nginx -v), some exit non-zero (wrk --version).
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.error?.code === 'ENOENT') {
+    throw new Error(`${cmd} is not installed (apt-get install -y ${cmd === 'h2load' ? 'nghttp2-client' : cmd})`, { cause: r.error });
   }
+  return `${r.stdout}${r.stderr}`.trim().split('\n')[0]!.trim();
 }
 
 async function startApp(dir: string): Promise<{ env: BenchEnv; pid: number }> {
