@@ -9,3 +9,5 @@ export { limitSpec } from './types.js';
 export type { LimitSpec, RateItem, RateStore, Verdict, Outcome, DecisionSource } from './types.js';
 export { clientIp, keyMaterial, hashMaterial, keyPrefix, limitTag } from './keys.js';
 export { policyItem, stateItem, deniedHeaders, RL_HEADERS } from './headers.js';
+export { LeasingStore, CountingLeaseRecorder, noLeaseRecorder, leaseSize } from './lease/index.js';
+export type { LeaseOptions, LeaseRecorder } from './lease/index.js';

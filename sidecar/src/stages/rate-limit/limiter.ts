@@ -6,6 +6,8 @@ import type { Logger, RedisConnection } from '../../redis/connection.js';
 import { PodHeartbeat } from '../../redis/heartbeat.js';
 import { LocalLimiter } from './local.js';
 import { RedisRateStore } from './redis-store.js';
+import { LeasingStore } from './lease/store.js';
+import type { LeaseOptions } from './lease/store.js';
 import type { RateItem, RateStore, Verdict } from './types.js';
 
 export interface RateLimiterOptions {
@@ -23,8 +25,10 @@ export interface RateLimiterOptions {
   readonly heartbeat?: { readonly intervalMs?: number; readonly ttlMs?: number } | false;
   /** Keys remembered by the local fallback. */
   readonly localMaxKeys?: number;
-  /** Replace the Redis store (tests; quota leasing wraps it). */
+  /** Replace the Redis store (tests). */
   readonly store?: RateStore;
+  /** Quota leasing for hot keys (see lease/store.ts); undefined: every decision is exact. */
+  readonly lease?: LeaseOptions;
 }
 
 const DEGRADED_LOG_EVERY_MS = 10_000;
@@ -48,9 +52,11 @@ export class RateLimiter {
     this.fallbackReplicas = Math.max(1, opts.fallbackReplicas ?? 1);
     this.local = new LocalLimiter(opts.clock, opts.localMaxKeys);
     const redis = opts.redis;
-    this.store = opts.store ?? (redis ? new RedisRateStore(redis, () => {
-      opts.metrics.redisErrors.inc({ op: 'ratelimit', kind: 'noscript' });
-    }) : undefined);
+    const onNoScript = (): void => { opts.metrics.redisErrors.inc({ op: 'ratelimit', kind: 'noscript' }); };
+    const exact = redis ? new RedisRateStore(redis, onNoScript) : undefined;
+    this.store = opts.store ?? (redis && exact && opts.lease
+      ? new LeasingStore({ ...opts.lease, conn: redis, exact, clock: opts.clock, pods: () => this.livePods(), onNoScript })
+      : exact);
     if (!redis) {
       opts.metrics.rateLimitFallback.set(1);
       opts.logger.warn({}, 'no Redis configured: rate limits decide by their onRedisError mode on this pod alone');
@@ -120,10 +126,12 @@ export class RateLimiter {
     this.degradedSinceLog = 0;
   }
 
-  /** Stop the heartbeat and leave the live-pod count. The Redis connection is the proxy's to close. */
+  /** Give back leases, stop the heartbeat and leave the live-pod count. The Redis connection is the proxy's to close. */
   async close(): Promise<void> {
     this.unsubscribe?.();
     this.flushDegradedLog();
+    // Leases first, while the heartbeat still counts this pod: their unused capacity goes back.
+    await this.store?.close?.();
     await this.heartbeat?.stop();
   }
 }

@@ -87,6 +87,7 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
     for (let i = 0; i < items.length; i++) {
       const v = verdicts[i]!;
       const spec = matched[i]!.spec;
+      if (v.outcome === 'skipped') continue;
       if (v.source !== 'redis') source = v.source;
       if (v.outcome === 'allowed') {
         count(spec.name, 'allowed', v.source);

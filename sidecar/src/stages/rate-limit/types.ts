@@ -44,9 +44,13 @@ export interface RateItem {
   readonly spec: LimitSpec;
 }
 
-export type Outcome = 'allowed' | 'limited' | 'unavailable';
+/**
+ * `skipped`: not decided, because another limit of the same request was refused first without
+ * asking Redis (quota leasing refuses locally); nothing was spent and nothing is counted for it.
+ */
+export type Outcome = 'allowed' | 'limited' | 'unavailable' | 'skipped';
 
-/** Where a decision came from: the `source` metric label. `lease` is reserved for quota leasing. */
+/** Where a decision came from: the `source` metric label. `lease`: answered locally from a quota lease. */
 export type DecisionSource = 'redis' | 'cache' | 'fallback' | 'lease';
 
 export interface Verdict {
@@ -65,4 +69,6 @@ export interface Verdict {
 /** Decides a request's limits together. Implemented over Redis; a lease-based store can wrap it. */
 export interface RateStore {
   check(items: readonly RateItem[]): Promise<readonly Verdict[]>;
+  /** Hand back what the store holds (quota leases) when the pod leaves. */
+  close?(): Promise<void>;
 }

@@ -1,0 +1,51 @@
+/**
+ * What leasing reports, kept behind a small interface so the Prometheus side lives with the other
+ * metrics (sidecar/src/telemetry/metrics.ts). Label values are limit names from the policy (bounded).
+ * Decisions by source (`lease`) go through the stage's existing decisions counter.
+ *
+ * TODO(lead): the Metrics fields proposed for these (name, type, labels) are in the leasing report:
+ * sidegate_ratelimit_lease_size (histogram), sidegate_ratelimit_lease_returned_total,
+ * sidegate_ratelimit_lease_forfeited_total, sidegate_ratelimit_lease_switches_total (counters),
+ * sidegate_ratelimit_lease_keys (gauge).
+ */
+export interface LeaseRecorder {
+  /** A lease of `requests` was granted for a key of `limit`. */
+  granted(limit: string, requests: number): void;
+  /** Unused requests given back to the shared key when a lease ended. */
+  returned(limit: string, requests: number): void;
+  /** Unused requests that could not be given back (already passed, or other pods reserved after). */
+  forfeited(limit: string, requests: number): void;
+  /** A key switched between exact per-request decisions and leasing. */
+  switched(limit: string, to: 'lease' | 'exact'): void;
+  /** Keys in lease mode on this pod now. */
+  leasedKeys(n: number): void;
+}
+
+export const noLeaseRecorder: LeaseRecorder = {
+  granted: () => undefined,
+  returned: () => undefined,
+  forfeited: () => undefined,
+  switched: () => undefined,
+  leasedKeys: () => undefined,
+};
+
+/** A recorder that keeps totals in memory (tests, benchmarks, and the admin debug view). */
+export class CountingLeaseRecorder implements LeaseRecorder {
+  grants = 0;
+  grantedRequests = 0;
+  returnedRequests = 0;
+  forfeitedRequests = 0;
+  readonly switches = { lease: 0, exact: 0 };
+  keys = 0;
+  readonly sizes: number[] = [];
+
+  granted(_limit: string, requests: number): void {
+    this.grants++;
+    this.grantedRequests += requests;
+    if (this.sizes.length < 100_000) this.sizes.push(requests);
+  }
+  returned(_limit: string, requests: number): void { this.returnedRequests += requests; }
+  forfeited(_limit: string, requests: number): void { this.forfeitedRequests += requests; }
+  switched(_limit: string, to: 'lease' | 'exact'): void { this.switches[to]++; }
+  leasedKeys(n: number): void { this.keys = n; }
+}

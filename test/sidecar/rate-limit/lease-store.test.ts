@@ -1,0 +1,177 @@
+import t from 'tap';
+import { RedisProcess } from '../../helpers/redis.js';
+import { ManualClock } from '../../../sidecar/src/clock.js';
+import type { Clock } from '../../../sidecar/src/clock.js';
+import { SidecarError } from '../../../sidecar/src/errors.js';
+import type { RateLimitPolicy } from '../../../policies/src/types.js';
+import { loadRedisConfig } from '../../../sidecar/src/redis/config.js';
+import { RedisConnection } from '../../../sidecar/src/redis/connection.js';
+import { hashMaterial, keyPrefix, limitTag } from '../../../sidecar/src/stages/rate-limit/keys.js';
+import { CountingLeaseRecorder } from '../../../sidecar/src/stages/rate-limit/lease/recorder.js';
+import { LeasingStore } from '../../../sidecar/src/stages/rate-limit/lease/store.js';
+import { RateLimiter } from '../../../sidecar/src/stages/rate-limit/limiter.js';
+import { RedisRateStore } from '../../../sidecar/src/stages/rate-limit/redis-store.js';
+import { rateLimit } from '../../../sidecar/src/stages/rate-limit/stage.js';
+import type { RateLimitDeps } from '../../../sidecar/src/stages/rate-limit/stage.js';
+import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
+import { captureLogger, exchange, limit } from './fixtures.js';
+import { commandCalls, counter, inspector, waitAvailable } from './redis-fixtures.js';
+
+/**
+ * Leasing against a real redis-server, with a ManualClock on the pods' side. The limits refill one
+ * request per minute (60 per hour), so the seconds this test takes on Redis' own clock change no
+ * count; the lease period is 10 minutes so that such a slow key is hot (a lease carries 10).
+ */
+
+const HOUR = 3_600_000;
+const identity = { namespace: 'ns', service: 'svc' };
+const redis = await RedisProcess.start();
+const look = inspector(redis.url);
+t.teardown(async () => { look.disconnect(); await redis.stop(); });
+
+interface Pod {
+  readonly store: LeasingStore;
+  readonly recorder: CountingLeaseRecorder;
+  readonly metrics: Metrics;
+  run(limits: readonly RateLimitPolicy[], ex?: ReturnType<typeof exchange>, extra?: Partial<RateLimitDeps>): Promise<'ok' | SidecarError>;
+  /** Leave gracefully: leases given back. */
+  close(): Promise<void>;
+}
+
+async function pod(clock: Clock, pods = 2): Promise<Pod> {
+  const metrics = new Metrics({ processMetrics: false });
+  const logger = captureLogger();
+  const conn = RedisConnection.create(loadRedisConfig(redis.url, {}), { metrics, logger, clock, budgetMs: 1000 });
+  await waitAvailable(conn);
+  const recorder = new CountingLeaseRecorder();
+  const store = new LeasingStore({ conn, exact: new RedisRateStore(conn), clock, pods: () => pods, periodMs: 600_000, recorder, sweepMs: HOUR });
+  const limiter = new RateLimiter({ redis: conn, identity, metrics, logger, clock, heartbeat: false, store });
+  const stages = new Map<readonly RateLimitPolicy[], ReturnType<ReturnType<typeof rateLimit>>>();
+  return {
+    store, recorder, metrics,
+    async run(limits, ex = exchange(), extra = {}) {
+      let h = stages.get(limits);
+      if (!h) {
+        h = rateLimit(limits, { limiter, metrics, logger, clock, identity, trustedHops: 0, ...extra })(() => Promise.resolve());
+        stages.set(limits, h);
+      }
+      try { await h(ex); return 'ok'; } catch (err) {
+        if (err instanceof SidecarError) return err;
+        throw err;
+      }
+    },
+    async close() { await limiter.close(); await conn.close(); },
+  };
+}
+
+const evals = async (): Promise<number> => (await commandCalls(look, 'evalsha')) + (await commandCalls(look, 'eval'));
+
+void t.test('two pods leasing one key admit exactly its capacity, almost all from their leases', async (t) => {
+  const clock = new ManualClock();
+  const a = await pod(clock);
+  const b = await pod(clock);
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const limits = [limit({ name: 'shared', requests: 60, perMs: HOUR })];
+  const before = await evals();
+  let admitted = 0;
+  const denials: SidecarError[] = [];
+  for (let i = 0; i < 200; i++) {
+    const r = await (i % 2 === 0 ? a : b).run(limits);
+    if (r === 'ok') admitted++; else denials.push(r);
+    clock.advance(1);
+  }
+  const calls = (await evals()) - before;
+  t.equal(admitted, 60, 'exactly the capacity, not one more');
+  t.ok(calls <= 10, `${calls} Redis calls for 200 requests`);
+  const fromLease = await counter(a.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'shared', result: 'allowed', source: 'lease' })
+    + await counter(b.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'shared', result: 'allowed', source: 'lease' });
+  t.ok(fromLease >= 50, `${fromLease} of 60 admissions answered from a lease (source="lease")`);
+  t.equal(a.recorder.switches.lease + b.recorder.switches.lease, 2, 'each pod switched the key to leasing once, counted');
+  t.ok(denials.every((d) => d.status === 429 && Number(d.headers['retry-after']) >= 50), 'denials are 429s saying about a minute');
+});
+
+void t.test('a pod leaving gives its unused capacity back', async (t) => {
+  const clock = new ManualClock();
+  const a = await pod(clock);
+  const limits = [limit({ name: 'give-back', requests: 60, perMs: HOUR })];
+  for (let i = 0; i < 3; i++) t.equal(await a.run(limits), 'ok');
+  const [held] = a.store.snapshot();
+  t.equal(held?.spent, 3);
+  const granted = held!.granted;
+  t.ok(granted > 3, `lease of ${granted}`);
+  await a.close();
+  t.equal(a.recorder.returnedRequests, granted - 3, 'every unused request went back');
+  t.equal(a.recorder.forfeitedRequests, 0);
+  const b = await pod(clock);
+  t.teardown(() => b.close());
+  let admitted = 0;
+  for (let i = 0; i < 100; i++) if (await b.run(limits) === 'ok') admitted++;
+  t.equal(admitted, 57, 'the other pod can use all of it: 60 − 3 spent');
+});
+
+void t.test('a lease others reserved after cannot go back: under-admission of at most that lease, never over', async (t) => {
+  const clock = new ManualClock();
+  const a = await pod(clock);
+  const b = await pod(clock);
+  const limits = [limit({ name: 'stacked', requests: 60, perMs: HOUR })];
+  t.equal(await a.run(limits), 'ok');
+  t.equal(await b.run(limits), 'ok');
+  const leaseA = a.store.snapshot()[0]!.granted;
+  await a.close();
+  t.equal(a.recorder.returnedRequests, 0, 'B reserved after A: A\'s unused slots are not the last ones, so they stay reserved');
+  t.equal(a.recorder.forfeitedRequests, leaseA - 1, 'and are counted as forfeited');
+  await b.close();
+  t.equal(b.recorder.returnedRequests, b.recorder.grantedRequests - 1, 'B\'s lease was the last reservation: all of its unused part went back');
+  const c = await pod(clock);
+  t.teardown(() => c.close());
+  let admitted = 0;
+  for (let i = 0; i < 100; i++) if (await c.run(limits) === 'ok') admitted++;
+  t.equal(admitted, 60 - 2 - (leaseA - 1), `60 − 2 spent − A's ${leaseA - 1} stranded`);
+});
+
+void t.test('a hot limit refused from its lease leaves the request\'s other limits untouched', async (t) => {
+  const clock = new ManualClock();
+  const a = await pod(clock, 1);
+  t.teardown(() => a.close());
+  // `global` is hot; `per-user` refills one per hour per user, so a user's key is never hot.
+  const limits = [
+    limit({ name: 'global', requests: 60, perMs: HOUR }),
+    limit({ name: 'per-user', requests: 1, perMs: HOUR, key: [{ kind: 'claim', name: 'sub' }] }),
+  ];
+  const as = (u: number): ReturnType<typeof exchange> => exchange({ claims: { sub: `u${u}` } });
+  for (let u = 0; u < 60; u++) t.equal(await a.run(limits, as(u), { denyCache: false }), 'ok');
+  const userKey = (u: number): string => keyPrefix(limitTag('ns', 'svc', 'per-user')) + hashMaterial(`"u${u}"\n`);
+  t.not(await look.get(userKey(59)), null, 'admitted users are counted');
+  // u60: global is spent, so its renewal queues (a Redis call) and the request is refused; the
+  // per-user key rode in the same script call and was not advanced.
+  t.type(await a.run(limits, as(60), { denyCache: false }), SidecarError);
+  t.equal(await look.get(userKey(60)), null, 'refused in the script: per-user not advanced');
+  const before = await evals();
+  const ex = as(61);
+  const r = await a.run(limits, ex, { denyCache: false });
+  t.ok(r instanceof SidecarError && r.status === 429);
+  t.equal(ex.notes?.ratelimit_source, 'lease', 'refused from the lease, locally');
+  t.equal((await evals()) - before, 0, 'no Redis call');
+  t.equal(await look.get(userKey(61)), null, 'per-user not advanced');
+  t.equal(await counter(a.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'per-user', result: 'allowed', source: 'redis' }) +
+    await counter(a.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'per-user', result: 'allowed', source: 'lease' }), 61,
+  'per-user counted for the 60 admitted and u60 (decided in the script), not for u61 (skipped)');
+});
+
+void t.test('a key whose demand stops returns to exact decisions, counted, and its lease goes back', async (t) => {
+  const clock = new ManualClock();
+  const a = await pod(clock, 1);
+  t.teardown(() => a.close());
+  const limits = [limit({ name: 'cooling', requests: 60, perMs: HOUR })];
+  for (let i = 0; i < 2; i++) t.equal(await a.run(limits), 'ok');
+  const granted = a.store.snapshot()[0]!.granted;
+  t.equal(a.store.snapshot()[0]!.mode, 'lease');
+  clock.advance(3000);
+  a.store.sweep();
+  t.equal(a.store.snapshot()[0]!.mode, 'exact', 'no demand for 3 s: back to exact');
+  t.same(a.recorder.switches, { lease: 1, exact: 1 });
+  // The release is off the request path; give it its round trip.
+  for (let i = 0; i < 50 && a.recorder.returnedRequests === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(a.recorder.returnedRequests, granted - 2, 'unused part of the lease given back');
+  t.equal(a.recorder.keys, 0, 'no key leased now');
+});

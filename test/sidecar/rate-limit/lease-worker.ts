@@ -1,0 +1,151 @@
+/**
+ * A stand-in sidecar for the leasing tests and benchmark: its own process, its own Redis
+ * connection, RateLimiter and rateLimit stage (exact or leasing), driven by an open-loop load
+ * generator inside the process (no HTTP: the measurements are of the stage and Redis, and eight of
+ * these plus a load generator must fit on a 2-core test machine).
+ *
+ * Started with child_process.fork; config in env LEASE_WORKER = JSON WorkerConfig. Messages:
+ *   → { cmd: 'run', startAt, durationMs, perSecond, path }   ← { type: 'result', ...RunResult }
+ *   → { cmd: 'state' }                                        ← { type: 'state', leases, counts }
+ *   → { cmd: 'stop' }                                         (closes: leases given back) then exits
+ * Sends { type: 'ready' } once Redis is connected.
+ */
+import type { RateLimitPolicy } from '../../../policies/src/types.js';
+import { systemClock } from '../../../sidecar/src/clock.js';
+import { SidecarError } from '../../../sidecar/src/errors.js';
+import { loadRedisConfig } from '../../../sidecar/src/redis/config.js';
+import { RedisConnection } from '../../../sidecar/src/redis/connection.js';
+import { LeasingStore } from '../../../sidecar/src/stages/rate-limit/lease/store.js';
+import type { LeaseOptions } from '../../../sidecar/src/stages/rate-limit/lease/store.js';
+import { CountingLeaseRecorder } from '../../../sidecar/src/stages/rate-limit/lease/recorder.js';
+import { RateLimiter } from '../../../sidecar/src/stages/rate-limit/limiter.js';
+import { RedisRateStore } from '../../../sidecar/src/stages/rate-limit/redis-store.js';
+import { rateLimit } from '../../../sidecar/src/stages/rate-limit/stage.js';
+import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
+import { exchange, limit, matcher } from './fixtures.js';
+import { waitAvailable } from './redis-fixtures.js';
+
+export interface WorkerConfig {
+  readonly redisUrl: string;
+  readonly podId: string;
+  /** Leasing options, or false for the exact path. */
+  readonly lease: LeaseOptions | false;
+  /** Pods assumed for lease sizing (heartbeats are off so Redis commands are only the stage's). */
+  readonly pods: number;
+  readonly budgetMs?: number;
+  readonly limits: readonly (Omit<Partial<RateLimitPolicy>, 'match'> & { name: string; prefixes?: string[] })[];
+}
+
+export interface RunResult {
+  readonly sent: number;
+  readonly admitted: number;
+  readonly limited: number;
+  readonly other: number;
+  /** Admitted requests by decision source. */
+  readonly sources: Record<string, number>;
+  /** Stage time of every request, µs. */
+  readonly latenciesUs: number[];
+  /** Wall-clock ms of the first and last admission. */
+  readonly firstAdmitAt: number;
+  readonly lastAdmitAt: number;
+  readonly grants: number;
+  readonly grantedRequests: number;
+  readonly returnedRequests: number;
+  readonly forfeitedRequests: number;
+  readonly switches: { lease: number; exact: number };
+}
+
+const cfg = JSON.parse(process.env.LEASE_WORKER ?? '{}') as WorkerConfig;
+const metrics = new Metrics({ processMetrics: false });
+const logger = {
+  warn: (o: object, m: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', ...o, msg: m })}\n`),
+  info: () => undefined,
+  error: (o: object, m: string) => process.stderr.write(`${JSON.stringify({ level: 'error', ...o, msg: m })}\n`),
+};
+const identity = { namespace: 'test', service: 'lease' };
+const conn = RedisConnection.create(loadRedisConfig(cfg.redisUrl, {}), { metrics, logger, clock: systemClock, budgetMs: cfg.budgetMs ?? 200 });
+const recorder = new CountingLeaseRecorder();
+const store = cfg.lease === false ? undefined : new LeasingStore({
+  ...cfg.lease, recorder, conn, exact: new RedisRateStore(conn), clock: systemClock, pods: () => cfg.pods,
+});
+const limiter = new RateLimiter({ redis: conn, identity, metrics, logger, clock: systemClock, heartbeat: false, fallbackReplicas: cfg.pods, podId: cfg.podId, store });
+const limits = cfg.limits.map(({ prefixes, ...l }) => limit({ ...l, match: matcher(prefixes ?? []) }));
+const handler = rateLimit(limits, { limiter, metrics, logger, clock: systemClock, identity, trustedHops: 0 })(() => Promise.resolve());
+
+const send = (m: object): void => { process.send?.(m); };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function run(m: { startAt: number; durationMs: number; perSecond: number; path: string }): Promise<RunResult> {
+  const before = { grants: recorder.grants, granted: recorder.grantedRequests, returned: recorder.returnedRequests, forfeited: recorder.forfeitedRequests, ...recorder.switches };
+  while (Date.now() < m.startAt) await sleep(Math.min(5, m.startAt - Date.now()));
+  const latenciesUs: number[] = [];
+  const sources: Record<string, number> = {};
+  let admitted = 0;
+  let limited = 0;
+  let other = 0;
+  let firstAdmitAt = 0;
+  let lastAdmitAt = 0;
+  const pending = new Set<Promise<void>>();
+  const one = async (): Promise<void> => {
+    const ex = exchange({ path: m.path });
+    const s = performance.now();
+    let ok = false;
+    try {
+      await handler(ex);
+      ok = true;
+    } catch (err) {
+      if (!(err instanceof SidecarError)) throw err;
+      if (err.status === 429) limited++; else other++;
+    }
+    latenciesUs.push((performance.now() - s) * 1000);
+    if (ok) {
+      admitted++;
+      const at = Date.now();
+      if (firstAdmitAt === 0) firstAdmitAt = at;
+      lastAdmitAt = at;
+      const src = String(ex.notes?.ratelimit_source ?? '');
+      sources[src] = (sources[src] ?? 0) + 1;
+    }
+  };
+  // Open loop: requests are due at a fixed rate whatever happened to earlier ones; after a stall
+  // of this process the due ones go out at once, as a load balancer's queue would deliver them.
+  const start = performance.now();
+  let sent = 0;
+  for (;;) {
+    const elapsed = performance.now() - start;
+    if (elapsed >= m.durationMs) break;
+    const due = Math.floor((m.perSecond * elapsed) / 1000);
+    while (sent < due) {
+      sent++;
+      const p = one().finally(() => pending.delete(p));
+      pending.add(p);
+    }
+    await sleep(1);
+  }
+  await Promise.all(pending);
+  return {
+    sent, admitted, limited, other, sources, latenciesUs, firstAdmitAt, lastAdmitAt,
+    grants: recorder.grants - before.grants,
+    grantedRequests: recorder.grantedRequests - before.granted,
+    returnedRequests: recorder.returnedRequests - before.returned,
+    forfeitedRequests: recorder.forfeitedRequests - before.forfeited,
+    switches: { lease: recorder.switches.lease - before.lease, exact: recorder.switches.exact - before.exact },
+  };
+}
+
+process.on('message', (msg: { cmd: string } & Record<string, unknown>) => {
+  switch (msg.cmd) {
+    case 'run':
+      void run(msg as unknown as Parameters<typeof run>[0]).then((r) => send({ type: 'result', ...r }));
+      break;
+    case 'state':
+      send({ type: 'state', leases: store?.snapshot() ?? [] });
+      break;
+    case 'stop':
+      void limiter.close().then(() => conn.close()).then(() => process.exit(0));
+      break;
+  }
+});
+
+await waitAvailable(conn, 10_000);
+send({ type: 'ready' });
