@@ -29,7 +29,7 @@ const log = (s: string): void => { process.stderr.write(`${s}\n`); };
 function toolVersion(cmd: string, args: string[]): string {
   // Some print their version on stderr (nginx -v), some exit non-zero (wrk --version).
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.error?.code === 'ENOENT') {
+  if (r.error !== undefined && 'code' in r.error && r.error.code === 'ENOENT') {
     throw new Error(`${cmd} is not installed (apt-get install -y ${cmd === 'h2load' ? 'nghttp2-client' : cmd})`, { cause: r.error });
   }
   return `${r.stdout}${r.stderr}`.trim().split('\n')[0]!.trim();
