@@ -3,6 +3,7 @@ import { request } from 'undici';
 import { startHttpApp, type Seen } from '../helpers/apps.js';
 import { JwksServer, mint, testKey } from '../helpers/jwks.js';
 import { startProxy } from '../helpers/proxy.js';
+import { freePort } from '../helpers/ports.js';
 import { RedisProcess } from '../helpers/redis.js';
 
 /** The whole pipeline in one sidecar: route → authenticate → rate-limit (Redis) → breaker → app. */
@@ -72,4 +73,44 @@ spec:
   const statuses: number[] = [];
   for (let i = 0; i < 4; i++) { const r = await request(`${p.url}/x`); await r.body.dump(); statuses.push(r.statusCode); }
   t.same(statuses, [200, 200, 429, 429]);
+});
+
+t.test('a token taken from a query parameter is removed before the app sees the URL', async (t) => {
+  const k = testKey('ES256', 'q1');
+  const idp = await JwksServer.start([k.jwk]);
+  const app = await startHttpApp();
+  const p = await startProxy(app.url, [], { policy: `apiVersion: sidegate.dev/v1
+kind: Policy
+metadata: { name: q }
+spec:
+  auth:
+    providers:
+      - { name: corp, issuer: ${idp.issuer}, algorithms: [ES256], jwks: { uri: ${idp.jwksUri} }, from: [ { query: access_token } ] }
+` });
+  t.teardown(async () => { await p.close(); await app.close(); await idp.stop(); });
+  const tok = await mint(k, { iss: idp.issuer, sub: 'q', exp: Math.floor(Date.now() / 1000) + 600 });
+  const r = await request(`${p.url}/api/x?a=1&access_token=${tok}&b=2`);
+  t.equal(r.statusCode, 200);
+  const seen = await r.body.json() as Seen;
+  t.equal(seen.url, '/api/x?a=1&b=2', 'other parameters kept, the token gone');
+  const only = await request(`${p.url}/api/y?access_token=${tok}`);
+  t.equal((await only.body.json() as Seen).url, '/api/y');
+});
+
+t.test('a sidecar whose identity provider never answered is not ready', async (t) => {
+  const app = await startHttpApp();
+  const dead = await freePort();
+  const p = await startProxy(app.url, [], { policy: `apiVersion: sidegate.dev/v1
+kind: Policy
+metadata: { name: nokeys }
+spec:
+  auth:
+    providers:
+      - { name: corp, issuer: http://127.0.0.1:${dead}, algorithms: [ES256], jwks: { uri: http://127.0.0.1:${dead}/jwks.json, timeout: 200ms } }
+` });
+  t.teardown(async () => { await p.close(); await app.close(); });
+  const r = await request(`${p.adminUrl}/healthz/ready`);
+  t.equal(r.statusCode, 503);
+  t.match(await r.body.json(), { status: 'not ready', failing: ['auth-keys'] });
+  t.equal(app.hits.count, 0);
 });

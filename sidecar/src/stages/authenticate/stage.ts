@@ -177,7 +177,7 @@ export class Authenticator {
 
   private admit(ex: Exchange, source: RuleSource, v: Verified, cached: boolean, reason = 'ok'): void {
     const headers = ex.headers;
-    if (!v.provider.cfg.forward) stripToken(source.src, headers);
+    if (!v.provider.cfg.forward) ex.target = stripToken(source.src, headers, ex.target);
     const f = v.forward;
     for (let i = 0; i < f.length; i += 2) headers[f[i]!] = f[i + 1]!;
     ex.auth = cached ? v.cachedOutcome : v.outcome;

@@ -55,16 +55,14 @@ function fromQuery(target: string, name: string): string | undefined {
   return undefined;
 }
 
-/**
- * Take the token off the request. Query tokens cannot be removed here: the request target is
- * fixed by the front (see the report; the forwarder would have to rewrite it).
- */
-export function stripToken(src: TokenSource, headers: IncomingHttpHeaders): void {
+/** Take the token off the request: header, cookie, or query parameter (the new target is returned). */
+export function stripToken(src: TokenSource, headers: IncomingHttpHeaders, target: string): string {
+  if (src.kind === 'query') return withoutQueryParam(target, src.name);
   if (src.kind === 'header') {
     delete headers[src.name];
   } else if (src.kind === 'cookie') {
     const cookie = headers.cookie;
-    if (cookie === undefined) return;
+    if (cookie === undefined) return target;
     const kept = cookie.split(';').filter((c) => {
       const t = c.trimStart();
       return !(t.startsWith(src.name) && t.charCodeAt(src.name.length) === 0x3d);
@@ -72,4 +70,12 @@ export function stripToken(src: TokenSource, headers: IncomingHttpHeaders): void
     if (kept.length === 0) delete headers.cookie;
     else headers.cookie = kept.join('; ');
   }
+  return target;
+}
+
+function withoutQueryParam(target: string, name: string): string {
+  const q = target.indexOf('?');
+  if (q === -1) return target;
+  const kept = target.slice(q + 1).split('&').filter((part) => !(part.startsWith(name) && (part.length === name.length || part.charCodeAt(name.length) === 0x3d)));
+  return kept.length === 0 ? target.slice(0, q) : `${target.slice(0, q)}?${kept.join('&')}`;
 }
