@@ -10,7 +10,8 @@ export class LeaseWorker {
   private constructor(readonly proc: ChildProcess) {}
 
   static async start(config: WorkerConfig): Promise<LeaseWorker> {
-    const proc = fork(SCRIPT, [], { env: { ...process.env, LEASE_WORKER: JSON.stringify(config) }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // execArgv: [] so a worker forked from a tap test does not load tap's instrumentation hooks.
+    const proc = fork(SCRIPT, [], { env: { ...process.env, LEASE_WORKER: JSON.stringify(config) }, execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     proc.stderr?.resume();
     const w = new LeaseWorker(proc);
     // Generous: several node processes starting at once on a busy 2-core machine take a while.
@@ -18,9 +19,9 @@ export class LeaseWorker {
     return w;
   }
 
-  run(startAt: number, durationMs: number, perSecond: number, path: string): Promise<RunResult> {
+  run(startAt: number, durationMs: number, perSecond: number, path: string, warmMs = 0): Promise<RunResult> {
     const r = this.next<RunResult>('result', durationMs + 60_000);
-    this.proc.send({ cmd: 'run', startAt, durationMs, perSecond, path });
+    this.proc.send({ cmd: 'run', startAt, durationMs, perSecond, path, warmMs });
     return r;
   }
 

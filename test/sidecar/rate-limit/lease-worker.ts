@@ -5,7 +5,9 @@
  * these plus a load generator must fit on a 2-core test machine).
  *
  * Started with child_process.fork; config in env LEASE_WORKER = JSON WorkerConfig. Messages:
- *   → { cmd: 'run', startAt, durationMs, perSecond, path }   ← { type: 'result', ...RunResult }
+ *   → { cmd: 'run', startAt, durationMs, perSecond, path, warmMs }   ← { type: 'result', ...RunResult }
+ *     (`sent` and latencies: requests sent from startAt + warmMs on; `admitted`: admissions decided
+ *     from then on; `all*`: everything)
  *   → { cmd: 'state' }                                        ← { type: 'state', leases, counts }
  *   → { cmd: 'stop' }                                         (closes: leases given back) then exits
  * Sends { type: 'ready' } once Redis is connected.
@@ -37,6 +39,8 @@ export interface WorkerConfig {
 }
 
 export interface RunResult {
+  readonly allSent: number;
+  readonly allAdmitted: number;
   readonly sent: number;
   readonly admitted: number;
   readonly limited: number;
@@ -45,17 +49,23 @@ export interface RunResult {
   readonly sources: Record<string, number>;
   /** Stage time of every request, µs. */
   readonly latenciesUs: number[];
-  /** Wall-clock ms of the first and last admission. */
+  /** Wall-clock ms (sub-ms, comparable across processes) of every admission, warm-up included. */
+  readonly admitTimes: number[];
+  /** Wall-clock ms of the first and last admission counted in `admitted`. */
   readonly firstAdmitAt: number;
   readonly lastAdmitAt: number;
   readonly grants: number;
   readonly grantedRequests: number;
+  /** Largest lease granted during the run. */
+  readonly maxLease: number;
   readonly returnedRequests: number;
   readonly forfeitedRequests: number;
   readonly switches: { lease: number; exact: number };
 }
 
-const cfg = JSON.parse(process.env.LEASE_WORKER ?? '{}') as WorkerConfig;
+// Only meaningful when forked by lease-procs.ts (a directory-wide `tap` run would start it bare).
+if (process.env.LEASE_WORKER === undefined || !process.send) process.exit(0);
+const cfg = JSON.parse(process.env.LEASE_WORKER) as WorkerConfig;
 const metrics = new Metrics({ processMetrics: false });
 const logger = {
   warn: (o: object, m: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', ...o, msg: m })}\n`),
@@ -75,19 +85,25 @@ const handler = rateLimit(limits, { limiter, metrics, logger, clock: systemClock
 const send = (m: object): void => { process.send?.(m); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function run(m: { startAt: number; durationMs: number; perSecond: number; path: string }): Promise<RunResult> {
+async function run(m: { startAt: number; durationMs: number; perSecond: number; path: string; warmMs?: number }): Promise<RunResult> {
   const before = { grants: recorder.grants, granted: recorder.grantedRequests, returned: recorder.returnedRequests, forfeited: recorder.forfeitedRequests, ...recorder.switches };
   while (Date.now() < m.startAt) await sleep(Math.min(5, m.startAt - Date.now()));
   const latenciesUs: number[] = [];
+  const admitTimes: number[] = [];
   const sources: Record<string, number> = {};
   let admitted = 0;
   let limited = 0;
   let other = 0;
+  let allAdmitted = 0;
+  let steadySent = 0;
+  const steadyFrom = m.startAt + (m.warmMs ?? 0);
   let firstAdmitAt = 0;
   let lastAdmitAt = 0;
   const pending = new Set<Promise<void>>();
   const one = async (): Promise<void> => {
     const ex = exchange({ path: m.path });
+    const steady = performance.timeOrigin + performance.now() >= steadyFrom;
+    if (steady) steadySent++;
     const s = performance.now();
     let ok = false;
     try {
@@ -95,12 +111,17 @@ async function run(m: { startAt: number; durationMs: number; perSecond: number; 
       ok = true;
     } catch (err) {
       if (!(err instanceof SidecarError)) throw err;
-      if (err.status === 429) limited++; else other++;
+      if (steady && err.status === 429) limited++; else if (steady) other++;
     }
-    latenciesUs.push((performance.now() - s) * 1000);
+    const at = performance.timeOrigin + performance.now();
     if (ok) {
+      allAdmitted++;
+      admitTimes.push(at);
+    }
+    if (steady) latenciesUs.push((performance.now() - s) * 1000);
+    // Admissions count by when they were decided: that is the time the limit is about.
+    if (ok && at >= steadyFrom) {
       admitted++;
-      const at = Date.now();
       if (firstAdmitAt === 0) firstAdmitAt = at;
       lastAdmitAt = at;
       const src = String(ex.notes?.ratelimit_source ?? '');
@@ -109,10 +130,11 @@ async function run(m: { startAt: number; durationMs: number; perSecond: number; 
   };
   // Open loop: requests are due at a fixed rate whatever happened to earlier ones; after a stall
   // of this process the due ones go out at once, as a load balancer's queue would deliver them.
-  const start = performance.now();
+  // The schedule is on the wall clock from startAt, so every process covers the same interval
+  // even if it got the message late.
   let sent = 0;
   for (;;) {
-    const elapsed = performance.now() - start;
+    const elapsed = performance.timeOrigin + performance.now() - m.startAt;
     if (elapsed >= m.durationMs) break;
     const due = Math.floor((m.perSecond * elapsed) / 1000);
     while (sent < due) {
@@ -124,8 +146,9 @@ async function run(m: { startAt: number; durationMs: number; perSecond: number; 
   }
   await Promise.all(pending);
   return {
-    sent, admitted, limited, other, sources, latenciesUs, firstAdmitAt, lastAdmitAt,
+    allSent: sent, allAdmitted, sent: steadySent, admitted, limited, other, sources, latenciesUs, admitTimes, firstAdmitAt, lastAdmitAt,
     grants: recorder.grants - before.grants,
+    maxLease: recorder.sizes.slice(before.grants).reduce((a, b) => Math.max(a, b), 0),
     grantedRequests: recorder.grantedRequests - before.granted,
     returnedRequests: recorder.returnedRequests - before.returned,
     forfeitedRequests: recorder.forfeitedRequests - before.forfeited,
