@@ -1,0 +1,249 @@
+import { connect as h2connect } from 'node:http2';
+import t from 'tap';
+import { request } from 'undici';
+import { h2request } from '../helpers/h2.js';
+import { spawnProxy } from '../helpers/spawn.js';
+import { ERR, F, frame, GET, POST, RawH2, T, block } from './h2raw.js';
+import { rssOf, sleep, startRecordingApp } from './support.js';
+
+/**
+ * HTTP/2 misbehaviour from a raw client against a real `sidegate proxy` process: each bad
+ * session or stream is refused or reset, nothing malformed reaches the app, another client is
+ * served all along, and the process' memory stays bounded.
+ */
+const MB = 1024 * 1024;
+
+/** Wait for the socket to drain, or 100 ms when the peer stopped reading (then give up on it). */
+function drained(c: RawH2): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => { clearTimeout(timer); c.socket.off('drain', done); resolve(); };
+    const timer = setTimeout(done, 100);
+    c.socket.once('drain', done);
+  });
+}
+
+t.test('HTTP/2 misbehaviour', async (t) => {
+  const app = await startRecordingApp();
+  const p = await spawnProxy(app.url, ['--max-concurrent-streams', '16', '--max-header-size', '8192', '--drain-delay', '0s', '--drain-timeout', '1s']);
+  t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); });
+  const pid = p.proc.pid!;
+  const port = p.port;
+
+  // A well-behaved neighbour on its own session: it must be served after every attack.
+  const good = h2connect(p.url);
+  good.on('error', () => undefined);
+  t.teardown(() => good.close());
+  const neighbourServed = async (what: string): Promise<void> => {
+    const r = await h2request(good, { ':path': '/public/neighbour' });
+    t.equal(r.headers[':status'], 200, `${what}: another HTTP/2 client is still served`);
+    const h1 = await request(`${p.url}/public/h1`);
+    await h1.body.dump();
+    t.equal(h1.statusCode, 200, `${what}: and an HTTP/1.1 one`);
+  };
+  await neighbourServed('start');
+  /** Requests from the neighbour every 50 ms while an attack runs: how many, how many failed, the slowest. */
+  const watchNeighbour = (): (() => Promise<{ n: number; failed: number; maxMs: number }>) => {
+    let on = true;
+    const stats = { n: 0, failed: 0, maxMs: 0 };
+    const loop = (async () => {
+      while (on) {
+        const t0 = Date.now();
+        try {
+          const r = await h2request(good, { ':path': '/public/during' });
+          if (Number(r.headers[':status']) !== 200) stats.failed++;
+        } catch { stats.failed++; }
+        stats.n++;
+        stats.maxMs = Math.max(stats.maxMs, Date.now() - t0);
+        await sleep(50);
+      }
+    })();
+    return async () => { on = false; await loop; return stats; };
+  };
+  const rss0 = rssOf(pid);
+
+  await t.test('malformed requests: each stream reset or refused, nothing reaches the app', async (t) => {
+    const cases: [string, (readonly [string, string])[]][] = [
+      ['unknown pseudo-header', [...GET('/public/a'), [':foo', 'bar']]],
+      ['pseudo-header after a regular header', [[':method', 'GET'], [':scheme', 'http'], ['x-a', '1'], [':path', '/public/a'], [':authority', 'x']]],
+      ['missing :path', [[':method', 'GET'], [':scheme', 'http'], [':authority', 'x']]],
+      ['missing :method', [[':scheme', 'http'], [':authority', 'x'], [':path', '/public/a']]],
+      ['duplicate :path', [...GET('/public/a'), [':path', '/admin/b']]],
+      ['empty :path', GET('')],
+      ['response pseudo-header in a request', [...GET('/public/a'), [':status', '200']]],
+      ['uppercase header name', GET('/public/a', [['X-Upper', '1']])],
+      ['connection header', GET('/public/a', [['connection', 'keep-alive']])],
+      ['transfer-encoding header', GET('/public/a', [['transfer-encoding', 'chunked']])],
+      ['keep-alive header', GET('/public/a', [['keep-alive', 'timeout=5']])],
+      ['proxy-connection header', GET('/public/a', [['proxy-connection', 'keep-alive']])],
+      ['upgrade header', GET('/public/a', [['upgrade', 'h2c']])],
+      ['te other than trailers', GET('/public/a', [['te', 'gzip']])],
+      ['CONNECT', [[':method', 'CONNECT'], [':authority', 'evil.example:443']]],
+    ];
+    const fates: string[] = [];
+    for (const [name, fields] of cases) {
+      const before = app.started.length;
+      const c = await RawH2.connect(port);
+      c.request(1, fields);
+      await c.until(() => c.fate(1) !== 'nothing');
+      const fate = c.fate(1);
+      fates.push(`${name}: ${fate}`);
+      t.ok(/^(RST_STREAM|GOAWAY|status 4\d\d)/.test(fate), `${name}: refused (${fate})`);
+      await sleep(20);
+      t.equal(app.started.length, before, `${name}: nothing reached the app`);
+      c.close();
+    }
+    t.comment(fates.join('\n'));
+    await neighbourServed('malformed requests');
+  });
+
+  await t.test('invalid field bytes: the stream is refused or the field dropped, never relayed', async (t) => {
+    // nghttp2 ignores a regular field with an invalid name or value (RFC 9113 §8.2.1 allows
+    // either); what matters is that the app never gets it, and nothing is split into a new header.
+    const cases: [string, readonly [string, string]][] = [
+      ['CR LF in a value', ['x-a', 'one\r\nx-injected: 1']],
+      ['bare LF in a value', ['x-a', 'one\nx-injected: 1']],
+      ['NUL in a value', ['x-a', 'a\x00b']],
+      ['leading space in a value', ['x-a', ' padded']],
+      ['space in a name', ['x a', '1']],
+      ['colon in a name', ['x:a', '1']],
+      ['non-ASCII in a name', ['x-\u00e9', '1']],
+    ];
+    const fates: string[] = [];
+    for (const [name, field] of cases) {
+      const before = app.received.length;
+      const c = await RawH2.connect(port);
+      c.request(1, GET('/public/field', [field]));
+      await c.until(() => c.fate(1) !== 'nothing');
+      const fate = c.fate(1);
+      await sleep(20);
+      const got = app.received.slice(before);
+      const raw = got.flatMap((r) => r.rawHeaders);
+      fates.push(`${name}: ${fate}${got.length ? `, app got ${got.length} request without the field` : ''}`);
+      t.ok(/^(RST_STREAM|GOAWAY|status (4\d\d|200))/.test(fate), `${name}: ${fate}`);
+      t.notOk(raw.some((h) => h.toLowerCase() === field[0] || /[\r\n\0]/.test(h) || h.toLowerCase() === 'x-injected'), `${name}: the app never got the field`);
+      c.close();
+    }
+    t.comment(fates.join('\n'));
+  });
+
+  await t.test('content-length disagreeing with DATA: reset, the app never completes a cut request', async (t) => {
+    const c = await RawH2.connect(port);
+    const before = app.received.length;
+    c.send(frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/cl', [['content-length', '5']]))),
+      frame(T.DATA, F.END_STREAM, 1, Buffer.from('hello GET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n')));
+    await c.until(() => c.fate(1) !== 'nothing');
+    t.match(c.fate(1), /RST_STREAM|GOAWAY|status 400/, `reset (${c.fate(1)})`);
+    await sleep(50);
+    t.equal(app.received.length, before, 'no complete request at the app');
+    t.notOk(app.started.some((x) => x.includes('/admin')), 'nothing smuggled to /admin');
+    // A body that looks like a request is just a body when framed by HTTP/2 alone.
+    const c2 = await RawH2.connect(port);
+    c2.send(frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/body'))),
+      frame(T.DATA, F.END_STREAM, 1, Buffer.from('x\r\n\r\nGET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n')));
+    await c2.until(() => c2.status(1) !== undefined);
+    t.equal(c2.status(1), 200);
+    await sleep(50);
+    t.same(app.received.slice(before).map((r) => `${r.method} ${r.url}`), ['POST /public/body'], 'the app framed one request');
+    c.close();
+    c2.close();
+  });
+
+  await t.test('more streams than allowed: the excess is refused, the app never sees more than the limit', async (t) => {
+    const c = await RawH2.connect(port);
+    await sleep(100); // let the server's SETTINGS (max 16 streams) arrive first
+    const before = app.started.length;
+    for (let i = 0; i < 100; i++) c.request(1 + 2 * i, GET(`/public/open-${i}`), true); // headers only: the app waits for the body
+    await c.until(() => c.frames.filter((f) => f.type === T.RST_STREAM).length >= 84 || c.goaway() !== undefined, 5000);
+    const refused = c.frames.filter((f) => f.type === T.RST_STREAM).length;
+    const g = c.goaway();
+    t.ok(refused >= 84 || g !== undefined, `streams past 16 refused (${refused} RST_STREAM${g ? `, GOAWAY ${ERR[g.code] ?? g.code}` : ''})`);
+    await sleep(200);
+    t.ok(app.started.length - before <= 16, `the app saw at most 16 (${app.started.length - before})`);
+    c.close();
+    await neighbourServed('too many streams');
+  });
+
+  await t.test('header list past the limit, and a CONTINUATION flood', async (t) => {
+    const c = await RawH2.connect(port);
+    const big = block([...GET('/public/big'), ...Array.from({ length: 40 }, (_, i) => [`x-big-${i}`, 'v'.repeat(1000)] as const)]);
+    // 40 KB in 16 KB pieces: HEADERS + CONTINUATION frames.
+    const pieces = [big.subarray(0, 16384), big.subarray(16384, 32768), big.subarray(32768)];
+    c.send(frame(T.HEADERS, F.END_STREAM, 1, pieces[0]), frame(T.CONTINUATION, 0, 1, pieces[1]), frame(T.CONTINUATION, F.END_HEADERS, 1, pieces[2]));
+    await c.until(() => c.fate(1) !== 'nothing');
+    t.match(c.fate(1), /status 431|RST_STREAM|GOAWAY|closed/, `oversized header list refused (${c.fate(1)})`);
+    c.close();
+
+    // CONTINUATION frames that never end the header block (CVE-2024-27316 shape).
+    const flood = await RawH2.connect(port);
+    flood.send(frame(T.HEADERS, F.END_STREAM, 1, block(GET('/public/flood'))));
+    const piece = frame(T.CONTINUATION, 0, 1, block([['x-c', 'c'.repeat(1000)]]));
+    let sent = 0;
+    for (let i = 0; i < 20_000 && !flood.closed; i++) {
+      if (!flood.send(piece)) await drained(flood);
+      sent += piece.length;
+    }
+    await flood.until(() => flood.closed || flood.goaway() !== undefined, 5000);
+    t.ok(flood.closed || flood.goaway() !== undefined, `the session was ended after ${(sent / MB).toFixed(1)} MiB of CONTINUATION (${flood.fate(1)})`);
+    flood.close();
+    await neighbourServed('CONTINUATION flood');
+  });
+
+  await t.test('RST_STREAM, SETTINGS and PING floods', async (t) => {
+    const floods: [string, (c: RawH2, i: number) => Buffer][] = [
+      // Rapid reset (CVE-2023-44487): open a stream and cancel it at once, over and over.
+      ['RST_STREAM (rapid reset)', (_c, i) => Buffer.concat([frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1 + 2 * i, block(GET('/public/rr'))), frame(T.RST_STREAM, 0, 1 + 2 * i, Buffer.from([0, 0, 0, 8]))])],
+      ['SETTINGS', () => frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 1, 0, 0]))],
+      ['PING', (_c, i) => { const b = Buffer.alloc(8); b.writeUInt32BE(i, 4); return frame(T.PING, 0, 0, b); }],
+    ];
+    for (const [name, make] of floods) {
+      const startedBefore = app.started.length;
+      const c = await RawH2.connect(port);
+      if (name !== 'RST_STREAM (rapid reset)') c.socket.pause(); // never read the acks: they pile up server-side
+      const watch = watchNeighbour();
+      const t0 = Date.now();
+      let i = 0;
+      for (; i < 100_000 && !c.closed && Date.now() - t0 < 5000; i++) {
+        if (!c.send(make(c, i))) await drained(c);
+      }
+      c.socket.resume();
+      await c.until(() => c.closed || c.goaway() !== undefined, 3000);
+      const g = c.goaway();
+      const rss = rssOf(pid);
+      const n = await watch();
+      t.comment(`${name}: ${i} frames sent in ${Date.now() - t0} ms; ${g ? `GOAWAY ${ERR[g.code] ?? g.code}` : c.closed ? 'closed' : 'session still open'}; app saw ${app.started.length - startedBefore} requests; sidecar RSS ${(rss / MB).toFixed(0)} MiB; neighbour: ${n.n} requests, ${n.failed} failed, slowest ${n.maxMs} ms`);
+      t.equal(n.failed, 0, `${name}: the neighbour's requests all succeeded during the flood`);
+      t.ok(n.maxMs < 2000, `${name}: the neighbour waited at most ${n.maxMs} ms`);
+      t.ok(c.closed || g !== undefined || i === 100_000, `${name}: cut off, or absorbed all ${i} frames`);
+      t.ok(rss < rss0 + 150 * MB, `${name}: memory bounded (${(rss / MB).toFixed(0)} MiB, started at ${(rss0 / MB).toFixed(0)} MiB)`);
+      c.close();
+      await neighbourServed(name);
+    }
+  });
+
+  await t.test('stream ids and flow control abuse end the session, not the process', async (t) => {
+    const abuses: [string, Buffer][] = [
+      ['even stream id', frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 2, block(GET('/public/even')))],
+      ['WINDOW_UPDATE of 0', frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0, 0, 0, 0]))],
+      ['DATA on stream 0', frame(T.DATA, 0, 0, Buffer.from('x'))],
+      ['window overflow', Buffer.concat([frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff])), frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff]))])],
+      ['frame larger than SETTINGS_MAX_FRAME_SIZE', frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1, Buffer.alloc(20_000))],
+      ['garbage after the preface', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')],
+    ];
+    for (const [name, bytes] of abuses) {
+      const c = await RawH2.connect(port);
+      c.send(bytes);
+      await c.until(() => c.closed || c.goaway() !== undefined);
+      const g = c.goaway();
+      t.ok(c.closed || g !== undefined, `${name}: session ended (${g ? `GOAWAY ${ERR[g.code] ?? g.code}` : 'closed'})`);
+      c.close();
+    }
+    await neighbourServed('protocol errors');
+  });
+
+  const rss1 = rssOf(pid);
+  t.comment(`sidecar RSS: ${(rss0 / MB).toFixed(0)} MiB before the attacks, ${(rss1 / MB).toFixed(0)} MiB after`);
+  t.ok(rss1 < rss0 + 100 * MB, 'memory bounded after every attack');
+  t.equal(p.proc.exitCode, null, 'the sidecar process is alive');
+  const metrics = await (await request(`${p.adminUrl}/metrics`)).body.text();
+  t.match(metrics, /sidegate_open_connections\{protocol="h2"\} [0-9]/, 'connections are tracked');
+});
