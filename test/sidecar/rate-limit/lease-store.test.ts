@@ -1,21 +1,11 @@
 import t from 'tap';
 import { RedisProcess } from '../../helpers/redis.js';
 import { ManualClock } from '../../../sidecar/src/clock.js';
-import type { Clock } from '../../../sidecar/src/clock.js';
 import { SidecarError } from '../../../sidecar/src/errors.js';
-import type { RateLimitPolicy } from '../../../policies/src/types.js';
-import { loadRedisConfig } from '../../../sidecar/src/redis/config.js';
-import { RedisConnection } from '../../../sidecar/src/redis/connection.js';
 import { hashMaterial, keyPrefix, limitTag } from '../../../sidecar/src/stages/rate-limit/keys.js';
-import { CountingLeaseRecorder } from '../../../sidecar/src/stages/rate-limit/lease/recorder.js';
-import { LeasingStore } from '../../../sidecar/src/stages/rate-limit/lease/store.js';
-import { RateLimiter } from '../../../sidecar/src/stages/rate-limit/limiter.js';
-import { RedisRateStore } from '../../../sidecar/src/stages/rate-limit/redis-store.js';
-import { rateLimit } from '../../../sidecar/src/stages/rate-limit/stage.js';
-import type { RateLimitDeps } from '../../../sidecar/src/stages/rate-limit/stage.js';
-import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
-import { captureLogger, exchange, limit } from './fixtures.js';
-import { commandCalls, counter, inspector, waitAvailable } from './redis-fixtures.js';
+import { exchange, limit } from './fixtures.js';
+import { HOUR, leasePod } from './lease-fixtures.js';
+import { commandCalls, counter, inspector } from './redis-fixtures.js';
 
 /**
  * Leasing against a real redis-server, with a ManualClock on the pods' side. The limits refill one
@@ -23,53 +13,16 @@ import { commandCalls, counter, inspector, waitAvailable } from './redis-fixture
  * count; the lease period is 10 minutes so that such a slow key is hot (a lease carries 10).
  */
 
-const HOUR = 3_600_000;
-const identity = { namespace: 'ns', service: 'svc' };
 const redis = await RedisProcess.start();
 const look = inspector(redis.url);
 t.teardown(async () => { look.disconnect(); await redis.stop(); });
-
-interface Pod {
-  readonly store: LeasingStore;
-  readonly recorder: CountingLeaseRecorder;
-  readonly metrics: Metrics;
-  run(limits: readonly RateLimitPolicy[], ex?: ReturnType<typeof exchange>, extra?: Partial<RateLimitDeps>): Promise<'ok' | SidecarError>;
-  /** Leave gracefully: leases given back. */
-  close(): Promise<void>;
-}
-
-async function pod(clock: Clock, pods = 2): Promise<Pod> {
-  const metrics = new Metrics({ processMetrics: false });
-  const logger = captureLogger();
-  const conn = RedisConnection.create(loadRedisConfig(redis.url, {}), { metrics, logger, clock, budgetMs: 1000 });
-  await waitAvailable(conn);
-  const recorder = new CountingLeaseRecorder();
-  const store = new LeasingStore({ conn, exact: new RedisRateStore(conn), clock, pods: () => pods, periodMs: 600_000, recorder, sweepMs: HOUR });
-  const limiter = new RateLimiter({ redis: conn, identity, metrics, logger, clock, heartbeat: false, store });
-  const stages = new Map<readonly RateLimitPolicy[], ReturnType<ReturnType<typeof rateLimit>>>();
-  return {
-    store, recorder, metrics,
-    async run(limits, ex = exchange(), extra = {}) {
-      let h = stages.get(limits);
-      if (!h) {
-        h = rateLimit(limits, { limiter, metrics, logger, clock, identity, trustedHops: 0, ...extra })(() => Promise.resolve());
-        stages.set(limits, h);
-      }
-      try { await h(ex); return 'ok'; } catch (err) {
-        if (err instanceof SidecarError) return err;
-        throw err;
-      }
-    },
-    async close() { await limiter.close(); await conn.close(); },
-  };
-}
 
 const evals = async (): Promise<number> => (await commandCalls(look, 'evalsha')) + (await commandCalls(look, 'eval'));
 
 void t.test('two pods leasing one key admit exactly its capacity, almost all from their leases', async (t) => {
   const clock = new ManualClock();
-  const a = await pod(clock);
-  const b = await pod(clock);
+  const a = await leasePod(redis.url, clock);
+  const b = await leasePod(redis.url, clock);
   t.teardown(async () => { await a.close(); await b.close(); });
   const limits = [limit({ name: 'shared', requests: 60, perMs: HOUR })];
   const before = await evals();
@@ -92,7 +45,7 @@ void t.test('two pods leasing one key admit exactly its capacity, almost all fro
 
 void t.test('a pod leaving gives its unused capacity back', async (t) => {
   const clock = new ManualClock();
-  const a = await pod(clock);
+  const a = await leasePod(redis.url, clock);
   const limits = [limit({ name: 'give-back', requests: 60, perMs: HOUR })];
   for (let i = 0; i < 3; i++) t.equal(await a.run(limits), 'ok');
   const [held] = a.store.snapshot();
@@ -102,7 +55,7 @@ void t.test('a pod leaving gives its unused capacity back', async (t) => {
   await a.close();
   t.equal(a.recorder.returnedRequests, granted - 3, 'every unused request went back');
   t.equal(a.recorder.forfeitedRequests, 0);
-  const b = await pod(clock);
+  const b = await leasePod(redis.url, clock);
   t.teardown(() => b.close());
   let admitted = 0;
   for (let i = 0; i < 100; i++) if (await b.run(limits) === 'ok') admitted++;
@@ -111,8 +64,8 @@ void t.test('a pod leaving gives its unused capacity back', async (t) => {
 
 void t.test('a lease others reserved after cannot go back: under-admission of at most that lease, never over', async (t) => {
   const clock = new ManualClock();
-  const a = await pod(clock);
-  const b = await pod(clock);
+  const a = await leasePod(redis.url, clock);
+  const b = await leasePod(redis.url, clock);
   const limits = [limit({ name: 'stacked', requests: 60, perMs: HOUR })];
   t.equal(await a.run(limits), 'ok');
   t.equal(await b.run(limits), 'ok');
@@ -122,7 +75,7 @@ void t.test('a lease others reserved after cannot go back: under-admission of at
   t.equal(a.recorder.forfeitedRequests, leaseA - 1, 'and are counted as forfeited');
   await b.close();
   t.equal(b.recorder.returnedRequests, b.recorder.grantedRequests - 1, 'B\'s lease was the last reservation: all of its unused part went back');
-  const c = await pod(clock);
+  const c = await leasePod(redis.url, clock);
   t.teardown(() => c.close());
   let admitted = 0;
   for (let i = 0; i < 100; i++) if (await c.run(limits) === 'ok') admitted++;
@@ -131,7 +84,7 @@ void t.test('a lease others reserved after cannot go back: under-admission of at
 
 void t.test('a hot limit refused from its lease leaves the request\'s other limits untouched', async (t) => {
   const clock = new ManualClock();
-  const a = await pod(clock, 1);
+  const a = await leasePod(redis.url, clock, 1);
   t.teardown(() => a.close());
   // `global` is hot; `per-user` refills one per hour per user, so a user's key is never hot.
   const limits = [
@@ -160,7 +113,7 @@ void t.test('a hot limit refused from its lease leaves the request\'s other limi
 
 void t.test('a key whose demand stops returns to exact decisions, counted, and its lease goes back', async (t) => {
   const clock = new ManualClock();
-  const a = await pod(clock, 1);
+  const a = await leasePod(redis.url, clock, 1);
   t.teardown(() => a.close());
   const limits = [limit({ name: 'cooling', requests: 60, perMs: HOUR })];
   for (let i = 0; i < 2; i++) t.equal(await a.run(limits), 'ok');

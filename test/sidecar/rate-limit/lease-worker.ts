@@ -12,6 +12,7 @@
  *   → { cmd: 'stop' }                                         (closes: leases given back) then exits
  * Sends { type: 'ready' } once Redis is connected.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RateLimitPolicy } from '../../../policies/src/types.js';
 import { systemClock } from '../../../sidecar/src/clock.js';
 import { SidecarError } from '../../../sidecar/src/errors.js';
@@ -80,6 +81,16 @@ const store = cfg.lease === false ? undefined : new LeasingStore({
 });
 const limiter = new RateLimiter({ redis: conn, identity, metrics, logger, clock: systemClock, heartbeat: false, fallbackReplicas: cfg.pods, podId: cfg.podId, store });
 const limits = cfg.limits.map(({ prefixes, ...l }) => limit({ ...l, match: matcher(prefixes ?? []) }));
+// Redis' clock at each Redis decision, so an admission is dated when it was decided, not when this
+// (possibly stalled) process got to see the answer. Local lease decisions are dated locally.
+const decided = new AsyncLocalStorage<{ at?: number }>();
+const decide = limiter.decide.bind(limiter);
+limiter.decide = async (items) => {
+  const v = await decide(items);
+  const store = decided.getStore();
+  if (store && v[0]?.source === 'redis') store.at = v[0].redisTimeMs;
+  return v;
+};
 const handler = rateLimit(limits, { limiter, metrics, logger, clock: systemClock, identity, trustedHops: 0 })(() => Promise.resolve());
 
 const send = (m: object): void => { process.send?.(m); };
@@ -106,14 +117,15 @@ async function run(m: { startAt: number; durationMs: number; perSecond: number; 
     if (steady) steadySent++;
     const s = performance.now();
     let ok = false;
+    const when: { at?: number } = {};
     try {
-      await handler(ex);
+      await decided.run(when, () => handler(ex));
       ok = true;
     } catch (err) {
       if (!(err instanceof SidecarError)) throw err;
       if (steady && err.status === 429) limited++; else if (steady) other++;
     }
-    const at = performance.timeOrigin + performance.now();
+    const at = when.at ?? performance.timeOrigin + performance.now();
     if (ok) {
       allAdmitted++;
       admitTimes.push(at);
