@@ -80,7 +80,7 @@ t.test('tracing settings reach the injector and the injected sidecars', async (t
   const c = parseInjectorConfig(raw);
   t.same(c.tracing, { exporter: 'otlp', endpoint: 'http://jaeger-collector.observability:4318', sampler: 'parentbased_traceidratio', samplerArg: '0.1' });
   const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'shop', labels: { app: 'orders' } }, spec: { containers: [{ name: 'app', image: 'x', ports: [{ containerPort: 8080 }] }] } };
-  const r = injectPod(pod as unknown as Pod, { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } }, c);
+  const r = injectPod(pod, { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } }, c);
   t.equal(r.kind, 'inject');
   const env = JSON.stringify(r);
   for (const name of ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG']) t.ok(env.includes(name), `${name} set on the sidecar`);
