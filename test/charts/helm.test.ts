@@ -8,7 +8,6 @@ import { Agent, request } from 'undici';
 import { parse } from 'yaml';
 import { ConfigError, parseInjectorConfig } from '../../injector/src/config.js';
 import { injectPod } from '../../injector/src/inject.js';
-import type { Pod } from '../../injector/src/k8s.js';
 import { freePort } from '../helpers/ports.js';
 import { CLI } from '../helpers/spawn.js';
 import { EXAMPLES_DIR, readExamples } from './chart-files.js';
