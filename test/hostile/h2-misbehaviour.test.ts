@@ -212,7 +212,7 @@ t.test('HTTP/2 misbehaviour', async (t) => {
       const n = await watch();
       t.comment(`${name}: ${i} frames sent in ${Date.now() - t0} ms; ${g ? `GOAWAY ${ERR[g.code] ?? g.code}` : c.closed ? 'closed' : 'session still open'}; app saw ${app.started.length - startedBefore} requests; sidecar RSS ${(rss / MB).toFixed(0)} MiB; neighbour: ${n.n} requests, ${n.failed} failed, slowest ${n.maxMs} ms`);
       t.equal(n.failed, 0, `${name}: the neighbour's requests all succeeded during the flood`);
-      t.ok(n.maxMs < 2000, `${name}: the neighbour waited at most ${n.maxMs} ms`);
+      t.ok(n.maxMs < 3000, `${name}: the neighbour waited at most ${n.maxMs} ms (< 3 s while the flood takes the CPU)`);
       t.ok(c.closed || g !== undefined || i === 100_000, `${name}: cut off, or absorbed all ${i} frames`);
       t.ok(rss < rss0 + 150 * MB, `${name}: memory bounded (${(rss / MB).toFixed(0)} MiB, started at ${(rss0 / MB).toFixed(0)} MiB)`);
       c.close();
