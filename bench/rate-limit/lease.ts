@@ -3,7 +3,7 @@
  * each its own Redis connection, limiter and stage, driven by its own open-loop load) sharing one
  * redis-server, a single key offered at 10× its limit, spread evenly across the processes.
  *
- *   npx tsc -p . && node dist/bench/rate-limit/lease.js [limit-per-second] [seconds] [warm-up-seconds]
+ *   npx tsc -p . && node dist/bench/rate-limit/lease.js [limit-per-second] [seconds] [warm-up-seconds] [lease-period-ms]
  *
  * Per run: Redis commands per request from INFO commandstats over the steady part (after the
  * warm-up: the key's initial burst spent, leasing switched on); admitted against the limit's rate
@@ -18,6 +18,7 @@ import type { RunResult } from '../../test/sidecar/rate-limit/lease-worker.js';
 const RATE = Number(process.argv[2] ?? 1000);
 const SECONDS = Number(process.argv[3] ?? 6);
 const WARM = Number(process.argv[4] ?? 1);
+const PERIOD_MS = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
 const PODS = [1, 4, 8];
 
 const redis = await RedisProcess.start();
@@ -27,7 +28,7 @@ const rows: string[] = [];
 async function scenario(pods: number, mode: 'exact' | 'lease'): Promise<void> {
   const name = `hot-${mode}-${pods}`;
   const workers = await startWorkers(pods, (i) => ({
-    redisUrl: redis.url, podId: `p${i}`, pods, lease: mode === 'lease' ? {} : false, budgetMs: 200,
+    redisUrl: redis.url, podId: `p${i}`, pods, lease: mode === 'lease' ? (PERIOD_MS === undefined ? {} : { periodMs: PERIOD_MS }) : false, budgetMs: 200,
     limits: [{ name, requests: RATE, perMs: 1000, onRedisError: 'deny' }],
   }));
   try {
@@ -81,7 +82,7 @@ try {
   await redis.stop();
 }
 
-console.log(`node ${process.version}; limit ${RATE}/s (burst 0) on one key, offered ${10 * RATE}/s spread over the pods; ${SECONDS} s runs, first ${WARM} s not counted\n`);
+console.log(`node ${process.version}; limit ${RATE}/s (burst 0) on one key, offered ${10 * RATE}/s spread over the pods; ${SECONDS} s runs, first ${WARM} s not counted; lease period ${PERIOD_MS ?? 100} ms\n`);
 console.log('| mode | pods | requests | Redis calls / request | commands executed / request | admitted | limit × time | error | admitted per pod | stage p50 (µs) | stage p99 (µs) | lease mean / max | returned / forfeited | admitted by source | 503 (no decision) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r} |`);

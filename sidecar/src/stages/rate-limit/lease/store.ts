@@ -64,6 +64,10 @@ interface KeyState {
  * One Redis call per key at a time per pod: requests arriving while the key's call is out wait for
  * it and then decide from the new lease. A request with several limits is still one round trip:
  * its cold keys ride along in the lease script as exact operations.
+ *
+ * Error bound (bench/rate-limit/RESULTS.md, "Leasing: how it works and its error bound"): never
+ * more than the limit cumulatively; a sliding window may see up to the leases held on top (P × n,
+ * at the limit one period's refill); a pod dying with a lease loses at most that lease.
  */
 export class LeasingStore implements RateStore {
   private readonly keys = new Map<string, KeyState>();
@@ -257,10 +261,17 @@ export class LeasingStore implements RateStore {
     void this.release(s, now);
   }
 
+  /** Drop the oldest key, preferring one on the exact path (a hot key's lease is worth keeping). */
   private evictOldest(): void {
-    const oldest = this.keys.values().next();
-    if (oldest.done) return;
-    const s = oldest.value;
+    let victim: KeyState | undefined;
+    let looked = 0;
+    for (const s of this.keys.values()) {
+      victim ??= s;
+      if (s.mode === 'exact' && !s.inflight) { victim = s; break; }
+      if (++looked >= 8) break;
+    }
+    if (!victim) return;
+    const s = victim;
     this.keys.delete(s.key);
     if (s.mode === 'lease') this.recorder.leasedKeys(--this.leased);
     void this.release(s, this.deps.clock.monotonic());
