@@ -128,3 +128,24 @@ void t.test('a key whose demand stops returns to exact decisions, counted, and i
   t.equal(a.recorder.returnedRequests, granted - 2, 'unused part of the lease given back');
   t.equal(a.recorder.keys, 0, 'no key leased now');
 });
+
+void t.test('renewing an expired lease gives its unused part back in the same call', async (t) => {
+  const clock = new ManualClock();
+  const a = await leasePod(redis.url, clock);
+  const b = await leasePod(redis.url, clock);
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const limits = [limit({ name: 'renewal', requests: 60, perMs: HOUR })];
+  // B spends 40 (four leases of 10), so A's lease sits 40 minutes into the key: its slots are
+  // still in the future when it expires (a lease lives 4 periods = 40 minutes here).
+  for (let i = 0; i < 40; i++) t.equal(await b.run(limits), 'ok');
+  t.equal(await a.run(limits), 'ok');
+  t.equal(await a.run(limits), 'ok');
+  const lease = a.store.snapshot()[0]!;
+  t.equal(lease.spent, 2);
+  clock.advance(41 * 60_000);
+  const before = await evals();
+  t.equal(await a.run(limits), 'ok', 'renewed and admitted');
+  t.equal((await evals()) - before, 1, 'one call: give back and renew');
+  t.equal(a.recorder.returnedRequests, lease.granted - 2, 'the unused part went back');
+  t.equal(a.recorder.forfeitedRequests, 0);
+});
