@@ -51,9 +51,10 @@ void t.test('hot and cold: a lease must carry at least hotRequests', (t) => {
 void t.test('rate meter: requests per ms over a sliding second', (t) => {
   const m = new RateMeter(0);
   for (let i = 0; i < 5; i++) m.add(0);
-  t.equal(m.perMs(0), 5 / 250, 'a burst at one instant is measured over a quarter second at least');
+  t.equal(m.perMs(0), 5 / 1000, 'a burst at one instant is measured over a whole second');
+  t.notOk(isHot(m.perMs(0), 1, 100, 2), 'so a page load of 5 requests does not make a key hot');
   for (let ms = 0; ms < 1000; ms += 10) m.add(ms);
-  t.ok(Math.abs(m.perMs(999) - 105 / 999) < 1e-9, 'first second: count ÷ elapsed');
+  t.ok(Math.abs(m.perMs(999) - 105 / 1000) < 1e-9, 'first second: count ÷ one second');
   t.ok(Math.abs(m.perMs(1500) - 0.0525) < 1e-9, 'half a second later, half of the last second still counts');
   t.equal(m.perMs(5000), 0, 'silence: zero');
   t.end();

@@ -68,7 +68,7 @@ export class RateMeter {
   private start: number;
   private cur = 0;
   private prev = 0;
-  /** Still in the first bucket: no previous one to weigh, so rate = count ÷ elapsed. */
+  /** Still in the first bucket: no previous one to weigh, so rate = count ÷ elapsed (≥ one bucket). */
   private first = true;
 
   constructor(now: number, private readonly bucketMs = 1000) { this.start = now; }
@@ -82,8 +82,9 @@ export class RateMeter {
   perMs(now: number): number {
     this.roll(now);
     const elapsed = now - this.start;
-    // A quarter bucket at least, so a handful of requests at one instant is not a high rate.
-    if (this.first) return this.cur / Math.max(elapsed, this.bucketMs / 4);
+    // Over a whole bucket at least: a handful of requests at one instant (a page load) is not a
+    // high rate, and must not flip a key to leasing and back.
+    if (this.first) return this.cur / Math.max(elapsed, this.bucketMs);
     const f = Math.min(1, elapsed / this.bucketMs);
     return (this.prev * (1 - f) + this.cur) / this.bucketMs;
   }
