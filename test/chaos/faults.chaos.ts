@@ -46,6 +46,7 @@ t.test(`faults under ${rate} req/s through 3 sidecars (${full ? 'full' : 'short'
     t.same(brief(r.unexpected), [], `${r.fault}: only the answers this fault explains`);
     t.ok(r.worstMs < BUDGET_MS, `${r.fault}: worst latency ${Math.round(r.worstMs)} ms < ${BUDGET_MS} ms`);
     t.ok(r.recoveredInTime, `${r.fault}: sidecars back to normal after the restore`);
+    t.notMatch(r.notes.join('; '), /no healthy answer after the restore/, `${r.fault}: every sidecar answered every kind of request healthily again`);
   }
   // The faults were real: each one was seen by every sidecar it should have hit.
   const note = (name: string): string => results.find((r) => r.fault.startsWith(name))?.notes.join('; ') ?? '';
