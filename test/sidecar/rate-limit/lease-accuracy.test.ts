@@ -41,7 +41,11 @@ void t.test(`${PODS} processes, one hot key at 10× its limit: within ±1 % of t
   // Whole run: the key starts full (capacity = one second's worth), then refills at the rate.
   const allAdmitted = sum((r) => r.allAdmitted);
   const allExpected = RATE + (RATE * (lastAdmit - startAt)) / 1000;
-  t.ok(Math.abs(allAdmitted - allExpected) <= allExpected * 0.01, `whole run: admitted ${allAdmitted}, limit allows ${allExpected.toFixed(1)}`);
+  // A process stalled for longer than a lease's lifetime (0.4 s) forfeits the slots that vested
+  // meanwhile (bound 4 in RESULTS.md): counted, and allowed for; on a machine that keeps up it is 0.
+  const forfeited = sum((r) => r.forfeitedRequests);
+  t.ok(allAdmitted >= allExpected * 0.99 - forfeited && allAdmitted <= allExpected * 1.01,
+    `whole run: admitted ${allAdmitted}, limit allows ${allExpected.toFixed(1)} (forfeited in stalls: ${forfeited.toFixed(1)})`);
   // Never over at any instant: by every admission, at most the full key plus the refill so far
   // (2 requests of slack: admissions are dated on the pods' clocks, limits on Redis').
   const times = results.flatMap((r) => r.admitTimes).sort((a, b) => a - b);
