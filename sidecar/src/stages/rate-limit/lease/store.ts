@@ -1,11 +1,10 @@
 import type { Clock } from '../../../clock.js';
 import type { RedisConnection } from '../../../redis/connection.js';
-import { evalScript } from '../../../redis/script.js';
 import type { LimitSpec, RateItem, RateStore, Verdict } from '../types.js';
 import { Lease, RateMeter, isHot, leaseSize } from './book.js';
 import type { LeaseRecorder } from './recorder.js';
 import { noLeaseRecorder } from './recorder.js';
-import { LEASE, leaseArgs, parseLeaseReply } from './script.js';
+import { runLease } from './call.js';
 import type { LeaseOp, LeaseReply, Release } from './script.js';
 
 export interface LeaseOptions {
@@ -306,28 +305,7 @@ export class LeasingStore implements RateStore {
   }
 
   private call(items: readonly RateItem[], ops: readonly LeaseOp[]): Promise<{ replies: LeaseReply[]; redisTimeMs: number }> {
-    return this.deps.conn.run('ratelimit', async (client) => {
-      const run = async (idx: readonly number[]): Promise<{ replies: LeaseReply[]; redisTimeMs: number }> => parseLeaseReply(
-        await evalScript(client, LEASE, idx.map((i) => items[i]!.key), idx.flatMap((i) => leaseArgs(items[i]!.spec, ops[i]!)), this.deps.onNoScript),
-        idx.length,
-      );
-      const all = items.map((_, i) => i);
-      if (!this.deps.conn.isCluster || items.length === 1) return run(all);
-      // Cluster: one call per hash tag (slot), sent together, as the exact store does.
-      const groups = new Map<string, number[]>();
-      all.forEach((i) => {
-        const g = groups.get(items[i]!.tag);
-        if (g) g.push(i); else groups.set(items[i]!.tag, [i]);
-      });
-      const replies = new Array<LeaseReply>(items.length);
-      let redisTimeMs = 0;
-      await Promise.all([...groups.values()].map(async (idx) => {
-        const r = await run(idx);
-        redisTimeMs = r.redisTimeMs;
-        idx.forEach((i, k) => { replies[i] = r.replies[k]!; });
-      }));
-      return { replies, redisTimeMs };
-    });
+    return runLease(this.deps.conn, items, ops, this.deps.onNoScript);
   }
 }
 
