@@ -32,3 +32,16 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 
 /** The value sidegate adds to `via` (RFC 9110 §7.6.3). */
 export const VIA_NAME = 'sidegate';
+
+/**
+ * Remove the headers the client listed in `Connection` (RFC 9110 §7.6.1) from a request, in place.
+ * Done once when the request arrives, before any stage adds headers: a client must not be able
+ * to make the sidecar drop the ones it sets (`Connection: x-user-id`).
+ */
+export function dropConnectionListed(headers: Record<string, unknown>, connection: string | undefined): void {
+  if (connection === undefined) return;
+  for (const part of connection.split(',')) {
+    const n = part.trim().toLowerCase();
+    if (n !== '' && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade') delete headers[n];
+  }
+}

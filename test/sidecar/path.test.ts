@@ -25,6 +25,9 @@ t.test('normalizeTarget', async (t) => {
   ok('/a/.', '/a/');
   ok('http://host.example/p/../q?z', '/q', '/q?z');
   ok('*', '*');
+  ok('/admin;jsessionid=1/x', '/admin/x', '/admin;jsessionid=1/x');
+  ok('/cars;color=red/x?q', '/cars/x', '/cars;color=red/x?q');
+  ok('/a;p/../b', '/b');
   const bad = (target: string, re: RegExp): void => {
     const n = normalizeTarget(target);
     t.equal(n.ok, false, target);
@@ -35,6 +38,8 @@ t.test('normalizeTarget', async (t) => {
   bad('/a\\b', /encoded slash/);
   bad('/a%zz', /percent-encoding/);
   bad('relative/path', /must start with \//);
+  bad('/public/..;/admin/x', /dot segment/);
+  bad('/public/.;x/../admin', /dot segment/);
 });
 
 t.test('path tricks cannot dodge a path rule: the app receives the path the rule saw', async (t) => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Exchange, type ResponseSink } from '../exchange.js';
-import { H } from '../headers.js';
+import { dropConnectionListed, H } from '../headers.js';
 import { requestIdFrom } from './request-id.js';
 import type { FrontContext } from './front.js';
 
@@ -36,6 +36,7 @@ export function h1Exchange(req: IncomingMessage, res: ServerResponse, ctx: Front
   const target = req.url ?? '/';
   const q = target.indexOf('?');
   const headers = req.headers;
+  dropConnectionListed(headers, headers[H.connection]);
   const hasBody = headers[H.transferEncoding] !== undefined
     || (headers[H.contentLength] !== undefined && headers[H.contentLength] !== '0');
   if (ctx.draining()) res.shouldKeepAlive = false; // ask keep-alive clients to reconnect elsewhere

@@ -5,7 +5,7 @@
  */
 
 /** Cheap test: most paths need no work at all. */
-const NEEDS_WORK = /%|\\|\/\/|\/\.\.?(?:\/|$)/;
+const NEEDS_WORK = /%|\\|;|\/\/|\/\.\.?(?:\/|$)/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 export type NormalizedTarget =
@@ -31,8 +31,12 @@ export function normalizeTarget(target: string): NormalizedTarget {
   const decoded = decodeUnreserved(rawPath);
   if (decoded === undefined) return { ok: false, reason: 'malformed percent-encoding in path' };
   if (/%2f|%5c|\\/i.test(decoded)) return { ok: false, reason: 'encoded slash or backslash in path' };
-  const path = resolveDots(decoded);
-  return { ok: true, path, target: q < 0 ? path : path + t.slice(q) };
+  if (/(?:^|\/)\.\.?;/.test(decoded)) return { ok: false, reason: 'path parameter on a dot segment' };
+  const resolved = resolveDots(decoded);
+  // Servlet containers route on segments with their ;parameters removed: so do the rules. The app
+  // still receives the parameters (matrix parameters, jsessionid).
+  const path = resolved.includes(';') ? resolved.split('/').map((seg) => seg.split(';', 1)[0]).join('/') : resolved;
+  return { ok: true, path, target: q < 0 ? resolved : resolved + t.slice(q) };
 }
 
 function decodeUnreserved(p: string): string | undefined {

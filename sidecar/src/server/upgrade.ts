@@ -2,7 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Exchange, type ResponseSink } from '../exchange.js';
-import { H } from '../headers.js';
+import { dropConnectionListed, H } from '../headers.js';
 import { requestIdFrom } from './request-id.js';
 import type { FrontContext } from './front.js';
 
@@ -42,6 +42,7 @@ class RawSink implements ResponseSink {
 export function upgradeExchange(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: FrontContext): Exchange {
   const target = req.url ?? '/';
   const q = target.indexOf('?');
+  dropConnectionListed(req.headers, req.headers[H.connection]);
   return new Exchange(
     'http/1.1', req.method ?? 'GET', target, q < 0 ? target : target.slice(0, q), req.headers.host ?? '',
     ctx.scheme, req.headers, req.socket.remoteAddress ?? '', req, false, new RawSink(socket),

@@ -31,11 +31,11 @@ function appendClientIp(prior: string | string[] | undefined, ip: string): strin
  * `:authority` (set by the caller).
  */
 export function requestHeadersForApp(ex: Exchange, h2: boolean): Record<string, string | string[]> {
+  // Headers the client listed in Connection were already dropped when the request arrived.
   const src = ex.headers;
-  const listed = connectionListed(src);
   const out: Record<string, string | string[]> = {};
   for (const name in src) {
-    if (NOT_FORWARDED.has(name) || (listed !== undefined && listed.has(name))) continue;
+    if (NOT_FORWARDED.has(name)) continue;
     const v = src[name];
     if (v !== undefined) out[name] = v;
   }
