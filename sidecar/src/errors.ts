@@ -36,13 +36,17 @@ export type ResponseHeaders = Readonly<Record<string, string>>;
 
 export class SidecarError extends Error {
   readonly status: number;
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly headers: ResponseHeaders = {},
-    options?: { cause?: unknown; reason?: string },
-  ) {
+  readonly code: ErrorCode;
+  readonly headers: ResponseHeaders;
+  constructor(code: ErrorCode, message: string, headers: ResponseHeaders = {}, options?: { cause?: unknown; reason?: string }) {
+    // These are answers, not bugs: no stack capture (≈5 µs each), so floods of 401s and 429s stay
+    // cheap. A bug keeps its stack in `cause` (InternalError wraps what was thrown).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message, options);
+    Error.stackTraceLimit = limit;
+    this.code = code;
+    this.headers = headers;
     this.status = ERROR_TABLE[code].status;
     this.reason = options?.reason;
   }

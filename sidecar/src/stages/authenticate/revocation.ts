@@ -1,5 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
-import { failureKind, withBudget, type RedisConnection } from '../../redis/index.js';
+// Not via redis/index.js: that would load ioredis in sidecars that have no Redis.
+import { failureKind, withBudget } from '../../redis/budget.js';
+import type { RedisConnection } from '../../redis/connection.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 
 /**

@@ -73,9 +73,7 @@ function endSpan(ex: Exchange, span: Span, tracing: Tracing): void {
 function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: TelemetryDeps): void {
   const { metrics } = deps;
   const route = ex.routeName;
-  metrics.requests.inc({ route, method: methodLabel(ex.method), status: String(ex.status) });
-  metrics.requestDuration.observe({ route }, durationMs / 1000);
-  if (ex.upstreamMs >= 0) metrics.upstreamDuration.observe({ route }, ex.upstreamMs / 1000);
+  metrics.recordRequest(route, methodLabel(ex.method), ex.status, durationMs / 1000, ex.upstreamMs >= 0 ? ex.upstreamMs / 1000 : -1);
   if (ex.errorCode !== undefined) metrics.errors.inc({ code: ex.errorCode });
 
   const failed = ex.status >= 400 || ex.errorCode !== undefined;

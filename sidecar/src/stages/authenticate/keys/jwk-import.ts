@@ -1,5 +1,4 @@
 import { KeyObject, createSecretKey } from 'node:crypto';
-import { importJWK } from 'jose';
 import { ALGORITHMS, verifyParams, type KeyFamily, type VerifyParams } from '../algorithms.js';
 
 /** One verification key, with prebuilt parameters for every algorithm it may serve. */
@@ -69,6 +68,8 @@ async function importOne(jwk: Readonly<Record<string, unknown>>, kid: string | u
   } else {
     // jose wants one algorithm to import for; EdDSA keys use the generic name it knows.
     const importAlg = candidates[0] === 'Ed25519' ? 'EdDSA' : candidates[0]!;
+    // Loaded on first use: a sidecar without auth providers never pays for jose.
+    const { importJWK } = await import('jose');
     const imported = await importJWK({ ...jwk, alg: undefined, key_ops: undefined, ext: true }, importAlg, { extractable: true });
     if (imported instanceof Uint8Array) return 'unexpected secret key';
     keyObject = KeyObject.from(imported);
