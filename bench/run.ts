@@ -6,13 +6,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { renderFile } from './lib/conf.js';
 import { report } from './lib/format.js';
+import { issue9Report } from './lib/goals.js';
 import { parseH2loadOutput } from './lib/h2load.js';
-import { measure, warmUp, type Probe } from './lib/measure.js';
+import { measure, quietCheck, warmUp, type Load, type Probe } from './lib/measure.js';
+import { startOtlpSink, type OtlpSink } from './lib/otlp-sink.js';
+import { startRedis, type BenchRedis } from './lib/redis.js';
+import { generateKeys, mint, mintPool } from './lib/tokens.js';
 import { SCENARIOS, type Measurement, type RunResult, type TargetRecord } from './lib/model.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { describeMachine, loadAverage, readPidMemory } from './lib/procfs.js';
 import { freePort, runPinned, setNiceness, spawnPinned, stopAll, waitHttp } from './lib/procs.js';
-import { LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type TargetSpec } from './targets.js';
+import { GROUPS, LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type TargetSpec } from './targets.js';
 
 /**
  * `npm run bench`: every selected target against the same app and load generators in one run.
@@ -49,32 +53,121 @@ async function startApp(dir: string): Promise<{ env: BenchEnv; pid: number }> {
   return { env, pid: m.pid };
 }
 
-/** Every front answers 200 with the 1 KB body before anything is measured. */
-async function sanity(spec: TargetSpec, r: Running): Promise<void> {
+/**
+ * Every front answers 200 with the 1 KB body before anything is measured; a target with auth also
+ * refuses a request without its token (401), so a figure can never be a proxy that skipped the check.
+ */
+async function sanity(r: Running): Promise<void> {
   if (r.urls.h1) {
-    const res = await fetch(r.urls.h1, { headers: spec.headers ?? {} });
+    const res = await fetch(r.urls.h1, { headers: r.headers ?? {} });
     const body = await res.arrayBuffer();
     if (res.status !== 200 || body.byteLength !== BODY_BYTES) throw new Error(`h1 answered ${res.status} with ${body.byteLength} bytes`);
+    if (r.headers?.authorization !== undefined) {
+      const anon = await fetch(r.urls.h1);
+      await anon.arrayBuffer();
+      if (anon.status !== 401) throw new Error(`h1 without a token answered ${anon.status}, not 401`);
+    }
   }
   if (r.urls.h2c) {
-    const hdr = Object.entries(spec.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+    const hdr = Object.entries(r.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
     const out = await runPinned(LOAD_CORE, 'h2load', ['-n4', '-c1', ...hdr, r.urls.h2c]);
     const s = parseH2loadOutput(out.stdout);
     if (s.succeeded !== 4 || s.non2xx !== 0) throw new Error(`h2c: ${s.succeeded}/4 succeeded, ${s.non2xx} non-2xx`);
+  }
+  const urlFile = r.fresh?.h2cUrlFiles?.[0];
+  if (urlFile !== undefined) {
+    const out = await runPinned(LOAD_CORE, 'h2load', ['-n4', '-c1', '-i', urlFile]);
+    const s = parseH2loadOutput(out.stdout);
+    if (s.succeeded !== 4 || s.non2xx !== 0) throw new Error(`h2c with ?access_token=: ${s.succeeded}/4 succeeded, ${s.non2xx} non-2xx`);
   }
 }
 
 function select(opts: BenchOptions): TargetSpec[] {
   if (!opts.only) return TARGETS.filter((t) => t.byDefault);
-  const unknown = opts.only.filter((n) => !TARGETS.some((t) => t.name === n));
-  if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}`);
-  return TARGETS.filter((t) => opts.only!.includes(t.name));
+  const names = new Set(opts.only.flatMap((n) => (n.startsWith('@') ? GROUPS[n.slice(1)] ?? [n] : [n])));
+  const unknown = [...names].filter((n) => !TARGETS.some((t) => t.name === n));
+  if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}; groups: ${Object.keys(GROUPS).map((g) => `@${g}`).join(', ')}`);
+  return TARGETS.filter((t) => names.has(t.name));
+}
+
+const POOL_SIZE = 20_000;
+
+/** Keys, tokens, Redis and the OTLP sink, each only when a selected target needs it. */
+async function shared(specs: readonly TargetSpec[], env: BenchEnv): Promise<{ env: BenchEnv; redis?: BenchRedis; sink?: OtlpSink }> {
+  const needs = new Set(specs.flatMap((s) => s.needs ?? []));
+  let out: BenchEnv = env;
+  if (needs.has('auth')) {
+    const t0 = performance.now();
+    const keys = generateKeys();
+    const jwksFile = join(env.dir, 'jwks.json');
+    const publicPemFile = join(env.dir, 'pubkey.pem');
+    writeFileSync(jwksFile, JSON.stringify(keys.jwks));
+    writeFileSync(publicPemFile, keys.publicPem);
+    const fresh = specs.some((s) => s.name === 'sidegate-fresh-token');
+    const pool = fresh ? mintPool(keys, POOL_SIZE) : [];
+    const poolFile = join(env.dir, 'tokens.txt');
+    writeFileSync(poolFile, `${pool.join('\n')}\n`);
+    // h2c: ten disjoint slices, one per one-client h2load, walked in order at the same pace, so a
+    // token comes back only after the whole pool (twice the token cache) has gone by.
+    const poolUrlFiles = (base: string): string[] => Array.from({ length: 10 }, (_, k) => {
+      const f = join(env.dir, `urls-${k}.txt`);
+      writeFileSync(f, `${pool.filter((_t, i) => i % 10 === k).map((t) => `${base}?access_token=${t}`).join('\n')}\n`);
+      return f;
+    });
+    out = { ...out, auth: { token: mint(keys, { sub: 'bench-user' }), jwksFile, publicPemFile, poolFile, poolUrlFiles } };
+    log(`RS256 keys${fresh ? ` and ${POOL_SIZE} distinct tokens` : ''} in ${(performance.now() - t0).toFixed(0)} ms`);
+  }
+  let redis: BenchRedis | undefined;
+  if (needs.has('redis')) {
+    redis = await startRedis(LOAD_CORE, env.dir);
+    out = { ...out, redis: { url: redis.url } };
+    log(`redis-server on 127.0.0.1:${redis.port} (core ${LOAD_CORE})`);
+  }
+  let sink: OtlpSink | undefined;
+  if (needs.has('otlp')) {
+    sink = await startOtlpSink();
+    const s = sink;
+    out = { ...out, otlp: { endpoint: (name) => s.endpoint(name) } };
+  }
+  return { env: out, redis, sink };
+}
+
+/** The counters of sidegate's /metrics that say whether a run measured what it meant to. */
+async function endMetrics(adminUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(sidegate_(?:redis_errors_total|ratelimit_decisions_total|auth_attempts_total|tracing_[a-z_]+|spans_[a-z_]+)(?:\{[^}]*\})?) ([\d.e+-]+)$/.exec(line);
+    if (m && Number(m[2]) > 0) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/**
+ * Start → ready on a quiet machine: each timed target started anew `reps` times, one at a time,
+ * interleaved, after the measurements (so nothing else of ours is busy), then stopped.
+ */
+async function timeStartups(specs: readonly TargetSpec[], env: BenchEnv, probe: Probe, reps: number): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (let rep = 0; rep < reps; rep++) {
+    for (const spec of specs) {
+      await quietCheck(probe);
+      try {
+        const r = await spec.start(env);
+        out.set(spec.name, [...(out.get(spec.name) ?? []), r.readyMs ?? NaN]);
+        await r.stop();
+      } catch (e) {
+        log(`startup ${spec.name}: ${(e as Error).message}`);
+      }
+    }
+  }
+  return out;
 }
 
 function estimateS(opts: BenchOptions, plan: { kind: string; n: number }[], warmups: number): number {
   const quiet = opts.quick ? 0.5 : 1;
   const per = (kind: string): number => quiet + 0.3 + (kind === 'capacity' ? opts.capacityS : opts.latencyRequests / (opts.latencyClients * opts.latencyRpsPerClient));
-  return plan.reduce((a, p) => a + p.n * opts.reps * per(p.kind), 0) + warmups * opts.warmupS;
+  return plan.reduce((a, p) => a + p.n * opts.reps * per(p.kind), 0) + warmups * opts.warmupS + opts.startupReps * 3 * (quiet + 1);
 }
 
 function commands(opts: BenchOptions): Record<string, string> {
@@ -118,7 +211,9 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   const restoreAutogroup = opts.nice !== 0 ? prioritise(opts.nice) : () => {};
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-bench-'));
   const specs = select(opts);
-  const { env, pid: appPid } = await startApp(dir);
+  const app = await startApp(dir);
+  const appPid = app.pid;
+  const { env, redis, sink } = await shared(specs, app.env);
   const records = new Map<string, TargetRecord>();
   const running = new Map<string, Running>();
   for (const spec of specs) {
@@ -127,7 +222,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
     if (why !== undefined) { records.set(spec.name, { ...base, command: '', skipped: why }); log(`skip ${spec.name}: ${why}`); continue; }
     try {
       const r = await spec.start(env);
-      await sanity(spec, r);
+      await sanity(r);
       running.set(spec.name, r);
       records.set(spec.name, { ...base, command: r.command, readyMs: r.readyMs });
       log(`started ${spec.name}${r.readyMs !== undefined ? ` (ready in ${r.readyMs.toFixed(0)} ms)` : ''}`);
@@ -141,8 +236,13 @@ async function run(opts: BenchOptions): Promise<RunResult> {
     if (r.managed) records.set(name, { ...records.get(name)!, rssIdleKb: readPidMemory(r.managed.pid)?.rssKb });
   }
 
-  const ours = new Set([appPid, ...[...running.values()].flatMap((r) => (r.managed ? [r.managed.pid] : []))]);
-  const probe: Probe = { loadCore: LOAD_CORE, proxyCore: PROXY_CORE, appPid, ours, dir, opts, quietBudgetS: opts.quietBudgetS };
+  const loadCorePids = [appPid, ...(redis ? [redis.managed.pid] : [])];
+  const ours = new Set([...loadCorePids, ...[...running.values()].flatMap((r) => (r.managed ? [r.managed.pid] : []))]);
+  const probe: Probe = { loadCore: LOAD_CORE, proxyCore: PROXY_CORE, loadCorePids, ours, dir, opts, quietBudgetS: opts.quietBudgetS };
+  const loadFor = (r: Running, protocol: 'h1' | 'h2c'): Load => ({
+    url: r.urls[protocol]!, headers: r.headers, proxyPid: r.managed?.pid, fresh: r.fresh,
+    redisStats: r.countsRedis && redis ? () => redis.commandStats() : undefined,
+  });
   const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
   const plan = scenarios.map((s) => ({
     scenario: s, kind: s.kind,
@@ -155,14 +255,14 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   for (const p of plan) {
     for (const t of p.targets) {
       const r = running.get(t.name)!;
-      const errors = await warmUp(probe, p.scenario, { url: r.urls[p.scenario.protocol]!, headers: t.headers });
+      const errors = await warmUp(probe, p.scenario, loadFor(r, p.scenario.protocol));
       if (errors > 0) log(`warning: ${errors} errors while warming up ${t.name} for ${p.scenario.id}`);
     }
     for (let rep = 1; rep <= opts.reps; rep++) {
       const k = (rep - 1) % p.targets.length;
       for (const t of [...p.targets.slice(k), ...p.targets.slice(0, k)]) {
         const r = running.get(t.name)!;
-        const load = { url: r.urls[p.scenario.protocol]!, headers: t.headers, proxyPid: r.managed?.pid };
+        const load = loadFor(r, p.scenario.protocol);
         try {
           const m = await measure(probe, p.scenario, t.name, rep, load);
           measurements.push(m);
@@ -181,7 +281,21 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   }
   for (const [name, r] of running) {
     if (r.managed) records.set(name, { ...records.get(name)!, hwmKb: readPidMemory(r.managed.pid)?.hwmKb });
+    if (r.adminUrl !== undefined) {
+      try { records.set(name, { ...records.get(name)!, endMetrics: await endMetrics(r.adminUrl) }); } catch (e) { log(`metrics of ${name}: ${(e as Error).message}`); }
+    }
+    if (sink && specs.find((s) => s.name === name)?.needs?.includes('otlp')) records.set(name, { ...records.get(name)!, otlp: sink.received(name) });
   }
+  for (const r of running.values()) await r.stop();
+  const timed = specs.filter((s) => s.startupTimed && running.has(s.name));
+  if (timed.length > 0 && opts.startupReps > 0) {
+    log(`timing start → ready: ${timed.map((s) => s.name).join(', ')} × ${opts.startupReps}`);
+    for (const [name, ms] of await timeStartups(timed, env, probe, opts.startupReps)) {
+      records.set(name, { ...records.get(name)!, startupMs: ms });
+      log(`  ${name}: ${ms.map((x) => x.toFixed(0)).join(', ')} ms`);
+    }
+  }
+  await sink?.close();
   await stopAll();
   restoreAutogroup();
   rmSync(dir, { recursive: true, force: true });
@@ -204,7 +318,7 @@ async function main(argv: string[]): Promise<number> {
     const out = resolve(ROOT, opts.outDir);
     mkdirSync(out, { recursive: true });
     const stamp = result.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
-    const text = report(result);
+    const text = `${report(result)}\n${issue9Report(result)}`;
     writeFileSync(join(out, `${stamp}${opts.quick ? '-quick' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(join(out, `${stamp}${opts.quick ? '-quick' : ''}.md`), text);
     process.stdout.write(text);

@@ -4,12 +4,13 @@ import { writeFileSync } from 'node:fs';
 import { renderFile } from './lib/conf.js';
 import type { Protocol } from './lib/model.js';
 import { freePort, spawnPinned, waitHttp, type Managed } from './lib/procs.js';
+import { AUDIENCE, ISSUER, wrkTokenScript } from './lib/tokens.js';
 
 /**
  * The targets a run can measure. Each is a configuration: how to start it (pinned to PROXY_CORE),
  * which fronts it serves and which scenarios it takes part in. Issue 9's rows (haproxy+jwt,
- * sidegate with the full policy, fresh tokens) are added here as more entries, with `headers` for
- * their Authorization and a `start` that renders their config.
+ * sidegate with the full policy, with tracing, with a fresh token per request) need the run's
+ * shared pieces (`needs`): RS256 keys and tokens, the harness's Redis, the OTLP sink.
  */
 
 export const PROXY_CORE = 0;
@@ -23,7 +24,24 @@ export interface BenchEnv {
   readonly app: { readonly h1Port: number; readonly h2cPort: number };
   /** The path every request asks for (the 1 KB body). */
   readonly path: string;
+  /** Present when a selected target needs it (TargetSpec.needs). */
+  readonly auth?: BenchAuth;
+  readonly redis?: { readonly url: string };
+  readonly otlp?: { endpoint(name: string): string };
 }
+
+export interface BenchAuth {
+  /** The one RS256 token the cached rows repeat. */
+  readonly token: string;
+  readonly jwksFile: string;
+  readonly publicPemFile: string;
+  /** Distinct tokens, one per line, for the fresh-token row (bench/lib/tokens.ts). */
+  readonly poolFile: string;
+  /** The same pool as h2load URL lists (`?access_token=`), one file per h2c client. */
+  readonly poolUrlFiles: (baseUrl: string) => string[];
+}
+
+export type Need = 'auth' | 'redis' | 'otlp';
 
 export interface Running {
   /** The process under test (CPU and memory are read from it); absent for the direct path. */
@@ -31,6 +49,14 @@ export interface Running {
   readonly urls: Partial<Record<Protocol, string>>;
   readonly readyMs?: number;
   readonly command: string;
+  /** Request headers the load generators send (e.g. the bearer token), when the target needs some. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Fresh token per request: the wrk script (HTTP/1.1) and the h2load URL lists (h2c, one per client). */
+  readonly fresh?: { readonly wrkScript: string; readonly h2cUrlFiles?: readonly string[] };
+  /** Read Redis' command counters around each measurement. */
+  readonly countsRedis?: boolean;
+  /** sidegate's admin server (its /metrics is read at the end of the run). */
+  readonly adminUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -42,8 +68,10 @@ export interface TargetSpec {
   readonly scenarios?: readonly string[];
   /** Part of a run without --only. */
   readonly byDefault: boolean;
-  /** Request headers the load generators send (e.g. a bearer token). */
-  readonly headers?: Readonly<Record<string, string>>;
+  /** What of the run's shared pieces it needs in BenchEnv. */
+  readonly needs?: readonly Need[];
+  /** Started again on its own after the measurements to time start → ready (bench/run.ts). */
+  readonly startupTimed?: boolean;
   /** Why it cannot run here, if it cannot. */
   unavailable?(env: BenchEnv): string | undefined;
   start(env: BenchEnv): Promise<Running>;
@@ -51,29 +79,84 @@ export interface TargetSpec {
 
 function url(port: number, env: BenchEnv): string { return `http://127.0.0.1:${port}${env.path}`; }
 
-/** A sidegate proxy from the built CLI; ready when the admin server says so. */
-function sidegate(name: string, description: string, opts: { flags?: string[]; h2cUpstream?: boolean; nodeArgs?: string[] } = {}): TargetSpec {
+interface SidegateOptions {
+  readonly h2cUpstream?: boolean;
+  readonly nodeArgs?: string[];
+  /** Render bench/conf/policy-full.yaml and run with it, the harness's Redis and a bearer token. */
+  readonly fullPolicy?: boolean;
+  /** Tracing at this sampling ratio to the harness's OTLP sink; absent: tracing off. */
+  readonly traceRatio?: number;
+  /** Fresh token per request (and a query-string token source for h2c). */
+  readonly fresh?: boolean;
+  readonly byDefault?: boolean;
+  readonly scenarios?: readonly string[];
+  readonly protocols?: readonly Protocol[];
+}
+
+/** OTEL_* for a target: off unless asked, whatever the harness's own environment says. */
+function tracingEnv(env: BenchEnv, name: string, ratio: number | undefined): NodeJS.ProcessEnv {
+  const base: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) base[k] = v;
+  if (ratio === undefined) return { ...base, OTEL_TRACES_EXPORTER: 'none' };
   return {
-    name, description, protocols: ['h1', 'h2c'], byDefault: !opts.h2cUpstream,
+    ...base, OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(ratio),
+    OTEL_EXPORTER_OTLP_ENDPOINT: env.otlp!.endpoint(name), OTEL_SERVICE_NAME: 'sidegate-bench',
+  };
+}
+
+/** A sidegate proxy from the built CLI; ready when the admin server says so. */
+function sidegate(name: string, description: string, opts: SidegateOptions = {}): TargetSpec {
+  const needs: Need[] = opts.fullPolicy ? ['auth', 'redis'] : [];
+  if (opts.traceRatio !== undefined) needs.push('otlp');
+  return {
+    name, description, protocols: opts.protocols ?? ['h1', 'h2c'], byDefault: opts.byDefault ?? !opts.h2cUpstream,
+    scenarios: opts.scenarios, needs, startupTimed: !opts.h2cUpstream && opts.traceRatio === undefined && !opts.fresh,
     async start(env) {
       const port = await freePort();
       const admin = await freePort();
       const upstream = opts.h2cUpstream ? `h2c://127.0.0.1:${env.app.h2cPort}` : `http://127.0.0.1:${env.app.h1Port}`;
+      const policy: string[] = [];
+      if (opts.fullPolicy) {
+        const file = join(env.dir, `${name}.policy.yaml`);
+        const sources = opts.fresh ? '[ { header: authorization, prefix: "Bearer " }, { query: access_token } ]' : '[ { header: authorization, prefix: "Bearer " } ]';
+        writeFileSync(file, renderFile(join(env.root, 'bench/conf/policy-full.yaml'), { ISSUER, AUDIENCE, JWKS_FILE: env.auth!.jwksFile, TOKEN_SOURCES: sources }));
+        // A 50 ms Redis budget instead of the default 5 ms: on this shared machine a saturated proxy's
+        // own event loop delays replies past 5 ms, and a missed budget decides locally without
+        // Redis (onRedisError: local) — the row must pay Redis on every request, as haproxy pays
+        // its stick-table. The report shows the decisions by source from /metrics.
+        policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
+      }
       const args = [...(opts.nodeArgs ?? []), join(env.root, 'dist/cli/main.js'), 'proxy', '--listen', `127.0.0.1:${port}`,
-        '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...(opts.flags ?? []), '--log-level', 'warn'];
+        '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, '--log-level', 'warn'];
       const t0 = performance.now();
-      const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`));
+      const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), tracingEnv(env, name, opts.traceRatio));
       const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
       const u = url(port, env);
-      return { managed: m, urls: { h1: u, h2c: u }, readyMs, command: `taskset -c ${PROXY_CORE} node ${args.join(' ')}`, stop: () => m.stop() };
+      const otel = opts.traceRatio === undefined ? '' : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<sink> `;
+      return {
+        managed: m, urls: { h1: u, h2c: u }, readyMs, command: `${otel}taskset -c ${PROXY_CORE} node ${args.join(' ')}`, stop: () => m.stop(),
+        adminUrl: `http://127.0.0.1:${admin}`,
+        ...(opts.fullPolicy ? { headers: { authorization: `Bearer ${env.auth!.token}` }, countsRedis: true } : {}),
+        ...(opts.fresh ? { fresh: { wrkScript: freshScript(env), h2cUrlFiles: env.auth!.poolUrlFiles(u) } } : {}),
+      };
     },
   };
 }
 
-/** One of the alternative HTTP/1.1 engines in bench/engines, as its own pinned Node process. */
+function freshScript(env: BenchEnv): string {
+  const file = join(env.dir, 'fresh-tokens.lua');
+  writeFileSync(file, wrkTokenScript(env.auth!.poolFile));
+  return file;
+}
+
+/**
+ * One of the alternative HTTP/1.1 engines in bench/engines, as its own pinned Node process. Not in
+ * the default run since issue 9's rows joined it (the engine comparison is recorded in
+ * docs/benchmarks.md; `--only=@engines` runs it again).
+ */
 function engine(name: string, file: string, description: string, pkg?: string): TargetSpec {
   return {
-    name, description, protocols: ['h1'], scenarios: ['capacity-h1'], byDefault: true,
+    name, description, protocols: ['h1'], scenarios: ['capacity-h1'], byDefault: false,
     unavailable() {
       if (pkg === undefined) return undefined;
       try { createRequire(import.meta.url).resolve(pkg); return undefined; } catch { return `npm package ${pkg} is not installed`; }
@@ -90,20 +173,25 @@ function engine(name: string, file: string, description: string, pkg?: string): 
   };
 }
 
-/** A proxy configured from a template in bench/conf, serving h1 and h2c on two ports. */
-function templated(name: string, description: string, template: string, cmd: string, argsFor: (conf: string) => string[]): TargetSpec {
+/**
+ * A proxy configured from a template in bench/conf, serving h1 and h2c on two ports. With `auth`,
+ * the template gets the run's public key (PUBKEY_PEM) and every request carries the run's token.
+ */
+function templated(name: string, description: string, template: string, cmd: string, argsFor: (conf: string) => string[], auth = false): TargetSpec {
   return {
-    name, description, protocols: ['h1', 'h2c'], byDefault: true,
+    name, description, protocols: ['h1', 'h2c'], byDefault: true, needs: auth ? ['auth'] : [], startupTimed: auth,
     async start(env) {
       const h1 = await freePort();
       const h2c = await freePort();
       const conf = join(env.dir, template);
-      writeFileSync(conf, renderFile(join(env.root, 'bench/conf', template), { DIR: env.dir, H1_PORT: h1, H2C_PORT: h2c, APP_PORT: env.app.h1Port }));
+      const vars = { DIR: env.dir, H1_PORT: h1, H2C_PORT: h2c, APP_PORT: env.app.h1Port, ...(auth ? { PUBKEY_PEM: env.auth!.publicPemFile } : {}) };
+      writeFileSync(conf, renderFile(join(env.root, 'bench/conf', template), vars));
+      const headers = auth ? { authorization: `Bearer ${env.auth!.token}` } : undefined;
       const args = argsFor(conf);
       const m = spawnPinned(name, PROXY_CORE, cmd, args, join(env.dir, `${name}.log`));
       const t0 = performance.now();
-      const readyMs = await waitHttp(url(h1, env), m, 15_000, t0);
-      return { managed: m, urls: { h1: url(h1, env), h2c: url(h2c, env) }, readyMs, command: `taskset -c ${PROXY_CORE} ${cmd} ${args.join(' ')}`, stop: () => m.stop() };
+      const readyMs = await waitHttp(url(h1, env), m, 15_000, t0, headers);
+      return { managed: m, urls: { h1: url(h1, env), h2c: url(h2c, env) }, readyMs, headers, command: `taskset -c ${PROXY_CORE} ${cmd} ${args.join(' ')}`, stop: () => m.stop() };
     },
   };
 }
@@ -121,6 +209,18 @@ export const TARGETS: readonly TargetSpec[] = [
   sidegate('sidegate', 'sidegate proxy, empty policy (no --policy), HTTP/1.1 upstream via undici Pool.dispatch()'),
   templated('haproxy', 'haproxy 2.6, plain reverse proxy, nbthread 1', 'haproxy.cfg', 'haproxy', (c) => ['-db', '-f', c]),
   templated('nginx', 'nginx 1.22 proxy_pass, upstream keepalive 64, 1 worker', 'nginx-proxy.conf', 'nginx', (c) => ['-c', c, '-e', '/dev/stderr']),
+  templated('haproxy-jwt', 'haproxy 2.6, RS256 jwt_verify on every request + per-subject stick-table limit that never fires (bench-reference/haproxy-jwt.cfg)',
+    'haproxy-jwt.cfg', 'haproxy', (c) => ['-db', '-f', c], true),
+  sidegate('sidegate-full', 'sidegate, full policy: RS256 JWT (local JWKS file, cached: same token every request), one Redis limit per subject that never fires, breaker, metrics; tracing off',
+    { fullPolicy: true }),
+  sidegate('sidegate-full-trace-0.1', 'sidegate-full with tracing: OTLP/HTTP to the harness\'s sink, parentbased_traceidratio 0.1', { fullPolicy: true, traceRatio: 0.1 }),
+  // Issue 7's tracing cost at full sampling: HTTP/1.1 only, to keep the default run near 20 minutes.
+  sidegate('sidegate-full-trace-1', 'sidegate-full with tracing: OTLP/HTTP to the harness\'s sink, parentbased_traceidratio 1.0', {
+    fullPolicy: true, traceRatio: 1, protocols: ['h1'], scenarios: ['latency-h1', 'capacity-h1'],
+  }),
+  sidegate('sidegate-fresh-token', 'sidegate-full with a distinct RS256 token on every request (pool larger than the token cache): HTTP/1.1 through a wrk Lua script, h2c with the token in ?access_token= (h2load walks URL lists; it cannot vary a header)', {
+    fullPolicy: true, fresh: true, scenarios: ['capacity-h1', 'capacity-h2c'],
+  }),
   engine('engine-undici-dispatch', 'undici-dispatch.js', 'undici Pool.dispatch() handler, no pipeline (sidegate\'s engine, bare)'),
   engine('engine-undici-stream', 'undici-stream.js', 'undici Pool.stream() into the ServerResponse'),
   engine('engine-undici-request', 'undici-request.js', 'undici Pool.request(), body piped'),
@@ -129,3 +229,12 @@ export const TARGETS: readonly TargetSpec[] = [
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
   sidegate('sidegate-h2c-upstream', 'sidegate proxy, empty policy, h2c upstream (node:http2 session)', { h2cUpstream: true }),
 ];
+
+/** Names `--only=@group` expands to. */
+export const GROUPS: Readonly<Record<string, readonly string[]>> = {
+  anchors: ['direct', 'haproxy', 'nginx'],
+  issue9: TARGETS.filter((t) => t.byDefault).map((t) => t.name),
+  auth: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-fresh-token'],
+  tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
+  engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
+};

@@ -8,6 +8,7 @@ import { addedLatency, capacityRatio, perCoreRatio, summarise, type Row } from '
 export const DIRECT = 'direct';
 export const HAPROXY = 'haproxy';
 export const NGINX = 'nginx';
+export const HAPROXY_JWT = 'haproxy-jwt';
 
 export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -46,11 +47,12 @@ const mb = (kb: number | undefined): string => (kb === undefined ? '–' : (kb /
 export function capacityTable(result: Pick<RunResult, 'measurements' | 'targets'>, scenario: Scenario): string {
   const rows = summarise(result, scenario);
   return markdownTable(
-    ['target', 'req/s median (min–max)', '±%', '× direct', '× haproxy', '× nginx', 'proxy CPU %', 'req/s per proxy core', 'per core × haproxy', 'errors', 'noisy reps'],
+    ['target', 'req/s median (min–max)', '±%', '× direct', '× haproxy', '× nginx', 'proxy CPU %', 'req/s per proxy core', 'per core × haproxy', 'errors', 'noisy reps', '× haproxy-jwt', 'per core × haproxy-jwt'],
     rows.map((r) => [
       r.target, fmtSpread(r.rps), r.rps ? relativeSpread(r.rps).toFixed(1) : '–',
       fmtRatio(capacityRatio(rows, r, DIRECT)), fmtRatio(capacityRatio(rows, r, HAPROXY)), fmtRatio(capacityRatio(rows, r, NGINX)),
       r.cpu ? num(r.cpu.median) : '–', fmtSpread(r.perCore), fmtRatio(perCoreRatio(rows, r, HAPROXY)), num(r.errors), noisy(r),
+      fmtRatio(capacityRatio(rows, r, HAPROXY_JWT)), fmtRatio(perCoreRatio(rows, r, HAPROXY_JWT)),
     ]),
   );
 }

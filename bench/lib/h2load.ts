@@ -8,11 +8,14 @@ export interface H2loadCapacityOptions {
   readonly streams: number;
   readonly durationS: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** `-i FILE`: URLs to request in turn (each client walks the whole list from its start); replaces `url`. */
+  readonly inputFile?: string;
 }
 
 /** Closed-loop capacity: -c clients with -m concurrent streams each for -D seconds. */
 export function h2loadCapacityArgs(url: string, o: H2loadCapacityOptions): string[] {
-  return [...(o.h1 ? ['--h1'] : []), '-t1', `-c${o.clients}`, `-m${o.streams}`, '-D', `${o.durationS}`, ...headerArgs(o.headers), url];
+  const target = o.inputFile !== undefined ? ['-i', o.inputFile] : [url];
+  return [...(o.h1 ? ['--h1'] : []), '-t1', `-c${o.clients}`, `-m${o.streams}`, '-D', `${o.durationS}`, ...headerArgs(o.headers), ...target];
 }
 
 export interface H2loadLatencyOptions {

@@ -5,7 +5,8 @@ import { h2loadCapacityArgs, h2loadLatencyArgs, parseH2loadOutput, parseLatencyL
 import type { Measurement, Noise, Scenario } from './model.js';
 import type { BenchOptions } from './options.js';
 import { coreUse, foreignPct, loadAverage, readCores, readPidMemory, readPidStat, snapshotProcesses, topConsumers } from './procfs.js';
-import { runPinned } from './procs.js';
+import { runPinned, runPinnedMany } from './procs.js';
+import { redisDelta } from './redis.js';
 import { parseWrkOutput, wrkArgs } from './wrk.js';
 
 /** One measurement of one target, with the machine's state around it. */
@@ -16,8 +17,8 @@ export const QUIET = { preCorePct: 10, core0ForeignPct: 10, core1ForeignPct: 15,
 export interface Probe {
   readonly loadCore: number;
   readonly proxyCore: number;
-  /** Processes of ours that sit on the load core (the app); their CPU is not foreign. */
-  readonly appPid: number;
+  /** Processes of ours that sit on the load core (the app, Redis); their CPU is not foreign. */
+  readonly loadCorePids: readonly number[];
   /** Every pid we started, so "who else was busy" leaves them out. */
   readonly ours: ReadonlySet<number>;
   readonly dir: string;
@@ -26,14 +27,22 @@ export interface Probe {
   quietBudgetS: number;
 }
 
-interface Load { readonly url: string; readonly headers?: Readonly<Record<string, string>>; readonly proxyPid?: number }
+export interface Load {
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly proxyPid?: number;
+  /** A distinct token per request: wrk script for HTTP/1.1 capacity, URL lists (one h2load each) for h2c capacity. */
+  readonly fresh?: { readonly wrkScript: string; readonly h2cUrlFiles?: readonly string[] };
+  /** Redis' command counters, read before and after the measurement. */
+  readonly redisStats?: () => Promise<ReadonlyMap<string, number>>;
+}
 
-interface Outcome { rps?: number; latency?: LatencyFigures; errors: number }
+interface Outcome { rps?: number; latency?: LatencyFigures; errors: number; requests?: number }
 
 const core = (i: number): string => `cpu${i}`;
 
 /** Sample the cores for `seconds`; retry while busy and the run's quiet budget lasts. */
-async function quietCheck(p: Probe): Promise<{ core0: number; core1: number; waitedS: number }> {
+export async function quietCheck(p: Probe): Promise<{ core0: number; core1: number; waitedS: number }> {
   const sampleS = p.opts.quick ? 0.5 : 1;
   let waitedS = 0;
   for (;;) {
@@ -49,29 +58,52 @@ async function quietCheck(p: Probe): Promise<{ core0: number; core1: number; wai
   }
 }
 
-async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number, onTick: (pid: number) => void): Promise<Outcome> {
+type Tick = (pids: readonly number[]) => void;
+
+/** Same shape as the shared-token capacity run (-c10 -m10), split over ten one-client h2load processes. */
+const H2C_CLIENTS = 10;
+
+async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number, onTick: Tick): Promise<Outcome> {
   const h1 = scenario.protocol === 'h1';
+  const tick1 = (pid: number): void => onTick([pid]);
   if (scenario.kind === 'capacity' && h1) {
-    const r = await runPinned(p.loadCore, 'wrk', wrkArgs(load.url, { threads: 1, connections: 50, durationS, headers: load.headers }), onTick);
+    const args = wrkArgs(load.url, { threads: 1, connections: 50, durationS, headers: load.fresh ? undefined : load.headers, script: load.fresh?.wrkScript });
+    const r = await runPinned(p.loadCore, 'wrk', args, tick1);
     if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr}${r.stdout}`);
     const s = parseWrkOutput(r.stdout);
-    return { rps: s.rps, errors: s.non2xx + s.socketErrors };
+    return { rps: s.rps, errors: s.non2xx + s.socketErrors, requests: s.requests };
+  }
+  if (scenario.kind === 'capacity' && load.fresh?.h2cUrlFiles) {
+    const files = load.fresh.h2cUrlFiles;
+    const per = Math.ceil(H2C_CLIENTS / files.length);
+    const runs = await runPinnedMany(p.loadCore, 'h2load', files.map((f) => h2loadCapacityArgs('', { h1: false, clients: per, streams: 10, durationS, inputFile: f })), onTick);
+    let rps = 0;
+    let errors = 0;
+    let requests = 0;
+    for (const r of runs) {
+      if (r.code !== 0) throw new Error(`h2load exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`);
+      const s = parseH2loadOutput(r.stdout);
+      rps += s.rps;
+      errors += s.failed + s.errored + s.timeout + s.non2xx;
+      requests += s.total;
+    }
+    return { rps, errors, requests };
   }
   if (scenario.kind === 'capacity') {
-    const r = await runPinned(p.loadCore, 'h2load', h2loadCapacityArgs(load.url, { h1: false, clients: 10, streams: 10, durationS, headers: load.headers }), onTick);
+    const r = await runPinned(p.loadCore, 'h2load', h2loadCapacityArgs(load.url, { h1: false, clients: 10, streams: 10, durationS, headers: load.headers }), tick1);
     if (r.code !== 0) throw new Error(`h2load exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`);
     const s = parseH2loadOutput(r.stdout);
-    return { rps: s.rps, errors: s.failed + s.errored + s.timeout + s.non2xx };
+    return { rps: s.rps, errors: s.failed + s.errored + s.timeout + s.non2xx, requests: s.total };
   }
   const logFile = join(p.dir, `latency-${process.hrtime.bigint()}.log`);
   const args = h2loadLatencyArgs(load.url, {
     h1, clients: p.opts.latencyClients, requests: p.opts.latencyRequests, rpsPerClient: p.opts.latencyRpsPerClient, logFile, headers: load.headers,
   });
-  const r = await runPinned(p.loadCore, 'h2load', args, onTick);
+  const r = await runPinned(p.loadCore, 'h2load', args, tick1);
   if (r.code !== 0) throw new Error(`h2load exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`);
   const latency = parseLatencyLog(readFileSync(logFile, 'utf8'));
   rmSync(logFile, { force: true });
-  return { latency, errors: latency.errors };
+  return { latency, errors: latency.errors, requests: latency.count + latency.errors };
 }
 
 /**
@@ -91,15 +123,15 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const cores0 = readCores();
   const procs0 = snapshotProcesses();
   const proxy0 = load.proxyPid !== undefined ? readPidStat(load.proxyPid)?.ticks ?? 0 : 0;
-  const app0 = readPidStat(p.appPid)?.ticks ?? 0;
+  const ownTicks = (): number => p.loadCorePids.reduce((a, pid) => a + (readPidStat(pid)?.ticks ?? 0), 0);
+  const app0 = ownTicks();
+  const redis0 = await load.redisStats?.();
   const self0 = process.cpuUsage();
   const t0 = performance.now();
   let rssMaxKb = 0;
-  let loadgenTicks = 0;
-  let loadgenPid = 0;
-  const onTick = (pid: number): void => {
-    loadgenPid = pid;
-    loadgenTicks = readPidStat(pid)?.ticks ?? loadgenTicks; // a new process starts at 0 ticks
+  const loadgen = new Map<number, number>();
+  const onTick = (pids: readonly number[]): void => {
+    for (const pid of pids) loadgen.set(pid, readPidStat(pid)?.ticks ?? loadgen.get(pid) ?? 0); // a new process starts at 0 ticks
     if (load.proxyPid !== undefined) rssMaxKb = Math.max(rssMaxKb, readPidMemory(load.proxyPid)?.rssKb ?? 0);
   };
   const outcome = await drive(p, scenario, load, p.opts.capacityS, onTick);
@@ -107,7 +139,9 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const cores1 = readCores();
   const procs1 = snapshotProcesses();
   const proxyTicks = load.proxyPid !== undefined ? (readPidStat(load.proxyPid)?.ticks ?? proxy0) - proxy0 : 0;
-  const appTicks = (readPidStat(p.appPid)?.ticks ?? app0) - app0;
+  const appTicks = ownTicks() - app0;
+  const redis1 = redis0 !== undefined ? await load.redisStats?.() : undefined;
+  const loadgenTicks = [...loadgen.values()].reduce((a, b) => a + b, 0);
   const self = process.cpuUsage(self0);
   const selfTicks = (self.user + self.system) / 10_000;
   const u0 = coreUse(cores0.get(core(p.proxyCore))!, cores1.get(core(p.proxyCore))!);
@@ -121,7 +155,7 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   if (c0f > QUIET.core0ForeignPct && load.proxyPid !== undefined) reasons.push(`core0 ${c0f.toFixed(0)}% foreign`);
   if (c1f > QUIET.core1ForeignPct) reasons.push(`core1 ${c1f.toFixed(0)}% foreign`);
   if (steal > QUIET.stealPct) reasons.push(`steal ${steal.toFixed(0)}%`);
-  const ours = new Set([...p.ours, loadgenPid, process.pid]);
+  const ours = new Set([...p.ours, ...loadgen.keys(), process.pid]);
   const noise: Noise = {
     loadavg: loadAverage(), preCore0Pct: pre.core0, preCore1Pct: pre.core1, waitedS: pre.waitedS,
     core0Pct: u0.busyPct, core1Pct: u1.busyPct, core0ForeignPct: c0f, core1ForeignPct: c1f, stealPct: steal,
@@ -132,6 +166,7 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
     target, scenario: scenario.id, rep, ...outcome,
     proxyCpuPct: load.proxyPid !== undefined ? (proxyTicks / 100 / seconds) * 100 : undefined,
     rssMaxKb: load.proxyPid !== undefined ? rssMaxKb : undefined,
+    ...(redis0 !== undefined && redis1 !== undefined ? { redis: redisDelta(redis0, redis1) } : {}),
     noise,
   };
 }

@@ -1,5 +1,6 @@
 import type { LatencyFigures } from './h2load.js';
 import type { Consumer, MachineInfo } from './procfs.js';
+import type { RedisUse } from './redis.js';
 
 /** The shape of a run's results (bench/results/<date>.json). */
 
@@ -54,6 +55,10 @@ export interface Measurement {
   /** Highest VmRSS of the proxy seen while the load ran. */
   readonly rssMaxKb?: number;
   readonly errors: number;
+  /** Requests the load generator completed or attempted (the denominator of per-request figures). */
+  readonly requests?: number;
+  /** Redis commands during the measurement (targets that use the harness's Redis). */
+  readonly redis?: RedisUse;
   /** Set when the load generator failed; the measurement carries no figures then. */
   readonly failed?: string;
   readonly noise: Noise;
@@ -68,6 +73,12 @@ export interface TargetRecord {
   readonly rssIdleKb?: number;
   /** VmHWM at the end of the run: the peak after every saturation burst. */
   readonly hwmKb?: number;
+  /** Start → ready of fresh instances started one at a time on a quiet machine after the measurements. */
+  readonly startupMs?: readonly number[];
+  /** Selected counters from sidegate's /metrics at the end of the run (Redis budget misses, spans exported). */
+  readonly endMetrics?: Readonly<Record<string, number>>;
+  /** OTLP export requests and bytes the harness's sink received from this target. */
+  readonly otlp?: { readonly requests: number; readonly bytes: number };
   readonly skipped?: string;
 }
 

@@ -19,18 +19,24 @@ export interface BenchOptions {
   readonly quietBudgetS: number;
   /** `nice -n` for the proxies, the app, the load generators and the harness (0: polite). */
   readonly nice: number;
+  /** Fresh starts of each start-up-timed target after the measurements (0: skip). */
+  readonly startupReps: number;
   readonly outDir: string;
   readonly help: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.js [options])
   --quick               short durations and one repetition: a smoke check, not figures
-  --only=a,b            targets to measure (default: every default target; see bench/targets.ts)
+  --only=a,b            targets to measure (default: every default target; see bench/targets.ts), or groups:
+                        @anchors (direct, haproxy, nginx), @issue9 (the default run), @auth (haproxy-jwt,
+                        sidegate-full, sidegate-fresh-token + direct), @tracing (sidegate-full with tracing
+                        off, 0.1, 1.0 + direct), @engines (the HTTP/1.1 forwarding engines + direct, sidegate)
   --scenarios=a,b       ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)
   --reps N              interleaved repetitions of each measurement (default 3)
   --duration S          seconds per capacity measurement (default 8)
-  --latency-requests N  requests per 1,000 req/s latency run (default 15000)
+  --latency-requests N  requests per 1,000 req/s latency run (default 12000)
   --quiet-budget S      seconds the run may wait in total for an idle machine (default 60)
+  --startup-reps N      fresh starts of sidegate, sidegate-full and haproxy-jwt to time start → ready (default 5)
   --nice N              run everything measured at this niceness (-20..19, default 0); negative values
                         keep the cores on a shared machine, and slow everybody else down meanwhile
   --out DIR             where results go (default bench/results)`;
@@ -50,7 +56,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     kv.set(name, v);
     i++;
   }
-  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'out']);
+  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'startup-reps', 'out']);
   for (const k of kv.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const quick = flags.has('quick');
   const int = (name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
@@ -68,11 +74,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     reps: int('reps', quick ? 1 : 3, 1),
     capacityS: int('duration', quick ? 2 : 8, 1),
     warmupS: quick ? 1 : 3,
-    latencyRequests: int('latency-requests', quick ? 2000 : 15000, 100),
+    latencyRequests: int('latency-requests', quick ? 2000 : 12000, 100),
     latencyClients: 10,
     latencyRpsPerClient: 100,
     quietBudgetS: int('quiet-budget', quick ? 5 : 60, 0),
     nice: int('nice', 0, -20, 19),
+    startupReps: int('startup-reps', quick ? 1 : 5, 0),
     outDir: kv.get('out') ?? 'bench/results',
     help: flags.has('help'),
   };

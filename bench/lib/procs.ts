@@ -52,13 +52,13 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((m) => m.stop()));
 }
 
-/** Poll `url` until it answers 200; returns the milliseconds it took. */
-export async function waitHttp(url: string, m: Managed, timeoutMs = 15_000, startedAt = performance.now()): Promise<number> {
+/** Poll `url` (with `headers`) until it answers 200; returns the milliseconds it took. */
+export async function waitHttp(url: string, m: Managed, timeoutMs = 15_000, startedAt = performance.now(), headers?: Readonly<Record<string, string>>): Promise<number> {
   const deadline = startedAt + timeoutMs;
   for (;;) {
     if (m.proc.exitCode !== null) throw new Error(`${m.name} exited with ${m.proc.exitCode}; see ${m.logFile}`);
     try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000), headers: headers ?? {} });
       await r.arrayBuffer();
       if (r.status === 200) return performance.now() - startedAt;
     } catch { /* not listening yet */ }
@@ -79,17 +79,33 @@ export interface ToolRun {
  * while it runs (memory and CPU sampling).
  */
 export async function runPinned(core: number, cmd: string, args: readonly string[], tick?: (pid: number) => void, tickMs = 200): Promise<ToolRun> {
-  const proc = spawn('taskset', pinned(core, cmd, args), { stdio: ['ignore', 'pipe', 'pipe'] });
-  const pid = proc.pid ?? 0;
+  return runPinnedMany(core, cmd, [args], tick ? (pids) => tick(pids[0]!) : undefined, tickMs).then((r) => r[0]!);
+}
+
+/**
+ * The same command several times at once with different arguments (one h2load per URL list), all
+ * pinned to `core`; `tick` gets every pid.
+ */
+export async function runPinnedMany(core: number, cmd: string, argSets: readonly (readonly string[])[], tick?: (pids: readonly number[]) => void, tickMs = 200): Promise<ToolRun[]> {
+  const procs = argSets.map((args) => spawn('taskset', pinned(core, cmd, args), { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const pids = procs.map((p) => p.pid ?? 0);
+  const timer = tick ? setInterval(() => tick(pids), tickMs) : undefined;
+  try {
+    return await Promise.all(procs.map((proc, i) => collect(proc, pids[i]!)));
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}
+
+async function collect(proc: ChildProcess, pid: number): Promise<ToolRun> {
   let stdout = '';
   let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => { stdout += String(d); });
-  proc.stderr.on('data', (d: Buffer) => { stderr += String(d); });
-  const timer = tick ? setInterval(() => tick(pid), tickMs) : undefined;
+  proc.stdout!.on('data', (d: Buffer) => { stdout += String(d); });
+  proc.stderr!.on('data', (d: Buffer) => { stderr += String(d); });
   const code = await new Promise<number | null>((resolve, reject) => {
     proc.once('error', reject);
     proc.once('close', (c) => resolve(c));
-  }).finally(() => { if (timer) clearInterval(timer); });
+  });
   return { stdout, stderr, code, pid };
 }
 

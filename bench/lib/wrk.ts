@@ -5,11 +5,14 @@ export interface WrkOptions {
   readonly connections: number;
   readonly durationS: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A Lua script (`-s`), e.g. one that sets a different token on every request. */
+  readonly script?: string;
 }
 
 export function wrkArgs(url: string, o: WrkOptions): string[] {
   const h: string[] = [];
   for (const [k, v] of Object.entries(o.headers ?? {})) h.push('-H', `${k}: ${v}`);
+  if (o.script !== undefined) h.push('-s', o.script);
   return [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationS}s`, ...h, url];
 }
 
