@@ -16,6 +16,7 @@ export interface ProxyConfig {
   readonly redisUrl: string | undefined;
   readonly redisTimeoutMs: number;
   readonly replicas: number;
+  readonly rateLimitLeasePeriodMs: number;
   readonly service: string;
   readonly namespace: string;
   readonly podName: string;
@@ -52,6 +53,7 @@ export const PROXY_FLAGS = {
   redis: { flag: '--redis', env: 'SIDEGATE_REDIS_URL', help: 'Redis URL for shared limits and revocation (redis://, rediss://, redis+sentinel://, redis+cluster://)' },
   redisTimeout: { flag: '--redis-timeout', env: 'SIDEGATE_REDIS_TIMEOUT', def: '5ms', help: 'budget for one Redis call on the request path' },
   replicas: { flag: '--replicas', env: 'SIDEGATE_REPLICAS', def: '1', help: 'pods of the service assumed by onRedisError: local until live pods are counted' },
+  rateLimitLeasePeriod: { flag: '--rate-limit-lease-period', env: 'SIDEGATE_RATE_LIMIT_LEASE_PERIOD', def: '100ms', help: 'quota leasing for hot rate-limit keys: target time between Redis calls per key and pod (0 = off: every decision exact)' },
   service: { flag: '--service', env: 'SIDEGATE_SERVICE', def: 'default', help: 'service identity shared limits are keyed on' },
   namespace: { flag: '--namespace', env: 'SIDEGATE_NAMESPACE', def: 'default', help: 'namespace of the pod' },
   podName: { flag: '--pod-name', env: 'SIDEGATE_POD_NAME', def: '', help: 'name of the pod (for logs and heartbeats)' },
@@ -112,6 +114,7 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     redisUrl: get('redis'),
     redisTimeoutMs: parseDurationFlag(get('redisTimeout')!, where('redisTimeout')),
     replicas: parseIntFlag(get('replicas')!, where('replicas'), 1, 100_000),
+    rateLimitLeasePeriodMs: parseDurationFlag(get('rateLimitLeasePeriod')!, where('rateLimitLeasePeriod'), true),
     service: get('service')!,
     namespace: get('namespace')!,
     podName: get('podName')!,

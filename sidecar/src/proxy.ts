@@ -18,6 +18,7 @@ import { AuthRuntime, ConnectionRevocationStore } from './stages/authenticate/in
 import { BreakerRegistry } from './stages/breaker/index.js';
 import { forward } from './stages/forward.js';
 import { RateLimiter } from './stages/rate-limit/index.js';
+import { metricsLeaseRecorder } from './stages/rate-limit/lease/metrics.js';
 import { createLogger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 import type { Tracing } from './telemetry/tracing.js';
@@ -118,6 +119,8 @@ export class Proxy {
       auth: new AuthRuntime({ metrics, logger: log, clock, revocation: redis === undefined ? undefined : new ConnectionRevocationStore(redis) }),
       limiter: new RateLimiter({
         redis, identity, metrics, logger: log, clock, fallbackReplicas: cfg.replicas,
+        // Hot keys spend leased capacity locally; cold keys stay exact (issue 10, docs/benchmarks.md).
+        lease: cfg.rateLimitLeasePeriodMs > 0 ? { periodMs: cfg.rateLimitLeasePeriodMs, recorder: metricsLeaseRecorder(metrics) } : undefined,
         podId: cfg.podName === '' ? undefined : `${cfg.podName}/${process.pid}`,
       }),
       breakers: new BreakerRegistry({ metrics, clock, random: deps.random ?? Math.random, log }),

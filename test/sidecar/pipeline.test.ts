@@ -114,3 +114,30 @@ spec:
   t.match(await r.body.json(), { status: 'not ready', failing: ['auth-keys'] });
   t.equal(app.hits.count, 0);
 });
+
+t.test('a hot key is decided from quota leases: far fewer Redis calls, still within the limit', async (t) => {
+  const app = await startHttpApp();
+  const redis = await RedisProcess.start();
+  const p = await startProxy(app.url, ['--redis', redis.url, '--redis-timeout', '50ms'], { policy: `apiVersion: sidegate.dev/v1
+kind: Policy
+metadata: { name: hot }
+spec:
+  rateLimits:
+    - { name: hot, key: [ { constant: all } ], limit: { requests: 2000, per: 1s }, onRedisError: deny }
+` });
+  t.teardown(async () => { await p.close(); await app.close(); await redis.stop(); });
+  const pool = new (await import('undici')).Pool(p.url, { connections: 10 });
+  let ok = 0;
+  const n = 1500;
+  for (let i = 0; i < n; i += 50) {
+    const batch = await Promise.all(Array.from({ length: 50 }, async () => { const r = await pool.request({ path: '/x', method: 'GET' }); await r.body.dump(); return r.statusCode; }));
+    ok += batch.filter((s) => s === 200).length;
+  }
+  await pool.close();
+  t.equal(ok, n, 'under the limit: every request admitted');
+  const m = await (await request(`${p.adminUrl}/metrics`)).body.text();
+  const fromLease = Number(/sidegate_ratelimit_decisions_total\{limit="hot",result="allowed",source="lease"\} (\d+)/.exec(m)?.[1] ?? 0);
+  const fromRedis = Number(/sidegate_ratelimit_decisions_total\{limit="hot",result="allowed",source="redis"\} (\d+)/.exec(m)?.[1] ?? 0);
+  t.ok(fromLease > n / 2, `most decisions came from leases (${fromLease} lease, ${fromRedis} redis)`);
+  t.match(m, /sidegate_ratelimit_lease_switches_total\{limit="hot",to="lease"\} [1-9]/, 'the switch to leasing is counted');
+});

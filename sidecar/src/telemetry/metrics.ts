@@ -40,6 +40,11 @@ export class Metrics {
   // --- rate limits and Redis
   readonly rateLimitDecisions = new Counter({ name: 'sidegate_ratelimit_decisions_total', help: 'Rate-limit decisions by limit, result (allowed, limited, shadow_limited, unavailable, shadow_unavailable) and source (redis, cache, fallback, lease).', labelNames: ['limit', 'result', 'source'] as const, registers: [this.registry] });
   readonly rateLimitFallback = new Gauge({ name: 'sidegate_ratelimit_fallback_active', help: '1 while Redis is unusable and limits decide by their onRedisError mode.', registers: [this.registry] });
+  readonly rateLimitLeaseSize = new Histogram({ name: 'sidegate_ratelimit_lease_size', help: 'Requests granted per quota lease (hot keys), by limit.', labelNames: ['limit'] as const, buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000], registers: [this.registry] });
+  readonly rateLimitLeaseReturned = new Counter({ name: 'sidegate_ratelimit_lease_returned_total', help: 'Unused leased requests given back to the shared key when a lease ended, by limit.', labelNames: ['limit'] as const, registers: [this.registry] });
+  readonly rateLimitLeaseForfeited = new Counter({ name: 'sidegate_ratelimit_lease_forfeited_total', help: 'Unused leased requests that could not be given back (already passed, or other pods reserved after them), by limit.', labelNames: ['limit'] as const, registers: [this.registry] });
+  readonly rateLimitLeaseSwitches = new Counter({ name: 'sidegate_ratelimit_lease_switches_total', help: 'Keys switching between exact decisions and quota leasing, by limit and direction (lease, exact).', labelNames: ['limit', 'to'] as const, registers: [this.registry] });
+  readonly rateLimitLeasedKeys = new Gauge({ name: 'sidegate_ratelimit_leased_keys', help: 'Rate-limit keys this pod decides from quota leases now.', registers: [this.registry] });
   readonly redisErrors = new Counter({ name: 'sidegate_redis_errors_total', help: 'Redis calls that failed or ran past their budget, by operation (ratelimit, heartbeat, auth_revocation) and kind (timeout, connection, reply, noscript).', labelNames: ['op', 'kind'] as const, registers: [this.registry] });
   readonly redisDuration = new Histogram({ name: 'sidegate_redis_duration_seconds', help: 'Redis call latency, by operation.', labelNames: ['op'] as const, buckets: FAST_BUCKETS, registers: [this.registry] });
 

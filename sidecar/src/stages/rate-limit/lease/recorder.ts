@@ -2,11 +2,7 @@
  * What leasing reports, kept behind a small interface so the Prometheus side lives with the other
  * metrics (sidecar/src/telemetry/metrics.ts). Label values are limit names from the policy (bounded).
  * Decisions by source (`lease`) go through the stage's existing decisions counter.
- *
- * TODO(lead): the Metrics fields proposed for these (name, type, labels) are in the leasing report:
- * sidegate_ratelimit_lease_size (histogram), sidegate_ratelimit_lease_returned_total,
- * sidegate_ratelimit_lease_forfeited_total, sidegate_ratelimit_lease_switches_total (counters),
- * sidegate_ratelimit_lease_keys (gauge).
+ * The proxy's recorder is lease/metrics.ts.
  */
 export interface LeaseRecorder {
   /** A lease of `requests` was granted for a key of `limit`. */
