@@ -30,6 +30,15 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BODY_BYTES = 1024;
 const log = (s: string): void => { process.stderr.write(`${s}\n`); };
 
+/** The commit measured, with "+dirty" when dist/ may hold uncommitted work (a shared checkout). */
+function sourceCommit(): string {
+  try {
+    const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+    return `${head}${dirty ? '+dirty' : ''}`;
+  } catch { return 'unknown'; }
+}
+
 function toolVersion(cmd: string, args: string[]): string {
   // Some print their version on stderr (nginx -v), some exit non-zero (wrk --version).
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -300,7 +309,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   restoreAutogroup();
   rmSync(dir, { recursive: true, force: true });
   return {
-    date: new Date().toISOString(), machine: describeMachine(), node: process.version, tools,
+    date: new Date().toISOString(), machine: describeMachine(), node: process.version, tools, commit: sourceCommit(),
     options: { ...opts }, commands: commands(opts),
     targets: specs.map((s) => records.get(s.name)!), measurements, durationS: (performance.now() - started) / 1000,
   };

@@ -104,7 +104,7 @@ export function noiseTable(result: Pick<RunResult, 'measurements'>): string {
 /** Every table of a run, with headings. */
 export function report(result: RunResult): string {
   const out: string[] = [`# sidegate bench ${result.date}`, ''];
-  out.push(`${result.machine.cpuModel}, ${result.machine.cores} cores, kernel ${result.machine.kernel}, node ${result.node}; ${result.durationS.toFixed(0)} s`, '');
+  out.push(`${result.machine.cpuModel}, ${result.machine.cores} cores, kernel ${result.machine.kernel}, node ${result.node}; ${result.durationS.toFixed(0)} s${result.commit ? `; commit ${result.commit}` : ''}`, '');
   // Capacity first in the report, though a run measures the fixed-rate scenarios first.
   for (const s of [...SCENARIOS].sort((a, b) => Number(a.kind !== 'capacity') - Number(b.kind !== 'capacity'))) {
     if (!result.measurements.some((m) => m.scenario === s.id)) continue;

@@ -87,6 +87,8 @@ export interface RunResult {
   readonly machine: MachineInfo;
   readonly node: string;
   readonly tools: Readonly<Record<string, string>>;
+  /** `git rev-parse --short HEAD` (+dirty) when the run started; the proxies run what dist/ held then. */
+  readonly commit?: string;
   readonly options: Readonly<Record<string, unknown>>;
   readonly commands: Readonly<Record<string, string>>;
   readonly targets: readonly TargetRecord[];
