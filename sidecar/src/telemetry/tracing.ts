@@ -112,7 +112,7 @@ export class Tracing {
   }
 
   /** The SERVER span of one request, continuing the caller's trace if it sent one. */
-  startServer(name: string, headers: IncomingHttpHeaders, attributes: Attributes): Span {
+  startServer(name: string, headers: IncomingHttpHeaders, attributes: Attributes | undefined): Span {
     const parent = this.propagator.extract(ROOT_CONTEXT, headers, getter);
     return this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   }
@@ -126,6 +126,7 @@ export class Tracing {
   }
 
   end(span: Span, status: number, errorCode: string | undefined, serverSide: boolean): void {
+    if (!span.isRecording()) { span.end(); return; }
     if (status > 0) span.setAttribute('http.response.status_code', status);
     if (errorCode !== undefined) span.setAttribute('sidegate.error', errorCode);
     // Server spans: only 5xx are errors (4xx are the client's); client spans: any failure.

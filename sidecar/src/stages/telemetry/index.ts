@@ -28,7 +28,12 @@ export function telemetry(policy: LoggingPolicy, deps: TelemetryDeps): Stage {
   const { metrics, clock, tracing } = deps;
   return (next: Handler): Handler => async (ex: Exchange) => {
     metrics.inflight.inc();
-    if (tracing !== undefined) ex.span = tracing.startServer(ex.method, ex.headers, startAttributes(ex));
+    if (tracing !== undefined) {
+      const span = tracing.startServer(ex.method, ex.headers, undefined);
+      // Unsampled spans record nothing: build no attributes for them (most requests at 0.1).
+      if (span.isRecording()) span.setAttributes(startAttributes(ex));
+      ex.span = span;
+    }
     try {
       await next(ex);
     } finally {
@@ -54,6 +59,7 @@ function startAttributes(ex: Exchange): Record<string, string> {
 
 /** Name the span after the route, record what each stage decided, and end it. */
 function endSpan(ex: Exchange, span: Span, tracing: Tracing): void {
+  if (!span.isRecording()) { span.end(); return; }
   span.updateName(`${ex.method} ${ex.routeName}`);
   span.setAttribute('http.route', ex.routeName);
   span.setAttribute('url.path', ex.path);
