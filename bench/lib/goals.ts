@@ -161,13 +161,13 @@ export function decisionsTable(result: Result): string | undefined {
   const rows = result.targets.filter((t) => t.endMetrics !== undefined && Object.keys(t.endMetrics).some((k) => k.startsWith('sidegate_ratelimit_decisions_total')));
   if (rows.length === 0) return undefined;
   const sum = (m: Readonly<Record<string, number>>, re: RegExp): number => Object.entries(m).reduce((a, [k, v]) => a + (re.test(k) ? v : 0), 0);
-  return markdownTable(['target', 'decisions', 'by Redis', 'local fallback (budget missed)', 'other sources', 'Redis errors (timeout / other)'], rows.map((t) => {
+  const sources = ['redis', 'lease', 'cache', 'fallback'];
+  return markdownTable(['target', 'decisions', 'by Redis', 'from a lease', 'deny cache', 'local fallback (Redis missed its budget)', 'Redis errors (timeout / other)'], rows.map((t) => {
     const m = t.endMetrics!;
     const all = sum(m, /^sidegate_ratelimit_decisions_total/);
-    const redis = sum(m, /^sidegate_ratelimit_decisions_total\{.*source="redis"/);
-    const fb = sum(m, /^sidegate_ratelimit_decisions_total\{.*source="fallback"/);
     const pct = (n: number): string => `${num(n)} (${all ? ((n / all) * 100).toFixed(1) : '0'} %)`;
-    return [t.name, num(all), pct(redis), pct(fb), pct(all - redis - fb), `${num(sum(m, /^sidegate_redis_errors_total\{.*kind="timeout"/))} / ${num(sum(m, /^sidegate_redis_errors_total\{(?!.*kind="timeout")/))}`];
+    const by = sources.map((src) => pct(sum(m, new RegExp(`^sidegate_ratelimit_decisions_total\\{.*source="${src}"`))));
+    return [t.name, num(all), ...by, `${num(sum(m, /^sidegate_redis_errors_total\{.*kind="timeout"/))} / ${num(sum(m, /^sidegate_redis_errors_total\{(?!.*kind="timeout")/))}`];
   }));
 }
 
