@@ -123,7 +123,7 @@ kind: Policy
 metadata: { name: hot }
 spec:
   rateLimits:
-    - { name: hot, key: [ { constant: all } ], limit: { requests: 2000, per: 1s }, onRedisError: deny }
+    - { name: hot, key: [ { constant: all } ], limit: { requests: 2000, per: 1s, burst: 2000 }, onRedisError: deny }
 ` });
   t.teardown(async () => { await p.close(); await app.close(); await redis.stop(); });
   const pool = new (await import('undici')).Pool(p.url, { connections: 10 });
