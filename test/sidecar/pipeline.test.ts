@@ -123,7 +123,7 @@ kind: Policy
 metadata: { name: hot }
 spec:
   rateLimits:
-    - { name: hot, key: [ { constant: all } ], limit: { requests: 2000, per: 1s, burst: 2000 }, onRedisError: deny }
+    - { name: hot, key: [ { constant: all } ], limit: { requests: 2000, per: 1s, burst: 2000 }, onRedisError: allow }
 ` });
   t.teardown(async () => { await p.close(); await app.close(); await redis.stop(); });
   const pool = new (await import('undici')).Pool(p.url, { connections: 10 });
@@ -134,6 +134,8 @@ spec:
     ok += batch.filter((s) => s === 200).length;
   }
   await pool.close();
+  // onRedisError: allow, so a Redis call that misses its budget on a loaded machine still admits:
+  // any refusal here would be the leases refusing requests that are within the limit.
   t.equal(ok, n, 'under the limit: every request admitted');
   const m = await (await request(`${p.adminUrl}/metrics`)).body.text();
   const fromLease = Number(/sidegate_ratelimit_decisions_total\{limit="hot",result="allowed",source="lease"\} (\d+)/.exec(m)?.[1] ?? 0);
