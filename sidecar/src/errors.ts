@@ -18,7 +18,6 @@ export const ERROR_TABLE = {
   SIDEGATE_ERR_UPSTREAM_TIMEOUT: { status: 504, meaning: 'The app did not answer within the upstream timeout (spec.upstream.timeout or the route timeout).' },
   SIDEGATE_ERR_UPSTREAM_RESET: { status: 502, meaning: 'The app reset or closed the connection, or answered with an invalid response, before a complete response was sent.' },
   SIDEGATE_ERR_NOT_READY: { status: 503, meaning: 'The sidecar has no policy yet (its policy file, e.g. the ConfigMap named by sidegate.dev/policy, does not exist); it reports not ready and refuses requests until the file appears.' },
-  SIDEGATE_ERR_DRAINING: { status: 503, meaning: 'The sidecar is shutting down and no longer accepts new requests; retry on another pod.' },
   SIDEGATE_ERR_UNAUTHENTICATED: { status: 401, meaning: 'No valid token: missing, malformed, expired, bad signature, wrong issuer or audience, unknown key or revoked. The `reason` field and WWW-Authenticate say which.' },
   SIDEGATE_ERR_FORBIDDEN: { status: 403, meaning: 'The token is valid but lacks the claims the matching rule requires (insufficient_scope), or the client IP is banned.' },
   SIDEGATE_ERR_CROSS_TENANT: { status: 403, meaning: 'The token\'s tenant claim does not match the tenant named by the request; counted in sidegate_security_violations_total{kind="cross_tenant"}.' },
@@ -87,10 +86,6 @@ export class UpstreamResetError extends SidecarError {
 export class NotReadyError extends SidecarError {
   override readonly name = 'NotReadyError';
   constructor(what: string) { super('SIDEGATE_ERR_NOT_READY', `the sidecar is not ready: ${what}`, { 'retry-after': '1' }); }
-}
-export class DrainingError extends SidecarError {
-  override readonly name = 'DrainingError';
-  constructor() { super('SIDEGATE_ERR_DRAINING', 'the sidecar is shutting down', { 'retry-after': '1', connection: 'close' }); }
 }
 export class UnauthenticatedError extends SidecarError {
   override readonly name = 'UnauthenticatedError';
