@@ -1,16 +1,14 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createH2Server, constants as h2c, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type SidecarError } from '../errors.js';
+import { HeadersTooLargeError } from '../errors.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { FrontContext } from './front.js';
-import { h1Exchange } from './h1.js';
+import { H1Connection, type H1Host } from './h1/connection.js';
 import { h2Exchange, headerListSize } from './h2.js';
 import { bind } from './bind.js';
-import { upgradeExchange } from './upgrade.js';
 
 export interface ListenerOptions {
   readonly host: string;
@@ -36,14 +34,25 @@ type TrackedSession = Http2Session & { [ACTIVE]?: number };
  */
 export class InboundListener {
   private readonly tcp: TcpServer;
-  private readonly h1: HttpServer;
   private readonly h2: Http2Server;
+  private readonly h1Host: H1Host;
+  private readonly h1 = new Set<H1Connection>();
   private readonly sessions = new Set<TrackedSession>();
   private readonly sockets = new Set<Duplex>();
+  private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
 
   constructor(private readonly opts: ListenerOptions, private readonly ctx: FrontContext) {
-    this.h1 = this.createH1();
+    this.h1Host = {
+      ctx, maxHeaderSize: opts.maxHeaderSize,
+      clientError: (reason) => opts.metrics.clientErrors.inc({ reason }),
+      closed: (c) => { this.h1.delete(c); },
+    };
+    // HTTP/1.1 deadlines (headers, whole request, idle) are checked here for every connection at
+    // once, at a quarter of the headers timeout (≤ 1 s): a slowloris client is cut in time and
+    // no request carries a timer of its own.
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, Math.floor(opts.headersTimeoutMs / 4))));
+    this.sweeper.unref();
     this.h2 = this.createH2();
     this.tcp = opts.tls
       ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, ALPNProtocols: ['h2', 'http/1.1'], minVersion: 'TLSv1.2', handshakeTimeout: opts.headersTimeoutMs },
@@ -61,18 +70,32 @@ export class InboundListener {
     this.accepting = false;
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     for (const s of this.sessions) if (!s.closed) s.close();
-    this.h1.closeIdleConnections();
+    this.closeIdle();
     return closed;
   }
 
   /** Close HTTP/1.1 connections that are between requests (called repeatedly while draining). */
-  closeIdle(): void { this.h1.closeIdleConnections(); }
+  closeIdle(): void {
+    for (const c of this.h1) if (c.idle) c.destroy();
+  }
 
   /** Last resort at the end of the grace period. */
   destroyAll(): void {
+    clearInterval(this.sweeper);
     for (const s of this.sessions) s.destroy();
     for (const s of this.sockets) s.destroy();
-    this.h1.close(() => undefined);
+  }
+
+  private sweep(): void {
+    if (this.h1.size === 0) return;
+    const o = this.opts;
+    const now = this.ctx.clock.monotonic();
+    for (const c of this.h1) {
+      if (c.lingerUntil > 0 && now >= c.lingerUntil) c.timedOut('linger');
+      else if (c.inHeaders && now - c.messageStart >= o.headersTimeoutMs) c.timedOut('headers');
+      else if (c.inBody && now - c.messageStart >= o.requestTimeoutMs) c.timedOut('request');
+      else if (c.idle && c.idleSince > 0 && now - c.idleSince >= o.idleTimeoutMs) c.timedOut('idle');
+    }
   }
 
   private track(socket: Duplex, protocol: string): void {
@@ -95,11 +118,10 @@ export class InboundListener {
       socket.off('data', onData);
       socket.pause();
       socket.setTimeout(0);
-      socket.unshift(buf);
-      this.handOver(socket, h2 ? 'h2' : 'http/1.1');
-      // The HTTP/1.1 server reads through the JS stream and needs it flowing again; the HTTP/2
-      // session drains the unshifted bytes itself and then reads the handle natively.
-      if (!h2) socket.resume();
+      // The HTTP/2 session drains the unshifted bytes itself, then reads the handle natively; the
+      // HTTP/1.1 parser takes them as its first input.
+      if (h2) socket.unshift(buf);
+      this.handOver(socket, h2 ? 'h2' : 'http/1.1', h2 ? undefined : buf);
     };
     socket.on('data', onData);
     socket.on('error', () => socket.destroy());
@@ -111,49 +133,18 @@ export class InboundListener {
     this.handOver(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1');
   }
 
-  private handOver(socket: Duplex, protocol: 'h2' | 'http/1.1'): void {
+  private handOver(socket: Socket, protocol: 'h2' | 'http/1.1', first?: Buffer): void {
     this.track(socket, protocol);
     if (protocol === 'h2') this.h2.emit('connection', socket);
-    else this.h1.emit('connection', socket);
+    else {
+      const c = new H1Connection(socket, this.h1Host, first);
+      if (!c.destroyed) this.h1.add(c); // it may already have handed the socket to a tunnel
+    }
   }
 
   private cut(socket: Duplex, reason: string): void {
     this.opts.metrics.clientErrors.inc({ reason });
     socket.destroy();
-  }
-
-  private createH1(): HttpServer {
-    const o = this.opts;
-    const server = createHttpServer({
-      maxHeaderSize: o.maxHeaderSize,
-      headersTimeout: o.headersTimeoutMs,
-      requestTimeout: o.requestTimeoutMs,
-      keepAliveTimeout: o.idleTimeoutMs,
-      // Node checks header/request timeouts on this interval (30 s by default): too coarse for slowloris.
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
-      requireHostHeader: false,
-      noDelay: true,
-    }, (req: IncomingMessage, res: ServerResponse) => this.ctx.dispatch(h1Exchange(req, res, this.ctx)));
-    server.timeout = o.idleTimeoutMs;
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.ctx.dispatch(upgradeExchange(req, socket, head, this.ctx)));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
-    // The server never listens (sockets are handed over), but 'listening' is what starts Node's
-    // connection tracking: header/request timeouts and closeIdleConnections() depend on it.
-    server.emit('listening');
-    return server;
-  }
-
-  private onClientError(err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: Duplex): void {
-    let e: SidecarError | undefined;
-    let reason = 'reset';
-    if (err.code === 'HPE_HEADER_OVERFLOW') { e = new HeadersTooLargeError(this.opts.maxHeaderSize); reason = 'header_overflow'; }
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { e = new RequestTimeoutError(); reason = 'request_timeout'; }
-    else if (err.code?.startsWith('HPE_') === true) { e = new BadRequestError(`malformed request (${err.code.slice(4).toLowerCase()})`); reason = 'malformed'; }
-    this.opts.metrics.clientErrors.inc({ reason });
-    const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-    if (e === undefined || !socket.writable || inResponse) { socket.destroy(); return; }
-    const body = e.body('');
-    socket.end(`HTTP/1.1 ${e.status} ${e.name}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   }
 
   private createH2(): Http2Server {

@@ -1,10 +1,11 @@
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Exchange, type ResponseSink } from '../exchange.js';
 import { dropConnectionListed, H } from '../headers.js';
 import { requestIdFrom } from './request-id.js';
 import type { FrontContext } from './front.js';
+import { EMPTY_BODY } from './h1/body.js';
 
 /**
  * ResponseSink over the raw socket of an Upgrade request. Only used when sidegate itself answers
@@ -39,13 +40,14 @@ class RawSink implements ResponseSink {
 }
 
 /** An Exchange for an HTTP/1.1 Upgrade (WebSocket): runs the same pipeline, then tunnels. */
-export function upgradeExchange(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: FrontContext): Exchange {
-  const target = req.url ?? '/';
+export function upgradeExchange(
+  method: string, target: string, headers: IncomingHttpHeaders, socket: Duplex, head: Buffer, remoteAddress: string, ctx: FrontContext,
+): Exchange {
   const q = target.indexOf('?');
-  dropConnectionListed(req.headers, req.headers[H.connection]);
+  dropConnectionListed(headers, headers[H.connection]);
   return new Exchange(
-    'http/1.1', req.method ?? 'GET', target, q < 0 ? target : target.slice(0, q), req.headers.host ?? '',
-    ctx.scheme, req.headers, req.socket.remoteAddress ?? '', req, false, new RawSink(socket),
-    requestIdFrom(req.headers[H.requestId]), ctx.clock.monotonic(), { socket, head },
+    'http/1.1', method, target, q < 0 ? target : target.slice(0, q), headers.host ?? '',
+    ctx.scheme, headers, remoteAddress, EMPTY_BODY, false, new RawSink(socket),
+    requestIdFrom(headers[H.requestId]), ctx.clock.monotonic(), { socket, head },
   );
 }

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Exchange } from '../exchange.js';
 import { H, HOP_BY_HOP, VIA_NAME } from '../headers.js';
+import { addField, lowerName } from '../http1/fields.js';
+import { fieldLines } from '../http1/head.js';
 
 /**
  * Headers never sent to the app besides hop-by-hop ones: `expect` is answered by the sidecar
@@ -63,6 +65,60 @@ export function responseHeadersForClient(ex: Exchange, src: IncomingHttpHeaders)
     if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name)) || name.charCodeAt(0) === 58) continue;
     out[name] = src[name];
   }
+  out[H.requestId] = ex.requestId;
+  const extra = ex.responseHeaders;
+  if (extra !== undefined) for (const k in extra) out[k] = extra[k];
+  return out;
+}
+
+/** Rebuilt by `requestHead` rather than copied. */
+const REBUILT: ReadonlySet<string> = new Set([H.forwardedFor, H.via, H.requestId]);
+
+/**
+ * The HTTP/1.1 request head for the app, as one string: the same fields `requestHeadersForApp`
+ * gives (client's minus hop-by-hop, forwarding headers added), written without an intermediate
+ * object. `chunked`: the body's length is unknown (chunked or HTTP/2 without content-length), so
+ * it is sent with chunked encoding.
+ */
+export function requestHead(ex: Exchange, chunked: boolean): string {
+  const src = ex.headers;
+  let out = `${ex.method} ${ex.target} HTTP/1.1\r\nhost: ${ex.authority}\r\n`;
+  for (const name in src) {
+    if (NOT_FORWARDED.has(name) || REBUILT.has(name)) continue;
+    const v = src[name];
+    if (v !== undefined) out += fieldLines(name, v);
+  }
+  out += `x-forwarded-for: ${appendClientIp(src[H.forwardedFor], ex.remoteAddress)}\r\n`;
+  if (src[H.forwardedProto] === undefined) out += `x-forwarded-proto: ${ex.scheme}\r\n`;
+  if (src[H.forwardedHost] === undefined && ex.authority !== '') out += `x-forwarded-host: ${ex.authority}\r\n`;
+  const via = ex.protocol === 'h2' ? `2 ${VIA_NAME}` : `1.1 ${VIA_NAME}`;
+  const prior = src[H.via];
+  out += `via: ${prior === undefined ? via : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${via}`}\r\n`;
+  out += `x-request-id: ${ex.requestId}\r\n`;
+  if (chunked) out += 'transfer-encoding: chunked\r\n';
+  return `${out}\r\n`;
+}
+
+/**
+ * The app's response fields (llhttp's flat list) as sent to the client: hop-by-hop ones and the
+ * ones the app listed in Connection removed, repeated fields combined as node:http does (so an
+ * HTTP/2 client never gets two of a field that may occur once), request id and stage headers added.
+ */
+export function responseHeadersFromFields(ex: Exchange, raw: readonly string[]): OutgoingHttpHeaders {
+  const kept: IncomingHttpHeaders = {};
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = lowerName(raw[i]!);
+    if (HOP_BY_HOP.has(name)) {
+      if (name === H.connection) connection = connection === undefined ? raw[i + 1]! : `${connection}, ${raw[i + 1]!}`;
+      continue;
+    }
+    addField(kept, name, raw[i + 1]!);
+  }
+  if (connection !== undefined) {
+    for (const part of connection.split(',')) { const n = part.trim().toLowerCase(); if (n !== '') delete kept[n]; }
+  }
+  const out = kept as OutgoingHttpHeaders;
   out[H.requestId] = ex.requestId;
   const extra = ex.responseHeaders;
   if (extra !== undefined) for (const k in extra) out[k] = extra[k];

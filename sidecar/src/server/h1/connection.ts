@@ -1,0 +1,358 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type SidecarError } from '../../errors.js';
+import { Exchange } from '../../exchange.js';
+import { dropConnectionListed, H } from '../../headers.js';
+import { addField, fieldsToHeaders } from '../../http1/fields.js';
+import { methodTable, newParser, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
+import type { FrontContext } from '../front.js';
+import { requestIdFrom } from '../request-id.js';
+import { upgradeExchange } from '../upgrade.js';
+import { EMPTY_BODY, RequestBody, type BodySource } from './body.js';
+import { H1Message, type MessageOwner } from './message.js';
+
+/** What a connection needs from the listener that owns it. */
+export interface H1Host {
+  readonly ctx: FrontContext;
+  readonly maxHeaderSize: number;
+  /** Count a connection refused before a request was formed (sidegate_client_errors_total). */
+  clientError(reason: string): void;
+  /** The connection is gone (closed, or handed to a tunnel). */
+  closed(c: H1Connection): void;
+}
+
+/** Parsed requests waiting behind the one being answered before the socket stops being read. */
+const MAX_QUEUED = 8;
+/** How long a refused request's remaining body is read and dropped before the connection is cut. */
+const LINGER_MS = 5000;
+const EXPECT_CONTINUE = /(?:^|[\s,])100-continue(?:$|[\s,;])/i;
+
+/** Why reading is paused: any bit set keeps the socket unread. */
+const enum Pause { Queue = 1, Body = 2, Stopped = 4 }
+
+interface PendingUpgrade {
+  readonly method: string;
+  readonly target: string;
+  readonly headers: IncomingHttpHeaders;
+  /** Bytes after the request head: the tunnel's first data. Set once the parser has returned. */
+  rest?: Buffer;
+}
+
+type Handle = { isStreamBase?: boolean; _consumed?: boolean; reading?: boolean; readStart(): number; readStop(): number };
+
+/**
+ * One client connection speaking HTTP/1.1 (or 1.0): llhttp parses requests straight from the
+ * socket handle; each request becomes an Exchange with an H1Message as its sink. Pipelined
+ * requests queue up and are answered in order, the next dispatched when the previous response is
+ * complete. Timeouts (headers, whole request, idle, linger) are checked by the listener's sweep
+ * from the timestamps kept here, so no request carries a timer of its own.
+ */
+export class H1Connection implements MessageOwner, BodySource {
+  destroyed = false;
+  /** Monotonic ms when the message now being read began (0: between messages). */
+  messageStart: number;
+  /** Monotonic ms when the connection last became idle (0: not idle). */
+  idleSince = 0;
+  /** While a refused request's body is still arriving after the answer: cut at this monotonic ms. */
+  lingerUntil = 0;
+  readonly remoteAddress: string;
+  private readonly parser: LlParser;
+  private readonly queue: H1Message[] = [];
+  private readonly methods = methodTable();
+  /** The message whose body is being read now, and that body. */
+  private reading: H1Message | undefined;
+  private body: RequestBody | undefined;
+  /** Fields and URL of a head llhttp delivered in pieces (more than 32 fields, or split reads). */
+  private fields: string[] = [];
+  private url = '';
+  private paused = 0;
+  private consumed = false;
+  /** The first message of a read was parsed: dispatch it once the parser has returned. */
+  private startPending = false;
+  private upgrade: PendingUpgrade | undefined;
+  /** A framing error or timeout between requests, answered once the responses before it are out. */
+  private failed: SidecarError | undefined;
+  private ending = false;
+
+  private readonly onSocketError = (): void => { this.destroy(); };
+  private readonly onSocketClose = (): void => { this.onClose(); };
+  // A client that half-closes with requests outstanding is gone (node:http and nginx agree);
+  // between requests its end is answered with ours.
+  private readonly onSocketEnd = (): void => { if (this.queue.length === 0) this.socket.destroySoon(); else this.destroy(); };
+  private readonly onSocketData = (d: Buffer): void => { this.afterExecute(this.parser.execute(d), d); };
+
+  constructor(readonly socket: Socket, private readonly host: H1Host, first: Buffer | undefined) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.messageStart = host.ctx.clock.monotonic(); // the first request's headers are due from now
+    const p = newParser('request', host.maxHeaderSize);
+    this.parser = p;
+    p[Slot.MessageBegin] = (() => { this.messageStart = this.host.ctx.clock.monotonic(); this.idleSince = 0; });
+    p[Slot.Headers] = ((f: string[], url: string) => { for (const x of f) this.fields.push(x); this.url += url; });
+    p[Slot.HeadersComplete] = ((_maj: number, min: number, f: string[] | undefined, m: number, url: string | undefined, _s: unknown, _t: unknown, up: boolean, ka: boolean) =>
+      this.onHeadersComplete(min, f, m, url, up, ka));
+    p[Slot.Body] = ((b: Buffer) => { this.body?.chunk(b); });
+    p[Slot.MessageComplete] = (() => { this.onMessageComplete(); });
+    p[Slot.Execute] = ((ret: number | ParseError) => { this.afterExecute(ret, undefined); });
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+    socket.on('end', this.onSocketEnd);
+    if (first !== undefined && first.length > 0) this.afterExecute(p.execute(first), first);
+    if (this.destroyed || this.paused !== 0) return;
+    const handle = this.handle();
+    if (handle?.isStreamBase === true && handle._consumed !== true) {
+      // Read in C++ straight into the parser; results arrive at Slot.Execute.
+      handle._consumed = true;
+      this.consumed = true;
+      p.consume(handle);
+    } else {
+      socket.on('data', this.onSocketData);
+    }
+    socket.resume();
+  }
+
+  /** Nothing in flight and nothing half-read: safe to close (drain, idle timeout). */
+  get idle(): boolean { return this.queue.length === 0 && this.messageStart === 0 && this.upgrade === undefined; }
+
+  /** Reading a request head (as opposed to a body, or nothing). */
+  get inHeaders(): boolean { return this.messageStart > 0 && this.reading === undefined && this.upgrade === undefined && this.failed === undefined; }
+
+  /** Reading a request body. */
+  get inBody(): boolean { return this.reading !== undefined; }
+
+  lastResponse(): boolean { return this.ending || this.host.ctx.draining(); }
+
+  // --- parser callbacks
+
+  private onHeadersComplete(minor: number, f: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    let raw = f ?? this.fields;
+    if (f !== undefined && this.fields.length > 0) { for (const x of f) this.fields.push(x); raw = this.fields; }
+    this.fields = [];
+    const target = url ?? this.url;
+    this.url = '';
+    const headers = fieldsToHeaders(raw);
+    const name = this.methods[method] ?? 'GET';
+    if (upgrade) {
+      // The head is all the HTTP this connection will carry: the bytes after it belong to the
+      // tunnel (or, for CONNECT, are refused). llhttp stops parsing here by itself.
+      this.upgrade = { method: name, target, headers };
+      return 0;
+    }
+    const te = headers[H.transferEncoding];
+    const cl = headers[H.contentLength];
+    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+    const expect = headers.expect;
+    const msg = new H1Message(this, minor >= 1, keepAlive, name === 'HEAD', minor >= 1 && expect !== undefined && EXPECT_CONTINUE.test(expect), hasBody);
+    dropConnectionListed(headers, headers[H.connection]);
+    const q = target.indexOf('?');
+    msg.ex = new Exchange(
+      'http/1.1', name, target, q < 0 ? target : target.slice(0, q), headers.host ?? '', this.host.ctx.scheme, headers,
+      this.remoteAddress, hasBody ? (this.body = new RequestBody(this)) : EMPTY_BODY, hasBody, msg,
+      requestIdFrom(headers[H.requestId]), this.messageStart, undefined,
+    );
+    if (hasBody) this.reading = msg;
+    this.queue.push(msg);
+    if (this.queue.length === 1) this.startPending = true;
+    if (this.queue.length > MAX_QUEUED) this.pause(Pause.Queue);
+    return 0;
+  }
+
+  private onMessageComplete(): void {
+    const msg = this.reading;
+    if (this.fields.length > 0) {
+      // Request trailers: kept on the headers (stages may read them), not forwarded as such.
+      if (msg !== undefined) for (let i = 0; i + 1 < this.fields.length; i += 2) addField(msg.ex.headers, this.fields[i]!, this.fields[i + 1]!);
+      this.fields = [];
+    }
+    this.messageStart = 0;
+    this.reading = undefined;
+    const body = this.body;
+    this.body = undefined;
+    if (msg !== undefined) {
+      msg.requestDone = true;
+      body?.push(null);
+    }
+    if (this.lingerUntil > 0) { this.lingerUntil = 0; this.stopReading(); this.socket.destroySoon(); return; } // the refused body is over
+    if (this.queue.length === 0) this.idleSince = this.host.ctx.clock.monotonic();
+  }
+
+  /** After the parser has consumed a buffer: errors, upgrades, and dispatching what was parsed. */
+  private afterExecute(ret: number | ParseError, data: Buffer | undefined): void {
+    if (typeof ret !== 'number') {
+      this.parseError(ret);
+      // A request parsed before the error still runs: its answer (or its failed body's) comes first.
+      if (this.startPending) { this.startPending = false; this.start(); }
+      return;
+    }
+    const up = this.upgrade;
+    if (up !== undefined && up.rest === undefined) {
+      const buf = data ?? this.parser.getCurrentBuffer();
+      up.rest = Buffer.from(buf.subarray(ret));
+      this.stopReading();
+      if (this.queue.length === 0) this.startUpgrade();
+    }
+    if (this.startPending) { this.startPending = false; this.start(); }
+  }
+
+  // --- flow
+
+  private start(): void {
+    const msg = this.queue[0];
+    if (msg === undefined || this.destroyed) return;
+    msg.sendContinue();
+    this.host.ctx.dispatch(msg.ex);
+  }
+
+  /** A response is complete on the wire: close, or go on with the next request. */
+  finished(m: H1Message, close: boolean): void {
+    if (this.queue[0] !== m) return;
+    this.queue.shift();
+    if (close) { this.closeAfter(m); return; }
+    if (this.queue.length <= MAX_QUEUED) this.resume(Pause.Queue);
+    if (this.queue.length > 0) { this.start(); return; }
+    if (this.failed !== undefined) { this.answerFailure(); return; }
+    if (this.upgrade !== undefined) { this.startUpgrade(); return; }
+    if (this.messageStart === 0) this.idleSince = this.host.ctx.clock.monotonic();
+  }
+
+  /**
+   * The response said `connection: close`. Requests pipelined behind it are dropped unanswered
+   * (RFC 9112 §9.3.2: the client retries them). If the client is still sending a body nobody
+   * will read, it is read and dropped for a while so the client sees the answer rather than a
+   * reset (nginx's lingering close).
+   */
+  private closeAfter(m: H1Message): void {
+    this.ending = true;
+    for (const other of this.queue.splice(0)) other.notifyClosed();
+    if (!m.requestDone && this.reading === m && !this.destroyed) {
+      m.ex.body.resume();
+      this.lingerUntil = this.host.ctx.clock.monotonic() + LINGER_MS;
+      this.socket.end();
+      return;
+    }
+    this.stopReading();
+    this.socket.destroySoon();
+  }
+
+  bodyWanted(): void { this.resume(Pause.Body); }
+  bodyFull(): void { this.pause(Pause.Body); }
+
+  private pause(bit: Pause): void {
+    const was = this.paused;
+    this.paused |= bit;
+    if (was === 0) this.setReading(false);
+  }
+
+  private resume(bit: Pause): void {
+    if ((this.paused & bit) === 0) return;
+    this.paused &= ~bit;
+    if (this.paused === 0 && !this.destroyed) this.setReading(true);
+  }
+
+  private stopReading(): void {
+    this.pause(Pause.Stopped);
+    if (this.consumed) { this.consumed = false; this.parser.unconsume(); }
+    this.socket.off('data', this.onSocketData);
+  }
+
+  private handle(): Handle | undefined {
+    return (this.socket as unknown as { _handle?: Handle | null })._handle ?? undefined;
+  }
+
+  /** The parser consumes the handle, bypassing the JS stream: start and stop it at the handle. */
+  private setReading(on: boolean): void {
+    if (!this.consumed) { if (on) this.socket.resume(); else this.socket.pause(); return; }
+    const h = this.handle();
+    if (h === undefined) return;
+    if (on && h.reading !== true) { h.reading = true; h.readStart(); }
+    else if (!on && h.reading !== false) { h.reading = false; h.readStop(); }
+  }
+
+  // --- errors and timeouts
+
+  private parseError(err: ParseError): void {
+    const overflow = err.code === 'HPE_HEADER_OVERFLOW';
+    this.stopReading();
+    const e: SidecarError = overflow
+      ? new HeadersTooLargeError(this.host.maxHeaderSize)
+      : new BadRequestError(`malformed request (${err.code.startsWith('HPE_') ? err.code.slice(4).toLowerCase() : 'invalid'})`);
+    this.fail(e, overflow ? 'header_overflow' : 'malformed');
+  }
+
+  /** The listener's sweep found this connection past one of its deadlines. */
+  timedOut(kind: 'headers' | 'request' | 'idle' | 'linger'): void {
+    if (kind === 'idle' || kind === 'linger') { this.destroy(); return; }
+    this.stopReading();
+    this.fail(new RequestTimeoutError(), 'request_timeout');
+  }
+
+  /**
+   * Nothing more can be read. A request whose body was being read gets the error through its own
+   * pipeline: its body fails, the call to the app is aborted, `respond` answers (the message was
+   * not read whole, so that answer closes the connection). An error between requests is answered
+   * here once the responses before it are out.
+   */
+  private fail(e: SidecarError, reason: string): void {
+    this.messageStart = 0;
+    const reading = this.reading;
+    this.reading = undefined;
+    const body = this.body;
+    this.body = undefined;
+    if (reading !== undefined) {
+      body?.destroy(e);
+      if (reading.headersSent) this.destroy();
+      return;
+    }
+    this.failed = e;
+    this.host.clientError(reason);
+    if (this.queue.length === 0) this.answerFailure();
+  }
+
+  private answerFailure(): void {
+    const e = this.failed;
+    if (e === undefined || this.destroyed) return;
+    this.ending = true;
+    if (!this.socket.writable) { this.destroy(); return; }
+    const body = e.body('');
+    this.socket.write(`HTTP/1.1 ${e.status} ${e.name}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, 'latin1');
+    this.socket.destroySoon();
+  }
+
+  // --- upgrade (WebSocket) and CONNECT
+
+  private startUpgrade(): void {
+    const up = this.upgrade;
+    if (up?.rest === undefined || this.destroyed) return;
+    if (up.method === 'CONNECT') {
+      this.upgrade = undefined;
+      this.failed = new BadRequestError('CONNECT is not supported: sidegate is not a forward proxy');
+      this.host.clientError('malformed');
+      this.answerFailure();
+      return;
+    }
+    // The tunnel owns the socket from here on: this connection lets go of it.
+    this.destroyed = true;
+    this.socket.off('error', this.onSocketError);
+    this.socket.off('close', this.onSocketClose);
+    this.socket.off('end', this.onSocketEnd);
+    this.host.closed(this);
+    setImmediate(() => this.parser.close());
+    this.host.ctx.dispatch(upgradeExchange(up.method, up.target, up.headers, this.socket, up.rest, this.remoteAddress, this.host.ctx));
+  }
+
+  // --- teardown
+
+  destroy(): void {
+    if (!this.destroyed) this.socket.destroy();
+  }
+
+  private onClose(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.body?.destroy();
+    this.body = undefined;
+    for (const m of this.queue.splice(0)) m.notifyClosed();
+    if (this.consumed) { this.consumed = false; this.parser.unconsume(); }
+    this.host.closed(this);
+    setImmediate(() => this.parser.close());
+  }
+}

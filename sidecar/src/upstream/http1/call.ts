@@ -1,0 +1,243 @@
+import type { Readable } from 'node:stream';
+import type { Clock } from '../../clock.js';
+import { SidecarError } from '../../errors.js';
+import type { Exchange } from '../../exchange.js';
+import { H } from '../../headers.js';
+import { addField } from '../../http1/fields.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import { CLIENT_CLOSED, upstreamError } from '../errors.js';
+import { requestHead, responseHeadersFromFields } from '../headers.js';
+import type { ConnUser, UpstreamConn } from './conn.js';
+import type { ConnPool } from './pool.js';
+
+/** Methods a client may safely see sent twice (RFC 9110 §9.2.2): retried on a fresh connection. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+export interface CallDeps {
+  readonly pool: ConnPool;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+}
+
+const enum State { Sending, Receiving, Done }
+
+/**
+ * One request to the app over a pooled HTTP/1.1 connection: writes the head (and streams the
+ * body), relays the response into the exchange's sink as llhttp parses it, and settles. The
+ * timeout runs from sending until the response head, then between body chunks. A keep-alive
+ * connection the app closed just as it was reused (nothing received yet) is retried once on a
+ * fresh connection for idempotent requests without a body — the app cannot have acted on it.
+ */
+export class UpstreamCall implements ConnUser {
+  private conn: UpstreamConn | undefined;
+  private state = State.Sending;
+  private timer: NodeJS.Timeout | undefined;
+  private retried = false;
+  private informational = false;
+  /** The request body was written whole (else the connection cannot be reused). */
+  private bodySent: boolean;
+  private pump: BodyPump | undefined;
+
+  constructor(
+    private readonly ex: Exchange,
+    private readonly deps: CallDeps,
+    private readonly resolve: () => void,
+    private readonly reject: (e: unknown) => void,
+  ) {
+    this.bodySent = !ex.hasBody;
+  }
+
+  start(): void {
+    const ex = this.ex;
+    if (ex.hasBody && ex.body.destroyed) {
+      // The client's body already failed (bad framing, too slow, gone): the app never hears of it.
+      this.state = State.Done;
+      if (ex.sink.closed) { ex.status = CLIENT_CLOSED; this.resolve(); return; }
+      this.reject(ex.body.errored ?? Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' }));
+      return;
+    }
+    ex.upstreamStart = this.deps.clock.monotonic();
+    if (ex.sink.closed) { this.clientGone(); return; }
+    ex.sink.onClose(() => this.clientGone());
+    if (ex.timeoutMs > 0) { this.timer = setTimeout(onTimeout, ex.timeoutMs, this); this.timer.unref(); }
+    this.attach();
+  }
+
+  private attach(): void {
+    const idle = this.deps.pool.take();
+    if (idle !== undefined) { this.conn = idle; idle.user = this; this.send(); return; }
+    const c = this.deps.pool.open();
+    this.conn = c;
+    c.user = this; // onConnected sends
+  }
+
+  onConnected(): void { this.send(); }
+
+  private send(): void {
+    const c = this.conn!;
+    c.responded = false;
+    const ex = this.ex;
+    const chunked = ex.hasBody && ex.headers[H.contentLength] === undefined;
+    c.socket.write(requestHead(ex, chunked), 'latin1');
+    if (ex.hasBody) this.pump = new BodyPump(ex.body, c, chunked, this);
+  }
+
+  // --- response, from the connection's parser
+
+  onHead(status: number, fields: readonly string[], keepAlive: boolean): number {
+    if (this.state === State.Done) return 0;
+    if (status < 200 && status !== 101) { this.informational = true; return 0; } // 100, 103: not relayed
+    const ex = this.ex;
+    this.state = State.Receiving;
+    ex.status = status;
+    if (keepAlive) {
+      for (let i = 0; i < fields.length; i += 2) if (fields[i]!.length === 10 && fields[i]!.toLowerCase() === 'keep-alive') this.deps.pool.hint(this.conn!, fields[i + 1]!);
+    }
+    ex.sink.writeHead(status, responseHeadersFromFields(ex, fields));
+    return ex.method === 'HEAD' ? 1 : 0;
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.state !== State.Receiving) return;
+    this.timer?.refresh();
+    const sink = this.ex.sink;
+    if (!sink.write(chunk)) {
+      const c = this.conn!;
+      c.pauseReading();
+      sink.onDrain(() => c.resumeReading());
+    }
+  }
+
+  onComplete(trailers: readonly string[] | undefined): void {
+    if (this.informational) { this.informational = false; return; }
+    if (this.state !== State.Receiving) return;
+    const c = this.conn!;
+    this.settle();
+    let t: Record<string, string | string[]> | undefined;
+    if (trailers !== undefined) { t = {}; for (let i = 0; i + 1 < trailers.length; i += 2) addField(t, trailers[i]!, trailers[i + 1]!); }
+    // Back to the pool first: the next request of a pipelined client may start from sink.end().
+    if (this.bodySent) this.deps.pool.release(c);
+    else c.close(); // the app answered before reading the whole body: the connection is out of step
+    this.ex.sink.end(undefined, t);
+    this.resolve();
+  }
+
+  onConnError(err: Error): void {
+    if (this.state === State.Done) return;
+    const c = this.conn;
+    if (this.state === State.Sending && c !== undefined && c.served > 0 && !c.responded && !this.retried
+      && !this.ex.hasBody && IDEMPOTENT.has(this.ex.method) && !this.ex.sink.closed) {
+      // The app closed an idle connection as we reused it: it never saw this request.
+      this.retried = true;
+      this.pump?.stop();
+      this.attach();
+      return;
+    }
+    this.fail(err);
+  }
+
+  /** A failure of the call: the client learns what happened (or nothing, if it is gone). */
+  fail(err: unknown): void {
+    if (this.state === State.Done) return;
+    const ex = this.ex;
+    this.settle();
+    const c = this.conn;
+    this.conn = undefined;
+    if (c !== undefined && !c.dead) c.close();
+    if (ex.sink.closed) {
+      if (ex.status === 0 || !ex.sink.headersSent) ex.status = CLIENT_CLOSED;
+      this.resolve();
+      return;
+    }
+    // The client's own request failed (bad body framing, too slow): that is its answer.
+    this.reject(err instanceof SidecarError ? err : upstreamError(err, ex.timeoutMs, this.deps.metrics));
+  }
+
+  /** The client went away (or the exchange ended): cancel the call to the app. */
+  clientGone(): void {
+    if (this.state === State.Done) return;
+    const ex = this.ex;
+    this.settle();
+    const c = this.conn;
+    this.conn = undefined;
+    if (c !== undefined) c.close();
+    if (ex.status === 0 || !ex.sink.headersSent) ex.status = CLIENT_CLOSED;
+    this.resolve();
+  }
+
+  timedOut(): void {
+    this.fail(Object.assign(new Error('the app did not answer in time'), { code: 'SIDEGATE_UPSTREAM_TIMEOUT' }));
+  }
+
+  bodyDone(): void { this.bodySent = true; this.pump = undefined; }
+
+  private settle(): void {
+    this.state = State.Done;
+    if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
+    this.pump?.stop();
+    this.pump = undefined;
+    const ex = this.ex;
+    ex.upstreamMs = this.deps.clock.monotonic() - ex.upstreamStart;
+    if (this.conn !== undefined) this.conn.user = undefined;
+  }
+}
+
+function onTimeout(call: UpstreamCall): void { call.timedOut(); }
+
+/**
+ * Streams a request body to the app: Content-Length bodies byte for byte, the rest with chunked
+ * encoding, pausing the body while the app's socket is full. A body that fails (the client's
+ * framing was bad, it was too slow, or it went away) aborts the call: the app sees its request
+ * cut off, never a complete request with a cut body.
+ */
+class BodyPump {
+  private readonly onData = (chunk: Buffer): void => {
+    if (chunk.length === 0) return;
+    const s = this.conn.socket;
+    let ok: boolean;
+    if (this.chunked) {
+      s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      s.write(chunk);
+      ok = s.write(CRLF, 'latin1');
+    } else {
+      ok = s.write(chunk);
+    }
+    if (!ok) { this.body.pause(); s.once('drain', this.onDrain); }
+  };
+  private readonly onDrain = (): void => { this.body.resume(); };
+  private readonly onEnd = (): void => {
+    if (this.chunked) this.conn.socket.write(LAST_CHUNK, 'latin1');
+    this.stop();
+    this.call.bodyDone();
+  };
+  private readonly onError = (err: Error): void => { this.stop(); this.call.fail(err); };
+  private readonly onClose = (): void => {
+    // Closed without ending: the client's stream was reset or destroyed.
+    this.stop();
+    this.call.fail(Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' }));
+  };
+
+  constructor(private readonly body: Readable, private readonly conn: UpstreamConn, private readonly chunked: boolean, private readonly call: UpstreamCall) {
+    if (body.destroyed) {
+      // Failed or cut off before the call began (the client's framing was bad, or it left).
+      const err = body.errored ?? Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' });
+      queueMicrotask(() => call.fail(err));
+      return;
+    }
+    body.on('data', this.onData);
+    body.once('end', this.onEnd);
+    body.once('error', this.onError);
+    body.once('close', this.onClose);
+    if (body.isPaused()) body.resume();
+  }
+
+  stop(): void {
+    this.body.off('data', this.onData);
+    this.body.off('end', this.onEnd);
+    this.body.off('error', this.onError);
+    this.body.off('close', this.onClose);
+    this.conn.socket.off('drain', this.onDrain);
+  }
+}

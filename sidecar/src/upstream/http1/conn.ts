@@ -1,0 +1,120 @@
+import { connect, type Socket } from 'node:net';
+import { newParser, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
+
+/** What a connection reports to the call it is carrying. */
+export interface ConnUser {
+  /** Response head; return 1 when the response can have no body (HEAD). */
+  onHead(status: number, fields: readonly string[], keepAlive: boolean): number;
+  onBody(chunk: Buffer): void;
+  onComplete(trailers: readonly string[] | undefined): void;
+  /** The connection failed or closed before the response was complete. */
+  onConnError(err: Error): void;
+  /** Connected and ready to write (new connections only). */
+  onConnected(): void;
+}
+
+type Handle = { isStreamBase?: boolean; _consumed?: boolean; reading?: boolean; readStart(): number; readStop(): number };
+
+/**
+ * One keep-alive connection to the app: a socket whose handle llhttp reads in C++ (responses
+ * parsed without JavaScript buffers), carrying one call at a time. Parser callbacks are bound once
+ * per connection and forwarded to whichever call holds it.
+ */
+export class UpstreamConn {
+  readonly socket: Socket;
+  user: ConnUser | undefined;
+  /** Requests carried so far (a reused connection may have been closed by the app meanwhile). */
+  served = 0;
+  /** The last response allowed the connection to be kept. */
+  keepAlive = false;
+  /** How long it may sit idle: the app's `Keep-Alive: timeout` hint less a second, or the default. */
+  keepAliveMs: number;
+  idleSince = 0;
+  /** Response bytes arrived for the current call (a failure after that cannot be retried). */
+  responded = false;
+  dead = false;
+  private readonly parser: LlParser;
+  private fields: string[] = [];
+  private headDone = false;
+  private consumed = false;
+
+  constructor(host: string, port: number, defaultKeepAliveMs: number, private readonly onDead: (c: UpstreamConn) => void) {
+    this.keepAliveMs = defaultKeepAliveMs;
+    const p = newParser('response', 0);
+    this.parser = p;
+    p[Slot.MessageBegin] = (() => { this.responded = true; this.headDone = false; });
+    p[Slot.Headers] = ((f: string[]) => { for (const x of f) this.fields.push(x); });
+    p[Slot.HeadersComplete] = ((_maj: number, _min: number, f: string[] | undefined, _m: unknown, _u: unknown, status: number, _t: unknown, _up: boolean, ka: boolean) => {
+      let raw = f ?? this.fields;
+      if (f !== undefined && this.fields.length > 0) { for (const x of f) this.fields.push(x); raw = this.fields; }
+      this.fields = [];
+      this.headDone = true;
+      this.keepAlive = ka;
+      return this.user?.onHead(status, raw, ka) ?? 0;
+    });
+    p[Slot.Body] = ((b: Buffer) => { this.user?.onBody(b); });
+    p[Slot.MessageComplete] = (() => {
+      let trailers: string[] | undefined;
+      if (this.headDone && this.fields.length > 0) { trailers = this.fields; this.fields = []; }
+      this.user?.onComplete(trailers);
+    });
+    p[Slot.Execute] = ((ret: number | ParseError) => { if (typeof ret !== 'number') this.fail(ret); });
+    const socket = connect({ host, port, noDelay: true });
+    this.socket = socket;
+    socket.once('connect', () => {
+      const h = (socket as unknown as { _handle?: Handle | null })._handle;
+      if (h?.isStreamBase === true && h._consumed !== true) {
+        h._consumed = true;
+        this.consumed = true;
+        p.consume(h);
+      } else {
+        socket.on('data', (d: Buffer) => { const r = p.execute(d); if (typeof r !== 'number') this.fail(r); });
+      }
+      // Flowing, so the app's end of the connection reaches 'end' (data itself goes to the parser).
+      socket.resume();
+      this.user?.onConnected();
+    });
+    socket.on('error', (err) => this.fail(err));
+    // The app closed its side: a response delimited by the close ends here; anything else
+    // in flight is cut short.
+    socket.on('end', () => {
+      const r = p.finish();
+      if (r !== undefined && typeof r !== 'number') this.fail(r);
+      else this.fail(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' }));
+    });
+    socket.on('close', () => this.fail(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' })));
+  }
+
+  /** Usable for another request now. */
+  usable(now: number): boolean {
+    return !this.dead && this.keepAlive && now - this.idleSince < this.keepAliveMs && !this.socket.destroyed;
+  }
+
+  pauseReading(): void { this.setReading(false); }
+  resumeReading(): void { this.setReading(true); }
+
+  private setReading(on: boolean): void {
+    if (!this.consumed) { if (on) this.socket.resume(); else this.socket.pause(); return; }
+    const h = (this.socket as unknown as { _handle?: Handle | null })._handle;
+    if (h == null) return;
+    if (on && h.reading !== true) { h.reading = true; h.readStart(); }
+    else if (!on && h.reading !== false) { h.reading = false; h.readStop(); }
+  }
+
+  /** Broken, closed or no longer wanted: tell the call (once), close the socket, leave the pool. */
+  fail(err: Error): void {
+    if (this.dead) return;
+    this.dead = true;
+    const u = this.user;
+    this.user = undefined;
+    this.socket.destroy();
+    if (this.consumed) { this.consumed = false; this.parser.unconsume(); }
+    setImmediate(() => this.parser.close());
+    this.onDead(this);
+    u?.onConnError(err);
+  }
+
+  close(): void {
+    this.fail(Object.assign(new Error('connection closed by sidegate'), { code: 'SIDEGATE_CLOSED' }));
+  }
+}
