@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastCounter, FastGauge, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.js';
 
 /**
  * Every metric sidegate exports, declared in one place. Labels are bounded: route names come from
@@ -14,14 +15,14 @@ export class Metrics {
   readonly registry = new Registry();
 
   // --- data path
-  readonly requests = new Counter({ name: 'sidegate_http_requests_total', help: 'Requests answered, by route, method and status code.', labelNames: ['route', 'method', 'status'] as const, registers: [this.registry] });
-  readonly requestDuration = new Histogram({ name: 'sidegate_http_request_duration_seconds', help: 'Time from request start to response end, as seen by the sidecar.', labelNames: ['route'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly upstreamDuration = new Histogram({ name: 'sidegate_upstream_request_duration_seconds', help: 'Time from sending the request to the app to the end of its response.', labelNames: ['route'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly upstreamErrors = new Counter({ name: 'sidegate_upstream_errors_total', help: 'Failed calls to the app, by kind (refused, timeout, reset).', labelNames: ['kind'] as const, registers: [this.registry] });
-  readonly errors = new Counter({ name: 'sidegate_errors_total', help: 'Responses sidegate produced itself, by error code.', labelNames: ['code'] as const, registers: [this.registry] });
-  readonly inflight = new Gauge({ name: 'sidegate_inflight_requests', help: 'Requests being handled now.', registers: [this.registry] });
-  readonly connections = new Gauge({ name: 'sidegate_open_connections', help: 'Client connections open now, by protocol.', labelNames: ['protocol'] as const, registers: [this.registry] });
-  readonly clientErrors = new Counter({ name: 'sidegate_client_errors_total', help: 'Connections or streams refused before a request was formed (bad framing, header overflow, timeouts).', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly requests = new FastCounter({ name: 'sidegate_http_requests_total', help: 'Requests answered, by route, method and status code.', labelNames: ['route', 'method', 'status'] as const, registers: [this.registry] });
+  readonly requestDuration = new FastHistogram({ name: 'sidegate_http_request_duration_seconds', help: 'Time from request start to response end, as seen by the sidecar.', labelNames: ['route'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly upstreamDuration = new FastHistogram({ name: 'sidegate_upstream_request_duration_seconds', help: 'Time from sending the request to the app to the end of its response.', labelNames: ['route'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly upstreamErrors = new FastCounter({ name: 'sidegate_upstream_errors_total', help: 'Failed calls to the app, by kind (refused, timeout, reset).', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly errors = new FastCounter({ name: 'sidegate_errors_total', help: 'Responses sidegate produced itself, by error code.', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly inflight = new FastGauge({ name: 'sidegate_inflight_requests', help: 'Requests being handled now.', registers: [this.registry] });
+  readonly connections = new FastGauge({ name: 'sidegate_open_connections', help: 'Client connections open now, by protocol.', labelNames: ['protocol'] as const, registers: [this.registry] });
+  readonly clientErrors = new FastCounter({ name: 'sidegate_client_errors_total', help: 'Connections or streams refused before a request was formed (bad framing, header overflow, timeouts).', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly ready = new Gauge({ name: 'sidegate_ready', help: '1 when the sidecar reports ready, 0 while starting or draining.', registers: [this.registry] });
   readonly draining = new Gauge({ name: 'sidegate_draining', help: '1 once a shutdown signal was received.', registers: [this.registry] });
 
@@ -31,28 +32,28 @@ export class Metrics {
   readonly policyInfo = new Gauge({ name: 'sidegate_policy_info', help: 'The policy in force (value 1), by name and content version.', labelNames: ['name', 'version'] as const, registers: [this.registry] });
 
   // --- authentication
-  readonly authAttempts = new Counter({ name: 'sidegate_auth_attempts_total', help: 'Token checks by provider, result and reason.', labelNames: ['provider', 'result', 'reason'] as const, registers: [this.registry] });
+  readonly authAttempts = new FastCounter({ name: 'sidegate_auth_attempts_total', help: 'Token checks by provider, result and reason.', labelNames: ['provider', 'result', 'reason'] as const, registers: [this.registry] });
   readonly securityViolations = new Counter({ name: 'sidegate_security_violations_total', help: 'Requests refused as attacks, by kind (cross_tenant, banned_ip, revoked).', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly jwksFetches = new Counter({ name: 'sidegate_jwks_fetches_total', help: 'Key set fetches by provider and result.', labelNames: ['provider', 'result'] as const, registers: [this.registry] });
   readonly jwksAge = new Gauge({ name: 'sidegate_jwks_age_seconds', help: 'Age of the key set in use, by provider.', labelNames: ['provider'] as const, registers: [this.registry] });
-  readonly tokenCache = new Counter({ name: 'sidegate_token_cache_total', help: 'Verified-token cache lookups by result (hit, miss).', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly tokenCache = new FastCounter({ name: 'sidegate_token_cache_total', help: 'Verified-token cache lookups by result (hit, miss).', labelNames: ['result'] as const, registers: [this.registry] });
 
   // --- rate limits and Redis
-  readonly rateLimitDecisions = new Counter({ name: 'sidegate_ratelimit_decisions_total', help: 'Rate-limit decisions by limit, result (allowed, limited, shadow_limited, unavailable, shadow_unavailable) and source (redis, cache, fallback, lease).', labelNames: ['limit', 'result', 'source'] as const, registers: [this.registry] });
+  readonly rateLimitDecisions = new FastCounter({ name: 'sidegate_ratelimit_decisions_total', help: 'Rate-limit decisions by limit, result (allowed, limited, shadow_limited, unavailable, shadow_unavailable) and source (redis, cache, fallback, lease).', labelNames: ['limit', 'result', 'source'] as const, registers: [this.registry] });
   readonly rateLimitFallback = new Gauge({ name: 'sidegate_ratelimit_fallback_active', help: '1 while Redis is unusable and limits decide by their onRedisError mode.', registers: [this.registry] });
   readonly rateLimitLeaseSize = new Histogram({ name: 'sidegate_ratelimit_lease_size', help: 'Requests granted per quota lease (hot keys), by limit.', labelNames: ['limit'] as const, buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000], registers: [this.registry] });
   readonly rateLimitLeaseReturned = new Counter({ name: 'sidegate_ratelimit_lease_returned_total', help: 'Unused leased requests given back to the shared key when a lease ended, by limit.', labelNames: ['limit'] as const, registers: [this.registry] });
   readonly rateLimitLeaseForfeited = new Counter({ name: 'sidegate_ratelimit_lease_forfeited_total', help: 'Unused leased requests that could not be given back (already passed, or other pods reserved after them), by limit.', labelNames: ['limit'] as const, registers: [this.registry] });
   readonly rateLimitLeaseSwitches = new Counter({ name: 'sidegate_ratelimit_lease_switches_total', help: 'Keys switching between exact decisions and quota leasing, by limit and direction (lease, exact).', labelNames: ['limit', 'to'] as const, registers: [this.registry] });
   readonly rateLimitLeasedKeys = new Gauge({ name: 'sidegate_ratelimit_leased_keys', help: 'Rate-limit keys this pod decides from quota leases now.', registers: [this.registry] });
-  readonly redisErrors = new Counter({ name: 'sidegate_redis_errors_total', help: 'Redis calls that failed or ran past their budget, by operation (ratelimit, heartbeat, auth_revocation) and kind (timeout, connection, reply, noscript).', labelNames: ['op', 'kind'] as const, registers: [this.registry] });
-  readonly redisDuration = new Histogram({ name: 'sidegate_redis_duration_seconds', help: 'Redis call latency, by operation.', labelNames: ['op'] as const, buckets: FAST_BUCKETS, registers: [this.registry] });
+  readonly redisErrors = new FastCounter({ name: 'sidegate_redis_errors_total', help: 'Redis calls that failed or ran past their budget, by operation (ratelimit, heartbeat, auth_revocation) and kind (timeout, connection, reply, noscript).', labelNames: ['op', 'kind'] as const, registers: [this.registry] });
+  readonly redisDuration = new FastHistogram({ name: 'sidegate_redis_duration_seconds', help: 'Redis call latency, by operation.', labelNames: ['op'] as const, buckets: FAST_BUCKETS, registers: [this.registry] });
 
   // --- breaker and concurrency
   readonly breakerState = new Gauge({ name: 'sidegate_circuit_breaker_state', help: 'Breaker toward the app: 0 closed, 1 half-open, 2 open.', labelNames: ['upstream'] as const, registers: [this.registry] });
   readonly breakerTransitions = new Counter({ name: 'sidegate_circuit_breaker_transitions_total', help: 'Breaker state changes by from, to and reason.', labelNames: ['upstream', 'from', 'to', 'reason'] as const, registers: [this.registry] });
   readonly breakerRejected = new Counter({ name: 'sidegate_circuit_breaker_rejected_total', help: 'Requests refused without reaching the app, by reason (open, overflow).', labelNames: ['upstream', 'reason'] as const, registers: [this.registry] });
-  readonly upstreamInflight = new Gauge({ name: 'sidegate_upstream_inflight_requests', help: 'Requests in flight to the app now.', labelNames: ['upstream'] as const, registers: [this.registry] });
+  readonly upstreamInflight = new FastGauge({ name: 'sidegate_upstream_inflight_requests', help: 'Requests in flight to the app now.', labelNames: ['upstream'] as const, registers: [this.registry] });
 
   // --- tracing
   readonly spansExported = new Counter({ name: 'sidegate_trace_spans_exported_total', help: 'Spans delivered to the trace collector.', registers: [this.registry] });
@@ -62,32 +63,39 @@ export class Metrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
-  // The per-request series, resolved once per label set: prom-client's label hashing was the
-  // costliest JavaScript on the request path. Label values are bounded, so the maps are too.
-  private readonly requestSeries = new Map<string, { inc(): void }>();
-  private readonly durationSeries = new Map<string, { observe(v: number): void }>();
-  private readonly upstreamSeries = new Map<string, { observe(v: number): void }>();
+  // The per-request series, found once per label set and kept: label values are bounded (route
+  // names from the policy, methods folded into a fixed set, status codes), so the maps are too.
+  private readonly routeSeries = new Map<string, RouteSeries>();
 
   /** One answered request: the counter and the duration histograms. */
   recordRequest(route: string, method: string, status: number, seconds: number, upstreamSeconds: number): void {
-    const key = `${route}\u0000${method}\u0000${status}`;
-    let c = this.requestSeries.get(key);
-    if (c === undefined) { c = this.requests.labels(route, method, String(status)); this.requestSeries.set(key, c); }
-    c.inc();
-    let d = this.durationSeries.get(route);
-    if (d === undefined) { d = this.requestDuration.labels(route); this.durationSeries.set(route, d); }
-    d.observe(seconds);
-    if (upstreamSeconds >= 0) {
-      let u = this.upstreamSeries.get(route);
-      if (u === undefined) { u = this.upstreamDuration.labels(route); this.upstreamSeries.set(route, u); }
-      u.observe(upstreamSeconds);
+    let r = this.routeSeries.get(route);
+    if (r === undefined) {
+      r = { duration: this.requestDuration.labels(route), upstream: this.upstreamDuration.labels(route), counts: new Map() };
+      this.routeSeries.set(route, r);
     }
+    const m = METHOD_INDEX.get(method) ?? 0;
+    const key = status * 16 + m;
+    let c = r.counts.get(key);
+    if (c === undefined) { c = this.requests.labels(route, METHOD_LABELS[m]!, String(status)); r.counts.set(key, c); }
+    c.inc();
+    r.duration.observe(seconds);
+    if (upstreamSeconds >= 0) r.upstream.observe(upstreamSeconds);
   }
 }
 
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
+interface RouteSeries {
+  readonly duration: HistogramSeries;
+  readonly upstream: HistogramSeries;
+  /** By status × 16 + method index. */
+  readonly counts: Map<number, CounterSeries>;
+}
+
+/** Method label values; index 0 is everything else. */
+const METHOD_LABELS = ['OTHER', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE'];
+const METHOD_INDEX = new Map(METHOD_LABELS.map((m, i) => [m, i]));
 
 /** Methods are client-chosen strings: anything unusual becomes OTHER to keep the label bounded. */
 export function methodLabel(method: string): string {
-  return KNOWN_METHODS.has(method) ? method : 'OTHER';
+  return METHOD_INDEX.has(method) ? method : 'OTHER';
 }

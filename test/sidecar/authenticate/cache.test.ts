@@ -58,6 +58,11 @@ void t.test('the cache is a bounded LRU keyed by a hash of the token', async (t)
   const key = TokenCache.key(tokens[0]!);
   t.equal(key.length, 44, 'a SHA-256, base64');
   t.notOk(tokens[0]!.includes(key));
+  t.equal(c.keyOf(tokens[0]!), key, 'keyOf gives the same key');
+  t.equal(c.keyOf(tokens[0]!), key, 'remembered for a repeated token');
+  for (let i = 0; i < 1000; i++) c.keyOf(`token-${i}`);
+  t.equal(c.remembered, 256, 'a bounded number of token texts is remembered');
+  t.equal(c.keyOf('token-999'), TokenCache.key('token-999'));
   for (let i = 0; i < 10; i++) c.set(String(i), { expiresAt: Infinity });
   t.equal(c.size, 2, 'never more than maxEntries');
   t.equal(c.get('0', 0), undefined);

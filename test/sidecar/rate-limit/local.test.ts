@@ -3,7 +3,7 @@ import { ManualClock } from '../../../sidecar/src/clock.js';
 import { LocalLimiter } from '../../../sidecar/src/stages/rate-limit/local.js';
 import { DenyCache } from '../../../sidecar/src/stages/rate-limit/deny-cache.js';
 import { limitSpec } from '../../../sidecar/src/stages/rate-limit/types.js';
-import { policyItem, stateItem } from '../../../sidecar/src/stages/rate-limit/headers.js';
+import { policyItem, sfString, stateItem } from '../../../sidecar/src/stages/rate-limit/headers.js';
 import { limit } from './fixtures.js';
 
 const item = (over: Parameters<typeof limit>[0]) => ({ key: 'k', tag: 'x', spec: limitSpec(limit(over)) });
@@ -48,6 +48,6 @@ void t.test('header items follow the draft syntax', (t) => {
   t.equal(policyItem(limitSpec(limit({ name: 'p', requests: 100, perMs: 60_000, burst: 20 }))), '"p";q=100;w=60;sidegate-burst=20');
   t.equal(policyItem(limitSpec(limit({ name: 'half', requests: 5, perMs: 500 }))), '"half";q=10;w=1', 'sub-second windows restated per second');
   t.equal(policyItem(limitSpec(limit({ name: 'we"ird\\', requests: 1, perMs: 1000 }))), '"we\\"ird\\\\";q=1;w=1');
-  t.equal(stateItem('p', 3.7, 1001), '"p";r=3;t=2');
+  t.equal(stateItem(sfString('p'), 3.7, 1001), '"p";r=3;t=2');
   t.end();
 });

@@ -98,7 +98,7 @@ export class Authenticator {
 
     const clock = this.deps.clock;
     const now = clock.now();
-    const key = TokenCache.key(token);
+    const key = this.cache.keyOf(token);
     const cached = this.cache.get(key, now);
     if (cached !== undefined && source.providers.has(cached.provider)) {
       const keys = cached.provider.keys;

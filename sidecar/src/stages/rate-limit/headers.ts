@@ -30,8 +30,9 @@ export function policyItem(spec: LimitSpec): string {
   return `${sfString(spec.name)};q=${q};w=${w}${spec.burst > 0 ? `;sidegate-burst=${spec.burst}` : ''}`;
 }
 
-export function stateItem(name: string, remaining: number, resetMs: number): string {
-  return `${sfString(name)};r=${Math.max(0, Math.floor(remaining))};t=${seconds(resetMs)}`;
+/** `quoted` is the limit's name as an sf-string (see `sfString`), computed once per policy version. */
+export function stateItem(quoted: string, remaining: number, resetMs: number): string {
+  return `${quoted};r=${Math.max(0, Math.floor(remaining))};t=${seconds(resetMs)}`;
 }
 
 /** Whole seconds, rounded up: a client that waits this long is never early. */
@@ -40,7 +41,7 @@ export function seconds(ms: number): number {
 }
 
 /** RFC 8941 sf-string: printable ASCII with `"` and `\` escaped. */
-function sfString(s: string): string {
+export function sfString(s: string): string {
   return `"${s.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 

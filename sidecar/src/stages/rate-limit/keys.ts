@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { KeyPart } from '../../../../policies/src/types.js';
 import type { Exchange } from '../../exchange.js';
 import { H } from '../../headers.js';
@@ -28,7 +28,26 @@ export function keyMaterial(parts: readonly KeyPart[], ex: Exchange, trustedHops
 
 /** 128 bits of SHA-256, base64url: fixed length, and no client-chosen text lands in Redis. */
 export function hashMaterial(material: string): string {
-  return createHash('sha256').update(material).digest('base64url').slice(0, 22);
+  return hash('sha256', material, 'base64url').slice(0, 22);
+}
+
+/**
+ * hashMaterial with a memory of the keys seen lately: a busy key (the one a limit exists for)
+ * is hashed once, not on every request. Bounded: past `max` entries the oldest is forgotten.
+ */
+export class KeyHasher {
+  private readonly seen = new Map<string, string>();
+  constructor(private readonly max = 10_000) {}
+
+  hash(material: string): string {
+    let h = this.seen.get(material);
+    if (h === undefined) {
+      h = hashMaterial(material);
+      if (this.seen.size >= this.max) { const oldest = this.seen.keys().next(); if (oldest.done !== true) this.seen.delete(oldest.value); }
+      this.seen.set(material, h);
+    }
+    return h;
+  }
 }
 
 function partValue(p: KeyPart, ex: Exchange, trustedHops: number): unknown {

@@ -7,8 +7,8 @@ import { passThrough } from '../../pipeline/stage.js';
 import type { Logger } from '../../redis/connection.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { DenyCache } from './deny-cache.js';
-import { RL_HEADERS, deniedHeaders, policyItem, stateItem } from './headers.js';
-import { hashMaterial, keyMaterial, keyPrefix, limitTag } from './keys.js';
+import { RL_HEADERS, deniedHeaders, policyItem, sfString, stateItem } from './headers.js';
+import { KeyHasher, keyMaterial, keyPrefix, limitTag } from './keys.js';
 import type { RateLimiter } from './limiter.js';
 import { limitSpec } from './types.js';
 import type { DecisionSource, LimitSpec, RateItem } from './types.js';
@@ -36,6 +36,10 @@ interface CompiledLimit {
   readonly tag: string;
   readonly prefix: string;
   readonly policyItem: string;
+  /** The name as an sf-string, for the RateLimit field. */
+  readonly quoted: string;
+  /** Decision counters of this limit, by result × source, resolved on first use. */
+  readonly counters: ({ inc(): void } | undefined)[];
 }
 
 /**
@@ -49,20 +53,34 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
   const compiled: CompiledLimit[] = limits.map((policy) => {
     const spec = limitSpec(policy);
     const tag = limitTag(deps.identity.namespace, deps.identity.service, policy.name);
-    return { policy, spec, tag, prefix: keyPrefix(tag), policyItem: policyItem(spec) };
+    return { policy, spec, tag, prefix: keyPrefix(tag), policyItem: policyItem(spec), quoted: sfString(spec.name), counters: [] };
   });
   const cache = deps.denyCache === false ? undefined : new DenyCache(deps.denyCacheMaxEntries);
-  const count = decisionCounter(deps.metrics);
+  const hasher = new KeyHasher();
+  const count = (c: CompiledLimit, result: Result, source: DecisionSource): void => {
+    const slot = RESULT_INDEX[result] * 4 + SOURCE_INDEX[source];
+    let counter = c.counters[slot];
+    if (counter === undefined) { counter = deps.metrics.rateLimitDecisions.labels(c.spec.name, result, source); c.counters[slot] = counter; }
+    counter.inc();
+  };
+  // The usual policy has one limit matching a request: that case builds no intermediate arrays.
+  const single = compiled.length === 1 ? compiled[0] : undefined;
 
   return (next: Handler): Handler => async (ex: Exchange) => {
-    const matched = compiled.filter((c) => c.policy.match.matches(ex.method, ex.path));
-    if (matched.length === 0) return next(ex);
+    let matched: CompiledLimit[];
+    if (single !== undefined) {
+      if (!single.policy.match.matches(ex.method, ex.path)) return next(ex);
+      matched = [single];
+    } else {
+      matched = compiled.filter((c) => c.policy.match.matches(ex.method, ex.path));
+      if (matched.length === 0) return next(ex);
+    }
     const items: RateItem[] = matched.map((c) => ({
-      key: c.prefix + hashMaterial(keyMaterial(c.policy.key, ex, deps.trustedHops)),
+      key: c.prefix + hasher.hash(keyMaterial(c.policy.key, ex, deps.trustedHops)),
       tag: c.tag,
       spec: c.spec,
     }));
-    const policyValue = enforcedPolicies(matched);
+    const policyValue = matched.length === 1 ? (matched[0]!.spec.enforce ? matched[0]!.policyItem : '') : enforcedPolicies(matched);
 
     const sentAt = deps.clock.monotonic();
     if (cache) {
@@ -71,7 +89,7 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
         const left = cache.remaining(items[i]!.key, sentAt);
         if (left > 0) {
           const name = matched[i]!.spec.name;
-          count(name, 'limited', 'cache');
+          count(matched[i]!, 'limited', 'cache');
           note(ex, 'limited', 'cache', name);
           throw new RateLimitedError(name, deniedHeaders(policyValue, name, left));
         }
@@ -86,20 +104,21 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
     let source: DecisionSource = 'redis';
     for (let i = 0; i < items.length; i++) {
       const v = verdicts[i]!;
-      const spec = matched[i]!.spec;
+      const c = matched[i]!;
+      const spec = c.spec;
       if (v.outcome === 'skipped') continue;
       if (v.source !== 'redis') source = v.source;
       if (v.outcome === 'allowed') {
-        count(spec.name, 'allowed', v.source);
+        count(c, 'allowed', v.source);
         if (spec.enforce && v.remaining !== undefined && (tightest < 0 || v.remaining < verdicts[tightest]!.remaining!)) tightest = i;
       } else if (!spec.enforce) {
         shadowHit = true;
-        count(spec.name, v.outcome === 'limited' ? 'shadow_limited' : 'shadow_unavailable', v.source);
+        count(c, v.outcome === 'limited' ? 'shadow_limited' : 'shadow_unavailable', v.source);
       } else if (v.outcome === 'limited') {
-        count(spec.name, 'limited', v.source);
+        count(c, 'limited', v.source);
         if (denied < 0 || v.retryAfterMs > verdicts[denied]!.retryAfterMs) denied = i;
       } else {
-        count(spec.name, 'unavailable', v.source);
+        count(c, 'unavailable', v.source);
         if (unavailable < 0) unavailable = i;
       }
     }
@@ -120,13 +139,16 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
       ex.addResponseHeader(RL_HEADERS.policy, policyValue);
       if (tightest >= 0) {
         const v = verdicts[tightest]!;
-        ex.addResponseHeader(RL_HEADERS.state, stateItem(matched[tightest]!.spec.name, v.remaining!, v.resetMs ?? 0));
+        ex.addResponseHeader(RL_HEADERS.state, stateItem(matched[tightest]!.quoted, v.remaining!, v.resetMs ?? 0));
       }
     }
     note(ex, shadowHit ? 'shadow_limited' : 'allowed', source);
     return next(ex);
   };
 }
+
+const RESULT_INDEX: Readonly<Record<Result, number>> = { allowed: 0, limited: 1, shadow_limited: 2, unavailable: 3, shadow_unavailable: 4 };
+const SOURCE_INDEX: Readonly<Record<DecisionSource, number>> = { redis: 0, cache: 1, fallback: 2, lease: 3 };
 
 function enforcedPolicies(matched: readonly CompiledLimit[]): string {
   let s = '';
@@ -141,18 +163,4 @@ function note(ex: Exchange, result: Result, source: DecisionSource, limit?: stri
   ex.note('ratelimit', result);
   ex.note('ratelimit_source', source);
   if (limit !== undefined) ex.note('ratelimit_limit', limit);
-}
-
-/** Counter children cached per label set: the hot path skips prom-client's label hashing. */
-function decisionCounter(metrics: Metrics): (limit: string, result: Result, source: DecisionSource) => void {
-  const children = new Map<string, { inc(): void }>();
-  return (limit, result, source) => {
-    const k = `${limit}\n${result}\n${source}`;
-    let c = children.get(k);
-    if (!c) {
-      c = metrics.rateLimitDecisions.labels(limit, result, source);
-      children.set(k, c);
-    }
-    c.inc();
-  };
 }
