@@ -92,10 +92,15 @@ export class UpstreamCall implements ConnUser {
     const ex = this.ex;
     this.state = State.Receiving;
     ex.status = status;
-    if (keepAlive) {
-      for (let i = 0; i < fields.length; i += 2) if (fields[i]!.length === 10 && fields[i]!.toLowerCase() === 'keep-alive') this.deps.pool.hint(this.conn!, fields[i + 1]!);
+    let trailers = false;
+    for (let i = 0; i < fields.length; i += 2) {
+      const n = fields[i]!;
+      if (n.length === 10 && keepAlive && n.toLowerCase() === 'keep-alive') this.deps.pool.hint(this.conn!, fields[i + 1]!);
+      else if (n.length === 7 && n.toLowerCase() === 'trailer') trailers = true;
     }
-    ex.sink.writeHead(status, responseHeadersFromFields(ex, fields));
+    // An HTTP/2 client that asked for trailers (te: trailers) gets the ones the app announced.
+    const te = trailers && ex.protocol === 'h2' ? ex.headers[H.te] : undefined;
+    ex.sink.writeHead(status, responseHeadersFromFields(ex, fields), false, te !== undefined && te.includes('trailers'));
     return ex.method === 'HEAD' ? 1 : 0;
   }
 
