@@ -7,10 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { renderFile } from './lib/conf.js';
 import { report } from './lib/format.js';
 import { issue9Report } from './lib/goals.js';
-import { parseH2loadOutput } from './lib/h2load.js';
+import { h2loadLatencyArgs, parseH2loadOutput } from './lib/h2load.js';
 import { measure, quietCheck, warmUp, type Load, type Probe } from './lib/measure.js';
 import { startOtlpSink, type OtlpSink } from './lib/otlp-sink.js';
 import { startRedis, type BenchRedis } from './lib/redis.js';
+import { soakSlopes, type SoakResult, type SoakSample } from './lib/soak.js';
 import { generateKeys, mint, mintPool } from './lib/tokens.js';
 import { SCENARIOS, type Measurement, type RunResult, type TargetRecord } from './lib/model.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
@@ -173,10 +174,35 @@ async function timeStartups(specs: readonly TargetSpec[], env: BenchEnv, probe: 
   return out;
 }
 
+/**
+ * The soak: `r` at 1,000 req/s (the latency scenario's staggered h2load, HTTP/1.1) for `minutes`,
+ * VmRSS and RssAnon read every 5 s; slopes over the samples after the first minute.
+ */
+async function soak(name: string, r: Running, minutes: number, opts: BenchOptions, dir: string): Promise<SoakResult> {
+  const rate = opts.latencyClients * opts.latencyRpsPerClient;
+  const requests = rate * 60 * minutes;
+  const args = h2loadLatencyArgs(r.urls.h1!, {
+    h1: true, clients: opts.latencyClients, requests, rpsPerClient: opts.latencyRpsPerClient, logFile: join(dir, 'soak.log'), headers: r.headers,
+  });
+  const samples: SoakSample[] = [];
+  const t0 = performance.now();
+  const sample = (): void => {
+    const m = readPidMemory(r.managed!.pid);
+    if (m) samples.push({ t: (performance.now() - t0) / 1000, rssKb: m.rssKb, anonKb: m.anonKb });
+  };
+  sample();
+  const timer = setInterval(sample, 5000);
+  const out = await runPinned(LOAD_CORE, 'h2load', args).finally(() => clearInterval(timer));
+  sample();
+  const s = parseH2loadOutput(out.stdout);
+  const k = soakSlopes(samples);
+  return { target: name, minutes, requests: s.total, errors: s.failed + s.errored + s.timeout + s.non2xx, samples, rssSlopeMbPerMin: k.rss, anonSlopeMbPerMin: k.anon };
+}
+
 function estimateS(opts: BenchOptions, plan: { kind: string; n: number }[], warmups: number): number {
   const quiet = opts.quick ? 0.5 : 1;
   const per = (kind: string): number => quiet + 0.3 + (kind === 'capacity' ? opts.capacityS : opts.latencyRequests / (opts.latencyClients * opts.latencyRpsPerClient));
-  return plan.reduce((a, p) => a + p.n * opts.reps * per(p.kind), 0) + warmups * opts.warmupS + opts.startupReps * 3 * (quiet + 1);
+  return plan.reduce((a, p) => a + p.n * opts.reps * per(p.kind), 0) + warmups * opts.warmupS + opts.startupReps * 3 * (quiet + 1) + opts.soakMin * 60;
 }
 
 function commands(opts: BenchOptions): Record<string, string> {
@@ -242,7 +268,8 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   }
   await sleep(2000); // let start-up garbage settle before reading idle memory
   for (const [name, r] of running) {
-    if (r.managed) records.set(name, { ...records.get(name)!, rssIdleKb: readPidMemory(r.managed.pid)?.rssKb });
+    const mem = r.managed ? readPidMemory(r.managed.pid) : undefined;
+    if (mem) records.set(name, { ...records.get(name)!, rssIdleKb: mem.rssKb, anonIdleKb: mem.anonKb });
   }
 
   const loadCorePids = [appPid, ...(redis ? [redis.managed.pid] : [])];
@@ -288,6 +315,16 @@ async function run(opts: BenchOptions): Promise<RunResult> {
       }
     }
   }
+  let soakResult: SoakResult | undefined;
+  const full = running.get('sidegate-full');
+  if (opts.soakMin > 0) {
+    if (full?.managed === undefined) log('soak skipped: sidegate-full is not running');
+    else {
+      log(`soak: sidegate-full at 1,000 req/s for ${opts.soakMin} min`);
+      soakResult = await soak('sidegate-full', full, opts.soakMin, opts, dir);
+      log(`soak: RSS slope ${soakResult.rssSlopeMbPerMin?.toFixed(3) ?? '–'} MB/min, private ${soakResult.anonSlopeMbPerMin?.toFixed(3) ?? '–'} MB/min, ${soakResult.errors} errors`);
+    }
+  }
   for (const [name, r] of running) {
     if (r.managed) records.set(name, { ...records.get(name)!, hwmKb: readPidMemory(r.managed.pid)?.hwmKb });
     if (r.adminUrl !== undefined) {
@@ -311,7 +348,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   return {
     date: new Date().toISOString(), machine: describeMachine(), node: process.version, tools, commit: sourceCommit(),
     options: { ...opts }, commands: commands(opts),
-    targets: specs.map((s) => records.get(s.name)!), measurements, durationS: (performance.now() - started) / 1000,
+    targets: specs.map((s) => records.get(s.name)!), measurements, soak: soakResult, durationS: (performance.now() - started) / 1000,
   };
 }
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { renderFile } from './lib/conf.js';
 import type { Protocol } from './lib/model.js';
 import { freePort, spawnPinned, waitHttp, type Managed } from './lib/procs.js';
@@ -79,6 +79,16 @@ export interface TargetSpec {
 
 function url(port: number, env: BenchEnv): string { return `http://127.0.0.1:${port}${env.path}`; }
 
+/**
+ * The V8 flags the `sidegate` command runs with: its shebang (`#!/usr/bin/env -S node FLAGS`), so
+ * the bench measures what an injected sidecar runs (the image calls `sidegate proxy`).
+ */
+export function cliNodeFlags(root: string): string[] {
+  const first = readFileSync(join(root, 'dist/cli/main.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env(?:\s+-S)?\s+node((?:\s+--\S+)*)\s*$/.exec(first);
+  return m?.[1]?.trim().split(/\s+/).filter((f) => f !== '') ?? [];
+}
+
 interface SidegateOptions {
   readonly h2cUpstream?: boolean;
   readonly nodeArgs?: string[];
@@ -126,7 +136,7 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
         // its stick-table. The report shows the decisions by source from /metrics.
         policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
       }
-      const args = [...(opts.nodeArgs ?? []), join(env.root, 'dist/cli/main.js'), 'proxy', '--listen', `127.0.0.1:${port}`,
+      const args = [...cliNodeFlags(env.root), ...(opts.nodeArgs ?? []), join(env.root, 'dist/cli/main.js'), 'proxy', '--listen', `127.0.0.1:${port}`,
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, '--log-level', 'warn'];
       const t0 = performance.now();
       const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), tracingEnv(env, name, opts.traceRatio));

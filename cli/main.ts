@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 import { processIo, type CliIo } from './io.js';
 
 const USAGE = `usage: sidegate <command> [flags]

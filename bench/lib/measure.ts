@@ -129,10 +129,12 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const self0 = process.cpuUsage();
   const t0 = performance.now();
   let rssMaxKb = 0;
+  let anonMaxKb = 0;
   const loadgen = new Map<number, number>();
   const onTick = (pids: readonly number[]): void => {
     for (const pid of pids) loadgen.set(pid, readPidStat(pid)?.ticks ?? loadgen.get(pid) ?? 0); // a new process starts at 0 ticks
-    if (load.proxyPid !== undefined) rssMaxKb = Math.max(rssMaxKb, readPidMemory(load.proxyPid)?.rssKb ?? 0);
+    const mem = load.proxyPid !== undefined ? readPidMemory(load.proxyPid) : undefined;
+    if (mem !== undefined) { rssMaxKb = Math.max(rssMaxKb, mem.rssKb); anonMaxKb = Math.max(anonMaxKb, mem.anonKb); }
   };
   const outcome = await drive(p, scenario, load, p.opts.capacityS, onTick);
   const seconds = (performance.now() - t0) / 1000;
@@ -166,6 +168,7 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
     target, scenario: scenario.id, rep, ...outcome,
     proxyCpuPct: load.proxyPid !== undefined ? (proxyTicks / 100 / seconds) * 100 : undefined,
     rssMaxKb: load.proxyPid !== undefined ? rssMaxKb : undefined,
+    anonMaxKb: load.proxyPid !== undefined ? anonMaxKb : undefined,
     ...(redis0 !== undefined && redis1 !== undefined ? { redis: redisDelta(redis0, redis1) } : {}),
     noise,
   };

@@ -1,4 +1,5 @@
 import type { LatencyFigures } from './h2load.js';
+import type { SoakResult } from './soak.js';
 import type { Consumer, MachineInfo } from './procfs.js';
 import type { RedisUse } from './redis.js';
 
@@ -54,6 +55,8 @@ export interface Measurement {
   readonly proxyCpuPct?: number;
   /** Highest VmRSS of the proxy seen while the load ran. */
   readonly rssMaxKb?: number;
+  /** Highest RssAnon (private memory, see procfs.ts) seen while the load ran. */
+  readonly anonMaxKb?: number;
   readonly errors: number;
   /** Requests the load generator completed or attempted (the denominator of per-request figures). */
   readonly requests?: number;
@@ -71,6 +74,8 @@ export interface TargetRecord {
   readonly protocols: readonly Protocol[];
   readonly readyMs?: number;
   readonly rssIdleKb?: number;
+  /** RssAnon when idle (private memory; VmRSS also counts the shared executable's pages). */
+  readonly anonIdleKb?: number;
   /** VmHWM at the end of the run: the peak after every saturation burst. */
   readonly hwmKb?: number;
   /** Start → ready of fresh instances started one at a time on a quiet machine after the measurements. */
@@ -93,5 +98,7 @@ export interface RunResult {
   readonly commands: Readonly<Record<string, string>>;
   readonly targets: readonly TargetRecord[];
   readonly measurements: readonly Measurement[];
+  /** `--soak MIN`: the full-policy sidecar at 1,000 req/s for MIN minutes, memory sampled. */
+  readonly soak?: SoakResult;
   readonly durationS: number;
 }

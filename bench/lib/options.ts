@@ -21,6 +21,8 @@ export interface BenchOptions {
   readonly nice: number;
   /** Fresh starts of each start-up-timed target after the measurements (0: skip). */
   readonly startupReps: number;
+  /** Minutes of the soak (the full-policy sidecar at 1,000 req/s, memory sampled); 0 skips it. */
+  readonly soakMin: number;
   readonly outDir: string;
   readonly help: boolean;
 }
@@ -37,6 +39,8 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
   --latency-requests N  requests per 1,000 req/s latency run (default 12000)
   --quiet-budget S      seconds the run may wait in total for an idle machine (default 60)
   --startup-reps N      fresh starts of sidegate, sidegate-full and haproxy-jwt to time start → ready (default 5)
+  --soak MIN            after the measurements, sidegate-full at 1,000 req/s for MIN minutes with its memory
+                        sampled every 5 s: the RSS slope of issue 9's goals (default 0: no soak)
   --nice N              run everything measured at this niceness (-20..19, default 0); negative values
                         keep the cores on a shared machine, and slow everybody else down meanwhile
   --out DIR             where results go (default bench/results)`;
@@ -56,7 +60,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     kv.set(name, v);
     i++;
   }
-  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'startup-reps', 'out']);
+  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'startup-reps', 'soak', 'out']);
   for (const k of kv.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const quick = flags.has('quick');
   const int = (name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
@@ -80,6 +84,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     quietBudgetS: int('quiet-budget', quick ? 5 : 60, 0),
     nice: int('nice', 0, -20, 19),
     startupReps: int('startup-reps', quick ? 1 : 5, 0),
+    soakMin: int('soak', 0, 0, 600),
     outDir: kv.get('out') ?? 'bench/results',
     help: flags.has('help'),
   };

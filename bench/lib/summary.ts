@@ -20,6 +20,7 @@ export interface Row {
    */
   readonly perCore?: Spread;
   readonly rssMaxKb?: Spread;
+  readonly anonMaxKb?: Spread;
   readonly offeredRps?: Spread;
 }
 
@@ -45,6 +46,7 @@ export function summarise(result: Pick<RunResult, 'measurements' | 'targets'>, s
       cpu: collect(ms, (m) => m.proxyCpuPct),
       perCore: collect(ms, (m) => (m.rps !== undefined && m.proxyCpuPct !== undefined && m.proxyCpuPct > 0 ? m.rps / (m.proxyCpuPct / 100) : undefined)),
       rssMaxKb: collect(ms, (m) => m.rssMaxKb),
+      anonMaxKb: collect(ms, (m) => m.anonMaxKb),
       offeredRps: collect(ms, (m) => m.latency?.offeredRps),
     });
   }

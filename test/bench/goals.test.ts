@@ -62,7 +62,7 @@ t.test('goals table: ratios of the same run against issue 9 goals', async (t) =>
   t.equal(p50[4], 'milestone met');
   t.equal(cells(md, 'added p99 at 1,000 req/s ÷ haproxy+jwt\'s, sidegate-full (h1)')[1], '1.82× (2.00 vs 1.10 ms)');
   t.same(cells(md, 'CPU at 1,000 req/s, full policy ÷ haproxy+jwt (h1)').slice(1), ['2.00×', '≤ 1.5×', '≤ 2.5×', 'milestone met']);
-  t.same(cells(md, 'RSS idle, full policy').slice(1, 2), ['48.0 MB']);
+  t.same(cells(md, 'RSS idle, full policy').slice(1, 2), ['48.0 MB (private – MB)']);
   t.equal(cells(md, 'RSS steady at 1,000 req/s, full policy')[4], 'milestone met');
   t.same(cells(md, 'start → ready (local keys)').slice(1), ['310 ms', '≤ 300 ms', '≤ 500 ms', 'milestone met'], 'median of the fresh starts');
   t.equal(cells(md, 'CPU at 1,000 req/s, full policy ÷ haproxy+jwt (h2c)')[4], 'not measured');
@@ -106,4 +106,26 @@ t.test('load-generator arguments for fresh tokens', async (t) => {
   t.equal(parseOptions([]).startupReps, 5);
   t.equal(parseOptions(['--startup-reps', '0']).startupReps, 0);
   t.equal(parseOptions([]).latencyRequests, 12000);
+});
+
+t.test('soak: the slope of memory after the first minute, in MB per minute', async (t) => {
+  const { slope, soakSlopes, soakTable } = await import('../../bench/lib/soak.js');
+  t.equal(slope([[0, 1], [1, 3], [2, 5]]), 2, 'a straight line');
+  t.equal(slope([[0, 1], [1, 1]]), undefined, 'too few points');
+  // 40 MB of start-up growth in the first minute, then 0.5 MB a minute: only the latter counts.
+  const samples = Array.from({ length: 121 }, (_, i) => {
+    const t = i * 5;
+    const mb = t < 60 ? 30 + (t / 60) * 40 : 70 + ((t - 60) / 60) * 0.5;
+    return { t, rssKb: mb * 1024, anonKb: (mb - 40) * 1024 };
+  });
+  const k = soakSlopes(samples);
+  t.ok(Math.abs(k.rss! - 0.5) < 1e-9, `RSS slope ${k.rss}`);
+  t.ok(Math.abs(k.anon! - 0.5) < 1e-9);
+  const soak = { target: 'sidegate-full', minutes: 10, requests: 600000, errors: 0, samples, rssSlopeMbPerMin: k.rss, anonSlopeMbPerMin: k.anon };
+  t.match(soakTable({ soak })!, /\| sidegate-full \| 10 \| 600000 \| 0 \| 70\.0 → 74\.5 \| 30\.0 → 34\.5 \| 0\.500 \| 0\.500 \|/);
+  const md = goalsTable({ ...result, soak });
+  t.same(cells(md, '10-minute soak RSS slope').slice(1), ['0.500 MB/min (private 0.500)', '< 0.2 MB/min', '< 1 MB/min', 'milestone met']);
+  t.equal(cells(goalsTable(result), '10-minute soak RSS slope')[4], 'not measured', 'no soak, no standing');
+  t.equal(parseOptions(['--soak', '10']).soakMin, 10);
+  t.throws(() => parseOptions(['--soak', '-1']));
 });

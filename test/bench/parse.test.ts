@@ -87,7 +87,7 @@ t.test('/proc parsing and foreign CPU', async (t) => {
   const after = snap([[1, 'proxy', 900], [2, 'tsc', 250], [3, 'idle', 7], [4, 'tap', 100]]);
   t.same(topConsumers(before, after, 10, new Set([1])), [{ pid: 2, comm: 'tsc', cpuPct: 20 }, { pid: 4, comm: 'tap', cpuPct: 10 }],
     'ours left out, processes born during the run counted, idle ones dropped');
-  t.same(parsePidStatus('Name:\tnode\nVmHWM:\t  112640 kB\nVmRSS:\t   81920 kB\n'), { rssKb: 81920, hwmKb: 112640 });
+  t.same(parsePidStatus('Name:\tnode\nVmHWM:\t  112640 kB\nVmRSS:\t   81920 kB\nRssAnon:\t   30000 kB\nRssFile:\t   51920 kB\n'), { rssKb: 81920, hwmKb: 112640, anonKb: 30000 });
 });
 
 t.test('options and config templates', async (t) => {
