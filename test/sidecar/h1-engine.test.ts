@@ -198,3 +198,18 @@ t.test('h2 client, HTTP/1.1 app: the app\'s chunked trailers reach a client that
   t.equal(body, 'abc');
   t.equal(trailers['x-checksum'], 'c0ffee');
 });
+
+t.test('an app response delimited by the end of its connection is relayed whole', async (t) => {
+  const { createServer: createTcp } = await import('node:net');
+  const server = createTcp((s) => {
+    s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nuntil the end'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const p = await startProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  t.teardown(async () => { await p.close(); await new Promise((r) => server.close(r)); });
+  for (let i = 0; i < 3; i++) {
+    const r = await request(`${p.url}/x`);
+    t.equal(r.statusCode, 200);
+    t.equal(await r.body.text(), 'until the end', `response ${i + 1}: the whole body`);
+  }
+});

@@ -25,7 +25,16 @@ export interface ListenerOptions {
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const ACTIVE = Symbol('sidegate.activeStreams');
+const OWNER = Symbol('sidegate.session');
 type TrackedSession = Http2Session & { [ACTIVE]?: number };
+type TrackedStream = ServerHttp2Stream & { [OWNER]?: TrackedSession };
+
+// Per-stream listeners without a closure per stream.
+function ignore(): void { /* resets are handled through 'close'; never crash on a stream error */ }
+function streamClosed(this: TrackedStream): void {
+  const s = this[OWNER];
+  if (s !== undefined) s[ACTIVE] = (s[ACTIVE] ?? 1) - 1;
+}
 
 /**
  * The inbound port: HTTP/1.1 and h2c on one cleartext port, told apart by the HTTP/2 preface
@@ -170,13 +179,14 @@ export class InboundListener {
     return server;
   }
 
-  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+  private onStream(stream: TrackedStream, headers: IncomingHttpHeaders, flags: number): void {
     const session: TrackedSession | undefined = stream.session;
     if (session) {
       session[ACTIVE] = (session[ACTIVE] ?? 0) + 1;
-      stream.once('close', () => { session[ACTIVE] = (session[ACTIVE] ?? 1) - 1; });
+      stream[OWNER] = session;
+      stream.once('close', streamClosed);
     }
-    stream.on('error', () => undefined); // resets are handled through 'close'; never crash on them
+    stream.on('error', ignore);
     if (headerListSize(headers) > this.opts.maxHeaderSize) {
       this.opts.metrics.clientErrors.inc({ reason: 'header_overflow' });
       const e = new HeadersTooLargeError(this.opts.maxHeaderSize);

@@ -87,6 +87,8 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
     if (policy.successSampleRate < 1 && deps.random() >= policy.successSampleRate) return;
     if (isHealthCheck(ex, policy)) return;
   }
+  const level = ex.status >= 500 ? 'error' : 'info';
+  if (!deps.log.isLevelEnabled(level)) return; // the line would be dropped: do not build it
   const line: Record<string, unknown> = {
     request_id: ex.requestId,
     method: ex.method,
@@ -110,8 +112,7 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
   if (ex.span !== undefined) line.trace_id = ex.span.spanContext().traceId;
   if (deps.logHeaders) line.headers = redactHeaders(ex.headers);
   if (ex.errorCode === 'SIDEGATE_ERR_INTERNAL') line.err = ex.error;
-  if (ex.status >= 500) deps.log.error(line, 'request');
-  else deps.log.info(line, 'request');
+  deps.log[level](line, 'request');
 }
 
 function isHealthCheck(ex: Exchange, policy: LoggingPolicy): boolean {
