@@ -231,7 +231,8 @@ export const TARGETS: readonly TargetSpec[] = [
   sidegate('sidegate-fresh-token', 'sidegate-full with a distinct RS256 token on every request (pool larger than the token cache): HTTP/1.1 through a wrk Lua script, h2c with the token in ?access_token= (h2load walks URL lists; it cannot vary a header)', {
     fullPolicy: true, fresh: true, scenarios: ['capacity-h1', 'capacity-h2c'],
   }),
-  engine('engine-undici-dispatch', 'undici-dispatch.js', 'undici Pool.dispatch() handler, no pipeline (sidegate\'s engine, bare)'),
+  engine('engine-llhttp', 'llhttp.js', 'sidegate\'s HTTP/1.1 engine (llhttp on the socket handles, both ways), no pipeline'),
+  engine('engine-undici-dispatch', 'undici-dispatch.js', 'undici Pool.dispatch() handler, no pipeline (sidegate\'s engine until the llhttp one)'),
   engine('engine-undici-stream', 'undici-stream.js', 'undici Pool.stream() into the ServerResponse'),
   engine('engine-undici-request', 'undici-request.js', 'undici Pool.request(), body piped'),
   engine('engine-http-request', 'http-request.js', 'node:http request() + keep-alive Agent(64), piped'),

@@ -4,8 +4,8 @@ import { badGateway, engineArgs, hasBody, requestHeaders, responseHeaders, serve
 
 /**
  * Engine: undici `Pool.dispatch()` with a handler object, the low-level API sidegate's HTTP/1.1
- * path uses (sidecar/src/upstream/http1.ts), without sidegate's pipeline around it. The gap between
- * this and `sidegate` is what the pipeline, Exchange and telemetry cost.
+ * path used (sidecar/src/upstream/http1.ts) until the llhttp engine, without a pipeline. The gap between
+ * this and `engine-llhttp` is what node:http's server and undici cost.
  */
 class Handler implements Dispatcher.DispatchHandler {
   controller: Dispatcher.DispatchController | undefined;
