@@ -66,7 +66,6 @@ function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy | undefined):
 export class Proxy {
   private handler: Handler = () => Promise.resolve();
   private upstream: Upstream;
-  private inflight = 0;
   private readonly drainer: Drainer;
   private inboundAddr: AddressInfo | undefined;
   private adminAddr: AddressInfo | undefined;
@@ -87,7 +86,8 @@ export class Proxy {
     this.drainer = new Drainer({
       stopAccepting: () => { void listener.stopAccepting(); },
       closeIdle: () => listener.closeIdle(),
-      busy: () => ({ inflight: this.inflight, connections: listener.openConnections }),
+      // The telemetry stage counts every exchange in and out (sidegate_inflight_requests).
+      busy: () => ({ inflight: s.metrics.inflightNow, connections: listener.openConnections }),
       destroyAll: () => listener.destroyAll(),
     }, s.config.drainDelayMs, s.config.drainTimeoutMs);
     this.checks = [
@@ -170,13 +170,12 @@ export class Proxy {
   get metrics(): Metrics { return this.s.metrics; }
   get breakers(): BreakerRegistry { return this.s.breakers; }
 
+  /** The telemetry stage answers for every exchange (it catches what `respond` could not). */
   private dispatch(ex: Exchange): void {
-    this.inflight++;
-    this.handler(ex).catch((err: unknown) => {
-      this.s.log.error({ err, request_id: ex.requestId }, 'pipeline failed');
-      if (!ex.sink.closed) ex.sink.abort();
-    }).finally(() => { this.inflight--; });
+    this.handler(ex).catch(this.unexpected);
   }
+
+  private readonly unexpected = (err: unknown): void => { this.s.log.error({ err }, 'pipeline failed outside any exchange'); };
 
   private createUpstream(policy: CompiledPolicy | undefined): Upstream {
     const { config, clock, metrics } = this.s;

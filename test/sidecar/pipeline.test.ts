@@ -27,7 +27,9 @@ spec:
     - { name: per-user, match: { paths: [/api/*] }, key: [ { claim: sub } ], limit: { requests: 3, per: 1m, burst: 0 }, onRedisError: deny }
   breaker: { consecutiveFailures: 3, openFor: 30s }
 `;
-  const p = await startProxy(app.url, ['--redis', redis.url, '--service', 'orders', '--namespace', 'shop'], { policy });
+  // A generous Redis budget: this test is about the decisions, and `onRedisError: deny` would turn a
+  // call slowed by a busy machine past the 5 ms default into a 503 (the budget has its own tests).
+  const p = await startProxy(app.url, ['--redis', redis.url, '--redis-timeout', '500ms', '--service', 'orders', '--namespace', 'shop'], { policy });
   t.teardown(async () => { await p.close(); await app.close(); await idp.stop(); await redis.stop(); });
   const token = (sub: string): Promise<string> => mint(k, { iss: idp.issuer, aud: 'orders', sub, exp: Math.floor(Date.now() / 1000) + 600 });
   const alice = await token('alice');

@@ -43,12 +43,22 @@ class H2Sink implements ResponseSink {
   onClose(cb: () => void): void { this.stream.once('close', cb); }
 }
 
-/** Turn one HTTP/2 stream into an Exchange; pseudo-headers become fields, the rest stay headers. */
-export function h2Exchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders, flags: number, ctx: FrontContext): Exchange {
+/**
+ * Turn one HTTP/2 stream into an Exchange; pseudo-headers become fields, the rest stay headers.
+ * Undefined when the header list is larger than `maxHeaderSize` as HTTP/2 counts it (RFC 9113
+ * §6.5.2: name + value + 32 per field), measured in the same pass that copies the headers.
+ */
+export function h2Exchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders, flags: number, ctx: FrontContext, maxHeaderSize: number): Exchange | undefined {
   const headers: IncomingHttpHeaders = {};
+  let size = 0;
   for (const name in raw) {
-    if (name.charCodeAt(0) !== 58 /* ':' */) headers[name] = raw[name];
+    const v = raw[name];
+    if (v === undefined) continue;
+    if (typeof v === 'string') size += name.length + v.length + 32;
+    else for (const x of v) size += name.length + x.length + 32;
+    if (name.charCodeAt(0) !== 58 /* ':' */) headers[name] = v;
   }
+  if (size > maxHeaderSize) return undefined;
   const target = raw[':path'] ?? '/';
   const q = target.indexOf('?');
   const authority = raw[':authority'] ?? headers.host ?? '';
@@ -58,15 +68,4 @@ export function h2Exchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders, 
     (flags & NGHTTP2_FLAG_END_STREAM) === 0, new H2Sink(stream), requestIdFrom(headers[H.requestId]),
     ctx.clock.monotonic(), undefined,
   );
-}
-
-/** Header block size as HTTP/2 accounts it (RFC 9113 §6.5.2: name + value + 32 per field). */
-export function headerListSize(raw: IncomingHttpHeaders): number {
-  let n = 0;
-  for (const name in raw) {
-    const v = raw[name];
-    if (Array.isArray(v)) for (const x of v) n += name.length + x.length + 32;
-    else if (v !== undefined) n += name.length + v.length + 32;
-  }
-  return n;
 }

@@ -7,7 +7,7 @@ import { HeadersTooLargeError } from '../errors.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { FrontContext } from './front.js';
 import { H1Connection, type H1Host } from './h1/connection.js';
-import { h2Exchange, headerListSize } from './h2.js';
+import { h2Exchange } from './h2.js';
 import { bind } from './bind.js';
 
 export interface ListenerOptions {
@@ -187,14 +187,12 @@ export class InboundListener {
       stream.once('close', streamClosed);
     }
     stream.on('error', ignore);
-    if (headerListSize(headers) > this.opts.maxHeaderSize) {
-      this.opts.metrics.clientErrors.inc({ reason: 'header_overflow' });
-      const e = new HeadersTooLargeError(this.opts.maxHeaderSize);
-      stream.respond({ ':status': e.status, 'content-type': 'application/json' });
-      stream.end(e.body(''));
-      return;
-    }
     if (headers[':method'] === 'CONNECT') { stream.close(h2c.NGHTTP2_REFUSED_STREAM); return; }
-    this.ctx.dispatch(h2Exchange(stream, headers, flags, this.ctx));
+    const ex = h2Exchange(stream, headers, flags, this.ctx, this.opts.maxHeaderSize);
+    if (ex !== undefined) { this.ctx.dispatch(ex); return; }
+    this.opts.metrics.clientErrors.inc({ reason: 'header_overflow' });
+    const e = new HeadersTooLargeError(this.opts.maxHeaderSize);
+    stream.respond({ ':status': e.status, 'content-type': 'application/json' });
+    stream.end(e.body(''));
   }
 }

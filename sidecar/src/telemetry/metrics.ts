@@ -67,6 +67,9 @@ export class Metrics {
   // names from the policy, methods folded into a fixed set, status codes), so the maps are too.
   private readonly routeSeries = new Map<string, RouteSeries>();
 
+  /** Exchanges in the pipeline now (the sidegate_inflight_requests gauge's value): drain waits for 0. */
+  get inflightNow(): number { return this.inflight.labels().value; }
+
   /** One answered request: the counter and the duration histograms. */
   recordRequest(route: string, method: string, status: number, seconds: number, upstreamSeconds: number): void {
     let r = this.routeSeries.get(route);

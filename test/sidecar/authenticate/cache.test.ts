@@ -63,6 +63,11 @@ void t.test('the cache is a bounded LRU keyed by a hash of the token', async (t)
   for (let i = 0; i < 1000; i++) c.keyOf(`token-${i}`);
   t.equal(c.remembered, 256, 'a bounded number of token texts is remembered');
   t.equal(c.keyOf('token-999'), TokenCache.key('token-999'));
+  // Two tokens with the same tail: found by the tail, but compared whole.
+  const tail = 'x'.repeat(30);
+  t.equal(c.keyOf(`a.${tail}`), TokenCache.key(`a.${tail}`));
+  t.equal(c.keyOf(`b.${tail}`), TokenCache.key(`b.${tail}`), 'a different token with the same tail gets its own key');
+  t.equal(c.keyOf(`a.${tail}`), TokenCache.key(`a.${tail}`));
   for (let i = 0; i < 10; i++) c.set(String(i), { expiresAt: Infinity });
   t.equal(c.size, 2, 'never more than maxEntries');
   t.equal(c.get('0', 0), undefined);

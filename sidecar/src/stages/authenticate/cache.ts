@@ -2,6 +2,8 @@ import { hash } from 'node:crypto';
 
 /** Tokens whose cache key is remembered as text (the ones a keep-alive client repeats). */
 const RECENT_TOKENS = 256;
+/** Characters of the end of a token (of its signature) the remembered keys are found by. */
+const TAIL = 24;
 
 /**
  * A bounded LRU of verified tokens, keyed by SHA-256 of the token so memory stays bounded by
@@ -12,7 +14,8 @@ const RECENT_TOKENS = 256;
  */
 export class TokenCache<V extends { readonly expiresAt: number }> {
   private readonly map = new Map<string, V>();
-  private readonly recent = new Map<string, string>();
+  /** By the token's last characters (its signature): hashing a short key, not a whole token. */
+  private readonly recent = new Map<string, { readonly token: string; readonly key: string }>();
 
   constructor(readonly maxEntries: number) {}
 
@@ -20,15 +23,18 @@ export class TokenCache<V extends { readonly expiresAt: number }> {
     return hash('sha256', token, 'base64');
   }
 
-  /** `key(token)`, remembered for recently seen tokens. */
+  /**
+   * `key(token)`, remembered for recently seen tokens. Looked up by the token's tail and then
+   * compared whole, so a token that shares a tail with a remembered one is just hashed.
+   */
   keyOf(token: string): string {
-    let k = this.recent.get(token);
-    if (k === undefined) {
-      k = TokenCache.key(token);
-      if (this.recent.size >= RECENT_TOKENS) { const oldest = this.recent.keys().next(); if (oldest.done !== true) this.recent.delete(oldest.value); }
-      this.recent.set(token, k);
-    }
-    return k;
+    const tail = token.length > TAIL ? token.slice(-TAIL) : token;
+    const r = this.recent.get(tail);
+    if (r !== undefined && r.token === token) return r.key;
+    const key = TokenCache.key(token);
+    if (r === undefined && this.recent.size >= RECENT_TOKENS) { const oldest = this.recent.keys().next(); if (oldest.done !== true) this.recent.delete(oldest.value); }
+    this.recent.set(tail, { token, key });
+    return key;
   }
 
   get size(): number { return this.map.size; }

@@ -59,7 +59,7 @@ function fromQuery(target: string, name: string): string | undefined {
 export function stripToken(src: TokenSource, headers: IncomingHttpHeaders, target: string): string {
   if (src.kind === 'query') return withoutQueryParam(target, src.name);
   if (src.kind === 'header') {
-    delete headers[src.name];
+    headers[src.name] = undefined; // not `delete`: see removeHeader in headers.ts
   } else if (src.kind === 'cookie') {
     const cookie = headers.cookie;
     if (cookie === undefined) return target;
@@ -67,7 +67,7 @@ export function stripToken(src: TokenSource, headers: IncomingHttpHeaders, targe
       const t = c.trimStart();
       return !(t.startsWith(src.name) && t.charCodeAt(src.name.length) === 0x3d);
     }).map((c) => c.trim()).filter((c) => c !== '');
-    if (kept.length === 0) delete headers.cookie;
+    if (kept.length === 0) headers.cookie = undefined;
     else headers.cookie = kept.join('; ');
   }
   return target;

@@ -36,6 +36,11 @@ export function telemetry(policy: LoggingPolicy, deps: TelemetryDeps): Stage {
     }
     try {
       await next(ex);
+    } catch (err) {
+      // `respond` turns every error into an answer; reaching here is a bug in it: never leave
+      // the client hanging.
+      deps.log.error({ err, request_id: ex.requestId }, 'pipeline failed');
+      if (!ex.sink.closed) ex.sink.abort();
     } finally {
       metrics.inflight.dec();
       record(ex, clock.monotonic() - ex.start, policy, deps);
