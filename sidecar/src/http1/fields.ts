@@ -17,12 +17,36 @@ const SINGLE: ReadonlySet<string> = new Set([
 
 /** Lowercase an ASCII field name without allocating when it already is (the common case for h2 and most clients). */
 export function lowerName(name: string): string {
+  const known = KNOWN.get(name);
+  if (known !== undefined) return known;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c >= 65 && c <= 90) return name.toLowerCase();
   }
   return name;
 }
+
+/**
+ * Common field names in the spellings peers use (lowercase, Title-Case, a few irregular ones),
+ * mapped to one lowercase constant. Names from the parser are fresh strings: used as property
+ * keys each would be looked up in V8's string table on every access; the constants are already
+ * there, so the headers objects built from them take the fast paths.
+ */
+const KNOWN: ReadonlyMap<string, string> = (() => {
+  const names = [
+    'accept', 'accept-encoding', 'accept-language', 'accept-ranges', 'age', 'authorization', 'cache-control', 'connection',
+    'content-encoding', 'content-language', 'content-length', 'content-type', 'cookie', 'date', 'etag', 'expect', 'expires',
+    'host', 'if-modified-since', 'if-none-match', 'keep-alive', 'last-modified', 'location', 'origin', 'pragma', 'referer',
+    'retry-after', 'server', 'set-cookie', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'user-agent', 'vary', 'via',
+    'www-authenticate', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'traceparent', 'tracestate',
+    'grpc-status', 'grpc-message', 'strict-transport-security', 'x-content-type-options', 'access-control-allow-origin',
+  ];
+  const m = new Map<string, string>();
+  const title = (n: string): string => n.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('-');
+  for (const n of names) { m.set(n, n); m.set(title(n), n); m.set(n.toUpperCase(), n); }
+  for (const [odd, n] of [['ETag', 'etag'], ['WWW-Authenticate', 'www-authenticate'], ['TE', 'te'], ['X-Request-ID', 'x-request-id']] as const) m.set(odd, n);
+  return m;
+})();
 
 /** Add one raw field to a headers object with node:http's repeated-field rules. */
 export function addField(out: IncomingHttpHeaders, rawName: string, value: string): void {
