@@ -1,5 +1,5 @@
 import t from 'tap';
-import { clientIp, hashMaterial, keyMaterial, keyPrefix, limitTag } from '../../../sidecar/src/stages/rate-limit/keys.js';
+import { clientIp, hashMaterial, KeyHasher, keyMaterial, keyPrefix, limitTag } from '../../../sidecar/src/stages/rate-limit/keys.js';
 import { exchange } from './fixtures.js';
 
 void t.test('client IP: the socket peer unless trusted hops say otherwise', (t) => {
@@ -29,5 +29,11 @@ void t.test('key material: every part kind, missing parts share one bucket, no a
   t.equal(hashMaterial(m), hashMaterial(m));
   t.not(hashMaterial(m), hashMaterial(anon));
   t.equal(keyPrefix(limitTag('prod', 'orders', 'per-user')), 'sidegate:rl:{prod/orders/per-user}:');
+  t.end();
+});
+
+void t.test('KeyHasher: the same key as prefix + hashMaterial, remembered within a bound', (t) => {
+  const h = new KeyHasher('sidegate:rl:{ns/svc/l}:', 3);
+  for (const m of ['a\n', 'b\n', 'a\n', 'c\n', 'd\n', 'a\n']) t.equal(h.hash(m), `sidegate:rl:{ns/svc/l}:${hashMaterial(m)}`, `material ${JSON.stringify(m)}`);
   t.end();
 });

@@ -32,17 +32,18 @@ export function hashMaterial(material: string): string {
 }
 
 /**
- * hashMaterial with a memory of the keys seen lately: a busy key (the one a limit exists for)
- * is hashed once, not on every request. Bounded: past `max` entries the oldest is forgotten.
+ * The Redis key of one limit for a key material (`prefix` + hashMaterial), remembered for the
+ * materials seen lately: a busy key (the one a limit exists for) is hashed and built once, not on
+ * every request. Bounded: past `max` entries the oldest is forgotten.
  */
 export class KeyHasher {
   private readonly seen = new Map<string, string>();
-  constructor(private readonly max = 10_000) {}
+  constructor(private readonly prefix = '', private readonly max = 10_000) {}
 
   hash(material: string): string {
     let h = this.seen.get(material);
     if (h === undefined) {
-      h = hashMaterial(material);
+      h = this.prefix + hashMaterial(material);
       if (this.seen.size >= this.max) { const oldest = this.seen.keys().next(); if (oldest.done !== true) this.seen.delete(oldest.value); }
       this.seen.set(material, h);
     }

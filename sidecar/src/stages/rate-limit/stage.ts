@@ -40,6 +40,8 @@ interface CompiledLimit {
   readonly quoted: string;
   /** Decision counters of this limit, by result × source, resolved on first use. */
   readonly counters: ({ inc(): void } | undefined)[];
+  /** Key material → this limit's Redis key. */
+  readonly keys: KeyHasher;
 }
 
 /**
@@ -53,10 +55,10 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
   const compiled: CompiledLimit[] = limits.map((policy) => {
     const spec = limitSpec(policy);
     const tag = limitTag(deps.identity.namespace, deps.identity.service, policy.name);
-    return { policy, spec, tag, prefix: keyPrefix(tag), policyItem: policyItem(spec), quoted: sfString(spec.name), counters: [] };
+    const prefix = keyPrefix(tag);
+    return { policy, spec, tag, prefix, policyItem: policyItem(spec), quoted: sfString(spec.name), counters: [], keys: new KeyHasher(prefix) };
   });
   const cache = deps.denyCache === false ? undefined : new DenyCache(deps.denyCacheMaxEntries);
-  const hasher = new KeyHasher();
   const count = (c: CompiledLimit, result: Result, source: DecisionSource): void => {
     const slot = RESULT_INDEX[result] * 4 + SOURCE_INDEX[source];
     let counter = c.counters[slot];
@@ -76,7 +78,7 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
       if (matched.length === 0) return next(ex);
     }
     const items: RateItem[] = matched.map((c) => ({
-      key: c.prefix + hasher.hash(keyMaterial(c.policy.key, ex, deps.trustedHops)),
+      key: c.keys.hash(keyMaterial(c.policy.key, ex, deps.trustedHops)),
       tag: c.tag,
       spec: c.spec,
     }));
