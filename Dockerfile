@@ -25,8 +25,10 @@ COPY sidecar/src ./sidecar/src
 COPY injector/src ./injector/src
 COPY policies ./policies
 # Only what ships: the repository's tsconfig also compiles test/ and bench/.
-RUN printf '{"extends":"./tsconfig.json","compilerOptions":{"sourceMap":false,"incremental":false},"include":["cli","sidecar/src","injector/src","policies/src"]}' > tsconfig.image.json \
+COPY scripts/bundle.ts ./scripts/bundle.ts
+RUN printf '{"extends":"./tsconfig.json","compilerOptions":{"sourceMap":false,"incremental":false},"include":["cli","sidecar/src","injector/src","policies/src","scripts"]}' > tsconfig.image.json \
  && npx tsc -p tsconfig.image.json \
+ && node dist/scripts/bundle.js \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
@@ -44,7 +46,9 @@ COPY --from=build /src/dist ./dist
 # `sidegate demo` reads its example policy from here.
 COPY --from=build /src/policies/examples ./policies/examples
 # Pod specs run `sidegate proxy`, `sidegate init-network`, `sidegate drain` (preStop) by name.
-RUN chmod 0755 /app/dist/cli/main.js && ln -s /app/dist/cli/main.js /usr/local/bin/sidegate
+# dist/bin/sidegate.js is the linked bundle (scripts/bundle.ts); node_modules stays for what it
+# leaves out (the Jaeger exporter).
+RUN chmod 0755 /app/dist/bin/sidegate.js && ln -s /app/dist/bin/sidegate.js /usr/local/bin/sidegate
 USER 10101:10101
 # Inbound listener and admin (health, metrics); 15001 is reserved for outbound.
 EXPOSE 15006 15090

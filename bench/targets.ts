@@ -77,6 +77,9 @@ export interface TargetSpec {
   start(env: BenchEnv): Promise<Running>;
 }
 
+/** What an injected sidecar runs: the bundled CLI (scripts/bundle.ts). */
+export const SIDEGATE_BIN = 'dist/bin/sidegate.js';
+
 function url(port: number, env: BenchEnv): string { return `http://127.0.0.1:${port}${env.path}`; }
 
 /**
@@ -84,7 +87,7 @@ function url(port: number, env: BenchEnv): string { return `http://127.0.0.1:${p
  * the bench measures what an injected sidecar runs (the image calls `sidegate proxy`).
  */
 export function cliNodeFlags(root: string): string[] {
-  const first = readFileSync(join(root, 'dist/cli/main.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const first = readFileSync(join(root, SIDEGATE_BIN), 'utf8').split('\n', 1)[0] ?? '';
   const m = /^#!\S*env(?:\s+-S)?\s+node((?:\s+--\S+)*)\s*$/.exec(first);
   return m?.[1]?.trim().split(/\s+/).filter((f) => f !== '') ?? [];
 }
@@ -136,7 +139,7 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
         // its stick-table. The report shows the decisions by source from /metrics.
         policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
       }
-      const args = [...cliNodeFlags(env.root), ...(opts.nodeArgs ?? []), join(env.root, 'dist/cli/main.js'), 'proxy', '--listen', `127.0.0.1:${port}`,
+      const args = [...cliNodeFlags(env.root), ...(opts.nodeArgs ?? []), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, '--log-level', 'warn'];
       const t0 = performance.now();
       const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), tracingEnv(env, name, opts.traceRatio));

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(dir, 'k'), '-out', join(dir, 'c')], { stdio: 'pipe' });
   // The server gets its own process (and core), as in a cluster; clients run here.
-  const main = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+  const main = fileURLToPath(new URL('../bin/sidegate.js', import.meta.url));
   const server = spawn(process.execPath, [main, 'injector', '--cert', join(dir, 'c'), '--key', join(dir, 'k'), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';

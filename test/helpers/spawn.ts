@@ -13,8 +13,8 @@ export interface ProxyProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** The built CLI, as users run it. */
-export const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
+/** The built CLI as it ships (the bundle scripts/bundle.ts links after tsc), as users run it. */
+export const CLI = join(process.cwd(), 'dist', 'bin', 'sidegate.js');
 
 /** `sidegate proxy` as a real child process on free ports; resolves once /healthz/ready is 200. */
 export async function spawnProxy(upstream: string, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {

@@ -3,15 +3,15 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { runInject } from '../../cli/inject.js';
 import { validatePolicyConfigMap } from '../../injector/src/admission.js';
 import { parseInjectorConfig } from '../../injector/src/config.js';
 import { postRaw } from './helpers/review.js';
 import { makeCert } from './helpers/tls.js';
+import { CLI } from '../helpers/spawn.js';
 
-const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+const MAIN = CLI;
 
 function io(stdin?: string): { out: string[]; err: string[]; io: { out: (s: string) => void; err: (s: string) => void; stdin?: NodeJS.ReadableStream } } {
   const out: string[] = [];

@@ -10,11 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import t from 'tap';
+import { CLI } from '../helpers/spawn.js';
 
-const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+const MAIN = CLI;
 const id = randomBytes(3).toString('hex');
 const POD = `sgpod-${id}`;
 const CLIENT = `sgcli-${id}`;

@@ -98,17 +98,18 @@ void t.test('no breaker in the policy: the cap still applies and nothing is note
   t.equal(guard.inflight, 2);
 });
 
-void t.test('an open breaker answers in microseconds (stage decision, error object included)', async (t) => {
+void t.test('an open breaker answers at once: no timer, no I/O, nothing reaches the app', async (t) => {
   const { guard, stage } = stageRig({ breaker: { consecutiveFailures: 1, openFor: '1m' } });
   let reached = 0;
   const h = stage((ex) => { reached++; ex.status = 503; return Promise.resolve(); });
   await h(fakeExchange());
   t.equal(guard.breaker?.state, 'open');
-  const ex = fakeExchange();
-  const n = 20_000;
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await h(ex).catch(() => undefined);
-  const perUs = Number(process.hrtime.bigint() - start) / n / 1000;
+  let refused = 0;
+  for (let i = 0; i < 1000; i++) void h(fakeExchange()).catch((e: unknown) => { if (e instanceof BreakerOpenError) refused++; });
+  // Settled within the same turn of the event loop (promise reactions only). How fast, in
+  // microseconds, is bench/pipeline's business, not a test's.
+  await Promise.resolve();
+  await Promise.resolve();
+  t.equal(refused, 1000, 'every request refused before anything else could run');
   t.equal(reached, 1, 'none of them reached the app');
-  t.ok(perUs < 50, `${perUs.toFixed(2)} µs per refused request`);
 });
