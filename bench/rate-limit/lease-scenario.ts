@@ -5,8 +5,9 @@
  *
  * Counted over the steady part (from `warmSeconds` on: the key's initial burst spent, leasing
  * switched on): Redis calls and commands executed per request from INFO commandstats, admitted
- * against the limit × the time the decisions covered, the stage's p50/p99 per request, lease
- * sizes and effective periods, renewals ahead of time vs by a waiting request.
+ * against the limit × the time the decisions covered, the busiest sliding second (starting at an
+ * admission) against the limit, the stage's p50/p99 per request, lease sizes and effective
+ * periods, renewals ahead of time vs by a waiting request.
  */
 import type { Redis } from 'ioredis';
 import type { LeaseOptions } from '../../sidecar/src/stages/rate-limit/lease/options.js';
@@ -27,8 +28,8 @@ export interface Scenario {
   readonly warmSeconds: number;
 }
 
-export const HEADER = '| mode | pods | requests | Redis calls / request | commands executed / request | admitted | limit × time | error | admitted per pod | stage p50 (µs) | stage p99 (µs) | lease mean / max | mean period (ms) | renewals ahead / waited | returned / forfeited | admitted by source | 503 (no decision) |';
-export const RULE = `|${'---|'.repeat(17)}`;
+export const HEADER = '| mode | pods | requests | Redis calls / request | commands executed / request | admitted | limit × time | error | busiest 1 s | admitted per pod | stage p50 (µs) | stage p99 (µs) | lease mean / max | mean period (ms) | renewals ahead / waited | returned / forfeited | admitted by source | 503 (no decision) |';
+export const RULE = `|${'---|'.repeat(18)}`;
 
 export async function runScenario(sc: Scenario): Promise<string> {
   const workers = await startWorkers(sc.pods, (i) => ({
@@ -51,6 +52,7 @@ export async function runScenario(sc: Scenario): Promise<string> {
     const lastAdmit = Math.max(...results.flatMap((r) => r.admitTimes));
     const expected = Math.min(sc.limitPerSecond, sc.offeredPerSecond) * (lastAdmit - startAt - warmMs) / 1000;
     const lat = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
+    const busiest = busiestSecond(results.flatMap((r) => r.admitTimes), startAt + warmMs, lastAdmit);
     const sources = results.reduce<Record<string, number>>((acc, r) => {
       for (const [k, v] of Object.entries(r.sources)) acc[k] = (acc[k] ?? 0) + v;
       return acc;
@@ -63,6 +65,7 @@ export async function runScenario(sc: Scenario): Promise<string> {
       ((to.sent - from.sent) / sent).toFixed(4),
       ((to.executed - from.executed) / sent).toFixed(4),
       admitted, expected.toFixed(0), `${admitted >= expected ? '+' : ''}${((admitted / expected - 1) * 100).toFixed(2)} %`,
+      sc.limitPerSecond < sc.offeredPerSecond ? `${busiest} (${((busiest / sc.limitPerSecond - 1) * 100).toFixed(1)} %)` : String(busiest),
       `${Math.min(...perPod)}–${Math.max(...perPod)}`,
       percentile(lat, 0.5).toFixed(0), percentile(lat, 0.99).toFixed(0),
       leasing ? `${(sum((r) => r.grantedRequests) / Math.max(1, grants)).toFixed(1)} / ${Math.max(...results.map((r) => r.maxLease))}` : '—',
@@ -75,4 +78,15 @@ export async function runScenario(sc: Scenario): Promise<string> {
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }
+}
+
+/** Most admissions in any one-second window lying wholly within [from, to] (the steady part). */
+function busiestSecond(times: number[], from: number, to: number): number {
+  const t = times.filter((x) => x >= from && x <= to).sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < t.length && t[i]! + 1000 <= to; i++) {
+    while (j < t.length && t[j]! < t[i]! + 1000) j++;
+    best = Math.max(best, j - i);
+  }
+  return best;
 }

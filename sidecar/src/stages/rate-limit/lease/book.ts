@@ -3,6 +3,10 @@
  * vests as a delay from its own "now"; that instant is converted as `received + delay`. Redis
  * decided somewhere between sending and receiving, so the converted instant is never earlier than
  * the real one: local conversion can only make a slot vest late, never early.
+ *
+ * A pod holds at most two per key: the one being spent and its renewal asked for ahead, which
+ * vests after it (KeyState). Sizes and effective periods come from sizing.ts; the error bound they
+ * give is summed up in store.ts.
  */
 export class Lease {
   spent = 0;
@@ -59,7 +63,7 @@ export class Lease {
     return true;
   }
 
-  /** Undo a take (the request was denied by another limit). */
+  /** Undo a take (the request was denied by another limit, or the decision fell back as a whole). */
   refund(): void {
     if (this.spent > 0) this.spent--;
   }

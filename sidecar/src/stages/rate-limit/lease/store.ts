@@ -43,11 +43,14 @@ export interface LeasingStoreDeps extends LeaseOptions {
  * lease script as exact operations.
  *
  * Error bound (bench/rate-limit/RESULTS.md, "Leasing: how it works and its error bound"), with P
- * pods, r the limit's rate, T a pod's effective period and n its lease: never more than the limit
- * cumulatively; a sliding window may see up to the slots the pods hold on top — their leases and
- * renewals, at most (1 + 1 − renewAheadAt)·n each, at the limit n ≤ max(1, r·T ÷ P), so in all
- * ≤ 1.2·max(P, r·T) and never more than r × maxPeriodMs × 1.2; a pod dying loses at most what it
- * holds, ≤ 1.2·n.
+ * pods, r the limit's rate, Tᵢ pod i's effective period and nᵢ its lease (at the limit
+ * nᵢ ≤ max(1, r·Tᵢ ÷ P), i.e. requestsPerCall ÷ k for a pod offered k times its fair share):
+ * - never more than the limit cumulatively (C + r·t, as the exact path);
+ * - a sliding window may see up to the slots the pods hold on top, each its lease and at most one
+ *   renewal asked for when ≤ (1 − renewAheadAt) of the lease was left: ≤ 1.2·Σ nᵢ, at the limit
+ *   about 1.2·r·T̄ and never more than 1.2·r·maxPeriodMs;
+ * - a pod dying loses at most what it holds, ≤ 1.2·nᵢ;
+ * - with Redis unavailable, slots already granted are still spent (exact), then onRedisError.
  */
 export class LeasingStore implements RateStore {
   private readonly opts: ResolvedLeaseOptions;
@@ -72,14 +75,14 @@ export class LeasingStore implements RateStore {
       return verdicts;
     }
     // One call per key at a time: a key that needs Redis while this pod's call for it is out waits
-    // for that call, then everything is decided anew.
-    for (;;) {
-      const t = this.deps.clock.monotonic();
-      const busy = states.find((s) => s.mode === 'lease' && s.inflight !== undefined && !decidableLocally(s, t, this.recorder));
-      if (!busy) break;
+    // for that call, then everything is decided anew (at the same instant the check was made, so
+    // no key found answerable here needs Redis in decide()).
+    let t = now;
+    for (let busy = this.busy(states, t); busy; busy = this.busy(states, t)) {
       await busy.inflight;
+      t = this.deps.clock.monotonic();
     }
-    const verdicts = await this.decide(items, states);
+    const verdicts = await this.decide(items, states, t);
     this.renewAhead(items, states);
     return verdicts;
   }
@@ -121,8 +124,12 @@ export class LeasingStore implements RateStore {
     return verdicts.map((v) => (v.outcome === 'limited' ? v : SKIPPED));
   }
 
-  private async decide(items: readonly RateItem[], states: readonly KeyState[]): Promise<Verdict[]> {
-    const now = this.deps.clock.monotonic();
+  /** A leasing key that needs Redis while this pod's call for it is out. */
+  private busy(states: readonly KeyState[], now: number): KeyState | undefined {
+    return states.find((s) => s.mode === 'lease' && s.inflight !== undefined && !decidableLocally(s, now, this.recorder));
+  }
+
+  private async decide(items: readonly RateItem[], states: readonly KeyState[], now: number): Promise<Verdict[]> {
     const verdicts = new Array<Verdict | undefined>(items.length);
     const ops = new Array<LeaseOp | undefined>(items.length);
     const periods = new Array<number>(items.length).fill(0);
@@ -158,8 +165,9 @@ export class LeasingStore implements RateStore {
 
     const acquiring = idx.filter((i) => ops[i]!.op === 'a').map((i) => states[i]!);
     const done = this.markInflight(acquiring);
+    // The old lease is over once its renewal is sent: nothing more is spent from it.
+    const olds = states.map((s, i) => (ops[i]?.op === 'a' ? s.lease : undefined));
     for (const s of acquiring) {
-      // The old lease is over once its renewal is sent: nothing more is spent from it.
       if (s.lease) s.lease.closed = true;
       this.recorder.renewed(s.spec.name, 'on_request');
     }
@@ -168,7 +176,7 @@ export class LeasingStore implements RateStore {
       const recvAt = this.deps.clock.monotonic();
       const admitted = idx.every((i, k) => !items[i]!.spec.enforce || replies[k]!.admitted);
       idx.forEach((i, k) => {
-        verdicts[i] = this.apply(states[i]!, ops[i]!, replies[k]!, admitted, now, recvAt, periods[i]!, redisTimeMs);
+        verdicts[i] = this.apply(states[i]!, olds[i], ops[i]!, replies[k]!, admitted, now, recvAt, periods[i]!, redisTimeMs);
       });
       if (!admitted) for (const l of taken) l.refund();
       return verdicts as Verdict[];
@@ -182,15 +190,14 @@ export class LeasingStore implements RateStore {
   }
 
   /** Install what Redis answered for one key on the request path and turn it into the request's verdict. */
-  private apply(s: KeyState, op: LeaseOp, r: LeaseReply, admitted: boolean, sentAt: number, recvAt: number, periodMs: number, redisTimeMs: number): Verdict {
+  private apply(s: KeyState, old: Lease | undefined, op: LeaseOp, r: LeaseReply, admitted: boolean, sentAt: number, recvAt: number, periodMs: number, redisTimeMs: number): Verdict {
     const spec = s.spec;
     s.free = r.remaining / spec.cost;
     const base = { source: 'redis' as const, remaining: Math.max(0, r.remaining), resetMs: r.resetUs / 1000, redisTimeMs };
     if (op.op !== 'a') return { ...base, outcome: r.admitted ? 'allowed' : 'limited', retryAfterMs: r.retryUs / 1000 };
-    const old = s.lease;
     if (old && op.release) this.settleRelease(spec, old.unspent, r.returnedUs);
     else if (old && old.unspent > 0) this.recorder.forfeited(spec.name, old.unspent);
-    s.lease = undefined;
+    if (s.lease === old) s.lease = undefined;
     if (r.granted < 1) {
       this.queueFull(s, op, r, recvAt);
       return { ...base, outcome: 'limited', retryAfterMs: r.retryUs / 1000 };
