@@ -17,6 +17,8 @@ export interface ProxyConfig {
   readonly redisTimeoutMs: number;
   readonly replicas: number;
   readonly rateLimitLeasePeriodMs: number;
+  /** Longest effective lease period (a hot key with little demand on this pod); ≥ the lease period. */
+  readonly rateLimitLeaseMaxPeriodMs: number;
   readonly service: string;
   readonly namespace: string;
   readonly podName: string;
@@ -53,7 +55,8 @@ export const PROXY_FLAGS = {
   redis: { flag: '--redis', env: 'SIDEGATE_REDIS_URL', help: 'Redis URL for shared limits and revocation (redis://, rediss://, redis+sentinel://, redis+cluster://)' },
   redisTimeout: { flag: '--redis-timeout', env: 'SIDEGATE_REDIS_TIMEOUT', def: '5ms', help: 'budget for one Redis call on the request path' },
   replicas: { flag: '--replicas', env: 'SIDEGATE_REPLICAS', def: '1', help: 'pods of the service assumed by onRedisError: local until live pods are counted' },
-  rateLimitLeasePeriod: { flag: '--rate-limit-lease-period', env: 'SIDEGATE_RATE_LIMIT_LEASE_PERIOD', def: '100ms', help: 'quota leasing for hot rate-limit keys: target time between Redis calls per key and pod (0 = off: every decision exact)' },
+  rateLimitLeasePeriod: { flag: '--rate-limit-lease-period', env: 'SIDEGATE_RATE_LIMIT_LEASE_PERIOD', def: '100ms', help: 'quota leasing for hot rate-limit keys: shortest time between Redis calls per key and pod (0 = off: every decision exact)' },
+  rateLimitLeaseMaxPeriod: { flag: '--rate-limit-lease-max-period', env: 'SIDEGATE_RATE_LIMIT_LEASE_MAX_PERIOD', help: 'longest time between Redis calls per hot key and pod, when its demand on this pod is low (default 10 × --rate-limit-lease-period); at a limit, pods may hold up to rate × this' },
   service: { flag: '--service', env: 'SIDEGATE_SERVICE', def: 'default', help: 'service identity shared limits are keyed on' },
   namespace: { flag: '--namespace', env: 'SIDEGATE_NAMESPACE', def: 'default', help: 'namespace of the pod' },
   podName: { flag: '--pod-name', env: 'SIDEGATE_POD_NAME', def: '', help: 'name of the pod (for logs and heartbeats)' },
@@ -101,6 +104,12 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const get = (n: FlagName): string | undefined => raw.get(n) ?? (PROXY_FLAGS[n] as FlagSpec).def;
   const where = (n: FlagName): string => `${PROXY_FLAGS[n].flag} (${PROXY_FLAGS[n].env})`;
 
+  const leasePeriodMs = parseDurationFlag(get('rateLimitLeasePeriod')!, where('rateLimitLeasePeriod'), true);
+  const maxPeriod = get('rateLimitLeaseMaxPeriod');
+  const leaseMaxPeriodMs = maxPeriod === undefined ? 10 * leasePeriodMs : parseDurationFlag(maxPeriod, where('rateLimitLeaseMaxPeriod'));
+  if (leasePeriodMs > 0 && leaseMaxPeriodMs < leasePeriodMs) {
+    throw new ConfigError(`${where('rateLimitLeaseMaxPeriod')}: must be at least ${where('rateLimitLeasePeriod')} (${leasePeriodMs} ms)`);
+  }
   const tlsCert = get('tlsCert');
   const tlsKey = get('tlsKey');
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError(`${where('tlsCert')} and ${where('tlsKey')} go together`);
@@ -114,7 +123,8 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     redisUrl: get('redis'),
     redisTimeoutMs: parseDurationFlag(get('redisTimeout')!, where('redisTimeout')),
     replicas: parseIntFlag(get('replicas')!, where('replicas'), 1, 100_000),
-    rateLimitLeasePeriodMs: parseDurationFlag(get('rateLimitLeasePeriod')!, where('rateLimitLeasePeriod'), true),
+    rateLimitLeasePeriodMs: leasePeriodMs,
+    rateLimitLeaseMaxPeriodMs: leaseMaxPeriodMs,
     service: get('service')!,
     namespace: get('namespace')!,
     podName: get('podName')!,

@@ -120,7 +120,9 @@ export class Proxy {
       limiter: new RateLimiter({
         redis, identity, metrics, logger: log, clock, fallbackReplicas: cfg.replicas,
         // Hot keys spend leased capacity locally; cold keys stay exact (issue 10, docs/benchmarks.md).
-        lease: cfg.rateLimitLeasePeriodMs > 0 ? { periodMs: cfg.rateLimitLeasePeriodMs, recorder: metricsLeaseRecorder(metrics) } : undefined,
+        lease: cfg.rateLimitLeasePeriodMs > 0
+          ? { periodMs: cfg.rateLimitLeasePeriodMs, maxPeriodMs: cfg.rateLimitLeaseMaxPeriodMs, recorder: metricsLeaseRecorder(metrics) }
+          : undefined,
         podId: cfg.podName === '' ? undefined : `${cfg.podName}/${process.pid}`,
       }),
       breakers: new BreakerRegistry({ metrics, clock, random: deps.random ?? Math.random, log }),

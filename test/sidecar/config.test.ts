@@ -42,4 +42,17 @@ t.test('bad values are refused naming the flag and its env twin', async (t) => {
   ];
   for (const [argv, re] of bad) t.throws(() => parseProxyConfig(argv, {}), re, argv.join(' '));
   t.throws(() => parseProxyConfig([], { SIDEGATE_HEADERS_TIMEOUT: '0' }), ConfigError);
+  t.throws(() => parseProxyConfig(['--rate-limit-lease-max-period', '50ms'], {}),
+    /--rate-limit-lease-max-period \(SIDEGATE_RATE_LIMIT_LEASE_MAX_PERIOD\): must be at least --rate-limit-lease-period/);
 });
+
+t.test('lease periods: the longest defaults to 10 × the shortest', async (t) => {
+  t.same(pick(parseProxyConfig([], {})), [100, 1000]);
+  t.same(pick(parseProxyConfig(['--rate-limit-lease-period', '200ms'], {})), [200, 2000]);
+  t.same(pick(parseProxyConfig(['--rate-limit-lease-max-period', '2s'], { SIDEGATE_RATE_LIMIT_LEASE_PERIOD: '250ms' })), [250, 2000]);
+  t.same(pick(parseProxyConfig(['--rate-limit-lease-period', '0'], {})), [0, 0], 'leasing off');
+});
+
+function pick(c: ReturnType<typeof parseProxyConfig>): [number, number] {
+  return [c.rateLimitLeasePeriodMs, c.rateLimitLeaseMaxPeriodMs];
+}

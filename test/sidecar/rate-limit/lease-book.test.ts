@@ -1,5 +1,6 @@
 import t from 'tap';
-import { Lease, RateMeter, isHot, leaseSize } from '../../../sidecar/src/stages/rate-limit/lease/book.js';
+import { Lease, RateMeter } from '../../../sidecar/src/stages/rate-limit/lease/book.js';
+import { effectivePeriod, isHot, leaseSize } from '../../../sidecar/src/stages/rate-limit/lease/sizing.js';
 
 void t.test('a lease vests slot by slot, as GCRA would admit them, and is spent only as they vest', (t) => {
   // 5 slots, the first vesting at 100 ms, one every 10 ms after; expires at 500.
@@ -41,6 +42,33 @@ void t.test('lease size: the demand of one period, capped by a fair share of wha
   t.end();
 });
 
+void t.test('effective period: long enough for a call to carry requestsPerCall of this pod\'s requests, between min and max', (t) => {
+  const p = { minMs: 100, maxMs: 1000, requestsPerCall: 160 };
+  t.equal(effectivePeriod({ ...p, demandPerMs: 10 }), 100, '10,000/s on this pod: the shortest period (1,000 requests per call)');
+  t.equal(effectivePeriod({ ...p, demandPerMs: 1 }), 160, '1,000/s: 160 ms, one call per 160 requests');
+  t.equal(effectivePeriod({ ...p, demandPerMs: 0.25 }), 640, '250/s (8 pods sharing 2,000/s): 640 ms');
+  t.equal(effectivePeriod({ ...p, demandPerMs: 0.1 }), 1000, '100/s: capped at the longest period');
+  t.equal(effectivePeriod({ ...p, demandPerMs: 0 }), 1000, 'no demand measured: the longest');
+  const periods = [4, 1, 0.5, 0.25, 0.16, 0.1, 0.01].map((d) => effectivePeriod({ ...p, demandPerMs: d }));
+  t.same(periods, [100, 160, 320, 640, 1000, 1000, 1000], 'grows as this pod\'s demand falls, never past the cap');
+  t.end();
+});
+
+void t.test('at the limit, the adaptive period keeps each pod\'s lease to requestsPerCall ÷ (its demand ÷ its fair share)', (t) => {
+  // 200/s shared by 8 pods, each offered 250/s (10× its fair share of 25/s): period 640 ms.
+  const ratePerMs = 0.2;
+  const at = (demandPerMs: number, free: number, pods = 8): number => {
+    const periodMs = effectivePeriod({ demandPerMs, minMs: 100, maxMs: 1000, requestsPerCall: 160 });
+    return leaseSize({ demandPerMs, ratePerMs, periodMs, free, pods, maxUnits: 10_000 });
+  };
+  t.equal(at(0.25, 0), 16, '10× the fair share: 160 ÷ 10 = 16 slots per pod, 128 for all 8');
+  t.equal(at(0.5, 0), 8, '20×: 8');
+  t.equal(at(2.5, 0), 2, '100×: the shortest period, and its share of the refill, 200/s × 100 ms ÷ 8');
+  t.same([400, 100, 40, 10, 0].map((free) => at(0.25, free)), [66, 28, 21, 17, 16], 'far from the limit larger (free capacity), shrinking as the key nears it');
+  t.equal(at(0.05, 0), 25, 'a pod offered less than its share at the limit: capped by the longest period, 200/s × 1 s ÷ 8');
+  t.end();
+});
+
 void t.test('hot and cold: a lease must carry at least hotRequests', (t) => {
   t.equal(isHot(0.02, 1, 100, 2), true, '20/s on this pod, 100 ms period: 2 per lease');
   t.equal(isHot(0.019, 1, 100, 2), false);
@@ -57,5 +85,18 @@ void t.test('rate meter: requests per ms over a sliding second', (t) => {
   t.ok(Math.abs(m.perMs(999) - 105 / 1000) < 1e-9, 'first second: count ÷ one second');
   t.ok(Math.abs(m.perMs(1500) - 0.0525) < 1e-9, 'half a second later, half of the last second still counts');
   t.equal(m.perMs(5000), 0, 'silence: zero');
+  t.end();
+});
+
+void t.test('rate meter, eager estimate: the first second over the time seen, for sizing leases', (t) => {
+  const m = new RateMeter(0);
+  for (let ms = 0; ms < 200; ms++) m.add(ms);
+  t.ok(Math.abs(m.perMs(200) - 0.2) < 1e-9, 'hotness: 200 requests over a whole second');
+  t.ok(Math.abs(m.perMsEager(200, 100) - 1) < 1e-9, 'sizing: 200 requests over the 200 ms seen, 1 per ms');
+  const young = new RateMeter(0);
+  for (let ms = 0; ms <= 10; ms++) young.add(ms);
+  t.ok(Math.abs(young.perMsEager(10, 100) - 0.11) < 1e-9, 'but over at least the floor: 11 requests in the first 10 ms count over 100 ms');
+  m.add(1500);
+  t.equal(m.perMsEager(1500, 100), m.perMs(1500), 'after the first second both are the same');
   t.end();
 });

@@ -25,8 +25,8 @@ export class LeaseWorker {
     return r;
   }
 
-  async state(): Promise<{ key: string; mode: string; granted: number; spent: number }[]> {
-    const r = this.next<{ leases: { key: string; mode: string; granted: number; spent: number }[] }>('state', 10_000);
+  async state(): Promise<{ key: string; mode: string; granted: number; spent: number; next: number }[]> {
+    const r = this.next<{ leases: { key: string; mode: string; granted: number; spent: number; next: number }[] }>('state', 10_000);
     this.proc.send({ cmd: 'state' });
     return (await r).leases;
   }

@@ -57,3 +57,26 @@ void t.test('exact operations in the lease script match the gcra script', async 
   t.same(out.slice(0, 5).map((o) => o.remaining), [4, 3, 2, 1, 0]);
   t.ok(near(out[5]!.retryUs, 1e6), 'retry in one interval');
 });
+
+void t.test('a renewal ahead learns whether it continues the lease in use (joined), and releases nothing', async (t) => {
+  const first = await call('k4', { op: 'a', want: 2, horizonUs: 0 });
+  t.equal(first.granted, 2);
+  const ahead = await call('k4', { op: 'a', want: 2, horizonUs: 0, after: first.segEnd });
+  t.equal(ahead.granted, 2, 'granted as any lease');
+  t.equal(ahead.joined, true, 'nobody reserved in between: its slots continue the first lease\'s');
+  t.equal(ahead.returnedUs, 0, 'and nothing was given back');
+  t.ok(near(Number(ahead.segEnd) - Number(first.segEnd), 2e6), 'the TAT moved by the two new slots only');
+  const other = await call('k4', { op: 'e' });
+  t.ok(other.admitted, 'another pod takes a slot');
+  const apart = await call('k4', { op: 'a', want: 1, horizonUs: 3e6, after: ahead.segEnd });
+  t.equal(apart.granted, 1, 'the key is spent (5 of 5): a slot queued a second ahead');
+  t.equal(apart.joined, false, 'someone reserved after the lease it would continue');
+
+  // Far from the limit the TAT soon falls behind Redis' clock: the gap before "now" is lost
+  // capacity, not slots, so a new lease does not continue the old one.
+  const slow = { ...spec, intervalUs: 1000, toleranceUs: 5000 };
+  const g = parseLeaseReply(await evalScript(r, LEASE, ['k5'], leaseArgs(slow, { op: 'a', want: 1, horizonUs: 0 })), 1).replies[0]!;
+  await new Promise((res) => setTimeout(res, 20));
+  const late = parseLeaseReply(await evalScript(r, LEASE, ['k5'], leaseArgs(slow, { op: 'a', want: 1, horizonUs: 0, after: g.segEnd })), 1).replies[0]!;
+  t.equal(late.joined, false, 'a lease whose end has passed is not continued');
+});

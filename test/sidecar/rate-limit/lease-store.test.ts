@@ -82,9 +82,10 @@ void t.test('a lease others reserved after cannot go back: under-admission of at
   t.equal(admitted, 60 - 2 - (leaseA - 1), `60 − 2 spent − A's ${leaseA - 1} stranded`);
 });
 
-void t.test('a hot limit refused from its lease leaves the request\'s other limits untouched', async (t) => {
+void t.test('a hot limit refused from its lease, or by Redis, leaves the request\'s other limits untouched', async (t) => {
   const clock = new ManualClock();
-  const a = await leasePod(redis.url, clock, 1);
+  // A fixed 10-minute period: leases of 10, each lives 40 minutes.
+  const a = await leasePod(redis.url, clock, 1, { maxPeriodMs: 600_000 });
   t.teardown(() => a.close());
   // `global` is hot; `per-user` refills one per hour per user, so a user's key is never hot.
   const limits = [
@@ -92,23 +93,36 @@ void t.test('a hot limit refused from its lease leaves the request\'s other limi
     limit({ name: 'per-user', requests: 1, perMs: HOUR, key: [{ kind: 'claim', name: 'sub' }] }),
   ];
   const as = (u: number): ReturnType<typeof exchange> => exchange({ claims: { sub: `u${u}` } });
-  for (let u = 0; u < 60; u++) t.equal(await a.run(limits, as(u), { denyCache: false }), 'ok');
+  const run = async (u: number): Promise<{ r: 'ok' | SidecarError; ex: ReturnType<typeof exchange> }> => {
+    const ex = as(u);
+    const r = await a.run(limits, ex, { denyCache: false });
+    await a.store.settled(); // renewals ahead land before the next request: the same calls every run
+    return { r, ex };
+  };
+  for (let u = 0; u < 60; u++) t.equal((await run(u)).r, 'ok');
   const userKey = (u: number): string => keyPrefix(limitTag('ns', 'svc', 'per-user')) + hashMaterial(`"u${u}"\n`);
   t.not(await look.get(userKey(59)), null, 'admitted users are counted');
-  // u60: global is spent, so its renewal queues (a Redis call) and the request is refused; the
-  // per-user key rode in the same script call and was not advanced.
-  t.type(await a.run(limits, as(60), { denyCache: false }), SidecarError);
-  t.equal(await look.get(userKey(60)), null, 'refused in the script: per-user not advanced');
-  const before = await evals();
-  const ex = as(61);
-  const r = await a.run(limits, ex, { denyCache: false });
-  t.ok(r instanceof SidecarError && r.status === 429);
-  t.equal(ex.notes?.ratelimit_source, 'lease', 'refused from the lease, locally');
+  // u60: global is spent; its renewal, asked for ahead, is queued (slots vesting from a minute
+  // on), so the pod refuses from it without asking Redis, and per-user is not looked at.
+  let before = await evals();
+  const u60 = await run(60);
+  t.ok(u60.r instanceof SidecarError && u60.r.status === 429);
+  t.equal(u60.ex.notes?.ratelimit_source, 'lease', 'refused from the lease, locally');
   t.equal((await evals()) - before, 0, 'no Redis call');
-  t.equal(await look.get(userKey(61)), null, 'per-user not advanced');
+  t.equal(await look.get(userKey(60)), null, 'per-user not advanced');
+  // 41 minutes later on this pod's clock every lease has expired (Redis' clock has not moved: the
+  // key is still spent). u61's request renews on the request path with per-user riding along; Redis
+  // queues the new lease, refuses the request, and per-user is not advanced either.
+  clock.advance(41 * 60_000);
+  before = await evals();
+  const u61 = await run(61);
+  t.ok(u61.r instanceof SidecarError && u61.r.status === 429);
+  t.equal(u61.ex.notes?.ratelimit_source, 'redis', 'refused by Redis');
+  t.equal((await evals()) - before, 1, 'one call for both limits');
+  t.equal(await look.get(userKey(61)), null, 'refused in the script: per-user not advanced');
   t.equal(await counter(a.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'per-user', result: 'allowed', source: 'redis' }) +
     await counter(a.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'per-user', result: 'allowed', source: 'lease' }), 61,
-  'per-user counted for the 60 admitted and u60 (decided in the script), not for u61 (skipped)');
+  'per-user counted for the 60 admitted and u61 (decided in the script), not for u60 (skipped)');
 });
 
 void t.test('a key whose demand stops returns to exact decisions, counted, and its lease goes back', async (t) => {
@@ -135,9 +149,11 @@ void t.test('renewing an expired lease gives its unused part back in the same ca
   const b = await leasePod(redis.url, clock);
   t.teardown(async () => { await a.close(); await b.close(); });
   const limits = [limit({ name: 'renewal', requests: 60, perMs: HOUR })];
-  // B spends 40 (four leases of 10), so A's lease sits 40 minutes into the key: its slots are
-  // still in the future when it expires (a lease lives 4 periods = 40 minutes here).
+  // B spends 40 (four leases of 10, and holds a fifth asked for ahead), so A's lease sits 50
+  // minutes into the key: its slots are still in the future when it expires (a lease lives 4
+  // periods = 40 minutes here).
   for (let i = 0; i < 40; i++) t.equal(await b.run(limits), 'ok');
+  await b.store.settled(); // B's renewal ahead lands before A's lease, as the count below assumes
   t.equal(await a.run(limits), 'ok');
   t.equal(await a.run(limits), 'ok');
   const lease = a.store.snapshot()[0]!;
@@ -148,4 +164,94 @@ void t.test('renewing an expired lease gives its unused part back in the same ca
   t.equal((await evals()) - before, 1, 'one call: give back and renew');
   t.equal(a.recorder.returnedRequests, lease.granted - 2, 'the unused part went back');
   t.equal(a.recorder.forfeitedRequests, 0);
+});
+
+void t.test('the effective period stretches as this pod\'s demand on a key falls, up to maxPeriodMs, so a call carries requestsPerCall requests', async (t) => {
+  const clock = new ManualClock();
+  const a = await leasePod(redis.url, clock, 1, { periodMs: 100, maxPeriodMs: 1000, requestsPerCall: 200 });
+  t.teardown(() => a.close());
+  // 10 per ms: far from firing at the demands below, so every lease is what the pod asks for.
+  const limits = [limit({ name: 'stretch', requests: 36_000_000, perMs: HOUR })];
+  const phase = async (requests: number, everyMs: number): Promise<{ periods: number[]; sizes: number[]; calls: number }> => {
+    const from = a.recorder.grants;
+    const before = await evals();
+    let refused = 0;
+    for (let i = 0; i < requests; i++) {
+      if (await a.run(limits) !== 'ok') refused++;
+      await a.store.settled();
+      clock.advance(everyMs);
+    }
+    t.equal(refused, 0, `${requests} requests, every ${everyMs} ms: all admitted`);
+    return { periods: a.recorder.periods.slice(from), sizes: a.recorder.sizes.slice(from), calls: (await evals()) - before };
+  };
+  const near = (xs: readonly number[], x: number): boolean => xs.length > 0 && xs.every((v) => Math.abs(v - x) <= x * 0.02);
+  await phase(1500, 1); // 1,000/s: hot after 20 requests, leases from then on
+  const busy = await phase(2000, 1);
+  t.ok(near(busy.periods, 200), `1,000/s on this pod: 200 ms periods (${busy.periods.map((p) => p.toFixed(1)).join(', ')})`);
+  t.ok(near(busy.sizes, 200), `leases of 200 requests (${busy.sizes.join(', ')})`);
+  t.ok(busy.calls <= 11, `${busy.calls} Redis calls for 2,000 requests: one per 200`);
+
+  const quiet = await phase(400, 20); // 50/s: 4 s between calls wanted, capped at 1 s
+  t.same(quiet.periods.slice(-3), [1000, 1000, 1000], `once the meter sees 50/s: the longest period (${quiet.periods.map((p) => p.toFixed(0)).join(', ')})`);
+  t.ok(near(quiet.sizes.slice(-3), 50), `leases of 1 s of this pod's demand: 50 (${quiet.sizes.join(', ')})`);
+  t.ok(quiet.calls <= 10, `${quiet.calls} calls for 400 requests over 8 s: about one per second`);
+
+  const flood = await phase(10_000, 0.2); // 5,000/s: 40 ms wanted, the shortest period is 100 ms
+  t.same(flood.periods.slice(-3), [100, 100, 100], 'high demand: the shortest period');
+  t.ok(near(flood.sizes.slice(-3), 500), `100 ms of 5,000/s (${flood.sizes.join(', ')})`);
+});
+
+void t.test('renewing ahead: the next lease is asked for before the current one runs out, and no request waits for Redis', async (t) => {
+  const clock = new ManualClock();
+  const a = await leasePod(redis.url, clock, 1, { maxPeriodMs: 600_000 });
+  t.teardown(() => a.close());
+  // 600 per hour (1 per 6 s): a 10-minute period carries 100, so leases of 100.
+  const limits = [limit({ name: 'ahead', requests: 600, perMs: HOUR })];
+  const before = await evals();
+  for (let i = 0; i < 80; i++) t.equal(await a.run(limits), 'ok');
+  await a.store.settled();
+  const [s] = a.store.snapshot();
+  t.same({ granted: s?.granted, spent: s?.spent, next: s?.next }, { granted: 100, spent: 80, next: 100 }, '80 % spent: the next lease of 100 is in hand');
+  t.equal((await evals()) - before, 2, 'two calls: the first request\'s lease, and the renewal ahead');
+  t.same(a.recorder.renewals, { on_request: 1, ahead: 1 });
+  let admitted = 80;
+  for (let i = 0; i < 700; i++) {
+    const ex = exchange();
+    const r = await a.run(limits, ex);
+    if (r === 'ok') { admitted++; t.equal(ex.notes?.ratelimit_source, 'lease'); }
+    await a.store.settled();
+  }
+  t.equal(admitted, 600, 'exactly the capacity, not one more');
+  t.equal(a.recorder.renewals.on_request, 1, `no request waited for a renewal after the first (${a.recorder.renewals.ahead} renewals ahead)`);
+  t.equal(a.recorder.forfeitedRequests, 0);
+});
+
+void t.test('a pod leaving gives back its lease and the renewal that continues it; a renewal others reserved before goes back alone', async (t) => {
+  const clock = new ManualClock();
+  const opts = { maxPeriodMs: 600_000 };
+  const limits = [limit({ name: 'blocks', requests: 600, perMs: HOUR })];
+  const a = await leasePod(redis.url, clock, 2, opts);
+  for (let i = 0; i < 85; i++) t.equal(await a.run(limits), 'ok');
+  await a.store.settled();
+  t.same(a.store.snapshot()[0], { key: a.store.snapshot()[0]!.key, mode: 'lease', granted: 100, spent: 85, next: 100 });
+  await a.close();
+  t.equal(a.recorder.returnedRequests, 115, 'the renewal followed the lease directly: 15 + 100 unspent, all returned');
+  t.equal(a.recorder.forfeitedRequests, 0);
+
+  const b = await leasePod(redis.url, clock, 2, opts);
+  const c = await leasePod(redis.url, clock, 2, opts);
+  t.equal(await b.run(limits), 'ok', 'B leases 100');
+  t.equal(await c.run(limits), 'ok', 'C leases after B');
+  for (let i = 0; i < 84; i++) t.equal(await b.run(limits), 'ok');
+  await b.store.settled();
+  t.equal(b.store.snapshot()[0]!.next, 100, 'B renewed ahead, after C\'s lease');
+  await b.close();
+  t.equal(b.recorder.returnedRequests, 100, 'only B\'s renewal sat at the top: it went back');
+  t.equal(b.recorder.forfeitedRequests, 15, 'the rest of B\'s first lease lies under C\'s: stays reserved, counted');
+  await c.close();
+  const d = await leasePod(redis.url, clock, 2, opts);
+  t.teardown(() => d.close());
+  let admitted = 0;
+  for (let i = 0; i < 700; i++) { if (await d.run(limits) === 'ok') admitted++; await d.store.settled(); }
+  t.equal(admitted, 600 - 85 - 85 - 1 - 15, 'what A and B spent, C\'s one, and B\'s 15 stranded are gone; the rest is there');
 });

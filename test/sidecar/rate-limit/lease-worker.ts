@@ -8,7 +8,7 @@
  *   → { cmd: 'run', startAt, durationMs, perSecond, path, warmMs }   ← { type: 'result', ...RunResult }
  *     (`sent` and latencies: requests sent from startAt + warmMs on; `admitted`: admissions decided
  *     from then on; `all*`: everything)
- *   → { cmd: 'state' }                                        ← { type: 'state', leases, counts }
+ *   → { cmd: 'state' }                                        ← { type: 'state', leases } (LeasingStore.snapshot, once no call is out)
  *   → { cmd: 'stop' }                                         (closes: leases given back) then exits
  * Sends { type: 'ready' } once Redis is connected.
  */
@@ -59,6 +59,11 @@ export interface RunResult {
   readonly grantedRequests: number;
   /** Largest lease granted during the run. */
   readonly maxLease: number;
+  /** Effective periods of the leases granted during the run, summed (÷ grants for the mean), and the largest. */
+  readonly periodSumMs: number;
+  readonly maxPeriodMs: number;
+  /** Leases asked for in the background before the one in use ran out, and by a request that waited. */
+  readonly renewals: { ahead: number; on_request: number };
   readonly returnedRequests: number;
   readonly forfeitedRequests: number;
   readonly switches: { lease: number; exact: number };
@@ -97,7 +102,10 @@ const send = (m: object): void => { process.send?.(m); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function run(m: { startAt: number; durationMs: number; perSecond: number; path: string; warmMs?: number }): Promise<RunResult> {
-  const before = { grants: recorder.grants, granted: recorder.grantedRequests, returned: recorder.returnedRequests, forfeited: recorder.forfeitedRequests, ...recorder.switches };
+  const before = {
+    grants: recorder.grants, granted: recorder.grantedRequests, returned: recorder.returnedRequests, forfeited: recorder.forfeitedRequests,
+    ...recorder.switches, ahead: recorder.renewals.ahead, onRequest: recorder.renewals.on_request,
+  };
   while (Date.now() < m.startAt) await sleep(Math.min(5, m.startAt - Date.now()));
   const latenciesUs: number[] = [];
   const admitTimes: number[] = [];
@@ -161,6 +169,9 @@ async function run(m: { startAt: number; durationMs: number; perSecond: number; 
     allSent: sent, allAdmitted, sent: steadySent, admitted, limited, other, sources, latenciesUs, admitTimes, firstAdmitAt, lastAdmitAt,
     grants: recorder.grants - before.grants,
     maxLease: recorder.sizes.slice(before.grants).reduce((a, b) => Math.max(a, b), 0),
+    periodSumMs: recorder.periods.slice(before.grants).reduce((a, b) => a + b, 0),
+    maxPeriodMs: recorder.periods.slice(before.grants).reduce((a, b) => Math.max(a, b), 0),
+    renewals: { ahead: recorder.renewals.ahead - before.ahead, on_request: recorder.renewals.on_request - before.onRequest },
     grantedRequests: recorder.grantedRequests - before.granted,
     returnedRequests: recorder.returnedRequests - before.returned,
     forfeitedRequests: recorder.forfeitedRequests - before.forfeited,
@@ -174,7 +185,7 @@ process.on('message', (msg: { cmd: string } & Record<string, unknown>) => {
       void run(msg as unknown as Parameters<typeof run>[0]).then((r) => send({ type: 'result', ...r }));
       break;
     case 'state':
-      send({ type: 'state', leases: store?.snapshot() ?? [] });
+      void (store?.settled() ?? Promise.resolve()).then(() => send({ type: 'state', leases: store?.snapshot() ?? [] }));
       break;
     case 'stop':
       void limiter.close().then(() => conn.close()).then(() => process.exit(0));

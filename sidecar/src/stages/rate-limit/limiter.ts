@@ -36,7 +36,8 @@ const DEGRADED_LOG_EVERY_MS = 10_000;
 /**
  * The long-lived half of rate limiting: created once by the proxy and kept across policy reloads
  * (the stage is rebuilt per policy version and holds only its compiled limits and deny cache).
- * Decides through Redis while it is usable; otherwise each limit falls back to its onRedisError:
+ * Decides through Redis while it is usable; otherwise a request whose limits this pod holds quota
+ * leases for is decided from them, and anything else falls back to each limit's onRedisError:
  * allow, deny (`unavailable`), or local (this pod's share, with the pod count from heartbeats).
  */
 export class RateLimiter {
@@ -97,6 +98,10 @@ export class RateLimiter {
         // Counted (op, kind) by the connection; fall through to this request's fallback.
       }
     }
+    // Redis cannot be asked, but slots it already granted to this pod are still good: a hot key
+    // with a lease in hand is decided from it (exact, source "lease") until the lease runs out.
+    const held = this.store?.checkLocal?.(items);
+    if (held) return held;
     this.noteDegraded(items.length);
     const pods = this.livePods();
     return items.map((it) => this.fallback(it, pods));

@@ -69,6 +69,11 @@ export interface Verdict {
 /** Decides a request's limits together. Implemented over Redis; a lease-based store can wrap it. */
 export interface RateStore {
   check(items: readonly RateItem[]): Promise<readonly Verdict[]>;
+  /**
+   * Decide without Redis from what this pod already holds (quota leases), when Redis cannot be
+   * asked; undefined when some item cannot be, and then nothing was spent.
+   */
+  checkLocal?(items: readonly RateItem[]): readonly Verdict[] | undefined;
   /** Hand back what the store holds (quota leases) when the pod leaves. */
   close?(): Promise<void>;
 }

@@ -3,6 +3,10 @@
  * vests as a delay from its own "now"; that instant is converted as `received + delay`. Redis
  * decided somewhere between sending and receiving, so the converted instant is never earlier than
  * the real one: local conversion can only make a slot vest late, never early.
+ *
+ * A pod holds at most two per key: the one being spent and its renewal asked for ahead, which
+ * vests after it (KeyState). Sizes and effective periods come from sizing.ts; the error bound they
+ * give is summed up in store.ts.
  */
 export class Lease {
   spent = 0;
@@ -20,6 +24,11 @@ export class Lease {
     readonly segEnd: string,
     /** Local ms at which the key is full again, as of the grant (for the RateLimit header). */
     readonly resetAt: number,
+    /**
+     * Granted right where the lease it follows ended (a renewal ahead that nobody reserved before):
+     * the unspent slots of both form one block at the top of the key, given back together.
+     */
+    readonly follows = false,
   ) {}
 
   /** Slots vested by `now`. */
@@ -54,7 +63,7 @@ export class Lease {
     return true;
   }
 
-  /** Undo a take (the request was denied by another limit). */
+  /** Undo a take (the request was denied by another limit, or the decision fell back as a whole). */
   refund(): void {
     if (this.spent > 0) this.spent--;
   }
@@ -85,6 +94,23 @@ export class RateMeter {
     // Over a whole bucket at least: a handful of requests at one instant (a page load) is not a
     // high rate, and must not flip a key to leasing and back.
     if (this.first) return this.cur / Math.max(elapsed, this.bucketMs);
+    return this.weighted(elapsed);
+  }
+
+  /**
+   * The same, but in the first bucket over the time actually seen (at least `floorMs`, at most a
+   * bucket): the estimate to size leases by, where erring high is the safe side — a high demand
+   * means a short effective period and small leases at the limit — while `perMs`, erring low,
+   * decides hotness. Never below `perMs`.
+   */
+  perMsEager(now: number, floorMs: number): number {
+    this.roll(now);
+    const elapsed = now - this.start;
+    if (this.first) return this.cur / Math.max(elapsed, Math.min(floorMs, this.bucketMs));
+    return this.weighted(elapsed);
+  }
+
+  private weighted(elapsed: number): number {
     const f = Math.min(1, elapsed / this.bucketMs);
     return (this.prev * (1 - f) + this.cur) / this.bucketMs;
   }
@@ -102,38 +128,4 @@ export class RateMeter {
     }
     this.cur = 0;
   }
-}
-
-export interface SizeInput {
-  /** This pod's demand on the key, requests per ms. */
-  readonly demandPerMs: number;
-  /** The limit's sustained rate, requests (of the limit's cost) per ms. */
-  readonly ratePerMs: number;
-  /** How long one lease should last: the target time between two Redis calls for the key. */
-  readonly periodMs: number;
-  /** Requests the key had left at the last decision (≤ 0 once it is at its limit). */
-  readonly free: number;
-  /** Live pods of the service (each may hold one lease per key). */
-  readonly pods: number;
-  readonly maxUnits: number;
-}
-
-/**
- * Requests one pod should lease: what it would admit in one period — its demand, but never more
- * than the limit's rate — capped by its share of what the key can still give during that period,
- * `(free + rate × period) / pods`. Far from the limit `free` dominates and leases may be large;
- * at the limit `free` is 0 and the cap falls to the pod's share of the refill, and to one request
- * when that share is below one (a key whose refill per period is smaller than the number of pods).
- * Smaller leases near the limit keep the slots any one pod holds — which it may fail to spend while
- * other pods are refused, or take with it when it dies — to a fair share of the refill.
- */
-export function leaseSize(s: SizeInput): number {
-  const want = Math.ceil(Math.min(s.demandPerMs, s.ratePerMs) * s.periodMs);
-  const cap = Math.floor((Math.max(0, s.free) + s.ratePerMs * s.periodMs) / Math.max(1, s.pods));
-  return Math.max(1, Math.min(want, cap, s.maxUnits));
-}
-
-/** A key is worth leasing once a lease would carry at least `hotUnits` requests. */
-export function isHot(demandPerMs: number, ratePerMs: number, periodMs: number, hotUnits: number): boolean {
-  return Math.min(demandPerMs, ratePerMs) * periodMs >= hotUnits;
 }

@@ -5,8 +5,10 @@
  * The proxy's recorder is lease/metrics.ts.
  */
 export interface LeaseRecorder {
-  /** A lease of `requests` was granted for a key of `limit`. */
-  granted(limit: string, requests: number): void;
+  /** A lease of `requests` was granted for a key of `limit`, sized to last `periodMs` (its effective period). */
+  granted(limit: string, requests: number, periodMs: number): void;
+  /** A lease was asked for: `ahead` in the background before the one in use ran out, `on_request` by a request that waited for it. */
+  renewed(limit: string, when: 'ahead' | 'on_request'): void;
   /** Unused requests given back to the shared key when a lease ended. */
   returned(limit: string, requests: number): void;
   /** Unused requests that could not be given back (already passed, or other pods reserved after). */
@@ -19,6 +21,7 @@ export interface LeaseRecorder {
 
 export const noLeaseRecorder: LeaseRecorder = {
   granted: () => undefined,
+  renewed: () => undefined,
   returned: () => undefined,
   forfeited: () => undefined,
   switched: () => undefined,
@@ -34,12 +37,15 @@ export class CountingLeaseRecorder implements LeaseRecorder {
   readonly switches = { lease: 0, exact: 0 };
   keys = 0;
   readonly sizes: number[] = [];
+  readonly periods: number[] = [];
+  readonly renewals = { ahead: 0, on_request: 0 };
 
-  granted(_limit: string, requests: number): void {
+  granted(_limit: string, requests: number, periodMs: number): void {
     this.grants++;
     this.grantedRequests += requests;
-    if (this.sizes.length < 100_000) this.sizes.push(requests);
+    if (this.sizes.length < 100_000) { this.sizes.push(requests); this.periods.push(periodMs); }
   }
+  renewed(_limit: string, when: 'ahead' | 'on_request'): void { this.renewals[when]++; }
   returned(_limit: string, requests: number): void { this.returnedRequests += requests; }
   forfeited(_limit: string, requests: number): void { this.forfeitedRequests += requests; }
   switched(_limit: string, to: 'lease' | 'exact'): void { this.switches[to]++; }

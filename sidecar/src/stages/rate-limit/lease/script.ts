@@ -16,7 +16,8 @@ import { LuaScript } from '../../../redis/script.js';
  *   want       requests wanted in the lease (op 'a')
  *   horizon    µs: grant only slots vesting within this time from now
  *   rel_end    the TAT this pod's previous lease left ('' for none)
- *   rel_us     unused time of that lease (unspent requests × step)
+ *   rel_us     unused time of that lease (unspent requests × step); 0 when renewing ahead (the pod
+ *              keeps spending that lease, and only asks whether the new one continues it)
  *
  * Release (before anything else, and committed even if the request is denied): only when the key's
  * TAT still equals `rel_end` — nobody reserved after that lease, so its unused slots are the last
@@ -28,10 +29,16 @@ import { LuaScript } from '../../../redis/script.js';
  * enforced key admits it. A granted lease is committed even when this request is denied (its slots
  * vest later, or another limit denied): the pod keeps it for the next requests.
  *
- * Reply per key (8 values): admitted now (1|0), granted, first_us (µs from now until the lease's
+ * Reply per key (9 values): admitted now (1|0), granted, first_us (µs from now until the lease's
  * first slot vests; ≤ 0 = already), seg_end (TAT string after the grant, '' if none), remaining
- * (cost-1 requests left, may be negative when the lease queued), reset_us, retry_us, returned_us;
- * then Redis' clock (µs since the epoch).
+ * (cost-1 requests left, may be negative when the lease queued), reset_us, retry_us, returned_us,
+ * joined (1 when the grant starts exactly where the lease `rel_end` names ended — nobody reserved
+ * in between and that end is not in the past — so the pod's unspent slots of both form one block
+ * at the top of the key that a later release may give back together); then Redis' clock (µs since
+ * the epoch).
+ *
+ * Commands inside: TIME and GET always; SET (or DEL) only when the key's TAT changed (a grant, a
+ * give-back, an admitted exact request). A granted lease is 4 executed commands with the EVALSHA.
  */
 export const LEASE = new LuaScript('gcra_lease', `
 local t = redis.call('TIME')
@@ -42,7 +49,7 @@ local pending = {}
 local admit = true
 for i = 1, #KEYS do
   local j = (i - 1) * 9
-  local o = (i - 1) * 8
+  local o = (i - 1) * 9
   local op = ARGV[j + 1]
   local interval = tonumber(ARGV[j + 2])
   local tolerance = tonumber(ARGV[j + 3])
@@ -63,6 +70,7 @@ for i = 1, #KEYS do
       write[i] = tat
     end
   end
+  local joined = raw and relEnd ~= '' and raw == relEnd and relUs == 0 and tat >= now
   if tat < now then tat = now end
   local step = cost * interval
   local first = tat + step - tolerance - 1 - now
@@ -74,6 +82,7 @@ for i = 1, #KEYS do
   out[o + 6] = math.ceil(tat - now)
   out[o + 7] = 0
   out[o + 8] = math.floor(returned)
+  out[o + 9] = joined and 1 or 0
   if op == 'a' then
     local granted = 0
     if step <= tolerance + 1 and first <= horizon then
@@ -122,13 +131,19 @@ for i, v in pairs(write) do
     redis.call('SET', KEYS[i], string.format('%.0f', v), 'PX', math.max(1, math.ceil((v - now) / 1000)))
   end
 end
-out[#KEYS * 8 + 1] = now
+out[#KEYS * 9 + 1] = now
 return out
 `);
 
 export type LeaseOp =
   | { readonly op: 'e' }
-  | { readonly op: 'a'; readonly want: number; readonly horizonUs: number; readonly release?: Release }
+  | {
+    readonly op: 'a'; readonly want: number; readonly horizonUs: number;
+    /** Give back the unused part of the lease this one replaces. */
+    readonly release?: Release;
+    /** Renewing ahead: the seg_end of the lease still being spent (reply says whether the grant continues it). */
+    readonly after?: string;
+  }
   | { readonly op: 'r'; readonly release: Release };
 
 /** What a previous lease leaves behind: where it ended and how much of it went unused. */
@@ -146,6 +161,7 @@ export interface LeaseReply {
   readonly resetUs: number;
   readonly retryUs: number;
   readonly returnedUs: number;
+  readonly joined: boolean;
 }
 
 export interface SpecArgs {
@@ -157,19 +173,20 @@ export interface SpecArgs {
 
 export function leaseArgs(spec: SpecArgs, op: LeaseOp): (string | number)[] {
   const rel = op.op === 'e' ? undefined : op.release;
+  const after = op.op === 'a' ? op.after : undefined;
   return [
     op.op, spec.intervalUs, spec.toleranceUs, spec.cost, spec.enforce ? 1 : 0,
     op.op === 'a' ? op.want : 0, op.op === 'a' ? op.horizonUs : 0,
-    rel?.segEnd ?? '', rel ? Math.max(0, Math.floor(rel.unusedUs)) : 0,
+    rel?.segEnd ?? after ?? '', rel ? Math.max(0, Math.floor(rel.unusedUs)) : 0,
   ];
 }
 
 export function parseLeaseReply(reply: unknown, n: number): { replies: LeaseReply[]; redisTimeMs: number } {
-  if (!Array.isArray(reply) || reply.length !== n * 8 + 1) throw new Error('unexpected reply from the gcra_lease script');
+  if (!Array.isArray(reply) || reply.length !== n * 9 + 1) throw new Error('unexpected reply from the gcra_lease script');
   const r = reply as (number | string)[];
   const replies: LeaseReply[] = [];
   for (let i = 0; i < n; i++) {
-    const o = i * 8;
+    const o = i * 9;
     replies.push({
       admitted: Number(r[o]) === 1,
       granted: Number(r[o + 1]),
@@ -179,7 +196,8 @@ export function parseLeaseReply(reply: unknown, n: number): { replies: LeaseRepl
       resetUs: Number(r[o + 5]),
       retryUs: Number(r[o + 6]),
       returnedUs: Number(r[o + 7]),
+      joined: Number(r[o + 8]) === 1,
     });
   }
-  return { replies, redisTimeMs: Number(r[n * 8]) / 1000 };
+  return { replies, redisTimeMs: Number(r[n * 9]) / 1000 };
 }

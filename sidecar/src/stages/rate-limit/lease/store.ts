@@ -1,29 +1,18 @@
 import type { Clock } from '../../../clock.js';
 import type { RedisConnection } from '../../../redis/connection.js';
 import type { LimitSpec, RateItem, RateStore, Verdict } from '../types.js';
-import { Lease, RateMeter, isHot, leaseSize } from './book.js';
-import type { LeaseRecorder } from './recorder.js';
-import { noLeaseRecorder } from './recorder.js';
+import { Lease } from './book.js';
 import { runLease } from './call.js';
-import type { LeaseOp, LeaseReply, Release } from './script.js';
+import { HORIZON_PERIODS, LIFETIME_PERIODS, resolveLeaseOptions } from './options.js';
+import type { LeaseOptions, ResolvedLeaseOptions } from './options.js';
+import type { LeaseRecorder } from './recorder.js';
+import type { LeaseOp, LeaseReply } from './script.js';
+import { effectivePeriod, leaseSize } from './sizing.js';
+import { SKIPPED, decidableLocally, dropLeases, fromLease, ratePerMs, sameRate, spendable, topBlock } from './state.js';
+import type { KeyState } from './state.js';
+import { KeyTable } from './table.js';
 
-export interface LeaseOptions {
-  /**
-   * The time one lease is sized to last, i.e. the target time between two Redis calls for one hot
-   * key on one pod. Slots are granted only if they vest within 2 periods, and a lease expires after
-   * 4 (vested slots not spent by then are forfeited). Default 100 ms.
-   */
-  readonly periodMs?: number;
-  /** A key switches to leasing once a lease would carry this many requests, back below half. Default 2. */
-  readonly hotRequests?: number;
-  /** Largest lease, in requests. Default 10 000. */
-  readonly maxLeaseRequests?: number;
-  /** Keys tracked per pod (rate meters and leases); past it the oldest is dropped. Default 10 000. */
-  readonly maxKeys?: number;
-  /** How often cold keys are looked for (their leases given back). Default 500 ms. */
-  readonly sweepMs?: number;
-  readonly recorder?: LeaseRecorder;
-}
+export type { LeaseOptions } from './options.js';
 
 export interface LeasingStoreDeps extends LeaseOptions {
   readonly conn: RedisConnection;
@@ -35,83 +24,122 @@ export interface LeasingStoreDeps extends LeaseOptions {
   readonly onNoScript?: () => void;
 }
 
-interface KeyState {
-  readonly key: string;
-  spec: LimitSpec;
-  mode: 'exact' | 'lease';
-  readonly meter: RateMeter;
-  lease: Lease | undefined;
-  /** Set while this pod's Redis call for the key is out: other requests for the key wait for it. */
-  inflight: Promise<void> | undefined;
-  /** Requests the key had left at the last Redis decision. */
-  free: number;
-  /** After a refusal beyond the horizon: no new acquisition before this (local ms)... */
-  noAcquireBefore: number;
-  /** ...and this pod's denials until then say Retry-After up to this. */
-  retryAt: number;
-  lastSeen: number;
-}
-
 /**
  * Quota leasing in front of the exact store. Cold keys go through the exact path unchanged, one
  * Redis round trip per request. A key whose requests on this pod would fill a lease of
- * `hotRequests` within one period switches to leasing (counted): the pod reserves a block of GCRA
- * slots in one script call, answers requests from it locally as its slots vest, and renews it when
- * it is spent or expired, giving back in the same call what it did not use. See LEASE for why this
- * never admits more than the exact path would.
+ * `hotRequests` within the shortest period switches to leasing (counted): the pod reserves a block
+ * of GCRA slots in one script call, answers requests from it locally as its slots vest, and
+ * renews it — in the background once `renewAheadAt` of it is spent, else when it is spent or
+ * expired, giving back in the same call what it did not use. See LEASE for why this never admits
+ * more than the exact path would.
  *
- * One Redis call per key at a time per pod: requests arriving while the key's call is out wait for
- * it and then decide from the new lease. A request with several limits is still one round trip:
- * its cold keys ride along in the lease script as exact operations.
+ * A lease lasts the key's effective period on this pod (sizing.ts): long enough to carry
+ * `requestsPerCall` of the pod's requests, between periodMs and maxPeriodMs, so a hot key costs
+ * about one call per `requestsPerCall` requests however the traffic is spread over the pods.
  *
- * Error bound (bench/rate-limit/RESULTS.md, "Leasing: how it works and its error bound"): never
- * more than the limit cumulatively; a sliding window may see up to the leases held on top (P × n,
- * at the limit one period's refill); a pod dying with a lease loses at most that lease.
+ * One Redis call per key at a time per pod: a request that needs Redis for a key whose call is out
+ * waits for it and then decides from the new lease; requests the lease can still answer do not
+ * wait. A request with several limits is still one round trip: its cold keys ride along in the
+ * lease script as exact operations.
+ *
+ * Error bound (bench/rate-limit/RESULTS.md, "Leasing: how it works and its error bound"), with P
+ * pods, r the limit's rate, Tᵢ pod i's effective period and nᵢ its lease (at the limit
+ * nᵢ ≤ max(1, r·Tᵢ ÷ P), i.e. requestsPerCall ÷ k for a pod offered k times its fair share):
+ * - never more than the limit cumulatively (C + r·t, as the exact path);
+ * - a sliding window may see up to the slots the pods hold on top, each its lease and at most one
+ *   renewal asked for when ≤ (1 − renewAheadAt) of the lease was left: ≤ 1.2·Σ nᵢ, at the limit
+ *   about 1.2·r·T̄ and never more than 1.2·r·maxPeriodMs;
+ * - a pod dying loses at most what it holds, ≤ 1.2·nᵢ;
+ * - with Redis unavailable, slots already granted are still spent (exact), then onRedisError.
  */
 export class LeasingStore implements RateStore {
-  private readonly keys = new Map<string, KeyState>();
-  private readonly periodMs: number;
-  private readonly hotRequests: number;
-  private readonly maxLease: number;
-  private readonly maxKeys: number;
+  private readonly opts: ResolvedLeaseOptions;
   private readonly recorder: LeaseRecorder;
+  private readonly keys: KeyTable;
   private readonly sweepTimer: NodeJS.Timeout;
-  private leased = 0;
 
   constructor(private readonly deps: LeasingStoreDeps) {
-    this.periodMs = deps.periodMs ?? 100;
-    this.hotRequests = deps.hotRequests ?? 2;
-    this.maxLease = deps.maxLeaseRequests ?? 10_000;
-    this.maxKeys = deps.maxKeys ?? 10_000;
-    this.recorder = deps.recorder ?? noLeaseRecorder;
-    this.sweepTimer = setInterval(() => this.sweep(), deps.sweepMs ?? 500);
+    this.opts = resolveLeaseOptions(deps);
+    this.recorder = this.opts.recorder;
+    this.keys = new KeyTable(this.opts, (s) => { void this.release(s); });
+    this.sweepTimer = setInterval(() => this.sweep(), this.opts.sweepMs);
     this.sweepTimer.unref();
   }
 
   async check(items: readonly RateItem[]): Promise<readonly Verdict[]> {
     const now = this.deps.clock.monotonic();
-    const states = items.map((it) => this.observe(it, now));
+    const states = items.map((it) => this.keys.observe(it, now));
     if (states.every((s) => s.mode === 'exact')) {
       const verdicts = await this.deps.exact.check(items);
       verdicts.forEach((v, i) => { if (v.remaining !== undefined) states[i]!.free = v.remaining / items[i]!.spec.cost; });
       return verdicts;
     }
-    // One call per key at a time: wait for this pod's call on any of these keys, then decide anew.
-    for (let busy = states.find(hasInflight); busy; busy = states.find(hasInflight)) await busy.inflight;
-    return this.decide(items, states);
+    // One call per key at a time: a key that needs Redis while this pod's call for it is out waits
+    // for that call, then everything is decided anew (at the same instant the check was made, so
+    // no key found answerable here needs Redis in decide()).
+    let t = now;
+    for (let busy = this.busy(states, t); busy; busy = this.busy(states, t)) {
+      await busy.inflight;
+      t = this.deps.clock.monotonic();
+    }
+    const verdicts = await this.decide(items, states, t);
+    this.renewAhead(items, states);
+    return verdicts;
   }
 
-  private async decide(items: readonly RateItem[], states: readonly KeyState[]): Promise<Verdict[]> {
+  /**
+   * Decide from leases alone, for when Redis cannot be asked (its breaker is open, or the call
+   * failed): only if every item is a leasing key this pod can answer from what it holds — a vested
+   * slot to spend, or its own queued slot not vested yet. Spending slots Redis already granted is
+   * exact, so these are ordinary lease decisions. Anything else: undefined, nothing spent, and the
+   * request goes to its limits' onRedisError.
+   */
+  checkLocal(items: readonly RateItem[]): readonly Verdict[] | undefined {
     const now = this.deps.clock.monotonic();
+    const states: KeyState[] = [];
+    for (const it of items) {
+      const s = this.keys.get(it.key);
+      if (!s || s.mode !== 'lease' || !sameRate(s.spec, it.spec)) return undefined;
+      states.push(s);
+    }
+    const verdicts: Verdict[] = [];
+    const taken: Lease[] = [];
+    let localDeny = false;
+    for (const s of states) {
+      const l = spendable(s, now, this.recorder);
+      if (l?.take(now)) {
+        taken.push(l);
+        verdicts.push(fromLease('allowed', l, s, now, 0));
+      } else if (l?.waiting(now)) {
+        verdicts.push(fromLease('limited', l, s, now, l.nextVestAt() - now));
+        if (s.spec.enforce) localDeny = true;
+      } else {
+        for (const t of taken) t.refund();
+        return undefined;
+      }
+    }
+    for (const s of states) { s.meter.add(now); s.lastSeen = now; }
+    if (!localDeny) return verdicts;
+    for (const t of taken) t.refund();
+    return verdicts.map((v) => (v.outcome === 'limited' ? v : SKIPPED));
+  }
+
+  /** A leasing key that needs Redis while this pod's call for it is out. */
+  private busy(states: readonly KeyState[], now: number): KeyState | undefined {
+    return states.find((s) => s.mode === 'lease' && s.inflight !== undefined && !decidableLocally(s, now, this.recorder));
+  }
+
+  private async decide(items: readonly RateItem[], states: readonly KeyState[], now: number): Promise<Verdict[]> {
     const verdicts = new Array<Verdict | undefined>(items.length);
     const ops = new Array<LeaseOp | undefined>(items.length);
+    const periods = new Array<number>(items.length).fill(0);
     const taken: Lease[] = [];
     let localDeny = false;
     for (let i = 0; i < items.length; i++) {
       const s = states[i]!;
       const spec = items[i]!.spec;
       if (s.mode === 'exact') { ops[i] = { op: 'e' }; continue; }
-      const l = s.lease;
+      const l = spendable(s, now, this.recorder);
       if (l?.take(now)) {
         taken.push(l);
         verdicts[i] = fromLease('allowed', l, s, now, 0);
@@ -122,7 +150,9 @@ export class LeasingStore implements RateStore {
         verdicts[i] = fromLease('limited', undefined, s, now, s.retryAt - now);
         if (spec.enforce) localDeny = true;
       } else {
-        ops[i] = { op: 'a', want: this.size(s, now), horizonUs: 2 * this.periodMs * 1000, release: this.leftover(s, now) };
+        const period = this.periodFor(s, now);
+        periods[i] = period;
+        ops[i] = { op: 'a', want: this.size(s, now, period), horizonUs: HORIZON_PERIODS * period * 1000, release: topBlock(spec, s.lease, undefined, now)?.release };
       }
     }
     if (localDeny) {
@@ -134,201 +164,203 @@ export class LeasingStore implements RateStore {
     if (idx.length === 0) return verdicts as Verdict[];
 
     const acquiring = idx.filter((i) => ops[i]!.op === 'a').map((i) => states[i]!);
-    let settle = (): void => undefined;
-    const inflight = new Promise<void>((r) => { settle = r; });
+    const done = this.markInflight(acquiring);
+    // The old lease is over once its renewal is sent: nothing more is spent from it.
+    const olds = states.map((s, i) => (ops[i]?.op === 'a' ? s.lease : undefined));
     for (const s of acquiring) {
-      s.inflight = inflight;
-      // The old lease is over once its renewal is sent: nothing more is spent from it.
       if (s.lease) s.lease.closed = true;
+      this.recorder.renewed(s.spec.name, 'on_request');
     }
     try {
       const { replies, redisTimeMs } = await this.call(idx.map((i) => items[i]!), idx.map((i) => ops[i]!));
       const recvAt = this.deps.clock.monotonic();
       const admitted = idx.every((i, k) => !items[i]!.spec.enforce || replies[k]!.admitted);
       idx.forEach((i, k) => {
-        verdicts[i] = this.apply(states[i]!, ops[i]!, replies[k]!, admitted, now, recvAt, redisTimeMs);
+        verdicts[i] = this.apply(states[i]!, olds[i], ops[i]!, replies[k]!, admitted, now, recvAt, periods[i]!, redisTimeMs);
       });
       if (!admitted) for (const l of taken) l.refund();
       return verdicts as Verdict[];
     } catch (err) {
       for (const l of taken) l.refund();
-      for (const s of acquiring) this.forfeit(s, s.lease);
+      for (const s of acquiring) dropLeases(s, this.recorder);
       throw err;
     } finally {
-      for (const s of acquiring) s.inflight = undefined;
-      settle();
+      done();
     }
   }
 
-  /** Install what Redis answered for one key and turn it into the request's verdict. */
-  private apply(s: KeyState, op: LeaseOp, r: LeaseReply, admitted: boolean, sentAt: number, recvAt: number, redisTimeMs: number): Verdict {
+  /** Install what Redis answered for one key on the request path and turn it into the request's verdict. */
+  private apply(s: KeyState, old: Lease | undefined, op: LeaseOp, r: LeaseReply, admitted: boolean, sentAt: number, recvAt: number, periodMs: number, redisTimeMs: number): Verdict {
     const spec = s.spec;
     s.free = r.remaining / spec.cost;
     const base = { source: 'redis' as const, remaining: Math.max(0, r.remaining), resetMs: r.resetUs / 1000, redisTimeMs };
     if (op.op !== 'a') return { ...base, outcome: r.admitted ? 'allowed' : 'limited', retryAfterMs: r.retryUs / 1000 };
-    const old = s.lease;
-    if (old && op.release) this.settleRelease(spec, old, r.returnedUs);
+    if (old && op.release) this.settleRelease(spec, old.unspent, r.returnedUs);
     else if (old && old.unspent > 0) this.recorder.forfeited(spec.name, old.unspent);
-    s.lease = undefined;
+    if (s.lease === old) s.lease = undefined;
     if (r.granted < 1) {
-      // Nothing vests within the horizon: ask again once something would.
-      s.noAcquireBefore = recvAt + (r.firstUs - 2 * this.periodMs * 1000) / 1000;
-      s.retryAt = recvAt + r.retryUs / 1000;
+      this.queueFull(s, op, r, recvAt);
       return { ...base, outcome: 'limited', retryAfterMs: r.retryUs / 1000 };
     }
-    const stepMs = (spec.cost * spec.intervalUs) / 1000;
-    const lease = new Lease(r.granted, recvAt + r.firstUs / 1000, stepMs, sentAt + 4 * this.periodMs, r.segEnd, recvAt + r.resetUs / 1000);
+    const lease = this.lease(spec, r, sentAt, recvAt, periodMs, false);
     if (r.admitted && admitted) lease.spent = 1;
     s.lease = lease;
-    this.recorder.granted(spec.name, r.granted);
     return { ...base, outcome: r.admitted ? 'allowed' : 'limited', retryAfterMs: r.retryUs / 1000 };
   }
 
+  /**
+   * Renew ahead: keys of this request whose lease is mostly spent get their next lease now, in one
+   * background call, so that the requests that spend the rest — and the ones after — do not wait
+   * for a round trip. The current lease goes on being spent meanwhile; the new one is reserved after
+   * it (it vests later), and requests move on to it once the current one is spent or expired. It is
+   * an ordinary grant, so every bound holds; a pod holds at most its lease plus one renewal asked
+   * for when ≤ (1 − renewAheadAt) of the lease was left.
+   */
+  private renewAhead(items: readonly RateItem[], states: readonly KeyState[]): void {
+    if (!this.deps.conn.available) return;
+    const now = this.deps.clock.monotonic();
+    const idx: number[] = [];
+    states.forEach((s, i) => { if (this.dueAhead(s, now) && !idx.some((j) => states[j] === s)) idx.push(i); });
+    if (idx.length === 0) return;
+    const renewing = idx.map((i) => states[i]!);
+    const specs = idx.map((i) => items[i]!.spec);
+    const periods = renewing.map((s) => this.periodFor(s, now));
+    const ops: LeaseOp[] = renewing.map((s, k) => ({
+      op: 'a', want: this.size(s, now, periods[k]!), horizonUs: HORIZON_PERIODS * periods[k]! * 1000, after: s.lease!.segEnd,
+    }));
+    const done = this.markInflight(renewing);
+    for (const s of renewing) this.recorder.renewed(s.spec.name, 'ahead');
+    void this.call(idx.map((i) => items[i]!), ops).then(({ replies }) => {
+      const recvAt = this.deps.clock.monotonic();
+      renewing.forEach((s, k) => this.installAhead(s, specs[k]!, ops[k]!, replies[k]!, now, recvAt, periods[k]!));
+    }, () => {
+      // Nothing lost: the leases in use go on, and a request that needs more asks for it itself.
+    }).finally(done);
+  }
+
+  private dueAhead(s: KeyState, now: number): boolean {
+    const l = s.lease;
+    return s.mode === 'lease' && s.inflight === undefined && s.next === undefined && l !== undefined && !l.closed && !l.expired(now)
+      // (The 1e-9: 0.8 × 100 must be 80, not 80.00000000000001.)
+      && now >= s.noAcquireBefore && l.spent >= Math.ceil(l.granted * this.opts.renewAheadAt - 1e-9);
+  }
+
+  private installAhead(s: KeyState, spec: LimitSpec, op: LeaseOp, r: LeaseReply, sentAt: number, recvAt: number, periodMs: number): void {
+    if (!this.keys.holds(s) || s.mode !== 'lease' || !sameRate(spec, s.spec)) {
+      // The key left this pod (evicted, cooled, or its limit changed) while the call was out: the
+      // new lease goes straight back.
+      if (r.granted >= 1) void this.giveBack(s.key, spec, this.lease(spec, r, sentAt, recvAt, periodMs, false), undefined);
+      return;
+    }
+    s.free = r.remaining / spec.cost;
+    if (r.granted < 1) { this.queueFull(s, op, r, recvAt); return; }
+    const cur = s.lease;
+    const follows = r.joined && cur !== undefined && op.op === 'a' && cur.segEnd === op.after;
+    const lease = this.lease(spec, r, sentAt, recvAt, periodMs, follows);
+    if (cur && !cur.closed) s.next = lease; else s.lease = lease;
+  }
+
+  /** Nothing vests within the horizon: refuse locally until something would, then ask again. */
+  private queueFull(s: KeyState, op: LeaseOp, r: LeaseReply, recvAt: number): void {
+    const horizonUs = op.op === 'a' ? op.horizonUs : 0;
+    s.noAcquireBefore = recvAt + (r.firstUs - horizonUs) / 1000;
+    s.retryAt = recvAt + r.retryUs / 1000;
+  }
+
+  private lease(spec: LimitSpec, r: LeaseReply, sentAt: number, recvAt: number, periodMs: number, follows: boolean): Lease {
+    this.recorder.granted(spec.name, r.granted, periodMs);
+    const stepMs = (spec.cost * spec.intervalUs) / 1000;
+    return new Lease(r.granted, recvAt + r.firstUs / 1000, stepMs, sentAt + LIFETIME_PERIODS * periodMs, r.segEnd, recvAt + r.resetUs / 1000, follows);
+  }
+
+  private markInflight(states: readonly KeyState[]): () => void {
+    let settle = (): void => undefined;
+    const inflight = new Promise<void>((r) => { settle = r; });
+    for (const s of states) s.inflight = inflight;
+    return () => {
+      for (const s of states) if (s.inflight === inflight) s.inflight = undefined;
+      settle();
+    };
+  }
+
+  /** The key's effective period on this pod: see effectivePeriod. */
+  private periodFor(s: KeyState, now: number): number {
+    const o = this.opts;
+    return effectivePeriod({ demandPerMs: s.meter.perMsEager(now, o.periodMs), minMs: o.periodMs, maxMs: o.maxPeriodMs, requestsPerCall: o.requestsPerCall });
+  }
+
   /** Requests per pod per lease: see leaseSize. */
-  private size(s: KeyState, now: number): number {
-    const spec = s.spec;
+  private size(s: KeyState, now: number, periodMs: number): number {
     return leaseSize({
-      demandPerMs: s.meter.perMs(now),
-      ratePerMs: ratePerMs(spec),
-      periodMs: this.periodMs,
+      demandPerMs: s.meter.perMsEager(now, this.opts.periodMs),
+      ratePerMs: ratePerMs(s.spec),
+      periodMs,
       free: s.free,
       pods: this.deps.pods(),
-      maxUnits: this.maxLease,
+      maxUnits: this.opts.maxLeaseRequests,
     });
   }
 
-  /** The unused part of the key's previous lease, if any of its slots may still be in the future. */
-  private leftover(s: KeyState, now: number): Release | undefined {
-    const l = s.lease;
-    if (!l || l.unspent <= 0 || now >= l.resetAt) return undefined;
-    return { segEnd: l.segEnd, unusedUs: l.unspent * s.spec.cost * s.spec.intervalUs };
-  }
-
-  private settleRelease(spec: LimitSpec, l: Lease, returnedUs: number): void {
-    const returned = Math.min(l.unspent, returnedUs / (spec.cost * spec.intervalUs));
+  /** Count what a release returned, and what of the leases' unspent requests it could not. */
+  private settleRelease(spec: LimitSpec, unspent: number, returnedUs: number): void {
+    const returned = Math.min(unspent, returnedUs / (spec.cost * spec.intervalUs));
     if (returned > 0) this.recorder.returned(spec.name, returned);
-    if (l.unspent - returned > 0) this.recorder.forfeited(spec.name, l.unspent - returned);
+    if (unspent - returned > 0) this.recorder.forfeited(spec.name, unspent - returned);
   }
 
-  private forfeit(s: KeyState, l: Lease | undefined): void {
-    if (l && l.unspent > 0) this.recorder.forfeited(s.spec.name, l.unspent);
-    if (s.lease === l) s.lease = undefined;
-  }
-
-  /** Count the request for its key, and switch the key to leasing once it is hot. */
-  private observe(it: RateItem, now: number): KeyState {
-    let s = this.keys.get(it.key);
-    if (!s) {
-      if (this.keys.size >= this.maxKeys) this.evictOldest();
-      s = {
-        key: it.key, spec: it.spec, mode: 'exact', meter: new RateMeter(now), lease: undefined, inflight: undefined,
-        free: it.spec.requests + it.spec.burst, noAcquireBefore: -Infinity, retryAt: 0, lastSeen: now,
-      };
-      this.keys.set(it.key, s);
-    } else if (s.spec !== it.spec && !sameRate(s.spec, it.spec)) {
-      // The policy changed this limit: a lease cut for the old rate must not be spent at the new one.
-      if (s.lease) { s.lease.closed = true; this.forfeit(s, s.lease); }
-    }
-    s.spec = it.spec;
-    s.lastSeen = now;
-    s.meter.add(now);
-    if (s.mode === 'exact' && isHot(s.meter.perMs(now), ratePerMs(it.spec), this.periodMs, this.hotRequests)) {
-      s.mode = 'lease';
-      this.recorder.switched(it.spec.name, 'lease');
-      this.recorder.leasedKeys(++this.leased);
-    }
-    return s;
-  }
-
-  /** Leasing keys whose demand fell back below half the hot threshold return to exact decisions. */
+  /** Keys whose demand fell back turn exact again and give their leases back (see KeyTable). */
   sweep(): void {
-    const now = this.deps.clock.monotonic();
-    for (const s of this.keys.values()) {
-      if (s.inflight) continue;
-      if (s.mode === 'lease') {
-        if (!isHot(s.meter.perMs(now), ratePerMs(s.spec), this.periodMs, this.hotRequests / 2)) this.toExact(s, now);
-      } else if (now - s.lastSeen > 2000) {
-        this.keys.delete(s.key);
-      }
-    }
+    this.keys.sweep(this.deps.clock.monotonic());
   }
 
-  private toExact(s: KeyState, now: number): void {
-    s.mode = 'exact';
-    this.recorder.switched(s.spec.name, 'exact');
-    this.recorder.leasedKeys(--this.leased);
-    void this.release(s, now);
-  }
-
-  /** Drop the oldest key, preferring one on the exact path (a hot key's lease is worth keeping). */
-  private evictOldest(): void {
-    let victim: KeyState | undefined;
-    let looked = 0;
-    for (const s of this.keys.values()) {
-      victim ??= s;
-      if (s.mode === 'exact' && !s.inflight) { victim = s; break; }
-      if (++looked >= 8) break;
-    }
-    if (!victim) return;
-    const s = victim;
-    this.keys.delete(s.key);
-    if (s.mode === 'lease') this.recorder.leasedKeys(--this.leased);
-    void this.release(s, this.deps.clock.monotonic());
-  }
-
-  /** Give the key's unused slots back (off the request path). Failures only forfeit them. */
-  private async release(s: KeyState, now: number): Promise<void> {
-    const l = s.lease;
-    if (!l) return;
-    l.closed = true;
+  /** Give the key's unused slots back (off the request path). */
+  private release(s: KeyState): Promise<void> {
+    const { lease, next } = s;
     s.lease = undefined;
-    const rel = l.unspent > 0 && now < l.resetAt ? { segEnd: l.segEnd, unusedUs: l.unspent * s.spec.cost * s.spec.intervalUs } : undefined;
-    if (!rel) { if (l.unspent > 0) this.recorder.forfeited(s.spec.name, l.unspent); return; }
+    s.next = undefined;
+    return this.giveBack(s.key, s.spec, lease, next);
+  }
+
+  /** Close these leases and return what can go back (see topBlock); the rest, or everything if the call fails, is forfeited. */
+  private async giveBack(key: string, spec: LimitSpec, lease: Lease | undefined, next: Lease | undefined): Promise<void> {
+    const now = this.deps.clock.monotonic();
+    let unspent = 0;
+    for (const l of [lease, next]) if (l) { l.closed = true; unspent += Math.max(0, l.unspent); }
+    const top = topBlock(spec, lease, next, now);
+    if (!top) { if (unspent > 0) this.recorder.forfeited(spec.name, unspent); return; }
     try {
-      const { replies } = await this.call([{ key: s.key, tag: '', spec: s.spec }], [{ op: 'r', release: rel }]);
-      this.settleRelease(s.spec, l, replies[0]!.returnedUs);
+      const { replies } = await this.call([{ key, tag: '', spec }], [{ op: 'r', release: top.release }]);
+      this.settleRelease(spec, unspent, replies[0]!.returnedUs);
     } catch {
-      this.recorder.forfeited(s.spec.name, l.unspent);
+      this.recorder.forfeited(spec.name, unspent);
     }
   }
 
-  /** Leases held now (tests, debugging): key, granted, spent. */
-  snapshot(): { key: string; mode: 'exact' | 'lease'; granted: number; spent: number }[] {
-    return [...this.keys.values()].map((s) => ({ key: s.key, mode: s.mode, granted: s.lease?.granted ?? 0, spent: s.lease?.spent ?? 0 }));
+  /** Leases held now (tests, debugging): key, mode, the lease being spent, and the renewal obtained ahead. */
+  snapshot(): { key: string; mode: 'exact' | 'lease'; granted: number; spent: number; next: number }[] {
+    return [...this.keys.values()].map((s) => ({
+      key: s.key, mode: s.mode, granted: s.lease?.granted ?? 0, spent: s.lease?.spent ?? 0, next: s.next?.granted ?? 0,
+    }));
+  }
+
+  /** Resolves once none of this store's lease calls is out (renewals ahead land in the background). */
+  async settled(): Promise<void> {
+    for (let out = this.outstanding(); out.length > 0; out = this.outstanding()) await Promise.all(out);
+  }
+
+  private outstanding(): Promise<void>[] {
+    return [...this.keys.values()].flatMap((s) => (s.inflight ? [s.inflight] : []));
   }
 
   /** Stop sweeping and give back every lease, so a pod leaving gracefully strands no capacity. */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    const now = this.deps.clock.monotonic();
-    await Promise.all([...this.keys.values()].map((s) => this.release(s, now)));
+    // Renewals still out would land after the give-back: let them land first.
+    await this.settled();
+    await Promise.all([...this.keys.values()].map((s) => this.release(s)));
   }
 
   private call(items: readonly RateItem[], ops: readonly LeaseOp[]): Promise<{ replies: LeaseReply[]; redisTimeMs: number }> {
     return runLease(this.deps.conn, items, ops, this.deps.onNoScript);
   }
-}
-
-const hasInflight = (s: KeyState): boolean => s.inflight !== undefined;
-
-const SKIPPED: Verdict = { outcome: 'skipped', source: 'lease', remaining: undefined, resetMs: undefined, retryAfterMs: 0 };
-
-function fromLease(outcome: 'allowed' | 'limited', l: Lease | undefined, s: KeyState, now: number, retryMs: number): Verdict {
-  const own = l ? l.available(now) : 0;
-  return {
-    outcome,
-    source: 'lease',
-    remaining: Math.floor((own + Math.max(0, s.free)) * s.spec.cost),
-    resetMs: l ? Math.max(0, l.resetAt - now) : undefined,
-    retryAfterMs: Math.max(0, retryMs),
-  };
-}
-
-/** The limit's sustained rate in requests (of its cost) per ms. */
-function ratePerMs(spec: LimitSpec): number {
-  return 1000 / (spec.cost * spec.intervalUs);
-}
-
-function sameRate(a: LimitSpec, b: LimitSpec): boolean {
-  return a.intervalUs === b.intervalUs && a.toleranceUs === b.toleranceUs && a.cost === b.cost;
 }
