@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=20
+#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=20
 import { processIo, type CliIo } from './io.js';
 
 const USAGE = `usage: sidegate <command> [flags]

@@ -8,8 +8,11 @@
  * less (docs/benchmarks.md, "Start-up"). Tests spawn dist/bin/sidegate.js, so what ships is what
  * is tested.
  *
- * Left out of the bundle, loaded from node_modules when used: the Jaeger exporter, whose Thrift
- * dependency reads its IDL files from disk next to its own sources.
+ * Left out of the bundle, loaded from node_modules when used (the image keeps node_modules):
+ * OpenTelemetry, loaded only when tracing is on — its exporters are CommonJS packages whose
+ * exports a bundler's interop does not reproduce (the OTLP exporter came out undefined), and the
+ * Jaeger one reads Thrift IDL files from disk next to its sources. test/cli/bundle.test.ts runs
+ * both exporters through the bundle.
  */
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +33,7 @@ await build({
   // Beside the entry, not below it: modules find files relative to themselves (the demo's policy).
   chunkNames: '[name]-[hash]',
   sourcemap: true,
-  external: ['@opentelemetry/exporter-jaeger'],
+  external: ['@opentelemetry/*'],
   // CommonJS dependencies call require() for Node's built-ins: give every output file one.
   banner: { js: "import { createRequire as __sidegateRequire } from 'node:module'; const require = __sidegateRequire(import.meta.url);" },
   logLevel: 'warning',
