@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RedisUnavailableError, failureKind, withBudget } from './budget.js';
 import type { RedisFailureKind } from './budget.js';
-import { createRedisClient } from './client.js';
+import { createRedisClient, reconnectDelay } from './client.js';
 import type { ClientOptions, RedisClient } from './client.js';
 import { describeRedis } from './config.js';
 import type { RedisConfig } from './config.js';
@@ -48,6 +48,9 @@ export class RedisConnection {
   /** Whether the current outage has been logged (one warn per outage). */
   private outageLogged = false;
   private probeTimer: NodeJS.Timeout | undefined;
+  private reviveTimer: NodeJS.Timeout | undefined;
+  /** Whether revive() has logged during the current outage. */
+  private revived = false;
   private probing = false;
   private readonly listeners = new Set<(available: boolean) => void>();
   private readonly threshold: number;
@@ -72,6 +75,12 @@ export class RedisConnection {
     });
     client.on('close', () => { if (!this.closing) this.trip('connection'); });
     client.on('ready', () => { if (this.open) this.scheduleProbe(0); });
+    // 'end' means ioredis stopped reconnecting. Ours never asks it to (the retry strategies always
+    // return a delay), but it gives up on its own in a few races: a Sentinel +switch-master notice
+    // that arrives while it is resolving the master after a drop ends the client ("Connection is
+    // closed.", status end), seen under load in the failover test. A sidecar must not stay degraded
+    // until restart, so anything but our own close() starts the client again.
+    client.on('end', () => { if (!this.closing) this.revive(); });
     // Until the first connect completes, decide without Redis rather than queue.
     if (client.status !== 'ready') this.trip('connection', undefined, true);
   }
@@ -133,6 +142,19 @@ export class RedisConnection {
     this.probeTimer.unref();
   }
 
+  private revive(): void {
+    this.trip('connection');
+    clearTimeout(this.reviveTimer);
+    this.reviveTimer = setTimeout(() => {
+      if (this.closing || this.client.status !== 'end') return;
+      if (!this.revived) this.opts.logger.info({ redis: this.description }, 'redis client had stopped reconnecting: connecting again');
+      this.revived = true;
+      // A failed connect ends the client again, which comes back here.
+      this.client.connect().catch(() => undefined);
+    }, reconnectDelay(Number.MAX_SAFE_INTEGER));
+    this.reviveTimer.unref();
+  }
+
   private async probe(): Promise<void> {
     if (!this.open || this.closing || this.probing) return;
     if (this.client.status !== 'ready') { this.scheduleProbe(this.probeIntervalMs); return; }
@@ -152,6 +174,7 @@ export class RedisConnection {
     if (!this.open || this.closing) return;
     this.open = false;
     this.failures = 0;
+    this.revived = false;
     const downMs = Math.round(this.opts.clock.monotonic() - this.openedAt);
     if (this.connectedOnce) this.opts.logger.info({ redis: this.description, downMs }, 'redis available again');
     else this.opts.logger.info({ redis: this.description }, 'redis connected');
@@ -163,6 +186,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     this.closing = true;
     clearTimeout(this.probeTimer);
+    clearTimeout(this.reviveTimer);
     this.listeners.clear();
     try {
       await withBudget(this.client.quit(), 1000, 'quit');

@@ -106,3 +106,21 @@ void t.test('TLS (rediss://) with the CA from a mounted file; an unknown CA neve
   await sleep(300);
   t.equal(bad.conn.available, false, 'a server certificate from another CA is refused');
 });
+
+void t.test('a client that stops reconnecting on its own is started again', async (t) => {
+  // ioredis ends a client in a few races without being asked (a Sentinel +switch-master notice
+  // while it resolves the master after a drop); disconnect() ends it the same way, status 'end'.
+  const redis = await RedisProcess.start();
+  const { conn, logger } = connect(redis.url);
+  t.teardown(async () => { await conn.close(); await redis.stop(); });
+  await waitAvailable(conn);
+  conn.client.disconnect();
+  await sleep(20);
+  t.equal(conn.client.status, 'end', 'the client ended');
+  t.equal(conn.available, false, 'calls decide without Redis meanwhile');
+  const ended = performance.now();
+  await waitAvailable(conn, 3000);
+  t.ok(performance.now() - ended < 1000, `available again ${(performance.now() - ended).toFixed(0)} ms later`);
+  t.equal(await conn.run('test', (c) => c.ping()), 'PONG');
+  t.ok(logger.lines.some((l) => /stopped reconnecting/.test(l.msg)), 'logged');
+});
