@@ -344,7 +344,8 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   await sink?.close();
   await stopAll();
   restoreAutogroup();
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.SIDEGATE_BENCH_KEEP_LOGS === '1') log(`run directory kept: ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
   return {
     date: new Date().toISOString(), machine: describeMachine(), node: process.version, tools, commit: sourceCommit(),
     options: { ...opts }, commands: commands(opts),

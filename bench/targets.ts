@@ -92,6 +92,15 @@ export function cliNodeFlags(root: string): string[] {
   return m?.[1]?.trim().split(/\s+/).filter((f) => f !== '') ?? [];
 }
 
+/**
+ * `SIDEGATE_BENCH_NODE_ARGS`: more V8/Node flags for every sidegate row, after the shebang's (for
+ * trying flags; they show in the recorded command). `SIDEGATE_BENCH_KEEP_LOGS=1` keeps the run's
+ * directory (targets' logs, e.g. with `--trace-gc`) and prints where it is.
+ */
+function extraNodeArgs(): string[] {
+  return (process.env.SIDEGATE_BENCH_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+}
+
 interface SidegateOptions {
   readonly h2cUpstream?: boolean;
   readonly nodeArgs?: string[];
@@ -139,7 +148,7 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
         // its stick-table. The report shows the decisions by source from /metrics.
         policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
       }
-      const args = [...cliNodeFlags(env.root), ...(opts.nodeArgs ?? []), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
+      const args = [...cliNodeFlags(env.root), ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, '--log-level', 'warn'];
       const t0 = performance.now();
       const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), tracingEnv(env, name, opts.traceRatio));
@@ -219,7 +228,7 @@ export const DIRECT_TARGET: TargetSpec = {
 /** In the order they are reported. */
 export const TARGETS: readonly TargetSpec[] = [
   DIRECT_TARGET,
-  sidegate('sidegate', 'sidegate proxy, empty policy (no --policy), HTTP/1.1 upstream via undici Pool.dispatch()'),
+  sidegate('sidegate', 'sidegate proxy, empty policy (no --policy), HTTP/1.1 upstream through its llhttp engine (keep-alive pool)'),
   templated('haproxy', 'haproxy 2.6, plain reverse proxy, nbthread 1', 'haproxy.cfg', 'haproxy', (c) => ['-db', '-f', c]),
   templated('nginx', 'nginx 1.22 proxy_pass, upstream keepalive 64, 1 worker', 'nginx-proxy.conf', 'nginx', (c) => ['-c', c, '-e', '/dev/stderr']),
   templated('haproxy-jwt', 'haproxy 2.6, RS256 jwt_verify on every request + per-subject stick-table limit that never fires (bench-reference/haproxy-jwt.cfg)',
@@ -240,6 +249,10 @@ export const TARGETS: readonly TargetSpec[] = [
   engine('engine-undici-request', 'undici-request.js', 'undici Pool.request(), body piped'),
   engine('engine-http-request', 'http-request.js', 'node:http request() + keep-alive Agent(64), piped'),
   engine('engine-http2-proxy', 'http2-proxy.js', 'http2-proxy proxy.web()', 'http2-proxy'),
+  // Not in the default run: the full policy with a larger young generation than the shebang's
+  // --max-semi-space-size=2 (a later V8 flag wins), for the trade between GC and memory.
+  sidegate('sidegate-full-young4', 'sidegate-full with --max-semi-space-size=4', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=4'], byDefault: false }),
+  sidegate('sidegate-full-young8', 'sidegate-full with --max-semi-space-size=8', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=8'], byDefault: false }),
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
   sidegate('sidegate-h2c-upstream', 'sidegate proxy, empty policy, h2c upstream (node:http2 session)', { h2cUpstream: true }),
 ];
@@ -250,5 +263,6 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   issue9: TARGETS.filter((t) => t.byDefault).map((t) => t.name),
   auth: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-fresh-token'],
   tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
+  young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young4', 'sidegate-full-young8'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };

@@ -57,7 +57,7 @@ export interface H2loadSummary {
 
 /** The summary h2load prints: "finished in 8.00s, 41234.50 req/s, ..." and the request counts. */
 export function parseH2loadOutput(stdout: string): H2loadSummary {
-  const fin = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout);
+  const fin = /finished in [\d.]+(?:us|ms|s), ([\d.]+) req\/s/.exec(stdout);
   const req = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
   if (!fin || !req) throw new Error(`unrecognised h2load output:\n${stdout.slice(0, 2000)}`);

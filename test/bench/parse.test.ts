@@ -64,6 +64,9 @@ t.test('tool output parsing', async (t) => {
   t.same(parseH2loadOutput(H2LOAD), { rps: 9949, total: 9949, succeeded: 9940, failed: 9, errored: 2, timeout: 1, non2xx: 9 });
   t.throws(() => parseWrkOutput('connection refused'), /unrecognised wrk/);
   t.throws(() => parseH2loadOutput('no'), /unrecognised h2load/);
+  // A short run (the readiness probe's 4 requests) is timed in µs.
+  const quick = 'finished in 840us, 4761.90 req/s, 5.32MB/s\nrequests: 4 total, 4 started, 4 done, 4 succeeded, 0 failed, 0 errored, 0 timeout\nstatus codes: 4 2xx, 0 3xx, 0 4xx, 0 5xx\n';
+  t.same(parseH2loadOutput(quick), { rps: 4761.9, total: 4, succeeded: 4, failed: 0, errored: 0, timeout: 0, non2xx: 0 }, 'µs durations');
   const args = h2loadLatencyArgs('http://x/1k.bin', { h1: true, clients: 10, requests: 15000, rpsPerClient: 100, logFile: 'l.log' });
   t.same(args.slice(0, 9), ['--h1', '-t1', '-c10', '-n15000', '-r1', '--rate-period=1ms', '--rps=100', '-m1', '--log-file=l.log'],
     'staggered client starts, as bench-reference/README.md prescribes');
