@@ -47,7 +47,7 @@ COPY --from=build /src/dist ./dist
 COPY --from=build /src/policies/examples ./policies/examples
 # Pod specs run `sidegate proxy`, `sidegate init-network`, `sidegate drain` (preStop) by name.
 # dist/bin/sidegate.js is the linked bundle (scripts/bundle.ts); node_modules stays for what it
-# leaves out (the Jaeger exporter).
+# leaves out (OpenTelemetry, loaded only when tracing is on).
 RUN chmod 0755 /app/dist/bin/sidegate.js && ln -s /app/dist/bin/sidegate.js /usr/local/bin/sidegate
 USER 10101:10101
 # Inbound listener and admin (health, metrics); 15001 is reserved for outbound.
