@@ -5,7 +5,7 @@
  *
  * Why: a sidecar starts with every pod. Resolving and loading ~400 separate modules was most of
  * its start → ready time; one linked file per load starts about a third faster and holds ~5 MB
- * less (docs/benchmarks.md, "Start-up"). Tests spawn dist/bin/sidegate.js, so what ships is what
+ * less (docs/benchmarks.md, "Memory and start-up"). Tests spawn dist/bin/sidegate.js, so what ships is what
  * is tested.
  *
  * Left out of the bundle, loaded from node_modules when used (the image keeps node_modules):

@@ -32,7 +32,7 @@ void t.test('key material: every part kind, missing parts share one bucket, no a
   t.end();
 });
 
-void t.test('KeyHasher: the same key as prefix + hashMaterial, remembered within a bound', (t) => {
+void t.test('KeyHasher: the same key as prefix + hashMaterial, also once the oldest materials are forgotten', (t) => {
   const h = new KeyHasher('sidegate:rl:{ns/svc/l}:', 3);
   for (const m of ['a\n', 'b\n', 'a\n', 'c\n', 'd\n', 'a\n']) t.equal(h.hash(m), `sidegate:rl:{ns/svc/l}:${hashMaterial(m)}`, `material ${JSON.stringify(m)}`);
   t.end();

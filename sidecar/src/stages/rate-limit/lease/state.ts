@@ -72,6 +72,27 @@ export function dropLeases(s: KeyState, recorder: LeaseRecorder): void {
   s.next = undefined;
 }
 
+/**
+ * One leasing key decided from what this pod holds: allowed (a vested slot, taken and pushed on
+ * `taken`), limited (its next own slot has not vested yet), or undefined when only Redis can say.
+ */
+export function decideHeld(s: KeyState, now: number, recorder: LeaseRecorder, taken: Lease[]): Verdict | undefined {
+  const l = spendable(s, now, recorder);
+  if (l?.take(now)) {
+    taken.push(l);
+    return fromLease('allowed', l, s, now, 0);
+  }
+  if (l?.waiting(now)) return fromLease('limited', l, s, now, l.nextVestAt() - now);
+  return undefined;
+}
+
+/** An enforced limit refused the request without Redis: nothing is spent, and the limits not refused are `skipped`. */
+export function refusedLocally(verdicts: readonly (Verdict | undefined)[], taken: readonly Lease[]): Verdict[] {
+  for (const l of taken) l.refund();
+  // Array.from, not map: `verdicts` may have holes (limits not looked at).
+  return Array.from(verdicts, (v) => (v?.outcome === 'limited' ? v : SKIPPED));
+}
+
 export const SKIPPED: Verdict = { outcome: 'skipped', source: 'lease', remaining: undefined, resetMs: undefined, retryAfterMs: 0 };
 
 export function fromLease(outcome: 'allowed' | 'limited', l: Lease | undefined, s: KeyState, now: number, retryMs: number): Verdict {

@@ -8,7 +8,7 @@ import type { LeaseOptions, ResolvedLeaseOptions } from './options.js';
 import type { LeaseRecorder } from './recorder.js';
 import type { LeaseOp, LeaseReply } from './script.js';
 import { effectivePeriod, leaseSize } from './sizing.js';
-import { SKIPPED, decidableLocally, dropLeases, fromLease, ratePerMs, sameRate, spendable, topBlock } from './state.js';
+import { decidableLocally, decideHeld, dropLeases, fromLease, ratePerMs, refusedLocally, sameRate, topBlock } from './state.js';
 import type { KeyState } from './state.js';
 import { KeyTable } from './table.js';
 
@@ -106,22 +106,16 @@ export class LeasingStore implements RateStore {
     const taken: Lease[] = [];
     let localDeny = false;
     for (const s of states) {
-      const l = spendable(s, now, this.recorder);
-      if (l?.take(now)) {
-        taken.push(l);
-        verdicts.push(fromLease('allowed', l, s, now, 0));
-      } else if (l?.waiting(now)) {
-        verdicts.push(fromLease('limited', l, s, now, l.nextVestAt() - now));
-        if (s.spec.enforce) localDeny = true;
-      } else {
+      const v = decideHeld(s, now, this.recorder, taken);
+      if (!v) {
         for (const t of taken) t.refund();
         return undefined;
       }
+      verdicts.push(v);
+      if (v.outcome === 'limited' && s.spec.enforce) localDeny = true;
     }
     for (const s of states) { s.meter.add(now); s.lastSeen = now; }
-    if (!localDeny) return verdicts;
-    for (const t of taken) t.refund();
-    return verdicts.map((v) => (v.outcome === 'limited' ? v : SKIPPED));
+    return localDeny ? refusedLocally(verdicts, taken) : verdicts;
   }
 
   /** A leasing key that needs Redis while this pod's call for it is out. */
@@ -139,13 +133,10 @@ export class LeasingStore implements RateStore {
       const s = states[i]!;
       const spec = items[i]!.spec;
       if (s.mode === 'exact') { ops[i] = { op: 'e' }; continue; }
-      const l = spendable(s, now, this.recorder);
-      if (l?.take(now)) {
-        taken.push(l);
-        verdicts[i] = fromLease('allowed', l, s, now, 0);
-      } else if (l?.waiting(now)) {
-        verdicts[i] = fromLease('limited', l, s, now, l.nextVestAt() - now);
-        if (spec.enforce) localDeny = true;
+      const held = decideHeld(s, now, this.recorder, taken);
+      if (held) {
+        verdicts[i] = held;
+        if (held.outcome === 'limited' && spec.enforce) localDeny = true;
       } else if (now < s.noAcquireBefore) {
         verdicts[i] = fromLease('limited', undefined, s, now, s.retryAt - now);
         if (spec.enforce) localDeny = true;
@@ -155,11 +146,7 @@ export class LeasingStore implements RateStore {
         ops[i] = { op: 'a', want: this.size(s, now, period), horizonUs: HORIZON_PERIODS * period * 1000, release: topBlock(spec, s.lease, undefined, now)?.release };
       }
     }
-    if (localDeny) {
-      // Refused here without Redis: nothing is spent, and the limits not looked at are `skipped`.
-      for (const l of taken) l.refund();
-      return items.map((_, i) => { const v = verdicts[i]; return v?.outcome === 'limited' ? v : SKIPPED; });
-    }
+    if (localDeny) return refusedLocally(verdicts, taken);
     const idx = ops.flatMap((op, i) => (op ? [i] : []));
     if (idx.length === 0) return verdicts as Verdict[];
 
@@ -219,9 +206,13 @@ export class LeasingStore implements RateStore {
   private renewAhead(items: readonly RateItem[], states: readonly KeyState[]): void {
     if (!this.deps.conn.available) return;
     const now = this.deps.clock.monotonic();
-    const idx: number[] = [];
-    states.forEach((s, i) => { if (this.dueAhead(s, now) && !idx.some((j) => states[j] === s)) idx.push(i); });
-    if (idx.length === 0) return;
+    // On every leased request: nothing allocated unless a key is due.
+    let idx: number[] | undefined;
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i]!;
+      if (this.dueAhead(s, now) && !(idx?.some((j) => states[j] === s) ?? false)) (idx ??= []).push(i);
+    }
+    if (idx === undefined) return;
     const renewing = idx.map((i) => states[i]!);
     const specs = idx.map((i) => items[i]!.spec);
     const periods = renewing.map((s) => this.periodFor(s, now));
