@@ -253,6 +253,10 @@ export const TARGETS: readonly TargetSpec[] = [
   // --max-semi-space-size=2 (a later V8 flag wins), for the trade between GC and memory.
   sidegate('sidegate-full-young4', 'sidegate-full with --max-semi-space-size=4', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=4'], byDefault: false }),
   sidegate('sidegate-full-young8', 'sidegate-full with --max-semi-space-size=8', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=8'], byDefault: false }),
+  // Not in the default run: V8 without background threads, since the proxy has one core and V8's
+  // GC and compiler helpers preempt the event loop on it (see the scheduling table of a run).
+  sidegate('sidegate-full-st', 'sidegate-full with --single-threaded (no V8 background threads: GC and compilation on the main thread)', { fullPolicy: true, nodeArgs: ['--single-threaded'], byDefault: false }),
+  sidegate('sidegate-full-stgc', 'sidegate-full with --single-threaded-gc (GC on the main thread only; compilation still in the background)', { fullPolicy: true, nodeArgs: ['--single-threaded-gc'], byDefault: false }),
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
   sidegate('sidegate-h2c-upstream', 'sidegate proxy, empty policy, h2c upstream (node:http2 session)', { h2cUpstream: true }),
 ];
@@ -264,5 +268,6 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   auth: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-fresh-token'],
   tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
   young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young4', 'sidegate-full-young8'],
+  threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };

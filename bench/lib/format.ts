@@ -1,6 +1,6 @@
 import type { RunResult, Scenario } from './model.js';
 import { SCENARIOS } from './model.js';
-import { relativeSpread, type Spread } from './stats.js';
+import { median, relativeSpread, spread, type Spread } from './stats.js';
 import { addedLatency, capacityRatio, perCoreRatio, summarise, type Row } from './summary.js';
 
 /** Result tables as Markdown (printed at the end of a run and pasted into docs/benchmarks.md). Pure. */
@@ -103,6 +103,32 @@ export function noiseTable(result: Pick<RunResult, 'measurements'>): string {
   );
 }
 
+/**
+ * How the proxy's event loop was scheduled at the fixed rate, per request (medians over reps):
+ * how often it went to sleep and was woken (voluntary switches), how often it was preempted, its
+ * time on the CPU, its run-queue wait (runnable but not running, which includes the wake-up
+ * latency of an idle core), and the CPU of its other threads. Undefined when no latency
+ * measurement has the figures.
+ */
+export function schedTable(result: Pick<RunResult, 'measurements' | 'targets'>): string | undefined {
+  const rows: string[][] = [];
+  for (const s of SCENARIOS.filter((x) => x.kind === 'latency')) {
+    for (const t of result.targets) {
+      const ms = result.measurements.filter((m) => m.target === t.name && m.scenario === s.id && m.sched !== undefined && (m.requests ?? 0) > 0);
+      if (ms.length === 0) continue;
+      const per = (f: (m: typeof ms[number]) => number, digits: number): string => fmtSpread(spread(ms.map((m) => f(m) / m.requests!)), digits);
+      rows.push([
+        t.name, s.id,
+        per((m) => m.sched!.main.voluntary, 2), per((m) => m.sched!.main.involuntary, 3),
+        per((m) => m.sched!.main.cpuNs / 1000, 0), per((m) => m.sched!.main.waitNs / 1000, 0),
+        per((m) => m.sched!.othersCpuNs / 1000, 1), num(median(ms.map((m) => m.sched!.threads))),
+      ]);
+    }
+  }
+  if (rows.length === 0) return undefined;
+  return markdownTable(['target', 'scenario', 'wake-ups / request', 'preemptions / request', 'main thread CPU µs / request', 'run-queue wait µs / request', 'other threads CPU µs / request', 'threads'], rows);
+}
+
 /** Every table of a run, with headings. */
 export function report(result: RunResult): string {
   const out: string[] = [`# sidegate bench ${result.date}`, ''];
@@ -112,6 +138,8 @@ export function report(result: RunResult): string {
     if (!result.measurements.some((m) => m.scenario === s.id)) continue;
     out.push(`## ${s.id}`, '', s.kind === 'capacity' ? capacityTable(result, s) : latencyTable(result, s), '');
   }
+  const sched = schedTable(result);
+  if (sched) out.push('## scheduling of the proxy at 1,000 req/s (per request)', '', sched, '');
   out.push('## memory', '', memoryTable(result), '', '## noise', '', noiseTable(result), '');
   const failed = result.measurements.filter((m) => m.failed !== undefined);
   if (failed.length) out.push('## failed measurements', '', ...failed.map((m) => `- ${m.target} ${m.scenario} rep ${m.rep}: ${m.failed}`), '');

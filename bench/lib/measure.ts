@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { h2loadCapacityArgs, h2loadLatencyArgs, parseH2loadOutput, parseLatencyLog, type LatencyFigures } from './h2load.js';
 import type { Measurement, Noise, Scenario } from './model.js';
 import type { BenchOptions } from './options.js';
-import { coreUse, foreignPct, loadAverage, readCores, readPidMemory, readPidStat, snapshotProcesses, topConsumers } from './procfs.js';
+import { coreUse, foreignPct, loadAverage, readCores, readPidMemory, readPidStat, readThreads, schedDelta, snapshotProcesses, topConsumers } from './procfs.js';
 import { runPinned, runPinnedMany } from './procs.js';
 import { redisDelta } from './redis.js';
 import { parseWrkOutput, wrkArgs } from './wrk.js';
@@ -123,6 +123,7 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const cores0 = readCores();
   const procs0 = snapshotProcesses();
   const proxy0 = load.proxyPid !== undefined ? readPidStat(load.proxyPid)?.ticks ?? 0 : 0;
+  const threads0 = load.proxyPid !== undefined ? readThreads(load.proxyPid) : [];
   const ownTicks = (): number => p.loadCorePids.reduce((a, pid) => a + (readPidStat(pid)?.ticks ?? 0), 0);
   const app0 = ownTicks();
   const redis0 = await load.redisStats?.();
@@ -141,6 +142,7 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const cores1 = readCores();
   const procs1 = snapshotProcesses();
   const proxyTicks = load.proxyPid !== undefined ? (readPidStat(load.proxyPid)?.ticks ?? proxy0) - proxy0 : 0;
+  const sched = load.proxyPid !== undefined ? schedDelta(load.proxyPid, threads0, readThreads(load.proxyPid)) : undefined;
   const appTicks = ownTicks() - app0;
   const redis1 = redis0 !== undefined ? await load.redisStats?.() : undefined;
   const loadgenTicks = [...loadgen.values()].reduce((a, b) => a + b, 0);
@@ -169,6 +171,7 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
     proxyCpuPct: load.proxyPid !== undefined ? (proxyTicks / 100 / seconds) * 100 : undefined,
     rssMaxKb: load.proxyPid !== undefined ? rssMaxKb : undefined,
     anonMaxKb: load.proxyPid !== undefined ? anonMaxKb : undefined,
+    ...(sched !== undefined ? { sched } : {}),
     ...(redis0 !== undefined && redis1 !== undefined ? { redis: redisDelta(redis0, redis1) } : {}),
     noise,
   };

@@ -1,6 +1,6 @@
 import type { LatencyFigures } from './h2load.js';
 import type { SoakResult } from './soak.js';
-import type { Consumer, MachineInfo } from './procfs.js';
+import type { Consumer, MachineInfo, SchedUse } from './procfs.js';
 import type { RedisUse } from './redis.js';
 
 /** The shape of a run's results (bench/results/<date>.json). */
@@ -58,6 +58,8 @@ export interface Measurement {
   /** Highest RssAnon (private memory, see procfs.ts) seen while the load ran. */
   readonly anonMaxKb?: number;
   readonly errors: number;
+  /** How the proxy's threads were scheduled during the measurement (procfs.ts `schedDelta`). */
+  readonly sched?: SchedUse;
   /** Requests the load generator completed or attempted (the denominator of per-request figures). */
   readonly requests?: number;
   /** Redis commands during the measurement (targets that use the harness's Redis). */

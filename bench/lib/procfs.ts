@@ -141,3 +141,67 @@ export function describeMachine(): MachineInfo {
   const mem = /^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
   return { cpuModel: model, cores, kernel, memTotalMb: mem ? Math.round(Number(mem[1]) / 1024) : 0 };
 }
+
+/**
+ * How one thread was scheduled, cumulative: /proc/<pid>/task/<tid>/schedstat gives time on a CPU,
+ * time runnable but waiting for one (run-queue wait, which includes the time from a wake-up to
+ * running), and the number of times it got a CPU. /proc/<pid>/task/<tid>/status gives the
+ * voluntary switches (it blocked: each is a sleep in epoll_wait and a wake-up later) and
+ * involuntary ones (it was preempted).
+ */
+export interface ThreadSched {
+  readonly tid: number;
+  readonly comm: string;
+  readonly cpuNs: number;
+  readonly waitNs: number;
+  readonly slices: number;
+  readonly voluntary: number;
+  readonly involuntary: number;
+}
+
+export function parseSchedstat(text: string): { cpuNs: number; waitNs: number; slices: number } {
+  const f = text.trim().split(/\s+/).map(Number);
+  if (f.length < 3 || f.some((n) => !Number.isFinite(n))) throw new Error(`malformed schedstat: ${text.slice(0, 80)}`);
+  return { cpuNs: f[0]!, waitNs: f[1]!, slices: f[2]! };
+}
+
+export function parseCtxtSwitches(status: string): { voluntary: number; involuntary: number } {
+  const n = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { voluntary: n('voluntary_ctxt_switches'), involuntary: n('nonvoluntary_ctxt_switches') };
+}
+
+/** Every thread of `pid`, the main thread (tid = pid) first; empty when the process is gone. */
+export function readThreads(pid: number): ThreadSched[] {
+  let tids: number[];
+  try { tids = readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b)); } catch { return []; }
+  const out: ThreadSched[] = [];
+  for (const tid of tids) {
+    try {
+      const dir = `/proc/${pid}/task/${tid}`;
+      const s = parseSchedstat(readFileSync(`${dir}/schedstat`, 'utf8'));
+      const c = parseCtxtSwitches(readFileSync(`${dir}/status`, 'utf8'));
+      out.push({ tid, comm: readFileSync(`${dir}/comm`, 'utf8').trim(), ...s, ...c });
+    } catch { /* the thread ended between readdir and read */ }
+  }
+  return out;
+}
+
+/** What the proxy's threads did between two readings (threads that started in between count from 0). */
+export interface SchedUse {
+  /** The main thread (the event loop). */
+  readonly main: Omit<ThreadSched, 'tid' | 'comm'>;
+  /** CPU of every other thread (V8's GC and compiler helpers, libuv's pool), summed. */
+  readonly othersCpuNs: number;
+  readonly threads: number;
+}
+
+export function schedDelta(pid: number, a: readonly ThreadSched[], b: readonly ThreadSched[]): SchedUse | undefined {
+  const before = new Map(a.map((t) => [t.tid, t]));
+  const main0 = before.get(pid);
+  const main1 = b.find((t) => t.tid === pid);
+  if (main0 === undefined || main1 === undefined) return undefined;
+  const d = (k: 'cpuNs' | 'waitNs' | 'slices' | 'voluntary' | 'involuntary'): number => main1[k] - main0[k];
+  let othersCpuNs = 0;
+  for (const t of b) if (t.tid !== pid) othersCpuNs += t.cpuNs - (before.get(t.tid)?.cpuNs ?? 0);
+  return { main: { cpuNs: d('cpuNs'), waitNs: d('waitNs'), slices: d('slices'), voluntary: d('voluntary'), involuntary: d('involuntary') }, othersCpuNs, threads: b.length };
+}

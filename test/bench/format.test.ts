@@ -1,5 +1,5 @@
 import t from 'tap';
-import { capacityTable, fmtSpread, latencyTable, markdownTable, memoryTable, noiseTable } from '../../bench/lib/format.js';
+import { capacityTable, fmtSpread, latencyTable, markdownTable, memoryTable, noiseTable, schedTable } from '../../bench/lib/format.js';
 import type { LatencyFigures } from '../../bench/lib/h2load.js';
 import { SCENARIOS, type Measurement, type Noise, type TargetRecord } from '../../bench/lib/model.js';
 
@@ -63,4 +63,18 @@ t.test('memory and noise tables', async (t) => {
   t.match(noise, /\| sidegate \| capacity-h1 \| 3 +\| 7\.50 /);
   t.match(noise, /tap 38%/);
   t.equal(noiseTable({ measurements: [cap('direct', 1, 1)] }), 'No measurement was flagged noisy.');
+});
+
+t.test('scheduling table: per request, medians over reps, latency scenarios only', async (t) => {
+  t.equal(schedTable(result), undefined, 'no measurement carries scheduling figures');
+  const sched = (voluntary: number, cpuNs: number): Measurement['sched'] => ({ main: { cpuNs, waitNs: cpuNs / 10, slices: voluntary, voluntary, involuntary: voluntary / 20 }, othersCpuNs: cpuNs / 5, threads: 11 });
+  const withSched: Measurement[] = [
+    { ...lat('sidegate', 0.4, 1.5), requests: 10000, sched: sched(15000, 2e9) },
+    { ...lat('sidegate', 0.4, 1.5), rep: 2, requests: 10000, sched: sched(13000, 1.8e9) },
+    { ...cap('sidegate', 4, 12000), requests: 100000, sched: sched(1, 1) },
+  ];
+  const md = schedTable({ targets, measurements: withSched })!;
+  const rows = md.split('\n').slice(2).map((l) => l.split('|').map((c) => c.trim()).slice(1, -1));
+  t.equal(rows.length, 1, 'the capacity measurement is left out');
+  t.same(rows[0], ['sidegate', 'latency-h1', '1.40 (1.30–1.50)', '0.070 (0.065–0.075)', '190 (180–200)', '19 (18–20)', '38.0 (36.0–40.0)', '11']);
 });

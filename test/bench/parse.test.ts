@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parseH2loadOutput, parseLatencyLog, h2loadLatencyArgs } from '../../bench/lib/h2load.js';
 import { parseOptions } from '../../bench/lib/options.js';
-import { coreUse, foreignPct, parsePidStat, parsePidStatus, parseProcStat, topConsumers, type PidStat } from '../../bench/lib/procfs.js';
+import { coreUse, foreignPct, parseCtxtSwitches, parsePidStat, parsePidStatus, parseProcStat, parseSchedstat, readThreads, schedDelta, topConsumers, type PidStat, type ThreadSched } from '../../bench/lib/procfs.js';
 import { median, percentile, spread } from '../../bench/lib/stats.js';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
 import { render } from '../../bench/lib/conf.js';
@@ -91,6 +91,25 @@ t.test('/proc parsing and foreign CPU', async (t) => {
   t.same(topConsumers(before, after, 10, new Set([1])), [{ pid: 2, comm: 'tsc', cpuPct: 20 }, { pid: 4, comm: 'tap', cpuPct: 10 }],
     'ours left out, processes born during the run counted, idle ones dropped');
   t.same(parsePidStatus('Name:\tnode\nVmHWM:\t  112640 kB\nVmRSS:\t   81920 kB\nRssAnon:\t   30000 kB\nRssFile:\t   51920 kB\n'), { rssKb: 81920, hwmKb: 112640, anonKb: 30000 });
+});
+
+t.test('scheduling: schedstat, context switches and the difference between two readings', async (t) => {
+  t.same(parseSchedstat('487682675 171315379 324\n'), { cpuNs: 487682675, waitNs: 171315379, slices: 324 });
+  t.throws(() => parseSchedstat('12 x\n'), /malformed schedstat/);
+  t.same(parseCtxtSwitches('Name:\tnode\nvoluntary_ctxt_switches:\t1500\nnonvoluntary_ctxt_switches:\t42\n'), { voluntary: 1500, involuntary: 42 });
+  const th = (tid: number, cpuNs: number, waitNs: number, voluntary: number, involuntary = 0): ThreadSched => ({ tid, comm: 'node', cpuNs, waitNs, slices: voluntary + involuntary, voluntary, involuntary });
+  const d = schedDelta(100, [th(100, 1e9, 2e8, 1000, 10), th(101, 5e7, 1e6, 20)], [th(100, 3e9, 2.5e8, 3000, 60), th(101, 6e7, 1e6, 25), th(102, 4e6, 0, 3)]);
+  t.same(d, { main: { cpuNs: 2e9, waitNs: 5e7, slices: 2050, voluntary: 2000, involuntary: 50 }, othersCpuNs: 1e7 + 4e6, threads: 3 },
+    'the main thread alone; other threads summed, one born between the readings counted from zero');
+  t.equal(schedDelta(100, [], [th(100, 1, 1, 1)]), undefined, 'no main thread in the first reading: no figures');
+  // This process's own threads, read from the kernel: the main thread first, and it is running now.
+  const before = readThreads(process.pid);
+  t.equal(before[0]?.tid, process.pid);
+  const until = Date.now() + 30;
+  while (Date.now() < until) { /* spin on the CPU */ }
+  const spun = schedDelta(process.pid, before, readThreads(process.pid))!;
+  t.ok(spun.main.cpuNs >= 20e6, `30 ms of spinning shows as main-thread CPU (${spun.main.cpuNs} ns)`);
+  t.same(readThreads(2 ** 22 + 1), [], 'a process that does not exist has no threads');
 });
 
 t.test('options and config templates', async (t) => {
