@@ -34,6 +34,8 @@ export interface ProxyConfig {
   readonly logLevel: string;
   readonly logHeaders: boolean;
   readonly appProbes: string | undefined;
+  /** Sampling interval of the nodejs_eventloop_lag_* metrics (each sample is a timer wake-up). */
+  readonly eventLoopLagResolutionMs: number;
 }
 
 interface FlagSpec {
@@ -72,6 +74,7 @@ export const PROXY_FLAGS = {
   logLevel: { flag: '--log-level', env: 'SIDEGATE_LOG_LEVEL', def: 'info', help: 'trace|debug|info|warn|error|silent' },
   logHeaders: { flag: '--log-headers', env: 'SIDEGATE_LOG_HEADERS', boolean: true, help: 'include request headers (secrets redacted) in access log lines' },
   appProbes: { flag: '--app-probes', env: 'SIDEGATE_APP_PROBES', help: 'JSON: the app\'s original kubelet probes, run by /app-health/<container>/<probe>' },
+  eventLoopLagResolution: { flag: '--eventloop-lag-resolution', env: 'SIDEGATE_EVENTLOOP_LAG_RESOLUTION', def: '100ms', help: 'how often the nodejs_eventloop_lag_* metrics sample the event loop (1ms to 10s; each sample wakes an idle sidecar)' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof PROXY_FLAGS;
@@ -140,6 +143,7 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     logLevel: parseLogLevel(get('logLevel')!, where('logLevel')),
     logHeaders: get('logHeaders') === 'true' || get('logHeaders') === '1',
     appProbes: get('appProbes'),
+    eventLoopLagResolutionMs: parseEventLoopResolution(get('eventLoopLagResolution')!, where('eventLoopLagResolution')),
   };
 }
 
@@ -165,6 +169,13 @@ export function parseDurationFlag(s: string, where: string, allowZero = false): 
   if (!m) throw new ConfigError(`${where}: "${s}" is not a duration (e.g. 250ms, 5s, 1m)`);
   const ms = Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!;
   if (ms === 0 && !allowZero) throw new ConfigError(`${where}: must be more than 0`);
+  return ms;
+}
+
+/** monitorEventLoopDelay() takes whole milliseconds; finer than 1 ms or coarser than 10 s says nothing useful. */
+function parseEventLoopResolution(s: string, where: string): number {
+  const ms = parseDurationFlag(s, where);
+  if (!Number.isInteger(ms) || ms < 1 || ms > 10_000) throw new ConfigError(`${where}: "${s}" must be whole milliseconds from 1ms to 10s`);
   return ms;
 }
 

@@ -100,7 +100,7 @@ export class Proxy {
   static async start(cfg: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
     const env = deps.env ?? process.env;
     const clock = deps.clock ?? systemClock;
-    const metrics = new Metrics({ processMetrics: deps.processMetrics });
+    const metrics = new Metrics({ processMetrics: deps.processMetrics, eventLoopResolutionMs: cfg.eventLoopLagResolutionMs });
     const log = createLogger(cfg.logLevel, deps.logStream);
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed

@@ -9,6 +9,8 @@ t.test('defaults follow DESIGN.md', async (t) => {
   t.equal(c.policyFile, undefined);
   t.equal(c.maxHeaderSize, 16384);
   t.equal(c.drainDelayMs, 5000);
+  t.equal(c.eventLoopLagResolutionMs, 100, 'event loop lag sampled every 100 ms, not prom-client\'s 10');
+  t.equal(parseProxyConfig(['--eventloop-lag-resolution', '1s'], {}).eventLoopLagResolutionMs, 1000);
 });
 
 t.test('every flag has an env twin; flags win over env', async (t) => {
@@ -39,6 +41,9 @@ t.test('bad values are refused naming the flag and its env twin', async (t) => {
     [['--tls-cert', 'c.pem'], /go together/],
     [['--bogus'], /unknown flag --bogus/],
     [['--policy'], /needs a value/],
+    [['--eventloop-lag-resolution', '0.5ms'], /--eventloop-lag-resolution \(SIDEGATE_EVENTLOOP_LAG_RESOLUTION\): "0.5ms" must be whole milliseconds from 1ms to 10s/],
+    [['--eventloop-lag-resolution', '20s'], /whole milliseconds from 1ms to 10s/],
+    [['--eventloop-lag-resolution', '0'], /must be more than 0/],
   ];
   for (const [argv, re] of bad) t.throws(() => parseProxyConfig(argv, {}), re, argv.join(' '));
   t.throws(() => parseProxyConfig([], { SIDEGATE_HEADERS_TIMEOUT: '0' }), ConfigError);

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PROM_CLIENT_RESOLUTION_MS, replaceEventLoopLag } from './event-loop-lag.js';
 import { FastCounter, FastGauge, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.js';
 
 /**
@@ -61,8 +62,16 @@ export class Metrics {
   readonly spansExported = new Counter({ name: 'sidegate_trace_spans_exported_total', help: 'Spans delivered to the trace collector.', registers: [this.registry] });
   readonly spansDropped = new Counter({ name: 'sidegate_trace_spans_dropped_total', help: 'Spans dropped instead of delaying requests, by reason (queue_full, export_failed).', labelNames: ['reason'] as const, registers: [this.registry] });
 
-  constructor(opts: { processMetrics?: boolean } = {}) {
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  /**
+   * `eventLoopResolutionMs`: how often nodejs_eventloop_lag_* samples the loop (event-loop-lag.ts).
+   * prom-client's 10 ms default is a timer firing 100 times a second, which woke an idle sidecar as
+   * often (5–9.5 ms of CPU a second here) and, on a node full of pods, every sidecar sharing its
+   * cores; 100 ms still sees every stall that long and a share of shorter ones.
+   */
+  constructor(opts: { processMetrics?: boolean; eventLoopResolutionMs?: number } = {}) {
+    if (opts.processMetrics === false) return;
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: PROM_CLIENT_RESOLUTION_MS });
+    replaceEventLoopLag(this.registry, opts.eventLoopResolutionMs ?? 100);
   }
 
   // The per-request series, found once per label set and kept: label values are bounded (route
