@@ -232,6 +232,7 @@ export class Proxy {
     s.auth.close();
     await Promise.allSettled([this.upstream.close(), this.admin.close(), s.tracing?.shutdown(), s.limiter.close()]);
     await s.redis?.close();
+    s.metrics.close();
     s.log.info({ forced: r.forced }, 'drained');
     await new Promise<void>((resolve) => s.log.flush(() => resolve()));
     return r;

@@ -61,4 +61,9 @@ t.test('the lag series see a stall of the event loop', async (t) => {
   t.ok(min < 0.005, `undelayed samples read near 0, the 10 ms interval subtracted: min ${min} s (unsubtracted ≈ 0.009–0.010)`);
   const after = await m.registry.metrics();
   t.ok(Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(after)?.[1]) < 0.05, 'each scrape starts a new window');
+  m.close();
+  const stop = Date.now() + 60;
+  while (Date.now() < stop) { /* a stall after close */ }
+  await sleep(30);
+  t.equal(Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await m.registry.metrics())?.[1]), 0, 'after close() nothing is sampled');
 });

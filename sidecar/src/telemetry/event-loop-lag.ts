@@ -24,7 +24,8 @@ const SERIES = [
   ['p99', 'The 99th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: IntervalHistogram) => h.percentile(99)],
 ] as const;
 
-export function replaceEventLoopLag(registry: Registry, resolutionMs: number): void {
+/** Returns what stops the sampling (the series then read 0). */
+export function replaceEventLoopLag(registry: Registry, resolutionMs: number): () => void {
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   histogram.enable();
   const resolutionNs = resolutionMs * 1e6;
@@ -44,4 +45,5 @@ export function replaceEventLoopLag(registry: Registry, resolutionMs: number): v
     registry.removeSingleMetric(full);
     gauges.push(new Gauge({ name: full, help, registers: [registry], ...(i === 0 ? { collect } : {}) }));
   }
+  return () => { histogram.disable(); histogram.reset(); };
 }

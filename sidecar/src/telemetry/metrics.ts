@@ -62,6 +62,8 @@ export class Metrics {
   readonly spansExported = new Counter({ name: 'sidegate_trace_spans_exported_total', help: 'Spans delivered to the trace collector.', registers: [this.registry] });
   readonly spansDropped = new Counter({ name: 'sidegate_trace_spans_dropped_total', help: 'Spans dropped instead of delaying requests, by reason (queue_full, export_failed).', labelNames: ['reason'] as const, registers: [this.registry] });
 
+  private stopLagSampling: (() => void) | undefined;
+
   /**
    * `eventLoopResolutionMs`: how often nodejs_eventloop_lag_* samples the loop (event-loop-lag.ts).
    * prom-client's 10 ms default is a timer firing 100 times a second, which woke an idle sidecar as
@@ -71,8 +73,11 @@ export class Metrics {
   constructor(opts: { processMetrics?: boolean; eventLoopResolutionMs?: number } = {}) {
     if (opts.processMetrics === false) return;
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: PROM_CLIENT_RESOLUTION_MS });
-    replaceEventLoopLag(this.registry, opts.eventLoopResolutionMs ?? 100);
+    this.stopLagSampling = replaceEventLoopLag(this.registry, opts.eventLoopResolutionMs ?? 100);
   }
+
+  /** Stops the event-loop sampling timer (at shutdown; prom-client's own, every 10 s, cannot be stopped). */
+  close(): void { this.stopLagSampling?.(); this.stopLagSampling = undefined; }
 
   // The per-request series, found once per label set and kept: label values are bounded (route
   // names from the policy, methods folded into a fixed set, status codes), so the maps are too.
