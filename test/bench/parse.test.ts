@@ -105,8 +105,9 @@ t.test('scheduling: schedstat, context switches and the difference between two r
   // This process's own threads, read from the kernel: the main thread first, and it is running now.
   const before = readThreads(process.pid);
   t.equal(before[0]?.tid, process.pid);
-  const until = Date.now() + 30;
-  while (Date.now() < until) { /* spin on the CPU */ }
+  const cpu0 = process.cpuUsage();
+  const used = (): number => { const u = process.cpuUsage(cpu0); return (u.user + u.system) / 1000; };
+  while (used() < 30) { /* spin until this process has had 30 ms of CPU, however loaded the machine */ }
   const spun = schedDelta(process.pid, before, readThreads(process.pid))!;
   t.ok(spun.main.cpuNs >= 20e6, `30 ms of spinning shows as main-thread CPU (${spun.main.cpuNs} ns)`);
   t.same(readThreads(2 ** 22 + 1), [], 'a process that does not exist has no threads');

@@ -31,7 +31,7 @@ t.test('an idle sidecar wakes about 10 times a second, not 100', async (t) => {
   t.teardown(() => { shipped.proc.kill('SIGKILL'); fine.proc.kill('SIGKILL'); });
   const [a, b] = await Promise.all([idleWakeups(shipped, 2000), idleWakeups(fine, 2000)]);
   t.ok(a <= 60, `default resolution: ${a} wake-ups in 2 s (≈ 20 expected: 10 lag samples a second and the sweepers)`);
-  t.ok(b >= 100 && b >= 3 * a, `--eventloop-lag-resolution 10ms: ${b} wake-ups in 2 s, the rate prom-client's default would give`);
+  t.ok(b >= 80 && b >= 3 * a, `--eventloop-lag-resolution 10ms: ${b} wake-ups in 2 s, the rate prom-client's default would give`);
   // The lag series read as the delay itself, whatever the sampling interval: near 0 when idle
   // (Node's histogram records whole intervals; prom-client's series would read 0.010 or 0.100 here).
   // Bounds loose enough for a loaded test machine, tight enough that an unsubtracted interval fails.
