@@ -151,7 +151,6 @@ export function describeMachine(): MachineInfo {
  */
 export interface ThreadSched {
   readonly tid: number;
-  readonly comm: string;
   readonly cpuNs: number;
   readonly waitNs: number;
   readonly slices: number;
@@ -180,7 +179,7 @@ export function readThreads(pid: number): ThreadSched[] {
       const dir = `/proc/${pid}/task/${tid}`;
       const s = parseSchedstat(readFileSync(`${dir}/schedstat`, 'utf8'));
       const c = parseCtxtSwitches(readFileSync(`${dir}/status`, 'utf8'));
-      out.push({ tid, comm: readFileSync(`${dir}/comm`, 'utf8').trim(), ...s, ...c });
+      out.push({ tid, ...s, ...c });
     } catch { /* the thread ended between readdir and read */ }
   }
   return out;
@@ -189,7 +188,7 @@ export function readThreads(pid: number): ThreadSched[] {
 /** What the proxy's threads did between two readings (threads that started in between count from 0). */
 export interface SchedUse {
   /** The main thread (the event loop). */
-  readonly main: Omit<ThreadSched, 'tid' | 'comm'>;
+  readonly main: Omit<ThreadSched, 'tid'>;
   /** CPU of every other thread (V8's GC and compiler helpers, libuv's pool), summed. */
   readonly othersCpuNs: number;
   readonly threads: number;

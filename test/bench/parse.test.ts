@@ -97,7 +97,7 @@ t.test('scheduling: schedstat, context switches and the difference between two r
   t.same(parseSchedstat('487682675 171315379 324\n'), { cpuNs: 487682675, waitNs: 171315379, slices: 324 });
   t.throws(() => parseSchedstat('12 x\n'), /malformed schedstat/);
   t.same(parseCtxtSwitches('Name:\tnode\nvoluntary_ctxt_switches:\t1500\nnonvoluntary_ctxt_switches:\t42\n'), { voluntary: 1500, involuntary: 42 });
-  const th = (tid: number, cpuNs: number, waitNs: number, voluntary: number, involuntary = 0): ThreadSched => ({ tid, comm: 'node', cpuNs, waitNs, slices: voluntary + involuntary, voluntary, involuntary });
+  const th = (tid: number, cpuNs: number, waitNs: number, voluntary: number, involuntary = 0): ThreadSched => ({ tid, cpuNs, waitNs, slices: voluntary + involuntary, voluntary, involuntary });
   const d = schedDelta(100, [th(100, 1e9, 2e8, 1000, 10), th(101, 5e7, 1e6, 20)], [th(100, 3e9, 2.5e8, 3000, 60), th(101, 6e7, 1e6, 25), th(102, 4e6, 0, 3)]);
   t.same(d, { main: { cpuNs: 2e9, waitNs: 5e7, slices: 2050, voluntary: 2000, involuntary: 50 }, othersCpuNs: 1e7 + 4e6, threads: 3 },
     'the main thread alone; other threads summed, one born between the readings counted from zero');
