@@ -20,7 +20,11 @@ spec:
   rateLimits:
     - { name: per-service, key: [ { constant: all } ], limit: { requests: 40, per: 1h, burst: 0 }, onRedisError: deny }
 `);
-  const flags = ['--policy', policy, '--redis', redis.url, '--service', 'orders', '--namespace', 'shop', '--redis-timeout', '50ms'];
+  // A 1 s Redis budget: what is checked here is the sharing. With 50 ms, one full-suite run got 38
+  // of the 200 answers neither 200 nor 429 (four cold processes, 200 requests at once, a loaded
+  // machine: deny mode answers 503 when a call misses the budget, as it should); the budget's own
+  // behaviour is the fault tests' subject. The messages now show the statuses.
+  const flags = ['--policy', policy, '--redis', redis.url, '--service', 'orders', '--namespace', 'shop', '--redis-timeout', '1s'];
   const sidecars: ProxyProcess[] = [];
   for (let i = 0; i < 4; i++) sidecars.push(await spawnProxy(app.url, [...flags, '--pod-name', `orders-${i}`]));
   t.teardown(async () => { for (const s of sidecars) s.proc.kill('SIGKILL'); await app.close(); await redis.stop(); });
@@ -35,7 +39,8 @@ spec:
     if (r.statusCode === 200) perSidecar[i % 4]!++;
   }));
   for (const p of pools) await p.close();
-  t.equal(byStatus.get(200), 40, 'exactly the limit admitted across all four');
-  t.equal(byStatus.get(429), 160, 'the rest refused with 429');
+  const mix = JSON.stringify(Object.fromEntries(byStatus));
+  t.equal(byStatus.get(200), 40, `exactly the limit admitted across all four (answers by status: ${mix})`);
+  t.equal(byStatus.get(429), 160, `the rest refused with 429 (${mix})`);
   t.ok(perSidecar.filter((n) => n > 0).length >= 2, `admissions came through several sidecars (${perSidecar.join(', ')})`);
 });
