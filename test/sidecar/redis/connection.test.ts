@@ -35,16 +35,21 @@ void t.test('a paused Redis costs each call its budget, then the breaker stops c
   redis.pause();
   const times: number[] = [];
   const kinds: string[] = [];
+  let sent = 0;
   for (let i = 0; i < 10; i++) {
     const start = performance.now();
-    kinds.push((await failure(conn.run('test', (c) => c.ping()))).kind);
+    kinds.push((await failure(conn.run('test', (c) => { sent++; return c.ping(); }))).kind);
     times.push(performance.now() - start);
   }
   t.same(kinds, ['timeout', 'timeout', 'timeout', ...Array(7).fill('breaker_open')], 'three timeouts open the breaker');
   // Each call waited its budget and no more; the slack is event-loop scheduling on a shared machine.
   const timed = times.slice(0, 3);
   t.ok(Math.min(...timed) >= 4 && Math.max(...timed) < 5 + 30, `timeouts take the 5 ms budget: ${timed.map((x) => x.toFixed(1)).join(', ')} ms`);
-  t.ok(Math.max(...times.slice(3)) < 5, `open breaker answers without waiting for Redis: max ${Math.max(...times.slice(3)).toFixed(3)} ms`);
+  // Not waiting is shown by not sending: a wall-clock maximum under 5 ms once failed (6.1 ms) on a
+  // loaded machine, where one await can take that long. The median still has to be under the budget.
+  t.equal(sent, 3, 'open breaker answers without sending the command to Redis');
+  const open = times.slice(3).sort((a, b) => a - b);
+  t.ok(open[Math.floor(open.length / 2)]! < 5, `open breaker answers without waiting the budget: median ${open[Math.floor(open.length / 2)]!.toFixed(3)} ms, max ${open[open.length - 1]!.toFixed(3)} ms`);
   t.equal(await counter(metrics, 'sidegate_redis_errors_total', { op: 'test', kind: 'timeout' }), 3, 'only real calls are counted as errors');
   t.equal(logger.lines.filter((l) => l.level === 'warn').length, 1, 'the outage is logged once');
   redis.resume();
