@@ -119,8 +119,10 @@ async function shared(specs: readonly TargetSpec[], env: BenchEnv): Promise<{ en
     writeFileSync(poolFile, `${pool.join('\n')}\n`);
     // h2c: ten disjoint slices, one per one-client h2load, walked in order at the same pace, so a
     // token comes back only after the whole pool (twice the token cache) has gone by.
+    // Named after the target's URL: two fresh-token targets in one run must not share (and
+    // overwrite) each other's lists, or one is measured with the other's load.
     const poolUrlFiles = (base: string): string[] => Array.from({ length: 10 }, (_, k) => {
-      const f = join(env.dir, `urls-${k}.txt`);
+      const f = join(env.dir, `urls-${base.replace(/[^A-Za-z0-9]+/g, '_')}-${k}.txt`);
       writeFileSync(f, `${pool.filter((_t, i) => i % 10 === k).map((t) => `${base}?access_token=${t}`).join('\n')}\n`);
       return f;
     });
