@@ -37,7 +37,7 @@ export async function startProxy(upstream: string, flags: string[] = [], opts: {
   });
   const policyFile = opts.policy === undefined ? undefined : writePolicy(opts.policy);
   const argv = ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--upstream', upstream, '--drain-delay', '0s', '--drain-timeout', '2s',
-    ...(policyFile === undefined ? [] : ['--policy', policyFile]), ...flags];
+    ...h2EngineFlags(), ...(policyFile === undefined ? [] : ['--policy', policyFile]), ...flags];
   const proxy = await Proxy.start(parseProxyConfig(argv, {}), { processMetrics: false, logStream, ...opts });
   return {
     proxy, logs, policyFile,
@@ -45,6 +45,16 @@ export async function startProxy(upstream: string, flags: string[] = [], opts: {
     adminUrl: `http://127.0.0.1:${proxy.adminPort}`,
     close: async () => { await proxy.shutdown(false); },
   };
+}
+
+/**
+ * `SIDEGATE_TEST_H2_ENGINE=node` runs every test's sidecars with node:http2 framing inbound
+ * HTTP/2 instead of sidegate's own (`--h2-engine`); a test's own `--h2-engine` flag comes later
+ * and wins.
+ */
+export function h2EngineFlags(): string[] {
+  const e = process.env.SIDEGATE_TEST_H2_ENGINE;
+  return e === undefined || e === '' ? [] : ['--h2-engine', e];
 }
 
 /** Wait until `pred` holds, polling; fails the test with `what` after `ms`. */

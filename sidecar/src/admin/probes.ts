@@ -1,7 +1,8 @@
 import { request as httpRequest } from 'node:http';
-import { connect as h2connect, type IncomingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect as tcpConnect } from 'node:net';
+import { nodeHttp2 } from '../node-http2.js';
 
 /** One of the app's original kubelet probes, as the injector hands it over in SIDEGATE_APP_PROBES. */
 export interface AppProbe {
@@ -73,7 +74,7 @@ function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeR
 /** grpc.health.v1.Health/Check, hand-encoded: HealthCheckRequest{service=1}, response status=1 is SERVING. */
 function grpcProbe(port: number, service: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const session = h2connect(`http://127.0.0.1:${port}`);
+    const session = nodeHttp2().connect(`http://127.0.0.1:${port}`);
     const done = (r: ProbeResult): void => { clearTimeout(timer); session.destroy(); resolve(r); };
     const timer = setTimeout(() => done({ ok: false, detail: `timeout after ${timeoutMs} ms` }), timeoutMs);
     session.on('error', (err: Error) => done({ ok: false, detail: err.message }));

@@ -1,10 +1,12 @@
-import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { Exchange, type ResponseSink } from '../exchange.js';
 import { H } from '../headers.js';
+import { ErrorCode, Flag } from './h2/frames.js';
 import { requestIdFrom } from './request-id.js';
 import type { FrontContext } from './front.js';
 
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = constants;
+const NGHTTP2_FLAG_END_STREAM = Flag.EndStream;
+const NGHTTP2_INTERNAL_ERROR = ErrorCode.InternalError;
 
 /** ResponseSink over an HTTP/2 server stream (the stream API, not the compat layer: no per-request listeners). */
 class H2Sink implements ResponseSink {

@@ -1,4 +1,4 @@
-import { createServer as createH2Server, constants as h2c, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
@@ -8,6 +8,9 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { FrontContext } from './front.js';
 import { H1Connection, type H1Host } from './h1/connection.js';
 import { h2Exchange } from './h2.js';
+import { H2Connection, type H2Host } from './h2/connection.js';
+import { ErrorCode } from './h2/frames.js';
+import { nodeHttp2 } from '../node-http2.js';
 import { bind } from './bind.js';
 
 export interface ListenerOptions {
@@ -19,6 +22,8 @@ export interface ListenerOptions {
   readonly requestTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConcurrentStreams: number;
+  /** Inbound HTTP/2 framing: sidegate's own (the default) or node:http2. */
+  readonly h2Engine?: 'node' | 'sidegate';
   readonly metrics: Metrics;
   readonly log: Logger;
 }
@@ -43,9 +48,12 @@ function streamClosed(this: TrackedStream): void {
  */
 export class InboundListener {
   private readonly tcp: TcpServer;
-  private readonly h2: Http2Server;
+  /** node:http2's server, made on the first HTTP/2 connection when `h2Engine` is `node`. */
+  private h2: Http2Server | undefined;
   private readonly h1Host: H1Host;
   private readonly h1 = new Set<H1Connection>();
+  private readonly h2Host: H2Host;
+  private readonly h2own = new Set<H2Connection>();
   private readonly sessions = new Set<TrackedSession>();
   private readonly sockets = new Set<Duplex>();
   private readonly sweeper: NodeJS.Timeout;
@@ -57,12 +65,17 @@ export class InboundListener {
       clientError: (reason) => opts.metrics.clientErrors.inc({ reason }),
       closed: (c) => { this.h1.delete(c); },
     };
+    this.h2Host = {
+      ctx, maxHeaderSize: opts.maxHeaderSize, maxConcurrentStreams: opts.maxConcurrentStreams,
+      clientError: (reason) => opts.metrics.clientErrors.inc({ reason }),
+      closed: (c) => { this.h2own.delete(c); },
+      internalError: (err) => opts.log.error({ err }, 'HTTP/2 connection failed on an internal error'),
+    };
     // HTTP/1.1 deadlines (headers, whole request, idle) are checked here for every connection at
     // once, at a quarter of the headers timeout (≤ 1 s): a slowloris client is cut in time and
     // no request carries a timer of its own.
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, Math.floor(opts.headersTimeoutMs / 4))));
     this.sweeper.unref();
-    this.h2 = this.createH2();
     this.tcp = opts.tls
       ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, ALPNProtocols: ['h2', 'http/1.1'], minVersion: 'TLSv1.2', handshakeTimeout: opts.headersTimeoutMs },
         (s) => this.onTlsSocket(s))
@@ -79,6 +92,7 @@ export class InboundListener {
     this.accepting = false;
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     for (const s of this.sessions) if (!s.closed) s.close();
+    for (const c of this.h2own) c.close();
     this.closeIdle();
     return closed;
   }
@@ -92,13 +106,15 @@ export class InboundListener {
   destroyAll(): void {
     clearInterval(this.sweeper);
     for (const s of this.sessions) s.destroy();
+    for (const c of this.h2own) c.destroy();
     for (const s of this.sockets) s.destroy();
   }
 
   private sweep(): void {
-    if (this.h1.size === 0) return;
     const o = this.opts;
     const now = this.ctx.clock.monotonic();
+    for (const c of this.h2own) if (c.idleSince > 0 && now - c.idleSince >= o.idleTimeoutMs) c.close();
+    if (this.h1.size === 0) return;
     for (const c of this.h1) {
       if (c.lingerUntil > 0 && now >= c.lingerUntil) c.timedOut('linger');
       else if (c.inHeaders && now - c.messageStart >= o.headersTimeoutMs) c.timedOut('headers');
@@ -127,10 +143,11 @@ export class InboundListener {
       socket.off('data', onData);
       socket.pause();
       socket.setTimeout(0);
-      // The HTTP/2 session drains the unshifted bytes itself, then reads the handle natively; the
-      // HTTP/1.1 parser takes them as its first input.
-      if (h2) socket.unshift(buf);
-      this.handOver(socket, h2 ? 'h2' : 'http/1.1', h2 ? undefined : buf);
+      // node:http2's session drains the unshifted bytes itself, then reads the handle natively;
+      // sidegate's HTTP/2 and HTTP/1.1 engines take them as their first input.
+      const nodeH2 = h2 && this.opts.h2Engine === 'node';
+      if (nodeH2) socket.unshift(buf);
+      this.handOver(socket, h2 ? 'h2' : 'http/1.1', nodeH2 ? undefined : buf);
     };
     socket.on('data', onData);
     socket.on('error', () => socket.destroy());
@@ -144,8 +161,10 @@ export class InboundListener {
 
   private handOver(socket: Socket, protocol: 'h2' | 'http/1.1', first?: Buffer): void {
     this.track(socket, protocol);
-    if (protocol === 'h2') this.h2.emit('connection', socket);
-    else {
+    if (protocol === 'h2') {
+      if (this.opts.h2Engine === 'node') (this.h2 ??= this.createH2()).emit('connection', socket);
+      else this.h2own.add(new H2Connection(socket, this.h2Host, first));
+    } else {
       const c = new H1Connection(socket, this.h1Host, first);
       if (!c.destroyed) this.h1.add(c); // it may already have handed the socket to a tunnel
     }
@@ -158,7 +177,7 @@ export class InboundListener {
 
   private createH2(): Http2Server {
     const o = this.opts;
-    const server = createH2Server({
+    const server = nodeHttp2().createServer({
       maxSessionMemory: 64,
       maxHeaderListPairs: 256,
       // Room above our own limit so oversize blocks reach us and get a 431 instead of a reset.
@@ -187,7 +206,7 @@ export class InboundListener {
       stream.once('close', streamClosed);
     }
     stream.on('error', ignore);
-    if (headers[':method'] === 'CONNECT') { stream.close(h2c.NGHTTP2_REFUSED_STREAM); return; }
+    if (headers[':method'] === 'CONNECT') { stream.close(ErrorCode.RefusedStream); return; }
     const ex = h2Exchange(stream, headers, flags, this.ctx, this.opts.maxHeaderSize);
     if (ex !== undefined) { this.ctx.dispatch(ex); return; }
     this.opts.metrics.clientErrors.inc({ reason: 'header_overflow' });

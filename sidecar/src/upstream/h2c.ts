@@ -1,13 +1,17 @@
-import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { Clock } from '../clock.js';
 import type { Exchange } from '../exchange.js';
 import { H } from '../headers.js';
+import { nodeHttp2 } from '../node-http2.js';
+import { ErrorCode, Flag } from '../server/h2/frames.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { CLIENT_CLOSED, upstreamError } from './errors.js';
 import { requestHeadersForApp, responseHeadersForClient } from './headers.js';
 import type { Upstream } from './upstream.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = constants;
+const NGHTTP2_CANCEL = ErrorCode.Cancel;
+const NGHTTP2_FLAG_END_STREAM = Flag.EndStream;
+const NGHTTP2_NO_ERROR = ErrorCode.NoError;
 
 /**
  * h2c (prior knowledge) to the app, gRPC included: one multiplexed session, recreated when it
@@ -22,7 +26,7 @@ export class H2cUpstream implements Upstream {
   private getSession(): ClientHttp2Session {
     const s = this.session;
     if (s !== undefined && !s.closed && !s.destroyed) return s;
-    const created = connect(this.origin, {
+    const created = nodeHttp2().connect(this.origin, {
       // The 10 MB default lets a few large streams trip ENHANCE_YOUR_CALM.
       maxSessionMemory: 64,
       settings: { enablePush: false, initialWindowSize: 1 << 20 },

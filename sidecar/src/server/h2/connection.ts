@@ -1,0 +1,744 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { HeadersTooLargeError } from '../../errors.js';
+import { Exchange } from '../../exchange.js';
+import { H } from '../../headers.js';
+import { addField } from '../../http1/fields.js';
+import { EMPTY_BODY, RequestBody } from '../h1/body.js';
+import type { FrontContext } from '../front.js';
+import { requestIdFrom } from '../request-id.js';
+import {
+  DEFAULT_WINDOW, ErrorCode, Flag, FrameType, frameHeader, MAX_MAX_FRAME, MAX_WINDOW, MIN_MAX_FRAME,
+  Setting, settingsFrame, wordFrame, writeFrameHeader,
+} from './frames.js';
+import { encodeBlock, type FieldValues, HpackDecoder, HpackError } from './hpack.js';
+import { H2Stream, markEnd, type StreamOwner } from './stream.js';
+
+/** What a connection needs from the listener that owns it. */
+export interface H2Host {
+  readonly ctx: FrontContext;
+  readonly maxHeaderSize: number;
+  readonly maxConcurrentStreams: number;
+  /** Count a stream refused before a request was formed (sidegate_client_errors_total). */
+  clientError(reason: string): void;
+  /** The connection is gone. */
+  closed(c: H2Connection): void;
+  /** An unexpected exception while handling the connection's frames (logged; the connection ends). */
+  internalError(err: unknown): void;
+}
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+/** Receive windows we grant: per stream, and for the whole connection (which bounds what a connection buffers). */
+const STREAM_WINDOW = 1 << 20;
+const CONN_WINDOW = 8 << 20;
+/** Give window back once this much of it is consumed (fewer WINDOW_UPDATE frames). */
+const STREAM_CREDIT_AT = STREAM_WINDOW / 4;
+const CONN_CREDIT_AT = CONN_WINDOW / 8;
+/** Unsent bytes past which control answers (PING and SETTINGS acks) are a flood, not a peer's need. */
+const CONTROL_BACKLOG = 1 << 20;
+/** Streams the client may reset in one second before the connection is ended (CVE-2023-44487). */
+const RESETS_PER_SECOND = 200;
+/** CONTINUATION frames allowed in one header block (CVE-2024-27316 floods of empty ones). */
+const MAX_CONTINUATIONS = 64;
+const MAX_FIELDS = 2000;
+
+/** Field names a request may not carry in HTTP/2 (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** tchar (RFC 9110 §5.6.2) without uppercase letters, which HTTP/2 field names may not contain. */
+const NAME_CHAR = (() => {
+  const t = new Uint8Array(128);
+  for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") t[c.charCodeAt(0)] = 1;
+  return t;
+})();
+
+/** A method: any tchar, uppercase included. */
+function validToken(n: string): boolean {
+  if (n.length === 0) return false;
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i);
+    if (c >= 128 || (NAME_CHAR[c] !== 1 && !(c >= 65 && c <= 90))) return false;
+  }
+  return true;
+}
+
+function validName(n: string): boolean {
+  if (n.length === 0) return false;
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i);
+    if (c >= 128 || NAME_CHAR[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** No NUL, CR or LF anywhere, no whitespace at either end (RFC 9113 §8.2.1). */
+function validValue(v: string): boolean {
+  const n = v.length;
+  if (n === 0) return true;
+  let c = v.charCodeAt(0);
+  if (c === 32 || c === 9) return false;
+  c = v.charCodeAt(n - 1);
+  if (c === 32 || c === 9) return false;
+  for (let i = 0; i < n; i++) {
+    c = v.charCodeAt(i);
+    if (c === 0 || c === 10 || c === 13) return false;
+  }
+  return true;
+}
+
+class ConnectionError extends Error {
+  constructor(readonly code: number, message: string) { super(message); }
+}
+
+/** A request the client framed wrongly: the stream is reset with PROTOCOL_ERROR. */
+const MALFORMED = Symbol('malformed');
+
+/**
+ * One HTTP/2 connection (RFC 9113) from a client, server side, framed by sidegate on the socket
+ * (h2c after the preface, or h2 over TLS). Requests become Exchanges with an H2Stream as their
+ * sink. Frames out are gathered for the whole event-loop turn and leave in one socket write;
+ * DATA obeys the peer's windows, and the windows we grant are given back only as request bodies
+ * are consumed. Protocol errors end the connection with GOAWAY or the stream with RST_STREAM, as
+ * the RFC says; floods (resets, CONTINUATION, unread acks) end the connection with
+ * ENHANCE_YOUR_CALM.
+ */
+export class H2Connection implements StreamOwner {
+  dead = false;
+  blocked = false;
+  /** Monotonic ms since which no stream is open (0: streams are open). */
+  idleSince: number;
+  readonly remoteAddress: string;
+  private readonly streams = new Map<number, H2Stream>();
+  private readonly hpack = new HpackDecoder();
+  private pending: Buffer | undefined;
+  private prefaceSeen = false;
+  private settingsSeen = false;
+  private lastStreamId = 0;
+  private goawaySent = false;
+  private peerGone = false;
+  // The peer's settings that matter to us.
+  private peerWindow = DEFAULT_WINDOW;
+  private peerMaxFrame = MIN_MAX_FRAME;
+  /** Connection-level windows: what we may send, what the peer may still send us. */
+  private sendWindow = DEFAULT_WINDOW;
+  private recvWindow = CONN_WINDOW;
+  private connCredits = 0;
+  private readonly credited = new Set<H2Stream>();
+  /** Streams with queued response bytes waiting for a window or the socket. */
+  private readonly waiting = new Set<H2Stream>();
+  // A header block spread over CONTINUATION frames.
+  private hbStream = 0;
+  private hbFlags = 0;
+  private hbParts: Buffer[] = [];
+  private hbLength = 0;
+  private readonly maxBlock: number;
+  // Output gathered for this event-loop turn.
+  private out: Buffer[] = [];
+  private outLength = 0;
+  private flushing = false;
+  private readonly marked: H2Stream[] = [];
+  // Reset accounting.
+  private resetWindowStart = 0;
+  private resets = 0;
+
+  private readonly onData = (chunk: Buffer): void => { this.receive(chunk); };
+  private readonly onDrain = (): void => {
+    this.blocked = false;
+    this.pumpAll();
+    for (const s of this.streams.values()) s.drained();
+  };
+  private readonly onGone = (): void => { this.destroy(); };
+  private readonly flushNow = (): void => { this.flush(); };
+
+  constructor(readonly socket: Socket, private readonly host: H2Host, first?: Buffer) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.idleSince = host.ctx.clock.monotonic();
+    this.maxBlock = Math.max(64 * 1024, host.maxHeaderSize * 8);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onGone);
+    socket.on('end', this.onGone);
+    socket.on('close', this.onGone);
+    this.emit(settingsFrame([
+      [Setting.MaxConcurrentStreams, host.maxConcurrentStreams],
+      [Setting.InitialWindowSize, STREAM_WINDOW],
+      [Setting.MaxHeaderListSize, host.maxHeaderSize * 4],
+    ]));
+    this.emit(wordFrame(FrameType.WindowUpdate, 0, 0, CONN_WINDOW - DEFAULT_WINDOW));
+    if (first !== undefined && first.length > 0) this.receive(first);
+    if (!this.dead) socket.resume();
+  }
+
+  get active(): number { return this.streams.size; }
+
+  /** Graceful end: GOAWAY, finish the open streams, then close. */
+  close(): void {
+    if (this.dead) return;
+    if (!this.goawaySent) this.goaway(ErrorCode.NoError, '');
+    if (this.streams.size === 0) this.endSoon();
+  }
+
+  destroy(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.socket.off('data', this.onData);
+    this.socket.destroy();
+    for (const s of [...this.streams.values()]) this.retire(s, true);
+    this.host.closed(this);
+  }
+
+  // --- input
+
+  private receive(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.pending !== undefined) { buf = Buffer.concat([this.pending, chunk]); this.pending = undefined; }
+    let at = 0;
+    try {
+      if (!this.prefaceSeen) {
+        const n = Math.min(buf.length, PREFACE.length);
+        if (PREFACE.compare(buf, 0, n, 0, n) !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'not the HTTP/2 connection preface');
+        if (buf.length < PREFACE.length) { this.pending = buf; return; }
+        this.prefaceSeen = true;
+        at = PREFACE.length;
+      }
+      while (buf.length - at >= 9 && !this.dead) {
+        const len = (buf[at]! << 16) | (buf[at + 1]! << 8) | buf[at + 2]!;
+        if (len > MIN_MAX_FRAME) throw new ConnectionError(ErrorCode.FrameSizeError, `a ${len}-byte frame, above SETTINGS_MAX_FRAME_SIZE`);
+        if (buf.length - at - 9 < len) break;
+        const type = buf[at + 3]!;
+        const flags = buf[at + 4]!;
+        const id = buf.readUInt32BE(at + 5) & 0x7fffffff;
+        const payload = buf.subarray(at + 9, at + 9 + len);
+        at += 9 + len;
+        this.frame(type, flags, id, payload);
+      }
+    } catch (err) {
+      if (err instanceof ConnectionError) { this.fail(err.code, err.message); return; }
+      // A bug of ours, not the peer's: this connection ends, the process and the others go on.
+      this.host.internalError(err);
+      this.fail(ErrorCode.InternalError, 'internal error');
+      return;
+    }
+    if (this.dead) return;
+    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at)); // a partial frame: keep a copy, not the whole read
+    this.giveCredits();
+  }
+
+  private frame(type: number, flags: number, id: number, p: Buffer): void {
+    if (this.hbStream !== 0 && type !== FrameType.Continuation) throw new ConnectionError(ErrorCode.ProtocolError, 'a header block was not continued');
+    if (!this.settingsSeen) {
+      if (type !== FrameType.Settings || (flags & Flag.Ack) !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'the first frame was not SETTINGS');
+      this.settingsSeen = true;
+    }
+    switch (type) {
+      case FrameType.Data: this.onDataFrame(flags, id, p); break;
+      case FrameType.Headers: this.onHeaders(flags, id, p); break;
+      case FrameType.Priority:
+        if (id === 0) throw new ConnectionError(ErrorCode.ProtocolError, 'PRIORITY on stream 0');
+        if (p.length !== 5) this.resetId(id, ErrorCode.FrameSizeError);
+        break;
+      case FrameType.RstStream: this.onRst(id, p); break;
+      case FrameType.Settings: this.onSettings(flags, id, p); break;
+      case FrameType.PushPromise: throw new ConnectionError(ErrorCode.ProtocolError, 'PUSH_PROMISE from a client');
+      case FrameType.Ping:
+        if (p.length !== 8) throw new ConnectionError(ErrorCode.FrameSizeError, 'PING is not 8 bytes');
+        if (id !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'PING on a stream');
+        if ((flags & Flag.Ack) === 0) this.control(Buffer.concat([frameHeader(8, FrameType.Ping, Flag.Ack, 0), p]));
+        break;
+      case FrameType.Goaway:
+        if (id !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'GOAWAY on a stream');
+        this.peerGone = true;
+        if (this.streams.size === 0) this.endSoon();
+        break;
+      case FrameType.WindowUpdate: this.onWindowUpdate(id, p); break;
+      case FrameType.Continuation: this.onContinuation(flags, id, p); break;
+      default: break; // unknown frame types are ignored (RFC 9113 §5.5)
+    }
+  }
+
+  /** Payload of a HEADERS or DATA frame without its padding (and HEADERS' priority fields). */
+  private unpad(flags: number, p: Buffer, priority: boolean): Buffer {
+    let start = 0;
+    let end = p.length;
+    if ((flags & Flag.Padded) !== 0) {
+      if (end < 1) throw new ConnectionError(ErrorCode.FrameSizeError, 'padded frame without a pad length');
+      end -= p[0]!;
+      start = 1;
+    }
+    if (priority && (flags & Flag.Priority) !== 0) start += 5;
+    if (end < start) throw new ConnectionError(ErrorCode.ProtocolError, 'padding longer than the frame');
+    return p.subarray(start, end);
+  }
+
+  private onHeaders(flags: number, id: number, p: Buffer): void {
+    if (id === 0) throw new ConnectionError(ErrorCode.ProtocolError, 'HEADERS on stream 0');
+    const frag = this.unpad(flags, p, true);
+    if ((flags & Flag.EndHeaders) !== 0) { this.onBlock(id, flags, frag); return; }
+    this.hbStream = id;
+    this.hbFlags = flags;
+    this.hbParts = [Buffer.from(frag)];
+    this.hbLength = frag.length;
+  }
+
+  private onContinuation(flags: number, id: number, p: Buffer): void {
+    if (this.hbStream === 0 || id !== this.hbStream) throw new ConnectionError(ErrorCode.ProtocolError, 'CONTINUATION without a header block');
+    this.hbLength += p.length;
+    if (this.hbLength > this.maxBlock || this.hbParts.length >= MAX_CONTINUATIONS) {
+      throw new ConnectionError(ErrorCode.EnhanceYourCalm, `a header block over ${this.maxBlock} bytes or ${MAX_CONTINUATIONS} frames`);
+    }
+    this.hbParts.push(Buffer.from(p));
+    if ((flags & Flag.EndHeaders) === 0) return;
+    const block = Buffer.concat(this.hbParts, this.hbLength);
+    const sid = this.hbStream;
+    this.hbStream = 0;
+    this.hbParts = [];
+    this.onBlock(sid, this.hbFlags, block);
+  }
+
+  /** A whole header block: a new request, or the trailers of one. */
+  private onBlock(id: number, flags: number, block: Buffer): void {
+    let fields: string[];
+    try { fields = this.hpack.decode(block, MAX_FIELDS); } catch (err) {
+      if (err instanceof HpackError) throw new ConnectionError(ErrorCode.CompressionError, err.message);
+      throw err;
+    }
+    const endStream = (flags & Flag.EndStream) !== 0;
+    const known = this.streams.get(id);
+    if (known !== undefined) { this.onTrailers(known, endStream, fields); return; }
+    if (id <= this.lastStreamId) return; // a stream that is over (we reset it): nothing to do
+    if (id % 2 === 0) throw new ConnectionError(ErrorCode.ProtocolError, `stream ${id} opened by the client has an even id`);
+    this.lastStreamId = id;
+    if (this.goawaySent || this.peerGone || this.streams.size >= this.host.maxConcurrentStreams) {
+      this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.RefusedStream));
+      return;
+    }
+    this.onRequest(id, endStream, fields);
+  }
+
+  private onTrailers(s: H2Stream, endStream: boolean, fields: string[]): void {
+    if (s.remoteDone) { this.reset(s, ErrorCode.StreamClosed, false); return; }
+    if (!endStream) { this.malformed(s); return; }
+    for (let i = 0; i < fields.length; i += 2) if (fields[i]!.charCodeAt(0) === 58) { this.malformed(s); return; }
+    if (s.expected >= 0 && s.received !== s.expected) { this.malformed(s); return; }
+    this.remoteEnd(s); // request trailers are not forwarded
+  }
+
+  private onRequest(id: number, endStream: boolean, fields: string[]): void {
+    const host = this.host;
+    const parsed = parseRequest(fields);
+    if (parsed === MALFORMED) { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.ProtocolError)); return; }
+    if (parsed.method === 'CONNECT') { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.RefusedStream)); return; }
+    const cl = parsed.headers[H.contentLength];
+    let expected = -1;
+    if (cl !== undefined) {
+      if (!/^\d{1,15}$/.test(cl)) { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.ProtocolError)); return; }
+      expected = Number(cl);
+      if (endStream && expected !== 0) { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.ProtocolError)); return; }
+    }
+    const s = new H2Stream(this, id, endStream, this.peerWindow, STREAM_WINDOW);
+    s.expected = expected;
+    this.streams.set(id, s);
+    this.idleSince = 0;
+    if (parsed.size > host.maxHeaderSize) {
+      host.clientError('header_overflow');
+      const e = new HeadersTooLargeError(host.maxHeaderSize);
+      s.writeHead(e.status, { 'content-type': 'application/json' });
+      s.end(e.body(''));
+      return;
+    }
+    let body = EMPTY_BODY;
+    if (!endStream) { const b = new RequestBody(s); s.body = b; body = b; }
+    const headers = parsed.headers;
+    const target = parsed.path;
+    const q = target.indexOf('?');
+    const ctx = host.ctx;
+    ctx.dispatch(new Exchange(
+      'h2', parsed.method, target, q < 0 ? target : target.slice(0, q), parsed.authority ?? headers.host ?? '',
+      ctx.scheme, headers, this.remoteAddress, body, !endStream, s, requestIdFrom(headers[H.requestId]),
+      ctx.clock.monotonic(), undefined,
+    ));
+  }
+
+  private onDataFrame(flags: number, id: number, p: Buffer): void {
+    if (id === 0) throw new ConnectionError(ErrorCode.ProtocolError, 'DATA on stream 0');
+    const len = p.length;
+    this.recvWindow -= len;
+    if (this.recvWindow < 0) throw new ConnectionError(ErrorCode.FlowControlError, 'DATA beyond the connection window');
+    const s = this.streams.get(id);
+    if (s === undefined) {
+      if (id > this.lastStreamId) throw new ConnectionError(ErrorCode.ProtocolError, `DATA on idle stream ${id}`);
+      this.connCredits += len; // a stream that is over: the bytes are dropped, the window given back
+      return;
+    }
+    if (s.remoteDone) { this.connCredits += len; this.reset(s, ErrorCode.StreamClosed, false); return; }
+    s.recvWindow -= len;
+    if (s.recvWindow < 0) { this.connCredits += len; this.reset(s, ErrorCode.FlowControlError, false); return; }
+    const data = this.unpad(flags, p, false);
+    s.received += data.length;
+    if (s.expected >= 0 && s.received > s.expected) { this.connCredits += len; this.malformed(s); return; }
+    const padding = len - data.length;
+    if (padding > 0) this.giveBack(s, padding);
+    if (data.length > 0) {
+      const b = s.body;
+      if (b === undefined) this.giveBack(s, data.length);
+      else {
+        b.chunk(data);
+        if (s.full) s.owed += data.length; else this.giveBack(s, data.length);
+      }
+    }
+    if ((flags & Flag.EndStream) !== 0) {
+      if (s.expected >= 0 && s.received !== s.expected) { this.malformed(s); return; }
+      this.remoteEnd(s);
+    }
+  }
+
+  private giveBack(s: H2Stream, n: number): void {
+    s.credits += n;
+    this.connCredits += n;
+    this.credited.add(s);
+  }
+
+  /** StreamOwner: a body reader took `n` bytes it had been too full for. */
+  credit(s: H2Stream, n: number): void {
+    this.giveBack(s, n);
+    this.giveCredits();
+  }
+
+  /** WINDOW_UPDATE for what request bodies consumed, in batches. */
+  private giveCredits(): void {
+    if (this.credited.size === 0) return;
+    for (const s of this.credited) {
+      if (s.finished || s.remoteDone) { s.credits = 0; continue; } // the peer sends no more on it
+      if (s.credits >= STREAM_CREDIT_AT) {
+        s.recvWindow += s.credits;
+        this.emit(wordFrame(FrameType.WindowUpdate, 0, s.id, s.credits));
+        s.credits = 0;
+      }
+    }
+    this.credited.clear();
+    if (this.connCredits >= CONN_CREDIT_AT) {
+      this.recvWindow += this.connCredits;
+      this.emit(wordFrame(FrameType.WindowUpdate, 0, 0, this.connCredits));
+      this.connCredits = 0;
+    }
+  }
+
+  private onRst(id: number, p: Buffer): void {
+    if (p.length !== 4) throw new ConnectionError(ErrorCode.FrameSizeError, 'RST_STREAM is not 4 bytes');
+    if (id === 0) throw new ConnectionError(ErrorCode.ProtocolError, 'RST_STREAM on stream 0');
+    const s = this.streams.get(id);
+    if (s === undefined) {
+      if (id > this.lastStreamId) throw new ConnectionError(ErrorCode.ProtocolError, `RST_STREAM on idle stream ${id}`);
+      return;
+    }
+    const now = this.host.ctx.clock.monotonic();
+    if (now - this.resetWindowStart >= 1000) { this.resetWindowStart = now; this.resets = 0; }
+    if (++this.resets > RESETS_PER_SECOND) throw new ConnectionError(ErrorCode.EnhanceYourCalm, `more than ${RESETS_PER_SECOND} streams reset in a second`);
+    this.reset(s, p.readUInt32BE(0), true);
+  }
+
+  private onSettings(flags: number, id: number, p: Buffer): void {
+    if (id !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'SETTINGS on a stream');
+    if ((flags & Flag.Ack) !== 0) {
+      if (p.length !== 0) throw new ConnectionError(ErrorCode.FrameSizeError, 'SETTINGS ack with a payload');
+      return;
+    }
+    if (p.length % 6 !== 0) throw new ConnectionError(ErrorCode.FrameSizeError, 'SETTINGS length not a multiple of 6');
+    for (let i = 0; i < p.length; i += 6) {
+      const key = p.readUInt16BE(i);
+      const v = p.readUInt32BE(i + 2);
+      if (key === Setting.EnablePush && v > 1) throw new ConnectionError(ErrorCode.ProtocolError, 'SETTINGS_ENABLE_PUSH not 0 or 1');
+      if (key === Setting.InitialWindowSize) {
+        if (v > MAX_WINDOW) throw new ConnectionError(ErrorCode.FlowControlError, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
+        const delta = v - this.peerWindow;
+        this.peerWindow = v;
+        for (const s of this.streams.values()) {
+          s.sendWindow += delta;
+          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FlowControlError, 'a stream window above 2^31-1');
+        }
+        if (delta > 0) this.pumpAll();
+      }
+      if (key === Setting.MaxFrameSize) {
+        if (v < MIN_MAX_FRAME || v > MAX_MAX_FRAME) throw new ConnectionError(ErrorCode.ProtocolError, 'SETTINGS_MAX_FRAME_SIZE out of range');
+        this.peerMaxFrame = v;
+      }
+    }
+    this.control(frameHeader(0, FrameType.Settings, Flag.Ack, 0));
+  }
+
+  private onWindowUpdate(id: number, p: Buffer): void {
+    if (p.length !== 4) throw new ConnectionError(ErrorCode.FrameSizeError, 'WINDOW_UPDATE is not 4 bytes');
+    const inc = p.readUInt32BE(0) & 0x7fffffff;
+    if (id === 0) {
+      if (inc === 0) throw new ConnectionError(ErrorCode.ProtocolError, 'WINDOW_UPDATE of 0');
+      this.sendWindow += inc;
+      if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FlowControlError, 'connection window above 2^31-1');
+      this.pumpAll();
+      return;
+    }
+    const s = this.streams.get(id);
+    if (s === undefined) {
+      if (id > this.lastStreamId) throw new ConnectionError(ErrorCode.ProtocolError, `WINDOW_UPDATE on idle stream ${id}`);
+      return;
+    }
+    if (inc === 0) { this.malformed(s); return; }
+    s.sendWindow += inc;
+    if (s.sendWindow > MAX_WINDOW) { this.reset(s, ErrorCode.FlowControlError, false); return; }
+    this.pump(s);
+  }
+
+  // --- streams
+
+  private malformed(s: H2Stream): void {
+    if (s.body !== undefined) s.body.destroy(Object.assign(new Error('malformed HTTP/2 request body'), { code: 'ERR_HTTP2_PROTOCOL_ERROR' }));
+    this.reset(s, ErrorCode.ProtocolError, false);
+  }
+
+  private resetId(id: number, code: number): void {
+    const s = this.streams.get(id);
+    if (s !== undefined) this.reset(s, code, false);
+    else this.control(wordFrame(FrameType.RstStream, 0, id, code));
+  }
+
+  /** StreamOwner: end a stream abruptly. */
+  reset(s: H2Stream, code: number, byPeer: boolean): void {
+    if (s.finished) return;
+    s.wasReset = true;
+    if (!byPeer && !this.dead) this.emit(wordFrame(FrameType.RstStream, 0, s.id, code));
+    this.retire(s, true);
+  }
+
+  /** The request is complete on the client's side. */
+  private remoteEnd(s: H2Stream): void {
+    s.remoteDone = true;
+    const b = s.body;
+    if (b !== undefined && !b.destroyed) b.push(null);
+    if (s.localDone && s.queue === undefined) this.retire(s, false);
+  }
+
+  /** Take a stream out of the table and tell whoever waits on it. */
+  private retire(s: H2Stream, aborted: boolean): void {
+    if (s.finished) return;
+    this.streams.delete(s.id);
+    this.waiting.delete(s);
+    if (s.owed > 0) { this.connCredits += s.owed; s.owed = 0; } // bytes nobody will read: the connection's window back
+    if (aborted && s.body !== undefined && !s.body.readableEnded) {
+      s.body.destroy(Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' }));
+    }
+    s.finish();
+    if (this.streams.size === 0) {
+      this.idleSince = this.host.ctx.clock.monotonic();
+      if ((this.goawaySent || this.peerGone) && !this.dead) this.endSoon();
+    }
+  }
+
+  /** Our response is complete: the stream is over once the client's request is too. */
+  private localEnd(s: H2Stream): void {
+    s.localDone = true;
+    if (s.remoteDone) { this.retire(s, false); return; }
+    // The answer is complete while the client is still sending: tell it to stop (RFC 9113 §8.1).
+    this.emit(wordFrame(FrameType.RstStream, 0, s.id, ErrorCode.NoError));
+    this.retire(s, true);
+  }
+
+  // --- output
+
+  sendHeaders(s: H2Stream, status: number, headers: FieldValues, end: boolean): void {
+    this.headerFrames(s.id, encodeBlock(9, status, headers), end);
+    if (end) this.localEnd(s);
+  }
+
+  /** A block from `encodeBlock` (9 bytes free at the front) as HEADERS and, past the peer's frame size, CONTINUATION frames. */
+  private headerFrames(id: number, b: Buffer, end: boolean): void {
+    const len = b.length - 9;
+    const max = this.peerMaxFrame;
+    const flags = end ? Flag.EndStream : 0;
+    if (len <= max) {
+      writeFrameHeader(b, 0, len, FrameType.Headers, flags | Flag.EndHeaders, id);
+      this.emit(b);
+      return;
+    }
+    writeFrameHeader(b, 0, max, FrameType.Headers, flags, id);
+    this.emit(b.subarray(0, 9 + max));
+    for (let at = 9 + max; at < b.length; at += max) {
+      const n = Math.min(max, b.length - at);
+      this.emit(frameHeader(n, FrameType.Continuation, at + n === b.length ? Flag.EndHeaders : 0, id));
+      this.emit(b.subarray(at, at + n));
+    }
+  }
+
+  sendData(s: H2Stream, chunk: Buffer): void {
+    const n = chunk.length;
+    if (s.queue === undefined && !this.blocked && n <= s.sendWindow && n <= this.sendWindow && n <= this.peerMaxFrame) {
+      this.data(s, chunk);
+      return;
+    }
+    (s.queue ??= []).push(chunk);
+    s.queued += n;
+    this.pump(s);
+  }
+
+  sendEnd(s: H2Stream): void {
+    if (s.queue === undefined) this.finishResponse(s);
+    // else: pump() finishes it when the queue empties
+  }
+
+  private data(s: H2Stream, chunk: Buffer): void {
+    const h = frameHeader(chunk.length, FrameType.Data, 0, s.id);
+    s.sendWindow -= chunk.length;
+    this.sendWindow -= chunk.length;
+    if (s.lastData === undefined) this.marked.push(s);
+    s.lastData = h;
+    this.emit(h);
+    this.emit(chunk);
+  }
+
+  private finishResponse(s: H2Stream): void {
+    if (s.wantTrailers) {
+      this.headerFrames(s.id, encodeBlock(9, -1, s.trailers ?? {}), true); // trailers: HEADERS without :status
+    } else if (s.lastData !== undefined) {
+      markEnd(s.lastData);
+    } else {
+      this.emit(frameHeader(0, FrameType.Data, Flag.EndStream, s.id));
+    }
+    this.localEnd(s);
+  }
+
+  /** Send what `s` has queued, as far as the windows and the socket allow. */
+  private pump(s: H2Stream): void {
+    const q = s.queue;
+    if (q === undefined || s.finished) return;
+    while (q.length > 0) {
+      if (this.blocked) { this.waiting.add(s); return; }
+      const room = Math.min(s.sendWindow, this.sendWindow, this.peerMaxFrame);
+      if (room <= 0) { this.waiting.add(s); return; }
+      const c = q[0]!;
+      if (c.length <= room) { q.shift(); this.data(s, c); s.queued -= c.length; }
+      else { q[0] = c.subarray(room); this.data(s, c.subarray(0, room)); s.queued -= room; }
+    }
+    s.queue = undefined;
+    this.waiting.delete(s);
+    if (s.endPending && !s.localDone) this.finishResponse(s);
+    else s.drained();
+  }
+
+  private pumpAll(): void {
+    if (this.waiting.size === 0) return;
+    for (const s of [...this.waiting]) { this.waiting.delete(s); this.pump(s); if (!s.finished) s.drained(); }
+  }
+
+  /** A control answer (ack, reset): ends the connection if the peer is not reading them. */
+  private control(b: Buffer): void {
+    if (this.socket.writableLength + this.outLength > CONTROL_BACKLOG) {
+      this.fail(ErrorCode.EnhanceYourCalm, 'the peer does not read the answers to its control frames');
+      return;
+    }
+    this.emit(b);
+  }
+
+  private emit(b: Buffer): void {
+    this.out.push(b);
+    this.outLength += b.length;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.dead) return;
+    this.flushing = true;
+    setImmediate(this.flushNow);
+  }
+
+  /** Write everything gathered this turn in one socket write. */
+  private flush(): void {
+    this.flushing = false;
+    if (this.dead) return;
+    for (const s of this.marked) s.lastData = undefined;
+    this.marked.length = 0;
+    const out = this.out;
+    if (out.length === 0) return;
+    const b = out.length === 1 ? out[0]! : Buffer.concat(out, this.outLength);
+    this.out = [];
+    this.outLength = 0;
+    if (!this.socket.write(b)) this.blocked = true;
+  }
+
+  private goaway(code: number, debug: string): void {
+    this.goawaySent = true;
+    const d = Buffer.from(debug.slice(0, 200));
+    const b = Buffer.allocUnsafe(17 + d.length);
+    writeFrameHeader(b, 0, 8 + d.length, FrameType.Goaway, 0, 0);
+    b.writeUInt32BE(this.lastStreamId, 9);
+    b.writeUInt32BE(code, 13);
+    d.copy(b, 17);
+    this.emit(b);
+  }
+
+  /** Connection error: GOAWAY with the code, then close. */
+  private fail(code: number, message: string): void {
+    if (this.dead) return;
+    this.out = [];
+    this.outLength = 0;
+    this.goaway(code, message);
+    this.flush();
+    this.dead = true;
+    this.socket.off('data', this.onData);
+    for (const s of [...this.streams.values()]) this.retire(s, true);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.host.closed(this);
+  }
+
+  /** Close after the gathered output is written. */
+  private endSoon(): void {
+    setImmediate(() => {
+      if (this.dead) return;
+      this.flush();
+      this.dead = true;
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+      this.host.closed(this);
+    });
+  }
+}
+
+interface ParsedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  /** The header list's size as RFC 9113 §6.5.2 counts it. */
+  readonly size: number;
+}
+
+/** Check a request's fields (RFC 9113 §8.2, §8.3) and split pseudo-headers from the rest. */
+function parseRequest(fields: readonly string[]): ParsedRequest | typeof MALFORMED {
+  let method: string | undefined;
+  let scheme: string | undefined;
+  let path: string | undefined;
+  let authority: string | undefined;
+  let regular = false;
+  let size = 0;
+  const headers: IncomingHttpHeaders = {};
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    size += name.length + value.length + 32;
+    if (name.charCodeAt(0) === 58) {
+      if (regular) return MALFORMED;
+      if (name === ':method') { if (method !== undefined || !validToken(value)) return MALFORMED; method = value; }
+      else if (name === ':path') { if (path !== undefined) return MALFORMED; path = value; }
+      else if (name === ':scheme') { if (scheme !== undefined) return MALFORMED; scheme = value; }
+      else if (name === ':authority') { if (authority !== undefined) return MALFORMED; authority = value; }
+      else return MALFORMED;
+      if (!validValue(value)) return MALFORMED;
+      continue;
+    }
+    regular = true;
+    if (!validName(name) || !validValue(value) || CONNECTION_SPECIFIC.has(name)) return MALFORMED;
+    if (name === 'te' && value !== 'trailers') return MALFORMED;
+    addField(headers, name, value);
+  }
+  if (method === undefined) return MALFORMED;
+  if (method !== 'CONNECT' && (scheme === undefined || path === undefined || path === '')) return MALFORMED;
+  return { method, path: path ?? '', authority, headers, size };
+}

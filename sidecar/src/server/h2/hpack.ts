@@ -1,0 +1,217 @@
+import { huffmanDecode } from './huffman.js';
+
+/** RFC 7541 Appendix A: the static table, index 1 to 61. */
+export const STATIC_TABLE: readonly (readonly [string, string])[] = [
+  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
+  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
+  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
+  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
+  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
+  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''], ['etag', ''],
+  ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
+  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''],
+  ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''],
+  ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''], ['set-cookie', ''],
+  ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''],
+  ['www-authenticate', ''],
+];
+
+/** Why a header block could not be decoded: always a connection error (COMPRESSION_ERROR). */
+export class HpackError extends Error { override readonly name = 'HpackError'; }
+
+/**
+ * The decoder of one HTTP/2 connection (RFC 7541): static and dynamic tables, integers, literal
+ * strings with or without Huffman coding. Its dynamic table must see every header block of the
+ * connection in order, so a block is always decoded whole even when its request is refused.
+ */
+export class HpackDecoder {
+  /** Dynamic table, oldest first: names and values in parallel. */
+  private names: string[] = [];
+  private values: string[] = [];
+  private size = 0;
+  /** The table size the peer chose last (≤ `limit`, our SETTINGS_HEADER_TABLE_SIZE). */
+  private max: number;
+  private pos = 0;
+
+  constructor(private readonly limit = 4096) { this.max = limit; }
+
+  /**
+   * Decode a whole header block into a flat `[name, value, …]` list. Throws HpackError on any
+   * coding error; `maxFields` bounds the list (a block of a million one-byte indexed fields).
+   */
+  decode(block: Buffer, maxFields: number): string[] {
+    const out: string[] = [];
+    this.pos = 0;
+    let first = true;
+    while (this.pos < block.length) {
+      const b = block[this.pos]!;
+      if (b >= 0x80) { // indexed field
+        const i = this.int(block, 7);
+        if (i === 0) throw new HpackError('indexed field 0');
+        this.push(out, this.nameAt(i), this.valueAt(i), maxFields);
+      } else if (b >= 0x40) { // literal with incremental indexing
+        const i = this.int(block, 6);
+        const name = i === 0 ? this.str(block) : this.nameAt(i);
+        const value = this.str(block);
+        this.add(name, value);
+        this.push(out, name, value, maxFields);
+      } else if (b >= 0x20) { // dynamic table size update: only before the first field
+        if (!first) throw new HpackError('table size update after a field');
+        const n = this.int(block, 5);
+        if (n > this.limit) throw new HpackError(`table size ${n} above the ${this.limit} allowed`);
+        this.max = n;
+        this.evict(0);
+        continue;
+      } else { // literal without indexing (0000) or never indexed (0001)
+        const i = this.int(block, 4);
+        const name = i === 0 ? this.str(block) : this.nameAt(i);
+        this.push(out, name, this.str(block), maxFields);
+      }
+      first = false;
+    }
+    return out;
+  }
+
+  private push(out: string[], name: string, value: string, maxFields: number): void {
+    if (out.length >= maxFields * 2) throw new HpackError(`more than ${maxFields} fields in one block`);
+    out.push(name, value);
+  }
+
+  private int(b: Buffer, prefix: number): number {
+    const mask = (1 << prefix) - 1;
+    let v = b[this.pos++]! & mask;
+    if (v < mask) return v;
+    let shift = 0;
+    for (;;) {
+      if (this.pos >= b.length) throw new HpackError('integer cut short');
+      const x = b[this.pos++]!;
+      v += (x & 0x7f) * 2 ** shift;
+      if ((x & 0x80) === 0) break;
+      shift += 7;
+      if (shift > 28) throw new HpackError('integer too large');
+    }
+    if (v > 0x7fffffff) throw new HpackError('integer too large');
+    return v;
+  }
+
+  private str(b: Buffer): string {
+    if (this.pos >= b.length) throw new HpackError('string cut short');
+    const huff = (b[this.pos]! & 0x80) !== 0;
+    const len = this.int(b, 7);
+    const start = this.pos;
+    const end = start + len;
+    if (end > b.length) throw new HpackError('string longer than the block');
+    this.pos = end;
+    if (!huff) return b.toString('latin1', start, end);
+    const s = huffmanDecode(b, start, end);
+    if (s === undefined) throw new HpackError('invalid Huffman coding');
+    return s;
+  }
+
+  private nameAt(i: number): string {
+    if (i <= STATIC_TABLE.length) return STATIC_TABLE[i - 1]![0];
+    const d = this.names.length - 1 - (i - STATIC_TABLE.length - 1);
+    if (d < 0) throw new HpackError(`index ${i} past the tables`);
+    return this.names[d]!;
+  }
+
+  private valueAt(i: number): string {
+    if (i <= STATIC_TABLE.length) return STATIC_TABLE[i - 1]![1];
+    return this.values[this.names.length - 1 - (i - STATIC_TABLE.length - 1)]!;
+  }
+
+  private add(name: string, value: string): void {
+    const s = name.length + value.length + 32;
+    if (s > this.max) { this.names = []; this.values = []; this.size = 0; return; } // RFC 7541 §4.4
+    this.evict(s);
+    this.names.push(name);
+    this.values.push(value);
+    this.size += s;
+  }
+
+  /** Drop the oldest entries until `room` more bytes fit under the table size. */
+  private evict(room: number): void {
+    let drop = 0;
+    while (this.size + room > this.max && drop < this.names.length) {
+      this.size -= this.names[drop]!.length + this.values[drop]!.length + 32;
+      drop++;
+    }
+    if (drop > 0) { this.names.splice(0, drop); this.values.splice(0, drop); }
+  }
+}
+
+/** Static-table index of each name (the first entry with it), for the encoder. */
+const NAME_INDEX: ReadonlyMap<string, number> = (() => {
+  const m = new Map<string, number>();
+  STATIC_TABLE.forEach(([n], i) => { if (!m.has(n)) m.set(n, i + 1); });
+  return m;
+})();
+/** `:status` values with an entry of their own. */
+const STATUS_INDEX: ReadonlyMap<number, number> = new Map([[200, 8], [204, 9], [206, 10], [304, 11], [400, 12], [404, 13], [500, 14]]);
+
+let out = Buffer.allocUnsafe(16 * 1024);
+
+function room(at: number, n: number): void {
+  if (at + n <= out.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, at + n));
+  out.copy(bigger, 0, 0, at);
+  out = bigger;
+}
+
+function putInt(at: number, v: number, prefix: number, first: number): number {
+  room(at, 6);
+  const max = (1 << prefix) - 1;
+  if (v < max) { out[at++] = first | v; return at; }
+  out[at++] = first | max;
+  v -= max;
+  while (v >= 128) { out[at++] = (v % 128) + 128; v = Math.floor(v / 128); }
+  out[at++] = v;
+  return at;
+}
+
+function putStr(at: number, s: string): number {
+  at = putInt(at, s.length, 7, 0);
+  room(at, s.length);
+  return at + out.write(s, at, s.length, 'latin1');
+}
+
+/**
+ * Encode a response header block (`status` < 0: trailers) after `reserve` bytes left free (for
+ * the frame header), without
+ * the dynamic table or Huffman coding (valid for every decoder, cheap to produce): `:status`
+ * indexed or with its static name, other fields as literals without indexing, by static name
+ * where there is one. Names must already be lowercase. Returns a fresh buffer.
+ */
+/** Header values as node:http types them. */
+export type FieldValues = Readonly<Record<string, number | string | readonly string[] | undefined>>;
+
+export function encodeBlock(reserve: number, status: number, fields: FieldValues): Buffer {
+  let at = reserve;
+  room(at, 16);
+  if (status >= 0) { // < 0: a trailers block, which has no :status
+    const si = STATUS_INDEX.get(status);
+    if (si !== undefined) out[at++] = 0x80 | si;
+    else { out[at++] = 0x08; at = putStr(at, String(status)); }
+  }
+  for (const name in fields) {
+    if (name.charCodeAt(0) === 58) continue; // pseudo-headers: only :status, written above
+    const v = fields[name];
+    if (v === undefined) continue;
+    const ni = NAME_INDEX.get(name);
+    if (Array.isArray(v)) {
+      for (const x of v as readonly string[]) at = field(at, name, ni, x);
+    } else {
+      at = field(at, name, ni, typeof v === 'string' ? v : String(v));
+    }
+  }
+  const b = Buffer.allocUnsafe(at);
+  out.copy(b, 0, 0, at);
+  return b;
+}
+
+function field(at: number, name: string, ni: number | undefined, value: string): number {
+  if (ni !== undefined) at = putInt(at, ni, 4, 0);
+  else { room(at, 1); out[at++] = 0; at = putStr(at, name); }
+  return putStr(at, value);
+}
