@@ -104,6 +104,8 @@ function extraNodeArgs(): string[] {
 interface SidegateOptions {
   readonly h2cUpstream?: boolean;
   readonly nodeArgs?: string[];
+  /** More `sidegate proxy` flags. */
+  readonly proxyArgs?: string[];
   /** Render bench/conf/policy-full.yaml and run with it, the harness's Redis and a bearer token. */
   readonly fullPolicy?: boolean;
   /** Tracing at this sampling ratio to the harness's OTLP sink; absent: tracing off. */
@@ -149,7 +151,7 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
         policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
       }
       const args = [...cliNodeFlags(env.root), ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
-        '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, '--log-level', 'warn'];
+        '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, ...(opts.proxyArgs ?? []), '--log-level', 'warn'];
       const t0 = performance.now();
       const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), tracingEnv(env, name, opts.traceRatio));
       const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
@@ -257,6 +259,15 @@ export const TARGETS: readonly TargetSpec[] = [
   // GC and compiler helpers preempt the event loop on it (see the scheduling table of a run).
   sidegate('sidegate-full-st', 'sidegate-full with --single-threaded (no V8 background threads: GC and compilation on the main thread)', { fullPolicy: true, nodeArgs: ['--single-threaded'], byDefault: false }),
   sidegate('sidegate-full-stgc', 'sidegate-full with --single-threaded-gc (GC on the main thread only; compilation still in the background)', { fullPolicy: true, nodeArgs: ['--single-threaded-gc'], byDefault: false }),
+  // Not in the default run: the h2c rows with node:http2 framing inbound HTTP/2 (--h2-engine node,
+  // the engine before sidegate's own), for the comparison in docs/benchmarks.md.
+  sidegate('sidegate-nodeh2', 'sidegate, empty policy, inbound HTTP/2 framed by node:http2 (--h2-engine node)', {
+    proxyArgs: ['--h2-engine', 'node'], protocols: ['h2c'], byDefault: false,
+  }),
+  sidegate('sidegate-full-nodeh2', 'sidegate-full with --h2-engine node', { fullPolicy: true, proxyArgs: ['--h2-engine', 'node'], protocols: ['h2c'], byDefault: false }),
+  sidegate('sidegate-fresh-token-nodeh2', 'sidegate-fresh-token with --h2-engine node', {
+    fullPolicy: true, fresh: true, proxyArgs: ['--h2-engine', 'node'], protocols: ['h2c'], scenarios: ['capacity-h2c'], byDefault: false,
+  }),
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
   sidegate('sidegate-h2c-upstream', 'sidegate proxy, empty policy, h2c upstream (node:http2 session)', { h2cUpstream: true }),
 ];
@@ -269,5 +280,6 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
   young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young4', 'sidegate-full-young8'],
   threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc'],
+  h2engine: ['direct', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-nodeh2', 'sidegate-full', 'sidegate-full-nodeh2', 'sidegate-fresh-token', 'sidegate-fresh-token-nodeh2'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };
