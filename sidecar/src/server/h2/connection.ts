@@ -36,8 +36,12 @@ const STREAM_CREDIT_AT = STREAM_WINDOW / 4;
 const CONN_CREDIT_AT = CONN_WINDOW / 8;
 /** Unsent bytes past which control answers (PING and SETTINGS acks) are a flood, not a peer's need. */
 const CONTROL_BACKLOG = 1 << 20;
-/** Streams the client may reset in one second before the connection is ended (CVE-2023-44487). */
-const RESETS_PER_SECOND = 200;
+/**
+ * Streams a client may reset (CVE-2023-44487, rapid reset): a bucket of 1,000 that refills by 33
+ * a second, nghttp2's defaults since 1.57; an empty bucket ends the connection.
+ */
+const RESET_BURST = 1000;
+const RESETS_PER_SECOND = 33;
 /** CONTINUATION frames allowed in one header block (CVE-2024-27316 floods of empty ones). */
 const MAX_CONTINUATIONS = 64;
 const MAX_FIELDS = 2000;
@@ -137,9 +141,9 @@ export class H2Connection implements StreamOwner {
   private outLength = 0;
   private flushing = false;
   private readonly marked: H2Stream[] = [];
-  // Reset accounting.
-  private resetWindowStart = 0;
-  private resets = 0;
+  // Reset accounting: what is left in the bucket, as of when.
+  private resetTokens = RESET_BURST;
+  private resetTokensAt: number;
 
   private readonly onData = (chunk: Buffer): void => { this.receive(chunk); };
   private readonly onDrain = (): void => {
@@ -153,6 +157,7 @@ export class H2Connection implements StreamOwner {
   constructor(readonly socket: Socket, private readonly host: H2Host, first?: Buffer) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.idleSince = host.ctx.clock.monotonic();
+    this.resetTokensAt = this.idleSince;
     this.maxBlock = Math.max(64 * 1024, host.maxHeaderSize * 8);
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -432,8 +437,10 @@ export class H2Connection implements StreamOwner {
       return;
     }
     const now = this.host.ctx.clock.monotonic();
-    if (now - this.resetWindowStart >= 1000) { this.resetWindowStart = now; this.resets = 0; }
-    if (++this.resets > RESETS_PER_SECOND) throw new ConnectionError(ErrorCode.EnhanceYourCalm, `more than ${RESETS_PER_SECOND} streams reset in a second`);
+    this.resetTokens = Math.min(RESET_BURST, this.resetTokens + ((now - this.resetTokensAt) * RESETS_PER_SECOND) / 1000);
+    this.resetTokensAt = now;
+    if (this.resetTokens < 1) throw new ConnectionError(ErrorCode.EnhanceYourCalm, `streams reset faster than ${RESET_BURST} at once or ${RESETS_PER_SECOND} a second`);
+    this.resetTokens--;
     this.reset(s, p.readUInt32BE(0), true);
   }
 
