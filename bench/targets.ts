@@ -253,6 +253,7 @@ export const TARGETS: readonly TargetSpec[] = [
   engine('engine-http2-proxy', 'http2-proxy.js', 'http2-proxy proxy.web()', 'http2-proxy'),
   // Not in the default run: the full policy with a larger young generation than the shebang's
   // --max-semi-space-size=2 (a later V8 flag wins), for the trade between GC and memory.
+  sidegate('sidegate-full-young1', 'sidegate-full with --max-semi-space-size=1', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=1'], byDefault: false }),
   sidegate('sidegate-full-young4', 'sidegate-full with --max-semi-space-size=4', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=4'], byDefault: false }),
   sidegate('sidegate-full-young8', 'sidegate-full with --max-semi-space-size=8', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=8'], byDefault: false }),
   // Not in the default run: V8 without background threads, since the proxy has one core and V8's
@@ -278,7 +279,7 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   issue9: TARGETS.filter((t) => t.byDefault).map((t) => t.name),
   auth: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-fresh-token'],
   tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
-  young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young4', 'sidegate-full-young8'],
+  young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young1', 'sidegate-full-young4', 'sidegate-full-young8'],
   threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc'],
   h2engine: ['direct', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-nodeh2', 'sidegate-full', 'sidegate-full-nodeh2', 'sidegate-fresh-token', 'sidegate-fresh-token-nodeh2'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
