@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import { connect as h2connect, createServer as createH2Server, type ClientHttp2Session } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { F, frame, GET, POST, RawH2, T, block } from '../../hostile/h2raw.js';
@@ -94,6 +94,33 @@ t.test('sidegate HTTP/2 engine', async (t) => {
     t.equal(seen.bodySha256, createHash('sha256').update(big).digest('hex'));
   });
 
+});
+
+t.test('an answer whose header block is larger than a frame goes out as HEADERS + CONTINUATION', async (t) => {
+  // An h2c app: an HTTP/1.1 one could not send it (llhttp stops at 16 KB of response head).
+  const big = 'b'.repeat(30_000);
+  const app = createH2Server();
+  app.on('stream', (st) => { st.respond({ ':status': 200, 'x-big': big }); st.end('ok'); });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => app.close(() => r())));
+  const p = await startProxy(`h2c://127.0.0.1:${(app.address() as AddressInfo).port}`, ['--h2-engine', 'sidegate']);
+  t.teardown(() => p.close());
+  const c = await RawH2.connect(Number(new URL(p.url).port));
+  t.teardown(() => c.close());
+  c.request(1, GET('/big-head'));
+  await c.until(() => c.frames.some((f) => f.stream === 1 && (f.flags & F.END_STREAM) !== 0));
+  const kinds = c.frames.filter((f) => f.stream === 1).map((f) => f.type);
+  t.same(kinds, [T.HEADERS, T.CONTINUATION, T.DATA], 'HEADERS (16 KiB), CONTINUATION (the rest), DATA');
+  t.ok(c.frames.every((f) => f.payload.length <= 16384), 'no frame above the default SETTINGS_MAX_FRAME_SIZE');
+  const s = h2connect(p.url);
+  t.teardown(() => s.close());
+  const got = await new Promise<string | undefined>((resolve, reject) => {
+    const req = s.request({ ':path': '/big-head' });
+    req.on('response', (h) => resolve(h['x-big'] as string | undefined));
+    req.on('error', reject);
+    req.resume();
+  });
+  t.equal(got, big, 'node:http2 reassembles the 30 KB header as sent');
 });
 
 t.test('flow control toward the client: a body nobody reads holds the window; DATA past it is refused', async (t) => {
