@@ -7,19 +7,23 @@ import { join } from 'node:path';
  * <engine>`: the same expectations, met by the other HTTP/2 engine. Resolves with each file's
  * exit code and, when it failed, its failing lines and the end of its output.
  */
-export async function runWithH2Engine(engine: 'node' | 'sidegate', files: readonly string[]): Promise<{ file: string; code: number | null; report: string }[]> {
+export async function runWithH2Engine(engine: 'node' | 'sidegate', files: readonly string[], timeoutMs = 60_000): Promise<{ file: string; code: number | null; report: string }[]> {
   const results: { file: string; code: number | null; report: string }[] = [];
   for (const f of files) {
     const file = join(process.cwd(), 'dist', 'test', `${f}.test.js`);
-    const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const { code, out, timedOut } = await new Promise<{ code: number | null; out: string; timedOut: boolean }>((resolve) => {
       const child = spawn(process.execPath, [file], { env: { ...process.env, SIDEGATE_TEST_H2_ENGINE: engine }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
+      let timedOut = false;
+      // A file that hangs is reported by name with what it printed, inside this file's own budget.
+      const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
       child.stdout.on('data', (d: Buffer) => { out += String(d); });
       child.stderr.on('data', (d: Buffer) => { out += String(d); });
-      child.on('exit', (c) => resolve({ code: c, out }));
+      child.on('exit', (c) => { clearTimeout(timer); resolve({ code: c, out, timedOut }); });
     });
     const failing = out.split('\n').filter((l) => /^\s*not ok/.test(l)).join('\n');
-    results.push({ file: f, code, report: code === 0 ? 'passed' : `failed:\n${failing}\n${out.slice(-2000)}` });
+    const report = code === 0 ? 'passed' : `${timedOut ? `did not finish in ${timeoutMs / 1000} s` : 'failed'}:\n${failing}\n${out.slice(-3000)}`;
+    results.push({ file: f, code, report });
   }
   return results;
 }

@@ -4,14 +4,14 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { HeadersTooLargeError } from '../errors.js';
+import { nodeHttp2 } from '../node-http2.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { bind } from './bind.js';
 import type { FrontContext } from './front.js';
 import { H1Connection, type H1Host } from './h1/connection.js';
 import { h2Exchange } from './h2.js';
 import { H2Connection, type H2Host } from './h2/connection.js';
 import { ErrorCode } from './h2/frames.js';
-import { nodeHttp2 } from '../node-http2.js';
-import { bind } from './bind.js';
 
 export interface ListenerOptions {
   readonly host: string;

@@ -7,14 +7,13 @@ import { PATTERN, startHttpApp, type Seen } from '../../helpers/apps.js';
 import { systemClock } from '../../../sidecar/src/clock.js';
 import type { Exchange } from '../../../sidecar/src/exchange.js';
 import { H2Connection, type H2Host } from '../../../sidecar/src/server/h2/connection.js';
-import { runWithH2Engine } from '../../helpers/engine-suite.js';
 import { startProxy } from '../../helpers/proxy.js';
 
 /**
  * sidegate's own HTTP/2 framing (`--h2-engine sidegate`, the default) on real sockets: flow
  * control both ways, one DATA frame carrying END_STREAM for a small answer, many streams at once,
- * a body nobody reads; then the suite's functional HTTP/2 test files run again in child processes
- * with `--h2-engine node` (SIDEGATE_TEST_H2_ENGINE), so both engines meet the same expectations.
+ * a body nobody reads; the suite's HTTP/2 test files run again with `--h2-engine node` in
+ * node-engine.test.ts and hostile.test.ts, so both engines meet the same expectations.
  */
 
 function get(s: ClientHttp2Session, path: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
@@ -146,9 +145,4 @@ t.test('flow control toward the client: a body nobody reads holds the window; DA
   await c.until(() => c.rst(1) !== undefined || c.goaway() !== undefined);
   t.equal(c.rst(1), 3, `one byte more: RST_STREAM FLOW_CONTROL_ERROR (${c.fate(1)})`);
   t.equal(held[0]!.body.destroyed, true, 'and the body fails, so a reader sees it cut short');
-});
-
-t.test('the functional HTTP/2 test files pass with --h2-engine node too', async (t) => {
-  const files = ['sidecar/h2c', 'sidecar/grpc', 'sidecar/large-bodies', 'sidecar/tls', 'sidecar/limits', 'sidecar/timeouts', 'sidecar/drain'];
-  for (const r of await runWithH2Engine('node', files)) t.equal(r.code, 0, `${r.file}: ${r.report}`);
 });

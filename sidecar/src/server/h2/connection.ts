@@ -510,7 +510,6 @@ export class H2Connection implements StreamOwner {
   /** StreamOwner: end a stream abruptly. */
   reset(s: H2Stream, code: number, byPeer: boolean): void {
     if (s.finished) return;
-    s.wasReset = true;
     if (!byPeer && !this.dead) this.emit(wordFrame(FrameType.RstStream, 0, s.id, code));
     this.retire(s, true);
   }

@@ -37,8 +37,6 @@ export class H2Stream implements ResponseSink, BodySource {
   localDone = false;
   /** END_STREAM arrived from the client (or the stream was reset). */
   remoteDone: boolean;
-  /** Reset, by either side. */
-  wasReset = false;
   /** The stream is over and out of the connection's table. */
   finished = false;
   /** The response must end with a trailers HEADERS frame (gRPC). */
