@@ -745,6 +745,10 @@ function parseRequest(fields: readonly string[]): ParsedRequest | typeof MALFORM
     addField(headers, name, value);
   }
   if (method === undefined) return MALFORMED;
-  if (method !== 'CONNECT' && (scheme === undefined || path === undefined || path === '')) return MALFORMED;
+  if (method !== 'CONNECT') {
+    if (scheme === undefined || path === undefined) return MALFORMED;
+    // Origin-form, or `*` for OPTIONS (RFC 9113 §8.3.1): never a full URI or a bare word.
+    if (path.charCodeAt(0) !== 47 /* '/' */ && !(path === '*' && method === 'OPTIONS')) return MALFORMED;
+  }
   return { method, path: path ?? '', authority, headers, size };
 }
