@@ -251,7 +251,7 @@ export const TARGETS: readonly TargetSpec[] = [
   engine('engine-undici-request', 'undici-request.js', 'undici Pool.request(), body piped'),
   engine('engine-http-request', 'http-request.js', 'node:http request() + keep-alive Agent(64), piped'),
   engine('engine-http2-proxy', 'http2-proxy.js', 'http2-proxy proxy.web()', 'http2-proxy'),
-  // Not in the default run: the full policy with a larger young generation than the shebang's
+  // Not in the default run: the full policy with another young generation than the shebang's
   // --max-semi-space-size=2 (a later V8 flag wins), for the trade between GC and memory.
   sidegate('sidegate-full-young1', 'sidegate-full with --max-semi-space-size=1', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=1'], byDefault: false }),
   sidegate('sidegate-full-young4', 'sidegate-full with --max-semi-space-size=4', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=4'], byDefault: false }),

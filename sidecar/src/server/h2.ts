@@ -5,9 +5,6 @@ import { ErrorCode, Flag } from './h2/frames.js';
 import { requestIdFrom } from './request-id.js';
 import type { FrontContext } from './front.js';
 
-const NGHTTP2_FLAG_END_STREAM = Flag.EndStream;
-const NGHTTP2_INTERNAL_ERROR = ErrorCode.InternalError;
-
 /** ResponseSink over an HTTP/2 server stream (the stream API, not the compat layer: no per-request listeners). */
 class H2Sink implements ResponseSink {
   private trailers: OutgoingHttpHeaders | undefined;
@@ -41,7 +38,7 @@ class H2Sink implements ResponseSink {
     this.trailers = trailers;
     if (chunk === undefined) this.stream.end(); else this.stream.end(chunk);
   }
-  abort(): void { this.ended = true; if (!this.stream.destroyed) this.stream.close(NGHTTP2_INTERNAL_ERROR); }
+  abort(): void { this.ended = true; if (!this.stream.destroyed) this.stream.close(ErrorCode.InternalError); }
   onClose(cb: () => void): void { this.stream.once('close', cb); }
 }
 
@@ -67,7 +64,7 @@ export function h2Exchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders, 
   return new Exchange(
     'h2', raw[':method'] ?? 'GET', target, q < 0 ? target : target.slice(0, q), authority,
     ctx.scheme, headers, stream.session?.socket?.remoteAddress ?? '', stream,
-    (flags & NGHTTP2_FLAG_END_STREAM) === 0, new H2Sink(stream), requestIdFrom(headers[H.requestId]),
+    (flags & Flag.EndStream) === 0, new H2Sink(stream), requestIdFrom(headers[H.requestId]),
     ctx.clock.monotonic(), undefined,
   );
 }

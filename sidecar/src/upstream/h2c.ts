@@ -9,10 +9,6 @@ import { CLIENT_CLOSED, upstreamError } from './errors.js';
 import { requestHeadersForApp, responseHeadersForClient } from './headers.js';
 import type { Upstream } from './upstream.js';
 
-const NGHTTP2_CANCEL = ErrorCode.Cancel;
-const NGHTTP2_FLAG_END_STREAM = Flag.EndStream;
-const NGHTTP2_NO_ERROR = ErrorCode.NoError;
-
 /**
  * h2c (prior knowledge) to the app, gRPC included: one multiplexed session, recreated when it
  * closes. Trailers and grpc-status are relayed; a response that ends in its HEADERS frame
@@ -67,16 +63,16 @@ export class H2cUpstream implements Upstream {
       };
       if (ex.timeoutMs > 0) {
         req.setTimeout(ex.timeoutMs, () => {
-          req.close(NGHTTP2_CANCEL);
+          req.close(ErrorCode.Cancel);
           settle(Object.assign(new Error('app timed out'), { code: 'SIDEGATE_UPSTREAM_TIMEOUT' }));
         });
       }
-      ex.sink.onClose(() => { if (!settled) { settled = true; ex.status ||= CLIENT_CLOSED; req.close(NGHTTP2_CANCEL); resolve(); } });
+      ex.sink.onClose(() => { if (!settled) { settled = true; ex.status ||= CLIENT_CLOSED; req.close(ErrorCode.Cancel); resolve(); } });
       if (ex.hasBody) ex.body.pipe(req);
       req.on('response', (h: IncomingHttpHeaders, flags: number) => {
         const status = Number(h[':status']);
         ex.status = status;
-        const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+        const endStream = (flags & Flag.EndStream) !== 0;
         const te = ex.headers[H.te];
         const expectTrailers = ex.protocol === 'h2' && typeof te === 'string' && te.includes('trailers');
         ex.sink.writeHead(status, responseHeadersForClient(ex, h), endStream, !endStream && expectTrailers);
@@ -93,7 +89,7 @@ export class H2cUpstream implements Upstream {
       });
       req.on('error', (err) => settle(err));
       req.on('close', () => {
-        if (!settled) settle(Object.assign(new Error(`app closed the stream (code ${req.rstCode ?? NGHTTP2_NO_ERROR})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
+        if (!settled) settle(Object.assign(new Error(`app closed the stream (code ${req.rstCode ?? ErrorCode.NoError})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
       });
     });
   }

@@ -12,7 +12,7 @@ import {
   Setting, settingsFrame, wordFrame, writeFrameHeader,
 } from './frames.js';
 import { encodeBlock, type FieldValues, HpackDecoder, HpackError } from './hpack.js';
-import { H2Stream, markEnd, type StreamOwner } from './stream.js';
+import { H2Stream, type StreamOwner } from './stream.js';
 
 /** What a connection needs from the listener that owns it. */
 export interface H2Host {
@@ -49,28 +49,21 @@ const MAX_FIELDS = 2000;
 /** Field names a request may not carry in HTTP/2 (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
-/** tchar (RFC 9110 §5.6.2) without uppercase letters, which HTTP/2 field names may not contain. */
-const NAME_CHAR = (() => {
+/** tchar (RFC 9110 §5.6.2): 1, or 2 for the uppercase letters HTTP/2 field names may not contain. */
+const TCHAR = (() => {
   const t = new Uint8Array(128);
   for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") t[c.charCodeAt(0)] = 1;
+  for (let c = 65; c <= 90; c++) t[c] = 2;
   return t;
 })();
 
-/** A method: any tchar, uppercase included. */
-function validToken(n: string): boolean {
+/** A non-empty token: a field name (`upper` false) or a method (`upper` true). */
+function validToken(n: string, upper: boolean): boolean {
   if (n.length === 0) return false;
   for (let i = 0; i < n.length; i++) {
     const c = n.charCodeAt(i);
-    if (c >= 128 || (NAME_CHAR[c] !== 1 && !(c >= 65 && c <= 90))) return false;
-  }
-  return true;
-}
-
-function validName(n: string): boolean {
-  if (n.length === 0) return false;
-  for (let i = 0; i < n.length; i++) {
-    const c = n.charCodeAt(i);
-    if (c >= 128 || NAME_CHAR[c] !== 1) return false;
+    const k = c < 128 ? TCHAR[c] : 0;
+    if (k !== 1 && !(k === 2 && upper)) return false;
   }
   return true;
 }
@@ -173,8 +166,6 @@ export class H2Connection implements StreamOwner {
     if (first !== undefined && first.length > 0) this.receive(first);
     if (!this.dead) socket.resume();
   }
-
-  get active(): number { return this.streams.size; }
 
   /** Graceful end: GOAWAY, finish the open streams, then close. */
   close(): void {
@@ -519,7 +510,6 @@ export class H2Connection implements StreamOwner {
     s.remoteDone = true;
     const b = s.body;
     if (b !== undefined && !b.destroyed) b.push(null);
-    if (s.localDone && s.queue === undefined) this.retire(s, false);
   }
 
   /** Take a stream out of the table and tell whoever waits on it. */
@@ -540,7 +530,6 @@ export class H2Connection implements StreamOwner {
 
   /** Our response is complete: the stream is over once the client's request is too. */
   private localEnd(s: H2Stream): void {
-    s.localDone = true;
     if (s.remoteDone) { this.retire(s, false); return; }
     // The answer is complete while the client is still sending: tell it to stop (RFC 9113 §8.1).
     this.emit(wordFrame(FrameType.RstStream, 0, s.id, ErrorCode.NoError));
@@ -603,7 +592,7 @@ export class H2Connection implements StreamOwner {
     if (s.wantTrailers) {
       this.headerFrames(s.id, encodeBlock(9, -1, s.trailers ?? {}), true); // trailers: HEADERS without :status
     } else if (s.lastData !== undefined) {
-      markEnd(s.lastData);
+      s.lastData[4] = s.lastData[4]! | Flag.EndStream; // still unsent: END_STREAM rides on the last DATA frame
     } else {
       this.emit(frameHeader(0, FrameType.Data, Flag.EndStream, s.id));
     }
@@ -624,7 +613,7 @@ export class H2Connection implements StreamOwner {
     }
     s.queue = undefined;
     this.waiting.delete(s);
-    if (s.endPending && !s.localDone) this.finishResponse(s);
+    if (s.endPending) this.finishResponse(s);
     else s.drained();
   }
 
@@ -679,12 +668,22 @@ export class H2Connection implements StreamOwner {
     this.emit(b);
   }
 
-  /** Connection error: GOAWAY with the code, then close. */
+  /** Connection error: GOAWAY with the code (and nothing else still unsent), then close. */
   private fail(code: number, message: string): void {
     if (this.dead) return;
     this.out = [];
     this.outLength = 0;
     this.goaway(code, message);
+    this.shut();
+  }
+
+  /** Close once this turn's output is gathered (graceful: no stream is open). */
+  private endSoon(): void {
+    setImmediate(() => { if (!this.dead) this.shut(); });
+  }
+
+  /** Write what is gathered, end the socket (destroyed a second later if the peer lingers), drop the streams. */
+  private shut(): void {
     this.flush();
     this.dead = true;
     this.socket.off('data', this.onData);
@@ -692,18 +691,6 @@ export class H2Connection implements StreamOwner {
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.host.closed(this);
-  }
-
-  /** Close after the gathered output is written. */
-  private endSoon(): void {
-    setImmediate(() => {
-      if (this.dead) return;
-      this.flush();
-      this.dead = true;
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), 1000).unref();
-      this.host.closed(this);
-    });
   }
 }
 
@@ -731,7 +718,7 @@ function parseRequest(fields: readonly string[]): ParsedRequest | typeof MALFORM
     size += name.length + value.length + 32;
     if (name.charCodeAt(0) === 58) {
       if (regular) return MALFORMED;
-      if (name === ':method') { if (method !== undefined || !validToken(value)) return MALFORMED; method = value; }
+      if (name === ':method') { if (method !== undefined || !validToken(value, true)) return MALFORMED; method = value; }
       else if (name === ':path') { if (path !== undefined) return MALFORMED; path = value; }
       else if (name === ':scheme') { if (scheme !== undefined) return MALFORMED; scheme = value; }
       else if (name === ':authority') { if (authority !== undefined) return MALFORMED; authority = value; }
@@ -740,7 +727,7 @@ function parseRequest(fields: readonly string[]): ParsedRequest | typeof MALFORM
       continue;
     }
     regular = true;
-    if (!validName(name) || !validValue(value) || CONNECTION_SPECIFIC.has(name)) return MALFORMED;
+    if (!validToken(name, false) || !validValue(value) || CONNECTION_SPECIFIC.has(name)) return MALFORMED;
     if (name === 'te' && value !== 'trailers') return MALFORMED;
     addField(headers, name, value);
   }

@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { ResponseSink } from '../../exchange.js';
 import type { BodySource, RequestBody } from '../h1/body.js';
-import { ErrorCode, Flag } from './frames.js';
+import { ErrorCode } from './frames.js';
 import type { FieldValues } from './hpack.js';
 
 /** Response bytes a stream may hold unsent before `write` says wait. */
@@ -33,11 +33,9 @@ export interface StreamOwner {
 export class H2Stream implements ResponseSink, BodySource {
   headersSent = false;
   bytesOut = 0;
-  /** The response is finished on our side (END_STREAM queued), or the stream was reset. */
-  localDone = false;
-  /** END_STREAM arrived from the client (or the stream was reset). */
+  /** END_STREAM arrived from the client. */
   remoteDone: boolean;
-  /** The stream is over and out of the connection's table. */
+  /** The stream is over and out of the connection's table: our END_STREAM is queued, or it was reset. */
   finished = false;
   /** The response must end with a trailers HEADERS frame (gRPC). */
   wantTrailers = false;
@@ -68,18 +66,17 @@ export class H2Stream implements ResponseSink, BodySource {
     this.recvWindow = recvWindow;
   }
 
-  get closed(): boolean { return this.localDone || this.owner.dead; }
+  get closed(): boolean { return this.finished || this.owner.dead; }
 
   writeHead(status: number, headers: OutgoingHttpHeaders, endStream = false, trailers = false): void {
-    if (this.headersSent || this.localDone || this.owner.dead) return;
+    if (this.headersSent || this.finished || this.owner.dead) return;
     this.headersSent = true;
     this.wantTrailers = trailers;
-    if (endStream) this.localDone = true;
     this.owner.sendHeaders(this, status, headers, endStream);
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.localDone || this.endPending || this.owner.dead) return true; // gone: the bytes have nowhere to go
+    if (this.finished || this.endPending || this.owner.dead) return true; // gone: the bytes have nowhere to go
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.bytesOut += b.length;
     if (b.length > 0) this.owner.sendData(this, b);
@@ -97,7 +94,7 @@ export class H2Stream implements ResponseSink, BodySource {
   }
 
   end(chunk?: Uint8Array | string, trailers?: OutgoingHttpHeaders): void {
-    if (this.localDone || this.endPending || this.owner.dead) return;
+    if (this.finished || this.endPending || this.owner.dead) return;
     if (!this.headersSent) this.writeHead(200, {});
     if (chunk !== undefined) this.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     this.trailers = trailers;
@@ -118,7 +115,6 @@ export class H2Stream implements ResponseSink, BodySource {
   /** Called by the connection once, when the stream leaves its table. */
   finish(): void {
     this.finished = true;
-    this.localDone = true;
     this.queue = undefined;
     this.drainCbs = undefined;
     const cbs = this.closeCbs;
@@ -135,6 +131,3 @@ export class H2Stream implements ResponseSink, BodySource {
 
   bodyFull(): void { this.full = true; }
 }
-
-/** END_STREAM on a DATA frame header already in the unsent batch. */
-export function markEnd(header: Buffer): void { header[4] = header[4]! | Flag.EndStream; }
