@@ -259,6 +259,9 @@ export const TARGETS: readonly TargetSpec[] = [
   // Not in the default run: V8 without background threads, since the proxy has one core and V8's
   // GC and compiler helpers preempt the event loop on it (see the scheduling table of a run).
   sidegate('sidegate-full-st', 'sidegate-full with --single-threaded (no V8 background threads: GC and compilation on the main thread)', { fullPolicy: true, nodeArgs: ['--single-threaded'], byDefault: false }),
+  // Not in the default run: TurboFan compiling on the main thread. A pinned sidecar has one core,
+  // so the background compiler shares it anyway; its thread's malloc arena was 2–3 MB of RSS.
+  sidegate('sidegate-full-ncr', 'sidegate-full with --no-concurrent-recompilation (optimising compilation on the main thread)', { fullPolicy: true, nodeArgs: ['--no-concurrent-recompilation'], byDefault: false }),
   sidegate('sidegate-full-stgc', 'sidegate-full with --single-threaded-gc (GC on the main thread only; compilation still in the background)', { fullPolicy: true, nodeArgs: ['--single-threaded-gc'], byDefault: false }),
   // Not in the default run: the h2c rows with node:http2 framing inbound HTTP/2 (--h2-engine node,
   // the engine before sidegate's own), for the comparison in docs/benchmarks.md.
@@ -280,7 +283,7 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   auth: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-fresh-token'],
   tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
   young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young1', 'sidegate-full-young4', 'sidegate-full-young8'],
-  threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc'],
+  threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc', 'sidegate-full-ncr'],
   h2engine: ['direct', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-nodeh2', 'sidegate-full', 'sidegate-full-nodeh2', 'sidegate-fresh-token', 'sidegate-fresh-token-nodeh2'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };
