@@ -268,7 +268,15 @@ async function run(opts: BenchOptions): Promise<RunResult> {
       log(`skip ${spec.name}: ${(e as Error).message}`);
     }
   }
-  await sleep(2000); // let start-up garbage settle before reading idle memory
+  // Memory without traffic: 2 s after start (start-up garbage still in the heap), then idle after
+  // --idle seconds, once V8's memory reducer has compacted the heap of a process left alone.
+  await sleep(2000);
+  for (const [name, r] of running) {
+    const mem = r.managed ? readPidMemory(r.managed.pid) : undefined;
+    if (mem) records.set(name, { ...records.get(name)!, rssStartedKb: mem.rssKb, anonStartedKb: mem.anonKb });
+  }
+  if (opts.idleS > 2) log(`idle ${opts.idleS} s before reading idle memory`);
+  await sleep((opts.idleS - 2) * 1000);
   for (const [name, r] of running) {
     const mem = r.managed ? readPidMemory(r.managed.pid) : undefined;
     if (mem) records.set(name, { ...records.get(name)!, rssIdleKb: mem.rssKb, anonIdleKb: mem.anonKb });

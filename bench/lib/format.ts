@@ -78,14 +78,14 @@ export function memoryTable(result: Pick<RunResult, 'measurements' | 'targets'>)
   const latRows = SCENARIOS.filter((s) => s.kind === 'latency').flatMap((s) => summarise(result, s));
   const capRows = SCENARIOS.filter((s) => s.kind === 'capacity').flatMap((s) => summarise(result, s));
   return markdownTable(
-    ['target', 'RSS idle MB', 'RSS at 1,000 req/s MB', 'RSS under saturation MB (max)', 'VmHWM at end MB', 'private (RssAnon) idle / 1,000 req/s / saturation MB', 'start → ready ms'],
+    ['target', 'RSS 2 s after start MB', 'RSS idle MB', 'RSS at 1,000 req/s MB', 'RSS under saturation MB (max)', 'VmHWM at end MB', 'private (RssAnon) 2 s after start / idle / 1,000 req/s / saturation MB', 'start → ready ms'],
     result.targets.filter((t) => !t.skipped && t.name !== DIRECT).map((t) => {
       const steady = latRows.filter((r) => r.target === t.name).flatMap((r) => (r.rssMaxKb ? [r.rssMaxKb.median] : []));
       const loads = capRows.filter((r) => r.target === t.name).flatMap((r) => (r.rssMaxKb ? [r.rssMaxKb.max] : []));
       const anonSteady = latRows.filter((r) => r.target === t.name).flatMap((r) => (r.anonMaxKb ? [r.anonMaxKb.median] : []));
       const anonLoads = capRows.filter((r) => r.target === t.name).flatMap((r) => (r.anonMaxKb ? [r.anonMaxKb.max] : []));
       const top = (v: number[]): string => (v.length ? mb(Math.max(...v)) : '–');
-      return [t.name, mb(t.rssIdleKb), top(steady), top(loads), mb(t.hwmKb), `${mb(t.anonIdleKb)} / ${top(anonSteady)} / ${top(anonLoads)}`, num(t.readyMs)];
+      return [t.name, mb(t.rssStartedKb), mb(t.rssIdleKb), top(steady), top(loads), mb(t.hwmKb), `${mb(t.anonStartedKb)} / ${mb(t.anonIdleKb)} / ${top(anonSteady)} / ${top(anonLoads)}`, num(t.readyMs)];
     }),
   );
 }

@@ -144,14 +144,16 @@ export function goalsTable(result: Result): string {
   const peakAnon = Math.max(...SCENARIOS.filter((s) => s.kind === 'capacity').map((s) => rowOf(result, s.id, FULL)?.anonMaxKb?.max ?? -1));
   // VmRSS is the issue's figure; the private part (RssAnon) is shown beside it: the rest is the
   // Node executable's pages, shared by every process running it (bench/lib/procfs.ts).
-  const rss: [string, number | undefined, number | undefined, number, number][] = [
-    ['idle', mb(full?.rssIdleKb), mb(full?.anonIdleKb), 45, 50],
-    ['steady at 1,000 req/s', steady > 0 ? mb(steady) : undefined, steadyAnon > 0 ? mb(steadyAnon) : undefined, 60, 70],
-    ['peak (VmHWM after saturation)', mb(full?.hwmKb), peakAnon > 0 ? mb(peakAnon) : undefined, 90, 110],
+  // Idle is read after --idle seconds without traffic; the reading 2 s after start is shown beside it.
+  const started = mb(full?.rssStartedKb);
+  const rss: [string, number | undefined, number | undefined, number, number, string][] = [
+    ['idle', mb(full?.rssIdleKb), mb(full?.anonIdleKb), 45, 50, started === undefined ? '' : `; 2 s after start ${started.toFixed(1)} MB`],
+    ['steady at 1,000 req/s', steady > 0 ? mb(steady) : undefined, steadyAnon > 0 ? mb(steadyAnon) : undefined, 60, 70, ''],
+    ['peak (VmHWM after saturation)', mb(full?.hwmKb), peakAnon > 0 ? mb(peakAnon) : undefined, 90, 110, ''],
   ];
-  for (const [what, v, anon, goal, milestone] of rss) {
+  for (const [what, v, anon, goal, milestone, extra] of rss) {
     rows.push({
-      figure: `RSS ${what}, full policy`, value: v === undefined ? '–' : `${v.toFixed(1)} MB (private ${anon === undefined ? '–' : anon.toFixed(1)} MB)`,
+      figure: `RSS ${what}, full policy`, value: v === undefined ? '–' : `${v.toFixed(1)} MB (private ${anon === undefined ? '–' : anon.toFixed(1)} MB${extra})`,
       goal: `≤ ${goal} MB`, milestone: `≤ ${milestone} MB`, standing: standing(v, goal, milestone, true),
     });
   }

@@ -75,9 +75,13 @@ export interface TargetRecord {
   readonly command: string;
   readonly protocols: readonly Protocol[];
   readonly readyMs?: number;
+  /** VmRSS after `--idle` seconds without traffic (V8 has compacted the start-up's heap by then). */
   readonly rssIdleKb?: number;
   /** RssAnon when idle (private memory; VmRSS also counts the shared executable's pages). */
   readonly anonIdleKb?: number;
+  /** VmRSS and RssAnon 2 s after every target started: start-up garbage included. */
+  readonly rssStartedKb?: number;
+  readonly anonStartedKb?: number;
   /** VmHWM at the end of the run: the peak after every saturation burst. */
   readonly hwmKb?: number;
   /** Start → ready of fresh instances started one at a time on a quiet machine after the measurements. */

@@ -21,6 +21,12 @@ export interface BenchOptions {
   readonly nice: number;
   /** Fresh starts of each start-up-timed target after the measurements (0: skip). */
   readonly startupReps: number;
+  /**
+   * Seconds every target stays without traffic after start before its idle memory is read. V8's
+   * memory reducer compacts a heap left idle (here ≈ 8 s and again ≈ 25 s after start-up), so a
+   * reading 2 s after start (also kept) still holds the start-up's garbage.
+   */
+  readonly idleS: number;
   /** Minutes of the soak (the full-policy sidecar at 1,000 req/s, memory sampled); 0 skips it. */
   readonly soakMin: number;
   readonly outDir: string;
@@ -39,6 +45,8 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
   --latency-requests N  requests per 1,000 req/s latency run (default 12000)
   --quiet-budget S      seconds the run may wait in total for an idle machine (default 60)
   --startup-reps N      fresh starts of sidegate, sidegate-full and haproxy-jwt to time start → ready (default 5)
+  --idle S              seconds without traffic after start before idle memory is read (default 30; a
+                        reading 2 s after start is kept beside it)
   --soak MIN            after the measurements, sidegate-full at 1,000 req/s for MIN minutes with its memory
                         sampled every 5 s: the RSS slope of issue 9's goals (default 0: no soak)
   --nice N              run everything measured at this niceness (-20..19, default 0); negative values
@@ -60,7 +68,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     kv.set(name, v);
     i++;
   }
-  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'startup-reps', 'soak', 'out']);
+  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'startup-reps', 'idle', 'soak', 'out']);
   for (const k of kv.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const quick = flags.has('quick');
   const int = (name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
@@ -84,6 +92,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     quietBudgetS: int('quiet-budget', quick ? 5 : 60, 0),
     nice: int('nice', 0, -20, 19),
     startupReps: int('startup-reps', quick ? 1 : 5, 0),
+    idleS: int('idle', quick ? 2 : 30, 2, 600),
     soakMin: int('soak', 0, 0, 600),
     outDir: kv.get('out') ?? 'bench/results',
     help: flags.has('help'),

@@ -56,8 +56,8 @@ t.test('latency table: added latency is proxied minus direct at the same rate', 
 });
 
 t.test('memory and noise tables', async (t) => {
-  const mem = memoryTable({ targets: targets.map((x) => ({ ...x, rssIdleKb: 81920, anonIdleKb: 30720, hwmKb: 112640, readyMs: 412.4 })), measurements });
-  t.match(mem, /\| sidegate +\| 80\.0 +\| – +\| 20\.0 +\| 110\.0 +\| 30\.0 \/ – \/ – +\| 412 +\|/);
+  const mem = memoryTable({ targets: targets.map((x) => ({ ...x, rssStartedKb: 92160, anonStartedKb: 40960, rssIdleKb: 81920, anonIdleKb: 30720, hwmKb: 112640, readyMs: 412.4 })), measurements });
+  t.match(mem, /\| sidegate +\| 90\.0 +\| 80\.0 +\| – +\| 20\.0 +\| 110\.0 +\| 40\.0 \/ 30\.0 \/ – \/ – +\| 412 +\|/);
   t.notMatch(mem, /\| direct /, 'the direct path has no proxy process');
   const noise = noiseTable(result);
   t.match(noise, /\| sidegate \| capacity-h1 \| 3 +\| 7\.50 /);

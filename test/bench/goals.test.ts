@@ -63,6 +63,8 @@ t.test('goals table: ratios of the same run against issue 9 goals', async (t) =>
   t.equal(cells(md, 'added p99 at 1,000 req/s ÷ haproxy+jwt\'s, sidegate-full (h1)')[1], '1.82× (2.00 vs 1.10 ms)');
   t.same(cells(md, 'CPU at 1,000 req/s, full policy ÷ haproxy+jwt (h1)').slice(1), ['2.00×', '≤ 1.5×', '≤ 2.5×', 'milestone met']);
   t.same(cells(md, 'RSS idle, full policy').slice(1, 2), ['48.0 MB (private – MB)']);
+  const started = goalsTable({ ...result, targets: result.targets.map((x, i) => (i === 4 ? { ...x, rssStartedKb: 60 * 1024, anonIdleKb: 20 * 1024 } : x)) });
+  t.same(cells(started, 'RSS idle, full policy').slice(1, 2), ['48.0 MB (private 20.0 MB; 2 s after start 60.0 MB)'], 'idle is the settled reading, the one 2 s after start beside it');
   t.equal(cells(md, 'RSS steady at 1,000 req/s, full policy')[4], 'milestone met');
   t.same(cells(md, 'start → ready (local keys)').slice(1), ['310 ms', '≤ 300 ms', '≤ 500 ms', 'milestone met'], 'median of the fresh starts');
   t.equal(cells(md, 'CPU at 1,000 req/s, full policy ÷ haproxy+jwt (h2c)')[4], 'not measured');

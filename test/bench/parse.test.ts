@@ -124,6 +124,9 @@ t.test('options and config templates', async (t) => {
   t.throws(() => parseOptions(['--reps', '0']), /integer/);
   t.throws(() => parseOptions(['--nice', '-21']), /integer in/);
   t.equal(parseOptions(['--nice=-5']).nice, -5);
+  t.equal(d.idleS, 30, 'idle memory is read after 30 s without traffic');
+  t.equal(parseOptions(['--idle', '10']).idleS, 10);
+  t.throws(() => parseOptions(['--idle', '1']), /integer/, 'the 2 s reading comes first');
   t.throws(() => parseOptions(['--scenarios=warp']), /unknown scenario/);
   t.throws(() => parseOptions(['--bogus=1']), /unknown option/);
   t.equal(render('listen {{H1_PORT}}; root {{DIR}};', { H1_PORT: 80, DIR: '/x' }), 'listen 80; root /x;');
