@@ -43,8 +43,10 @@ void t.test('a paused Redis costs each call its budget, then the breaker stops c
   }
   t.same(kinds, ['timeout', 'timeout', 'timeout', ...Array(7).fill('breaker_open')], 'three timeouts open the breaker');
   // Each call waited its budget and no more; the slack is event-loop scheduling on a shared machine.
-  const timed = times.slice(0, 3);
-  t.ok(Math.min(...timed) >= 4 && Math.max(...timed) < 5 + 30, `timeouts take the 5 ms budget: ${timed.map((x) => x.toFixed(1)).join(', ')} ms`);
+  // The median, not the maximum: in one full-suite run a timer fired 67 ms late (6.5, 10.7, 72.2 ms)
+  // while other test files loaded both cores. A budget not applied fails all three.
+  const timed = [...times.slice(0, 3)].sort((a, b) => a - b);
+  t.ok(timed[0]! >= 4 && timed[1]! < 5 + 30, `timeouts take the 5 ms budget: ${timed.map((x) => x.toFixed(1)).join(', ')} ms`);
   // Not waiting is shown by not sending: a wall-clock maximum under 5 ms once failed (6.1 ms) on a
   // loaded machine, where one await can take that long. The median still has to be under the budget.
   t.equal(sent, 3, 'open breaker answers without sending the command to Redis');
