@@ -15,7 +15,7 @@ import { soakSlopes, type SoakResult, type SoakSample } from './lib/soak.js';
 import { generateKeys, mint, mintPool } from './lib/tokens.js';
 import { SCENARIOS, type Measurement, type RunResult, type TargetRecord } from './lib/model.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
-import { describeMachine, loadAverage, readPidMemory } from './lib/procfs.js';
+import { describeMachine, loadAverage, readPidMemory, type PidMemory } from './lib/procfs.js';
 import { freePort, runPinned, setNiceness, spawnPinned, stopAll, waitHttp } from './lib/procs.js';
 import { GROUPS, LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type TargetSpec } from './targets.js';
 
@@ -270,17 +270,15 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   }
   // Memory without traffic: 2 s after start (start-up garbage still in the heap), then idle after
   // --idle seconds, once V8's memory reducer has compacted the heap of a process left alone.
-  await sleep(2000);
-  for (const [name, r] of running) {
+  const memories = (): [string, PidMemory][] => [...running].flatMap(([name, r]) => {
     const mem = r.managed ? readPidMemory(r.managed.pid) : undefined;
-    if (mem) records.set(name, { ...records.get(name)!, rssStartedKb: mem.rssKb, anonStartedKb: mem.anonKb });
-  }
+    return mem ? [[name, mem] as [string, PidMemory]] : [];
+  });
+  await sleep(2000);
+  for (const [name, mem] of memories()) records.set(name, { ...records.get(name)!, rssStartedKb: mem.rssKb, anonStartedKb: mem.anonKb });
   if (opts.idleS > 2) log(`idle ${opts.idleS} s before reading idle memory`);
   await sleep((opts.idleS - 2) * 1000);
-  for (const [name, r] of running) {
-    const mem = r.managed ? readPidMemory(r.managed.pid) : undefined;
-    if (mem) records.set(name, { ...records.get(name)!, rssIdleKb: mem.rssKb, anonIdleKb: mem.anonKb });
-  }
+  for (const [name, mem] of memories()) records.set(name, { ...records.get(name)!, rssIdleKb: mem.rssKb, anonIdleKb: mem.anonKb });
 
   const loadCorePids = [appPid, ...(redis ? [redis.managed.pid] : [])];
   const ours = new Set([...loadCorePids, ...[...running.values()].flatMap((r) => (r.managed ? [r.managed.pid] : []))]);

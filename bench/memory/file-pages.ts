@@ -167,7 +167,7 @@ export function filePages(pid: number, symbolsOf: (exe: string) => Symbols): Fil
   const fd = openSync(`/proc/${pid}/pagemap`, 'r');
   try {
     for (const m of parseMaps(readFileSync(`/proc/${pid}/maps`, 'utf8'))) {
-      if (!m.path.startsWith('/') || m.perms[3] !== 'p' && m.perms[3] !== 's') continue;
+      if (!m.path.startsWith('/')) continue; // anonymous memory, [heap], [stack], [vdso]
       let real: string;
       try { real = realpathSync(m.path); } catch { real = m.path; }
       const pages = presentPages(fd, m.start, m.end);
