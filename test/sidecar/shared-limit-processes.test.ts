@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Pool } from 'undici';
 import { startHttpApp } from '../helpers/apps.js';
-import { writePolicy } from '../helpers/proxy.js';
+import { until, writePolicy } from '../helpers/proxy.js';
 import { RedisProcess } from '../helpers/redis.js';
 import { spawnProxy, type ProxyProcess } from '../helpers/spawn.js';
 
@@ -34,11 +34,7 @@ spec:
   // CPU load that window caught 1–3 of the 200 requests (reproduced with busy loops on both cores).
   // The subject here is sharing, so the burst waits for every sidecar's Redis.
   for (const s of sidecars) {
-    const deadline = Date.now() + 10_000;
-    while (!/^sidegate_ratelimit_fallback_active 0$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text())) {
-      if (Date.now() > deadline) throw new Error(`${s.url}: Redis not connected in 10 s`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until(async () => /^sidegate_ratelimit_fallback_active 0$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()), `${s.url}'s first Redis connection`, 10_000);
   }
   const pools = sidecars.map((s) => new Pool(s.url, { connections: 8 }));
   const byStatus = new Map<number, number>();
