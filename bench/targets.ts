@@ -82,14 +82,31 @@ export const SIDEGATE_BIN = 'dist/bin/sidegate.js';
 
 function url(port: number, env: BenchEnv): string { return `http://127.0.0.1:${port}${env.path}`; }
 
+/** What the `sidegate` command's `#!` line sets: environment variables, and Node/V8 flags. */
+export interface CliLaunch {
+  readonly env: Readonly<Record<string, string>>;
+  readonly nodeFlags: readonly string[];
+}
+
 /**
- * The V8 flags the `sidegate` command runs with: its shebang (`#!/usr/bin/env -S node FLAGS`), so
- * the bench measures what an injected sidecar runs (the image calls `sidegate proxy`).
+ * Parses a `#!/usr/bin/env -S [NAME=VALUE ...] node [--flag ...]` line. Pure; throws on any other
+ * shape, so the bench never silently measures a sidecar without the shipped settings.
  */
-export function cliNodeFlags(root: string): string[] {
-  const first = readFileSync(join(root, SIDEGATE_BIN), 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\S*env(?:\s+-S)?\s+node((?:\s+--\S+)*)\s*$/.exec(first);
-  return m?.[1]?.trim().split(/\s+/).filter((f) => f !== '') ?? [];
+export function parseShebang(line: string): CliLaunch {
+  const m = /^#!\S*\/env(?:\s+-S)?((?:\s+[A-Za-z_][A-Za-z0-9_]*=\S*)*)\s+node((?:\s+--\S+)*)\s*$/.exec(line);
+  if (!m) throw new Error(`not a "#!/usr/bin/env -S [NAME=VALUE ...] node [--flag ...]" line: ${line}`);
+  const words = (g: string | undefined): string[] => (g ?? '').trim().split(/\s+/).filter((w) => w !== '');
+  const env: Record<string, string> = {};
+  for (const a of words(m[1])) { const eq = a.indexOf('='); env[a.slice(0, eq)] = a.slice(eq + 1); }
+  return { env, nodeFlags: words(m[2]) };
+}
+
+/**
+ * The environment and V8 flags the `sidegate` command runs with: its shebang, so the bench measures
+ * what an injected sidecar runs (the image calls `sidegate proxy`).
+ */
+export function cliLaunch(root: string): CliLaunch {
+  return parseShebang(readFileSync(join(root, SIDEGATE_BIN), 'utf8').split('\n', 1)[0] ?? '');
 }
 
 /**
@@ -104,6 +121,10 @@ function extraNodeArgs(): string[] {
 interface SidegateOptions {
   readonly h2cUpstream?: boolean;
   readonly nodeArgs?: string[];
+  /** More environment variables for the process (e.g. glibc's `MALLOC_*` tunables). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Launch with this instead of the shebang's environment and flags. */
+  readonly launch?: CliLaunch;
   /** More `sidegate proxy` flags. */
   readonly proxyArgs?: string[];
   /** Render bench/conf/policy-full.yaml and run with it, the harness's Redis and a bearer token. */
@@ -150,15 +171,17 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
         // its stick-table. The report shows the decisions by source from /metrics.
         policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
       }
-      const args = [...cliNodeFlags(env.root), ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
+      const launch = opts.launch ?? cliLaunch(env.root);
+      const procEnv = { ...launch.env, ...opts.env };
+      const args = [...launch.nodeFlags, ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, ...(opts.proxyArgs ?? []), '--log-level', 'warn'];
       const t0 = performance.now();
-      const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), tracingEnv(env, name, opts.traceRatio));
+      const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...procEnv });
       const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
       const u = url(port, env);
       const otel = opts.traceRatio === undefined ? '' : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<sink> `;
       return {
-        managed: m, urls: { h1: u, h2c: u }, readyMs, command: `${otel}taskset -c ${PROXY_CORE} node ${args.join(' ')}`, stop: () => m.stop(),
+        managed: m, urls: { h1: u, h2c: u }, readyMs, command: `${otel}${Object.entries(procEnv).map(([k, v]) => `${k}=${v} `).join('')}taskset -c ${PROXY_CORE} node ${args.join(' ')}`, stop: () => m.stop(),
         adminUrl: `http://127.0.0.1:${admin}`,
         ...(opts.fullPolicy ? { headers: { authorization: `Bearer ${env.auth!.token}` }, countsRedis: true } : {}),
         ...(opts.fresh ? { fresh: { wrkScript: freshScript(env), h2cUrlFiles: env.auth!.poolUrlFiles(u) } } : {}),
@@ -256,6 +279,12 @@ export const TARGETS: readonly TargetSpec[] = [
   sidegate('sidegate-full-young1', 'sidegate-full with --max-semi-space-size=1', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=1'], byDefault: false }),
   sidegate('sidegate-full-young4', 'sidegate-full with --max-semi-space-size=4', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=4'], byDefault: false }),
   sidegate('sidegate-full-young8', 'sidegate-full with --max-semi-space-size=8', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=8'], byDefault: false }),
+  // Not in the default run: the full policy launched as before the memory settings of commit
+  // "sidegate command: one malloc arena, one V8 worker, compaction on every full GC" (runs A–U's
+  // shebang), for the comparison in docs/benchmarks.md (Memory).
+  sidegate('sidegate-full-runu', 'sidegate-full launched as in run U: node --max-semi-space-size=2 --heap-growing-percent=20, no MALLOC_* tunables, 4 V8 workers, default compaction', {
+    fullPolicy: true, byDefault: false, launch: { env: {}, nodeFlags: ['--max-semi-space-size=2', '--heap-growing-percent=20'] },
+  }),
   // Not in the default run: V8 without background threads, since the proxy has one core and V8's
   // GC and compiler helpers preempt the event loop on it (see the scheduling table of a run).
   sidegate('sidegate-full-st', 'sidegate-full with --single-threaded (no V8 background threads: GC and compilation on the main thread)', { fullPolicy: true, nodeArgs: ['--single-threaded'], byDefault: false }),
@@ -283,6 +312,7 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   auth: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-fresh-token'],
   tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
   young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young1', 'sidegate-full-young4', 'sidegate-full-young8'],
+  memory: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-runu', 'sidegate-full-young1'],
   threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc', 'sidegate-full-ncr'],
   h2engine: ['direct', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-nodeh2', 'sidegate-full', 'sidegate-full-nodeh2', 'sidegate-fresh-token', 'sidegate-fresh-token-nodeh2'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],

@@ -38,7 +38,8 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
   --only=a,b            targets to measure (default: every default target; see bench/targets.ts), or groups:
                         @anchors (direct, haproxy, nginx), @issue9 (the default run), @auth (haproxy-jwt,
                         sidegate-full, sidegate-fresh-token + direct), @tracing (sidegate-full with tracing
-                        off, 0.1, 1.0 + direct), @engines (the HTTP/1.1 forwarding engines + direct, sidegate)
+                        off, 0.1, 1.0 + direct), @engines (the HTTP/1.1 forwarding engines + direct, sidegate),
+                        @memory (sidegate-full beside its launch of run U and a 1 MB young generation)
   --scenarios=a,b       ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)
   --reps N              interleaved repetitions of each measurement (default 3)
   --duration S          seconds per capacity measurement (default 8)

@@ -5,6 +5,8 @@ import { coreUse, foreignPct, parseCtxtSwitches, parsePidStat, parsePidStatus, p
 import { median, percentile, spread } from '../../bench/lib/stats.js';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
 import { render } from '../../bench/lib/conf.js';
+import { parseShebang } from '../../bench/targets.js';
+import { readFileSync } from 'node:fs';
 
 // Real output of the tools installed here (wrk 4.1.0, h2load 1.52.0), trimmed.
 const WRK = `Running 1s test @ http://127.0.0.1:18081/1k.bin
@@ -131,4 +133,18 @@ t.test('options and config templates', async (t) => {
   t.throws(() => parseOptions(['--bogus=1']), /unknown option/);
   t.equal(render('listen {{H1_PORT}}; root {{DIR}};', { H1_PORT: 80, DIR: '/x' }), 'listen 80; root /x;');
   t.throws(() => render('{{A}} {{B}}', { A: 1 }), /B/);
+});
+
+t.test('the bench reads the environment and V8 flags of the sidegate command\'s #! line', async (t) => {
+  t.same(parseShebang('#!/usr/bin/env -S A_B=1 C_=131072 node --x=2 --y'), { env: { A_B: '1', C_: '131072' }, nodeFlags: ['--x=2', '--y'] });
+  t.same(parseShebang('#!/usr/bin/env -S node --max-semi-space-size=2'), { env: {}, nodeFlags: ['--max-semi-space-size=2'] });
+  t.same(parseShebang('#!/usr/bin/env node'), { env: {}, nodeFlags: [] });
+  // Anything else must stop the run rather than measure a sidecar without the shipped settings.
+  t.throws(() => parseShebang('#!/usr/bin/node --x'), /not a "#!\/usr\/bin\/env -S/);
+  t.throws(() => parseShebang('#!/usr/bin/env -S node --x trailing-word'), /not a/);
+  t.throws(() => parseShebang('import x from "y";'), /not a/);
+  // The shipped line parses, and carries what docs/benchmarks.md says it does.
+  const shipped = parseShebang(readFileSync('cli/main.ts', 'utf8').split('\n', 1)[0]!);
+  t.equal(shipped.env.MALLOC_ARENA_MAX, '1');
+  t.ok(shipped.nodeFlags.includes('--compact-on-every-full-gc'));
 });

@@ -2,8 +2,12 @@ import t from 'tap';
 import { request } from 'undici';
 import { startHttpApp } from '../helpers/apps.js';
 import { startJaegerReceiver, startOtlpReceiver } from '../helpers/collectors.js';
-import { spawnProxy } from '../helpers/spawn.js';
 import { until } from '../helpers/proxy.js';
+import { CLI, spawnProxy } from '../helpers/spawn.js';
+import { freePort } from '../helpers/ports.js';
+import { parseShebang } from '../../bench/targets.js';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /**
  * What ships is the bundle (scripts/bundle.ts): the code paths a bundler can break — modules loaded
@@ -26,3 +30,26 @@ for (const [exporter, start] of [['otlp', startOtlpReceiver], ['jaeger', startJa
     t.equal(collector.spans.find((s) => s.kind === 'server')?.service, 'bundle-test');
   });
 }
+
+t.test('the sidegate command runs with the environment and V8 flags of its #! line', async (t) => {
+  // Run as a pod runs it: the file itself (the kernel reads the #! line, truncating past 255 bytes,
+  // and env -S splits it), not `node file`.
+  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
+  const launch = parseShebang(first);
+  t.ok(first.length < 256, `the #! line fits the kernel's 256-byte buffer (${first.length} bytes)`);
+  const app = await startHttpApp();
+  const port = await freePort();
+  const admin = await freePort();
+  const proc = spawn(CLI, ['proxy', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--upstream', app.url], {
+    env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  t.teardown(async () => { proc.kill('SIGKILL'); await app.close(); });
+  await until(async () => {
+    try { const r = await request(`http://127.0.0.1:${admin}/healthz/ready`); await r.body.dump(); return r.statusCode === 200; } catch { return false; }
+  }, 'the directly executed sidegate is ready', 10_000);
+  const argv = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0');
+  for (const f of launch.nodeFlags) t.ok(argv.includes(f), `node runs with ${f}`);
+  const environ = readFileSync(`/proc/${proc.pid}/environ`, 'utf8').split('\0');
+  for (const [k, v] of Object.entries(launch.env)) t.ok(environ.includes(`${k}=${v}`), `the process has ${k}=${v}`);
+  t.ok(launch.nodeFlags.includes('--v8-pool-size=1') && launch.env.MALLOC_ARENA_MAX === '1', 'the shipped line carries the memory settings');
+});
