@@ -121,8 +121,6 @@ function extraNodeArgs(): string[] {
 interface SidegateOptions {
   readonly h2cUpstream?: boolean;
   readonly nodeArgs?: string[];
-  /** More environment variables for the process (e.g. glibc's `MALLOC_*` tunables). */
-  readonly env?: Readonly<Record<string, string>>;
   /** Launch with this instead of the shebang's environment and flags. */
   readonly launch?: CliLaunch;
   /** More `sidegate proxy` flags. */
@@ -172,16 +170,15 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
         policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
       }
       const launch = opts.launch ?? cliLaunch(env.root);
-      const procEnv = { ...launch.env, ...opts.env };
       const args = [...launch.nodeFlags, ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, ...(opts.proxyArgs ?? []), '--log-level', 'warn'];
       const t0 = performance.now();
-      const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...procEnv });
+      const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...launch.env });
       const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
       const u = url(port, env);
       const otel = opts.traceRatio === undefined ? '' : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<sink> `;
       return {
-        managed: m, urls: { h1: u, h2c: u }, readyMs, command: `${otel}${Object.entries(procEnv).map(([k, v]) => `${k}=${v} `).join('')}taskset -c ${PROXY_CORE} node ${args.join(' ')}`, stop: () => m.stop(),
+        managed: m, urls: { h1: u, h2c: u }, readyMs, command: `${otel}${Object.entries(launch.env).map(([k, v]) => `${k}=${v} `).join('')}taskset -c ${PROXY_CORE} node ${args.join(' ')}`, stop: () => m.stop(),
         adminUrl: `http://127.0.0.1:${admin}`,
         ...(opts.fullPolicy ? { headers: { authorization: `Bearer ${env.auth!.token}` }, countsRedis: true } : {}),
         ...(opts.fresh ? { fresh: { wrkScript: freshScript(env), h2cUrlFiles: env.auth!.poolUrlFiles(u) } } : {}),

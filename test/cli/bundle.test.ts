@@ -41,7 +41,7 @@ t.test('the sidegate command runs with the environment and V8 flags of its #! li
   const port = await freePort();
   const admin = await freePort();
   const proc = spawn(CLI, ['proxy', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--upstream', app.url], {
-    env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'inherit'],
   });
   t.teardown(async () => { proc.kill('SIGKILL'); await app.close(); });
   await until(async () => {
@@ -51,5 +51,4 @@ t.test('the sidegate command runs with the environment and V8 flags of its #! li
   for (const f of launch.nodeFlags) t.ok(argv.includes(f), `node runs with ${f}`);
   const environ = readFileSync(`/proc/${proc.pid}/environ`, 'utf8').split('\0');
   for (const [k, v] of Object.entries(launch.env)) t.ok(environ.includes(`${k}=${v}`), `the process has ${k}=${v}`);
-  t.ok(launch.nodeFlags.includes('--v8-pool-size=1') && launch.env.MALLOC_ARENA_MAX === '1', 'the shipped line carries the memory settings');
 });
