@@ -66,6 +66,13 @@ export class Exchange {
   notes: Record<string, string | number | boolean> | undefined = undefined;
   /** The request's SERVER span, when tracing is on. */
   span: Span | undefined = undefined;
+  /**
+   * Which auth rule decided (index into the policy's `auth.rules`; -1 the default requirement;
+   * -2 not judged) and the Redis keys of the limits that applied: what the sidecar concluded,
+   * for the debug access log (`decision`) and the tests that compare it with what the app got.
+   */
+  authRule = -2;
+  limitKeys: readonly { readonly key: string; readonly spec: { readonly name: string } }[] | undefined = undefined;
 
   constructor(
     readonly protocol: Protocol,

@@ -134,7 +134,12 @@ export class Authenticator {
 
   private requirementFor(ex: Exchange): CompiledRequirement {
     const { method, path } = ex;
-    for (const r of this.rules) if (r.match.matches(method, path)) return r.req;
+    const rules = this.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i]!;
+      if (r.match.matches(method, path)) { ex.authRule = i; return r.req; }
+    }
+    ex.authRule = -1;
     return this.fallback;
   }
 

@@ -82,6 +82,7 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
       tag: c.tag,
       spec: c.spec,
     }));
+    ex.limitKeys = items;
     const policyValue = matched.length === 1 ? (matched[0]!.spec.enforce ? matched[0]!.policyItem : '') : enforcedPolicies(matched);
 
     const sentAt = deps.clock.monotonic();

@@ -116,8 +116,16 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
   if (ex.notes !== undefined) Object.assign(line, ex.notes);
   if (ex.span !== undefined) line.trace_id = ex.span.spanContext().traceId;
   if (deps.logHeaders) line.headers = redactHeaders(ex.headers);
+  if (deps.log.isLevelEnabled('debug')) line.decision = decision(ex);
   if (ex.errorCode === 'SIDEGATE_ERR_INTERNAL') line.err = ex.error;
   deps.log[level](line, 'request');
+}
+
+/** What the stages concluded: the auth rule (`rules[i]`, `default`, or `none` when no rule was judged) and each limit's key. */
+function decision(ex: Exchange): Record<string, unknown> {
+  const limits: Record<string, string> = {};
+  if (ex.limitKeys !== undefined) for (const it of ex.limitKeys) limits[it.spec.name] = it.key;
+  return { rule: ex.authRule >= 0 ? `rules[${ex.authRule}]` : ex.authRule === -1 ? 'default' : 'none', limits };
 }
 
 function isHealthCheck(ex: Exchange, policy: LoggingPolicy): boolean {
