@@ -29,10 +29,20 @@ export interface ResponseSink {
 
 export type Protocol = 'http/1.1' | 'h2';
 
-/** Raw socket and already-read bytes of an HTTP/1.1 Upgrade (WebSocket) request. */
-export interface UpgradeTunnel {
-  readonly socket: Duplex;
-  readonly head: Buffer;
+/**
+ * An HTTP/1.1 request that offers to switch protocols (WebSocket, or another Upgrade token) and
+ * that sidegate is willing to tunnel. The connection stays HTTP until the app answers `101`: only
+ * then does `takeOver` hand its socket to the tunnel. Any other answer is an ordinary response and
+ * the client's next bytes are parsed, judged and forwarded as HTTP requests.
+ */
+export interface UpgradeOffer {
+  /** The protocols the client offered (its Upgrade header, as sent). */
+  readonly protocols: string;
+  /**
+   * The app answered 101: the client connection leaves HTTP. Its socket, and the bytes the client
+   * sent after the request (the new protocol's first data). Undefined if the client is gone.
+   */
+  takeOver(): { readonly socket: Duplex; readonly head: Buffer } | undefined;
 }
 
 /** Verdict of the authenticate stage, kept for the log line, the span and later stages. */
@@ -62,6 +72,13 @@ export class Exchange {
   auth: AuthOutcome | undefined = undefined;
   /** Extra headers stages want on the response, whatever it turns out to be (e.g. RateLimit). */
   responseHeaders: Record<string, string> | undefined = undefined;
+  /**
+   * Why the request line was refused by the target validator (`protocol/target.ts`): the route
+   * stage answers 400 with it before any other stage reads the request.
+   */
+  invalid: string | undefined = undefined;
+  /** The client's address as the policy's `clientAddress.trustedHops` reads it (set by the route stage). */
+  clientAddress = '';
   /** Free-form annotations stages leave for the log line and span (small, bounded values only). */
   notes: Record<string, string | number | boolean> | undefined = undefined;
   /** The request's SERVER span, when tracing is on. */
@@ -77,11 +94,11 @@ export class Exchange {
   constructor(
     readonly protocol: Protocol,
     readonly method: string,
-    /** Request target, origin-form: path plus query. Normalised by the route stage before use. */
+    /** Request target, origin-form: path plus query. Validated and normalised by the front (`checkTarget`). */
     public target: string,
-    /** Path without the query string, used for matching; normalised by the route stage. */
+    /** Path without the query string, used for matching; normalised with the target. */
     public path: string,
-    readonly authority: string,
+    public authority: string,
     readonly scheme: 'http' | 'https',
     /** Request headers with lowercase names; HTTP/2 pseudo-headers removed. */
     readonly headers: IncomingHttpHeaders,
@@ -92,7 +109,8 @@ export class Exchange {
     readonly sink: ResponseSink,
     readonly requestId: string,
     readonly start: number,
-    readonly upgrade: UpgradeTunnel | undefined,
+    /** Set when the request offers a protocol switch sidegate will tunnel after the app's 101. */
+    public upgrade: UpgradeOffer | undefined,
   ) {}
 
   addResponseHeader(name: string, value: string): void {

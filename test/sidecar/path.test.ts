@@ -1,14 +1,14 @@
 import t from 'tap';
 import { request } from 'undici';
-import { normalizeTarget } from '../../sidecar/src/server/path.js';
+import { requestTarget } from '../../sidecar/src/protocol/target.js';
 import { startHttpApp, type Seen } from '../helpers/apps.js';
 import { startProxy } from '../helpers/proxy.js';
 import { connect } from 'node:net';
 
-t.test('normalizeTarget', async (t) => {
-  const ok = (target: string, path: string, full = path): void => {
-    const n = normalizeTarget(target);
-    t.same(n, { ok: true, path, target: full }, target);
+t.test('requestTarget', async (t) => {
+  const ok = (target: string, path: string, full = path, method = 'GET', authority?: string): void => {
+    const n = requestTarget(method, target, false);
+    t.same(n, { ok: true, path, target: full, authority }, target);
   };
   ok('/a/b', '/a/b');
   ok('/a/b?x=../y', '/a/b', '/a/b?x=../y');
@@ -23,14 +23,18 @@ t.test('normalizeTarget', async (t) => {
   ok('/../../etc', '/etc');
   ok('/a/..', '/');
   ok('/a/.', '/a/');
-  ok('http://host.example/p/../q?z', '/q', '/q?z');
-  ok('*', '*');
+  ok('http://host.example/p/../q?z', '/q', '/q?z', 'GET', 'host.example');
+  ok('http://host.example', '/', '/', 'GET', 'host.example');
+  ok('HTTPS://h:8443?x', '/', '/?x', 'GET', 'h:8443');
+  ok('*', '*', '*', 'OPTIONS');
+  ok('/a?b=|{}^`"<>[]\\', '/a', '/a?b=|{}^`"<>[]\\');
   ok('/admin;jsessionid=1/x', '/admin/x', '/admin;jsessionid=1/x');
   ok('/cars;color=red/x?q', '/cars/x', '/cars;color=red/x?q');
   ok('/a;p/../b', '/b');
-  const bad = (target: string, re: RegExp): void => {
-    const n = normalizeTarget(target);
-    t.equal(n.ok, false, target);
+  const bad = (target: string, re: RegExp, method = 'GET', h2 = false): void => {
+    const n = requestTarget(method, target, h2);
+    // Escaped: a raw U+2028 in a test name breaks the TAP stream.
+    t.equal(n.ok, false, `${method} ${JSON.stringify(target).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}`);
     if (!n.ok) t.match(n.reason, re);
   };
   bad('/public/..%2Fadmin', /encoded slash/);
@@ -40,6 +44,17 @@ t.test('normalizeTarget', async (t) => {
   bad('relative/path', /must start with \//);
   bad('/public/..;/admin/x', /dot segment/);
   bad('/public/.;x/../admin', /dot segment/);
+  // A fragment is never part of a request target: apps would route without it (RFC 9112 §3.2).
+  bad('/exact/secret#x', /fragment/);
+  bad('/public/x#/../../admin', /fragment/);
+  // Bytes an HTTP/1.1 request line cannot carry (llhttp's set), whichever protocol brought them.
+  for (const c of [' ', '\t', '\x7f', '\xff', '\x00', '\r', '\n', '\u00e9', '\u2028']) bad(`/public/x${c}/admin/y`, /byte 0x/, 'GET', true);
+  // Methods are case-sensitive tokens (RFC 9110 §9.1): only the ones the HTTP/1.1 parser knows, spelt so.
+  for (const m of ['post', 'Post', 'get', 'FOO', 'G ET', '']) bad('/admin/x', /unknown method/, m, true);
+  bad('/x', /CONNECT is not supported/, 'CONNECT');
+  bad('*', /asterisk-form/, 'GET');
+  bad('http://user@h/x', /userinfo/);
+  bad('http://h/x', /must start with \//, 'GET', true);
 });
 
 t.test('path tricks cannot dodge a path rule: the app receives the path the rule saw', async (t) => {

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Exchange } from '../exchange.js';
+import { requestTarget } from '../protocol/target.js';
 
 /** What the protocol fronts need from the proxy to build and run exchanges. */
 export interface FrontContext {
@@ -8,4 +9,21 @@ export interface FrontContext {
   readonly draining: () => boolean;
   /** Runs the current pipeline; never rejects (the respond stage catches). */
   readonly dispatch: (ex: Exchange) => void;
+}
+
+/**
+ * Validate and normalise an exchange's method and target, once, as it is made (every front calls
+ * this): on success the exchange carries the normalised path and target; on failure `invalid`
+ * says why and the route stage answers 400 before any other stage reads the request.
+ */
+export function checkTarget(ex: Exchange, h2: boolean): Exchange {
+  const t = requestTarget(ex.method, ex.target, h2);
+  if (t.ok) {
+    ex.target = t.target;
+    ex.path = t.path;
+    if (t.authority !== undefined) ex.authority = t.authority;
+  } else {
+    ex.invalid = t.reason;
+  }
+  return ex;
 }

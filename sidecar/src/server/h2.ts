@@ -3,7 +3,7 @@ import { Exchange, type ResponseSink } from '../exchange.js';
 import { H } from '../headers.js';
 import { ErrorCode, Flag } from './h2/frames.js';
 import { requestIdFrom } from './request-id.js';
-import type { FrontContext } from './front.js';
+import { checkTarget, type FrontContext } from './front.js';
 
 /** ResponseSink over an HTTP/2 server stream (the stream API, not the compat layer: no per-request listeners). */
 class H2Sink implements ResponseSink {
@@ -61,10 +61,10 @@ export function h2Exchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders, 
   const target = raw[':path'] ?? '/';
   const q = target.indexOf('?');
   const authority = raw[':authority'] ?? headers.host ?? '';
-  return new Exchange(
+  return checkTarget(new Exchange(
     'h2', raw[':method'] ?? 'GET', target, q < 0 ? target : target.slice(0, q), authority,
     ctx.scheme, headers, stream.session?.socket?.remoteAddress ?? '', stream,
     (flags & Flag.EndStream) === 0, new H2Sink(stream), requestIdFrom(headers[H.requestId]),
     ctx.clock.monotonic(), undefined,
-  );
+  ), true);
 }

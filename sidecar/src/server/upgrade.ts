@@ -1,53 +1,41 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { Exchange, type ResponseSink } from '../exchange.js';
-import { dropConnectionListed, H } from '../headers.js';
-import { requestIdFrom } from './request-id.js';
-import type { FrontContext } from './front.js';
-import { EMPTY_BODY } from './h1/body.js';
+import type { Exchange } from '../exchange.js';
+import { H } from '../headers.js';
+
+/** A WebSocket key: base64 of 16 bytes (RFC 6455 §4.1, item 7). */
+const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
 
 /**
- * ResponseSink over the raw socket of an Upgrade request. Only used when sidegate itself answers
- * (a rejection before the tunnel opens); once tunnelled, bytes flow untouched.
+ * What to do with an HTTP/1.1 request that offers a protocol switch (`Upgrade` with
+ * `Connection: upgrade`). Whatever the answer, the request first runs through the pipeline like
+ * any other, and the connection becomes a tunnel only after the app answers 101:
+ *
+ * - `h2c`: declined (`false`): RFC 9113 §3.1 deprecates the upgrade to HTTP/2, and RFC 9110 §7.8
+ *   lets a server ignore Upgrade. The request is served over HTTP/1.1 without it.
+ * - `websocket`: tunnelled (`true`) when the handshake is valid (RFC 6455 §4.2.1), else refused.
+ * - any other protocol: tunnelled when the request has no body, else refused.
+ *
+ * Refusals are a string: why the request is answered 400.
  */
-class RawSink implements ResponseSink {
-  private sent = false;
-  private ended = false;
-  readonly bytesOut = 0;
-  constructor(private readonly socket: Duplex) {}
-  get headersSent(): boolean { return this.sent; }
-  get closed(): boolean { return this.ended || this.socket.destroyed; }
-  writeHead(status: number, headers: OutgoingHttpHeaders, endStream = false): void {
-    this.sent = true;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
-    for (const [k, v] of Object.entries(headers)) {
-      if (v === undefined) continue;
-      for (const one of Array.isArray(v) ? v : [String(v)]) head += `${k}: ${one}\r\n`;
-    }
-    this.socket.write(`${head}connection: close\r\n\r\n`);
-    if (endStream) this.end();
-  }
-  write(chunk: Uint8Array): boolean { return this.socket.write(chunk); }
-  onDrain(cb: () => void): void { this.socket.once('drain', cb); }
-  end(chunk?: Uint8Array | string): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (chunk === undefined) this.socket.end(); else this.socket.end(chunk);
-  }
-  abort(): void { this.ended = true; this.socket.destroy(); }
-  onClose(cb: () => void): void { this.socket.once('close', cb); }
+export function judgeUpgrade(ex: Exchange, minorVersion: number, hasBody: boolean): boolean | string {
+  if (ex.method === 'CONNECT' || ex.invalid !== undefined) return false; // refused as a request already
+  const offered = (ex.headers[H.upgrade] ?? '').split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
+  if (offered.length === 0) return false;
+  if (offered.some((p) => p === 'h2c' || p.startsWith('h2c/'))) return false;
+  if (hasBody) return 'an Upgrade request may not have a body';
+  if (!offered.some((p) => p === 'websocket')) return true;
+  if (offered.length > 1) return 'invalid WebSocket handshake: Upgrade must offer websocket alone';
+  if (ex.method !== 'GET') return 'invalid WebSocket handshake: the method must be GET';
+  if (minorVersion < 1) return 'invalid WebSocket handshake: HTTP/1.1 is required';
+  const key = ex.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !WS_KEY.test(key.trim())) return 'invalid WebSocket handshake: Sec-WebSocket-Key must be base64 of 16 bytes';
+  if (ex.headers['sec-websocket-version'] !== '13') return 'invalid WebSocket handshake: Sec-WebSocket-Version must be 13';
+  return true;
 }
 
-/** An Exchange for an HTTP/1.1 Upgrade (WebSocket): runs the same pipeline, then tunnels. */
-export function upgradeExchange(
-  method: string, target: string, headers: IncomingHttpHeaders, socket: Duplex, head: Buffer, remoteAddress: string, ctx: FrontContext,
-): Exchange {
-  const q = target.indexOf('?');
-  dropConnectionListed(headers, headers[H.connection]);
-  return new Exchange(
-    'http/1.1', method, target, q < 0 ? target : target.slice(0, q), headers.host ?? '',
-    ctx.scheme, headers, remoteAddress, EMPTY_BODY, false, new RawSink(socket),
-    requestIdFrom(headers[H.requestId]), ctx.clock.monotonic(), { socket, head },
-  );
+/** The protocol an app's 101 names must be one the client offered (RFC 9110 §7.8). */
+export function switchedToOffered(offered: string, answered: string | undefined): boolean {
+  if (answered === undefined) return false;
+  const want = new Set(offered.split(',').map((p) => p.trim().toLowerCase()));
+  const got = answered.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
+  return got.length > 0 && got.every((p) => want.has(p));
 }

@@ -80,7 +80,7 @@ const REBUILT: ReadonlySet<string> = new Set([H.forwardedFor, H.via, H.requestId
  * object. `chunked`: the body's length is unknown (chunked or HTTP/2 without content-length), so
  * it is sent with chunked encoding.
  */
-export function requestHead(ex: Exchange, chunked: boolean): string {
+export function requestHead(ex: Exchange, chunked: boolean, upgrade?: string): string {
   const src = ex.headers;
   let out = `${ex.method} ${ex.target} HTTP/1.1\r\nhost: ${ex.authority}\r\n`;
   for (const name in src) {
@@ -96,6 +96,7 @@ export function requestHead(ex: Exchange, chunked: boolean): string {
   out += `via: ${prior === undefined ? via : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${via}`}\r\n`;
   out += `x-request-id: ${ex.requestId}\r\n`;
   if (chunked) out += 'transfer-encoding: chunked\r\n';
+  if (upgrade !== undefined) out += fieldLines('upgrade', upgrade) + 'connection: upgrade\r\n';
   return `${out}\r\n`;
 }
 

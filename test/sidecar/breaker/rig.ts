@@ -1,8 +1,8 @@
-import { Readable, Writable } from 'node:stream';
+import { type Duplex, Readable, Writable } from 'node:stream';
 import { compilePolicy } from '../../../policies/src/compile.js';
 import type { CompiledPolicy } from '../../../policies/src/types.js';
 import type { Clock } from '../../../sidecar/src/clock.js';
-import { Exchange, type ResponseSink, type UpgradeTunnel } from '../../../sidecar/src/exchange.js';
+import { Exchange, type ResponseSink, type UpgradeOffer } from '../../../sidecar/src/exchange.js';
 import type { Handler } from '../../../sidecar/src/pipeline/stage.js';
 import { compose } from '../../../sidecar/src/pipeline/stage.js';
 import { InboundListener } from '../../../sidecar/src/server/listener.js';
@@ -97,7 +97,7 @@ export function fakeExchange(opts: { method?: string; hasBody?: boolean; upgrade
     writeHead: () => undefined, write: () => true, onDrain: () => undefined, end: () => undefined,
     abort: () => undefined, onClose: () => undefined,
   };
-  const upgrade: UpgradeTunnel | undefined = opts.upgrade === true ? { socket: new Writable() as unknown as UpgradeTunnel['socket'], head: Buffer.alloc(0) } : undefined;
+  const upgrade: UpgradeOffer | undefined = opts.upgrade === true ? { protocols: 'websocket', takeOver: () => ({ socket: new Writable() as unknown as Duplex, head: Buffer.alloc(0) }) } : undefined;
   return new Exchange('http/1.1', opts.method ?? 'GET', '/x', '/x', 'app', 'http', {}, '10.0.0.1',
     Readable.from([]), opts.hasBody ?? false, sink, 'req-1', 0, upgrade);
 }

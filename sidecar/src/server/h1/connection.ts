@@ -1,13 +1,13 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type SidecarError } from '../../errors.js';
-import { Exchange } from '../../exchange.js';
+import { Exchange, type UpgradeOffer } from '../../exchange.js';
 import { dropConnectionListed, H } from '../../headers.js';
-import { addField, fieldsToHeaders } from '../../http1/fields.js';
+import { fieldsToHeaders } from '../../http1/fields.js';
 import { methodTable, newParser, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
-import type { FrontContext } from '../front.js';
+import { checkTarget, type FrontContext } from '../front.js';
 import { requestIdFrom } from '../request-id.js';
-import { upgradeExchange } from '../upgrade.js';
+import { judgeUpgrade } from '../upgrade.js';
 import { EMPTY_BODY, RequestBody, type BodySource } from './body.js';
 import { H1Message, type MessageOwner } from './message.js';
 
@@ -21,22 +21,22 @@ export interface H1Host {
   closed(c: H1Connection): void;
 }
 
-/** Parsed requests waiting behind the one being answered before the socket stops being read. */
-const MAX_QUEUED = 8;
+/**
+ * Parsed requests a connection may hold: the one being answered and those pipelined behind it.
+ * At the bound the parser itself stops (mid-read if need be) and the bytes after it wait unparsed.
+ */
+export const MAX_QUEUED = 9;
+/** llhttp's HPE_PAUSED: returned from the headers callback, it stops the parser after that head. */
+const HPE_PAUSED = 21;
 /** How long a refused request's remaining body is read and dropped before the connection is cut. */
 const LINGER_MS = 5000;
 const EXPECT_CONTINUE = /(?:^|[\s,])100-continue(?:$|[\s,;])/i;
 
-/** Why reading is paused: any bit set keeps the socket unread. */
-const enum Pause { Queue = 1, Body = 2, Stopped = 4 }
-
-interface PendingUpgrade {
-  readonly method: string;
-  readonly target: string;
-  readonly headers: IncomingHttpHeaders;
-  /** Bytes after the request head: the tunnel's first data. Set once the parser has returned. */
-  rest?: Buffer;
-}
+/**
+ * Why reading is paused: any bit set keeps the socket unread. `Held`: the parser stopped with
+ * bytes left unparsed (the queue is full, or an Upgrade request awaits the app's answer).
+ */
+const enum Pause { Held = 1, Body = 2, Stopped = 4 }
 
 type Handle = { isStreamBase?: boolean; _consumed?: boolean; reading?: boolean; readStart(): number; readStop(): number };
 
@@ -69,7 +69,17 @@ export class H1Connection implements MessageOwner, BodySource {
   private consumed = false;
   /** The first message of a read was parsed: dispatch it once the parser has returned. */
   private startPending = false;
-  private upgrade: PendingUpgrade | undefined;
+  /**
+   * A request llhttp flagged as an Upgrade (or CONNECT): once it is parsed, llhttp stops, and
+   * what follows stays unparsed until its answer is known: the app's 101 hands the bytes to the
+   * tunnel; any other answer lets them be parsed as the next requests.
+   */
+  private upgradeMsg: H1Message | undefined;
+  private upgradeStopped = false;
+  /** The parser was stopped at the queue bound (HPE_PAUSED) and must be resumed. */
+  private parserPaused = false;
+  /** Bytes read but not parsed while the parser is stopped (Pause.Held). */
+  private held: Buffer | undefined;
   /** A framing error or timeout between requests, answered once the responses before it are out. */
   private failed: SidecarError | undefined;
   private ending = false;
@@ -97,7 +107,7 @@ export class H1Connection implements MessageOwner, BodySource {
     socket.on('close', this.onSocketClose);
     socket.on('end', this.onSocketEnd);
     if (first !== undefined && first.length > 0) this.afterExecute(p.execute(first), first);
-    if (this.destroyed || this.paused !== 0) return;
+    if (this.destroyed || (this.paused & Pause.Stopped) !== 0) return;
     const handle = this.handle();
     if (handle?.isStreamBase === true && handle._consumed !== true) {
       // Read in C++ straight into the parser; results arrive at Slot.Execute.
@@ -107,17 +117,26 @@ export class H1Connection implements MessageOwner, BodySource {
     } else {
       socket.on('data', this.onSocketData);
     }
-    socket.resume();
+    // The first bytes may already have stopped the parser (a full queue, an Upgrade): read later.
+    if (this.paused === 0) socket.resume(); else this.setReading(false);
   }
 
   /** Nothing in flight and nothing half-read: safe to close (drain, idle timeout). */
-  get idle(): boolean { return this.queue.length === 0 && this.messageStart === 0 && this.upgrade === undefined; }
+  get idle(): boolean { return this.queue.length === 0 && this.messageStart === 0 && this.held === undefined; }
 
-  /** Reading a request head (as opposed to a body, or nothing). */
-  get inHeaders(): boolean { return this.messageStart > 0 && this.reading === undefined && this.upgrade === undefined && this.failed === undefined; }
+  /**
+   * Reading a request head the client still owes bytes of, with nothing ahead of it: the headers
+   * timeout runs only then. Not while responses to earlier pipelined requests are still owed (the
+   * client may wait for them, as nginx lets it) and not while sidegate itself has stopped reading
+   * (a full queue, an Upgrade awaiting its answer, a body nobody reads yet); the clock starts
+   * afresh when that ends.
+   */
+  get inHeaders(): boolean {
+    return this.messageStart > 0 && this.reading === undefined && this.queue.length === 0 && this.paused === 0 && this.failed === undefined;
+  }
 
-  /** Reading a request body. */
-  get inBody(): boolean { return this.reading !== undefined; }
+  /** Reading a request body (not while sidegate holds the parser stopped). */
+  get inBody(): boolean { return this.reading !== undefined && (this.paused & Pause.Held) === 0; }
 
   lastResponse(): boolean { return this.ending || this.host.ctx.draining(); }
 
@@ -131,38 +150,41 @@ export class H1Connection implements MessageOwner, BodySource {
     this.url = '';
     const headers = fieldsToHeaders(raw);
     const name = this.methods[method] ?? 'GET';
-    if (upgrade) {
-      // The head is all the HTTP this connection will carry: the bytes after it belong to the
-      // tunnel (or, for CONNECT, are refused). llhttp stops parsing here by itself.
-      this.upgrade = { method: name, target, headers };
-      return 0;
-    }
     const te = headers[H.transferEncoding];
     const cl = headers[H.contentLength];
-    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+    // llhttp reads no body for CONNECT: what follows it would be the tunnel's bytes.
+    const hasBody = name !== 'CONNECT' && (te !== undefined || (cl !== undefined && cl !== '0'));
     const expect = headers.expect;
-    const msg = new H1Message(this, minor >= 1, keepAlive, name === 'HEAD', minor >= 1 && expect !== undefined && EXPECT_CONTINUE.test(expect), hasBody);
+    const connect = name === 'CONNECT';
+    const msg = new H1Message(this, minor >= 1, keepAlive && !connect, name === 'HEAD', minor >= 1 && expect !== undefined && EXPECT_CONTINUE.test(expect), hasBody);
     dropConnectionListed(headers, headers[H.connection]);
     const q = target.indexOf('?');
-    msg.ex = new Exchange(
+    const ex = checkTarget(new Exchange(
       'http/1.1', name, target, q < 0 ? target : target.slice(0, q), headers.host ?? '', this.host.ctx.scheme, headers,
       this.remoteAddress, hasBody ? (this.body = new RequestBody(this)) : EMPTY_BODY, hasBody, msg,
       requestIdFrom(headers[H.requestId]), this.messageStart, undefined,
-    );
+    ), false);
+    msg.ex = ex;
     if (hasBody) this.reading = msg;
     this.queue.push(msg);
     if (this.queue.length === 1) this.startPending = true;
-    if (this.queue.length > MAX_QUEUED) this.pause(Pause.Queue);
+    if (upgrade) {
+      // Judged here, answered through the pipeline like any request: a tunnel only after the app's 101.
+      this.upgradeMsg = msg;
+      const j = judgeUpgrade(ex, minor, hasBody);
+      if (typeof j === 'string') ex.invalid ??= j;
+      else if (j) ex.upgrade = this.offer(msg, headers[H.upgrade] ?? '');
+      return 0;
+    }
+    if (this.queue.length >= MAX_QUEUED) { this.parserPaused = true; return HPE_PAUSED; }
     return 0;
   }
 
   private onMessageComplete(): void {
     const msg = this.reading;
-    if (this.fields.length > 0) {
-      // Request trailers: kept on the headers (stages may read them), not forwarded as such.
-      if (msg !== undefined) for (let i = 0; i + 1 < this.fields.length; i += 2) addField(msg.ex.headers, this.fields[i]!, this.fields[i + 1]!);
-      this.fields = [];
-    }
+    // Request trailers are dropped: never merged into the headers stages judged (they would arrive
+    // after the checks ran), and not forwarded (as Envoy's HTTP/1.1 codec does by default).
+    if (this.fields.length > 0) this.fields = [];
     this.messageStart = 0;
     this.reading = undefined;
     const body = this.body;
@@ -175,22 +197,43 @@ export class H1Connection implements MessageOwner, BodySource {
     if (this.queue.length === 0) this.idleSince = this.host.ctx.clock.monotonic();
   }
 
-  /** After the parser has consumed a buffer: errors, upgrades, and dispatching what was parsed. */
+  /** After the parser has consumed a buffer: errors, stops, and dispatching what was parsed. */
   private afterExecute(ret: number | ParseError, data: Buffer | undefined): void {
     if (typeof ret !== 'number') {
-      this.parseError(ret);
-      // A request parsed before the error still runs: its answer (or its failed body's) comes first.
-      if (this.startPending) { this.startPending = false; this.start(); }
-      return;
+      if (ret.code === 'HPE_PAUSED') {
+        // Stopped at the queue bound: the rest of this read waits, unparsed, for room.
+        this.hold((data ?? this.parser.getCurrentBuffer()).subarray(ret.bytesParsed ?? 0));
+      } else {
+        this.parseError(ret);
+      }
+    } else if (this.upgradeMsg !== undefined && !this.upgradeStopped && this.upgradeMsg.requestDone) {
+      // llhttp stopped after the Upgrade request: nothing after it is parsed until the app answers.
+      this.upgradeStopped = true;
+      this.hold((data ?? this.parser.getCurrentBuffer()).subarray(ret));
     }
-    const up = this.upgrade;
-    if (up !== undefined && up.rest === undefined) {
-      const buf = data ?? this.parser.getCurrentBuffer();
-      up.rest = Buffer.from(buf.subarray(ret));
-      this.stopReading();
-      if (this.queue.length === 0) this.startUpgrade();
-    }
+    // A request parsed before a stop or an error still runs: its answer comes first.
     if (this.startPending) { this.startPending = false; this.start(); }
+  }
+
+  /** Keep bytes the parser did not take (copied: a read buffer is reused) and stop reading. */
+  private hold(rest: Buffer): void {
+    if (rest.length > 0) this.held = this.held === undefined ? Buffer.from(rest) : Buffer.concat([this.held, rest]);
+    this.pause(Pause.Held);
+  }
+
+  /** The reason the parser stopped is gone: parse what was held, then read again. */
+  private release(): void {
+    if (this.destroyed) return;
+    if (this.parserPaused) { this.parserPaused = false; this.parser.resume(); }
+    this.upgradeMsg = undefined;
+    this.upgradeStopped = false;
+    const h = this.held;
+    this.held = undefined;
+    if (h !== undefined) {
+      this.afterExecute(this.parser.execute(h), h);
+      if (this.destroyed || this.parserPaused || this.upgradeStopped || this.failed !== undefined) return;
+    }
+    this.resume(Pause.Held);
   }
 
   // --- flow
@@ -207,11 +250,18 @@ export class H1Connection implements MessageOwner, BodySource {
     if (this.queue[0] !== m) return;
     this.queue.shift();
     if (close) { this.closeAfter(m); return; }
-    if (this.queue.length <= MAX_QUEUED) this.resume(Pause.Queue);
-    if (this.queue.length > 0) { this.start(); return; }
+    const next = this.queue.length > 0;
+    // The Upgrade request was answered without switching: what followed it is HTTP, parsed now.
+    // A full queue has room again: the parser goes on where it stopped. (A request parsed here
+    // into an empty queue is started by the parse itself.)
+    if ((m === this.upgradeMsg && this.upgradeStopped) || (this.parserPaused && this.queue.length < MAX_QUEUED)) this.release();
+    if (this.destroyed) return;
+    if (next) { this.start(); return; }
+    if (this.queue.length > 0) return;
     if (this.failed !== undefined) { this.answerFailure(); return; }
-    if (this.upgrade !== undefined) { this.startUpgrade(); return; }
+    // Nothing is owed to the client any more: a head it had begun is due from now.
     if (this.messageStart === 0) this.idleSince = this.host.ctx.clock.monotonic();
+    else if (this.reading === undefined) this.messageStart = this.host.ctx.clock.monotonic();
   }
 
   /**
@@ -245,7 +295,11 @@ export class H1Connection implements MessageOwner, BodySource {
   private resume(bit: Pause): void {
     if ((this.paused & bit) === 0) return;
     this.paused &= ~bit;
-    if (this.paused === 0 && !this.destroyed) this.setReading(true);
+    if (this.paused === 0 && !this.destroyed) {
+      // A message begun before reading stopped: the client owes its rest from now, not from then.
+      if (this.messageStart > 0) this.messageStart = this.host.ctx.clock.monotonic();
+      this.setReading(true);
+    }
   }
 
   private stopReading(): void {
@@ -317,26 +371,31 @@ export class H1Connection implements MessageOwner, BodySource {
     this.socket.destroySoon();
   }
 
-  // --- upgrade (WebSocket) and CONNECT
+  // --- upgrade (WebSocket and other protocols, after the app's 101 only)
 
-  private startUpgrade(): void {
-    const up = this.upgrade;
-    if (up?.rest === undefined || this.destroyed) return;
-    if (up.method === 'CONNECT') {
-      this.upgrade = undefined;
-      this.failed = new BadRequestError('CONNECT is not supported: sidegate is not a forward proxy');
-      this.host.clientError('malformed');
-      this.answerFailure();
-      return;
-    }
-    // The tunnel owns the socket from here on: this connection lets go of it.
+  private offer(msg: H1Message, protocols: string): UpgradeOffer {
+    return { protocols, takeOver: () => this.takeOver(msg) };
+  }
+
+  /**
+   * The app answered the Upgrade request `msg` with 101: the connection leaves HTTP. The tunnel
+   * gets the socket and the bytes the client sent after the request (held unparsed since).
+   */
+  private takeOver(msg: H1Message): { readonly socket: Duplex; readonly head: Buffer } | undefined {
+    if (this.destroyed || this.queue[0] !== msg || msg !== this.upgradeMsg || !this.upgradeStopped) return undefined;
     this.destroyed = true;
+    this.queue.shift();
     this.socket.off('error', this.onSocketError);
     this.socket.off('close', this.onSocketClose);
     this.socket.off('end', this.onSocketEnd);
+    this.socket.off('data', this.onSocketData);
+    if (this.consumed) { this.consumed = false; this.parser.unconsume(); }
     this.host.closed(this);
     setImmediate(() => this.parser.close());
-    this.host.ctx.dispatch(upgradeExchange(up.method, up.target, up.headers, this.socket, up.rest, this.remoteAddress, this.host.ctx));
+    const head = this.held ?? Buffer.alloc(0);
+    this.held = undefined;
+    msg.detach();
+    return { socket: this.socket, head };
   }
 
   // --- teardown

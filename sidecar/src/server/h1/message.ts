@@ -133,6 +133,12 @@ export class H1Message implements ResponseSink {
     this.notifyClosed();
   }
 
+  /** The connection was handed to a tunnel (the app answered 101): nothing more is written here. */
+  detach(): void {
+    this.ended = true;
+    this.notifyClosed();
+  }
+
   abort(): void {
     if (this.ended) return;
     this.ended = true;

@@ -5,7 +5,7 @@ import { Exchange } from '../../exchange.js';
 import { H } from '../../headers.js';
 import { addField } from '../../http1/fields.js';
 import { EMPTY_BODY, RequestBody } from '../h1/body.js';
-import type { FrontContext } from '../front.js';
+import { checkTarget, type FrontContext } from '../front.js';
 import { requestIdFrom } from '../request-id.js';
 import {
   DEFAULT_WINDOW, ErrorCode, Flag, FrameType, frameHeader, MAX_MAX_FRAME, MAX_WINDOW, MIN_MAX_FRAME,
@@ -348,11 +348,11 @@ export class H2Connection implements StreamOwner {
     const target = parsed.path;
     const q = target.indexOf('?');
     const ctx = host.ctx;
-    ctx.dispatch(new Exchange(
+    ctx.dispatch(checkTarget(new Exchange(
       'h2', parsed.method, target, q < 0 ? target : target.slice(0, q), parsed.authority ?? headers.host ?? '',
       ctx.scheme, headers, this.remoteAddress, body, !endStream, s, requestIdFrom(headers[H.requestId]),
       ctx.clock.monotonic(), undefined,
-    ));
+    ), true));
   }
 
   private onDataFrame(flags: number, id: number, p: Buffer): void {

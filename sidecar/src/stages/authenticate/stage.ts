@@ -1,3 +1,4 @@
+import { clientOf } from '../../client-address.js';
 import type { AuthPolicy } from '../../../../policies/src/types.js';
 import { AuthUnavailableError, CrossTenantError, ForbiddenError, UnauthenticatedError, type SidecarError } from '../../errors.js';
 import type { AuthOutcome, Exchange } from '../../exchange.js';
@@ -196,7 +197,7 @@ export class Authenticator {
     let banned = false;
     let unchecked = false;
     try {
-      [revoked, banned] = await Promise.all([v.jti === undefined ? false : store.isRevoked(v.jti), store.isBanned(ex.remoteAddress)]);
+      [revoked, banned] = await Promise.all([v.jti === undefined ? false : store.isRevoked(v.jti), store.isBanned(clientOf(ex))]);
     } catch (err) {
       unchecked = this.revocationUnavailable(ex, v.provider.cfg.name, err);
     }
@@ -215,7 +216,7 @@ export class Authenticator {
   private async checkBanned(ex: Exchange): Promise<void> {
     let banned = false;
     try {
-      banned = await this.revocation!.store.isBanned(ex.remoteAddress);
+      banned = await this.revocation!.store.isBanned(clientOf(ex));
     } catch (err) {
       this.revocationUnavailable(ex, 'none', err);
       this.deps.metrics.authAttempts.inc({ provider: 'none', result: 'skipped', reason: 'revocation_unchecked' });

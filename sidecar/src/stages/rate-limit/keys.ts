@@ -1,7 +1,9 @@
 import { hash } from 'node:crypto';
 import type { KeyPart } from '../../../../policies/src/types.js';
+import { clientIp } from '../../client-address.js';
 import type { Exchange } from '../../exchange.js';
-import { H } from '../../headers.js';
+
+export { clientIp };
 
 /** `{<namespace>/<service>/<limit>}`: the Cluster hash tag, shared by every key of one limit. */
 export function limitTag(namespace: string, service: string, limit: string): string {
@@ -58,7 +60,7 @@ function partValue(p: KeyPart, ex: Exchange, trustedHops: number): unknown {
       const v = ex.headers[p.name.toLowerCase()];
       return Array.isArray(v) ? v.join(',') : v;
     }
-    case 'clientIp': return clientIp(ex, trustedHops);
+    case 'clientIp': return ex.clientAddress !== '' ? ex.clientAddress : clientIp(ex, trustedHops);
     case 'method': return ex.method;
     case 'route': return ex.routeName;
     case 'constant': return p.value;
@@ -77,27 +79,3 @@ function claimValue(claims: Readonly<Record<string, unknown>> | undefined, name:
   return v;
 }
 
-/**
- * The client address: the socket peer, unless `trustedHops` proxies in front append to
- * x-forwarded-for, in which case it is the entry the outermost trusted proxy appended — the
- * `trustedHops`-th from the right. Entries further left are client-supplied and never trusted;
- * with fewer entries than trusted hops the socket peer is used (as Envoy's xff_num_trusted_hops).
- */
-export function clientIp(ex: Pick<Exchange, 'headers' | 'remoteAddress'>, trustedHops: number): string {
-  if (trustedHops > 0) {
-    const raw = ex.headers[H.forwardedFor];
-    if (raw !== undefined) {
-      const list = (Array.isArray(raw) ? raw.join(',') : raw).split(',').map((s) => s.trim()).filter((s) => s !== '');
-      const pick = list[list.length - trustedHops];
-      if (pick !== undefined) return normalizeIp(pick);
-    }
-  }
-  return normalizeIp(ex.remoteAddress);
-}
-
-/** `::ffff:10.0.0.1` and `10.0.0.1` are one client; IPv6 case and brackets do not matter. */
-function normalizeIp(ip: string): string {
-  let s = ip.trim().toLowerCase();
-  if (s.startsWith('[')) s = s.slice(1, s.indexOf(']') > 0 ? s.indexOf(']') : undefined);
-  return s.startsWith('::ffff:') && s.includes('.') ? s.slice(7) : s;
-}

@@ -1,6 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { LoggingPolicy } from '../../../../policies/src/types.js';
+import { clientOf } from '../../client-address.js';
 import type { Clock } from '../../clock.js';
 import type { Exchange } from '../../exchange.js';
 import { H } from '../../headers.js';
@@ -53,7 +54,6 @@ function startAttributes(ex: Exchange): Record<string, string> {
   const a: Record<string, string> = {
     'http.request.method': ex.method,
     'url.scheme': ex.scheme,
-    'client.address': ex.remoteAddress,
     'server.address': ex.authority,
     'network.protocol.version': ex.protocol === 'h2' ? '2' : '1.1',
   };
@@ -69,6 +69,7 @@ function endSpan(ex: Exchange, span: Span, tracing: Tracing): void {
   span.setAttribute('http.route', ex.routeName);
   span.setAttribute('url.path', ex.path);
   span.setAttribute('sidegate.request_id', ex.requestId);
+  span.setAttribute('client.address', clientOf(ex));
   const auth = ex.auth;
   if (auth !== undefined) {
     const attrs: Record<string, string | boolean> = { result: auth.result };
@@ -105,7 +106,7 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
     bytes_in: Number(ex.headers[H.contentLength] ?? 0) || 0,
     bytes_out: ex.sink.bytesOut,
     protocol: ex.protocol,
-    client_ip: ex.remoteAddress,
+    client_ip: clientOf(ex),
     user_agent: ex.headers[H.userAgent],
   };
   if (ex.upgrade !== undefined) line.upgrade = ex.headers[H.upgrade];
