@@ -72,7 +72,9 @@ export class AdminServer {
       }
       if (path.startsWith('/app-health/')) { await this.appHealth(path.slice('/app-health/'.length), res); return; }
       if (path === '/drain' || path === '/quitquitquit') {
-        if (req.method !== 'POST' && req.method !== 'GET') { json(res, 405, { error: 'use POST' }); return; }
+        // State changes take POST only: in a pod the app shares loopback, and a plain GET is what an
+        // SSRF in the app (or a curious browser) can send (Envoy's admin and Istio's agent agree).
+        if (req.method !== 'POST') { res.setHeader('allow', 'POST'); json(res, 405, { error: `${path} takes POST` }); return; }
         if (!isLoopback(req.socket.remoteAddress)) { json(res, 403, { error: `${path} is only accepted from loopback` }); return; }
         json(res, 202, { status: path === '/drain' ? 'draining' : 'exiting' });
         this.opts.drain(path === '/drain');

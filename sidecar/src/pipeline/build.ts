@@ -34,8 +34,9 @@ export interface PipelineServices {
  */
 export function buildPipeline(policy: CompiledPolicy, s: PipelineServices, authenticate: Stage): Handler {
   const stages: Stage[] = [
-    // Outermost: every exchange, rejections included, gets its metrics and log line.
-    telemetry(policy.logging, s),
+    // Outermost: every exchange, rejections included, gets its metrics and log line (with
+    // --log-headers, every header a provider reads a token from is redacted, whatever its name).
+    telemetry(policy.logging, s, tokenHeaders(policy)),
     // The single boundary where a thrown SidecarError becomes a response.
     respond,
     // Name the route first: it is a metric label, a rate-limit key part and picks the timeout.
@@ -50,6 +51,11 @@ export function buildPipeline(policy: CompiledPolicy, s: PipelineServices, authe
     breaker(policy, policy.upstream.retry.attempts > 0 ? { ...s.breaker, retry: policy.upstream.retry } : s.breaker),
   ];
   return compose(stages, s.forward);
+}
+
+/** Header names the policy's providers read tokens from. */
+function tokenHeaders(policy: CompiledPolicy): ReadonlySet<string> {
+  return new Set((policy.auth?.providers ?? []).flatMap((p) => p.from.filter((f) => f.kind === 'header').map((f) => f.name)));
 }
 
 /**

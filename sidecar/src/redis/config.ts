@@ -79,18 +79,28 @@ interface ParsedUrl {
   readonly password: Secret | undefined;
 }
 
-const URL_RE = /^(rediss?)(\+sentinel|\+cluster)?:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?$/;
+const SCHEME_RE = /^(rediss?)(\+sentinel|\+cluster)?:\/\//;
+const REST_RE = /^([^/?#]+)(?:\/([^?#]*))?$/;
 
+/**
+ * Parse a Redis URL. Credentials are split off at the last `@` (host names have none; a password
+ * may hold `/`, `@`, `?` or `#` unencoded) and never appear in an error message.
+ */
 export function parseRedisUrl(url: string): ParsedUrl {
-  const m = URL_RE.exec(url.trim());
-  if (!m) throw new RedisConfigError(`not a Redis URL: ${redactUrl(url)} (expected redis://, rediss://, redis+sentinel:// or redis+cluster://)`);
-  const [, scheme, variant, userinfo, hostList, path] = m;
+  const trimmed = url.trim();
+  const s = SCHEME_RE.exec(trimmed);
+  const at = trimmed.lastIndexOf('@');
+  const userinfo = s !== null && at >= s[0].length ? trimmed.slice(s[0].length, at) : undefined;
+  const m = s === null ? null : REST_RE.exec(trimmed.slice(userinfo === undefined ? s[0].length : at + 1));
+  if (s === null || m === null) throw new RedisConfigError(`not a Redis URL: ${redactUrl(trimmed)} (expected redis://, rediss://, redis+sentinel:// or redis+cluster://, then host:port)`);
+  const [, scheme, variant] = s;
+  const [, hostList, path] = m;
   let username: string | undefined;
   let password: Secret | undefined;
   if (userinfo !== undefined) {
     const i = userinfo.indexOf(':');
-    username = nonEmpty(decodeURIComponent(i < 0 ? userinfo : userinfo.slice(0, i)));
-    if (i >= 0) password = new Secret(decodeURIComponent(userinfo.slice(i + 1)));
+    username = nonEmpty(decodeCredential(i < 0 ? userinfo : userinfo.slice(0, i), 'user name'));
+    if (i >= 0) password = new Secret(decodeCredential(userinfo.slice(i + 1), 'password'));
   }
   const defaultPort = variant === '+sentinel' ? 26379 : 6379;
   const hosts = hostList!.split(',').map((h) => parseHostPort(h, defaultPort));
@@ -151,7 +161,14 @@ function nonEmpty(s: string | undefined): string | undefined {
 
 /** The URL with any password replaced, for error messages. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/:]*):[^@/]*@/, '//$1:***@');
+  const at = url.lastIndexOf('@');
+  const start = url.indexOf('//');
+  return start >= 0 && at > start ? `${url.slice(0, start + 2)}***@${url.slice(at + 1)}` : url;
+}
+
+/** Percent-decode a user name or password; a malformed escape is named without showing the text. */
+function decodeCredential(s: string, what: string): string {
+  try { return decodeURIComponent(s); } catch { throw new RedisConfigError(`malformed percent-encoding in the Redis URL's ${what}`); }
 }
 
 /** One line for the startup log: topology and endpoints, whether auth and TLS are on; never secrets. */

@@ -6,13 +6,16 @@ const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-a
 
 export const REDACTED = '[REDACTED]';
 
-/** A copy of the headers that is safe to log: secret-bearing ones redacted. */
-export function redactHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+/**
+ * A copy of the headers that is safe to log: secret-bearing ones redacted, by the fixed list above
+ * and by `also`, the header names the policy's providers read tokens from (any name can carry one).
+ */
+export function redactHeaders(headers: IncomingHttpHeaders, also?: ReadonlySet<string>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const v = headers[name];
     if (v === undefined) continue;
-    out[name] = SECRET_HEADER.test(name) ? REDACTED : v;
+    out[name] = SECRET_HEADER.test(name) || also?.has(name) === true ? REDACTED : v;
   }
   return out;
 }

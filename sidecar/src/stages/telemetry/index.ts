@@ -25,7 +25,7 @@ export interface TelemetryDeps {
  * Outermost stage: every exchange — rejected, failed or relayed — ends here with one metric
  * update and (errors always, successes sampled, health checks never) one access log line.
  */
-export function telemetry(policy: LoggingPolicy, deps: TelemetryDeps): Stage {
+export function telemetry(policy: LoggingPolicy, deps: TelemetryDeps, tokenHeaders?: ReadonlySet<string>): Stage {
   const { metrics, clock, tracing } = deps;
   return (next: Handler): Handler => async (ex: Exchange) => {
     metrics.inflight.inc();
@@ -44,7 +44,7 @@ export function telemetry(policy: LoggingPolicy, deps: TelemetryDeps): Stage {
       if (!ex.sink.closed) ex.sink.abort();
     } finally {
       metrics.inflight.dec();
-      record(ex, clock.monotonic() - ex.start, policy, deps);
+      record(ex, clock.monotonic() - ex.start, policy, deps, tokenHeaders);
       if (tracing !== undefined && ex.span !== undefined) endSpan(ex, ex.span, tracing);
     }
   };
@@ -82,7 +82,7 @@ function endSpan(ex: Exchange, span: Span, tracing: Tracing): void {
   tracing.end(span, ex.status, ex.errorCode, true);
 }
 
-function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: TelemetryDeps): void {
+function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: TelemetryDeps, tokenHeaders: ReadonlySet<string> | undefined): void {
   const { metrics } = deps;
   const route = ex.routeName;
   metrics.recordRequest(route, methodLabel(ex.method), ex.status, durationMs / 1000, ex.upstreamMs >= 0 ? ex.upstreamMs / 1000 : -1);
@@ -116,7 +116,7 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
   }
   if (ex.notes !== undefined) Object.assign(line, ex.notes);
   if (ex.span !== undefined) line.trace_id = ex.span.spanContext().traceId;
-  if (deps.logHeaders) line.headers = redactHeaders(ex.headers);
+  if (deps.logHeaders) line.headers = redactHeaders(ex.headers, tokenHeaders);
   if (deps.log.isLevelEnabled('debug')) line.decision = decision(ex);
   if (ex.errorCode === 'SIDEGATE_ERR_INTERNAL') line.err = ex.error;
   deps.log[level](line, 'request');
