@@ -92,6 +92,10 @@ t.test('claims, spoofing and hop-by-hop tricks', async (t) => {
     const raw = await rawExchange(p.proxy.port, [`GET /public/x HTTP/1.1\r\nHost: x\r\nX-USER-ID: admin\r\nx-user-id: root\r\nx-user-id:\tsystem\r\nConnection: close\r\n\r\n`]);
     t.equal(statuses(raw)[0], 200);
     t.notOk(pairs(last()).some(([n]) => n === 'x-user-id'), 'repeated, upper-case and tab-led copies are stripped');
+    // Underscore spellings: CGI-style gateways (WSGI, PHP, Rack) read x_user_id as x-user-id.
+    const under = await rawExchange(p.proxy.port, [`GET /public/x HTTP/1.1\r\nHost: x\r\nX_User_Id: admin\r\nx_tenant-id: evil\r\nx-tenant_id: evil\r\nConnection: close\r\n\r\n`]);
+    t.equal(statuses(under)[0], 200);
+    t.same(pairs(last()).filter(([n]) => n.replace(/_/g, '-') === 'x-user-id' || n.replace(/_/g, '-') === 'x-tenant-id'), [], 'underscore spellings are stripped too');
     // Over HTTP/2.
     const s = h2connect(p.url);
     t.teardown(() => s.close());

@@ -68,7 +68,7 @@ export class Authenticator {
       providers.set(p.name, new ProviderRuntime(p, keys, deps.metrics.authAttempts.labels(p.name, 'success', 'ok')));
     }
     ({ rules: this.rules, fallback: this.fallback } = compileRules(policy, providers));
-    this.spoofable = [...new Set([...providers.values()].flatMap((p) => p.forward.map((f) => f.header)))];
+    this.spoofable = [...new Set([...providers.values()].flatMap((p) => p.forward.flatMap((f) => spellings(f.header))))];
     this.cache = new TokenCache(policy.cache.maxEntries);
     if (policy.revocation?.enabled === true) {
       if (deps.revocation === undefined) throw new Error('auth.revocation is enabled but no revocation store was given');
@@ -260,6 +260,20 @@ export class Authenticator {
     this.deps.metrics.authAttempts.inc({ provider, result: 'failure', reason });
     throw err;
   }
+}
+
+/**
+ * Every spelling of a header name an app may read as that header: CGI-style gateways (WSGI, PHP,
+ * Rack, nginx with underscores_in_headers) map `x_user_id` and `x-user-id` to one variable, so a
+ * client's `x_user_id` would spoof the identity header as surely as `x-user-id`. Names arrive
+ * lowercased from both protocols; each `-` may be `_`. (Up to 6 dashes: 64 spellings.)
+ */
+function spellings(name: string): string[] {
+  const parts = name.split(/[-_]/);
+  if (parts.length > 7) return [name, parts.join('-'), parts.join('_')];
+  let out = [parts[0]!];
+  for (const p of parts.slice(1)) out = out.flatMap((o) => [`${o}-${p}`, `${o}_${p}`]);
+  return out;
 }
 
 function asString(v: string | string[] | undefined): string | undefined {
