@@ -1,6 +1,6 @@
 import t from 'tap';
 import { request } from 'undici';
-import { requestTarget } from '../../sidecar/src/protocol/target.js';
+import { requestTarget, validAuthority } from '../../sidecar/src/protocol/target.js';
 import { startHttpApp, type Seen } from '../helpers/apps.js';
 import { startProxy } from '../helpers/proxy.js';
 import { connect } from 'node:net';
@@ -55,6 +55,8 @@ t.test('requestTarget', async (t) => {
   bad('*', /asterisk-form/, 'GET');
   bad('http://user@h/x', /userinfo/);
   bad('http://h/x', /must start with \//, 'GET', true);
+  for (const a of ['h.example', 'h.example:8080', '10.0.0.1:80', '[::1]:8443', '[fe80::1]', '']) t.ok(validAuthority(a), `authority ${a}`);
+  for (const a of ['u@h', 'h h', 'h/x', 'h\x7f', 'h:80:x', '[::1', 'h\u00e9']) t.notOk(validAuthority(a), `not an authority: ${JSON.stringify(a).replace(/[^\x20-\x7e]/g, '?')}`);
 });
 
 t.test('path tricks cannot dodge a path rule: the app receives the path the rule saw', async (t) => {

@@ -64,6 +64,16 @@ export function requestTarget(method: string, raw: string, h2: boolean): Request
   return n.ok ? { ok: true, path: n.path, target: n.target, authority } : n;
 }
 
+/**
+ * An authority (`Host`, `:authority`, or an absolute-form target's) as RFC 3986 §3.2 allows it:
+ * host (reg-name, IPv4, or IPv6 in brackets) and port, no userinfo. Apps pick virtual hosts by it.
+ */
+const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=%]*(?:\[[0-9A-Fa-f:.]+\])?(?::[0-9]*)?$/;
+
+export function validAuthority(a: string): boolean {
+  return a.length <= 255 && AUTHORITY.test(a);
+}
+
 type Normalized = { readonly ok: true; readonly path: string; readonly target: string } | { readonly ok: false; readonly reason: string };
 
 /**

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Exchange } from '../exchange.js';
-import { requestTarget } from '../protocol/target.js';
+import { requestTarget, validAuthority } from '../protocol/target.js';
 
 /** What the protocol fronts need from the proxy to build and run exchanges. */
 export interface FrontContext {
@@ -22,6 +22,7 @@ export function checkTarget(ex: Exchange, h2: boolean): Exchange {
     ex.target = t.target;
     ex.path = t.path;
     if (t.authority !== undefined) ex.authority = t.authority;
+    if (!validAuthority(ex.authority)) ex.invalid = 'invalid Host or :authority';
   } else {
     ex.invalid = t.reason;
   }
