@@ -45,6 +45,18 @@ const RESETS_PER_SECOND = 33;
 /** CONTINUATION frames allowed in one header block (CVE-2024-27316 floods of empty ones). */
 const MAX_CONTINUATIONS = 64;
 const MAX_FIELDS = 2000;
+/** Closed streams whose ending is remembered for frames still arriving on them (RFC 9113 §5.1). */
+const CLOSED_REMEMBERED = 1024;
+
+/** How a stream that left the table ended: which frames on it are errors. */
+const enum Closed {
+  /** We reset it (or refused it): the peer may still have frames in flight, ignored. */
+  ByUs,
+  /** The peer reset it: any frame but PRIORITY on it is a stream error STREAM_CLOSED. */
+  ByPeer,
+  /** Both sides ended it: DATA or HEADERS on it is a connection error STREAM_CLOSED. */
+  Ended,
+}
 
 /** Field names a request may not carry in HTTP/2 (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -68,7 +80,11 @@ function validToken(n: string, upper: boolean): boolean {
   return true;
 }
 
-/** No NUL, CR or LF anywhere, no whitespace at either end (RFC 9113 §8.2.1). */
+/**
+ * No whitespace at either end (RFC 9113 §8.2.1) and no control character but tab anywhere (RFC
+ * 9110 §5.5: field-vchar, obs-text, SP, HTAB): the bytes llhttp accepts in an HTTP/1.1 field
+ * value, so HTTP/2 cannot carry into a request to an HTTP/1.1 app what HTTP/1.1 would refuse.
+ */
 function validValue(v: string): boolean {
   const n = v.length;
   if (n === 0) return true;
@@ -78,7 +94,7 @@ function validValue(v: string): boolean {
   if (c === 32 || c === 9) return false;
   for (let i = 0; i < n; i++) {
     c = v.charCodeAt(i);
-    if (c === 0 || c === 10 || c === 13) return false;
+    if ((c < 32 && c !== 9) || c === 127) return false;
   }
   return true;
 }
@@ -106,6 +122,10 @@ export class H2Connection implements StreamOwner {
   idleSince: number;
   readonly remoteAddress: string;
   private readonly streams = new Map<number, H2Stream>();
+  private readonly closedStreams = new Map<number, Closed>();
+  /** The peer changed SETTINGS_HEADER_TABLE_SIZE: the next header block we send says so. */
+  private tableSizeUpdate = false;
+  private peerTableSize = 4096;
   private readonly hpack = new HpackDecoder();
   private pending: Buffer | undefined;
   private prefaceSeen = false;
@@ -128,6 +148,7 @@ export class H2Connection implements StreamOwner {
   private hbFlags = 0;
   private hbParts: Buffer[] = [];
   private hbLength = 0;
+  private hbSelfDep = false;
   private readonly maxBlock: number;
   // Output gathered for this event-loop turn.
   private out: Buffer[] = [];
@@ -231,7 +252,13 @@ export class H2Connection implements StreamOwner {
       case FrameType.Headers: this.onHeaders(flags, id, p); break;
       case FrameType.Priority:
         if (id === 0) throw new ConnectionError(ErrorCode.ProtocolError, 'PRIORITY on stream 0');
-        if (p.length !== 5) this.resetId(id, ErrorCode.FrameSizeError);
+        if (p.length !== 5) { this.resetId(id, ErrorCode.FrameSizeError); break; }
+        // A stream cannot depend on itself (RFC 9113 §5.3.1): a stream error, or for an idle
+        // stream, which may not be reset, a connection error (as nghttp2).
+        if ((p.readUInt32BE(0) & 0x7fffffff) === id) {
+          if (id > this.lastStreamId) throw new ConnectionError(ErrorCode.ProtocolError, `stream ${id} depends on itself`);
+          this.resetId(id, ErrorCode.ProtocolError);
+        }
         break;
       case FrameType.RstStream: this.onRst(id, p); break;
       case FrameType.Settings: this.onSettings(flags, id, p); break;
@@ -269,9 +296,12 @@ export class H2Connection implements StreamOwner {
   private onHeaders(flags: number, id: number, p: Buffer): void {
     if (id === 0) throw new ConnectionError(ErrorCode.ProtocolError, 'HEADERS on stream 0');
     const frag = this.unpad(flags, p, true);
-    if ((flags & Flag.EndHeaders) !== 0) { this.onBlock(id, flags, frag); return; }
+    const dep = (flags & Flag.Padded) !== 0 ? 1 : 0;
+    const selfDep = (flags & Flag.Priority) !== 0 && (p.readUInt32BE(dep) & 0x7fffffff) === id;
+    if ((flags & Flag.EndHeaders) !== 0) { this.onBlock(id, flags, frag, selfDep); return; }
     this.hbStream = id;
     this.hbFlags = flags;
+    this.hbSelfDep = selfDep;
     this.hbParts = [Buffer.from(frag)];
     this.hbLength = frag.length;
   }
@@ -288,27 +318,66 @@ export class H2Connection implements StreamOwner {
     const sid = this.hbStream;
     this.hbStream = 0;
     this.hbParts = [];
-    this.onBlock(sid, this.hbFlags, block);
+    this.onBlock(sid, this.hbFlags, block, this.hbSelfDep);
   }
 
-  /** A whole header block: a new request, or the trailers of one. */
-  private onBlock(id: number, flags: number, block: Buffer): void {
+  /**
+   * A whole header block: a new request, or the trailers of one. Always decoded first, even for
+   * a stream that is refused: the dynamic table must see every block. The list stops growing
+   * past the size limit (the request is answered 431), so repeated references cost no copies.
+   */
+  private onBlock(id: number, flags: number, block: Buffer, selfDep: boolean): void {
     let fields: string[];
-    try { fields = this.hpack.decode(block, MAX_FIELDS); } catch (err) {
+    try { fields = this.hpack.decode(block, MAX_FIELDS, this.host.maxHeaderSize); } catch (err) {
       if (err instanceof HpackError) throw new ConnectionError(ErrorCode.CompressionError, err.message);
       throw err;
     }
     const endStream = (flags & Flag.EndStream) !== 0;
     const known = this.streams.get(id);
-    if (known !== undefined) { this.onTrailers(known, endStream, fields); return; }
-    if (id <= this.lastStreamId) return; // a stream that is over (we reset it): nothing to do
-    if (id % 2 === 0) throw new ConnectionError(ErrorCode.ProtocolError, `stream ${id} opened by the client has an even id`);
-    this.lastStreamId = id;
-    if (this.goawaySent || this.peerGone || this.streams.size >= this.host.maxConcurrentStreams) {
-      this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.RefusedStream));
+    if (known !== undefined) {
+      if (selfDep) { this.malformed(known); return; }
+      this.onTrailers(known, endStream, fields);
       return;
     }
-    this.onRequest(id, endStream, fields);
+    if (id <= this.lastStreamId) { this.onClosedStream(id, true); return; }
+    if (id % 2 === 0) throw new ConnectionError(ErrorCode.ProtocolError, `stream ${id} opened by the client has an even id`);
+    this.lastStreamId = id;
+    if (selfDep) { this.refuse(id, ErrorCode.ProtocolError); return; } // RFC 9113 §5.3.1
+    if (this.goawaySent || this.peerGone || this.streams.size >= this.host.maxConcurrentStreams) {
+      this.refuse(id, ErrorCode.RefusedStream);
+      return;
+    }
+    this.onRequest(id, endStream, fields, this.hpack.oversize);
+  }
+
+  /**
+   * DATA or HEADERS on a stream that left the table (RFC 9113 §5.1): ignored if we reset it (the
+   * peer may have sent them before it knew), a stream error if the peer reset it, a connection
+   * error if both sides had ended it. A stream never opened below the last one (idle, closed by a
+   * higher id) is a connection error for HEADERS (§5.1.1); DATA on one we no longer remember is
+   * ignored, as nghttp2 does.
+   */
+  private onClosedStream(id: number, headers: boolean): void {
+    const how = this.closedStreams.get(id);
+    if (how === Closed.ByUs) return;
+    if (how === Closed.ByPeer) { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.StreamClosed)); return; }
+    if (how === Closed.Ended) throw new ConnectionError(ErrorCode.StreamClosed, `${headers ? 'HEADERS' : 'DATA'} on closed stream ${id}`);
+    if (headers) throw new ConnectionError(ErrorCode.ProtocolError, `HEADERS on stream ${id}, not above the last stream ${this.lastStreamId}`);
+  }
+
+  /** Remember how a stream ended; the oldest are forgotten past CLOSED_REMEMBERED. */
+  private remember(id: number, how: Closed): void {
+    this.closedStreams.set(id, how);
+    if (this.closedStreams.size > CLOSED_REMEMBERED) {
+      const oldest = this.closedStreams.keys().next();
+      if (oldest.done !== true) this.closedStreams.delete(oldest.value);
+    }
+  }
+
+  /** Reset a stream that never entered the table (refused, or malformed before it began). */
+  private refuse(id: number, code: number): void {
+    this.remember(id, Closed.ByUs);
+    this.control(wordFrame(FrameType.RstStream, 0, id, code));
   }
 
   private onTrailers(s: H2Stream, endStream: boolean, fields: string[]): void {
@@ -319,23 +388,23 @@ export class H2Connection implements StreamOwner {
     this.remoteEnd(s); // request trailers are not forwarded
   }
 
-  private onRequest(id: number, endStream: boolean, fields: string[]): void {
+  private onRequest(id: number, endStream: boolean, fields: string[], oversize: boolean): void {
     const host = this.host;
-    const parsed = parseRequest(fields);
-    if (parsed === MALFORMED) { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.ProtocolError)); return; }
-    if (parsed.method === 'CONNECT') { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.RefusedStream)); return; }
-    const cl = parsed.headers[H.contentLength];
+    const parsed = oversize ? undefined : parseRequest(fields);
+    if (parsed === MALFORMED) { this.refuse(id, ErrorCode.ProtocolError); return; }
+    if (parsed?.method === 'CONNECT') { this.refuse(id, ErrorCode.RefusedStream); return; }
+    const cl = parsed?.headers[H.contentLength];
     let expected = -1;
     if (cl !== undefined) {
-      if (!/^\d{1,15}$/.test(cl)) { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.ProtocolError)); return; }
+      if (!/^\d{1,15}$/.test(cl)) { this.refuse(id, ErrorCode.ProtocolError); return; }
       expected = Number(cl);
-      if (endStream && expected !== 0) { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.ProtocolError)); return; }
+      if (endStream && expected !== 0) { this.refuse(id, ErrorCode.ProtocolError); return; }
     }
     const s = new H2Stream(this, id, endStream, this.peerWindow, STREAM_WINDOW);
     s.expected = expected;
     this.streams.set(id, s);
     this.idleSince = 0;
-    if (parsed.size > host.maxHeaderSize) {
+    if (parsed === undefined || parsed.size > host.maxHeaderSize) {
       host.clientError('header_overflow');
       const e = new HeadersTooLargeError(host.maxHeaderSize);
       s.writeHead(e.status, { 'content-type': 'application/json' });
@@ -364,6 +433,7 @@ export class H2Connection implements StreamOwner {
     if (s === undefined) {
       if (id > this.lastStreamId) throw new ConnectionError(ErrorCode.ProtocolError, `DATA on idle stream ${id}`);
       this.connCredits += len; // a stream that is over: the bytes are dropped, the window given back
+      this.onClosedStream(id, false);
       return;
     }
     if (s.remoteDone) { this.connCredits += len; this.reset(s, ErrorCode.StreamClosed, false); return; }
@@ -456,6 +526,10 @@ export class H2Connection implements StreamOwner {
         }
         if (delta > 0) this.pumpAll();
       }
+      if (key === Setting.HeaderTableSize && v !== this.peerTableSize) {
+        this.peerTableSize = v;
+        this.tableSizeUpdate = true;
+      }
       if (key === Setting.MaxFrameSize) {
         if (v < MIN_MAX_FRAME || v > MAX_MAX_FRAME) throw new ConnectionError(ErrorCode.ProtocolError, 'SETTINGS_MAX_FRAME_SIZE out of range');
         this.peerMaxFrame = v;
@@ -495,14 +569,14 @@ export class H2Connection implements StreamOwner {
   private resetId(id: number, code: number): void {
     const s = this.streams.get(id);
     if (s !== undefined) this.reset(s, code, false);
-    else this.control(wordFrame(FrameType.RstStream, 0, id, code));
+    else this.refuse(id, code);
   }
 
   /** StreamOwner: end a stream abruptly. */
   reset(s: H2Stream, code: number, byPeer: boolean): void {
     if (s.finished) return;
     if (!byPeer && !this.dead) this.emit(wordFrame(FrameType.RstStream, 0, s.id, code));
-    this.retire(s, true);
+    this.retire(s, true, byPeer ? Closed.ByPeer : Closed.ByUs);
   }
 
   /** The request is complete on the client's side. */
@@ -513,9 +587,10 @@ export class H2Connection implements StreamOwner {
   }
 
   /** Take a stream out of the table and tell whoever waits on it. */
-  private retire(s: H2Stream, aborted: boolean): void {
+  private retire(s: H2Stream, aborted: boolean, how = Closed.ByUs): void {
     if (s.finished) return;
     this.streams.delete(s.id);
+    this.remember(s.id, how);
     this.waiting.delete(s);
     if (s.owed > 0) { this.connCredits += s.owed; s.owed = 0; } // bytes nobody will read: the connection's window back
     if (aborted && s.body !== undefined && !s.body.readableEnded) {
@@ -530,7 +605,7 @@ export class H2Connection implements StreamOwner {
 
   /** Our response is complete: the stream is over once the client's request is too. */
   private localEnd(s: H2Stream): void {
-    if (s.remoteDone) { this.retire(s, false); return; }
+    if (s.remoteDone) { this.retire(s, false, Closed.Ended); return; }
     // The answer is complete while the client is still sending: tell it to stop (RFC 9113 §8.1).
     this.emit(wordFrame(FrameType.RstStream, 0, s.id, ErrorCode.NoError));
     this.retire(s, true);
@@ -539,8 +614,15 @@ export class H2Connection implements StreamOwner {
   // --- output
 
   sendHeaders(s: H2Stream, status: number, headers: FieldValues, end: boolean): void {
-    this.headerFrames(s.id, encodeBlock(9, status, headers), end);
+    this.headerFrames(s.id, encodeBlock(9, status, headers, this.takeTableSizeUpdate()), end);
     if (end) this.localEnd(s);
+  }
+
+  /** Whether the block about to be encoded must begin with a dynamic table size update (once per change). */
+  private takeTableSizeUpdate(): boolean {
+    if (!this.tableSizeUpdate) return false;
+    this.tableSizeUpdate = false;
+    return true;
   }
 
   /** A block from `encodeBlock` (9 bytes free at the front) as HEADERS and, past the peer's frame size, CONTINUATION frames. */
@@ -590,7 +672,7 @@ export class H2Connection implements StreamOwner {
 
   private finishResponse(s: H2Stream): void {
     if (s.wantTrailers) {
-      this.headerFrames(s.id, encodeBlock(9, -1, s.trailers ?? {}), true); // trailers: HEADERS without :status
+      this.headerFrames(s.id, encodeBlock(9, -1, s.trailers ?? {}, this.takeTableSizeUpdate()), true); // trailers: HEADERS without :status
     } else if (s.lastData !== undefined) {
       s.lastData[4] = s.lastData[4]! | Flag.EndStream; // still unsent: END_STREAM rides on the last DATA frame
     } else {
@@ -729,9 +811,14 @@ function parseRequest(fields: readonly string[]): ParsedRequest | typeof MALFORM
     regular = true;
     if (!validToken(name, false) || !validValue(value) || CONNECTION_SPECIFIC.has(name)) return MALFORMED;
     if (name === 'te' && value !== 'trailers') return MALFORMED;
+    // Content-Length at most once, as llhttp requires of HTTP/1.1 (a second one, equal or not, is refused).
+    if (name === 'content-length' && headers[name] !== undefined) return MALFORMED;
     addField(headers, name, value);
   }
   if (method === undefined) return MALFORMED;
+  // An empty :authority, or a Host naming another one, is malformed (RFC 9113 §8.3.1), as nghttp2
+  // has it: the app would pick its virtual host from one and the sidecar log the other.
+  if (authority === '' || (authority !== undefined && headers.host !== undefined && headers.host !== authority)) return MALFORMED;
   if (method !== 'CONNECT') {
     if (scheme === undefined || path === undefined) return MALFORMED;
     // Origin-form, or `*` for OPTIONS (RFC 9113 §8.3.1): never a full URI or a bare word.

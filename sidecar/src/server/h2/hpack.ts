@@ -40,9 +40,20 @@ export class HpackDecoder {
    * Decode a whole header block into a flat `[name, value, …]` list. Throws HpackError on any
    * coding error; `maxFields` bounds the list (a block of a million one-byte indexed fields).
    */
-  decode(block: Buffer, maxFields: number): string[] {
+  /**
+   * Set by `decode` when the block's header list (RFC 9113 §6.5.2: name + value + 32 per field)
+   * went over its `maxSize`: fields past that point were decoded (the dynamic table must see
+   * them) but not listed, so a block that names one large table entry thousands of times costs
+   * the decoding, not thousands of copies.
+   */
+  oversize = false;
+
+  decode(block: Buffer, maxFields: number, maxSize = Infinity): string[] {
     const out: string[] = [];
     this.pos = 0;
+    this.oversize = false;
+    this.listSize = 0;
+    this.maxSize = maxSize;
     let first = true;
     while (this.pos < block.length) {
       const b = block[this.pos]!;
@@ -73,8 +84,14 @@ export class HpackDecoder {
     return out;
   }
 
+  private listSize = 0;
+  private maxSize = Infinity;
+
   private push(out: string[], name: string, value: string, maxFields: number): void {
     if (out.length >= maxFields * 2) throw new HpackError(`more than ${maxFields} fields in one block`);
+    if (this.oversize) return;
+    this.listSize += name.length + value.length + 32;
+    if (this.listSize > this.maxSize) { this.oversize = true; return; }
     out.push(name, value);
   }
 
@@ -186,9 +203,12 @@ function putStr(at: number, s: string): number {
 /** Header values as node:http types them. */
 export type FieldValues = Readonly<Record<string, number | string | readonly string[] | undefined>>;
 
-export function encodeBlock(reserve: number, status: number, fields: FieldValues): Buffer {
+export function encodeBlock(reserve: number, status: number, fields: FieldValues, tableSizeUpdate = false): Buffer {
   let at = reserve;
   room(at, 16);
+  // The peer changed SETTINGS_HEADER_TABLE_SIZE: the first block after it starts with a dynamic
+  // table size update (RFC 7541 §4.2). This encoder never indexes, so the size it announces is 0.
+  if (tableSizeUpdate) out[at++] = 0x20;
   if (status >= 0) { // < 0: a trailers block, which has no :status
     const si = STATUS_INDEX.get(status);
     if (si !== undefined) out[at++] = 0x80 | si;
