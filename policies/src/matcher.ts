@@ -10,6 +10,9 @@ export interface MatchSpec {
 /**
  * Prebuilds a matcher: exact paths in a Set, `/x/*` prefixes as `/x/` (with `/x` itself added to
  * the exact paths), `*` or `/*` (or no paths) for any path; methods upper-cased, none for any.
+ * Two readings follow what app routers do, so a rule cannot be dodged by them: an exact path
+ * matches with or without a trailing slash (Express, Flask and Spring route `/a/` to `/a`'s
+ * handler), and `GET` includes `HEAD` (frameworks run the GET handler for HEAD).
  * The request path given to `matches` must be the path without the query string; it is compared
  * as is, so callers must normalize it (dot segments, duplicate slashes) before matching.
  */
@@ -26,13 +29,15 @@ export function compileMatcher(spec: MatchSpec = {}): RequestMatcher {
       exact.push(prefix.slice(0, -1));
     } else {
       exact.push(p);
+      if (p.length > 1) exact.push(p.endsWith('/') ? p.slice(0, -1) : `${p}/`);
     }
   }
   // Longer prefixes first is not needed for a yes/no answer; shortest first ends loops sooner.
   prefixes.sort((a, b) => a.length - b.length);
   const exactPaths = new FrozenSet(anyPath ? [] : exact);
   const prefixList = Object.freeze(anyPath ? [] : prefixes);
-  const methods = new FrozenSet((spec.methods ?? []).map((m) => m.toUpperCase()));
+  const named = (spec.methods ?? []).map((m) => m.toUpperCase());
+  const methods = new FrozenSet(named.includes('GET') && !named.includes('HEAD') ? [...named, 'HEAD'] : named);
   const anyMethod = methods.size === 0;
 
   const matches = anyPath

@@ -19,10 +19,14 @@ export function clientIp(ex: Pick<Exchange, 'headers' | 'remoteAddress'>, truste
   return normalizeIp(ex.remoteAddress);
 }
 
-/** `::ffff:10.0.0.1` and `10.0.0.1` are one client; IPv6 case and brackets do not matter. */
+/**
+ * `::ffff:10.0.0.1` and `10.0.0.1` are one client; IPv6 case and brackets do not matter, nor a
+ * port some proxies append (`10.0.0.1:5678`, `[::1]:5678`: Azure Application Gateway does).
+ */
 export function normalizeIp(ip: string): string {
   let s = ip.trim().toLowerCase();
   if (s.startsWith('[')) s = s.slice(1, s.indexOf(']') > 0 ? s.indexOf(']') : undefined);
+  else if (/^\d{1,3}(?:\.\d{1,3}){3}:\d+$/.test(s)) s = s.slice(0, s.indexOf(':'));
   return s.startsWith('::ffff:') && s.includes('.') ? s.slice(7) : s;
 }
 

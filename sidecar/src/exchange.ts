@@ -77,8 +77,12 @@ export class Exchange {
    * stage answers 400 with it before any other stage reads the request.
    */
   invalid: string | undefined = undefined;
+  /** The path with its `;parameters` when it has any (rules match `path`, without them). */
+  paramPath: string | undefined = undefined;
   /** The client's address as the policy's `clientAddress.trustedHops` reads it (set by the route stage). */
   clientAddress = '';
+  /** Proxies in front are trusted (`trustedHops` > 0): their x-forwarded-proto and -host are kept. */
+  trustForwarded = false;
   /** Free-form annotations stages leave for the log line and span (small, bounded values only). */
   notes: Record<string, string | number | boolean> | undefined = undefined;
   /** The request's SERVER span, when tracing is on. */

@@ -1,11 +1,14 @@
 import t from 'tap';
 import { compileMatcher } from '../../policies/src/matcher.js';
 
-void t.test('exact paths match only themselves', (t) => {
-  const m = compileMatcher({ paths: ['/healthz', '/api/v1/orders'] });
+void t.test('exact paths match only themselves, with or without a trailing slash', (t) => {
+  const m = compileMatcher({ paths: ['/healthz', '/api/v1/orders', '/dir/'] });
   t.ok(m.matches('GET', '/healthz'));
   t.ok(m.matches('POST', '/api/v1/orders'));
-  t.notOk(m.matches('GET', '/healthz/'));
+  // Routers (Express, Flask, Spring) serve /healthz/ with /healthz's handler: so does the rule.
+  t.ok(m.matches('GET', '/healthz/'));
+  t.ok(m.matches('GET', '/dir'), 'and a rule written with the slash matches without it');
+  t.notOk(m.matches('GET', '/healthz//'), 'repeated slashes never reach the matcher (the target validator merges them)');
   t.notOk(m.matches('GET', '/healthzz'));
   t.notOk(m.matches('GET', '/api/v1/orders/1'));
   t.notOk(m.matches('GET', '/'));
@@ -75,5 +78,15 @@ void t.test('matching costs no allocation-heavy work (loose bound: the machine i
   const nsPerCall = Number(process.hrtime.bigint() - start) / n;
   t.equal(hits, (n / 4) * 3);
   t.ok(nsPerCall < 20_000, `${nsPerCall.toFixed(0)} ns per match`);
+  t.end();
+});
+
+void t.test('GET includes HEAD (frameworks run the GET handler for HEAD); other methods are exact', (t) => {
+  const m = compileMatcher({ paths: ['/a'], methods: ['GET'] });
+  t.ok(m.matches('GET', '/a'));
+  t.ok(m.matches('HEAD', '/a'));
+  t.notOk(m.matches('POST', '/a'));
+  const p = compileMatcher({ paths: ['/a'], methods: ['POST'] });
+  t.notOk(p.matches('HEAD', '/a'));
   t.end();
 });

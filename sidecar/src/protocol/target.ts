@@ -28,6 +28,11 @@ export type RequestTarget =
     readonly target: string;
     /** The authority of an absolute-form target (HTTP/1.1 only), which wins over Host (RFC 9112 §3.2.2). */
     readonly authority: string | undefined;
+    /**
+     * The normalised path with its `;parameters`, when it has any: apps other than servlet
+     * containers route on it, so the policy must reach the same verdict for it as for `path`.
+     */
+    readonly paramPath?: string | undefined;
   }
   | { readonly ok: false; readonly reason: string };
 
@@ -61,7 +66,7 @@ export function requestTarget(method: string, raw: string, h2: boolean): Request
     if (t.charCodeAt(0) !== 47) return { ok: false, reason: 'userinfo in the request target' };
   }
   const n = normalizePath(t);
-  return n.ok ? { ok: true, path: n.path, target: n.target, authority } : n;
+  return n.ok ? { ok: true, path: n.path, target: n.target, authority, paramPath: n.paramPath } : n;
 }
 
 /**
@@ -74,7 +79,7 @@ export function validAuthority(a: string): boolean {
   return a.length <= 255 && AUTHORITY.test(a);
 }
 
-type Normalized = { readonly ok: true; readonly path: string; readonly target: string } | { readonly ok: false; readonly reason: string };
+type Normalized = { readonly ok: true; readonly path: string; readonly target: string; readonly paramPath?: string } | { readonly ok: false; readonly reason: string };
 
 /**
  * Normalise an origin-form target: percent-decode unreserved characters, upper-case other escapes,
@@ -92,8 +97,10 @@ export function normalizePath(t: string): Normalized {
   const resolved = resolveDots(decoded);
   // Servlet containers route on segments with their ;parameters removed: so do the rules. The app
   // still receives the parameters (matrix parameters, jsessionid).
-  const path = resolved.includes(';') ? resolved.split('/').map((seg) => seg.split(';', 1)[0]).join('/') : resolved;
-  return { ok: true, path, target: q < 0 ? resolved : resolved + t.slice(q) };
+  if (!resolved.includes(';')) return { ok: true, path: resolved, target: q < 0 ? resolved : resolved + t.slice(q) };
+  // A segment that was only a parameter (`/;x/admin`) leaves an empty one: merged, as Tomcat does.
+  const path = resolved.split('/').map((seg) => seg.split(';', 1)[0]).join('/').replace(/\/{2,}/g, '/');
+  return { ok: true, path, target: q < 0 ? resolved : resolved + t.slice(q), paramPath: resolved };
 }
 
 function decodeUnreserved(p: string): string | undefined {

@@ -92,7 +92,8 @@ export function parseRedisUrl(url: string): ParsedUrl {
   const at = trimmed.lastIndexOf('@');
   const userinfo = s !== null && at >= s[0].length ? trimmed.slice(s[0].length, at) : undefined;
   const m = s === null ? null : REST_RE.exec(trimmed.slice(userinfo === undefined ? s[0].length : at + 1));
-  if (s === null || m === null) throw new RedisConfigError(`not a Redis URL: ${redactUrl(trimmed)} (expected redis://, rediss://, redis+sentinel:// or redis+cluster://, then host:port)`);
+  // Never echoed: a URL that does not parse may hold a password anywhere in it.
+  if (s === null || m === null) throw new RedisConfigError(`not a Redis URL${s === null ? '' : ` after ${s[0]}`} (expected redis://, rediss://, redis+sentinel:// or redis+cluster://, then host:port[,host:port][/db]; credentials in SIDEGATE_REDIS_PASSWORD)`);
   const [, scheme, variant] = s;
   const [, hostList, path] = m;
   let username: string | undefined;
@@ -122,7 +123,8 @@ export function parseRedisUrl(url: string): ParsedUrl {
 
 function parseHostPort(s: string, defaultPort: number): HostPort {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d+))?$/.exec(s);
-  if (!m) throw new RedisConfigError(`bad host:port "${s}" in the Redis URL`);
+  // Shown only when it looks like a host: a forgotten host can leave `user:password` here.
+  if (!m) throw new RedisConfigError(`bad host:port ${/^[A-Za-z0-9.-]*(?::\d*)?$/.test(s) ? `"${s}" ` : ''}in the Redis URL`);
   const port = m[3] === undefined ? defaultPort : Number(m[3]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RedisConfigError(`bad port in "${s}"`);
   return { host: m[1] ?? m[2]!, port };

@@ -22,6 +22,7 @@ export function checkTarget(ex: Exchange, h2: boolean): Exchange {
     ex.target = t.target;
     ex.path = t.path;
     if (t.authority !== undefined) ex.authority = t.authority;
+    if (t.paramPath !== undefined) ex.paramPath = t.paramPath;
     if (!validAuthority(ex.authority)) ex.invalid = 'invalid Host or :authority';
   } else {
     ex.invalid = t.reason;

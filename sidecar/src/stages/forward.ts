@@ -14,9 +14,13 @@ export function forward(upstream: Upstream, clock: Clock, metrics: Metrics, trac
   const u = new URL(upstream.origin);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port);
-  const relay = (ex: Exchange): Promise<void> => ex.upgrade === undefined
-    ? upstream.forward(ex)
-    : tunnel(ex, ex.upgrade, host, port, clock, metrics);
+  const relay = (ex: Exchange): Promise<void> => {
+    if (ex.upgrade === undefined) return upstream.forward(ex);
+    // An h2c app cannot switch an HTTP/1.1 connection: the upgrade is declined (RFC 9110 §7.8) and
+    // the request goes to it as an ordinary one.
+    if (!upstream.tunnels) { ex.upgrade = undefined; return upstream.forward(ex); }
+    return tunnel(ex, ex.upgrade, host, port, clock, metrics);
+  };
   if (tracing === undefined) return relay;
   const attrs = { 'server.address': host, 'server.port': port };
   return async (ex: Exchange) => {

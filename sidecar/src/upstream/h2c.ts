@@ -1,6 +1,7 @@
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { Clock } from '../clock.js';
 import type { Exchange } from '../exchange.js';
+import { SidecarError } from '../errors.js';
 import { H } from '../headers.js';
 import { nodeHttp2 } from '../node-http2.js';
 import { ErrorCode, Flag } from '../server/h2/frames.js';
@@ -15,6 +16,7 @@ import type { Upstream } from './upstream.js';
  * (gRPC trailers-only) stays one HEADERS frame.
  */
 export class H2cUpstream implements Upstream {
+  readonly tunnels = false;
   private session: ClientHttp2Session | undefined;
 
   constructor(readonly origin: string, private readonly clock: Clock, private readonly metrics: Metrics) {}
@@ -53,22 +55,40 @@ export class H2cUpstream implements Upstream {
       }
       let settled = false;
       let trailers: IncomingHttpHeaders | undefined;
+      // First of all: a stream error must never go unhandled (it would end the process).
+      req.on('error', (err) => settle(err));
       const settle = (err?: unknown): void => {
         if (settled) return;
         settled = true;
         ex.upstreamMs = this.clock.monotonic() - ex.upstreamStart;
         if (err === undefined) { resolve(); return; }
         if (ex.sink.closed) { ex.status = ex.sink.headersSent ? ex.status : CLIENT_CLOSED; resolve(); return; }
-        reject(upstreamError(err, ex.timeoutMs, this.metrics));
+        // The client's own request failed (bad body framing, too slow): that is its answer.
+        reject(err instanceof SidecarError ? err : upstreamError(err, ex.timeoutMs, this.metrics));
       };
       if (ex.timeoutMs > 0) {
         req.setTimeout(ex.timeoutMs, () => {
-          req.close(ErrorCode.Cancel);
+          cancel(req);
           settle(Object.assign(new Error('app timed out'), { code: 'SIDEGATE_UPSTREAM_TIMEOUT' }));
         });
       }
-      ex.sink.onClose(() => { if (!settled) { settled = true; ex.status ||= CLIENT_CLOSED; req.close(ErrorCode.Cancel); resolve(); } });
-      if (ex.hasBody) ex.body.pipe(req);
+      ex.sink.onClose(() => { if (!settled) { settled = true; ex.status ||= CLIENT_CLOSED; cancel(req); resolve(); } });
+      if (ex.hasBody) {
+        const body = ex.body;
+        if (body.destroyed) {
+          // Failed or cut off before the call began: the app never hears of it.
+          cancel(req);
+          settle(body.errored ?? Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' }));
+          return;
+        }
+        body.pipe(req);
+        // A body that fails (bad framing, too slow, client gone) aborts the stream: the app sees
+        // it reset, never a complete request with a cut body, and the client gets the answer.
+        body.once('error', (err) => { cancel(req); settle(err); });
+        body.once('close', () => {
+          if (!body.readableEnded && !settled) { cancel(req); settle(body.errored ?? Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' })); }
+        });
+      }
       req.on('response', (h: IncomingHttpHeaders, flags: number) => {
         const status = Number(h[':status']);
         ex.status = status;
@@ -87,7 +107,6 @@ export class H2cUpstream implements Upstream {
         ex.sink.end(undefined, trailers === undefined ? undefined : responseTrailers(trailers));
         settle();
       });
-      req.on('error', (err) => settle(err));
       req.on('close', () => {
         if (!settled) settle(Object.assign(new Error(`app closed the stream (code ${req.rstCode ?? ErrorCode.NoError})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
       });
@@ -99,6 +118,16 @@ export class H2cUpstream implements Upstream {
     this.session = undefined;
     return new Promise((resolve) => { if (s === undefined || s.closed) resolve(); else s.close(() => resolve()); });
   }
+}
+
+/**
+ * Cancel a call to the app. node:http2's `close()` ends the request first (END_STREAM, then
+ * RST_STREAM): with a body still streaming, the app would see a complete request with a cut
+ * body. Until the request is sent whole it is destroyed instead: RST_STREAM alone.
+ */
+function cancel(req: ClientHttp2Stream): void {
+  if (req.writableEnded) req.close(ErrorCode.Cancel);
+  else req.destroy(Object.assign(new Error('call to the app cancelled'), { code: 'SIDEGATE_CANCELLED' }));
 }
 
 function responseTrailers(t: IncomingHttpHeaders): Record<string, string | string[]> {

@@ -36,8 +36,10 @@ export function requestHeadersForApp(ex: Exchange, h2: boolean): Record<string, 
   // Headers the client listed in Connection were already dropped when the request arrived.
   const src = ex.headers;
   const out: Record<string, string | string[]> = {};
+  const trust = ex.trustForwarded;
   for (const name in src) {
     if (NOT_FORWARDED.has(name)) continue;
+    if (!trust && (name === H.forwardedProto || name === H.forwardedHost)) continue;
     const v = src[name];
     if (v !== undefined) out[name] = v;
   }
@@ -48,8 +50,9 @@ export function requestHeadersForApp(ex: Exchange, h2: boolean): Record<string, 
     out[H.host] = ex.authority;
   }
   out[H.forwardedFor] = appendClientIp(src[H.forwardedFor], ex.remoteAddress);
-  if (src[H.forwardedProto] === undefined) out[H.forwardedProto] = ex.scheme;
-  if (src[H.forwardedHost] === undefined && ex.authority !== '') out[H.forwardedHost] = ex.authority;
+  // The client's own x-forwarded-proto/-host are kept only when proxies in front are trusted.
+  if (out[H.forwardedProto] === undefined) out[H.forwardedProto] = ex.scheme;
+  if (out[H.forwardedHost] === undefined && ex.authority !== '') out[H.forwardedHost] = ex.authority;
   const via = ex.protocol === 'h2' ? `2 ${VIA_NAME}` : `1.1 ${VIA_NAME}`;
   const prior = src[H.via];
   out[H.via] = prior === undefined ? via : `${prior}, ${via}`;
@@ -83,14 +86,16 @@ const REBUILT: ReadonlySet<string> = new Set([H.forwardedFor, H.via, H.requestId
 export function requestHead(ex: Exchange, chunked: boolean, upgrade?: string): string {
   const src = ex.headers;
   let out = `${ex.method} ${ex.target} HTTP/1.1\r\nhost: ${ex.authority}\r\n`;
+  const trust = ex.trustForwarded;
   for (const name in src) {
     if (NOT_FORWARDED.has(name) || REBUILT.has(name)) continue;
+    if (!trust && (name === H.forwardedProto || name === H.forwardedHost)) continue;
     const v = src[name];
     if (v !== undefined) out += fieldLines(name, v);
   }
   out += `x-forwarded-for: ${appendClientIp(src[H.forwardedFor], ex.remoteAddress)}\r\n`;
-  if (src[H.forwardedProto] === undefined) out += `x-forwarded-proto: ${ex.scheme}\r\n`;
-  if (src[H.forwardedHost] === undefined && ex.authority !== '') out += `x-forwarded-host: ${ex.authority}\r\n`;
+  if (!trust || src[H.forwardedProto] === undefined) out += `x-forwarded-proto: ${ex.scheme}\r\n`;
+  if ((!trust || src[H.forwardedHost] === undefined) && ex.authority !== '') out += `x-forwarded-host: ${ex.authority}\r\n`;
   const via = ex.protocol === 'h2' ? `2 ${VIA_NAME}` : `1.1 ${VIA_NAME}`;
   const prior = src[H.via];
   out += `via: ${prior === undefined ? via : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${via}`}\r\n`;

@@ -11,6 +11,7 @@ import type { Upstream } from './upstream.js';
  * undici's Pool, `http.request` piping and http2-proxy: docs/benchmarks.md, "HTTP/1.1 engine".
  */
 export class Http1Upstream implements Upstream {
+  readonly tunnels = true;
   private readonly deps: CallDeps;
   private readonly pool: ConnPool;
 

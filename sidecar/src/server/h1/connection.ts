@@ -76,6 +76,11 @@ export class H1Connection implements MessageOwner, BodySource {
    */
   private upgradeMsg: H1Message | undefined;
   private upgradeStopped = false;
+  /**
+   * The connection has carried an Upgrade request. Node's parser binding then hides llhttp's
+   * errors (it reports them only while no upgrade flag is set): a read parsed short is one.
+   */
+  private upgradeSeen = false;
   /** The parser was stopped at the queue bound (HPE_PAUSED) and must be resumed. */
   private parserPaused = false;
   /** Bytes read but not parsed while the parser is stopped (Pause.Held). */
@@ -171,6 +176,7 @@ export class H1Connection implements MessageOwner, BodySource {
     if (upgrade) {
       // Judged here, answered through the pipeline like any request: a tunnel only after the app's 101.
       this.upgradeMsg = msg;
+      this.upgradeSeen = true;
       const j = judgeUpgrade(ex, minor, hasBody);
       if (typeof j === 'string') ex.invalid ??= j;
       else if (j) ex.upgrade = this.offer(msg, headers[H.upgrade] ?? '');
@@ -185,6 +191,7 @@ export class H1Connection implements MessageOwner, BodySource {
     // Request trailers are dropped: never merged into the headers stages judged (they would arrive
     // after the checks ran), and not forwarded (as Envoy's HTTP/1.1 codec does by default).
     if (this.fields.length > 0) this.fields = [];
+    this.url = ''; // and the URL llhttp reports beside them is not the next request's
     this.messageStart = 0;
     this.reading = undefined;
     const body = this.body;
@@ -210,6 +217,8 @@ export class H1Connection implements MessageOwner, BodySource {
       // llhttp stopped after the Upgrade request: nothing after it is parsed until the app answers.
       this.upgradeStopped = true;
       this.hold((data ?? this.parser.getCurrentBuffer()).subarray(ret));
+    } else if (this.upgradeSeen && this.upgradeMsg === undefined && ret < (data ?? this.parser.getCurrentBuffer()).length) {
+      this.parseError(Object.assign(new Error('malformed request'), { code: 'HPE_INVALID' }));
     }
     // A request parsed before a stop or an error still runs: its answer comes first.
     if (this.startPending) { this.startPending = false; this.start(); }

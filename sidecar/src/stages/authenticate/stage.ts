@@ -54,6 +54,7 @@ export class Authenticator {
   private readonly fallback: CompiledRequirement;
   /** Every forwardClaims header of every provider: removed from every request (anti-spoofing). */
   private readonly spoofable: readonly string[];
+  private readonly scanUnderscores: ReadonlySet<string> | undefined;
   private readonly revocation: { readonly store: RevocationStore; readonly deny: boolean } | undefined;
   private readonly hit;
   private readonly miss;
@@ -68,7 +69,10 @@ export class Authenticator {
       providers.set(p.name, new ProviderRuntime(p, keys, deps.metrics.authAttempts.labels(p.name, 'success', 'ok')));
     }
     ({ rules: this.rules, fallback: this.fallback } = compileRules(policy, providers));
-    this.spoofable = [...new Set([...providers.values()].flatMap((p) => p.forward.flatMap((f) => spellings(f.header))))];
+    const forwarded = [...new Set([...providers.values()].flatMap((p) => p.forward.map((f) => f.header)))];
+    this.spoofable = [...new Set(forwarded.flatMap(spellings))];
+    // Names with more separators than spellings() enumerates: underscored keys are checked one by one.
+    this.scanUnderscores = forwarded.some((n) => n.split(/[-_]/).length > SPELLED_PARTS) ? new Set(forwarded.map(dashed)) : undefined;
     this.cache = new TokenCache(policy.cache.maxEntries);
     if (policy.revocation?.enabled === true) {
       if (deps.revocation === undefined) throw new Error('auth.revocation is enabled but no revocation store was given');
@@ -82,6 +86,8 @@ export class Authenticator {
   check(ex: Exchange): Promise<void> | undefined {
     const headers = ex.headers;
     for (const h of this.spoofable) if (headers[h] !== undefined) headers[h] = undefined; // not `delete`: see removeHeader
+    const scan = this.scanUnderscores;
+    if (scan !== undefined) for (const k in headers) if (k.includes('_') && scan.has(dashed(k))) headers[k] = undefined;
 
     const req = this.requirementFor(ex);
     if (req.none) {
@@ -268,9 +274,12 @@ export class Authenticator {
  * client's `x_user_id` would spoof the identity header as surely as `x-user-id`. Names arrive
  * lowercased from both protocols; each `-` may be `_`. (Up to 6 dashes: 64 spellings.)
  */
+const SPELLED_PARTS = 7;
+const dashed = (n: string): string => n.replace(/_/g, '-');
+
 function spellings(name: string): string[] {
   const parts = name.split(/[-_]/);
-  if (parts.length > 7) return [name, parts.join('-'), parts.join('_')];
+  if (parts.length > SPELLED_PARTS) return [name, parts.join('-'), parts.join('_')];
   let out = [parts[0]!];
   for (const p of parts.slice(1)) out = out.flatMap((o) => [`${o}-${p}`, `${o}_${p}`]);
   return out;

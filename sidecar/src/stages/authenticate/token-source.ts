@@ -63,9 +63,10 @@ export function stripToken(src: TokenSource, headers: IncomingHttpHeaders, targe
   } else if (src.kind === 'cookie') {
     const cookie = headers.cookie;
     if (cookie === undefined) return target;
+    // Every cookie of that name as cookie parsers read names (trimmed: `sid =x` is `sid`).
     const kept = cookie.split(';').filter((c) => {
-      const t = c.trimStart();
-      return !(t.startsWith(src.name) && t.charCodeAt(src.name.length) === 0x3d);
+      const eq = c.indexOf('=');
+      return (eq < 0 ? c : c.slice(0, eq)).trim() !== src.name;
     }).map((c) => c.trim()).filter((c) => c !== '');
     if (kept.length === 0) headers.cookie = undefined;
     else headers.cookie = kept.join('; ');
@@ -73,9 +74,16 @@ export function stripToken(src: TokenSource, headers: IncomingHttpHeaders, targe
   return target;
 }
 
+/** Every parameter of that name as query parsers decode names (`%61t` and `a+t` spellings too). */
 function withoutQueryParam(target: string, name: string): string {
   const q = target.indexOf('?');
   if (q === -1) return target;
-  const kept = target.slice(q + 1).split('&').filter((part) => !(part.startsWith(name) && (part.length === name.length || part.charCodeAt(name.length) === 0x3d)));
+  const kept = target.slice(q + 1).split('&').filter((part) => {
+    const eq = part.indexOf('=');
+    const raw = eq < 0 ? part : part.slice(0, eq);
+    if (raw === name) return false;
+    if (!raw.includes('%') && !raw.includes('+')) return true;
+    try { return decodeURIComponent(raw.replace(/\+/g, ' ')) !== name; } catch { return true; }
+  });
   return kept.length === 0 ? target.slice(0, q) : `${target.slice(0, q)}?${kept.join('&')}`;
 }

@@ -122,11 +122,15 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
   deps.log[level](line, 'request');
 }
 
-/** What the stages concluded: the auth rule (`rules[i]`, `default`, or `none` when no rule was judged) and each limit's key. */
+/**
+ * What the stages concluded: the auth rule (`rules[i]`, `default`, or `none` when no rule was
+ * judged), each limit's key, and the path forwarded to the app (with its `;parameters`; never the
+ * query, which may carry a token).
+ */
 function decision(ex: Exchange): Record<string, unknown> {
   const limits: Record<string, string> = {};
   if (ex.limitKeys !== undefined) for (const it of ex.limitKeys) limits[it.spec.name] = it.key;
-  return { rule: ex.authRule >= 0 ? `rules[${ex.authRule}]` : ex.authRule === -1 ? 'default' : 'none', limits };
+  return { rule: ex.authRule >= 0 ? `rules[${ex.authRule}]` : ex.authRule === -1 ? 'default' : 'none', limits, forwarded_path: ex.paramPath ?? ex.path };
 }
 
 function isHealthCheck(ex: Exchange, policy: LoggingPolicy): boolean {
