@@ -19,7 +19,8 @@ for t in "${tools[@]}"; do
   if [ -x "$out" ]; then echo "go-tools: $name $version in $out"; continue; fi
   start=$(date +%s)
   mkdir -p "$(dirname "$out")"
-  go build -trimpath -o "$out.tmp" "$pkg"
-  mv "$out.tmp" "$out"
+  # A temporary name of this process's own: test files building the same tool at once do not clash.
+  go build -trimpath -o "$out.tmp.$$" "$pkg"
+  mv "$out.tmp.$$" "$out"
   echo "go-tools: built $name $version in $(( $(date +%s) - start )) s: $out"
 done
