@@ -46,7 +46,7 @@ const RESETS_PER_SECOND = 33;
 const MAX_CONTINUATIONS = 64;
 const MAX_FIELDS = 2000;
 /** Closed streams whose ending is remembered for frames still arriving on them (RFC 9113 §5.1). */
-const CLOSED_REMEMBERED = 1024;
+const CLOSED_REMEMBERED = 256;
 
 /** How a stream that left the table ended: which frames on it are errors. */
 const enum Closed {
