@@ -234,6 +234,9 @@ export function h1OnlyReason(s: Shape): string | undefined {
   for (const q of s.requests) {
     if (q.headers.some(([n]) => n.toLowerCase() === 'connection')) return 'Connection header (connection-specific: malformed in HTTP/2)';
     if (/^[a-z]+:\/\//i.test(q.target)) return 'absolute-form target (HTTP/2 splits it into :scheme/:authority/:path)';
+    // HTTP/1.1 reads whitespace at either end of the target as the request line's separators, so
+    // the request the sidecar gets there is another one (`/x ` arrives as `/x`); HTTP/2 keeps it.
+    if (/^[ \t]|[ \t]$/.test(q.target)) return 'whitespace at an end of the target (HTTP/1.1 reads it as the separator)';
     if (q.body?.kind === 'chunked' && q.body.trailers.some(([n]) => n.toLowerCase() === 'content-length')) return 'content-length trailer (HTTP/1.1 chunked framing only)';
   }
   return undefined;
