@@ -77,13 +77,16 @@ export class BoundedSpanProcessor implements SpanProcessor {
 }
 
 /**
- * Run `fn` with `env` as process.env. The SDK's components read their settings from process.env
- * when they are built (that is the point: the SDK parses, not sidegate); a sidecar built in-process
- * by a test hands its own env. Synchronous, so nothing else runs meanwhile.
+ * Run `fn` with exactly the validated OTEL_* variables in process.env (everything else, e.g. proxy
+ * settings, as it is). The SDK's components read their settings from process.env when they are
+ * built (that is the point: the SDK parses, not sidegate); a sidecar built in-process by a test
+ * hands its own env. Synchronous, so nothing else runs meanwhile.
  */
-function withEnv<T>(env: Readonly<Record<string, string>>, fn: () => T): T {
+function withEnv<T>(otel: Readonly<Record<string, string>>, fn: () => T): T {
   const saved = process.env;
-  process.env = { ...env };
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(saved)) if (!k.startsWith('OTEL_')) env[k] = v;
+  process.env = { ...env, ...otel };
   try { return fn(); } finally { process.env = saved; }
 }
 
@@ -186,7 +189,8 @@ export class Tracing {
   startClient(server: Span, name: string, headers: Record<string, unknown>, attributes: Attributes): Span {
     const ctx: Context = trace.setSpan(ROOT_CONTEXT, server);
     const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ctx);
-    for (const h of CONTEXT_HEADERS) if (h !== 'baggage') delete headers[h];
+    // Deleting only what is there: a delete reshapes the header object, most requests carry none.
+    for (const h of CONTEXT_HEADERS) if (h !== 'baggage' && headers[h] !== undefined) delete headers[h];
     this.injector.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);
     return span;
   }
