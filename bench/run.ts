@@ -9,7 +9,7 @@ import { report } from './lib/format.js';
 import { issue9Report } from './lib/goals.js';
 import { h2loadLatencyArgs, parseH2loadOutput } from './lib/h2load.js';
 import { measure, quietCheck, warmUp, type Load, type Probe } from './lib/measure.js';
-import { startOtlpSink, type OtlpSink } from './lib/otlp-sink.js';
+import { startJaeger, type Jaeger } from '../test/helpers/jaeger.js';
 import { startRedis, type BenchRedis } from './lib/redis.js';
 import { soakSlopes, type SoakResult, type SoakSample } from './lib/soak.js';
 import { generateKeys, mint, mintPool } from './lib/tokens.js';
@@ -102,8 +102,8 @@ function select(opts: BenchOptions): TargetSpec[] {
 
 const POOL_SIZE = 20_000;
 
-/** Keys, tokens, Redis and the OTLP sink, each only when a selected target needs it. */
-async function shared(specs: readonly TargetSpec[], env: BenchEnv): Promise<{ env: BenchEnv; redis?: BenchRedis; sink?: OtlpSink }> {
+/** Keys, tokens, Redis and Jaeger, each only when a selected target needs it. */
+async function shared(specs: readonly TargetSpec[], env: BenchEnv): Promise<{ env: BenchEnv; redis?: BenchRedis; jaeger?: Jaeger }> {
   const needs = new Set(specs.flatMap((s) => s.needs ?? []));
   let out: BenchEnv = env;
   if (needs.has('auth')) {
@@ -135,13 +135,14 @@ async function shared(specs: readonly TargetSpec[], env: BenchEnv): Promise<{ en
     out = { ...out, redis: { url: redis.url } };
     log(`redis-server on 127.0.0.1:${redis.port} (core ${LOAD_CORE})`);
   }
-  let sink: OtlpSink | undefined;
+  let jaeger: Jaeger | undefined;
   if (needs.has('otlp')) {
-    sink = await startOtlpSink();
-    const s = sink;
-    out = { ...out, otlp: { endpoint: (name) => s.endpoint(name) } };
+    // The real Jaeger v2 (in-memory storage) the users' spans go to, on the load generators' core.
+    jaeger = await startJaeger({ cpu: LOAD_CORE });
+    const j = jaeger;
+    out = { ...out, otlp: { endpoint: () => j.otlpHttp } };
   }
-  return { env: out, redis, sink };
+  return { env: out, redis, jaeger };
 }
 
 /** The counters of sidegate's /metrics that say whether a run measured what it meant to. */
@@ -149,7 +150,7 @@ async function endMetrics(adminUrl: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^(sidegate_(?:redis_errors_total|ratelimit_decisions_total|auth_attempts_total|tracing_[a-z_]+|spans_[a-z_]+)(?:\{[^}]*\})?) ([\d.e+-]+)$/.exec(line);
+    const m = /^(sidegate_(?:redis_errors_total|ratelimit_decisions_total|auth_attempts_total|tracing_[a-z_]+|trace_spans_[a-z_]+)(?:\{[^}]*\})?) ([\d.e+-]+)$/.exec(line);
     if (m && Number(m[2]) > 0) out[m[1]!] = Number(m[2]);
   }
   return out;
@@ -250,7 +251,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   const specs = select(opts);
   const app = await startApp(dir);
   const appPid = app.pid;
-  const { env, redis, sink } = await shared(specs, app.env);
+  const { env, redis, jaeger } = await shared(specs, app.env);
   const records = new Map<string, TargetRecord>();
   const running = new Map<string, Running>();
   for (const spec of specs) {
@@ -338,7 +339,6 @@ async function run(opts: BenchOptions): Promise<RunResult> {
     if (r.adminUrl !== undefined) {
       try { records.set(name, { ...records.get(name)!, endMetrics: await endMetrics(r.adminUrl) }); } catch (e) { log(`metrics of ${name}: ${(e as Error).message}`); }
     }
-    if (sink && specs.find((s) => s.name === name)?.needs?.includes('otlp')) records.set(name, { ...records.get(name)!, otlp: sink.received(name) });
   }
   for (const r of running.values()) await r.stop();
   const timed = specs.filter((s) => s.startupTimed && running.has(s.name));
@@ -349,7 +349,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
       log(`  ${name}: ${ms.map((x) => x.toFixed(0)).join(', ')} ms`);
     }
   }
-  await sink?.close();
+  await jaeger?.close();
   await stopAll();
   restoreAutogroup();
   if (process.env.SIDEGATE_BENCH_KEEP_LOGS === '1') log(`run directory kept: ${dir}`);

@@ -10,7 +10,7 @@ import { AUDIENCE, ISSUER, wrkTokenScript } from './lib/tokens.js';
  * The targets a run can measure. Each is a configuration: how to start it (pinned to PROXY_CORE),
  * which fronts it serves and which scenarios it takes part in. Issue 9's rows (haproxy+jwt,
  * sidegate with the full policy, with tracing, with a fresh token per request) need the run's
- * shared pieces (`needs`): RS256 keys and tokens, the harness's Redis, the OTLP sink.
+ * shared pieces (`needs`): RS256 keys and tokens, the harness's Redis, Jaeger.
  */
 
 export const PROXY_CORE = 0;
@@ -127,7 +127,7 @@ interface SidegateOptions {
   readonly proxyArgs?: string[];
   /** Render bench/conf/policy-full.yaml and run with it, the harness's Redis and a bearer token. */
   readonly fullPolicy?: boolean;
-  /** Tracing at this sampling ratio to the harness's OTLP sink; absent: tracing off. */
+  /** Tracing at this sampling ratio to the run's Jaeger (OTLP/HTTP protobuf); absent: tracing off. */
   readonly traceRatio?: number;
   /** Fresh token per request (and a query-string token source for h2c). */
   readonly fresh?: boolean;
@@ -143,7 +143,7 @@ function tracingEnv(env: BenchEnv, name: string, ratio: number | undefined): Nod
   if (ratio === undefined) return { ...base, OTEL_TRACES_EXPORTER: 'none' };
   return {
     ...base, OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(ratio),
-    OTEL_EXPORTER_OTLP_ENDPOINT: env.otlp!.endpoint(name), OTEL_SERVICE_NAME: 'sidegate-bench',
+    OTEL_EXPORTER_OTLP_ENDPOINT: env.otlp!.endpoint(name), OTEL_SERVICE_NAME: name,
   };
 }
 
@@ -176,7 +176,7 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
       const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...launch.env });
       const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
       const u = url(port, env);
-      const otel = opts.traceRatio === undefined ? '' : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<sink> `;
+      const otel = opts.traceRatio === undefined ? '' : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<jaeger> `;
       return {
         managed: m, urls: { h1: u, h2c: u }, readyMs, command: `${otel}${Object.entries(launch.env).map(([k, v]) => `${k}=${v} `).join('')}taskset -c ${PROXY_CORE} node ${args.join(' ')}`, stop: () => m.stop(),
         adminUrl: `http://127.0.0.1:${admin}`,
@@ -257,9 +257,9 @@ export const TARGETS: readonly TargetSpec[] = [
     'haproxy-jwt.cfg', 'haproxy', (c) => ['-db', '-f', c], true),
   sidegate('sidegate-full', 'sidegate, full policy: RS256 JWT (local JWKS file, cached: same token every request), one Redis limit per subject that never fires, breaker, metrics; tracing off',
     { fullPolicy: true }),
-  sidegate('sidegate-full-trace-0.1', 'sidegate-full with tracing: OTLP/HTTP to the harness\'s sink, parentbased_traceidratio 0.1', { fullPolicy: true, traceRatio: 0.1 }),
+  sidegate('sidegate-full-trace-0.1', 'sidegate-full with tracing: OTLP/HTTP protobuf to a real Jaeger v2, parentbased_traceidratio 0.1', { fullPolicy: true, traceRatio: 0.1 }),
   // Issue 7's tracing cost at full sampling: HTTP/1.1 only, to keep the default run near 20 minutes.
-  sidegate('sidegate-full-trace-1', 'sidegate-full with tracing: OTLP/HTTP to the harness\'s sink, parentbased_traceidratio 1.0', {
+  sidegate('sidegate-full-trace-1', 'sidegate-full with tracing: OTLP/HTTP protobuf to a real Jaeger v2, parentbased_traceidratio 1.0', {
     fullPolicy: true, traceRatio: 1, protocols: ['h1'], scenarios: ['latency-h1', 'capacity-h1'],
   }),
   sidegate('sidegate-fresh-token', 'sidegate-full with a distinct RS256 token on every request (pool larger than the token cache): HTTP/1.1 through a wrk Lua script, h2c with the token in ?access_token= (h2load walks URL lists; it cannot vary a header)', {

@@ -56,7 +56,7 @@ export function tracingTable(result: Result): string | undefined {
   const base = rowOf(result, 'capacity-h1', FULL);
   const baseCpu = rowOf(result, 'latency-h1', FULL)?.cpu;
   return markdownTable(
-    ['target', 'sampling', 'capacity h1 req/s', 'req/s per proxy core', 'per core × tracing off', 'CPU % at 1,000 req/s h1', 'h2c', 'CPU × tracing off (h1)', 'added p50 / p99 ms h1', 'OTLP exports received (requests, KB)'],
+    ['target', 'sampling', 'capacity h1 req/s', 'req/s per proxy core', 'per core × tracing off', 'CPU % at 1,000 req/s h1', 'h2c', 'CPU × tracing off (h1)', 'added p50 / p99 ms h1', 'spans exported / dropped (the sidecar\'s counters)'],
     names.map((n) => {
       const cap = rowOf(result, 'capacity-h1', n);
       const lat = rowOf(result, 'latency-h1', n);
@@ -68,10 +68,17 @@ export function tracingTable(result: Result): string | undefined {
         fmtRatio(ratio(cap?.perCore?.median, base?.perCore?.median)), fmtSpread(lat?.cpu, 1), fmtSpread(lat2?.cpu, 1),
         fmtRatio(ratio(lat?.cpu?.median, baseCpu?.median)),
         a.p50 === undefined ? '–' : `${a.p50.toFixed(2)} / ${a.p99!.toFixed(2)}`,
-        rec.otlp ? `${num(rec.otlp.requests)}, ${num(rec.otlp.bytes / 1024)}` : '–',
+        n === FULL ? '–' : spanCounts(rec.endMetrics),
       ];
     }),
   );
+}
+
+function spanCounts(m: Readonly<Record<string, number>> | undefined): string {
+  if (m === undefined) return '–';
+  let dropped = 0;
+  for (const [k, v] of Object.entries(m)) if (k.startsWith('sidegate_trace_spans_dropped_total')) dropped += v;
+  return `${num(m.sidegate_trace_spans_exported_total ?? 0)} / ${num(dropped)}`;
 }
 
 export type Standing = 'goal met' | 'milestone met' | 'not met' | 'not measured';

@@ -22,7 +22,7 @@ import { metricsLeaseRecorder } from './stages/rate-limit/lease/metrics.js';
 import { createLogger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 import type { Tracing } from './telemetry/tracing.js';
-import { tracingConfigFromEnv } from './telemetry/tracing-config.js';
+import { tracingEnv } from './telemetry/tracing-config.js';
 import { H2cUpstream } from './upstream/h2c.js';
 import { Http1Upstream } from './upstream/http1.js';
 import type { Upstream } from './upstream/upstream.js';
@@ -105,9 +105,9 @@ export class Proxy {
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed
     const probes = parseAppProbes(cfg.appProbes);
-    const tracingCfg = tracingConfigFromEnv(env, cfg.service);
+    const tracingCfg = tracingEnv(env, cfg.service);
     // The SDK is only loaded when tracing is on: off costs nothing.
-    const tracing = tracingCfg.exporter === 'none' ? undefined
+    const tracing = tracingCfg === undefined ? undefined
       : await (await import('./telemetry/tracing.js')).Tracing.create(tracingCfg, metrics, SIDEGATE_VERSION);
     // ioredis is loaded only by sidecars that use Redis (~18 MB of RSS otherwise).
     const redis = cfg.redisUrl === undefined ? undefined : (await import('./redis/connection.js')).RedisConnection.create(loadRedisConfig(cfg.redisUrl, env), {

@@ -20,7 +20,7 @@ targets[4] = { ...targets[4]!, rssIdleKb: 48 * 1024, hwmKb: 120 * 1024, startupM
   'sidegate_ratelimit_decisions_total{limit="per-user",result="allowed",source="fallback"}': 10,
   'sidegate_redis_errors_total{op="ratelimit",kind="timeout"}': 3,
 } };
-targets[5] = { ...targets[5]!, otlp: { requests: 12, bytes: 4096 } };
+targets[5] = { ...targets[5]!, endMetrics: { sidegate_trace_spans_exported_total: 1200, 'sidegate_trace_spans_dropped_total{reason="queue_full"}': 3 } };
 
 const cap = (target: string, rps: number, cpu: number, scenario = 'capacity-h1'): Measurement =>
   ({ target, scenario, rep: 1, rps, errors: 0, noise: quiet, proxyCpuPct: target === 'direct' ? undefined : cpu, requests: rps * 8 });
@@ -77,7 +77,7 @@ t.test('redis, decisions, start-up and tracing tables', async (t) => {
   const tr = tracingTable(result)!;
   t.same(cells(tr, 'sidegate-full-trace-0.1 ').slice(1, 6), ['0.1', '6,000', '6,000', '0.67×', '24.0']);
   t.equal(cells(tr, 'sidegate-full-trace-0.1 ')[7], '1.20×');
-  t.equal(cells(tr, 'sidegate-full-trace-0.1 ')[9], '12, 4');
+  t.equal(cells(tr, 'sidegate-full-trace-0.1 ')[9], '1,200 / 3', "the sidecar's exported / dropped span counters");
   t.equal(cells(tr, 'sidegate-full-trace-1 ')[1], '1.0');
 });
 

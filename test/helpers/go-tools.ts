@@ -1,22 +1,35 @@
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const SCRIPT = fileURLToPath(new URL('../../../scripts/go-tools.sh', import.meta.url));
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 /**
- * The path of a Go test peer pinned in tools/go/go.mod, built into the cache by
- * scripts/go-tools.sh if it is not there yet (a fresh machine: the first build of each tool is
- * timed in the README). Throws, naming what to install, when it cannot be built.
+ * The path of a Go program built by `scripts/go-tools.sh` (pinned in tools/go/go.mod). Throws,
+ * naming the command to run, when it has not been built: a test that needs it fails, never skips.
  */
 export function goTool(name: string): string {
-  let out: string;
-  try {
-    out = execFileSync('bash', [SCRIPT, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`could not build the Go tool ${name} (bash scripts/go-tools.sh ${name}): ${e.stderr ?? e.message}`, { cause: err });
+  const version = toolVersion(name);
+  const cache = process.env.SIDEGATE_TOOLS_CACHE ?? join(homedir(), '.cache', 'sidegate-tools');
+  const bin = join(cache, `${name}-${version}`, name);
+  if (!existsSync(bin)) {
+    throw new Error(`${name} ${version} is not built: run \`bash scripts/go-tools.sh ${name}\` (npm test does it in pretest); looked for ${bin}`);
   }
-  const m = / (\/\S+)\s*$/.exec(out.trim());
-  if (m === null) throw new Error(`scripts/go-tools.sh ${name} printed no path: ${out}`);
-  return m[1]!;
+  return bin;
+}
+
+/** The version tools/go/go.mod pins for the module that provides tool `name`. */
+export function toolVersion(name: string): string {
+  const mod = readFileSync(join(process.cwd(), 'tools', 'go', 'go.mod'), 'utf8');
+  // `tool PKG` lines, or the lines of a `tool ( ... )` block.
+  const block = /^tool \(\n([^)]*)\)/m.exec(mod)?.[1] ?? '';
+  const pkgs = [...mod.matchAll(/^tool\s+([^\s(]+)$/gm)].map((m) => m[1]!).concat(block.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('//')));
+  const pkg = pkgs.find((p) => p.split('/').at(-1) === name);
+  if (pkg === undefined) throw new Error(`no tool named ${name} in tools/go/go.mod`);
+  let best = '';
+  let version = '';
+  for (const m of mod.matchAll(/^\s*(?:require\s+)?(\S+)\s+(v\S+)(?:\s+\/\/.*)?$/gm)) {
+    const path = m[1]!;
+    if ((pkg === path || pkg.startsWith(`${path}/`)) && path.length > best.length) { best = path; version = m[2]!; }
+  }
+  if (version === '') throw new Error(`tools/go/go.mod requires no module providing ${pkg}`);
+  return version;
 }

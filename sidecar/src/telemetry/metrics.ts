@@ -60,7 +60,7 @@ export class Metrics {
 
   // --- tracing
   readonly spansExported = new Counter({ name: 'sidegate_trace_spans_exported_total', help: 'Spans delivered to the trace collector.', registers: [this.registry] });
-  readonly spansDropped = new Counter({ name: 'sidegate_trace_spans_dropped_total', help: 'Spans dropped instead of delaying requests, by reason (queue_full, export_failed).', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly spansDropped = new Counter({ name: 'sidegate_trace_spans_dropped_total', help: 'Spans dropped instead of delaying requests, by reason (queue_full, export_failed, export_timeout).', labelNames: ['reason'] as const, registers: [this.registry] });
 
   private stopLagSampling: (() => void) | undefined;
 

@@ -1,15 +1,12 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
-import { CompositePropagator, ExportResultCode, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { B3Propagator } from '@opentelemetry/propagator-b3';
+import { CompositePropagator, ExportResultCode, W3CBaggagePropagator, W3CTraceContextPropagator, getNumberFromEnv } from '@opentelemetry/core';
+import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { JaegerPropagator } from '@opentelemetry/propagator-jaeger';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AlwaysOffSampler, AlwaysOnSampler, BasicTracerProvider, ConsoleSpanExporter, ParentBasedSampler, TraceIdRatioBasedSampler,
-  type ReadableSpan, type Sampler, type SpanExporter, type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, ConsoleSpanExporter, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Metrics } from './metrics.js';
-import type { TracingConfig } from './tracing-config.js';
+import type { TracingEnv } from './tracing-config.js';
 
 const getter = {
   keys: (h: IncomingHttpHeaders): string[] => Object.keys(h),
@@ -17,17 +14,22 @@ const getter = {
 };
 const setter = { set: (h: Record<string, unknown>, k: string, v: string): void => { h[k] = v; } };
 
+/** The OTEL_BSP_* settings (specification defaults), as the SDK's env helper reads them. */
+export interface BatchSettings { readonly scheduleDelayMs: number; readonly exportTimeoutMs: number; readonly maxQueue: number; readonly maxBatch: number }
+
 /**
- * Bounded, never-blocking export: spans queue up to `max`, one export runs at a time, and anything
- * that does not fit or fails is dropped and counted. A dead or slow collector costs requests nothing.
+ * Bounded, never-blocking export (the SDK's BatchSpanProcessor contract, plus counters): spans
+ * queue up to `maxQueue`, one export of at most `maxBatch` runs at a time, and anything that does
+ * not fit, fails or outlives the export timeout is dropped and counted. A dead or slow collector
+ * costs requests nothing.
  */
 export class BoundedSpanProcessor implements SpanProcessor {
   private queue: ReadableSpan[] = [];
   private exporting = false;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly exporter: SpanExporter, private readonly metrics: Metrics, private readonly max: number, intervalMs = 1000) {
-    this.timer = setInterval(() => this.flush(), intervalMs);
+  constructor(private readonly exporter: SpanExporter, private readonly metrics: Metrics, private readonly s: BatchSettings) {
+    this.timer = setInterval(() => this.flush(), Math.max(1, s.scheduleDelayMs));
     this.timer.unref();
   }
 
@@ -35,21 +37,28 @@ export class BoundedSpanProcessor implements SpanProcessor {
 
   onEnd(span: ReadableSpan): void {
     if ((span.spanContext().traceFlags & 1) === 0) return;
-    if (this.queue.length >= this.max) { this.metrics.spansDropped.inc({ reason: 'queue_full' }); return; }
+    if (this.queue.length >= this.s.maxQueue) { this.metrics.spansDropped.inc({ reason: 'queue_full' }); return; }
     this.queue.push(span);
-    if (this.queue.length >= 512) this.flush();
+    if (this.queue.length >= this.s.maxBatch) this.flush();
   }
 
   private flush(): void {
     if (this.exporting || this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
+    const batch = this.queue.length <= this.s.maxBatch ? this.queue : this.queue.slice(0, this.s.maxBatch);
+    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
     this.exporting = true;
-    this.exporter.export(batch, (r) => {
+    let done = false;
+    const finish = (ok: boolean, reason: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timeout);
       this.exporting = false;
-      if (r.code === ExportResultCode.SUCCESS) this.metrics.spansExported.inc(batch.length);
-      else this.metrics.spansDropped.inc({ reason: 'export_failed' }, batch.length);
-    });
+      if (ok) this.metrics.spansExported.inc(batch.length);
+      else this.metrics.spansDropped.inc({ reason }, batch.length);
+    };
+    const timeout = setTimeout(() => finish(false, 'export_timeout'), this.s.exportTimeoutMs);
+    timeout.unref();
+    this.exporter.export(batch, (r) => finish(r.code === ExportResultCode.SUCCESS, 'export_failed'));
   }
 
   async forceFlush(): Promise<void> {
@@ -67,70 +76,135 @@ export class BoundedSpanProcessor implements SpanProcessor {
   }
 }
 
-function sampler(cfg: TracingConfig): Sampler {
-  switch (cfg.sampler) {
-    case 'always_on': return new AlwaysOnSampler();
-    case 'always_off': return new AlwaysOffSampler();
-    case 'traceidratio': return new TraceIdRatioBasedSampler(cfg.ratio);
-    case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio': return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.ratio) });
-    default: return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+/**
+ * Run `fn` with exactly the validated OTEL_* variables in process.env (everything else, e.g. proxy
+ * settings, as it is). The SDK's components read their settings from process.env when they are
+ * built (that is the point: the SDK parses, not sidegate); a sidecar built in-process by a test
+ * hands its own env. Synchronous, so nothing else runs meanwhile.
+ */
+function withEnv<T>(otel: Readonly<Record<string, string>>, fn: () => T): T {
+  const saved = process.env;
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(saved)) if (!k.startsWith('OTEL_')) env[k] = v;
+  process.env = { ...env, ...otel };
+  try { return fn(); } finally { process.env = saved; }
+}
+
+type ExporterCtor = new () => SpanExporter;
+
+async function exporterClass(cfg: TracingEnv): Promise<ExporterCtor | undefined> {
+  if (cfg.exporter === 'console') return ConsoleSpanExporter;
+  if (cfg.exporter === 'jaeger') return undefined;
+  // Each OTLP exporter reads OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT,HEADERS,COMPRESSION,TIMEOUT,CERTIFICATE,CLIENT_*} itself.
+  switch (cfg.protocol) {
+    case 'grpc': return (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter;
+    case 'http/json': return (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter;
+    default: return (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter;
   }
 }
 
-async function exporterFor(cfg: TracingConfig): Promise<SpanExporter> {
-  if (cfg.exporter === 'console') return new ConsoleSpanExporter();
-  if (cfg.exporter === 'jaeger') {
-    const { JaegerExporter } = await import('@opentelemetry/exporter-jaeger');
-    return new JaegerExporter({ endpoint: cfg.jaegerEndpoint, flushTimeout: cfg.exportTimeoutMs });
-  }
-  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
-  return new OTLPTraceExporter({ url: cfg.otlpEndpoint, timeoutMillis: cfg.exportTimeoutMs });
+/** Jaeger Thrift over HTTP (the deprecated exporter, for old collectors): its endpoint, user and password come from OTEL_EXPORTER_JAEGER_*. */
+async function jaegerExporter(env: Readonly<Record<string, string>>): Promise<() => SpanExporter> {
+  const { JaegerExporter } = await import('@opentelemetry/exporter-jaeger');
+  // Without an endpoint or agent host the package would send UDP to an agent; sidegate's default is the collector's HTTP port.
+  const endpoint = env.OTEL_EXPORTER_JAEGER_ENDPOINT === undefined && env.OTEL_EXPORTER_JAEGER_AGENT_HOST === undefined ? 'http://localhost:14268/api/traces' : undefined;
+  return () => new JaegerExporter({ endpoint, flushTimeout: getNumberFromEnv('OTEL_EXPORTER_JAEGER_TIMEOUT') ?? 10_000 });
 }
+
+/** Propagators by their OTEL_PROPAGATORS names. */
+function propagatorNamed(name: string): TextMapPropagator | undefined {
+  switch (name) {
+    case 'tracecontext': return new W3CTraceContextPropagator();
+    case 'baggage': return new W3CBaggagePropagator();
+    case 'b3': return new B3Propagator({ injectEncoding: B3InjectEncoding.SINGLE_HEADER });
+    case 'b3multi': return new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+    case 'jaeger': return new JaegerPropagator();
+    default: return undefined; // none
+  }
+}
+
+/**
+ * OTEL_PROPAGATORS set: exactly those, both ways. Unset: the specification's default
+ * (tracecontext, baggage) toward the app, and every format sidegate knows accepted from callers —
+ * a gateway meets clients of every kind, and later entries win, so W3C is preferred.
+ */
+function propagators(cfg: TracingEnv): { extract: TextMapPropagator; inject: TextMapPropagator } {
+  const make = (names: readonly string[]): TextMapPropagator => new CompositePropagator({
+    propagators: names.map(propagatorNamed).filter((p): p is TextMapPropagator => p !== undefined),
+  });
+  if (cfg.propagators !== undefined) { const p = make(cfg.propagators); return { extract: p, inject: p }; }
+  return { extract: make(['jaeger', 'b3', 'baggage', 'tracecontext']), inject: make(['tracecontext', 'baggage']) };
+}
+
+/** Every header any known propagator reads: stripped before injecting, so the app never sees the caller's stale context. */
+const CONTEXT_HEADERS = [...new Set(['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger'].flatMap((n) => propagatorNamed(n)!.fields()))];
 
 /** What the telemetry and forward stages need from tracing. Absent entirely when tracing is off. */
 export class Tracing {
   private constructor(
     private readonly provider: BasicTracerProvider,
     private readonly tracer: Tracer,
-    private readonly propagator: TextMapPropagator,
-    private readonly w3c: W3CTraceContextPropagator,
+    private readonly extractor: TextMapPropagator,
+    private readonly injector: TextMapPropagator,
   ) {}
 
-  static async create(cfg: TracingConfig, metrics: Metrics, version: string): Promise<Tracing> {
-    const processor = new BoundedSpanProcessor(await exporterFor(cfg), metrics, cfg.maxQueue);
-    const provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': cfg.serviceName, 'service.version': version, ...cfg.resourceAttributes }),
-      sampler: sampler(cfg),
-      spanProcessors: [processor],
+  static async create(cfg: TracingEnv, metrics: Metrics, version: string): Promise<Tracing> {
+    const Exporter = await exporterClass(cfg);
+    const jaeger = Exporter === undefined ? await jaegerExporter(cfg.env) : undefined;
+    // Built with cfg.env as process.env: the exporter, the sampler (OTEL_TRACES_SAMPLER[_ARG]),
+    // the limits (OTEL_ATTRIBUTE_*, OTEL_SPAN_*) and the resource (OTEL_SERVICE_NAME,
+    // OTEL_RESOURCE_ATTRIBUTES) are the SDK's own reading of the variables.
+    const provider = withEnv(cfg.env, () => {
+      const exporter = Exporter === undefined ? jaeger!() : new Exporter();
+      const batch: BatchSettings = {
+        scheduleDelayMs: getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5000,
+        exportTimeoutMs: getNumberFromEnv('OTEL_BSP_EXPORT_TIMEOUT') ?? 30_000,
+        maxQueue: getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048,
+        maxBatch: getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? Math.min(512, getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048),
+      };
+      const resource = resourceFromAttributes({ 'service.name': cfg.defaultService, 'service.version': version })
+        .merge(detectResources({ detectors: [envDetector] }));
+      // The SDK reads these two under older names; the specification's names are honoured here.
+      const perEvent = getNumberFromEnv('OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT');
+      const perLink = getNumberFromEnv('OTEL_LINK_ATTRIBUTE_COUNT_LIMIT');
+      return new BasicTracerProvider({
+        resource,
+        spanProcessors: [new BoundedSpanProcessor(exporter, metrics, batch)],
+        ...(perEvent !== undefined || perLink !== undefined
+          ? { spanLimits: { ...(perEvent !== undefined && { attributePerEventCountLimit: perEvent }), ...(perLink !== undefined && { attributePerLinkCountLimit: perLink }) } }
+          : {}),
+      });
     });
-    // Accept W3C tracecontext + baggage, B3 (single and multi header) and Jaeger's uber-trace-id.
-    const propagator = new CompositePropagator({
-      propagators: [new JaegerPropagator(), new B3Propagator(), new W3CBaggagePropagator(), new W3CTraceContextPropagator()],
-    });
-    return new Tracing(provider, provider.getTracer('sidegate', version), propagator, new W3CTraceContextPropagator());
+    const p = propagators(cfg);
+    return new Tracing(provider, provider.getTracer('sidegate', version), p.extract, p.inject);
   }
 
   /** The SERVER span of one request, continuing the caller's trace if it sent one. */
   startServer(name: string, headers: IncomingHttpHeaders, attributes: Attributes | undefined): Span {
-    const parent = this.propagator.extract(ROOT_CONTEXT, headers, getter);
+    const parent = this.extractor.extract(ROOT_CONTEXT, headers, getter);
     return this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   }
 
-  /** The CLIENT span of the call to the app; its W3C `traceparent` is written into `headers`. */
+  /** The CLIENT span of the call to the app; its context replaces the caller's in `headers`. */
   startClient(server: Span, name: string, headers: Record<string, unknown>, attributes: Attributes): Span {
     const ctx: Context = trace.setSpan(ROOT_CONTEXT, server);
     const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ctx);
-    this.w3c.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);
+    // Deleting only what is there: a delete reshapes the header object, most requests carry none.
+    for (const h of CONTEXT_HEADERS) if (h !== 'baggage' && headers[h] !== undefined) delete headers[h];
+    this.injector.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);
     return span;
   }
 
+  /**
+   * Server spans are errors on 5xx and on sidegate's own refusals (an error code: 401, 429, 503…),
+   * not on the app's 4xx; client spans on any failure to get an answer and on 5xx.
+   */
   end(span: Span, status: number, errorCode: string | undefined, serverSide: boolean): void {
     if (!span.isRecording()) { span.end(); return; }
     if (status > 0) span.setAttribute('http.response.status_code', status);
     if (errorCode !== undefined) span.setAttribute('sidegate.error', errorCode);
-    // Server spans: only 5xx are errors (4xx are the client's); client spans: any failure.
-    if (status >= 500 || (!serverSide && (status === 0 || errorCode !== undefined))) span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode });
+    const failed = status >= 500 || errorCode !== undefined || (!serverSide && status === 0);
+    if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode ?? `HTTP ${status}` });
     span.end();
   }
 
