@@ -121,9 +121,10 @@ export function tunnel(ex: Exchange, offer: UpgradeOffer, host: string, port: nu
       app.on('data', onData);
     });
     app.on('end', () => {
+      if (state === State.Tunnel || state === State.Done) return; // the parser is the tunnel's no more
       const r = parser.finish(); // a body delimited by the close ends here
       if (r !== undefined && typeof r !== 'number') finish(parseFailure(r));
-      else if (state !== State.Tunnel) finish(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' }));
+      else finish(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' }));
     });
     app.on('error', (err) => { if (state !== State.Tunnel) finish(err); });
     app.on('close', () => { if (state === State.Waiting || state === State.Relaying) finish(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' })); });
