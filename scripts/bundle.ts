@@ -36,7 +36,7 @@ await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   // Beside the entry, not below it: modules find files relative to themselves (the demo's policy).
   chunkNames: '[name]-[hash]',
   sourcemap: true,

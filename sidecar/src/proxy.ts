@@ -7,6 +7,7 @@ import { parseAppProbes } from './admin/probes.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
 import type { Exchange } from './exchange.js';
+import { checkFastPath } from './http1/llhttp.js';
 import { Drainer } from './lifecycle/drain.js';
 import { buildPipeline, buildWaiting, type PipelineServices } from './pipeline/build.js';
 import type { Handler } from './pipeline/stage.js';
@@ -104,6 +105,10 @@ export class Proxy {
     const log = createLogger(cfg.logLevel, deps.logStream);
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed
+    // Node.js internals (sidecar/src/http1/llhttp.ts): proven on this runtime before any connection.
+    const fast = await checkFastPath(cfg.http1FastPath);
+    metrics.http1FastPath.set(fast.inUse ? 1 : 0);
+    if (!fast.inUse) log.warn({ reason: fast.reason, node: process.version }, 'HTTP/1.1 fast path off: sockets are read through stream events (slower)');
     const probes = parseAppProbes(cfg.appProbes);
     const tracingCfg = tracingEnv(env, cfg.service);
     // The SDK is only loaded when tracing is on: off costs nothing.

@@ -14,7 +14,7 @@ function runs(cmd: string, args: string[]): boolean {
 /** promtool and prometheus come from Debian's `prometheus` package (2.42 on bookworm). */
 export function requirePrometheusTools(): void {
   if (!runs('promtool', ['--version']) || !runs('prometheus', ['--version'])) {
-    throw new Error('promtool/prometheus are not installed: run `apt-get install -y prometheus` (Debian package; .ci/run should install it)');
+    throw new Error('promtool/prometheus are not installed: run `apt-get install -y prometheus` (Debian package; scripts/test-deps.sh, run by npm test, installs it)');
   }
 }
 

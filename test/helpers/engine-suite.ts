@@ -8,11 +8,16 @@ import { join } from 'node:path';
  * exit code and, when it failed, its failing lines and the end of its output.
  */
 export async function runWithH2Engine(engine: 'node' | 'sidegate', files: readonly string[], timeoutMs = 60_000): Promise<{ file: string; code: number | null; report: string }[]> {
+  return runWithEnv({ SIDEGATE_TEST_H2_ENGINE: engine }, files, timeoutMs);
+}
+
+/** The same with any environment (e.g. SIDEGATE_TEST_HTTP1_FAST_PATH=off, see helpers/proxy.ts). */
+export async function runWithEnv(env: NodeJS.ProcessEnv, files: readonly string[], timeoutMs = 60_000): Promise<{ file: string; code: number | null; report: string }[]> {
   const results: { file: string; code: number | null; report: string }[] = [];
   for (const f of files) {
     const file = join(process.cwd(), 'dist', 'test', `${f}.test.js`);
     const { code, out, timedOut } = await new Promise<{ code: number | null; out: string; timedOut: boolean }>((resolve) => {
-      const child = spawn(process.execPath, [file], { env: { ...process.env, SIDEGATE_TEST_H2_ENGINE: engine }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let timedOut = false;
       // A file that hangs is reported by name with what it printed, inside this file's own budget.

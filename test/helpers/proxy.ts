@@ -49,12 +49,14 @@ export async function startProxy(upstream: string, flags: string[] = [], opts: {
 
 /**
  * `SIDEGATE_TEST_H2_ENGINE=node` runs every test's sidecars with node:http2 framing inbound
- * HTTP/2 instead of sidegate's own (`--h2-engine`); a test's own `--h2-engine` flag comes later
- * and wins.
+ * HTTP/2 instead of sidegate's own (`--h2-engine`), `SIDEGATE_TEST_HTTP1_FAST_PATH=off` with
+ * HTTP/1.1 sockets read through stream events (`--http1-fast-path`); a test's own flags come
+ * later and win.
  */
 export function h2EngineFlags(): string[] {
   const e = process.env.SIDEGATE_TEST_H2_ENGINE;
-  return e === undefined || e === '' ? [] : ['--h2-engine', e];
+  const f = process.env.SIDEGATE_TEST_HTTP1_FAST_PATH;
+  return [...(e === undefined || e === '' ? [] : ['--h2-engine', e]), ...(f === undefined || f === '' ? [] : ['--http1-fast-path', f])];
 }
 
 /** Wait until `pred` holds, polling; fails the test with `what` after `ms`. */

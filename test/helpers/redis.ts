@@ -53,7 +53,7 @@ export class RedisProcess {
 export function requireRedisServer(): void {
   const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    throw new Error('redis-server is not installed: run `apt-get install -y redis-server` (or .ci/run, which installs it)');
+    throw new Error('redis-server is not installed: run `apt-get install -y redis-server` (or npm test, whose scripts/test-deps.sh installs it)');
   }
 }
 

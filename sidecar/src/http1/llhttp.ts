@@ -1,5 +1,6 @@
 import { METHODS } from 'node:http';
 import { createRequire } from 'node:module';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 
 /**
  * Node's own HTTP/1.1 parser (llhttp, the C++ binding its http server uses), driven directly.
@@ -9,9 +10,15 @@ import { createRequire } from 'node:module';
  * request smuggling; with `consume()` it reads the socket in C++ and calls us with parsed fields,
  * so request bytes never surface as JavaScript buffers.
  *
- * The binding is reached through `_http_common`, the same module `node:http` is built on. It is
- * not a documented API: `loadParser()` checks its shape once at start and the sidecar refuses to
- * start with a clear message on a Node.js whose binding differs (engines: node >= 20.18).
+ * This module is the one place sidegate touches Node.js internals no release promises to keep:
+ * - the binding, reached through `_http_common` (the module `node:http` is built on): its shape is
+ *   checked on first use, and the sidecar refuses to start with a clear message on a Node.js whose
+ *   binding differs (no public parser to fall back to: see README, "Which Node.js");
+ * - a socket's `_handle`, which `consume()` reads in C++ and whose reading the engines start and
+ *   stop (`consumeSocket`, `setConsumedReading`). `checkFastPath()` proves that path at start-up on
+ *   a loopback connection; when it fails (or `--http1-fast-path off`), sockets are read through
+ *   their public stream events and `execute()` instead, the sidecar logs a warning and
+ *   `sidegate_http1_fast_path` reads 0. The runtime matrix asserts the fast path on every line.
  */
 
 /** The parser's callback slots (`HTTPParser.kOn*`). */
@@ -101,4 +108,99 @@ export function methodTable(): readonly string[] {
   }
   methodNames = table;
   return table;
+}
+
+/** What `consume()` needs of a socket's handle, and how the engines start and stop it (lib/net.js). */
+type StreamHandle = { isStreamBase?: boolean; _consumed?: boolean; reading?: boolean; readStart(): number; readStop(): number };
+
+const handleOf = (socket: Socket): StreamHandle | undefined => (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
+
+/** Process-wide: the self-check decides once, for every connection of both engines. */
+let consumeOn = true;
+
+/**
+ * The fast path: the parser reads `socket`'s handle in C++ and reports at Slot.Execute. False when
+ * it cannot (no stream handle, one already consumed, the fast path off): the caller then feeds
+ * `execute()` from the socket's 'data' events.
+ */
+export function consumeSocket(parser: LlParser, socket: Socket): boolean {
+  return consumeOn && consumeHandle(parser, socket);
+}
+
+function consumeHandle(parser: LlParser, socket: Socket): boolean {
+  const h = handleOf(socket);
+  if (h?.isStreamBase !== true || h._consumed === true) return false;
+  h._consumed = true;
+  parser.consume(h);
+  return true;
+}
+
+/** Start or stop reading a socket whose handle a parser consumes (its JS stream is bypassed). */
+export function setConsumedReading(socket: Socket, on: boolean): void {
+  const h = handleOf(socket);
+  if (h === undefined) return;
+  if (on && h.reading !== true) { h.reading = true; h.readStart(); }
+  else if (!on && h.reading !== false) { h.reading = false; h.readStop(); }
+}
+
+export interface FastPath {
+  /** Sockets are read by llhttp in C++ (`consume()`). */
+  readonly inUse: boolean;
+  /** Why not, when not. */
+  readonly reason?: string;
+}
+
+let checked: Promise<FastPath> | undefined;
+const PROBE_PATH = '/sidegate-self-check';
+
+/**
+ * The start-up self-check: one request over a loopback connection, read through `consume()` and
+ * `setConsumedReading`, must come out parsed. The probe runs once per process; `off` skips it (the
+ * operator's switch). Sets the path for the whole process (the last call wins) and never throws:
+ * a failure only turns the fast path off.
+ */
+export async function checkFastPath(mode: 'auto' | 'off' = 'auto'): Promise<FastPath> {
+  if (mode === 'off') { consumeOn = false; return { inUse: false, reason: '--http1-fast-path off' }; }
+  checked ??= probeConsume().then((reason): FastPath => (reason === undefined ? { inUse: true } : { inUse: false, reason }),
+    (err: unknown): FastPath => ({ inUse: false, reason: err instanceof Error ? err.message : String(err) }));
+  const r = await checked;
+  consumeOn = r.inUse;
+  return r;
+}
+
+/** Undefined when a request parsed through the handle; else what went wrong. */
+async function probeConsume(): Promise<string | undefined> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
+  const p = newParser('request', 0);
+  let client: Socket | undefined;
+  let peer: Socket | undefined;
+  let consumed = false;
+  try {
+    return await new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve('no request came out of consume() in 2 s'), 2000);
+      const done = (r: string | undefined): void => { clearTimeout(timer); resolve(r); };
+      let url = '';
+      p[Slot.Headers] = ((_f: string[], u: string) => { url += u; });
+      p[Slot.HeadersComplete] = ((_maj: number, _min: number, _f: unknown, _m: number, u: string | undefined) => {
+        url += u ?? '';
+        done(url === PROBE_PATH ? undefined : `consume() parsed the target "${url}"`);
+        return 0;
+      });
+      p[Slot.Execute] = ((ret: number | ParseError) => { if (typeof ret !== 'number') done(`consume() reported ${ret.code}`); });
+      server.once('connection', (s) => {
+        peer = s;
+        if (!(consumed = consumeHandle(p, s))) { done('an accepted socket has no stream handle to consume'); return; }
+        try { setConsumedReading(s, false); setConsumedReading(s, true); } catch (e) { done(`starting the handle: ${(e as Error).message}`); }
+      });
+      client = connect((server.address() as AddressInfo).port, '127.0.0.1', () => { client!.write(`GET ${PROBE_PATH} HTTP/1.1\r\nhost: self-check\r\n\r\n`); });
+      client.on('error', (e) => { done(`loopback connection: ${e.message}`); });
+    });
+  } finally {
+    client?.destroy();
+    peer?.destroy();
+    if (consumed) p.unconsume();
+    setImmediate(() => { p.close(); });
+    server.close();
+  }
 }

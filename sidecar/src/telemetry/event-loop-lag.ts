@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks';
 import { Gauge, type Registry } from 'prom-client';
 
 /**
@@ -15,13 +15,13 @@ import { Gauge, type Registry } from 'prom-client';
 export const PROM_CLIENT_RESOLUTION_MS = 10_000;
 
 const SERIES = [
-  ['min', 'The minimum event loop delay since the last scrape (sampling interval subtracted).', (h: IntervalHistogram) => h.min],
-  ['max', 'The maximum event loop delay since the last scrape (sampling interval subtracted).', (h: IntervalHistogram) => h.max],
-  ['mean', 'The mean event loop delay since the last scrape (sampling interval subtracted).', (h: IntervalHistogram) => h.mean],
-  ['stddev', 'The standard deviation of the event loop delays since the last scrape.', (h: IntervalHistogram) => h.stddev],
-  ['p50', 'The 50th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: IntervalHistogram) => h.percentile(50)],
-  ['p90', 'The 90th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: IntervalHistogram) => h.percentile(90)],
-  ['p99', 'The 99th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: IntervalHistogram) => h.percentile(99)],
+  ['min', 'The minimum event loop delay since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.min],
+  ['max', 'The maximum event loop delay since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.max],
+  ['mean', 'The mean event loop delay since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.mean],
+  ['stddev', 'The standard deviation of the event loop delays since the last scrape.', (h: ELDHistogram) => h.stddev],
+  ['p50', 'The 50th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.percentile(50)],
+  ['p90', 'The 90th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.percentile(90)],
+  ['p99', 'The 99th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.percentile(99)],
 ] as const;
 
 /** Returns what stops the sampling (the series then read 0). */

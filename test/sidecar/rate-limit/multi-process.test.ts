@@ -129,7 +129,7 @@ void t.test('4 sidecars, one Redis, demand at 2× the limit: within ±1 % and no
 });
 
 void t.test('clock skew: sidecars off by seconds decide exactly as the others', async (t) => {
-  // Never skipped: without libfaketime this fails saying what to install (.ci/run installs it).
+  // Never skipped: without libfaketime this fails saying what to install (scripts/test-deps.sh installs it).
   t.ok(hasFaketime(), 'libfaketime is installed (apt-get install -y faketime)');
   if (!hasFaketime()) return;
   const skews = ['+5s', undefined, '-7s', '+30s'];

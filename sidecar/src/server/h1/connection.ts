@@ -4,7 +4,7 @@ import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type Sideca
 import { Exchange, type UpgradeOffer } from '../../exchange.js';
 import { dropConnectionListed, H } from '../../headers.js';
 import { fieldsToHeaders } from '../../http1/fields.js';
-import { methodTable, newParser, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
+import { consumeSocket, methodTable, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
 import { checkTarget, type FrontContext } from '../front.js';
 import { requestIdFrom } from '../request-id.js';
 import { judgeUpgrade } from '../upgrade.js';
@@ -38,7 +38,6 @@ const EXPECT_CONTINUE = /(?:^|[\s,])100-continue(?:$|[\s,;])/i;
  */
 const enum Pause { Held = 1, Body = 2, Stopped = 4 }
 
-type Handle = { isStreamBase?: boolean; _consumed?: boolean; reading?: boolean; readStart(): number; readStop(): number };
 
 /**
  * One client connection speaking HTTP/1.1 (or 1.0): llhttp parses requests straight from the
@@ -113,15 +112,9 @@ export class H1Connection implements MessageOwner, BodySource {
     socket.on('end', this.onSocketEnd);
     if (first !== undefined && first.length > 0) this.afterExecute(p.execute(first), first);
     if (this.destroyed || (this.paused & Pause.Stopped) !== 0) return;
-    const handle = this.handle();
-    if (handle?.isStreamBase === true && handle._consumed !== true) {
-      // Read in C++ straight into the parser; results arrive at Slot.Execute.
-      handle._consumed = true;
-      this.consumed = true;
-      p.consume(handle);
-    } else {
-      socket.on('data', this.onSocketData);
-    }
+    // Read in C++ straight into the parser (results arrive at Slot.Execute), or through 'data'.
+    this.consumed = consumeSocket(p, socket);
+    if (!this.consumed) socket.on('data', this.onSocketData);
     // The first bytes may already have stopped the parser (a full queue, an Upgrade): read later.
     if (this.paused === 0) socket.resume(); else this.setReading(false);
   }
@@ -317,17 +310,10 @@ export class H1Connection implements MessageOwner, BodySource {
     this.socket.off('data', this.onSocketData);
   }
 
-  private handle(): Handle | undefined {
-    return (this.socket as unknown as { _handle?: Handle | null })._handle ?? undefined;
-  }
-
   /** The parser consumes the handle, bypassing the JS stream: start and stop it at the handle. */
   private setReading(on: boolean): void {
     if (!this.consumed) { if (on) this.socket.resume(); else this.socket.pause(); return; }
-    const h = this.handle();
-    if (h === undefined) return;
-    if (on && h.reading !== true) { h.reading = true; h.readStart(); }
-    else if (!on && h.reading !== false) { h.reading = false; h.readStop(); }
+    setConsumedReading(this.socket, on);
   }
 
   // --- errors and timeouts

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { newParser, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
+import { consumeSocket, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
 
 /** What a connection reports to the call it is carrying. */
 export interface ConnUser {
@@ -13,7 +13,6 @@ export interface ConnUser {
   onConnected(): void;
 }
 
-type Handle = { isStreamBase?: boolean; _consumed?: boolean; reading?: boolean; readStart(): number; readStop(): number };
 
 /**
  * One keep-alive connection to the app: a socket whose handle llhttp reads in C++ (responses
@@ -62,14 +61,8 @@ export class UpstreamConn {
     const socket = connect({ host, port, noDelay: true });
     this.socket = socket;
     socket.once('connect', () => {
-      const h = (socket as unknown as { _handle?: Handle | null })._handle;
-      if (h?.isStreamBase === true && h._consumed !== true) {
-        h._consumed = true;
-        this.consumed = true;
-        p.consume(h);
-      } else {
-        socket.on('data', (d: Buffer) => { const r = p.execute(d); if (typeof r !== 'number') this.fail(r); });
-      }
+      this.consumed = consumeSocket(p, socket);
+      if (!this.consumed) socket.on('data', (d: Buffer) => { const r = p.execute(d); if (typeof r !== 'number') this.fail(r); });
       // Flowing, so the app's end of the connection reaches 'end' (data itself goes to the parser).
       socket.resume();
       this.user?.onConnected();
@@ -95,10 +88,7 @@ export class UpstreamConn {
 
   private setReading(on: boolean): void {
     if (!this.consumed) { if (on) this.socket.resume(); else this.socket.pause(); return; }
-    const h = (this.socket as unknown as { _handle?: Handle | null })._handle;
-    if (h == null) return;
-    if (on && h.reading !== true) { h.reading = true; h.readStart(); }
-    else if (!on && h.reading !== false) { h.reading = false; h.readStop(); }
+    setConsumedReading(this.socket, on);
   }
 
   /** Broken, closed or no longer wanted: tell the call (once), close the socket, leave the pool. */
