@@ -29,6 +29,14 @@ t.test('router models read what their originals read', async (t) => {
   t.equal(parseurlPathname('/a/b?c#d'), '/a/b', 'parseurl fast path: up to ?');
   t.equal(parseurlPathname('/ad min/x'), '/ad%20min/x', 'parseurl falls back to url.parse, which escapes a space');
   t.equal(parseurlPathname('/admin#/x'), '/admin', 'parseurl falls back to url.parse, which drops the fragment');
+  // The suite reads Express's routing with the real parseurl (a devDependency), not the port.
+  const models = await routerModels();
+  t.teardown(async () => { for (const m of models) await m.close?.(); }); // the Python model is a child process
+  const express = models.find((m) => m.name.startsWith('express'));
+  t.equal(express?.name, 'express (parseurl)', 'the real parseurl is the Express model');
+  for (const target of ['/a/b?c#d', '/ad min/x', '/admin#/x', '/p%2e/./x', '\\a\\b', '/x?y=/../z']) {
+    t.equal(express?.read(target), parseurlPathname(target), `the port reads ${JSON.stringify(target)} as parseurl does`);
+  }
 });
 
 t.test('the comparison flags what it should (checker self-test on a fabricated run)', async (t) => {
