@@ -1,5 +1,6 @@
 import type { Exchange } from '../exchange.js';
 import { H } from '../headers.js';
+import { upgradeTokens } from '../protocol/upgrade.js';
 
 /** A WebSocket key: base64 of 16 bytes (RFC 6455 §4.1, item 7). */
 const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
@@ -18,7 +19,7 @@ const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
  */
 export function judgeUpgrade(ex: Exchange, minorVersion: number, hasBody: boolean): boolean | string {
   if (ex.method === 'CONNECT' || ex.invalid !== undefined) return false; // refused as a request already
-  const offered = (ex.headers[H.upgrade] ?? '').split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
+  const offered = upgradeTokens(ex.headers[H.upgrade]);
   if (offered.length === 0) return false;
   if (offered.some((p) => p === 'h2c' || p.startsWith('h2c/'))) return false;
   if (hasBody) return 'an Upgrade request may not have a body';
@@ -30,12 +31,4 @@ export function judgeUpgrade(ex: Exchange, minorVersion: number, hasBody: boolea
   if (typeof key !== 'string' || !WS_KEY.test(key.trim())) return 'invalid WebSocket handshake: Sec-WebSocket-Key must be base64 of 16 bytes';
   if (ex.headers['sec-websocket-version'] !== '13') return 'invalid WebSocket handshake: Sec-WebSocket-Version must be 13';
   return true;
-}
-
-/** The protocol an app's 101 names must be one the client offered (RFC 9110 §7.8). */
-export function switchedToOffered(offered: string, answered: string | undefined): boolean {
-  if (answered === undefined) return false;
-  const want = new Set(offered.split(',').map((p) => p.trim().toLowerCase()));
-  const got = answered.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
-  return got.length > 0 && got.every((p) => want.has(p));
 }

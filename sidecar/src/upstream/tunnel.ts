@@ -2,9 +2,10 @@ import { connect, type Socket } from 'node:net';
 import type { Clock } from '../clock.js';
 import type { Exchange, UpgradeOffer } from '../exchange.js';
 import { H } from '../headers.js';
+import { addField } from '../http1/fields.js';
 import { fieldLines, statusLine } from '../http1/head.js';
 import { newParser, Slot, type ParseError } from '../http1/llhttp.js';
-import { switchedToOffered } from '../server/upgrade.js';
+import { switchedToOffered } from '../protocol/upgrade.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { CLIENT_CLOSED, upstreamError } from './errors.js';
 import { requestHead, responseHeadersFromFields } from './headers.js';
@@ -67,8 +68,8 @@ export function tunnel(ex: Exchange, offer: UpgradeOffer, host: string, port: nu
     parser[Slot.MessageComplete] = (() => {
       if (informational) { informational = false; return; }
       if (state !== State.Relaying) return;
-      let trailers: Record<string, string> | undefined;
-      if (fields.length > 0) { trailers = {}; for (let i = 0; i + 1 < fields.length; i += 2) trailers[fields[i]!.toLowerCase()] = fields[i + 1]!; }
+      let trailers: Record<string, string | string[]> | undefined;
+      if (fields.length > 0) { trailers = {}; for (let i = 0; i + 1 < fields.length; i += 2) addField(trailers, fields[i]!, fields[i + 1]!); }
       fields = [];
       ex.sink.end(undefined, trailers);
       finish();

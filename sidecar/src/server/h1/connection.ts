@@ -25,7 +25,7 @@ export interface H1Host {
  * Parsed requests a connection may hold: the one being answered and those pipelined behind it.
  * At the bound the parser itself stops (mid-read if need be) and the bytes after it wait unparsed.
  */
-export const MAX_QUEUED = 9;
+const MAX_QUEUED = 9;
 /** llhttp's HPE_PAUSED: returned from the headers callback, it stops the parser after that head. */
 const HPE_PAUSED = 21;
 /** How long a refused request's remaining body is read and dropped before the connection is cut. */
