@@ -47,7 +47,8 @@ export const GET = (path: string, extra: readonly (readonly [string, string])[] 
 export const POST = (path: string, extra: readonly (readonly [string, string])[] = []): (readonly [string, string])[] =>
   [[':method', 'POST'], [':scheme', 'http'], [':authority', 'x'], [':path', path], ...extra];
 
-export interface Frame { readonly type: number; readonly flags: number; readonly stream: number; readonly payload: Buffer }
+/** `acksBefore`: PING and SETTINGS acks received before this frame (acks are counted, not stored). */
+export interface Frame { readonly type: number; readonly flags: number; readonly stream: number; readonly payload: Buffer; readonly acksBefore?: number }
 
 // HPACK Huffman codes of the digits (RFC 7541 Appendix B): enough to read a :status.
 const DIGITS: readonly (readonly [number, number])[] = [[0b00000, 5], [0b00001, 5], [0b00010, 5], [0b011001, 6], [0b011010, 6], [0b011011, 6], [0b011100, 6], [0b011101, 6], [0b011110, 6], [0b011111, 6]];
@@ -151,7 +152,7 @@ export class RawH2 {
     while (this.buf.length >= 9) {
       const len = this.buf.readUIntBE(0, 3);
       if (this.buf.length < 9 + len) break;
-      const f: Frame = { type: this.buf[3]!, flags: this.buf[4]!, stream: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) };
+      const f: Frame = { type: this.buf[3]!, flags: this.buf[4]!, stream: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len), acksBefore: this.acks };
       this.buf = this.buf.subarray(9 + len);
       // Keep memory flat under floods: PING and SETTINGS acks are counted, not stored one by one.
       if ((f.type === T.PING || f.type === T.SETTINGS) && (f.flags & F.ACK)) { this.acks++; continue; }

@@ -59,6 +59,21 @@ t.test('sidegate HTTP/2 engine', async (t) => {
     t.equal(dataBytes(), PATTERN.length, 'all of it, no more');
   });
 
+  await t.test('a SETTINGS that opens the window is acked before the DATA it lets out (h2spec 6.9.2)', async (t) => {
+    const c = await RawH2.connect(port);
+    t.teardown(() => c.close());
+    c.send(frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 0, 0, 0]))); // INITIAL_WINDOW_SIZE 0
+    c.request(1, GET('/small'));
+    // The answer's HEADERS came and its DATA waits on the window: the case that raced in CI.
+    t.ok(await c.until(() => c.frames.some((f) => f.type === T.HEADERS && f.stream === 1), 3000), 'the answer is waiting on the window');
+    const acks = c.acks;
+    c.send(frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 0, 0, 1]))); // INITIAL_WINDOW_SIZE 1
+    t.ok(await c.until(() => c.frames.some((f) => f.type === T.DATA && f.stream === 1), 3000), 'one byte of DATA once the window opened');
+    const data = c.frames.find((f) => f.type === T.DATA && f.stream === 1)!;
+    t.equal(data.payload.length, 1, 'exactly the 1-byte window');
+    t.equal(data.acksBefore, acks + 1, 'the SETTINGS ack came before the DATA');
+  });
+
   await t.test('a small answer is HEADERS and one DATA frame carrying END_STREAM', async (t) => {
     const c = await RawH2.connect(port);
     t.teardown(() => c.close());

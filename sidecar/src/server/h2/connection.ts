@@ -512,6 +512,7 @@ export class H2Connection implements StreamOwner {
       return;
     }
     if (p.length % 6 !== 0) throw new ConnectionError(ErrorCode.FrameSizeError, 'SETTINGS length not a multiple of 6');
+    let opened = false;
     for (let i = 0; i < p.length; i += 6) {
       const key = p.readUInt16BE(i);
       const v = p.readUInt32BE(i + 2);
@@ -524,7 +525,7 @@ export class H2Connection implements StreamOwner {
           s.sendWindow += delta;
           if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FlowControlError, 'a stream window above 2^31-1');
         }
-        if (delta > 0) this.pumpAll();
+        if (delta > 0) opened = true;
       }
       if (key === Setting.HeaderTableSize && v !== this.peerTableSize) {
         this.peerTableSize = v;
@@ -535,7 +536,10 @@ export class H2Connection implements StreamOwner {
         this.peerMaxFrame = v;
       }
     }
+    // The ack first, then the DATA the larger windows allow: a peer that waits for the ack before
+    // it reads on (h2spec 6.9.2 does) must not find the DATA already behind it.
     this.control(frameHeader(0, FrameType.Settings, Flag.Ack, 0));
+    if (opened) this.pumpAll();
   }
 
   private onWindowUpdate(id: number, p: Buffer): void {
