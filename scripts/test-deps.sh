@@ -27,6 +27,8 @@ missing() {
   want curl curl
   want nghttp2-client nghttp h2load
   /usr/bin/python3 -c 'import h2' >/dev/null 2>&1 || need+=(python3-h2)
+  # The fuzzer's glibc shim (test/fuzz/compat.ts) is compiled with g++.
+  want g++ g++
   if [ "$bench" = 1 ]; then
     want wrk wrk
     want haproxy haproxy

@@ -6,8 +6,8 @@ declare module 'hpack.js' {
   interface Decompressor { write(b: Buffer): void; execute(): void; read(): { name: string; value: string } | null }
   interface Encoder { encodeStr(bytes: number[], huffman: boolean): void; render(): Buffer[] }
   const hpack: {
-    compressor: { create(o: { table: { size: number } }): Compressor };
-    decompressor: { create(o: { table: { size: number } }): Decompressor };
+    compressor: { create(o: { table: { maxSize: number } }): Compressor };
+    decompressor: { create(o: { table: { maxSize: number } }): Decompressor };
     encoder: { create(): Encoder };
     huffman: { encode: [number, number][] };
     'static-table': { table: { name: string; value: string }[] };

@@ -151,7 +151,7 @@ export interface H2Request {
  */
 export async function h2Exchange(o: ConnectOpts, requests: readonly H2Request[], timeoutMs = 4000): Promise<{ streams: H2StreamResult[]; goaway: number | undefined; timedOut: boolean }> {
   const s = await open(o.tls === undefined ? o : { ...o, tls: { ...o.tls, alpn: 'h2' } });
-  const dec = hpack.decompressor.create({ table: { size: 4096 } });
+  const dec = hpack.decompressor.create({ table: { maxSize: 4096 } });
   const streams = requests.map((_, i): H2StreamResult => ({ id: 1 + 2 * i, status: undefined, headers: [], ended: false, reset: undefined, refused: false }));
   const byId = new Map(streams.map((x) => [x.id, x]));
   let goaway: number | undefined;

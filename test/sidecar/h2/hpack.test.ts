@@ -75,7 +75,7 @@ t.test('RFC 7541 C.3 and C.4: three requests sharing a dynamic table, raw and Hu
 
 t.test('blocks from hpack.js\'s compressor (dynamic table, evictions, Huffman) decode field for field', async (t) => {
   for (const size of [4096, 256]) {
-    const comp = hpack.compressor.create({ table: { size } });
+    const comp = hpack.compressor.create({ table: { maxSize: size } });
     const dec = new HpackDecoder();
     const r = rng(size);
     let same = 0;
@@ -125,7 +125,7 @@ t.test('encoder: hpack.js reads back what sidegate writes', async (t) => {
     [404, { 'x-long': 'y'.repeat(300) }],
   ];
   for (const [status, fields] of cases) {
-    const d = hpack.decompressor.create({ table: { size: 4096 } });
+    const d = hpack.decompressor.create({ table: { maxSize: 4096 } });
     d.write(encodeBlock(0, status, fields));
     d.execute();
     const got: string[] = [];
