@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -71,14 +71,18 @@ function fuzzOne(t: Target, seconds: number, env: NodeJS.ProcessEnv, work: strin
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('close', (code) => {
-      const stat = (k: string): number => Number(log.match(new RegExp(`stat::${k}:\\s*(\\d+)`))?.[1] ?? 0);
+      // libFuzzer's final stats, when it prints them (not after -max_total_time in Jazzer's async
+      // mode): else its last status line (`#N <event> cov: … exec/s: …`).
+      const status = [...log.matchAll(/^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+).*?exec\/s: (\d+)/gm)].at(-1);
+      const stat = (k: string, fallback: string | undefined): number => Number(log.match(new RegExp(`stat::${k}:\\s*(\\d+)`))?.[1] ?? fallback ?? 0);
       const cov = [...log.matchAll(/cov: (\d+) ft: (\d+)/g)].at(-1);
+      writeFileSync(join(work, t.name, 'last-run.log'), log);
       const artifact = log.match(/Test unit written to (\S+)/)?.[1];
       const ok = code === 0 && artifact === undefined;
       if (!ok) process.stderr.write(`\n--- ${t.name}: fuzzer output (tail) ---\n${log.slice(-6000)}\n`);
       resolveRun({
-        target: t.name, ok, runs: stat('number_of_executed_units'), perSecond: stat('average_exec_per_sec'),
-        cov: cov === undefined ? '?' : `${cov[1]} / ${cov[2]}`, newUnits: stat('new_units_added'), peakRssMb: stat('peak_rss_mb'),
+        target: t.name, ok, runs: stat('number_of_executed_units', status?.[1]), perSecond: stat('average_exec_per_sec', status?.[4]),
+        cov: cov === undefined ? '?' : `${cov[1]} / ${cov[2]}`, newUnits: stat('new_units_added', undefined), peakRssMb: stat('peak_rss_mb', log.match(/rss: (\d+)Mb(?![\s\S]*rss: \d+Mb)/)?.[1]),
         artifact, seconds: Math.round((Date.now() - started) / 1000),
       });
     });
@@ -97,7 +101,7 @@ async function main(): Promise<void> {
     process.stderr.write(`fuzz: ${t.name} for ${seconds} s\n`);
     results.push(await fuzzOne(t, seconds, env, work));
   }
-  process.stdout.write('\n| target | result | inputs run | per second | coverage (edges / features) | new corpus units | peak RSS MB |\n|---|---|---|---|---|---|---|\n');
+  process.stdout.write('\n| target | result | inputs run | per second | coverage (edges / features) | corpus units added | peak RSS MB |\n|---|---|---|---|---|---|---|\n');
   for (const r of results) process.stdout.write(`| ${r.target} | ${r.ok ? 'clean' : '**FAILED**'} | ${r.runs} | ${r.perSecond} | ${r.cov} | ${r.newUnits} | ${r.peakRssMb} |\n`);
   const failed = results.filter((r) => !r.ok);
   for (const r of failed) {

@@ -1,4 +1,5 @@
 import { systemClock } from '../../../sidecar/src/clock.js';
+import { HeadersTooLargeError } from '../../../sidecar/src/errors.js';
 import type { Exchange } from '../../../sidecar/src/exchange.js';
 import { H2Connection, type H2Host } from '../../../sidecar/src/server/h2/connection.js';
 import { must, timeBounded } from '../property.js';
@@ -23,6 +24,8 @@ export const maxLen = 16384;
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const BODY = [0, 10, 70_000, -1]; // -1: never answered
+/** The engine answers an oversized header list itself (431 and this body), not through dispatch. */
+const OWN_431 = Buffer.byteLength(new HeadersTooLargeError(16384).body(''));
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** The largest valid SETTINGS_MAX_FRAME_SIZE the client announced (what we may send up to). */
@@ -66,7 +69,7 @@ async function once(data: Buffer): Promise<void> {
       dispatch: (ex) => { exchanges.push(ex); if ((mode & 8) !== 0) setImmediate(() => answer(ex)); else answer(ex); },
     },
     maxHeaderSize: 16384, maxConcurrentStreams: 100,
-    clientError: () => undefined, closed: () => undefined, internalError: (err) => { errors.push(err); },
+    clientError: (reason) => { if (reason === 'header_overflow') answered += OWN_431; }, closed: () => undefined, internalError: (err) => { errors.push(err); },
   };
   const conn = new H2Connection(sock.asSocket(), host);
   sock.feed(PREFACE);
