@@ -300,15 +300,6 @@ export const TARGETS: readonly TargetSpec[] = [
   // so the background compiler shares it anyway; its thread's malloc arena was 2–3 MB of RSS.
   sidegate('sidegate-full-ncr', 'sidegate-full with --no-concurrent-recompilation (optimising compilation on the main thread)', { fullPolicy: true, nodeArgs: ['--no-concurrent-recompilation'], byDefault: false }),
   sidegate('sidegate-full-stgc', 'sidegate-full with --single-threaded-gc (GC on the main thread only; compilation still in the background)', { fullPolicy: true, nodeArgs: ['--single-threaded-gc'], byDefault: false }),
-  // Not in the default run: the h2c rows with node:http2 framing inbound HTTP/2 (--h2-engine node,
-  // the engine before sidegate's own), for the comparison in docs/benchmarks.md.
-  sidegate('sidegate-nodeh2', 'sidegate, empty policy, inbound HTTP/2 framed by node:http2 (--h2-engine node)', {
-    proxyArgs: ['--h2-engine', 'node'], protocols: ['h2c'], byDefault: false,
-  }),
-  sidegate('sidegate-full-nodeh2', 'sidegate-full with --h2-engine node', { fullPolicy: true, proxyArgs: ['--h2-engine', 'node'], protocols: ['h2c'], byDefault: false }),
-  sidegate('sidegate-fresh-token-nodeh2', 'sidegate-fresh-token with --h2-engine node', {
-    fullPolicy: true, fresh: true, proxyArgs: ['--h2-engine', 'node'], protocols: ['h2c'], scenarios: ['capacity-h2c'], byDefault: false,
-  }),
   // Not in the default run: the same rows on other Node.js lines than the one running the harness
   // (the pin in package.json): Node 20, the line before issue 21, and Node 26, the newer LTS.
   ...(['20.20.2', '26.12.1'] as const).flatMap((v) => {
@@ -331,7 +322,6 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young1', 'sidegate-full-young4', 'sidegate-full-young8'],
   memory: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-runu', 'sidegate-full-young1'],
   threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc', 'sidegate-full-ncr'],
-  h2engine: ['direct', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-nodeh2', 'sidegate-full', 'sidegate-full-nodeh2', 'sidegate-fresh-token', 'sidegate-fresh-token-nodeh2'],
   runtimes: ['direct', 'haproxy', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-node20', 'sidegate-full', 'sidegate-full-node20'],
   runtimes26: ['direct', 'sidegate', 'sidegate-node20', 'sidegate-node26', 'sidegate-full', 'sidegate-full-node20', 'sidegate-full-node26'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],

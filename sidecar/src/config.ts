@@ -29,8 +29,6 @@ export interface ProxyConfig {
   readonly requestTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConcurrentStreams: number;
-  /** Who frames inbound HTTP/2: node:http2 (nghttp2), or sidegate's own engine. */
-  readonly h2Engine: 'node' | 'sidegate';
   readonly http1FastPath: 'auto' | 'off';
   readonly drainDelayMs: number;
   readonly drainTimeoutMs: number;
@@ -72,7 +70,6 @@ export const PROXY_FLAGS = {
   requestTimeout: { flag: '--request-timeout', env: 'SIDEGATE_REQUEST_TIMEOUT', def: '5m', help: 'time a client has to send a complete request, body included' },
   idleTimeout: { flag: '--idle-timeout', env: 'SIDEGATE_IDLE_TIMEOUT', def: '60s', help: 'idle client connections are closed after this' },
   maxConcurrentStreams: { flag: '--max-concurrent-streams', env: 'SIDEGATE_MAX_CONCURRENT_STREAMS', def: '128', help: 'HTTP/2 streams per client session' },
-  h2Engine: { flag: '--h2-engine', env: 'SIDEGATE_H2_ENGINE', def: 'sidegate', help: 'inbound HTTP/2 framing: sidegate (its own framing and HPACK) or node (node:http2, nghttp2)' },
   http1FastPath: { flag: '--http1-fast-path', env: 'SIDEGATE_HTTP1_FAST_PATH', def: 'auto', help: 'auto: llhttp reads HTTP/1.1 sockets in C++ when the start-up self-check passes; off: through public stream events' },
   drainDelay: { flag: '--drain-delay', env: 'SIDEGATE_DRAIN_DELAY', def: '5s', help: 'after SIGTERM, keep serving (not ready) this long before refusing new connections' },
   drainTimeout: { flag: '--drain-timeout', env: 'SIDEGATE_DRAIN_TIMEOUT', def: '25s', help: 'after the delay, wait this long for in-flight requests, then exit' },
@@ -143,7 +140,6 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     requestTimeoutMs: parseDurationFlag(get('requestTimeout')!, where('requestTimeout')),
     idleTimeoutMs: parseDurationFlag(get('idleTimeout')!, where('idleTimeout')),
     maxConcurrentStreams: parseIntFlag(get('maxConcurrentStreams')!, where('maxConcurrentStreams'), 1, 10_000),
-    h2Engine: parseH2Engine(get('h2Engine')!, where('h2Engine')),
     http1FastPath: parseFastPath(get('http1FastPath')!, where('http1FastPath')),
     drainDelayMs: parseDurationFlag(get('drainDelay')!, where('drainDelay'), true),
     drainTimeoutMs: parseDurationFlag(get('drainTimeout')!, where('drainTimeout'), true),
@@ -152,11 +148,6 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     appProbes: get('appProbes'),
     eventLoopLagResolutionMs: parseEventLoopResolution(get('eventLoopLagResolution')!, where('eventLoopLagResolution')),
   };
-}
-
-function parseH2Engine(s: string, where: string): 'node' | 'sidegate' {
-  if (s !== 'node' && s !== 'sidegate') throw new ConfigError(`${where}: "${s}" is not an HTTP/2 engine (node or sidegate)`);
-  return s;
 }
 
 function parseFastPath(s: string, where: string): 'auto' | 'off' {

@@ -140,7 +140,7 @@ export class Proxy {
     const listener = new InboundListener({
       host: cfg.listen.host, port: cfg.listen.port, tls,
       maxHeaderSize: cfg.maxHeaderSize, headersTimeoutMs: cfg.headersTimeoutMs, requestTimeoutMs: cfg.requestTimeoutMs,
-      idleTimeoutMs: cfg.idleTimeoutMs, maxConcurrentStreams: cfg.maxConcurrentStreams, h2Engine: cfg.h2Engine, metrics, log,
+      idleTimeoutMs: cfg.idleTimeoutMs, maxConcurrentStreams: cfg.maxConcurrentStreams, metrics, log,
     }, {
       scheme: tls ? 'https' : 'http',
       clock,

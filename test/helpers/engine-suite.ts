@@ -3,15 +3,10 @@ import { join } from 'node:path';
 
 /**
  * Run compiled test files (`sidecar/h2c` → dist/test/sidecar/h2c.test.js) in child processes with
- * SIDEGATE_TEST_H2_ENGINE=`engine`, which makes every sidecar they start run `--h2-engine
- * <engine>`: the same expectations, met by the other HTTP/2 engine. Resolves with each file's
- * exit code and, when it failed, its failing lines and the end of its output.
+ * `env` added (e.g. SIDEGATE_TEST_HTTP1_FAST_PATH=off, see helpers/proxy.ts): the same
+ * expectations, met another way. Resolves with each file's exit code and, when it failed, its
+ * failing lines and the end of its output.
  */
-export async function runWithH2Engine(engine: 'node' | 'sidegate', files: readonly string[], timeoutMs = 60_000): Promise<{ file: string; code: number | null; report: string }[]> {
-  return runWithEnv({ SIDEGATE_TEST_H2_ENGINE: engine }, files, timeoutMs);
-}
-
-/** The same with any environment (e.g. SIDEGATE_TEST_HTTP1_FAST_PATH=off, see helpers/proxy.ts). */
 export async function runWithEnv(env: NodeJS.ProcessEnv, files: readonly string[], timeoutMs = 60_000): Promise<{ file: string; code: number | null; report: string }[]> {
   const results: { file: string; code: number | null; report: string }[] = [];
   for (const f of files) {

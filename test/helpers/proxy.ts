@@ -37,7 +37,7 @@ export async function startProxy(upstream: string, flags: string[] = [], opts: {
   });
   const policyFile = opts.policy === undefined ? undefined : writePolicy(opts.policy);
   const argv = ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--upstream', upstream, '--drain-delay', '0s', '--drain-timeout', '2s',
-    ...h2EngineFlags(), ...(policyFile === undefined ? [] : ['--policy', policyFile]), ...flags];
+    ...fastPathFlags(), ...(policyFile === undefined ? [] : ['--policy', policyFile]), ...flags];
   const proxy = await Proxy.start(parseProxyConfig(argv, {}), { processMetrics: false, logStream, ...opts });
   return {
     proxy, logs, policyFile,
@@ -48,15 +48,12 @@ export async function startProxy(upstream: string, flags: string[] = [], opts: {
 }
 
 /**
- * `SIDEGATE_TEST_H2_ENGINE=node` runs every test's sidecars with node:http2 framing inbound
- * HTTP/2 instead of sidegate's own (`--h2-engine`), `SIDEGATE_TEST_HTTP1_FAST_PATH=off` with
- * HTTP/1.1 sockets read through stream events (`--http1-fast-path`); a test's own flags come
- * later and win.
+ * `SIDEGATE_TEST_HTTP1_FAST_PATH=off` runs every test's sidecars with HTTP/1.1 sockets read
+ * through stream events (`--http1-fast-path`); a test's own flags come later and win.
  */
-export function h2EngineFlags(): string[] {
-  const e = process.env.SIDEGATE_TEST_H2_ENGINE;
+export function fastPathFlags(): string[] {
   const f = process.env.SIDEGATE_TEST_HTTP1_FAST_PATH;
-  return [...(e === undefined || e === '' ? [] : ['--h2-engine', e]), ...(f === undefined || f === '' ? [] : ['--http1-fast-path', f])];
+  return f === undefined || f === '' ? [] : ['--http1-fast-path', f];
 }
 
 /** Wait until `pred` holds, polling; fails the test with `what` after `ms`. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort } from './ports.js';
-import { h2EngineFlags } from './proxy.js';
+import { fastPathFlags } from './proxy.js';
 
 export interface ProxyProcess {
   readonly proc: ChildProcess;
@@ -21,7 +21,7 @@ export const CLI = join(process.cwd(), 'dist', 'bin', 'sidegate.js');
 export async function spawnProxy(upstream: string, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
   const port = await freePort();
   const adminPort = await freePort();
-  const proc = spawn(process.execPath, [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`, '--upstream', upstream, ...h2EngineFlags(), ...flags], {
+  const proc = spawn(process.execPath, [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`, '--upstream', upstream, ...fastPathFlags(), ...flags], {
     env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { stdout: '', stderr: '' };

@@ -11,7 +11,6 @@ import { inlineProvider, rawExchange, sleep, statuses } from './support.js';
  * app would refuse some of these heads itself and hide what the sidecar sent).
  */
 const ISSUER = 'https://idp.hostile.test';
-const ENGINES = ['sidegate', 'node'] as const;
 const exp = (): number => Math.floor(Date.now() / 1000) + 600;
 const esc = (s: string): string => s.replace(/[^\x21-\x7e]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
@@ -27,7 +26,7 @@ async function h2Fate(p: RunningProxy, fields: readonly (readonly [string, strin
 
 const refused = (fate: string): boolean => /^(RST_STREAM|GOAWAY|status 4\d\d)/.test(fate);
 
-// Finding 3: a '#' in the request target (HTTP/1.1 and h2c, both engines).
+// Finding 3: a '#' in the request target (HTTP/1.1 and h2c).
 t.test('a request target with a fragment (#) is refused; the app never sees it', async (t) => {
   const { yaml } = inlineProvider(ISSUER);
   const policy = `apiVersion: sidegate.dev/v1
@@ -43,27 +42,23 @@ ${yaml}    rules:
   // Apps drop the fragment when they route: '/exact/secret#x' is /exact/secret to them, which
   // needs an admin token; the sidecar matches the whole string against /exact/* (no token).
   const targets = ['/exact/secret#x', '/exact/secret#', '/public/x#/../../admin/secret', '/admin/secret#/../../public/x'];
-  for (const engine of ENGINES) {
-    await t.test(`--h2-engine ${engine}`, async (t) => {
-      const app = await startLineApp();
-      const p = await startProxy(app.url, ['--h2-engine', engine], { policy });
-      t.teardown(async () => { await p.close(); await app.close(); });
-      for (const target of targets) {
-        if (engine === 'sidegate') { // HTTP/1.1 does not depend on the HTTP/2 engine: once is enough
-          const n = app.lines.length;
-          const raw = await rawExchange(p.proxy.port, [`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
-          await sleep(30);
-          t.same(app.lines.slice(n), [], `HTTP/1.1 ${target}: nothing reached the app`);
-          t.equal(statuses(raw)[0], 400, `HTTP/1.1 ${target}: answered 400`);
-        }
-        const m = app.lines.length;
-        const fate = await h2Fate(p, GET(target));
-        await sleep(30);
-        t.same(app.lines.slice(m), [], `h2c ${target}: nothing reached the app`);
-        t.ok(fate === 'status 400' || fate.startsWith('RST_STREAM'), `h2c ${target}: refused with 400 or a reset (${fate})`);
-      }
-    });
-  }
+  await t.test('HTTP/1.1 and h2c', async (t) => {
+    const app = await startLineApp();
+    const p = await startProxy(app.url, [], { policy });
+    t.teardown(async () => { await p.close(); await app.close(); });
+    for (const target of targets) {
+      const n = app.lines.length;
+      const raw = await rawExchange(p.proxy.port, [`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+      await sleep(30);
+      t.same(app.lines.slice(n), [], `HTTP/1.1 ${target}: nothing reached the app`);
+      t.equal(statuses(raw)[0], 400, `HTTP/1.1 ${target}: answered 400`);
+      const m = app.lines.length;
+      const fate = await h2Fate(p, GET(target));
+      await sleep(30);
+      t.same(app.lines.slice(m), [], `h2c ${target}: nothing reached the app`);
+      t.ok(fate === 'status 400' || fate.startsWith('RST_STREAM'), `h2c ${target}: refused with 400 or a reset (${fate})`);
+    }
+  });
 });
 
 // Finding 4: an HTTP/2 :method in lower case must not dodge method-keyed rules and limits.
@@ -81,34 +76,32 @@ ${yaml}    rules:
   rateLimits:
     - { name: per-method, match: { paths: [/rl/*] }, key: [ { method: true } ], limit: { requests: 1, per: 1m }, onRedisError: local }
 `;
-  for (const engine of ENGINES) {
-    await t.test(`--h2-engine ${engine}`, async (t) => {
-      const app = await startLineApp();
-      const p = await startProxy(app.url, ['--h2-engine', engine], { policy });
-      t.teardown(async () => { await p.close(); await app.close(); });
-      const user = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'bob', role: 'user', exp: exp() });
-      const auth: [string, string] = ['authorization', `Bearer ${user}`];
-      const req = (method: string, path: string): (readonly [string, string])[] => [[':method', method], [':scheme', 'http'], [':authority', 'x'], [':path', path], auth];
+  await t.test('HTTP/1.1 and h2c', async (t) => {
+    const app = await startLineApp();
+    const p = await startProxy(app.url, [], { policy });
+    t.teardown(async () => { await p.close(); await app.close(); });
+    const user = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'bob', role: 'user', exp: exp() });
+    const auth: [string, string] = ['authorization', `Bearer ${user}`];
+    const req = (method: string, path: string): (readonly [string, string])[] => [[':method', method], [':scheme', 'http'], [':authority', 'x'], [':path', path], auth];
 
-      // Control: POST with a non-admin token is refused 403.
-      t.equal(await h2Fate(p, req('POST', '/admin/x')), 'status 403', 'control: POST /admin/x with a user token is 403');
-      for (const m of ['post', 'Post', 'pOST']) {
-        const n = app.lines.length;
-        const fate = await h2Fate(p, req(m, '/admin/x'));
-        await sleep(30);
-        t.same(app.lines.slice(n), [], `${m} /admin/x: nothing reached the app`);
-        t.ok(refused(fate), `${m} /admin/x: refused 4xx or reset (${fate})`);
-      }
-
-      // One request per method and minute: spelling the method differently buys no more.
-      const fates: string[] = [];
+    // Control: POST with a non-admin token is refused 403.
+    t.equal(await h2Fate(p, req('POST', '/admin/x')), 'status 403', 'control: POST /admin/x with a user token is 403');
+    for (const m of ['post', 'Post', 'pOST']) {
       const n = app.lines.length;
-      for (const m of ['POST', 'post', 'Post', 'pOsT']) fates.push(`${m}: ${await h2Fate(p, req(m, '/rl/x'))}`);
+      const fate = await h2Fate(p, req(m, '/admin/x'));
       await sleep(30);
-      const relayed = app.lines.slice(n).filter((l) => / \/rl\/x /.test(l));
-      t.equal(relayed.length, 1, `the method-keyed limit let exactly one request through (${fates.join(', ')}; app got ${JSON.stringify(relayed)})`);
-    });
-  }
+      t.same(app.lines.slice(n), [], `${m} /admin/x: nothing reached the app`);
+      t.ok(refused(fate), `${m} /admin/x: refused 4xx or reset (${fate})`);
+    }
+
+    // One request per method and minute: spelling the method differently buys no more.
+    const fates: string[] = [];
+    const n = app.lines.length;
+    for (const m of ['POST', 'post', 'Post', 'pOsT']) fates.push(`${m}: ${await h2Fate(p, req(m, '/rl/x'))}`);
+    await sleep(30);
+    const relayed = app.lines.slice(n).filter((l) => / \/rl\/x /.test(l));
+    t.equal(relayed.length, 1, `the method-keyed limit let exactly one request through (${fates.join(', ')}; app got ${JSON.stringify(relayed)})`);
+  });
 });
 
 // Finding 5: bytes in :path that are not valid in an HTTP/1.1 request target.
@@ -125,23 +118,21 @@ ${yaml}    rules:
 `;
   const paths = ['/public/x /admin/y', '/public/x HTTP/1.1', '/public/x\t/admin/y', '/public/x\x7f', '/public/x\xff', '/public/x\x80',
     '/public/x\x01', '/public/x\x0b', '/public/x\x0c', '/public/x\x1b', '/public/x\x1f'];
-  for (const engine of ENGINES) {
-    await t.test(`--h2-engine ${engine}`, async (t) => {
-      const app = await startLineApp();
-      const p = await startProxy(app.url, ['--h2-engine', engine], { policy });
-      t.teardown(async () => { await p.close(); await app.close(); });
-      t.equal(await h2Fate(p, GET('/public/ok')), 'status 200', 'control: a plain path is served');
-      const outcomes: string[] = [];
-      for (const path of paths) {
-        const n = app.lines.length;
-        const fate = await h2Fate(p, GET(path));
-        await sleep(30);
-        const got = app.lines.slice(n);
-        outcomes.push(`${esc(path)}: ${fate}, app got ${JSON.stringify(got.map(esc))}`);
-        t.same(got.map(esc), [], `${esc(path)}: no request line reached the app`);
-        t.ok(refused(fate), `${esc(path)}: refused with 400 or a reset (${fate})`);
-      }
-      t.comment(outcomes.join('\n'));
-    });
-  }
+  await t.test('HTTP/1.1 and h2c', async (t) => {
+    const app = await startLineApp();
+    const p = await startProxy(app.url, [], { policy });
+    t.teardown(async () => { await p.close(); await app.close(); });
+    t.equal(await h2Fate(p, GET('/public/ok')), 'status 200', 'control: a plain path is served');
+    const outcomes: string[] = [];
+    for (const path of paths) {
+      const n = app.lines.length;
+      const fate = await h2Fate(p, GET(path));
+      await sleep(30);
+      const got = app.lines.slice(n);
+      outcomes.push(`${esc(path)}: ${fate}, app got ${JSON.stringify(got.map(esc))}`);
+      t.same(got.map(esc), [], `${esc(path)}: no request line reached the app`);
+      t.ok(refused(fate), `${esc(path)}: refused with 400 or a reset (${fate})`);
+    }
+    t.comment(outcomes.join('\n'));
+  });
 });

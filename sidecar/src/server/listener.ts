@@ -1,17 +1,12 @@
-import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { HeadersTooLargeError } from '../errors.js';
-import { nodeHttp2 } from '../node-http2.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { bind } from './bind.js';
 import type { FrontContext } from './front.js';
 import { H1Connection, type H1Host } from './h1/connection.js';
-import { h2Exchange } from './h2.js';
 import { H2Connection, type H2Host } from './h2/connection.js';
-import { ErrorCode } from './h2/frames.js';
 
 export interface ListenerOptions {
   readonly host: string;
@@ -22,24 +17,11 @@ export interface ListenerOptions {
   readonly requestTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConcurrentStreams: number;
-  /** Inbound HTTP/2 framing: sidegate's own (the default) or node:http2. */
-  readonly h2Engine?: 'node' | 'sidegate';
   readonly metrics: Metrics;
   readonly log: Logger;
 }
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const ACTIVE = Symbol('sidegate.activeStreams');
-const OWNER = Symbol('sidegate.session');
-type TrackedSession = Http2Session & { [ACTIVE]?: number };
-type TrackedStream = ServerHttp2Stream & { [OWNER]?: TrackedSession };
-
-// Per-stream listeners without a closure per stream.
-function ignore(): void { /* resets are handled through 'close'; never crash on a stream error */ }
-function streamClosed(this: TrackedStream): void {
-  const s = this[OWNER];
-  if (s !== undefined) s[ACTIVE] = (s[ACTIVE] ?? 1) - 1;
-}
 
 /**
  * The inbound port: HTTP/1.1 and h2c on one cleartext port, told apart by the HTTP/2 preface
@@ -48,13 +30,10 @@ function streamClosed(this: TrackedStream): void {
  */
 export class InboundListener {
   private readonly tcp: TcpServer;
-  /** node:http2's server, made on the first HTTP/2 connection when `h2Engine` is `node`. */
-  private h2: Http2Server | undefined;
   private readonly h1Host: H1Host;
   private readonly h1 = new Set<H1Connection>();
   private readonly h2Host: H2Host;
   private readonly h2own = new Set<H2Connection>();
-  private readonly sessions = new Set<TrackedSession>();
   private readonly sockets = new Set<Duplex>();
   private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
@@ -91,7 +70,6 @@ export class InboundListener {
   stopAccepting(): Promise<void> {
     this.accepting = false;
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
-    for (const s of this.sessions) if (!s.closed) s.close();
     for (const c of this.h2own) c.close();
     this.closeIdle();
     return closed;
@@ -105,7 +83,6 @@ export class InboundListener {
   /** Last resort at the end of the grace period. */
   destroyAll(): void {
     clearInterval(this.sweeper);
-    for (const s of this.sessions) s.destroy();
     for (const c of this.h2own) c.destroy();
     for (const s of this.sockets) s.destroy();
   }
@@ -143,11 +120,8 @@ export class InboundListener {
       socket.off('data', onData);
       socket.pause();
       socket.setTimeout(0);
-      // node:http2's session drains the unshifted bytes itself, then reads the handle natively;
-      // sidegate's HTTP/2 and HTTP/1.1 engines take them as their first input.
-      const nodeH2 = h2 && this.opts.h2Engine === 'node';
-      if (nodeH2) socket.unshift(buf);
-      this.handOver(socket, h2 ? 'h2' : 'http/1.1', nodeH2 ? undefined : buf);
+      // The HTTP/2 and HTTP/1.1 engines take the sniffed bytes as their first input.
+      this.handOver(socket, h2 ? 'h2' : 'http/1.1', buf);
     };
     socket.on('data', onData);
     socket.on('error', () => socket.destroy());
@@ -162,8 +136,7 @@ export class InboundListener {
   private handOver(socket: Socket, protocol: 'h2' | 'http/1.1', first?: Buffer): void {
     this.track(socket, protocol);
     if (protocol === 'h2') {
-      if (this.opts.h2Engine === 'node') (this.h2 ??= this.createH2()).emit('connection', socket);
-      else this.h2own.add(new H2Connection(socket, this.h2Host, first));
+      this.h2own.add(new H2Connection(socket, this.h2Host, first));
     } else {
       const c = new H1Connection(socket, this.h1Host, first);
       if (!c.destroyed) this.h1.add(c); // it may already have handed the socket to a tunnel
@@ -173,45 +146,5 @@ export class InboundListener {
   private cut(socket: Duplex, reason: string): void {
     this.opts.metrics.clientErrors.inc({ reason });
     socket.destroy();
-  }
-
-  private createH2(): Http2Server {
-    const o = this.opts;
-    const server = nodeHttp2().createServer({
-      maxSessionMemory: 64,
-      maxHeaderListPairs: 256,
-      // Room above our own limit so oversize blocks reach us and get a 431 instead of a reset.
-      maxSendHeaderBlockLength: 64 * 1024,
-      settings: { maxConcurrentStreams: o.maxConcurrentStreams, initialWindowSize: 1 << 20, maxHeaderListSize: o.maxHeaderSize * 4, enablePush: false },
-      unknownProtocolTimeout: o.headersTimeoutMs,
-    });
-    server.on('session', (session: TrackedSession) => {
-      this.sessions.add(session);
-      session[ACTIVE] = 0;
-      session.once('close', () => this.sessions.delete(session));
-      session.on('error', () => session.destroy());
-      session.once('connect', () => session.setLocalWindowSize(8 << 20));
-      if (!this.accepting) session.close();
-      session.setTimeout(o.idleTimeoutMs, () => { if (session[ACTIVE] === 0) session.close(); });
-    });
-    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => this.onStream(stream, headers, flags));
-    return server;
-  }
-
-  private onStream(stream: TrackedStream, headers: IncomingHttpHeaders, flags: number): void {
-    const session: TrackedSession | undefined = stream.session;
-    if (session) {
-      session[ACTIVE] = (session[ACTIVE] ?? 0) + 1;
-      stream[OWNER] = session;
-      stream.once('close', streamClosed);
-    }
-    stream.on('error', ignore);
-    if (headers[':method'] === 'CONNECT') { stream.close(ErrorCode.RefusedStream); return; }
-    const ex = h2Exchange(stream, headers, flags, this.ctx, this.opts.maxHeaderSize);
-    if (ex !== undefined) { this.ctx.dispatch(ex); return; }
-    this.opts.metrics.clientErrors.inc({ reason: 'header_overflow' });
-    const e = new HeadersTooLargeError(this.opts.maxHeaderSize);
-    stream.respond({ ':status': e.status, 'content-type': 'application/json' });
-    stream.end(e.body(''));
   }
 }

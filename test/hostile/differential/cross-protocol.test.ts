@@ -8,7 +8,7 @@ import { dump, report, suiteEnv } from './suite.js';
 
 /**
  * The cross-protocol property: the same request (method, target, headers, body) sent over
- * HTTP/1.1, h2c and h2 over TLS, to sidecars running either inbound HTTP/2 engine, gets the same
+ * HTTP/1.1, h2c and h2 over TLS gets the same
  * decision: the same verdict (forwarded, or the same status from the sidecar; a parse error, a
  * stream reset and the pipeline's 400 are one "malformed" verdict), the same rule, the same limit
  * keys, and the app receives the same method, target, identity fields and body.
@@ -47,14 +47,11 @@ t.test('the same request gets the same decision on HTTP/1.1, h2c and h2 over TLS
   t.teardown(() => app.close());
   const cert = selfSigned();
   const targets: Target[] = [];
-  for (const engine of ['sidegate', 'node'] as const) {
-    const clear = await startSidecar({ app, tokens: env.tokens, trustedHops: 0, engine });
-    const tls = await startSidecar({ app, tokens: env.tokens, trustedHops: 0, engine, tls: cert });
-    t.teardown(async () => { await clear.proxy.close(); await tls.proxy.close(); });
-    // HTTP/1.1 is the reference: the cleartext sidecar of the default engine serves it (and h2c) on one port.
-    if (engine === 'sidegate') targets.push(h1Target('h1', clear));
-    targets.push(h2Target(`h2c[${engine}]`, clear), h2Target(`h2-tls[${engine}]`, tls));
-  }
+  const clear = await startSidecar({ app, tokens: env.tokens, trustedHops: 0 });
+  const tls = await startSidecar({ app, tokens: env.tokens, trustedHops: 0, tls: cert });
+  t.teardown(async () => { await clear.proxy.close(); await tls.proxy.close(); });
+  // HTTP/1.1 is the reference: the cleartext sidecar serves it (and h2c) on one port.
+  targets.push(h1Target('h1', clear), h2Target('h2c', clear), h2Target('h2-tls', tls));
 
   const both: Shape[] = [];
   const h1Only = new Map<string, number>();

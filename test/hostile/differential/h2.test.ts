@@ -7,31 +7,28 @@ import { checkAll, dump, report, suiteEnv } from './suite.js';
 
 /**
  * Differential test over HTTP/2: the same property as h1.test.ts (see check.ts), for requests
- * arriving as h2c (prior knowledge) and as h2 over TLS (ALPN), with each inbound HTTP/2 engine
- * (`--h2-engine sidegate`, the default, and `--h2-engine node`). Requests are raw frames, so
+ * arriving as h2c (prior knowledge) and as h2 over TLS (ALPN). Requests are raw frames, so
  * fields carry bytes a conforming client would refuse to send; shapes that only make sense on
  * HTTP/1.1 (Upgrade, Connection, absolute-form) are sent too, as the HTTP/2 requests they become
  * (the sidecar must refuse the malformed ones). A third of the shapes also go through a sidecar
  * in front of an h2c app.
  */
-t.test('differential over HTTP/2 (h2c and TLS, both engines)', async (t) => {
+t.test('differential over HTTP/2 (h2c and TLS)', async (t) => {
   const env = await suiteEnv(t, 300);
   const app = await startRawApp();
   t.teardown(() => app.close());
   const cert = selfSigned();
   const targets: Target[] = [];
-  for (const engine of ['sidegate', 'node'] as const) {
-    const clear = await startSidecar({ app, tokens: env.tokens, trustedHops: 0, engine });
-    const tls = await startSidecar({ app, tokens: env.tokens, trustedHops: 0, engine, tls: cert });
-    t.teardown(async () => { await clear.proxy.close(); await tls.proxy.close(); });
-    targets.push(h2Target(`h2c[${engine}]`, clear), h2Target(`h2-tls[${engine}]`, tls));
-  }
+  const clear = await startSidecar({ app, tokens: env.tokens, trustedHops: 0 });
+  const tls = await startSidecar({ app, tokens: env.tokens, trustedHops: 0, tls: cert });
+  t.teardown(async () => { await clear.proxy.close(); await tls.proxy.close(); });
+  targets.push(h2Target('h2c', clear), h2Target('h2-tls', tls));
 
   // A third of the shapes also through a sidecar whose app speaks h2c (its node:http2 upstream).
   const h2app = await startH2cApp();
   const toH2c = await startSidecar({ app: h2app, tokens: env.tokens, trustedHops: 0 });
   t.teardown(async () => { await toH2c.proxy.close(); await h2app.close(); });
-  const viaH2c = h2Target('h2c[sidegate]→h2c-app', toH2c);
+  const viaH2c = h2Target('h2c→h2c-app', toH2c);
   const runs = await runShapes('h2', env.shapes.flatMap((shape) => [...targets, ...(shape.id % 3 === 0 ? [viaH2c] : [])].map((target) => ({ shape, target }))), env.tokens);
   dump(t, runs);
   const findings = await checkAll(runs, env);

@@ -14,26 +14,24 @@ export interface Sidecar {
   readonly proxy: RunningProxy;
   readonly app: RecordingApp;
   readonly policy: CompiledPolicy;
-  readonly engine: 'sidegate' | 'node';
   readonly trustedHops: number;
   readonly tls: { readonly ca: Buffer } | undefined;
 }
 
 export interface Target {
-  /** e.g. `h1`, `h2c[sidegate]`, `h2-tls[node]`, `h1→h2c-app`. */
+  /** e.g. `h1`, `h2c`, `h2-tls`, `h1→h2c-app`. */
   readonly name: string;
   readonly protocol: 'h1' | 'h2';
   readonly sidecar: Sidecar;
   readonly connect: ConnectOpts;
 }
 
-export async function startSidecar(o: { app: RecordingApp; tokens: Tokens; trustedHops: number; engine?: 'sidegate' | 'node'; tls?: { certFile: string; keyFile: string; cert: Buffer } }): Promise<Sidecar> {
+export async function startSidecar(o: { app: RecordingApp; tokens: Tokens; trustedHops: number; tls?: { certFile: string; keyFile: string; cert: Buffer } }): Promise<Sidecar> {
   const doc = policyDocument(o.tokens.key, o.trustedHops);
-  const engine = o.engine ?? 'sidegate';
-  const flags = ['--log-level', 'debug', '--namespace', NAMESPACE, '--service', SERVICE, '--h2-engine', engine];
+  const flags = ['--log-level', 'debug', '--namespace', NAMESPACE, '--service', SERVICE];
   if (o.tls !== undefined) flags.push('--tls-cert', o.tls.certFile, '--tls-key', o.tls.keyFile);
   const proxy = await startProxy(o.app.url, flags, { policy: JSON.stringify(doc) });
-  return { proxy, app: o.app, policy: compiled(doc), engine, trustedHops: o.trustedHops, tls: o.tls === undefined ? undefined : { ca: o.tls.cert } };
+  return { proxy, app: o.app, policy: compiled(doc), trustedHops: o.trustedHops, tls: o.tls === undefined ? undefined : { ca: o.tls.cert } };
 }
 
 export function h1Target(name: string, sc: Sidecar): Target {

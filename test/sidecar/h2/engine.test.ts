@@ -10,10 +10,9 @@ import { H2Connection, type H2Host } from '../../../sidecar/src/server/h2/connec
 import { startProxy } from '../../helpers/proxy.js';
 
 /**
- * sidegate's own HTTP/2 framing (`--h2-engine sidegate`, the default) on real sockets: flow
+ * sidegate's own HTTP/2 framing (the only inbound HTTP/2 engine) on real sockets: flow
  * control both ways, one DATA frame carrying END_STREAM for a small answer, many streams at once,
- * a body nobody reads; the suite's HTTP/2 test files run again with `--h2-engine node` in
- * node-engine.test.ts and hostile.test.ts, so both engines meet the same expectations.
+ * a body nobody reads.
  */
 
 function get(s: ClientHttp2Session, path: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
@@ -31,7 +30,7 @@ function get(s: ClientHttp2Session, path: string, body?: Buffer): Promise<{ stat
 
 t.test('sidegate HTTP/2 engine', async (t) => {
   const app = await startHttpApp();
-  const p = await startProxy(app.url, ['--h2-engine', 'sidegate']);
+  const p = await startProxy(app.url);
   t.teardown(async () => { await p.close(); await app.close(); });
   const port = Number(new URL(p.url).port);
 
@@ -117,7 +116,7 @@ t.test('an answer whose header block is larger than a frame goes out as HEADERS 
   app.on('stream', (st) => { st.respond({ ':status': 200, 'x-big': big }); st.end('ok'); });
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => app.close(() => r())));
-  const p = await startProxy(`h2c://127.0.0.1:${(app.address() as AddressInfo).port}`, ['--h2-engine', 'sidegate']);
+  const p = await startProxy(`h2c://127.0.0.1:${(app.address() as AddressInfo).port}`);
   t.teardown(() => p.close());
   const c = await RawH2.connect(Number(new URL(p.url).port));
   t.teardown(() => c.close());

@@ -52,7 +52,7 @@ t.test('real HTTP/2 clients get the app\'s answer intact, every setting, both ap
   const fronts: Front[] = [];
   for (const [app, appName] of [[h1, 'http1 app'], [h2c, 'h2c app']] as [TestApp, string][]) {
     for (const tls of [false, true]) {
-      const p = await startProxy(app.url, ['--h2-engine', 'sidegate', ...(tls ? ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile] : [])]);
+      const p = await startProxy(app.url, tls ? ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile] : []);
       proxies.push(p);
       const port = p.proxy.port;
       fronts.push({ name: `${tls ? 'h2/TLS' : 'h2c'} → ${appName}`, url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, tls, port });
