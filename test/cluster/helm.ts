@@ -19,7 +19,7 @@ export const WEBHOOK_URL_PLUGIN = 'sidegate-webhook-url';
 export class Helm {
   private readonly env: NodeJS.ProcessEnv;
   /** What --post-renderer takes: Helm 4 a plugin's name, Helm 3 an executable's path. */
-  private readonly postRenderer: string;
+  readonly postRenderer: string;
 
   constructor(private readonly plane: ControlPlane) {
     const home = mkdtempSync(join(tmpdir(), 'sidegate-helm-'));

@@ -8,8 +8,8 @@
  * 127.0.0.1 to the injector this test started (the real webhook server, reading the config from
  * the ConfigMap the chart installed) and that server's CA as caBundle. The chart's own injector
  * Deployment is "run" by kwok (no container), which is what `helm install --wait` waits for.
- * Pods are created by the controllers (Deployment → ReplicaSet → Pod), bound by the scheduler and
- * reported Running by kwok.
+ * Pods are created by the controllers (Deployment → ReplicaSet → Pod, StatefulSet, DaemonSet, Job,
+ * CronJob), bound by the scheduler and reported Running by kwok.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,90 +18,260 @@ import t from 'tap';
 import { loadInjectorConfig } from '../../injector/src/config-file.js';
 import { ANNOTATION_STATUS, PROXY_CONTAINER } from '../../injector/src/constants.js';
 import { InjectorMetrics } from '../../injector/src/metrics.js';
-import { startWebhook } from '../../injector/src/webhook.js';
+import { startWebhook, type Webhook } from '../../injector/src/webhook.js';
 import { freePort } from '../helpers/ports.js';
 import { makeCert } from '../injector/helpers/tls.js';
 import { startControlPlane } from './control-plane.js';
 import { Helm } from './helm.js';
-import type { KubeApi } from './kube-api.js';
+
+// A CronJob's first run waits for the next whole minute.
+t.setTimeout(240_000);
 
 const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
+const RELEASE = 'sg';
+const RELEASE_NS = 'sidegate-system';
+const IMAGE = 'example.invalid/app:1';
 
-const deployment = (name: string, ns: string): object => ({
-  apiVersion: 'apps/v1', kind: 'Deployment',
-  metadata: { name, namespace: ns },
-  spec: {
-    replicas: 1,
-    selector: { matchLabels: { app: name } },
-    template: {
-      metadata: { labels: { app: name } },
-      spec: { containers: [{ name: 'app', image: 'example.invalid/app:1', ports: [{ containerPort: 8080 }] }] },
-    },
-  },
-});
+const plane = await startControlPlane();
+t.teardown(() => plane.stop());
+const { api } = plane;
+t.comment(`control plane (Kubernetes ${plane.kubernetesVersion}) ready in ${plane.startup.total} ms`);
 
-/** The Running pod of a Deployment (controllers, scheduler and kwok all did their part). */
-const runningPod = (api: KubeApi, ns: string, app: string): Promise<any> => api.waitFor(`a Running pod of ${ns}/${app}`, async () => {
-  const r = await api.get(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3D${app}`);
-  const p = r.body.items?.[0];
-  return p?.status?.phase === 'Running' ? p : undefined;
-});
+const tls = makeCert();
+const port = await freePort();
+const helm = new Helm(plane);
+const installed = await helm.install(RELEASE, RELEASE_NS, `https://127.0.0.1:${port}`, tls.certFile);
 
+const cms = (await api.get(`/api/v1/namespaces/${RELEASE_NS}/configmaps`)).body.items;
+const configFile = join(mkdtempSync(join(tmpdir(), 'sidegate-injector-')), 'config.yaml');
+writeFileSync(configFile, cms.find((c: any) => c.data?.['config.yaml'] !== undefined).data['config.yaml']);
+const config = await loadInjectorConfig(configFile);
+const metrics = new InjectorMetrics({ processMetrics: false });
+const startInjector = (): Promise<Webhook> => startWebhook({ config, certFile: tls.certFile, keyFile: tls.keyFile, host: '127.0.0.1', port, metrics });
+let hook: Webhook | undefined = await startInjector();
+t.teardown(() => hook?.close());
+
+/** Admission reviews the injector answered on /inject (any result). */
+const injectCalls = async (): Promise<number> => (await metrics.reviews.get()).values.filter((v) => v.labels.endpoint === 'inject').reduce((n, v) => n + v.value, 0);
 const allContainers = (pod: any): any[] => [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+const isInjected = (pod: any): boolean => allContainers(pod).some((c) => c.name === PROXY_CONTAINER);
 
-t.test('a pod created by a Deployment in a labelled namespace is injected through the real admission chain', async (t) => {
-  const plane = await startControlPlane();
-  t.teardown(() => plane.stop());
-  const { api } = plane;
+const namespace = (name: string, labels: Record<string, string> = {}): Promise<unknown> =>
+  api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
 
-  const tls = makeCert();
-  const port = await freePort();
-  const helm = new Helm(plane);
-  const installed = await helm.install('sg', 'sidegate-system', `https://127.0.0.1:${port}`, tls.certFile);
-  t.match(installed, /STATUS: deployed/, 'helm install (default values) succeeds');
+const template = (app: string, meta: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}, restartPolicy?: string): object => ({
+  metadata: { labels: { app, ...meta.labels }, annotations: meta.annotations ?? {} },
+  spec: { ...(restartPolicy === undefined ? {} : { restartPolicy }), containers: [{ name: 'app', image: IMAGE, ports: [{ containerPort: 8080 }] }] },
+});
 
-  // The webhooks as the apiserver holds them: the chart's, clientConfig aside.
+const deployment = (ns: string, app: string, meta?: Parameters<typeof template>[1]): Promise<unknown> => api.create(`/apis/apps/v1/namespaces/${ns}/deployments`, {
+  apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: app },
+  spec: { replicas: 1, selector: { matchLabels: { app } }, template: template(app, meta) },
+});
+
+/** A bare Pod, as `kubectl run` creates it: the apiserver's whole answer (status, body, warnings). */
+const createPod = (ns: string, name: string, meta: Parameters<typeof template>[1] = {}, dryRun = false): ReturnType<typeof api.call> => {
+  const { metadata, spec } = template(name, meta) as { metadata: object; spec: object };
+  return api.call('POST', `/api/v1/namespaces/${ns}/pods${dryRun ? '?dryRun=All' : ''}`, { apiVersion: 'v1', kind: 'Pod', metadata: { ...metadata, name }, spec });
+};
+
+/** The pod a controller made for `app`, once kwok has it Running (or Succeeded, for a Job's). */
+const podOf = (ns: string, app: string, phases = ['Running'], timeoutMs = 30_000): Promise<any> => api.waitFor(`a ${phases.join('/')} pod of ${ns}/${app}`, async () => {
+  const r = await api.get(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3D${app}`);
+  return (r.body.items ?? []).find((p: any) => phases.includes(p.status?.phase));
+}, timeoutMs);
+
+t.test('helm install: the chart as rendered, clientConfig aside', async (t) => {
+  t.match(installed, /STATUS: deployed/, 'helm install --wait with default values succeeds');
   for (const plural of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
     const list = (await api.get(`${ADMISSION}/${plural}`)).body.items;
-    t.equal(list.length, 1, `one ${plural} installed`);
-    for (const w of list[0].webhooks) t.match(w.clientConfig.url, new RegExp(`^https://127\\.0\\.0\\.1:${port}/(inject|validate)$`), `${w.name} points at this test's injector`);
+    t.equal(list.length, 1, `one of ${plural}`);
+    for (const w of list[0].webhooks) {
+      t.match(w.clientConfig.url, new RegExp(`^https://127\\.0\\.0\\.1:${port}/(inject|validate)$`), `${w.name}: url to this test's injector`);
+      t.equal(w.clientConfig.service, undefined);
+    }
   }
-  const cms = (await api.get('/api/v1/namespaces/sidegate-system/configmaps')).body.items;
-  const cm = cms.find((c: any) => c.data?.['config.yaml'] !== undefined);
-  t.ok(cm, 'the chart installed the injector ConfigMap');
-  const configFile = join(mkdtempSync(join(tmpdir(), 'sidegate-injector-')), 'config.yaml');
-  writeFileSync(configFile, cm.data['config.yaml']);
-  const metrics = new InjectorMetrics({ processMetrics: false });
-  const hook = await startWebhook({ config: await loadInjectorConfig(configFile), certFile: tls.certFile, keyFile: tls.keyFile, host: '127.0.0.1', port, metrics });
-  t.teardown(() => hook.close());
-  const injectCalls = async (): Promise<number> => (await metrics.reviews.get()).values.filter((v) => v.labels.endpoint === 'inject').reduce((n, v) => n + v.value, 0);
+  const injector = await api.get(`/apis/apps/v1/namespaces/${RELEASE_NS}/deployments`);
+  t.equal(injector.body.items[0]?.status?.readyReplicas, 2, 'the chart\'s injector Deployment is ready (kwok runs its pods), outside the webhook\'s reach');
+});
 
-  await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } } });
-  await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'plain' } });
+// A CronJob runs at the next whole minute: created now, checked at the end.
+await namespace('shop', { 'sidegate.dev/injection': 'enabled' });
+await namespace('plain');
+await api.create('/apis/batch/v1/namespaces/shop/cronjobs', {
+  apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' },
+  spec: { schedule: '* * * * *', jobTemplate: { spec: { template: template('nightly', {}, 'Never') } } },
+});
 
-  // The apiserver learns of new webhook configurations from a watch: a server-side dry run in the
-  // labelled namespace shows when it calls ours (dry run is allowed: the chart says sideEffects: None).
-  await api.waitFor('the apiserver calls the new webhook', async () => {
-    const r = await api.call('POST', '/api/v1/namespaces/shop/pods?dryRun=All', {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'probe', labels: { app: 'probe' } },
-      spec: { containers: [{ name: 'app', image: 'example.invalid/app:1' }] },
-    });
-    return r.status === 201 && allContainers(r.body).some((c) => c.name === PROXY_CONTAINER) ? true : undefined;
+t.test('the apiserver starts calling the new webhook', async () => {
+  // It learns of webhook configurations from a watch; a server-side dry run (allowed: the chart
+  // says sideEffects: None) shows when ours is called.
+  await api.waitFor('a dry-run pod in a labelled namespace comes back injected', async () => {
+    const r = await createPod('shop', 'probe', {}, true);
+    return r.status === 201 && isInjected(r.body) ? true : undefined;
   });
+});
 
+t.test('labelled namespace: a Deployment\'s pod is injected, accepted and Running', async (t) => {
   const before = await injectCalls();
-  await api.create('/apis/apps/v1/namespaces/shop/deployments', deployment('orders', 'shop'));
-  const pod = await runningPod(api, 'shop', 'orders');
-  t.ok(allContainers(pod).some((c) => c.name === PROXY_CONTAINER), `the ReplicaSet controller's pod has ${PROXY_CONTAINER}`);
+  await deployment('shop', 'orders');
+  const pod = await podOf('shop', 'orders');
+  t.ok(isInjected(pod), `the ReplicaSet controller's pod has ${PROXY_CONTAINER}`);
   t.ok(pod.metadata.annotations?.[ANNOTATION_STATUS], `${ANNOTATION_STATUS} records the injection`);
-  t.equal(pod.spec.nodeName, 'kwok-node-0', 'the injected pod passed the apiserver\'s validation and was scheduled');
+  t.equal(pod.spec.initContainers.find((c: any) => c.name === PROXY_CONTAINER)?.restartPolicy, 'Always', 'native sidecar (an init container that keeps running)');
+  t.equal(pod.spec.nodeName, 'kwok-node-0', 'passed the apiserver\'s validation and was scheduled');
   t.ok(await injectCalls() > before, 'the injector answered the apiserver');
-  t.comment(`injected pod: init [${(pod.spec.initContainers ?? []).map((c: any) => c.name).join(', ')}], containers [${pod.spec.containers.map((c: any) => c.name).join(', ')}]`);
+});
 
+t.test('classic mode: the proxy as a regular container, accepted by the apiserver', async (t) => {
+  await deployment('shop', 'classic', { annotations: { 'sidegate.dev/native-sidecar': 'false' } });
+  const pod = await podOf('shop', 'classic');
+  t.ok(pod.spec.containers.some((c: any) => c.name === PROXY_CONTAINER), `${PROXY_CONTAINER} among the containers`);
+  t.notOk((pod.spec.initContainers ?? []).some((c: any) => c.name === PROXY_CONTAINER));
+});
+
+t.test('every workload kind\'s controller makes injected pods', async (t) => {
+  await api.create('/apis/apps/v1/namespaces/shop/statefulsets', {
+    apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'ledger' },
+    spec: { serviceName: 'ledger', replicas: 1, selector: { matchLabels: { app: 'ledger' } }, template: template('ledger') },
+  });
+  await api.create('/apis/apps/v1/namespaces/shop/daemonsets', {
+    apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' },
+    spec: { selector: { matchLabels: { app: 'agent' } }, template: template('agent') },
+  });
+  await api.create('/apis/batch/v1/namespaces/shop/jobs', {
+    apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'migrate' }, spec: { template: template('migrate', {}, 'Never') },
+  });
+  for (const [app, kind, phases] of [['ledger', 'StatefulSet', ['Running']], ['agent', 'DaemonSet', ['Running']], ['migrate', 'Job', ['Running', 'Succeeded']]] as const) {
+    const pod = await podOf('shop', app, [...phases]);
+    t.equal(pod.metadata.ownerReferences?.[0]?.kind, kind === 'Job' ? 'Job' : kind, `${kind}'s own pod`);
+    t.ok(isInjected(pod), `${kind}: injected`);
+  }
+});
+
+t.test('unlabelled namespace: not injected, and the webhook is never called', async (t) => {
   const calls = await injectCalls();
-  await api.create('/apis/apps/v1/namespaces/plain/deployments', deployment('ledger', 'plain'));
-  const plain = await runningPod(api, 'plain', 'ledger');
-  t.notOk(allContainers(plain).some((c) => c.name === PROXY_CONTAINER), 'a pod in an unlabelled namespace is not injected');
-  t.equal(plain.metadata.annotations?.[ANNOTATION_STATUS], undefined);
-  t.equal(await injectCalls(), calls, 'and the apiserver never called the webhook for it (namespaceSelector)');
+  await deployment('plain', 'ledger');
+  const pod = await podOf('plain', 'ledger');
+  t.notOk(isInjected(pod));
+  t.equal(pod.metadata.annotations?.[ANNOTATION_STATUS], undefined);
+  t.equal(await injectCalls(), calls, 'namespaceSelector kept the apiserver from calling');
+});
+
+t.test('pod opt-out in a labelled namespace, opt-in in an unlabelled one', async (t) => {
+  const calls = await injectCalls();
+  await deployment('shop', 'opted-out', { labels: { 'sidegate.dev/inject': 'false' } });
+  t.notOk(isInjected(await podOf('shop', 'opted-out')), 'sidegate.dev/inject=false: not injected');
+  t.equal(await injectCalls(), calls, 'and not even sent to the webhook (objectSelector)');
+  await deployment('plain', 'opted-in', { labels: { 'sidegate.dev/inject': 'true' } });
+  t.ok(isInjected(await podOf('plain', 'opted-in')), 'sidegate.dev/inject=true in an unlabelled namespace: injected');
+});
+
+t.test('system and injector namespaces never reach the webhook, even labelled', async (t) => {
+  for (const ns of ['kube-system', RELEASE_NS]) {
+    const r = await api.call('PATCH', `/api/v1/namespaces/${ns}`, { metadata: { labels: { 'sidegate.dev/injection': 'enabled' } } }, 'application/merge-patch+json');
+    t.equal(r.status, 200, `${ns} labelled sidegate.dev/injection=enabled`);
+  }
+  const calls = await injectCalls();
+  for (const ns of ['kube-system', RELEASE_NS]) {
+    const r = await createPod(ns, 'sys', { labels: { 'sidegate.dev/inject': 'true' } });
+    t.equal(r.status, 201);
+    t.notOk(isInjected(r.body), `${ns}: not injected`);
+  }
+  t.equal(await injectCalls(), calls, 'zero webhook calls');
+});
+
+t.test('annotation errors refuse the pod with the whole message; soft problems are warnings', async (t) => {
+  const bad = await createPod('shop', 'bad', { annotations: { 'sidegate.dev/app-port': 'x y', 'sidegate.dev/proxy-cpu': '-1', 'sidegate.dev/native-sidecar': 'perhaps' } });
+  t.equal(bad.status, 400, 'refused');
+  t.match(bad.body.message, /admission webhook "inject\.sidegate\.dev" denied the request: .*app-port.*proxy-cpu/s, 'kubectl prints the webhook\'s whole message');
+  t.match(bad.warnings.join('\n'), /native-sidecar/, 'the soft problem arrives as a warning even on a refusal');
+  const soft = await createPod('shop', 'soft', { annotations: { 'sidegate.dev/unknown-thing': '1' } });
+  t.equal(soft.status, 201, 'an unknown annotation does not refuse');
+  t.match(soft.warnings.join('\n'), /unknown-thing/, 'it is an admission warning (kubectl prints "Warning: ...")');
+  t.ok(isInjected(soft.body));
+
+  // Through a controller, the refusal lands in the ReplicaSet's events.
+  await deployment('shop', 'refused', { annotations: { 'sidegate.dev/app-port': 'x y' } });
+  const event = await api.waitFor('a FailedCreate event', async () => {
+    const r = await api.get('/api/v1/namespaces/shop/events?fieldSelector=reason%3DFailedCreate');
+    return (r.body.items ?? []).find((e: any) => e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name.startsWith('refused-'));
+  });
+  t.match(event.message, /denied the request: .*app-port/, 'kubectl describe rs shows why');
+});
+
+t.test('the validating webhook refuses an invalid policy ConfigMap with every problem and its path', async (t) => {
+  const cm = (text: string): object => ({
+    apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'orders-policy', labels: { 'sidegate.dev/policy': 'true' } }, data: { 'policy.yaml': text },
+  });
+  const bad = await api.call('POST', '/api/v1/namespaces/shop/configmaps', cm(`apiVersion: sidegate.dev/v1
+kind: Policy
+metadata: { name: orders }
+spec:
+  upstream: { timeout: soon }
+  rateLimits:
+    - name: per-ip
+      key: [ { clientIp: true } ]
+      limit: { requests: -1, per: 1s }
+`));
+  t.equal(bad.status, 400);
+  t.match(bad.body.message, /validate-policy\.sidegate\.dev/);
+  t.match(bad.body.message, /\/spec\/upstream\/timeout/);
+  t.match(bad.body.message, /\/spec\/rateLimits\/0\/limit\/requests/);
+  const good = await api.call('POST', '/api/v1/namespaces/shop/configmaps', cm(`apiVersion: sidegate.dev/v1
+kind: Policy
+metadata: { name: orders }
+spec:
+  rateLimits:
+    - name: per-ip
+      key: [ { clientIp: true } ]
+      limit: { requests: 10, per: 1s }
+`));
+  t.equal(good.status, 201, 'a valid one is stored');
+});
+
+t.test('a CronJob\'s pods are injected', async (t) => {
+  // Created before the other tests; its first run is at the next whole minute.
+  const pod = await podOf('shop', 'nightly', ['Running', 'Succeeded'], 70_000);
+  t.ok(isInjected(pod), 'CronJob → Job → Pod, injected');
+});
+
+t.test('injector down: Fail refuses pods in labelled namespaces only; Ignore lets them through uninjected', async (t) => {
+  await hook?.close();
+  hook = undefined;
+  const refused = await createPod('shop', 'while-down');
+  t.equal(refused.status, 500, 'failurePolicy Fail: refused');
+  t.match(refused.body.message, /failed calling webhook "inject\.sidegate\.dev"/);
+  t.equal((await createPod('plain', 'while-down')).status, 201, 'an unlabelled namespace is unaffected');
+
+  const upgraded = await helm.run(['upgrade', RELEASE, join(process.cwd(), 'charts', 'sidegate'), '--namespace', RELEASE_NS, '--reuse-values', '--set', 'webhook.failurePolicy=Ignore',
+    '--post-renderer', helm.postRenderer, '--post-renderer-args', `https://127.0.0.1:${port}`, '--post-renderer-args', tls.certFile]);
+  t.equal(upgraded.status, 0, `helm upgrade --set webhook.failurePolicy=Ignore ${upgraded.stderr}`);
+  const mwc = (await api.get(`${ADMISSION}/mutatingwebhookconfigurations`)).body.items[0];
+  t.same(mwc.webhooks.map((w: any) => w.failurePolicy), ['Ignore', 'Ignore']);
+  const through = await api.waitFor('the apiserver applies Ignore', async () => {
+    const r = await createPod('shop', `ignored-${Date.now()}`);
+    return r.status === 201 ? r : undefined;
+  });
+  t.notOk(isInjected(through.body), 'admitted without a sidecar');
+
+  hook = await startInjector();
+});
+
+t.test('helm uninstall leaves nothing behind', async (t) => {
+  const r = await helm.run(['uninstall', RELEASE, '--namespace', RELEASE_NS, '--wait']);
+  t.equal(r.status, 0, r.stderr);
+  for (const plural of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
+    t.same((await api.get(`${ADMISSION}/${plural}`)).body.items, [], `no ${plural}`);
+  }
+  const selector = `labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${RELEASE}`)}`;
+  for (const path of ['/api/v1/configmaps', '/api/v1/secrets', '/api/v1/services', '/api/v1/serviceaccounts', '/apis/apps/v1/deployments', '/apis/apps/v1/replicasets', '/api/v1/pods', '/apis/policy/v1/poddisruptionbudgets']) {
+    const left = await api.waitFor(`${path} of the release gone`, async () => {
+      const items = (await api.get(`${path}?${selector}`)).body.items;
+      return items.length === 0 ? items : undefined;
+    });
+    t.same(left, [], `nothing left: ${path}`);
+  }
+  const secrets = (await api.get(`/api/v1/namespaces/${RELEASE_NS}/secrets`)).body.items.map((s: any) => s.metadata.name);
+  t.same(secrets.filter((n: string) => n.startsWith('sh.helm.release')), [], 'helm\'s release records gone');
 });
