@@ -11,7 +11,9 @@
  * Pods are created by the controllers (Deployment → ReplicaSet → Pod, StatefulSet, DaemonSet, Job,
  * CronJob), bound by the scheduler and reported Running by kwok.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -234,6 +236,55 @@ t.test('a CronJob\'s pods are injected', async (t) => {
   // Created before the other tests; its first run is at the next whole minute.
   const pod = await podOf('shop', 'nightly', ['Running', 'Succeeded'], 70_000);
   t.ok(isInjected(pod), 'CronJob → Job → Pod, injected');
+});
+
+t.test('a later mutating webhook with reinvocation: sidegate runs again and the result stays correct', async (t) => {
+  // Another injector (a logging agent, say) that adds its own container to every pod it sees, and
+  // comes after sidegate's (webhooks run in the order of their configurations' names).
+  const seen: string[] = [];
+  const other = createHttpsServer({ cert: tls.cert, key: readFileSync(tls.keyFile) }, (req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      const review = JSON.parse(body);
+      const pod = review.request.object;
+      seen.push(pod.spec.containers.map((c: any) => c.name).join(','));
+      const has = pod.spec.containers.some((c: any) => c.name === 'log-agent');
+      const patch = has ? [] : [{ op: 'add', path: '/spec/containers/-', value: { name: 'log-agent', image: 'example.invalid/agent:1' } }];
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: {
+        uid: review.request.uid, allowed: true, ...(patch.length === 0 ? {} : { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }),
+      } }));
+    });
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => other.close(() => resolve())));
+  const otherPort = (other.address() as AddressInfo).port;
+  await namespace('reinvoke', { 'sidegate.dev/injection': 'enabled', 'log-agent': 'on' });
+  await api.create(`${ADMISSION}/mutatingwebhookconfigurations`, {
+    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'zz-log-agent' },
+    webhooks: [{
+      name: 'log-agent.example.invalid', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', reinvocationPolicy: 'Never',
+      clientConfig: { url: `https://127.0.0.1:${otherPort}/mutate`, caBundle: tls.cert.toString('base64') },
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+      namespaceSelector: { matchLabels: { 'log-agent': 'on' } },
+    }],
+  });
+  t.teardown(() => api.delete(`${ADMISSION}/mutatingwebhookconfigurations/zz-log-agent`));
+  await api.waitFor('the apiserver calls the second webhook', async () => {
+    const r = await createPod('reinvoke', 'probe', {}, true);
+    return r.status === 201 && r.body.spec.containers.some((c: any) => c.name === 'log-agent') ? true : undefined;
+  });
+
+  const calls = await injectCalls();
+  const r = await createPod('reinvoke', 'both');
+  t.equal(r.status, 201);
+  const names = allContainers(r.body).map((c: any) => c.name);
+  t.equal(names.filter((n: string) => n === PROXY_CONTAINER).length, 1, 'one proxy, not two');
+  t.equal(names.filter((n: string) => n === 'sidegate-init').length, 1, 'one init container');
+  t.ok(names.includes('log-agent'), 'the other webhook\'s container kept');
+  t.equal(await injectCalls() - calls, 2, 'sidegate was called twice: once, then reinvoked (IfNeeded) after the other webhook changed the pod');
+  t.comment(`containers: ${names.join(', ')}`);
 });
 
 t.test('injector down: Fail refuses pods in labelled namespaces only; Ignore lets them through uninjected', async (t) => {
