@@ -57,12 +57,21 @@ export class Helm {
    * clientConfig pointed at `injectorUrl` (https://127.0.0.1:PORT) with `caFile` as its caBundle.
    * Throws with helm's output on failure.
    */
-  async install(release: string, namespace: string, injectorUrl: string, caFile: string, extra: readonly string[] = []): Promise<string> {
+  install(release: string, namespace: string, injectorUrl: string, caFile: string, extra: readonly string[] = []): Promise<string> {
+    return this.apply('install', release, namespace, injectorUrl, caFile, ['--create-namespace', ...extra]);
+  }
+
+  /** `helm upgrade` of the same, with the same post-renderer; `extra` as `--reuse-values --set ...`. */
+  upgrade(release: string, namespace: string, injectorUrl: string, caFile: string, extra: readonly string[] = []): Promise<string> {
+    return this.apply('upgrade', release, namespace, injectorUrl, caFile, extra);
+  }
+
+  private async apply(verb: 'install' | 'upgrade', release: string, namespace: string, injectorUrl: string, caFile: string, extra: readonly string[]): Promise<string> {
     const r = await this.run([
-      'install', release, CHART, '--namespace', namespace, '--create-namespace', '--wait', '--timeout', '90s',
+      verb, release, CHART, '--namespace', namespace, '--wait', '--timeout', '90s',
       '--post-renderer', this.postRenderer, '--post-renderer-args', injectorUrl, '--post-renderer-args', caFile, ...extra,
     ]);
-    if (r.status !== 0) throw new Error(`helm install ${release} against ${this.plane.server}: ${r.stderr}${r.stdout}`);
+    if (r.status !== 0) throw new Error(`helm ${verb} ${release} against ${this.plane.server}: ${r.stderr}${r.stdout}`);
     return r.stdout;
   }
 }
