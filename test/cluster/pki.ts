@@ -29,14 +29,8 @@ export interface ControlPlanePki {
 }
 
 export function makePki(dir: string): ControlPlanePki {
-  const ca = openssl(dir, 'ca', '/CN=sidegate-test-ca', [
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-  ]);
-  const leaf = (name: string, subject: string, usage: 'serverAuth' | 'clientAuth', san?: string): CertPair => openssl(dir, name, subject, [
-    '-CA', ca.certFile, '-CAkey', ca.keyFile,
-    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
-    '-addext', `extendedKeyUsage=${usage}`, ...(san === undefined ? [] : ['-addext', `subjectAltName=${san}`]),
-  ]);
+  const ca = makeCa(dir, 'ca', 'sidegate-test-ca');
+  const leaf = (name: string, subject: string, usage: 'serverAuth' | 'clientAuth', san?: string): CertPair => makeLeaf(dir, name, ca, subject, usage, san);
   // The names in-cluster clients use, though here only 127.0.0.1 is ever dialled.
   const apiserver = leaf('apiserver', '/CN=kube-apiserver', 'serverAuth',
     'DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1');
@@ -54,6 +48,22 @@ export function makePki(dir: string): ControlPlanePki {
     serviceAccountKeyFile,
     serviceAccountPubFile,
   };
+}
+
+/** A CA certificate (one day), written as DIR/NAME.crt and .key. */
+export function makeCa(dir: string, name: string, cn: string): CertPair {
+  return openssl(dir, name, `/CN=${cn}`, [
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  ]);
+}
+
+/** A certificate signed by `ca` for `usage`, with subjectAltName `san` ("DNS:x,IP:y") if given. */
+export function makeLeaf(dir: string, name: string, ca: CertPair, subject: string, usage: 'serverAuth' | 'clientAuth', san?: string): CertPair {
+  return openssl(dir, name, subject, [
+    '-CA', ca.certFile, '-CAkey', ca.keyFile,
+    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
+    '-addext', `extendedKeyUsage=${usage}`, ...(san === undefined ? [] : ['-addext', `subjectAltName=${san}`]),
+  ]);
 }
 
 /** `openssl req -x509`: self-signed, or signed by `-CA` when the extra arguments name one (OpenSSL 3). */
