@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * The path of a Go program built by `scripts/go-tools.sh` (pinned in tools/go/go.mod). Throws,
+ * The path of a Go program built by `scripts/go-tools.sh` (pinned in tools/*\/go.mod). Throws,
  * naming the command to run, when it has not been built: a test that needs it fails, never skips.
  */
 export function goTool(name: string): string {
@@ -16,20 +16,45 @@ export function goTool(name: string): string {
   return bin;
 }
 
-/** The version tools/go/go.mod pins for the module that provides tool `name`. */
+export interface GoToolLine {
+  /** The binary's name: the package's last element (before a /vN suffix), or a `// binary: NAME` comment's. */
+  readonly name: string;
+  readonly pkg: string;
+  /** The version of the longest required module that prefixes the package. */
+  readonly version: string;
+  /** The folder under tools/ whose go.mod pins it. */
+  readonly module: string;
+}
+
+/** The version tools/*\/go.mod pins for the module that provides tool `name`. */
 export function toolVersion(name: string): string {
-  const mod = readFileSync(join(process.cwd(), 'tools', 'go', 'go.mod'), 'utf8');
-  // `tool PKG` lines, or the lines of a `tool ( ... )` block.
+  const tool = goTools().find((t) => t.name === name);
+  if (tool === undefined) throw new Error(`no tool named ${name} in tools/*/go.mod`);
+  return tool.version;
+}
+
+/** Every tool line of every tools/*\/go.mod, read the way scripts/go-tools.sh reads them. */
+export function goTools(): GoToolLine[] {
+  const dir = join(process.cwd(), 'tools');
+  return readdirSync(dir).sort().filter((m) => existsSync(join(dir, m, 'go.mod'))).flatMap((module) => toolsOf(module, readFileSync(join(dir, module, 'go.mod'), 'utf8')));
+}
+
+function toolsOf(module: string, mod: string): GoToolLine[] {
+  // `tool PKG` lines, or the lines of a `tool ( ... )` block; each may carry a `// binary: NAME`.
   const block = /^tool \(\n([^)]*)\)/m.exec(mod)?.[1] ?? '';
-  const pkgs = [...mod.matchAll(/^tool\s+([^\s(]+)$/gm)].map((m) => m[1]!).concat(block.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('//')));
-  const pkg = pkgs.find((p) => p.split('/').at(-1) === name);
-  if (pkg === undefined) throw new Error(`no tool named ${name} in tools/go/go.mod`);
-  let best = '';
-  let version = '';
-  for (const m of mod.matchAll(/^\s*(?:require\s+)?(\S+)\s+(v\S+)(?:\s+\/\/.*)?$/gm)) {
-    const path = m[1]!;
-    if ((pkg === path || pkg.startsWith(`${path}/`)) && path.length > best.length) { best = path; version = m[2]!; }
-  }
-  if (version === '') throw new Error(`tools/go/go.mod requires no module providing ${pkg}`);
-  return version;
+  const lines = [...mod.matchAll(/^tool\s+([^\s(].*)$/gm)].map((m) => m[1]!).concat(block.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('//')));
+  const required = [...mod.matchAll(/^\s*(?:require\s+)?(\S+)\s+(v\S+)(?:\s+\/\/.*)?$/gm)].map((m) => ({ path: m[1]!, version: m[2]! }));
+  return lines.map((line) => {
+    const pkg = line.split(/\s+/)[0]!;
+    const parts = pkg.split('/');
+    const last = parts.at(-1)!;
+    const name = /\/\/\s*binary:\s*(\S+)/.exec(line)?.[1] ?? (/^v\d+$/.test(last) && parts.length > 1 ? parts.at(-2)! : last);
+    let best = '';
+    let version = '';
+    for (const r of required) {
+      if ((pkg === r.path || pkg.startsWith(`${r.path}/`)) && r.path.length > best.length) { best = r.path; version = r.version; }
+    }
+    if (version === '') throw new Error(`tools/${module}/go.mod requires no module providing ${pkg}`);
+    return { name, pkg, version, module };
+  });
 }

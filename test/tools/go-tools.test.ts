@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { goTool, toolVersion } from '../helpers/go-tools.js';
+import { goTool, goTools, toolVersion } from '../helpers/go-tools.js';
 
 /** scripts/go-tools.sh and the helper that finds what it built agree, and say what to do when something is missing. */
 
@@ -25,7 +25,20 @@ t.test('a cached tool: the script prints the path the helper finds, without buil
 t.test('an unknown tool name is refused', async (t) => {
   const r = run(['nope']);
   t.equal(r.code, 2);
-  t.match(r.err, "no tool named 'nope' in tools/go/go.mod");
+  t.match(r.err, "no tool named 'nope' in tools/*/go.mod");
+});
+
+t.test('every module\'s tools: the script and the helper read the same names, versions and modules', async (t) => {
+  const r = run(['--list']);
+  t.equal(r.code, 0);
+  t.same(r.out.trim().split('\n'), goTools().map((x) => `${x.name} ${x.version} ${x.module}`), 'same lines, same order');
+  t.notMatch(r.err, /building/, '--list builds nothing');
+  const byName = new Map(goTools().map((x) => [x.name, x]));
+  t.equal(byName.get('etcd')?.pkg, 'go.etcd.io/etcd/server/v3', 'a `// binary:` comment names a package ending in /v3');
+  t.equal(byName.get('etcd')?.module, 'kubernetes', 'etcd is the one k8s.io/kubernetes requires');
+  t.equal(byName.get('kube-apiserver')?.version, byName.get('kube-controller-manager')?.version, 'one Kubernetes release');
+  t.equal(byName.get('kwok')?.module, 'kwok');
+  t.equal(new Set(goTools().map((x) => x.name)).size, goTools().length, 'names unique across modules');
 });
 
 t.test('not built: the helper names the command; the script without go says go is needed', async (t) => {
@@ -40,4 +53,16 @@ t.test('not built: the helper names the command; the script without go says go i
   const r = run(['jaeger'], { PATH: '/usr/bin:/bin', HOME: empty, SIDEGATE_TOOLS_CACHE: empty });
   t.equal(r.code, 1);
   t.match(r.err, "'go' is not on PATH; it is needed to build jaeger");
+});
+
+t.test('tools/kubernetes: every staging module is replaced by its twin of the one pinned release', async (t) => {
+  const mod = readFileSync(join(process.cwd(), 'tools', 'kubernetes', 'go.mod'), 'utf8');
+  const k8s = toolVersion('kube-apiserver');
+  const twin = k8s.replace(/^v1\./, 'v0.');
+  const replaces = [...mod.matchAll(/^\s*(k8s\.io\/\S+) => (\S+) (v\S+)$/gm)];
+  t.ok(replaces.length >= 30, `${replaces.length} replace lines`);
+  for (const [, from, to, version] of replaces) {
+    t.equal(to, from, `${from} replaced by itself`);
+    t.equal(version, twin, `${from} at ${twin}, the twin of k8s.io/kubernetes ${k8s}`);
+  }
 });
