@@ -188,6 +188,39 @@ function checkBreaker(b: JsonObject, report: Report): void {
   }
 }
 
+/**
+ * Where the schema puts durations (`*`: each item of a list); test/policies/schema.test.ts keeps
+ * the list equal to the schema's. The schema checks their syntax only, so a duration too long to
+ * count in milliseconds (`99999999999999999999h`) passes it: refused here, not left for the
+ * build to choke on.
+ */
+export const DURATION_FIELDS: readonly string[] = [
+  '/spec/upstream/timeout', '/spec/upstream/retry/backoff', '/spec/routes/*/timeout',
+  '/spec/auth/providers/*/clockSkew', '/spec/auth/providers/*/maxTokenAge', '/spec/auth/providers/*/jwks/refreshInterval',
+  '/spec/auth/providers/*/jwks/staleIfError', '/spec/auth/providers/*/jwks/cooldown', '/spec/auth/providers/*/jwks/timeout',
+  '/spec/rateLimits/*/limit/per', '/spec/breaker/window', '/spec/breaker/openFor', '/spec/breaker/maxOpenFor',
+];
+const DURATION_SYNTAX = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
+/** The longest whole number of hours within Number.MAX_SAFE_INTEGER milliseconds. */
+const MAX_DURATION = `${Math.floor(Number.MAX_SAFE_INTEGER / 3_600_000)}h`;
+
+function checkDurations(doc: unknown, report: Report): void {
+  const visit = (value: unknown, segments: readonly string[], path: string): void => {
+    const [first, ...rest] = segments;
+    if (first === undefined) {
+      if (typeof value === 'string' && DURATION_SYNTAX.test(value) && parseDuration(value) === undefined) {
+        report(path, `is too long: durations are at most ${MAX_DURATION}`);
+      }
+    } else if (first === '*') {
+      arr(value).forEach((item, i) => visit(item, rest, `${path}/${i}`));
+    } else {
+      const o = obj(value);
+      if (o !== undefined && Object.hasOwn(o, first)) visit(o[first], rest, `${path}/${first}`);
+    }
+  };
+  for (const field of DURATION_FIELDS) visit(doc, field.slice(1).split('/'), '');
+}
+
 /** Every semantic problem of a (possibly invalid) defaulted document. */
 export function semanticProblems(doc: unknown): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
@@ -201,5 +234,6 @@ export function semanticProblems(doc: unknown): PolicyProblem[] {
   checkRateLimits(arr(spec.rateLimits), hasProviders, report);
   const breaker = obj(spec.breaker);
   if (breaker !== undefined) checkBreaker(breaker, report);
+  checkDurations(doc, report);
   return problems;
 }

@@ -237,6 +237,30 @@ void t.test('non-documents are problems, not exceptions', (t) => {
   t.end();
 });
 
+void t.test('a duration too long to count in milliseconds is a problem, not an exception', (t) => {
+  // Seen while writing the policy fuzz target (test/fuzz/regressions/policy/duration-too-long):
+  // the schema checks a duration's syntax only; buildPolicy threw on what parseDuration refused.
+  const long = '99999999999999999999h';
+  const doc = {
+    ...head,
+    spec: {
+      upstream: { timeout: long, retry: { backoff: '9007199254740992ms' } },
+      routes: [{ name: 'a', timeout: '1h' }, { name: 'b', timeout: long }],
+      breaker: { window: long, openFor: '1s', maxOpenFor: `${long}1h` },
+    },
+  };
+  const message = 'is too long: durations are at most 2501999792h';
+  t.same(problems(doc), [
+    { path: '/spec/upstream/timeout', message },
+    { path: '/spec/upstream/retry/backoff', message },
+    { path: '/spec/routes/1/timeout', message },
+    { path: '/spec/breaker/window', message },
+    { path: '/spec/breaker/maxOpenFor', message },
+  ]);
+  ok(t, { ...head, spec: { upstream: { timeout: '2501999792h' } } });
+  t.end();
+});
+
 void t.test('compiling is fast enough for start and reload', (t) => {
   ok(t, orders);
   const n = 200;
