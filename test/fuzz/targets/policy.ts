@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compilePolicy } from '../../../policies/src/compile.js';
-import { parsePolicyText } from '../../../policies/src/load.js';
+import { compilePolicy, type CompileResult } from '../../../policies/src/compile.js';
+import { parsePolicyText, type LoadResult } from '../../../policies/src/load.js';
 import type { PolicyProblem } from '../../../policies/src/types.js';
 import { must, timeBoundedSync } from '../property.js';
 
@@ -79,16 +79,13 @@ function checkCompiled(v: unknown, path: string, seen: Set<object>): void {
   }
 }
 
-function run(text: string): void {
-  const loaded = parsePolicyText(text);
+/** The typed-result, pointer, freezing and determinism checks on what the compiler made of `text`. */
+function check(loaded: LoadResult, r: CompileResult | undefined): void {
   if (!loaded.ok) {
     checkProblems(loaded.problems, undefined, 'parsePolicyText');
     return;
   }
-  must(loaded.ok === true && 'doc' in loaded, () => `parsePolicyText returned ${canonical(loaded)}`);
-  const before = canonical(loaded.doc);
-  const r = compilePolicy(loaded.doc);
-  must(canonical(loaded.doc) === before, () => 'compilePolicy modified the document it was given');
+  must(loaded.ok === true && 'doc' in loaded && r !== undefined, () => `parsePolicyText returned ${canonical(loaded)}`);
   if (r.ok) checkCompiled(r.policy, '', new Set());
   else checkProblems(r.problems, loaded.doc, 'compilePolicy');
   // Deterministic: the same document again, and an equal copy of it, compile the same.
@@ -110,7 +107,20 @@ function quietly(f: () => void): void {
 }
 
 export function fuzz(data: Buffer): void {
-  quietly(() => timeBoundedSync(data, () => { run(data.toString('utf8')); }));
+  quietly(() => {
+    const text = data.toString('utf8');
+    let loaded = { ok: false, problems: [] } as LoadResult;
+    let compiled: CompileResult | undefined;
+    let before = '';
+    // Timed: what the sidecar, the injector and `sidegate validate` do with the text.
+    timeBoundedSync(data, () => {
+      loaded = parsePolicyText(text);
+      before = loaded.ok ? canonical(loaded.doc) : '';
+      compiled = loaded.ok ? compilePolicy(loaded.doc) : undefined;
+    });
+    must(!loaded.ok || canonical(loaded.doc) === before, () => 'compilePolicy modified the document it was given');
+    check(loaded, compiled);
+  });
 }
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
