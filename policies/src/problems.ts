@@ -50,7 +50,13 @@ function editDistance(a: string, b: string): number {
 function unknownField(field: string, allowed: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = Infinity;
+  // A name is suggested only within max(1, a quarter of its length) edits. A name whose length
+  // alone differs by more than the largest such bound is further than that, and so is never the
+  // closest name when one qualifies: it is not compared, and a long field costs no more than a
+  // short one (the distance is quadratic).
+  const reach = Math.max(1, ...allowed.map((name) => Math.floor(name.length / 4)));
   for (const name of allowed) {
+    if (Math.abs(name.length - field.length) > reach) continue;
     const d = editDistance(field, name);
     if (d < bestDistance) [best, bestDistance] = [name, d];
   }
