@@ -8,7 +8,7 @@ import type { Pod } from '../../../injector/src/k8s.js';
 import { buildOverlay } from '../../../injector/src/overlay.js';
 import { parseQuantity } from '../../../injector/src/quantity.js';
 import { parseRateLimitShorthand } from '../../../injector/src/ratelimit-shorthand.js';
-import { Choices, must, timeBoundedSync } from '../property.js';
+import { Choices, must, oneLine, timeBoundedSync } from '../property.js';
 
 /**
  * The injector's annotation handling: a pod's annotations (keys from docs/annotations.md's table,
@@ -18,8 +18,9 @@ import { Choices, must, timeBoundedSync } from '../property.js';
  * function the webhook and `sidegate inject` share. Checked on every input:
  * - nothing throws;
  * - problems are typed as the injector defines them (it has no error codes: docs/annotations.md
- *   shows one message per problem): non-empty single-line strings naming the annotation they are
- *   about, warnings only for keys it does not own; no problem for a key outside `sidegate.dev/`;
+ *   shows one message per problem): non-empty strings naming the annotation they are about, on
+ *   one line and free of control characters whatever the value echoed; errors only for the
+ *   annotations it owns; no problem for a key outside `sidegate.dev/`;
  * - settings are typed values only: ports whole and in range (never the sidecar's own), port
  *   names as Kubernetes allows them, quantities Kubernetes accepts and above zero, URLs http(s),
  *   paths starting with `/`, rate limits with 1 to 10^9 requests per a positive duration;
@@ -92,7 +93,7 @@ function checkSettings(s: AnnotationSettings): void {
 function checkProblems(list: unknown, what: string): void {
   must(Array.isArray(list), () => `${what} is not a list`);
   for (const m of list) {
-    must(typeof m === 'string' && m !== '' && !/[\r\n]/.test(m), () => `${what}: ${JSON.stringify(m)} is not a one-line message`);
+    must(typeof m === 'string' && m !== '' && oneLine(m), () => `${what}: ${JSON.stringify(m)} is not a one-line message free of control characters`);
   }
 }
 

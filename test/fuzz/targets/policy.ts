@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { compilePolicy, type CompileResult } from '../../../policies/src/compile.js';
 import { parsePolicyText, type LoadResult } from '../../../policies/src/load.js';
 import type { PolicyProblem } from '../../../policies/src/types.js';
-import { must, timeBoundedSync } from '../property.js';
+import { must, oneLine, timeBoundedSync } from '../property.js';
 
 /**
  * The policy compiler, from text: `parsePolicyText` (YAML or JSON, a ConfigMap unwrapped) then
@@ -12,7 +12,8 @@ import { must, timeBoundedSync } from '../property.js';
  * is the text itself (bytes read as UTF-8), so mutations of the seed policies stay mostly YAML.
  * Checked on every input:
  * - only typed results: `{ ok: true, ... }` or `{ ok: false, problems }` with at least one
- *   problem, each a JSON pointer and a one-line message; nothing thrown;
+ *   problem, each a JSON pointer and a message on one line without control characters (values
+ *   echoed are quoted); nothing thrown;
  * - every problem's pointer points into the document: at a value in it, or at a missing field
  *   of an object or list that is in it;
  * - a compiled policy is deep-frozen, and every duration in it (`...Ms`) is a whole number of
@@ -40,11 +41,12 @@ function canonical(v: unknown): string {
   return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
 }
 
+
 function checkProblems(problems: readonly PolicyProblem[], doc: unknown, what: string): void {
   must(Array.isArray(problems) && problems.length > 0, () => `${what}: refused without problems`);
   for (const p of problems) {
-    must(typeof p.path === 'string' && typeof p.message === 'string' && p.message !== '' && !p.message.includes('\n') && Object.keys(p).length === 2,
-      () => `${what}: a problem that is not { path, message } on one line: ${JSON.stringify(p)}`);
+    must(typeof p.path === 'string' && typeof p.message === 'string' && p.message !== '' && oneLine(p.message) && Object.keys(p).length === 2,
+      () => `${what}: a problem that is not { path, message } on one line without control characters: ${JSON.stringify(p)}`);
     must(p.path === '' || p.path.startsWith('/'), () => `${what}: ${JSON.stringify(p.path)} is not a JSON pointer`);
     if (doc === undefined || p.path === '') continue;
     const segs = p.path.slice(1).split('/').map((s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
