@@ -9,6 +9,8 @@
  * rateLimits entries (the same shape as spec.rateLimits in a policy file).
  */
 
+import { quote } from '../../policies/src/index.js';
+
 export interface ShorthandLimit {
   readonly name: string;
   readonly match?: { readonly paths: readonly string[] };
@@ -33,40 +35,40 @@ function parseKey(word: string): Record<string, string | boolean> | string {
   const [kind, name] = [word.slice(0, word.indexOf(':')), word.slice(word.indexOf(':') + 1)];
   if (kind === 'header' && HEADER_NAME.test(name)) return { header: name.toLowerCase() };
   if (kind === 'claim' && CLAIM_NAME.test(name)) return { claim: name };
-  return `unknown key "${word}" (use client-ip, method, route, header:NAME or claim:NAME)`;
+  return `unknown key ${quote(word)} (use client-ip, method, route, header:NAME or claim:NAME)`;
 }
 
 function parseOne(text: string, name: string): ShorthandLimit | string {
   const words = text.trim().split(/\s+/);
   const rate = /^(\d+)\/(\d*)([a-z]+)$/.exec(words[0] ?? '');
-  if (rate === null) return `"${text.trim()}": expected <requests>/<period>, e.g. 100/s`;
+  if (rate === null) return `${quote(text.trim())}: expected <requests>/<period>, e.g. 100/s`;
   const requests = Number(rate[1]);
-  if (requests < 1 || requests > 1e9) return `"${text.trim()}": requests must be between 1 and 1000000000`;
+  if (requests < 1 || requests > 1e9) return `${quote(text.trim())}: requests must be between 1 and 1000000000`;
   let per: string | undefined;
   if (rate[2] === '') per = UNITS[rate[3] ?? ''];
   else if (['s', 'm', 'h'].includes(rate[3] ?? '') && Number(rate[2]) > 0) per = `${Number(rate[2])}${rate[3]}`;
-  if (per === undefined) return `"${text.trim()}": unknown period "${rate[2]}${rate[3]}" (use s, m, h, d or e.g. 10s)`;
+  if (per === undefined) return `${quote(text.trim())}: unknown period "${rate[2]}${rate[3]}" (use s, m, h, d or e.g. 10s)`;
   let burst: number | undefined;
   let key: Record<string, string | boolean>[] = [];
   let paths: string[] | undefined;
   for (let i = 1; i < words.length; i += 2) {
     const word = words[i];
     const arg = words[i + 1];
-    if (arg === undefined) return `"${text.trim()}": "${word}" needs a value`;
+    if (arg === undefined) return `${quote(text.trim())}: ${quote(word ?? '')} needs a value`;
     if (word === 'burst') {
-      if (!/^\d+$/.test(arg)) return `"${text.trim()}": burst must be a whole number`;
+      if (!/^\d+$/.test(arg)) return `${quote(text.trim())}: burst must be a whole number`;
       burst = Number(arg);
     } else if (word === 'by') {
       const parts = arg.split(',').filter((s) => s !== '').map(parseKey);
       const bad = parts.find((p): p is string => typeof p === 'string');
-      if (bad !== undefined) return `"${text.trim()}": ${bad}`;
+      if (bad !== undefined) return `${quote(text.trim())}: ${bad}`;
       key = parts as Record<string, string | boolean>[];
     } else if (word === 'on') {
       paths = arg.split(',').filter((s) => s !== '');
       const bad = paths.find((p) => !p.startsWith('/'));
-      if (bad !== undefined) return `"${text.trim()}": path "${bad}" must start with /`;
+      if (bad !== undefined) return `${quote(text.trim())}: path ${quote(bad)} must start with /`;
     } else {
-      return `"${text.trim()}": unexpected "${word}" (expected burst, by or on)`;
+      return `${quote(text.trim())}: unexpected ${quote(word ?? '')} (expected burst, by or on)`;
     }
   }
   // Without `by`, one budget for the whole service: a constant key shared by every pod.

@@ -6,7 +6,7 @@
 import { HOP_BY_HOP } from '../../sidecar/src/headers.js';
 import { parseDuration } from './duration.js';
 import { isPlainObject, type JsonObject } from './merge.js';
-import { escapePointer } from './problems.js';
+import { escapePointer, quote } from './problems.js';
 import type { PolicyProblem } from './types.js';
 
 const SYMMETRIC = new Set(['HS256', 'HS384', 'HS512']);
@@ -31,7 +31,7 @@ function checkUniqueNames(items: unknown[], base: string, what: string, report: 
     if (name === undefined) return;
     const seen = first.get(name);
     if (seen === undefined) first.set(name, i);
-    else report(`${base}/${i}/name`, `duplicate ${what} name "${name}" (first used at ${base}/${seen}/name)`);
+    else report(`${base}/${i}/name`, `duplicate ${what} name ${quote(name)} (first used at ${base}/${seen}/name)`);
   });
   return [...first.keys()];
 }
@@ -86,7 +86,7 @@ function checkKeySources(p: JsonObject, kind: 'hs' | 'asym' | undefined, path: s
   arr(jwks.keys).forEach((key, i) => {
     const alg = str(obj(key)?.alg);
     if (alg !== undefined && !algs.has(alg)) {
-      report(`${path}/jwks/keys/${i}/alg`, `"${alg}" is not in this provider's algorithms`);
+      report(`${path}/jwks/keys/${i}/alg`, `${quote(alg)} is not in this provider's algorithms`);
     }
   });
 }
@@ -113,7 +113,7 @@ function checkForwardClaims(p: JsonObject, path: string, report: Report): void {
     if (HOP_BY_HOP.has(name)) report(at, `cannot forward into "${name}": it is a hop-by-hop header`);
     else if (NOT_FORWARDABLE.has(name)) report(at, `cannot forward into "${name}": sidegate or the HTTP framing owns that header`);
     const other = used.get(name);
-    if (other !== undefined) report(at, `header "${name}" already carries claim "${other}"`);
+    if (other !== undefined) report(at, `header ${quote(name)} already carries claim ${quote(other)}`);
     else used.set(name, claim);
   }
 }
@@ -127,7 +127,7 @@ function checkRequirement(req: unknown, path: string, providers: readonly string
   const r = obj(req);
   arr(r?.providers).forEach((name, i) => {
     if (typeof name === 'string' && !providers.includes(name)) {
-      report(`${path}/providers/${i}`, `unknown provider "${name}" (known: ${providers.join(', ')})`);
+      report(`${path}/providers/${i}`, `unknown provider ${quote(name)} (known: ${providers.map(quote).join(', ')})`);
     }
   });
   checkHeaderNotHopByHop(obj(r?.tenant)?.header, `${path}/tenant/header`, report);

@@ -21,12 +21,22 @@ export function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
+/**
+ * A text from a document or a pod, quoted for a problem message: JSON string syntax, with the
+ * controls and line breaks JSON leaves raw (DEL, C1, U+2028, U+2029) escaped too. A message
+ * stays one line (kubectl and `sidegate validate` print one per line) and no control character
+ * reaches a terminal as it is.
+ */
+export function quote(text: string): string {
+  return JSON.stringify(text).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A short rendering of a found value for "(got ...)". */
 export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (isPlainObject(value)) return 'an object';
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  const text = typeof value === 'string' ? quote(value) : JSON.stringify(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

@@ -2,6 +2,7 @@
 import jsonpatch from 'fast-json-patch';
 import t from 'tap';
 import { runInitNetwork } from '../../cli/init-network.js';
+import { parseAnnotations } from '../../injector/src/annotations.js';
 import { ConfigError, parseInjectorConfig } from '../../injector/src/config.js';
 import { diff } from '../../injector/src/diff.js';
 import { serviceIdentity, workloadOf } from '../../injector/src/identity.js';
@@ -21,6 +22,23 @@ void t.test('rate-limit shorthand', async (t) => {
     t.not(parseRateLimitShorthand(bad).problems.length, 0, `refused: "${bad}"`);
   }
   await Promise.resolve();
+});
+
+void t.test('problems quote the values they echo: one line, no control characters', async (t) => {
+  // Found by the annotations fuzz target (test/fuzz/regressions/annotations/): values were echoed
+  // raw, so a newline split a warning kubectl prints on one line, and `sidegate inject` wrote
+  // control characters (a terminal escape) from a manifest straight to the terminal.
+  const { problems } = parseAnnotations({
+    'sidegate.dev/native-sidecar': 'maybe\nnot', 'sidegate.dev/app-port': 'x\u001b[2Jy', 'sidegate.dev/public-paths': 'a\u2028b',
+    'sidegate.dev/rate-limit': '5/s\non x\u0085y',
+  });
+  t.same(problems.warnings, ['sidegate.dev/native-sidecar: "maybe\\nnot" is not true or false; using the default']);
+  t.same(problems.errors, [
+    'sidegate.dev/app-port: "x\\u001b[2Jy" is neither a port number nor a port name',
+    'sidegate.dev/public-paths: paths must start with / ("a\\u2028b")',
+    'sidegate.dev/rate-limit: "5/s\\non x\\u0085y": path "x\\u0085y" must start with /',
+  ]);
+  t.same(parseAnnotations({ 'sidegate.dev/native-sidecar': 'maybe' }).problems.warnings, ['sidegate.dev/native-sidecar: "maybe" is not true or false; using the default'], 'plain values read as before');
 });
 
 void t.test('diff produces patches fast-json-patch applies exactly', async (t) => {

@@ -204,7 +204,7 @@ void t.test('an overlay merges over the base; problems point into the merged doc
   t.ok(p.auth, 'other sections survive');
   t.equal(compilePolicy(orders, { spec: { breaker: null } }).ok && (compilePolicy(orders, { spec: { breaker: null } }) as { policy: CompiledPolicy }).policy.breaker, undefined);
   t.same(problems(orders, { spec: { auth: { rules: [{ require: { providers: ['nope'] } }] } } }), [
-    { path: '/spec/auth/rules/0/require/providers/0', message: 'unknown provider "nope" (known: corp)' },
+    { path: '/spec/auth/rules/0/require/providers/0', message: 'unknown provider "nope" (known: "corp")' },
   ]);
   t.end();
 });
@@ -258,6 +258,17 @@ void t.test('a duration too long to count in milliseconds is a problem, not an e
     { path: '/spec/breaker/maxOpenFor', message },
   ]);
   ok(t, { ...head, spec: { upstream: { timeout: '2501999792h' } } });
+  t.end();
+});
+
+void t.test('problems quote the names they echo: one line, no control characters', (t) => {
+  // Found with the annotations fuzz target's finding (the same messages, from policy files):
+  // `sidegate validate` prints one problem per line.
+  const provider = { name: 'corp', issuer: 'https://id.example.com', jwks: { discovery: true } };
+  const found = problems({ ...head, spec: { routes: [{ name: 'a\nb' }, { name: 'a\nb' }], auth: { providers: [provider], rules: [{ require: { providers: ['x\u2028y'] } }] } } });
+  t.ok(found.some((p) => p.message === 'duplicate route name "a\\nb" (first used at /spec/routes/0/name)'), 'duplicate name, quoted');
+  t.ok(found.some((p) => p.message === 'unknown provider "x\\u2028y" (known: "corp")'), 'unknown provider, quoted');
+  t.ok(found.every((p) => !/[\n\u2028]/.test(p.message)), 'every message on one line');
   t.end();
 });
 
