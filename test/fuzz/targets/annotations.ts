@@ -24,7 +24,8 @@ import { Choices, must, oneLine, timeBoundedSync } from '../property.js';
  * - settings are typed values only: ports whole and in range (never the sidecar's own), port
  *   names as Kubernetes allows them, quantities Kubernetes accepts and above zero, URLs http(s),
  *   paths starting with `/`, rate limits with 1 to 10^9 requests per a positive duration;
- * - the rate-limit shorthand alone: limits or problems, never both, never neither;
+ * - the rate-limit shorthand alone: limits or problems, never neither; its limits are used only
+ *   when it has no problem;
  * - deterministic and order-free: the same annotations in reverse order give the same result;
  * - injection is idempotent: the injected pod, injected again, is unchanged (empty patch);
  * Time per input as in property.ts.
@@ -116,7 +117,8 @@ function run(entries: readonly (readonly [string, string])[]): string {
   const shorthand = annotations[`${PREFIX}rate-limit`];
   if (shorthand !== undefined) {
     const r = parseRateLimitShorthand(shorthand.trim());
-    must((r.limits.length > 0) !== (r.problems.length > 0), () => `the rate-limit shorthand gave ${r.limits.length} limits and ${r.problems.length} problems`);
+    must(r.limits.length + r.problems.length > 0, () => 'the rate-limit shorthand gave neither limits nor problems');
+    must((settings.rateLimits !== undefined) === (r.problems.length === 0), () => `rate limits set with ${r.problems.length} problems in the shorthand`);
   }
   const overlay = buildOverlay(settings);
   const compiled = overlay === undefined ? undefined : compilePolicy({ apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'orders' }, spec: {} }, overlay);
