@@ -5,6 +5,7 @@ import { runInitNetwork } from '../../cli/init-network.js';
 import { parseAnnotations } from '../../injector/src/annotations.js';
 import { ConfigError, parseInjectorConfig } from '../../injector/src/config.js';
 import { diff } from '../../injector/src/diff.js';
+import { injectPod } from '../../injector/src/inject.js';
 import { serviceIdentity, workloadOf } from '../../injector/src/identity.js';
 import { installRules, removeRules, type Runner } from '../../injector/src/network/iptables.js';
 import { parseQuantity } from '../../injector/src/quantity.js';
@@ -39,6 +40,9 @@ void t.test('problems quote the values they echo: one line, no control character
     'sidegate.dev/rate-limit: "5/s\\non x\\u0085y": path "x\\u0085y" must start with /',
   ]);
   t.same(parseAnnotations({ 'sidegate.dev/native-sidecar': 'maybe' }).problems.warnings, ['sidegate.dev/native-sidecar: "maybe" is not true or false; using the default'], 'plain values read as before');
+  const pod = { metadata: { name: 'p', annotations: { 'prometheus.io/port': '91\n02' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
+  const r = injectPod(pod, { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } }, parseInjectorConfig(undefined));
+  t.ok(r.warnings.includes('prometheus.io/port="91\\n02" replaced: Prometheus now scrapes the sidecar\'s admin port'), 'a replaced annotation, quoted');
 });
 
 void t.test('diff produces patches fast-json-patch applies exactly', async (t) => {
