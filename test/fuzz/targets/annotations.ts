@@ -98,7 +98,10 @@ function checkProblems(list: unknown, what: string): void {
   }
 }
 
-/** Run everything on one set of annotations; the canonical result. */
+/**
+ * Run everything on one set of annotations; the canonical result. An injection is compared by the
+ * pod it makes: its patch lists replaced annotations in the pod's key order, equivalently.
+ */
 function run(entries: readonly (readonly [string, string])[]): string {
   const annotations = Object.fromEntries(entries);
   const keys = Object.keys(annotations);
@@ -130,7 +133,7 @@ function run(entries: readonly (readonly [string, string])[]): string {
     const again = injectPod(structuredClone(result.pod), NAMESPACE, CONFIG);
     must(again.kind === 'inject' && again.patch.length === 0, () => `injecting the injected pod again: ${again.kind} ${canonical(again.kind === 'inject' ? again.patch : again).slice(0, 400)}`);
   }
-  return canonical({ settings, problems, overlay, compiled: compiled?.ok ?? compiled, result: result.kind === 'inject' ? { patch: result.patch, warnings: result.warnings } : result });
+  return canonical({ settings, problems, overlay, compiled: compiled?.ok ?? compiled, result: result.kind === 'inject' ? { pod: result.pod, warnings: result.warnings } : result });
 }
 
 function checkResult(r: InjectResult): void {
