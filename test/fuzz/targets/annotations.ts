@@ -86,7 +86,7 @@ function checkSettings(s: AnnotationSettings): void {
   for (const l of s.rateLimits ?? []) {
     const per = parseDuration(l.limit.per);
     must(Number.isInteger(l.limit.requests) && l.limit.requests >= 1 && l.limit.requests <= 1e9 && per !== undefined && per > 0
-      && (l.limit.burst === undefined || Number.isSafeInteger(l.limit.burst)) && l.key.length > 0
+      && (l.limit.burst === undefined || (Number.isInteger(l.limit.burst) && l.limit.burst >= 0)) && l.key.length > 0
       && (l.match === undefined || (l.match.paths.length > 0 && l.match.paths.every((p) => p.startsWith('/')))), () => bad(`rate limit ${canonical(l)}`));
   }
 }
