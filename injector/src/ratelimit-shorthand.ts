@@ -45,8 +45,13 @@ function parseOne(text: string, name: string): ShorthandLimit | string {
   const requests = Number(rate[1]);
   if (requests < 1 || requests > 1e9) return `${quote(text.trim())}: requests must be between 1 and 1000000000`;
   let per: string | undefined;
+  const count = Number(rate[2]);
   if (rate[2] === '') per = UNITS[rate[3] ?? ''];
-  else if (['s', 'm', 'h'].includes(rate[3] ?? '') && Number(rate[2]) > 0) per = `${Number(rate[2])}${rate[3]}`;
+  else if (['s', 'm', 'h'].includes(rate[3] ?? '') && count > 0) {
+    // Written back as a policy duration: past 2^53 the count would print as 1e+21, no duration.
+    if (!Number.isSafeInteger(count)) return `${quote(text.trim())}: period "${rate[2]}${rate[3]}" is too long`;
+    per = `${count}${rate[3]}`;
+  }
   if (per === undefined) return `${quote(text.trim())}: unknown period "${rate[2]}${rate[3]}" (use s, m, h, d or e.g. 10s)`;
   let burst: number | undefined;
   let key: Record<string, string | boolean>[] = [];

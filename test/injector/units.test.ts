@@ -22,6 +22,10 @@ void t.test('rate-limit shorthand', async (t) => {
   for (const bad of ['', 'fast', '0/s', '5/fortnight', '5/s burst x', '5/s by cookie:a', '5/s on api', '5/s with love', '5/s by']) {
     t.not(parseRateLimitShorthand(bad).problems.length, 0, `refused: "${bad}"`);
   }
+  // Found by the annotations fuzz target (test/fuzz/regressions/annotations/): a period count
+  // past 2^53 became `per: 1e+30s`, which is no duration.
+  t.same(parseRateLimitShorthand(`100/${'9'.repeat(30)}s`).problems, [`"100/${'9'.repeat(30)}s": period "${'9'.repeat(30)}s" is too long`]);
+  t.same(parseRateLimitShorthand('100/9007199254740991s').limits[0]?.limit, { requests: 100, per: '9007199254740991s' });
   await Promise.resolve();
 });
 
