@@ -66,6 +66,10 @@ void t.test('quantities', async (t) => {
   t.equal(parseQuantity('1e3'), 1000);
   t.equal(parseQuantity('1.5G'), 1.5e9);
   for (const bad of ['', 'lots', '-1', '12XB', '1 Gi', 'Mi']) t.equal(parseQuantity(bad), undefined, bad);
+  // Found by the annotations fuzz target (test/fuzz/regressions/annotations/): `0e919` was NaN,
+  // which passed both "above zero" and "limit not below the request".
+  for (const bad of ['0e919', '1e400', '1e309']) t.equal(parseQuantity(bad), undefined, bad);
+  t.same(parseAnnotations({ 'sidegate.dev/proxy-memory': '0e919' }).problems.errors, ['sidegate.dev/proxy-memory: "0e919" is not a valid resource quantity (e.g. 100m, 128Mi)']);
   await Promise.resolve();
 });
 
