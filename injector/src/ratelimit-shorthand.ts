@@ -18,12 +18,13 @@ export interface ShorthandLimit {
   readonly limit: { readonly requests: number; readonly per: string; readonly burst?: number };
 }
 
-const UNITS: Readonly<Record<string, string>> = {
-  s: '1s', sec: '1s', second: '1s',
-  m: '1m', min: '1m', minute: '1m',
-  h: '1h', hour: '1h',
-  d: '24h', day: '24h',
-};
+// A Map: the unit is the user's word, and an object would answer `constructor` or `toString`.
+const UNITS: ReadonlyMap<string, string> = new Map([
+  ['s', '1s'], ['sec', '1s'], ['second', '1s'],
+  ['m', '1m'], ['min', '1m'], ['minute', '1m'],
+  ['h', '1h'], ['hour', '1h'],
+  ['d', '24h'], ['day', '24h'],
+]);
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const CLAIM_NAME = /^[A-Za-z0-9_.:-]+$/;
@@ -46,7 +47,7 @@ function parseOne(text: string, name: string): ShorthandLimit | string {
   if (requests < 1 || requests > 1e9) return `${quote(text.trim())}: requests must be between 1 and 1000000000`;
   let per: string | undefined;
   const count = Number(rate[2]);
-  if (rate[2] === '') per = UNITS[rate[3] ?? ''];
+  if (rate[2] === '') per = UNITS.get(rate[3] ?? '');
   else if (['s', 'm', 'h'].includes(rate[3] ?? '') && count > 0) {
     // Written back as a policy duration: past 2^53 the count would print as 1e+21, no duration.
     if (!Number.isSafeInteger(count)) return `${quote(text.trim())}: period "${rate[2]}${rate[3]}" is too long`;

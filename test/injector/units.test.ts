@@ -26,6 +26,9 @@ void t.test('rate-limit shorthand', async (t) => {
   // past 2^53 became `per: 1e+30s`, which is no duration.
   t.same(parseRateLimitShorthand(`100/${'9'.repeat(30)}s`).problems, [`"100/${'9'.repeat(30)}s": period "${'9'.repeat(30)}s" is too long`]);
   t.same(parseRateLimitShorthand('100/9007199254740991s').limits[0]?.limit, { requests: 100, per: '9007199254740991s' });
+  // Found by the same target: the unit was looked up in a plain object, so `100/constructor`
+  // took Object's constructor function for its period.
+  t.same(parseRateLimitShorthand('100/constructor').problems, ['"100/constructor": unknown period "constructor" (use s, m, h, d or e.g. 10s)']);
   await Promise.resolve();
 });
 
