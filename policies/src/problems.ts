@@ -28,7 +28,13 @@ export function escapePointer(segment: string): string {
  * reaches a terminal as it is.
  */
 export function quote(text: string): string {
-  return JSON.stringify(text).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeControls(JSON.stringify(text));
+}
+
+/** `text` with every control character and line break written as a `\uXXXX` escape. */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A short rendering of a found value for "(got ...)". */
