@@ -40,7 +40,7 @@ function parseOne(text: string, where: string): LoadResult {
     // A low alias budget: policies have no use for YAML alias expansion bombs.
     return { ok: true, doc: nonEmpty[0]?.toJS({ maxAliasCount: 100 }) as unknown };
   } catch (err) {
-    return { ok: false, problems: [{ path: '', message: `${where}${(err as Error).message}` }] };
+    return { ok: false, problems: [{ path: '', message: `${where}${escapeControls((err as Error).message)}` }] };
   }
 }
 

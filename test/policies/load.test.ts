@@ -34,6 +34,8 @@ void t.test('a YAML syntax error quoting a token shows its control characters es
     'line 1, column 4: Unexpected flow-map-end token in YAML stream: "}"',
     'line 2, column 1: Unexpected scalar token in YAML stream: "b\\u007fc\\u0085d"',
   ]);
+  const alias = parsePolicyText('a: *x\u0007\n');
+  t.same(alias.ok ? [] : alias.problems.map((p) => p.message), ['Unresolved alias (the anchor must be set before the alias): x\\u0007'], 'and in errors from building the document');
   t.end();
 });
 
