@@ -4,6 +4,7 @@
  * three in step. Parsing never throws: problems that would break the pod are `errors` (the pod is
  * refused with all of them), softer ones are `warnings` (kubectl prints them, the pod is admitted).
  */
+import { quote } from '../../policies/src/index.js';
 import { ANNOTATION_STATUS, LABEL_POD_INJECT, PREFIX, RESERVED_PORTS } from './constants.js';
 import { parseQuantity } from './quantity.js';
 import { parseRateLimitShorthand, type ShorthandLimit } from './ratelimit-shorthand.js';
@@ -61,7 +62,7 @@ function list(value: string): string[] {
 
 /** A port number for the proxy to use, or an error text. */
 function port(s: string, full: string): number | string {
-  if (!/^\d+$/.test(s)) return `${full}: "${s}" is not a port number`;
+  if (!/^\d+$/.test(s)) return `${full}: ${quote(s)} is not a port number`;
   const n = Number(s);
   if (n < 1 || n > 65535) return `${full}: ${n} is outside 1-65535`;
   if (RESERVED_PORTS.has(n)) return `${full}: ${n} is reserved by the sidecar`;
@@ -81,7 +82,7 @@ function portList(value: string, full: string, p: Problems): number[] {
 function quantity(value: string, full: string, p: Problems): string | undefined {
   const q = parseQuantity(value);
   if (q === undefined || q <= 0) {
-    p.errors.push(`${full}: "${value}" is not a valid resource quantity (e.g. 100m, 128Mi)`);
+    p.errors.push(`${full}: ${quote(value)} is not a valid resource quantity (e.g. 100m, 128Mi)`);
     return undefined;
   }
   return value;
@@ -89,7 +90,7 @@ function quantity(value: string, full: string, p: Problems): string | undefined 
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], full: string, p: Problems): T | undefined {
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  p.errors.push(`${full}: "${value}" must be one of ${allowed.join(', ')}`);
+  p.errors.push(`${full}: ${quote(value)} must be one of ${allowed.join(', ')}`);
   return undefined;
 }
 
@@ -99,7 +100,7 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     meaning: 'Name of a ConfigMap in the pod\'s namespace whose key `policy.yaml` holds the Policy. Mounted read-only as an optional volume and reloaded live.',
     parse(v, out, p, full) {
       if (v.length <= 253 && DNS_SUBDOMAIN.test(v)) out.policyConfigMap = v;
-      else p.errors.push(`${full}: "${v}" is not a valid ConfigMap name`);
+      else p.errors.push(`${full}: ${quote(v)} is not a valid ConfigMap name`);
     },
   },
   {
@@ -107,7 +108,7 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     meaning: 'Adds a JWT provider named `annotations` with this issuer; every path then needs a valid token unless listed in `public-paths`.',
     parse(v, out, p, full) {
       if (isHttpUrl(v, false)) out.jwtIssuer = v;
-      else p.errors.push(`${full}: "${v}" is not an http(s) URL`);
+      else p.errors.push(`${full}: ${quote(v)} is not an http(s) URL`);
     },
   },
   {
@@ -115,7 +116,7 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     meaning: 'Where the provider\'s signing keys are fetched. Needs `jwt-issuer`.',
     parse(v, out, p, full) {
       if (isHttpUrl(v, false)) out.jwksUri = v;
-      else p.errors.push(`${full}: "${v}" is not an http(s) URL`);
+      else p.errors.push(`${full}: ${quote(v)} is not an http(s) URL`);
     },
   },
   {
@@ -133,7 +134,7 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     parse(v, out, p, full) {
       const paths = list(v);
       const bad = paths.filter((x) => !x.startsWith('/'));
-      if (bad.length > 0) p.errors.push(`${full}: paths must start with / (${bad.join(', ')})`);
+      if (bad.length > 0) p.errors.push(`${full}: paths must start with / (${bad.map(quote).join(', ')})`);
       else if (paths.length === 0) p.errors.push(`${full}: empty path list`);
       else out.publicPaths = paths;
     },
@@ -156,7 +157,7 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
         if (typeof r === 'string') p.errors.push(r);
         else out.appPort = r;
       } else if (v.length <= 15 && PORT_NAME.test(v)) out.appPort = v;
-      else p.errors.push(`${full}: "${v}" is neither a port number nor a port name`);
+      else p.errors.push(`${full}: ${quote(v)} is neither a port number nor a port name`);
     },
   },
   {
@@ -217,7 +218,7 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     meaning: '`true`: the proxy is an init container with `restartPolicy: Always` (Kubernetes 1.29+), started and ready before the app, and Jobs complete. `false`: a classic first container.',
     parse(v, out, p, full) {
       if (v === 'true' || v === 'false') out.nativeSidecar = v === 'true';
-      else p.warnings.push(`${full}: "${v}" is not true or false; using the default`);
+      else p.warnings.push(`${full}: ${quote(v)} is not true or false; using the default`);
     },
   },
 ];

@@ -3,6 +3,7 @@
  * problem), or the injected pod with the JSON Patch that produces it. No clock, no randomness,
  * no I/O: the webhook and `sidegate inject` are thin adapters over this function.
  */
+import { quote } from '../../policies/src/index.js';
 import { parseAnnotations } from './annotations.js';
 import type { InjectorConfig } from './config.js';
 import { ANNOTATION_STATUS, POLICY_VOLUME, PROMETHEUS_ANNOTATIONS, PROXY_CONTAINER } from './constants.js';
@@ -58,7 +59,7 @@ export function injectPod(pod: Pod, namespace: NamespaceInfo, config: InjectorCo
   for (const [k, v] of Object.entries(PROMETHEUS_ANNOTATIONS)) {
     const before = annotations[k];
     previous[k] = before ?? null;
-    if (before !== undefined && before !== v) replaced.push(`${k}=${before}`);
+    if (before !== undefined && before !== v) replaced.push(`${k}=${quote(before)}`);
     annotations[k] = v;
   }
   if (replaced.length > 0) problems.warnings.push(`${replaced.join(', ')} replaced: Prometheus now scrapes the sidecar's admin port`);

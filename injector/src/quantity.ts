@@ -15,5 +15,8 @@ export function parseQuantity(s: string): number | undefined {
   const suffix = m[2] ?? '';
   const mult = suffix.startsWith('e') || suffix.startsWith('E') ? 10 ** Number(suffix.slice(1)) : SUFFIX[suffix];
   if (mult === undefined || !Number.isFinite(num)) return undefined;
-  return num * mult;
+  // An exponent past a double's range gives Infinity, or NaN times 0 (`0e999`): NaN would pass
+  // every comparison made with it (above zero? below the request?), so neither is a quantity.
+  const value = num * mult;
+  return Number.isFinite(value) ? value : undefined;
 }

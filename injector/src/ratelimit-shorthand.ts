@@ -9,6 +9,8 @@
  * rateLimits entries (the same shape as spec.rateLimits in a policy file).
  */
 
+import { quote } from '../../policies/src/index.js';
+
 export interface ShorthandLimit {
   readonly name: string;
   readonly match?: { readonly paths: readonly string[] };
@@ -16,12 +18,13 @@ export interface ShorthandLimit {
   readonly limit: { readonly requests: number; readonly per: string; readonly burst?: number };
 }
 
-const UNITS: Readonly<Record<string, string>> = {
-  s: '1s', sec: '1s', second: '1s',
-  m: '1m', min: '1m', minute: '1m',
-  h: '1h', hour: '1h',
-  d: '24h', day: '24h',
-};
+// A Map: the unit is the user's word, and an object would answer `constructor` or `toString`.
+const UNITS: ReadonlyMap<string, string> = new Map([
+  ['s', '1s'], ['sec', '1s'], ['second', '1s'],
+  ['m', '1m'], ['min', '1m'], ['minute', '1m'],
+  ['h', '1h'], ['hour', '1h'],
+  ['d', '24h'], ['day', '24h'],
+]);
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const CLAIM_NAME = /^[A-Za-z0-9_.:-]+$/;
@@ -33,40 +36,45 @@ function parseKey(word: string): Record<string, string | boolean> | string {
   const [kind, name] = [word.slice(0, word.indexOf(':')), word.slice(word.indexOf(':') + 1)];
   if (kind === 'header' && HEADER_NAME.test(name)) return { header: name.toLowerCase() };
   if (kind === 'claim' && CLAIM_NAME.test(name)) return { claim: name };
-  return `unknown key "${word}" (use client-ip, method, route, header:NAME or claim:NAME)`;
+  return `unknown key ${quote(word)} (use client-ip, method, route, header:NAME or claim:NAME)`;
 }
 
 function parseOne(text: string, name: string): ShorthandLimit | string {
   const words = text.trim().split(/\s+/);
   const rate = /^(\d+)\/(\d*)([a-z]+)$/.exec(words[0] ?? '');
-  if (rate === null) return `"${text.trim()}": expected <requests>/<period>, e.g. 100/s`;
+  if (rate === null) return `${quote(text.trim())}: expected <requests>/<period>, e.g. 100/s`;
   const requests = Number(rate[1]);
-  if (requests < 1 || requests > 1e9) return `"${text.trim()}": requests must be between 1 and 1000000000`;
+  if (requests < 1 || requests > 1e9) return `${quote(text.trim())}: requests must be between 1 and 1000000000`;
   let per: string | undefined;
-  if (rate[2] === '') per = UNITS[rate[3] ?? ''];
-  else if (['s', 'm', 'h'].includes(rate[3] ?? '') && Number(rate[2]) > 0) per = `${Number(rate[2])}${rate[3]}`;
-  if (per === undefined) return `"${text.trim()}": unknown period "${rate[2]}${rate[3]}" (use s, m, h, d or e.g. 10s)`;
+  const count = Number(rate[2]);
+  if (rate[2] === '') per = UNITS.get(rate[3] ?? '');
+  else if (['s', 'm', 'h'].includes(rate[3] ?? '') && count > 0) {
+    // Written back as a policy duration: past 2^53 the count would print as 1e+21, no duration.
+    if (!Number.isSafeInteger(count)) return `${quote(text.trim())}: period "${rate[2]}${rate[3]}" is too long`;
+    per = `${count}${rate[3]}`;
+  }
+  if (per === undefined) return `${quote(text.trim())}: unknown period "${rate[2]}${rate[3]}" (use s, m, h, d or e.g. 10s)`;
   let burst: number | undefined;
   let key: Record<string, string | boolean>[] = [];
   let paths: string[] | undefined;
   for (let i = 1; i < words.length; i += 2) {
     const word = words[i];
     const arg = words[i + 1];
-    if (arg === undefined) return `"${text.trim()}": "${word}" needs a value`;
+    if (arg === undefined) return `${quote(text.trim())}: ${quote(word ?? '')} needs a value`;
     if (word === 'burst') {
-      if (!/^\d+$/.test(arg)) return `"${text.trim()}": burst must be a whole number`;
+      if (!/^\d+$/.test(arg)) return `${quote(text.trim())}: burst must be a whole number`;
       burst = Number(arg);
     } else if (word === 'by') {
       const parts = arg.split(',').filter((s) => s !== '').map(parseKey);
       const bad = parts.find((p): p is string => typeof p === 'string');
-      if (bad !== undefined) return `"${text.trim()}": ${bad}`;
+      if (bad !== undefined) return `${quote(text.trim())}: ${bad}`;
       key = parts as Record<string, string | boolean>[];
     } else if (word === 'on') {
       paths = arg.split(',').filter((s) => s !== '');
       const bad = paths.find((p) => !p.startsWith('/'));
-      if (bad !== undefined) return `"${text.trim()}": path "${bad}" must start with /`;
+      if (bad !== undefined) return `${quote(text.trim())}: path ${quote(bad)} must start with /`;
     } else {
-      return `"${text.trim()}": unexpected "${word}" (expected burst, by or on)`;
+      return `${quote(text.trim())}: unexpected ${quote(word ?? '')} (expected burst, by or on)`;
     }
   }
   // Without `by`, one budget for the whole service: a constant key shared by every pod.

@@ -6,7 +6,7 @@
 import { HOP_BY_HOP } from '../../sidecar/src/headers.js';
 import { parseDuration } from './duration.js';
 import { isPlainObject, type JsonObject } from './merge.js';
-import { escapePointer } from './problems.js';
+import { escapePointer, quote } from './problems.js';
 import type { PolicyProblem } from './types.js';
 
 const SYMMETRIC = new Set(['HS256', 'HS384', 'HS512']);
@@ -31,7 +31,7 @@ function checkUniqueNames(items: unknown[], base: string, what: string, report: 
     if (name === undefined) return;
     const seen = first.get(name);
     if (seen === undefined) first.set(name, i);
-    else report(`${base}/${i}/name`, `duplicate ${what} name "${name}" (first used at ${base}/${seen}/name)`);
+    else report(`${base}/${i}/name`, `duplicate ${what} name ${quote(name)} (first used at ${base}/${seen}/name)`);
   });
   return [...first.keys()];
 }
@@ -86,7 +86,7 @@ function checkKeySources(p: JsonObject, kind: 'hs' | 'asym' | undefined, path: s
   arr(jwks.keys).forEach((key, i) => {
     const alg = str(obj(key)?.alg);
     if (alg !== undefined && !algs.has(alg)) {
-      report(`${path}/jwks/keys/${i}/alg`, `"${alg}" is not in this provider's algorithms`);
+      report(`${path}/jwks/keys/${i}/alg`, `${quote(alg)} is not in this provider's algorithms`);
     }
   });
 }
@@ -113,7 +113,7 @@ function checkForwardClaims(p: JsonObject, path: string, report: Report): void {
     if (HOP_BY_HOP.has(name)) report(at, `cannot forward into "${name}": it is a hop-by-hop header`);
     else if (NOT_FORWARDABLE.has(name)) report(at, `cannot forward into "${name}": sidegate or the HTTP framing owns that header`);
     const other = used.get(name);
-    if (other !== undefined) report(at, `header "${name}" already carries claim "${other}"`);
+    if (other !== undefined) report(at, `header ${quote(name)} already carries claim ${quote(other)}`);
     else used.set(name, claim);
   }
 }
@@ -127,7 +127,7 @@ function checkRequirement(req: unknown, path: string, providers: readonly string
   const r = obj(req);
   arr(r?.providers).forEach((name, i) => {
     if (typeof name === 'string' && !providers.includes(name)) {
-      report(`${path}/providers/${i}`, `unknown provider "${name}" (known: ${providers.join(', ')})`);
+      report(`${path}/providers/${i}`, `unknown provider ${quote(name)} (known: ${providers.map(quote).join(', ')})`);
     }
   });
   checkHeaderNotHopByHop(obj(r?.tenant)?.header, `${path}/tenant/header`, report);
@@ -188,6 +188,39 @@ function checkBreaker(b: JsonObject, report: Report): void {
   }
 }
 
+/**
+ * Where the schema puts durations (`*`: each item of a list); test/policies/schema.test.ts keeps
+ * the list equal to the schema's. The schema checks their syntax only, so a duration too long to
+ * count in milliseconds (`99999999999999999999h`) passes it: refused here, not left for the
+ * build to choke on.
+ */
+export const DURATION_FIELDS: readonly string[] = [
+  '/spec/upstream/timeout', '/spec/upstream/retry/backoff', '/spec/routes/*/timeout',
+  '/spec/auth/providers/*/clockSkew', '/spec/auth/providers/*/maxTokenAge', '/spec/auth/providers/*/jwks/refreshInterval',
+  '/spec/auth/providers/*/jwks/staleIfError', '/spec/auth/providers/*/jwks/cooldown', '/spec/auth/providers/*/jwks/timeout',
+  '/spec/rateLimits/*/limit/per', '/spec/breaker/window', '/spec/breaker/openFor', '/spec/breaker/maxOpenFor',
+];
+const DURATION_SYNTAX = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
+/** The longest whole number of hours within Number.MAX_SAFE_INTEGER milliseconds. */
+const MAX_DURATION = `${Math.floor(Number.MAX_SAFE_INTEGER / 3_600_000)}h`;
+
+function checkDurations(doc: unknown, report: Report): void {
+  const visit = (value: unknown, segments: readonly string[], path: string): void => {
+    const [first, ...rest] = segments;
+    if (first === undefined) {
+      if (typeof value === 'string' && DURATION_SYNTAX.test(value) && parseDuration(value) === undefined) {
+        report(path, `is too long: durations are at most ${MAX_DURATION}`);
+      }
+    } else if (first === '*') {
+      arr(value).forEach((item, i) => visit(item, rest, `${path}/${i}`));
+    } else {
+      const o = obj(value);
+      if (o !== undefined && Object.hasOwn(o, first)) visit(o[first], rest, `${path}/${first}`);
+    }
+  };
+  for (const field of DURATION_FIELDS) visit(doc, field.slice(1).split('/'), '');
+}
+
 /** Every semantic problem of a (possibly invalid) defaulted document. */
 export function semanticProblems(doc: unknown): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
@@ -201,5 +234,6 @@ export function semanticProblems(doc: unknown): PolicyProblem[] {
   checkRateLimits(arr(spec.rateLimits), hasProviders, report);
   const breaker = obj(spec.breaker);
   if (breaker !== undefined) checkBreaker(breaker, report);
+  checkDurations(doc, report);
   return problems;
 }

@@ -4,3 +4,4 @@ export { compileMatcher, type MatchSpec } from './matcher.js';
 export { mergePolicyDocuments } from './merge.js';
 export { loadPolicyFile, parsePolicyText, CONFIGMAP_POLICY_KEY, type LoadResult } from './load.js';
 export { parseDuration, formatDuration } from './duration.js';
+export { quote } from './problems.js';

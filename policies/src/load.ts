@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { isScalar, parseAllDocuments, type Document } from 'yaml';
 import { isPlainObject } from './merge.js';
+import { escapeControls } from './problems.js';
 import type { PolicyProblem } from './types.js';
 
 export type LoadResult = { readonly ok: true; readonly doc: unknown } | { readonly ok: false; readonly problems: readonly PolicyProblem[] };
@@ -17,7 +18,8 @@ function yamlProblems(doc: Document.Parsed, where: string): PolicyProblem[] {
   return doc.errors.map((e) => {
     const pos = e.linePos?.[0];
     // yaml's messages end with a code excerpt after the first line; the position says enough.
-    const message = e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.code;
+    // The token they quote may hold control characters JSON leaves raw (DEL, C1): escaped.
+    const message = escapeControls(e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.code);
     return { path: '', message: `${where}${pos === undefined ? '' : `line ${pos.line}, column ${pos.col}: `}${message}` };
   });
 }
@@ -38,7 +40,7 @@ function parseOne(text: string, where: string): LoadResult {
     // A low alias budget: policies have no use for YAML alias expansion bombs.
     return { ok: true, doc: nonEmpty[0]?.toJS({ maxAliasCount: 100 }) as unknown };
   } catch (err) {
-    return { ok: false, problems: [{ path: '', message: `${where}${(err as Error).message}` }] };
+    return { ok: false, problems: [{ path: '', message: `${where}${escapeControls((err as Error).message)}` }] };
   }
 }
 

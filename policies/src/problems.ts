@@ -21,12 +21,28 @@ export function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
+/**
+ * A text from a document or a pod, quoted for a problem message: JSON string syntax, with the
+ * controls and line breaks JSON leaves raw (DEL, C1, U+2028, U+2029) escaped too. A message
+ * stays one line (kubectl and `sidegate validate` print one per line) and no control character
+ * reaches a terminal as it is.
+ */
+export function quote(text: string): string {
+  return escapeControls(JSON.stringify(text));
+}
+
+/** `text` with every control character and line break written as a `\uXXXX` escape. */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A short rendering of a found value for "(got ...)". */
 export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (isPlainObject(value)) return 'an object';
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  const text = typeof value === 'string' ? quote(value) : JSON.stringify(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
@@ -50,7 +66,13 @@ function editDistance(a: string, b: string): number {
 function unknownField(field: string, allowed: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = Infinity;
+  // A name is suggested only within max(1, a quarter of its length) edits. A name whose length
+  // alone differs by more than the largest such bound is further than that, and so is never the
+  // closest name when one qualifies: it is not compared, and a long field costs no more than a
+  // short one (the distance is quadratic).
+  const reach = Math.max(1, ...allowed.map((name) => Math.floor(name.length / 4)));
   for (const name of allowed) {
+    if (Math.abs(name.length - field.length) > reach) continue;
     const d = editDistance(field, name);
     if (d < bestDistance) [best, bestDistance] = [name, d];
   }

@@ -45,6 +45,18 @@ function slow(input: Buffer, ms: number): void {
   if (ms > TIME_LIMIT_MS) throw new PropertyViolation(`${ms.toFixed(1)} ms for a ${input.length}-byte input, above the ${TIME_LIMIT_MS} ms bound`);
 }
 
+/**
+ * A message for people: one line, no control characters (C0, DEL, C1, U+2028, U+2029). Values
+ * it echoes from the input must be quoted with those escaped.
+ */
+export function oneLine(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) return false;
+  }
+  return true;
+}
+
 /** Reads a fuzz input as a sequence of choices and byte strings (what FuzzedDataProvider does, without needing the addon). */
 export class Choices {
   private at = 0;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -64,25 +64,24 @@ function fuzzOne(t: Target, seconds: number, env: NodeJS.ProcessEnv, work: strin
     `-max_total_time=${seconds}`, `-max_len=${t.maxLen}`, '-rss_limit_mb=2048', `-artifact_prefix=${artifacts}/`, '-print_final_stats=1',
   ];
   const started = Date.now();
+  // The fuzzer writes to a file, not a pipe: libFuzzer's C side writes stderr directly, and on a
+  // pipe Node made non-blocking a full buffer drops what it writes (the final stats, the name of
+  // the crash file) whenever this process reads more slowly than the fuzzer prints.
+  const logFile = join(work, t.name, 'fuzz.log');
+  const fd = openSync(logFile, 'w');
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    const keep = (d: Buffer): void => { log = (log + d.toString('latin1')).slice(-200_000); };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
+    const child = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
     child.on('close', (code) => {
-      // libFuzzer's final stats, when it prints them (not after -max_total_time in Jazzer's async
-      // mode): else its last status line (`#N <event> cov: … exec/s: …`).
-      const status = [...log.matchAll(/^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+).*?exec\/s: (\d+)/gm)].at(-1);
-      const stat = (k: string, fallback: string | undefined): number => Number(log.match(new RegExp(`stat::${k}:\\s*(\\d+)`))?.[1] ?? fallback ?? 0);
+      const log = readFileSync(logFile, 'latin1');
+      const stat = (k: string): number => Number(log.match(new RegExp(`stat::${k}:\\s*(\\d+)`))?.[1] ?? 0);
       const cov = [...log.matchAll(/cov: (\d+) ft: (\d+)/g)].at(-1);
-      writeFileSync(join(work, t.name, 'last-run.log'), log);
       const artifact = log.match(/Test unit written to (\S+)/)?.[1];
       const ok = code === 0 && artifact === undefined;
-      if (!ok) process.stderr.write(`\n--- ${t.name}: fuzzer output (tail) ---\n${log.slice(-6000)}\n`);
+      if (!ok) process.stderr.write(`\n--- ${t.name}: fuzzer output (tail; all of it in ${logFile}) ---\n${log.slice(-6000)}\n`);
       resolveRun({
-        target: t.name, ok, runs: stat('number_of_executed_units', status?.[1]), perSecond: stat('average_exec_per_sec', status?.[4]),
-        cov: cov === undefined ? '?' : `${cov[1]} / ${cov[2]}`, newUnits: stat('new_units_added', undefined), peakRssMb: stat('peak_rss_mb', log.match(/rss: (\d+)Mb(?![\s\S]*rss: \d+Mb)/)?.[1]),
+        target: t.name, ok, runs: stat('number_of_executed_units'), perSecond: stat('average_exec_per_sec'),
+        cov: cov === undefined ? '?' : `${cov[1]} / ${cov[2]}`, newUnits: stat('new_units_added'), peakRssMb: stat('peak_rss_mb'),
         artifact, seconds: Math.round((Date.now() - started) / 1000),
       });
     });

@@ -2,8 +2,10 @@
 import jsonpatch from 'fast-json-patch';
 import t from 'tap';
 import { runInitNetwork } from '../../cli/init-network.js';
+import { parseAnnotations } from '../../injector/src/annotations.js';
 import { ConfigError, parseInjectorConfig } from '../../injector/src/config.js';
 import { diff } from '../../injector/src/diff.js';
+import { injectPod } from '../../injector/src/inject.js';
 import { serviceIdentity, workloadOf } from '../../injector/src/identity.js';
 import { installRules, removeRules, type Runner } from '../../injector/src/network/iptables.js';
 import { parseQuantity } from '../../injector/src/quantity.js';
@@ -20,7 +22,34 @@ void t.test('rate-limit shorthand', async (t) => {
   for (const bad of ['', 'fast', '0/s', '5/fortnight', '5/s burst x', '5/s by cookie:a', '5/s on api', '5/s with love', '5/s by']) {
     t.not(parseRateLimitShorthand(bad).problems.length, 0, `refused: "${bad}"`);
   }
+  // Found by the annotations fuzz target (test/fuzz/regressions/annotations/): a period count
+  // past 2^53 became `per: 1e+30s`, which is no duration.
+  t.same(parseRateLimitShorthand(`100/${'9'.repeat(30)}s`).problems, [`"100/${'9'.repeat(30)}s": period "${'9'.repeat(30)}s" is too long`]);
+  t.same(parseRateLimitShorthand('100/9007199254740991s').limits[0]?.limit, { requests: 100, per: '9007199254740991s' });
+  // Found by the same target: the unit was looked up in a plain object, so `100/constructor`
+  // took Object's constructor function for its period.
+  t.same(parseRateLimitShorthand('100/constructor').problems, ['"100/constructor": unknown period "constructor" (use s, m, h, d or e.g. 10s)']);
   await Promise.resolve();
+});
+
+void t.test('problems quote the values they echo: one line, no control characters', async (t) => {
+  // Found by the annotations fuzz target (test/fuzz/regressions/annotations/): values were echoed
+  // raw, so a newline split a warning kubectl prints on one line, and `sidegate inject` wrote
+  // control characters (a terminal escape) from a manifest straight to the terminal.
+  const { problems } = parseAnnotations({
+    'sidegate.dev/native-sidecar': 'maybe\nnot', 'sidegate.dev/app-port': 'x\u001b[2Jy', 'sidegate.dev/public-paths': 'a\u2028b',
+    'sidegate.dev/rate-limit': '5/s\non x\u0085y',
+  });
+  t.same(problems.warnings, ['sidegate.dev/native-sidecar: "maybe\\nnot" is not true or false; using the default']);
+  t.same(problems.errors, [
+    'sidegate.dev/app-port: "x\\u001b[2Jy" is neither a port number nor a port name',
+    'sidegate.dev/public-paths: paths must start with / ("a\\u2028b")',
+    'sidegate.dev/rate-limit: "5/s\\non x\\u0085y": path "x\\u0085y" must start with /',
+  ]);
+  t.same(parseAnnotations({ 'sidegate.dev/native-sidecar': 'maybe' }).problems.warnings, ['sidegate.dev/native-sidecar: "maybe" is not true or false; using the default'], 'plain values read as before');
+  const pod = { metadata: { name: 'p', annotations: { 'prometheus.io/port': '91\n02' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
+  const r = injectPod(pod, { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } }, parseInjectorConfig(undefined));
+  t.ok(r.warnings.includes('prometheus.io/port="91\\n02" replaced: Prometheus now scrapes the sidecar\'s admin port'), 'a replaced annotation, quoted');
 });
 
 void t.test('diff produces patches fast-json-patch applies exactly', async (t) => {
@@ -40,6 +69,10 @@ void t.test('quantities', async (t) => {
   t.equal(parseQuantity('1e3'), 1000);
   t.equal(parseQuantity('1.5G'), 1.5e9);
   for (const bad of ['', 'lots', '-1', '12XB', '1 Gi', 'Mi']) t.equal(parseQuantity(bad), undefined, bad);
+  // Found by the annotations fuzz target (test/fuzz/regressions/annotations/): `0e919` was NaN,
+  // which passed both "above zero" and "limit not below the request".
+  for (const bad of ['0e919', '1e400', '1e309']) t.equal(parseQuantity(bad), undefined, bad);
+  t.same(parseAnnotations({ 'sidegate.dev/proxy-memory': '0e919' }).problems.errors, ['sidegate.dev/proxy-memory: "0e919" is not a valid resource quantity (e.g. 100m, 128Mi)']);
   await Promise.resolve();
 });
 

@@ -204,7 +204,7 @@ void t.test('an overlay merges over the base; problems point into the merged doc
   t.ok(p.auth, 'other sections survive');
   t.equal(compilePolicy(orders, { spec: { breaker: null } }).ok && (compilePolicy(orders, { spec: { breaker: null } }) as { policy: CompiledPolicy }).policy.breaker, undefined);
   t.same(problems(orders, { spec: { auth: { rules: [{ require: { providers: ['nope'] } }] } } }), [
-    { path: '/spec/auth/rules/0/require/providers/0', message: 'unknown provider "nope" (known: corp)' },
+    { path: '/spec/auth/rules/0/require/providers/0', message: 'unknown provider "nope" (known: "corp")' },
   ]);
   t.end();
 });
@@ -237,6 +237,41 @@ void t.test('non-documents are problems, not exceptions', (t) => {
   t.end();
 });
 
+void t.test('a duration too long to count in milliseconds is a problem, not an exception', (t) => {
+  // Seen while writing the policy fuzz target (test/fuzz/regressions/policy/duration-too-long):
+  // the schema checks a duration's syntax only; buildPolicy threw on what parseDuration refused.
+  const long = '99999999999999999999h';
+  const doc = {
+    ...head,
+    spec: {
+      upstream: { timeout: long, retry: { backoff: '9007199254740992ms' } },
+      routes: [{ name: 'a', timeout: '1h' }, { name: 'b', timeout: long }],
+      breaker: { window: long, openFor: '1s', maxOpenFor: `${long}1h` },
+    },
+  };
+  const message = 'is too long: durations are at most 2501999792h';
+  t.same(problems(doc), [
+    { path: '/spec/upstream/timeout', message },
+    { path: '/spec/upstream/retry/backoff', message },
+    { path: '/spec/routes/1/timeout', message },
+    { path: '/spec/breaker/window', message },
+    { path: '/spec/breaker/maxOpenFor', message },
+  ]);
+  ok(t, { ...head, spec: { upstream: { timeout: '2501999792h' } } });
+  t.end();
+});
+
+void t.test('problems quote the names they echo: one line, no control characters', (t) => {
+  // Found with the annotations fuzz target's finding (the same messages, from policy files):
+  // `sidegate validate` prints one problem per line.
+  const provider = { name: 'corp', issuer: 'https://id.example.com', jwks: { discovery: true } };
+  const found = problems({ ...head, spec: { routes: [{ name: 'a\nb' }, { name: 'a\nb' }], auth: { providers: [provider], rules: [{ require: { providers: ['x\u2028y'] } }] } } });
+  t.ok(found.some((p) => p.message === 'duplicate route name "a\\nb" (first used at /spec/routes/0/name)'), 'duplicate name, quoted');
+  t.ok(found.some((p) => p.message === 'unknown provider "x\\u2028y" (known: "corp")'), 'unknown provider, quoted');
+  t.ok(found.every((p) => !/[\n\u2028]/.test(p.message)), 'every message on one line');
+  t.end();
+});
+
 void t.test('compiling is fast enough for start and reload', (t) => {
   ok(t, orders);
   const n = 200;
@@ -244,6 +279,22 @@ void t.test('compiling is fast enough for start and reload', (t) => {
   for (let i = 0; i < n; i++) ok(t, orders);
   const ms = Number(process.hrtime.bigint() - start) / 1e6 / n;
   t.ok(ms < 20, `${ms.toFixed(3)} ms per compile`);
+  t.end();
+});
+
+void t.test('an unknown field of any length costs about the same to report', (t) => {
+  // Found by the policy fuzz target (test/fuzz/regressions/policy/): "did you mean" compared
+  // every unknown field with every allowed name, character by character: ~150 ms for one
+  // 16 KB field name. Names too far apart in length are no longer compared.
+  const provider = (field: string): unknown => ({ ...head, spec: { auth: { providers: [{ name: 'a', issuer: 'https://id.example.com', jwks: { discovery: true }, [field]: 1 }] } } });
+  t.same(problems(provider('isuer')), [{ path: '/spec/auth/providers/0/isuer', message: 'unknown field (did you mean "issuer"?)' }]);
+  t.same(problems(provider('forwardClaimz')), [{ path: '/spec/auth/providers/0/forwardClaimz', message: 'unknown field (did you mean "forwardClaims"?)' }]);
+  t.match(problems(provider('q'.repeat(40))), [{ message: /^unknown field \(allowed: name, issuer, / }]);
+  const start = process.hrtime.bigint();
+  const found = problems(provider('q'.repeat(64 * 1024)));
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  t.match(found, [{ message: /^unknown field \(allowed: / }]);
+  t.ok(ms < 50, `${ms.toFixed(1)} ms for a 64 KiB field name`);
   t.end();
 });
 

@@ -26,6 +26,19 @@ void t.test('a YAML syntax error names its line and column', (t) => {
   t.end();
 });
 
+void t.test('a YAML syntax error quoting a token shows its control characters escaped', (t) => {
+  // Found by the policy fuzz target (test/fuzz/regressions/policy/): yaml quotes the token with
+  // JSON.stringify, which leaves DEL and C1 raw, and `sidegate validate` printed them as they were.
+  const r = parsePolicyText('a: }\nb\u007fc\u0085d\n');
+  t.same(r.ok ? [] : r.problems.map((p) => p.message), [
+    'line 1, column 4: Unexpected flow-map-end token in YAML stream: "}"',
+    'line 2, column 1: Unexpected scalar token in YAML stream: "b\\u007fc\\u0085d"',
+  ]);
+  const alias = parsePolicyText('a: *x\u0007\n');
+  t.same(alias.ok ? [] : alias.problems.map((p) => p.message), ['Unresolved alias (the anchor must be set before the alias): x\\u0007'], 'and in errors from building the document');
+  t.end();
+});
+
 void t.test('duplicate keys, several documents, empty text and alias bombs are refused', (t) => {
   const msg = (text: string): string => {
     const r = parsePolicyText(text);

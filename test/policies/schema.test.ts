@@ -1,6 +1,7 @@
 // House rules of policy.v1.schema.json: docs are generated from it, so every property is
 // described; unknown fields are errors, so every object closes its properties.
 import t from 'tap';
+import { DURATION_FIELDS } from '../../policies/src/checks.js';
 import { readSchema } from '../../policies/scripts/generate.js';
 
 type Node = Record<string, unknown>;
@@ -51,5 +52,29 @@ void t.test('the DESIGN contract field names are in the schema', (t) => {
   ]) {
     t.ok(text.includes(`"${name}":{`), `${name} is a property`);
   }
+  t.end();
+});
+
+void t.test('the semantic checks know every duration field of the schema', (t) => {
+  // checks.ts refuses durations too long to count in milliseconds, field by field: a duration
+  // field it does not list would reach buildPolicy unchecked (and throw there).
+  const schema = readSchema() as Node;
+  const definitions = isNode(schema.definitions) ? schema.definitions : {};
+  const found: string[] = [];
+  const visit = (n: unknown, path: string, seen: readonly string[]): void => {
+    if (!isNode(n)) return;
+    const ref = typeof n.$ref === 'string' ? n.$ref.split('/').pop() ?? '' : undefined;
+    if (ref !== undefined) {
+      if (/^(positiveD|d)uration$/.test(ref)) { found.push(path); return; }
+      if (!seen.includes(ref)) visit(definitions[ref], path, [...seen, ref]);
+    }
+    if (isNode(n.properties)) for (const [k, v] of Object.entries(n.properties)) visit(v, `${path}/${k}`, seen);
+    if (n.items !== undefined) visit(n.items, `${path}/*`, seen);
+    if (isNode(n.additionalProperties)) visit(n.additionalProperties, `${path}/*`, seen);
+    for (const k of ['oneOf', 'anyOf', 'allOf']) if (Array.isArray(n[k])) for (const c of n[k] as unknown[]) visit(c, path, seen);
+    for (const k of ['if', 'then', 'else']) visit(n[k], path, seen);
+  };
+  visit(schema, '', []);
+  t.same([...new Set(found)].sort(), [...DURATION_FIELDS].sort());
   t.end();
 });

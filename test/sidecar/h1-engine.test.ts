@@ -169,6 +169,31 @@ t.test('an upload refused before it is read: the client gets the answer, then th
   await until(() => closed, 'connection closed once the body is over');
 });
 
+t.test('a request pipelined behind a refused upload is never dispatched: the connection is closing', async (t) => {
+  // Found by the h1-connection fuzz target (test/fuzz/regressions/h1-connection/). The refused
+  // body is read and dropped (lingering close); the request after it, in the same read, used to
+  // be parsed and forwarded to the app, whose answer could never reach the client.
+  const a = await startHttpApp();
+  const p = await startProxy(a.url);
+  t.teardown(async () => { await p.close(); await a.close(); });
+  // A kept connection to the app: a request dispatched now would go out on it at once.
+  await (await request(`${p.url}/warm`)).body.text();
+  // Half-open: the sidecar ends its side after the answer and still reads the rest of the body.
+  const s = connect({ port: p.proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+  let got = '';
+  s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+  s.on('error', () => undefined);
+  s.write('POST /upload#x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe');
+  await until(() => /\r\n\r\n\{.*\}$/.test(got), 'the answer');
+  t.match(got, /^HTTP\/1\.1 400 [^]*\r\nconnection: close\r\n/i, 'refused with connection: close while the body was still coming');
+  s.write('lloPOST /after HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 300));
+  s.destroy();
+  t.equal(a.hits.count, 1, 'the request after the refused body never reached the app');
+  t.same(p.proxy.port > 0 ? p.logs.filter((l) => l.path === '/after').map((l) => l.status) : [], [], 'nor ran through the pipeline (no access log line)');
+  t.same(statuses(got), [400], 'one answer on the connection');
+});
+
 t.test('CONNECT is refused: not a forward proxy', async (t) => {
   const a = await startHttpApp();
   const p = await startProxy(a.url);

@@ -141,6 +141,14 @@ export class H1Connection implements MessageOwner, BodySource {
   // --- parser callbacks
 
   private onHeadersComplete(minor: number, f: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    if ((this.paused & Pause.Stopped) !== 0) {
+      // Reading has stopped for good (the connection is closing: a refused body just ended, a
+      // response said close) but llhttp goes on through the rest of the read. A request there
+      // is never answered, so it is never run either (RFC 9112 §9.6): llhttp stops at it.
+      this.fields = [];
+      this.url = '';
+      return HPE_PAUSED;
+    }
     let raw = f ?? this.fields;
     if (f !== undefined && this.fields.length > 0) { for (const x of f) this.fields.push(x); raw = this.fields; }
     this.fields = [];
@@ -201,8 +209,9 @@ export class H1Connection implements MessageOwner, BodySource {
   private afterExecute(ret: number | ParseError, data: Buffer | undefined): void {
     if (typeof ret !== 'number') {
       if (ret.code === 'HPE_PAUSED') {
-        // Stopped at the queue bound: the rest of this read waits, unparsed, for room.
-        this.hold((data ?? this.parser.getCurrentBuffer()).subarray(ret.bytesParsed ?? 0));
+        // Stopped at the queue bound: the rest of this read waits, unparsed, for room. (Or at a
+        // request after reading stopped for good: nothing will parse it.)
+        if ((this.paused & Pause.Stopped) === 0) this.hold((data ?? this.parser.getCurrentBuffer()).subarray(ret.bytesParsed ?? 0));
       } else {
         this.parseError(ret);
       }
