@@ -203,14 +203,23 @@ export const DURATION_FIELDS: readonly string[] = [
 const DURATION_SYNTAX = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
 /** The longest whole number of hours within Number.MAX_SAFE_INTEGER milliseconds. */
 const MAX_DURATION = `${Math.floor(Number.MAX_SAFE_INTEGER / 3_600_000)}h`;
+/**
+ * Durations that become a timer (setTimeout) as they are: Node fires a delay of 2^31 ms or more
+ * after 1 ms, so `timeout: 600h` would time every request out at once. Refused above 596h.
+ */
+const TIMER_FIELDS: ReadonlySet<string> = new Set(['/spec/upstream/timeout', '/spec/upstream/retry/backoff', '/spec/routes/*/timeout']);
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_TIMER = `${Math.floor(MAX_TIMER_MS / 3_600_000)}h`;
 
 function checkDurations(doc: unknown, report: Report): void {
+  let timer = false;
   const visit = (value: unknown, segments: readonly string[], path: string): void => {
     const [first, ...rest] = segments;
     if (first === undefined) {
-      if (typeof value === 'string' && DURATION_SYNTAX.test(value) && parseDuration(value) === undefined) {
-        report(path, `is too long: durations are at most ${MAX_DURATION}`);
-      }
+      if (typeof value !== 'string' || !DURATION_SYNTAX.test(value)) return;
+      const ms = parseDuration(value);
+      if (ms === undefined) report(path, `is too long: durations are at most ${MAX_DURATION}`);
+      else if (timer && ms > MAX_TIMER_MS) report(path, `is too long for a timeout: at most ${MAX_TIMER}`);
     } else if (first === '*') {
       arr(value).forEach((item, i) => visit(item, rest, `${path}/${i}`));
     } else {
@@ -218,7 +227,10 @@ function checkDurations(doc: unknown, report: Report): void {
       if (o !== undefined && Object.hasOwn(o, first)) visit(o[first], rest, `${path}/${first}`);
     }
   };
-  for (const field of DURATION_FIELDS) visit(doc, field.slice(1).split('/'), '');
+  for (const field of DURATION_FIELDS) {
+    timer = TIMER_FIELDS.has(field);
+    visit(doc, field.slice(1).split('/'), '');
+  }
 }
 
 /** Every semantic problem of a (possibly invalid) defaulted document. */

@@ -257,7 +257,22 @@ void t.test('a duration too long to count in milliseconds is a problem, not an e
     { path: '/spec/breaker/window', message },
     { path: '/spec/breaker/maxOpenFor', message },
   ]);
-  ok(t, { ...head, spec: { upstream: { timeout: '2501999792h' } } });
+  ok(t, { ...head, spec: { breaker: { window: '2501999792h' } } });
+  t.end();
+});
+
+void t.test('a timeout or backoff too long for a timer is a problem (Node fires those at once)', (t) => {
+  // Found by reading while writing the policy fuzz target: setTimeout fires a delay of 2^31 ms
+  // or more after 1 ms, so `timeout: 600h` timed every request out at once.
+  const message = 'is too long for a timeout: at most 596h';
+  t.same(problems({ ...head, spec: { upstream: { timeout: '600h', retry: { backoff: '2147483648ms' } }, routes: [{ name: 'a', timeout: '597h' }] } }), [
+    { path: '/spec/upstream/timeout', message },
+    { path: '/spec/upstream/retry/backoff', message },
+    { path: '/spec/routes/0/timeout', message },
+  ]);
+  ok(t, { ...head, spec: { upstream: { timeout: '596h', retry: { backoff: '2147483647ms' } }, routes: [{ name: 'a', timeout: '596h' }] } });
+  // Not a timer: a breaker's window is compared with the clock.
+  ok(t, { ...head, spec: { breaker: { window: '1000h' } } });
   t.end();
 });
 
