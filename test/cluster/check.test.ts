@@ -331,14 +331,33 @@ t.test('a kubeconfig whose user may read nothing: every refused read is a findin
   writeFileSync(kubeconfig, JSON.stringify({
     apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
     clusters: [{ name: 'c', cluster: { server: plane.server, 'certificate-authority': plane.pki.ca.certFile } }],
-    users: [{ name: 'nobody', user: { 'client-certificate': nobody.certFile, 'client-key': nobody.keyFile } }],
-    contexts: [{ name: 'c', context: { cluster: 'c', user: 'nobody', namespace: 'shop' } }],
+    users: [
+      { name: 'nobody', user: { 'client-certificate': nobody.certFile, 'client-key': nobody.keyFile } },
+      { name: 'admin', user: { 'client-certificate': plane.pki.admin.certFile, 'client-key': plane.pki.admin.keyFile } },
+    ],
+    contexts: [{ name: 'c', context: { cluster: 'c', user: 'nobody', namespace: 'shop' } }, { name: 'admin', context: { cluster: 'c', user: 'admin', namespace: 'shop' } }],
   }));
   const r = await check([], { kubeconfigFlag: false, env: { KUBECONFIG: kubeconfig } });
   t.equal(r.code, 1);
   t.same(codes(r), ['SIDEGATE_CHECK_API_ERROR', 'SIDEGATE_CHECK_API_ERROR'], 'the webhook configurations and the namespace (the context\'s)');
   t.match(r.report.findings[0].message, /cannot read mutatingwebhookconfigurations: 403 .*"nobody" cannot list resource "mutatingwebhookconfigurations"/);
   t.match(r.report.findings[1].message, /cannot read namespace shop: 403/);
+  const admin = await check(['--context', 'admin'], { kubeconfigFlag: false, env: { KUBECONFIG: kubeconfig } });
+  t.notOk(codes(admin).includes('SIDEGATE_CHECK_API_ERROR'), '--context picks the admin user of the same kubeconfig');
+  t.equal(admin.report.webhookConfiguration, `${RELEASE}-sidegate-inject`);
+  t.equal(admin.report.target, 'namespace/shop', 'and the namespace of that context');
+  const missing = await check(['--context', 'nope'], { json: false, kubeconfigFlag: false, env: { KUBECONFIG: kubeconfig } });
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /no context "nope" in the kubeconfig/);
+});
+
+t.test('what is not there: the named webhook configuration, the workload', async (t) => {
+  const noHook = await check(['-n', 'shop', '--webhook-config', 'nope']);
+  t.same(codes(noHook), ['SIDEGATE_CHECK_WEBHOOK_MISSING']);
+  t.equal(noHook.code, 1);
+  const noDeploy = await check(['deploy/nope', '-n', 'shop']);
+  t.same(codes(noDeploy), ['SIDEGATE_CHECK_TARGET_NOT_FOUND']);
+  t.equal(findingOf(noDeploy, 'SIDEGATE_CHECK_TARGET_NOT_FOUND').fix, 'kubectl -n shop get deployment');
 });
 
 t.test('usage and kubeconfig errors exit 2', async (t) => {
