@@ -50,6 +50,7 @@ export interface Report {
 }
 
 const ACTIVE_PHASES: ReadonlySet<string> = new Set(['Pending', 'Running']);
+const LIST_COMPLETED: ReadonlySet<TargetKind> = new Set(['job', 'cronjob']);
 
 type Guard = <T>(what: string, read: () => Promise<T>) => Promise<T | undefined>;
 
@@ -103,12 +104,14 @@ export async function runCheck(cluster: Cluster, opts: CheckOptions): Promise<Re
   const pods: PodLine[] = [];
   for (const pod of target.running) {
     const phase = String((pod.status as { phase?: string } | undefined)?.phase ?? 'Unknown');
-    if (opts.target.kind !== 'pod' && !ACTIVE_PHASES.has(phase)) continue;
+    const active = ACTIVE_PHASES.has(phase) || opts.target.kind === 'pod';
+    // A Job's pods are the point even once they completed; a namespace's completed pods are history.
+    if (!active && !LIST_COMPLETED.has(opts.target.kind)) continue;
     const podName = pod.metadata?.name ?? '?';
     const d = describeInjection(pod, `pod/${podName}`);
     findings.push(...d.findings);
     pods.push({ name: podName, phase, injected: d.injected, detail: d.detail });
-    if (d.injected) continue;
+    if (d.injected || !active) continue;
     // The webhook would be called for it now, and the injector would not skip it: admission was bypassed.
     const j = opts.target.kind === 'pod' ? newPods : judgeAs(`pod/${podName}`, pod);
     if (j.outcome === 'inject' || j.outcome === 'refuse') findings.push(notInjected(pod, podName, webhooks.find((w) => w.name === j.webhook), mwc));

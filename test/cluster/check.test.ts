@@ -188,6 +188,28 @@ t.test('an injected running pod: what it was injected with', async (t) => {
   t.match(w.stdout, /pods \(1 of 1 injected\):/);
 });
 
+t.test('every workload kind: its pod template judged, its pods listed', async (t) => {
+  const tpl = (app: string, restartPolicy?: string): object => ({
+    metadata: { labels: { app } }, spec: { ...(restartPolicy === undefined ? {} : { restartPolicy }), containers: [{ name: 'app', image: IMAGE, ports: [{ containerPort: 8080 }] }] },
+  });
+  await api.create('/apis/apps/v1/namespaces/shop/statefulsets', { metadata: { name: 'ledger' }, spec: { serviceName: 'ledger', replicas: 1, selector: { matchLabels: { app: 'ledger' } }, template: tpl('ledger') } });
+  await api.create('/apis/apps/v1/namespaces/shop/daemonsets', { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: tpl('agent') } });
+  await api.create('/apis/batch/v1/namespaces/shop/jobs', { metadata: { name: 'migrate' }, spec: { template: tpl('migrate', 'Never') } });
+  await api.create('/apis/batch/v1/namespaces/shop/cronjobs', { metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: tpl('nightly', 'Never') } } } });
+  for (const [target, app, phases] of [['statefulset/ledger', 'ledger', ['Running']], ['daemonset/agent', 'agent', ['Running']], ['job/migrate', 'migrate', ['Running', 'Succeeded']]] as const) {
+    await api.waitFor(`a ${phases.join('/')} pod of ${app}`, async () => (await podsOf('shop', app)).find((p: any) => (phases as readonly string[]).includes(p.status?.phase)));
+    const r = await check([target, '-n', 'shop']);
+    t.equal(r.code, 0, `${target}: ${codes(r).join(', ')}`);
+    t.same(r.report.newPods, { outcome: 'inject', webhook: 'inject.sidegate.dev' }, `${target}: new pods get a sidecar`);
+    t.equal(r.report.pods.length, 1, `${target}: its pod listed (a Job's even once it completed)`);
+    t.ok(phases.includes(r.report.pods[0]?.phase) && r.report.pods[0]?.injected === true, `${target}: ${r.report.pods[0]?.phase}, injected`);
+  }
+  const cron = await check(['cj/nightly', '-n', 'shop']);
+  t.equal(cron.code, 0);
+  t.same(cron.report.newPods, { outcome: 'inject', webhook: 'inject.sidegate.dev' }, 'cronjob: its jobTemplate\'s pod template');
+  t.same(cron.report.pods, [], 'no run yet');
+});
+
 t.test('pod opt-out: the template\'s label keeps the webhook from being called', async (t) => {
   await deployment('shop', 'opted-out', { labels: { 'sidegate.dev/inject': 'false' } });
   const r = await check(['deploy/opted-out', '-n', 'shop']);
