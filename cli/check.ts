@@ -27,7 +27,7 @@ TARGET: namespace/NAME, deployment/NAME, statefulset/NAME, daemonset/NAME, repli
                              sidegate's *.sidegate.dev webhooks)
   --injector-address H:PORT  where to reach the injector over TLS when the webhook names a Service
                              (after kubectl -n NS port-forward svc/INJECTOR PORT:443)
-  --tls-timeout MS           TLS handshake timeout toward the injector (default 5000)
+  --timeout MS               for each API read and each TLS handshake with the injector (default 10000)
   -o, --output text|json
 Exit 0 when no finding is an error, 1 when one is, 2 on usage or kubeconfig errors.`;
 
@@ -49,12 +49,12 @@ interface Args {
   namespace?: string;
   webhookConfig?: string;
   injectorAddress?: { host: string; port: number };
-  tlsTimeoutMs: number;
+  timeoutMs: number;
   output: 'text' | 'json';
 }
 
 function parseArgs(argv: readonly string[]): Args | string {
-  const a: Args = { target: [], tlsTimeoutMs: 5000, output: 'text' };
+  const a: Args = { target: [], timeoutMs: 10_000, output: 'text' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -72,9 +72,9 @@ function parseArgs(argv: readonly string[]): Args | string {
         const m = /^(.+):(\d+)$/.exec(value());
         if (m === null) return '--injector-address takes HOST:PORT';
         a.injectorAddress = { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-      } else if (flag === '--tls-timeout') {
-        a.tlsTimeoutMs = Number(value());
-        if (!Number.isInteger(a.tlsTimeoutMs) || a.tlsTimeoutMs <= 0) return '--tls-timeout takes milliseconds';
+      } else if (flag === '--timeout') {
+        a.timeoutMs = Number(value());
+        if (!Number.isInteger(a.timeoutMs) || a.timeoutMs <= 0) return '--timeout takes milliseconds';
       } else if (flag === '-o' || flag === '--output') {
         const o = value();
         if (o !== 'text' && o !== 'json') return '--output is text or json';
@@ -103,7 +103,9 @@ export async function runCheckCommand(argv: string[], io: CliIo): Promise<number
   if (typeof args === 'string') { io.err(`sidegate check: ${args}\n${USAGE}`); return 2; }
   let cluster: Cluster;
   try {
-    cluster = Cluster.open({ ...(args.kubeconfig === undefined ? {} : { kubeconfig: args.kubeconfig }), ...(args.context === undefined ? {} : { context: args.context }) });
+    cluster = Cluster.open({
+      timeoutMs: args.timeoutMs, ...(args.kubeconfig === undefined ? {} : { kubeconfig: args.kubeconfig }), ...(args.context === undefined ? {} : { context: args.context }),
+    });
   } catch (e) {
     if (e instanceof KubeconfigError) { io.err(`sidegate check: ${e.message}`); return 2; }
     throw e;
@@ -112,7 +114,7 @@ export async function runCheckCommand(argv: string[], io: CliIo): Promise<number
   if (typeof target === 'string') { io.err(`sidegate check: ${target}\n${USAGE}`); return 2; }
   const report = await runCheck(cluster, {
     target, namespace: target.kind === 'namespace' ? target.name : args.namespace ?? cluster.defaultNamespace,
-    webhookConfig: args.webhookConfig, injectorAddress: args.injectorAddress, now: new Date(), tlsTimeoutMs: args.tlsTimeoutMs,
+    webhookConfig: args.webhookConfig, injectorAddress: args.injectorAddress, now: new Date(), tlsTimeoutMs: args.timeoutMs,
   });
   const failed = hasErrors(report.findings);
   if (args.output === 'json') io.out(JSON.stringify({ ...report, ok: !failed }, null, 2));

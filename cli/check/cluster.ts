@@ -60,7 +60,7 @@ export class Cluster {
   private readonly admission: AdmissionregistrationV1Api;
   private readonly discovery: DiscoveryV1Api;
 
-  private constructor(readonly server: string, readonly defaultNamespace: string, kc: KubeConfig) {
+  private constructor(readonly server: string, readonly defaultNamespace: string, kc: KubeConfig, private readonly timeoutMs: number) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);
@@ -72,7 +72,7 @@ export class Cluster {
    * --kubeconfig FILE, else $KUBECONFIG (a list, merged as kubectl does), else ~/.kube/config,
    * else the pod's service account. Never the client's fallback of http://localhost:8080.
    */
-  static open(opts: { kubeconfig?: string; context?: string }): Cluster {
+  static open(opts: { kubeconfig?: string; context?: string; timeoutMs: number }): Cluster {
     const kc = new KubeConfig();
     try {
       if (opts.kubeconfig !== undefined) kc.loadFromFile(opts.kubeconfig);
@@ -89,17 +89,27 @@ export class Cluster {
     }
     const cluster = kc.getCurrentCluster();
     if (cluster === null) throw new KubeconfigError(`the kubeconfig's context "${kc.getCurrentContext()}" names no cluster`);
-    return new Cluster(cluster.server, kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default', kc);
+    return new Cluster(cluster.server, kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default', kc, opts.timeoutMs);
   }
 
-  /** Runs one read; 404 → undefined, anything else → ApiReadError. */
+  /**
+   * Runs one read; 404 → undefined, anything else → ApiReadError. A read that does not answer
+   * within the timeout fails like any other (the CLI exits when done, so the request left
+   * pending does not hold the process).
+   */
   private async read<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
     try {
-      return await call();
+      return await Promise.race([call(), timeout]);
     } catch (e) {
       if (e instanceof ApiException && e.code === 404) return undefined;
       if (e instanceof ApiException) throw new ApiReadError(what, e.code, apiMessage(e.body));
       throw new ApiReadError(what, undefined, e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : String(e));
+    } finally {
+      clearTimeout(timer);
     }
   }
 
