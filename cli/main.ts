@@ -8,6 +8,7 @@ commands:
   injector       run the admission webhook server (HTTPS)
   inject -f FILE inject the sidecar into manifests offline (- for stdin)
   validate FILE  validate policy files; exit 1 with every problem and its path
+  check [TARGET] will new pods get a sidecar, and why not (against the cluster of a kubeconfig)
   init-network   install the iptables rules that send inbound traffic to the sidecar
   drain          tell the local sidecar to drain (the preStop hook)
   wait           block until the local sidecar is ready (classic-mode postStart hook)
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo.js')).runDemo,
   validate: async () => (await import('./validate.js')).runValidate,
   inject: async () => (await import('./inject.js')).runInject,
+  check: async () => (await import('./check.js')).runCheckCommand,
   injector: async () => (await import('./injector.js')).runInjector,
   'init-network': async () => (await import('./init-network.js')).runInitNetwork,
 };

@@ -22,7 +22,8 @@ export function encodeStatus(s: InjectionStatus): string {
   return JSON.stringify(s);
 }
 
-function decodeStatus(raw: string | undefined): Partial<InjectionStatus> | undefined {
+/** The annotation as written, or undefined when absent or not a JSON object (a hand edit). */
+export function decodeStatus(raw: string | undefined): Partial<InjectionStatus> | undefined {
   if (raw === undefined) return undefined;
   try {
     const v: unknown = JSON.parse(raw);

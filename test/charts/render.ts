@@ -10,6 +10,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
+import { unmetRequirement } from '../../cli/check/selector.js';
 import { CHART } from './promql.js';
 import { helmPath, run } from './tools.js';
 
@@ -74,18 +75,7 @@ export interface LabelSelector {
   matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
 }
 
-/** Kubernetes label-selector semantics (NotIn and DoesNotExist match a missing label). */
+/** Kubernetes label-selector semantics (NotIn and DoesNotExist match a missing label): `sidegate check`'s own. */
 export function selects(sel: LabelSelector | undefined, labels: Record<string, string>): boolean {
-  if (sel === undefined) return true;
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, e.key);
-    const v = labels[e.key];
-    const inValues = has && (e.values ?? []).includes(v!);
-    if (e.operator === 'In' && !inValues) return false;
-    if (e.operator === 'NotIn' && inValues) return false;
-    if (e.operator === 'Exists' && !has) return false;
-    if (e.operator === 'DoesNotExist' && has) return false;
-  }
-  return true;
+  return unmetRequirement(sel, labels) === undefined;
 }

@@ -10,9 +10,9 @@ export interface KubeResponse {
 
 /**
  * The few REST calls the cluster tests make, over HTTPS with a client certificate, as kubectl makes
- * them. `@kubernetes/client-node` is not a dependency; for create/get/patch/delete/watch-by-polling
- * plain requests are shorter than adding it, and they show the exact paths and status codes a test
- * asserts on.
+ * them. `sidegate check` reads the cluster through `@kubernetes/client-node`; the tests keep plain
+ * requests for create/get/patch/delete/watch-by-polling, which show the exact paths and status codes
+ * a test asserts on, and keep the tests' view of the API independent of the client check uses.
  */
 export class KubeApi {
   private readonly agent: Agent;
