@@ -11,6 +11,7 @@ import { checkFastPath } from './http1/llhttp.js';
 import { Drainer } from './lifecycle/drain.js';
 import { buildPipeline, buildWaiting, type PipelineServices } from './pipeline/build.js';
 import type { Handler } from './pipeline/stage.js';
+import { MaintenanceNotice } from './policy/maintenance-notice.js';
 import { PolicySource } from './policy/source.js';
 import { loadRedisConfig } from './redis/config.js';
 import type { RedisConnection } from './redis/connection.js';
@@ -54,6 +55,7 @@ interface Services {
   readonly auth: AuthRuntime;
   readonly limiter: RateLimiter;
   readonly breakers: BreakerRegistry;
+  readonly maintenance: MaintenanceNotice;
 }
 
 function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy | undefined): UpstreamProtocol {
@@ -131,6 +133,7 @@ export class Proxy {
         podId: cfg.podName === '' ? undefined : `${cfg.podName}/${process.pid}`,
       }),
       breakers: new BreakerRegistry({ metrics, clock, random: deps.random ?? Math.random, log }),
+      maintenance: new MaintenanceNotice({ log, metrics, clock }),
     };
 
     // The fronts and the admin server call back into the proxy, which needs them to exist first.
@@ -153,7 +156,10 @@ export class Proxy {
       drain: (delay) => { void ref.self?.shutdown(delay); },
       views: new Map<string, () => unknown>([
         ['/breaker', () => s.breakers.view()],
-        ['/policy', () => ({ name: policySource.policy?.name ?? null, version: policySource.policy?.version ?? null, upstream: ref.self?.upstream.origin })],
+        ['/policy', () => ({
+          name: policySource.policy?.name ?? null, version: policySource.policy?.version ?? null, upstream: ref.self?.upstream.origin,
+          maintenance: policySource.policy?.maintenance?.enabled === true,
+        })],
       ]),
     });
     const self = new Proxy(s, policySource, listener, admin, policy);
@@ -161,6 +167,7 @@ export class Proxy {
     // Keys are fetched before the port opens; readiness stays false until every provider has some.
     // Without a policy yet (its file does not exist), every request is refused as not ready.
     self.handler = policy === undefined ? buildWaiting(self.pipelineServices()) : await self.build(policy);
+    s.maintenance.update(policy);
     self.inboundAddr = await listener.listen();
     self.adminAddr = await admin.listen();
     policySource.watch((p) => { self.reloads = self.reloads.then(() => self.onPolicy(p)); });
@@ -201,7 +208,11 @@ export class Proxy {
   }
 
   private async build(policy: CompiledPolicy): Promise<Handler> {
-    return buildPipeline(policy, this.pipelineServices(), await this.s.auth.prepare(policy.auth));
+    const { auth } = this.s;
+    const authenticate = await auth.prepare(policy.auth);
+    const allow = policy.maintenance?.allow;
+    const identify = allow === undefined || policy.auth === undefined ? undefined : auth.identify(policy.auth, allow);
+    return buildPipeline(policy, this.pipelineServices(), { authenticate, identify });
   }
 
   private async onPolicy(policy: CompiledPolicy): Promise<void> {
@@ -213,6 +224,7 @@ export class Proxy {
       setTimeout(() => { void old.close(); }, this.s.config.drainTimeoutMs).unref();
     }
     this.handler = await this.build(policy);
+    this.s.maintenance.update(policy);
   }
 
   /**
@@ -234,6 +246,7 @@ export class Proxy {
     s.log.info({ delay_ms: withDelay ? s.config.drainDelayMs : 0, timeout_ms: s.config.drainTimeoutMs }, 'draining');
     const r = await this.drainer.start(withDelay);
     this.policySource.close();
+    s.maintenance.close();
     s.auth.close();
     await Promise.allSettled([this.upstream.close(), this.admin.close(), s.tracing?.shutdown(), s.limiter.close()]);
     await s.redis?.close();
