@@ -152,6 +152,7 @@ export function buildPolicy(doc: PolicyDoc): CompiledPolicy {
   const policy: CompiledPolicy = {
     name: doc.metadata.name,
     version: policyVersion(doc),
+    document: doc as unknown as Record<string, unknown>,
     upstream: {
       protocol: spec.upstream.protocol,
       timeoutMs: durationMs(spec.upstream.timeout),

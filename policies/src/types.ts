@@ -168,6 +168,8 @@ export interface CompiledPolicy {
   readonly name: string;
   /** Short content hash of the validated document: changes exactly when the policy changes. */
   readonly version: string;
+  /** That document (the sources merged, defaults filled in), frozen: what GET /debug/policy shows. */
+  readonly document: Readonly<Record<string, unknown>>;
   readonly upstream: UpstreamPolicy;
   readonly routes: readonly RoutePolicy[];
   readonly auth: AuthPolicy | undefined;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import type { CompiledPolicy, UpstreamProtocol } from '../../policies/src/types.js';
+import { debugPolicy } from './admin/debug-policy.js';
 import { AdminServer, type ReadinessCheck } from './admin/server.js';
 import { parseAppProbes } from './admin/probes.js';
 import { systemClock, type Clock } from './clock.js';
@@ -160,6 +161,9 @@ export class Proxy {
           name: policySource.policy?.name ?? null, version: policySource.policy?.version ?? null, upstream: ref.self?.upstream.origin,
           maintenance: policySource.policy?.maintenance?.enabled === true,
         })],
+      ]),
+      debugViews: new Map([
+        ['/debug/policy', () => debugPolicy(policySource.policy, { file: cfg.policyFile, defaults: (cfg.policyDefaults ?? '').trim() !== '', overlay: (cfg.policyOverlay ?? '').trim() !== '' })],
       ]),
     });
     const self = new Proxy(s, policySource, listener, admin, policy);
