@@ -8,6 +8,9 @@ commands:
   injector       run the admission webhook server (HTTPS)
   inject -f FILE inject the sidecar into manifests offline (- for stdin)
   validate FILE  validate policy files; exit 1 with every problem and its path
+  explain -f POLICY [METHOD] TARGET
+                 which route, maintenance switch, auth rule, identity and limit keys decide a
+                 request, and what the sidecar answers (see: sidegate explain --help)
   init-network   install the iptables rules that send inbound traffic to the sidecar
   drain          tell the local sidecar to drain (the preStop hook)
   wait           block until the local sidecar is ready (classic-mode postStart hook)
@@ -23,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   wait: async () => (await import('./wait.js')).runWait,
   demo: async () => (await import('./demo.js')).runDemo,
   validate: async () => (await import('./validate.js')).runValidate,
+  explain: async () => (await import('./explain.js')).runExplain,
   inject: async () => (await import('./inject.js')).runInject,
   injector: async () => (await import('./injector.js')).runInjector,
   'init-network': async () => (await import('./init-network.js')).runInitNetwork,
