@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
+import { runExplain } from '../../cli/explain.js';
 import { compilePolicy } from '../../policies/src/compile.js';
 import { debugPolicy } from '../../sidecar/src/admin/debug-policy.js';
 import { startHttpApp } from '../helpers/apps.js';
@@ -47,6 +49,13 @@ t.test('GET /debug/policy: the compiled document and its version, credentials re
   t.notMatch(text, /k3y/, 'no credential from the URL');
   t.equal((body.policy.spec.auth as { providers: { jwks: { uri: string } }[] }).providers[0]?.jwks.uri, `${idp.url}/jwks.json?[redacted]`);
   t.same(body.redacted, ['/spec/auth/providers/0/jwks/uri'], 'what was redacted is said');
+
+  // The document is a whole policy: what `sidegate explain -f` takes to judge requests as this pod does.
+  const file = join(t.testdir({ 'in-force.json': JSON.stringify(body.policy) }), 'in-force.json');
+  const out: string[] = [];
+  const code = await runExplain(['-f', file, '--json', '/healthz'], { out: (l) => out.push(l), err: (l) => out.push(l) });
+  t.equal(code, 1, 'explained (no token: 401), not refused as input');
+  t.match(JSON.parse(out.join('\n')), { policy: { name: 'orders' }, answer: { status: 401, error: 'SIDEGATE_ERR_UNAUTHENTICATED' } });
 
   const post = await request(`${admin}/debug/policy`, { method: 'POST' });
   t.equal(post.statusCode, 405, 'read-only');
