@@ -9,6 +9,9 @@ commands:
   inject -f FILE inject the sidecar into manifests offline (- for stdin)
   validate FILE  validate policy files; exit 1 with every problem and its path
   check [TARGET] will new pods get a sidecar, and why not (against the cluster of a kubeconfig)
+  explain -f POLICY [METHOD] TARGET
+                 which route, maintenance switch, auth rule, identity and limit keys decide a
+                 request, and what the sidecar answers (see: sidegate explain --help)
   init-network   install the iptables rules that send inbound traffic to the sidecar
   drain          tell the local sidecar to drain (the preStop hook)
   wait           block until the local sidecar is ready (classic-mode postStart hook)
@@ -24,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   wait: async () => (await import('./wait.js')).runWait,
   demo: async () => (await import('./demo.js')).runDemo,
   validate: async () => (await import('./validate.js')).runValidate,
+  explain: async () => (await import('./explain.js')).runExplain,
   inject: async () => (await import('./inject.js')).runInject,
   check: async () => (await import('./check.js')).runCheckCommand,
   injector: async () => (await import('./injector.js')).runInjector,

@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     if (!parsed.ok) throw new Error(`${name}: ${JSON.stringify(parsed.problems)}`);
     const c = compilePolicy(parsed.doc);
     if (!c.ok) throw new Error(`${name}: ${JSON.stringify(c.problems)}`);
-    handlers.push({ name, h: buildPipeline(c.policy, services, await auth.prepare(c.policy.auth)), token: c.policy.auth !== undefined });
+    handlers.push({ name, h: buildPipeline(c.policy, services, { authenticate: await auth.prepare(c.policy.auth), identify: undefined }), token: c.policy.auth !== undefined });
   }
   const results = new Map<string, number[]>();
   for (let round = 0; round < ROUNDS + 1; round++) {

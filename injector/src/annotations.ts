@@ -7,6 +7,7 @@
 import { quote } from '../../policies/src/index.js';
 import { ANNOTATION_STATUS, LABEL_POD_INJECT, PREFIX, RESERVED_PORTS } from './constants.js';
 import { parseQuantity } from './quantity.js';
+import { parseMaintenanceShorthand, type ShorthandMaintenance } from './maintenance-shorthand.js';
 import { parseRateLimitShorthand, type ShorthandLimit } from './ratelimit-shorthand.js';
 
 export interface AnnotationSettings {
@@ -16,6 +17,7 @@ export interface AnnotationSettings {
   jwtAudiences?: string[];
   publicPaths?: string[];
   rateLimits?: ShorthandLimit[];
+  maintenance?: ShorthandMaintenance;
   /** A number, or a container port name resolved later against the pod. */
   appPort?: number | string;
   appProtocol?: 'http1' | 'h2c' | 'grpc';
@@ -146,6 +148,15 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
       const r = parseRateLimitShorthand(v);
       for (const msg of r.problems) p.errors.push(`${full}: ${msg}`);
       if (r.problems.length === 0) out.rateLimits = r.limits;
+    },
+  },
+  {
+    name: 'maintenance', default: '(none: the policy decides)', example: 'on retry-after 10m except /healthz,/status',
+    meaning: 'Maintenance mode for this workload: `on [retry-after <duration>] [except <path>,...]` answers 503 `SIDEGATE_ERR_MAINTENANCE` except on the listed paths; `off` turns off what the chart defaults switched on. It is the overlay, so it wins over the policy ConfigMap; to switch without a rollout, edit `spec.maintenance` in the ConfigMap instead.',
+    parse(v, out, p, full) {
+      const r = parseMaintenanceShorthand(v);
+      for (const msg of r.problems) p.errors.push(`${full}: ${msg}`);
+      if (r.maintenance !== undefined) out.maintenance = r.maintenance;
     },
   },
   {

@@ -27,6 +27,7 @@ export function buildOverlay(s: AnnotationSettings): PolicyDoc | undefined {
   if (s.publicPaths !== undefined) auth.rules = [{ match: { paths: s.publicPaths }, require: 'none' }];
   if (Object.keys(auth).length > 0) spec.auth = auth;
   if (s.rateLimits !== undefined) spec.rateLimits = s.rateLimits;
+  if (s.maintenance !== undefined) spec.maintenance = s.maintenance;
   if (s.appProtocol !== undefined) spec.upstream = { protocol: s.appProtocol === 'http1' ? 'http1' : 'h2c' };
   return Object.keys(spec).length === 0 ? undefined : { spec };
 }
@@ -81,6 +82,9 @@ export function checkOverlay(
       ...(spec.rateLimits !== undefined ? ['spec.rateLimits'] : []),
     ];
     if (replaced.length > 0) p.warnings.push(`annotations replace ${replaced.join(', ')} of the policy ConfigMap`);
+    if (spec.maintenance !== undefined) {
+      p.warnings.push('sidegate.dev/maintenance overrides spec.maintenance.enabled of the policy ConfigMap: switching it there has no effect until the annotation is removed');
+    }
   }
   const problems = compileProblems(baseDoc(defaults, service), overlay);
   if (problems.length === 0) return;

@@ -10,11 +10,12 @@ import type {
   BreakerPolicy,
   CompiledPolicy,
   KeyPart,
+  MaintenancePolicy,
   RateLimitPolicy,
   Requirement,
   TokenSource,
 } from './types.js';
-import type { AuthDoc, BreakerDoc, KeyPartDoc, PolicyDoc, ProviderDoc, RateLimitDoc, RequirementDoc, TokenSourceDoc } from './document.js';
+import type { AuthDoc, BreakerDoc, KeyPartDoc, MaintenanceDoc, PolicyDoc, ProviderDoc, RateLimitDoc, RequirementDoc, TokenSourceDoc } from './document.js';
 import { durationMs } from './duration.js';
 import { compileMatcher } from './matcher.js';
 import { FrozenSet, deepFreeze } from './frozen.js';
@@ -135,12 +136,23 @@ function breaker(b: BreakerDoc): BreakerPolicy {
   };
 }
 
+function maintenance(m: MaintenanceDoc): MaintenancePolicy {
+  return {
+    enabled: m.enabled,
+    retryAfterSeconds: Math.max(1, Math.ceil(durationMs(m.retryAfter) / 1000)),
+    message: m.message,
+    except: m.except.map((x) => compileMatcher(x)),
+    allow: m.allow === undefined ? undefined : requirement(m.allow),
+  };
+}
+
 /** The frozen compiled policy for a document that passed validation. */
 export function buildPolicy(doc: PolicyDoc): CompiledPolicy {
   const { spec } = doc;
   const policy: CompiledPolicy = {
     name: doc.metadata.name,
     version: policyVersion(doc),
+    document: doc as unknown as Record<string, unknown>,
     upstream: {
       protocol: spec.upstream.protocol,
       timeoutMs: durationMs(spec.upstream.timeout),
@@ -155,6 +167,7 @@ export function buildPolicy(doc: PolicyDoc): CompiledPolicy {
     auth: spec.auth === undefined ? undefined : auth(spec.auth),
     rateLimits: spec.rateLimits.map(rateLimit),
     breaker: spec.breaker === undefined ? undefined : breaker(spec.breaker),
+    maintenance: spec.maintenance === undefined ? undefined : maintenance(spec.maintenance),
     logging: {
       successSampleRate: spec.logging.successSampleRate,
       exclude: spec.logging.excludePaths.length > 0 ? compileMatcher({ paths: spec.logging.excludePaths }) : undefined,

@@ -244,6 +244,12 @@ export function semanticProblems(doc: unknown): PolicyProblem[] {
   const auth = obj(spec.auth);
   const hasProviders = auth === undefined ? false : checkAuth(auth, report);
   checkRateLimits(arr(spec.rateLimits), hasProviders, report);
+  // The allow-list is a token requirement like a rule's: same providers, same checks.
+  const allow = obj(obj(spec.maintenance)?.allow);
+  if (allow !== undefined) {
+    const names = arr(auth?.providers).map((p) => str(obj(p)?.name)).filter((n): n is string => n !== undefined);
+    checkRequirement(allow, '/spec/maintenance/allow', names, hasProviders, report);
+  }
   const breaker = obj(spec.breaker);
   if (breaker !== undefined) checkBreaker(breaker, report);
   checkDurations(doc, report);

@@ -90,6 +90,14 @@ export interface BreakerDoc {
   failureStatuses: number[];
 }
 
+export interface MaintenanceDoc {
+  enabled: boolean;
+  retryAfter: string;
+  message: string;
+  except: MatchDoc[];
+  allow?: { providers?: string[]; claims: Record<string, string | string[]> };
+}
+
 export interface PolicyDoc {
   apiVersion: 'sidegate.dev/v1';
   kind: 'Policy';
@@ -102,5 +110,6 @@ export interface PolicyDoc {
     auth?: AuthDoc;
     rateLimits: RateLimitDoc[];
     breaker?: BreakerDoc;
+    maintenance?: MaintenanceDoc;
   };
 }

@@ -145,6 +145,18 @@ export interface BreakerPolicy {
   readonly failureStatuses: ReadonlySet<number>;
 }
 
+/** Maintenance mode (spec.maintenance): requests answered 503 instead of reaching the app. */
+export interface MaintenancePolicy {
+  readonly enabled: boolean;
+  /** Retry-After, whole seconds (at least 1). */
+  readonly retryAfterSeconds: number;
+  readonly message: string;
+  /** Requests served as usual whatever the switch says (health checks, a status page). */
+  readonly except: readonly RequestMatcher[];
+  /** Identities served as usual: a token requirement (`any` or `providers`, with claims). */
+  readonly allow: Requirement | undefined;
+}
+
 export interface LoggingPolicy {
   /** Fraction of successful (status < 400) requests that get a log line; errors always do. */
   readonly successSampleRate: number;
@@ -156,11 +168,15 @@ export interface CompiledPolicy {
   readonly name: string;
   /** Short content hash of the validated document: changes exactly when the policy changes. */
   readonly version: string;
+  /** That document (the sources merged, defaults filled in), frozen: what GET /debug/policy shows. */
+  readonly document: Readonly<Record<string, unknown>>;
   readonly upstream: UpstreamPolicy;
   readonly routes: readonly RoutePolicy[];
   readonly auth: AuthPolicy | undefined;
   readonly rateLimits: readonly RateLimitPolicy[];
   readonly breaker: BreakerPolicy | undefined;
+  /** Undefined when the policy has no maintenance section (off). */
+  readonly maintenance: MaintenancePolicy | undefined;
   readonly logging: LoggingPolicy;
   readonly clientAddress: ClientAddressPolicy;
 }

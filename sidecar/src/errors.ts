@@ -25,6 +25,7 @@ export const ERROR_TABLE = {
   SIDEGATE_ERR_RATE_LIMITED: { status: 429, meaning: 'A shared rate limit is exhausted for this key. Retry-After and RateLimit say when to try again.' },
   SIDEGATE_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, meaning: 'Redis could not decide in time and the limit has onRedisError: deny.' },
   SIDEGATE_ERR_BREAKER_OPEN: { status: 503, meaning: 'The circuit breaker toward the app is open after repeated failures; Retry-After says when it will probe again.' },
+  SIDEGATE_ERR_MAINTENANCE: { status: 503, meaning: 'The service is in maintenance mode (spec.maintenance of its policy, or the sidegate.dev/maintenance annotation); the message says why, Retry-After when to try again.' },
   SIDEGATE_ERR_OVERLOADED: { status: 503, meaning: 'The concurrency cap toward the app (spec.upstream.maxConcurrentRequests) is full.' },
   SIDEGATE_ERR_INTERNAL: { status: 500, meaning: 'A bug in sidegate. The log line carries the stack; please report it.' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -128,6 +129,12 @@ export class BreakerOpenError extends SidecarError {
 export class OverloadedError extends SidecarError {
   override readonly name = 'OverloadedError';
   constructor(limit: number) { super('SIDEGATE_ERR_OVERLOADED', `more than ${limit} requests in flight to the app`, { 'retry-after': '1' }); }
+}
+export class MaintenanceError extends SidecarError {
+  override readonly name = 'MaintenanceError';
+  constructor(message: string, retryAfterSeconds: number) {
+    super('SIDEGATE_ERR_MAINTENANCE', message, { 'retry-after': String(retryAfterSeconds) });
+  }
 }
 export class InternalError extends SidecarError {
   override readonly name = 'InternalError';

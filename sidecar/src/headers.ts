@@ -19,6 +19,8 @@ export const H = {
   retryAfter: 'retry-after',
   wwwAuthenticate: 'www-authenticate',
   userAgent: 'user-agent',
+  grpcStatus: 'grpc-status',
+  grpcMessage: 'grpc-message',
 } as const;
 
 /**

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import type { CompiledPolicy, UpstreamProtocol } from '../../policies/src/types.js';
+import { debugPolicy } from './admin/debug-policy.js';
 import { AdminServer, type ReadinessCheck } from './admin/server.js';
 import { parseAppProbes } from './admin/probes.js';
 import { systemClock, type Clock } from './clock.js';
@@ -11,6 +12,7 @@ import { checkFastPath } from './http1/llhttp.js';
 import { Drainer } from './lifecycle/drain.js';
 import { buildPipeline, buildWaiting, type PipelineServices } from './pipeline/build.js';
 import type { Handler } from './pipeline/stage.js';
+import { MaintenanceNotice } from './policy/maintenance-notice.js';
 import { PolicySource } from './policy/source.js';
 import { loadRedisConfig } from './redis/config.js';
 import type { RedisConnection } from './redis/connection.js';
@@ -54,6 +56,7 @@ interface Services {
   readonly auth: AuthRuntime;
   readonly limiter: RateLimiter;
   readonly breakers: BreakerRegistry;
+  readonly maintenance: MaintenanceNotice;
 }
 
 function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy | undefined): UpstreamProtocol {
@@ -131,6 +134,7 @@ export class Proxy {
         podId: cfg.podName === '' ? undefined : `${cfg.podName}/${process.pid}`,
       }),
       breakers: new BreakerRegistry({ metrics, clock, random: deps.random ?? Math.random, log }),
+      maintenance: new MaintenanceNotice({ log, metrics, clock }),
     };
 
     // The fronts and the admin server call back into the proxy, which needs them to exist first.
@@ -153,7 +157,13 @@ export class Proxy {
       drain: (delay) => { void ref.self?.shutdown(delay); },
       views: new Map<string, () => unknown>([
         ['/breaker', () => s.breakers.view()],
-        ['/policy', () => ({ name: policySource.policy?.name ?? null, version: policySource.policy?.version ?? null, upstream: ref.self?.upstream.origin })],
+        ['/policy', () => ({
+          name: policySource.policy?.name ?? null, version: policySource.policy?.version ?? null, upstream: ref.self?.upstream.origin,
+          maintenance: policySource.policy?.maintenance?.enabled === true,
+        })],
+      ]),
+      debugViews: new Map([
+        ['/debug/policy', () => debugPolicy(policySource.policy, { file: cfg.policyFile, defaults: (cfg.policyDefaults ?? '').trim() !== '', overlay: (cfg.policyOverlay ?? '').trim() !== '' })],
       ]),
     });
     const self = new Proxy(s, policySource, listener, admin, policy);
@@ -161,6 +171,7 @@ export class Proxy {
     // Keys are fetched before the port opens; readiness stays false until every provider has some.
     // Without a policy yet (its file does not exist), every request is refused as not ready.
     self.handler = policy === undefined ? buildWaiting(self.pipelineServices()) : await self.build(policy);
+    s.maintenance.update(policy);
     self.inboundAddr = await listener.listen();
     self.adminAddr = await admin.listen();
     policySource.watch((p) => { self.reloads = self.reloads.then(() => self.onPolicy(p)); });
@@ -201,7 +212,11 @@ export class Proxy {
   }
 
   private async build(policy: CompiledPolicy): Promise<Handler> {
-    return buildPipeline(policy, this.pipelineServices(), await this.s.auth.prepare(policy.auth));
+    const { auth } = this.s;
+    const authenticate = await auth.prepare(policy.auth);
+    const allow = policy.maintenance?.allow;
+    const identify = allow === undefined || policy.auth === undefined ? undefined : auth.identify(policy.auth, allow);
+    return buildPipeline(policy, this.pipelineServices(), { authenticate, identify });
   }
 
   private async onPolicy(policy: CompiledPolicy): Promise<void> {
@@ -213,6 +228,7 @@ export class Proxy {
       setTimeout(() => { void old.close(); }, this.s.config.drainTimeoutMs).unref();
     }
     this.handler = await this.build(policy);
+    this.s.maintenance.update(policy);
   }
 
   /**
@@ -234,6 +250,7 @@ export class Proxy {
     s.log.info({ delay_ms: withDelay ? s.config.drainDelayMs : 0, timeout_ms: s.config.drainTimeoutMs }, 'draining');
     const r = await this.drainer.start(withDelay);
     this.policySource.close();
+    s.maintenance.close();
     s.auth.close();
     await Promise.allSettled([this.upstream.close(), this.admin.close(), s.tracing?.shutdown(), s.limiter.close()]);
     await s.redis?.close();

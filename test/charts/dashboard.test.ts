@@ -45,6 +45,7 @@ t.test('the dashboard shows what the issue asks for', async (t) => {
     'sidegate_http_requests_total', 'sidegate_http_request_duration_seconds_bucket', 'sidegate_upstream_request_duration_seconds_bucket',
     'sidegate_auth_attempts_total', 'sidegate_ratelimit_decisions_total', 'sidegate_redis_errors_total', 'sidegate_redis_duration_seconds_bucket',
     'sidegate_circuit_breaker_state', 'sidegate_policy_reloads_total', 'sidegate_policy_reload_failures_total', 'sidegate_security_violations_total',
+    'sidegate_maintenance_active',
     'sidegate_injector_reviews_total',
   ]) t.ok(metrics.has(m), `a panel shows ${m}`);
 });

@@ -80,6 +80,8 @@ t.test('the runbooks\' alerts are all covered', async (t) => {
     'SidegateOverheadP95AboveSLO', 'SidegateOverheadP99AboveSLO', 'SidegateRedisErrors', 'SidegateRedisUnavailable',
     'SidegateHighAuthFailureRate', 'SidegateRateLimiterFallback', 'SidegateCircuitBreakerOpen', 'SidegateCrossTenantAttempt',
     'SidegateSecurityViolation', 'SidegateUpstreamErrors', 'SidegateInjectorDown', 'SidegateInjectorErrors',
+    // 004's maintenance mode, switched by the policy instead of a restart: left on too long pages.
+    'SidegateMaintenanceLeftOn',
   ];
   const have = new Set(allAlerts().map((a) => a.alert));
   for (const n of needed) t.ok(have.has(n), n);

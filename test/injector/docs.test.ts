@@ -40,7 +40,7 @@ void t.test('the schema lists the same annotations and agrees on examples', asyn
   const bad: Record<string, string> = {
     'app-port': '70000', 'app-protocol': 'http3', 'proxy-cpu': 'lots', 'proxy-memory': '12XB', 'interception': 'ebpf',
     'inbound-ports': '80,abc', 'exclude-inbound-ports': '65536', 'policy': 'Bad_Name', 'jwt-issuer': 'id.example.com',
-    'public-paths': 'healthz', 'rate-limit': 'fast',
+    'public-paths': 'healthz', 'rate-limit': 'fast', 'maintenance': 'maybe',
   };
   for (const [name, value] of Object.entries(bad)) {
     const ann = { [`sidegate.dev/${name}`]: value };

@@ -33,6 +33,7 @@ const ANNOTATION_VALUES: Record<string, string[]> = {
   'sidegate.dev/jwt-audiences': ['a,b', ' , '],
   'sidegate.dev/public-paths': ['/healthz,/public/*', '/a/*/b', 'nope'],
   'sidegate.dev/rate-limit': ['100/s burst 20 by client-ip', '5/m by claim:sub on /api/*', '10/10s; 20/h by method,route', 'x/y', '0/s', '5/s by cookie:x'],
+  'sidegate.dev/maintenance': ['on', 'on retry-after 10m except /healthz,/status', 'off', 'maybe', 'on except healthz'],
   'sidegate.dev/app-port': ['8080', 'http', 'grpc', '0', '15006', 'BAD NAME', '65536'],
   'sidegate.dev/app-protocol': ['http1', 'h2c', 'grpc', 'http3'],
   'sidegate.dev/proxy-cpu': ['100m', '2', 'lots', '-1'],

@@ -1,14 +1,17 @@
-/** Small pieces: rate-limit shorthand, the JSON Patch diff, quantities, config, init-network flags. */
+/** Small pieces: rate-limit and maintenance shorthands, the JSON Patch diff, quantities, config, init-network flags. */
 import jsonpatch from 'fast-json-patch';
 import t from 'tap';
 import { runInitNetwork } from '../../cli/init-network.js';
 import { parseAnnotations } from '../../injector/src/annotations.js';
-import { ConfigError, parseInjectorConfig } from '../../injector/src/config.js';
+import { ConfigError, DEFAULT_CONFIG, parseInjectorConfig } from '../../injector/src/config.js';
 import { diff } from '../../injector/src/diff.js';
 import { injectPod } from '../../injector/src/inject.js';
 import { serviceIdentity, workloadOf } from '../../injector/src/identity.js';
 import { installRules, removeRules, type Runner } from '../../injector/src/network/iptables.js';
 import { parseQuantity } from '../../injector/src/quantity.js';
+import { injectPod } from '../../injector/src/inject.js';
+import type { Pod } from '../../injector/src/k8s.js';
+import { parseMaintenanceShorthand } from '../../injector/src/maintenance-shorthand.js';
 import { parseRateLimitShorthand } from '../../injector/src/ratelimit-shorthand.js';
 
 void t.test('rate-limit shorthand', async (t) => {
@@ -144,4 +147,54 @@ void t.test('init-network flags', async (t) => {
   t.ok(out.some((l) => l.includes('-A SIDEGATE_INBOUND -p tcp --dport 8080') && l.includes('REDIRECT --to-ports 15006')));
   t.ok(out.some((l) => l.includes('-A PREROUTING -p tcp')), 'jump printed');
   t.notOk(out.some((l) => l.startsWith('ip6tables')), '--ipv6 off');
+});
+
+void t.test('maintenance shorthand', async (t) => {
+  t.same(parseMaintenanceShorthand('on'), { maintenance: { enabled: true }, problems: [] });
+  t.same(parseMaintenanceShorthand(' TRUE '), { maintenance: { enabled: true }, problems: [] });
+  t.same(parseMaintenanceShorthand('off'), { maintenance: { enabled: false }, problems: [] });
+  t.same(parseMaintenanceShorthand('on retry-after 10m except /healthz, /status/*').maintenance,
+    { enabled: true, retryAfter: '10m', except: [{ paths: ['/healthz', '/status/*'] }] });
+  const refused: [string, RegExp][] = [
+    ['maybe', /is not on \[retry-after/],
+    ['off except /healthz', /options only apply to "on"/],
+    ['on retry-after', /needs a duration/],
+    ['on retry-after 0s', /not a duration greater than zero/],
+    ['on retry-after soon', /not a duration/],
+    ['on except', /except needs paths/],
+    ['on except healthz', /paths must start with \//],
+    ['on until 3am', /unknown word "until"/],
+  ];
+  for (const [bad, why] of refused) {
+    const r = parseMaintenanceShorthand(bad);
+    t.equal(r.maintenance, undefined, `refused: "${bad}"`);
+    t.match(r.problems.join('\n'), why, `refused: "${bad}" says why`);
+  }
+  await Promise.resolve();
+});
+
+void t.test('maintenance reaches the sidecar: the annotation as overlay, the injector config as defaults', async (t) => {
+  const pod = (annotations: Record<string, string>): Pod => ({
+    metadata: { name: 'orders-1', namespace: 'shop', labels: { app: 'orders' }, annotations },
+    spec: { containers: [{ name: 'app', image: 'app:1', ports: [{ containerPort: 8080 }] }] },
+  });
+  const ns = { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } };
+  const envOf = (r: ReturnType<typeof injectPod>, name: string): unknown => {
+    if (r.kind !== 'inject') throw new Error(`not injected: ${JSON.stringify(r)}`);
+    const proxy = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])].find((c) => c.name === 'sidegate-proxy');
+    const v = proxy?.env?.find((e) => e.name === name)?.value;
+    return v === undefined ? undefined : JSON.parse(v);
+  };
+  const annotated = injectPod(pod({ 'sidegate.dev/maintenance': 'on retry-after 10m except /healthz' }), ns, DEFAULT_CONFIG);
+  t.same(envOf(annotated, 'SIDEGATE_POLICY_OVERLAY'), { spec: { maintenance: { enabled: true, retryAfter: '10m', except: [{ paths: ['/healthz'] }] } } });
+
+  const cluster = parseInjectorConfig({ defaultPolicy: { spec: { maintenance: { enabled: true, message: 'cluster upgrade until 04:00 UTC' } } } });
+  t.same(envOf(injectPod(pod({}), ns, cluster), 'SIDEGATE_POLICY_DEFAULTS'), { spec: { maintenance: { enabled: true, message: 'cluster upgrade until 04:00 UTC' } } });
+  t.same(envOf(injectPod(pod({ 'sidegate.dev/maintenance': 'off' }), ns, cluster), 'SIDEGATE_POLICY_OVERLAY'), { spec: { maintenance: { enabled: false } } }, 'one workload opts out');
+
+  const both = injectPod(pod({ 'sidegate.dev/maintenance': 'on', 'sidegate.dev/policy': 'orders-policy' }), ns, DEFAULT_CONFIG);
+  t.match(both.warnings.join('\n'), /sidegate\.dev\/maintenance overrides spec\.maintenance\.enabled of the policy ConfigMap/);
+  const broken = injectPod(pod({ 'sidegate.dev/maintenance': 'on except /a/*/b' }), ns, DEFAULT_CONFIG);
+  t.equal(broken.kind, 'refuse', 'a path the policy compiler refuses refuses the pod');
+  t.match(broken.kind === 'refuse' ? broken.errors.join('\n') : '', /invalid policy overlay at \/spec\/maintenance\/except\/0\/paths\/0/);
 });

@@ -320,3 +320,29 @@ void t.test('upstream.retry compiles to attempts and a backoff in ms', (t) => {
   t.equal(bad.ok, false, 'at most 2 retries');
   t.end();
 });
+
+void t.test('maintenance: defaults, rounding, the three sources, the allow-list', async (t) => {
+  t.equal(ok(t, head).maintenance, undefined, 'absent: no maintenance section, off');
+  const on = ok(t, { ...head, spec: { maintenance: {} } }).maintenance;
+  t.same(on && { enabled: on.enabled, retryAfterSeconds: on.retryAfterSeconds, message: on.message, except: on.except.length, allow: on.allow },
+    { enabled: true, retryAfterSeconds: 60, message: 'the service is down for maintenance', except: 0, allow: undefined }, 'an empty section is on, with the defaults');
+  t.equal(ok(t, { ...head, spec: { maintenance: { retryAfter: '1500ms' } } }).maintenance?.retryAfterSeconds, 2, 'Retry-After rounds up to whole seconds');
+  t.equal(ok(t, { ...head, spec: { maintenance: { retryAfter: '100ms' } } }).maintenance?.retryAfterSeconds, 1, 'and is never 0');
+
+  // Chart defaults switch every service on; one service's ConfigMap switches itself off; an
+  // annotation overlay wins over both.
+  const clusterOn = { ...head, spec: { maintenance: { enabled: true, message: 'cluster upgrade' } } };
+  const fileOff = { ...head, spec: { maintenance: { enabled: false } } };
+  const merged = ok(t, clusterOn, { spec: fileOff.spec }).maintenance;
+  t.equal(merged?.enabled, false, 'a later source turns it off');
+  t.equal(merged?.message, 'cluster upgrade', 'and keeps the fields it did not set');
+
+  const withAuth = { ...orders, spec: { ...orders.spec, maintenance: { except: [{ paths: ['/healthz'] }, { methods: ['GET'] }], allow: { providers: ['corp'], claims: { groups: ['sre', 'oncall'] } } } } };
+  const m = ok(t, withAuth).maintenance!;
+  t.ok(m.except[0]!.matches('POST', '/healthz'), 'an excepted path');
+  t.ok(m.except[1]!.matches('HEAD', '/api/x'), 'an excepted method (GET includes HEAD)');
+  t.notOk(m.except.some((x) => x.matches('POST', '/api/x')), 'anything else is not excepted');
+  t.same(m.allow, { kind: 'providers', providers: ['corp'], claims: [{ claim: 'groups', anyOf: ['sre', 'oncall'] }], tenant: undefined });
+  t.same(problems({ ...head, spec: { maintenance: { allow: { claims: { groups: 'sre' } } } } }).map((p) => `${p.path}: ${p.message}`),
+    ['/spec/maintenance/allow: requires a token, but spec.auth.providers is empty'], 'an allow-list needs a provider to verify tokens');
+});

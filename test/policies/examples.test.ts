@@ -18,7 +18,7 @@ async function compileExample(file: string): Promise<{ raw: unknown; policy: Com
 }
 
 void t.test('the promised examples exist', (t) => {
-  for (const f of ['passthrough.yaml', 'orders.yaml', 'jwt-only.yaml', 'rate-limit.yaml', 'full.yaml', 'demo.yaml', 'configmap.yaml']) {
+  for (const f of ['passthrough.yaml', 'orders.yaml', 'jwt-only.yaml', 'rate-limit.yaml', 'full.yaml', 'demo.yaml', 'configmap.yaml', 'maintenance.yaml']) {
     t.ok(files.includes(f), f);
   }
   t.end();
@@ -58,6 +58,16 @@ void t.test('demo.yaml: /public/* open, 5 per 10 s per client IP on /api/*', asy
   t.notOk(limit?.match.matches('GET', '/public/hello'));
 });
 
+void t.test('maintenance.yaml: on, 10 minutes Retry-After, health and status served, SREs allowed', async (t) => {
+  const { policy } = await compileExample('maintenance.yaml');
+  const m = policy.maintenance;
+  t.equal(m?.enabled, true);
+  t.equal(m?.retryAfterSeconds, 600);
+  t.ok(m?.except.some((x) => x.matches('GET', '/status')), 'the status page is excepted');
+  t.notOk(m?.except.some((x) => x.matches('GET', '/api/orders')), 'the API is not');
+  t.same(m?.allow, { kind: 'any', providers: [], claims: [{ claim: 'groups', anyOf: ['sre'] }], tenant: undefined });
+});
+
 void t.test('full.yaml uses every section and every field of the schema', async (t) => {
   const { raw, policy } = await compileExample('full.yaml');
   const used = new Set<string>();
@@ -69,11 +79,12 @@ void t.test('full.yaml uses every section and every field of the schema', async 
   const schema = readSchema() as { definitions: Record<string, { properties?: Record<string, unknown>; else?: { properties?: Record<string, unknown> } }> };
   // One provider uses one key source; the alternatives each appear in other examples.
   const elsewhere = new Set(['discovery', 'file', 'env', 'kid', 'use', 'key_ops', 'n', 'e', 'x5c', 'x5t', 'x5t#S256', 'annotations']);
-  for (const def of ['upstream', 'route', 'logging', 'clientAddress', 'auth', 'provider', 'jwks', 'tokenSource', 'rateLimit', 'keyPart', 'breaker', 'match', 'requirement']) {
+  for (const def of ['upstream', 'route', 'logging', 'clientAddress', 'auth', 'provider', 'jwks', 'tokenSource', 'rateLimit', 'keyPart', 'breaker', 'match', 'requirement', 'maintenance', 'maintenanceAllow']) {
     const d = schema.definitions[def];
     for (const prop of Object.keys(d?.properties ?? d?.else?.properties ?? {})) {
       if (!elsewhere.has(prop)) t.ok(used.has(prop), `${def}.${prop} appears in full.yaml`);
     }
   }
   t.ok(policy.auth && policy.breaker && policy.rateLimits.length > 0 && policy.routes.length > 0);
+  t.equal(policy.maintenance?.enabled, false, 'the full example is not in maintenance');
 });

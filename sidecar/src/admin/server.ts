@@ -22,6 +22,11 @@ export interface AdminOptions {
   readonly drain: (delay: boolean) => void;
   /** Extra read-only JSON views (e.g. /policy, /breaker), keyed by path. */
   readonly views: ReadonlyMap<string, () => unknown>;
+  /**
+   * Read-only views that show configuration in detail (/debug/policy): GET only, and from
+   * loopback only, like the state-changing actions (kubectl port-forward and exec arrive there).
+   */
+  readonly debugViews?: ReadonlyMap<string, () => unknown>;
 }
 
 export function isLoopback(addr: string | undefined): boolean {
@@ -82,7 +87,14 @@ export class AdminServer {
       }
       const view = this.opts.views.get(path);
       if (view !== undefined) { json(res, 200, view()); return; }
-      json(res, 404, { error: 'not found', endpoints: ['/healthz/live', '/healthz/ready', '/metrics', '/app-health/<container>/<probe>', '/drain', '/quitquitquit', ...this.opts.views.keys()] });
+      const debug = this.opts.debugViews?.get(path);
+      if (debug !== undefined) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') { res.setHeader('allow', 'GET, HEAD'); json(res, 405, { error: `${path} takes GET` }); return; }
+        if (!isLoopback(req.socket.remoteAddress)) { json(res, 403, { error: `${path} is only served to loopback (kubectl port-forward or exec)` }); return; }
+        json(res, 200, debug());
+        return;
+      }
+      json(res, 404, { error: 'not found', endpoints: ['/healthz/live', '/healthz/ready', '/metrics', '/app-health/<container>/<probe>', '/drain', '/quitquitquit', ...this.opts.views.keys(), ...(this.opts.debugViews?.keys() ?? [])] });
     } catch (err) {
       this.opts.log.error({ err, path }, 'admin request failed');
       if (!res.headersSent) json(res, 500, { error: 'internal error' });

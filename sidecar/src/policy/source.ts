@@ -128,14 +128,16 @@ export class PolicySource {
     if (!defaultsDoc.ok) return { ok: false, source: 'SIDEGATE_POLICY_DEFAULTS', problems: defaultsDoc.problems };
     const overlayDoc = parseJson(overlay, 'SIDEGATE_POLICY_OVERLAY');
     if (!overlayDoc.ok) return { ok: false, source: 'SIDEGATE_POLICY_OVERLAY', problems: overlayDoc.problems };
-    let base: unknown = defaultsDoc.doc ?? PASS_THROUGH;
+    // Chart defaults may be partial (`--set sidecar.defaultPolicy.spec.maintenance.enabled=true`):
+    // over the pass-through document they are a whole policy even when no file is mounted.
+    let base: unknown = defaultsDoc.doc === undefined ? PASS_THROUGH : mergePolicyDocuments(PASS_THROUGH, defaultsDoc.doc);
     if (file !== undefined) {
       const loaded = await loadPolicyFile(file);
       if (!loaded.ok) return { ok: false, source: file, problems: loaded.problems };
       if (this.lastFileHash === '' || this.lastFileHash === 'missing') {
         try { this.lastFileHash = createHash('sha256').update(await readFile(file)).digest('hex'); } catch { /* raced with a swap */ }
       }
-      base = defaultsDoc.doc === undefined ? loaded.doc : mergePolicyDocuments(defaultsDoc.doc, loaded.doc);
+      base = defaultsDoc.doc === undefined ? loaded.doc : mergePolicyDocuments(base, loaded.doc);
     }
     const r = compilePolicy(base, overlayDoc.doc);
     return r.ok ? r : { ok: false, source: file ?? 'policy', problems: r.problems };

@@ -31,6 +31,8 @@ export class Metrics {
   // --- policy
   readonly policyReloads = new Counter({ name: 'sidegate_policy_reloads_total', help: 'Policy reloads applied.', registers: [this.registry] });
   readonly policyReloadFailures = new Counter({ name: 'sidegate_policy_reload_failures_total', help: 'Policy reloads rejected (the last good policy stays in force).', registers: [this.registry] });
+  readonly maintenanceActive = new Gauge({ name: 'sidegate_maintenance_active', help: '1 while the policy in force has maintenance mode on (requests answered 503 SIDEGATE_ERR_MAINTENANCE), else 0.', registers: [this.registry] });
+  readonly maintenanceRequests = new Counter({ name: 'sidegate_maintenance_requests_total', help: 'Requests that arrived during maintenance mode, by result (refused: answered 503; excepted: matched maintenance.except; allowed: an allow-listed identity).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly policyInfo = new Gauge({ name: 'sidegate_policy_info', help: 'The policy in force (value 1), by name and content version.', labelNames: ['name', 'version'] as const, registers: [this.registry] });
 
   // --- authentication

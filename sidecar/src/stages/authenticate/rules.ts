@@ -46,7 +46,7 @@ export function compileRules(policy: AuthPolicy, providers: ReadonlyMap<string, 
   };
 }
 
-function compileRequirement(req: Requirement, providers: ReadonlyMap<string, ProviderRuntime>): CompiledRequirement {
+export function compileRequirement(req: Requirement, providers: ReadonlyMap<string, ProviderRuntime>): CompiledRequirement {
   if (req.kind === 'none') return { none: true, sources: [], label: 'none', claims: [], tenant: undefined };
   const candidates = req.kind === 'any' || req.providers.length === 0
     ? [...providers.values()]

@@ -1,9 +1,13 @@
-import type { AuthPolicy } from '../../../../policies/src/types.js';
+import type { AuthPolicy, Requirement } from '../../../../policies/src/types.js';
+import type { Exchange } from '../../exchange.js';
 import { passThrough, type Stage } from '../../pipeline/stage.js';
 import type { KeyDeps } from './deps.js';
 import { KeyManager, type KeyManagerOptions } from './keys/key-manager.js';
 import type { RevocationStore } from './revocation.js';
-import { authenticate } from './stage.js';
+import { Authenticator, authenticate } from './stage.js';
+
+/** Does the request carry a valid token meeting a requirement? (Judges nothing, counts no attempt.) */
+export type Identify = (ex: Exchange) => boolean | Promise<boolean>;
 
 export interface AuthRuntimeDeps extends KeyDeps {
   /** Needed only when a policy enables revocation. */
@@ -41,6 +45,19 @@ export class AuthRuntime {
       this.replace(km);
     }
     return this.stageFor(auth, km);
+  }
+
+  /**
+   * The maintenance allow-list's question for a policy version (`allow`: its requirement), over
+   * the key manager `prepare` set up for the same `auth`: call it after `prepare`.
+   */
+  identify(auth: AuthPolicy, allow: Requirement): Identify {
+    const km = this.km;
+    if (km === undefined || !km.servesSameKeys(auth.providers)) throw new Error('identify() needs the key manager prepare() started for these providers');
+    const { metrics, logger, clock, revocation } = this.deps;
+    const a = new Authenticator(auth, { metrics, logger, clock, revocation, keys: km });
+    const req = a.compile(allow);
+    return (ex) => a.satisfies(ex, req);
   }
 
   ready(): boolean {

@@ -1,5 +1,5 @@
 import { clientOf } from '../../client-address.js';
-import type { AuthPolicy } from '../../../../policies/src/types.js';
+import type { AuthPolicy, Requirement } from '../../../../policies/src/types.js';
 import { AuthUnavailableError, CrossTenantError, ForbiddenError, UnauthenticatedError, type SidecarError } from '../../errors.js';
 import type { AuthOutcome, Exchange } from '../../exchange.js';
 import type { Stage } from '../../pipeline/stage.js';
@@ -10,7 +10,7 @@ import { parseCompact, type ParsedToken } from './jws.js';
 import type { KeyManager } from './keys/key-manager.js';
 import { REASON_MESSAGES, type AuthReason } from './reasons.js';
 import type { RevocationStore } from './revocation.js';
-import { compileRules, pathSegment, type CompiledRequirement, type CompiledRule, type RuleSource } from './rules.js';
+import { compileRequirement, compileRules, pathSegment, type CompiledRequirement, type CompiledRule, type RuleSource } from './rules.js';
 import { readToken, stripToken } from './token-source.js';
 import { ProviderRuntime, UNKNOWN_KID, verifyWith, type Verified } from './verifier.js';
 
@@ -28,6 +28,12 @@ const CHALLENGE_MISSING = 'Bearer';
 const CHALLENGE_SCOPE = 'Bearer error="insufficient_scope"';
 const challengeFor = (r: AuthReason): string => `Bearer error="invalid_token", error_description="${REASON_MESSAGES[r]}"`;
 const REVOCATION_LOG_EVERY_MS = 10_000;
+
+/** A token found and verified (now, or earlier: `cached`). */
+interface Found { readonly v: Verified; readonly source: RuleSource; readonly cached: boolean }
+/** No acceptable token: the provider label and the reason a failure would carry. */
+interface Missed { readonly v: undefined; readonly provider: string; readonly reason: AuthReason }
+const missed = (provider: string, reason: AuthReason): Missed => ({ v: undefined, provider, reason });
 
 /**
  * The authenticate stage: find the rule, find the token, verify it (or take the cached verdict),
@@ -50,6 +56,7 @@ export function authenticate(policy: AuthPolicy, deps: AuthDeps): Stage {
 /** Everything compiled once per policy version; `check` is the per-request path. */
 export class Authenticator {
   readonly cache: TokenCache<Verified>;
+  private readonly providers: ReadonlyMap<string, ProviderRuntime>;
   private readonly rules: readonly CompiledRule[];
   private readonly fallback: CompiledRequirement;
   /** Every forwardClaims header of every provider: removed from every request (anti-spoofing). */
@@ -68,6 +75,7 @@ export class Authenticator {
       if (keys === undefined) throw new Error(`the key manager has no keys for provider "${p.name}"`);
       providers.set(p.name, new ProviderRuntime(p, keys, deps.metrics.authAttempts.labels(p.name, 'success', 'ok')));
     }
+    this.providers = providers;
     ({ rules: this.rules, fallback: this.fallback } = compileRules(policy, providers));
     const forwarded = [...new Set([...providers.values()].flatMap((p) => p.forward.map((f) => f.header)))];
     this.spoofable = [...new Set(forwarded.flatMap(spellings))];
@@ -94,49 +102,25 @@ export class Authenticator {
       ex.auth = SKIPPED;
       return this.revocation === undefined ? undefined : this.checkBanned(ex);
     }
+    const found = this.find(ex, req);
+    return found instanceof Promise ? found.then((f) => this.judge(ex, req, f)) : this.judge(ex, req, found);
+  }
 
-    let token: string | undefined;
-    let source: RuleSource | undefined;
-    for (const s of req.sources) {
-      token = readToken(s.src, headers, ex.target);
-      if (token !== undefined) { source = s; break; }
-    }
-    if (token === undefined || source === undefined) return this.fail(ex, req.label, 'missing');
+  /**
+   * Whether the request carries a token that verifies and meets `req` (its providers and claim
+   * conditions), without judging the request: no auth attempt is counted and the exchange is
+   * left as it is. The maintenance allow-list asks this before the request is authenticated as usual.
+   */
+  satisfies(ex: Exchange, req: CompiledRequirement): boolean | Promise<boolean> {
+    if (req.none) return true;
+    const found = this.find(ex, req);
+    const meets = (f: Found | Missed): boolean => f.v !== undefined && req.claims.every((c) => valueMatches(claimValue(f.v.claims, c.path), c.anyOf, c.spaceSeparated));
+    return found instanceof Promise ? found.then(meets) : meets(found);
+  }
 
-    const clock = this.deps.clock;
-    const now = clock.now();
-    const key = this.cache.keyOf(token);
-    const cached = this.cache.get(key, now);
-    if (cached !== undefined && source.providers.has(cached.provider)) {
-      const keys = cached.provider.keys;
-      const mono = clock.monotonic();
-      if (cached.generation === keys.generation && keys.usable(mono)) {
-        keys.maybeRefresh(mono);
-        this.hit.inc();
-        return this.accept(ex, req, source, cached, true);
-      }
-    }
-    this.miss.inc();
-
-    if (token.length > source.maxBytes) return this.fail(ex, req.label, 'oversize');
-    const parsed = parseCompact(token);
-    if (typeof parsed === 'string') return this.fail(ex, req.label, parsed);
-    const iss = parsed.claims.iss;
-    const providers = typeof iss === 'string' ? source.byIssuer.get(iss) : undefined;
-    if (providers === undefined) return this.fail(ex, req.label, 'issuer');
-
-    const mono = clock.monotonic();
-    let first: AuthReason | undefined;
-    for (const rt of providers) {
-      const v = verifyWith(rt, token, parsed, now, mono);
-      if (typeof v !== 'string') return this.verified(ex, req, source, key, v);
-      if (v === UNKNOWN_KID) {
-        const refetch = rt.keys.unknownKid(mono);
-        if (refetch !== undefined) return this.afterRefetch(refetch, ex, req, source, key, rt, token, parsed);
-      }
-      first ??= v;
-    }
-    return this.fail(ex, providers[0]!.cfg.name, first!);
+  /** A token requirement outside the rules (the maintenance allow-list), compiled against this policy's providers. */
+  compile(req: Requirement): CompiledRequirement {
+    return compileRequirement(req, this.providers);
   }
 
   private requirementFor(ex: Exchange): CompiledRequirement {
@@ -150,16 +134,70 @@ export class Authenticator {
     return this.fallback;
   }
 
-  private async afterRefetch(refetch: Promise<boolean>, ex: Exchange, req: CompiledRequirement, source: RuleSource, key: string, rt: ProviderRuntime, token: string, parsed: ParsedToken): Promise<void> {
-    await refetch;
-    const v = verifyWith(rt, token, parsed, this.deps.clock.now(), this.deps.clock.monotonic());
-    if (typeof v === 'string') return this.fail(ex, rt.cfg.name, v);
-    return this.verified(ex, req, source, key, v);
+  /**
+   * Find the token `req` accepts and verify it (or take the cached verdict). Touches nothing on
+   * the exchange and counts only cache lookups; `judge` (or `satisfies`) decides what follows.
+   */
+  private find(ex: Exchange, req: CompiledRequirement): Found | Missed | Promise<Found | Missed> {
+    let token: string | undefined;
+    let source: RuleSource | undefined;
+    for (const s of req.sources) {
+      token = readToken(s.src, ex.headers, ex.target);
+      if (token !== undefined) { source = s; break; }
+    }
+    if (token === undefined || source === undefined) return missed(req.label, 'missing');
+
+    const clock = this.deps.clock;
+    const now = clock.now();
+    const key = this.cache.keyOf(token);
+    const cached = this.cache.get(key, now);
+    if (cached !== undefined && source.providers.has(cached.provider)) {
+      const keys = cached.provider.keys;
+      const mono = clock.monotonic();
+      if (cached.generation === keys.generation && keys.usable(mono)) {
+        keys.maybeRefresh(mono);
+        this.hit.inc();
+        return { v: cached, source, cached: true };
+      }
+    }
+    this.miss.inc();
+
+    if (token.length > source.maxBytes) return missed(req.label, 'oversize');
+    const parsed = parseCompact(token);
+    if (typeof parsed === 'string') return missed(req.label, parsed);
+    const iss = parsed.claims.iss;
+    const providers = typeof iss === 'string' ? source.byIssuer.get(iss) : undefined;
+    if (providers === undefined) return missed(req.label, 'issuer');
+
+    const mono = clock.monotonic();
+    let first: AuthReason | undefined;
+    for (const rt of providers) {
+      const v = verifyWith(rt, token, parsed, now, mono);
+      if (typeof v !== 'string') return this.verified(source, key, v);
+      if (v === UNKNOWN_KID) {
+        const refetch = rt.keys.unknownKid(mono);
+        if (refetch !== undefined) return this.afterRefetch(refetch, source, key, rt, token, parsed);
+      }
+      first ??= v;
+    }
+    return missed(providers[0]!.cfg.name, first!);
   }
 
-  private verified(ex: Exchange, req: CompiledRequirement, source: RuleSource, key: string, v: Verified): Promise<void> | undefined {
+  private async afterRefetch(refetch: Promise<boolean>, source: RuleSource, key: string, rt: ProviderRuntime, token: string, parsed: ParsedToken): Promise<Found | Missed> {
+    await refetch;
+    const v = verifyWith(rt, token, parsed, this.deps.clock.now(), this.deps.clock.monotonic());
+    return typeof v === 'string' ? missed(rt.cfg.name, v) : this.verified(source, key, v);
+  }
+
+  private verified(source: RuleSource, key: string, v: Verified): Found {
     if (v.expiresAt > this.deps.clock.now()) this.cache.set(key, v);
-    return this.accept(ex, req, source, v, false);
+    return { v, source, cached: false };
+  }
+
+  /** What `find` concluded, as the rule sees it: a failure (thrown), or the checks of a valid token. */
+  private judge(ex: Exchange, req: CompiledRequirement, f: Found | Missed): Promise<void> | undefined {
+    if (f.v === undefined) return this.fail(ex, f.provider, f.reason);
+    return this.accept(ex, req, f.source, f.v, f.cached);
   }
 
   /** The token is valid: apply the rule's claim and tenant checks, revocation, then the headers. */

@@ -6,7 +6,7 @@ export { RedisRateStore, GCRA } from './redis-store.js';
 export { LocalLimiter } from './local.js';
 export { DenyCache } from './deny-cache.js';
 export { limitSpec } from './types.js';
-export type { LimitSpec, RateItem, RateStore, Verdict, Outcome, DecisionSource } from './types.js';
+export type { LimitDecider, LimitSpec, RateItem, RateStore, Verdict, Outcome, DecisionSource } from './types.js';
 export { clientIp, keyMaterial, hashMaterial, keyPrefix, limitTag } from './keys.js';
 export { policyItem, stateItem, deniedHeaders, RL_HEADERS } from './headers.js';
 export { LeasingStore, CountingLeaseRecorder, noLeaseRecorder, leaseSize } from './lease/index.js';

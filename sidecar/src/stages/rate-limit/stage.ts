@@ -9,13 +9,12 @@ import type { Metrics } from '../../telemetry/metrics.js';
 import { DenyCache } from './deny-cache.js';
 import { RL_HEADERS, deniedHeaders, policyItem, sfString, stateItem } from './headers.js';
 import { KeyHasher, keyMaterial, keyPrefix, limitTag } from './keys.js';
-import type { RateLimiter } from './limiter.js';
 import { limitSpec } from './types.js';
-import type { DecisionSource, LimitSpec, RateItem } from './types.js';
+import type { DecisionSource, LimitDecider, LimitSpec, RateItem } from './types.js';
 
 export interface RateLimitDeps {
-  /** Long-lived: created once by the proxy, shared by every policy version. */
-  readonly limiter: RateLimiter;
+  /** Long-lived: the proxy's RateLimiter, created once and shared by every policy version. */
+  readonly limiter: LimitDecider;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly clock: Clock;

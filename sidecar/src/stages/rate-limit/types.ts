@@ -77,3 +77,8 @@ export interface RateStore {
   /** Hand back what the store holds (quota leases) when the pod leaves. */
   close?(): Promise<void>;
 }
+
+/** What the stage asks for decisions: the proxy's RateLimiter, or a stand-in (`sidegate explain`). */
+export interface LimitDecider {
+  decide(items: readonly RateItem[]): Promise<readonly Verdict[]>;
+}

@@ -1,13 +1,14 @@
-import { asSidecarError } from '../../errors.js';
+import { asSidecarError, type SidecarError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
 import { H } from '../../headers.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
+import { grpcMessage, grpcStatusFor, isGrpc } from './grpc.js';
 
 /**
  * The one boundary where a thrown error becomes an HTTP response (linkerd's ServerRescue): JSON
  * body `{ error, message, requestId }`, the error's own headers (WWW-Authenticate, Retry-After,
- * RateLimit...), and the request id. If the app's response had already started, the only honest
- * answer left is to reset it.
+ * RateLimit...), and the request id; for a gRPC call, the same as grpc-status and grpc-message
+ * (grpc.ts). If the app's response had already started, the only honest answer left is to reset it.
  */
 export const respond: Stage = (next: Handler): Handler => async (ex: Exchange) => {
   try {
@@ -19,18 +20,35 @@ export const respond: Stage = (next: Handler): Handler => async (ex: Exchange) =
     const sink = ex.sink;
     if (sink.headersSent) { sink.abort(); return; }
     if (sink.closed) return;
+    // The status sidegate decided: what metrics and the access log record, whatever the wire says.
     ex.status = err.status;
-    const body = err.body(ex.requestId);
-    const headers: Record<string, string | number> = {
-      [H.contentType]: 'application/json',
-      [H.contentLength]: Buffer.byteLength(body),
-      [H.requestId]: ex.requestId,
-      ...ex.responseHeaders,
-      ...err.headers,
-    };
-    sink.writeHead(err.status, headers);
-    sink.end(body);
+    if (isGrpc(ex)) answerGrpc(ex, err);
+    else answerJson(ex, err);
     // The request body, if any, is not wanted: drop it rather than buffer it.
     if (ex.hasBody && !ex.body.readableEnded) ex.body.resume();
   }
 };
+
+function answerJson(ex: Exchange, err: SidecarError): void {
+  const body = err.body(ex.requestId);
+  ex.sink.writeHead(err.status, {
+    [H.contentType]: 'application/json',
+    [H.contentLength]: Buffer.byteLength(body),
+    [H.requestId]: ex.requestId,
+    ...ex.responseHeaders,
+    ...err.headers,
+  });
+  ex.sink.end(body);
+}
+
+/** Trailers-only (one HEADERS frame that ends the stream), as gRPC servers answer a failed call. */
+function answerGrpc(ex: Exchange, err: SidecarError): void {
+  ex.sink.writeHead(200, {
+    [H.contentType]: 'application/grpc',
+    [H.grpcStatus]: String(grpcStatusFor(err.status)),
+    [H.grpcMessage]: grpcMessage(`${err.code}: ${err.message}`),
+    [H.requestId]: ex.requestId,
+    ...ex.responseHeaders,
+    ...err.headers,
+  }, true);
+}
