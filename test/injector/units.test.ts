@@ -9,7 +9,6 @@ import { injectPod } from '../../injector/src/inject.js';
 import { serviceIdentity, workloadOf } from '../../injector/src/identity.js';
 import { installRules, removeRules, type Runner } from '../../injector/src/network/iptables.js';
 import { parseQuantity } from '../../injector/src/quantity.js';
-import { injectPod } from '../../injector/src/inject.js';
 import type { Pod } from '../../injector/src/k8s.js';
 import { parseMaintenanceShorthand } from '../../injector/src/maintenance-shorthand.js';
 import { parseRateLimitShorthand } from '../../injector/src/ratelimit-shorthand.js';
