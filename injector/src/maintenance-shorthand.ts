@@ -9,6 +9,7 @@
  * policy compiler, which checks the paths and the duration once more.
  */
 import { parseDuration } from '../../policies/src/duration.js';
+import { quote } from '../../policies/src/index.js';
 
 export interface ShorthandMaintenance {
   readonly enabled: boolean;
@@ -24,11 +25,11 @@ export function parseMaintenanceShorthand(value: string): { maintenance: Shortha
   const problems: string[] = [];
   const head = words.shift()?.toLowerCase();
   if (head === 'off' || head === 'false') {
-    if (words.length > 0) problems.push(`"${words.join(' ')}": options only apply to "on"`);
+    if (words.length > 0) problems.push(`${quote(words.join(' '))}: options only apply to "on"`);
     return { maintenance: problems.length > 0 ? undefined : { enabled: false }, problems };
   }
   if (head !== 'on' && head !== 'true') {
-    return { maintenance: undefined, problems: [`"${value.trim()}" is not ${MAINTENANCE_GRAMMAR}`] };
+    return { maintenance: undefined, problems: [`${quote(value.trim())} is not ${MAINTENANCE_GRAMMAR}`] };
   }
   let retryAfter: string | undefined;
   let except: string[] | undefined;
@@ -37,7 +38,7 @@ export function parseMaintenanceShorthand(value: string): { maintenance: Shortha
     if (w === 'retry-after') {
       const d = words.shift();
       if (d === undefined) problems.push('retry-after needs a duration such as 60s or 10m');
-      else if (!((parseDuration(d) ?? 0) > 0)) problems.push(`retry-after "${d}" is not a duration greater than zero such as 60s or 10m`);
+      else if (!((parseDuration(d) ?? 0) > 0)) problems.push(`retry-after ${quote(d)} is not a duration greater than zero such as 60s or 10m`);
       else if (retryAfter !== undefined) problems.push('retry-after is given twice');
       else retryAfter = d;
     } else if (w === 'except') {
@@ -45,10 +46,10 @@ export function parseMaintenanceShorthand(value: string): { maintenance: Shortha
       const paths = words.splice(0).join('').split(',').filter((p) => p !== '');
       const bad = paths.filter((p) => !p.startsWith('/') && p !== '*');
       if (paths.length === 0) problems.push('except needs paths, e.g. except /healthz,/status');
-      else if (bad.length > 0) problems.push(`except: paths must start with / (${bad.join(', ')})`);
+      else if (bad.length > 0) problems.push(`except: paths must start with / (${bad.map(quote).join(', ')})`);
       else except = paths;
     } else {
-      problems.push(`unknown word "${w}" (${MAINTENANCE_GRAMMAR})`);
+      problems.push(`unknown word ${quote(w)} (${MAINTENANCE_GRAMMAR})`);
     }
   }
   if (problems.length > 0) return { maintenance: undefined, problems };
