@@ -199,6 +199,7 @@ export const DURATION_FIELDS: readonly string[] = [
   '/spec/auth/providers/*/clockSkew', '/spec/auth/providers/*/maxTokenAge', '/spec/auth/providers/*/jwks/refreshInterval',
   '/spec/auth/providers/*/jwks/staleIfError', '/spec/auth/providers/*/jwks/cooldown', '/spec/auth/providers/*/jwks/timeout',
   '/spec/rateLimits/*/limit/per', '/spec/breaker/window', '/spec/breaker/openFor', '/spec/breaker/maxOpenFor',
+  '/spec/maintenance/retryAfter',
 ];
 const DURATION_SYNTAX = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
 /** The longest whole number of hours within Number.MAX_SAFE_INTEGER milliseconds. */
