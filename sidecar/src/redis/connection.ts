@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RedisUnavailableError, failureKind, withBudget } from './budget.js';
 import type { RedisFailureKind } from './budget.js';
@@ -6,13 +7,6 @@ import { createRedisClient, reconnectDelay } from './client.js';
 import type { ClientOptions, RedisClient } from './client.js';
 import { describeRedis } from './config.js';
 import type { RedisConfig } from './config.js';
-
-/** The subset of pino the Redis code logs through. */
-export interface Logger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface RedisConnectionOptions {
   readonly metrics: Metrics;
