@@ -101,7 +101,7 @@ export class RedisConnection {
     }
     const start = this.opts.clock.monotonic();
     try {
-      const v = await withBudget(fn(this.client), budgetMs, op);
+      const v = await withBudget(fn(this.client), budgetMs, op, this.opts.clock);
       this.opts.metrics.redisDuration.observe({ op }, (this.opts.clock.monotonic() - start) / 1000);
       this.failures = 0;
       return v;
@@ -154,7 +154,7 @@ export class RedisConnection {
     if (this.client.status !== 'ready') { this.scheduleProbe(this.probeIntervalMs); return; }
     this.probing = true;
     try {
-      await withBudget(this.client.ping(), this.probeBudgetMs, 'probe');
+      await withBudget(this.client.ping(), this.probeBudgetMs, 'probe', this.opts.clock);
       this.recover();
     } catch {
       // Still down: the next probe decides.
@@ -183,6 +183,7 @@ export class RedisConnection {
     clearTimeout(this.reviveTimer);
     this.listeners.clear();
     try {
+      // Real time whatever the clock: closing must end even if nobody moves a test's clock.
       await withBudget(this.client.quit(), 1000, 'quit');
     } catch {
       // Not connected or not answering: nothing to say goodbye to.

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { ManualClock } from '../../../sidecar/src/clock.js';
+import { ManualClock, systemClock } from '../../../sidecar/src/clock.js';
 import { RedisConnection } from '../../../sidecar/src/redis/index.js';
 import { ConnectionRevocationStore, RedisRevocationStore, type RevocationStore } from '../../../sidecar/src/stages/authenticate/index.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
@@ -113,7 +113,7 @@ void t.test('over the shared RedisConnection (its budget and breaker)', async (t
   const metrics = new Metrics({ processMetrics: false });
   let conn: RedisConnection | undefined;
   const { h, key, iss, server, direct, clock } = await setup(t, 'deny', (redis) => {
-    conn = new RedisConnection(redis, { metrics, logger: new MemoryLogger(), clock: new ManualClock(), budgetMs: 200 });
+    conn = new RedisConnection(redis, { metrics, logger: new MemoryLogger(), clock: systemClock, budgetMs: 200 });
     return new ConnectionRevocationStore(conn);
   });
   const jti = randomUUID();
