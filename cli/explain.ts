@@ -6,7 +6,7 @@
 import { access } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import type { AuthProvider, CompiledPolicy, TokenSource } from '../policies/src/types.js';
-import type { Clock } from '../sidecar/src/clock.js';
+import { systemClock, type Clock } from '../sidecar/src/clock.js';
 import { Explainer, type Explanation } from '../sidecar/src/explain/explainer.js';
 import { offlineToken } from '../sidecar/src/explain/offline.js';
 import { PolicyLoadError, PolicySource } from '../sidecar/src/policy/source.js';
@@ -149,7 +149,7 @@ function keysFrom(args: ExplainArgs): (p: AuthProvider) => KeySource {
 }
 
 function fixedClock(at: number): Clock {
-  return { now: () => at, monotonic: () => performance.now() };
+  return { ...systemClock, now: () => at };
 }
 
 function notes(args: ExplainArgs, policy: CompiledPolicy, e: Explanation, resigned: boolean): string[] {

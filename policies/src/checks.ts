@@ -4,13 +4,11 @@
  * problems (so one run reports everything), hence every read is guarded.
  */
 import { HOP_BY_HOP } from '../../sidecar/src/headers.js';
+import { algorithmKind } from './algorithms.js';
 import { parseDuration } from './duration.js';
 import { isPlainObject, type JsonObject } from './merge.js';
 import { escapePointer, quote } from './problems.js';
 import type { PolicyProblem } from './types.js';
-
-const SYMMETRIC = new Set(['HS256', 'HS384', 'HS512']);
-const ASYMMETRIC = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
 
 /** Headers a claim may not be written into: they frame, route or trace the request. */
 const NOT_FORWARDABLE = new Set([
@@ -45,8 +43,10 @@ function checkHeaderNotHopByHop(header: unknown, path: string, report: Report): 
 
 function checkAlgorithms(p: JsonObject, path: string, report: Report): 'hs' | 'asym' | undefined {
   const algs = arr(p.algorithms).map(str);
-  const family = (a: string | undefined): 'hs' | 'asym' | undefined =>
-    a === undefined ? undefined : SYMMETRIC.has(a) ? 'hs' : ASYMMETRIC.has(a) ? 'asym' : undefined;
+  const family = (a: string | undefined): 'hs' | 'asym' | undefined => {
+    const kind = a === undefined ? undefined : algorithmKind(a);
+    return kind === 'symmetric' ? 'hs' : kind === 'asymmetric' ? 'asym' : undefined;
+  };
   const firstIndex = algs.findIndex((a) => family(a) !== undefined);
   if (firstIndex < 0) return undefined;
   const first = algs[firstIndex];

@@ -17,6 +17,8 @@ export const H = {
   te: 'te',
   trailer: 'trailer',
   retryAfter: 'retry-after',
+  rateLimitPolicy: 'ratelimit-policy',
+  rateLimit: 'ratelimit',
   wwwAuthenticate: 'www-authenticate',
   userAgent: 'user-agent',
   grpcStatus: 'grpc-status',
@@ -31,6 +33,20 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
 ]);
+
+/**
+ * What sidegate adds to every response it sends, the app's or its own: the request id, then the
+ * headers stages set on the exchange (RateLimit, RateLimit-Policy), which win over the app's
+ * fields of the same name. The one place they are merged.
+ */
+export function addSidecarHeaders(
+  out: Record<string, unknown>,
+  ex: { readonly requestId: string; readonly responseHeaders: Readonly<Record<string, string>> | undefined },
+): void {
+  out[H.requestId] = ex.requestId;
+  const extra = ex.responseHeaders;
+  if (extra !== undefined) for (const k in extra) out[k] = extra[k];
+}
 
 /** The value sidegate adds to `via` (RFC 9110 §7.6.3). */
 export const VIA_NAME = 'sidegate';

@@ -1,6 +1,7 @@
 // House rules of policy.v1.schema.json: docs are generated from it, so every property is
 // described; unknown fields are errors, so every object closes its properties.
 import t from 'tap';
+import { JWS_ALGORITHMS, algorithmKind } from '../../policies/src/algorithms.js';
 import { DURATION_FIELDS } from '../../policies/src/checks.js';
 import { readSchema } from '../../policies/scripts/generate.js';
 
@@ -76,5 +77,13 @@ void t.test('the semantic checks know every duration field of the schema', (t) =
   };
   visit(schema, '', []);
   t.same([...new Set(found)].sort(), [...DURATION_FIELDS].sort());
+  t.end();
+});
+
+void t.test('provider algorithms: the schema enum is the one list, the default its asymmetric part', (t) => {
+  const schema = readSchema() as { definitions: { provider: { properties: { algorithms: { default: string[]; items: { enum: string[] } } } } } };
+  const algorithms = schema.definitions.provider.properties.algorithms;
+  t.same([...algorithms.items.enum].sort(), Object.keys(JWS_ALGORITHMS).sort(), 'enum = JWS_ALGORITHMS');
+  t.same([...algorithms.default].sort(), Object.keys(JWS_ALGORITHMS).filter((a) => algorithmKind(a) === 'asymmetric').sort(), 'default: every asymmetric one');
   t.end();
 });

@@ -49,11 +49,9 @@ t.test('SIGTERM during steady concurrent load: zero failed requests, clean exit'
   };
   const workers = Array.from({ length: 20 }, () => worker());
   await new Promise((r) => setTimeout(r, 1000));
-  const termAt = Date.now();
   a.proc.kill('SIGTERM');
   termSent = true;
   const exit = await a.exited;
-  const exitMs = Date.now() - termAt;
   await Promise.all(workers);
   polling = false;
   await poller;
@@ -62,17 +60,17 @@ t.test('SIGTERM during steady concurrent load: zero failed requests, clean exit'
   t.same(results.failed, [], 'no request failed');
   t.ok(results.ok > 200, `${results.ok} requests succeeded`);
   t.ok(results.servedByAAfterTerm > 0, `A kept serving in-flight requests after SIGTERM (${results.servedByAAfterTerm})`);
+  // The delay and the timeout themselves are timed on a manual clock (lifecycle/drain.test.ts); here
+  // the events show the choreography ran to its end without force.
   t.equal(exit.code, 0, 'clean exit');
-  t.ok(exitMs >= 1000 && exitMs < 4000, `exited ${exitMs} ms after SIGTERM (delay 1 s, in-flight ≤ 300 ms)`);
-  t.match(a.output.stdout, /"msg":"draining"/);
-  t.match(a.output.stdout, /"msg":"drained"/);
+  t.match(a.output.stdout, /"delay_ms":1000,"timeout_ms":5000,"msg":"draining"/);
+  t.match(a.output.stdout, /"forced":false,"msg":"drained"/);
 });
 
 t.test('a second signal exits at once', async (t) => {
   const app = await startHttpApp();
   const p = await spawnProxy(app.url, ['--drain-delay', '10s', '--drain-timeout', '10s']);
   t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); });
-  const start = Date.now();
   p.proc.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 200));
   t.equal(await isReady(p), false, 'not ready while draining');
@@ -82,7 +80,8 @@ t.test('a second signal exits at once', async (t) => {
   p.proc.kill('SIGTERM');
   const exit = await p.exited;
   t.equal(exit.code, 1);
-  t.ok(Date.now() - start < 2000, 'did not wait for the 10 s delay');
+  t.match(p.output.stdout, /"msg":"second signal: exiting now"/);
+  t.notMatch(p.output.stdout, /"msg":"drained"/, 'did not wait for the 10 s delay to drain');
 });
 
 t.test('/quitquitquit on the admin port exits without the drain delay', async (t) => {

@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '../clock.js';
+
 /** Why a Redis call did not produce an answer. Bounded: used as the `kind` metric label. */
 export type RedisFailureKind =
   /** The breaker is open: Redis was not called at all. */
@@ -17,23 +19,23 @@ export class RedisUnavailableError extends Error {
 }
 
 /**
- * Settle with `p`, or reject with a timeout once `ms` have passed. When the timer fires the check is
+ * Settle with `p`, or reject with a timeout once `ms` have passed on `clock`. When the timer fires the check is
  * deferred by one event-loop turn (setImmediate runs after the poll phase): if the loop was busy and
  * the reply is already sitting in the socket, it wins rather than being thrown away as a timeout.
  */
-export function withBudget<T>(p: Promise<T>, ms: number, op: string): Promise<T> {
+export function withBudget<T>(p: Promise<T>, ms: number, op: string, clock: Clock = systemClock): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
-    const timer = setTimeout(() => {
+    const cancel = clock.after(ms, () => {
       setImmediate(() => {
         if (settled) return;
         settled = true;
         reject(new RedisUnavailableError('timeout', op));
       });
-    }, ms);
+    });
     p.then(
-      (v) => { if (!settled) { settled = true; clearTimeout(timer); resolve(v); } },
-      (e: unknown) => { if (!settled) { settled = true; clearTimeout(timer); reject(e instanceof Error ? e : new Error(String(e))); } },
+      (v) => { if (!settled) { settled = true; cancel(); resolve(v); } },
+      (e: unknown) => { if (!settled) { settled = true; cancel(); reject(e instanceof Error ? e : new Error(String(e))); } },
     );
   });
 }

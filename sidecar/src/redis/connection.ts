@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RedisUnavailableError, failureKind, withBudget } from './budget.js';
 import type { RedisFailureKind } from './budget.js';
@@ -6,13 +7,6 @@ import { createRedisClient, reconnectDelay } from './client.js';
 import type { ClientOptions, RedisClient } from './client.js';
 import { describeRedis } from './config.js';
 import type { RedisConfig } from './config.js';
-
-/** The subset of pino the Redis code logs through. */
-export interface Logger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface RedisConnectionOptions {
   readonly metrics: Metrics;
@@ -107,7 +101,7 @@ export class RedisConnection {
     }
     const start = this.opts.clock.monotonic();
     try {
-      const v = await withBudget(fn(this.client), budgetMs, op);
+      const v = await withBudget(fn(this.client), budgetMs, op, this.opts.clock);
       this.opts.metrics.redisDuration.observe({ op }, (this.opts.clock.monotonic() - start) / 1000);
       this.failures = 0;
       return v;
@@ -160,7 +154,7 @@ export class RedisConnection {
     if (this.client.status !== 'ready') { this.scheduleProbe(this.probeIntervalMs); return; }
     this.probing = true;
     try {
-      await withBudget(this.client.ping(), this.probeBudgetMs, 'probe');
+      await withBudget(this.client.ping(), this.probeBudgetMs, 'probe', this.opts.clock);
       this.recover();
     } catch {
       // Still down: the next probe decides.
@@ -189,6 +183,7 @@ export class RedisConnection {
     clearTimeout(this.reviveTimer);
     this.listeners.clear();
     try {
+      // Real time whatever the clock: closing must end even if nobody moves a test's clock.
       await withBudget(this.client.quit(), 1000, 'quit');
     } catch {
       // Not connected or not answering: nothing to say goodbye to.

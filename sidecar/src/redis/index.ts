@@ -6,7 +6,7 @@ export type { RedisClient, ClientOptions } from './client.js';
 export { RedisUnavailableError, withBudget, failureKind } from './budget.js';
 export type { RedisFailureKind } from './budget.js';
 export { RedisConnection, DEFAULT_REDIS_BUDGET_MS } from './connection.js';
-export type { RedisConnectionOptions, Logger } from './connection.js';
+export type { RedisConnectionOptions } from './connection.js';
 export { LuaScript, evalScript } from './script.js';
 export { PodHeartbeat, heartbeatKey } from './heartbeat.js';
 export type { HeartbeatOptions } from './heartbeat.js';

@@ -1,5 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+
+/**
+ * The part of pino's logger that stages, the Redis connection and the key manager log through:
+ * the one logger type they take. pino instances satisfy it; tests pass a recorder.
+ */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
 
 /** Header names whose values never reach a log line. */
 const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|apikey|x-auth-token|x-access-token|x-amz-security-token)$|(token|secret|password|passwd|api[-_]?key|session)/i;
@@ -24,7 +34,7 @@ export function redactHeaders(headers: IncomingHttpHeaders, also?: ReadonlySet<s
  * JSON lines on stdout. Asynchronous, buffered writes keep logging off the request's critical
  * path; `flush()` runs at exit so drain never loses the last lines.
  */
-export function createLogger(level: string, dest?: DestinationStream): Logger {
+export function createLogger(level: string, dest?: DestinationStream): PinoLogger {
   const stream = dest ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
   return pino({
     level,

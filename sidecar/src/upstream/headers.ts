@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Exchange } from '../exchange.js';
-import { H, HOP_BY_HOP, VIA_NAME } from '../headers.js';
+import { addSidecarHeaders, H, HOP_BY_HOP, VIA_NAME } from '../headers.js';
 import { addField, lowerName } from '../http1/fields.js';
 import { fieldLines } from '../http1/head.js';
 
@@ -68,9 +68,7 @@ export function responseHeadersForClient(ex: Exchange, src: IncomingHttpHeaders)
     if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name)) || name.charCodeAt(0) === 58) continue;
     out[name] = src[name];
   }
-  out[H.requestId] = ex.requestId;
-  const extra = ex.responseHeaders;
-  if (extra !== undefined) for (const k in extra) out[k] = extra[k];
+  addSidecarHeaders(out, ex);
   return out;
 }
 
@@ -125,8 +123,6 @@ export function responseHeadersFromFields(ex: Exchange, raw: readonly string[]):
     for (const part of connection.split(',')) { const n = part.trim().toLowerCase(); if (n !== '') delete kept[n]; }
   }
   const out = kept as OutgoingHttpHeaders;
-  out[H.requestId] = ex.requestId;
-  const extra = ex.responseHeaders;
-  if (extra !== undefined) for (const k in extra) out[k] = extra[k];
+  addSidecarHeaders(out, ex);
   return out;
 }

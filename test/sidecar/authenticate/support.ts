@@ -7,7 +7,8 @@ import { ManualClock, type Clock } from '../../../sidecar/src/clock.js';
 import { SidecarError } from '../../../sidecar/src/errors.js';
 import { Exchange, type ResponseSink } from '../../../sidecar/src/exchange.js';
 import { compose, type Handler } from '../../../sidecar/src/pipeline/stage.js';
-import { authenticate, KeyManager, type AuthLogger, type KeySource, type RevocationStore } from '../../../sidecar/src/stages/authenticate/index.js';
+import { authenticate, KeyManager, type KeySource, type RevocationStore } from '../../../sidecar/src/stages/authenticate/index.js';
+import type { Logger } from '../../../sidecar/src/telemetry/logger.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
 
 /** Compiled-policy builders: the shapes compilePolicy() produces, written by hand. */
@@ -90,7 +91,7 @@ export function exchange(init: ExchangeInit = {}): Exchange {
 export const bearer = (token: string): IncomingHttpHeaders => ({ authorization: `Bearer ${token}` });
 
 /** A logger that keeps lines for assertions. */
-export class MemoryLogger implements AuthLogger {
+export class MemoryLogger implements Logger {
   readonly lines: { level: string; obj: object; msg: string | undefined }[] = [];
   info(obj: object, msg?: string): void { this.lines.push({ level: 'info', obj, msg }); }
   warn(obj: object, msg?: string): void { this.lines.push({ level: 'warn', obj, msg }); }

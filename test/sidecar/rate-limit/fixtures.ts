@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { KeyPart, RateLimitPolicy, RequestMatcher } from '../../../policies/src/types.js';
 import { Exchange } from '../../../sidecar/src/exchange.js';
 import type { ResponseSink } from '../../../sidecar/src/exchange.js';
-import type { Logger } from '../../../sidecar/src/redis/connection.js';
+import type { Logger } from '../../../sidecar/src/telemetry/logger.js';
 
 /** A matcher on path prefixes (`/api/*` style written as `/api/`), any method unless given. */
 export function matcher(prefixes: readonly string[] = [], methods: readonly string[] = []): RequestMatcher {

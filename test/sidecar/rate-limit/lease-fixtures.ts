@@ -1,4 +1,4 @@
-import type { Clock } from '../../../sidecar/src/clock.js';
+import { systemClock, type Clock } from '../../../sidecar/src/clock.js';
 import { SidecarError } from '../../../sidecar/src/errors.js';
 import type { RateLimitPolicy } from '../../../policies/src/types.js';
 import { loadRedisConfig } from '../../../sidecar/src/redis/config.js';
@@ -36,7 +36,8 @@ export interface Pod {
 export async function leasePod(url: string, clock: Clock, pods = 2, options: LeaseOptions = {}): Promise<Pod> {
   const metrics = new Metrics({ processMetrics: false });
   const logger = captureLogger();
-  const conn = RedisConnection.create(loadRedisConfig(url, {}), { metrics, logger, clock, budgetMs: 1000 });
+  // The connection's budgets run on real time: the pods' manual clock moves by hours between calls.
+  const conn = RedisConnection.create(loadRedisConfig(url, {}), { metrics, logger, clock: systemClock, budgetMs: 1000 });
   await waitAvailable(conn);
   const recorder = new CountingLeaseRecorder();
   const store = new LeasingStore({ conn, exact: new RedisRateStore(conn), clock, pods: () => pods, periodMs: 600_000, recorder, sweepMs: HOUR, ...options });

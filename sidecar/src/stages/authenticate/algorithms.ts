@@ -1,4 +1,5 @@
 import { constants, createHmac, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import type { JwsAlgorithm } from '../../../../policies/src/algorithms.js';
 
 /**
  * JWS algorithms sidegate verifies, and which key may serve each. Signatures are checked with
@@ -24,22 +25,24 @@ export interface AlgSpec {
   readonly minModulusBits?: number;
 }
 
-export const ALGORITHMS: ReadonlyMap<string, AlgSpec> = new Map<string, AlgSpec>([
-  ['RS256', { family: 'RSA', hash: 'sha256', pss: false, minModulusBits: 2048 }],
-  ['RS384', { family: 'RSA', hash: 'sha384', pss: false, minModulusBits: 2048 }],
-  ['RS512', { family: 'RSA', hash: 'sha512', pss: false, minModulusBits: 2048 }],
-  ['PS256', { family: 'RSA', hash: 'sha256', pss: true, minModulusBits: 2048 }],
-  ['PS384', { family: 'RSA', hash: 'sha384', pss: true, minModulusBits: 2048 }],
-  ['PS512', { family: 'RSA', hash: 'sha512', pss: true, minModulusBits: 2048 }],
-  ['ES256', { family: 'EC', hash: 'sha256', pss: false, curve: 'P-256', sigBytes: 64 }],
-  ['ES384', { family: 'EC', hash: 'sha384', pss: false, curve: 'P-384', sigBytes: 96 }],
-  ['ES512', { family: 'EC', hash: 'sha512', pss: false, curve: 'P-521', sigBytes: 132 }],
-  ['EdDSA', { family: 'OKP', hash: null, pss: false, curve: 'Ed25519' }],
-  ['Ed25519', { family: 'OKP', hash: null, pss: false, curve: 'Ed25519' }],
-  ['HS256', { family: 'oct', hash: 'sha256', pss: false, minSecretBytes: 32 }],
-  ['HS384', { family: 'oct', hash: 'sha384', pss: false, minSecretBytes: 48 }],
-  ['HS512', { family: 'oct', hash: 'sha512', pss: false, minSecretBytes: 64 }],
-]);
+/** Keyed by the policy's list of algorithms: an algorithm added there without a spec here fails the build. */
+const SPECS: Readonly<Record<JwsAlgorithm, AlgSpec>> = {
+  RS256: { family: 'RSA', hash: 'sha256', pss: false, minModulusBits: 2048 },
+  RS384: { family: 'RSA', hash: 'sha384', pss: false, minModulusBits: 2048 },
+  RS512: { family: 'RSA', hash: 'sha512', pss: false, minModulusBits: 2048 },
+  PS256: { family: 'RSA', hash: 'sha256', pss: true, minModulusBits: 2048 },
+  PS384: { family: 'RSA', hash: 'sha384', pss: true, minModulusBits: 2048 },
+  PS512: { family: 'RSA', hash: 'sha512', pss: true, minModulusBits: 2048 },
+  ES256: { family: 'EC', hash: 'sha256', pss: false, curve: 'P-256', sigBytes: 64 },
+  ES384: { family: 'EC', hash: 'sha384', pss: false, curve: 'P-384', sigBytes: 96 },
+  ES512: { family: 'EC', hash: 'sha512', pss: false, curve: 'P-521', sigBytes: 132 },
+  EdDSA: { family: 'OKP', hash: null, pss: false, curve: 'Ed25519' },
+  HS256: { family: 'oct', hash: 'sha256', pss: false, minSecretBytes: 32 },
+  HS384: { family: 'oct', hash: 'sha384', pss: false, minSecretBytes: 48 },
+  HS512: { family: 'oct', hash: 'sha512', pss: false, minSecretBytes: 64 },
+};
+
+export const ALGORITHMS: ReadonlyMap<string, AlgSpec> = new Map<string, AlgSpec>(Object.entries(SPECS));
 
 export function isSymmetric(alg: string): boolean {
   return ALGORITHMS.get(alg)?.family === 'oct';

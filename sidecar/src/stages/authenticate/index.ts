@@ -1,6 +1,6 @@
 export { authenticate, Authenticator, type AuthDeps } from './stage.js';
 export { AuthRuntime, type AuthRuntimeDeps, type Identify } from './runtime.js';
-export type { AuthLogger, KeyDeps } from './deps.js';
+export type { KeyDeps } from './deps.js';
 export { KeyManager, keyFingerprint, type KeyManagerOptions } from './keys/key-manager.js';
 export { ProviderKeys, DEFAULT_TIMING, type KeyTiming } from './keys/provider-keys.js';
 export {

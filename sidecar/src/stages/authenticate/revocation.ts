@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 // Not via redis/index.js: that would load ioredis in sidecars that have no Redis.
+import type { Clock } from '../../clock.js';
 import { failureKind, withBudget } from '../../redis/budget.js';
 import type { RedisConnection } from '../../redis/connection.js';
 import type { Metrics } from '../../telemetry/metrics.js';
@@ -42,7 +43,11 @@ export class ConnectionRevocationStore implements RevocationStore {
  * `enableOfflineQueue: false` and a `budgetMs` here so a request never waits on a dead Redis.
  */
 export class RedisRevocationStore implements RevocationStore {
-  constructor(private readonly redis: Redis | Cluster, private readonly opts: { readonly budgetMs?: number; readonly metrics?: Metrics } = {}) {}
+  constructor(
+    private readonly redis: Redis | Cluster,
+    /** `clock` times the budget (default: the system clock). */
+    private readonly opts: { readonly budgetMs?: number; readonly metrics?: Metrics; readonly clock?: Clock } = {},
+  ) {}
 
   isRevoked(jti: string): Promise<boolean> { return this.exists(revokedKey(jti)); }
   isBanned(ip: string): Promise<boolean> { return this.exists(bannedKey(ip)); }
@@ -60,7 +65,7 @@ export class RedisRevocationStore implements RevocationStore {
   private async exists(key: string): Promise<boolean> {
     const p = this.redis.exists(key);
     try {
-      return (await (this.opts.budgetMs === undefined ? p : withBudget(p, this.opts.budgetMs, REVOCATION_OP))) > 0;
+      return (await (this.opts.budgetMs === undefined ? p : withBudget(p, this.opts.budgetMs, REVOCATION_OP, this.opts.clock))) > 0;
     } catch (err) {
       this.opts.metrics?.redisErrors.inc({ op: REVOCATION_OP, kind: failureKind(err) });
       throw err;

@@ -3,9 +3,10 @@ import type { AuthPolicy, Requirement } from '../../../../policies/src/types.js'
 import { AuthUnavailableError, CrossTenantError, ForbiddenError, UnauthenticatedError, type SidecarError } from '../../errors.js';
 import type { AuthOutcome, Exchange } from '../../exchange.js';
 import type { Stage } from '../../pipeline/stage.js';
+import type { Logger } from '../../telemetry/logger.js';
 import { TokenCache } from './cache.js';
 import { claimValue, scalarText, valueMatches } from './claims.js';
-import type { AuthLogger, KeyDeps } from './deps.js';
+import type { KeyDeps } from './deps.js';
 import { parseCompact, type ParsedToken } from './jws.js';
 import type { KeyManager } from './keys/key-manager.js';
 import { REASON_MESSAGES, type AuthReason } from './reasons.js';
@@ -19,7 +20,7 @@ export interface AuthDeps extends KeyDeps {
   readonly keys: KeyManager;
   /** Required when the policy enables revocation. */
   readonly revocation?: RevocationStore | undefined;
-  readonly logger: AuthLogger;
+  readonly logger: Logger;
 }
 
 const SKIPPED: AuthOutcome = Object.freeze({ result: 'skipped' });

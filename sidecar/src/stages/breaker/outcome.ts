@@ -1,5 +1,6 @@
 import { UpstreamResetError, UpstreamTimeoutError, UpstreamUnavailableError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
+import { resendable } from '../../protocol/methods.js';
 import { CLIENT_CLOSED } from '../../upstream/errors.js';
 import type { Outcome } from './circuit-breaker.js';
 
@@ -21,15 +22,10 @@ export function outcomeOfError(err: unknown): Outcome {
     ? 'failure' : 'ignored';
 }
 
-/** RFC 9110 §9.2.2 idempotent methods. */
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
 /**
  * A failed attempt may be sent again only when the app provably saw nothing of it (the
- * connection was refused), the method is idempotent, there is no body to replay, and nothing of a
- * response has reached the client.
+ * connection was refused) and the request is `resendable` (idempotent, no body, nothing answered).
  */
 export function retryable(err: unknown, ex: Exchange): boolean {
-  return err instanceof UpstreamUnavailableError && !ex.hasBody && ex.upgrade === undefined
-    && IDEMPOTENT.has(ex.method) && !ex.sink.headersSent && !ex.sink.closed;
+  return err instanceof UpstreamUnavailableError && resendable(ex);
 }

@@ -1,20 +1,15 @@
 import type { BreakerPolicy } from '../../../../policies/src/types.js';
 import type { Clock } from '../../clock.js';
+import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { CircuitBreaker, STATE_VALUE, type BreakerSnapshot, type Transition } from './circuit-breaker.js';
-
-/** The part of pino's logger the breaker uses; pino instances satisfy it. */
-export interface BreakerLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 export interface BreakerRegistryDeps {
   readonly metrics: Metrics;
   readonly clock: Clock;
   /** Uniform in [0, 1): jitter of open periods. */
   readonly random: () => number;
-  readonly log?: BreakerLogger;
+  readonly log?: Logger;
   /** Spread of open periods, ± fraction (default 0.2). */
   readonly jitter?: number;
 }

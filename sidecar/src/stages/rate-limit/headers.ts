@@ -1,3 +1,4 @@
+import { H } from '../../headers.js';
 import type { LimitSpec } from './types.js';
 
 /**
@@ -12,9 +13,9 @@ import type { LimitSpec } from './types.js';
  * its `t` equals Retry-After, as the draft asks.
  */
 export const RL_HEADERS = {
-  policy: 'ratelimit-policy',
-  state: 'ratelimit',
-  retryAfter: 'retry-after',
+  policy: H.rateLimitPolicy,
+  state: H.rateLimit,
+  retryAfter: H.retryAfter,
 } as const;
 
 /** The policy item of one limit; computed once per policy version. */

@@ -4,7 +4,7 @@ import { RateLimitedError, RateLimitUnavailableError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
 import { passThrough } from '../../pipeline/stage.js';
-import type { Logger } from '../../redis/connection.js';
+import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { DenyCache } from './deny-cache.js';
 import { RL_HEADERS, deniedHeaders, policyItem, sfString, stateItem } from './headers.js';

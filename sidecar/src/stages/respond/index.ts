@@ -1,6 +1,6 @@
 import { asSidecarError, type SidecarError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
-import { H } from '../../headers.js';
+import { addSidecarHeaders, H } from '../../headers.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
 import { grpcMessage, grpcStatusFor, isGrpc } from './grpc.js';
 
@@ -31,24 +31,25 @@ export const respond: Stage = (next: Handler): Handler => async (ex: Exchange) =
 
 function answerJson(ex: Exchange, err: SidecarError): void {
   const body = err.body(ex.requestId);
-  ex.sink.writeHead(err.status, {
+  ex.sink.writeHead(err.status, withErrorHeaders(ex, err, {
     [H.contentType]: 'application/json',
     [H.contentLength]: Buffer.byteLength(body),
-    [H.requestId]: ex.requestId,
-    ...ex.responseHeaders,
-    ...err.headers,
-  });
+  }));
   ex.sink.end(body);
 }
 
 /** Trailers-only (one HEADERS frame that ends the stream), as gRPC servers answer a failed call. */
 function answerGrpc(ex: Exchange, err: SidecarError): void {
-  ex.sink.writeHead(200, {
+  ex.sink.writeHead(200, withErrorHeaders(ex, err, {
     [H.contentType]: 'application/grpc',
     [H.grpcStatus]: String(grpcStatusFor(err.status)),
     [H.grpcMessage]: grpcMessage(`${err.code}: ${err.message}`),
-    [H.requestId]: ex.requestId,
-    ...ex.responseHeaders,
-    ...err.headers,
-  }, true);
+  }), true);
+}
+
+/** The request id and stage headers, as on every response, then the error's own (a 429's RateLimit wins). */
+function withErrorHeaders(ex: Exchange, err: SidecarError, out: Record<string, string | number>): Record<string, string | number> {
+  addSidecarHeaders(out, ex);
+  Object.assign(out, err.headers);
+  return out;
 }

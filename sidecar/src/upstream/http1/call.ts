@@ -4,14 +4,13 @@ import { SidecarError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
 import { H } from '../../headers.js';
 import { addField } from '../../http1/fields.js';
+import { resendable } from '../../protocol/methods.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { CLIENT_CLOSED, upstreamError } from '../errors.js';
 import { requestHead, responseHeadersFromFields } from '../headers.js';
 import type { ConnUser, UpstreamConn } from './conn.js';
 import type { ConnPool } from './pool.js';
 
-/** Methods a client may safely see sent twice (RFC 9110 §9.2.2): retried on a fresh connection. */
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 
@@ -29,6 +28,8 @@ const enum State { Sending, Receiving, Done }
  * timeout runs from sending until the response head, then between body chunks. A keep-alive
  * connection the app closed just as it was reused (nothing received yet) is retried once on a
  * fresh connection for idempotent requests without a body — the app cannot have acted on it.
+ * (The breaker stage's policy retry of refused connections is a separate layer; both ask
+ * `resendable`.)
  */
 export class UpstreamCall implements ConnUser {
   private conn: UpstreamConn | undefined;
@@ -133,7 +134,7 @@ export class UpstreamCall implements ConnUser {
     if (this.state === State.Done) return;
     const c = this.conn;
     if (this.state === State.Sending && c !== undefined && c.served > 0 && !c.responded && !this.retried
-      && !this.ex.hasBody && IDEMPOTENT.has(this.ex.method) && !this.ex.sink.closed) {
+      && resendable(this.ex)) {
       // The app closed an idle connection as we reused it: it never saw this request.
       this.retried = true;
       this.pump?.stop();

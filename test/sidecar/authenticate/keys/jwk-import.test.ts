@@ -1,5 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
+import { JWS_ALGORITHMS, algorithmKind } from '../../../../policies/src/algorithms.js';
+import { ALGORITHMS } from '../../../../sidecar/src/stages/authenticate/algorithms.js';
 import { importJwks } from '../../../../sidecar/src/stages/authenticate/keys/jwk-import.js';
 import { testKey } from '../../../helpers/jwks.js';
 
@@ -12,7 +14,7 @@ void t.test('each key serves only the algorithms its type, curve and size allow'
   t.same(refused, []);
   t.same([...keys[0]!.algs.keys()].sort(), ['PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'], 'RSA without alg: RS* and PS*');
   t.same([...keys[1]!.algs.keys()], ['ES256'], 'P-256: ES256 only');
-  t.same([...keys[2]!.algs.keys()].sort(), ['Ed25519', 'EdDSA'], 'Ed25519: EdDSA');
+  t.same([...keys[2]!.algs.keys()], ['EdDSA'], 'Ed25519: EdDSA');
   const pinned = await importJwks([rsa.jwk], false);
   t.same([...pinned.keys[0]!.algs.keys()], ['RS256'], 'a JWK alg pins the key to it');
 });
@@ -44,4 +46,18 @@ void t.test('keys that must not be used are refused with a reason', async (t) =>
     k1: /no supported algorithm/,
     odd: /unsupported kty/,
   });
+});
+
+void t.test('the verifier knows exactly the policy\'s algorithms, HMAC ones as the symmetric kind', async (t) => {
+  t.same([...ALGORITHMS.keys()].sort(), Object.keys(JWS_ALGORITHMS).sort());
+  for (const [alg, spec] of ALGORITHMS) t.equal(spec.family === 'oct', algorithmKind(alg) === 'symmetric', alg);
+});
+
+void t.test('a JWK pinned to an algorithm no policy can allow is refused, not loaded unusable', async (t) => {
+  // RFC 9864's fully-specified "Ed25519" is not (yet) a policy algorithm: such a key could never
+  // verify a token, since a token's alg must be in the provider's algorithms.
+  const ed = testKey('EdDSA', 'ed');
+  const { keys, refused } = await importJwks([{ ...ed.jwk, alg: 'Ed25519' }], false);
+  t.same(keys, []);
+  t.match(refused, [{ kid: ed.jwk.kid, why: /no supported algorithm for kty OKP crv Ed25519 alg Ed25519/ }]);
 });

@@ -66,8 +66,8 @@ async function importOne(jwk: Readonly<Record<string, unknown>>, kid: string | u
     if (typeof jwk.k !== 'string') return 'oct key without k';
     keyObject = createSecretKey(Buffer.from(jwk.k, 'base64url'));
   } else {
-    // jose wants one algorithm to import for; EdDSA keys use the generic name it knows.
-    const importAlg = candidates[0] === 'Ed25519' ? 'EdDSA' : candidates[0]!;
+    // jose wants one algorithm to import for.
+    const importAlg = candidates[0]!;
     // Loaded on first use: a sidecar without auth providers never pays for jose.
     const { importJWK } = await import('jose');
     const imported = await importJWK({ ...jwk, alg: undefined, key_ops: undefined, ext: true }, importAlg, { extractable: true });

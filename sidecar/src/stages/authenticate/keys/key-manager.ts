@@ -1,4 +1,5 @@
 import type { AuthProvider } from '../../../../../policies/src/types.js';
+import { sleepOn, systemClock } from '../../../clock.js';
 import type { KeyDeps } from '../deps.js';
 import { sourceFor, type KeySource } from './key-source.js';
 import { DEFAULT_TIMING, ProviderKeys } from './provider-keys.js';
@@ -45,10 +46,10 @@ export class KeyManager {
   /** Resolves true once ready, false if `timeoutMs` passes first. For startup logs and tests. */
   async whenReady(timeoutMs: number, pollMs = 10): Promise<boolean> {
     // Real time on purpose: this waits for real fetches, whatever clock the key ages use.
-    const deadline = performance.now() + timeoutMs;
+    const deadline = systemClock.monotonic() + timeoutMs;
     while (!this.ready()) {
-      if (performance.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, pollMs));
+      if (systemClock.monotonic() >= deadline) return false;
+      await sleepOn(systemClock, pollMs);
     }
     return true;
   }
