@@ -11,6 +11,14 @@ export const INIT_CONTAINER = 'sidegate-init';
 export const POLICY_VOLUME = 'sidegate-policy';
 export const POLICY_MOUNT_DIR = '/etc/sidegate/policy';
 export const POLICY_FILE = `${POLICY_MOUNT_DIR}/policy.yaml`;
+/**
+ * An empty volume mounted where the ServiceAccount admission plugin would mount the pod's API
+ * token: sidegate's containers never call the API server, so they hold no credentials for it, and
+ * the plugin, seeing the path taken, leaves them alone. Without it the plugin changes the pod
+ * after the webhook, and `reinvocationPolicy: IfNeeded` calls the webhook a second time for every pod.
+ */
+export const NO_TOKEN_VOLUME = 'sidegate-no-api-token';
+export const SERVICE_ACCOUNT_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export const INBOUND_PORT = 15006;
 export const ADMIN_PORT = 15090;

@@ -3,8 +3,8 @@
  */
 import type { InjectorConfig } from './config.js';
 import {
-  ADMIN_PORT, ADMIN_PORT_NAME, INBOUND_PORT, INBOUND_PORT_NAME, INIT_CONTAINER, POLICY_FILE, POLICY_MOUNT_DIR,
-  POLICY_VOLUME, PROXY_CONTAINER, PROXY_UID,
+  ADMIN_PORT, ADMIN_PORT_NAME, INBOUND_PORT, INBOUND_PORT_NAME, INIT_CONTAINER, NO_TOKEN_VOLUME, POLICY_FILE,
+  POLICY_MOUNT_DIR, POLICY_VOLUME, PROXY_CONTAINER, PROXY_UID, SERVICE_ACCOUNT_TOKEN_DIR,
 } from './constants.js';
 import type { Container, EnvVar, Volume, Workload } from './k8s.js';
 import { otelResourceAttributes } from './identity.js';
@@ -96,9 +96,8 @@ export function proxyContainer(i: ProxyInputs): Container {
     livenessProbe: adminProbe('/healthz/live', 10, 3),
     lifecycle: { preStop: { exec: { command: ['sidegate', 'drain'] } } },
   };
-  if (plan.policyConfigMap !== undefined) {
-    c.volumeMounts = [{ name: POLICY_VOLUME, mountPath: POLICY_MOUNT_DIR, readOnly: true }];
-  }
+  c.volumeMounts = [noTokenMount()];
+  if (plan.policyConfigMap !== undefined) c.volumeMounts.push({ name: POLICY_VOLUME, mountPath: POLICY_MOUNT_DIR, readOnly: true });
   if (plan.native) c.restartPolicy = 'Always';
   // Classic mode: kubelet starts containers in order and runs each postStart hook before starting
   // the next container, so the app waits until the proxy is ready (what native sidecars do natively).
@@ -121,6 +120,7 @@ export function initContainer(plan: Plan, config: InjectorConfig): Container {
     imagePullPolicy: config.imagePullPolicy,
     command: args,
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
+    volumeMounts: [noTokenMount()],
     // iptables needs root in the pod's network namespace, and only these two capabilities.
     securityContext: {
       runAsUser: 0,
@@ -133,6 +133,14 @@ export function initContainer(plan: Plan, config: InjectorConfig): Container {
       seccompProfile: { type: 'RuntimeDefault' },
     },
   };
+}
+
+const noTokenMount = (): { name: string; mountPath: string; readOnly: boolean } =>
+  ({ name: NO_TOKEN_VOLUME, mountPath: SERVICE_ACCOUNT_TOKEN_DIR, readOnly: true });
+
+/** See NO_TOKEN_VOLUME: an empty directory in place of the API token in sidegate's containers. */
+export function noTokenVolume(): Volume {
+  return { name: NO_TOKEN_VOLUME, emptyDir: { sizeLimit: '1Ki' } };
 }
 
 export function policyVolume(configMap: string): Volume {

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadInjectorConfig } from '../../injector/src/config-file.js';
-import { ANNOTATION_STATUS, PROXY_CONTAINER } from '../../injector/src/constants.js';
+import { ANNOTATION_STATUS, NO_TOKEN_VOLUME, PROXY_CONTAINER, SERVICE_ACCOUNT_TOKEN_DIR } from '../../injector/src/constants.js';
 import { InjectorMetrics } from '../../injector/src/metrics.js';
 import { startWebhook, type Webhook } from '../../injector/src/webhook.js';
 import { freePort } from '../helpers/ports.js';
@@ -236,6 +236,29 @@ t.test('a CronJob\'s pods are injected', async (t) => {
   // Created before the other tests; its first run is at the next whole minute.
   const pod = await podOf('shop', 'nightly', ['Running', 'Succeeded'], 70_000);
   t.ok(isInjected(pod), 'CronJob → Job → Pod, injected');
+  // Suspended from here on: its runs every minute would call the webhook while the tests below
+  // count the calls.
+  const suspended = await api.call('PATCH', '/apis/batch/v1/namespaces/shop/cronjobs/nightly', { spec: { suspend: true } }, 'application/merge-patch+json');
+  t.equal(suspended.status, 200, 'CronJob suspended');
+});
+
+t.test('one webhook call per pod, and no API token in sidegate\'s containers', async (t) => {
+  // The ServiceAccount admission plugin mounts the pod's API token into every container that has
+  // nothing at its path, and runs again after a webhook changed the pod. Had it added the token to
+  // the injected containers, the pod would have changed after sidegate's webhook, and
+  // reinvocationPolicy IfNeeded would call it a second time for every pod.
+  const calls = await injectCalls();
+  const r = await createPod('shop', 'one-call');
+  t.equal(r.status, 201);
+  t.equal(await injectCalls() - calls, 1, 'sidegate was called once');
+  const tokenMounts = (c: any): any[] => (c.volumeMounts ?? []).filter((m: any) => m.mountPath === SERVICE_ACCOUNT_TOKEN_DIR);
+  const app = r.body.spec.containers.find((c: any) => c.name === 'app');
+  t.match(tokenMounts(app), [{ name: /^kube-api-access-/ }], 'the app keeps its token (the plugin is on)');
+  for (const name of [PROXY_CONTAINER, 'sidegate-init']) {
+    const c = allContainers(r.body).find((x: any) => x.name === name);
+    t.same(tokenMounts(c), [{ name: NO_TOKEN_VOLUME, mountPath: SERVICE_ACCOUNT_TOKEN_DIR, readOnly: true }], `${name}: an empty directory where the token would be`);
+  }
+  t.same(r.body.spec.volumes.find((v: any) => v.name === NO_TOKEN_VOLUME), { name: NO_TOKEN_VOLUME, emptyDir: { sizeLimit: '1Ki' } });
 });
 
 t.test('a later mutating webhook with reinvocation: sidegate runs again and the result stays correct', async (t) => {
