@@ -326,10 +326,12 @@ export const TARGETS: readonly TargetSpec[] = [
     ];
   }),
   // Not in the default run: V8's mid-tier compiler back on (`--maglev` after the #! line's
-  // --no-maglev), and the rows of another build (SIDEGATE_BENCH_BASELINE), for the trade the
-  // #! line makes on Node 24 (docs/benchmarks.md, run W).
+  // --no-maglev), compaction on every full GC (the #! line's until Node 24), and the rows of
+  // another build (SIDEGATE_BENCH_BASELINE), for the trades the #! line makes on Node 24
+  // (docs/benchmarks.md, run W).
   sidegate('sidegate-maglev', 'sidegate with --maglev (the #! line without its --no-maglev)', { nodeArgs: ['--maglev'], byDefault: false }),
   sidegate('sidegate-full-maglev', 'sidegate-full with --maglev (the #! line without its --no-maglev)', { fullPolicy: true, nodeArgs: ['--maglev'], byDefault: false }),
+  sidegate('sidegate-full-compact', 'sidegate-full with --compact-on-every-full-gc', { fullPolicy: true, nodeArgs: ['--compact-on-every-full-gc'], byDefault: false }),
   sidegate('sidegate-baseline', 'sidegate from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', { baseline: true, byDefault: false }),
   sidegate('sidegate-full-baseline', 'sidegate-full from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', { fullPolicy: true, baseline: true, byDefault: false }),
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
@@ -346,7 +348,7 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   memory: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-runu', 'sidegate-full-young1'],
   threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc', 'sidegate-full-ncr'],
   runtimes: ['direct', 'haproxy', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-node20', 'sidegate-full', 'sidegate-full-node20'],
-  memory24: ['direct', 'sidegate', 'sidegate-baseline', 'sidegate-maglev', 'sidegate-full', 'sidegate-full-baseline', 'sidegate-full-maglev', 'sidegate-full-node20'],
+  memory24: ['direct', 'sidegate', 'sidegate-baseline', 'sidegate-full', 'sidegate-full-baseline', 'sidegate-full-maglev', 'sidegate-full-compact', 'sidegate-full-node20'],
   runtimes26: ['direct', 'sidegate', 'sidegate-node20', 'sidegate-node26', 'sidegate-full', 'sidegate-full-node20', 'sidegate-full-node26'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };
