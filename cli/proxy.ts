@@ -1,4 +1,5 @@
 import { ConfigError, parseProxyConfig, proxyUsage } from '../sidecar/src/config.js';
+import { keepMemoryReducerWorking } from '../sidecar/src/lifecycle/memory-reducer.js';
 import { PolicyLoadError } from '../sidecar/src/policy/source.js';
 import { Proxy } from '../sidecar/src/proxy.js';
 import type { CliIo } from './io.js';
@@ -18,6 +19,8 @@ export async function runProxy(args: string[], io: CliIo): Promise<number> {
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'ENOENT') { io.err(`sidegate proxy: ${e.message}`); return 2; }
     throw err;
   }
+  // A process-wide V8 workaround, so here and not in Proxy (tests run several proxies in one process).
+  keepMemoryReducerWorking();
   return new Promise<number>((resolve) => {
     let signalled = false;
     const onSignal = (sig: NodeJS.Signals): void => {

@@ -41,7 +41,9 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
                         off, 0.1, 1.0 + direct), @engines (the HTTP/1.1 forwarding engines + direct, sidegate),
                         @memory (sidegate-full beside its launch of run U and a 1 MB young generation),
                         @runtimes (anchors, haproxy-jwt, sidegate and sidegate-full beside their Node 20 twins),
-                        @runtimes26 (sidegate and sidegate-full on Node 20, the pinned Node and Node 26)
+                        @runtimes26 (sidegate and sidegate-full on Node 20, the pinned Node and Node 26),
+                        @memory24 (sidegate and sidegate-full beside the build in SIDEGATE_BENCH_BASELINE;
+                        sidegate-full with --maglev, with --compact-on-every-full-gc and on Node 20)
   --scenarios=a,b       ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)
   --reps N              interleaved repetitions of each measurement (default 3)
   --duration S          seconds per capacity measurement (default 8)
