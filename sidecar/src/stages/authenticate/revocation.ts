@@ -2,6 +2,8 @@ import type { Cluster, Redis } from 'ioredis';
 // Not via redis/index.js: that would load ioredis in sidecars that have no Redis.
 import { failureKind, withBudget } from '../../redis/budget.js';
 import type { RedisConnection } from '../../redis/connection.js';
+import { CUTOFFS_KEY, bannedKey, latestCutoff, revokedKey } from '../../revocation/redis-copy.js';
+import { cutoffField, type RevocationList } from '../../revocation/list.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 
 /**
@@ -12,11 +14,19 @@ import type { Metrics } from '../../telemetry/metrics.js';
 export interface RevocationStore {
   isRevoked(jti: string): Promise<boolean>;
   isBanned(ip: string): Promise<boolean>;
+  /** The latest cut-off (ms) in force for the issuer or for this subject of it: tokens issued before it are revoked. */
+  cutoff(iss: string, sub: string | undefined, now: number): Promise<number | undefined>;
 }
 
-/** Key names shared with the runbooks and the admin tooling that writes them. */
-export const revokedKey = (jti: string): string => `sidegate:revoked:jti:${jti}`;
-export const bannedKey = (ip: string): string => `banned:ip:${ip}`;
+/** The durable list as the pod holds it now (RevocationSource): read on every request, no I/O. */
+export interface LocalRevocations {
+  readonly list: RevocationList;
+}
+
+/** Key names shared with the runbooks and the admin tooling that writes them (sidecar/src/revocation/redis-copy.ts). */
+export { bannedKey, revokedKey };
+
+const cutoffFields = (iss: string, sub: string | undefined): string[] => (sub === undefined ? [cutoffField(iss)] : [cutoffField(iss), cutoffField(iss, sub)]);
 
 /** The metric label of revocation calls in sidegate_redis_errors_total / _duration_seconds. */
 export const REVOCATION_OP = 'auth_revocation';
@@ -33,6 +43,9 @@ export class ConnectionRevocationStore implements RevocationStore {
   async isBanned(ip: string): Promise<boolean> {
     return (await this.conn.run(REVOCATION_OP, (c) => c.exists(bannedKey(ip)))) > 0;
   }
+  async cutoff(iss: string, sub: string | undefined, now: number): Promise<number | undefined> {
+    return latestCutoff(await this.conn.run(REVOCATION_OP, (c) => c.hmget(CUTOFFS_KEY, ...cutoffFields(iss, sub))), now);
+  }
 }
 
 /**
@@ -46,6 +59,9 @@ export class RedisRevocationStore implements RevocationStore {
 
   isRevoked(jti: string): Promise<boolean> { return this.exists(revokedKey(jti)); }
   isBanned(ip: string): Promise<boolean> { return this.exists(bannedKey(ip)); }
+  async cutoff(iss: string, sub: string | undefined, now: number): Promise<number | undefined> {
+    return latestCutoff(await this.budgeted(this.redis.hmget(CUTOFFS_KEY, ...cutoffFields(iss, sub))), now);
+  }
 
   /** Revoke a token until its expiry (seconds since the epoch). */
   async revoke(jti: string, expSeconds: number): Promise<void> {
@@ -58,9 +74,12 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   private async exists(key: string): Promise<boolean> {
-    const p = this.redis.exists(key);
+    return (await this.budgeted(this.redis.exists(key))) > 0;
+  }
+
+  private async budgeted<T>(p: Promise<T>): Promise<T> {
     try {
-      return (await (this.opts.budgetMs === undefined ? p : withBudget(p, this.opts.budgetMs, REVOCATION_OP))) > 0;
+      return await (this.opts.budgetMs === undefined ? p : withBudget(p, this.opts.budgetMs, REVOCATION_OP));
     } catch (err) {
       this.opts.metrics?.redisErrors.inc({ op: REVOCATION_OP, kind: failureKind(err) });
       throw err;
