@@ -11,6 +11,13 @@ export const INIT_CONTAINER = 'sidegate-init';
 export const POLICY_VOLUME = 'sidegate-policy';
 export const POLICY_MOUNT_DIR = '/etc/sidegate/policy';
 export const POLICY_FILE = `${POLICY_MOUNT_DIR}/policy.yaml`;
+/** The namespace's durable revocation list (`sidegate revoke`/`ban`), mounted into every sidecar. */
+export const REVOCATIONS_CONFIGMAP = 'sidegate-revocations';
+export const REVOCATIONS_VOLUME = 'sidegate-revocations';
+export const REVOCATIONS_MOUNT_DIR = '/etc/sidegate/revocations';
+export const REVOCATIONS_FILE = `${REVOCATIONS_MOUNT_DIR}/revocations.yaml`;
+/** Volumes injection adds (removed by name on re-injection). */
+export const OUR_VOLUMES: ReadonlySet<string> = new Set([POLICY_VOLUME, REVOCATIONS_VOLUME]);
 
 export const INBOUND_PORT = 15006;
 export const ADMIN_PORT = 15090;

@@ -3,7 +3,7 @@
  * or replaced, so a second pass can remove it and render again. Re-injection is then a no-op and
  * changed annotations take effect when an injected manifest is injected again.
  */
-import { ANNOTATION_STATUS, INIT_CONTAINER, POLICY_VOLUME, PROXY_CONTAINER } from './constants.js';
+import { ANNOTATION_STATUS, INIT_CONTAINER, OUR_VOLUMES, PROXY_CONTAINER } from './constants.js';
 import { PROBE_KINDS, probeField, type Pod, type Probe } from './k8s.js';
 import { isRewritten } from './probes.js';
 
@@ -36,7 +36,7 @@ export function decodeStatus(raw: string | undefined): Partial<InjectionStatus> 
 const OURS: ReadonlySet<string> = new Set([PROXY_CONTAINER, INIT_CONTAINER]);
 
 /**
- * Removes a previous injection in place. Our containers and volume are removed by name even
+ * Removes a previous injection in place. Our containers and volumes are removed by name even
  * without a readable status (a hand-edited manifest), because two copies would break the pod.
  */
 export function stripInjection(pod: Pod): void {
@@ -58,7 +58,7 @@ export function stripInjection(pod: Pod): void {
     }
   }
   if (Array.isArray(spec.volumes)) {
-    const kept = spec.volumes.filter((v) => v.name !== POLICY_VOLUME);
+    const kept = spec.volumes.filter((v) => !OUR_VOLUMES.has(v.name));
     if (kept.length < spec.volumes.length) {
       if (kept.length === 0) delete spec.volumes;
       else spec.volumes = kept;
