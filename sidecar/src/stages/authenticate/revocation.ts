@@ -5,6 +5,11 @@ import type { RedisConnection } from '../../redis/connection.js';
 import { CUTOFFS_KEY, bannedKey, latestCutoff, revokedKey } from '../../revocation/redis-copy.js';
 import { cutoffField, type RevocationList } from '../../revocation/list.js';
 import type { Metrics } from '../../telemetry/metrics.js';
+import { clientOf } from '../../client-address.js';
+import type { Clock } from '../../clock.js';
+import { ForbiddenError } from '../../errors.js';
+import type { Stage } from '../../pipeline/stage.js';
+import { REASON_MESSAGES } from './reasons.js';
 
 /**
  * Revoked token ids and banned client addresses. Both methods reject when the store cannot
@@ -85,4 +90,20 @@ export class RedisRevocationStore implements RevocationStore {
       throw err;
     }
   }
+}
+
+/**
+ * The authenticate stage of a policy without `auth`: only the durable list's bans apply (Redis is
+ * consulted only where `auth.revocation` is enabled). Refused as the full stage refuses a ban.
+ */
+export function banOnly(local: LocalRevocations, metrics: Metrics, clock: Clock): Stage {
+  return (next) => (ex) => {
+    const list = local.list;
+    if (list.size === 0 || list.banned(clientOf(ex), clock.now()) === undefined) return next(ex);
+    metrics.securityViolations.inc({ kind: 'banned_ip' });
+    metrics.authAttempts.inc({ provider: 'none', result: 'failure', reason: 'banned' });
+    ex.auth = { provider: 'none', result: 'failure', reason: 'banned' };
+    ex.note('revocation', 'list');
+    return Promise.reject(new ForbiddenError('banned', REASON_MESSAGES.banned));
+  };
 }

@@ -3,7 +3,7 @@ import type { Exchange } from '../../exchange.js';
 import { passThrough, type Stage } from '../../pipeline/stage.js';
 import type { KeyDeps } from './deps.js';
 import { KeyManager, type KeyManagerOptions } from './keys/key-manager.js';
-import type { LocalRevocations, RevocationStore } from './revocation.js';
+import { banOnly, type LocalRevocations, type RevocationStore } from './revocation.js';
 import { Authenticator, authenticate } from './stage.js';
 
 /** Does the request carry a valid token meeting a requirement? (Judges nothing, counts no attempt.) */
@@ -37,7 +37,10 @@ export class AuthRuntime {
   async prepare(auth: AuthPolicy | undefined, waitMs = 5000): Promise<Stage> {
     if (auth === undefined || auth.providers.length === 0) {
       this.replace(undefined);
-      return auth === undefined ? passThrough : this.stageFor(auth, undefined);
+      if (auth !== undefined) return this.stageFor(auth, undefined);
+      // No authentication, yet bans of the durable list still apply: a breach response covers every service.
+      const { revocations, metrics, clock } = this.deps;
+      return revocations === undefined ? passThrough : banOnly(revocations, metrics, clock);
     }
     let km = this.km;
     if (km === undefined || !km.servesSameKeys(auth.providers)) {
