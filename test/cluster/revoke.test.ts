@@ -17,7 +17,9 @@ import { JwksServer, mint, testKey } from '../helpers/jwks.js';
 import { startProxy } from '../helpers/proxy.js';
 import { RedisProcess } from '../helpers/redis.js';
 import { CLI } from '../helpers/spawn.js';
+import { render } from '../charts/render.js';
 import { startControlPlane } from './control-plane.js';
+import { makeLeaf } from './pki.js';
 
 t.setTimeout(180_000);
 
@@ -36,8 +38,8 @@ t.teardown(() => redis.disconnect());
 
 interface Run { code: number | null; stdout: string; stderr: string; json: any }
 
-function sidegate(args: readonly string[], opts: { json?: boolean } = {}): Promise<Run> {
-  const argv = [CLI, ...args, '--kubeconfig', plane.kubeconfig, ...(opts.json === true ? ['-o', 'json'] : [])];
+function sidegate(args: readonly string[], opts: { json?: boolean; kubeconfig?: string } = {}): Promise<Run> {
+  const argv = [CLI, ...args, '--kubeconfig', opts.kubeconfig ?? plane.kubeconfig, ...(opts.json === true ? ['-o', 'json'] : [])];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, argv, { env: { PATH: process.env.PATH, HOME: plane.dir }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -157,4 +159,32 @@ spec:
   t.equal(a.status, 401);
   t.match(await a.json(), { error: 'SIDEGATE_ERR_UNAUTHENTICATED', reason: 'revoked' });
   t.equal((await fetch(`${proxy.url}/x`, { headers: { authorization: `Bearer ${fresh}` } })).status, 200, 'a token issued after passes');
+});
+
+t.test('an operator bound to the chart\'s revoker ClusterRole may revoke in that namespace only', async (t) => {
+  const role = render().one('ClusterRole');
+  await api.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', role);
+  await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'fresh' } });
+  await api.create('/apis/rbac.authorization.k8s.io/v1/namespaces/fresh/rolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'oncall-revoke' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'oncall' }],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'sidegate-oncall-'));
+  const cert = makeLeaf(dir, 'oncall', plane.pki.ca, '/CN=oncall', 'clientAuth');
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
+    clusters: [{ name: 'c', cluster: { server: plane.server, 'certificate-authority': plane.pki.ca.certFile } }],
+    users: [{ name: 'oncall', user: { 'client-certificate': cert.certFile, 'client-key': cert.keyFile } }],
+    contexts: [{ name: 'c', context: { cluster: 'c', user: 'oncall', namespace: 'fresh' } }],
+  }));
+  const created = await sidegate(['ban', '198.51.100.9'], { kubeconfig });
+  t.equal(created.code, 0, `creates in the context's namespace: ${created.stderr}`);
+  const updated = await sidegate(['revoke', '--jti', 'j-9'], { kubeconfig });
+  t.equal(updated.code, 0, `and updates: ${updated.stderr}`);
+  t.match(updated.stdout, /^in force \(2\):$/m);
+  const elsewhere = await sidegate(['ban', '198.51.100.9', '-n', NS], { kubeconfig });
+  t.equal(elsewhere.code, 1);
+  t.match(elsewhere.stderr, /cannot read configmap shop\/sidegate-revocations: 403 .*"oncall" cannot get resource "configmaps"/);
 });
