@@ -28,7 +28,8 @@ export const REVOCATIONS_KEY = 'revocations.yaml';
 export interface RevocationProblem { readonly path: string; readonly message: string }
 
 export type ParsedRevocations =
-  | { readonly ok: true; readonly entries: readonly RevocationEntry[]; readonly problems: readonly RevocationProblem[] }
+  /** `updated`: when `sidegate revoke`/`ban` last wrote the list (ms; 0 when absent), which orders lists. */
+  | { readonly ok: true; readonly entries: readonly RevocationEntry[]; readonly problems: readonly RevocationProblem[]; readonly updated: number }
   | { readonly ok: false; readonly problems: readonly RevocationProblem[] };
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
@@ -46,7 +47,7 @@ export function parseRevocations(text: string): ParsedRevocations {
   } catch (err) {
     return { ok: false, problems: [{ path: '', message: `not YAML: ${(err as Error).message.split('\n')[0]}` }] };
   }
-  if (doc === null || doc === undefined) return { ok: true, entries: [], problems: [] }; // an empty key: nothing revoked
+  if (doc === null || doc === undefined) return { ok: true, entries: [], problems: [], updated: 0 }; // an empty key: nothing revoked
   if (isObject(doc) && doc.kind === 'ConfigMap') {
     const inner = isObject(doc.data) ? doc.data[REVOCATIONS_KEY] : undefined;
     if (typeof inner !== 'string') return { ok: false, problems: [{ path: `/data/${REVOCATIONS_KEY}`, message: 'is required: the ConfigMap keeps the list under this key' }] };
@@ -58,6 +59,11 @@ export function parseRevocations(text: string): ParsedRevocations {
 
   const problems: RevocationProblem[] = [];
   const entries: RevocationEntry[] = [];
+  let updated = 0;
+  if (doc.updated !== undefined) {
+    const u = parseTime(doc.updated);
+    if (typeof u === 'number') updated = u; else problems.push({ path: '/updated', message: u.message });
+  }
   for (const k of Object.keys(doc)) {
     if (!['apiVersion', 'kind', 'metadata', 'updated', 'tokens', 'bans'].includes(k)) problems.push({ path: `/${k}`, message: 'unknown field (expected tokens, bans, updated)' });
   }
@@ -72,7 +78,7 @@ export function parseRevocations(text: string): ParsedRevocations {
       else entries.push(r);
     });
   }
-  return { ok: true, entries, problems };
+  return { ok: true, entries, problems, updated };
 }
 
 function tokenEntry(raw: unknown, path: string): RevocationEntry | string | RevocationProblem[] {

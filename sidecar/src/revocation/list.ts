@@ -51,7 +51,8 @@ export class RevocationList {
   /** A digest of the entries (order-independent): the Redis copy is marked with it. */
   readonly version: string;
 
-  constructor(readonly entries: readonly RevocationEntry[]) {
+  /** `updated`: when the list was written (ms since the epoch; 0: unknown). A newer list's seed wins in Redis. */
+  constructor(readonly entries: readonly RevocationEntry[], readonly updated = 0) {
     for (const e of entries) {
       if (e.kind === 'jti') keepLater(this.jtis, e.jti, e);
       else if (e.kind === 'ip') keepLater(this.ips, e.ip, e);

@@ -10,8 +10,9 @@
  *   sidegate:revoked:cutoffs         hash: field ["iss",ISS] or ["sub",ISS,SUB] (JSON) →
  *                                    "<issuedBefore ms> <expires ms>"; a later cut-off replaces an
  *                                    earlier one, expired fields are ignored and pruned by the CLI
- *   sidegate:revoked:seeded:<ns>     the version of the list a pod of <ns> last seeded (absent
- *                                    after a flush: the next pod to look re-seeds)
+ *   sidegate:revoked:seeded:<ns>     "<updated ms>:<version>" of the list a pod of <ns> last seeded
+ *                                    (absent after a flush: the next pod to look re-seeds; a pod
+ *                                    whose list is older than the mark's leaves Redis alone)
  */
 import { LuaScript, evalScript } from '../redis/script.js';
 import type { RedisClient } from '../redis/client.js';

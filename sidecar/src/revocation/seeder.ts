@@ -9,6 +9,12 @@ export const SEED_OP = 'revocation_seed';
 const SEED_BUDGET_MS = 2000;
 const MARK_SECONDS = 86_400;
 
+/** The `updated` time (ms) of the list a mark names; -1 when there is none. */
+const markTime = (seen: string | null): number => {
+  const t = seen === null ? NaN : Number(seen.slice(0, seen.indexOf(':')));
+  return Number.isFinite(t) ? t : -1;
+};
+
 export interface SeederLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
@@ -16,8 +22,8 @@ export interface SeederLogger {
 
 /**
  * Keeps Redis holding this pod's durable list: every `intervalMs` one GET of the namespace's
- * seeded mark; when it does not name the list's version (Redis restarted empty, flushed, or the
- * list changed), every entry in force is written back with SET NX / keep-the-later-cut-off, so
+ * seeded mark (`<updated>:<version>` of the list last seeded); when it names neither this list
+ * nor a newer one (Redis restarted empty, flushed, or the list changed), every entry in force is written back with SET NX / keep-the-later-cut-off, so
  * nothing a newer `sidegate revoke` wrote is undone. Also at once when the list changes and when
  * Redis comes back. Off the request path, with its own budget.
  */
@@ -69,16 +75,19 @@ export class RevocationSeeder {
   private async pass(): Promise<void> {
     const { redis, namespace, clock, log } = this.o;
     const list = this.o.list();
-    const mark = seededKey(namespace);
+    const key = seededKey(namespace);
+    const mark = `${list.updated}:${list.version}`;
     try {
-      const seen = await redis.run(SEED_OP, (c) => c.get(mark), SEED_BUDGET_MS);
-      if (seen === list.version) { this.confirmed(); return; }
+      const seen = await redis.run(SEED_OP, (c) => c.get(key), SEED_BUDGET_MS);
+      // Ours, or a newer list's (written later: this pod's ConfigMap copy lags). Re-seeding an older
+      // list would bring back what `sidegate revoke --remove` just lifted from Redis.
+      if (seen === mark || markTime(seen) > list.updated) { this.confirmed(); return; }
       const now = clock.now();
       const entries = list.inForce(now);
       await redis.run(SEED_OP, async (c) => {
         // Sequential on purpose: a handful of entries, off the request path, and a Cluster may route each to another node.
         for (const e of entries) await putEntry(c, e, now, true);
-        await c.set(mark, list.version, 'EX', MARK_SECONDS);
+        await c.set(key, mark, 'EX', MARK_SECONDS);
       }, SEED_BUDGET_MS + 10 * entries.length);
       this.confirmed();
       if (entries.length > 0) log.info({ entries: entries.length, version: list.version, previous: seen }, 'revocation list re-seeded into Redis');

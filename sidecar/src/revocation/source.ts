@@ -117,8 +117,8 @@ export class RevocationSource {
     }
     this.lastProblems = r.problems;
     if (r.problems.length > 0) log.warn({ file, problems: r.problems }, 'revocation list: bad entries left out, the rest applied');
-    const list = new RevocationList(r.entries);
-    if (list.version === this.current.version) return;
+    const list = new RevocationList(r.entries, r.updated);
+    if (list.version === this.current.version && list.updated === this.current.updated) return;
     const now = clock.now();
     const added = list.inForce(now).filter((e) => !this.current.entries.some((o) => JSON.stringify(o) === JSON.stringify(e)));
     this.current = list;

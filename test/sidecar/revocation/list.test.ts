@@ -38,7 +38,8 @@ bans:
   const cm = parseRevocations(`apiVersion: v1\nkind: ConfigMap\nmetadata: { name: sidegate-revocations }\ndata:\n  revocations.yaml: |\n${text.split('\n').map((l) => `    ${l}`).join('\n')}`);
   t.same(cm.ok ? cm.entries.length : -1, 5, 'a ConfigMap manifest is unwrapped');
   const empty = parseRevocations('');
-  t.same(empty, { ok: true, entries: [], problems: [] }, 'an empty key revokes nothing');
+  t.same(empty, { ok: true, entries: [], problems: [], updated: 0 }, 'an empty key revokes nothing');
+  t.equal(r.updated, T0, 'the time it was written');
 });
 
 t.test('bad entries are named precisely and left out; the rest applies', async (t) => {
