@@ -28,8 +28,9 @@ a policy, and what the sidecar would answer: its own deciding stages, run offlin
       --json                 print the explanation as JSON
 
 Keys: a provider's inline keys, key file or secret are used as the policy says; keys behind a URI
-(jwks.uri, discovery) need --jwks, --fetch-keys or --offline. Shared rate-limit budgets,
-revocations and bans live in Redis and are not consulted: the explanation names the keys.
+(jwks.uri, discovery) need --jwks, --fetch-keys or --offline. Shared rate-limit budgets (Redis)
+and revocations and bans (the sidegate-revocations ConfigMap and Redis) are not consulted: the
+explanation names the limit keys; sidegate revoke --list shows the revocations in force.
 Exit status: 0 the request reaches the app, 1 sidegate answers it itself, 2 bad input.`;
 
 export interface ExplainArgs {

@@ -161,7 +161,8 @@ function notes(args: ExplainArgs, policy: CompiledPolicy, e: Explanation, resign
   }
   if (args.at !== undefined) out.push(`token times judged as of ${new Date(args.at).toISOString()}`);
   if (e.limits.length > 0) out.push('shared rate-limit budgets are not consulted (they live in Redis): each limit is shown with room left; a key whose budget is spent is answered 429');
-  if (policy.auth?.revocation?.enabled === true) out.push('revocations and bans are not consulted (they live in Redis)');
+  // The durable list applies to every pod whatever the policy says; Redis only with auth.revocation.
+  out.push(`revocations and bans are not consulted (the namespace's sidegate-revocations ConfigMap${policy.auth?.revocation?.enabled === true ? ' and Redis' : ''}): sidegate revoke --list -n NS shows what is in force`);
   if (e.answer.forwarded && policy.breaker !== undefined) out.push('the circuit breaker and the app itself decide what follows (503 when the breaker is open)');
   return out;
 }

@@ -12,6 +12,9 @@ commands:
   explain -f POLICY [METHOD] TARGET
                  which route, maintenance switch, auth rule, identity and limit keys decide a
                  request, and what the sidecar answers (see: sidegate explain --help)
+  revoke         revoke tokens (by jti, or an issuer's or subject's issued before a time),
+                 in Redis and durably in the sidegate-revocations ConfigMap
+  ban IP         ban a client address, the same way
   init-network   install the iptables rules that send inbound traffic to the sidecar
   drain          tell the local sidecar to drain (the preStop hook)
   wait           block until the local sidecar is ready (classic-mode postStart hook)
@@ -30,6 +33,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   explain: async () => (await import('./explain.js')).runExplain,
   inject: async () => (await import('./inject.js')).runInject,
   check: async () => (await import('./check.js')).runCheckCommand,
+  revoke: async () => (await import('./revoke.js')).runRevoke,
+  ban: async () => (await import('./revoke.js')).runBan,
   injector: async () => (await import('./injector.js')).runInjector,
   'init-network': async () => (await import('./init-network.js')).runInitNetwork,
 };

@@ -5,12 +5,10 @@
  * would receive it), a 404 is `undefined`, and any other failure is an ApiReadError naming what
  * was being read.
  */
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import {
-  AdmissionregistrationV1Api, ApiException, AppsV1Api, BatchV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig,
+  AdmissionregistrationV1Api, ApiException, AppsV1Api, BatchV1Api, CoreV1Api, DiscoveryV1Api, type KubeConfig,
 } from '@kubernetes/client-node';
+import { KubeconfigError, loadKubeconfig } from '../kubeconfig.js';
 import type { Pod } from '../../injector/src/k8s.js';
 import type { Labels, LabelSelector } from './selector.js';
 import type { NamespaceView, WebhookConfiguration } from './webhooks.js';
@@ -22,9 +20,7 @@ export class ApiReadError extends Error {
   }
 }
 
-export class KubeconfigError extends Error {
-  override readonly name = 'KubeconfigError';
-}
+export { KubeconfigError };
 
 export type WorkloadKind = 'deployment' | 'statefulset' | 'daemonset' | 'replicaset' | 'job' | 'cronjob';
 
@@ -73,23 +69,8 @@ export class Cluster {
    * else the pod's service account. Never the client's fallback of http://localhost:8080.
    */
   static open(opts: { kubeconfig?: string; context?: string; timeoutMs: number }): Cluster {
-    const kc = new KubeConfig();
-    try {
-      if (opts.kubeconfig !== undefined) kc.loadFromFile(opts.kubeconfig);
-      else if ((process.env.KUBECONFIG ?? '') !== '' || existsSync(join(homedir(), '.kube', 'config'))) kc.loadFromDefault();
-      else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
-      else throw new KubeconfigError('no kubeconfig: pass --kubeconfig FILE or set KUBECONFIG');
-    } catch (e) {
-      if (e instanceof KubeconfigError) throw e;
-      throw new KubeconfigError(`cannot load kubeconfig: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    if (opts.context !== undefined) {
-      if (kc.getContextObject(opts.context) === null) throw new KubeconfigError(`no context "${opts.context}" in the kubeconfig`);
-      kc.setCurrentContext(opts.context);
-    }
-    const cluster = kc.getCurrentCluster();
-    if (cluster === null) throw new KubeconfigError(`the kubeconfig's context "${kc.getCurrentContext()}" names no cluster`);
-    return new Cluster(cluster.server, kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default', kc, opts.timeoutMs);
+    const { kc, server, namespace } = loadKubeconfig(opts);
+    return new Cluster(server, namespace, kc, opts.timeoutMs);
   }
 
   /**
@@ -217,7 +198,7 @@ export function selectorString(s: LabelSelector): string {
 }
 
 /** The Status message the API server sends with an error, else the raw body. */
-function apiMessage(body: unknown): string {
+export function apiMessage(body: unknown): string {
   if (typeof body === 'string') {
     try { return apiMessage(JSON.parse(body)); } catch { return body.slice(0, 300); }
   }

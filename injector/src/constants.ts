@@ -19,6 +19,13 @@ export const POLICY_FILE = `${POLICY_MOUNT_DIR}/policy.yaml`;
  */
 export const NO_TOKEN_VOLUME = 'sidegate-no-api-token';
 export const SERVICE_ACCOUNT_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** The namespace's durable revocation list (`sidegate revoke`/`ban`), mounted into every sidecar. */
+export const REVOCATIONS_CONFIGMAP = 'sidegate-revocations';
+export const REVOCATIONS_VOLUME = 'sidegate-revocations';
+export const REVOCATIONS_MOUNT_DIR = '/etc/sidegate/revocations';
+export const REVOCATIONS_FILE = `${REVOCATIONS_MOUNT_DIR}/revocations.yaml`;
+/** Volumes injection adds (removed by name on re-injection). */
+export const OUR_VOLUMES: ReadonlySet<string> = new Set([NO_TOKEN_VOLUME, POLICY_VOLUME, REVOCATIONS_VOLUME]);
 
 export const INBOUND_PORT = 15006;
 export const ADMIN_PORT = 15090;

@@ -6,7 +6,7 @@
 import { quote } from '../../policies/src/index.js';
 import { parseAnnotations } from './annotations.js';
 import type { InjectorConfig } from './config.js';
-import { ANNOTATION_STATUS, NO_TOKEN_VOLUME, POLICY_VOLUME, PROMETHEUS_ANNOTATIONS, PROXY_CONTAINER } from './constants.js';
+import { ANNOTATION_STATUS, NO_TOKEN_VOLUME, POLICY_VOLUME, PROMETHEUS_ANNOTATIONS, PROXY_CONTAINER, REVOCATIONS_VOLUME } from './constants.js';
 import { skipReasons, type SkipReason } from './decide.js';
 import { diff, type PatchOp } from './diff.js';
 import { serviceIdentity, workloadOf } from './identity.js';
@@ -14,7 +14,7 @@ import { clone, type NamespaceInfo, type Pod, type Probe, type Workload } from '
 import { buildOverlay, checkOverlay } from './overlay.js';
 import { makePlan } from './plan.js';
 import { rewriteProbes, type AppProbes } from './probes.js';
-import { initContainer, noTokenVolume, policyVolume, proxyContainer } from './render.js';
+import { initContainer, noTokenVolume, policyVolume, proxyContainer, revocationsVolume } from './render.js';
 import { encodeStatus, stripInjection } from './status.js';
 
 export type InjectResult =
@@ -50,8 +50,10 @@ export function injectPod(pod: Pod, namespace: NamespaceInfo, config: InjectorCo
 
   const proxy = proxyContainer({ plan, config, service, workload: owner, overlay, appProbes });
   const added = addContainers(work, plan.native, proxy, plan.interception === 'redirect' ? initContainer(plan, config) : undefined);
-  work.spec.volumes = [...(work.spec.volumes ?? []), noTokenVolume()];
-  if (plan.policyConfigMap !== undefined) work.spec.volumes.push(policyVolume(plan.policyConfigMap));
+  work.spec.volumes = [
+    ...(work.spec.volumes ?? []), noTokenVolume(),
+    ...(plan.policyConfigMap === undefined ? [] : [policyVolume(plan.policyConfigMap)]), revocationsVolume(),
+  ];
 
   const meta = (work.metadata ??= {});
   const annotations = (meta.annotations ??= {});
@@ -68,7 +70,7 @@ export function injectPod(pod: Pod, namespace: NamespaceInfo, config: InjectorCo
     version: 1,
     initContainers: added.init,
     containers: added.containers,
-    volumes: plan.policyConfigMap === undefined ? [NO_TOKEN_VOLUME] : [NO_TOKEN_VOLUME, POLICY_VOLUME],
+    volumes: plan.policyConfigMap === undefined ? [NO_TOKEN_VOLUME, REVOCATIONS_VOLUME] : [NO_TOKEN_VOLUME, POLICY_VOLUME, REVOCATIONS_VOLUME],
     annotations: previous,
     probes: originals,
   });

@@ -4,7 +4,8 @@
 import type { InjectorConfig } from './config.js';
 import {
   ADMIN_PORT, ADMIN_PORT_NAME, INBOUND_PORT, INBOUND_PORT_NAME, INIT_CONTAINER, NO_TOKEN_VOLUME, POLICY_FILE,
-  POLICY_MOUNT_DIR, POLICY_VOLUME, PROXY_CONTAINER, PROXY_UID, SERVICE_ACCOUNT_TOKEN_DIR,
+  POLICY_MOUNT_DIR, POLICY_VOLUME, PROXY_CONTAINER, PROXY_UID, REVOCATIONS_CONFIGMAP, REVOCATIONS_FILE, REVOCATIONS_MOUNT_DIR,
+  REVOCATIONS_VOLUME, SERVICE_ACCOUNT_TOKEN_DIR,
 } from './constants.js';
 import type { Container, EnvVar, Volume, Workload } from './k8s.js';
 import { otelResourceAttributes } from './identity.js';
@@ -39,6 +40,7 @@ function env(i: ProxyInputs): EnvVar[] {
   if (plan.policyConfigMap !== undefined) e.push({ name: 'SIDEGATE_POLICY_FILE', value: POLICY_FILE });
   if (config.defaultPolicy !== undefined) e.push({ name: 'SIDEGATE_POLICY_DEFAULTS', value: JSON.stringify(config.defaultPolicy) });
   if (i.overlay !== undefined) e.push({ name: 'SIDEGATE_POLICY_OVERLAY', value: JSON.stringify(i.overlay) });
+  e.push({ name: 'SIDEGATE_REVOCATIONS_FILE', value: REVOCATIONS_FILE });
   if (config.redis !== undefined) {
     e.push({ name: 'SIDEGATE_REDIS_URL', value: config.redis.url });
     const s = config.redis.passwordSecret;
@@ -96,8 +98,11 @@ export function proxyContainer(i: ProxyInputs): Container {
     livenessProbe: adminProbe('/healthz/live', 10, 3),
     lifecycle: { preStop: { exec: { command: ['sidegate', 'drain'] } } },
   };
-  c.volumeMounts = [noTokenMount()];
-  if (plan.policyConfigMap !== undefined) c.volumeMounts.push({ name: POLICY_VOLUME, mountPath: POLICY_MOUNT_DIR, readOnly: true });
+  c.volumeMounts = [
+    noTokenMount(),
+    ...(plan.policyConfigMap === undefined ? [] : [{ name: POLICY_VOLUME, mountPath: POLICY_MOUNT_DIR, readOnly: true }]),
+    { name: REVOCATIONS_VOLUME, mountPath: REVOCATIONS_MOUNT_DIR, readOnly: true },
+  ];
   if (plan.native) c.restartPolicy = 'Always';
   // Classic mode: kubelet starts containers in order and runs each postStart hook before starting
   // the next container, so the app waits until the proxy is ready (what native sidecars do natively).
@@ -148,5 +153,13 @@ export function policyVolume(configMap: string): Volume {
   return {
     name: POLICY_VOLUME,
     configMap: { name: configMap, optional: true, items: [{ key: 'policy.yaml', path: 'policy.yaml' }] },
+  };
+}
+
+export function revocationsVolume(): Volume {
+  // Optional: most namespaces have revoked nothing; the sidecar reads "no file" as an empty list.
+  return {
+    name: REVOCATIONS_VOLUME,
+    configMap: { name: REVOCATIONS_CONFIGMAP, optional: true, items: [{ key: 'revocations.yaml', path: 'revocations.yaml' }] },
   };
 }

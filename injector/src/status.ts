@@ -3,7 +3,7 @@
  * or replaced, so a second pass can remove it and render again. Re-injection is then a no-op and
  * changed annotations take effect when an injected manifest is injected again.
  */
-import { ANNOTATION_STATUS, INIT_CONTAINER, NO_TOKEN_VOLUME, POLICY_VOLUME, PROXY_CONTAINER } from './constants.js';
+import { ANNOTATION_STATUS, INIT_CONTAINER, OUR_VOLUMES, PROXY_CONTAINER } from './constants.js';
 import { PROBE_KINDS, probeField, type Pod, type Probe } from './k8s.js';
 import { isRewritten } from './probes.js';
 
@@ -34,7 +34,6 @@ export function decodeStatus(raw: string | undefined): Partial<InjectionStatus> 
 }
 
 const OURS: ReadonlySet<string> = new Set([PROXY_CONTAINER, INIT_CONTAINER]);
-const OUR_VOLUMES: ReadonlySet<string> = new Set([POLICY_VOLUME, NO_TOKEN_VOLUME]);
 
 /**
  * Removes a previous injection in place. Our containers and volumes are removed by name even

@@ -15,6 +15,10 @@ export interface ProxyConfig {
   readonly policyOverlay: string | undefined;
   readonly redisUrl: string | undefined;
   readonly redisTimeoutMs: number;
+  /** The mounted durable revocation list (`sidegate-revocations` ConfigMap), if any. */
+  readonly revocationsFile: string | undefined;
+  /** How often the Redis copy of the revocation list is checked and re-seeded. */
+  readonly revocationsReseedMs: number;
   readonly replicas: number;
   readonly rateLimitLeasePeriodMs: number;
   /** Longest effective lease period (a hot key with little demand on this pod); ≥ the lease period. */
@@ -56,6 +60,8 @@ export const PROXY_FLAGS = {
   policyDefaults: { flag: '--policy-defaults', env: 'SIDEGATE_POLICY_DEFAULTS', help: 'JSON policy merged under the file (chart-wide defaults)' },
   policyOverlay: { flag: '--policy-overlay', env: 'SIDEGATE_POLICY_OVERLAY', help: 'JSON policy merged over the file (from annotations)' },
   redis: { flag: '--redis', env: 'SIDEGATE_REDIS_URL', help: 'Redis URL for shared limits and revocation (redis://, rediss://, redis+sentinel://, redis+cluster://)' },
+  revocations: { flag: '--revocations', env: 'SIDEGATE_REVOCATIONS_FILE', help: 'durable revocation and ban list (revocations.yaml of the sidegate-revocations ConfigMap; reloaded when it changes, re-seeded into Redis)' },
+  revocationsReseed: { flag: '--revocations-reseed-interval', env: 'SIDEGATE_REVOCATIONS_RESEED_INTERVAL', def: '10s', help: 'how often Redis is checked for the revocation list and re-seeded when it lost it (after a restart or FLUSHALL)' },
   redisTimeout: { flag: '--redis-timeout', env: 'SIDEGATE_REDIS_TIMEOUT', def: '5ms', help: 'budget for one Redis call on the request path' },
   replicas: { flag: '--replicas', env: 'SIDEGATE_REPLICAS', def: '1', help: 'pods of the service assumed by onRedisError: local until live pods are counted' },
   rateLimitLeasePeriod: { flag: '--rate-limit-lease-period', env: 'SIDEGATE_RATE_LIMIT_LEASE_PERIOD', def: '100ms', help: 'quota leasing for hot rate-limit keys: shortest time between Redis calls per key and pod (0 = off: every decision exact)' },
@@ -127,6 +133,8 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     policyOverlay: get('policyOverlay'),
     redisUrl: get('redis'),
     redisTimeoutMs: parseDurationFlag(get('redisTimeout')!, where('redisTimeout')),
+    revocationsFile: get('revocations'),
+    revocationsReseedMs: parseDurationFlag(get('revocationsReseed')!, where('revocationsReseed')),
     replicas: parseIntFlag(get('replicas')!, where('replicas'), 1, 100_000),
     rateLimitLeasePeriodMs: leasePeriodMs,
     rateLimitLeaseMaxPeriodMs: leaseMaxPeriodMs,

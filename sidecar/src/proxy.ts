@@ -15,6 +15,9 @@ import type { Handler } from './pipeline/stage.js';
 import { MaintenanceNotice } from './policy/maintenance-notice.js';
 import { PolicySource } from './policy/source.js';
 import { loadRedisConfig } from './redis/config.js';
+import { describeEntry } from './revocation/list.js';
+import { RevocationSeeder } from './revocation/seeder.js';
+import { RevocationSource } from './revocation/source.js';
 import type { RedisConnection } from './redis/connection.js';
 import { InboundListener } from './server/listener.js';
 import { AuthRuntime, ConnectionRevocationStore } from './stages/authenticate/index.js';
@@ -29,6 +32,15 @@ import { tracingEnv } from './telemetry/tracing-config.js';
 import { H2cUpstream } from './upstream/h2c.js';
 import { Http1Upstream } from './upstream/http1.js';
 import type { Upstream } from './upstream/upstream.js';
+
+/** GET /debug/revocations (loopback only): the list in force, its problems and the copies' ages. */
+function revocationsView(src: RevocationSource, seeder: RevocationSeeder | undefined, now: number): unknown {
+  const age = (a: number | undefined): number | null => (a === undefined || !Number.isFinite(a) ? null : Math.round(a * 10) / 10);
+  return {
+    file: src.file ?? null, version: src.list.version, fileAgeSeconds: age(src.ageSeconds()), redisAgeSeconds: age(seeder?.ageSeconds()),
+    inForce: src.list.inForce(now).map(describeEntry), problems: src.problems,
+  };
+}
 
 /** Reported in traces (service.version) and logs. */
 export const SIDEGATE_VERSION = '0.1.0';
@@ -57,6 +69,8 @@ interface Services {
   readonly limiter: RateLimiter;
   readonly breakers: BreakerRegistry;
   readonly maintenance: MaintenanceNotice;
+  readonly revocations: RevocationSource;
+  readonly seeder: RevocationSeeder | undefined;
 }
 
 function upstreamProtocol(cfg: ProxyConfig, policy: CompiledPolicy | undefined): UpstreamProtocol {
@@ -122,9 +136,20 @@ export class Proxy {
       metrics, logger: log, clock, budgetMs: cfg.redisTimeoutMs, connectionName: `sidegate/${cfg.podName || cfg.service}`,
     });
     const identity = { namespace: cfg.namespace, service: cfg.service };
+    // The durable revocation list: decides locally on every request, and is copied into Redis
+    // whenever Redis lost it (restart without persistence, FLUSHALL) or the list changed.
+    const ref: { self?: Proxy } = {};
+    const revocations = new RevocationSource({ file: cfg.revocationsFile, log, clock, onChange: () => { void ref.self?.s.seeder?.kick(); } });
+    await revocations.load();
+    const seeder = redis === undefined || cfg.revocationsFile === undefined ? undefined
+      : new RevocationSeeder({ redis, list: () => revocations.list, namespace: cfg.namespace, clock, log, intervalMs: cfg.revocationsReseedMs });
+    metrics.revocationState = () => ({
+      counts: revocations.list.counts(clock.now()), problems: revocations.problems.length,
+      fileAge: revocations.ageSeconds(), redisAge: seeder?.ageSeconds(),
+    });
     const s: Services = {
       config: cfg, metrics, log, clock, random: deps.random ?? Math.random, tracing, redis,
-      auth: new AuthRuntime({ metrics, logger: log, clock, revocation: redis === undefined ? undefined : new ConnectionRevocationStore(redis) }),
+      auth: new AuthRuntime({ metrics, logger: log, clock, revocation: redis === undefined ? undefined : new ConnectionRevocationStore(redis), revocations }),
       limiter: new RateLimiter({
         redis, identity, metrics, logger: log, clock, fallbackReplicas: cfg.replicas,
         // Hot keys spend leased capacity locally; cold keys stay exact (issue 10, docs/benchmarks.md).
@@ -135,10 +160,11 @@ export class Proxy {
       }),
       breakers: new BreakerRegistry({ metrics, clock, random: deps.random ?? Math.random, log }),
       maintenance: new MaintenanceNotice({ log, metrics, clock }),
+      revocations,
+      seeder,
     };
 
     // The fronts and the admin server call back into the proxy, which needs them to exist first.
-    const ref: { self?: Proxy } = {};
     const tls = cfg.tlsCert !== undefined && cfg.tlsKey !== undefined
       ? { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } : undefined;
     const listener = new InboundListener({
@@ -163,6 +189,7 @@ export class Proxy {
         })],
       ]),
       debugViews: new Map([
+        ['/debug/revocations', () => revocationsView(revocations, seeder, clock.now())],
         ['/debug/policy', () => debugPolicy(policySource.policy, { file: cfg.policyFile, defaults: (cfg.policyDefaults ?? '').trim() !== '', overlay: (cfg.policyOverlay ?? '').trim() !== '' })],
       ]),
     });
@@ -175,6 +202,8 @@ export class Proxy {
     self.inboundAddr = await listener.listen();
     self.adminAddr = await admin.listen();
     policySource.watch((p) => { self.reloads = self.reloads.then(() => self.onPolicy(p)); });
+    revocations.watch();
+    seeder?.start();
     metrics.ready.set(1);
     log.info({ listen: self.inboundAddr, admin: self.adminAddr, upstream: self.upstream.origin, policy: policy?.name ?? null, version: policy?.version ?? null }, 'sidegate proxy started');
     return self;
@@ -187,6 +216,8 @@ export class Proxy {
   get log(): Logger { return this.s.log; }
   get metrics(): Metrics { return this.s.metrics; }
   get breakers(): BreakerRegistry { return this.s.breakers; }
+  get revocations(): RevocationSource { return this.s.revocations; }
+  get seeder(): RevocationSeeder | undefined { return this.s.seeder; }
 
   /** The telemetry stage answers for every exchange (it catches what `respond` could not). */
   private dispatch(ex: Exchange): void {
@@ -250,6 +281,8 @@ export class Proxy {
     s.log.info({ delay_ms: withDelay ? s.config.drainDelayMs : 0, timeout_ms: s.config.drainTimeoutMs }, 'draining');
     const r = await this.drainer.start(withDelay);
     this.policySource.close();
+    s.revocations.close();
+    s.seeder?.close();
     s.maintenance.close();
     s.auth.close();
     await Promise.allSettled([this.upstream.close(), this.admin.close(), s.tracing?.shutdown(), s.limiter.close()]);

@@ -156,7 +156,14 @@ t.test('defaults: failurePolicy Fail, two spread replicas, a PDB, a restricted i
   t.equal(pod.volumes.find((v: any) => v.name === 'tls').secret.secretName, r.one('Secret').metadata.name);
   t.equal(r.one('Service').spec.ports[0].targetPort, c.ports[0].name);
   t.same(r.one('Service').spec.selector, dep.spec.selector.matchLabels);
-  t.equal(r.all('Role').length + r.all('ClusterRole').length + r.all('RoleBinding').length + r.all('ClusterRoleBinding').length, 0, 'no RBAC granted');
+  // The one ClusterRole is for operators (sidegate revoke/ban) and bound to nobody: the injector gets no RBAC.
+  t.equal(r.all('Role').length + r.all('RoleBinding').length + r.all('ClusterRoleBinding').length, 0, 'no RBAC granted');
+  t.same(r.all('ClusterRole').map((c) => c.metadata.name), [`${RELEASE}-sidegate-revoker`], 'only the revoker role, unbound');
+  t.same(r.one('ClusterRole').rules, [
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: ['sidegate-revocations'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+  ]);
+  t.equal(render([], { 'revoker.clusterRole': 'false' }).all('ClusterRole').length, 0, 'and none when switched off');
   t.equal(r.one('PodDisruptionBudget') !== undefined && render([], { 'injector.replicas': '1' }).all('PodDisruptionBudget').length, 0, 'no PDB for one replica');
   const before = dep.spec.template.metadata.annotations['checksum/config'] as string;
   const after = render([], { 'sidecar.interception': 'none' }).one('Deployment', INJECTOR).spec.template.metadata.annotations['checksum/config'] as string;

@@ -96,7 +96,7 @@ const roomEverywhere: LimitDecider = {
 };
 
 /** Revocation and bans live in Redis: offline, nothing is revoked and nobody is banned. */
-const nothingRevoked: RevocationStore = { isRevoked: () => Promise.resolve(false), isBanned: () => Promise.resolve(false) };
+const nothingRevoked: RevocationStore = { isRevoked: () => Promise.resolve(false), isBanned: () => Promise.resolve(false), cutoff: () => Promise.resolve(undefined) };
 
 export class Explainer {
   private readonly forwarded = new WeakSet<Exchange>();

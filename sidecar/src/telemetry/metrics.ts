@@ -12,8 +12,19 @@ import { FastCounter, FastGauge, FastHistogram, type CounterSeries, type Histogr
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const FAST_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
 
+/** What the revocation gauges show, read at each scrape (set by the proxy). */
+export interface RevocationState {
+  readonly counts: Readonly<Record<string, number>>;
+  readonly problems: number;
+  /** Seconds; a copy that is not used is absent. */
+  readonly fileAge: number | undefined;
+  readonly redisAge: number | undefined;
+}
+
 export class Metrics {
   readonly registry = new Registry();
+  /** The revocation gauges' source; unset: they stay empty. */
+  revocationState: (() => RevocationState) | undefined;
 
   // --- data path
   readonly requests = new FastCounter({ name: 'sidegate_http_requests_total', help: 'Requests answered, by route, method and status code.', labelNames: ['route', 'method', 'status'] as const, registers: [this.registry] });
@@ -37,6 +48,17 @@ export class Metrics {
 
   // --- authentication
   readonly authAttempts = new FastCounter({ name: 'sidegate_auth_attempts_total', help: 'Token checks by provider, result and reason.', labelNames: ['provider', 'result', 'reason'] as const, registers: [this.registry] });
+  readonly revocationEntries = new Gauge({ name: 'sidegate_revocation_entries', help: 'Entries in force in the durable revocation list this sidecar holds (the mounted sidegate-revocations ConfigMap), by kind (jti, issuer, subject, ip).', labelNames: ['kind'] as const, registers: [this.registry], collect: () => this.collectRevocations() });
+  readonly revocationProblems = new Gauge({ name: 'sidegate_revocation_list_problems', help: 'Problems in the revocation list file last read: bad entries left out (or 1 for a file that is not a list at all, the last good one kept).', registers: [this.registry] });
+  readonly revocationCopyAge = new Gauge({ name: 'sidegate_revocation_copy_age_seconds', help: 'Age of each copy of the revocation list this sidecar decides from: copy="file", seconds since the mounted list was last read; copy="redis", seconds since Redis was last seen holding it (re-seeded after a loss). +Inf: never.', labelNames: ['copy'] as const, registers: [this.registry] });
+  private collectRevocations(): void {
+    const st = this.revocationState?.();
+    if (st === undefined) return;
+    for (const [kind, n] of Object.entries(st.counts)) this.revocationEntries.set({ kind }, n);
+    this.revocationProblems.set(st.problems);
+    if (st.fileAge !== undefined) this.revocationCopyAge.set({ copy: 'file' }, st.fileAge);
+    if (st.redisAge !== undefined) this.revocationCopyAge.set({ copy: 'redis' }, st.redisAge);
+  }
   readonly securityViolations = new Counter({ name: 'sidegate_security_violations_total', help: 'Requests refused as attacks, by kind (cross_tenant, banned_ip, revoked).', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly jwksFetches = new Counter({ name: 'sidegate_jwks_fetches_total', help: 'Key set fetches by provider and result.', labelNames: ['provider', 'result'] as const, registers: [this.registry] });
   readonly jwksAge = new Gauge({ name: 'sidegate_jwks_age_seconds', help: 'Age of the key set in use, by provider.', labelNames: ['provider'] as const, registers: [this.registry] });
@@ -52,7 +74,7 @@ export class Metrics {
   readonly rateLimitLeaseForfeited = new Counter({ name: 'sidegate_ratelimit_lease_forfeited_total', help: 'Unused leased requests that could not be given back (already passed, or other pods reserved after them), by limit.', labelNames: ['limit'] as const, registers: [this.registry] });
   readonly rateLimitLeaseSwitches = new Counter({ name: 'sidegate_ratelimit_lease_switches_total', help: 'Keys switching between exact decisions and quota leasing, by limit and direction (lease, exact).', labelNames: ['limit', 'to'] as const, registers: [this.registry] });
   readonly rateLimitLeasedKeys = new Gauge({ name: 'sidegate_ratelimit_leased_keys', help: 'Rate-limit keys this pod decides from quota leases now.', registers: [this.registry] });
-  readonly redisErrors = new FastCounter({ name: 'sidegate_redis_errors_total', help: 'Redis calls that failed or ran past their budget, by operation (ratelimit, heartbeat, auth_revocation) and kind (timeout, connection, reply, noscript).', labelNames: ['op', 'kind'] as const, registers: [this.registry] });
+  readonly redisErrors = new FastCounter({ name: 'sidegate_redis_errors_total', help: 'Redis calls that failed or ran past their budget, by operation (ratelimit, heartbeat, auth_revocation, revocation_seed) and kind (timeout, connection, reply, noscript).', labelNames: ['op', 'kind'] as const, registers: [this.registry] });
   readonly redisDuration = new FastHistogram({ name: 'sidegate_redis_duration_seconds', help: 'Redis call latency, by operation.', labelNames: ['op'] as const, buckets: FAST_BUCKETS, registers: [this.registry] });
 
   // --- breaker and concurrency

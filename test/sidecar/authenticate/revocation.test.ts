@@ -5,11 +5,13 @@ import { ManualClock, systemClock } from '../../../sidecar/src/clock.js';
 import { RedisConnection } from '../../../sidecar/src/redis/index.js';
 import { ConnectionRevocationStore, RedisRevocationStore, type RevocationStore } from '../../../sidecar/src/stages/authenticate/index.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
+import { CUTOFFS_KEY, cutoffField, putEntry, RevocationList } from '../../../sidecar/src/revocation/index.js';
+import type { LocalRevocations } from '../../../sidecar/src/stages/authenticate/revocation.js';
 import { JwksServer, mint, testKey, type TestKey } from '../../helpers/jwks.js';
 import { RedisProcess } from '../../helpers/redis.js';
 import { authPolicy, bearer, harness, jwks, MemoryLogger, metricValue, provider, requireNone, rule, type Harness } from './support.js';
 
-async function setup(t: { teardown(fn: () => unknown): void }, onRedisError: 'allow' | 'deny', store?: (redis: Redis, server: RedisProcess) => RevocationStore): Promise<{
+async function setup(t: { teardown(fn: () => unknown): void }, onRedisError: 'allow' | 'deny', store?: (redis: Redis, server: RedisProcess) => RevocationStore, revocations?: LocalRevocations): Promise<{
   h: Harness; key: TestKey; iss: string; redis: Redis; server: RedisProcess; direct: RedisRevocationStore; clock: ManualClock;
 }> {
   const server = await RedisProcess.start();
@@ -27,7 +29,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, onRedisError: 'al
     providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })],
     rules: [rule(['/public/*'], requireNone)],
     revocation: { enabled: true, onRedisError },
-  }), { clock, revocation: store ? store(redis, server) : direct });
+  }), { clock, revocation: store ? store(redis, server) : direct, revocations });
   t.teardown(() => h.close());
   return { h, key, iss: idp.issuer, redis, server, direct, clock };
 }
@@ -135,4 +137,66 @@ void t.test('over the shared RedisConnection (its budget and breaker)', async (t
   t.equal((await h.run({ headers: bearer(await tokenFor(key, iss, clock)) })).error?.reason, 'revocation_unavailable');
   t.equal((await h.run({ target: '/public/x' })).error?.reason, 'revocation_unavailable', 'fails closed while the connection is down');
   t.ok(conn);
+});
+
+const sec = (ms: number): number => Math.floor(ms / 1000);
+const mintAt = (k: TestKey, iss: string, sub: string, iatMs: number, clock: ManualClock): Promise<string> =>
+  mint(k, { iss, aud: 'orders', sub, iat: sec(iatMs), exp: sec(clock.now()) + 600, jti: randomUUID() });
+
+void t.test('an issuer cut-off in Redis: tokens issued before are refused on every path, tokens issued after pass', async (t) => {
+  const { h, key, iss, redis, clock } = await setup(t, 'deny');
+  const old = await mintAt(key, iss, 'alice', clock.now() - 60_000, clock);
+  const oldBob = await mintAt(key, iss, 'bob', clock.now() - 5_000, clock);
+  t.ok((await h.run({ headers: bearer(old) })).passed, 'before the revocation');
+  const cutoff = clock.now();
+  await putEntry(redis, { kind: 'issuer', issuer: iss, issuedBefore: cutoff, expires: cutoff + 86_400_000 }, clock.now(), false);
+  t.equal(await redis.hget(CUTOFFS_KEY, cutoffField(iss)), `${cutoff} ${cutoff + 86_400_000}`, 'one hash field per issuer');
+  for (const tok of [old, oldBob]) {
+    const r = await h.run({ headers: bearer(tok) });
+    t.equal(r.error?.status, 401);
+    t.equal(r.error?.reason, 'revoked');
+    t.equal(r.ex.notes?.revoked_by, 'cutoff');
+    t.equal(r.ex.notes?.revocation, 'redis');
+  }
+  clock.advance(2000);
+  t.ok((await h.run({ headers: bearer(await mintAt(key, iss, 'alice', clock.now(), clock)) })).passed, 'a token issued after the cut-off passes');
+  t.equal(await metricValue(h.metrics, 'sidegate_security_violations_total', { kind: 'revoked' }), 2);
+  // An earlier cut-off written later never shortens what is in force (the re-seed relies on it).
+  await putEntry(redis, { kind: 'issuer', issuer: iss, issuedBefore: cutoff - 30_000, expires: cutoff + 86_400_000 }, clock.now(), true);
+  t.equal(await redis.hget(CUTOFFS_KEY, cutoffField(iss)), `${cutoff} ${cutoff + 86_400_000}`, 'the later cut-off is kept');
+  clock.advance(86_400_000);
+  const lateOld = await mintAt(key, iss, 'alice', cutoff - 1000, clock);
+  t.ok((await h.run({ headers: bearer(lateOld) })).passed, 'an expired cut-off is ignored');
+});
+
+void t.test('a subject cut-off in Redis refuses only that subject of that issuer', async (t) => {
+  const { h, key, iss, redis, clock } = await setup(t, 'deny');
+  const cutoff = clock.now();
+  await putEntry(redis, { kind: 'subject', issuer: iss, subject: 'alice', issuedBefore: cutoff, expires: cutoff + 3_600_000 }, clock.now(), false);
+  t.equal((await h.run({ headers: bearer(await mintAt(key, iss, 'alice', cutoff - 10_000, clock)) })).error?.reason, 'revoked', 'alice before the cut-off');
+  t.ok((await h.run({ headers: bearer(await mintAt(key, iss, 'bob', cutoff - 10_000, clock)) })).passed, 'bob untouched');
+  clock.advance(1000);
+  t.ok((await h.run({ headers: bearer(await mintAt(key, iss, 'alice', clock.now(), clock)) })).passed, 'alice after re-authenticating');
+});
+
+void t.test('the local list decides without Redis: revoked tokens and banned addresses are refused while Redis is down', async (t) => {
+  const holder = { list: RevocationList.EMPTY };
+  const { h, key, iss, server, clock } = await setup(t, 'allow', undefined, holder);
+  const cutoff = clock.now();
+  const jti = randomUUID();
+  holder.list = new RevocationList([
+    { kind: 'subject', issuer: iss, subject: 'alice', issuedBefore: cutoff, expires: cutoff + 3_600_000 },
+    { kind: 'jti', jti, expires: cutoff + 3_600_000 },
+    { kind: 'ip', ip: '10.9.9.9', expires: cutoff + 3_600_000 },
+  ]);
+  await server.kill();
+  const r = await h.run({ headers: bearer(await mintAt(key, iss, 'alice', cutoff - 1000, clock)) });
+  t.equal(r.error?.reason, 'revoked', 'subject cut-off from the list');
+  t.equal(r.ex.notes?.revocation, 'list');
+  const byJti = await mint(key, { iss, aud: 'orders', sub: 'carol', iat: sec(clock.now()), exp: sec(clock.now()) + 600, jti });
+  t.equal((await h.run({ headers: bearer(byJti) })).error?.reason, 'revoked', 'jti from the list');
+  t.equal((await h.run({ target: '/public/x', remoteAddress: '10.9.9.9' })).error?.reason, 'banned', 'ban from the list, on a public route');
+  const ok = await h.run({ headers: bearer(await mintAt(key, iss, 'bob', cutoff - 1000, clock)) });
+  t.ok(ok.passed, 'others admitted (onRedisError: allow)');
+  t.equal(ok.ex.notes?.revocation, 'unchecked');
 });

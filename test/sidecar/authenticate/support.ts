@@ -9,6 +9,7 @@ import { Exchange, type ResponseSink } from '../../../sidecar/src/exchange.js';
 import { compose, type Handler } from '../../../sidecar/src/pipeline/stage.js';
 import { authenticate, KeyManager, type KeySource, type RevocationStore } from '../../../sidecar/src/stages/authenticate/index.js';
 import type { Logger } from '../../../sidecar/src/telemetry/logger.js';
+import type { LocalRevocations } from '../../../sidecar/src/stages/authenticate/revocation.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
 
 /** Compiled-policy builders: the shapes compilePolicy() produces, written by hand. */
@@ -118,7 +119,7 @@ export interface Result {
 
 /** KeyManager + stage + a recording app, the way the proxy assembles them. Waits for readiness unless told not to. */
 export async function harness(policy: AuthPolicy, opts: {
-  clock?: Clock; revocation?: RevocationStore; sourceFor?: (p: AuthProvider) => KeySource; waitReady?: boolean;
+  clock?: Clock; revocation?: RevocationStore; revocations?: LocalRevocations; sourceFor?: (p: AuthProvider) => KeySource; waitReady?: boolean;
 } = {}): Promise<Harness> {
   const metrics = new Metrics({ processMetrics: false });
   const logger = new MemoryLogger();
@@ -128,7 +129,7 @@ export async function harness(policy: AuthPolicy, opts: {
   if (opts.waitReady !== false && !(await km.whenReady(5000))) throw new Error(`key manager not ready: ${JSON.stringify(logger.lines)}`);
   const seen: IncomingHttpHeaders[] = [];
   const app: Handler = (ex) => { seen.push({ ...ex.headers }); return Promise.resolve(); };
-  const handler = compose([authenticate(policy, { metrics, logger, clock, keys: km, revocation: opts.revocation })], app);
+  const handler = compose([authenticate(policy, { metrics, logger, clock, keys: km, revocation: opts.revocation, revocations: opts.revocations })], app);
   return {
     km, metrics, logger, clock, handler, seen,
     async run(init) {

@@ -3,7 +3,13 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Clock } from '../../clock.js';
 import { failureKind, withBudget } from '../../redis/budget.js';
 import type { RedisConnection } from '../../redis/connection.js';
+import { CUTOFFS_KEY, bannedKey, latestCutoff, revokedKey } from '../../revocation/redis-copy.js';
+import { cutoffField, type RevocationList } from '../../revocation/list.js';
 import type { Metrics } from '../../telemetry/metrics.js';
+import { clientOf } from '../../client-address.js';
+import { ForbiddenError } from '../../errors.js';
+import type { Stage } from '../../pipeline/stage.js';
+import { REASON_MESSAGES } from './reasons.js';
 
 /**
  * Revoked token ids and banned client addresses. Both methods reject when the store cannot
@@ -13,11 +19,19 @@ import type { Metrics } from '../../telemetry/metrics.js';
 export interface RevocationStore {
   isRevoked(jti: string): Promise<boolean>;
   isBanned(ip: string): Promise<boolean>;
+  /** The latest cut-off (ms) in force for the issuer or for this subject of it: tokens issued before it are revoked. */
+  cutoff(iss: string, sub: string | undefined, now: number): Promise<number | undefined>;
 }
 
-/** Key names shared with the runbooks and the admin tooling that writes them. */
-export const revokedKey = (jti: string): string => `sidegate:revoked:jti:${jti}`;
-export const bannedKey = (ip: string): string => `banned:ip:${ip}`;
+/** The durable list as the pod holds it now (RevocationSource): read on every request, no I/O. */
+export interface LocalRevocations {
+  readonly list: RevocationList;
+}
+
+/** Key names shared with the runbooks and the admin tooling that writes them (sidecar/src/revocation/redis-copy.ts). */
+export { bannedKey, revokedKey };
+
+const cutoffFields = (iss: string, sub: string | undefined): string[] => (sub === undefined ? [cutoffField(iss)] : [cutoffField(iss), cutoffField(iss, sub)]);
 
 /** The metric label of revocation calls in sidegate_redis_errors_total / _duration_seconds. */
 export const REVOCATION_OP = 'auth_revocation';
@@ -33,6 +47,9 @@ export class ConnectionRevocationStore implements RevocationStore {
   }
   async isBanned(ip: string): Promise<boolean> {
     return (await this.conn.run(REVOCATION_OP, (c) => c.exists(bannedKey(ip)))) > 0;
+  }
+  async cutoff(iss: string, sub: string | undefined, now: number): Promise<number | undefined> {
+    return latestCutoff(await this.conn.run(REVOCATION_OP, (c) => c.hmget(CUTOFFS_KEY, ...cutoffFields(iss, sub))), now);
   }
 }
 
@@ -51,6 +68,9 @@ export class RedisRevocationStore implements RevocationStore {
 
   isRevoked(jti: string): Promise<boolean> { return this.exists(revokedKey(jti)); }
   isBanned(ip: string): Promise<boolean> { return this.exists(bannedKey(ip)); }
+  async cutoff(iss: string, sub: string | undefined, now: number): Promise<number | undefined> {
+    return latestCutoff(await this.budgeted(this.redis.hmget(CUTOFFS_KEY, ...cutoffFields(iss, sub))), now);
+  }
 
   /** Revoke a token until its expiry (seconds since the epoch). */
   async revoke(jti: string, expSeconds: number): Promise<void> {
@@ -63,12 +83,31 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   private async exists(key: string): Promise<boolean> {
-    const p = this.redis.exists(key);
+    return (await this.budgeted(this.redis.exists(key))) > 0;
+  }
+
+  private async budgeted<T>(p: Promise<T>): Promise<T> {
     try {
-      return (await (this.opts.budgetMs === undefined ? p : withBudget(p, this.opts.budgetMs, REVOCATION_OP, this.opts.clock))) > 0;
+      return await (this.opts.budgetMs === undefined ? p : withBudget(p, this.opts.budgetMs, REVOCATION_OP, this.opts.clock));
     } catch (err) {
       this.opts.metrics?.redisErrors.inc({ op: REVOCATION_OP, kind: failureKind(err) });
       throw err;
     }
   }
+}
+
+/**
+ * The authenticate stage of a policy without `auth`: only the durable list's bans apply (Redis is
+ * consulted only where `auth.revocation` is enabled). Refused as the full stage refuses a ban.
+ */
+export function banOnly(local: LocalRevocations, metrics: Metrics, clock: Clock): Stage {
+  return (next) => (ex) => {
+    const list = local.list;
+    if (list.size === 0 || list.banned(clientOf(ex), clock.now()) === undefined) return next(ex);
+    metrics.securityViolations.inc({ kind: 'banned_ip' });
+    metrics.authAttempts.inc({ provider: 'none', result: 'failure', reason: 'banned' });
+    ex.auth = { provider: 'none', result: 'failure', reason: 'banned' };
+    ex.note('revocation', 'list');
+    return Promise.reject(new ForbiddenError('banned', REASON_MESSAGES.banned));
+  };
 }

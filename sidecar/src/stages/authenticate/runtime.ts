@@ -3,7 +3,7 @@ import type { Exchange } from '../../exchange.js';
 import { passThrough, type Stage } from '../../pipeline/stage.js';
 import type { KeyDeps } from './deps.js';
 import { KeyManager, type KeyManagerOptions } from './keys/key-manager.js';
-import type { RevocationStore } from './revocation.js';
+import { banOnly, type LocalRevocations, type RevocationStore } from './revocation.js';
 import { Authenticator, authenticate } from './stage.js';
 
 /** Does the request carry a valid token meeting a requirement? (Judges nothing, counts no attempt.) */
@@ -12,6 +12,8 @@ export type Identify = (ex: Exchange) => boolean | Promise<boolean>;
 export interface AuthRuntimeDeps extends KeyDeps {
   /** Needed only when a policy enables revocation. */
   readonly revocation?: RevocationStore | undefined;
+  /** The durable list (the mounted ConfigMap), checked on every request whatever the policy says. */
+  readonly revocations?: LocalRevocations | undefined;
   readonly keyManagerOptions?: KeyManagerOptions;
 }
 
@@ -35,7 +37,10 @@ export class AuthRuntime {
   async prepare(auth: AuthPolicy | undefined, waitMs = 5000): Promise<Stage> {
     if (auth === undefined || auth.providers.length === 0) {
       this.replace(undefined);
-      return auth === undefined ? passThrough : this.stageFor(auth, undefined);
+      if (auth !== undefined) return this.stageFor(auth, undefined);
+      // No authentication, yet bans of the durable list still apply: a breach response covers every service.
+      const { revocations, metrics, clock } = this.deps;
+      return revocations === undefined ? passThrough : banOnly(revocations, metrics, clock);
     }
     let km = this.km;
     if (km === undefined || !km.servesSameKeys(auth.providers)) {
@@ -54,8 +59,8 @@ export class AuthRuntime {
   identify(auth: AuthPolicy, allow: Requirement): Identify {
     const km = this.km;
     if (km === undefined || !km.servesSameKeys(auth.providers)) throw new Error('identify() needs the key manager prepare() started for these providers');
-    const { metrics, logger, clock, revocation } = this.deps;
-    const a = new Authenticator(auth, { metrics, logger, clock, revocation, keys: km });
+    const { metrics, logger, clock, revocation, revocations } = this.deps;
+    const a = new Authenticator(auth, { metrics, logger, clock, revocation, revocations, keys: km });
     const req = a.compile(allow);
     return (ex) => a.satisfies(ex, req);
   }
@@ -71,9 +76,9 @@ export class AuthRuntime {
   }
 
   private stageFor(auth: AuthPolicy, km: KeyManager | undefined): Stage {
-    const { metrics, logger, clock, revocation } = this.deps;
+    const { metrics, logger, clock, revocation, revocations } = this.deps;
     // A policy with rules but no providers can only say `require: none`; an empty manager serves it.
-    return authenticate(auth, { metrics, logger, clock, revocation, keys: km ?? new KeyManager([], this.deps) });
+    return authenticate(auth, { metrics, logger, clock, revocation, revocations, keys: km ?? new KeyManager([], this.deps) });
   }
 
   private replace(km: KeyManager | undefined): void {

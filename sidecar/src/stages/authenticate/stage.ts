@@ -10,7 +10,8 @@ import type { KeyDeps } from './deps.js';
 import { parseCompact, type ParsedToken } from './jws.js';
 import type { KeyManager } from './keys/key-manager.js';
 import { REASON_MESSAGES, type AuthReason } from './reasons.js';
-import type { RevocationStore } from './revocation.js';
+import type { LocalRevocations, RevocationStore } from './revocation.js';
+import { issuedBefore, type RevocationEntry } from '../../revocation/list.js';
 import { compileRequirement, compileRules, pathSegment, type CompiledRequirement, type CompiledRule, type RuleSource } from './rules.js';
 import { readToken, stripToken } from './token-source.js';
 import { ProviderRuntime, UNKNOWN_KID, verifyWith, type Verified } from './verifier.js';
@@ -20,6 +21,8 @@ export interface AuthDeps extends KeyDeps {
   readonly keys: KeyManager;
   /** Required when the policy enables revocation. */
   readonly revocation?: RevocationStore | undefined;
+  /** The durable list (mounted ConfigMap): checked on every request, with or without Redis. */
+  readonly revocations?: LocalRevocations | undefined;
   readonly logger: Logger;
 }
 
@@ -99,6 +102,11 @@ export class Authenticator {
     if (scan !== undefined) for (const k in headers) if (k.includes('_') && scan.has(dashed(k))) headers[k] = undefined;
 
     const req = this.requirementFor(ex);
+    const local = this.deps.revocations;
+    if (local !== undefined && local.list.size > 0) {
+      const ban = local.list.banned(clientOf(ex), this.deps.clock.now());
+      if (ban !== undefined) this.refuseBanned(ex, req.none ? 'none' : req.label, 'list');
+    }
     if (req.none) {
       ex.auth = SKIPPED;
       return this.revocation === undefined ? undefined : this.checkBanned(ex);
@@ -221,6 +229,11 @@ export class Authenticator {
         return this.reject(ex, name, 'cross_tenant', new CrossTenantError());
       }
     }
+    const local = this.deps.revocations;
+    if (local !== undefined && local.list.size > 0) {
+      const hit = local.list.revoked(v.facts, this.deps.clock.now());
+      if (hit !== undefined) this.refuseRevoked(ex, name, hit.kind, 'list');
+    }
     if (this.revocation !== undefined) return this.checkRevoked(ex, source, v, cached);
     this.admit(ex, source, v, cached);
     return undefined;
@@ -238,23 +251,22 @@ export class Authenticator {
 
   private async checkRevoked(ex: Exchange, source: RuleSource, v: Verified, cached: boolean): Promise<void> {
     const { store } = this.revocation!;
+    const f = v.facts;
     let revoked = false;
     let banned = false;
+    let cutoff: number | undefined;
     let unchecked = false;
     try {
-      [revoked, banned] = await Promise.all([v.jti === undefined ? false : store.isRevoked(v.jti), store.isBanned(clientOf(ex))]);
+      [revoked, banned, cutoff] = await Promise.all([
+        f.jti === undefined ? false : store.isRevoked(f.jti), store.isBanned(clientOf(ex)), store.cutoff(f.iss, f.sub, this.deps.clock.now()),
+      ]);
     } catch (err) {
       unchecked = this.revocationUnavailable(ex, v.provider.cfg.name, err);
     }
     const name = v.provider.cfg.name;
-    if (banned) {
-      this.deps.metrics.securityViolations.inc({ kind: 'banned_ip' });
-      this.reject(ex, name, 'banned', new ForbiddenError('banned', REASON_MESSAGES.banned));
-    }
-    if (revoked) {
-      this.deps.metrics.securityViolations.inc({ kind: 'revoked' });
-      this.fail(ex, name, 'revoked');
-    }
+    if (banned) this.refuseBanned(ex, name, 'redis');
+    if (revoked) this.refuseRevoked(ex, name, 'jti', 'redis');
+    if (cutoff !== undefined && issuedBefore(f.iat, cutoff)) this.refuseRevoked(ex, name, 'cutoff', 'redis');
     this.admit(ex, source, v, cached, unchecked ? 'revocation_unchecked' : 'ok');
   }
 
@@ -266,10 +278,22 @@ export class Authenticator {
       this.revocationUnavailable(ex, 'none', err);
       this.deps.metrics.authAttempts.inc({ provider: 'none', result: 'skipped', reason: 'revocation_unchecked' });
     }
-    if (banned) {
-      this.deps.metrics.securityViolations.inc({ kind: 'banned_ip' });
-      this.reject(ex, 'none', 'banned', new ForbiddenError('banned', REASON_MESSAGES.banned));
-    }
+    if (banned) this.refuseBanned(ex, 'none', 'redis');
+  }
+
+  /** 403 banned; the log line says which copy knew (`list`: the mounted ConfigMap, `redis`). */
+  private refuseBanned(ex: Exchange, provider: string, copy: 'list' | 'redis'): never {
+    this.deps.metrics.securityViolations.inc({ kind: 'banned_ip' });
+    ex.note('revocation', copy);
+    this.reject(ex, provider, 'banned', new ForbiddenError('banned', REASON_MESSAGES.banned));
+  }
+
+  /** 401 revoked, noting what revoked it (jti, issuer or subject cut-off) and which copy knew. */
+  private refuseRevoked(ex: Exchange, provider: string, by: RevocationEntry['kind'] | 'cutoff', copy: 'list' | 'redis'): never {
+    this.deps.metrics.securityViolations.inc({ kind: 'revoked' });
+    ex.note('revocation', copy);
+    ex.note('revoked_by', by);
+    this.fail(ex, provider, 'revoked');
   }
 
   /**

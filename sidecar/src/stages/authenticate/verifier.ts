@@ -1,3 +1,4 @@
+import type { TokenFacts } from '../../revocation/list.js';
 import type { AuthProvider } from '../../../../policies/src/types.js';
 import type { AuthOutcome } from '../../exchange.js';
 import { verifySignature } from './algorithms.js';
@@ -37,6 +38,8 @@ export interface Verified {
   readonly generation: number;
   readonly claims: Readonly<Record<string, unknown>>;
   readonly jti: string | undefined;
+  /** What revocation checks read: jti, issuer, subject, iat. */
+  readonly facts: TokenFacts;
   /** Header name, value, name, value, ... for the app, computed once. */
   readonly forward: readonly string[];
   readonly outcome: AuthOutcome;
@@ -95,6 +98,7 @@ export function verifyWith(rt: ProviderRuntime, token: string, t: ParsedToken, n
   const jti = typeof claims.jti === 'string' ? claims.jti : undefined;
   return {
     expiresAt, provider: rt, generation: keys.generation, claims, jti, forward,
+    facts: { jti, iss: typeof claims.iss === 'string' ? claims.iss : cfg.issuer, sub: subject, iat: typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? claims.iat : undefined },
     outcome: Object.freeze({ provider: cfg.name, result: 'success', subject, claims, cached: false }),
     cachedOutcome: Object.freeze({ provider: cfg.name, result: 'success', subject, claims, cached: true }),
   };
