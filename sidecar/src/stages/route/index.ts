@@ -3,6 +3,7 @@ import { clientIp } from '../../client-address.js';
 import { BadRequestError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
+import { overrideMethods } from '../../protocol/method-override.js';
 
 /**
  * The first stage that reads the request: refuse a request line the front's validator refused
@@ -18,8 +19,16 @@ export function route(policy: CompiledPolicy): Stage {
   return (next: Handler): Handler => (ex: Exchange) => {
     ex.timeoutMs = defaultTimeout;
     if (ex.invalid !== undefined) throw new BadRequestError(ex.invalid);
-    if (ex.paramPath !== undefined && !sameVerdict(policy, ex.method, ex.path, ex.paramPath)) {
+    if (ex.paramPath !== undefined && !sameVerdict(policy, ex.method, ex.path, ex.method, ex.paramPath)) {
       throw new BadRequestError('path parameters (;) change which policy rule applies');
+    }
+    const overrides = overrideMethods(ex.method, ex.headers, ex.target);
+    if (overrides !== undefined) {
+      for (const m of overrides) {
+        if (!sameVerdict(policy, ex.method, ex.path, m, ex.path) || (ex.paramPath !== undefined && !sameVerdict(policy, ex.method, ex.path, m, ex.paramPath))) {
+          throw new BadRequestError(`a method override (${m}) changes which policy rule applies`);
+        }
+      }
     }
     ex.clientAddress = clientIp(ex, trustedHops);
     ex.trustForwarded = trustedHops > 0;
@@ -36,15 +45,25 @@ export function route(policy: CompiledPolicy): Stage {
 }
 
 /**
- * Rules match the path without its `;parameters` (servlet containers route so), but most other
- * routers keep them in the segment: `/public;x` is `/public` to Tomcat and a path of its own to
- * Express. Either reading must get the same route, auth rule and limits, else the request is
- * refused: whichever way the app routes it, it is what the sidecar judged.
+ * Two readings of one request must get the same route, auth rule, limits (and limit keys) and
+ * maintenance exception, else the request is refused: whichever way the app reads it, it is what
+ * the sidecar judged.
+ * - Path parameters: rules match the path without its `;parameters` (servlet containers route
+ *   so), but most other routers keep them in the segment: `/public;x` is `/public` to Tomcat and
+ *   a path of its own to Express.
+ * - Method override: the app may act on the method named in `X-HTTP-Method-Override` or
+ *   `_method` (`protocol/method-override.ts`) rather than the one sent.
  */
-function sameVerdict(policy: CompiledPolicy, method: string, a: string, b: string): boolean {
-  const first = (ms: readonly { readonly match: RequestMatcher }[], p: string): number => ms.findIndex((m) => m.match.matches(method, p));
-  if (first(policy.routes, a) !== first(policy.routes, b)) return false;
-  const rules = policy.auth?.rules ?? [];
-  if (first(rules, a) !== first(rules, b)) return false;
-  return policy.rateLimits.every((l) => l.match.matches(method, a) === l.match.matches(method, b));
+function sameVerdict(policy: CompiledPolicy, m1: string, p1: string, m2: string, p2: string): boolean {
+  const first = (ms: readonly { readonly match: RequestMatcher }[], m: string, p: string): number => ms.findIndex((r) => r.match.matches(m, p));
+  const differ = (ms: readonly { readonly match: RequestMatcher }[]): boolean => first(ms, m1, p1) !== first(ms, m2, p2);
+  if (differ(policy.routes) || differ(policy.auth?.rules ?? [])) return false;
+  const methodKeyed = m1 !== m2;
+  for (const l of policy.rateLimits) {
+    const a = l.match.matches(m1, p1);
+    if (a !== l.match.matches(m2, p2)) return false;
+    // A limit keyed on the method would count the request in another bucket.
+    if (a && methodKeyed && l.key.some((k) => k.kind === 'method')) return false;
+  }
+  return (policy.maintenance?.except ?? []).every((e) => e.matches(m1, p1) === e.matches(m2, p2));
 }
