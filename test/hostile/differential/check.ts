@@ -77,6 +77,32 @@ const stripParams = (target: string): string => {
 /** Identity header spellings an app may read as the real one: any case, `_` for `-` (CGI, WSGI, nginx underscores_in_headers). */
 const asIdentity = (name: string): string | undefined => { const n = name.toLowerCase().replace(/_/g, '-'); return IDENTITY_HEADERS.has(n) ? n : undefined; };
 
+/**
+ * The methods an app may act on for what it received: the method itself and, for a POST, the
+ * one a method override names (Express's `method-override` reads `X-HTTP-Method-Override`,
+ * gorilla/handlers it or `_method`, Symfony and Laravel `X-HTTP-Method-Override` or `_method`,
+ * others `X-HTTP-Method`, `X-Method-Override`; CGI-style servers read `_` for `-`).
+ */
+function actedMethods(a: AppRequest): string[] {
+  const method = a.method.toUpperCase();
+  const out = [method];
+  if (method !== 'POST') return out;
+  const add = (v: string): void => { const m = v.trim().toUpperCase(); if (m !== '' && !out.includes(m)) out.push(m); };
+  for (const [n, v] of a.headers) {
+    if (/^x[-_]http[-_]method(?:[-_]override)?$|^x[-_]method[-_]override$/i.test(n)) for (const item of v.split(',')) add(item);
+  }
+  const q = a.target.indexOf('?');
+  if (q >= 0) {
+    for (const part of a.target.slice(q + 1).split(/[&;]/)) {
+      const eq = part.indexOf('=');
+      if (eq < 0) continue;
+      const dec = (x: string): string => { try { return decodeURIComponent(x.replace(/\+/g, ' ')); } catch { return x; } };
+      if (dec(part.slice(0, eq)) === '_method') add(dec(part.slice(eq + 1)));
+    }
+  }
+  return out;
+}
+
 /** Bytes in a forwarded request-target that HTTP readers disagree on (RFC 9112 §3.2 allows none of them). */
 // eslint-disable-next-line no-control-regex -- control bytes are exactly what it looks for
 const BAD_TARGET = /[\x00-\x20\x7f-\xff#]/;
@@ -184,9 +210,15 @@ async function compare(q: RequestRun, l: LogLine, a: AppRequest, ctx: CheckCtx, 
   for (const [n, v] of a.headers) { const k = n.toLowerCase(); const xs = fields.get(k); if (xs) xs.push(v); else fields.set(k, [v]); }
   const route = routeFor(ctx.policy, a.method, parseurlPathname(a.target) ?? pathOf(a.target));
   const logged = l.decision?.limits ?? {};
+  const acted = actedMethods(a);
   for (const spec of ctx.policy.rateLimits) {
-    const mine = limitKeyFromApp(ctx.policy, spec.name, { method: a.method, route, headers: fields, claims });
     const theirs = logged[spec.name];
+    // A method override the app acts on: the request must have been keyed as that method too.
+    for (const m of acted.slice(1)) {
+      const over = limitKeyFromApp(ctx.policy, spec.name, { method: m, route: routeFor(ctx.policy, m, parseurlPathname(a.target) ?? pathOf(a.target)), headers: fields, claims });
+      if (theirs !== undefined && over !== theirs) add('limit-key (method override)', i, `limit ${spec.name}: the sidecar keyed ${theirs} for ${esc(String(l.method))}, the app may act on ${esc(m)} (a method override), which keys ${String(over)}`);
+    }
+    const mine = limitKeyFromApp(ctx.policy, spec.name, { method: a.method, route, headers: fields, claims });
     if (theirs === undefined) add('limit-key', i, `limit ${spec.name} applies to every request but the sidecar logged no key for it`);
     else if (mine !== theirs) {
       // The cause, when it is the path parameters the sidecar strips for matching but forwards.
@@ -220,6 +252,10 @@ async function compare(q: RequestRun, l: LogLine, a: AppRequest, ctx: CheckCtx, 
               : BAD_TARGET.test(a.target) ? ' (target bytes)' : '';
         add(`rule-mismatch${cause}`, i, `${what}; ${satisfies(theirs, claims) ? 'this request happened to meet both' : 'this request does NOT meet the router\'s requirement: it got through'}`);
       }
+    }
+    for (const over of acted.slice(1)) {
+      const r = requirementOf(ctx.policy, ruleFor(ctx.policy, over, path));
+      if (!implies(applied, r)) add('rule-mismatch (method override)', i, `${m.name} reads ${esc(path)}; the app may act on ${esc(over)} (a method override): ${ruleFor(ctx.policy, over, path)} requiring ${requirementText(r)}; the sidecar applied ${rule} requiring ${requirementText(applied)} to ${esc(String(l.method))}; ${satisfies(r, claims) ? 'this request happened to meet both' : 'this request does NOT meet it: it got through'}`);
     }
     if (m.caseInsensitive === true || m.optionalTrailingSlash === true) {
       const variants = new Set<string>();

@@ -83,7 +83,7 @@ const TRICKY: readonly string[] = [
 /** Single bytes injected into or between segments. */
 const BYTES: readonly string[] = [' ', '\t', '\x7f', '\x80', '\xff', '\xc3\xa9', '|', '{', '}', '^', '`', '"', '<', '>', '\x0b', '\x01'];
 
-const SUFFIXES: readonly string[] = ['#frag', '#/../admin/x', '#', '?q=1&x=/admin', '?/../admin', '?a=%2e%2e', '?', '?q=1#f', '?x=\\..'];
+const SUFFIXES: readonly string[] = ['#frag', '#/../admin/x', '#', '?q=1&x=/admin', '?/../admin', '?a=%2e%2e', '?', '?q=1#f', '?x=\\..', '?_method=DELETE', '?%5Fmethod=get', '?a=1;_method=delete'];
 
 const KEYWORDS = new Set(['public', 'admin', 'api', 'exact', 'secret']);
 
@@ -138,6 +138,7 @@ function genMethod(r: R): string {
 
 const IDENTITY_SPELLINGS: readonly string[] = ['x-user-id', 'X-User-Id', 'X-USER-ID', 'x_user_id', 'X_User_Id', 'x-user_id', 'x-tenant-id', 'X_TENANT_ID', 'x_tenant-id'];
 const AUTH_SPELLINGS: readonly string[] = ['authorization', 'Authorization', 'AUTHORIZATION'];
+const OVERRIDE_SPELLINGS: readonly string[] = ['X-HTTP-Method-Override', 'x-http-method-override', 'X_HTTP_METHOD_OVERRIDE', 'X-HTTP-Method', 'X-Method-Override'];
 const TENANT_SPELLINGS: readonly string[] = ['x-tenant', 'X-Tenant', 'X-TENANT'];
 
 function genHeaders(r: R, method: string): [string, string][] {
@@ -163,6 +164,8 @@ function genHeaders(r: R, method: string): [string, string][] {
     for (let i = 0; i < n; i++) h.push(['X-Forwarded-For', pick(r, ['10.0.0.1', '10.0.0.2, 10.0.0.3', '1.2.3.4'])]);
   }
   if (chance(r, 0.08)) h.push(['Connection', pick(r, ['x-user-id', 'x-tenant', 'authorization', 'x-user-id, x-tenant-id', 'keep-alive, x-forwarded-for', 'X-User-Id'])]);
+  // Method override (Express's method-override, Rack, Symfony, gorilla): the app may act on another method.
+  if (chance(r, 0.08)) h.push([pick(r, OVERRIDE_SPELLINGS), pick(r, ['DELETE', 'delete', 'GET', 'PUT', 'POST', 'DELETE, POST'])]);
   if (method === 'OPTIONS' && chance(r, 0.5)) h.push(['Origin', 'http://o']);
   return h;
 }
