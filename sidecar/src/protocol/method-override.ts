@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /**
- * Method override: many frameworks let a request act as another method than the one it was sent
+ * Other readings of a request than its request line, which some apps act on. Method override: many frameworks let a request act as another method than the one it was sent
  * with, named in a header or a parameter (Express's `method-override`, Rack::MethodOverride,
  * Symfony, Laravel, gorilla/handlers, ASP.NET's HttpMethodOverride). A POST the sidecar judged as
  * POST then runs the app's DELETE handler. The route stage asks for the same verdict under every
@@ -9,13 +9,33 @@ import type { IncomingHttpHeaders } from 'node:http';
  * spellings are read.
  */
 
-/** Header names frameworks read an override from, each `-` also spelt `_` (CGI, WSGI, Rack). */
-const HEADER_SPELLINGS: readonly string[] = ['x-http-method-override', 'x-http-method', 'x-method-override'].flatMap((name) => {
+/** A header name in every spelling CGI-style servers (WSGI, Rack, PHP) read as it: each `-` may be `_`. */
+export function dashSpellings(name: string): string[] {
   const parts = name.split('-');
   let out = [parts[0]!];
   for (const p of parts.slice(1)) out = out.flatMap((o) => [`${o}-${p}`, `${o}_${p}`]);
   return out;
-});
+}
+
+/** Header names frameworks read an override from. */
+const HEADER_SPELLINGS: readonly string[] = ['x-http-method-override', 'x-http-method', 'x-method-override'].flatMap(dashSpellings);
+
+/**
+ * Header names some apps route on instead of the request line: Symfony before its 2018 fix
+ * (CVE-2018-14773), Zend Framework, apps behind IIS's URL Rewrite.
+ */
+const REWRITE_SPELLINGS: readonly string[] = ['x-original-url', 'x-rewrite-url'].flatMap(dashSpellings);
+
+/** The targets a request's URL rewrite headers name, as sent; undefined when it has none. */
+export function rewriteTargets(headers: IncomingHttpHeaders): string[] | undefined {
+  let out: string[] | undefined;
+  for (const name of REWRITE_SPELLINGS) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) (out ??= []).push(one);
+  }
+  return out;
+}
 
 const PARAM = '_method';
 

@@ -3,7 +3,8 @@ import { clientIp } from '../../client-address.js';
 import { BadRequestError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
-import { overrideMethods } from '../../protocol/method-override.js';
+import { overrideMethods, rewriteTargets } from '../../protocol/method-override.js';
+import { requestTarget } from '../../protocol/target.js';
 
 /**
  * The first stage that reads the request: refuse a request line the front's validator refused
@@ -30,6 +31,17 @@ export function route(policy: CompiledPolicy): Stage {
         }
       }
     }
+    const rewrites = rewriteTargets(ex.headers);
+    if (rewrites !== undefined) {
+      for (const r of rewrites) {
+        // Read as the app would read a request line, with the validator every front uses.
+        const t = requestTarget(ex.method, r, false);
+        if (!t.ok || t.path === '*') throw new BadRequestError('a URL rewrite header (X-Original-URL, X-Rewrite-URL) names an invalid target');
+        if (!sameVerdict(policy, ex.method, ex.path, ex.method, t.path) || (t.paramPath !== undefined && !sameVerdict(policy, ex.method, ex.path, ex.method, t.paramPath))) {
+          throw new BadRequestError('a URL rewrite header (X-Original-URL, X-Rewrite-URL) changes which policy rule applies');
+        }
+      }
+    }
     ex.clientAddress = clientIp(ex, trustedHops);
     ex.trustForwarded = trustedHops > 0;
     for (let i = 0; i < routes.length; i++) {
@@ -53,6 +65,7 @@ export function route(policy: CompiledPolicy): Stage {
  *   a path of its own to Express.
  * - Method override: the app may act on the method named in `X-HTTP-Method-Override` or
  *   `_method` (`protocol/method-override.ts`) rather than the one sent.
+ * - URL rewrite headers: the app may route on `X-Original-URL` or `X-Rewrite-URL`.
  */
 function sameVerdict(policy: CompiledPolicy, m1: string, p1: string, m2: string, p2: string): boolean {
   const first = (ms: readonly { readonly match: RequestMatcher }[], m: string, p: string): number => ms.findIndex((r) => r.match.matches(m, p));
