@@ -17,9 +17,13 @@ export function route(policy: CompiledPolicy): Stage {
   const routes = policy.routes;
   const defaultTimeout = policy.upstream.timeoutMs;
   const trustedHops = policy.clientAddress.trustedHops;
+  const folded = foldedVerdict(policy);
   return (next: Handler): Handler => (ex: Exchange) => {
     ex.timeoutMs = defaultTimeout;
     if (ex.invalid !== undefined) throw new BadRequestError(ex.invalid);
+    if (folded !== undefined && (folded.always || HAS_UPPER.test(ex.path)) && !folded.same(ex.method, ex.path)) {
+      throw new BadRequestError('the path\'s letter case changes which policy rule applies');
+    }
     if (ex.paramPath !== undefined && !sameVerdict(policy, ex.method, ex.path, ex.method, ex.paramPath)) {
       throw new BadRequestError('path parameters (;) change which policy rule applies');
     }
@@ -79,4 +83,43 @@ function sameVerdict(policy: CompiledPolicy, m1: string, p1: string, m2: string,
     if (a && methodKeyed && l.key.some((k) => k.kind === 'method')) return false;
   }
   return (policy.maintenance?.except ?? []).every((e) => e.matches(m1, p1) === e.matches(m2, p2));
+}
+
+const HAS_UPPER = /[A-Z]/;
+type Matchers = readonly { readonly match: RequestMatcher }[];
+
+/**
+ * Express (by default), ASP.NET and others route paths case-insensitively: `/ADMIN/users` runs
+ * the `/admin/users` handler. Rules match paths as written. When the case-insensitive reading of
+ * a path gets another route, auth rule, limits or maintenance exception, the request is refused,
+ * whichever way the app routes it. `always`: the policy itself spells paths with capitals, so a
+ * lowercase path may read differently too. Undefined when no rule names a path with a letter.
+ */
+function foldedVerdict(policy: CompiledPolicy): { readonly always: boolean; same(method: string, path: string): boolean } | undefined {
+  const all: RequestMatcher[] = [
+    ...policy.routes.map((r) => r.match), ...(policy.auth?.rules ?? []).map((r) => r.match),
+    ...policy.rateLimits.map((l) => l.match), ...(policy.maintenance?.except ?? []),
+  ];
+  const paths = all.flatMap((m) => [...m.exactPaths, ...m.prefixes]);
+  if (!paths.some((p) => /[A-Za-z]/.test(p))) return undefined;
+  const fold = (m: RequestMatcher): ((method: string, lower: string) => boolean) => {
+    if (m.anyPath) return (method) => m.matches(method, '/');
+    const exact = new Set([...m.exactPaths].map((p) => p.toLowerCase()));
+    const prefixes = m.prefixes.map((p) => p.toLowerCase());
+    return (method, lower) => (m.methods.size === 0 || m.methods.has(method)) && (exact.has(lower) || prefixes.some((p) => lower.startsWith(p)));
+  };
+  const firsts = [policy.routes, policy.auth?.rules ?? []].map((ms: Matchers) => ({ ms, folded: ms.map((r) => fold(r.match)) }));
+  const limits = policy.rateLimits.map((l) => ({ m: l.match, f: fold(l.match) }));
+  const except = (policy.maintenance?.except ?? []).map((m) => ({ m, f: fold(m) }));
+  return {
+    always: paths.some((p) => HAS_UPPER.test(p)),
+    same(method: string, path: string): boolean {
+      const lower = path.toLowerCase();
+      for (const { ms, folded } of firsts) {
+        if (ms.findIndex((r) => r.match.matches(method, path)) !== folded.findIndex((f) => f(method, lower))) return false;
+      }
+      return limits.every(({ m, f }) => m.matches(method, path) === f(method, lower))
+        && except.every(({ m, f }) => m.matches(method, path) === f(method, lower));
+    },
+  };
 }
