@@ -14,9 +14,6 @@ import { parseurlPathname, type RouterModel } from './routers.js';
  *   the sidecar applied (e.g. `/admin;x/y`: the sidecar matches `/admin/y` like a servlet
  *   container, Express reads `/admin;x/y`). The request satisfied the stricter requirement, so
  *   it satisfies the router's: nothing got through that the policy would refuse.
- * - `express-matching`: Express matches routes case-insensitively and with an optional trailing
- *   slash by default, the policy matcher does neither. That is a policy-writing concern (write
- *   the policy for the paths the app routes), not a parsing differential.
  * - `trailing-slash`: path.Clean (Go) and normpath (Python) drop a trailing slash; the real
  *   routers keep it (Go's ServeMux puts it back, Flask/Werkzeug distinguish it), so a difference
  *   that disappears when the slash is kept is an artefact of the model.
@@ -39,6 +36,11 @@ import { parseurlPathname, type RouterModel } from './routers.js';
  *   judged by.
  * - `duplicate-authorization`: two Authorization fields, the sidecar used the first (node:http's
  *   rule); the token never reaches the app (it is stripped), so no app can read the other one.
+ *
+ * Not tolerated any more: `express-matching` (Express routes case-insensitively and with an
+ * optional trailing slash; a path whose reading so gets a weaker requirement than the sidecar
+ * applied is a violation: the sidecar refuses paths whose case changes the verdict, and exact
+ * rules match with and without the slash).
  *
  * `SIDEGATE_DIFF_TOLERATE` (comma-separated classes) turns more classes into infos: for running
  * the suite green while a known violation is being fixed. It is printed when used.
@@ -266,7 +268,7 @@ async function compare(q: RequestRun, l: LogLine, a: AppRequest, ctx: CheckCtx, 
       variants.delete(path);
       for (const v of variants) {
         const r = requirementOf(ctx.policy, ruleFor(ctx.policy, method, v));
-        if (!implies(applied, r)) { add('express-matching', i, `${m.name} would route ${esc(path)} like ${esc(v)} (${requirementText(r)}); the sidecar applied ${requirementText(applied)}`, true); break; }
+        if (!implies(applied, r)) { add('express-matching', i, `${m.name} would route ${esc(path)} like ${esc(v)} (${requirementText(r)}); the sidecar applied ${requirementText(applied)}`); break; }
       }
     }
   }

@@ -69,7 +69,7 @@ const chance = (r: R, p: number): boolean => r() < p;
 
 /** Path segments that aim at the policy's rules. */
 const ANCHORS: readonly (readonly string[])[] = [
-  ['public', 'x'], ['admin', 'x'], ['admin'], ['api', 'x'], ['exact', 'secret'], ['other'],
+  ['public', 'x'], ['admin', 'x'], ['admin'], ['api', 'x'], ['exact', 'secret'], ['other'], ['Admin', 'x'], ['EXACT', 'secret'],
   ['public', '..', 'admin', 'x'], ['public', '..', 'exact', 'secret'], ['api', '..', 'admin', 'x'], ['admin', '..', 'public', 'x'],
 ];
 
@@ -98,14 +98,17 @@ function genPath(r: R): string {
     } else if (roll < 0.7) {
       segs.splice(at, 0, pick(r, BYTES));
     } else {
-      // Mutate a keyword in place: a byte inside it, or one letter percent-encoded.
+      // Mutate a keyword in place: a byte inside it, one letter percent-encoded, or its case
+      // (Express and ASP.NET route case-insensitively).
       const k = segs.findIndex((s) => KEYWORDS.has(s));
       if (k < 0) { segs.splice(at, 0, pick(r, TRICKY)); continue; }
       const w = segs[k]!;
       const p = 1 + int(r, w.length - 1);
-      segs[k] = chance(r, 0.5)
+      const how = r();
+      segs[k] = how < 0.4
         ? w.slice(0, p) + pick(r, BYTES) + w.slice(p)
-        : w.slice(0, p) + `%${w.charCodeAt(p).toString(16)}` + w.slice(p + 1);
+        : how < 0.8 ? w.slice(0, p) + `%${w.charCodeAt(p).toString(16)}` + w.slice(p + 1)
+          : chance(r, 0.5) ? w.toUpperCase() : w.charAt(0).toUpperCase() + w.slice(1);
     }
   }
   let path = `/${segs.join('/')}`;
