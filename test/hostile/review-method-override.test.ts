@@ -55,6 +55,8 @@ t.test('a method override cannot take a request out of the rule for the method t
     ['_method query parameter', '/items/1?_method=DELETE', []],
     ['_method query parameter, encoded name', '/items/1?%5Fmethod=delete', []],
     ['_method query parameter, encoded value', '/items/1?x=1&_method=DEL%45TE', []],
+    // Express routes case-insensitively: DELETE /ITEMS/1 runs the /items/:id handler.
+    ['an override on a path in capitals', '/ITEMS/1', ['X-HTTP-Method-Override: DELETE']],
   ];
   for (const [name, target, lines] of overrides) {
     const n = app.heads.length;

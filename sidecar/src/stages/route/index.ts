@@ -21,31 +21,8 @@ export function route(policy: CompiledPolicy): Stage {
   return (next: Handler): Handler => (ex: Exchange) => {
     ex.timeoutMs = defaultTimeout;
     if (ex.invalid !== undefined) throw new BadRequestError(ex.invalid);
-    if (folded !== undefined && (folded.always || HAS_UPPER.test(ex.path)) && !folded.same(ex.method, ex.path)) {
-      throw new BadRequestError('the path\'s letter case changes which policy rule applies');
-    }
-    if (ex.paramPath !== undefined && !sameVerdict(policy, ex.method, ex.path, ex.method, ex.paramPath)) {
-      throw new BadRequestError('path parameters (;) change which policy rule applies');
-    }
-    const overrides = overrideMethods(ex.method, ex.headers, ex.target);
-    if (overrides !== undefined) {
-      for (const m of overrides) {
-        if (!sameVerdict(policy, ex.method, ex.path, m, ex.path) || (ex.paramPath !== undefined && !sameVerdict(policy, ex.method, ex.path, m, ex.paramPath))) {
-          throw new BadRequestError(`a method override (${m}) changes which policy rule applies`);
-        }
-      }
-    }
-    const rewrites = rewriteTargets(ex.headers);
-    if (rewrites !== undefined) {
-      for (const r of rewrites) {
-        // Read as the app would read a request line, with the validator every front uses.
-        const t = requestTarget(ex.method, r, false);
-        if (!t.ok || t.path === '*') throw new BadRequestError('a URL rewrite header (X-Original-URL, X-Rewrite-URL) names an invalid target');
-        if (!sameVerdict(policy, ex.method, ex.path, ex.method, t.path) || (t.paramPath !== undefined && !sameVerdict(policy, ex.method, ex.path, ex.method, t.paramPath))) {
-          throw new BadRequestError('a URL rewrite header (X-Original-URL, X-Rewrite-URL) changes which policy rule applies');
-        }
-      }
-    }
+    const why = otherReading(policy, folded, ex);
+    if (why !== undefined) throw new BadRequestError(why);
     ex.clientAddress = clientIp(ex, trustedHops);
     ex.trustForwarded = trustedHops > 0;
     for (let i = 0; i < routes.length; i++) {
@@ -59,6 +36,40 @@ export function route(policy: CompiledPolicy): Stage {
     return next(ex);
   };
 }
+
+/**
+ * Every reading of the request an app may act on (its method or one a method override names;
+ * its path, with `;parameters`, or one a URL rewrite header names; each matched as written or
+ * case-insensitively) must get the verdict the request line got. Why not, or undefined.
+ */
+function otherReading(policy: CompiledPolicy, folded: Folded | undefined, ex: Exchange): string | undefined {
+  const overrides = overrideMethods(ex.method, ex.headers, ex.target);
+  const rewrites = rewriteTargets(ex.headers);
+  if (ex.paramPath === undefined && overrides === undefined && rewrites === undefined) {
+    return folded !== undefined && (folded.always || HAS_UPPER.test(ex.path)) && !folded.same(ex.method, ex.path) ? CASE : undefined;
+  }
+  const paths: (readonly [string, string])[] = [[ex.path, '']];
+  if (ex.paramPath !== undefined) paths.push([ex.paramPath, 'path parameters (;)']);
+  for (const r of rewrites ?? []) {
+    // Read as the app would read a request line, with the validator every front uses.
+    const t = requestTarget(ex.method, r, false);
+    if (!t.ok || t.path === '*') return 'a URL rewrite header (X-Original-URL, X-Rewrite-URL) names an invalid target';
+    paths.push([t.path, REWRITE]);
+    if (t.paramPath !== undefined) paths.push([t.paramPath, REWRITE]);
+  }
+  for (const m of [ex.method, ...(overrides ?? [])]) {
+    for (const [p, what] of paths) {
+      if ((m !== ex.method || p !== ex.path) && !sameVerdict(policy, ex.method, ex.path, m, p)) {
+        return `${m !== ex.method ? `a method override (${m})` : what} changes which policy rule applies`;
+      }
+      if (folded !== undefined && (folded.always || HAS_UPPER.test(p)) && !folded.same(m, p)) return CASE;
+    }
+  }
+  return undefined;
+}
+
+const CASE = 'the path\'s letter case changes which policy rule applies';
+const REWRITE = 'a URL rewrite header (X-Original-URL, X-Rewrite-URL)';
 
 /**
  * Two readings of one request must get the same route, auth rule, limits (and limit keys) and
@@ -95,7 +106,9 @@ type Matchers = readonly { readonly match: RequestMatcher }[];
  * whichever way the app routes it. `always`: the policy itself spells paths with capitals, so a
  * lowercase path may read differently too. Undefined when no rule names a path with a letter.
  */
-function foldedVerdict(policy: CompiledPolicy): { readonly always: boolean; same(method: string, path: string): boolean } | undefined {
+interface Folded { readonly always: boolean; same(method: string, path: string): boolean }
+
+function foldedVerdict(policy: CompiledPolicy): Folded | undefined {
   const all: RequestMatcher[] = [
     ...policy.routes.map((r) => r.match), ...(policy.auth?.rules ?? []).map((r) => r.match),
     ...policy.rateLimits.map((l) => l.match), ...(policy.maintenance?.except ?? []),
