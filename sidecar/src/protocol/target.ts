@@ -1,7 +1,7 @@
 import { METHODS } from 'node:http';
 
 /**
- * The one request-line validator every front uses (HTTP/1.1, both HTTP/2 engines, TLS), before any
+ * The one request-line validator every front uses (HTTP/1.1, HTTP/2, TLS), before any
  * stage reads the request. Rules match the normalised path, limits key on it and the app receives
  * it, so a request can never be judged as one thing and routed by the app as another
  * (`/public/../admin`, `//admin`, `/%2e%2e/admin`, `/p%75blic`, `/exact/secret#x`, `:method: post`).

@@ -10,6 +10,16 @@ import { fieldLines } from '../http1/head.js';
  */
 const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'expect', 'host']);
 
+/**
+ * Headers only a proxy sets, naming the client's scheme, host or address: kept only when the
+ * proxies in front are trusted (`trustedHops` > 0), else the client's own words would reach the
+ * app as the proxy's. `x-forwarded-proto` and `-host` are then set by the sidecar; `forwarded`
+ * (RFC 7239: Rack 3 prefers it to `x-forwarded-for`), `x-real-ip` (gin, echo, chi) and
+ * `true-client-ip` (chi) are not: the app falls back to `x-forwarded-for`, which ends with the
+ * address the sidecar judged.
+ */
+const FROM_TRUSTED_PROXIES: ReadonlySet<string> = new Set([H.forwardedProto, H.forwardedHost, 'forwarded', 'x-real-ip', 'true-client-ip']);
+
 function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
   const c = headers[H.connection];
   if (c === undefined) return undefined;
@@ -39,7 +49,7 @@ export function requestHeadersForApp(ex: Exchange, h2: boolean): Record<string, 
   const trust = ex.trustForwarded;
   for (const name in src) {
     if (NOT_FORWARDED.has(name)) continue;
-    if (!trust && (name === H.forwardedProto || name === H.forwardedHost)) continue;
+    if (!trust && FROM_TRUSTED_PROXIES.has(name)) continue;
     const v = src[name];
     if (v !== undefined) out[name] = v;
   }
@@ -87,7 +97,7 @@ export function requestHead(ex: Exchange, chunked: boolean, upgrade?: string): s
   const trust = ex.trustForwarded;
   for (const name in src) {
     if (NOT_FORWARDED.has(name) || REBUILT.has(name)) continue;
-    if (!trust && (name === H.forwardedProto || name === H.forwardedHost)) continue;
+    if (!trust && FROM_TRUSTED_PROXIES.has(name)) continue;
     const v = src[name];
     if (v !== undefined) out += fieldLines(name, v);
   }

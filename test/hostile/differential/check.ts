@@ -14,9 +14,6 @@ import { parseurlPathname, type RouterModel } from './routers.js';
  *   the sidecar applied (e.g. `/admin;x/y`: the sidecar matches `/admin/y` like a servlet
  *   container, Express reads `/admin;x/y`). The request satisfied the stricter requirement, so
  *   it satisfies the router's: nothing got through that the policy would refuse.
- * - `express-matching`: Express matches routes case-insensitively and with an optional trailing
- *   slash by default, the policy matcher does neither. That is a policy-writing concern (write
- *   the policy for the paths the app routes), not a parsing differential.
  * - `trailing-slash`: path.Clean (Go) and normpath (Python) drop a trailing slash; the real
  *   routers keep it (Go's ServeMux puts it back, Flask/Werkzeug distinguish it), so a difference
  *   that disappears when the slash is kept is an artefact of the model.
@@ -39,6 +36,11 @@ import { parseurlPathname, type RouterModel } from './routers.js';
  *   judged by.
  * - `duplicate-authorization`: two Authorization fields, the sidecar used the first (node:http's
  *   rule); the token never reaches the app (it is stripped), so no app can read the other one.
+ *
+ * Not tolerated any more: `express-matching` (Express routes case-insensitively and with an
+ * optional trailing slash; a path whose reading so gets a weaker requirement than the sidecar
+ * applied is a violation: the sidecar refuses paths whose case changes the verdict, and exact
+ * rules match with and without the slash).
  *
  * `SIDEGATE_DIFF_TOLERATE` (comma-separated classes) turns more classes into infos: for running
  * the suite green while a known violation is being fixed. It is printed when used.
@@ -76,6 +78,32 @@ const stripParams = (target: string): string => {
 };
 /** Identity header spellings an app may read as the real one: any case, `_` for `-` (CGI, WSGI, nginx underscores_in_headers). */
 const asIdentity = (name: string): string | undefined => { const n = name.toLowerCase().replace(/_/g, '-'); return IDENTITY_HEADERS.has(n) ? n : undefined; };
+
+/**
+ * The methods an app may act on for what it received: the method itself and, for a POST, the
+ * one a method override names (Express's `method-override` reads `X-HTTP-Method-Override`,
+ * gorilla/handlers it or `_method`, Symfony and Laravel `X-HTTP-Method-Override` or `_method`,
+ * others `X-HTTP-Method`, `X-Method-Override`; CGI-style servers read `_` for `-`).
+ */
+function actedMethods(a: AppRequest): string[] {
+  const method = a.method.toUpperCase();
+  const out = [method];
+  if (method !== 'POST') return out;
+  const add = (v: string): void => { const m = v.trim().toUpperCase(); if (m !== '' && !out.includes(m)) out.push(m); };
+  for (const [n, v] of a.headers) {
+    if (/^x[-_]http[-_]method(?:[-_]override)?$|^x[-_]method[-_]override$/i.test(n)) for (const item of v.split(',')) add(item);
+  }
+  const q = a.target.indexOf('?');
+  if (q >= 0) {
+    for (const part of a.target.slice(q + 1).split(/[&;]/)) {
+      const eq = part.indexOf('=');
+      if (eq < 0) continue;
+      const dec = (x: string): string => { try { return decodeURIComponent(x.replace(/\+/g, ' ')); } catch { return x; } };
+      if (dec(part.slice(0, eq)) === '_method') add(dec(part.slice(eq + 1)));
+    }
+  }
+  return out;
+}
 
 /** Bytes in a forwarded request-target that HTTP readers disagree on (RFC 9112 §3.2 allows none of them). */
 // eslint-disable-next-line no-control-regex -- control bytes are exactly what it looks for
@@ -184,9 +212,15 @@ async function compare(q: RequestRun, l: LogLine, a: AppRequest, ctx: CheckCtx, 
   for (const [n, v] of a.headers) { const k = n.toLowerCase(); const xs = fields.get(k); if (xs) xs.push(v); else fields.set(k, [v]); }
   const route = routeFor(ctx.policy, a.method, parseurlPathname(a.target) ?? pathOf(a.target));
   const logged = l.decision?.limits ?? {};
+  const acted = actedMethods(a);
   for (const spec of ctx.policy.rateLimits) {
-    const mine = limitKeyFromApp(ctx.policy, spec.name, { method: a.method, route, headers: fields, claims });
     const theirs = logged[spec.name];
+    // A method override the app acts on: the request must have been keyed as that method too.
+    for (const m of acted.slice(1)) {
+      const over = limitKeyFromApp(ctx.policy, spec.name, { method: m, route: routeFor(ctx.policy, m, parseurlPathname(a.target) ?? pathOf(a.target)), headers: fields, claims });
+      if (theirs !== undefined && over !== theirs) add('limit-key (method override)', i, `limit ${spec.name}: the sidecar keyed ${theirs} for ${esc(String(l.method))}, the app may act on ${esc(m)} (a method override), which keys ${String(over)}`);
+    }
+    const mine = limitKeyFromApp(ctx.policy, spec.name, { method: a.method, route, headers: fields, claims });
     if (theirs === undefined) add('limit-key', i, `limit ${spec.name} applies to every request but the sidecar logged no key for it`);
     else if (mine !== theirs) {
       // The cause, when it is the path parameters the sidecar strips for matching but forwards.
@@ -221,6 +255,10 @@ async function compare(q: RequestRun, l: LogLine, a: AppRequest, ctx: CheckCtx, 
         add(`rule-mismatch${cause}`, i, `${what}; ${satisfies(theirs, claims) ? 'this request happened to meet both' : 'this request does NOT meet the router\'s requirement: it got through'}`);
       }
     }
+    for (const over of acted.slice(1)) {
+      const r = requirementOf(ctx.policy, ruleFor(ctx.policy, over, path));
+      if (!implies(applied, r)) add('rule-mismatch (method override)', i, `${m.name} reads ${esc(path)}; the app may act on ${esc(over)} (a method override): ${ruleFor(ctx.policy, over, path)} requiring ${requirementText(r)}; the sidecar applied ${rule} requiring ${requirementText(applied)} to ${esc(String(l.method))}; ${satisfies(r, claims) ? 'this request happened to meet both' : 'this request does NOT meet it: it got through'}`);
+    }
     if (m.caseInsensitive === true || m.optionalTrailingSlash === true) {
       const variants = new Set<string>();
       const strip = (p: string): string => p.replace(/\/+$/, '') || '/';
@@ -230,7 +268,7 @@ async function compare(q: RequestRun, l: LogLine, a: AppRequest, ctx: CheckCtx, 
       variants.delete(path);
       for (const v of variants) {
         const r = requirementOf(ctx.policy, ruleFor(ctx.policy, method, v));
-        if (!implies(applied, r)) { add('express-matching', i, `${m.name} would route ${esc(path)} like ${esc(v)} (${requirementText(r)}); the sidecar applied ${requirementText(applied)}`, true); break; }
+        if (!implies(applied, r)) { add('express-matching', i, `${m.name} would route ${esc(path)} like ${esc(v)} (${requirementText(r)}); the sidecar applied ${requirementText(applied)}`); break; }
       }
     }
   }

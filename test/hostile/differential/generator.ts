@@ -69,7 +69,7 @@ const chance = (r: R, p: number): boolean => r() < p;
 
 /** Path segments that aim at the policy's rules. */
 const ANCHORS: readonly (readonly string[])[] = [
-  ['public', 'x'], ['admin', 'x'], ['admin'], ['api', 'x'], ['exact', 'secret'], ['other'],
+  ['public', 'x'], ['admin', 'x'], ['admin'], ['api', 'x'], ['exact', 'secret'], ['other'], ['Admin', 'x'], ['EXACT', 'secret'],
   ['public', '..', 'admin', 'x'], ['public', '..', 'exact', 'secret'], ['api', '..', 'admin', 'x'], ['admin', '..', 'public', 'x'],
 ];
 
@@ -83,7 +83,7 @@ const TRICKY: readonly string[] = [
 /** Single bytes injected into or between segments. */
 const BYTES: readonly string[] = [' ', '\t', '\x7f', '\x80', '\xff', '\xc3\xa9', '|', '{', '}', '^', '`', '"', '<', '>', '\x0b', '\x01'];
 
-const SUFFIXES: readonly string[] = ['#frag', '#/../admin/x', '#', '?q=1&x=/admin', '?/../admin', '?a=%2e%2e', '?', '?q=1#f', '?x=\\..'];
+const SUFFIXES: readonly string[] = ['#frag', '#/../admin/x', '#', '?q=1&x=/admin', '?/../admin', '?a=%2e%2e', '?', '?q=1#f', '?x=\\..', '?_method=DELETE', '?%5Fmethod=get', '?a=1;_method=delete'];
 
 const KEYWORDS = new Set(['public', 'admin', 'api', 'exact', 'secret']);
 
@@ -98,14 +98,17 @@ function genPath(r: R): string {
     } else if (roll < 0.7) {
       segs.splice(at, 0, pick(r, BYTES));
     } else {
-      // Mutate a keyword in place: a byte inside it, or one letter percent-encoded.
+      // Mutate a keyword in place: a byte inside it, one letter percent-encoded, or its case
+      // (Express and ASP.NET route case-insensitively).
       const k = segs.findIndex((s) => KEYWORDS.has(s));
       if (k < 0) { segs.splice(at, 0, pick(r, TRICKY)); continue; }
       const w = segs[k]!;
       const p = 1 + int(r, w.length - 1);
-      segs[k] = chance(r, 0.5)
+      const how = r();
+      segs[k] = how < 0.4
         ? w.slice(0, p) + pick(r, BYTES) + w.slice(p)
-        : w.slice(0, p) + `%${w.charCodeAt(p).toString(16)}` + w.slice(p + 1);
+        : how < 0.8 ? w.slice(0, p) + `%${w.charCodeAt(p).toString(16)}` + w.slice(p + 1)
+          : chance(r, 0.5) ? w.toUpperCase() : w.charAt(0).toUpperCase() + w.slice(1);
     }
   }
   let path = `/${segs.join('/')}`;
@@ -138,6 +141,7 @@ function genMethod(r: R): string {
 
 const IDENTITY_SPELLINGS: readonly string[] = ['x-user-id', 'X-User-Id', 'X-USER-ID', 'x_user_id', 'X_User_Id', 'x-user_id', 'x-tenant-id', 'X_TENANT_ID', 'x_tenant-id'];
 const AUTH_SPELLINGS: readonly string[] = ['authorization', 'Authorization', 'AUTHORIZATION'];
+const OVERRIDE_SPELLINGS: readonly string[] = ['X-HTTP-Method-Override', 'x-http-method-override', 'X_HTTP_METHOD_OVERRIDE', 'X-HTTP-Method', 'X-Method-Override'];
 const TENANT_SPELLINGS: readonly string[] = ['x-tenant', 'X-Tenant', 'X-TENANT'];
 
 function genHeaders(r: R, method: string): [string, string][] {
@@ -163,6 +167,8 @@ function genHeaders(r: R, method: string): [string, string][] {
     for (let i = 0; i < n; i++) h.push(['X-Forwarded-For', pick(r, ['10.0.0.1', '10.0.0.2, 10.0.0.3', '1.2.3.4'])]);
   }
   if (chance(r, 0.08)) h.push(['Connection', pick(r, ['x-user-id', 'x-tenant', 'authorization', 'x-user-id, x-tenant-id', 'keep-alive, x-forwarded-for', 'X-User-Id'])]);
+  // Method override (Express's method-override, Rack, Symfony, gorilla): the app may act on another method.
+  if (chance(r, 0.08)) h.push([pick(r, OVERRIDE_SPELLINGS), pick(r, ['DELETE', 'delete', 'GET', 'PUT', 'POST', 'DELETE, POST'])]);
   if (method === 'OPTIONS' && chance(r, 0.5)) h.push(['Origin', 'http://o']);
   return h;
 }

@@ -1,5 +1,5 @@
 import { clientOf } from '../../client-address.js';
-import type { AuthPolicy, Requirement } from '../../../../policies/src/types.js';
+import type { AuthPolicy, Requirement, TokenSource } from '../../../../policies/src/types.js';
 import { AuthUnavailableError, CrossTenantError, ForbiddenError, UnauthenticatedError, type SidecarError } from '../../errors.js';
 import type { AuthOutcome, Exchange } from '../../exchange.js';
 import type { Stage } from '../../pipeline/stage.js';
@@ -13,7 +13,7 @@ import { REASON_MESSAGES, type AuthReason } from './reasons.js';
 import type { LocalRevocations, RevocationStore } from './revocation.js';
 import { issuedBefore, type RevocationEntry } from '../../revocation/list.js';
 import { compileRequirement, compileRules, pathSegment, type CompiledRequirement, type CompiledRule, type RuleSource } from './rules.js';
-import { readToken, stripToken } from './token-source.js';
+import { keepOnlyToken, readToken, stripToken } from './token-source.js';
 import { ProviderRuntime, UNKNOWN_KID, verifyWith, type Verified } from './verifier.js';
 
 export interface AuthDeps extends KeyDeps {
@@ -66,6 +66,8 @@ export class Authenticator {
   /** Every forwardClaims header of every provider: removed from every request (anti-spoofing). */
   private readonly spoofable: readonly string[];
   private readonly scanUnderscores: ReadonlySet<string> | undefined;
+  /** Every place any provider reads a token from (`forward: true` keeps only the verified token). */
+  private readonly tokenSources: readonly TokenSource[];
   private readonly revocation: { readonly store: RevocationStore; readonly deny: boolean } | undefined;
   private readonly hit;
   private readonly miss;
@@ -85,6 +87,7 @@ export class Authenticator {
     this.spoofable = [...new Set(forwarded.flatMap(spellings))];
     // Names with more separators than spellings() enumerates: underscored keys are checked one by one.
     this.scanUnderscores = forwarded.some((n) => n.split(/[-_]/).length > SPELLED_PARTS) ? new Set(forwarded.map(dashed)) : undefined;
+    this.tokenSources = policy.providers.flatMap((p) => p.from);
     this.cache = new TokenCache(policy.cache.maxEntries);
     if (policy.revocation?.enabled === true) {
       if (deps.revocation === undefined) throw new Error('auth.revocation is enabled but no revocation store was given');
@@ -241,7 +244,10 @@ export class Authenticator {
 
   private admit(ex: Exchange, source: RuleSource, v: Verified, cached: boolean, reason = 'ok'): void {
     const headers = ex.headers;
-    if (!v.provider.cfg.forward) ex.target = stripToken(source.src, headers, ex.target);
+    // The app gets the token only with `forward: true`, and then the verified one alone: apps
+    // behind a gateway decode it unverified, and would read a second cookie or parameter of that
+    // name (or another source's token) that nobody verified.
+    ex.target = v.provider.cfg.forward ? keepOnlyToken(this.tokenSources, source.src, headers, ex.target) : stripToken(source.src, headers, ex.target);
     const f = v.forward;
     for (let i = 0; i < f.length; i += 2) headers[f[i]!] = f[i + 1]!;
     ex.auth = cached ? v.cachedOutcome : v.outcome;

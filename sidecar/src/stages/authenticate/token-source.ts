@@ -74,6 +74,29 @@ export function stripToken(src: TokenSource, headers: IncomingHttpHeaders, targe
   return target;
 }
 
+/**
+ * For a provider with `forward: true`: the request keeps the token that was verified (read from
+ * `found`, the first one there) once, where it was, and no token anywhere else any provider reads
+ * one from: every other cookie or parameter of that name, in any spelling, and every other source
+ * are removed. The new target is returned.
+ */
+export function keepOnlyToken(all: readonly TokenSource[], found: TokenSource, headers: IncomingHttpHeaders, target: string): string {
+  const token = readToken(found, headers, target);
+  let t = target;
+  for (const s of all) {
+    if (s.kind === found.kind && s.name === found.name) continue;
+    t = stripToken(s, headers, t);
+  }
+  if (token === undefined || found.kind === 'header') return t; // a header holds one value: the verified one
+  t = stripToken(found, headers, t);
+  if (found.kind === 'cookie') {
+    const c = headers.cookie;
+    headers.cookie = c === undefined ? `${found.name}=${token}` : `${c}; ${found.name}=${token}`;
+    return t;
+  }
+  return `${t}${t.includes('?') ? '&' : '?'}${encodeURIComponent(found.name)}=${encodeURIComponent(token)}`;
+}
+
 /** Every parameter of that name as query parsers decode names (`%61t` and `a+t` spellings too). */
 function withoutQueryParam(target: string, name: string): string {
   const q = target.indexOf('?');

@@ -123,9 +123,12 @@ export class UpstreamCall implements ConnUser {
     this.settle();
     let t: Record<string, string | string[]> | undefined;
     if (trailers !== undefined) { t = {}; for (let i = 0; i + 1 < trailers.length; i += 2) addField(t, trailers[i]!, trailers[i + 1]!); }
-    // Back to the pool first: the next request of a pipelined client may start from sink.end().
-    if (this.bodySent) this.deps.pool.release(c);
-    else c.close(); // the app answered before reading the whole body: the connection is out of step
+    // Reused only when in step: not when the app answered before reading the whole body, nor
+    // after a HEAD (whether the app sent a body after its head cannot be told: those bytes would
+    // be the next call's response) or a 101 (the app left HTTP). Back in the pool once the read
+    // that carried this response's end is parsed (`park`): bytes after it close the connection.
+    if (this.bodySent && this.ex.method !== 'HEAD' && this.ex.status !== 101) { const pool = this.deps.pool; c.park(() => pool.release(c)); }
+    else c.close();
     this.ex.sink.end(undefined, t);
     this.resolve();
   }

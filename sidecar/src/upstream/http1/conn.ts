@@ -36,12 +36,24 @@ export class UpstreamConn {
   private fields: string[] = [];
   private headDone = false;
   private consumed = false;
+  /** A response has begun and not yet completed. */
+  private inResponse = false;
+  /** Back to the pool once the read being parsed is done (`park`). */
+  private parked: (() => void) | undefined;
 
   constructor(host: string, port: number, defaultKeepAliveMs: number, private readonly onDead: (c: UpstreamConn) => void) {
     this.keepAliveMs = defaultKeepAliveMs;
     const p = newParser('response', 0);
     this.parser = p;
-    p[Slot.MessageBegin] = (() => { this.responded = true; this.headDone = false; });
+    p[Slot.MessageBegin] = (() => {
+      // A response nobody asked for (bytes the app sent beyond the last response's framing: a
+      // body on a HEAD answer, a short Content-Length): the connection is out of step, and what
+      // follows must never be read as the next call's response.
+      if (this.user === undefined) { this.fail(Object.assign(new Error('the app sent a response no request was waiting for'), { code: 'SIDEGATE_UPSTREAM_PROTOCOL' })); return; }
+      this.responded = true;
+      this.headDone = false;
+      this.inResponse = true;
+    });
     p[Slot.Headers] = ((f: string[]) => { for (const x of f) this.fields.push(x); });
     p[Slot.HeadersComplete] = ((_maj: number, _min: number, f: string[] | undefined, _m: unknown, _u: unknown, status: number, _t: unknown, _up: boolean, ka: boolean) => {
       let raw = f ?? this.fields;
@@ -53,16 +65,17 @@ export class UpstreamConn {
     });
     p[Slot.Body] = ((b: Buffer) => { this.user?.onBody(b); });
     p[Slot.MessageComplete] = (() => {
+      this.inResponse = false;
       let trailers: string[] | undefined;
       if (this.headDone && this.fields.length > 0) { trailers = this.fields; this.fields = []; }
       this.user?.onComplete(trailers);
     });
-    p[Slot.Execute] = ((ret: number | ParseError) => { if (typeof ret !== 'number') this.fail(ret); });
+    p[Slot.Execute] = ((ret: number | ParseError) => { if (typeof ret !== 'number') this.fail(ret); this.afterRead(); });
     const socket = connect({ host, port, noDelay: true });
     this.socket = socket;
     socket.once('connect', () => {
       this.consumed = consumeSocket(p, socket);
-      if (!this.consumed) socket.on('data', (d: Buffer) => { const r = p.execute(d); if (typeof r !== 'number') this.fail(r); });
+      if (!this.consumed) socket.on('data', (d: Buffer) => { const r = p.execute(d); if (typeof r !== 'number') this.fail(r); this.afterRead(); });
       // Flowing, so the app's end of the connection reaches 'end' (data itself goes to the parser).
       socket.resume();
       this.user?.onConnected();
@@ -76,6 +89,25 @@ export class UpstreamConn {
       else this.fail(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' }));
     });
     socket.on('close', () => this.fail(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' })));
+  }
+
+  /**
+   * The call's response is complete: `release` puts the connection back in the pool once the
+   * rest of the read that carried the response's end has been parsed (responses complete inside
+   * the parser), so bytes after it are seen first and close the connection rather than reach
+   * the next call, a pipelined client's next request among them.
+   */
+  park(release: () => void): void {
+    this.parked = release;
+  }
+
+  private afterRead(): void {
+    const release = this.parked;
+    if (release === undefined) return;
+    this.parked = undefined;
+    if (this.dead) return;
+    if (this.inResponse) { this.close(); return; } // the start of a stray response: out of step
+    release();
   }
 
   /** Usable for another request now. */
@@ -95,6 +127,7 @@ export class UpstreamConn {
   fail(err: Error): void {
     if (this.dead) return;
     this.dead = true;
+    this.parked = undefined;
     const u = this.user;
     this.user = undefined;
     this.socket.destroy();
