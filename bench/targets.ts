@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { renderFile } from './lib/conf.js';
@@ -132,8 +131,6 @@ function baselineRoot(): string | undefined {
 interface SidegateOptions {
   readonly h2cUpstream?: boolean;
   readonly nodeArgs?: string[];
-  /** Launch with this instead of the shebang's environment and flags. */
-  readonly launch?: CliLaunch;
   /** More `sidegate proxy` flags. */
   readonly proxyArgs?: string[];
   /** Render bench/conf/policy-full.yaml and run with it, the harness's Redis and a bearer token. */
@@ -195,7 +192,7 @@ function sidegate(name: string, description: string, opts: SidegateOptions = {})
         policy.push('--policy', file, '--redis', env.redis!.url, '--redis-timeout', '50ms', '--service', 'bench');
       }
       const root = opts.baseline ? baselineRoot()! : env.root;
-      const launch = opts.launch ?? cliLaunch(root);
+      const launch = cliLaunch(root);
       const args = [...launch.nodeFlags, ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, ...(opts.proxyArgs ?? []), '--log-level', 'warn'];
       const exe = nodeExecutable(env.root, opts.nodeVersion);
@@ -221,17 +218,13 @@ function freshScript(env: BenchEnv): string {
 }
 
 /**
- * One of the alternative HTTP/1.1 engines in bench/engines, as its own pinned Node process. Not in
- * the default run since issue 9's rows joined it (the engine comparison is recorded in
- * docs/benchmarks.md; `--only=@engines` runs it again).
+ * An HTTP/1.1 engine of bench/engines without sidegate's pipeline, as its own pinned Node process:
+ * sidegate's own (the reference for engine work) and node:http's (the public path). Not in the
+ * default run (docs/benchmarks.md, "The HTTP/1.1 engine"; `--only=@engines`).
  */
-function engine(name: string, file: string, description: string, pkg?: string): TargetSpec {
+function engine(name: string, file: string, description: string): TargetSpec {
   return {
     name, description, protocols: ['h1'], scenarios: ['capacity-h1'], byDefault: false,
-    unavailable() {
-      if (pkg === undefined) return undefined;
-      try { createRequire(import.meta.url).resolve(pkg); return undefined; } catch { return `npm package ${pkg} is not installed`; }
-    },
     async start(env) {
       const port = await freePort();
       const args = [join(env.root, 'dist/bench/engines', file), '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${env.app.h1Port}`];
@@ -293,29 +286,7 @@ export const TARGETS: readonly TargetSpec[] = [
     fullPolicy: true, fresh: true, scenarios: ['capacity-h1', 'capacity-h2c'],
   }),
   engine('engine-llhttp', 'llhttp.js', 'sidegate\'s HTTP/1.1 engine (llhttp on the socket handles, both ways), no pipeline'),
-  engine('engine-undici-dispatch', 'undici-dispatch.js', 'undici Pool.dispatch() handler, no pipeline (sidegate\'s engine until the llhttp one)'),
-  engine('engine-undici-stream', 'undici-stream.js', 'undici Pool.stream() into the ServerResponse'),
-  engine('engine-undici-request', 'undici-request.js', 'undici Pool.request(), body piped'),
   engine('engine-http-request', 'http-request.js', 'node:http request() + keep-alive Agent(64), piped'),
-  engine('engine-http2-proxy', 'http2-proxy.js', 'http2-proxy proxy.web()', 'http2-proxy'),
-  // Not in the default run: the full policy with another young generation than the shebang's
-  // --max-semi-space-size=2 (a later V8 flag wins), for the trade between GC and memory.
-  sidegate('sidegate-full-young1', 'sidegate-full with --max-semi-space-size=1', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=1'], byDefault: false }),
-  sidegate('sidegate-full-young4', 'sidegate-full with --max-semi-space-size=4', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=4'], byDefault: false }),
-  sidegate('sidegate-full-young8', 'sidegate-full with --max-semi-space-size=8', { fullPolicy: true, nodeArgs: ['--max-semi-space-size=8'], byDefault: false }),
-  // Not in the default run: the full policy launched as before the memory settings of commit
-  // "sidegate command: one malloc arena, one V8 worker, compaction on every full GC" (runs A–U's
-  // shebang), for the comparison in docs/benchmarks.md (Memory).
-  sidegate('sidegate-full-runu', 'sidegate-full launched as in run U: node --max-semi-space-size=2 --heap-growing-percent=20, no MALLOC_* tunables, 4 V8 workers, default compaction', {
-    fullPolicy: true, byDefault: false, launch: { env: {}, nodeFlags: ['--max-semi-space-size=2', '--heap-growing-percent=20'] },
-  }),
-  // Not in the default run: V8 without background threads, since the proxy has one core and V8's
-  // GC and compiler helpers preempt the event loop on it (see the scheduling table of a run).
-  sidegate('sidegate-full-st', 'sidegate-full with --single-threaded (no V8 background threads: GC and compilation on the main thread)', { fullPolicy: true, nodeArgs: ['--single-threaded'], byDefault: false }),
-  // Not in the default run: TurboFan compiling on the main thread. A pinned sidecar has one core,
-  // so the background compiler shares it anyway; its thread's malloc arena was 2–3 MB of RSS.
-  sidegate('sidegate-full-ncr', 'sidegate-full with --no-concurrent-recompilation (optimising compilation on the main thread)', { fullPolicy: true, nodeArgs: ['--no-concurrent-recompilation'], byDefault: false }),
-  sidegate('sidegate-full-stgc', 'sidegate-full with --single-threaded-gc (GC on the main thread only; compilation still in the background)', { fullPolicy: true, nodeArgs: ['--single-threaded-gc'], byDefault: false }),
   // Not in the default run: the same rows on other Node.js lines than the one running the harness
   // (the pin in package.json): Node 20, the line before issue 21, and Node 26, the newer LTS.
   ...(['20.20.2', '26.12.1'] as const).flatMap((v) => {
@@ -326,12 +297,10 @@ export const TARGETS: readonly TargetSpec[] = [
     ];
   }),
   // Not in the default run: V8's mid-tier compiler back on (`--maglev` after the #! line's
-  // --no-maglev), compaction on every full GC (the #! line's until Node 24), and the rows of
-  // another build (SIDEGATE_BENCH_BASELINE), for the trades the #! line makes on Node 24
-  // (docs/benchmarks.md, run W).
+  // --no-maglev), the evidence for that flag; and the rows of another build
+  // (SIDEGATE_BENCH_BASELINE), for an A/B of any change in one run (docs/benchmarks.md, run X).
   sidegate('sidegate-maglev', 'sidegate with --maglev (the #! line without its --no-maglev)', { nodeArgs: ['--maglev'], byDefault: false }),
   sidegate('sidegate-full-maglev', 'sidegate-full with --maglev (the #! line without its --no-maglev)', { fullPolicy: true, nodeArgs: ['--maglev'], byDefault: false }),
-  sidegate('sidegate-full-compact', 'sidegate-full with --compact-on-every-full-gc', { fullPolicy: true, nodeArgs: ['--compact-on-every-full-gc'], byDefault: false }),
   sidegate('sidegate-baseline', 'sidegate from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', { baseline: true, byDefault: false }),
   sidegate('sidegate-full-baseline', 'sidegate-full from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', { fullPolicy: true, baseline: true, byDefault: false }),
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
@@ -344,11 +313,7 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   issue9: TARGETS.filter((t) => t.byDefault).map((t) => t.name),
   auth: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-fresh-token'],
   tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
-  young: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-young1', 'sidegate-full-young4', 'sidegate-full-young8'],
-  memory: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-runu', 'sidegate-full-young1'],
-  threads: ['direct', 'haproxy-jwt', 'sidegate-full', 'sidegate-full-st', 'sidegate-full-stgc', 'sidegate-full-ncr'],
   runtimes: ['direct', 'haproxy', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-node20', 'sidegate-full', 'sidegate-full-node20'],
-  memory24: ['direct', 'sidegate', 'sidegate-baseline', 'sidegate-full', 'sidegate-full-baseline', 'sidegate-full-maglev', 'sidegate-full-compact', 'sidegate-full-node20'],
   runtimes26: ['direct', 'sidegate', 'sidegate-node20', 'sidegate-node26', 'sidegate-full', 'sidegate-full-node20', 'sidegate-full-node26'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };

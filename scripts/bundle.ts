@@ -5,7 +5,7 @@
  *
  * Why: a sidecar starts with every pod. Resolving and loading ~400 separate modules was most of
  * its start → ready time; one linked file per load starts about a third faster and holds ~5 MB
- * less (docs/benchmarks.md, "Memory and start-up"). Tests spawn dist/bin/sidegate.js, so what ships is what
+ * less (docs/benchmarks.md, "History"). Tests spawn dist/bin/sidegate.js, so what ships is what
  * is tested.
  *
  * Minified: comments and whitespace are what most of the source text was, and V8 keeps every

@@ -38,12 +38,12 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
   --only=a,b            targets to measure (default: every default target; see bench/targets.ts), or groups:
                         @anchors (direct, haproxy, nginx), @issue9 (the default run), @auth (haproxy-jwt,
                         sidegate-full, sidegate-fresh-token + direct), @tracing (sidegate-full with tracing
-                        off, 0.1, 1.0 + direct), @engines (the HTTP/1.1 forwarding engines + direct, sidegate),
-                        @memory (sidegate-full beside its launch of run U and a 1 MB young generation),
+                        off, 0.1, 1.0 + direct), @engines (engine-llhttp and engine-http-request, the
+                        HTTP/1.1 engines without the pipeline, + direct, sidegate),
                         @runtimes (anchors, haproxy-jwt, sidegate and sidegate-full beside their Node 20 twins),
-                        @runtimes26 (sidegate and sidegate-full on Node 20, the pinned Node and Node 26),
-                        @memory24 (sidegate and sidegate-full beside the build in SIDEGATE_BENCH_BASELINE;
-                        sidegate-full with --maglev, with --compact-on-every-full-gc and on Node 20)
+                        @runtimes26 (sidegate and sidegate-full on Node 20, the pinned Node and Node 26);
+                        not in a group: sidegate-baseline, sidegate-full-baseline (the build in
+                        SIDEGATE_BENCH_BASELINE), sidegate-maglev, sidegate-full-maglev, sidegate-h2c-upstream
   --scenarios=a,b       ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)
   --reps N              interleaved repetitions of each measurement (default 3)
   --duration S          seconds per capacity measurement (default 8)

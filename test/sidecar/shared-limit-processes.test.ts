@@ -20,10 +20,9 @@ spec:
   rateLimits:
     - { name: per-service, key: [ { constant: all } ], limit: { requests: 40, per: 1h, burst: 0 }, onRedisError: deny }
 `);
-  // A 1 s Redis budget: what is checked here is the sharing. With 50 ms, one full-suite run got 38
-  // of the 200 answers neither 200 nor 429 (four cold processes, 200 requests at once, a loaded
-  // machine: deny mode answers 503 when a call misses the budget, as it should); the budget's own
-  // behaviour is the fault tests' subject. The messages now show the statuses.
+  // A 1 s Redis budget: what is checked here is the sharing. Four cold processes taking 200 requests
+  // at once on a loaded machine can miss a short budget, and deny mode then answers 503, as it
+  // should; the budget's own behaviour is the fault tests' subject. The messages show the statuses.
   const flags = ['--policy', policy, '--redis', redis.url, '--service', 'orders', '--namespace', 'shop', '--redis-timeout', '1s'];
   const sidecars: ProxyProcess[] = [];
   for (let i = 0; i < 4; i++) sidecars.push(await spawnProxy(app.url, [...flags, '--pod-name', `orders-${i}`]));

@@ -17,7 +17,7 @@ export const EMBEDDER_TICK_MS = 10_000;
  * reducer reports "high alloc" on every tick (`node --trace-memory-reducer
  * --trace-mutator-utilization`: `Embedder mutator utilization = 0.000 (mutator_speed=0, ...)`).
  * An idle sidecar then keeps its start-up garbage until the reducer's 100 s watchdog, if an
- * ordinary GC does not reset that clock first. docs/benchmarks.md (run W) has the figures.
+ * ordinary GC does not reset that clock first. docs/benchmarks.md (run X) has the figures.
  *
  * One tiny `vm.Script` every EMBEDDER_TICK_MS (a few bytes on cppgc, a compilation-cache hit)
  * keeps that rate just above 0, far under V8's threshold, and the reducer compacts an idle heap

@@ -63,7 +63,7 @@ t.test('sidegate HTTP/2 engine', async (t) => {
     t.teardown(() => c.close());
     c.send(frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 0, 0, 0]))); // INITIAL_WINDOW_SIZE 0
     c.request(1, GET('/small'));
-    // The answer's HEADERS came and its DATA waits on the window: the case that raced in CI.
+    // Wait for the answer's HEADERS, so its DATA is known to be held by the window before it opens.
     t.ok(await c.until(() => c.frames.some((f) => f.type === T.HEADERS && f.stream === 1), 3000), 'the answer is waiting on the window');
     const acks = c.acks;
     c.send(frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 0, 0, 1]))); // INITIAL_WINDOW_SIZE 1
