@@ -108,6 +108,10 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
   });
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
+  // Longer than the apiserver keeps an idle webhook connection (client-go: 90 s), so it is always
+  // the apiserver that closes one: a connection this side closed just as the apiserver reused it
+  // fails that admission ("write: broken pipe"), and with failurePolicy Fail refuses the pod.
+  server.keepAliveTimeout = 120_000;
   // cert-manager and Secret volume updates swap the files: poll (stat follows the symlinks).
   const reload = (cur: { mtimeMs: number }, prev: { mtimeMs: number }): void => {
     if (cur.mtimeMs === prev.mtimeMs) return;

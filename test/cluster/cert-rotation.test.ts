@@ -8,6 +8,7 @@
  * serving certificate moves to the new CA; the old CA leaves the caBundle. Every pod created
  * meanwhile must be admitted and injected.
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,15 @@ import { Helm } from './helm.js';
 import { makeCa, makeLeaf, type CertPair } from './pki.js';
 
 const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
+
+/** Resolves once no client socket toward `port` is left in CLOSE-WAIT (its owner has read the close). */
+async function halfClosedGone(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const out = execFileSync('ss', ['-Htan', 'state', 'close-wait', `( dport = :${port} )`], { encoding: 'utf8' });
+    if (out.trim() === '') return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 const SAN = 'DNS:localhost,IP:127.0.0.1';
 
 /** A Secret volume: DIR/tls.crt → ..data/tls.crt, ..data → a timestamped folder; `swap` replaces ..data atomically. */
@@ -121,7 +131,10 @@ t.test('rotating the serving certificate and then the CA fails no admission', as
       // The apiserver keeps webhook connections alive and would verify the injector's certificate
       // only when it dials again: close the idle connection so every pod is a fresh handshake,
       // as it is for a restarted apiserver, another replica, or after an idle timeout.
+      // Then wait until the apiserver has seen the close (no socket of its left half-closed toward
+      // the injector): reusing one it has not yet seen closed fails the call ("broken pipe").
       hook.server.closeIdleConnections();
+      await halfClosedGone(port);
       await new Promise((r) => setTimeout(r, Math.max(0, 50 - (Date.now() - started))));
     }
   })();

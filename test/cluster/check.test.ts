@@ -179,7 +179,7 @@ t.test('an injected running pod: what it was injected with', async (t) => {
   t.same(codes(r), []);
   t.equal(r.report.pods.length, 1);
   t.equal(r.report.pods[0].injected, true);
-  t.match(r.report.pods[0].detail, /^injected: native sidecar sidegate-proxy \(image ghcr\.io\/sidegate\/sidegate:[^)]+\); init containers sidegate-init, sidegate-proxy; volumes sidegate-revocations; annotations set prometheus\.io\/scrape, prometheus\.io\/port, prometheus\.io\/path$/);
+  t.match(r.report.pods[0].detail, /^injected: native sidecar sidegate-proxy \(image ghcr\.io\/sidegate\/sidegate:[^)]+\); init containers sidegate-init, sidegate-proxy; volumes sidegate-no-api-token, sidegate-revocations; annotations set prometheus\.io\/scrape, prometheus\.io\/port, prometheus\.io\/path$/);
   t.same(r.report.newPods, { outcome: 'inject', webhook: 'inject.sidegate.dev' }, 'and a pod like it created now would be injected too');
 
   const w = await check(['deployment/orders', '-n', 'shop'], { json: false });

@@ -57,7 +57,7 @@ t.test('an existing pod: injected with what, or not', async (t) => {
   if (r.kind !== 'inject') throw new Error('expected an injection');
   const d = describeInjection(r.pod, 'pod/p');
   t.equal(d.injected, true);
-  t.equal(d.detail, `injected: classic sidecar sidegate-proxy (image ${DEFAULT_CONFIG.image}); init containers sidegate-init; containers sidegate-proxy; volumes sidegate-revocations; annotations set prometheus.io/scrape, prometheus.io/port, prometheus.io/path`);
+  t.equal(d.detail, `injected: classic sidecar sidegate-proxy (image ${DEFAULT_CONFIG.image}); init containers sidegate-init; containers sidegate-proxy; volumes sidegate-no-api-token, sidegate-revocations; annotations set prometheus.io/scrape, prometheus.io/port, prometheus.io/path`);
   t.same(d.findings, []);
   t.same(describeInjection(pod(), 'pod/p'), { injected: false, detail: 'not injected: no sidecar, no sidegate.dev/status', findings: [] });
   const stripped = structuredClone(r.pod);

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { ManualClock } from '../../../sidecar/src/clock.js';
+import { ManualClock, systemClock } from '../../../sidecar/src/clock.js';
 import { RedisConnection } from '../../../sidecar/src/redis/index.js';
 import { bannedKey, deleteEntry, RevocationList, RevocationSeeder, revokedKey, seededKey, type RevocationEntry } from '../../../sidecar/src/revocation/index.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
@@ -18,9 +18,10 @@ t.test('re-seeding Redis from the list', async (t) => {
   const client = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50, lazyConnect: true });
   await client.connect();
   client.on('error', () => undefined);
-  const clock = new ManualClock(Date.parse('2026-12-06T21:00:00Z'), 0);
+  // Redis expires keys by its own (real) clock: the manual clock starts at the real time.
+  const clock = new ManualClock(Date.now(), 0);
   const metrics = new Metrics({ processMetrics: false });
-  const conn = new RedisConnection(client, { metrics, logger: new MemoryLogger(), clock, budgetMs: 500 });
+  const conn = new RedisConnection(client, { metrics, logger: new MemoryLogger(), clock: systemClock, budgetMs: 500 });
   t.teardown(() => conn.close());
   const admin = new Redis(server.url);
   t.teardown(() => admin.disconnect());

@@ -49,6 +49,9 @@ t.test('reloads, problems and the last good list', async (t) => {
   t.ok(proxy.logs.some((l) => l.msg === 'revocation list rejected: not a revocation list; keeping the entries in force'));
   t.ok(await metric(/^sidegate_revocation_list_problems 1$/m));
 
+  // The watch and its 2 s poll run on real time: stopped, so no read lands between the clock's
+  // move and the scrape (refresh() still reads).
+  proxy.proxy.revocations.close();
   clock.advance(5000);
   t.ok(await metric(/^sidegate_revocation_copy_age_seconds\{copy="file"\} 5$/m), 'age grows with the clock until the next read');
   await proxy.proxy.revocations.refresh();
