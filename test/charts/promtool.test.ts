@@ -82,6 +82,8 @@ t.test('the runbooks\' alerts are all covered', async (t) => {
     'SidegateSecurityViolation', 'SidegateUpstreamErrors', 'SidegateInjectorDown', 'SidegateInjectorErrors',
     // 004's maintenance mode, switched by the policy instead of a restart: left on too long pages.
     'SidegateMaintenanceLeftOn',
+    // 004's breach playbook: a pod deciding from a list it cannot read, or one with bad entries.
+    'SidegateRevocationListStale', 'SidegateRevocationListProblems',
   ];
   const have = new Set(allAlerts().map((a) => a.alert));
   for (const n of needed) t.ok(have.has(n), n);
