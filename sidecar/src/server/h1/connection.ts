@@ -170,6 +170,11 @@ export class H1Connection implements MessageOwner, BodySource {
       this.remoteAddress, hasBody ? (this.body = new RequestBody(this)) : EMPTY_BODY, hasBody, msg,
       requestIdFrom(headers[H.requestId]), this.messageStart, undefined,
     ), false);
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host and for any with more than one, so
+    // the app never picks a Host the sidecar did not read (llhttp keeps both; we read the first).
+    const hosts = hostLines(raw);
+    if (hosts > 1) ex.invalid ??= 'more than one Host header';
+    else if (hosts === 0 && minor >= 1) ex.invalid ??= 'HTTP/1.1 request without a Host header';
     msg.ex = ex;
     if (hasBody) this.reading = msg;
     this.queue.push(msg);
@@ -418,4 +423,14 @@ export class H1Connection implements MessageOwner, BodySource {
     this.host.closed(this);
     setImmediate(() => this.parser.close());
   }
+}
+
+/** How many field lines of a raw [name, value, ...] list are Host. */
+function hostLines(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
+  return n;
 }
