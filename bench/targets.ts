@@ -167,7 +167,7 @@ function tracingEnv(env: BenchEnv, name: string, ratio: number | undefined): Nod
 }
 
 /** A sidegate proxy from the built CLI; ready when the admin server says so. */
-function sidegate(name: string, description: string, opts: SidegateOptions = {}): TargetSpec {
+export function sidegate(name: string, description: string, opts: SidegateOptions = {}): TargetSpec {
   const needs: Need[] = opts.fullPolicy ? ['auth', 'redis'] : [];
   if (opts.traceRatio !== undefined) needs.push('otlp');
   return {

@@ -9,7 +9,7 @@ import { readPidStat, readThreads } from './lib/procfs.js';
 import { freePort, runPinned, setNiceness, spawnPinned, stopAll, waitHttp } from './lib/procs.js';
 import { startRedis } from './lib/redis.js';
 import { generateKeys, mint } from './lib/tokens.js';
-import { LOAD_CORE, TARGETS, type BenchEnv, type Running } from './targets.js';
+import { LOAD_CORE, TARGETS, sidegate, type BenchEnv, type Running, type TargetSpec } from './targets.js';
 
 /**
  * What tracing costs per request: the CPU of sidegate-full with tracing off, at ratio 0.1 and at
@@ -18,7 +18,7 @@ import { LOAD_CORE, TARGETS, type BenchEnv, type Running } from './targets.js';
  * sensitive to a shared machine than throughput is.
  *
  *   node dist/bench/trace-cost.js [--reps=3] [--rate=1000] [--seconds=15] [--capacity=5]
- *     [--roots=/a,/b] [--targets=sidegate-full,sidegate-full-trace-0.1] [--nice=-10]
+ *     [--roots=/a,/b] [--targets=sidegate-full,sidegate-full-trace-0.1,trace-0] [--nice=-10]
  *
  * Each repetition measures every (root × target) once, in rotating order (A B C, B C A, ...), at a
  * fixed rate (open loop, h2load HTTP/1.1, 10 clients) and then, with --capacity=S, closed loop for
@@ -102,10 +102,18 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     for (const [i, root] of ROOTS.entries()) {
       for (const name of i > 0 && MORE.length > 0 ? MORE : NAMES) {
-        const spec = TARGETS.find((t) => t.name === name);
+        // `trace-R`: sidegate-full with tracing at ratio R (e.g. trace-0: the SDK loaded, nothing sampled).
+        // `+tp`: the client sends an unsampled traceparent of its own.
+        const tp = name.endsWith('+tp');
+        const plain = tp ? name.slice(0, -3) : name;
+        const ratio = /^trace-([\d.]+)$/.exec(plain)?.[1];
+        const spec: TargetSpec | undefined = ratio !== undefined
+          ? sidegate(name, `sidegate-full, tracing at ${ratio}`, { fullPolicy: true, traceRatio: Number(ratio) })
+          : TARGETS.find((t) => t.name === plain);
         if (spec === undefined) throw new Error(`unknown target ${name}`);
         const label = ROOTS.length > 1 ? `${String.fromCharCode(65 + i)}:${name}` : name;
-        const running = await spec.start({ ...base, root, dir: (mkdirSync(join(dir, label.replace(/[^\w.-]/g, '_')), { recursive: true }), join(dir, label.replace(/[^\w.-]/g, '_'))) });
+        const started = await spec.start({ ...base, root, dir: (mkdirSync(join(dir, label.replace(/[^\w.-]/g, '_')), { recursive: true }), join(dir, label.replace(/[^\w.-]/g, '_'))) });
+        const running: Running = tp ? { ...started, headers: { ...started.headers, traceparent: `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-00` } } : started;
         rows.push({ label, running, pid: running.managed!.pid });
         log(`${label}: pid ${running.managed!.pid} (${root})`);
       }
@@ -131,9 +139,9 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < REPS; rep++) {
       const order = rows.map((_r, i) => rows[(i + rep) % rows.length]!);
       for (const row of order) {
-        const s = await measure(row, false);
-        fixed.get(row.label)!.push(s);
-        log(`rep ${rep + 1} ${row.label} @${RATE}/s: ${s.usPerReq.toFixed(1)} µs/req (ticks), ${s.nsPerReq.toFixed(1)} µs/req (schedstat), ${s.errors} errors`);
+        const s = SECONDS > 0 ? await measure(row, false) : undefined;
+        if (s !== undefined) fixed.get(row.label)!.push(s);
+        if (s !== undefined) log(`rep ${rep + 1} ${row.label} @${RATE}/s: ${s.usPerReq.toFixed(1)} µs/req (ticks), ${s.nsPerReq.toFixed(1)} µs/req (schedstat), ${s.errors} errors`);
         if (CAPACITY_S > 0) {
           const c = await measure(row, true);
           cap.get(row.label)!.push(c);
