@@ -104,11 +104,13 @@ async function main(): Promise<void> {
       for (const name of i > 0 && MORE.length > 0 ? MORE : NAMES) {
         // `trace-R`: sidegate-full with tracing at ratio R (e.g. trace-0: the SDK loaded, nothing sampled).
         // `+tp`: the client sends an unsampled traceparent of its own.
-        const tp = name.endsWith('+tp');
-        const plain = tp ? name.slice(0, -3) : name;
+        // `+nf`: V8 keeps bytecode of functions that ran long ago (--no-flush-bytecode).
+        const nf = name.endsWith('+nf');
+        const tp = name.replace(/\+nf$/, '').endsWith('+tp');
+        const plain = name.replace(/\+nf$/, '').replace(/\+tp$/, '');
         const ratio = /^trace-([\d.]+)$/.exec(plain)?.[1];
         const spec: TargetSpec | undefined = ratio !== undefined
-          ? sidegate(name, `sidegate-full, tracing at ${ratio}`, { fullPolicy: true, traceRatio: Number(ratio) })
+          ? sidegate(name, `sidegate-full, tracing at ${ratio}`, { fullPolicy: true, traceRatio: Number(ratio), ...(nf ? { nodeArgs: ['--no-flush-bytecode'] } : {}) })
           : TARGETS.find((t) => t.name === plain);
         if (spec === undefined) throw new Error(`unknown target ${name}`);
         const label = ROOTS.length > 1 ? `${String.fromCharCode(65 + i)}:${name}` : name;
