@@ -43,7 +43,9 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
                         @runtimes (anchors, haproxy-jwt, sidegate and sidegate-full beside their Node 20 twins),
                         @runtimes26 (sidegate and sidegate-full on Node 20, the pinned Node and Node 26),
                         @memory24 (sidegate and sidegate-full beside the build in SIDEGATE_BENCH_BASELINE;
-                        sidegate-full with --maglev, with --compact-on-every-full-gc and on Node 20)
+                        sidegate-full with --maglev, with --compact-on-every-full-gc and on Node 20),
+                        @parsers (sidegate beside its HTTP/1.1 fallbacks forced: --http1-fast-path off,
+                        --http1-parser public + direct)
   --scenarios=a,b       ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)
   --reps N              interleaved repetitions of each measurement (default 3)
   --duration S          seconds per capacity measurement (default 8)

@@ -17,8 +17,8 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
  *   same interface (./public-parser.ts, held to llhttp's strictness there), read sockets through
  *   stream events (it has no `consume()`), the sidecar logs a warning and
  *   `sidegate_http1_parser{parser="http-parser-js"}` reads 1. `node:http` itself would cost
- *   35-40 % of capacity (docs/benchmarks.md, "HTTP/1.1 engine"); the fallback costs more still
- *   (docs/benchmarks.md), so it is a fallback, never the default;
+ *   35-40 % of capacity (docs/benchmarks.md, "HTTP/1.1 engine"), the fallback ≈ 15-25 %
+ *   (docs/benchmarks.md, "The engine's public fallbacks"): a fallback, never the default;
  * - a socket's `_handle`, which `consume()` reads in C++ and whose reading the engines start and
  *   stop (`consumeSocket`, `setConsumedReading`). `checkFastPath()` proves that path at start-up on
  *   a loopback connection; when it fails (or `--http1-fast-path off`), sockets are read through
