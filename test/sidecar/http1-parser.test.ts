@@ -18,7 +18,8 @@ import { PublicParser } from '../../sidecar/src/http1/public-parser.js';
  */
 
 type Ctor = (new () => LlParser) & { REQUEST: number; RESPONSE: number };
-const LLHTTP = (createRequire(import.meta.url)('_http_common') as { HTTPParser: Ctor }).HTTPParser;
+const httpCommon = createRequire(import.meta.url)('_http_common') as { HTTPParser: Ctor };
+const LLHTTP = httpCommon.HTTPParser;
 const PUBLIC = PublicParser as unknown as Ctor;
 
 interface Opts { max?: number; rets?: number[]; finish?: boolean; split?: boolean }
@@ -245,4 +246,21 @@ t.test('the self-check picks llhttp on this Node.js, and the fallback only when 
   // On every line of the runtime matrix the built-in binding must be the parser in use.
   t.same(await checkParser('public'), { parser: 'http-parser-js', reason: '--http1-parser public' });
   t.same(await checkParser(), { parser: 'llhttp' }, `llhttp on ${process.version}`);
+});
+
+t.test('a binding of another shape fails the self-check, and the fallback takes over', async (t) => {
+  // What a Node.js whose internals moved looks like to the check: the binding without consume(),
+  // with its slots renumbered, or gone.
+  class NoConsume { static readonly REQUEST = 1; static readonly RESPONSE = 2; static readonly kLenientNone = 0; }
+  const renumbered = Object.assign(function Renumbered() { /* a constructor */ }, { ...Object.fromEntries(Object.entries(LLHTTP)), kOnHeaders: 7 });
+  renumbered.prototype = LLHTTP.prototype;
+  for (const [stub, reason] of [[NoConsume, 'the HTTPParser binding has no consume()'], [renumbered, "the HTTPParser binding's kOnHeaders is 7, not 1"], [undefined, '_http_common has no HTTPParser']] as const) {
+    httpCommon.HTTPParser = stub as unknown as Ctor;
+    try {
+      t.same(await checkParser(), { parser: 'http-parser-js', reason }, reason);
+    } finally {
+      httpCommon.HTTPParser = LLHTTP;
+    }
+  }
+  t.same(await checkParser(), { parser: 'llhttp' }, 'the binding back: llhttp again');
 });
