@@ -214,12 +214,67 @@ t.test('http-parser-js, as the adapter drives it, makes llhttp\'s callbacks and 
   t.same(diffs, [], 'no input framed differently');
 });
 
+/** A small seeded PRNG (mulberry32): the same mutations on every run. */
+function prng(seed: number): (n: number) => number {
+  let a = seed;
+  return (n) => {
+    a = (a + 0x6d2b79f5) | 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+t.test('seeded mutations of well-formed messages: the same framing or a refusal by the public parser', async (t) => {
+  const seeds: ['req' | 'res', string][] = [
+    ['req', 'POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\n'],
+    ['req', 'POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: v\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n'],
+    ['req', 'GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nXYZ'],
+    ['req', 'GET http://a:1/x?y#z HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'],
+    ['res', 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 204 No\r\n\r\n'],
+    ['res', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'],
+    ['res', 'HTTP/1.0 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc'],
+  ];
+  const bits = ['\r', '\n', ' ', '\t', ':', ',', ';', '=', '"', '\\', '\0', '\x7f', '\x80', '\xff', 'a', 'A', '0', '9', 'f', 'G', '/', '?', '#', '-', '+', 'x',
+    'chunked', 'close', 'upgrade', 'HTTP/1.1', '\r\n', '\r\n\r\n', 'Content-Length: 1', 'Transfer-Encoding: chunked'];
+  const rnd = prng(21);
+  const strip = (s: string): string => s.replace(/(error|finish) HPE_[A-Z_]+/g, '$1');
+  let same = 0;
+  let codes = 0;
+  let stricter = 0;
+  const diffs: string[] = [];
+  for (let i = 0; i < 30_000; i++) {
+    const [kind, src] = seeds[rnd(seeds.length)]!;
+    let input = src;
+    for (let k = 1 + rnd(3); k > 0; k--) {
+      const at = rnd(input.length + 1);
+      const bit = bits[rnd(bits.length)]!;
+      const op = rnd(3);
+      input = input.slice(0, at) + (op === 1 ? '' : bit) + input.slice(op === 0 ? at : at + 1 + (op === 1 ? rnd(3) : 0));
+    }
+    // finish() after a 101 is no parser's business any more (the tunnel has the socket).
+    const o: Opts = { finish: kind === 'res' && !/^HTTP\/\d\.\d 101/m.test(input) };
+    const ll = run(LLHTTP, kind, [input], o);
+    const pub = run(PUBLIC, kind, [input], o);
+    if (ll === pub) { same++; continue; }
+    if (strip(ll) === strip(pub)) { codes++; continue; }
+    // llhttp takes an HTTP/0.9-form request line (no version) ended by a bare LF; the adapter refuses it.
+    const shared = pub.replace(/ \| error HPE_[A-Z_]+$/, '');
+    if (pub !== shared && ll.startsWith(shared) && /"[A-Z-]+ [^ \r\n]*\n/.test(JSON.stringify(input).replace(/\\n/g, '\n').replace(/\\r/g, '\r')) && ll.slice(shared.length).includes('[0,9,')) { stricter++; continue; }
+    diffs.push(`${JSON.stringify(input)}\n  llhttp:         ${ll}\n  http-parser-js: ${pub}`);
+  }
+  t.comment(`${same} identical, ${codes} refused under other codes, ${stricter} HTTP/0.9 lines with a bare LF refused by the adapter only`);
+  t.same(diffs.slice(0, 20), [], 'no mutation framed differently');
+});
+
 t.test('where the public parser is stricter than llhttp, it refuses', async (t) => {
   const huge = 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nhello';
   t.ok(STRICTER.some((r) => r.test(huge)));
   t.match(run(PUBLIC, 'req', [huge], {}), /error HPE_INVALID_CHUNK_SIZE$/, 'a chunk size beyond 2^53 - 1');
   t.match(run(PUBLIC, 'req', ['POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n'], {}), /^begin \| error HPE_INVALID_CONTENT_LENGTH$/, 'a Content-Length beyond 2^53 - 1');
   t.match(run(PUBLIC, 'req', ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'], {}), /error HPE_INVALID_METHOD$/, 'the HTTP/2 preface');
+  t.match(run(LLHTTP, 'req', ['GET /a\nHost: x\r\n\r\n'], {}), /head \[0,9,/, 'llhttp: an HTTP/0.9-form line may end in a bare LF');
+  t.match(run(PUBLIC, 'req', ['GET /a\nHost: x\r\n\r\n'], {}), /^begin \| error HPE_INVALID_VERSION$/, 'the adapter: refused, as every bare LF');
 });
 
 t.test('a request paused at its head (the queue bound) goes on after resume()', async (t) => {

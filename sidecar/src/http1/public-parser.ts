@@ -63,6 +63,8 @@ for (let b = 0x20; b < 0x100; b++) if (b !== 0x7f && b !== 0x22 && b !== 0x5c) Q
 const METHOD_INDEX = new Map<string, number>(METHODS.flatMap((m, i): [string, number][] => (m === 'PRI' ? [] : [[m, i]])));
 const METHOD_PREFIXES = new Set<string>([...METHOD_INDEX.keys()].flatMap((m) => Array.from({ length: m.length + 1 }, (_, i) => m.slice(0, i))));
 const MAX_CHUNK_LINE = 16 * 1024;
+/** What a status line cut short may still become: `HTTP/d.d ddd[ reason]`. */
+const STATUS_PREFIX = /^(?:H(?:T(?:T(?:P(?:\/(?:\d(?:\.(?:\d(?: (?:\d(?:\d(?:\d(?: .*)?)?)?)?)?)?)?)?)?)?)?)?)?$/s;
 
 const enum F { ContentLength = 1, TransferEncoding = 2, Chunked = 4, Close = 8, KeepAlive = 16, ConnUpgrade = 32, Upgrade = 64, SkipBody = 128 }
 
@@ -162,7 +164,7 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
 
   finish(): ParseError | undefined {
     if (this.failed !== undefined) return undefined;
-    if (this.state === 'START' && this.line === '') return undefined;
+    if ((this.state === 'START' || this.state === 'CLOSED') && this.line === '') return undefined;
     if (this.state === 'BODY_RAW') { this.messageDone(); return undefined; }
     return this.error('HPE_INVALID_EOF_STATE', 'Invalid EOF state', 0);
   }
@@ -235,6 +237,9 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       const sp = this.line.indexOf(' ');
       const m = sp < 0 ? this.line : this.line.slice(0, sp);
       if (sp < 0 ? !METHOD_PREFIXES.has(m) : !METHOD_INDEX.has(m)) refuse('INVALID_METHOD', 'Invalid method encountered');
+      // and a version that cannot become HTTP/d.d (what follows the target's spaces).
+      const v = / +[^ ]+ +([^ ]*)$/.exec(this.line.slice(sp));
+      if (v !== null && !/^(?:H(?:T(?:T(?:P(?:\/(?:\d(?:\.\d?)?)?)?)?)?)?)?\r?$/.test(v[1]!)) refuse(v[1]!.startsWith('HTTP/') ? 'INVALID_VERSION' : 'INVALID_CONSTANT', 'Expected HTTP/');
       return;
     }
     const sp = line.indexOf(' ');
@@ -287,8 +292,10 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   RESPONSE_LINE(): void {
     const line = this.readLine('CR_EXPECTED', 'STRICT', this.lineLimit);
     if (line === undefined) {
-      const l = this.line;
+      const l = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
       if (!(l.length < 5 ? 'HTTP/'.startsWith(l) : l.startsWith('HTTP/'))) refuse('INVALID_CONSTANT', 'Expected HTTP/');
+      // and a version and status that can still come right (llhttp refuses at the first wrong byte).
+      if (!STATUS_PREFIX.test(l)) refuse(/^HTTP\/(?:\d(?:\.\d?)?)?$|^HTTP\/\d\.\d /.test(l.slice(0, 9)) ? 'INVALID_STATUS' : 'INVALID_VERSION', 'Invalid status line');
       return;
     }
     const v = /^HTTP\/(\d)\.(\d) /.exec(line);
@@ -307,9 +314,35 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
     const c = this.chunk![this.offset];
     const empty = this.line === '' && (c === 0x0d || c === 0x0a); // the head's last line: llhttp's codes differ there
     const line = this.readLine(empty ? 'INVALID_HEADER_TOKEN' : 'CR_EXPECTED', empty ? 'STRICT' : 'LF_EXPECTED', this.lineLimit);
-    if (line === undefined) return;
+    if (line === undefined) { this.partialField(this.fields.length === 0 ? 'UNEXPECTED_SPACE' : 'INVALID_HEADER_TOKEN'); return; }
     if (line === '') { this.headDone(); return; }
     this.field(line, this.fields, this.fields.length === 0 ? 'UNEXPECTED_SPACE' : 'INVALID_HEADER_TOKEN');
+  }
+
+  /**
+   * A field line cut by the end of a read: refused now if no ending can mend it, as llhttp
+   * refuses at the first wrong byte (the connection answers 400 rather than waiting on a timeout).
+   */
+  private partialField(leadingSpace: string): void {
+    const colon = this.line.indexOf(':');
+    // A CR last may be the line's end (the LF in the next read), after a value or as the empty line.
+    const l = this.line.endsWith('\r') && (colon >= 0 || this.line === '\r') ? this.line.slice(0, -1) : this.line;
+    if (l === '') return;
+    if (l.charCodeAt(0) === 0x20) refuse(leadingSpace, 'Unexpected space');
+    const name = colon < 0 ? l : l.slice(0, colon);
+    for (let k = 0; k < name.length; k++) if (TOKEN[name.charCodeAt(k)] !== 1) refuse('INVALID_HEADER_TOKEN', 'Invalid header token');
+    if (colon < 0) return;
+    if (colon === 0) refuse('INVALID_HEADER_TOKEN', 'Invalid header token');
+    for (let k = colon + 1; k < l.length; k++) if (VALUE[l.charCodeAt(k)] !== 1) refuse('INVALID_HEADER_TOKEN', 'Invalid header value char');
+    // The framing fields' conflicts, refused at the name as llhttp does.
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') {
+      if ((this.flags & F.TransferEncoding) !== 0) refuse('INVALID_CONTENT_LENGTH', "Content-Length can't be present with Transfer-Encoding");
+      if ((this.flags & F.ContentLength) !== 0) refuse('UNEXPECTED_CONTENT_LENGTH', 'Duplicate Content-Length');
+      if (!/^[ \t]*\d*[ \t]*$/.test(l.slice(colon + 1))) refuse('INVALID_CONTENT_LENGTH', 'Invalid character in Content-Length');
+    } else if (lower === 'transfer-encoding' && (this.flags & F.ContentLength) !== 0) {
+      refuse('INVALID_TRANSFER_ENCODING', "Transfer-Encoding can't be present with Content-Length");
+    }
   }
 
   /** `name: value` to llhttp's rules, with its handling of the framing fields. */
@@ -435,7 +468,14 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   /** `size[;ext[=value]]...` CRLF, to llhttp's strict rules. */
   CHUNK_SIZE(): void {
     const line = this.readLine('CR_EXPECTED', 'STRICT', MAX_CHUNK_LINE);
-    if (line === undefined) return;
+    if (line === undefined) {
+      // Cut by the end of a read: a size that cannot become valid is refused now (as llhttp does).
+      const l = this.line;
+      const hex = /^[0-9a-fA-F]*/.exec(l)![0];
+      const next = l.charCodeAt(hex.length);
+      if (l !== '' && (hex === '' || (hex.length < l.length && next !== 0x3b && next !== 0x0d))) refuse('INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
+      return;
+    }
     const m = /^[0-9a-fA-F]+/.exec(line);
     if (m === null) refuse('INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
     const hex = m![0].replace(/^0+(?=.)/, '');
@@ -451,7 +491,10 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
     this.state = 'BODY_CHUNK';
   }
 
-  /** `(;name[=token|quoted-string])+`, no whitespace anywhere (llhttp refuses it strict). */
+  /**
+   * `(;name[=token|quoted-string])+`, no whitespace anywhere (llhttp refuses it strict). As in
+   * llhttp, a name may be empty (`;;a`, `;=b`) except that the line may not end in `;`.
+   */
   private checkExtensions(ext: string): void {
     let i = 0;
     while (i < ext.length) {
@@ -459,7 +502,7 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       i++;
       const n = i;
       while (i < ext.length && TOKEN[ext.charCodeAt(i)] === 1) i++;
-      if (i === n && ext.charCodeAt(i) !== 0x3d) refuse('STRICT', 'Invalid character in chunk extensions'); // `;=v` passes llhttp
+      if (i === ext.length && i === n) refuse('STRICT', 'Invalid character in chunk extensions'); // a `;` last; empty names pass llhttp
       if (i === ext.length || ext.charCodeAt(i) === 0x3b) continue;
       if (ext.charCodeAt(i) !== 0x3d) refuse('STRICT', 'Invalid character in chunk extensions name');
       i++;
@@ -500,7 +543,7 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   /** Trailer fields after the last chunk, to the head's rules (framing fields included). */
   TRAILER(): void {
     const line = this.readLine('INVALID_HEADER_TOKEN', 'STRICT', this.lineLimit);
-    if (line === undefined) return;
+    if (line === undefined) { this.partialField('INVALID_HEADER_TOKEN'); return; }
     if (line !== '') { this.field(line, this.trailers, 'INVALID_HEADER_TOKEN'); return; }
     if (this.trailers.length > 0) {
       const t = this.trailers;
@@ -515,8 +558,17 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
 
   private messageDone(): void {
     const upgrade = this.upgrade;
+    const keepAlive = this.shouldKeepAlive(); // as llhttp judges it at the message's end
     this.reset();
+    if (!upgrade && !keepAlive) this.state = 'CLOSED';
     this.call(4);
     if (upgrade) this.stop = 'upgrade'; // the rest of the read is another protocol's (or waits for the answer)
+  }
+
+  /** After a message that does not keep the connection (llhttp, strict): only CR and LF may follow. */
+  CLOSED(): void {
+    const chunk = this.chunk!;
+    while (this.offset < this.end && (chunk[this.offset] === 0x0d || chunk[this.offset] === 0x0a)) this.offset++;
+    if (this.offset < this.end) refuse('CLOSED_CONNECTION', 'Data after `Connection: close`');
   }
 }
