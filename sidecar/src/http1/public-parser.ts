@@ -19,13 +19,14 @@ import type { LlParser, ParseError } from './llhttp.js';
  * So only its state machine's skeleton and body states are used as they ship (BODY_SIZED,
  * BODY_CHUNK, BODY_RAW); every line it reads — start line, fields, chunk sizes and extensions,
  * the CRLF after chunk data, trailers — is read here to llhttp's rules, as Node runs it (strict,
- * no lenient flags), with llhttp's error codes. The rules were taken from llhttp itself:
- * test/sidecar/http1-parser.test.ts runs both parsers over the same corpus and requires the same
- * callbacks, in the same order, and the same refusals. Deliberately stricter than llhttp (both
- * answer 400, nothing is framed differently): `PRI` (llhttp waits for an HTTP/2 preface),
- * Content-Length and chunk sizes above 2^53 - 1 (JavaScript numbers), request targets in forms
- * llhttp's URL parser would take but the check below does not know, and chunk-size lines over
- * 16 KiB (Node caps extensions there too).
+ * no lenient flags), with llhttp's error codes (most of them: where the two name one refusal
+ * differently, both still answer 400), refusing at the first byte no ending can mend as llhttp
+ * does. The rules were taken from llhttp itself: test/sidecar/http1-parser.test.ts runs both
+ * parsers over a corpus and over seeded mutations and requires the same callbacks, in the same
+ * order, and the same refusals. Deliberately stricter than llhttp (the adapter refuses; nothing is
+ * framed differently): `PRI` (llhttp waits for an HTTP/2 preface), an HTTP/0.9-form request line
+ * (no version) ended by a bare LF, Content-Length and chunk sizes above 2^53 - 1 (JavaScript
+ * numbers), and chunk-size lines over 16 KiB (Node caps extensions there too).
  *
  * Slots 1-4 (kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete) are the numbers llhttp
  * uses; slot 0 (kOnMessageBegin) is called here; slot 5 (kOnExecute) never is: without
@@ -105,7 +106,6 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   private status = 0;
   private reason = '';
   private upgrade = false;
-  private keepAlive = false;
   /** Stop the current execute(): paused by the head callback, or after an upgrade message. */
   private stop: 'pause' | 'upgrade' | undefined;
   private pausedFlag = false;
@@ -409,13 +409,13 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   private headDone(): void {
     const f = this.flags;
     this.upgrade = (f & F.Upgrade) !== 0 && (f & F.ConnUpgrade) !== 0 ? this.isRequest || this.status === 101 : this.isRequest && this.methodName === 'CONNECT';
-    this.keepAlive = this.shouldKeepAlive();
+    const keepAlive = this.shouldKeepAlive();
     this.headerBytes = 0;
     const fields = this.fields;
     this.fields = [];
     const ret = (this.isRequest
-      ? this.call(2, this.major, this.minor, fields, this.method, this.url, undefined, undefined, this.upgrade, this.keepAlive)
-      : this.call(2, this.major, this.minor, fields, undefined, undefined, this.status, this.reason, this.upgrade, this.keepAlive));
+      ? this.call(2, this.major, this.minor, fields, this.method, this.url, undefined, undefined, this.upgrade, keepAlive)
+      : this.call(2, this.major, this.minor, fields, undefined, undefined, this.status, this.reason, this.upgrade, keepAlive));
     this.state = 'AFTER_HEAD';
     if (ret === HPE_PAUSED) { this.stop = 'pause'; return; }
     if (ret === 1) this.flags |= F.SkipBody;
