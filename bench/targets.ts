@@ -285,6 +285,13 @@ export const TARGETS: readonly TargetSpec[] = [
   sidegate('sidegate-fresh-token', 'sidegate-full with a distinct RS256 token on every request (pool larger than the token cache): HTTP/1.1 through a wrk Lua script, h2c with the token in ?access_token= (h2load walks URL lists; it cannot vary a header)', {
     fullPolicy: true, fresh: true, scenarios: ['capacity-h1', 'capacity-h2c'],
   }),
+  // The HTTP/1.1 engine's public fallbacks (sidecar/src/http1/llhttp.ts): what a Node.js whose internals differ would cost.
+  sidegate('sidegate-fast-path-off', 'sidegate with --http1-fast-path off: llhttp fed from socket stream events instead of consume()', {
+    proxyArgs: ['--http1-fast-path', 'off'], byDefault: false, protocols: ['h1'], scenarios: ['capacity-h1'],
+  }),
+  sidegate('sidegate-public-parser', 'sidegate with --http1-parser public: http-parser-js held to llhttp\'s rules (sidecar/src/http1/public-parser.ts), stream events', {
+    proxyArgs: ['--http1-parser', 'public'], byDefault: false, protocols: ['h1'], scenarios: ['capacity-h1'],
+  }),
   engine('engine-llhttp', 'llhttp.js', 'sidegate\'s HTTP/1.1 engine (llhttp on the socket handles, both ways), no pipeline'),
   engine('engine-http-request', 'http-request.js', 'node:http request() + keep-alive Agent(64), piped'),
   // Not in the default run: the same rows on other Node.js lines than the one running the harness
@@ -315,5 +322,6 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   tracing: ['direct', 'sidegate-full', 'sidegate-full-trace-0.1', 'sidegate-full-trace-1'],
   runtimes: ['direct', 'haproxy', 'nginx', 'haproxy-jwt', 'sidegate', 'sidegate-node20', 'sidegate-full', 'sidegate-full-node20'],
   runtimes26: ['direct', 'sidegate', 'sidegate-node20', 'sidegate-node26', 'sidegate-full', 'sidegate-full-node20', 'sidegate-full-node26'],
+  parsers: ['direct', 'sidegate', 'sidegate-fast-path-off', 'sidegate-public-parser'],
   engines: ['direct', 'sidegate', ...TARGETS.filter((t) => t.name.startsWith('engine-')).map((t) => t.name)],
 };

@@ -11,7 +11,7 @@ if [ "$#" -gt 0 ]; then versions=("$@")
 else read -r -a versions <<<"$(node -p 'require("./package.json").config.nodeMatrix')"; fi
 
 files=(
-  dist/test/cli/runtime.test.js dist/test/cli/demo.test.js dist/test/sidecar/http1-fast-path.test.js
+  dist/test/cli/runtime.test.js dist/test/cli/demo.test.js dist/test/sidecar/http1-fast-path.test.js dist/test/sidecar/http1-parser.test.js
   dist/test/sidecar/http1.test.js dist/test/sidecar/h1-engine.test.js dist/test/sidecar/large-bodies.test.js
   dist/test/sidecar/upstream-errors.test.js dist/test/sidecar/memory-reducer.test.js
   dist/test/sidecar/h2c.test.js dist/test/sidecar/h2/engine.test.js dist/test/sidecar/h2/hpack.test.js

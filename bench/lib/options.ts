@@ -41,7 +41,9 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
                         off, 0.1, 1.0 + direct), @engines (engine-llhttp and engine-http-request, the
                         HTTP/1.1 engines without the pipeline, + direct, sidegate),
                         @runtimes (anchors, haproxy-jwt, sidegate and sidegate-full beside their Node 20 twins),
-                        @runtimes26 (sidegate and sidegate-full on Node 20, the pinned Node and Node 26);
+                        @runtimes26 (sidegate and sidegate-full on Node 20, the pinned Node and Node 26),
+                        @parsers (sidegate beside its HTTP/1.1 fallbacks forced: --http1-fast-path off,
+                        --http1-parser public + direct);
                         not in a group: sidegate-baseline, sidegate-full-baseline (the build in
                         SIDEGATE_BENCH_BASELINE), sidegate-maglev, sidegate-full-maglev, sidegate-h2c-upstream
   --scenarios=a,b       ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)

@@ -34,6 +34,7 @@ export interface ProxyConfig {
   readonly idleTimeoutMs: number;
   readonly maxConcurrentStreams: number;
   readonly http1FastPath: 'auto' | 'off';
+  readonly http1Parser: 'auto' | 'public';
   readonly drainDelayMs: number;
   readonly drainTimeoutMs: number;
   readonly logLevel: string;
@@ -77,6 +78,7 @@ export const PROXY_FLAGS = {
   idleTimeout: { flag: '--idle-timeout', env: 'SIDEGATE_IDLE_TIMEOUT', def: '60s', help: 'idle client connections are closed after this' },
   maxConcurrentStreams: { flag: '--max-concurrent-streams', env: 'SIDEGATE_MAX_CONCURRENT_STREAMS', def: '128', help: 'HTTP/2 streams per client session' },
   http1FastPath: { flag: '--http1-fast-path', env: 'SIDEGATE_HTTP1_FAST_PATH', def: 'auto', help: 'auto: llhttp reads HTTP/1.1 sockets in C++ when the start-up self-check passes; off: through public stream events' },
+  http1Parser: { flag: '--http1-parser', env: 'SIDEGATE_HTTP1_PARSER', def: 'auto', help: 'auto: Node\'s built-in llhttp when the start-up self-check passes; public: http-parser-js from npm, held to llhttp\'s strictness (slower; sockets read through stream events)' },
   drainDelay: { flag: '--drain-delay', env: 'SIDEGATE_DRAIN_DELAY', def: '5s', help: 'after SIGTERM, keep serving (not ready) this long before refusing new connections' },
   drainTimeout: { flag: '--drain-timeout', env: 'SIDEGATE_DRAIN_TIMEOUT', def: '25s', help: 'after the delay, wait this long for in-flight requests, then exit' },
   logLevel: { flag: '--log-level', env: 'SIDEGATE_LOG_LEVEL', def: 'info', help: 'trace|debug|info|warn|error|silent' },
@@ -149,6 +151,7 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     idleTimeoutMs: parseDurationFlag(get('idleTimeout')!, where('idleTimeout')),
     maxConcurrentStreams: parseIntFlag(get('maxConcurrentStreams')!, where('maxConcurrentStreams'), 1, 10_000),
     http1FastPath: parseFastPath(get('http1FastPath')!, where('http1FastPath')),
+    http1Parser: parseParserChoice(get('http1Parser')!, where('http1Parser')),
     drainDelayMs: parseDurationFlag(get('drainDelay')!, where('drainDelay'), true),
     drainTimeoutMs: parseDurationFlag(get('drainTimeout')!, where('drainTimeout'), true),
     logLevel: parseLogLevel(get('logLevel')!, where('logLevel')),
@@ -160,6 +163,11 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
 
 function parseFastPath(s: string, where: string): 'auto' | 'off' {
   if (s !== 'auto' && s !== 'off') throw new ConfigError(`${where}: "${s}" is not auto or off`);
+  return s;
+}
+
+function parseParserChoice(s: string, where: string): 'auto' | 'public' {
+  if (s !== 'auto' && s !== 'public') throw new ConfigError(`${where}: "${s}" is not auto or public`);
   return s;
 }
 

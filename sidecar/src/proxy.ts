@@ -8,7 +8,7 @@ import { parseAppProbes } from './admin/probes.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
 import type { Exchange } from './exchange.js';
-import { checkFastPath } from './http1/llhttp.js';
+import { checkFastPath, checkParser } from './http1/llhttp.js';
 import { Drainer } from './lifecycle/drain.js';
 import { buildPipeline, buildWaiting, type PipelineServices } from './pipeline/build.js';
 import type { Handler } from './pipeline/stage.js';
@@ -123,9 +123,13 @@ export class Proxy {
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed
     // Node.js internals (sidecar/src/http1/llhttp.ts): proven on this runtime before any connection.
+    const parser = await checkParser(cfg.http1Parser);
     const fast = await checkFastPath(cfg.http1FastPath);
+    metrics.http1Parser.labels('llhttp').set(parser.parser === 'llhttp' ? 1 : 0);
+    metrics.http1Parser.labels('http-parser-js').set(parser.parser === 'http-parser-js' ? 1 : 0);
     metrics.http1FastPath.set(fast.inUse ? 1 : 0);
-    if (!fast.inUse) log.warn({ reason: fast.reason, node: process.version }, 'HTTP/1.1 fast path off: sockets are read through stream events (slower)');
+    if (parser.parser !== 'llhttp') log.warn({ reason: parser.reason, node: process.version }, 'HTTP/1.1 parser fallback: http-parser-js instead of llhttp, sockets read through stream events (slower)');
+    else if (!fast.inUse) log.warn({ reason: fast.reason, node: process.version }, 'HTTP/1.1 fast path off: sockets are read through stream events (slower)');
     const probes = parseAppProbes(cfg.appProbes);
     const tracingCfg = tracingEnv(env, cfg.service);
     // The SDK is only loaded when tracing is on: off costs nothing.

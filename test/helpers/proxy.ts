@@ -49,11 +49,13 @@ export async function startProxy(upstream: string, flags: string[] = [], opts: {
 
 /**
  * `SIDEGATE_TEST_HTTP1_FAST_PATH=off` runs every test's sidecars with HTTP/1.1 sockets read
- * through stream events (`--http1-fast-path`); a test's own flags come later and win.
+ * through stream events (`--http1-fast-path`); `SIDEGATE_TEST_HTTP1_PARSER=public` with the public
+ * parser fallback, http-parser-js (`--http1-parser`). A test's own flags come later and win.
  */
 export function fastPathFlags(): string[] {
   const f = process.env.SIDEGATE_TEST_HTTP1_FAST_PATH;
-  return f === undefined || f === '' ? [] : ['--http1-fast-path', f];
+  const p = process.env.SIDEGATE_TEST_HTTP1_PARSER;
+  return [...(f === undefined || f === '' ? [] : ['--http1-fast-path', f]), ...(p === undefined || p === '' ? [] : ['--http1-parser', p])];
 }
 
 /** Wait until `pred` holds, polling; fails the test with `what` after `ms`. */

@@ -11,6 +11,9 @@ t.test('defaults follow DESIGN.md', async (t) => {
   t.equal(c.drainDelayMs, 5000);
   t.equal(c.eventLoopLagResolutionMs, 100, 'event loop lag sampled every 100 ms, not prom-client\'s 10');
   t.equal(parseProxyConfig(['--eventloop-lag-resolution', '1s'], {}).eventLoopLagResolutionMs, 1000);
+  t.equal(c.http1Parser, 'auto', 'llhttp unless its self-check fails');
+  t.equal(parseProxyConfig(['--http1-parser', 'public'], {}).http1Parser, 'public');
+  t.equal(parseProxyConfig([], { SIDEGATE_HTTP1_PARSER: 'public' }).http1Parser, 'public');
 });
 
 t.test('every flag has an env twin; flags win over env', async (t) => {
@@ -45,6 +48,7 @@ t.test('bad values are refused naming the flag and its env twin', async (t) => {
     [['--eventloop-lag-resolution', '20s'], /whole milliseconds from 1ms to 10s/],
     [['--eventloop-lag-resolution', '0'], /must be more than 0/],
     [['--h2-engine', 'node'], /unknown flag --h2-engine/],
+    [['--http1-parser', 'http-parser-js'], /--http1-parser \(SIDEGATE_HTTP1_PARSER\): "http-parser-js" is not auto or public/],
   ];
   for (const [argv, re] of bad) t.throws(() => parseProxyConfig(argv, {}), re, argv.join(' '));
   t.throws(() => parseProxyConfig([], { SIDEGATE_HEADERS_TIMEOUT: '0' }), ConfigError);

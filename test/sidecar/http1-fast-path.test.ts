@@ -1,24 +1,32 @@
 import { connect } from 'node:net';
 import t from 'tap';
 import { request } from 'undici';
-import { checkFastPath } from '../../sidecar/src/http1/llhttp.js';
+import { checkFastPath, checkParser } from '../../sidecar/src/http1/llhttp.js';
 import { startHttpApp } from '../helpers/apps.js';
 import { runWithEnv } from '../helpers/engine-suite.js';
 import { spawnProxy } from '../helpers/spawn.js';
 
 /**
  * The HTTP/1.1 engines read sockets through Node.js internals (`_handle`, consumed by llhttp in
- * C++; sidecar/src/http1/llhttp.ts). On the runtime this file runs on — every line of the runtime
- * matrix, scripts/runtime-matrix.sh — the start-up self-check must pass and the fast path be the
- * one in use; with it off, the public path (stream events) must serve the same requests.
+ * C++; sidecar/src/http1/llhttp.ts) and parse with Node's private llhttp binding. On the runtime
+ * this file runs on — every line of the runtime matrix, scripts/runtime-matrix.sh — both start-up
+ * self-checks must pass and llhttp and the fast path be the ones in use; with either off, the
+ * public paths (stream events; http-parser-js, test/sidecar/http1-parser.test.ts) must serve the
+ * same requests.
  */
-t.test('the self-check passes on this Node.js', async (t) => {
+t.test('the self-checks pass on this Node.js', async (t) => {
+  t.same(await checkParser(), { parser: 'llhttp' }, `llhttp's binding (not the http-parser-js fallback) on ${process.version}`);
   t.same(await checkFastPath(), { inUse: true }, `fast path on ${process.version}`);
 });
 
-async function gauge(adminUrl: string): Promise<string | undefined> {
+async function gauges(adminUrl: string): Promise<{ fast?: string; llhttp?: string; public?: string }> {
   const r = await request(`${adminUrl}/metrics`);
-  return /^sidegate_http1_fast_path (\d+)$/m.exec(await r.body.text())?.[1];
+  const text = await r.body.text();
+  return {
+    fast: /^sidegate_http1_fast_path (\d+)$/m.exec(text)?.[1],
+    llhttp: /^sidegate_http1_parser\{parser="llhttp"\} (\d+)$/m.exec(text)?.[1],
+    public: /^sidegate_http1_parser\{parser="http-parser-js"\} (\d+)$/m.exec(text)?.[1],
+  };
 }
 
 /** Two pipelined GETs on one connection: both answered, in order. */
@@ -33,13 +41,20 @@ async function pipelined(port: number): Promise<string> {
   });
 }
 
-for (const mode of ['auto', 'off'] as const) {
-  t.test(`a spawned sidecar with --http1-fast-path ${mode}`, async (t) => {
+const MODES = [
+  { flags: ['--http1-fast-path', 'auto'], fast: '1', parser: 'llhttp', warning: undefined },
+  { flags: ['--http1-fast-path', 'off'], fast: '0', parser: 'llhttp', warning: /HTTP\/1\.1 fast path off/ },
+  { flags: ['--http1-parser', 'public'], fast: '0', parser: 'http-parser-js', warning: /HTTP\/1\.1 parser fallback: http-parser-js/ },
+] as const;
+
+for (const mode of MODES) {
+  t.test(`a spawned sidecar with ${mode.flags.join(' ')}`, async (t) => {
     const app = await startHttpApp();
     t.teardown(() => app.close());
-    const p = await spawnProxy(app.url, ['--http1-fast-path', mode, '--drain-delay', '0s', '--drain-timeout', '1s']);
+    const p = await spawnProxy(app.url, [...mode.flags, '--drain-delay', '0s', '--drain-timeout', '1s']);
     t.teardown(() => { p.proc.kill('SIGKILL'); });
-    t.equal(await gauge(p.adminUrl), mode === 'auto' ? '1' : '0', 'sidegate_http1_fast_path');
+    t.same(await gauges(p.adminUrl), { fast: mode.fast, llhttp: mode.parser === 'llhttp' ? '1' : '0', public: mode.parser === 'llhttp' ? '0' : '1' },
+      `sidegate_http1_fast_path ${mode.fast}, sidegate_http1_parser{parser="${mode.parser}"} 1`);
     const r = await request(`${p.url}/hello`, { method: 'POST', body: 'x'.repeat(100_000) });
     t.equal(r.statusCode, 200);
     t.match(JSON.parse(await r.body.text()), { url: '/hello', bodyBytes: 100_000 }, 'the app saw the request and its body');
@@ -47,8 +62,9 @@ for (const mode of ['auto', 'off'] as const) {
     // Logs are buffered (4 KB) until then: a drained exit writes them out.
     p.proc.kill('SIGTERM');
     await p.exited;
-    const warned = /"level":"warn"[^\n]*HTTP\/1\.1 fast path off/.test(p.output.stdout + p.output.stderr);
-    t.equal(warned, mode === 'off', mode === 'off' ? 'a warning says the fast path is off' : 'no warning');
+    const warnings = (p.output.stdout + p.output.stderr).split('\n').filter((l) => /"level":"warn"[^\n]*HTTP\/1\.1 (fast path|parser)/.test(l));
+    if (mode.warning === undefined) t.same(warnings, [], 'no warning');
+    else { t.equal(warnings.length, 1, 'one warning line'); t.match(warnings[0], mode.warning, 'saying why'); }
     t.match(out, /^HTTP\/1\.1 200[\s\S]*"url":"\/a"[\s\S]*HTTP\/1\.1 200[\s\S]*"url":"\/b"/, 'pipelined requests answered in order');
   });
 }

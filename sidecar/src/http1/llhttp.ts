@@ -11,9 +11,14 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
  * so request bytes never surface as JavaScript buffers.
  *
  * This module is the one place sidegate touches Node.js internals no release promises to keep:
- * - the binding, reached through `_http_common` (the module `node:http` is built on): its shape is
- *   checked on first use, and the sidecar refuses to start with a clear message on a Node.js whose
- *   binding differs (no public parser to fall back to: see README, "Which Node.js");
+ * - the binding, reached through `_http_common` (the module `node:http` is built on).
+ *   `checkParser()` proves it at start-up (its shape, and a request parsed through it); when that
+ *   fails (or `--http1-parser public`), the engines parse with http-parser-js (npm) behind the
+ *   same interface (./public-parser.ts, held to llhttp's strictness there), read sockets through
+ *   stream events (it has no `consume()`), the sidecar logs a warning and
+ *   `sidegate_http1_parser{parser="http-parser-js"}` reads 1. `node:http` itself would cost
+ *   35-40 % of capacity (docs/benchmarks.md, "HTTP/1.1 engine"), the fallback ≈ 15-25 %
+ *   (docs/benchmarks.md, "The engine's public fallbacks"): a fallback, never the default;
  * - a socket's `_handle`, which `consume()` reads in C++ and whose reading the engines start and
  *   stop (`consumeSocket`, `setConsumedReading`). `checkFastPath()` proves that path at start-up on
  *   a loopback connection; when it fails (or `--http1-fast-path off`), sockets are read through
@@ -66,17 +71,30 @@ interface ParserBinding {
 let binding: ParserBinding | undefined;
 let methodNames: readonly string[] | undefined;
 
-function load(): ParserBinding {
-  if (binding !== undefined) return binding;
-  const mod = createRequire(import.meta.url)('_http_common') as { HTTPParser?: ParserBinding };
-  const b = mod.HTTPParser;
+/** Node's binding, or why it cannot be used (its shape differs from what the engines drive). */
+function builtin(): ParserBinding | string {
+  let b: ParserBinding | undefined;
+  try {
+    b = (createRequire(import.meta.url)('_http_common') as { HTTPParser?: ParserBinding }).HTTPParser;
+  } catch (e) {
+    return `_http_common: ${(e as Error).message}`;
+  }
   const slots: [keyof ParserBinding, number][] = [
     ['kOnMessageBegin', Slot.MessageBegin], ['kOnHeaders', Slot.Headers], ['kOnHeadersComplete', Slot.HeadersComplete],
     ['kOnBody', Slot.Body], ['kOnMessageComplete', Slot.MessageComplete], ['kOnExecute', Slot.Execute],
   ];
-  if (typeof b !== 'function' || typeof (b.prototype as Partial<LlParser> | undefined)?.consume !== 'function' || slots.some(([k, v]) => b[k] !== v)) {
-    throw new Error(`this Node.js (${process.version}) has no compatible built-in HTTP parser binding; sidegate needs Node.js 20.18 or later`);
-  }
+  if (typeof b !== 'function') return '_http_common has no HTTPParser';
+  if (typeof (b.prototype as Partial<LlParser> | undefined)?.consume !== 'function') return 'the HTTPParser binding has no consume()';
+  const wrong = slots.find(([k, v]) => b[k] !== v);
+  if (wrong !== undefined) return `the HTTPParser binding's ${wrong[0]} is ${String(b[wrong[0]])}, not ${wrong[1]}`;
+  if (typeof b.REQUEST !== 'number' || typeof b.RESPONSE !== 'number' || typeof b.kLenientNone !== 'number') return 'the HTTPParser binding lacks REQUEST, RESPONSE or kLenientNone';
+  return b;
+}
+
+function load(): ParserBinding {
+  if (binding !== undefined) return binding;
+  const b = builtin();
+  if (typeof b === 'string') throw new Error(`this Node.js (${process.version}) has no compatible built-in HTTP parser binding (${b}); start through checkParser() to fall back to http-parser-js`);
   binding = b;
   return b;
 }
@@ -108,6 +126,46 @@ export function methodTable(): readonly string[] {
   }
   methodNames = table;
   return table;
+}
+
+export interface ParserInUse {
+  /** llhttp through Node's binding, or the public fallback. */
+  readonly parser: 'llhttp' | 'http-parser-js';
+  /** Why the fallback, when it is in use. */
+  readonly reason?: string;
+}
+
+let parserChecked: ParserInUse | undefined;
+
+/**
+ * The start-up self-check of the parser binding: its shape, then the request-method table learnt
+ * through it (a real parse, which must find GET). When either fails, or with `public` (the
+ * operator's switch, and how tests run the fallback), the engines parse with http-parser-js and
+ * read sockets through stream events. Process-wide, the last call wins; never throws.
+ */
+export async function checkParser(mode: 'auto' | 'public' = 'auto'): Promise<ParserInUse> {
+  let reason: string | undefined;
+  if (mode === 'public') reason = '--http1-parser public';
+  else {
+    const b = builtin();
+    if (typeof b === 'string') reason = b;
+    else {
+      binding = b;
+      methodNames = undefined;
+      try {
+        if (!methodTable().includes('GET')) reason = 'a request parsed through the binding did not come out as GET';
+      } catch (e) {
+        reason = `parsing through the binding: ${(e as Error).message}`;
+      }
+    }
+  }
+  if (reason === undefined) { parserChecked = { parser: 'llhttp' }; return parserChecked; }
+  const { PublicParser } = await import('./public-parser.js');
+  binding = Object.assign(PublicParser, { kLenientNone: 0 }) as unknown as ParserBinding;
+  methodNames = undefined;
+  consumeOn = false;
+  parserChecked = { parser: 'http-parser-js', reason };
+  return parserChecked;
 }
 
 /** What `consume()` needs of a socket's handle, and how the engines start and stop it (lib/net.js). */
@@ -160,6 +218,7 @@ const PROBE_PATH = '/sidegate-self-check';
  * a failure only turns the fast path off.
  */
 export async function checkFastPath(mode: 'auto' | 'off' = 'auto'): Promise<FastPath> {
+  if (parserChecked?.parser === 'http-parser-js') { consumeOn = false; return { inUse: false, reason: 'the public HTTP/1.1 parser (http-parser-js) cannot read a socket handle' }; }
   if (mode === 'off') { consumeOn = false; return { inUse: false, reason: '--http1-fast-path off' }; }
   checked ??= probeConsume().then((reason): FastPath => (reason === undefined ? { inUse: true } : { inUse: false, reason }),
     (err: unknown): FastPath => ({ inUse: false, reason: err instanceof Error ? err.message : String(err) }));

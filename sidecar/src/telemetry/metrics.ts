@@ -37,6 +37,7 @@ export class Metrics {
   readonly clientErrors = new FastCounter({ name: 'sidegate_client_errors_total', help: 'Connections or streams refused before a request was formed (bad framing, header overflow, timeouts).', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly ready = new Gauge({ name: 'sidegate_ready', help: '1 when the sidecar reports ready, 0 while starting or draining.', registers: [this.registry] });
   readonly http1FastPath = new Gauge({ name: 'sidegate_http1_fast_path', help: '1 when llhttp reads HTTP/1.1 sockets in C++ (the start-up self-check passed); 0 when they are read through public stream events.', registers: [this.registry] });
+  readonly http1Parser = new Gauge({ name: 'sidegate_http1_parser', help: 'The HTTP/1.1 parser in use reads 1: llhttp (Node\'s built-in binding) or http-parser-js (the public fallback: the start-up self-check failed on this Node.js, or --http1-parser public).', labelNames: ['parser'] as const, registers: [this.registry] });
   readonly draining = new Gauge({ name: 'sidegate_draining', help: '1 once a shutdown signal was received.', registers: [this.registry] });
 
   // --- policy
