@@ -55,6 +55,10 @@ t.test('a method override cannot take a request out of the rule for the method t
     ['_method query parameter', '/items/1?_method=DELETE', []],
     ['_method query parameter, encoded name', '/items/1?%5Fmethod=delete', []],
     ['_method query parameter, encoded value', '/items/1?x=1&_method=DEL%45TE', []],
+    // PHP (Laravel, Symfony) turns '.', ' ' and an unmatched '[' in a parameter name into '_'.
+    ['_method as PHP reads ".method"', '/items/1?.method=DELETE', []],
+    ['_method as PHP reads "%2Emethod"', '/items/1?%2Emethod=DELETE', []],
+    ['_method as PHP reads " method" and "[method"', '/items/1?+method=DELETE&%5Bmethod=PATCH', []],
     // Express routes case-insensitively: DELETE /ITEMS/1 runs the /items/:id handler.
     ['an override on a path in capitals', '/ITEMS/1', ['X-HTTP-Method-Override: DELETE']],
   ];
@@ -80,7 +84,7 @@ t.test('a method override cannot take a request out of the rule for the method t
   }
 
   await t.test('control: an override with the same verdict is forwarded as sent', async (t) => {
-    for (const [target, lines] of [['/items/1', ['X-HTTP-Method-Override: PUT']], ['/other', ['X-HTTP-Method-Override: DELETE']], ['/items/1?_method=GET', []], ['/items/1?x_method=DELETE', []]] as const) {
+    for (const [target, lines] of [['/items/1', ['X-HTTP-Method-Override: PUT']], ['/other', ['X-HTTP-Method-Override: DELETE']], ['/items/1?_method=GET', []], ['/items/1?x_method=DELETE', []], ['/items/1?.methodx=DELETE', []]] as const) {
       const n = app.heads.length;
       const raw = await rawExchange(p.proxy.port, [request(target, lines)], 300);
       await sleep(30);

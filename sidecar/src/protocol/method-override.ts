@@ -60,16 +60,27 @@ export function overrideMethods(method: string, headers: IncomingHttpHeaders, ta
   const q = target.indexOf('?');
   if (q >= 0) {
     const query = target.slice(q + 1);
-    if (query.includes(PARAM) || query.includes('%')) {
+    if (query.includes('method') || query.includes('%')) {
       // `;` separated parameters too, as older parsers (Python before 3.9.2, Go before 1.17) read them.
       for (const part of query.split(/[&;]/)) {
         const eq = part.indexOf('=');
-        if (eq < 0 || decode(part.slice(0, eq)) !== PARAM) continue;
+        if (eq < 0 || !namesParam(decode(part.slice(0, eq)))) continue;
         add(decode(part.slice(eq + 1)));
       }
     }
   }
   return out;
+}
+
+/**
+ * Whether a decoded query parameter name reaches an app as `_method`: as written, or as PHP
+ * (Laravel, Symfony) names it: leading spaces dropped, then `.`, ` ` and an unmatched `[` made `_`
+ * (`?.method=DELETE` is `$_GET['_method']`).
+ */
+function namesParam(name: string): boolean {
+  if (name === PARAM) return true;
+  const php = name.replace(/^ +/, '').replace(/[. ]/g, '_').replace(/\[(?![^\]]*\])/, '_');
+  return php === PARAM;
 }
 
 /** A query component as `application/x-www-form-urlencoded` parsers decode it (as sent if malformed, as `qs` does). */
