@@ -12,8 +12,8 @@ import type { CliIo } from './io.js';
 import { KubeconfigError, loadKubeconfig } from './kubeconfig.js';
 import { ApiWriteError, RevocationConfigMap } from './revoke/configmap.js';
 import { parseRevokeArgs, REVOKE_USAGE, BAN_USAGE, type RevokeArgs } from './revoke/args.js';
-import { writeRedis } from './revoke/redis.js';
-import { describeEntry, iso, RevocationList, sameTarget, type RevocationEntry } from '../sidecar/src/revocation/index.js';
+import { writeMark, writeRedis } from './revoke/redis.js';
+import { describeEntry, formatRevocations, iso, parseRevocations, RevocationList, sameTarget, type RevocationEntry } from '../sidecar/src/revocation/index.js';
 
 export const runRevoke = (argv: string[], io: CliIo): Promise<number> => run('revoke', argv, io);
 export const runBan = (argv: string[], io: CliIo): Promise<number> => run('ban', argv, io);
@@ -62,6 +62,14 @@ async function apply(cmd: string, a: RevokeArgs, store: RevocationConfigMap, io:
     const rest = live.filter((e) => !sameTarget(e, target));
     return a.action === 'add' ? [...rest, target] : rest;
   }, now);
+  if (a.redis !== undefined && redisProblem === undefined) {
+    // The mark of the list the pods will read (as they will parse it), so lagging pods leave Redis alone.
+    const doc = parseRevocations(formatRevocations(written.entries, now));
+    if (doc.ok) {
+      const list = new RevocationList(doc.entries, doc.updated);
+      redisProblem = await writeMark(a.redis, store.namespace, `${list.updated}:${list.version}`, a.timeoutMs);
+    }
+  }
   if (a.action === 'remove' && removed.length === 0) io.err(`warning: ${where} had no entry for ${describeTarget(target)}`);
   print(io, a, where, new RevocationList(written.entries).inForce(now), removed, pruned, now);
   if (redisProblem !== undefined) {

@@ -4,9 +4,21 @@
  */
 import { loadRedisConfig } from '../../sidecar/src/redis/config.js';
 import { createRedisClient } from '../../sidecar/src/redis/client.js';
-import { deleteEntry, putEntry, type RevocationEntry } from '../../sidecar/src/revocation/index.js';
+import { deleteEntry, putEntry, putMark, type RevocationEntry } from '../../sidecar/src/revocation/index.js';
 
 export async function writeRedis(url: string, e: RevocationEntry, action: 'add' | 'remove', now: number, timeoutMs: number): Promise<string | undefined> {
+  return onRedis(url, timeoutMs, (c) => (action === 'add' ? putEntry(c, e, now, false) : deleteEntry(c, e)));
+}
+
+/**
+ * After the ConfigMap is written: mark the namespace's list in Redis as the new one, so pods whose
+ * ConfigMap copy still lags do not re-seed what was just lifted or corrected (seeder.ts).
+ */
+export function writeMark(url: string, namespace: string, mark: string, timeoutMs: number): Promise<string | undefined> {
+  return onRedis(url, timeoutMs, (c) => putMark(c, namespace, mark));
+}
+
+async function onRedis(url: string, timeoutMs: number, write: (c: ReturnType<typeof createRedisClient>) => Promise<void>): Promise<string | undefined> {
   let client: ReturnType<typeof createRedisClient> | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -16,7 +28,7 @@ export async function writeRedis(url: string, e: RevocationEntry, action: 'add' 
     const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs); });
     await Promise.race([(async () => {
       if (c.status !== 'ready') await new Promise<void>((resolve) => c.once('ready', () => resolve()));
-      if (action === 'add') await putEntry(c, e, now, false); else await deleteEntry(c, e);
+      await write(c);
     })(), timeout]);
     return undefined;
   } catch (err) {

@@ -35,7 +35,8 @@ return 1`);
 
 /**
  * Write one entry. `onlyIfAbsent` (the re-seed): never shorten or replace what a newer
- * `sidegate revoke` wrote. Expired entries are not written.
+ * `sidegate revoke` wrote (of cut-offs, the later stays). Without it (`sidegate revoke`): the entry
+ * as given. Expired entries are not written.
  */
 export async function putEntry(c: RedisClient, e: RevocationEntry, now: number, onlyIfAbsent: boolean): Promise<void> {
   if (e.expires <= now) return;
@@ -48,9 +49,21 @@ export async function putEntry(c: RedisClient, e: RevocationEntry, now: number, 
       return;
     }
     case 'issuer':
-    case 'subject':
-      await evalScript(c, PUT_CUTOFF, [CUTOFFS_KEY], [e.kind === 'issuer' ? cutoffField(e.issuer) : cutoffField(e.issuer, e.subject), Math.round(e.issuedBefore), Math.round(e.expires)]);
+    case 'subject': {
+      const field = e.kind === 'issuer' ? cutoffField(e.issuer) : cutoffField(e.issuer, e.subject);
+      // `sidegate revoke` says what is in force, an earlier cut-off included (a correction).
+      if (!onlyIfAbsent) await c.hset(CUTOFFS_KEY, field, `${Math.round(e.issuedBefore)} ${Math.round(e.expires)}`);
+      else await evalScript(c, PUT_CUTOFF, [CUTOFFS_KEY], [field, Math.round(e.issuedBefore), Math.round(e.expires)]);
+    }
   }
+}
+
+/** How long a seed mark lives: a namespace nobody re-seeds for a day is re-seeded on its next look. */
+export const MARK_SECONDS = 86_400;
+
+/** The mark of the list a pod of `namespace` seeded (or `sidegate revoke` wrote): `<updated ms>:<version>`. */
+export async function putMark(c: RedisClient, namespace: string, mark: string): Promise<void> {
+  await c.set(seededKey(namespace), mark, 'EX', MARK_SECONDS);
 }
 
 /** Remove one entry from the fast copy (lifting a revocation or ban). */

@@ -1,13 +1,12 @@
 import type { Clock } from '../clock.js';
 import { RedisUnavailableError } from '../redis/budget.js';
 import type { RedisConnection } from '../redis/connection.js';
-import { putEntry, seededKey } from './redis-copy.js';
+import { putEntry, putMark, seededKey } from './redis-copy.js';
 import type { RevocationList } from './list.js';
 
 /** The metric label of re-seed calls in sidegate_redis_errors_total / _duration_seconds. */
 export const SEED_OP = 'revocation_seed';
 const SEED_BUDGET_MS = 2000;
-const MARK_SECONDS = 86_400;
 
 /** The `updated` time (ms) of the list a mark names; -1 when there is none. */
 const markTime = (seen: string | null): number => {
@@ -87,7 +86,7 @@ export class RevocationSeeder {
       await redis.run(SEED_OP, async (c) => {
         // Sequential on purpose: a handful of entries, off the request path, and a Cluster may route each to another node.
         for (const e of entries) await putEntry(c, e, now, true);
-        await c.set(key, mark, 'EX', MARK_SECONDS);
+        await putMark(c, namespace, mark);
       }, SEED_BUDGET_MS + 10 * entries.length);
       this.confirmed();
       if (entries.length > 0) log.info({ entries: entries.length, version: list.version, previous: seen }, 'revocation list re-seeded into Redis');

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { ManualClock, systemClock } from '../../../sidecar/src/clock.js';
 import { RedisConnection } from '../../../sidecar/src/redis/index.js';
-import { bannedKey, deleteEntry, RevocationList, RevocationSeeder, revokedKey, seededKey, type RevocationEntry } from '../../../sidecar/src/revocation/index.js';
+import { bannedKey, CUTOFFS_KEY, cutoffField, deleteEntry, parseCutoff, putEntry, RevocationList, RevocationSeeder, revokedKey, seededKey, type RevocationEntry } from '../../../sidecar/src/revocation/index.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
 import { MemoryLogger } from '../authenticate/support.js';
 import { RedisProcess } from '../../helpers/redis.js';
@@ -64,4 +64,23 @@ t.test('re-seeding Redis from the list', async (t) => {
   await seeder.kick();
   t.equal(seeder.ageSeconds(), 5, 'Redis down: the copy ages');
   t.equal(log.lines.filter((l) => l.msg === 'revocation list: re-seeding Redis failed; the local copy decides, retrying').length <= 1, true, 'one warn at most');
+});
+
+t.test('cut-offs: the command writes what it says (a correction to an earlier time too); a re-seed keeps the later', async (t) => {
+  const server = await RedisProcess.start();
+  t.teardown(() => server.stop());
+  const admin = new Redis(server.url);
+  t.teardown(() => admin.disconnect());
+  const now = Date.now();
+  const iss = 'https://id.example.com';
+  const at = (issuedBefore: number): RevocationEntry => ({ kind: 'issuer', issuer: iss, issuedBefore, expires: now + 3_600_000 });
+  const stored = async (): Promise<number | undefined> => parseCutoff(await admin.hget(CUTOFFS_KEY, cutoffField(iss)))?.issuedBefore;
+
+  await putEntry(admin, at(now + 3_600_000), now, false);
+  await putEntry(admin, at(now), now, false);
+  t.equal(await stored(), now, 'sidegate revoke: the corrected (earlier) cut-off is in force');
+  await putEntry(admin, at(now - 60_000), now, true);
+  t.equal(await stored(), now, 'a re-seed from an older copy does not move it back');
+  await putEntry(admin, at(now + 1000), now, true);
+  t.equal(await stored(), now + 1000, 'a re-seed with a later cut-off raises it');
 });
