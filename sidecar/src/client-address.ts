@@ -27,7 +27,37 @@ export function normalizeIp(ip: string): string {
   let s = ip.trim().toLowerCase();
   if (s.startsWith('[')) s = s.slice(1, s.indexOf(']') > 0 ? s.indexOf(']') : undefined);
   else if (/^\d{1,3}(?:\.\d{1,3}){3}:\d+$/.test(s)) s = s.slice(0, s.indexOf(':'));
+  if (s.includes(':')) s = canonicalV6(s);
   return s.startsWith('::ffff:') && s.includes('.') ? s.slice(7) : s;
+}
+
+const V6_CACHE = new Map<string, string>();
+const V6_CACHE_MAX = 1024;
+
+/**
+ * One spelling per IPv6 address (RFC 5952, as Node reports socket peers): `2001:DB8:0:0::1`,
+ * `2001:0db8::0001` and `2001:db8::1` are one client, so a ban or a limit written in one form
+ * holds for the others. IPv4-mapped addresses in any form come out dotted (`::ffff:1.2.3.4`).
+ * Not an address: returned as given.
+ */
+function canonicalV6(s: string): string {
+  const hit = V6_CACHE.get(s);
+  if (hit !== undefined) return hit;
+  let out: string;
+  try {
+    out = new URL(`http://[${s}]/`).hostname.slice(1, -1);
+    const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(out);
+    if (m !== null) {
+      const hi = parseInt(m[1]!, 16);
+      const lo = parseInt(m[2]!, 16);
+      out = `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+    }
+  } catch {
+    out = s;
+  }
+  if (V6_CACHE.size >= V6_CACHE_MAX) V6_CACHE.delete(V6_CACHE.keys().next().value as string);
+  V6_CACHE.set(s, out);
+  return out;
 }
 
 /**
