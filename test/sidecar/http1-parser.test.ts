@@ -105,6 +105,8 @@ for (const s of [
 // Content-Length and Transfer-Encoding, alone and together.
 for (const cl of ['5', ' 5 ', '007', '5, 5', '5 5', '', '+5', '-1', '0x5', '99999999999999999999', '5\t']) req(`POST / HTTP/1.1\r\nContent-Length: ${cl}\r\n\r\nhello`);
 req('POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello');
+// A chunk line past llhttp's extension bound, all in one read (not only when cut by reads).
+req(`POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a=${'x'.repeat(17_000)}\r\nz\r\n0\r\n\r\n`, { split: false });
 req('POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
 req('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n');
 req('POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 4\r\n\r\n0\r\n\r\n');

@@ -476,6 +476,8 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       if (l !== '' && (hex === '' || (hex.length < l.length && next !== 0x3b && next !== 0x0d))) refuse('INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
       return;
     }
+    // The same bound whether the line came in pieces (readLine) or in one read.
+    if (line.length > MAX_CHUNK_LINE) refuse('CHUNK_EXTENSIONS_OVERFLOW', 'Chunk extensions overflow');
     const m = /^[0-9a-fA-F]+/.exec(line);
     if (m === null) refuse('INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
     const hex = m![0].replace(/^0+(?=.)/, '');
