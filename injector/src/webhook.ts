@@ -30,6 +30,13 @@ export interface WebhookOptions {
 export interface Webhook {
   readonly server: Server;
   readonly port: number;
+  /**
+   * Shutting down without failing an admission: for `delayMs` keep answering (readiness 503, so
+   * the Service drops this pod; every answer closes its connection, so the apiserver dials another
+   * pod next), then stop accepting, close idle connections and wait up to `timeoutMs` for the
+   * reviews in flight before closing the rest.
+   */
+  drain(delayMs: number, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -103,7 +110,13 @@ async function route(req: IncomingMessage, res: ServerResponse, o: WebhookOption
 
 export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
   const load = (): { cert: Buffer; key: Buffer } => ({ cert: readFileSync(o.certFile), key: readFileSync(o.keyFile) });
+  let draining = false;
   const server = createServer({ ...load(), minVersion: 'TLSv1.2' }, (req, res) => {
+    if (draining) {
+      // Every answer closes its connection, so the apiserver's next call dials a pod that stays.
+      res.setHeader('connection', 'close');
+      if ((req.url ?? '').split('?')[0] === '/readyz') { send(res, 503, 'draining\n', 'text/plain'); return; }
+    }
     route(req, res, o).catch(() => res.destroy());
   });
   server.requestTimeout = 10_000;
@@ -134,6 +147,20 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
   return {
     server,
     port: (server.address() as AddressInfo).port,
+    async drain(delayMs, timeoutMs) {
+      draining = true;
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      unwatchFile(o.certFile, reload);
+      unwatchFile(o.keyFile, reload);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+      await Promise.race([closed, late]);
+      clearTimeout(timer);
+      server.closeAllConnections();
+      await closed;
+    },
     async close() {
       unwatchFile(o.certFile, reload);
       unwatchFile(o.keyFile, reload);
