@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { watchFile } from '../lifecycle/file-watch.js';
 import { access, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { compilePolicy, loadPolicyFile, mergePolicyDocuments } from '../../../policies/src/index.js';
 import type { CompiledPolicy, PolicyProblem } from '../../../policies/src/types.js';
@@ -33,9 +32,7 @@ const PASS_THROUGH = { apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: 
  * invalid edit keeps the last good policy, logs at warn and counts a reload failure.
  */
 export class PolicySource {
-  private watcher: FSWatcher | undefined;
-  private poll: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
   private lastFileHash = '';
   private current: CompiledPolicy | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -68,24 +65,11 @@ export class PolicySource {
   watch(onChange: (p: CompiledPolicy) => void): void {
     const file = this.opts.file;
     if (file === undefined) return;
-    const trigger = (): void => {
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => { this.reloading = this.reloading.then(() => this.reload(onChange)); }, 50);
-    };
-    try {
-      this.watcher = watch(dirname(file), { persistent: false }, trigger);
-      this.watcher.on('error', () => undefined);
-    } catch {
-      // fall back to polling only
-    }
-    this.poll = setInterval(trigger, this.opts.pollMs ?? 2000);
-    this.poll.unref();
+    this.unwatch = watchFile(file, this.opts.pollMs ?? 2000, () => { this.reloading = this.reloading.then(() => this.reload(onChange)); });
   }
 
   close(): void {
-    this.watcher?.close();
-    clearInterval(this.poll);
-    clearTimeout(this.debounce);
+    this.unwatch?.();
   }
 
   private async reload(onChange: (p: CompiledPolicy) => void): Promise<void> {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { watchFile } from '../lifecycle/file-watch.js';
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { parseRevocations, type RevocationProblem } from './document.js';
@@ -31,9 +30,7 @@ export class RevocationSource {
   private lastProblems: readonly RevocationProblem[] = [];
   /** Monotonic time of the last successful read of the file (missing counts: the ConfigMap is absent). */
   private readAt: number | undefined;
-  private watcher: FSWatcher | undefined;
-  private poll: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
   private reading: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: RevocationSourceOptions) {}
@@ -58,18 +55,7 @@ export class RevocationSource {
   watch(): void {
     const file = this.opts.file;
     if (file === undefined) return;
-    const trigger = (): void => {
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => { this.reading = this.reading.then(() => this.read()); }, 50);
-    };
-    try {
-      this.watcher = watch(dirname(file), { persistent: false }, trigger);
-      this.watcher.on('error', () => undefined);
-    } catch {
-      // the poll alone
-    }
-    this.poll = setInterval(trigger, this.opts.pollMs ?? 2000);
-    this.poll.unref();
+    this.unwatch = watchFile(file, this.opts.pollMs ?? 2000, () => { this.reading = this.reading.then(() => this.read()); });
   }
 
   /** Re-read now (tests; the watch does it by itself). */
@@ -79,9 +65,7 @@ export class RevocationSource {
   }
 
   close(): void {
-    this.watcher?.close();
-    clearInterval(this.poll);
-    clearTimeout(this.debounce);
+    this.unwatch?.();
   }
 
   private async read(): Promise<void> {
