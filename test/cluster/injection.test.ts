@@ -98,11 +98,15 @@ t.test('helm install: the chart as rendered, clientConfig aside', async (t) => {
 });
 
 // A CronJob runs at the next whole minute: created now, checked at the end.
-await namespace('shop', { 'sidegate.dev/injection': 'enabled' });
-await namespace('plain');
-await api.create('/apis/batch/v1/namespaces/shop/cronjobs', {
-  apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' },
-  spec: { schedule: '* * * * *', jobTemplate: { spec: { template: template('nightly', {}, 'Never') } } },
+// As a test, so that a failure here is reported with the apiserver's answer (a top-level throw
+// was reported only as "error thrown in teardown").
+await t.test('namespaces shop (labelled) and plain, and a CronJob', async () => {
+  await namespace('shop', { 'sidegate.dev/injection': 'enabled' });
+  await namespace('plain');
+  await api.create('/apis/batch/v1/namespaces/shop/cronjobs', {
+    apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' },
+    spec: { schedule: '* * * * *', jobTemplate: { spec: { template: template('nightly', {}, 'Never') } } },
+  });
 });
 
 t.test('the apiserver starts calling the new webhook', async () => {
