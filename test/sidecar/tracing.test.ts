@@ -155,6 +155,39 @@ t.test('W3C, B3 single, B3 multi and uber-trace-id callers each continue into on
   }
 });
 
+t.test("an unsampled caller's decision reaches the app, and the sidecar records nothing of it", async (t) => {
+  const app = await startTracedApp(jaeger.otlpHttp, 'unsampled-app');
+  // parentbased_always_on (the default): the caller's flags decide; `always_on` would overrule them.
+  const p = await startProxy(app.url, [], { env: otel('unsampled') });
+  t.teardown(async () => { await p.close(); await app.close(); });
+  const off = newTrace();
+  for (const [name, headers] of [
+    ['w3c', { traceparent: `00-${off}-${PARENT}-00` }],
+    ['b3', { b3: `${off}-${PARENT}-0` }],
+    ['jaeger', { 'uber-trace-id': `${off}:${PARENT}:0:0` }],
+  ] as const) {
+    const seen = JSON.parse((await get(`${p.url}/x`, headers)).body) as { traceparent: string; b3: string | null };
+    t.match(seen, { traceparent: new RegExp(`^00-${off}-[0-9a-f]{16}-00$`), b3: null }, `${name}: the app is told the trace and that it is not sampled`);
+    t.not(seen.traceparent.split('-')[2], PARENT, `${name}: the caller's span id is not passed on as if it were the sidecar's`);
+  }
+  // A sampled trace sent after the unsampled ones: once Jaeger holds it, the batch that would have
+  // carried spans of the unsampled trace has been exported too.
+  const on = newTrace();
+  await get(`${p.url}/x`, { traceparent: `00-${on}-${PARENT}-01` });
+  await spansOf(on, 3);
+  t.same(await jaeger.trace(off), [], 'nothing of the unsampled trace reached Jaeger');
+});
+
+t.test("the caller's baggage reaches the app as it came, W3C or Jaeger's uberctx-", async (t) => {
+  const app = await startHttpApp();
+  const p = await startProxy(app.url, [], { env: otel('baggage') });
+  t.teardown(async () => { await p.close(); await app.close(); });
+  const seen = async (h: Record<string, string>): Promise<Seen['headers']> => (JSON.parse((await get(`${p.url}/b`, h)).body) as Seen).headers;
+  t.equal((await seen({ baggage: 'tenant=acme' })).baggage, 'tenant=acme', 'W3C baggage');
+  t.equal((await seen({ 'uberctx-tenant': 'acme' }))['uberctx-tenant'], 'acme', 'Jaeger baggage with no trace header');
+  t.equal((await seen({})).baggage, undefined, 'no baggage invented');
+});
+
 t.test('the sampling ratio holds over 3,000 requests, and the app is told which were sampled', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url, [], { env: otel('ratio', { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }) });

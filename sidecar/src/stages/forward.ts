@@ -26,6 +26,7 @@ export function forward(upstream: Upstream, clock: Clock, metrics: Metrics, trac
   return async (ex: Exchange) => {
     if (ex.span === undefined) { await relay(ex); return; }
     const span = tracing.startClient(ex.span, ex.method, ex.headers, attrs);
+    if (span === undefined) { await relay(ex); return; }
     let failed: string | undefined;
     try {
       await relay(ex);

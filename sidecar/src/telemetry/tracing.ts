@@ -139,6 +139,17 @@ function propagators(cfg: TracingEnv): { extract: TextMapPropagator; inject: Tex
 /** Every header any known propagator reads: stripped before injecting, so the app never sees the caller's stale context. */
 const CONTEXT_HEADERS = [...new Set(['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger'].flatMap((n) => propagatorNamed(n)!.fields()))];
 
+/**
+ * Whether a request carries a trace context any propagator reads: most carry none, and then the
+ * extractors (four by default) are not asked. Not `fields()`: B3's lists only the headers it
+ * writes, not the multi-header form. Baggage is not extracted for the app: its headers
+ * (`baggage`, Jaeger's `uberctx-<key>`) reach it as they came.
+ */
+function carriesContext(headers: IncomingHttpHeaders): boolean {
+  for (const f of CONTEXT_HEADERS) if (headers[f] !== undefined) return true;
+  return false;
+}
+
 /** What the telemetry and forward stages need from tracing. Absent entirely when tracing is off. */
 export class Tracing {
   private constructor(
@@ -181,16 +192,24 @@ export class Tracing {
 
   /** The SERVER span of one request, continuing the caller's trace if it sent one. */
   startServer(name: string, headers: IncomingHttpHeaders, attributes: Attributes | undefined): Span {
-    const parent = this.extractor.extract(ROOT_CONTEXT, headers, getter);
+    const parent = carriesContext(headers) ? this.extractor.extract(ROOT_CONTEXT, headers, getter) : ROOT_CONTEXT;
     return this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   }
 
-  /** The CLIENT span of the call to the app; its context replaces the caller's in `headers`. */
-  startClient(server: Span, name: string, headers: Record<string, unknown>, attributes: Attributes): Span {
-    const ctx: Context = trace.setSpan(ROOT_CONTEXT, server);
-    const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ctx);
+  /**
+   * The CLIENT span of the call to the app; its context replaces the caller's in `headers`.
+   * Undefined when the SERVER span records nothing: every sampler sidegate accepts then decides
+   * the same for its child (parent-based ones follow the unsampled parent, `traceidratio` judges
+   * the same trace id, `always_off` refuses all), so the child would be an empty span. The app
+   * gets the SERVER span's unsampled context instead, and the SDK does no work for the nine
+   * requests in ten that 0.1 sampling leaves out.
+   */
+  startClient(server: Span, name: string, headers: Record<string, unknown>, attributes: Attributes): Span | undefined {
     // Deleting only what is there: a delete reshapes the header object, most requests carry none.
     for (const h of CONTEXT_HEADERS) if (h !== 'baggage' && headers[h] !== undefined) delete headers[h];
+    if (!server.isRecording()) { this.injector.inject(trace.setSpan(ROOT_CONTEXT, server), headers, setter); return undefined; }
+    const ctx: Context = trace.setSpan(ROOT_CONTEXT, server);
+    const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ctx);
     this.injector.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);
     return span;
   }
