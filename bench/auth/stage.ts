@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AuthPolicy } from '../../policies/src/types.js';
 import { systemClock } from '../../sidecar/src/clock.js';
-import { Exchange, type ResponseSink } from '../../sidecar/src/exchange.js';
+import { Exchange, type ResponseSink } from '../../sidecar/src/protocol/exchange.js';
 import { compose, passThrough, type Handler, type Stage } from '../../sidecar/src/pipeline/stage.js';
 import { authenticate, KeyManager } from '../../sidecar/src/stages/authenticate/index.js';
 import { Metrics } from '../../sidecar/src/telemetry/metrics.js';

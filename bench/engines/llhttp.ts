@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { systemClock } from '../../sidecar/src/clock.js';
-import { InboundListener } from '../../sidecar/src/server/listener.js';
+import { InboundListener } from '../../sidecar/src/inbound/listener.js';
 import { Metrics } from '../../sidecar/src/telemetry/metrics.js';
 import { Http1Upstream } from '../../sidecar/src/upstream/http1.js';
 import { engineArgs } from './common.js';

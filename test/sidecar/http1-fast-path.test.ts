@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import t from 'tap';
 import { request } from 'undici';
-import { checkFastPath, checkParser } from '../../sidecar/src/http1/llhttp.js';
+import { checkFastPath, checkParser } from '../../sidecar/src/protocol/http1/llhttp.js';
 import { startHttpApp } from '../helpers/apps.js';
 import { runWithEnv } from '../helpers/engine-suite.js';
 import { spawnProxy } from '../helpers/spawn.js';

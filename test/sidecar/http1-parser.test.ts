@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { METHODS } from 'node:http';
 import { createRequire } from 'node:module';
 import t from 'tap';
-import { checkParser, type LlParser, type ParseError } from '../../sidecar/src/http1/llhttp.js';
-import { PublicParser } from '../../sidecar/src/http1/public-parser.js';
+import { checkParser, type LlParser, type ParseError } from '../../sidecar/src/protocol/http1/llhttp.js';
+import { PublicParser } from '../../sidecar/src/protocol/http1/public-parser.js';
 
 /**
  * The public HTTP/1.1 parser (http-parser-js behind sidecar/src/http1/public-parser.ts, the

@@ -1,6 +1,6 @@
 import { systemClock } from '../../../sidecar/src/clock.js';
-import type { Exchange } from '../../../sidecar/src/exchange.js';
-import { H1Connection, type H1Host } from '../../../sidecar/src/server/h1/connection.js';
+import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
+import { H1Connection, type H1Host } from '../../../sidecar/src/protocol/http1/connection.js';
 import { must, timeBounded } from '../property.js';
 import { chunks, MemorySocket } from '../socket.js';
 

@@ -5,7 +5,7 @@ import type {
 } from '../../../policies/src/types.js';
 import { ManualClock, type Clock } from '../../../sidecar/src/clock.js';
 import { SidecarError } from '../../../sidecar/src/errors.js';
-import { Exchange, type ResponseSink } from '../../../sidecar/src/exchange.js';
+import { Exchange, type ResponseSink } from '../../../sidecar/src/protocol/exchange.js';
 import { compose, type Handler } from '../../../sidecar/src/pipeline/stage.js';
 import { authenticate, KeyManager, type KeySource, type RevocationStore } from '../../../sidecar/src/stages/authenticate/index.js';
 import type { Logger } from '../../../sidecar/src/telemetry/logger.js';

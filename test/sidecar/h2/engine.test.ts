@@ -5,8 +5,8 @@ import t from 'tap';
 import { F, frame, GET, POST, RawH2, T, block } from '../../hostile/h2raw.js';
 import { PATTERN, startHttpApp, type Seen } from '../../helpers/apps.js';
 import { systemClock } from '../../../sidecar/src/clock.js';
-import type { Exchange } from '../../../sidecar/src/exchange.js';
-import { H2Connection, type H2Host } from '../../../sidecar/src/server/h2/connection.js';
+import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
+import { H2Connection, type H2Host } from '../../../sidecar/src/protocol/http2/connection.js';
 import { startProxy } from '../../helpers/proxy.js';
 
 /**

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { KeyPart, RateLimitPolicy, RequestMatcher } from '../../../policies/src/types.js';
-import { Exchange } from '../../../sidecar/src/exchange.js';
-import type { ResponseSink } from '../../../sidecar/src/exchange.js';
+import { Exchange } from '../../../sidecar/src/protocol/exchange.js';
+import type { ResponseSink } from '../../../sidecar/src/protocol/exchange.js';
 import type { Logger } from '../../../sidecar/src/telemetry/logger.js';
 
 /** A matcher on path prefixes (`/api/*` style written as `/api/`), any method unless given. */

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { HeadersTooLargeError } from '../../errors.js';
-import { Exchange } from '../../exchange.js';
-import { H } from '../../headers.js';
-import { addField } from '../../http1/fields.js';
-import { EMPTY_BODY, RequestBody } from '../h1/body.js';
+import { Exchange } from '../exchange.js';
+import { H } from '../headers.js';
+import { addField } from '../http1/fields.js';
+import { EMPTY_BODY, RequestBody } from '../body.js';
 import { checkTarget, type FrontContext } from '../front.js';
 import { requestIdFrom } from '../request-id.js';
 import {

@@ -4,9 +4,9 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Metrics } from '../telemetry/metrics.js';
 import { bind } from './bind.js';
-import type { FrontContext } from './front.js';
-import { H1Connection, type H1Host } from './h1/connection.js';
-import { H2Connection, type H2Host } from './h2/connection.js';
+import type { FrontContext } from '../protocol/front.js';
+import { H1Connection, type H1Host } from '../protocol/http1/connection.js';
+import { H2Connection, type H2Host } from '../protocol/http2/connection.js';
 
 export interface ListenerOptions {
   readonly host: string;

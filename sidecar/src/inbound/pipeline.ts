@@ -11,7 +11,7 @@ import { route } from '../stages/route/index.js';
 import { telemetry } from '../stages/telemetry/index.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Tracing } from '../telemetry/tracing.js';
-import { compose, type Handler, type Stage } from './stage.js';
+import { compose, type Handler, type Stage } from '../pipeline/stage.js';
 
 /** Long-lived things the stages use; they outlive policy versions. */
 export interface PipelineServices {

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
-import type { Exchange } from '../exchange.js';
-import { requestTarget, validAuthority } from '../protocol/target.js';
+import type { Exchange } from './exchange.js';
+import { requestTarget, validAuthority } from './target.js';
 
 /** What the protocol fronts need from the proxy to build and run exchanges. */
 export interface FrontContext {

@@ -1,14 +1,14 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type SidecarError } from '../../errors.js';
-import { Exchange, type UpgradeOffer } from '../../exchange.js';
-import { dropConnectionListed, H } from '../../headers.js';
-import { fieldsToHeaders } from '../../http1/fields.js';
-import { consumeSocket, methodTable, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
+import { Exchange, type UpgradeOffer } from '../exchange.js';
+import { dropConnectionListed, H } from '../headers.js';
+import { fieldsToHeaders } from './fields.js';
+import { consumeSocket, methodTable, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from './llhttp.js';
 import { checkTarget, type FrontContext } from '../front.js';
 import { requestIdFrom } from '../request-id.js';
-import { judgeUpgrade } from '../upgrade.js';
-import { EMPTY_BODY, RequestBody, type BodySource } from './body.js';
+import { judgeUpgrade } from './upgrade.js';
+import { EMPTY_BODY, RequestBody, type BodySource } from '../body.js';
 import { H1Message, type MessageOwner } from './message.js';
 
 /** What a connection needs from the listener that owns it. */
