@@ -85,7 +85,7 @@ function exchanges(n: number, withToken: boolean): Exchange[] {
   for (let i = 0; i < n; i++) {
     const headers: Record<string, string> = { host: 'app', 'user-agent': 'bench', accept: '*/*' };
     if (withToken) headers.authorization = `Bearer ${token}`;
-    out.push(new Exchange('http/1.1', 'GET', '/api/orders?x=1', '/api/orders', 'app', 'http', headers, '10.0.0.1', EMPTY_BODY, false, sink, `r${i}`, 0, undefined));
+    out.push(Exchange.create('http/1.1', 'GET', '/api/orders?x=1', 'app', 'http', headers, '10.0.0.1', EMPTY_BODY, false, sink, `r${i}`, 0));
   }
   return out;
 }

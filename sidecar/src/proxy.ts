@@ -10,7 +10,7 @@ import type { ProxyConfig } from './config.js';
 import type { Exchange } from './protocol/exchange.js';
 import { checkFastPath, checkParser } from './protocol/http1/llhttp.js';
 import { Drainer } from './lifecycle/drain.js';
-import { buildPipeline, buildWaiting, type PipelineServices } from './inbound/pipeline.js';
+import { authStages, buildPipeline, buildWaiting, type PipelineServices } from './inbound/pipeline.js';
 import type { Handler } from './pipeline/stage.js';
 import { MaintenanceNotice } from './policy/maintenance-notice.js';
 import { PolicySource } from './policy/source.js';
@@ -247,11 +247,8 @@ export class Proxy {
   }
 
   private async build(policy: CompiledPolicy): Promise<Handler> {
-    const { auth } = this.s;
-    const authenticate = await auth.prepare(policy.auth);
-    const allow = policy.maintenance?.allow;
-    const identify = allow === undefined || policy.auth === undefined ? undefined : auth.identify(policy.auth, allow);
-    return buildPipeline(policy, this.pipelineServices(), { authenticate, identify });
+    const auth = await authStages(this.s.auth, policy);
+    return buildPipeline(policy, this.pipelineServices(), auth);
   }
 
   private async onPolicy(policy: CompiledPolicy): Promise<void> {

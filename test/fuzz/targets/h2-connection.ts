@@ -1,5 +1,5 @@
 import { systemClock } from '../../../sidecar/src/clock.js';
-import { HeadersTooLargeError } from '../../../sidecar/src/errors.js';
+import { HeadersTooLargeError, REFUSALS } from '../../../sidecar/src/errors.js';
 import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
 import { H2Connection, type H2Host } from '../../../sidecar/src/protocol/http2/connection.js';
 import { must, timeBounded } from '../property.js';
@@ -64,6 +64,7 @@ async function once(data: Buffer): Promise<void> {
     answered += n;
   };
   const host: H2Host = {
+    refusals: REFUSALS,
     ctx: {
       scheme: 'http', clock: systemClock, draining: () => false,
       dispatch: (ex) => { exchanges.push(ex); if ((mode & 8) !== 0) setImmediate(() => answer(ex)); else answer(ex); },

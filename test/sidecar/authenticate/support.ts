@@ -83,10 +83,8 @@ export interface ExchangeInit {
 
 /** A real Exchange as the HTTP/1.1 front would build it. */
 export function exchange(init: ExchangeInit = {}): Exchange {
-  const target = init.target ?? '/api/orders';
-  const q = target.indexOf('?');
-  return new Exchange('http/1.1', init.method ?? 'GET', target, q === -1 ? target : target.slice(0, q), 'app.local', 'http',
-    { ...(init.headers ?? {}) }, init.remoteAddress ?? '10.0.0.7', Readable.from([]), false, nullSink(), 'req-1', 0, undefined);
+  return Exchange.create('http/1.1', init.method ?? 'GET', init.target ?? '/api/orders', 'app.local', 'http',
+    { ...(init.headers ?? {}) }, init.remoteAddress ?? '10.0.0.7', Readable.from([]), false, nullSink(), 'req-1', 0);
 }
 
 export const bearer = (token: string): IncomingHttpHeaders => ({ authorization: `Bearer ${token}` });

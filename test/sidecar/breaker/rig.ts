@@ -98,6 +98,8 @@ export function fakeExchange(opts: { method?: string; hasBody?: boolean; upgrade
     abort: () => undefined, onClose: () => undefined,
   };
   const upgrade: UpgradeOffer | undefined = opts.upgrade === true ? { protocols: 'websocket', takeOver: () => ({ socket: new Writable() as unknown as Duplex, head: Buffer.alloc(0) }) } : undefined;
-  return new Exchange('http/1.1', opts.method ?? 'GET', '/x', '/x', 'app', 'http', {}, '10.0.0.1',
-    Readable.from([]), opts.hasBody ?? false, sink, 'req-1', 0, upgrade);
+  const ex = Exchange.create('http/1.1', opts.method ?? 'GET', '/x', 'app', 'http', {}, '10.0.0.1',
+    Readable.from([]), opts.hasBody ?? false, sink, 'req-1', 0);
+  ex.upgrade = upgrade;
+  return ex;
 }
