@@ -122,7 +122,7 @@ export class Proxy {
     const log = createLogger(cfg.logLevel, deps.logStream);
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed
-    // Node.js internals (sidecar/src/http1/llhttp.ts): proven on this runtime before any connection.
+    // Node.js internals (sidecar/src/protocol/http1/llhttp.ts): proven on this runtime before any connection.
     const parser = await checkParser(cfg.http1Parser);
     const fast = await checkFastPath(cfg.http1FastPath);
     metrics.http1Parser.labels('llhttp').set(parser.parser === 'llhttp' ? 1 : 0);

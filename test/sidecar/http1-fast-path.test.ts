@@ -8,7 +8,7 @@ import { spawnProxy } from '../helpers/spawn.js';
 
 /**
  * The HTTP/1.1 engines read sockets through Node.js internals (`_handle`, consumed by llhttp in
- * C++; sidecar/src/http1/llhttp.ts) and parse with Node's private llhttp binding. On the runtime
+ * C++; sidecar/src/protocol/http1/llhttp.ts) and parse with Node's private llhttp binding. On the runtime
  * this file runs on — every line of the runtime matrix, scripts/runtime-matrix.sh — both start-up
  * self-checks must pass and llhttp and the fast path be the ones in use; with either off, the
  * public paths (stream events; http-parser-js, test/sidecar/http1-parser.test.ts) must serve the
