@@ -285,11 +285,11 @@ export const TARGETS: readonly TargetSpec[] = [
   sidegate('sidegate-fresh-token', 'sidegate-full with a distinct RS256 token on every request (pool larger than the token cache): HTTP/1.1 through a wrk Lua script, h2c with the token in ?access_token= (h2load walks URL lists; it cannot vary a header)', {
     fullPolicy: true, fresh: true, scenarios: ['capacity-h1', 'capacity-h2c'],
   }),
-  // The HTTP/1.1 engine's public fallbacks (sidecar/src/http1/llhttp.ts): what a Node.js whose internals differ would cost.
+  // The HTTP/1.1 engine's public fallbacks (sidecar/src/protocol/http1/llhttp.ts): what a Node.js whose internals differ would cost.
   sidegate('sidegate-fast-path-off', 'sidegate with --http1-fast-path off: llhttp fed from socket stream events instead of consume()', {
     proxyArgs: ['--http1-fast-path', 'off'], byDefault: false, protocols: ['h1'], scenarios: ['capacity-h1'],
   }),
-  sidegate('sidegate-public-parser', 'sidegate with --http1-parser public: http-parser-js held to llhttp\'s rules (sidecar/src/http1/public-parser.ts), stream events', {
+  sidegate('sidegate-public-parser', 'sidegate with --http1-parser public: http-parser-js held to llhttp\'s rules (sidecar/src/protocol/http1/public-parser.ts), stream events', {
     proxyArgs: ['--http1-parser', 'public'], byDefault: false, protocols: ['h1'], scenarios: ['capacity-h1'],
   }),
   engine('engine-llhttp', 'llhttp.js', 'sidegate\'s HTTP/1.1 engine (llhttp on the socket handles, both ways), no pipeline'),

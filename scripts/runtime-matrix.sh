@@ -14,7 +14,7 @@ files=(
   dist/test/cli/runtime.test.js dist/test/cli/demo.test.js dist/test/sidecar/http1-fast-path.test.js dist/test/sidecar/http1-parser.test.js
   dist/test/sidecar/http1.test.js dist/test/sidecar/h1-engine.test.js dist/test/sidecar/large-bodies.test.js
   dist/test/sidecar/upstream-errors.test.js dist/test/sidecar/memory-reducer.test.js
-  dist/test/sidecar/h2c.test.js dist/test/sidecar/h2/engine.test.js dist/test/sidecar/h2/hpack.test.js
+  dist/test/sidecar/h2c.test.js dist/test/sidecar/protocol/http2/engine.test.js dist/test/sidecar/protocol/http2/hpack.test.js
   dist/test/sidecar/tls.test.js dist/test/sidecar/grpc.test.js dist/test/sidecar/websocket.test.js
   dist/test/hostile/*.test.js
 )

@@ -23,7 +23,7 @@ missing() {
   compgen -G '/usr/lib/*/faketime/libfaketimeMT.so.1' >/dev/null || [ -e /usr/lib/faketime/libfaketimeMT.so.1 ] || need+=(faketime)
   # Debian's python3 on purpose: the PyJWT test runs /usr/bin/python3, whatever python3 is on PATH.
   /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need+=(python3-jwt python3-cryptography)
-  # HTTP/2 interop (test/sidecar/h2/interop.test.ts): curl, nghttp and h2load, python-h2.
+  # HTTP/2 interop (test/sidecar/protocol/http2/interop.test.ts): curl, nghttp and h2load, python-h2.
   want curl curl
   want nghttp2-client nghttp h2load
   /usr/bin/python3 -c 'import h2' >/dev/null 2>&1 || need+=(python3-h2)

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AuthPolicy } from '../../policies/src/types.js';
 import { systemClock } from '../../sidecar/src/clock.js';
-import { Exchange, type ResponseSink } from '../../sidecar/src/exchange.js';
+import { Exchange, type ResponseSink } from '../../sidecar/src/protocol/exchange.js';
 import { compose, passThrough, type Handler, type Stage } from '../../sidecar/src/pipeline/stage.js';
 import { authenticate, KeyManager } from '../../sidecar/src/stages/authenticate/index.js';
 import { Metrics } from '../../sidecar/src/telemetry/metrics.js';
@@ -32,9 +32,9 @@ const body = Readable.from([]);
 function exchanges(tokens: readonly string[], n: number): Exchange[] {
   const out: Exchange[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(new Exchange('http/1.1', 'GET', '/api/orders', '/api/orders', 'app', 'http', {
+    out.push(Exchange.create('http/1.1', 'GET', '/api/orders', 'app', 'http', {
       host: 'app', 'user-agent': 'bench', accept: '*/*', authorization: `Bearer ${tokens[i % tokens.length]!}`, 'x-user-id': 'spoof',
-    }, '10.0.0.1', body, false, sink, 'r', 0, undefined));
+    }, '10.0.0.1', body, false, sink, 'r', 0));
   }
   return out;
 }

@@ -1,13 +1,13 @@
 import { pino } from 'pino';
 import { systemClock } from '../../sidecar/src/clock.js';
-import { InboundListener } from '../../sidecar/src/server/listener.js';
+import { InboundListener } from '../../sidecar/src/inbound/listener.js';
 import { Metrics } from '../../sidecar/src/telemetry/metrics.js';
 import { Http1Upstream } from '../../sidecar/src/upstream/http1.js';
 import { engineArgs } from './common.js';
 
 /**
  * Engine: sidegate's own HTTP/1.1 engine — the inbound listener (llhttp reading the socket in
- * C++, sidecar/src/server/h1) and the upstream pool (sidecar/src/upstream/http1) — with every
+ * C++, sidecar/src/protocol/http1) and the upstream pool (sidecar/src/upstream/http1) — with every
  * request handed straight to the app: no pipeline, no telemetry. The gap between this and
  * `sidegate` (bare) is what the pipeline, the Exchange's bookkeeping and the metrics cost.
  */

@@ -19,12 +19,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { compilePolicy, parsePolicyText } from '../../policies/src/index.js';
 import { systemClock } from '../../sidecar/src/clock.js';
-import { Exchange, type ResponseSink } from '../../sidecar/src/exchange.js';
-import { buildPipeline, type PipelineServices } from '../../sidecar/src/pipeline/build.js';
+import { Exchange, type ResponseSink } from '../../sidecar/src/protocol/exchange.js';
+import { buildPipeline, type PipelineServices } from '../../sidecar/src/inbound/pipeline.js';
 import type { Handler } from '../../sidecar/src/pipeline/stage.js';
 import { loadRedisConfig } from '../../sidecar/src/redis/config.js';
 import { RedisConnection } from '../../sidecar/src/redis/connection.js';
-import { EMPTY_BODY } from '../../sidecar/src/server/h1/body.js';
+import { EMPTY_BODY } from '../../sidecar/src/protocol/body.js';
 import { AuthRuntime } from '../../sidecar/src/stages/authenticate/index.js';
 import { BreakerRegistry } from '../../sidecar/src/stages/breaker/index.js';
 import { RateLimiter } from '../../sidecar/src/stages/rate-limit/index.js';
@@ -85,7 +85,7 @@ function exchanges(n: number, withToken: boolean): Exchange[] {
   for (let i = 0; i < n; i++) {
     const headers: Record<string, string> = { host: 'app', 'user-agent': 'bench', accept: '*/*' };
     if (withToken) headers.authorization = `Bearer ${token}`;
-    out.push(new Exchange('http/1.1', 'GET', '/api/orders?x=1', '/api/orders', 'app', 'http', headers, '10.0.0.1', EMPTY_BODY, false, sink, `r${i}`, 0, undefined));
+    out.push(Exchange.create('http/1.1', 'GET', '/api/orders?x=1', 'app', 'http', headers, '10.0.0.1', EMPTY_BODY, false, sink, `r${i}`, 0));
   }
   return out;
 }

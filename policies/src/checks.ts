@@ -3,7 +3,7 @@
  * safety and arithmetic sanity. They run on the defaulted document even when the schema found
  * problems (so one run reports everything), hence every read is guarded.
  */
-import { HOP_BY_HOP } from '../../sidecar/src/headers.js';
+import { HOP_BY_HOP } from '../../sidecar/src/protocol/headers.js';
 import { algorithmKind } from './algorithms.js';
 import { parseDuration } from './duration.js';
 import { isPlainObject, type JsonObject } from './merge.js';

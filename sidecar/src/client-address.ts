@@ -1,5 +1,5 @@
-import type { Exchange } from './exchange.js';
-import { H } from './headers.js';
+import type { Exchange } from './protocol/exchange.js';
+import { H } from './protocol/headers.js';
 
 /**
  * The client address: the socket peer, unless `trustedHops` proxies in front append to

@@ -3,6 +3,7 @@
  * `respond` stage is the only place that turns them into HTTP responses. `docs/errors.md` lists
  * the same rows and `test/sidecar/errors.test.ts` keeps the two in step.
  */
+import type { Refusals } from './protocol/front.js';
 
 export interface ErrorSpec {
   readonly status: number;
@@ -145,3 +146,10 @@ export class InternalError extends SidecarError {
 export function asSidecarError(err: unknown): SidecarError {
   return err instanceof SidecarError ? err : new InternalError(err);
 }
+
+/** The refusals the protocol engines make (`protocol/front.ts`), as this table words them. */
+export const REFUSALS: Refusals = {
+  badRequest: (message) => new BadRequestError(message),
+  requestTimeout: () => new RequestTimeoutError(),
+  headersTooLarge: (limit) => new HeadersTooLargeError(limit),
+};

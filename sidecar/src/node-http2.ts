@@ -6,7 +6,7 @@ let mod: typeof Http2 | undefined;
 
 /**
  * node:http2, loaded on first use: only an h2c upstream and h2c app probes need it (inbound
- * HTTP/2 is sidegate's own engine, server/h2/). A bare `node` process grows by 3–5 MB of RSS when
+ * HTTP/2 is sidegate's own engine, protocol/http2/). A bare `node` process grows by 3–5 MB of RSS when
  * it loads it; an idle sidecar measured the same with and without, 61.8–61.9 MB, so this is about
  * not starting what is unused rather than a measured saving.
  */

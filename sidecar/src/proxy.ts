@@ -2,15 +2,15 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import type { CompiledPolicy, UpstreamProtocol } from '../../policies/src/types.js';
-import { debugPolicy } from './admin/debug-policy.js';
-import { AdminServer, type ReadinessCheck } from './admin/server.js';
-import { parseAppProbes } from './admin/probes.js';
+import { debugPolicy } from './inbound/admin/debug-policy.js';
+import { AdminServer, type ReadinessCheck } from './inbound/admin/server.js';
+import { parseAppProbes } from './inbound/admin/probes.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
-import type { Exchange } from './exchange.js';
-import { checkFastPath, checkParser } from './http1/llhttp.js';
+import type { Exchange } from './protocol/exchange.js';
+import { checkFastPath, checkParser } from './protocol/http1/llhttp.js';
 import { Drainer } from './lifecycle/drain.js';
-import { buildPipeline, buildWaiting, type PipelineServices } from './pipeline/build.js';
+import { authStages, buildPipeline, buildWaiting, type PipelineServices } from './inbound/pipeline.js';
 import type { Handler } from './pipeline/stage.js';
 import { MaintenanceNotice } from './policy/maintenance-notice.js';
 import { PolicySource } from './policy/source.js';
@@ -19,7 +19,7 @@ import { describeEntry } from './revocation/list.js';
 import { RevocationSeeder } from './revocation/seeder.js';
 import { RevocationSource } from './revocation/source.js';
 import type { RedisConnection } from './redis/connection.js';
-import { InboundListener } from './server/listener.js';
+import { InboundListener } from './inbound/listener.js';
 import { AuthRuntime, ConnectionRevocationStore } from './stages/authenticate/index.js';
 import { BreakerRegistry } from './stages/breaker/index.js';
 import { forward } from './stages/forward.js';
@@ -122,7 +122,7 @@ export class Proxy {
     const log = createLogger(cfg.logLevel, deps.logStream);
     const policySource = new PolicySource({ file: cfg.policyFile, defaults: cfg.policyDefaults, overlay: cfg.policyOverlay, log, metrics });
     const policy = await policySource.load(); // invalid at start: fatal, with every problem listed
-    // Node.js internals (sidecar/src/http1/llhttp.ts): proven on this runtime before any connection.
+    // Node.js internals (sidecar/src/protocol/http1/llhttp.ts): proven on this runtime before any connection.
     const parser = await checkParser(cfg.http1Parser);
     const fast = await checkFastPath(cfg.http1FastPath);
     metrics.http1Parser.labels('llhttp').set(parser.parser === 'llhttp' ? 1 : 0);
@@ -247,11 +247,8 @@ export class Proxy {
   }
 
   private async build(policy: CompiledPolicy): Promise<Handler> {
-    const { auth } = this.s;
-    const authenticate = await auth.prepare(policy.auth);
-    const allow = policy.maintenance?.allow;
-    const identify = allow === undefined || policy.auth === undefined ? undefined : auth.identify(policy.auth, allow);
-    return buildPipeline(policy, this.pipelineServices(), { authenticate, identify });
+    const auth = await authStages(this.s.auth, policy);
+    return buildPipeline(policy, this.pipelineServices(), auth);
   }
 
   private async onPolicy(policy: CompiledPolicy): Promise<void> {

@@ -8,7 +8,7 @@ import { startProxy, until } from '../helpers/proxy.js';
 import { inlineProvider, rawExchange, statuses } from '../hostile/support.js';
 
 /**
- * The HTTP/1.1 engine's own behaviour (sidecar/src/server/h1, sidecar/src/upstream/http1):
+ * The HTTP/1.1 engine's own behaviour (sidecar/src/protocol/http1, sidecar/src/upstream/http1):
  * pipelining, interim and close-delimited responses, keep-alive toward the app and its races,
  * trailers, and what a refused upload sees. Everything over real sockets.
  */

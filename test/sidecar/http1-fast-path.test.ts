@@ -1,14 +1,14 @@
 import { connect } from 'node:net';
 import t from 'tap';
 import { request } from 'undici';
-import { checkFastPath, checkParser } from '../../sidecar/src/http1/llhttp.js';
+import { checkFastPath, checkParser } from '../../sidecar/src/protocol/http1/llhttp.js';
 import { startHttpApp } from '../helpers/apps.js';
 import { runWithEnv } from '../helpers/engine-suite.js';
 import { spawnProxy } from '../helpers/spawn.js';
 
 /**
  * The HTTP/1.1 engines read sockets through Node.js internals (`_handle`, consumed by llhttp in
- * C++; sidecar/src/http1/llhttp.ts) and parse with Node's private llhttp binding. On the runtime
+ * C++; sidecar/src/protocol/http1/llhttp.ts) and parse with Node's private llhttp binding. On the runtime
  * this file runs on — every line of the runtime matrix, scripts/runtime-matrix.sh — both start-up
  * self-checks must pass and llhttp and the fast path be the ones in use; with either off, the
  * public paths (stream events; http-parser-js, test/sidecar/http1-parser.test.ts) must serve the

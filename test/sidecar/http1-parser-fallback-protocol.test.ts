@@ -3,7 +3,7 @@ import { runWithEnv } from '../helpers/engine-suite.js';
 
 /**
  * With the public HTTP/1.1 parser (http-parser-js held to llhttp's rules, the fallback of
- * sidecar/src/http1/llhttp.ts; `--http1-parser public` through SIDEGATE_TEST_HTTP1_PARSER, see
+ * sidecar/src/protocol/http1/llhttp.ts; `--http1-parser public` through SIDEGATE_TEST_HTTP1_PARSER, see
  * test/helpers/proxy.ts), the HTTP/1.1 protocol tests and the smuggling corpus pass unchanged: the sidecar
  * frames, refuses and forwards as it does on llhttp. Split from its sibling
  * http1-parser-fallback-*.test.ts to fit the per-file timeout.

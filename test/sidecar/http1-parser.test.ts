@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { METHODS } from 'node:http';
 import { createRequire } from 'node:module';
 import t from 'tap';
-import { checkParser, type LlParser, type ParseError } from '../../sidecar/src/http1/llhttp.js';
-import { PublicParser } from '../../sidecar/src/http1/public-parser.js';
+import { checkParser, type LlParser, type ParseError } from '../../sidecar/src/protocol/http1/llhttp.js';
+import { PublicParser } from '../../sidecar/src/protocol/http1/public-parser.js';
 
 /**
- * The public HTTP/1.1 parser (http-parser-js behind sidecar/src/http1/public-parser.ts, the
+ * The public HTTP/1.1 parser (http-parser-js behind sidecar/src/protocol/http1/public-parser.ts, the
  * fallback when Node's llhttp binding is unusable) against llhttp itself, on the runtime this file
  * runs on (every line of the runtime matrix, scripts/runtime-matrix.sh): over a corpus of request
  * and response shapes — the smuggling corpus of test/hostile/h1-smuggling.test.ts, framing fields,

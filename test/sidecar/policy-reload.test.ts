@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
-import { isLoopback } from '../../sidecar/src/admin/server.js';
+import { isLoopback } from '../../sidecar/src/inbound/admin/server.js';
 import { startHttpApp } from '../helpers/apps.js';
 import { spawnProxy } from '../helpers/spawn.js';
 import { startProxy, until, writePolicy } from '../helpers/proxy.js';

@@ -4,12 +4,11 @@ import type { Logger } from 'pino';
 import type { AuthProvider, CompiledPolicy, Requirement } from '../../../policies/src/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { SidecarError } from '../errors.js';
-import { Exchange, type Protocol, type ResponseSink } from '../exchange.js';
-import { dropConnectionListed } from '../headers.js';
-import { fieldsToHeaders } from '../http1/fields.js';
-import { decisionStages } from '../pipeline/build.js';
+import { Exchange, type Protocol, type ResponseSink } from '../protocol/exchange.js';
+import { dropConnectionListed } from '../protocol/headers.js';
+import { fieldsToHeaders } from '../protocol/http1/fields.js';
+import { authStages, decisionStages } from '../inbound/pipeline.js';
 import { compose, type Handler } from '../pipeline/stage.js';
-import { checkTarget } from '../server/front.js';
 import { AuthRuntime, type KeySource, type RevocationStore } from '../stages/authenticate/index.js';
 import { keyMaterial, type LimitDecider, type RateItem, type Verdict } from '../stages/rate-limit/index.js';
 import { respond } from '../stages/respond/index.js';
@@ -116,13 +115,11 @@ export class Explainer {
       metrics, logger: o.log, clock, revocation: nothingRevoked,
       keyManagerOptions: o.keySource === undefined ? undefined : { sourceFor: o.keySource },
     });
-    const authenticate = await auth.prepare(policy.auth, o.keysWaitMs ?? 5000);
-    const allow = policy.maintenance?.allow;
-    const identify = allow === undefined || policy.auth === undefined ? undefined : auth.identify(policy.auth, allow);
+    const stages = await authStages(auth, policy, o.keysWaitMs ?? 5000);
     const services = { metrics, log: o.log, clock, limiter: roomEverywhere, identity: { namespace: o.namespace, service: o.service } };
     const self: { e?: Explainer } = {};
     const forward: Handler = (ex) => { self.e!.forwarded.add(ex); return Promise.resolve(); };
-    const handler = compose([respond, ...decisionStages(policy, services, { authenticate, identify })], forward);
+    const handler = compose([respond, ...decisionStages(policy, services, stages)], forward);
     return (self.e = new Explainer(policy, handler, auth, clock));
   }
 
@@ -141,10 +138,8 @@ export class Explainer {
   private exchange(req: ExplainRequest): Exchange {
     const headers = fieldsToHeaders(req.headers.flat());
     dropConnectionListed(headers, headers.connection);
-    const q = req.target.indexOf('?');
-    const ex = new Exchange(req.protocol, req.method, req.target, q < 0 ? req.target : req.target.slice(0, q), headers.host ?? '', 'http',
-      headers, req.clientIp, Readable.from([]), false, new RecordingSink(), 'explain', this.clock.monotonic(), undefined);
-    return checkTarget(ex, req.protocol === 'h2');
+    return Exchange.create(req.protocol, req.method, req.target, headers.host ?? '', 'http',
+      headers, req.clientIp, Readable.from([]), false, new RecordingSink(), 'explain', this.clock.monotonic());
   }
 
   private describe(ex: Exchange, req: ExplainRequest): Explanation {

@@ -1,4 +1,4 @@
-import type { Exchange } from '../exchange.js';
+import type { Exchange } from '../protocol/exchange.js';
 
 /** Handles one exchange; the promise settles when the response is complete or has failed. */
 export type Handler = (ex: Exchange) => Promise<void>;

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { RedisUnavailableError } from '../redis/budget.js';
 import type { RedisConnection } from '../redis/connection.js';
+import type { Logger } from '../telemetry/logger.js';
 import { putEntry, putMark, seededKey } from './redis-copy.js';
 import type { RevocationList } from './list.js';
 
@@ -13,11 +14,6 @@ const markTime = (seen: string | null): number => {
   const t = seen === null ? NaN : Number(seen.slice(0, seen.indexOf(':')));
   return Number.isFinite(t) ? t : -1;
 };
-
-export interface SeederLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
 
 /**
  * Keeps Redis holding this pod's durable list: every `intervalMs` one GET of the namespace's
@@ -40,7 +36,7 @@ export class RevocationSeeder {
     readonly list: () => RevocationList;
     readonly namespace: string;
     readonly clock: Clock;
-    readonly log: SeederLogger;
+    readonly log: Logger;
     readonly intervalMs: number;
   }) {}
 

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Exchange } from '../exchange.js';
+import type { Exchange } from '../protocol/exchange.js';
 import type { Handler } from '../pipeline/stage.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Tracing } from '../telemetry/tracing.js';

@@ -1,10 +1,10 @@
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { Clock } from '../clock.js';
-import type { Exchange } from '../exchange.js';
+import type { Exchange } from '../protocol/exchange.js';
 import { SidecarError } from '../errors.js';
-import { H } from '../headers.js';
+import { H } from '../protocol/headers.js';
 import { nodeHttp2 } from '../node-http2.js';
-import { ErrorCode, Flag } from '../server/h2/frames.js';
+import { ErrorCode, Flag } from '../protocol/http2/frames.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { CLIENT_CLOSED, upstreamError } from './errors.js';
 import { requestHeadersForApp, responseHeadersForClient } from './headers.js';

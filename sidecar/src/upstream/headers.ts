@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Exchange } from '../exchange.js';
-import { addSidecarHeaders, H, HOP_BY_HOP, VIA_NAME } from '../headers.js';
-import { addField, lowerName } from '../http1/fields.js';
-import { fieldLines } from '../http1/head.js';
+import type { Exchange } from '../protocol/exchange.js';
+import { addSidecarHeaders, H, HOP_BY_HOP, VIA_NAME } from '../protocol/headers.js';
+import { addField, lowerName } from '../protocol/http1/fields.js';
+import { fieldLines } from '../protocol/http1/head.js';
 
 /**
  * Headers never sent to the app besides hop-by-hop ones: `expect` is answered by the sidecar

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Exchange } from '../exchange.js';
+import type { Exchange } from '../protocol/exchange.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { UpstreamCall, type CallDeps } from './http1/call.js';
 import { ConnPool } from './http1/pool.js';

@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net';
 import type { Clock } from '../clock.js';
-import type { Exchange, UpgradeOffer } from '../exchange.js';
-import { H } from '../headers.js';
-import { addField } from '../http1/fields.js';
-import { fieldLines, statusLine } from '../http1/head.js';
-import { newParser, Slot, type ParseError } from '../http1/llhttp.js';
+import type { Exchange, UpgradeOffer } from '../protocol/exchange.js';
+import { H } from '../protocol/headers.js';
+import { addField } from '../protocol/http1/fields.js';
+import { fieldLines, statusLine } from '../protocol/http1/head.js';
+import { newParser, Slot, type ParseError } from '../protocol/http1/llhttp.js';
 import { switchedToOffered } from '../protocol/upgrade.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { CLIENT_CLOSED, upstreamError } from './errors.js';

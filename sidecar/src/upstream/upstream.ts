@@ -1,4 +1,4 @@
-import type { Exchange } from '../exchange.js';
+import type { Exchange } from '../protocol/exchange.js';
 
 /** The app behind the sidecar. `forward` settles when the response has been relayed (or failed). */
 export interface Upstream {

@@ -1,6 +1,7 @@
 import { systemClock } from '../../../sidecar/src/clock.js';
-import type { Exchange } from '../../../sidecar/src/exchange.js';
-import { H1Connection, type H1Host } from '../../../sidecar/src/server/h1/connection.js';
+import { REFUSALS } from '../../../sidecar/src/errors.js';
+import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
+import { H1Connection, type H1Host } from '../../../sidecar/src/protocol/http1/connection.js';
 import { must, timeBounded } from '../property.js';
 import { chunks, MemorySocket } from '../socket.js';
 
@@ -86,6 +87,7 @@ async function once(data: Buffer): Promise<void> {
   };
 
   const host: H1Host = {
+    refusals: REFUSALS,
     ctx: {
       scheme: 'http', clock: systemClock, draining: () => (extra & 2) !== 0,
       dispatch: (ex) => {

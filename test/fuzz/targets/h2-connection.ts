@@ -1,7 +1,7 @@
 import { systemClock } from '../../../sidecar/src/clock.js';
-import { HeadersTooLargeError } from '../../../sidecar/src/errors.js';
-import type { Exchange } from '../../../sidecar/src/exchange.js';
-import { H2Connection, type H2Host } from '../../../sidecar/src/server/h2/connection.js';
+import { HeadersTooLargeError, REFUSALS } from '../../../sidecar/src/errors.js';
+import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
+import { H2Connection, type H2Host } from '../../../sidecar/src/protocol/http2/connection.js';
 import { must, timeBounded } from '../property.js';
 import { chunks, MemorySocket } from '../socket.js';
 import { block, F, frame, GET, POST, T } from '../../hostile/h2raw.js';
@@ -64,6 +64,7 @@ async function once(data: Buffer): Promise<void> {
     answered += n;
   };
   const host: H2Host = {
+    refusals: REFUSALS,
     ctx: {
       scheme: 'http', clock: systemClock, draining: () => false,
       dispatch: (ex) => { exchanges.push(ex); if ((mode & 8) !== 0) setImmediate(() => answer(ex)); else answer(ex); },

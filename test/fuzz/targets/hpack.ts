@@ -1,5 +1,5 @@
 import hpack from 'hpack.js';
-import { encodeBlock, HpackDecoder, HpackError } from '../../../sidecar/src/server/h2/hpack.js';
+import { encodeBlock, HpackDecoder, HpackError } from '../../../sidecar/src/protocol/http2/hpack.js';
 import { Choices, must, timeBoundedSync } from '../property.js';
 
 /**

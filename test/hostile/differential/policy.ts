@@ -1,7 +1,7 @@
 import { compilePolicy } from '../../../policies/src/compile.js';
 import type { CompiledPolicy, Requirement } from '../../../policies/src/types.js';
 import { hashMaterial, keyMaterial, keyPrefix, limitTag } from '../../../sidecar/src/stages/rate-limit/keys.js';
-import type { Exchange } from '../../../sidecar/src/exchange.js';
+import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
 import { mint, testKey, type TestKey } from '../../helpers/jwks.js';
 import type { TokenName } from './generator.js';
 

@@ -5,7 +5,7 @@ import type {
 } from '../../../policies/src/types.js';
 import { ManualClock, type Clock } from '../../../sidecar/src/clock.js';
 import { SidecarError } from '../../../sidecar/src/errors.js';
-import { Exchange, type ResponseSink } from '../../../sidecar/src/exchange.js';
+import { Exchange, type ResponseSink } from '../../../sidecar/src/protocol/exchange.js';
 import { compose, type Handler } from '../../../sidecar/src/pipeline/stage.js';
 import { authenticate, KeyManager, type KeySource, type RevocationStore } from '../../../sidecar/src/stages/authenticate/index.js';
 import type { Logger } from '../../../sidecar/src/telemetry/logger.js';
@@ -83,10 +83,8 @@ export interface ExchangeInit {
 
 /** A real Exchange as the HTTP/1.1 front would build it. */
 export function exchange(init: ExchangeInit = {}): Exchange {
-  const target = init.target ?? '/api/orders';
-  const q = target.indexOf('?');
-  return new Exchange('http/1.1', init.method ?? 'GET', target, q === -1 ? target : target.slice(0, q), 'app.local', 'http',
-    { ...(init.headers ?? {}) }, init.remoteAddress ?? '10.0.0.7', Readable.from([]), false, nullSink(), 'req-1', 0, undefined);
+  return Exchange.create('http/1.1', init.method ?? 'GET', init.target ?? '/api/orders', 'app.local', 'http',
+    { ...(init.headers ?? {}) }, init.remoteAddress ?? '10.0.0.7', Readable.from([]), false, nullSink(), 'req-1', 0);
 }
 
 export const bearer = (token: string): IncomingHttpHeaders => ({ authorization: `Bearer ${token}` });

@@ -3,7 +3,7 @@ import { ManualClock } from '../../../sidecar/src/clock.js';
 import {
   BreakerOpenError, InternalError, OverloadedError, UpstreamResetError, UpstreamTimeoutError, UpstreamUnavailableError,
 } from '../../../sidecar/src/errors.js';
-import type { Exchange } from '../../../sidecar/src/exchange.js';
+import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
 import { compose } from '../../../sidecar/src/pipeline/stage.js';
 import { breaker, BreakerRegistry, outcomeOfError, outcomeOfStatus, retryable } from '../../../sidecar/src/stages/breaker/index.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';

@@ -1,6 +1,6 @@
 /**
  * The breaker inside the assembled sidecar (`Proxy.start`): needs the wiring in
- * sidecar/src/pipeline/build.ts and sidecar/src/proxy.ts (breaker stage, BreakerRegistry, the
+ * sidecar/src/inbound/pipeline.ts and sidecar/src/proxy.ts (breaker stage, BreakerRegistry, the
  * /breaker admin view). The other tests in this folder build the data path themselves.
  */
 import { writeFileSync } from 'node:fs';

@@ -2,10 +2,10 @@ import { type Duplex, Readable, Writable } from 'node:stream';
 import { compilePolicy } from '../../../policies/src/compile.js';
 import type { CompiledPolicy } from '../../../policies/src/types.js';
 import type { Clock } from '../../../sidecar/src/clock.js';
-import { Exchange, type ResponseSink, type UpgradeOffer } from '../../../sidecar/src/exchange.js';
+import { Exchange, type ResponseSink, type UpgradeOffer } from '../../../sidecar/src/protocol/exchange.js';
 import type { Handler } from '../../../sidecar/src/pipeline/stage.js';
 import { compose } from '../../../sidecar/src/pipeline/stage.js';
-import { InboundListener } from '../../../sidecar/src/server/listener.js';
+import { InboundListener } from '../../../sidecar/src/inbound/listener.js';
 import { breaker, BreakerRegistry, type RetryOptions } from '../../../sidecar/src/stages/breaker/index.js';
 import { forward } from '../../../sidecar/src/stages/forward.js';
 import { respond } from '../../../sidecar/src/stages/respond/index.js';
@@ -98,6 +98,8 @@ export function fakeExchange(opts: { method?: string; hasBody?: boolean; upgrade
     abort: () => undefined, onClose: () => undefined,
   };
   const upgrade: UpgradeOffer | undefined = opts.upgrade === true ? { protocols: 'websocket', takeOver: () => ({ socket: new Writable() as unknown as Duplex, head: Buffer.alloc(0) }) } : undefined;
-  return new Exchange('http/1.1', opts.method ?? 'GET', '/x', '/x', 'app', 'http', {}, '10.0.0.1',
-    Readable.from([]), opts.hasBody ?? false, sink, 'req-1', 0, upgrade);
+  const ex = Exchange.create('http/1.1', opts.method ?? 'GET', '/x', 'app', 'http', {}, '10.0.0.1',
+    Readable.from([]), opts.hasBody ?? false, sink, 'req-1', 0);
+  ex.upgrade = upgrade;
+  return ex;
 }

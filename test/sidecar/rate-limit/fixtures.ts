@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { KeyPart, RateLimitPolicy, RequestMatcher } from '../../../policies/src/types.js';
-import { Exchange } from '../../../sidecar/src/exchange.js';
-import type { ResponseSink } from '../../../sidecar/src/exchange.js';
+import { Exchange } from '../../../sidecar/src/protocol/exchange.js';
+import type { ResponseSink } from '../../../sidecar/src/protocol/exchange.js';
 import type { Logger } from '../../../sidecar/src/telemetry/logger.js';
 
 /** A matcher on path prefixes (`/api/*` style written as `/api/`), any method unless given. */
@@ -45,8 +45,8 @@ const sink: ResponseSink = {
 
 export function exchange(opts: { method?: string; path?: string; headers?: IncomingHttpHeaders; remoteAddress?: string; claims?: Record<string, unknown>; route?: string } = {}): Exchange {
   const path = opts.path ?? '/api/x';
-  const ex = new Exchange('http/1.1', opts.method ?? 'GET', path, path, 'svc', 'http', opts.headers ?? {}, opts.remoteAddress ?? '10.0.0.1',
-    Readable.from([]), false, sink, 'req-1', 0, undefined);
+  const ex = Exchange.create('http/1.1', opts.method ?? 'GET', path, 'svc', 'http', opts.headers ?? {}, opts.remoteAddress ?? '10.0.0.1',
+    Readable.from([]), false, sink, 'req-1', 0);
   if (opts.claims) ex.auth = { result: 'success', claims: opts.claims };
   if (opts.route) ex.routeName = opts.route;
   return ex;

@@ -9,7 +9,7 @@ import type { RateLimitDeps } from '../../../sidecar/src/stages/rate-limit/stage
 import { RateLimiter } from '../../../sidecar/src/stages/rate-limit/limiter.js';
 import type { RateLimiterOptions } from '../../../sidecar/src/stages/rate-limit/limiter.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
-import type { Exchange } from '../../../sidecar/src/exchange.js';
+import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
 import { SidecarError } from '../../../sidecar/src/errors.js';
 import { captureLogger } from './fixtures.js';
 

@@ -1,5 +1,5 @@
 import type { AuthPolicy, Requirement } from '../../../../policies/src/types.js';
-import type { Exchange } from '../../exchange.js';
+import type { Exchange } from '../../protocol/exchange.js';
 import { passThrough, type Stage } from '../../pipeline/stage.js';
 import type { KeyDeps } from './deps.js';
 import { KeyManager, type KeyManagerOptions } from './keys/key-manager.js';

@@ -1,7 +1,7 @@
 import { clientOf } from '../../client-address.js';
 import type { AuthPolicy, Requirement, TokenSource } from '../../../../policies/src/types.js';
 import { AuthUnavailableError, CrossTenantError, ForbiddenError, UnauthenticatedError, type SidecarError } from '../../errors.js';
-import type { AuthOutcome, Exchange } from '../../exchange.js';
+import type { AuthOutcome, Exchange } from '../../protocol/exchange.js';
 import type { Stage } from '../../pipeline/stage.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { TokenCache } from './cache.js';

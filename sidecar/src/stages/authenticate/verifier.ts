@@ -1,6 +1,6 @@
 import type { TokenFacts } from '../../revocation/list.js';
 import type { AuthProvider } from '../../../../policies/src/types.js';
-import type { AuthOutcome } from '../../exchange.js';
+import type { AuthOutcome } from '../../protocol/exchange.js';
 import { verifySignature } from './algorithms.js';
 import { checkRegisteredClaims, claimPath, claimValue, headerValue, normalizeTyp, type ClaimPath } from './claims.js';
 import type { ParsedToken } from './jws.js';

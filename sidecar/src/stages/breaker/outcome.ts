@@ -1,5 +1,5 @@
 import { UpstreamResetError, UpstreamTimeoutError, UpstreamUnavailableError } from '../../errors.js';
-import type { Exchange } from '../../exchange.js';
+import type { Exchange } from '../../protocol/exchange.js';
 import { resendable } from '../../protocol/methods.js';
 import { CLIENT_CLOSED } from '../../upstream/errors.js';
 import type { Outcome } from './circuit-breaker.js';

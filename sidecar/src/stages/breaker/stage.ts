@@ -1,7 +1,7 @@
 import { setTimeout as wait } from 'node:timers/promises';
 import type { CompiledPolicy } from '../../../../policies/src/types.js';
 import { BreakerOpenError, OverloadedError } from '../../errors.js';
-import type { Exchange } from '../../exchange.js';
+import type { Exchange } from '../../protocol/exchange.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
 import { REJECTED } from './circuit-breaker.js';
 import { outcomeOfError, outcomeOfStatus, retryable } from './outcome.js';

@@ -1,6 +1,6 @@
 import type { MaintenancePolicy } from '../../../../policies/src/types.js';
 import { MaintenanceError } from '../../errors.js';
-import type { Exchange } from '../../exchange.js';
+import type { Exchange } from '../../protocol/exchange.js';
 import { passThrough, type Handler, type Stage } from '../../pipeline/stage.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { Identify } from '../authenticate/index.js';

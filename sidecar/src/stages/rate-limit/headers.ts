@@ -1,4 +1,4 @@
-import { H } from '../../headers.js';
+import { H } from '../../protocol/headers.js';
 import type { LimitSpec } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { KeyPart } from '../../../../policies/src/types.js';
 import { clientIp } from '../../client-address.js';
-import type { Exchange } from '../../exchange.js';
+import type { Exchange } from '../../protocol/exchange.js';
 
 export { clientIp };
 

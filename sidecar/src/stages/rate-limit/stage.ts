@@ -1,7 +1,7 @@
 import type { RateLimitPolicy } from '../../../../policies/src/types.js';
 import type { Clock } from '../../clock.js';
 import { RateLimitedError, RateLimitUnavailableError } from '../../errors.js';
-import type { Exchange } from '../../exchange.js';
+import type { Exchange } from '../../protocol/exchange.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
 import { passThrough } from '../../pipeline/stage.js';
 import type { Logger } from '../../telemetry/logger.js';

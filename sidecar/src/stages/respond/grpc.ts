@@ -1,4 +1,4 @@
-import type { Exchange } from '../../exchange.js';
+import type { Exchange } from '../../protocol/exchange.js';
 
 /**
  * gRPC callers cannot read a JSON error body: they read `grpc-status` and `grpc-message`. A bare

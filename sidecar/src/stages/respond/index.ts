@@ -1,6 +1,6 @@
 import { asSidecarError, type SidecarError } from '../../errors.js';
-import type { Exchange } from '../../exchange.js';
-import { addSidecarHeaders, H } from '../../headers.js';
+import type { Exchange } from '../../protocol/exchange.js';
+import { addSidecarHeaders, H } from '../../protocol/headers.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
 import { grpcMessage, grpcStatusFor, isGrpc } from './grpc.js';
 

@@ -1,7 +1,7 @@
 import type { CompiledPolicy, RequestMatcher } from '../../../../policies/src/types.js';
 import { clientIp } from '../../client-address.js';
 import { BadRequestError } from '../../errors.js';
-import type { Exchange } from '../../exchange.js';
+import type { Exchange } from '../../protocol/exchange.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
 import { overrideMethods, rewriteTargets } from '../../protocol/method-override.js';
 import { requestTarget } from '../../protocol/target.js';

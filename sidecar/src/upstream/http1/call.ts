@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../clock.js';
 import { SidecarError } from '../../errors.js';
-import type { Exchange } from '../../exchange.js';
-import { H } from '../../headers.js';
-import { addField } from '../../http1/fields.js';
+import type { Exchange } from '../../protocol/exchange.js';
+import { H } from '../../protocol/headers.js';
+import { addField } from '../../protocol/http1/fields.js';
 import { resendable } from '../../protocol/methods.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { CLIENT_CLOSED, upstreamError } from '../errors.js';

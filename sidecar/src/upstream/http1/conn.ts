@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { consumeSocket, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
+import { consumeSocket, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from '../../protocol/http1/llhttp.js';
 
 /** What a connection reports to the call it is carrying. */
 export interface ConnUser {

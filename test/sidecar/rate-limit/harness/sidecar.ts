@@ -14,8 +14,8 @@ import { Readable } from 'node:stream';
 import type { RateLimitPolicy } from '../../../../policies/src/types.js';
 import { systemClock } from '../../../../sidecar/src/clock.js';
 import { SidecarError } from '../../../../sidecar/src/errors.js';
-import { Exchange } from '../../../../sidecar/src/exchange.js';
-import type { ResponseSink } from '../../../../sidecar/src/exchange.js';
+import { Exchange } from '../../../../sidecar/src/protocol/exchange.js';
+import type { ResponseSink } from '../../../../sidecar/src/protocol/exchange.js';
 import { loadRedisConfig } from '../../../../sidecar/src/redis/config.js';
 import { RedisConnection } from '../../../../sidecar/src/redis/connection.js';
 import { RateLimiter } from '../../../../sidecar/src/stages/rate-limit/limiter.js';
@@ -58,8 +58,8 @@ const server = createServer((req, res) => {
   req.resume();
   const path = (req.url ?? '/').split('?')[0]!;
   if (path === '/__time') { res.end(String(Date.now())); return; }
-  const ex = new Exchange('http/1.1', req.method ?? 'GET', req.url ?? '/', path, req.headers.host ?? '', 'http', req.headers,
-    req.socket.remoteAddress ?? '', Readable.from([]), false, noSink, String(++seq), systemClock.monotonic(), undefined);
+  const ex = Exchange.create('http/1.1', req.method ?? 'GET', req.url ?? '/', req.headers.host ?? '', 'http', req.headers,
+    req.socket.remoteAddress ?? '', Readable.from([]), false, noSink, String(++seq), systemClock.monotonic());
   const store: { at?: number } = {};
   const meta = (): Record<string, string> => ({ 'x-source': String(ex.notes?.ratelimit_source ?? ''), 'x-redis-time': String(store.at ?? '') });
   decided.run(store, () => handler(ex)).then(() => {

@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Exchange, ResponseSink } from '../../exchange.js';
-import { dateField, fieldLines, statusLine } from '../../http1/head.js';
+import type { Exchange, ResponseSink } from '../exchange.js';
+import { dateField, fieldLines, statusLine } from './head.js';
 
 /** How the response body is framed on the wire. */
 const enum Framing { None, Length, Chunked, UntilClose }

@@ -1,19 +1,19 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type SidecarError } from '../../errors.js';
-import { Exchange, type UpgradeOffer } from '../../exchange.js';
-import { dropConnectionListed, H } from '../../headers.js';
-import { fieldsToHeaders } from '../../http1/fields.js';
-import { consumeSocket, methodTable, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from '../../http1/llhttp.js';
-import { checkTarget, type FrontContext } from '../front.js';
-import { requestIdFrom } from '../request-id.js';
-import { judgeUpgrade } from '../upgrade.js';
-import { EMPTY_BODY, RequestBody, type BodySource } from './body.js';
+import { Exchange, type UpgradeOffer } from '../exchange.js';
+import { dropConnectionListed, H } from '../headers.js';
+import { fieldsToHeaders } from './fields.js';
+import { consumeSocket, methodTable, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from './llhttp.js';
+import type { FrontContext, Refusal, Refusals } from '../front.js';
+import { judgeUpgrade } from './upgrade.js';
+import { EMPTY_BODY, RequestBody, type BodySource } from '../body.js';
 import { H1Message, type MessageOwner } from './message.js';
 
 /** What a connection needs from the listener that owns it. */
 export interface H1Host {
   readonly ctx: FrontContext;
+  /** The app's wording of the refusals this engine makes (status, name, body). */
+  readonly refusals: Refusals;
   readonly maxHeaderSize: number;
   /** Count a connection refused before a request was formed (sidegate_client_errors_total). */
   clientError(reason: string): void;
@@ -85,7 +85,7 @@ export class H1Connection implements MessageOwner, BodySource {
   /** Bytes read but not parsed while the parser is stopped (Pause.Held). */
   private held: Buffer | undefined;
   /** A framing error or timeout between requests, answered once the responses before it are out. */
-  private failed: SidecarError | undefined;
+  private failed: Refusal | undefined;
   private ending = false;
 
   private readonly onSocketError = (): void => { this.destroy(); };
@@ -164,12 +164,11 @@ export class H1Connection implements MessageOwner, BodySource {
     const connect = name === 'CONNECT';
     const msg = new H1Message(this, minor >= 1, keepAlive && !connect, name === 'HEAD', minor >= 1 && expect !== undefined && EXPECT_CONTINUE.test(expect), hasBody);
     dropConnectionListed(headers, headers[H.connection]);
-    const q = target.indexOf('?');
-    const ex = checkTarget(new Exchange(
-      'http/1.1', name, target, q < 0 ? target : target.slice(0, q), headers.host ?? '', this.host.ctx.scheme, headers,
+    const ex = Exchange.create(
+      'http/1.1', name, target, headers.host ?? '', this.host.ctx.scheme, headers,
       this.remoteAddress, hasBody ? (this.body = new RequestBody(this)) : EMPTY_BODY, hasBody, msg,
-      requestIdFrom(headers[H.requestId]), this.messageStart, undefined,
-    ), false);
+      headers[H.requestId], this.messageStart,
+    );
     // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host and for any with more than one, so
     // the app never picks a Host the sidecar did not read (llhttp keeps both; we read the first).
     const hosts = hostLines(raw);
@@ -335,9 +334,9 @@ export class H1Connection implements MessageOwner, BodySource {
   private parseError(err: ParseError): void {
     const overflow = err.code === 'HPE_HEADER_OVERFLOW';
     this.stopReading();
-    const e: SidecarError = overflow
-      ? new HeadersTooLargeError(this.host.maxHeaderSize)
-      : new BadRequestError(`malformed request (${err.code.startsWith('HPE_') ? err.code.slice(4).toLowerCase() : 'invalid'})`);
+    const e = overflow
+      ? this.host.refusals.headersTooLarge(this.host.maxHeaderSize)
+      : this.host.refusals.badRequest(`malformed request (${err.code.startsWith('HPE_') ? err.code.slice(4).toLowerCase() : 'invalid'})`);
     this.fail(e, overflow ? 'header_overflow' : 'malformed');
   }
 
@@ -345,7 +344,7 @@ export class H1Connection implements MessageOwner, BodySource {
   timedOut(kind: 'headers' | 'request' | 'idle' | 'linger'): void {
     if (kind === 'idle' || kind === 'linger') { this.destroy(); return; }
     this.stopReading();
-    this.fail(new RequestTimeoutError(), 'request_timeout');
+    this.fail(this.host.refusals.requestTimeout(), 'request_timeout');
   }
 
   /**
@@ -354,7 +353,7 @@ export class H1Connection implements MessageOwner, BodySource {
    * not read whole, so that answer closes the connection). An error between requests is answered
    * here once the responses before it are out.
    */
-  private fail(e: SidecarError, reason: string): void {
+  private fail(e: Refusal, reason: string): void {
     this.messageStart = 0;
     const reading = this.reading;
     this.reading = undefined;

@@ -1,4 +1,4 @@
-import type { CompiledPolicy } from '../../../policies/src/types.js';
+import type { CompiledPolicy } from '../../../../policies/src/types.js';
 
 /**
  * GET /debug/policy: the policy in force as the sidecar compiled it (the chart defaults, the

@@ -1,6 +1,6 @@
 import type { Exchange } from '../exchange.js';
 import { H } from '../headers.js';
-import { upgradeTokens } from '../protocol/upgrade.js';
+import { upgradeTokens } from '../upgrade.js';
 
 /** A WebSocket key: base64 of 16 bytes (RFC 6455 §4.1, item 7). */
 const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { request } from 'undici';
-import { requestTarget, validAuthority } from '../../sidecar/src/protocol/target.js';
-import { startHttpApp, type Seen } from '../helpers/apps.js';
-import { startProxy } from '../helpers/proxy.js';
+import { requestTarget, validAuthority } from '../../../sidecar/src/protocol/target.js';
+import { startHttpApp, type Seen } from '../../helpers/apps.js';
+import { startProxy } from '../../helpers/proxy.js';
 import { connect } from 'node:net';
 
 t.test('requestTarget', async (t) => {

@@ -3,12 +3,12 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
-import { runExplain } from '../../cli/explain.js';
-import { compilePolicy } from '../../policies/src/compile.js';
-import { debugPolicy } from '../../sidecar/src/admin/debug-policy.js';
-import { startHttpApp } from '../helpers/apps.js';
-import { JwksServer, testKey } from '../helpers/jwks.js';
-import { startProxy, until } from '../helpers/proxy.js';
+import { runExplain } from '../../../../cli/explain.js';
+import { compilePolicy } from '../../../../policies/src/compile.js';
+import { debugPolicy } from '../../../../sidecar/src/inbound/admin/debug-policy.js';
+import { startHttpApp } from '../../../helpers/apps.js';
+import { JwksServer, testKey } from '../../../helpers/jwks.js';
+import { startProxy, until } from '../../../helpers/proxy.js';
 
 const policy = (idp: string, message: string): string => `apiVersion: sidegate.dev/v1
 kind: Policy

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import { connect as h2connect, createServer as createH2Server, type ClientHttp2Session } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
-import { F, frame, GET, POST, RawH2, T, block } from '../../hostile/h2raw.js';
-import { PATTERN, startHttpApp, type Seen } from '../../helpers/apps.js';
-import { systemClock } from '../../../sidecar/src/clock.js';
-import type { Exchange } from '../../../sidecar/src/exchange.js';
-import { H2Connection, type H2Host } from '../../../sidecar/src/server/h2/connection.js';
-import { startProxy } from '../../helpers/proxy.js';
+import { F, frame, GET, POST, RawH2, T, block } from '../../../hostile/h2raw.js';
+import { PATTERN, startHttpApp, type Seen } from '../../../helpers/apps.js';
+import { systemClock } from '../../../../sidecar/src/clock.js';
+import { REFUSALS } from '../../../../sidecar/src/errors.js';
+import type { Exchange } from '../../../../sidecar/src/protocol/exchange.js';
+import { H2Connection, type H2Host } from '../../../../sidecar/src/protocol/http2/connection.js';
+import { startProxy } from '../../../helpers/proxy.js';
 
 /**
  * sidegate's own HTTP/2 framing (the only inbound HTTP/2 engine) on real sockets: flow
@@ -140,6 +141,7 @@ t.test('flow control toward the client: a body nobody reads holds the window; DA
   // The connection alone, with a front whose dispatch keeps every exchange and never reads its body.
   const held: Exchange[] = [];
   const host: H2Host = {
+    refusals: REFUSALS,
     ctx: { scheme: 'http', clock: systemClock, draining: () => false, dispatch: (ex) => { held.push(ex); } },
     maxHeaderSize: 16384, maxConcurrentStreams: 16, clientError: () => undefined, closed: () => undefined, internalError: (err) => { throw err; },
   };

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import type { Duplex, Readable } from 'node:stream';
+import { requestIdFrom } from './request-id.js';
+import { requestTarget, validAuthority } from './target.js';
 
 /**
  * Where a response goes. The HTTP/1.1, HTTP/2 and upgrade (raw socket) fronts each implement it,
@@ -95,10 +97,52 @@ export class Exchange {
   authRule = -2;
   limitKeys: readonly { readonly key: string; readonly spec: { readonly name: string } }[] | undefined = undefined;
 
-  constructor(
+  /**
+   * The one way an Exchange is made (every front, `sidegate explain`, tests and benchmarks): the
+   * path is the target without its query, the request id is the client's `x-request-id` when it
+   * is safe to echo (`request-id.ts`) or a fresh one, and the method and target are validated
+   * and normalised once (`target.ts`): on success the exchange carries the normalised path and
+   * target; on failure `invalid` says why and the route stage answers 400 before any other stage
+   * reads the request.
+   */
+  static create(
+    protocol: Protocol,
+    method: string,
+    target: string,
+    authority: string,
+    scheme: 'http' | 'https',
+    headers: IncomingHttpHeaders,
+    remoteAddress: string,
+    body: Readable,
+    hasBody: boolean,
+    sink: ResponseSink,
+    /** The client's `x-request-id` (or the id to use, if it is a safe one). */
+    requestId: string | string[] | undefined,
+    start: number,
+  ): Exchange {
+    const q = target.indexOf('?');
+    const ex = new Exchange(protocol, method, target, q < 0 ? target : target.slice(0, q), authority, scheme, headers,
+      remoteAddress, body, hasBody, sink, requestIdFrom(requestId), start);
+    const t = requestTarget(method, target, protocol === 'h2');
+    if (t.ok) {
+      ex.target = t.target;
+      ex.path = t.path;
+      if (t.authority !== undefined) ex.authority = t.authority;
+      if (t.paramPath !== undefined) ex.paramPath = t.paramPath;
+      if (!validAuthority(ex.authority)) ex.invalid = 'invalid Host or :authority';
+    } else {
+      ex.invalid = t.reason;
+    }
+    return ex;
+  }
+
+  /** Set when the request offers a protocol switch sidegate will tunnel after the app's 101. */
+  upgrade: UpgradeOffer | undefined = undefined;
+
+  private constructor(
     readonly protocol: Protocol,
     readonly method: string,
-    /** Request target, origin-form: path plus query. Validated and normalised by the front (`checkTarget`). */
+    /** Request target, origin-form: path plus query. Validated and normalised by `create`. */
     public target: string,
     /** Path without the query string, used for matching; normalised with the target. */
     public path: string,
@@ -113,8 +157,6 @@ export class Exchange {
     readonly sink: ResponseSink,
     readonly requestId: string,
     readonly start: number,
-    /** Set when the request offers a protocol switch sidegate will tunnel after the app's 101. */
-    public upgrade: UpgradeOffer | undefined,
   ) {}
 
   addResponseHeader(name: string, value: string): void {

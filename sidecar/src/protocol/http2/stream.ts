@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { ResponseSink } from '../../exchange.js';
-import type { BodySource, RequestBody } from '../h1/body.js';
+import type { ResponseSink } from '../exchange.js';
+import type { BodySource, RequestBody } from '../body.js';
 import { ErrorCode } from './frames.js';
 import type { FieldValues } from './hpack.js';
 

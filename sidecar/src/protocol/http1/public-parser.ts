@@ -3,7 +3,7 @@ import { HTTPParser } from 'http-parser-js';
 import type { LlParser, ParseError } from './llhttp.js';
 
 /**
- * The public fallback for Node's private llhttp binding (sidecar/src/http1/llhttp.ts): used when
+ * The public fallback for Node's private llhttp binding (sidecar/src/protocol/http1/llhttp.ts): used when
  * the binding's shape check fails on this Node.js, or with `--http1-parser public`.
  *
  * http-parser-js (npm) implements the binding's interface in JavaScript, but it is far laxer than

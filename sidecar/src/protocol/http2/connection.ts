@@ -1,12 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { HeadersTooLargeError } from '../../errors.js';
-import { Exchange } from '../../exchange.js';
-import { H } from '../../headers.js';
-import { addField } from '../../http1/fields.js';
-import { EMPTY_BODY, RequestBody } from '../h1/body.js';
-import { checkTarget, type FrontContext } from '../front.js';
-import { requestIdFrom } from '../request-id.js';
+import { Exchange } from '../exchange.js';
+import { H } from '../headers.js';
+import { addField } from '../http1/fields.js';
+import { EMPTY_BODY, RequestBody } from '../body.js';
+import type { FrontContext, Refusals } from '../front.js';
 import {
   DEFAULT_WINDOW, ErrorCode, Flag, FrameType, frameHeader, MAX_MAX_FRAME, MAX_WINDOW, MIN_MAX_FRAME,
   Setting, settingsFrame, wordFrame, writeFrameHeader,
@@ -17,6 +15,8 @@ import { H2Stream, type StreamOwner } from './stream.js';
 /** What a connection needs from the listener that owns it. */
 export interface H2Host {
   readonly ctx: FrontContext;
+  /** The app's wording of the refusals this engine makes (status, name, body). */
+  readonly refusals: Refusals;
   readonly maxHeaderSize: number;
   readonly maxConcurrentStreams: number;
   /** Count a stream refused before a request was formed (sidegate_client_errors_total). */
@@ -406,7 +406,7 @@ export class H2Connection implements StreamOwner {
     this.idleSince = 0;
     if (parsed === undefined || parsed.size > host.maxHeaderSize) {
       host.clientError('header_overflow');
-      const e = new HeadersTooLargeError(host.maxHeaderSize);
+      const e = host.refusals.headersTooLarge(host.maxHeaderSize);
       s.writeHead(e.status, { 'content-type': 'application/json' });
       s.end(e.body(''));
       return;
@@ -414,14 +414,12 @@ export class H2Connection implements StreamOwner {
     let body = EMPTY_BODY;
     if (!endStream) { const b = new RequestBody(s); s.body = b; body = b; }
     const headers = parsed.headers;
-    const target = parsed.path;
-    const q = target.indexOf('?');
     const ctx = host.ctx;
-    ctx.dispatch(checkTarget(new Exchange(
-      'h2', parsed.method, target, q < 0 ? target : target.slice(0, q), parsed.authority ?? headers.host ?? '',
-      ctx.scheme, headers, this.remoteAddress, body, !endStream, s, requestIdFrom(headers[H.requestId]),
-      ctx.clock.monotonic(), undefined,
-    ), true));
+    ctx.dispatch(Exchange.create(
+      'h2', parsed.method, parsed.path, parsed.authority ?? headers.host ?? '',
+      ctx.scheme, headers, this.remoteAddress, body, !endStream, s, headers[H.requestId],
+      ctx.clock.monotonic(),
+    ));
   }
 
   private onDataFrame(flags: number, id: number, p: Buffer): void {

@@ -2,11 +2,12 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { REFUSALS } from '../errors.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { bind } from './bind.js';
-import type { FrontContext } from './front.js';
-import { H1Connection, type H1Host } from './h1/connection.js';
-import { H2Connection, type H2Host } from './h2/connection.js';
+import type { FrontContext } from '../protocol/front.js';
+import { H1Connection, type H1Host } from '../protocol/http1/connection.js';
+import { H2Connection, type H2Host } from '../protocol/http2/connection.js';
 
 export interface ListenerOptions {
   readonly host: string;
@@ -40,12 +41,12 @@ export class InboundListener {
 
   constructor(private readonly opts: ListenerOptions, private readonly ctx: FrontContext) {
     this.h1Host = {
-      ctx, maxHeaderSize: opts.maxHeaderSize,
+      ctx, refusals: REFUSALS, maxHeaderSize: opts.maxHeaderSize,
       clientError: (reason) => opts.metrics.clientErrors.inc({ reason }),
       closed: (c) => { this.h1.delete(c); },
     };
     this.h2Host = {
-      ctx, maxHeaderSize: opts.maxHeaderSize, maxConcurrentStreams: opts.maxConcurrentStreams,
+      ctx, refusals: REFUSALS, maxHeaderSize: opts.maxHeaderSize, maxConcurrentStreams: opts.maxConcurrentStreams,
       clientError: (reason) => opts.metrics.clientErrors.inc({ reason }),
       closed: (c) => { this.h2own.delete(c); },
       internalError: (err) => opts.log.error({ err }, 'HTTP/2 connection failed on an internal error'),

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { addSidecarHeaders, H } from '../../sidecar/src/headers.js';
+import { addSidecarHeaders, H } from '../../../sidecar/src/protocol/headers.js';
 
 void t.test('addSidecarHeaders: request id, then stage headers over the app\'s', async (t) => {
   const out: Record<string, unknown> = { 'content-type': 'text/plain', ratelimit: 'from-the-app', [H.requestId]: 'app-id' };

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { CompiledPolicy } from '../../../policies/src/types.js';
 import type { Clock } from '../clock.js';
 import { breaker, type BreakerDeps } from '../stages/breaker/index.js';
-import type { Identify } from '../stages/authenticate/index.js';
+import type { AuthRuntime, Identify } from '../stages/authenticate/index.js';
 import { maintenance } from '../stages/maintenance/index.js';
 import { rateLimit, type LimitDecider, type RateLimiter } from '../stages/rate-limit/index.js';
 import { NotReadyError } from '../errors.js';
@@ -11,7 +11,7 @@ import { route } from '../stages/route/index.js';
 import { telemetry } from '../stages/telemetry/index.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Tracing } from '../telemetry/tracing.js';
-import { compose, type Handler, type Stage } from './stage.js';
+import { compose, type Handler, type Stage } from '../pipeline/stage.js';
 
 /** Long-lived things the stages use; they outlive policy versions. */
 export interface PipelineServices {
@@ -43,6 +43,18 @@ export interface DecisionServices {
 export interface AuthStages {
   readonly authenticate: Stage;
   readonly identify: Identify | undefined;
+}
+
+/**
+ * The auth stages for one policy version, from the long-lived AuthRuntime (its keys outlive
+ * versions): `authenticate`, once the policy's keys are loaded (up to `waitMs`), and the check
+ * the maintenance allow-list identifies callers with (only when the policy has both).
+ */
+export async function authStages(runtime: AuthRuntime, policy: CompiledPolicy, waitMs?: number): Promise<AuthStages> {
+  const authenticate = await runtime.prepare(policy.auth, waitMs);
+  const allow = policy.maintenance?.allow;
+  const identify = allow === undefined || policy.auth === undefined ? undefined : runtime.identify(policy.auth, allow);
+  return { authenticate, identify };
 }
 
 /**

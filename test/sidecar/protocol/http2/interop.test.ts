@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { startH2cApp, startHttpApp, type TestApp } from '../../helpers/apps.js';
-import { startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { selfSigned } from '../../helpers/tls.js';
+import { startH2cApp, startHttpApp, type TestApp } from '../../../helpers/apps.js';
+import { startProxy, type RunningProxy } from '../../../helpers/proxy.js';
+import { selfSigned } from '../../../helpers/tls.js';
 
 /**
  * Real HTTP/2 clients through the sidecar's own engine, with their non-default settings: curl
@@ -19,7 +19,7 @@ import { selfSigned } from '../../helpers/tls.js';
  * (grpc-js is covered by test/sidecar/grpc.test.ts.)
  */
 const PYTHON = '/usr/bin/python3';
-const PY_CLIENT = fileURLToPath(new URL('../../../../test/sidecar/h2/python-h2-client.py', import.meta.url));
+const PY_CLIENT = fileURLToPath(new URL('../../../../../test/sidecar/protocol/http2/python-h2-client.py', import.meta.url));
 const BODY = Buffer.alloc(100_000, 'interop-');
 const BODY_SHA = createHash('sha256').update(BODY).digest('hex');
 

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Metrics } from '../telemetry/metrics.js';
-import { bind } from '../server/bind.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import { bind } from '../bind.js';
 import { runProbe, type AppProbes } from './probes.js';
 
 /** Something that has a say in readiness (policy loaded, keys fetched, not draining). */

@@ -1,4 +1,4 @@
-# An independent HTTP/2 client for test/sidecar/h2/interop.test.ts: python-h2 (Debian's
+# An independent HTTP/2 client for test/sidecar/protocol/http2/interop.test.ts: python-h2 (Debian's
 # python3-h2), whose HPACK decoder enforces the dynamic table size update RFC 7541 §4.2 requires.
 # Usage: python-h2-client.py HOST PORT TLS(0|1) PATH HEADER_TABLE_SIZE WINDOW [BODY_BYTES]
 # Prints one JSON line: {"status": ..., "body": "...", "trailers": {...}}.

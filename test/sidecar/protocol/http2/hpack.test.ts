@@ -1,7 +1,7 @@
 import hpack from 'hpack.js';
 import t from 'tap';
-import { encodeBlock, type FieldValues, HpackDecoder, STATIC_TABLE } from '../../../sidecar/src/server/h2/hpack.js';
-import { CODE_LENGTHS, codes, huffmanDecode } from '../../../sidecar/src/server/h2/huffman.js';
+import { encodeBlock, type FieldValues, HpackDecoder, STATIC_TABLE } from '../../../../sidecar/src/protocol/http2/hpack.js';
+import { CODE_LENGTHS, codes, huffmanDecode } from '../../../../sidecar/src/protocol/http2/huffman.js';
 
 /**
  * sidegate's HPACK (RFC 7541) against the RFC's own examples and an independent implementation

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { request } from 'undici';
-import { startHttpApp } from '../helpers/apps.js';
-import { startGrpcServer } from '../helpers/grpc.js';
-import { freePort } from '../helpers/ports.js';
-import { startProxy } from '../helpers/proxy.js';
+import { startHttpApp } from '../../../helpers/apps.js';
+import { startGrpcServer } from '../../../helpers/grpc.js';
+import { freePort } from '../../../helpers/ports.js';
+import { startProxy } from '../../../helpers/proxy.js';
 
 t.test('admin port: health, metrics, app probes', async (t) => {
   const app = await startHttpApp();
@@ -49,7 +49,7 @@ t.test('admin port: health, metrics, app probes', async (t) => {
 });
 
 t.test('bad SIDEGATE_APP_PROBES is refused at start with the key named', async (t) => {
-  const { parseAppProbes } = await import('../../sidecar/src/admin/probes.js');
+  const { parseAppProbes } = await import('../../../../sidecar/src/inbound/admin/probes.js');
   t.throws(() => parseAppProbes('{"app/ready": {"tcpSocket": {"port": 1}}}'), /key "app\/ready"/);
   t.throws(() => parseAppProbes('{"app/startup": {"httpGet": {"port": "http"}}}'), /numeric port/);
   t.throws(() => parseAppProbes('{"app/startup": {}}'), /exactly one of/);

@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startHttpApp } from '../../helpers/apps.js';
-import { goTool } from '../../helpers/go-tools.js';
-import { h2request } from '../../helpers/h2.js';
-import { startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { selfSigned } from '../../helpers/tls.js';
+import { startHttpApp } from '../../../helpers/apps.js';
+import { goTool } from '../../../helpers/go-tools.js';
+import { h2request } from '../../../helpers/h2.js';
+import { startProxy, type RunningProxy } from '../../../helpers/proxy.js';
+import { selfSigned } from '../../../helpers/tls.js';
 
 /**
  * h2spec (RFC 7540/9113 and RFC 7541 conformance, all sections, strict cases too) against the
