@@ -7,6 +7,7 @@ import {
   createCgroup, createParent, detectCgroups, inCgroup, readCgroupMemory, removeCgroup, type CgroupLayout, type MemoryCgroup,
 } from './lib/cgroup.js';
 import type { DensityInstance, DensityResult, DensityStep, DensityTarget, OneRate } from './lib/density.js';
+import { quietCheck, type Probe } from './lib/measure.js';
 import type { BenchOptions } from './lib/options.js';
 import { describeMachine, loadAverage, readSmapsRollup, readThreads } from './lib/procfs.js';
 import { setNiceness, stopAll } from './lib/procs.js';
@@ -139,6 +140,7 @@ async function densityPhase(spec: TargetSpec, env: BenchEnv, apps: readonly Benc
     const counts0 = instances.map((i) => load.counts(i.load));
     await sleep(opts.densityWindowS * 1000);
     const seconds = (performance.now() - t0) / 1000;
+    const loadavgWindow = loadAverage();
     const out: DensityInstance[] = instances.map((i, j) => ({
       index: i.index, pid: i.pid, readyMs: readyMs[j]!, inCgroup: i.inCgroup,
       mem: readSmapsRollup(i.pid), cgroup: i.cg && readCgroupMemory(i.cg),
@@ -150,7 +152,7 @@ async function densityPhase(spec: TargetSpec, env: BenchEnv, apps: readonly Benc
     const withTotals = out.map((o, j) => ({ ...o, total: load.counts(instances[j]!.load) }));
     const bad = withTotals.reduce((a, o) => a + o.total.non2xx + o.total.errors, 0);
     log(`${spec.name}: ${withTotals.reduce((a, o) => a + o.total.sent, 0)} requests, ${bad} non-2xx or failed`);
-    return { ...base, command, instances: withTotals, steps, startupMs: [] };
+    return { ...base, command, instances: withTotals, steps, startupMs: [], loadavgWindow };
   } catch (e) {
     log(`${spec.name}: FAILED ${(e as Error).message}`);
     return { ...base, command, instances: [], steps, startupMs: [], failed: (e as Error).message };
@@ -230,11 +232,15 @@ export async function runDensity(opts: BenchOptions, deps: DensityDeps): Promise
       if (opts.densityOneRateS === 0) break;
       results[i] = { ...results[i]!, oneRate: await oneRatePhase(spec, env, dir, groups, 1000, opts.densityOneRateS) };
     }
+    // As bench/run.ts times start-up: each start waits (within --quiet-budget) for both cores to be idle.
+    const probe: Probe = { loadCore: LOAD_CORE, proxyCore: PROXY_CORE, loadCorePids: [], ours: new Set(), dir, opts, quietBudgetS: opts.quietBudgetS };
     for (let rep = 0; rep < opts.startupReps; rep++) {
       for (const [i, spec] of specs.entries()) {
         const d = join(dir, `${spec.name}-start-${rep}`);
         mkdirSync(d);
         try {
+          const q = await quietCheck(probe);
+          if (q.waitedS > 0) log(`waited ${q.waitedS} s for a quiet machine (cores ${q.core0.toFixed(0)} % / ${q.core1.toFixed(0)} % busy)`);
           const r = await spec.start({ ...env, dir: d });
           results[i] = { ...results[i]!, startupMs: [...results[i]!.startupMs, r.readyMs ?? NaN] };
           await r.stop();

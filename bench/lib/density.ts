@@ -64,6 +64,8 @@ export interface DensityTarget {
   readonly oneRate?: OneRate;
   /** Fresh starts to /healthz/ready (or the first 200), one at a time, nothing else of ours under load. */
   readonly startupMs: readonly number[];
+  /** The load average at the end of the steady window (how busy the machine was). */
+  readonly loadavgWindow?: readonly number[];
   readonly failed?: string;
 }
 
@@ -250,7 +252,7 @@ export function densityReport(r: DensityResult): string {
   if (st) out.push('## start → ready', '', st, '');
   for (const t of r.targets) {
     if (t.failed) out.push(`**${t.target} failed:** ${t.failed}`, '');
-    if (t.steps.length) out.push(`## ${t.target}: totals after each start`, '', stepsTable(t), '');
+    if (t.steps.length) out.push(`## ${t.target}: totals after each start${t.loadavgWindow ? ` (load average at the window's end ${t.loadavgWindow.join(' ')})` : ''}`, '', stepsTable(t), '');
   }
   out.push('## commands', '', ...Object.entries(r.commands).map(([k, v]) => `- ${k}: \`${v}\``), '');
   return out.join('\n');

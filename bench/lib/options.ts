@@ -72,8 +72,9 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
   --density [N]         instead of the above: the density bench (issue 26). N (default 20) sidegate-full,
                         then N haproxy-jwt, each with its own app and memory cgroup (root), each at a fixed
                         rate; per instance USS, PSS, RSS, CPU and cgroup memory, the marginal memory of the
-                        n-th, one sidecar alone at 1,000 req/s, and start → ready (--startup-reps). --only
-                        picks the targets; --quick shortens every phase
+                        n-th, one sidecar alone at 1,000 req/s, and start → ready (--startup-reps, each
+                        start waiting for idle cores within --quiet-budget). --only picks the targets;
+                        --quick shortens every phase
   --density-rate R      requests per second per density instance (default 50)
   --density-settle S    seconds after each start before the totals are read (default 5)
   --density-window S    seconds of the steady window with all N running (default 30)
