@@ -45,8 +45,9 @@ export function parseProcCgroup(text: string): { v2?: string; v1Memory?: string 
 }
 
 /**
- * Where memory groups can be made, or why not. v2 needs the memory controller in the group's
- * cgroup.controllers; on a hybrid machine (v1 memory controller, v2 with none) v1 is used.
+ * Where memory groups can be made, or why not. v2 needs memory in the subtree_control of the
+ * harness's group or of the root (untested: this machine has no v2 memory controller); on a hybrid
+ * machine (v1 memory controller, v2 with none) v1 is used.
  */
 export function detectCgroups(): CgroupLayout | { unavailable: string } {
   if (process.getuid?.() !== 0) return { unavailable: 'not root: cannot create cgroups' };
@@ -57,15 +58,19 @@ export function detectCgroups(): CgroupLayout | { unavailable: string } {
     self = parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
   } catch (e) { return { unavailable: `cannot read /proc/self: ${(e as Error).message}` }; }
   if (mounts.v2 !== undefined && self.v2 !== undefined) {
-    const dir = join(mounts.v2, self.v2);
-    const controllers = readOr(join(dir, 'cgroup.controllers'), '').split(/\s+/);
-    if (controllers.includes('memory')) return { mode: 'v2', base: dir };
+    // v2's "no internal processes" rule: a group holding processes (the harness's own) cannot give
+    // its children a controller, the root excepted. So the groups go under a group whose
+    // subtree_control already has memory: the harness's own if so, else the hierarchy's root.
+    const own = join(mounts.v2, self.v2);
+    for (const dir of [own, mounts.v2]) {
+      if (readOr(join(dir, 'cgroup.subtree_control'), '').split(/\s+/).includes('memory')) return { mode: 'v2', base: dir };
+    }
   }
   if (mounts.v1Memory !== undefined && self.v1Memory !== undefined) {
     const dir = join(mounts.v1Memory, self.v1Memory);
     if (existsSync(join(dir, 'memory.usage_in_bytes'))) return { mode: 'v1', base: dir };
   }
-  return { unavailable: 'no memory controller: neither cgroup v2 with memory in cgroup.controllers nor a v1 memory hierarchy' };
+  return { unavailable: 'no memory controller: neither cgroup v2 with memory in the subtree_control of this process\'s group or of the root, nor a v1 memory hierarchy' };
 }
 
 function readOr(file: string, dflt: string): string {
@@ -123,9 +128,8 @@ export function createCgroup(layout: CgroupLayout, name: string): MemoryCgroup {
 }
 
 /**
- * v2's "no internal processes" rule: a group's children get the memory controller only through the
- * group's subtree_control, which a group holding processes (the harness's own) cannot set. So on
- * v2 the bench's groups live under a child `parent` that holds no process, memory enabled there.
+ * The bench's own group under the layout's base, every measured group inside it. On v2 its
+ * subtree_control gets memory so that its children have the controller (it holds no process).
  */
 export function createParent(layout: CgroupLayout, name: string): CgroupLayout {
   const dir = join(layout.base, name);
