@@ -218,7 +218,7 @@ export function goalRows(r: Pick<DensityResult, 'targets'>): GoalRow[] {
   const cg = o?.maxCurrentBytes;
   rows.push({
     figure: `cgroup memory of one sidecar at ${num(o?.rate ?? 1000)} req/s (highest memory.current / usage_in_bytes sampled)`,
-    value: cg === undefined ? '–' : `${mbB(cg)} MB (kernel peak ${mbB(o?.cgroup?.peakBytes)} MB, anon ${mbB(o?.cgroup?.anonBytes)} MB at the end)`,
+    value: cg === undefined ? '–' : `${mbB(cg)} MB (at the end anon + kernel ${mbB(o?.cgroup === undefined ? undefined : o.cgroup.anonBytes + o.cgroup.kernelBytes)} MB, page cache ${mbB(o?.cgroup?.fileBytes)} MB; kernel peak ${mbB(o?.cgroup?.peakBytes)} MB)`,
     goal: '≤ 40 MB',
     standing: standing(cg === undefined ? undefined : cg / 1048576, 40),
   });
