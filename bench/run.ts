@@ -4,7 +4,9 @@ import { setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { runDensity } from './density.js';
 import { renderFile } from './lib/conf.js';
+import { densityReport } from './lib/density.js';
 import { report } from './lib/format.js';
 import { issue9Report } from './lib/goals.js';
 import { h2loadLatencyArgs, parseH2loadOutput } from './lib/h2load.js';
@@ -361,6 +363,20 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   };
 }
 
+/** `--density N`: bench/density.ts, its results beside the others' as `<date>-density[-quick].{json,md}`. */
+async function density(opts: BenchOptions): Promise<number> {
+  const result = await runDensity(opts, { startApp, shared, commit: sourceCommit() });
+  const out = resolve(ROOT, opts.outDir);
+  mkdirSync(out, { recursive: true });
+  const base = join(out, `${result.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-density${opts.quick ? '-quick' : ''}`);
+  const text = densityReport(result);
+  writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(`${base}.md`, text);
+  process.stdout.write(text);
+  log(`results: ${base}.{json,md}`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   let opts: BenchOptions;
   try { opts = parseOptions(argv); } catch (e) { log((e as Error).message); return 2; }
@@ -369,6 +385,7 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
+    if (opts.density !== undefined) return await density(opts);
     const result = await run(opts);
     const out = resolve(ROOT, opts.outDir);
     mkdirSync(out, { recursive: true });

@@ -28,6 +28,8 @@ export interface BenchEnv {
   readonly auth?: BenchAuth;
   readonly redis?: { readonly url: string };
   readonly otlp?: { endpoint(name: string): string };
+  /** A cgroup's `cgroup.procs`: the proxy starts inside that cgroup (bench/density.ts). */
+  readonly cgroupProcs?: string;
 }
 
 export interface BenchAuth {
@@ -197,7 +199,7 @@ export function sidegate(name: string, description: string, opts: SidegateOption
         '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, ...(opts.proxyArgs ?? []), '--log-level', 'warn'];
       const exe = nodeExecutable(env.root, opts.nodeVersion);
       const t0 = performance.now();
-      const m = spawnPinned(name, PROXY_CORE, exe, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...launch.env });
+      const m = spawnPinned(name, PROXY_CORE, exe, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...launch.env }, env.cgroupProcs);
       const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
       const u = url(port, env);
       const otel = opts.traceRatio === undefined ? '' : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<jaeger> `;
@@ -252,7 +254,7 @@ function templated(name: string, description: string, template: string, cmd: str
       writeFileSync(conf, renderFile(join(env.root, 'bench/conf', template), vars));
       const headers = auth ? { authorization: `Bearer ${env.auth!.token}` } : undefined;
       const args = argsFor(conf);
-      const m = spawnPinned(name, PROXY_CORE, cmd, args, join(env.dir, `${name}.log`));
+      const m = spawnPinned(name, PROXY_CORE, cmd, args, join(env.dir, `${name}.log`), undefined, env.cgroupProcs);
       const t0 = performance.now();
       const readyMs = await waitHttp(url(h1, env), m, 15_000, t0, headers);
       return { managed: m, urls: { h1: url(h1, env), h2c: url(h2c, env) }, readyMs, headers, command: `taskset -c ${PROXY_CORE} ${cmd} ${args.join(' ')}`, stop: () => m.stop() };

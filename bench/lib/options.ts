@@ -31,6 +31,16 @@ export interface BenchOptions {
   readonly soakMin: number;
   readonly outDir: string;
   readonly help: boolean;
+  /** `--density N`: run the density bench (bench/density.ts) with N instances of each target instead. */
+  readonly density?: number;
+  /** Requests per second each density instance gets. */
+  readonly densityRate: number;
+  /** Seconds after each start before the totals are read. */
+  readonly densitySettleS: number;
+  /** Seconds of the steady window with all N running (CPU, and memory at its end). */
+  readonly densityWindowS: number;
+  /** Seconds of one sidecar alone in its cgroup at 1,000 req/s (0: skip). */
+  readonly densityOneRateS: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.js [options])
@@ -58,7 +68,17 @@ export const USAGE = `usage: npm run bench -- [options]   (node dist/bench/run.j
                         sampled every 5 s: the RSS slope of issue 9's goals (default 0: no soak)
   --nice N              run everything measured at this niceness (-20..19, default 0); negative values
                         keep the cores on a shared machine, and slow everybody else down meanwhile
-  --out DIR             where results go (default bench/results)`;
+  --out DIR             where results go (default bench/results)
+  --density [N]         instead of the above: the density bench (issue 26). N (default 20) sidegate-full,
+                        then N haproxy-jwt, each with its own app and memory cgroup (root), each at a fixed
+                        rate; per instance USS, PSS, RSS, CPU and cgroup memory, the marginal memory of the
+                        n-th, one sidecar alone at 1,000 req/s, and start → ready (--startup-reps, each
+                        start waiting for idle cores within --quiet-budget). --only picks the targets;
+                        --quick shortens every phase
+  --density-rate R      requests per second per density instance (default 50)
+  --density-settle S    seconds after each start before the totals are read (default 5)
+  --density-window S    seconds of the steady window with all N running (default 30)
+  --density-1k S        seconds of one sidecar alone in its cgroup at 1,000 req/s (default 30; 0 skips)`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const kv = new Map<string, string>();
@@ -71,11 +91,13 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     const name = a.slice(2);
     if (name === 'quick' || name === 'help') { flags.add(name); continue; }
     const v = argv[i + 1];
+    if (name === 'density' && (v === undefined || v.startsWith('--'))) { kv.set(name, '20'); continue; }
     if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value\n${USAGE}`);
     kv.set(name, v);
     i++;
   }
-  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'startup-reps', 'idle', 'soak', 'out']);
+  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'startup-reps', 'idle', 'soak', 'out',
+    'density', 'density-rate', 'density-settle', 'density-window', 'density-1k']);
   for (const k of kv.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const quick = flags.has('quick');
   const int = (name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
@@ -103,5 +125,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     soakMin: int('soak', 0, 0, 600),
     outDir: kv.get('out') ?? 'bench/results',
     help: flags.has('help'),
+    density: kv.has('density') ? int('density', 20, 1, 200) : undefined,
+    densityRate: int('density-rate', 50, 1, 10_000),
+    densitySettleS: int('density-settle', quick ? 1 : 5, 0, 600),
+    densityWindowS: int('density-window', quick ? 3 : 30, 1, 3600),
+    densityOneRateS: int('density-1k', quick ? 3 : 30, 0, 3600),
   };
 }

@@ -204,3 +204,29 @@ export function schedDelta(pid: number, a: readonly ThreadSched[], b: readonly T
   for (const t of b) if (t.tid !== pid) othersCpuNs += t.cpuNs - (before.get(t.tid)?.cpuNs ?? 0);
   return { main: { cpuNs: d('cpuNs'), waitNs: d('waitNs'), slices: d('slices'), voluntary: d('voluntary'), involuntary: d('involuntary') }, othersCpuNs, threads: b.length };
 }
+
+/**
+ * /proc/<pid>/smaps_rollup: what a process costs once its shared pages are accounted for. RSS
+ * counts every resident page it maps; PSS divides each page by the number of processes mapping it
+ * (N sidecars of one executable share its file pages N ways); USS is what only it maps
+ * (Private_Clean + Private_Dirty + Private_Hugetlb): what ending it would give back.
+ */
+export interface SmapsRollup { readonly rssKb: number; readonly pssKb: number; readonly ussKb: number; readonly pssAnonKb: number; readonly pssFileKb: number }
+
+export function parseSmapsRollup(text: string): SmapsRollup {
+  const kb = (key: string): number | undefined => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const rssKb = kb('Rss');
+  const pssKb = kb('Pss');
+  if (rssKb === undefined || pssKb === undefined) throw new Error(`not /proc/<pid>/smaps_rollup: ${text.slice(0, 80)}`);
+  return {
+    rssKb, pssKb, ussKb: (kb('Private_Clean') ?? 0) + (kb('Private_Dirty') ?? 0) + (kb('Private_Hugetlb') ?? 0),
+    pssAnonKb: kb('Pss_Anon') ?? 0, pssFileKb: kb('Pss_File') ?? 0,
+  };
+}
+
+export function readSmapsRollup(pid: number): SmapsRollup | undefined {
+  try { return parseSmapsRollup(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')); } catch { return undefined; }
+}

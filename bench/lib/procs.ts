@@ -27,10 +27,18 @@ function pinned(core: number, cmd: string, args: readonly string[]): string[] {
   return ['-c', String(core), ...(niceness !== 0 ? ['nice', '-n', String(niceness)] : []), cmd, ...args];
 }
 
-/** `taskset -c <core> [nice -n N] cmd args...`, output to logFile. Both exec, so the pid is the command's. */
-export function spawnPinned(name: string, core: number, cmd: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv): Managed {
+/**
+ * `taskset -c <core> [nice -n N] cmd args...`, output to logFile. Both exec, so the pid is the command's.
+ * With `cgroupProcs` (a cgroup's `cgroup.procs` file), a shell writes its own pid there and execs
+ * taskset: the command starts inside that cgroup, its start-up's page faults charged to it, as a
+ * container's process would be. The pid is still the command's.
+ */
+export function spawnPinned(name: string, core: number, cmd: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv, cgroupProcs?: string): Managed {
   const fd = openSync(logFile, 'a');
-  const proc = spawn('taskset', pinned(core, cmd, args), { stdio: ['ignore', fd, fd], env: env ?? process.env });
+  const [exe, argv] = cgroupProcs === undefined
+    ? ['taskset', pinned(core, cmd, args)]
+    : ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroupProcs, 'taskset', ...pinned(core, cmd, args)]];
+  const proc = spawn(exe, argv, { stdio: ['ignore', fd, fd], env: env ?? process.env });
   closeSync(fd);
   if (proc.pid === undefined) throw new Error(`could not start ${name}`);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
