@@ -13,7 +13,10 @@ import { wrongWay } from './scripts/layers.js';
 const layers = {
   meta: { type: 'problem', schema: [], messages: { wrongWay: 'Wrong-way import of {{to}}: {{why}}.' } },
   create(context) {
-    const from = path.relative(import.meta.dirname, context.filename).split(path.sep).join('/');
+    const from = path
+      .relative(import.meta.dirname, context.filename)
+      .split(path.sep)
+      .join('/');
     /** @param {{ source?: unknown }} node */
     const check = (node) => {
       const src = /** @type {{ type?: string, value?: unknown } | null | undefined} */ (node.source);

@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  createCgroup, createParent, detectCgroups, inCgroup, readCgroupMemory, removeCgroup, type CgroupLayout, type MemoryCgroup,
+  createCgroup,
+  createParent,
+  detectCgroups,
+  inCgroup,
+  readCgroupMemory,
+  removeCgroup,
+  type CgroupLayout,
+  type MemoryCgroup,
 } from './lib/cgroup.js';
 import type { DensityInstance, DensityResult, DensityStep, DensityTarget, OneRate } from './lib/density.js';
 import { quietCheck, type Probe } from './lib/measure.js';
@@ -27,7 +34,9 @@ import { LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type Targe
  * Proxies on PROXY_CORE, the apps, Redis and this harness (the load) on LOAD_CORE, as in bench/run.ts.
  */
 
-const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
 const DEFAULT_TARGETS = ['sidegate-full', 'haproxy-jwt'];
 const BODY_BYTES = 1024;
 
@@ -39,10 +48,22 @@ export interface DensityDeps {
   readonly commit: string;
 }
 
-interface Instance { index: number; running: Running; pid: number; cg?: MemoryCgroup; inCgroup: boolean; load: number }
+interface Instance {
+  index: number;
+  running: Running;
+  pid: number;
+  cg?: MemoryCgroup;
+  inCgroup: boolean;
+  load: number;
+}
 
 const cpuNs = (pid: number): number => readThreads(pid).reduce((a, t) => a + t.cpuNs, 0);
-const minus = (a: LoadCounts, b: LoadCounts): LoadCounts => ({ sent: a.sent - b.sent, ok: a.ok - b.ok, non2xx: a.non2xx - b.non2xx, errors: a.errors - b.errors });
+const minus = (a: LoadCounts, b: LoadCounts): LoadCounts => ({
+  sent: a.sent - b.sent,
+  ok: a.ok - b.ok,
+  non2xx: a.non2xx - b.non2xx,
+  errors: a.errors - b.errors,
+});
 
 /** A 200 with the body for a request with the target's headers, and 401 without them when it has some. */
 async function sanity(r: Running): Promise<void> {
@@ -72,12 +93,25 @@ class Groups {
   }
   /** Best effort, synchronous: for process exit after an interruption. */
   removeAllSync(): void {
-    for (const d of this.made.reverse()) { try { rmdirSync(d); } catch { /* still has a process, or gone */ } }
+    for (const d of this.made.reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        /* still has a process, or gone */
+      }
+    }
     this.made.length = 0;
   }
 }
 
-async function startInstance(spec: TargetSpec, env: BenchEnv, dir: string, groups: Groups, index: number, tag: string): Promise<Omit<Instance, 'load'>> {
+async function startInstance(
+  spec: TargetSpec,
+  env: BenchEnv,
+  dir: string,
+  groups: Groups,
+  index: number,
+  tag: string,
+): Promise<Omit<Instance, 'load'>> {
   const cg = groups.make(`${spec.name}-${tag}`);
   mkdirSync(dir, { recursive: true });
   let running: Running | undefined;
@@ -112,7 +146,14 @@ function totals(n: number, instances: readonly Instance[]): DensityStep {
   return { n, pssKb, ussKb, rssKb, cgroupBytes };
 }
 
-async function densityPhase(spec: TargetSpec, env: BenchEnv, apps: readonly BenchEnv[], dir: string, groups: Groups, opts: BenchOptions): Promise<DensityTarget> {
+async function densityPhase(
+  spec: TargetSpec,
+  env: BenchEnv,
+  apps: readonly BenchEnv[],
+  dir: string,
+  groups: Groups,
+  opts: BenchOptions,
+): Promise<DensityTarget> {
   const n = apps.length;
   const rate = opts.densityRate;
   const load = new RateLoad();
@@ -127,12 +168,20 @@ async function densityPhase(spec: TargetSpec, env: BenchEnv, apps: readonly Benc
       command ||= inst.running.command;
       readyMs.push(inst.running.readyMs ?? NaN);
       // Staggered: the n instances' requests spread evenly over one period of the rate.
-      const idx = load.add({ url: inst.running.urls.h1!, headers: inst.running.headers, rate, phaseMs: ((k - 1) / n) * (1000 / rate), sockets: 2 });
+      const idx = load.add({
+        url: inst.running.urls.h1!,
+        headers: inst.running.headers,
+        rate,
+        phaseMs: ((k - 1) / n) * (1000 / rate),
+        sockets: 2,
+      });
       instances.push({ ...inst, load: idx });
       await sleep(opts.densitySettleS * 1000);
       const step = totals(k, instances);
       steps.push(step);
-      log(`${spec.name} ${k}/${n}: ready in ${(inst.running.readyMs ?? NaN).toFixed(0)} ms${inst.inCgroup ? ' in its cgroup' : ''}; total PSS ${(step.pssKb / 1024).toFixed(1)} MB, USS ${(step.ussKb / 1024).toFixed(1)} MB${step.cgroupBytes !== undefined ? `, cgroups ${(step.cgroupBytes / 1048576).toFixed(1)} MB` : ''}`);
+      log(
+        `${spec.name} ${k}/${n}: ready in ${(inst.running.readyMs ?? NaN).toFixed(0)} ms${inst.inCgroup ? ' in its cgroup' : ''}; total PSS ${(step.pssKb / 1024).toFixed(1)} MB, USS ${(step.ussKb / 1024).toFixed(1)} MB${step.cgroupBytes !== undefined ? `, cgroups ${(step.cgroupBytes / 1048576).toFixed(1)} MB` : ''}`,
+      );
     }
     log(`${spec.name}: steady window ${opts.densityWindowS} s with ${n} at ${rate} req/s each`);
     const t0 = performance.now();
@@ -142,10 +191,15 @@ async function densityPhase(spec: TargetSpec, env: BenchEnv, apps: readonly Benc
     const seconds = (performance.now() - t0) / 1000;
     const loadavgWindow = loadAverage();
     const out: DensityInstance[] = instances.map((i, j) => ({
-      index: i.index, pid: i.pid, readyMs: readyMs[j]!, inCgroup: i.inCgroup,
-      mem: readSmapsRollup(i.pid), cgroup: i.cg && readCgroupMemory(i.cg),
+      index: i.index,
+      pid: i.pid,
+      readyMs: readyMs[j]!,
+      inCgroup: i.inCgroup,
+      mem: readSmapsRollup(i.pid),
+      cgroup: i.cg && readCgroupMemory(i.cg),
       cpuPct: ((cpuNs(i.pid) - cpu0[j]!) / 1e9 / seconds) * 100,
-      window: minus(load.counts(i.load), counts0[j]!), total: load.counts(i.load),
+      window: minus(load.counts(i.load), counts0[j]!),
+      total: load.counts(i.load),
     }));
     await load.stop();
     // The answers in flight when the window ended are in the totals now.
@@ -158,12 +212,22 @@ async function densityPhase(spec: TargetSpec, env: BenchEnv, apps: readonly Benc
     return { ...base, command, instances: [], steps, startupMs: [], failed: (e as Error).message };
   } finally {
     await load.stop();
-    for (const i of instances) { await i.running.stop(); await groups.remove(i.cg); }
+    for (const i of instances) {
+      await i.running.stop();
+      await groups.remove(i.cg);
+    }
   }
 }
 
 /** One instance alone in a fresh group at `rate` for `seconds`, its group's charge sampled every second. */
-async function oneRatePhase(spec: TargetSpec, env: BenchEnv, dir: string, groups: Groups, rate: number, seconds: number): Promise<OneRate | undefined> {
+async function oneRatePhase(
+  spec: TargetSpec,
+  env: BenchEnv,
+  dir: string,
+  groups: Groups,
+  rate: number,
+  seconds: number,
+): Promise<OneRate | undefined> {
   let inst: Omit<Instance, 'load'> | undefined;
   const load = new RateLoad();
   try {
@@ -183,14 +247,19 @@ async function oneRatePhase(spec: TargetSpec, env: BenchEnv, dir: string, groups
     const cgroup = cg && readCgroupMemory(cg);
     await load.stop();
     const requests = load.counts(idx);
-    log(`${spec.name} alone at ${rate} req/s: cgroup highest ${maxCurrentBytes === undefined ? '–' : (maxCurrentBytes / 1048576).toFixed(1)} MB, ${requests.sent} requests, ${requests.non2xx + requests.errors} non-2xx or failed`);
+    log(
+      `${spec.name} alone at ${rate} req/s: cgroup highest ${maxCurrentBytes === undefined ? '–' : (maxCurrentBytes / 1048576).toFixed(1)} MB, ${requests.sent} requests, ${requests.non2xx + requests.errors} non-2xx or failed`,
+    );
     return { rate, seconds, requests, cgroup, maxCurrentBytes, mem, cpuPct };
   } catch (e) {
     log(`${spec.name} at ${rate} req/s: FAILED ${(e as Error).message}`);
     return undefined;
   } finally {
     await load.stop();
-    if (inst) { await inst.running.stop(); await groups.remove(inst.cg); }
+    if (inst) {
+      await inst.running.stop();
+      await groups.remove(inst.cg);
+    }
   }
 }
 
@@ -210,11 +279,24 @@ export async function runDensity(opts: BenchOptions, deps: DensityDeps): Promise
   let unavailable: string | undefined;
   if ('unavailable' in detected) unavailable = detected.unavailable;
   else {
-    try { layout = createParent(detected, `sidegate-density-${process.pid}`); } catch (e) { unavailable = `cannot create a group under ${detected.base}: ${(e as Error).message}`; }
+    try {
+      layout = createParent(detected, `sidegate-density-${process.pid}`);
+    } catch (e) {
+      unavailable = `cannot create a group under ${detected.base}: ${(e as Error).message}`;
+    }
   }
   log(layout ? `cgroup ${layout.mode}: groups under ${layout.base}` : `cgroups not used: ${unavailable}`);
   const groups = new Groups(layout);
-  const onExit = (): void => { groups.removeAllSync(); if (layout) { try { rmdirSync(layout.base); } catch { /* best effort */ } } };
+  const onExit = (): void => {
+    groups.removeAllSync();
+    if (layout) {
+      try {
+        rmdirSync(layout.base);
+      } catch {
+        /* best effort */
+      }
+    }
+  };
   process.once('exit', onExit);
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-density-'));
   const results: DensityTarget[] = [];
@@ -233,21 +315,33 @@ export async function runDensity(opts: BenchOptions, deps: DensityDeps): Promise
       results[i] = { ...results[i]!, oneRate: await oneRatePhase(spec, env, dir, groups, 1000, opts.densityOneRateS) };
     }
     // As bench/run.ts times start-up: each start waits (within --quiet-budget) for both cores to be idle.
-    const probe: Probe = { loadCore: LOAD_CORE, proxyCore: PROXY_CORE, loadCorePids: [], ours: new Set(), dir, opts, quietBudgetS: opts.quietBudgetS };
+    const probe: Probe = {
+      loadCore: LOAD_CORE,
+      proxyCore: PROXY_CORE,
+      loadCorePids: [],
+      ours: new Set(),
+      dir,
+      opts,
+      quietBudgetS: opts.quietBudgetS,
+    };
     for (let rep = 0; rep < opts.startupReps; rep++) {
       for (const [i, spec] of specs.entries()) {
         const d = join(dir, `${spec.name}-start-${rep}`);
         mkdirSync(d);
         try {
           const q = await quietCheck(probe);
-          if (q.waitedS > 0) log(`waited ${q.waitedS} s for a quiet machine (cores ${q.core0.toFixed(0)} % / ${q.core1.toFixed(0)} % busy)`);
+          if (q.waitedS > 0)
+            log(`waited ${q.waitedS} s for a quiet machine (cores ${q.core0.toFixed(0)} % / ${q.core1.toFixed(0)} % busy)`);
           const r = await spec.start({ ...env, dir: d });
           results[i] = { ...results[i]!, startupMs: [...results[i]!.startupMs, r.readyMs ?? NaN] };
           await r.stop();
-        } catch (e) { log(`start-up of ${spec.name}: ${(e as Error).message}`); }
+        } catch (e) {
+          log(`start-up of ${spec.name}: ${(e as Error).message}`);
+        }
       }
     }
-    for (const t of results) if (t.startupMs.length) log(`${t.target} start → ready: ${t.startupMs.map((x) => x.toFixed(0)).join(', ')} ms`);
+    for (const t of results)
+      if (t.startupMs.length) log(`${t.target} start → ready: ${t.startupMs.map((x) => x.toFixed(0)).join(', ')} ms`);
   } finally {
     await stopAll();
     groups.removeAllSync();
@@ -257,10 +351,20 @@ export async function runDensity(opts: BenchOptions, deps: DensityDeps): Promise
     else rmSync(dir, { recursive: true, force: true });
   }
   return {
-    kind: 'density', date: new Date().toISOString(), machine: describeMachine(), node: process.version, commit: deps.commit,
+    kind: 'density',
+    date: new Date().toISOString(),
+    machine: describeMachine(),
+    node: process.version,
+    commit: deps.commit,
     options: {
-      density: opts.density, rate: opts.densityRate, settleS: opts.densitySettleS, windowS: opts.densityWindowS,
-      oneRateS: opts.densityOneRateS, startupReps: opts.startupReps, targets: names, nice: opts.nice,
+      density: opts.density,
+      rate: opts.densityRate,
+      settleS: opts.densitySettleS,
+      windowS: opts.densityWindowS,
+      oneRateS: opts.densityOneRateS,
+      startupReps: opts.startupReps,
+      targets: names,
+      nice: opts.nice,
     },
     cgroup: layout ? { mode: layout.mode, base: layout.base } : { unavailable },
     loadavg: { start: loadStart, end: loadAverage() },
@@ -269,7 +373,8 @@ export async function runDensity(opts: BenchOptions, deps: DensityDeps): Promise
       proxies: `taskset -c ${PROXY_CORE}, each started inside its own cgroup (sh -c 'echo $$ > <group>/cgroup.procs; exec taskset ...'); the command of each target is in its JSON record`,
       apps: `taskset -c ${LOAD_CORE} nginx -c nginx-app.conf (bench/conf), one per instance, 1 KB static file`,
       load: `in the harness (taskset -c ${LOAD_CORE}): HTTP/1.1 keep-alive, open loop at ${opts.densityRate} req/s per instance, staggered over one period; 1,000 req/s for the one-sidecar figure`,
-      memory: '/proc/<pid>/smaps_rollup (USS = Private_Clean + Private_Dirty), the cgroup\'s memory.current (v2) or memory.usage_in_bytes and memory.stat (v1)',
+      memory:
+        "/proc/<pid>/smaps_rollup (USS = Private_Clean + Private_Dirty), the cgroup's memory.current (v2) or memory.usage_in_bytes and memory.stat (v1)",
     },
     durationS: (performance.now() - started) / 1000,
   };

@@ -31,7 +31,9 @@ import { GROUPS, LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, ty
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BODY_BYTES = 1024;
-const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
 
 /** The commit measured, with "+dirty" when dist/ may hold uncommitted work (a shared checkout). */
 function sourceCommit(): string {
@@ -39,7 +41,9 @@ function sourceCommit(): string {
     const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
     const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
     return `${head}${dirty ? '+dirty' : ''}`;
-  } catch { return 'unknown'; }
+  } catch {
+    return 'unknown';
+  }
 }
 
 function toolVersion(cmd: string, args: string[]): string {
@@ -96,9 +100,14 @@ async function sanity(r: Running): Promise<void> {
 
 function select(opts: BenchOptions): TargetSpec[] {
   if (!opts.only) return TARGETS.filter((t) => t.byDefault);
-  const names = new Set(opts.only.flatMap((n) => (n.startsWith('@') ? GROUPS[n.slice(1)] ?? [n] : [n])));
+  const names = new Set(opts.only.flatMap((n) => (n.startsWith('@') ? (GROUPS[n.slice(1)] ?? [n]) : [n])));
   const unknown = [...names].filter((n) => !TARGETS.some((t) => t.name === n));
-  if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}; groups: ${Object.keys(GROUPS).map((g) => `@${g}`).join(', ')}`);
+  if (unknown.length)
+    throw new Error(
+      `unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}; groups: ${Object.keys(GROUPS)
+        .map((g) => `@${g}`)
+        .join(', ')}`,
+    );
   return TARGETS.filter((t) => names.has(t.name));
 }
 
@@ -123,11 +132,18 @@ async function shared(specs: readonly TargetSpec[], env: BenchEnv): Promise<{ en
     // token comes back only after the whole pool (twice the token cache) has gone by.
     // Named after the target's URL: two fresh-token targets in one run must not share (and
     // overwrite) each other's lists, or one is measured with the other's load.
-    const poolUrlFiles = (base: string): string[] => Array.from({ length: 10 }, (_, k) => {
-      const f = join(env.dir, `urls-${base.replace(/[^A-Za-z0-9]+/g, '_')}-${k}.txt`);
-      writeFileSync(f, `${pool.filter((_t, i) => i % 10 === k).map((t) => `${base}?access_token=${t}`).join('\n')}\n`);
-      return f;
-    });
+    const poolUrlFiles = (base: string): string[] =>
+      Array.from({ length: 10 }, (_, k) => {
+        const f = join(env.dir, `urls-${base.replace(/[^A-Za-z0-9]+/g, '_')}-${k}.txt`);
+        writeFileSync(
+          f,
+          `${pool
+            .filter((_t, i) => i % 10 === k)
+            .map((t) => `${base}?access_token=${t}`)
+            .join('\n')}\n`,
+        );
+        return f;
+      });
     out = { ...out, auth: { token: mint(keys, { sub: 'bench-user' }), jwksFile, publicPemFile, poolFile, poolUrlFiles } };
     log(`RS256 keys${fresh ? ` and ${POOL_SIZE} distinct tokens` : ''} in ${(performance.now() - t0).toFixed(0)} ms`);
   }
@@ -152,7 +168,10 @@ async function endMetrics(adminUrl: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^(sidegate_(?:redis_errors_total|ratelimit_decisions_total|auth_attempts_total|tracing_[a-z_]+|trace_spans_[a-z_]+)(?:\{[^}]*\})?) ([\d.e+-]+)$/.exec(line);
+    const m =
+      /^(sidegate_(?:redis_errors_total|ratelimit_decisions_total|auth_attempts_total|tracing_[a-z_]+|trace_spans_[a-z_]+)(?:\{[^}]*\})?) ([\d.e+-]+)$/.exec(
+        line,
+      );
     if (m && Number(m[2]) > 0) out[m[1]!] = Number(m[2]);
   }
   return out;
@@ -187,7 +206,12 @@ async function soak(name: string, r: Running, minutes: number, opts: BenchOption
   const rate = opts.latencyClients * opts.latencyRpsPerClient;
   const requests = rate * 60 * minutes;
   const args = h2loadLatencyArgs(r.urls.h1!, {
-    h1: true, clients: opts.latencyClients, requests, rpsPerClient: opts.latencyRpsPerClient, logFile: join(dir, 'soak.log'), headers: r.headers,
+    h1: true,
+    clients: opts.latencyClients,
+    requests,
+    rpsPerClient: opts.latencyRpsPerClient,
+    logFile: join(dir, 'soak.log'),
+    headers: r.headers,
   });
   const samples: SoakSample[] = [];
   const t0 = performance.now();
@@ -201,13 +225,27 @@ async function soak(name: string, r: Running, minutes: number, opts: BenchOption
   sample();
   const s = parseH2loadOutput(out.stdout);
   const k = soakSlopes(samples);
-  return { target: name, minutes, requests: s.total, errors: s.failed + s.errored + s.timeout + s.non2xx, samples, rssSlopeMbPerMin: k.rss, anonSlopeMbPerMin: k.anon };
+  return {
+    target: name,
+    minutes,
+    requests: s.total,
+    errors: s.failed + s.errored + s.timeout + s.non2xx,
+    samples,
+    rssSlopeMbPerMin: k.rss,
+    anonSlopeMbPerMin: k.anon,
+  };
 }
 
 function estimateS(opts: BenchOptions, plan: { kind: string; n: number }[], warmups: number): number {
   const quiet = opts.quick ? 0.5 : 1;
-  const per = (kind: string): number => quiet + 0.3 + (kind === 'capacity' ? opts.capacityS : opts.latencyRequests / (opts.latencyClients * opts.latencyRpsPerClient));
-  return plan.reduce((a, p) => a + p.n * opts.reps * per(p.kind), 0) + warmups * opts.warmupS + opts.startupReps * 3 * (quiet + 1) + opts.soakMin * 60;
+  const per = (kind: string): number =>
+    quiet + 0.3 + (kind === 'capacity' ? opts.capacityS : opts.latencyRequests / (opts.latencyClients * opts.latencyRpsPerClient));
+  return (
+    plan.reduce((a, p) => a + p.n * opts.reps * per(p.kind), 0) +
+    warmups * opts.warmupS +
+    opts.startupReps * 3 * (quiet + 1) +
+    opts.soakMin * 60
+  );
 }
 
 function commands(opts: BenchOptions): Record<string, string> {
@@ -219,7 +257,9 @@ function commands(opts: BenchOptions): Record<string, string> {
     'latency-h2c': `taskset -c ${LOAD_CORE} h2load ${lat}`,
     app: `taskset -c ${LOAD_CORE} nginx -c nginx-app.conf (bench/conf), 1 worker, 1 KB static file`,
     harness: `taskset -a -cp ${LOAD_CORE} <harness pid>`,
-    ...(opts.nice !== 0 ? { nice: `every command above runs under nice -n ${opts.nice}, and the session's autogroup at nice ${opts.nice}` } : {}),
+    ...(opts.nice !== 0
+      ? { nice: `every command above runs under nice -n ${opts.nice}, and the session's autogroup at nice ${opts.nice}` }
+      : {}),
   };
 }
 
@@ -234,7 +274,9 @@ function prioritise(nice: number): () => void {
   try {
     const before = /nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))?.[1];
     writeFileSync('/proc/self/autogroup', String(nice));
-    return () => { if (before !== undefined) writeFileSync('/proc/self/autogroup', before); };
+    return () => {
+      if (before !== undefined) writeFileSync('/proc/self/autogroup', before);
+    };
   } catch {
     return () => {};
   }
@@ -243,8 +285,11 @@ function prioritise(nice: number): () => void {
 async function run(opts: BenchOptions): Promise<RunResult> {
   const started = performance.now();
   const tools = {
-    wrk: toolVersion('wrk', ['--version']), h2load: toolVersion('h2load', ['--version']),
-    nginx: toolVersion('nginx', ['-v']), haproxy: toolVersion('haproxy', ['-v']), taskset: toolVersion('taskset', ['--version']),
+    wrk: toolVersion('wrk', ['--version']),
+    h2load: toolVersion('h2load', ['--version']),
+    nginx: toolVersion('nginx', ['-v']),
+    haproxy: toolVersion('haproxy', ['-v']),
+    taskset: toolVersion('taskset', ['--version']),
   };
   // The harness samples /proc and spawns load generators: keep it off the proxy's core.
   execFileSync('taskset', ['-a', '-cp', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
@@ -259,7 +304,11 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   for (const spec of specs) {
     const base = { name: spec.name, description: spec.description, protocols: spec.protocols };
     const why = spec.unavailable?.(env);
-    if (why !== undefined) { records.set(spec.name, { ...base, command: '', skipped: why }); log(`skip ${spec.name}: ${why}`); continue; }
+    if (why !== undefined) {
+      records.set(spec.name, { ...base, command: '', skipped: why });
+      log(`skip ${spec.name}: ${why}`);
+      continue;
+    }
     try {
       const r = await spec.start(env);
       await sanity(r);
@@ -273,10 +322,11 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   }
   // Memory without traffic: 2 s after start (start-up garbage still in the heap), then idle after
   // --idle seconds, once V8's memory reducer has compacted the heap of a process left alone.
-  const memories = (): [string, PidMemory][] => [...running].flatMap(([name, r]) => {
-    const mem = r.managed ? readPidMemory(r.managed.pid) : undefined;
-    return mem ? [[name, mem] as [string, PidMemory]] : [];
-  });
+  const memories = (): [string, PidMemory][] =>
+    [...running].flatMap(([name, r]) => {
+      const mem = r.managed ? readPidMemory(r.managed.pid) : undefined;
+      return mem ? [[name, mem] as [string, PidMemory]] : [];
+    });
   await sleep(2000);
   for (const [name, mem] of memories()) records.set(name, { ...records.get(name)!, rssStartedKb: mem.rssKb, anonStartedKb: mem.anonKb });
   if (opts.idleS > 2) log(`idle ${opts.idleS} s before reading idle memory`);
@@ -287,14 +337,20 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   const ours = new Set([...loadCorePids, ...[...running.values()].flatMap((r) => (r.managed ? [r.managed.pid] : []))]);
   const probe: Probe = { loadCore: LOAD_CORE, proxyCore: PROXY_CORE, loadCorePids, ours, dir, opts, quietBudgetS: opts.quietBudgetS };
   const loadFor = (r: Running, protocol: 'h1' | 'h2c'): Load => ({
-    url: r.urls[protocol]!, headers: r.headers, proxyPid: r.managed?.pid, fresh: r.fresh,
+    url: r.urls[protocol]!,
+    headers: r.headers,
+    proxyPid: r.managed?.pid,
+    fresh: r.fresh,
     redisStats: r.countsRedis && redis ? () => redis.commandStats() : undefined,
   });
   const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
-  const plan = scenarios.map((s) => ({
-    scenario: s, kind: s.kind,
-    targets: specs.filter((t) => running.has(t.name) && t.protocols.includes(s.protocol) && (t.scenarios?.includes(s.id) ?? true)),
-  })).map((p) => ({ ...p, n: p.targets.length }));
+  const plan = scenarios
+    .map((s) => ({
+      scenario: s,
+      kind: s.kind,
+      targets: specs.filter((t) => running.has(t.name) && t.protocols.includes(s.protocol) && (t.scenarios?.includes(s.id) ?? true)),
+    }))
+    .map((p) => ({ ...p, n: p.targets.length }));
   const warmups = plan.reduce((a, p) => a + p.n, 0);
   log(`load average ${loadAverage().join(' ')}; about ${Math.round(estimateS(opts, plan, warmups) / 60)} min planned`);
 
@@ -313,14 +369,36 @@ async function run(opts: BenchOptions): Promise<RunResult> {
         try {
           const m = await measure(probe, p.scenario, t.name, rep, load);
           measurements.push(m);
-          const fig = m.rps !== undefined ? `${Math.round(m.rps)} req/s` : `p50 ${m.latency!.p50Ms.toFixed(2)} ms p99 ${m.latency!.p99Ms.toFixed(2)} ms`;
-          log(`[${p.scenario.id} ${rep}/${opts.reps}] ${t.name}: ${fig}${m.errors ? `, ${m.errors} errors` : ''}; core0 foreign ${m.noise.core0ForeignPct.toFixed(0)}%, load ${m.noise.loadavg[0]}${m.noise.noisy ? ` NOISY: ${m.noise.reasons.join('; ')}` : ''}`);
+          const fig =
+            m.rps !== undefined
+              ? `${Math.round(m.rps)} req/s`
+              : `p50 ${m.latency!.p50Ms.toFixed(2)} ms p99 ${m.latency!.p99Ms.toFixed(2)} ms`;
+          log(
+            `[${p.scenario.id} ${rep}/${opts.reps}] ${t.name}: ${fig}${m.errors ? `, ${m.errors} errors` : ''}; core0 foreign ${m.noise.core0ForeignPct.toFixed(0)}%, load ${m.noise.loadavg[0]}${m.noise.noisy ? ` NOISY: ${m.noise.reasons.join('; ')}` : ''}`,
+          );
         } catch (e) {
           const msg = (e as Error).message.split('\n')[0]!;
           log(`[${p.scenario.id} ${rep}/${opts.reps}] ${t.name}: FAILED ${msg}`);
           measurements.push({
-            target: t.name, scenario: p.scenario.id, rep, errors: 1, failed: msg,
-            noise: { loadavg: loadAverage(), preCore0Pct: 0, preCore1Pct: 0, waitedS: 0, core0Pct: 0, core1Pct: 0, core0ForeignPct: 0, core1ForeignPct: 0, stealPct: 0, top: [], noisy: false, reasons: [] },
+            target: t.name,
+            scenario: p.scenario.id,
+            rep,
+            errors: 1,
+            failed: msg,
+            noise: {
+              loadavg: loadAverage(),
+              preCore0Pct: 0,
+              preCore1Pct: 0,
+              waitedS: 0,
+              core0Pct: 0,
+              core1Pct: 0,
+              core0ForeignPct: 0,
+              core1ForeignPct: 0,
+              stealPct: 0,
+              top: [],
+              noisy: false,
+              reasons: [],
+            },
           });
         }
       }
@@ -333,13 +411,19 @@ async function run(opts: BenchOptions): Promise<RunResult> {
     else {
       log(`soak: sidegate-full at 1,000 req/s for ${opts.soakMin} min`);
       soakResult = await soak('sidegate-full', full, opts.soakMin, opts, dir);
-      log(`soak: RSS slope ${soakResult.rssSlopeMbPerMin?.toFixed(3) ?? '–'} MB/min, private ${soakResult.anonSlopeMbPerMin?.toFixed(3) ?? '–'} MB/min, ${soakResult.errors} errors`);
+      log(
+        `soak: RSS slope ${soakResult.rssSlopeMbPerMin?.toFixed(3) ?? '–'} MB/min, private ${soakResult.anonSlopeMbPerMin?.toFixed(3) ?? '–'} MB/min, ${soakResult.errors} errors`,
+      );
     }
   }
   for (const [name, r] of running) {
     if (r.managed) records.set(name, { ...records.get(name)!, hwmKb: readPidMemory(r.managed.pid)?.hwmKb });
     if (r.adminUrl !== undefined) {
-      try { records.set(name, { ...records.get(name)!, endMetrics: await endMetrics(r.adminUrl) }); } catch (e) { log(`metrics of ${name}: ${(e as Error).message}`); }
+      try {
+        records.set(name, { ...records.get(name)!, endMetrics: await endMetrics(r.adminUrl) });
+      } catch (e) {
+        log(`metrics of ${name}: ${(e as Error).message}`);
+      }
     }
   }
   for (const r of running.values()) await r.stop();
@@ -357,9 +441,17 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   if (process.env.SIDEGATE_BENCH_KEEP_LOGS === '1') log(`run directory kept: ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
   return {
-    date: new Date().toISOString(), machine: describeMachine(), node: process.version, tools, commit: sourceCommit(),
-    options: { ...opts }, commands: commands(opts),
-    targets: specs.map((s) => records.get(s.name)!), measurements, soak: soakResult, durationS: (performance.now() - started) / 1000,
+    date: new Date().toISOString(),
+    machine: describeMachine(),
+    node: process.version,
+    tools,
+    commit: sourceCommit(),
+    options: { ...opts },
+    commands: commands(opts),
+    targets: specs.map((s) => records.get(s.name)!),
+    measurements,
+    soak: soakResult,
+    durationS: (performance.now() - started) / 1000,
   };
 }
 
@@ -379,9 +471,19 @@ async function density(opts: BenchOptions): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   let opts: BenchOptions;
-  try { opts = parseOptions(argv); } catch (e) { log((e as Error).message); return 2; }
-  if (opts.help) { log(USAGE); return 0; }
-  const interrupt = (): void => { void stopAll().then(() => process.exit(130)); };
+  try {
+    opts = parseOptions(argv);
+  } catch (e) {
+    log((e as Error).message);
+    return 2;
+  }
+  if (opts.help) {
+    log(USAGE);
+    return 0;
+  }
+  const interrupt = (): void => {
+    void stopAll().then(() => process.exit(130));
+  };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {

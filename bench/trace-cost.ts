@@ -33,17 +33,32 @@ const REPS = Number(arg('reps', '3'));
 const RATE = Number(arg('rate', '1000'));
 const SECONDS = Number(arg('seconds', '15'));
 const CAPACITY_S = Number(arg('capacity', '0'));
-const ROOTS = arg('roots', ROOT).split(',').map((r) => resolve(r));
+const ROOTS = arg('roots', ROOT)
+  .split(',')
+  .map((r) => resolve(r));
 const NAMES = arg('targets', 'sidegate-full,sidegate-full-trace-0.1,sidegate-full-trace-1').split(',');
-const MORE = arg('more', '').split(',').filter((n) => n !== '');
+const MORE = arg('more', '')
+  .split(',')
+  .filter((n) => n !== '');
 const NICE = Number(arg('nice', '0'));
 const PERF_S = Number(arg('perf', '0'));
 const TICK_US = 1e6 / 100; // CLK_TCK
 
-const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
 
-interface Row { label: string; running: Running; pid: number }
-interface Sample { usPerReq: number; nsPerReq: number; rps: number; errors: number }
+interface Row {
+  label: string;
+  running: Running;
+  pid: number;
+}
+interface Sample {
+  usPerReq: number;
+  nsPerReq: number;
+  rps: number;
+  errors: number;
+}
 
 function cpu(pid: number): { ticks: number; ns: number } {
   const ticks = readPidStat(pid)?.ticks ?? NaN;
@@ -57,7 +72,9 @@ async function h2load(args: string[]): Promise<{ rps: number; done: number; erro
   return { rps: s.rps, done: s.succeeded, errors: s.failed + s.errored + s.timeout + s.non2xx };
 }
 
-function hdr(r: Running): string[] { return Object.entries(r.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]); }
+function hdr(r: Running): string[] {
+  return Object.entries(r.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+}
 
 async function measure(row: Row, closed: boolean): Promise<Sample> {
   const url = row.running.urls.h1!;
@@ -67,7 +84,12 @@ async function measure(row: Row, closed: boolean): Promise<Sample> {
   const a = cpu(row.pid);
   const out = await h2load(args);
   const b = cpu(row.pid);
-  return { usPerReq: ((b.ticks - a.ticks) * TICK_US) / out.done, nsPerReq: (b.ns - a.ns) / out.done / 1000, rps: out.rps, errors: out.errors };
+  return {
+    usPerReq: ((b.ticks - a.ticks) * TICK_US) / out.done,
+    nsPerReq: (b.ns - a.ns) / out.done / 1000,
+    rps: out.rps,
+    errors: out.errors,
+  };
 }
 
 function med(xs: number[]): string {
@@ -96,7 +118,11 @@ async function main(): Promise<void> {
     const redis = await startRedis(LOAD_CORE, dir);
     const jaeger = await startJaeger({ cpu: LOAD_CORE });
     const base: Omit<BenchEnv, 'root'> = {
-      dir, app: { h1Port, h2cPort }, path: '/1k.bin', redis: { url: redis.url }, otlp: { endpoint: () => jaeger.otlpHttp },
+      dir,
+      app: { h1Port, h2cPort },
+      path: '/1k.bin',
+      redis: { url: redis.url },
+      otlp: { endpoint: () => jaeger.otlpHttp },
       auth: { token: mint(keys, { sub: 'bench-user' }), jwksFile, publicPemFile: '', poolFile: '', poolUrlFiles: () => [] },
     };
     const rows: Row[] = [];
@@ -109,13 +135,24 @@ async function main(): Promise<void> {
         const tp = name.replace(/\+nf$/, '').endsWith('+tp');
         const plain = name.replace(/\+nf$/, '').replace(/\+tp$/, '');
         const ratio = /^trace-([\d.]+)$/.exec(plain)?.[1];
-        const spec: TargetSpec | undefined = ratio !== undefined
-          ? sidegate(name, `sidegate-full, tracing at ${ratio}`, { fullPolicy: true, traceRatio: Number(ratio), ...(nf ? { nodeArgs: ['--no-flush-bytecode'] } : {}) })
-          : TARGETS.find((t) => t.name === plain);
+        const spec: TargetSpec | undefined =
+          ratio !== undefined
+            ? sidegate(name, `sidegate-full, tracing at ${ratio}`, {
+                fullPolicy: true,
+                traceRatio: Number(ratio),
+                ...(nf ? { nodeArgs: ['--no-flush-bytecode'] } : {}),
+              })
+            : TARGETS.find((t) => t.name === plain);
         if (spec === undefined) throw new Error(`unknown target ${name}`);
         const label = ROOTS.length > 1 ? `${String.fromCharCode(65 + i)}:${name}` : name;
-        const started = await spec.start({ ...base, root, dir: (mkdirSync(join(dir, label.replace(/[^\w.-]/g, '_')), { recursive: true }), join(dir, label.replace(/[^\w.-]/g, '_'))) });
-        const running: Running = tp ? { ...started, headers: { ...started.headers, traceparent: `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-00` } } : started;
+        const started = await spec.start({
+          ...base,
+          root,
+          dir: (mkdirSync(join(dir, label.replace(/[^\w.-]/g, '_')), { recursive: true }), join(dir, label.replace(/[^\w.-]/g, '_'))),
+        });
+        const running: Running = tp
+          ? { ...started, headers: { ...started.headers, traceparent: `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-00` } }
+          : started;
         rows.push({ label, running, pid: running.managed!.pid });
         log(`${label}: pid ${running.managed!.pid} (${root})`);
       }
@@ -128,7 +165,9 @@ async function main(): Promise<void> {
       const { spawn } = await import('node:child_process');
       for (const row of rows) {
         const out = join(dir, `${row.label.replace(/[^\w.-]/g, '_')}.perf.data`);
-        const perf = spawn('perf', ['record', '-g', '-e', 'cpu-clock', '-F', '2000', '-p', String(row.pid), '-o', out], { stdio: 'ignore' });
+        const perf = spawn('perf', ['record', '-g', '-e', 'cpu-clock', '-F', '2000', '-p', String(row.pid), '-o', out], {
+          stdio: 'ignore',
+        });
         const load = h2load(['--h1', '-t1', '-c50', '-m1', '-D', String(PERF_S), ...hdr(row.running), row.running.urls.h1!]);
         const r = await load;
         perf.kill('SIGINT');
@@ -143,26 +182,37 @@ async function main(): Promise<void> {
       for (const row of order) {
         const s = SECONDS > 0 ? await measure(row, false) : undefined;
         if (s !== undefined) fixed.get(row.label)!.push(s);
-        if (s !== undefined) log(`rep ${rep + 1} ${row.label} @${RATE}/s: ${s.usPerReq.toFixed(1)} µs/req (ticks), ${s.nsPerReq.toFixed(1)} µs/req (schedstat), ${s.errors} errors`);
+        if (s !== undefined)
+          log(
+            `rep ${rep + 1} ${row.label} @${RATE}/s: ${s.usPerReq.toFixed(1)} µs/req (ticks), ${s.nsPerReq.toFixed(1)} µs/req (schedstat), ${s.errors} errors`,
+          );
         if (CAPACITY_S > 0) {
           const c = await measure(row, true);
           cap.get(row.label)!.push(c);
-          log(`rep ${rep + 1} ${row.label} closed: ${c.rps.toFixed(0)} req/s, ${c.usPerReq.toFixed(1)} µs/req (ticks), ${c.nsPerReq.toFixed(1)} (schedstat), ${c.errors} errors`);
+          log(
+            `rep ${rep + 1} ${row.label} closed: ${c.rps.toFixed(0)} req/s, ${c.usPerReq.toFixed(1)} µs/req (ticks), ${c.nsPerReq.toFixed(1)} (schedstat), ${c.errors} errors`,
+          );
         }
       }
     }
-    const lines = [`| row | @${RATE}/s µs/req (ticks) | @${RATE}/s µs/req (schedstat) |${CAPACITY_S > 0 ? ' closed req/s | closed µs/req (schedstat) |' : ''}`, `|---|---|---|${CAPACITY_S > 0 ? '---|---|' : ''}`];
+    const lines = [
+      `| row | @${RATE}/s µs/req (ticks) | @${RATE}/s µs/req (schedstat) |${CAPACITY_S > 0 ? ' closed req/s | closed µs/req (schedstat) |' : ''}`,
+      `|---|---|---|${CAPACITY_S > 0 ? '---|---|' : ''}`,
+    ];
     for (const row of rows) {
       const f = fixed.get(row.label)!;
       const c = cap.get(row.label)!;
-      lines.push(`| ${row.label} | ${med(f.map((s) => s.usPerReq))} | ${med(f.map((s) => s.nsPerReq))} |${CAPACITY_S > 0 ? ` ${med(c.map((s) => s.rps))} | ${med(c.map((s) => s.nsPerReq))} |` : ''}`);
+      lines.push(
+        `| ${row.label} | ${med(f.map((s) => s.usPerReq))} | ${med(f.map((s) => s.nsPerReq))} |${CAPACITY_S > 0 ? ` ${med(c.map((s) => s.rps))} | ${med(c.map((s) => s.nsPerReq))} |` : ''}`,
+      );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
     for (const row of rows) await row.running.stop();
     await jaeger.close();
   } finally {
     await stopAll();
-    if (process.env.SIDEGATE_BENCH_KEEP_LOGS === '1') log(`logs in ${dir}`); else rmSync(dir, { recursive: true, force: true });
+    if (process.env.SIDEGATE_BENCH_KEEP_LOGS === '1') log(`logs in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -32,14 +32,29 @@ TARGET: namespace/NAME, deployment/NAME, statefulset/NAME, daemonset/NAME, repli
 Exit 0 when no finding is an error, 1 when one is, 2 on usage or kubeconfig errors.`;
 
 const KINDS: Readonly<Record<string, TargetKind>> = {
-  ns: 'namespace', namespace: 'namespace', namespaces: 'namespace',
-  po: 'pod', pod: 'pod', pods: 'pod',
-  deploy: 'deployment', deployment: 'deployment', deployments: 'deployment',
-  sts: 'statefulset', statefulset: 'statefulset', statefulsets: 'statefulset',
-  ds: 'daemonset', daemonset: 'daemonset', daemonsets: 'daemonset',
-  rs: 'replicaset', replicaset: 'replicaset', replicasets: 'replicaset',
-  job: 'job', jobs: 'job',
-  cj: 'cronjob', cronjob: 'cronjob', cronjobs: 'cronjob',
+  ns: 'namespace',
+  namespace: 'namespace',
+  namespaces: 'namespace',
+  po: 'pod',
+  pod: 'pod',
+  pods: 'pod',
+  deploy: 'deployment',
+  deployment: 'deployment',
+  deployments: 'deployment',
+  sts: 'statefulset',
+  statefulset: 'statefulset',
+  statefulsets: 'statefulset',
+  ds: 'daemonset',
+  daemonset: 'daemonset',
+  daemonsets: 'daemonset',
+  rs: 'replicaset',
+  replicaset: 'replicaset',
+  replicasets: 'replicaset',
+  job: 'job',
+  jobs: 'job',
+  cj: 'cronjob',
+  cronjob: 'cronjob',
+  cronjobs: 'cronjob',
 };
 
 interface Args {
@@ -57,7 +72,8 @@ function parseArgs(argv: readonly string[]): Args | string {
   const a: Args = { target: [], timeoutMs: 10_000, output: 'text' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
@@ -93,28 +109,47 @@ function parseTarget(words: readonly string[], namespace: string): Target | stri
   if (words.length === 0) return { kind: 'namespace', name: namespace };
   const [kindWord, name] = words.length === 1 ? (words[0]!.split('/', 2) as [string, string | undefined]) : [words[0]!, words[1]];
   const kind = KINDS[kindWord.toLowerCase()];
-  if (kind === undefined || name === undefined || name === '' || words.length > 2) return `cannot read the target "${words.join(' ')}": use KIND/NAME`;
+  if (kind === undefined || name === undefined || name === '' || words.length > 2)
+    return `cannot read the target "${words.join(' ')}": use KIND/NAME`;
   return { kind, name };
 }
 
 export async function runCheckCommand(argv: string[], io: CliIo): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) { io.out(USAGE); return 0; }
+  if (argv.includes('-h') || argv.includes('--help')) {
+    io.out(USAGE);
+    return 0;
+  }
   const args = parseArgs(argv);
-  if (typeof args === 'string') { io.err(`sidegate check: ${args}\n${USAGE}`); return 2; }
+  if (typeof args === 'string') {
+    io.err(`sidegate check: ${args}\n${USAGE}`);
+    return 2;
+  }
   let cluster: Cluster;
   try {
     cluster = Cluster.open({
-      timeoutMs: args.timeoutMs, ...(args.kubeconfig === undefined ? {} : { kubeconfig: args.kubeconfig }), ...(args.context === undefined ? {} : { context: args.context }),
+      timeoutMs: args.timeoutMs,
+      ...(args.kubeconfig === undefined ? {} : { kubeconfig: args.kubeconfig }),
+      ...(args.context === undefined ? {} : { context: args.context }),
     });
   } catch (e) {
-    if (e instanceof KubeconfigError) { io.err(`sidegate check: ${e.message}`); return 2; }
+    if (e instanceof KubeconfigError) {
+      io.err(`sidegate check: ${e.message}`);
+      return 2;
+    }
     throw e;
   }
   const target = parseTarget(args.target, args.namespace ?? cluster.defaultNamespace);
-  if (typeof target === 'string') { io.err(`sidegate check: ${target}\n${USAGE}`); return 2; }
+  if (typeof target === 'string') {
+    io.err(`sidegate check: ${target}\n${USAGE}`);
+    return 2;
+  }
   const report = await runCheck(cluster, {
-    target, namespace: target.kind === 'namespace' ? target.name : args.namespace ?? cluster.defaultNamespace,
-    webhookConfig: args.webhookConfig, injectorAddress: args.injectorAddress, now: new Date(), tlsTimeoutMs: args.timeoutMs,
+    target,
+    namespace: target.kind === 'namespace' ? target.name : (args.namespace ?? cluster.defaultNamespace),
+    webhookConfig: args.webhookConfig,
+    injectorAddress: args.injectorAddress,
+    now: new Date(),
+    tlsTimeoutMs: args.timeoutMs,
   });
   const failed = hasErrors(report.findings);
   if (args.output === 'json') io.out(JSON.stringify({ ...report, ok: !failed }, null, 2));
@@ -136,7 +171,11 @@ export function formatReport(r: Report): string[] {
   out.push(`webhook configuration: ${r.webhookConfiguration ?? '(none)'}`);
   for (const n of r.notes) out.push(`  ${n}`);
   if (r.newPods !== undefined) {
-    const whose = r.target.startsWith('namespace/') ? `new pods in namespace ${r.namespace}` : r.target.startsWith('pod/') ? `a pod like ${r.target}, created now, would` : `new pods of ${r.target}`;
+    const whose = r.target.startsWith('namespace/')
+      ? `new pods in namespace ${r.namespace}`
+      : r.target.startsWith('pod/')
+        ? `a pod like ${r.target}, created now, would`
+        : `new pods of ${r.target}`;
     out.push(`${whose} ${OUTCOME[r.newPods.outcome]}${r.newPods.webhook === undefined ? '' : ` (webhook ${r.newPods.webhook})`}`);
   }
   if (r.pods.length > 0) {
@@ -145,7 +184,9 @@ export function formatReport(r: Report): string[] {
   }
   for (const f of r.findings) out.push(...formatFinding(f));
   const errors = r.findings.filter((f) => f.severity === 'error').length;
-  out.push(`${errors} error${errors === 1 ? '' : 's'}, ${r.findings.length - errors} warning${r.findings.length - errors === 1 ? '' : 's'}`);
+  out.push(
+    `${errors} error${errors === 1 ? '' : 's'}, ${r.findings.length - errors} warning${r.findings.length - errors === 1 ? '' : 's'}`,
+  );
   return out;
 }
 

@@ -73,7 +73,8 @@ function header(raw: string): [string, string] {
 function time(raw: string): number {
   if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000;
   const ms = Date.parse(raw);
-  if (!/^\d{4}-\d\d-\d\dT/.test(raw) || Number.isNaN(ms)) throw new UsageError(`--at "${raw}": expected an RFC 3339 time such as 2026-01-31T03:00:00Z, or seconds since the epoch`);
+  if (!/^\d{4}-\d\d-\d\dT/.test(raw) || Number.isNaN(ms))
+    throw new UsageError(`--at "${raw}": expected an RFC 3339 time such as 2026-01-31T03:00:00Z, or seconds since the epoch`);
   return ms;
 }
 
@@ -114,19 +115,43 @@ export function parseExplainArgs(argv: readonly string[]): ExplainArgs {
       return v;
     };
     switch (a) {
-      case '-f': case '--policy': policyFile = value(); break;
-      case '--policy-defaults': defaults = value(); break;
-      case '--policy-overlay': overlay = value(); break;
-      case '-X': case '--method': method = value(); break;
-      case '-H': case '--header': headers.push(header(value())); break;
-      case '--token': token = value().trim(); break;
+      case '-f':
+      case '--policy':
+        policyFile = value();
+        break;
+      case '--policy-defaults':
+        defaults = value();
+        break;
+      case '--policy-overlay':
+        overlay = value();
+        break;
+      case '-X':
+      case '--method':
+        method = value();
+        break;
+      case '-H':
+      case '--header':
+        headers.push(header(value()));
+        break;
+      case '--token':
+        token = value().trim();
+        break;
       case '--token-file': {
         const f = value();
-        try { token = readFileSync(f, 'utf8').trim(); } catch (err) { throw new UsageError(`--token-file ${f}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`); }
+        try {
+          token = readFileSync(f, 'utf8').trim();
+        } catch (err) {
+          throw new UsageError(`--token-file ${f}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        }
         break;
       }
-      case '--client-ip': clientIp = value(); if (isIP(clientIp) === 0) throw new UsageError(`--client-ip "${clientIp}" is not an IPv4 or IPv6 address`); break;
-      case '--http2': http2 = true; break;
+      case '--client-ip':
+        clientIp = value();
+        if (isIP(clientIp) === 0) throw new UsageError(`--client-ip "${clientIp}" is not an IPv4 or IPv6 address`);
+        break;
+      case '--http2':
+        http2 = true;
+        break;
       case '--jwks': {
         const v = value();
         const eq = v.indexOf('=');
@@ -135,13 +160,28 @@ export function parseExplainArgs(argv: readonly string[]): ExplainArgs {
         jwks.set(who, file);
         break;
       }
-      case '--fetch-keys': fetchKeys = true; break;
-      case '--offline': offline = true; break;
-      case '--at': at = time(value()); break;
-      case '--namespace': namespace = value(); break;
-      case '--service': service = value(); break;
-      case '--json': json = true; break;
-      case '--': positional.push(...argv.slice(i + 1)); i = argv.length; break;
+      case '--fetch-keys':
+        fetchKeys = true;
+        break;
+      case '--offline':
+        offline = true;
+        break;
+      case '--at':
+        at = time(value());
+        break;
+      case '--namespace':
+        namespace = value();
+        break;
+      case '--service':
+        service = value();
+        break;
+      case '--json':
+        json = true;
+        break;
+      case '--':
+        positional.push(...argv.slice(i + 1));
+        i = argv.length;
+        break;
       default:
         if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`);
         positional.push(a);
@@ -160,7 +200,25 @@ export function parseExplainArgs(argv: readonly string[]): ExplainArgs {
   if (offline && fetchKeys) throw new UsageError('--offline and --fetch-keys contradict each other');
   if (offline && jwks.size > 0) throw new UsageError('--offline and --jwks contradict each other');
   if (token !== undefined && token === '') throw new UsageError('the token is empty');
-  if (offline && token === undefined) throw new UsageError('--offline judges the token given with --token or --token-file (its signature is the part it replaces)');
+  if (offline && token === undefined)
+    throw new UsageError('--offline judges the token given with --token or --token-file (its signature is the part it replaces)');
   const target = targetOf(positional.at(-1)!, headers, http2);
-  return Object.freeze({ policyFile, defaults, overlay, method, target, headers, token, clientIp, http2, jwks, fetchKeys, offline, at, namespace, service, json });
+  return Object.freeze({
+    policyFile,
+    defaults,
+    overlay,
+    method,
+    target,
+    headers,
+    token,
+    clientIp,
+    http2,
+    jwks,
+    fetchKeys,
+    offline,
+    at,
+    namespace,
+    service,
+    json,
+  });
 }

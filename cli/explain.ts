@@ -24,7 +24,10 @@ export interface ExplainResult extends Explanation {
 }
 
 export async function runExplain(argv: string[], io: CliIo): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) { io.out(EXPLAIN_USAGE); return 0; }
+  if (argv.includes('-h') || argv.includes('--help')) {
+    io.out(EXPLAIN_USAGE);
+    return 0;
+  }
   let args: ExplainArgs;
   try {
     args = parseExplainArgs(argv);
@@ -38,8 +41,14 @@ export async function runExplain(argv: string[], io: CliIo): Promise<number> {
     io.out(args.json ? JSON.stringify(r, null, 2) : explanationText(r));
     return r.answer.forwarded ? 0 : 1;
   } catch (err) {
-    if (err instanceof UsageError) { io.err(`sidegate explain: ${err.message}`); return 2; }
-    if (err instanceof PolicyLoadError) { io.err(`sidegate explain: ${err.message}`); return 2; }
+    if (err instanceof UsageError) {
+      io.err(`sidegate explain: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof PolicyLoadError) {
+      io.err(`sidegate explain: ${err.message}`);
+      return 2;
+    }
     throw err;
   }
 }
@@ -47,9 +56,15 @@ export async function runExplain(argv: string[], io: CliIo): Promise<number> {
 /** The explanation for parsed arguments (what runExplain prints). */
 export async function explain(args: ExplainArgs): Promise<ExplainResult> {
   const lines: Record<string, unknown>[] = [];
-  const log = createLogger('warn', new Writable({
-    write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>); cb(); },
-  }));
+  const log = createLogger(
+    'warn',
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        for (const l of c.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    }),
+  );
   const policy = await loadPolicy(args, log);
   const request = placeToken(args, policy);
   const offline = args.offline && args.token !== undefined ? offlineToken(args.token) : undefined;
@@ -60,16 +75,27 @@ export async function explain(args: ExplainArgs): Promise<ExplainResult> {
   const hasToken = carriesToken(policy, request.headers, request.target);
   const keySource = args.offline ? (offline?.keySource ?? (() => NO_KEYS)) : keysFrom(args);
   const explainer = await Explainer.create(policy, {
-    namespace: args.namespace, service: args.service, log, clock: args.at === undefined ? undefined : fixedClock(args.at),
+    namespace: args.namespace,
+    service: args.service,
+    log,
+    clock: args.at === undefined ? undefined : fixedClock(args.at),
     keySource: hasToken ? await preload(policy.auth?.providers ?? [], keySource) : keySource,
     keysWaitMs: hasToken ? 2000 : 0,
   });
   try {
     if (hasToken && !args.offline && !explainer.keysReady) {
-      const why = lines.filter((l) => typeof l.why === 'string' || l.msg === 'auth: key set fetch failed').map((l) => `  ${String(l.provider)}: ${String(l.err ?? l.why)}`);
+      const why = lines
+        .filter((l) => typeof l.why === 'string' || l.msg === 'auth: key set fetch failed')
+        .map((l) => `  ${String(l.provider)}: ${String(l.err ?? l.why)}`);
       throw new UsageError(`the request carries a token but the keys to verify it are not usable:\n${[...new Set(why)].join('\n')}`);
     }
-    const e = await explainer.explain({ method: args.method, target: request.target, headers: request.headers, clientIp: args.clientIp, protocol: args.http2 ? 'h2' : 'http/1.1' });
+    const e = await explainer.explain({
+      method: args.method,
+      target: request.target,
+      headers: request.headers,
+      clientIp: args.clientIp,
+      protocol: args.http2 ? 'h2' : 'http/1.1',
+    });
     return { ...e, notes: notes(args, policy, e, offline !== undefined) };
   } finally {
     explainer.close();
@@ -77,8 +103,18 @@ export async function explain(args: ExplainArgs): Promise<ExplainResult> {
 }
 
 async function loadPolicy(args: ExplainArgs, log: ReturnType<typeof createLogger>): Promise<CompiledPolicy> {
-  try { await access(args.policyFile); } catch { throw new UsageError(`cannot read the policy file ${args.policyFile}`); }
-  const source = new PolicySource({ file: args.policyFile, defaults: args.defaults, overlay: args.overlay, log, metrics: new Metrics({ processMetrics: false }) });
+  try {
+    await access(args.policyFile);
+  } catch {
+    throw new UsageError(`cannot read the policy file ${args.policyFile}`);
+  }
+  const source = new PolicySource({
+    file: args.policyFile,
+    defaults: args.defaults,
+    overlay: args.overlay,
+    log,
+    metrics: new Metrics({ processMetrics: false }),
+  });
   try {
     const p = await source.load();
     if (p === undefined) throw new UsageError(`cannot read the policy file ${args.policyFile}`);
@@ -96,7 +132,8 @@ function placeToken(args: ExplainArgs, policy: CompiledPolicy): { headers: (read
   const src: TokenSource | undefined = policy.auth?.providers[0]?.from[0];
   if (src === undefined) throw new UsageError('the policy has no auth providers: --token has nowhere to go');
   if (src.kind === 'header') {
-    if (headers.some(([n]) => n.toLowerCase() === src.name)) throw new UsageError(`--token goes in the ${src.name} header, which -H also sets: give one of them`);
+    if (headers.some(([n]) => n.toLowerCase() === src.name))
+      throw new UsageError(`--token goes in the ${src.name} header, which -H also sets: give one of them`);
     headers.unshift([src.name, `${src.prefix}${args.token}`]);
   } else if (src.kind === 'cookie') {
     headers.push(['cookie', `${src.name}=${args.token}`]);
@@ -118,13 +155,30 @@ async function preload(providers: readonly AuthProvider[], from: (p: AuthProvide
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error('no answer in 10 s')), 10_000);
   try {
-    const loaded = await Promise.all(providers.map(async (p) => {
-      const src = from(p);
-      try { return { p, src, keys: await src.load(ac.signal) }; } catch (err) { return { p, src, err: err instanceof Error ? err.message : String(err) }; }
-    }));
+    const loaded = await Promise.all(
+      providers.map(async (p) => {
+        const src = from(p);
+        try {
+          return { p, src, keys: await src.load(ac.signal) };
+        } catch (err) {
+          return { p, src, err: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
     const failed = loaded.filter((l) => 'err' in l).map((l) => `  ${l.p.name}: ${(l as { err: string }).err}`);
-    if (failed.length > 0) throw new UsageError(`the request carries a token but the keys to verify it are not available:\n${failed.join('\n')}`);
-    const byName = new Map(loaded.map((l) => [l.p.name, { description: l.src.description, remote: false, secret: l.src.secret, load: () => Promise.resolve((l as { keys: readonly Jwk[] }).keys) } satisfies KeySource]));
+    if (failed.length > 0)
+      throw new UsageError(`the request carries a token but the keys to verify it are not available:\n${failed.join('\n')}`);
+    const byName = new Map(
+      loaded.map((l) => [
+        l.p.name,
+        {
+          description: l.src.description,
+          remote: false,
+          secret: l.src.secret,
+          load: () => Promise.resolve((l as { keys: readonly Jwk[] }).keys),
+        } satisfies KeySource,
+      ]),
+    );
     return (p) => byName.get(p.name) ?? NO_KEYS;
   } finally {
     clearTimeout(timer);
@@ -142,7 +196,9 @@ function keysFrom(args: ExplainArgs): (p: AuthProvider) => KeySource {
     if (!remote || args.fetchKeys) return sourceFor(p);
     const where = p.jwks?.uri ?? `${p.issuer} (OpenID discovery)`;
     return {
-      description: where, remote: false, secret: false,
+      description: where,
+      remote: false,
+      secret: false,
       load: () => Promise.reject(new Error(`keys are at ${where}: pass --jwks ${p.name}=FILE, --fetch-keys, or --offline`)),
     };
   };
@@ -155,14 +211,22 @@ function fixedClock(at: number): Clock {
 function notes(args: ExplainArgs, policy: CompiledPolicy, e: Explanation, resigned: boolean): string[] {
   const out: string[] = [];
   if (args.offline) {
-    out.push(resigned
-      ? 'signature NOT checked (--offline): the token was judged with a made-up key of its algorithm; everything else is the real check'
-      : 'signature NOT checked (--offline), and the token could not be re-signed (malformed, or an algorithm without keys): judged as it is');
+    out.push(
+      resigned
+        ? 'signature NOT checked (--offline): the token was judged with a made-up key of its algorithm; everything else is the real check'
+        : 'signature NOT checked (--offline), and the token could not be re-signed (malformed, or an algorithm without keys): judged as it is',
+    );
   }
   if (args.at !== undefined) out.push(`token times judged as of ${new Date(args.at).toISOString()}`);
-  if (e.limits.length > 0) out.push('shared rate-limit budgets are not consulted (they live in Redis): each limit is shown with room left; a key whose budget is spent is answered 429');
+  if (e.limits.length > 0)
+    out.push(
+      'shared rate-limit budgets are not consulted (they live in Redis): each limit is shown with room left; a key whose budget is spent is answered 429',
+    );
   // The durable list applies to every pod whatever the policy says; Redis only with auth.revocation.
-  out.push(`revocations and bans are not consulted (the namespace's sidegate-revocations ConfigMap${policy.auth?.revocation?.enabled === true ? ' and Redis' : ''}): sidegate revoke --list -n NS shows what is in force`);
-  if (e.answer.forwarded && policy.breaker !== undefined) out.push('the circuit breaker and the app itself decide what follows (503 when the breaker is open)');
+  out.push(
+    `revocations and bans are not consulted (the namespace's sidegate-revocations ConfigMap${policy.auth?.revocation?.enabled === true ? ' and Redis' : ''}): sidegate revoke --list -n NS shows what is in force`,
+  );
+  if (e.answer.forwarded && policy.breaker !== undefined)
+    out.push('the circuit breaker and the app itself decide what follows (503 when the breaker is open)');
   return out;
 }

@@ -33,21 +33,36 @@ function parseNumber(s: string | undefined, what: string, max: number): number |
 
 /** `sidegate init-network`: the sidegate-init container's job. */
 export async function runInitNetwork(args: string[], io: CliIo, runner?: Runner): Promise<number> {
-  const raw: Record<string, string> = { 'proxy-port': '15006', 'admin-port': '15090', 'proxy-uid': '10101', 'inbound-ports': '*', 'exclude-inbound-ports': '', ipv6: 'auto' };
+  const raw: Record<string, string> = {
+    'proxy-port': '15006',
+    'admin-port': '15090',
+    'proxy-uid': '10101',
+    'inbound-ports': '*',
+    'exclude-inbound-ports': '',
+    ipv6: 'auto',
+  };
   let cleanup = false;
   let dryRun = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? '';
     if (a === '--cleanup') cleanup = true;
     else if (a === '--dry-run') dryRun = true;
-    else if (a === '-h' || a === '--help') { io.out(USAGE); return 0; }
-    else if (a.startsWith('--') && a.slice(2) in raw && args[i + 1] !== undefined) raw[a.slice(2)] = args[++i] ?? '';
-    else { io.err(`sidegate init-network: unknown or incomplete argument ${a}\n${USAGE}`); return 2; }
+    else if (a === '-h' || a === '--help') {
+      io.out(USAGE);
+      return 0;
+    } else if (a.startsWith('--') && a.slice(2) in raw && args[i + 1] !== undefined) raw[a.slice(2)] = args[++i] ?? '';
+    else {
+      io.err(`sidegate init-network: unknown or incomplete argument ${a}\n${USAGE}`);
+      return 2;
+    }
   }
   const problems: string[] = [];
   const num = (k: string, max: number): number => {
     const r = parseNumber(raw[k], `--${k}`, max);
-    if (typeof r === 'string') { problems.push(r); return 0; }
+    if (typeof r === 'string') {
+      problems.push(r);
+      return 0;
+    }
     return r;
   };
   const inbound = parsePorts(raw['inbound-ports'] ?? '*', true);
@@ -62,7 +77,10 @@ export async function runInitNetwork(args: string[], io: CliIo, runner?: Runner)
     inboundPorts: 'ports' in inbound ? inbound.ports : [],
     excludeInboundPorts: 'ports' in exclude && exclude.ports !== '*' ? exclude.ports : [],
   };
-  if (problems.length > 0) { io.err(`sidegate init-network: ${problems.join('; ')}`); return 2; }
+  if (problems.length > 0) {
+    io.err(`sidegate init-network: ${problems.join('; ')}`);
+    return 2;
+  }
   const run = dryRun ? dryRunner(io) : runner;
   const families: Family[] = [4];
   if (raw.ipv6 === 'on') families.push(6);

@@ -31,15 +31,26 @@ export async function runInject(args: string[], io: CliIo): Promise<number> {
     if (a === '-f' || a === '--filename') file = next();
     else if (a === '--config') configPath = next();
     else if (a === '--namespace' || a === '-n') namespace = next() ?? '';
-    else if (a === '-h' || a === '--help') { io.out(USAGE); return 0; }
-    else { io.err(`sidegate inject: unknown argument ${a}\n${USAGE}`); return 2; }
+    else if (a === '-h' || a === '--help') {
+      io.out(USAGE);
+      return 0;
+    } else {
+      io.err(`sidegate inject: unknown argument ${a}\n${USAGE}`);
+      return 2;
+    }
   }
-  if (file === undefined || file === '' || namespace === '') { io.err(USAGE); return 2; }
+  if (file === undefined || file === '' || namespace === '') {
+    io.err(USAGE);
+    return 2;
+  }
   try {
     const config = await loadInjectorConfig(configPath);
     let text: string;
     if (file === '-') {
-      if (io.stdin === undefined) { io.err('sidegate inject: no stdin'); return 2; }
+      if (io.stdin === undefined) {
+        io.err('sidegate inject: no stdin');
+        return 2;
+      }
       text = await readAll(io.stdin);
     } else {
       text = await readFile(file, 'utf8');

@@ -39,24 +39,46 @@ export async function runInjector(args: string[], io: CliIo): Promise<number> {
     else if (a === '--listen') listen = args[++i] ?? '';
     else if (a === '--config') configPath = args[++i];
     else if (a === '--shutdown-delay') delay = args[++i] ?? '';
-    else if (a === '-h' || a === '--help') { io.out(USAGE); return 0; }
-    else { io.err(`sidegate injector: unknown argument ${a}\n${USAGE}`); return 2; }
+    else if (a === '-h' || a === '--help') {
+      io.out(USAGE);
+      return 0;
+    } else {
+      io.err(`sidegate injector: unknown argument ${a}\n${USAGE}`);
+      return 2;
+    }
   }
   const hp = splitHostPort(listen);
-  if (cert === undefined || key === undefined || hp === undefined) { io.err(USAGE); return 2; }
+  if (cert === undefined || key === undefined || hp === undefined) {
+    io.err(USAGE);
+    return 2;
+  }
   const delaySeconds = Number(delay);
-  if (!/^\d+(\.\d+)?$/.test(delay) || delaySeconds > 600) { io.err(`sidegate injector: --shutdown-delay must be seconds from 0 to 600, got ${JSON.stringify(delay)}`); return 2; }
+  if (!/^\d+(\.\d+)?$/.test(delay) || delaySeconds > 600) {
+    io.err(`sidegate injector: --shutdown-delay must be seconds from 0 to 600, got ${JSON.stringify(delay)}`);
+    return 2;
+  }
   let config;
   try {
     config = await loadInjectorConfig(configPath);
   } catch (e) {
-    if (e instanceof ConfigError) { io.err(`sidegate injector: ${e.message}`); return 2; }
+    if (e instanceof ConfigError) {
+      io.err(`sidegate injector: ${e.message}`);
+      return 2;
+    }
     throw e;
   }
   const log = (level: 'info' | 'warn', msg: string): void => {
     io.out(JSON.stringify({ level, component: 'injector', msg }));
   };
-  const hook = await startWebhook({ config, certFile: cert, keyFile: key, host: hp.host, port: hp.port, metrics: new InjectorMetrics(), log });
+  const hook = await startWebhook({
+    config,
+    certFile: cert,
+    keyFile: key,
+    host: hp.host,
+    port: hp.port,
+    metrics: new InjectorMetrics(),
+    log,
+  });
   log('info', `listening on ${hp.host}:${hook.port}`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -67,7 +89,7 @@ export async function runInjector(args: string[], io: CliIo): Promise<number> {
     process.once('SIGTERM', () => resolve('now'));
     process.once('SIGINT', () => resolve('now'));
   });
-  if (await Promise.race([hook.drain(delaySeconds * 1000, 10_000).then(() => 'drained' as const), now]) === 'now') {
+  if ((await Promise.race([hook.drain(delaySeconds * 1000, 10_000).then(() => 'drained' as const), now])) === 'now') {
     log('info', 'second signal: closing now');
     await hook.close();
   }

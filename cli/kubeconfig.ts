@@ -19,7 +19,10 @@ export interface LoadedKubeconfig {
   readonly namespace: string;
 }
 
-export function loadKubeconfig(opts: { readonly kubeconfig?: string | undefined; readonly context?: string | undefined }): LoadedKubeconfig {
+export function loadKubeconfig(opts: {
+  readonly kubeconfig?: string | undefined;
+  readonly context?: string | undefined;
+}): LoadedKubeconfig {
   const kc = new KubeConfig();
   try {
     if (opts.kubeconfig !== undefined) kc.loadFromFile(opts.kubeconfig);

@@ -41,13 +41,22 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') { io.out(USAGE); return cmd === undefined ? 2 : 0; }
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    io.out(USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
   const load = COMMANDS[cmd];
-  if (load === undefined) { io.err(`sidegate: unknown command "${cmd}"\n${USAGE}`); return 2; }
+  if (load === undefined) {
+    io.err(`sidegate: unknown command "${cmd}"\n${USAGE}`);
+    return 2;
+  }
   return (await load())(rest, io);
 }
 
 main(process.argv.slice(2), processIo).then(
   (code) => process.exit(code),
-  (err: unknown) => { console.error(err); process.exit(70); },
+  (err: unknown) => {
+    console.error(err);
+    process.exit(70);
+  },
 );

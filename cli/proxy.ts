@@ -9,14 +9,23 @@ import type { CliIo } from './io.js';
  * (exit 0); a second one exits at once (exit 1).
  */
 export async function runProxy(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) { io.out(proxyUsage()); return 0; }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(proxyUsage());
+    return 0;
+  }
   let proxy: Proxy;
   try {
     proxy = await Proxy.start(parseProxyConfig(args, process.env));
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof PolicyLoadError) { io.err(`sidegate proxy: ${err.message}`); return 2; }
+    if (err instanceof ConfigError || err instanceof PolicyLoadError) {
+      io.err(`sidegate proxy: ${err.message}`);
+      return 2;
+    }
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'ENOENT') { io.err(`sidegate proxy: ${e.message}`); return 2; }
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'ENOENT') {
+      io.err(`sidegate proxy: ${e.message}`);
+      return 2;
+    }
     throw err;
   }
   // A process-wide V8 workaround, so here and not in Proxy (tests run several proxies in one process).

@@ -13,29 +13,49 @@ import { KubeconfigError, loadKubeconfig } from './kubeconfig.js';
 import { ApiWriteError, RevocationConfigMap } from './revoke/configmap.js';
 import { parseRevokeArgs, REVOKE_USAGE, BAN_USAGE, type RevokeArgs } from './revoke/args.js';
 import { writeMark, writeRedis } from './revoke/redis.js';
-import { describeEntry, formatRevocations, iso, parseRevocations, RevocationList, sameTarget, type RevocationEntry } from '../sidecar/src/revocation/index.js';
+import {
+  describeEntry,
+  formatRevocations,
+  iso,
+  parseRevocations,
+  RevocationList,
+  sameTarget,
+  type RevocationEntry,
+} from '../sidecar/src/revocation/index.js';
 
 export const runRevoke = (argv: string[], io: CliIo): Promise<number> => run('revoke', argv, io);
 export const runBan = (argv: string[], io: CliIo): Promise<number> => run('ban', argv, io);
 
 async function run(cmd: 'revoke' | 'ban', argv: string[], io: CliIo): Promise<number> {
   const usage = cmd === 'revoke' ? REVOKE_USAGE : BAN_USAGE;
-  if (argv.includes('-h') || argv.includes('--help')) { io.out(usage); return 0; }
+  if (argv.includes('-h') || argv.includes('--help')) {
+    io.out(usage);
+    return 0;
+  }
   const now = Date.now();
   const args = parseRevokeArgs(cmd, argv, now);
-  if (typeof args === 'string') { io.err(`sidegate ${cmd}: ${args}\n${usage}`); return 2; }
+  if (typeof args === 'string') {
+    io.err(`sidegate ${cmd}: ${args}\n${usage}`);
+    return 2;
+  }
   let store: RevocationConfigMap;
   try {
     const k = loadKubeconfig(args);
     store = new RevocationConfigMap(k.kc, args.namespace ?? k.namespace);
   } catch (e) {
-    if (e instanceof KubeconfigError) { io.err(`sidegate ${cmd}: ${e.message}`); return 2; }
+    if (e instanceof KubeconfigError) {
+      io.err(`sidegate ${cmd}: ${e.message}`);
+      return 2;
+    }
     throw e;
   }
   try {
     return await apply(cmd, args, store, io, now);
   } catch (e) {
-    if (e instanceof ApiWriteError) { io.err(`sidegate ${cmd}: ${e.message}`); return 1; }
+    if (e instanceof ApiWriteError) {
+      io.err(`sidegate ${cmd}: ${e.message}`);
+      return 1;
+    }
     throw e;
   }
 }
@@ -73,23 +93,46 @@ async function apply(cmd: string, a: RevokeArgs, store: RevocationConfigMap, io:
   if (a.action === 'remove' && removed.length === 0) io.err(`warning: ${where} had no entry for ${describeTarget(target)}`);
   print(io, a, where, new RevocationList(written.entries).inForce(now), removed, pruned, now);
   if (redisProblem !== undefined) {
-    io.err(`sidegate ${cmd}: ${where} is written (durable; pods read it within the kubelet's ConfigMap sync, about a minute), but Redis was not: ${redisProblem}`);
+    io.err(
+      `sidegate ${cmd}: ${where} is written (durable; pods read it within the kubelet's ConfigMap sync, about a minute), but Redis was not: ${redisProblem}`,
+    );
     return 1;
   }
   return 0;
 }
 
-function print(io: CliIo, a: RevokeArgs, where: string, inForce: readonly RevocationEntry[], removed: readonly RevocationEntry[], pruned: number, now: number): void {
+function print(
+  io: CliIo,
+  a: RevokeArgs,
+  where: string,
+  inForce: readonly RevocationEntry[],
+  removed: readonly RevocationEntry[],
+  pruned: number,
+  now: number,
+): void {
   if (a.output === 'json') {
-    io.out(JSON.stringify({
-      configMap: where.replace('configmap ', ''), redis: a.redis !== undefined, at: iso(now),
-      changed: a.action === 'list' ? null : { action: a.action, entry: json(a.entry) }, removed: removed.map(json), pruned,
-      inForce: inForce.map(json),
-    }, null, 2));
+    io.out(
+      JSON.stringify(
+        {
+          configMap: where.replace('configmap ', ''),
+          redis: a.redis !== undefined,
+          at: iso(now),
+          changed: a.action === 'list' ? null : { action: a.action, entry: json(a.entry) },
+          removed: removed.map(json),
+          pruned,
+          inForce: inForce.map(json),
+        },
+        null,
+        2,
+      ),
+    );
     return;
   }
   if (a.action === 'add') io.out(`${a.redis === undefined ? 'written to' : 'written to Redis and'} ${where}: ${describeEntry(a.entry)}`);
-  if (a.action === 'remove') io.out(`removed from ${a.redis === undefined ? '' : 'Redis and '}${where}: ${removed.length === 0 ? describeTarget(a.entry) : removed.map(describeEntry).join('; ')}`);
+  if (a.action === 'remove')
+    io.out(
+      `removed from ${a.redis === undefined ? '' : 'Redis and '}${where}: ${removed.length === 0 ? describeTarget(a.entry) : removed.map(describeEntry).join('; ')}`,
+    );
   if (pruned > 0) io.out(`pruned ${pruned} expired entr${pruned === 1 ? 'y' : 'ies'}`);
   io.out(`in force (${inForce.length}):`);
   for (const e of inForce) io.out(`  ${describeEntry(e)}`);
@@ -103,9 +146,13 @@ function json(e: RevocationEntry): Record<string, unknown> {
 
 function describeTarget(e: RevocationEntry): string {
   switch (e.kind) {
-    case 'jti': return `jti ${e.jti}`;
-    case 'issuer': return `issuer ${e.issuer}`;
-    case 'subject': return `subject ${e.subject} of issuer ${e.issuer}`;
-    case 'ip': return `address ${e.ip}`;
+    case 'jti':
+      return `jti ${e.jti}`;
+    case 'issuer':
+      return `issuer ${e.issuer}`;
+    case 'subject':
+      return `subject ${e.subject} of issuer ${e.issuer}`;
+    case 'ip':
+      return `address ${e.ip}`;
   }
 }

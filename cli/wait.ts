@@ -4,9 +4,15 @@ import type { CliIo } from './io.js';
 
 function ready(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path: '/healthz/ready', timeout: 1000 }, (res) => { res.resume(); resolve(res.statusCode === 200); });
+    const req = request({ host, port, path: '/healthz/ready', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
     req.on('error', () => resolve(false));
-    req.on('timeout', () => { req.destroy(); resolve(false); });
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
     req.end();
   });
 }
@@ -22,13 +28,19 @@ export async function runWait(args: string[], io: CliIo): Promise<number> {
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--admin') admin = args[++i] ?? '';
     else if (args[i] === '--timeout') timeoutMs = parseDurationFlag(args[++i] ?? '', '--timeout');
-    else { io.err(`sidegate wait: unknown argument ${args[i]}`); return 2; }
+    else {
+      io.err(`sidegate wait: unknown argument ${args[i]}`);
+      return 2;
+    }
   }
   const hp = parseHostPort(admin, '--admin');
   const host = hp.host === '0.0.0.0' || hp.host === '::' ? '127.0.0.1' : hp.host;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await ready(host, hp.port)) { io.out('sidecar ready'); return 0; }
+    if (await ready(host, hp.port)) {
+      io.out('sidecar ready');
+      return 0;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   io.err(`sidegate wait: sidecar not ready after ${timeoutMs} ms`);

@@ -22,8 +22,15 @@ import { testKey } from '../../test/helpers/jwks.js';
 
 const ISS = 'https://id.bench';
 const sink: ResponseSink = {
-  headersSent: false, bytesOut: 0, closed: false, writeHead: () => undefined, write: () => true, onDrain: () => undefined,
-  end: () => undefined, abort: () => undefined, onClose: () => undefined,
+  headersSent: false,
+  bytesOut: 0,
+  closed: false,
+  writeHead: () => undefined,
+  write: () => true,
+  onDrain: () => undefined,
+  end: () => undefined,
+  abort: () => undefined,
+  onClose: () => undefined,
 };
 const app: Handler = () => Promise.resolve();
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -32,9 +39,28 @@ const body = Readable.from([]);
 function exchanges(tokens: readonly string[], n: number): Exchange[] {
   const out: Exchange[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(Exchange.create('http/1.1', 'GET', '/api/orders', 'app', 'http', {
-      host: 'app', 'user-agent': 'bench', accept: '*/*', authorization: `Bearer ${tokens[i % tokens.length]!}`, 'x-user-id': 'spoof',
-    }, '10.0.0.1', body, false, sink, 'r', 0));
+    out.push(
+      Exchange.create(
+        'http/1.1',
+        'GET',
+        '/api/orders',
+        'app',
+        'http',
+        {
+          host: 'app',
+          'user-agent': 'bench',
+          accept: '*/*',
+          authorization: `Bearer ${tokens[i % tokens.length]!}`,
+          'x-user-id': 'spoof',
+        },
+        '10.0.0.1',
+        body,
+        false,
+        sink,
+        'r',
+        0,
+      ),
+    );
   }
   return out;
 }
@@ -51,13 +77,37 @@ async function cpuPerRequest(h: Handler, exs: readonly Exchange[]): Promise<{ cp
 async function stageFor(alg: string): Promise<{ stage: Stage; km: KeyManager; key: ReturnType<typeof testKey> }> {
   const key = testKey(alg, `bench-${alg}`);
   const policy: AuthPolicy = {
-    providers: [{
-      name: 'bench', issuer: ISS, audiences: ['orders'], algorithms: [alg], typ: undefined, requireExp: true, clockSkewMs: 30_000,
-      maxTokenAgeMs: undefined, maxTokenBytes: 8192, secret: undefined, forward: false,
-      jwks: { uri: undefined, discovery: false, file: undefined, inline: [key.jwk], refreshIntervalMs: 300_000, staleIfErrorMs: 86_400_000, cooldownMs: 30_000, timeoutMs: 5000 },
-      from: [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }], forwardClaims: { sub: 'x-user-id', tenant: 'x-tenant-id' },
-    }],
-    rules: [], defaultRequire: { kind: 'any', providers: [], claims: [], tenant: undefined }, revocation: undefined, cache: { maxEntries: 10_000 },
+    providers: [
+      {
+        name: 'bench',
+        issuer: ISS,
+        audiences: ['orders'],
+        algorithms: [alg],
+        typ: undefined,
+        requireExp: true,
+        clockSkewMs: 30_000,
+        maxTokenAgeMs: undefined,
+        maxTokenBytes: 8192,
+        secret: undefined,
+        forward: false,
+        jwks: {
+          uri: undefined,
+          discovery: false,
+          file: undefined,
+          inline: [key.jwk],
+          refreshIntervalMs: 300_000,
+          staleIfErrorMs: 86_400_000,
+          cooldownMs: 30_000,
+          timeoutMs: 5000,
+        },
+        from: [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }],
+        forwardClaims: { sub: 'x-user-id', tenant: 'x-tenant-id' },
+      },
+    ],
+    rules: [],
+    defaultRequire: { kind: 'any', providers: [], claims: [], tenant: undefined },
+    revocation: undefined,
+    cache: { maxEntries: 10_000 },
   };
   const metrics = new Metrics({ processMetrics: false });
   const km = new KeyManager(policy.providers, { metrics, logger: silent, clock: systemClock });
@@ -67,8 +117,14 @@ async function stageFor(alg: string): Promise<{ stage: Stage; km: KeyManager; ke
 }
 
 const claims = (): Record<string, unknown> => ({
-  iss: ISS, aud: 'orders', sub: 'user-42', tenant: 'acme', scope: 'orders:read orders:write', jti: randomUUID(),
-  iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600,
+  iss: ISS,
+  aud: 'orders',
+  sub: 'user-42',
+  tenant: 'acme',
+  scope: 'orders:read orders:write',
+  jti: randomUUID(),
+  iat: Math.floor(Date.now() / 1000),
+  exp: Math.floor(Date.now() / 1000) + 3600,
 });
 
 /**
@@ -77,9 +133,12 @@ const claims = (): Record<string, unknown> => ({
  */
 function signSync(key: ReturnType<typeof testKey>, payload: Record<string, unknown>): string {
   const input = `${Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-  const sig = key.alg === 'EdDSA' ? cryptoSign(null, Buffer.from(input), key.privateKey)
-    : key.alg === 'ES256' ? cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
-      : cryptoSign('sha256', Buffer.from(input), key.privateKey);
+  const sig =
+    key.alg === 'EdDSA'
+      ? cryptoSign(null, Buffer.from(input), key.privateKey)
+      : key.alg === 'ES256'
+        ? cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+        : cryptoSign('sha256', Buffer.from(input), key.privateKey);
   return `${input}.${sig.toString('base64url')}`;
 }
 
@@ -100,7 +159,9 @@ for (const alg of ['RS256', 'ES256', 'EdDSA']) {
   process.stderr.write(`${alg}: cold and cached runs\n`);
   await cpuPerRequest(h, exchanges(tokens.slice(COLD), 200)); // warm-up on other tokens
   const cold = await cpuPerRequest(h, exchanges(tokens.slice(0, COLD), COLD));
-  rows.push(`| ${alg} cold (fresh token) | ${cold.cpuUs.toFixed(2)} | ${(cold.cpuUs - baseline.cpuUs).toFixed(2)} | ${cold.wallUs.toFixed(2)} |`);
+  rows.push(
+    `| ${alg} cold (fresh token) | ${cold.cpuUs.toFixed(2)} | ${(cold.cpuUs - baseline.cpuUs).toFixed(2)} | ${cold.wallUs.toFixed(2)} |`,
+  );
   const one = [tokens[0]!];
   await cpuPerRequest(h, exchanges(one, 10_000));
   const cached = await cpuPerRequest(h, exchanges(one, CACHED));
@@ -121,7 +182,9 @@ for (const alg of ['RS256', 'ES256', 'EdDSA']) {
   process.stderr.write(`${alg}: reference runs\n`);
   // Reference: jose's jwtVerify (WebCrypto) on the same fresh tokens.
   const jwksLocal = createLocalJWKSet({ keys: [key.jwk] });
-  const verify = async (tok: string): Promise<void> => { await jwtVerify(tok, jwksLocal, { issuer: ISS, audience: 'orders', algorithms: [alg] }); };
+  const verify = async (tok: string): Promise<void> => {
+    await jwtVerify(tok, jwksLocal, { issuer: ISS, audience: 'orders', algorithms: [alg] });
+  };
   for (const tok of tokens.slice(COLD)) await verify(tok);
   const c0 = process.cpuUsage();
   for (const tok of tokens.slice(0, COLD)) await verify(tok);

@@ -26,14 +26,27 @@ export function engineArgs(argv: readonly string[]): EngineArgs {
 }
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'proxy-authorization', 'proxy-authenticate', 'http2-settings',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'http2-settings',
 ]);
 
 function listed(h: IncomingHttpHeaders): Set<string> | undefined {
   const c = h.connection;
   if (c === undefined) return undefined;
-  return new Set(c.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '' && s !== 'close' && s !== 'keep-alive'));
+  return new Set(
+    c
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter((s) => s !== '' && s !== 'close' && s !== 'keep-alive'),
+  );
 }
 
 export function requestHeaders(req: IncomingMessage): Record<string, string | string[]> {
@@ -68,14 +81,21 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 export function badGateway(res: ServerResponse): void {
-  if (res.headersSent) { res.destroy(); return; }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
   res.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway\n');
 }
 
 export function serve(args: EngineArgs, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
   const server = createServer({ keepAliveTimeout: 75_000, requestTimeout: 0 }, handler);
   server.listen(args.port, args.host);
-  const stop = (): void => { server.close(); server.closeAllConnections(); process.exit(0); };
+  const stop = (): void => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }

@@ -13,6 +13,9 @@ serve(args, (req, res) => {
     ur.pipe(res);
   });
   up.on('error', () => badGateway(res));
-  res.on('close', () => { if (!res.writableFinished) up.destroy(); });
-  if (hasBody(req)) req.pipe(up); else up.end();
+  res.on('close', () => {
+    if (!res.writableFinished) up.destroy();
+  });
+  if (hasBody(req)) req.pipe(up);
+  else up.end();
 });

@@ -14,14 +14,34 @@ import { engineArgs } from './common.js';
 const args = engineArgs(process.argv.slice(2));
 const metrics = new Metrics({ processMetrics: false });
 const upstream = new Http1Upstream(args.upstream.origin, systemClock, metrics);
-const listener = new InboundListener({
-  host: args.host, port: args.port, tls: undefined, maxHeaderSize: 16384, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000,
-  idleTimeoutMs: 75_000, maxConcurrentStreams: 1000, metrics, log: pino({ level: 'warn' }),
-}, {
-  scheme: 'http', clock: systemClock, draining: () => false,
-  dispatch: (ex) => { ex.timeoutMs = 15_000; upstream.forward(ex).catch(() => ex.sink.abort()); },
-});
+const listener = new InboundListener(
+  {
+    host: args.host,
+    port: args.port,
+    tls: undefined,
+    maxHeaderSize: 16384,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 300_000,
+    idleTimeoutMs: 75_000,
+    maxConcurrentStreams: 1000,
+    metrics,
+    log: pino({ level: 'warn' }),
+  },
+  {
+    scheme: 'http',
+    clock: systemClock,
+    draining: () => false,
+    dispatch: (ex) => {
+      ex.timeoutMs = 15_000;
+      upstream.forward(ex).catch(() => ex.sink.abort());
+    },
+  },
+);
 await listener.listen();
-const stop = (): void => { void listener.stopAccepting(); listener.destroyAll(); process.exit(0); };
+const stop = (): void => {
+  void listener.stopAccepting();
+  listener.destroyAll();
+  process.exit(0);
+};
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -26,9 +26,11 @@ const CONCURRENCY = arg('concurrency', 16);
 const VARY = process.argv.includes('--vary');
 
 const pod = {
-  apiVersion: 'v1', kind: 'Pod',
+  apiVersion: 'v1',
+  kind: 'Pod',
   metadata: {
-    generateName: 'orders-5d8f9c7b6-', namespace: 'shop',
+    generateName: 'orders-5d8f9c7b6-',
+    namespace: 'shop',
     labels: { 'app.kubernetes.io/name': 'orders', 'pod-template-hash': '5d8f9c7b6' },
     annotations: {
       'sidegate.dev/jwt-issuer': 'https://id.example.com',
@@ -39,19 +41,24 @@ const pod = {
     ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'orders-5d8f9c7b6', uid: 'u', controller: true }],
   },
   spec: {
-    containers: [{
-      name: 'orders', image: 'orders:2', ports: [{ name: 'http', containerPort: 8080 }],
-      readinessProbe: { httpGet: { path: '/ready', port: 'http' } },
-      livenessProbe: { httpGet: { path: '/alive', port: 'http' } },
-      startupProbe: { tcpSocket: { port: 8080 } },
-    }],
+    containers: [
+      {
+        name: 'orders',
+        image: 'orders:2',
+        ports: [{ name: 'http', containerPort: 8080 }],
+        readinessProbe: { httpGet: { path: '/ready', port: 'http' } },
+        livenessProbe: { httpGet: { path: '/alive', port: 'http' } },
+        startupProbe: { tcpSocket: { port: 8080 } },
+      },
+    ],
   },
 };
 let seq = 0;
 const makeBody = (): string => {
   if (VARY) pod.metadata.annotations['sidegate.dev/rate-limit'] = `${1 + (seq++ % 1_000_000)}/s burst 20 by client-ip`;
   return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
     request: { uid: `bench-${seq}`, kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'shop', operation: 'CREATE', object: pod },
   });
 };
@@ -63,11 +70,34 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-bench-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(dir, 'k'), '-out', join(dir, 'c')], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+      '-keyout',
+      join(dir, 'k'),
+      '-out',
+      join(dir, 'c'),
+    ],
+    { stdio: 'pipe' },
+  );
   // The server gets its own process (and core), as in a cluster; clients run here.
   const main = fileURLToPath(new URL('../bin/sidegate.js', import.meta.url));
-  const server = spawn(process.execPath, [main, 'injector', '--cert', join(dir, 'c'), '--key', join(dir, 'k'), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [main, 'injector', '--cert', join(dir, 'c'), '--key', join(dir, 'k'), '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (b: Buffer) => {
@@ -79,16 +109,27 @@ async function main(): Promise<void> {
   });
   const hook = { port };
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: readFileSync(join(dir, 'c')) });
-  const once = (): Promise<void> => new Promise((resolve, reject) => {
-    const body = VARY ? makeBody() : BODY;
-    const req = request({ host: '127.0.0.1', servername: 'localhost', port: hook.port, path: '/inject', method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.on('data', () => undefined);
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+  const once = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const body = VARY ? makeBody() : BODY;
+      const req = request(
+        {
+          host: '127.0.0.1',
+          servername: 'localhost',
+          port: hook.port,
+          path: '/inject',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    req.on('error', reject);
-    req.end(body);
-  });
   const latencies: number[] = [];
   const run = async (until: number, record: boolean): Promise<void> => {
     while (performance.now() < until) {

@@ -56,7 +56,9 @@ export function detectCgroups(): CgroupLayout | { unavailable: string } {
   try {
     mounts = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
     self = parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
-  } catch (e) { return { unavailable: `cannot read /proc/self: ${(e as Error).message}` }; }
+  } catch (e) {
+    return { unavailable: `cannot read /proc/self: ${(e as Error).message}` };
+  }
   if (mounts.v2 !== undefined && self.v2 !== undefined) {
     // v2's "no internal processes" rule: a group holding processes (the harness's own) cannot give
     // its children a controller, the root excepted. So the groups go under a group whose
@@ -70,11 +72,18 @@ export function detectCgroups(): CgroupLayout | { unavailable: string } {
     const dir = join(mounts.v1Memory, self.v1Memory);
     if (existsSync(join(dir, 'memory.usage_in_bytes'))) return { mode: 'v1', base: dir };
   }
-  return { unavailable: 'no memory controller: neither cgroup v2 with memory in the subtree_control of this process\'s group or of the root, nor a v1 memory hierarchy' };
+  return {
+    unavailable:
+      "no memory controller: neither cgroup v2 with memory in the subtree_control of this process's group or of the root, nor a v1 memory hierarchy",
+  };
 }
 
 function readOr(file: string, dflt: string): string {
-  try { return readFileSync(file, 'utf8'); } catch { return dflt; }
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return dflt;
+  }
 }
 
 /** A group of the bench's own, with its processes' memory as the kernel charges it. */
@@ -145,7 +154,9 @@ export function readCgroupMemory(cg: MemoryCgroup): CgroupMemory | undefined {
     const peakFile = join(cg.dir, v2 ? 'memory.peak' : 'memory.max_usage_in_bytes');
     const peak = existsSync(peakFile) ? readFileSync(peakFile, 'utf8') : undefined;
     return cgroupMemory(cg.mode, current, peak, readFileSync(join(cg.dir, 'memory.stat'), 'utf8'));
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether `pid` is in `cg` (its /proc/<pid>/cgroup line of the memory hierarchy ends with the group's path). */
@@ -158,7 +169,10 @@ export function inCgroup(pid: number, cg: MemoryCgroup): boolean {
 /** rmdir, retried while the last process's exit is still being accounted. */
 export async function removeCgroup(dir: string): Promise<void> {
   for (let i = 0; ; i++) {
-    try { rmdirSync(dir); return; } catch (e) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       if (i >= 20) throw e;

@@ -8,7 +8,10 @@ export function render(template: string, vars: Readonly<Record<string, string | 
   const missing = new Set<string>();
   const out = template.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_m, name: string) => {
     const v = vars[name];
-    if (v === undefined) { missing.add(name); return ''; }
+    if (v === undefined) {
+      missing.add(name);
+      return '';
+    }
     return String(v);
   });
   if (missing.size > 0) throw new Error(`template placeholders without a value: ${[...missing].join(', ')}`);

@@ -18,13 +18,16 @@ export const TRACE_1 = 'sidegate-full-trace-1';
 type Result = Pick<RunResult, 'measurements' | 'targets'> & Partial<Pick<RunResult, 'soak'>>;
 
 const scenario = (id: string): Scenario => SCENARIOS.find((s) => s.id === id)!;
-const rowOf = (result: Result, id: string, target: string): Row | undefined => summarise(result, scenario(id)).find((r) => r.target === target);
+const rowOf = (result: Result, id: string, target: string): Row | undefined =>
+  summarise(result, scenario(id)).find((r) => r.target === target);
 
 export function redisTable(result: Result): string | undefined {
   const rows: string[][] = [];
   for (const s of SCENARIOS) {
     for (const t of result.targets) {
-      const ms = result.measurements.filter((m) => m.target === t.name && m.scenario === s.id && m.redis !== undefined && (m.requests ?? 0) > 0);
+      const ms = result.measurements.filter(
+        (m) => m.target === t.name && m.scenario === s.id && m.redis !== undefined && (m.requests ?? 0) > 0,
+      );
       if (ms.length === 0) continue;
       const sent = spread(ms.map((m) => m.redis!.sent / m.requests!))!;
       const executed = spread(ms.map((m) => m.redis!.executed / m.requests!))!;
@@ -34,19 +37,27 @@ export function redisTable(result: Result): string | undefined {
         requests += m.requests!;
         for (const [c, n] of Object.entries(m.redis!.byCommand)) byCommand.set(c, (byCommand.get(c) ?? 0) + n);
       }
-      const mix = [...byCommand].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${(n / requests).toFixed(3)}`).join(', ');
+      const mix = [...byCommand]
+        .sort((a, b) => b[1] - a[1])
+        .map(([c, n]) => `${c} ${(n / requests).toFixed(3)}`)
+        .join(', ');
       rows.push([t.name, s.id, num(requests), fmtSpread(sent, 3), fmtSpread(executed, 3), mix]);
     }
   }
   if (rows.length === 0) return undefined;
-  return markdownTable(['target', 'scenario', 'requests (all reps)', 'commands sent / request', 'commands executed / request', 'per command / request'], rows);
+  return markdownTable(
+    ['target', 'scenario', 'requests (all reps)', 'commands sent / request', 'commands executed / request', 'per command / request'],
+    rows,
+  );
 }
 
 export function startupTable(result: Result): string | undefined {
   const timed = result.targets.filter((t) => (t.startupMs?.length ?? 0) > 0);
   if (timed.length === 0) return undefined;
-  return markdownTable(['target', 'start → ready ms, fresh starts: median (min–max)', 'starts', 'at the run\'s start (machine busy starting the others)'],
-    timed.map((t) => [t.name, fmtSpread(spread(t.startupMs!.filter(Number.isFinite))), String(t.startupMs!.length), num(t.readyMs)]));
+  return markdownTable(
+    ['target', 'start → ready ms, fresh starts: median (min–max)', 'starts', "at the run's start (machine busy starting the others)"],
+    timed.map((t) => [t.name, fmtSpread(spread(t.startupMs!.filter(Number.isFinite))), String(t.startupMs!.length), num(t.readyMs)]),
+  );
 }
 
 /** Capacity (HTTP/1.1) and CPU at 1,000 req/s with tracing off, at 0.1 and at 1.0. */
@@ -56,7 +67,18 @@ export function tracingTable(result: Result): string | undefined {
   const base = rowOf(result, 'capacity-h1', FULL);
   const baseCpu = rowOf(result, 'latency-h1', FULL)?.cpu;
   return markdownTable(
-    ['target', 'sampling', 'capacity h1 req/s', 'req/s per proxy core', 'per core × tracing off', 'CPU % at 1,000 req/s h1', 'h2c', 'CPU × tracing off (h1)', 'added p50 / p99 ms h1', 'spans exported / dropped (the sidecar\'s counters)'],
+    [
+      'target',
+      'sampling',
+      'capacity h1 req/s',
+      'req/s per proxy core',
+      'per core × tracing off',
+      'CPU % at 1,000 req/s h1',
+      'h2c',
+      'CPU × tracing off (h1)',
+      'added p50 / p99 ms h1',
+      "spans exported / dropped (the sidecar's counters)",
+    ],
     names.map((n) => {
       const cap = rowOf(result, 'capacity-h1', n);
       const lat = rowOf(result, 'latency-h1', n);
@@ -64,8 +86,13 @@ export function tracingTable(result: Result): string | undefined {
       const a = lat ? addedLatency(summarise(result, scenario('latency-h1')), lat, 'direct') : {};
       const rec = result.targets.find((t) => t.name === n)!;
       return [
-        n, n === FULL ? 'off' : n === TRACE_01 ? '0.1' : '1.0', fmtSpread(cap?.rps), fmtSpread(cap?.perCore),
-        fmtRatio(ratio(cap?.perCore?.median, base?.perCore?.median)), fmtSpread(lat?.cpu, 1), fmtSpread(lat2?.cpu, 1),
+        n,
+        n === FULL ? 'off' : n === TRACE_01 ? '0.1' : '1.0',
+        fmtSpread(cap?.rps),
+        fmtSpread(cap?.perCore),
+        fmtRatio(ratio(cap?.perCore?.median, base?.perCore?.median)),
+        fmtSpread(lat?.cpu, 1),
+        fmtSpread(lat2?.cpu, 1),
         fmtRatio(ratio(lat?.cpu?.median, baseCpu?.median)),
         a.p50 === undefined ? '–' : `${a.p50.toFixed(2)} / ${a.p99!.toFixed(2)}`,
         n === FULL ? '–' : spanCounts(rec.endMetrics),
@@ -90,7 +117,13 @@ export function standing(value: number | undefined, goal: number, milestone: num
   return ok(goal) ? 'goal met' : ok(milestone) ? 'milestone met' : 'not met';
 }
 
-interface GoalRow { figure: string; value: string; goal: string; milestone: string; standing: Standing }
+interface GoalRow {
+  figure: string;
+  value: string;
+  goal: string;
+  milestone: string;
+  standing: Standing;
+}
 
 const x = (r: number | undefined): string => fmtRatio(r);
 const mb = (kb: number | undefined): number | undefined => (kb === undefined ? undefined : kb / 1024);
@@ -108,7 +141,13 @@ export function goalsTable(result: Result): string {
     const rb = rowOf(result, `capacity-${proto}`, b);
     const raw = ratio(ra?.rps?.median, rb?.rps?.median);
     const core = ratio(ra?.perCore?.median, rb?.perCore?.median);
-    rows.push({ figure: `${figure} (${proto === 'h1' ? 'HTTP/1.1' : 'h2c'})`, value: `${x(raw)} (per core ${x(core)})`, goal: `≥ ${goal}×`, milestone: `≥ ${milestone}×`, standing: standing(raw, goal, milestone, false) });
+    rows.push({
+      figure: `${figure} (${proto === 'h1' ? 'HTTP/1.1' : 'h2c'})`,
+      value: `${x(raw)} (per core ${x(core)})`,
+      goal: `≥ ${goal}×`,
+      milestone: `≥ ${milestone}×`,
+      standing: standing(raw, goal, milestone, false),
+    });
   };
   cap(FULL, HAPROXY_JWT, 'h1', 1.0, 0.6, 'full policy capacity ÷ haproxy+jwt+stick-table');
   cap(FULL, HAPROXY_JWT, 'h2c', 1.0, 0.6, 'full policy capacity ÷ haproxy+jwt+stick-table');
@@ -129,20 +168,32 @@ export function goalsTable(result: Result): string {
       if (a.p50 !== undefined) {
         const limit = nginxP50 !== undefined ? Math.min(0.3, 2 * Math.max(nginxP50, 0)) : 0.3;
         rows.push({
-          figure: `added p50 at 1,000 req/s, ${t} (${proto})`, value: `${a.p50.toFixed(2)} ms (nginx ${nginxP50?.toFixed(2) ?? '–'} ms)`,
-          goal: `≤ 0.3 ms and ≤ 2× nginx (${limit.toFixed(2)} ms)`, milestone: '≤ 0.5 ms', standing: standing(a.p50, limit, 0.5, true),
+          figure: `added p50 at 1,000 req/s, ${t} (${proto})`,
+          value: `${a.p50.toFixed(2)} ms (nginx ${nginxP50?.toFixed(2) ?? '–'} ms)`,
+          goal: `≤ 0.3 ms and ≤ 2× nginx (${limit.toFixed(2)} ms)`,
+          milestone: '≤ 0.5 ms',
+          standing: standing(a.p50, limit, 0.5, true),
         });
       }
       if (a.p99 !== undefined && jwtP99 !== undefined && jwtP99 > 0) {
         const r = a.p99 / jwtP99;
         rows.push({
-          figure: `added p99 at 1,000 req/s ÷ haproxy+jwt's, ${t} (${proto})`, value: `${x(r)} (${a.p99.toFixed(2)} vs ${jwtP99.toFixed(2)} ms)`,
-          goal: '≤ 1.0×', milestone: '≤ 1.25×', standing: standing(r, 1, 1.25, true),
+          figure: `added p99 at 1,000 req/s ÷ haproxy+jwt's, ${t} (${proto})`,
+          value: `${x(r)} (${a.p99.toFixed(2)} vs ${jwtP99.toFixed(2)} ms)`,
+          goal: '≤ 1.0×',
+          milestone: '≤ 1.25×',
+          standing: standing(r, 1, 1.25, true),
         });
       }
     }
     const cpu = ratio(rowOf(result, `latency-${proto}`, FULL)?.cpu?.median, rowOf(result, `latency-${proto}`, HAPROXY_JWT)?.cpu?.median);
-    rows.push({ figure: `CPU at 1,000 req/s, full policy ÷ haproxy+jwt (${proto})`, value: x(cpu), goal: '≤ 1.5×', milestone: '≤ 2.5×', standing: standing(cpu, 1.5, 2.5, true) });
+    rows.push({
+      figure: `CPU at 1,000 req/s, full policy ÷ haproxy+jwt (${proto})`,
+      value: x(cpu),
+      goal: '≤ 1.5×',
+      milestone: '≤ 2.5×',
+      standing: standing(cpu, 1.5, 2.5, true),
+    });
   }
   const full = result.targets.find((t) => t.name === FULL);
   const latencyRows = SCENARIOS.filter((s) => s.kind === 'latency').map((s) => rowOf(result, s.id, FULL));
@@ -160,21 +211,37 @@ export function goalsTable(result: Result): string {
   ];
   for (const [what, v, anon, goal, milestone, extra] of rss) {
     rows.push({
-      figure: `RSS ${what}, full policy`, value: v === undefined ? '–' : `${v.toFixed(1)} MB (private ${anon === undefined ? '–' : anon.toFixed(1)} MB${extra})`,
-      goal: `≤ ${goal} MB`, milestone: `≤ ${milestone} MB`, standing: standing(v, goal, milestone, true),
+      figure: `RSS ${what}, full policy`,
+      value: v === undefined ? '–' : `${v.toFixed(1)} MB (private ${anon === undefined ? '–' : anon.toFixed(1)} MB${extra})`,
+      goal: `≤ ${goal} MB`,
+      milestone: `≤ ${milestone} MB`,
+      standing: standing(v, goal, milestone, true),
     });
   }
   const starts = full?.startupMs?.filter(Number.isFinite) ?? [];
   const st = starts.length ? median(starts) : undefined;
-  rows.push({ figure: 'start → ready (local keys), full policy, median of fresh starts', value: st === undefined ? '–' : `${num(st)} ms`, goal: '≤ 300 ms', milestone: '≤ 500 ms', standing: standing(st, 300, 500, true) });
+  rows.push({
+    figure: 'start → ready (local keys), full policy, median of fresh starts',
+    value: st === undefined ? '–' : `${num(st)} ms`,
+    goal: '≤ 300 ms',
+    milestone: '≤ 500 ms',
+    standing: standing(st, 300, 500, true),
+  });
   const soak = result.soak;
   rows.push({
     figure: `${soak === undefined ? 10 : soak.minutes}-minute soak RSS slope (full policy, 1,000 req/s)`,
-    value: soak?.rssSlopeMbPerMin === undefined ? 'not measured (`--soak 10`)' : `${soak.rssSlopeMbPerMin.toFixed(3)} MB/min (private ${soak.anonSlopeMbPerMin?.toFixed(3) ?? '–'})`,
-    goal: '< 0.2 MB/min', milestone: '< 1 MB/min',
+    value:
+      soak?.rssSlopeMbPerMin === undefined
+        ? 'not measured (`--soak 10`)'
+        : `${soak.rssSlopeMbPerMin.toFixed(3)} MB/min (private ${soak.anonSlopeMbPerMin?.toFixed(3) ?? '–'})`,
+    goal: '< 0.2 MB/min',
+    milestone: '< 1 MB/min',
     standing: soak === undefined || soak.minutes < 10 ? 'not measured' : standing(soak.rssSlopeMbPerMin, 0.2, 1, true),
   });
-  return markdownTable(['figure', 'this run', 'goal', 'milestone', 'standing'], rows.map((r) => [r.figure, r.value, r.goal, r.milestone, r.standing]));
+  return markdownTable(
+    ['figure', 'this run', 'goal', 'milestone', 'standing'],
+    rows.map((r) => [r.figure, r.value, r.goal, r.milestone, r.standing]),
+  );
 }
 
 /** Whether a run has any of issue 9's rows (the goals table is printed only then). */
@@ -184,17 +251,36 @@ export function hasIssue9Rows(result: Result): boolean {
 
 /** Rate-limit decisions by source and Redis budget misses over the whole run, from each target's /metrics. */
 export function decisionsTable(result: Result): string | undefined {
-  const rows = result.targets.filter((t) => t.endMetrics !== undefined && Object.keys(t.endMetrics).some((k) => k.startsWith('sidegate_ratelimit_decisions_total')));
+  const rows = result.targets.filter(
+    (t) => t.endMetrics !== undefined && Object.keys(t.endMetrics).some((k) => k.startsWith('sidegate_ratelimit_decisions_total')),
+  );
   if (rows.length === 0) return undefined;
-  const sum = (m: Readonly<Record<string, number>>, re: RegExp): number => Object.entries(m).reduce((a, [k, v]) => a + (re.test(k) ? v : 0), 0);
+  const sum = (m: Readonly<Record<string, number>>, re: RegExp): number =>
+    Object.entries(m).reduce((a, [k, v]) => a + (re.test(k) ? v : 0), 0);
   const sources = ['redis', 'lease', 'cache', 'fallback'];
-  return markdownTable(['target', 'decisions', 'by Redis', 'from a lease', 'deny cache', 'local fallback (Redis missed its budget)', 'Redis errors (timeout / other)'], rows.map((t) => {
-    const m = t.endMetrics!;
-    const all = sum(m, /^sidegate_ratelimit_decisions_total/);
-    const pct = (n: number): string => `${num(n)} (${all ? ((n / all) * 100).toFixed(1) : '0'} %)`;
-    const by = sources.map((src) => pct(sum(m, new RegExp(`^sidegate_ratelimit_decisions_total\\{.*source="${src}"`))));
-    return [t.name, num(all), ...by, `${num(sum(m, /^sidegate_redis_errors_total\{.*kind="timeout"/))} / ${num(sum(m, /^sidegate_redis_errors_total\{(?!.*kind="timeout")/))}`];
-  }));
+  return markdownTable(
+    [
+      'target',
+      'decisions',
+      'by Redis',
+      'from a lease',
+      'deny cache',
+      'local fallback (Redis missed its budget)',
+      'Redis errors (timeout / other)',
+    ],
+    rows.map((t) => {
+      const m = t.endMetrics!;
+      const all = sum(m, /^sidegate_ratelimit_decisions_total/);
+      const pct = (n: number): string => `${num(n)} (${all ? ((n / all) * 100).toFixed(1) : '0'} %)`;
+      const by = sources.map((src) => pct(sum(m, new RegExp(`^sidegate_ratelimit_decisions_total\\{.*source="${src}"`))));
+      return [
+        t.name,
+        num(all),
+        ...by,
+        `${num(sum(m, /^sidegate_redis_errors_total\{.*kind="timeout"/))} / ${num(sum(m, /^sidegate_redis_errors_total\{(?!.*kind="timeout")/))}`,
+      ];
+    }),
+  );
 }
 
 /** Issue 9's sections of a run's report (appended to format.ts's `report()`). */

@@ -15,7 +15,16 @@ export interface H2loadCapacityOptions {
 /** Closed-loop capacity: -c clients with -m concurrent streams each for -D seconds. */
 export function h2loadCapacityArgs(url: string, o: H2loadCapacityOptions): string[] {
   const target = o.inputFile !== undefined ? ['-i', o.inputFile] : [url];
-  return [...(o.h1 ? ['--h1'] : []), '-t1', `-c${o.clients}`, `-m${o.streams}`, '-D', `${o.durationS}`, ...headerArgs(o.headers), ...target];
+  return [
+    ...(o.h1 ? ['--h1'] : []),
+    '-t1',
+    `-c${o.clients}`,
+    `-m${o.streams}`,
+    '-D',
+    `${o.durationS}`,
+    ...headerArgs(o.headers),
+    ...target,
+  ];
 }
 
 export interface H2loadLatencyOptions {
@@ -34,8 +43,17 @@ export interface H2loadLatencyOptions {
  */
 export function h2loadLatencyArgs(url: string, o: H2loadLatencyOptions): string[] {
   return [
-    ...(o.h1 ? ['--h1'] : []), '-t1', `-c${o.clients}`, `-n${o.requests}`, '-r1', '--rate-period=1ms',
-    `--rps=${o.rpsPerClient}`, '-m1', `--log-file=${o.logFile}`, ...headerArgs(o.headers), url,
+    ...(o.h1 ? ['--h1'] : []),
+    '-t1',
+    `-c${o.clients}`,
+    `-n${o.requests}`,
+    '-r1',
+    '--rate-period=1ms',
+    `--rps=${o.rpsPerClient}`,
+    '-m1',
+    `--log-file=${o.logFile}`,
+    ...headerArgs(o.headers),
+    url,
   ];
 }
 
@@ -63,7 +81,12 @@ export function parseH2loadOutput(stdout: string): H2loadSummary {
   if (!fin || !req) throw new Error(`unrecognised h2load output:\n${stdout.slice(0, 2000)}`);
   const n = (s: string | undefined): number => Number(s ?? '0');
   return {
-    rps: n(fin[1]), total: n(req[1]), succeeded: n(req[2]), failed: n(req[3]), errored: n(req[4]), timeout: n(req[5]),
+    rps: n(fin[1]),
+    total: n(req[1]),
+    succeeded: n(req[2]),
+    failed: n(req[3]),
+    errored: n(req[4]),
+    timeout: n(req[5]),
     non2xx: codes ? n(codes[2]) + n(codes[3]) + n(codes[4]) : 0,
   };
 }
@@ -110,8 +133,11 @@ export function parseLatencyLog(text: string): LatencyFigures {
   const rows = durations.length + errors;
   const spanS = (last - first) / 1e6;
   return {
-    count: durations.length, errors,
-    p50Ms: percentile(durations, 50), p90Ms: percentile(durations, 90), p99Ms: percentile(durations, 99),
+    count: durations.length,
+    errors,
+    p50Ms: percentile(durations, 50),
+    p90Ms: percentile(durations, 90),
+    p99Ms: percentile(durations, 99),
     maxMs: durations[durations.length - 1]!,
     offeredRps: spanS > 0 ? (rows - 1) / spanS : 0,
   };

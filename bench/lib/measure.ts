@@ -4,7 +4,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { h2loadCapacityArgs, h2loadLatencyArgs, parseH2loadOutput, parseLatencyLog, type LatencyFigures } from './h2load.js';
 import type { Measurement, Noise, Scenario } from './model.js';
 import type { BenchOptions } from './options.js';
-import { coreUse, foreignPct, loadAverage, readCores, readPidMemory, readPidStat, readThreads, schedDelta, snapshotProcesses, topConsumers } from './procfs.js';
+import {
+  coreUse,
+  foreignPct,
+  loadAverage,
+  readCores,
+  readPidMemory,
+  readPidStat,
+  readThreads,
+  schedDelta,
+  snapshotProcesses,
+  topConsumers,
+} from './procfs.js';
 import { runPinned, runPinnedMany } from './procs.js';
 import { redisDelta } from './redis.js';
 import { parseWrkOutput, wrkArgs } from './wrk.js';
@@ -37,7 +48,12 @@ export interface Load {
   readonly redisStats?: () => Promise<ReadonlyMap<string, number>>;
 }
 
-interface Outcome { rps?: number; latency?: LatencyFigures; errors: number; requests?: number }
+interface Outcome {
+  rps?: number;
+  latency?: LatencyFigures;
+  errors: number;
+  requests?: number;
+}
 
 const core = (i: number): string => `cpu${i}`;
 
@@ -67,7 +83,13 @@ async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number
   const h1 = scenario.protocol === 'h1';
   const tick1 = (pid: number): void => onTick([pid]);
   if (scenario.kind === 'capacity' && h1) {
-    const args = wrkArgs(load.url, { threads: 1, connections: 50, durationS, headers: load.fresh ? undefined : load.headers, script: load.fresh?.wrkScript });
+    const args = wrkArgs(load.url, {
+      threads: 1,
+      connections: 50,
+      durationS,
+      headers: load.fresh ? undefined : load.headers,
+      script: load.fresh?.wrkScript,
+    });
     const r = await runPinned(p.loadCore, 'wrk', args, tick1);
     if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr}${r.stdout}`);
     const s = parseWrkOutput(r.stdout);
@@ -76,7 +98,12 @@ async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number
   if (scenario.kind === 'capacity' && load.fresh?.h2cUrlFiles) {
     const files = load.fresh.h2cUrlFiles;
     const per = Math.ceil(H2C_CLIENTS / files.length);
-    const runs = await runPinnedMany(p.loadCore, 'h2load', files.map((f) => h2loadCapacityArgs('', { h1: false, clients: per, streams: 10, durationS, inputFile: f })), onTick);
+    const runs = await runPinnedMany(
+      p.loadCore,
+      'h2load',
+      files.map((f) => h2loadCapacityArgs('', { h1: false, clients: per, streams: 10, durationS, inputFile: f })),
+      onTick,
+    );
     let rps = 0;
     let errors = 0;
     let requests = 0;
@@ -90,14 +117,24 @@ async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number
     return { rps, errors, requests };
   }
   if (scenario.kind === 'capacity') {
-    const r = await runPinned(p.loadCore, 'h2load', h2loadCapacityArgs(load.url, { h1: false, clients: 10, streams: 10, durationS, headers: load.headers }), tick1);
+    const r = await runPinned(
+      p.loadCore,
+      'h2load',
+      h2loadCapacityArgs(load.url, { h1: false, clients: 10, streams: 10, durationS, headers: load.headers }),
+      tick1,
+    );
     if (r.code !== 0) throw new Error(`h2load exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`);
     const s = parseH2loadOutput(r.stdout);
     return { rps: s.rps, errors: s.failed + s.errored + s.timeout + s.non2xx, requests: s.total };
   }
   const logFile = join(p.dir, `latency-${process.hrtime.bigint()}.log`);
   const args = h2loadLatencyArgs(load.url, {
-    h1, clients: p.opts.latencyClients, requests: p.opts.latencyRequests, rpsPerClient: p.opts.latencyRpsPerClient, logFile, headers: load.headers,
+    h1,
+    clients: p.opts.latencyClients,
+    requests: p.opts.latencyRequests,
+    rpsPerClient: p.opts.latencyRpsPerClient,
+    logFile,
+    headers: load.headers,
   });
   const r = await runPinned(p.loadCore, 'h2load', args, tick1);
   if (r.code !== 0) throw new Error(`h2load exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`);
@@ -122,7 +159,7 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const pre = await quietCheck(p);
   const cores0 = readCores();
   const procs0 = snapshotProcesses();
-  const proxy0 = load.proxyPid !== undefined ? readPidStat(load.proxyPid)?.ticks ?? 0 : 0;
+  const proxy0 = load.proxyPid !== undefined ? (readPidStat(load.proxyPid)?.ticks ?? 0) : 0;
   const threads0 = load.proxyPid !== undefined ? readThreads(load.proxyPid) : [];
   const ownTicks = (): number => p.loadCorePids.reduce((a, pid) => a + (readPidStat(pid)?.ticks ?? 0), 0);
   const app0 = ownTicks();
@@ -135,7 +172,10 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const onTick = (pids: readonly number[]): void => {
     for (const pid of pids) loadgen.set(pid, readPidStat(pid)?.ticks ?? loadgen.get(pid) ?? 0); // a new process starts at 0 ticks
     const mem = load.proxyPid !== undefined ? readPidMemory(load.proxyPid) : undefined;
-    if (mem !== undefined) { rssMaxKb = Math.max(rssMaxKb, mem.rssKb); anonMaxKb = Math.max(anonMaxKb, mem.anonKb); }
+    if (mem !== undefined) {
+      rssMaxKb = Math.max(rssMaxKb, mem.rssKb);
+      anonMaxKb = Math.max(anonMaxKb, mem.anonKb);
+    }
   };
   const outcome = await drive(p, scenario, load, p.opts.capacityS, onTick);
   const seconds = (performance.now() - t0) / 1000;
@@ -154,20 +194,32 @@ export async function measure(p: Probe, scenario: Scenario, target: string, rep:
   const c1f = foreignPct(u1, appTicks + loadgenTicks + selfTicks);
   const steal = Math.max(u0.stealPct, u1.stealPct);
   const reasons: string[] = [];
-  if ((pre.core0 > QUIET.preCorePct && load.proxyPid !== undefined) || pre.core1 > QUIET.preCorePct) reasons.push(`busy before (core0 ${pre.core0.toFixed(0)}%, core1 ${pre.core1.toFixed(0)}%)`);
+  if ((pre.core0 > QUIET.preCorePct && load.proxyPid !== undefined) || pre.core1 > QUIET.preCorePct)
+    reasons.push(`busy before (core0 ${pre.core0.toFixed(0)}%, core1 ${pre.core1.toFixed(0)}%)`);
   // The direct path has nothing on core 0, so only core 1 can disturb it.
   if (c0f > QUIET.core0ForeignPct && load.proxyPid !== undefined) reasons.push(`core0 ${c0f.toFixed(0)}% foreign`);
   if (c1f > QUIET.core1ForeignPct) reasons.push(`core1 ${c1f.toFixed(0)}% foreign`);
   if (steal > QUIET.stealPct) reasons.push(`steal ${steal.toFixed(0)}%`);
   const ours = new Set([...p.ours, ...loadgen.keys(), process.pid]);
   const noise: Noise = {
-    loadavg: loadAverage(), preCore0Pct: pre.core0, preCore1Pct: pre.core1, waitedS: pre.waitedS,
-    core0Pct: u0.busyPct, core1Pct: u1.busyPct, core0ForeignPct: c0f, core1ForeignPct: c1f, stealPct: steal,
+    loadavg: loadAverage(),
+    preCore0Pct: pre.core0,
+    preCore1Pct: pre.core1,
+    waitedS: pre.waitedS,
+    core0Pct: u0.busyPct,
+    core1Pct: u1.busyPct,
+    core0ForeignPct: c0f,
+    core1ForeignPct: c1f,
+    stealPct: steal,
     top: topConsumers(procs0, procs1, seconds, ours).filter((c) => c.cpuPct >= 1),
-    noisy: reasons.length > 0, reasons,
+    noisy: reasons.length > 0,
+    reasons,
   };
   return {
-    target, scenario: scenario.id, rep, ...outcome,
+    target,
+    scenario: scenario.id,
+    rep,
+    ...outcome,
     proxyCpuPct: load.proxyPid !== undefined ? (proxyTicks / 100 / seconds) * 100 : undefined,
     rssMaxKb: load.proxyPid !== undefined ? rssMaxKb : undefined,
     anonMaxKb: load.proxyPid !== undefined ? anonMaxKb : undefined,

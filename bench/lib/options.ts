@@ -87,17 +87,42 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     const a = argv[i]!;
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`);
     const eq = a.indexOf('=');
-    if (eq > 0) { kv.set(a.slice(2, eq), a.slice(eq + 1)); continue; }
+    if (eq > 0) {
+      kv.set(a.slice(2, eq), a.slice(eq + 1));
+      continue;
+    }
     const name = a.slice(2);
-    if (name === 'quick' || name === 'help') { flags.add(name); continue; }
+    if (name === 'quick' || name === 'help') {
+      flags.add(name);
+      continue;
+    }
     const v = argv[i + 1];
-    if (name === 'density' && (v === undefined || v.startsWith('--'))) { kv.set(name, '20'); continue; }
+    if (name === 'density' && (v === undefined || v.startsWith('--'))) {
+      kv.set(name, '20');
+      continue;
+    }
     if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value\n${USAGE}`);
     kv.set(name, v);
     i++;
   }
-  const known = new Set(['only', 'scenarios', 'reps', 'duration', 'latency-requests', 'quiet-budget', 'nice', 'startup-reps', 'idle', 'soak', 'out',
-    'density', 'density-rate', 'density-settle', 'density-window', 'density-1k']);
+  const known = new Set([
+    'only',
+    'scenarios',
+    'reps',
+    'duration',
+    'latency-requests',
+    'quiet-budget',
+    'nice',
+    'startup-reps',
+    'idle',
+    'soak',
+    'out',
+    'density',
+    'density-rate',
+    'density-settle',
+    'density-window',
+    'density-1k',
+  ]);
   for (const k of kv.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const quick = flags.has('quick');
   const int = (name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
@@ -107,11 +132,19 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got ${s}`);
     return n;
   };
-  const list = (name: string): string[] | undefined => kv.get(name)?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const list = (name: string): string[] | undefined =>
+    kv
+      .get(name)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   const scenarios = list('scenarios') ?? SCENARIOS.map((s) => s.id);
-  for (const s of scenarios) if (!SCENARIOS.some((x) => x.id === s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.map((x) => x.id).join(', ')}`);
+  for (const s of scenarios)
+    if (!SCENARIOS.some((x) => x.id === s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.map((x) => x.id).join(', ')}`);
   return {
-    quick, only: list('only'), scenarios,
+    quick,
+    only: list('only'),
+    scenarios,
     reps: int('reps', quick ? 1 : 3, 1),
     capacityS: int('duration', quick ? 2 : 8, 1),
     warmupS: quick ? 1 : 3,

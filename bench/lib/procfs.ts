@@ -54,14 +54,21 @@ export function foreignPct(u: CoreUse, ownTicks: number): number {
   return u.ticks <= 0 ? 0 : Math.max(0, ((u.taskTicks - ownTicks) / u.ticks) * 100);
 }
 
-export interface PidStat { readonly comm: string; readonly ticks: number; readonly processor: number }
+export interface PidStat {
+  readonly comm: string;
+  readonly ticks: number;
+  readonly processor: number;
+}
 
 /** utime + stime of a process (all its threads), from /proc/<pid>/stat; comm may contain spaces. */
 export function parsePidStat(text: string): PidStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error(`malformed /proc/<pid>/stat: ${text.slice(0, 80)}`);
-  const f = text.slice(close + 2).trim().split(/\s+/);
+  const f = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // Fields after comm start at field 3 (state): utime is field 14, stime 15, processor 39.
   const at = (field: number): number => Number(f[field - 3]);
   return { comm: text.slice(open + 1, close), ticks: at(14) + at(15), processor: at(39) };
@@ -72,7 +79,11 @@ export function parsePidStat(text: string): PidStat {
  * other process running the same binary (Node's is ~90 MB, ~40 MB of it touched by a busy proxy),
  * kept in the page cache. RssAnon is the process's own memory: what each extra pod costs.
  */
-export interface PidMemory { readonly rssKb: number; readonly hwmKb: number; readonly anonKb: number }
+export interface PidMemory {
+  readonly rssKb: number;
+  readonly hwmKb: number;
+  readonly anonKb: number;
+}
 
 export function parsePidStatus(text: string): PidMemory {
   const kb = (key: string): number => {
@@ -87,11 +98,19 @@ export function readCores(): Map<string, CoreTicks> {
 }
 
 export function readPidStat(pid: number): PidStat | undefined {
-  try { return parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return undefined; }
+  try {
+    return parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 export function readPidMemory(pid: number): PidMemory | undefined {
-  try { return parsePidStatus(readFileSync(`/proc/${pid}/status`, 'utf8')); } catch { return undefined; }
+  try {
+    return parsePidStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 export function loadAverage(): [number, number, number] {
@@ -111,10 +130,20 @@ export function snapshotProcesses(): Map<number, PidStat> {
   return out;
 }
 
-export interface Consumer { readonly pid: number; readonly comm: string; readonly cpuPct: number }
+export interface Consumer {
+  readonly pid: number;
+  readonly comm: string;
+  readonly cpuPct: number;
+}
 
 /** The busiest processes between two snapshots, excluding `ours`, in percent of one core. */
-export function topConsumers(a: Map<number, PidStat>, b: Map<number, PidStat>, seconds: number, ours: ReadonlySet<number>, n = 3): Consumer[] {
+export function topConsumers(
+  a: Map<number, PidStat>,
+  b: Map<number, PidStat>,
+  seconds: number,
+  ours: ReadonlySet<number>,
+  n = 3,
+): Consumer[] {
   const out: Consumer[] = [];
   for (const [pid, s] of b) {
     if (ours.has(pid)) continue;
@@ -172,7 +201,13 @@ export function parseCtxtSwitches(status: string): { voluntary: number; involunt
 /** Every thread of `pid`, the main thread (tid = pid) first; empty when the process is gone. */
 export function readThreads(pid: number): ThreadSched[] {
   let tids: number[];
-  try { tids = readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b)); } catch { return []; }
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+      .map(Number)
+      .sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
+  } catch {
+    return [];
+  }
   const out: ThreadSched[] = [];
   for (const tid of tids) {
     try {
@@ -180,7 +215,9 @@ export function readThreads(pid: number): ThreadSched[] {
       const s = parseSchedstat(readFileSync(`${dir}/schedstat`, 'utf8'));
       const c = parseCtxtSwitches(readFileSync(`${dir}/status`, 'utf8'));
       out.push({ tid, ...s, ...c });
-    } catch { /* the thread ended between readdir and read */ }
+    } catch {
+      /* the thread ended between readdir and read */
+    }
   }
   return out;
 }
@@ -202,7 +239,11 @@ export function schedDelta(pid: number, a: readonly ThreadSched[], b: readonly T
   const d = (k: 'cpuNs' | 'waitNs' | 'slices' | 'voluntary' | 'involuntary'): number => main1[k] - main0[k];
   let othersCpuNs = 0;
   for (const t of b) if (t.tid !== pid) othersCpuNs += t.cpuNs - (before.get(t.tid)?.cpuNs ?? 0);
-  return { main: { cpuNs: d('cpuNs'), waitNs: d('waitNs'), slices: d('slices'), voluntary: d('voluntary'), involuntary: d('involuntary') }, othersCpuNs, threads: b.length };
+  return {
+    main: { cpuNs: d('cpuNs'), waitNs: d('waitNs'), slices: d('slices'), voluntary: d('voluntary'), involuntary: d('involuntary') },
+    othersCpuNs,
+    threads: b.length,
+  };
 }
 
 /**
@@ -211,7 +252,13 @@ export function schedDelta(pid: number, a: readonly ThreadSched[], b: readonly T
  * (N sidecars of one executable share its file pages N ways); USS is what only it maps
  * (Private_Clean + Private_Dirty + Private_Hugetlb): what ending it would give back.
  */
-export interface SmapsRollup { readonly rssKb: number; readonly pssKb: number; readonly ussKb: number; readonly pssAnonKb: number; readonly pssFileKb: number }
+export interface SmapsRollup {
+  readonly rssKb: number;
+  readonly pssKb: number;
+  readonly ussKb: number;
+  readonly pssAnonKb: number;
+  readonly pssFileKb: number;
+}
 
 export function parseSmapsRollup(text: string): SmapsRollup {
   const kb = (key: string): number | undefined => {
@@ -222,11 +269,18 @@ export function parseSmapsRollup(text: string): SmapsRollup {
   const pssKb = kb('Pss');
   if (rssKb === undefined || pssKb === undefined) throw new Error(`not /proc/<pid>/smaps_rollup: ${text.slice(0, 80)}`);
   return {
-    rssKb, pssKb, ussKb: (kb('Private_Clean') ?? 0) + (kb('Private_Dirty') ?? 0) + (kb('Private_Hugetlb') ?? 0),
-    pssAnonKb: kb('Pss_Anon') ?? 0, pssFileKb: kb('Pss_File') ?? 0,
+    rssKb,
+    pssKb,
+    ussKb: (kb('Private_Clean') ?? 0) + (kb('Private_Dirty') ?? 0) + (kb('Private_Hugetlb') ?? 0),
+    pssAnonKb: kb('Pss_Anon') ?? 0,
+    pssFileKb: kb('Pss_File') ?? 0,
   };
 }
 
 export function readSmapsRollup(pid: number): SmapsRollup | undefined {
-  try { return parseSmapsRollup(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')); } catch { return undefined; }
+  try {
+    return parseSmapsRollup(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }

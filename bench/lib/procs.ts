@@ -21,7 +21,9 @@ let niceness = 0;
  * Scheduling priority of everything the harness starts (`nice -n`). 0 by default; a negative value
  * lets the measured processes keep their cores on a machine other people are using, at their cost.
  */
-export function setNiceness(n: number): void { niceness = n; }
+export function setNiceness(n: number): void {
+  niceness = n;
+}
 
 function pinned(core: number, cmd: string, args: readonly string[]): string[] {
   return ['-c', String(core), ...(niceness !== 0 ? ['nice', '-n', String(niceness)] : []), cmd, ...args];
@@ -33,23 +35,39 @@ function pinned(core: number, cmd: string, args: readonly string[]): string[] {
  * taskset: the command starts inside that cgroup, its start-up's page faults charged to it, as a
  * container's process would be. The pid is still the command's.
  */
-export function spawnPinned(name: string, core: number, cmd: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv, cgroupProcs?: string): Managed {
+export function spawnPinned(
+  name: string,
+  core: number,
+  cmd: string,
+  args: readonly string[],
+  logFile: string,
+  env?: NodeJS.ProcessEnv,
+  cgroupProcs?: string,
+): Managed {
   const fd = openSync(logFile, 'a');
-  const [exe, argv] = cgroupProcs === undefined
-    ? ['taskset', pinned(core, cmd, args)]
-    : ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroupProcs, 'taskset', ...pinned(core, cmd, args)]];
+  const [exe, argv] =
+    cgroupProcs === undefined
+      ? ['taskset', pinned(core, cmd, args)]
+      : ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroupProcs, 'taskset', ...pinned(core, cmd, args)]];
   const proc = spawn(exe, argv, { stdio: ['ignore', fd, fd], env: env ?? process.env });
   closeSync(fd);
   if (proc.pid === undefined) throw new Error(`could not start ${name}`);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const m: Managed = {
-    name, pid: proc.pid, proc, logFile, exited,
+    name,
+    pid: proc.pid,
+    proc,
+    logFile,
+    exited,
     async stop() {
       running.delete(m);
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill('SIGTERM');
       const done = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)]);
-      if (!done) { proc.kill('SIGKILL'); await exited; }
+      if (!done) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
     },
   };
   running.add(m);
@@ -61,7 +79,13 @@ export async function stopAll(): Promise<void> {
 }
 
 /** Poll `url` (with `headers`) until it answers 200; returns the milliseconds it took. */
-export async function waitHttp(url: string, m: Managed, timeoutMs = 15_000, startedAt = performance.now(), headers?: Readonly<Record<string, string>>): Promise<number> {
+export async function waitHttp(
+  url: string,
+  m: Managed,
+  timeoutMs = 15_000,
+  startedAt = performance.now(),
+  headers?: Readonly<Record<string, string>>,
+): Promise<number> {
   const deadline = startedAt + timeoutMs;
   for (;;) {
     if (m.proc.exitCode !== null) throw new Error(`${m.name} exited with ${m.proc.exitCode}; see ${m.logFile}`);
@@ -69,7 +93,9 @@ export async function waitHttp(url: string, m: Managed, timeoutMs = 15_000, star
       const r = await fetch(url, { signal: AbortSignal.timeout(1000), headers: headers ?? {} });
       await r.arrayBuffer();
       if (r.status === 200) return performance.now() - startedAt;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (performance.now() > deadline) throw new Error(`${m.name} not ready at ${url} within ${timeoutMs} ms; see ${m.logFile}`);
     await sleep(5);
   }
@@ -86,7 +112,13 @@ export interface ToolRun {
  * Run a load generator pinned to `core` and collect its output. `tick` is called every `tickMs`
  * while it runs (memory and CPU sampling).
  */
-export async function runPinned(core: number, cmd: string, args: readonly string[], tick?: (pid: number) => void, tickMs = 200): Promise<ToolRun> {
+export async function runPinned(
+  core: number,
+  cmd: string,
+  args: readonly string[],
+  tick?: (pid: number) => void,
+  tickMs = 200,
+): Promise<ToolRun> {
   return runPinnedMany(core, cmd, [args], tick ? (pids) => tick(pids[0]!) : undefined, tickMs).then((r) => r[0]!);
 }
 
@@ -94,7 +126,13 @@ export async function runPinned(core: number, cmd: string, args: readonly string
  * The same command several times at once with different arguments (one h2load per URL list), all
  * pinned to `core`; `tick` gets every pid.
  */
-export async function runPinnedMany(core: number, cmd: string, argSets: readonly (readonly string[])[], tick?: (pids: readonly number[]) => void, tickMs = 200): Promise<ToolRun[]> {
+export async function runPinnedMany(
+  core: number,
+  cmd: string,
+  argSets: readonly (readonly string[])[],
+  tick?: (pids: readonly number[]) => void,
+  tickMs = 200,
+): Promise<ToolRun[]> {
   const procs = argSets.map((args) => spawn('taskset', pinned(core, cmd, args), { stdio: ['ignore', 'pipe', 'pipe'] }));
   const pids = procs.map((p) => p.pid ?? 0);
   const timer = tick ? setInterval(() => tick(pids), tickMs) : undefined;
@@ -108,8 +146,12 @@ export async function runPinnedMany(core: number, cmd: string, argSets: readonly
 async function collect(proc: ChildProcess, pid: number): Promise<ToolRun> {
   let stdout = '';
   let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => { stdout += String(d); });
-  proc.stderr!.on('data', (d: Buffer) => { stderr += String(d); });
+  proc.stdout!.on('data', (d: Buffer) => {
+    stdout += String(d);
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += String(d);
+  });
   const code = await new Promise<number | null>((resolve, reject) => {
     proc.once('error', reject);
     proc.once('close', (c) => resolve(c));

@@ -26,7 +26,13 @@ export interface RateTarget {
   readonly sockets?: number;
 }
 
-interface Running { target: RateTarget; agent: Agent; t0: number; counts: { sent: number; ok: number; non2xx: number; errors: number }; stopped: boolean }
+interface Running {
+  target: RateTarget;
+  agent: Agent;
+  t0: number;
+  counts: { sent: number; ok: number; non2xx: number; errors: number };
+  stopped: boolean;
+}
 
 export class RateLoad {
   private readonly runs: Running[] = [];
@@ -36,19 +42,30 @@ export class RateLoad {
   /** Starts sending to `target` now (after its phase); returns the index for `counts`/`stop`. */
   add(target: RateTarget): number {
     const agent = new Agent({ keepAlive: true, maxSockets: target.sockets ?? 4 });
-    this.runs.push({ target, agent, t0: performance.now() + target.phaseMs, counts: { sent: 0, ok: 0, non2xx: 0, errors: 0 }, stopped: false });
+    this.runs.push({
+      target,
+      agent,
+      t0: performance.now() + target.phaseMs,
+      counts: { sent: 0, ok: 0, non2xx: 0, errors: 0 },
+      stopped: false,
+    });
     this.timer ??= setInterval(() => this.tick(), 5);
     return this.runs.length - 1;
   }
 
-  counts(i: number): LoadCounts { return { ...this.runs[i]!.counts }; }
+  counts(i: number): LoadCounts {
+    return { ...this.runs[i]!.counts };
+  }
 
   private tick(): void {
     const now = performance.now();
     for (const r of this.runs) {
       if (r.stopped || now < r.t0) continue;
       const due = Math.floor(((now - r.t0) * r.target.rate) / 1000) + 1;
-      while (r.counts.sent < due) { r.counts.sent++; this.send(r); }
+      while (r.counts.sent < due) {
+        r.counts.sent++;
+        this.send(r);
+      }
     }
   }
 

@@ -18,19 +18,38 @@ export interface BenchRedis {
 
 export async function startRedis(core: number, dir: string): Promise<BenchRedis> {
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--protected-mode',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
   const managed = spawnPinned('redis', core, 'redis-server', args, join(dir, 'redis.log'));
   const deadline = performance.now() + 10_000;
   for (;;) {
     try {
       if ((await command(port, ['PING'])).startsWith('+PONG')) break;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (managed.proc.exitCode !== null) throw new Error(`redis-server exited with ${managed.proc.exitCode}; see ${managed.logFile}`);
     if (performance.now() > deadline) throw new Error(`redis-server not answering on ${port}; see ${managed.logFile}`);
     await new Promise((r) => setTimeout(r, 20));
   }
   return {
-    managed, port, url: `redis://127.0.0.1:${port}`,
+    managed,
+    port,
+    url: `redis://127.0.0.1:${port}`,
     commandStats: async () => parseCommandStats(await command(port, ['INFO', 'commandstats'])),
   };
 }
@@ -40,11 +59,17 @@ function command(port: number, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1' });
     let buf = '';
-    s.setTimeout(5000, () => { s.destroy(); reject(new Error('redis: no reply within 5 s')); });
+    s.setTimeout(5000, () => {
+      s.destroy();
+      reject(new Error('redis: no reply within 5 s'));
+    });
     s.on('error', reject);
     s.on('data', (d: Buffer) => {
       buf += String(d);
-      if (replyComplete(buf)) { s.end(); resolve(buf); }
+      if (replyComplete(buf)) {
+        s.end();
+        resolve(buf);
+      }
     });
     s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
   });
@@ -76,7 +101,29 @@ export interface RedisUse {
 }
 
 /** Scripts' inner commands, counted by commandstats but not sent by a client. */
-const INNER = new Set(['time', 'get', 'set', 'pexpire', 'expire', 'zadd', 'zremrangebyscore', 'zcard', 'incrby', 'decrby', 'del', 'hget', 'hset', 'pttl', 'exists', 'psetex', 'incr', 'mget', 'zscore', 'zrem', 'zcount']);
+const INNER = new Set([
+  'time',
+  'get',
+  'set',
+  'pexpire',
+  'expire',
+  'zadd',
+  'zremrangebyscore',
+  'zcard',
+  'incrby',
+  'decrby',
+  'del',
+  'hget',
+  'hset',
+  'pttl',
+  'exists',
+  'psetex',
+  'incr',
+  'mget',
+  'zscore',
+  'zrem',
+  'zcount',
+]);
 
 /**
  * What happened between two readings, leaving out the harness's own INFO/PING calls. "sent" counts

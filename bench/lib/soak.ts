@@ -33,7 +33,10 @@ export function slope(points: readonly (readonly [number, number])[]): number | 
   const my = points.reduce((a, p) => a + p[1], 0) / n;
   let sxy = 0;
   let sxx = 0;
-  for (const [x, y] of points) { sxy += (x - mx) * (y - my); sxx += (x - mx) ** 2; }
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+  }
   return sxx === 0 ? undefined : sxy / sxx;
 }
 

@@ -26,7 +26,10 @@ export interface Row {
 
 function collect(ms: readonly Measurement[], f: (m: Measurement) => number | undefined): Spread | undefined {
   const v: number[] = [];
-  for (const m of ms) { const x = f(m); if (x !== undefined) v.push(x); }
+  for (const m of ms) {
+    const x = f(m);
+    if (x !== undefined) v.push(x);
+  }
   return spread(v);
 }
 
@@ -36,7 +39,9 @@ export function summarise(result: Pick<RunResult, 'measurements' | 'targets'>, s
     const ms = result.measurements.filter((m) => m.target === t.name && m.scenario === scenario.id);
     if (ms.length === 0) continue;
     rows.push({
-      target: t.name, scenario, reps: ms.length,
+      target: t.name,
+      scenario,
+      reps: ms.length,
       noisyReps: ms.filter((m) => m.noise.noisy).length,
       errors: ms.reduce((a, m) => a + m.errors, 0),
       rps: collect(ms, (m) => m.rps),
@@ -44,7 +49,9 @@ export function summarise(result: Pick<RunResult, 'measurements' | 'targets'>, s
       p90: collect(ms, (m) => m.latency?.p90Ms),
       p99: collect(ms, (m) => m.latency?.p99Ms),
       cpu: collect(ms, (m) => m.proxyCpuPct),
-      perCore: collect(ms, (m) => (m.rps !== undefined && m.proxyCpuPct !== undefined && m.proxyCpuPct > 0 ? m.rps / (m.proxyCpuPct / 100) : undefined)),
+      perCore: collect(ms, (m) =>
+        m.rps !== undefined && m.proxyCpuPct !== undefined && m.proxyCpuPct > 0 ? m.rps / (m.proxyCpuPct / 100) : undefined,
+      ),
       rssMaxKb: collect(ms, (m) => m.rssMaxKb),
       anonMaxKb: collect(ms, (m) => m.anonMaxKb),
       offeredRps: collect(ms, (m) => m.latency?.offeredRps),
@@ -63,7 +70,11 @@ export function perCoreRatio(rows: readonly Row[], row: Row, reference: string):
   return ratio(row.perCore?.median, rows.find((r) => r.target === reference)?.perCore?.median);
 }
 
-export interface AddedLatency { readonly p50?: number; readonly p90?: number; readonly p99?: number }
+export interface AddedLatency {
+  readonly p50?: number;
+  readonly p90?: number;
+  readonly p99?: number;
+}
 
 /** Latency a proxy adds over the direct path at the same rate: proxied median minus direct median. */
 export function addedLatency(rows: readonly Row[], row: Row, direct: string): AddedLatency {

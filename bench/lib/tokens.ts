@@ -31,8 +31,14 @@ const b64url = (s: string | Buffer): string => Buffer.from(s).toString('base64ur
 const HEADER = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: KID }));
 
 /** A compact RS256 JWT for the bench issuer and audience; `sub` is what the rate limit keys on. */
-export function mint(keys: BenchKeys, claims: { readonly sub: string; readonly jti?: string }, nowS = Math.floor(Date.now() / 1000)): string {
-  const payload = b64url(JSON.stringify({ iss: ISSUER, aud: AUDIENCE, sub: claims.sub, iat: nowS, exp: nowS + LIFETIME_S, jti: claims.jti ?? randomUUID() }));
+export function mint(
+  keys: BenchKeys,
+  claims: { readonly sub: string; readonly jti?: string },
+  nowS = Math.floor(Date.now() / 1000),
+): string {
+  const payload = b64url(
+    JSON.stringify({ iss: ISSUER, aud: AUDIENCE, sub: claims.sub, iat: nowS, exp: nowS + LIFETIME_S, jti: claims.jti ?? randomUUID() }),
+  );
   const input = `${HEADER}.${payload}`;
   return `${input}.${b64url(sign('sha256', Buffer.from(input), keys.privateKey))}`;
 }

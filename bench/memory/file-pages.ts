@@ -46,13 +46,22 @@ export function presentPages(pagemapFd: number, start: number, end: number): num
   return out;
 }
 
-export interface Section { readonly name: string; readonly addr: number; readonly offset: number; readonly size: number }
+export interface Section {
+  readonly name: string;
+  readonly addr: number;
+  readonly offset: number;
+  readonly size: number;
+}
 
 /** An ELF64 little-endian file's section headers (name, address, file offset, size). */
 export function readSections(file: string): Section[] {
   const fd = openSync(file, 'r');
   try {
-    const read = (pos: number, len: number): Buffer => { const b = Buffer.alloc(len); readSync(fd, b, 0, len, pos); return b; };
+    const read = (pos: number, len: number): Buffer => {
+      const b = Buffer.alloc(len);
+      readSync(fd, b, 0, len, pos);
+      return b;
+    };
     const eh = read(0, 64);
     if (eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) throw new Error(`${file} is not a 64-bit little-endian ELF file`);
     const shoff = Number(eh.readBigUInt64LE(0x28));
@@ -62,7 +71,12 @@ export function readSections(file: string): Section[] {
     const sh = read(shoff, shentsize * shnum);
     const at = (i: number): { name: number; addr: number; offset: number; size: number } => {
       const o = i * shentsize;
-      return { name: sh.readUInt32LE(o), addr: Number(sh.readBigUInt64LE(o + 16)), offset: Number(sh.readBigUInt64LE(o + 24)), size: Number(sh.readBigUInt64LE(o + 32)) };
+      return {
+        name: sh.readUInt32LE(o),
+        addr: Number(sh.readBigUInt64LE(o + 16)),
+        offset: Number(sh.readBigUInt64LE(o + 24)),
+        size: Number(sh.readBigUInt64LE(o + 32)),
+      };
     };
     const strtab = at(shstrndx);
     const names = read(strtab.offset, strtab.size);
@@ -78,7 +92,11 @@ export function readSections(file: string): Section[] {
   }
 }
 
-export interface Symbols { readonly addr: Float64Array; readonly size: Float64Array; readonly name: string[] }
+export interface Symbols {
+  readonly addr: Float64Array;
+  readonly size: Float64Array;
+  readonly name: string[];
+}
 
 /** `nm -S -C --defined-only` output: sized symbols, sorted by address. */
 export function parseNm(text: string): Symbols {
@@ -98,24 +116,33 @@ export function symbolAt(s: Symbols, addr: number, len: number): string | undefi
   let lo = 0;
   let hi = s.addr.length - 1;
   let i = -1;
-  while (lo <= hi) { // last symbol starting at or before addr
+  while (lo <= hi) {
+    // last symbol starting at or before addr
     const mid = (lo + hi) >> 1;
-    if (s.addr[mid]! <= addr) { i = mid; lo = mid + 1; } else hi = mid - 1;
+    if (s.addr[mid]! <= addr) {
+      i = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
   }
   if (i >= 0 && addr < s.addr[i]! + s.size[i]!) return s.name[i];
   const next = i + 1;
   return next < s.addr.length && s.addr[next]! < addr + len ? s.name[next] : undefined;
 }
 
-const OPENSSL = /^(?:OPENSSL|OSSL|ossl|EVP|evp|SSL|ssl|tls|BN|bn|RSA|rsa|EC|ec|X509|x509|ASN1|asn1|CRYPTO|ERR|OBJ|PEM|BIO|DH|dh|DSA|dsa|CONF|conf|PKCS|i2d|d2i|v2i|i2v|i2r|a2i|AES|aesni|sha|SHA|MD5|HMAC|cmac|gcm|x25519|ChaCha|poly1305|ecp|PROV|KDF)_/;
-const ICU_CODE = /^(?:icu_\d+::|u(?:case|props|bidi|norm2?|trie2?|col|res|data|loc|cnv|hash|str|text|set|regex|mtx|cptrie|enum|list|script|iter|block|char|cln|pvec|init|curr|dat|num|prv|_))/;
+const OPENSSL =
+  /^(?:OPENSSL|OSSL|ossl|EVP|evp|SSL|ssl|tls|BN|bn|RSA|rsa|EC|ec|X509|x509|ASN1|asn1|CRYPTO|ERR|OBJ|PEM|BIO|DH|dh|DSA|dsa|CONF|conf|PKCS|i2d|d2i|v2i|i2v|i2r|a2i|AES|aesni|sha|SHA|MD5|HMAC|cmac|gcm|x25519|ChaCha|poly1305|ecp|PROV|KDF)_/;
+const ICU_CODE =
+  /^(?:icu_\d+::|u(?:case|props|bidi|norm2?|trie2?|col|res|data|loc|cnv|hash|str|text|set|regex|mtx|cptrie|enum|list|script|iter|block|char|cln|pvec|init|curr|dat|num|prv|_))/;
 
 /** What a symbol of the Node.js executable belongs to, coarsely, by its (demangled) name. */
 export function classify(name: string | undefined): string {
   if (name === undefined) return 'no symbol';
   if (name.startsWith('icudt')) return 'ICU data';
   if (name.startsWith('Builtins_')) return 'V8 builtins';
-  const v8 = /^(?:(?:non-virtual |virtual )?thunk to |vtable for |typeinfo for |guard variable for )?(?:\S+ )?v8::internal::(?:([a-z_]+)::)?/.exec(name);
+  const v8 =
+    /^(?:(?:non-virtual |virtual )?thunk to |vtable for |typeinfo for |guard variable for )?(?:\S+ )?v8::internal::(?:([a-z_]+)::)?/.exec(
+      name,
+    );
   if (v8 !== null) {
     const ns = v8[1];
     if (ns === 'compiler') return 'V8 TurboFan';
@@ -153,11 +180,15 @@ export interface FilePages {
   readonly anonKb: number;
 }
 
-const add = (m: Map<string, number>, k: string, v: number): void => { m.set(k, (m.get(k) ?? 0) + v); };
+const add = (m: Map<string, number>, k: string, v: number): void => {
+  m.set(k, (m.get(k) ?? 0) + v);
+};
 
 export function filePages(pid: number, symbolsOf: (exe: string) => Symbols): FilePages {
   const exe = realpathSync(`/proc/${pid}/exe`);
-  const sections = readSections(exe).filter((s) => s.offset > 0 && s.size > 0).sort((a, b) => a.offset - b.offset);
+  const sections = readSections(exe)
+    .filter((s) => s.offset > 0 && s.size > 0)
+    .sort((a, b) => a.offset - b.offset);
   const syms = symbolsOf(exe);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
@@ -169,9 +200,16 @@ export function filePages(pid: number, symbolsOf: (exe: string) => Symbols): Fil
     for (const m of parseMaps(readFileSync(`/proc/${pid}/maps`, 'utf8'))) {
       if (!m.path.startsWith('/')) continue; // anonymous memory, [heap], [stack], [vdso]
       let real: string;
-      try { real = realpathSync(m.path); } catch { real = m.path; }
+      try {
+        real = realpathSync(m.path);
+      } catch {
+        real = m.path;
+      }
       const pages = presentPages(fd, m.start, m.end);
-      if (real !== exe) { otherFilesKb += pages.length * (PAGE / 1024); continue; }
+      if (real !== exe) {
+        otherFilesKb += pages.length * (PAGE / 1024);
+        continue;
+      }
       for (const va of pages) {
         // Through the file offset, so that a copy of a section mapped elsewhere (V8 remaps its
         // embedded builtins next to its code) is classified like the original.
@@ -208,13 +246,51 @@ export function formatTable(results: readonly FilePages[], labels: readonly stri
     return [...tot].sort((a, b) => b[1] - a[1]).map(([k]) => k);
   };
   const row = (name: string, cells: string[]): string => `| ${name} | ${cells.join(' | ')} |`;
-  const lines = [row('MB', [...labels]), row('---', labels.map(() => '---:'))];
-  lines.push(row('VmRSS', results.map((r) => mb(r.rssKb))));
-  lines.push(row('private (RssAnon)', results.map((r) => mb(r.anonKb))));
-  lines.push(row('other files (shared libraries)', results.map((r) => mb(r.otherFilesKb))));
-  lines.push(row('**the executable**', results.map((r) => `**${mb(sum(r.byGroup))}**`)));
-  for (const k of keys((r) => r.bySection)) lines.push(row(`section ${k}`, results.map((r) => mb(r.bySection.get(k)))));
-  for (const k of keys((r) => r.byGroup)) lines.push(row(`in ${k}`, results.map((r) => mb(r.byGroup.get(k)))));
+  const lines = [
+    row('MB', [...labels]),
+    row(
+      '---',
+      labels.map(() => '---:'),
+    ),
+  ];
+  lines.push(
+    row(
+      'VmRSS',
+      results.map((r) => mb(r.rssKb)),
+    ),
+  );
+  lines.push(
+    row(
+      'private (RssAnon)',
+      results.map((r) => mb(r.anonKb)),
+    ),
+  );
+  lines.push(
+    row(
+      'other files (shared libraries)',
+      results.map((r) => mb(r.otherFilesKb)),
+    ),
+  );
+  lines.push(
+    row(
+      '**the executable**',
+      results.map((r) => `**${mb(sum(r.byGroup))}**`),
+    ),
+  );
+  for (const k of keys((r) => r.bySection))
+    lines.push(
+      row(
+        `section ${k}`,
+        results.map((r) => mb(r.bySection.get(k))),
+      ),
+    );
+  for (const k of keys((r) => r.byGroup))
+    lines.push(
+      row(
+        `in ${k}`,
+        results.map((r) => mb(r.byGroup.get(k))),
+      ),
+    );
   return lines.join('\n');
 }
 
@@ -225,11 +301,23 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   const cache = new Map<string, Symbols>();
-  const symbolsOf = (exe: string): Symbols => { let s = cache.get(exe); if (s === undefined) { s = nmSymbols(exe); cache.set(exe, s); } return s; };
+  const symbolsOf = (exe: string): Symbols => {
+    let s = cache.get(exe);
+    if (s === undefined) {
+      s = nmSymbols(exe);
+      cache.set(exe, s);
+    }
+    return s;
+  };
   const results = pids.map((p) => filePages(p, symbolsOf));
   const labels = results.map((r) => {
-    const cmd = readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '' && !a.startsWith('--'));
-    return `${r.pid} ${cmd.slice(1, 3).map((a) => a.split('/').pop()).join(' ')}`.slice(0, 40);
+    const cmd = readFileSync(`/proc/${r.pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a !== '' && !a.startsWith('--'));
+    return `${r.pid} ${cmd
+      .slice(1, 3)
+      .map((a) => a.split('/').pop())
+      .join(' ')}`.slice(0, 40);
   });
   console.log(formatTable(results, labels));
 }

@@ -36,10 +36,21 @@ const N = Number(process.argv[2] ?? 50_000);
 const ROUNDS = 5;
 
 const sink: ResponseSink = {
-  headersSent: false, bytesOut: 0, closed: false, writeHead: () => undefined, write: () => true, onDrain: () => undefined,
-  end: () => undefined, abort: () => undefined, onClose: () => undefined,
+  headersSent: false,
+  bytesOut: 0,
+  closed: false,
+  writeHead: () => undefined,
+  write: () => true,
+  onDrain: () => undefined,
+  end: () => undefined,
+  abort: () => undefined,
+  onClose: () => undefined,
 };
-const app: Handler = (ex) => { ex.status = 200; ex.upstreamMs = 0.1; return Promise.resolve(); };
+const app: Handler = (ex) => {
+  ex.status = 200;
+  ex.upstreamMs = 0.1;
+  return Promise.resolve();
+};
 
 const keys = generateKeys();
 const dir = mkdtempSync(join(tmpdir(), 'sidegate-bench-pipeline-'));
@@ -70,7 +81,8 @@ const LIMIT_IP = `  rateLimits:
       onRedisError: local
 `;
 const BREAKER = '  breaker: {}\n';
-const doc = (name: string, spec: string): string => `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: ${name} }\nspec:\n${spec || '  {}\n'}`;
+const doc = (name: string, spec: string): string =>
+  `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: ${name} }\nspec:\n${spec || '  {}\n'}`;
 
 const VARIANTS: readonly [string, string][] = [
   ['empty policy (bare)', doc('bare', '')],
@@ -85,7 +97,9 @@ function exchanges(n: number, withToken: boolean): Exchange[] {
   for (let i = 0; i < n; i++) {
     const headers: Record<string, string> = { host: 'app', 'user-agent': 'bench', accept: '*/*' };
     if (withToken) headers.authorization = `Bearer ${token}`;
-    out.push(Exchange.create('http/1.1', 'GET', '/api/orders?x=1', 'app', 'http', headers, '10.0.0.1', EMPTY_BODY, false, sink, `r${i}`, 0));
+    out.push(
+      Exchange.create('http/1.1', 'GET', '/api/orders?x=1', 'app', 'http', headers, '10.0.0.1', EMPTY_BODY, false, sink, `r${i}`, 0),
+    );
   }
   return out;
 }
@@ -95,14 +109,39 @@ async function main(): Promise<void> {
   const redisProc = external === undefined ? await RedisProcess.start() : undefined;
   const redisUrl = external ?? redisProc!.url;
   const metrics = new Metrics({ processMetrics: false });
-  const log = pino({ level: 'warn' }, new Writable({ write(_c, _e, cb) { cb(); } }));
-  const redis = RedisConnection.create(loadRedisConfig(redisUrl, {}), { metrics, logger: log, clock: systemClock, budgetMs: 50, connectionName: 'bench' });
+  const log = pino(
+    { level: 'warn' },
+    new Writable({
+      write(_c, _e, cb) {
+        cb();
+      },
+    }),
+  );
+  const redis = RedisConnection.create(loadRedisConfig(redisUrl, {}), {
+    metrics,
+    logger: log,
+    clock: systemClock,
+    budgetMs: 50,
+    connectionName: 'bench',
+  });
   const limiter = new RateLimiter({
-    redis, identity: { namespace: 'bench', service: 'bench' }, metrics, logger: log, clock: systemClock, lease: { periodMs: 100 }, heartbeat: false,
+    redis,
+    identity: { namespace: 'bench', service: 'bench' },
+    metrics,
+    logger: log,
+    clock: systemClock,
+    lease: { periodMs: 100 },
+    heartbeat: false,
   });
   const auth = new AuthRuntime({ metrics, logger: log, clock: systemClock });
   const services: PipelineServices = {
-    metrics, log, clock: systemClock, random: Math.random, logHeaders: false, tracing: undefined, limiter,
+    metrics,
+    log,
+    clock: systemClock,
+    random: Math.random,
+    logHeaders: false,
+    tracing: undefined,
+    limiter,
     identity: { namespace: 'bench', service: 'bench' },
     breaker: { registry: new BreakerRegistry({ metrics, clock: systemClock, random: Math.random, log }), upstream: 'app' },
     forward: app,
@@ -113,7 +152,11 @@ async function main(): Promise<void> {
     if (!parsed.ok) throw new Error(`${name}: ${JSON.stringify(parsed.problems)}`);
     const c = compilePolicy(parsed.doc);
     if (!c.ok) throw new Error(`${name}: ${JSON.stringify(c.problems)}`);
-    handlers.push({ name, h: buildPipeline(c.policy, services, { authenticate: await auth.prepare(c.policy.auth), identify: undefined }), token: c.policy.auth !== undefined });
+    handlers.push({
+      name,
+      h: buildPipeline(c.policy, services, { authenticate: await auth.prepare(c.policy.auth), identify: undefined }),
+      token: c.policy.auth !== undefined,
+    });
   }
   const results = new Map<string, number[]>();
   for (let round = 0; round < ROUNDS + 1; round++) {
@@ -122,7 +165,8 @@ async function main(): Promise<void> {
       const c0 = process.cpuUsage();
       for (const ex of exs) await h(ex);
       const c = process.cpuUsage(c0);
-      if (exs.some((ex) => ex.status !== 200)) throw new Error(`${name}: a request was refused (${exs.find((ex) => ex.status !== 200)!.status})`);
+      if (exs.some((ex) => ex.status !== 200))
+        throw new Error(`${name}: a request was refused (${exs.find((ex) => ex.status !== 200)!.status})`);
       if (round > 0) (results.get(name) ?? results.set(name, []).get(name)!).push((c.user + c.system) / N); // round 0 warms up
     }
   }

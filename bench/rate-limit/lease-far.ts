@@ -23,10 +23,20 @@ const look = inspector(redis.url);
 const rows: string[] = [];
 try {
   for (const mode of ['exact', 'lease'] as const) {
-    rows.push(await runScenario({
-      redisUrl: redis.url, look, name: `far-${mode}`, pods: PODS, mode, lease: {},
-      limitPerSecond: LIMIT, offeredPerSecond: OFFERED, seconds: SECONDS, warmSeconds: WARM,
-    }));
+    rows.push(
+      await runScenario({
+        redisUrl: redis.url,
+        look,
+        name: `far-${mode}`,
+        pods: PODS,
+        mode,
+        lease: {},
+        limitPerSecond: LIMIT,
+        offeredPerSecond: OFFERED,
+        seconds: SECONDS,
+        warmSeconds: WARM,
+      }),
+    );
     console.error(`done: ${mode}: ${rows[rows.length - 1]}`);
   }
 } finally {
@@ -34,7 +44,9 @@ try {
   await redis.stop();
 }
 
-console.log(`node ${process.version}; ${OFFERED} req/s on one key over ${PODS} pod(s), limit ${LIMIT}/s (never reached); ${SECONDS} s runs, first ${WARM} s not counted; lease defaults\n`);
+console.log(
+  `node ${process.version}; ${OFFERED} req/s on one key over ${PODS} pod(s), limit ${LIMIT}/s (never reached); ${SECONDS} s runs, first ${WARM} s not counted; lease defaults\n`,
+);
 console.log(HEADER);
 console.log(RULE);
 for (const r of rows) console.log(`| ${r} |`);

@@ -28,12 +28,17 @@ export interface Scenario {
   readonly warmSeconds: number;
 }
 
-export const HEADER = '| mode | pods | requests | Redis calls / request | commands executed / request | admitted | limit × time | error | busiest 1 s | admitted per pod | stage p50 (µs) | stage p99 (µs) | lease mean / max | mean period (ms) | renewals ahead / waited | returned / forfeited | admitted by source | 503 (no decision) |';
+export const HEADER =
+  '| mode | pods | requests | Redis calls / request | commands executed / request | admitted | limit × time | error | busiest 1 s | admitted per pod | stage p50 (µs) | stage p99 (µs) | lease mean / max | mean period (ms) | renewals ahead / waited | returned / forfeited | admitted by source | 503 (no decision) |';
 export const RULE = `|${'---|'.repeat(18)}`;
 
 export async function runScenario(sc: Scenario): Promise<string> {
   const workers = await startWorkers(sc.pods, (i) => ({
-    redisUrl: sc.redisUrl, podId: `p${i}`, pods: sc.pods, lease: sc.mode === 'lease' ? sc.lease : false, budgetMs: 200,
+    redisUrl: sc.redisUrl,
+    podId: `p${i}`,
+    pods: sc.pods,
+    lease: sc.mode === 'lease' ? sc.lease : false,
+    budgetMs: 200,
     limits: [{ name: sc.name, requests: sc.limitPerSecond, perMs: 1000, onRedisError: 'deny' }],
   }));
   try {
@@ -50,9 +55,13 @@ export async function runScenario(sc: Scenario): Promise<string> {
     const admitted = sum((r) => r.admitted);
     // Admissions count by decision time, up to the last one (see lease-accuracy.test.ts).
     const lastAdmit = Math.max(...results.flatMap((r) => r.admitTimes));
-    const expected = Math.min(sc.limitPerSecond, sc.offeredPerSecond) * (lastAdmit - startAt - warmMs) / 1000;
+    const expected = (Math.min(sc.limitPerSecond, sc.offeredPerSecond) * (lastAdmit - startAt - warmMs)) / 1000;
     const lat = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
-    const busiest = busiestSecond(results.flatMap((r) => r.admitTimes), startAt + warmMs, lastAdmit);
+    const busiest = busiestSecond(
+      results.flatMap((r) => r.admitTimes),
+      startAt + warmMs,
+      lastAdmit,
+    );
     const sources = results.reduce<Record<string, number>>((acc, r) => {
       for (const [k, v] of Object.entries(r.sources)) acc[k] = (acc[k] ?? 0) + v;
       return acc;
@@ -61,18 +70,27 @@ export async function runScenario(sc: Scenario): Promise<string> {
     const perPod = results.map((r) => r.admitted);
     const leasing = sc.mode === 'lease';
     return [
-      sc.mode, sc.pods, sent,
+      sc.mode,
+      sc.pods,
+      sent,
       ((to.sent - from.sent) / sent).toFixed(4),
       ((to.executed - from.executed) / sent).toFixed(4),
-      admitted, expected.toFixed(0), `${admitted >= expected ? '+' : ''}${((admitted / expected - 1) * 100).toFixed(2)} %`,
+      admitted,
+      expected.toFixed(0),
+      `${admitted >= expected ? '+' : ''}${((admitted / expected - 1) * 100).toFixed(2)} %`,
       sc.limitPerSecond < sc.offeredPerSecond ? `${busiest} (${((busiest / sc.limitPerSecond - 1) * 100).toFixed(1)} %)` : String(busiest),
       `${Math.min(...perPod)}–${Math.max(...perPod)}`,
-      percentile(lat, 0.5).toFixed(0), percentile(lat, 0.99).toFixed(0),
-      leasing ? `${(sum((r) => r.grantedRequests) / Math.max(1, grants)).toFixed(1)} / ${Math.max(...results.map((r) => r.maxLease))}` : '—',
+      percentile(lat, 0.5).toFixed(0),
+      percentile(lat, 0.99).toFixed(0),
+      leasing
+        ? `${(sum((r) => r.grantedRequests) / Math.max(1, grants)).toFixed(1)} / ${Math.max(...results.map((r) => r.maxLease))}`
+        : '—',
       leasing ? (sum((r) => r.periodSumMs) / Math.max(1, grants)).toFixed(0) : '—',
       leasing ? `${sum((r) => r.renewals.ahead)} / ${sum((r) => r.renewals.on_request)}` : '—',
       leasing ? `${sum((r) => r.returnedRequests).toFixed(0)} / ${sum((r) => r.forfeitedRequests).toFixed(0)}` : '—',
-      Object.entries(sources).map(([k, v]) => `${k} ${v}`).join(', '),
+      Object.entries(sources)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
       sum((r) => r.other),
     ].join(' | ');
   } finally {

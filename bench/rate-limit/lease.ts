@@ -34,10 +34,20 @@ try {
     for (const mode of ['exact', 'lease'] as const) {
       // A process that cannot keep up with its share (a busy machine, the exact path at 10,000/s)
       // falls further behind instead of finishing: say so in its row and go on.
-      rows.push(await runScenario({
-        redisUrl: redis.url, look, name: `hot-${mode}-${pods}`, pods, mode, lease: LEASE,
-        limitPerSecond: RATE, offeredPerSecond: 10 * RATE, seconds: SECONDS, warmSeconds: WARM,
-      }).catch((err: unknown) => `${mode} | ${pods} | did not finish: ${err instanceof Error ? err.message : String(err)}`));
+      rows.push(
+        await runScenario({
+          redisUrl: redis.url,
+          look,
+          name: `hot-${mode}-${pods}`,
+          pods,
+          mode,
+          lease: LEASE,
+          limitPerSecond: RATE,
+          offeredPerSecond: 10 * RATE,
+          seconds: SECONDS,
+          warmSeconds: WARM,
+        }).catch((err: unknown) => `${mode} | ${pods} | did not finish: ${err instanceof Error ? err.message : String(err)}`),
+      );
       console.error(`done: ${mode} × ${pods}: ${rows[rows.length - 1]}`);
     }
   }
@@ -46,7 +56,9 @@ try {
   await redis.stop();
 }
 
-console.log(`node ${process.version}; limit ${RATE}/s (burst 0) on one key, offered ${10 * RATE}/s spread over the pods; ${SECONDS} s runs, first ${WARM} s not counted; lease options ${JSON.stringify(LEASE)}\n`);
+console.log(
+  `node ${process.version}; limit ${RATE}/s (burst 0) on one key, offered ${10 * RATE}/s spread over the pods; ${SECONDS} s runs, first ${WARM} s not counted; lease options ${JSON.stringify(LEASE)}\n`,
+);
 console.log(HEADER);
 console.log(RULE);
 for (const r of rows) console.log(`| ${r} |`);

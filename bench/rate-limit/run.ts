@@ -25,14 +25,19 @@ interface Scenario {
   readonly prime: number;
 }
 
-const hugeLimit = (name: string, paths: string[]): RateLimitPolicy =>
-  limit({ name, requests: 1e9, perMs: 1000, match: matcher(paths) });
+const hugeLimit = (name: string, paths: string[]): RateLimitPolicy => limit({ name, requests: 1e9, perMs: 1000, match: matcher(paths) });
 const exhausted = limit({ name: 'tiny', requests: 1, perMs: 3_600_000, match: matcher(['/deny/']) });
 
 const scenarios: Scenario[] = [
   { name: 'no limit matches (pass-through)', limits: [hugeLimit('a', ['/api/'])], denyCache: true, path: '/other', prime: 0 },
   { name: '1 limit, allowed', limits: [hugeLimit('a', ['/api/'])], denyCache: true, path: '/api/x', prime: 0 },
-  { name: '3 limits, allowed', limits: [hugeLimit('a', ['/api/']), hugeLimit('b', ['/api/']), hugeLimit('c', ['/api/'])], denyCache: true, path: '/api/x', prime: 0 },
+  {
+    name: '3 limits, allowed',
+    limits: [hugeLimit('a', ['/api/']), hugeLimit('b', ['/api/']), hugeLimit('c', ['/api/'])],
+    denyCache: true,
+    path: '/api/x',
+    prime: 0,
+  },
   { name: '1 limit, denied, deny cache on', limits: [exhausted], denyCache: true, path: '/deny/x', prime: 2 },
   { name: '1 limit, denied, deny cache off', limits: [exhausted], denyCache: false, path: '/deny/x', prime: 2 },
 ];
@@ -52,12 +57,19 @@ async function sequential(run: (ex: ReturnType<typeof exchange>) => Promise<unkn
   return times.sort((a, b) => a - b);
 }
 
-async function concurrent(run: (ex: ReturnType<typeof exchange>) => Promise<unknown>, path: string, n: number, inflight: number): Promise<number> {
+async function concurrent(
+  run: (ex: ReturnType<typeof exchange>) => Promise<unknown>,
+  path: string,
+  n: number,
+  inflight: number,
+): Promise<number> {
   let next = 0;
   const s = performance.now();
-  await Promise.all(Array.from({ length: inflight }, async () => {
-    while (next++ < n) await run(exchange({ path }));
-  }));
+  await Promise.all(
+    Array.from({ length: inflight }, async () => {
+      while (next++ < n) await run(exchange({ path }));
+    }),
+  );
   return n / ((performance.now() - s) / 1000);
 }
 

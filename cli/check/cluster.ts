@@ -6,7 +6,13 @@
  * was being read.
  */
 import {
-  AdmissionregistrationV1Api, ApiException, AppsV1Api, BatchV1Api, CoreV1Api, DiscoveryV1Api, type KubeConfig,
+  AdmissionregistrationV1Api,
+  ApiException,
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  DiscoveryV1Api,
+  type KubeConfig,
 } from '@kubernetes/client-node';
 import { KubeconfigError, loadKubeconfig } from '../kubeconfig.js';
 import type { Pod } from '../../injector/src/k8s.js';
@@ -15,7 +21,11 @@ import type { NamespaceView, WebhookConfiguration } from './webhooks.js';
 
 export class ApiReadError extends Error {
   override readonly name = 'ApiReadError';
-  constructor(readonly what: string, readonly status: number | undefined, detail: string) {
+  constructor(
+    readonly what: string,
+    readonly status: number | undefined,
+    detail: string,
+  ) {
     super(`cannot read ${what}: ${status === undefined ? '' : `${status} `}${detail}`);
   }
 }
@@ -56,7 +66,12 @@ export class Cluster {
   private readonly admission: AdmissionregistrationV1Api;
   private readonly discovery: DiscoveryV1Api;
 
-  private constructor(readonly server: string, readonly defaultNamespace: string, kc: KubeConfig, private readonly timeoutMs: number) {
+  private constructor(
+    readonly server: string,
+    readonly defaultNamespace: string,
+    kc: KubeConfig,
+    private readonly timeoutMs: number,
+  ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);
@@ -88,7 +103,11 @@ export class Cluster {
     } catch (e) {
       if (e instanceof ApiException && e.code === 404) return undefined;
       if (e instanceof ApiException) throw new ApiReadError(what, e.code, apiMessage(e.body));
-      throw new ApiReadError(what, undefined, e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : String(e));
+      throw new ApiReadError(
+        what,
+        undefined,
+        e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : String(e),
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -118,20 +137,31 @@ export class Cluster {
 
   async pods(namespace: string, selector?: LabelSelector): Promise<Pod[]> {
     const labelSelector = selector === undefined ? undefined : selectorString(selector);
-    return plain<Pod[]>(await this.list(`pods in ${namespace}`, () => this.core.listNamespacedPod({ namespace, ...(labelSelector === undefined ? {} : { labelSelector }) })));
+    return plain<Pod[]>(
+      await this.list(`pods in ${namespace}`, () =>
+        this.core.listNamespacedPod({ namespace, ...(labelSelector === undefined ? {} : { labelSelector }) }),
+      ),
+    );
   }
 
   async workload(kind: WorkloadKind, namespace: string, name: string): Promise<Workload | undefined> {
     const what = `${kind} ${namespace}/${name}`;
     const args = { namespace, name };
     const withSelector = (o: { spec?: { selector?: LabelSelector; template?: unknown } } | undefined): Workload | undefined =>
-      o?.spec === undefined ? undefined : { template: plain<PodTemplate>(o.spec.template ?? {}), podSelectors: o.spec.selector === undefined ? [] : [o.spec.selector] };
+      o?.spec === undefined
+        ? undefined
+        : { template: plain<PodTemplate>(o.spec.template ?? {}), podSelectors: o.spec.selector === undefined ? [] : [o.spec.selector] };
     switch (kind) {
-      case 'deployment': return withSelector(await this.read(what, () => this.apps.readNamespacedDeployment(args)));
-      case 'statefulset': return withSelector(await this.read(what, () => this.apps.readNamespacedStatefulSet(args)));
-      case 'daemonset': return withSelector(await this.read(what, () => this.apps.readNamespacedDaemonSet(args)));
-      case 'replicaset': return withSelector(await this.read(what, () => this.apps.readNamespacedReplicaSet(args)));
-      case 'job': return withSelector(await this.read(what, () => this.batch.readNamespacedJob(args)));
+      case 'deployment':
+        return withSelector(await this.read(what, () => this.apps.readNamespacedDeployment(args)));
+      case 'statefulset':
+        return withSelector(await this.read(what, () => this.apps.readNamespacedStatefulSet(args)));
+      case 'daemonset':
+        return withSelector(await this.read(what, () => this.apps.readNamespacedDaemonSet(args)));
+      case 'replicaset':
+        return withSelector(await this.read(what, () => this.apps.readNamespacedReplicaSet(args)));
+      case 'job':
+        return withSelector(await this.read(what, () => this.batch.readNamespacedJob(args)));
       case 'cronjob': {
         const cj = await this.read(what, () => this.batch.readNamespacedCronJob(args));
         if (cj?.spec === undefined) return undefined;
@@ -147,24 +177,36 @@ export class Cluster {
 
   async service(namespace: string, name: string): Promise<ServiceView | undefined> {
     const s = await this.read(`service ${namespace}/${name}`, () => this.core.readNamespacedService({ namespace, name }));
-    return s === undefined ? undefined : { ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, ...(p.name === undefined ? {} : { name: p.name }) })), selector: s.spec?.selector ?? {} };
+    return s === undefined
+      ? undefined
+      : {
+          ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, ...(p.name === undefined ? {} : { name: p.name }) })),
+          selector: s.spec?.selector ?? {},
+        };
   }
 
   /** Endpoints of a Service from its EndpointSlices (kubernetes.io/service-name), for the port named `portName` (or any). */
   async endpoints(namespace: string, service: string, portName: string | undefined): Promise<EndpointView[]> {
-    const slices = await this.list(`endpointslices of service ${namespace}/${service}`,
-      () => this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` }));
-    return slices.filter((s) => portName === undefined || (s.ports ?? []).some((p) => (p.name ?? '') === portName)).flatMap((s) => (s.endpoints ?? []).map((e) => ({
-      address: e.addresses[0] ?? '?',
-      // An absent condition means ready (discovery/v1).
-      ready: e.conditions?.ready !== false,
-      ...(e.targetRef?.kind === 'Pod' ? { pod: e.targetRef.name } : {}),
-    })));
+    const slices = await this.list(`endpointslices of service ${namespace}/${service}`, () =>
+      this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` }),
+    );
+    return slices
+      .filter((s) => portName === undefined || (s.ports ?? []).some((p) => (p.name ?? '') === portName))
+      .flatMap((s) =>
+        (s.endpoints ?? []).map((e) => ({
+          address: e.addresses[0] ?? '?',
+          // An absent condition means ready (discovery/v1).
+          ready: e.conditions?.ready !== false,
+          ...(e.targetRef?.kind === 'Pod' ? { pod: e.targetRef.name } : {}),
+        })),
+      );
   }
 
   /** `data[key]` of the first ConfigMap matching `selector` that has the key. */
   async configMapValue(namespace: string, selector: LabelSelector, key: string): Promise<{ name: string; value: string } | undefined> {
-    const cms = await this.list(`configmaps in ${namespace}`, () => this.core.listNamespacedConfigMap({ namespace, labelSelector: selectorString(selector) }));
+    const cms = await this.list(`configmaps in ${namespace}`, () =>
+      this.core.listNamespacedConfigMap({ namespace, labelSelector: selectorString(selector) }),
+    );
     const cm = cms.find((c) => c.data?.[key] !== undefined);
     return cm === undefined ? undefined : { name: cm.metadata?.name ?? '?', value: cm.data?.[key] ?? '' };
   }
@@ -172,8 +214,9 @@ export class Cluster {
   /** The pod templates of the Deployments in `namespace` whose pods a Service with `selector` selects. */
   async deploymentTemplatesFor(namespace: string, selector: Labels): Promise<PodTemplate[]> {
     const ds = await this.list(`deployments in ${namespace}`, () => this.apps.listNamespacedDeployment({ namespace }));
-    const picks = ds.filter((d) => Object.keys(selector).length > 0
-      && Object.entries(selector).every(([k, v]) => d.spec?.template.metadata?.labels?.[k] === v));
+    const picks = ds.filter(
+      (d) => Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => d.spec?.template.metadata?.labels?.[k] === v),
+    );
     return picks.map((d) => plain<PodTemplate>(d.spec?.template ?? {}));
   }
 
@@ -200,8 +243,13 @@ export function selectorString(s: LabelSelector): string {
 /** The Status message the API server sends with an error, else the raw body. */
 export function apiMessage(body: unknown): string {
   if (typeof body === 'string') {
-    try { return apiMessage(JSON.parse(body)); } catch { return body.slice(0, 300); }
+    try {
+      return apiMessage(JSON.parse(body));
+    } catch {
+      return body.slice(0, 300);
+    }
   }
-  if (typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string') return (body as { message: string }).message;
+  if (typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string')
+    return (body as { message: string }).message;
   return JSON.stringify(body)?.slice(0, 300) ?? '';
 }

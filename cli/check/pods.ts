@@ -38,34 +38,49 @@ export interface JudgeInput {
 }
 
 const SKIP_FIX: Readonly<Record<string, string>> = {
-  'host-network': 'set hostNetwork: false on the pod template (a sidecar cannot redirect the node\'s network)',
-  'other-mesh': 'remove the other mesh\'s injection for this namespace or pod (its label or annotation)',
+  'host-network': "set hostNetwork: false on the pod template (a sidecar cannot redirect the node's network)",
+  'other-mesh': "remove the other mesh's injection for this namespace or pod (its label or annotation)",
   'system-namespace': 'run the workload in an application namespace',
-  'injector-namespace': 'run the workload outside the injector\'s namespace',
+  'injector-namespace': "run the workload outside the injector's namespace",
 };
 
 export function judge(input: JudgeInput): Judgement {
   const { subject, pod, namespace } = input;
   const selection = select(input.webhooks, namespace, pod.metadata?.labels ?? {});
   if (selection.webhook === undefined) {
-    return { outcome: 'not-called', webhook: undefined, findings: [notSelected(subject, input.webhooks, namespace, pod.metadata?.labels ?? {}, input.workload)] };
+    return {
+      outcome: 'not-called',
+      webhook: undefined,
+      findings: [notSelected(subject, input.webhooks, namespace, pod.metadata?.labels ?? {}, input.workload)],
+    };
   }
   const webhook = selection.webhook.name;
   // As the webhook calls it: the namespace's labels were the API server's business (selectors).
   const r = injectPod(pod, { name: namespace.name }, input.config);
   if (r.kind === 'skip') {
-    return { outcome: 'skip', webhook, findings: r.reasons.map((s: SkipReason) => finding('SIDEGATE_CHECK_INJECTOR_SKIPS', subject, `injector skips the pod (${s.code}): ${s.message}`, SKIP_FIX[s.code])) };
+    return {
+      outcome: 'skip',
+      webhook,
+      findings: r.reasons.map((s: SkipReason) =>
+        finding('SIDEGATE_CHECK_INJECTOR_SKIPS', subject, `injector skips the pod (${s.code}): ${s.message}`, SKIP_FIX[s.code]),
+      ),
+    };
   }
   const parsed = parseAnnotations(pod.metadata?.annotations).problems;
   const template = input.workload === undefined ? 'the pod' : `the pod template of ${input.workload}`;
   const findings: Finding[] = [];
-  for (const e of parsed.errors) findings.push(finding('SIDEGATE_CHECK_ANNOTATION_ERROR', subject, e, `correct or remove the annotation on ${template}`));
-  for (const w of parsed.warnings) findings.push(finding('SIDEGATE_CHECK_ANNOTATION_WARNING', subject, w, `correct or remove the annotation on ${template}`));
+  for (const e of parsed.errors)
+    findings.push(finding('SIDEGATE_CHECK_ANNOTATION_ERROR', subject, e, `correct or remove the annotation on ${template}`));
+  for (const w of parsed.warnings)
+    findings.push(finding('SIDEGATE_CHECK_ANNOTATION_WARNING', subject, w, `correct or remove the annotation on ${template}`));
   if (r.kind === 'refuse') {
-    for (const e of r.errors.filter((x) => !parsed.errors.includes(x))) findings.push(finding('SIDEGATE_CHECK_POD_REFUSED', subject, e, `change ${template} as the message says`));
+    for (const e of r.errors.filter((x) => !parsed.errors.includes(x)))
+      findings.push(finding('SIDEGATE_CHECK_POD_REFUSED', subject, e, `change ${template} as the message says`));
   }
   for (const w of r.warnings.filter((x) => !parsed.warnings.includes(x))) {
-    findings.push(finding('SIDEGATE_CHECK_INJECTION_WARNING', subject, w, `change ${template} as the message says, or accept the default it names`));
+    findings.push(
+      finding('SIDEGATE_CHECK_INJECTION_WARNING', subject, w, `change ${template} as the message says, or accept the default it names`),
+    );
   }
   return { outcome: r.kind, webhook, findings };
 }
@@ -84,16 +99,26 @@ export function describeInjection(pod: Pod, subject: string): Injection {
   const init = pod.spec.initContainers ?? [];
   const nativeProxy = init.find((c) => c.name === PROXY_CONTAINER);
   const proxy = nativeProxy ?? pod.spec.containers.find((c) => c.name === PROXY_CONTAINER);
-  if (proxy === undefined && raw === undefined) return { injected: false, detail: 'not injected: no sidecar, no sidegate.dev/status', findings: [] };
+  if (proxy === undefined && raw === undefined)
+    return { injected: false, detail: 'not injected: no sidecar, no sidegate.dev/status', findings: [] };
   const findings: Finding[] = [];
   if (status === undefined) {
-    findings.push(finding('SIDEGATE_CHECK_POD_STATUS_INVALID', subject,
-      raw === undefined ? `${PROXY_CONTAINER} is present without a ${ANNOTATION_STATUS} annotation` : `${ANNOTATION_STATUS} is not a JSON object: ${raw.slice(0, 80)}`,
-      restartFix(pod)));
+    findings.push(
+      finding(
+        'SIDEGATE_CHECK_POD_STATUS_INVALID',
+        subject,
+        raw === undefined
+          ? `${PROXY_CONTAINER} is present without a ${ANNOTATION_STATUS} annotation`
+          : `${ANNOTATION_STATUS} is not a JSON object: ${raw.slice(0, 80)}`,
+        restartFix(pod),
+      ),
+    );
   }
-  const parts = [proxy === undefined
-    ? `no ${PROXY_CONTAINER} container although ${ANNOTATION_STATUS} is set`
-    : `${nativeProxy !== undefined ? 'native sidecar' : 'classic sidecar'} ${PROXY_CONTAINER} (image ${proxy.image ?? '?'})`];
+  const parts = [
+    proxy === undefined
+      ? `no ${PROXY_CONTAINER} container although ${ANNOTATION_STATUS} is set`
+      : `${nativeProxy !== undefined ? 'native sidecar' : 'classic sidecar'} ${PROXY_CONTAINER} (image ${proxy.image ?? '?'})`,
+  ];
   const list = (label: string, v: unknown): void => {
     if (Array.isArray(v) && v.length > 0) parts.push(`${label} ${v.join(', ')}`);
   };
@@ -109,6 +134,7 @@ export function describeInjection(pod: Pod, subject: string): Injection {
 export function restartFix(pod: Pod): string {
   const ns = pod.metadata?.namespace ?? 'default';
   const w = workloadOf(pod);
-  if (w !== undefined && ['Deployment', 'StatefulSet', 'DaemonSet'].includes(w.kind)) return `kubectl -n ${ns} rollout restart ${w.kind.toLowerCase()}/${w.name}`;
+  if (w !== undefined && ['Deployment', 'StatefulSet', 'DaemonSet'].includes(w.kind))
+    return `kubectl -n ${ns} rollout restart ${w.kind.toLowerCase()}/${w.name}`;
   return `kubectl -n ${ns} delete pod ${pod.metadata?.name ?? '?'}${w === undefined ? ' (a bare pod: recreate it from its manifest)' : ''}`;
 }

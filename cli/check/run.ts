@@ -43,7 +43,8 @@ export interface Report {
    * the judgement, or — when the webhook that is called cannot be reached or trusted — the
    * failure policy's answer: refused (Fail) or admitted without a sidecar (Ignore).
    */
-  readonly newPods: { readonly outcome: Judgement['outcome'] | 'call-fails-refuse' | 'call-fails-admit'; readonly webhook: string | undefined } | undefined;
+  readonly newPods:
+    { readonly outcome: Judgement['outcome'] | 'call-fails-refuse' | 'call-fails-admit'; readonly webhook: string | undefined } | undefined;
   readonly pods: readonly PodLine[];
   readonly notes: readonly string[];
   readonly findings: readonly Finding[];
@@ -71,8 +72,13 @@ export async function runCheck(cluster: Cluster, opts: CheckOptions): Promise<Re
 
   const mwc = await guard('mutatingwebhookconfigurations', () => findConfiguration(cluster, opts.webhookConfig, findings));
   const report = (rest: Partial<Pick<Report, 'newPods' | 'pods'>> = {}): Report => ({
-    target: subject, namespace: opts.namespace, webhookConfiguration: mwc?.metadata?.name,
-    newPods: rest.newPods, pods: rest.pods ?? [], notes, findings,
+    target: subject,
+    namespace: opts.namespace,
+    webhookConfiguration: mwc?.metadata?.name,
+    newPods: rest.newPods,
+    pods: rest.pods ?? [],
+    notes,
+    findings,
   });
   let config: InjectorConfig = DEFAULT_CONFIG;
   let failing: ReadonlySet<string> = new Set();
@@ -86,16 +92,27 @@ export async function runCheck(cluster: Cluster, opts: CheckOptions): Promise<Re
   }
   const ns = await guard(`namespace/${opts.namespace}`, () => cluster.namespace(opts.namespace));
   if (ns === undefined) {
-    if (!findings.some((f) => f.code === 'SIDEGATE_CHECK_API_ERROR')) findings.push(finding('SIDEGATE_CHECK_NAMESPACE_NOT_FOUND', `namespace/${opts.namespace}`, `namespace ${opts.namespace} does not exist`));
+    if (!findings.some((f) => f.code === 'SIDEGATE_CHECK_API_ERROR'))
+      findings.push(
+        finding('SIDEGATE_CHECK_NAMESPACE_NOT_FOUND', `namespace/${opts.namespace}`, `namespace ${opts.namespace} does not exist`),
+      );
     return report();
   }
   if (mwc === undefined) return report();
   const webhooks = mwc.webhooks ?? [];
-  const judgeAs = (as: string, pod: Pod, workload?: string): Judgement => judge({ subject: as, workload, namespace: ns, pod, webhooks, config });
+  const judgeAs = (as: string, pod: Pod, workload?: string): Judgement =>
+    judge({ subject: as, workload, namespace: ns, pod, webhooks, config });
 
   const target = await judgeTarget(cluster, opts.target, ns.name, guard, judgeAs);
   if (target === undefined) {
-    findings.push(finding('SIDEGATE_CHECK_TARGET_NOT_FOUND', subject, `${subject} does not exist in namespace ${ns.name}`, `kubectl -n ${ns.name} get ${opts.target.kind}`));
+    findings.push(
+      finding(
+        'SIDEGATE_CHECK_TARGET_NOT_FOUND',
+        subject,
+        `${subject} does not exist in namespace ${ns.name}`,
+        `kubectl -n ${ns.name} get ${opts.target.kind}`,
+      ),
+    );
     return report();
   }
   const { newPods } = target;
@@ -114,20 +131,41 @@ export async function runCheck(cluster: Cluster, opts: CheckOptions): Promise<Re
     if (d.injected || !active) continue;
     // The webhook would be called for it now, and the injector would not skip it: admission was bypassed.
     const j = opts.target.kind === 'pod' ? newPods : judgeAs(`pod/${podName}`, pod);
-    if (j.outcome === 'inject' || j.outcome === 'refuse') findings.push(notInjected(pod, podName, webhooks.find((w) => w.name === j.webhook), mwc));
+    if (j.outcome === 'inject' || j.outcome === 'refuse')
+      findings.push(
+        notInjected(
+          pod,
+          podName,
+          webhooks.find((w) => w.name === j.webhook),
+          mwc,
+        ),
+      );
   }
   const called = webhooks.find((w) => w.name === newPods.webhook);
-  const outcome = called === undefined || !failing.has(called.name) ? newPods.outcome : called.failurePolicy === 'Ignore' ? 'call-fails-admit' : 'call-fails-refuse';
+  const outcome =
+    called === undefined || !failing.has(called.name)
+      ? newPods.outcome
+      : called.failurePolicy === 'Ignore'
+        ? 'call-fails-admit'
+        : 'call-fails-refuse';
   return report({ newPods: { outcome, webhook: newPods.webhook }, pods });
 }
 
 /** The target's new pods judged, and its pods that exist; undefined when the target does not. */
-async function judgeTarget(cluster: Cluster, target: Target, namespace: string, guard: Guard,
-  judgeAs: (as: string, pod: Pod, workload?: string) => Judgement): Promise<{ newPods: Judgement; running: Pod[] } | undefined> {
+async function judgeTarget(
+  cluster: Cluster,
+  target: Target,
+  namespace: string,
+  guard: Guard,
+  judgeAs: (as: string, pod: Pod, workload?: string) => Judgement,
+): Promise<{ newPods: Judgement; running: Pod[] } | undefined> {
   const subject = `${target.kind}/${target.name}`;
   if (target.kind === 'namespace') {
     // A pod with no labels or annotations of its own: what the namespace alone decides.
-    const newPods = judgeAs(subject, { metadata: { namespace }, spec: { containers: [{ name: 'app', ports: [{ containerPort: 8080 }] }] } });
+    const newPods = judgeAs(subject, {
+      metadata: { namespace },
+      spec: { containers: [{ name: 'app', ports: [{ containerPort: 8080 }] }] },
+    });
     return { newPods, running: (await guard(`pods in ${namespace}`, () => cluster.pods(namespace))) ?? [] };
   }
   if (target.kind === 'pod') {
@@ -145,26 +183,56 @@ async function judgeTarget(cluster: Cluster, target: Target, namespace: string, 
   return { newPods: judgeAs(subject, podFrom(w.template, namespace, target.name), subject), running };
 }
 
-async function findConfiguration(cluster: Cluster, name: string | undefined, findings: Finding[]): Promise<WebhookConfiguration | undefined> {
+async function findConfiguration(
+  cluster: Cluster,
+  name: string | undefined,
+  findings: Finding[],
+): Promise<WebhookConfiguration | undefined> {
   if (name !== undefined) {
     const c = await cluster.mutatingWebhookConfiguration(name);
-    if (c === undefined) findings.push(finding('SIDEGATE_CHECK_WEBHOOK_MISSING', `mutatingwebhookconfiguration/${name}`, `MutatingWebhookConfiguration ${name} does not exist`));
+    if (c === undefined)
+      findings.push(
+        finding(
+          'SIDEGATE_CHECK_WEBHOOK_MISSING',
+          `mutatingwebhookconfiguration/${name}`,
+          `MutatingWebhookConfiguration ${name} does not exist`,
+        ),
+      );
     return c;
   }
-  const ours = (await cluster.mutatingWebhookConfigurations()).filter(isSidegateConfiguration)
+  const ours = (await cluster.mutatingWebhookConfigurations())
+    .filter(isSidegateConfiguration)
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
-  if (ours.length === 0) findings.push(finding('SIDEGATE_CHECK_WEBHOOK_MISSING', 'mutatingwebhookconfigurations', 'no MutatingWebhookConfiguration carries sidegate\'s webhooks (*.sidegate.dev)'));
+  if (ours.length === 0)
+    findings.push(
+      finding(
+        'SIDEGATE_CHECK_WEBHOOK_MISSING',
+        'mutatingwebhookconfigurations',
+        "no MutatingWebhookConfiguration carries sidegate's webhooks (*.sidegate.dev)",
+      ),
+    );
   if (ours.length > 1) {
     const names = ours.map((c) => c.metadata?.name ?? '?');
-    findings.push(finding('SIDEGATE_CHECK_WEBHOOK_DUPLICATE', 'mutatingwebhookconfigurations', `${names.join(', ')} all carry sidegate's webhooks; checked ${names[0] ?? '?'}`,
-      `uninstall the extra release, or sidegate check --webhook-config ${names[1] ?? 'NAME'}`));
+    findings.push(
+      finding(
+        'SIDEGATE_CHECK_WEBHOOK_DUPLICATE',
+        'mutatingwebhookconfigurations',
+        `${names.join(', ')} all carry sidegate's webhooks; checked ${names[0] ?? '?'}`,
+        `uninstall the extra release, or sidegate check --webhook-config ${names[1] ?? 'NAME'}`,
+      ),
+    );
   }
   return ours[0];
 }
 
 /** A pod as a controller would create it from `template`. */
 function podFrom(template: PodTemplate, namespace: string, owner: string): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...(template.metadata ?? {}), namespace, generateName: `${owner}-` }, spec: template.spec ?? { containers: [] } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...(template.metadata ?? {}), namespace, generateName: `${owner}-` },
+    spec: template.spec ?? { containers: [] },
+  };
 }
 
 /** A running pod that admission would inject (or refuse) now, but runs without a sidecar: why, as far as the objects tell. */
@@ -175,8 +243,16 @@ function notInjected(pod: Pod, name: string, webhook: MutatingWebhook | undefine
   if (created !== undefined && installed !== undefined && created < installed) {
     causes.push(`it was created (${created.toISOString()}) before the webhook configuration (${installed.toISOString()})`);
   }
-  if (webhook?.failurePolicy === 'Ignore') causes.push(`webhook ${webhook.name} has failurePolicy Ignore: it was likely admitted while the injector was unreachable`);
-  if (causes.length === 0) causes.push('it was created before its namespace or labels were selected, or under failurePolicy Ignore while the injector was unreachable');
-  return finding('SIDEGATE_CHECK_POD_NOT_INJECTED', `pod/${name}`, `runs without a sidecar although ${webhook === undefined ? 'the webhook' : `webhook ${webhook.name}`} selects it: ${causes.join('; ')}`, restartFix(pod));
+  if (webhook?.failurePolicy === 'Ignore')
+    causes.push(`webhook ${webhook.name} has failurePolicy Ignore: it was likely admitted while the injector was unreachable`);
+  if (causes.length === 0)
+    causes.push(
+      'it was created before its namespace or labels were selected, or under failurePolicy Ignore while the injector was unreachable',
+    );
+  return finding(
+    'SIDEGATE_CHECK_POD_NOT_INJECTED',
+    `pod/${name}`,
+    `runs without a sidecar although ${webhook === undefined ? 'the webhook' : `webhook ${webhook.name}`} selects it: ${causes.join('; ')}`,
+    restartFix(pod),
+  );
 }
-

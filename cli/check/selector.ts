@@ -34,13 +34,18 @@ function holds(r: LabelSelectorRequirement, labels: Labels): boolean {
   const value = labels[r.key];
   const values = r.values ?? [];
   switch (r.operator) {
-    case 'In': return has && value !== undefined && values.includes(value);
+    case 'In':
+      return has && value !== undefined && values.includes(value);
     // A missing label is "not in" any set, as in apimachinery.
-    case 'NotIn': return !has || value === undefined || !values.includes(value);
-    case 'Exists': return has;
-    case 'DoesNotExist': return !has;
+    case 'NotIn':
+      return !has || value === undefined || !values.includes(value);
+    case 'Exists':
+      return has;
+    case 'DoesNotExist':
+      return !has;
     // The API server refuses webhook configurations with other operators; match nothing.
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -48,10 +53,15 @@ function holds(r: LabelSelectorRequirement, labels: Labels): boolean {
 export function describeRequirement(r: LabelSelectorRequirement): string {
   const values = (r.values ?? []).join(', ');
   switch (r.operator) {
-    case 'In': return (r.values ?? []).length === 1 ? `${r.key}=${values}` : `${r.key} in (${values})`;
-    case 'NotIn': return `${r.key} notin (${values})`;
-    case 'Exists': return r.key;
-    case 'DoesNotExist': return `!${r.key}`;
-    default: return `${r.key} ${r.operator} (${values})`;
+    case 'In':
+      return (r.values ?? []).length === 1 ? `${r.key}=${values}` : `${r.key} in (${values})`;
+    case 'NotIn':
+      return `${r.key} notin (${values})`;
+    case 'Exists':
+      return r.key;
+    case 'DoesNotExist':
+      return `!${r.key}`;
+    default:
+      return `${r.key} ${r.operator} (${values})`;
   }
 }

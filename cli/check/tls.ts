@@ -18,7 +18,11 @@ export function parsePem(pem: string): { certs: X509Certificate[]; unreadable: n
   const certs: X509Certificate[] = [];
   let unreadable = 0;
   for (const block of pem.match(PEM_CERT) ?? []) {
-    try { certs.push(new X509Certificate(block)); } catch { unreadable++; }
+    try {
+      certs.push(new X509Certificate(block));
+    } catch {
+      unreadable++;
+    }
   }
   return { certs, unreadable };
 }
@@ -27,18 +31,31 @@ const validAt = (c: X509Certificate, now: Date): boolean => new Date(c.validFrom
 
 export type CaBundle =
   | { readonly ok: true; readonly certs: readonly X509Certificate[] }
-  | { readonly ok: false; readonly code: Extract<FindingCode, 'SIDEGATE_CHECK_CA_BUNDLE_MISSING' | 'SIDEGATE_CHECK_CA_BUNDLE_INVALID'>; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly code: Extract<FindingCode, 'SIDEGATE_CHECK_CA_BUNDLE_MISSING' | 'SIDEGATE_CHECK_CA_BUNDLE_INVALID'>;
+      readonly message: string;
+    };
 
 /** clientConfig.caBundle (base64 of PEM) → the certificates the API server would trust now. */
 export function parseCaBundle(b64: string | undefined, now: Date): CaBundle {
-  if (b64 === undefined || b64 === '') return { ok: false, code: 'SIDEGATE_CHECK_CA_BUNDLE_MISSING', message: 'clientConfig.caBundle is empty' };
+  if (b64 === undefined || b64 === '')
+    return { ok: false, code: 'SIDEGATE_CHECK_CA_BUNDLE_MISSING', message: 'clientConfig.caBundle is empty' };
   const { certs, unreadable } = parsePem(Buffer.from(b64, 'base64').toString('utf8'));
   if (certs.length === 0) {
-    return { ok: false, code: 'SIDEGATE_CHECK_CA_BUNDLE_INVALID', message: `caBundle holds no PEM certificate${unreadable > 0 ? ` (${unreadable} unreadable)` : ''}` };
+    return {
+      ok: false,
+      code: 'SIDEGATE_CHECK_CA_BUNDLE_INVALID',
+      message: `caBundle holds no PEM certificate${unreadable > 0 ? ` (${unreadable} unreadable)` : ''}`,
+    };
   }
   const valid = certs.filter((c) => validAt(c, now));
   if (valid.length === 0) {
-    return { ok: false, code: 'SIDEGATE_CHECK_CA_BUNDLE_INVALID', message: `every certificate in the caBundle is outside its validity (${certs.map(describe).join('; ')})` };
+    return {
+      ok: false,
+      code: 'SIDEGATE_CHECK_CA_BUNDLE_INVALID',
+      message: `every certificate in the caBundle is outside its validity (${certs.map(describe).join('; ')})`,
+    };
   }
   return { ok: true, certs: valid };
 }
@@ -50,17 +67,28 @@ export function describe(c: X509Certificate): string {
 const signs = (issuer: X509Certificate, cert: X509Certificate): boolean => cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
 
 export interface ServingProblem {
-  readonly code: Extract<FindingCode, 'SIDEGATE_CHECK_CA_MISMATCH' | 'SIDEGATE_CHECK_SERVING_CERT_EXPIRED' | 'SIDEGATE_CHECK_SERVING_CERT_NAME'>;
+  readonly code: Extract<
+    FindingCode,
+    'SIDEGATE_CHECK_CA_MISMATCH' | 'SIDEGATE_CHECK_SERVING_CERT_EXPIRED' | 'SIDEGATE_CHECK_SERVING_CERT_NAME'
+  >;
   readonly message: string;
 }
 
 /** What would make the API server refuse `chain` (leaf first) for `name`; empty: it would accept it. */
-export function verifyServing(chain: readonly X509Certificate[], cas: readonly X509Certificate[], name: string, now: Date): ServingProblem[] {
+export function verifyServing(
+  chain: readonly X509Certificate[],
+  cas: readonly X509Certificate[],
+  name: string,
+  now: Date,
+): ServingProblem[] {
   const leaf = chain[0];
   if (leaf === undefined) return [{ code: 'SIDEGATE_CHECK_CA_MISMATCH', message: 'the injector sent no certificate' }];
   const problems: ServingProblem[] = [];
   if (!linksToBundle(chain, cas)) {
-    problems.push({ code: 'SIDEGATE_CHECK_CA_MISMATCH', message: `serving certificate (${describe(leaf)}; issuer ${leaf.issuer.replace(/\n/g, ', ')}) is not signed by any CA in the caBundle (${cas.map((c) => c.subject.replace(/\n/g, ', ')).join('; ')})` });
+    problems.push({
+      code: 'SIDEGATE_CHECK_CA_MISMATCH',
+      message: `serving certificate (${describe(leaf)}; issuer ${leaf.issuer.replace(/\n/g, ', ')}) is not signed by any CA in the caBundle (${cas.map((c) => c.subject.replace(/\n/g, ', ')).join('; ')})`,
+    });
   }
   const expired = chain.filter((c) => !validAt(c, now));
   if (expired.length > 0) {
@@ -68,7 +96,10 @@ export function verifyServing(chain: readonly X509Certificate[], cas: readonly X
   }
   const matches = isIP(name) !== 0 ? leaf.checkIP(name) !== undefined : leaf.checkHost(name, { subject: 'never' }) !== undefined;
   if (!matches) {
-    problems.push({ code: 'SIDEGATE_CHECK_SERVING_CERT_NAME', message: `the API server dials ${name}, and the serving certificate names ${leaf.subjectAltName ?? 'no subjectAltName'}` });
+    problems.push({
+      code: 'SIDEGATE_CHECK_SERVING_CERT_NAME',
+      message: `the API server dials ${name}, and the serving certificate names ${leaf.subjectAltName ?? 'no subjectAltName'}`,
+    });
   }
   return problems;
 }

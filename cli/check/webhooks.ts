@@ -57,15 +57,23 @@ export interface NamespaceView {
 
 /** The chart labels its objects part-of=sidegate; its webhooks are named *.sidegate.dev. */
 export function isSidegateConfiguration(c: WebhookConfiguration): boolean {
-  return c.metadata?.labels?.['app.kubernetes.io/part-of'] === 'sidegate' || (c.webhooks ?? []).some((w) => w.name.endsWith('.sidegate.dev'));
+  return (
+    c.metadata?.labels?.['app.kubernetes.io/part-of'] === 'sidegate' || (c.webhooks ?? []).some((w) => w.name.endsWith('.sidegate.dev'))
+  );
 }
 
 const any = (list: readonly string[] | undefined, value: string): boolean => (list ?? []).some((x) => x === '*' || x === value);
 
 /** Whether a rule sends CREATE of core v1 pods (matchPolicy aside: the chart asks for v1). */
 export function coversPodCreate(w: MutatingWebhook): boolean {
-  return (w.rules ?? []).some((r) => any(r.operations, 'CREATE') && any(r.apiGroups, '') && any(r.apiVersions, 'v1')
-    && any(r.resources, 'pods') && (r.scope === undefined || r.scope === '*' || r.scope === 'Namespaced'));
+  return (w.rules ?? []).some(
+    (r) =>
+      any(r.operations, 'CREATE') &&
+      any(r.apiGroups, '') &&
+      any(r.apiVersions, 'v1') &&
+      any(r.resources, 'pods') &&
+      (r.scope === undefined || r.scope === '*' || r.scope === 'Namespaced'),
+  );
 }
 
 export type Miss =
@@ -86,11 +94,20 @@ export interface Selection {
 export function select(webhooks: readonly MutatingWebhook[], ns: NamespaceView, podLabels: Labels): Selection {
   const misses: Miss[] = [];
   for (const w of webhooks) {
-    if (!coversPodCreate(w)) { misses.push({ webhook: w.name, where: 'rules' }); continue; }
+    if (!coversPodCreate(w)) {
+      misses.push({ webhook: w.name, where: 'rules' });
+      continue;
+    }
     const nsReq = unmetRequirement(w.namespaceSelector, ns.labels);
-    if (nsReq !== undefined) { misses.push({ webhook: w.name, where: 'namespaceSelector', requirement: nsReq }); continue; }
+    if (nsReq !== undefined) {
+      misses.push({ webhook: w.name, where: 'namespaceSelector', requirement: nsReq });
+      continue;
+    }
     const podReq = unmetRequirement(w.objectSelector, podLabels);
-    if (podReq !== undefined) { misses.push({ webhook: w.name, where: 'objectSelector', requirement: podReq }); continue; }
+    if (podReq !== undefined) {
+      misses.push({ webhook: w.name, where: 'objectSelector', requirement: podReq });
+      continue;
+    }
     return { webhook: w, misses };
   }
   return { webhook: undefined, misses };
@@ -101,28 +118,50 @@ export function select(webhooks: readonly MutatingWebhook[], ns: NamespaceView, 
  * opt-out label is the cause only if the pod would be selected without it (in a namespace that is
  * not labelled, the namespace is the cause, and removing the label would not help).
  */
-export function notSelected(subject: string, webhooks: readonly MutatingWebhook[], ns: NamespaceView, podLabels: Labels, workload: string | undefined): Finding {
+export function notSelected(
+  subject: string,
+  webhooks: readonly MutatingWebhook[],
+  ns: NamespaceView,
+  podLabels: Labels,
+  workload: string | undefined,
+): Finding {
   const { misses } = select(webhooks, ns, podLabels);
-  const why = misses.map((m) => (m.where === 'rules'
-    ? `webhook ${m.webhook}: its rules do not cover pod creation`
-    : `webhook ${m.webhook}: ${m.where === 'namespaceSelector' ? `namespace ${ns.name}` : 'pod'} does not match ${describeRequirement(m.requirement)}`)).join('; ');
+  const why = misses
+    .map((m) =>
+      m.where === 'rules'
+        ? `webhook ${m.webhook}: its rules do not cover pod creation`
+        : `webhook ${m.webhook}: ${m.where === 'namespaceSelector' ? `namespace ${ns.name}` : 'pod'} does not match ${describeRequirement(m.requirement)}`,
+    )
+    .join('; ');
   const template = workload === undefined ? 'the pod' : `the pod template of ${workload}`;
   if (misses.some((m) => m.where === 'namespaceSelector' && m.requirement.key === 'kubernetes.io/metadata.name')) {
     return finding('SIDEGATE_CHECK_NAMESPACE_EXCLUDED', subject, `namespace ${ns.name} is excluded by name: ${why}`);
   }
   if (ns.labels[LABEL_NAMESPACE_INJECTION] === 'disabled') {
-    return finding('SIDEGATE_CHECK_NAMESPACE_DISABLED', subject, `namespace ${ns.name} is labelled ${LABEL_NAMESPACE_INJECTION}=disabled: ${why}`,
-      `kubectl label namespace ${ns.name} ${LABEL_NAMESPACE_INJECTION}=enabled --overwrite`);
+    return finding(
+      'SIDEGATE_CHECK_NAMESPACE_DISABLED',
+      subject,
+      `namespace ${ns.name} is labelled ${LABEL_NAMESPACE_INJECTION}=disabled: ${why}`,
+      `kubectl label namespace ${ns.name} ${LABEL_NAMESPACE_INJECTION}=enabled --overwrite`,
+    );
   }
   if (podLabels[LABEL_POD_INJECT] === 'false') {
     const { [LABEL_POD_INJECT]: _, ...without } = podLabels;
     if (select(webhooks, ns, without).webhook !== undefined) {
-      return finding('SIDEGATE_CHECK_POD_OPT_OUT', subject, `${template} is labelled ${LABEL_POD_INJECT}=false: ${why}`,
-        `remove the label ${LABEL_POD_INJECT} from ${template}, then roll it`);
+      return finding(
+        'SIDEGATE_CHECK_POD_OPT_OUT',
+        subject,
+        `${template} is labelled ${LABEL_POD_INJECT}=false: ${why}`,
+        `remove the label ${LABEL_POD_INJECT} from ${template}, then roll it`,
+      );
     }
   }
-  return finding('SIDEGATE_CHECK_NAMESPACE_NOT_SELECTED', subject, `no sidegate webhook is called: ${why}`,
-    `kubectl label namespace ${ns.name} ${LABEL_NAMESPACE_INJECTION}=enabled (or label ${template} ${LABEL_POD_INJECT}=true)`);
+  return finding(
+    'SIDEGATE_CHECK_NAMESPACE_NOT_SELECTED',
+    subject,
+    `no sidegate webhook is called: ${why}`,
+    `kubectl label namespace ${ns.name} ${LABEL_NAMESPACE_INJECTION}=enabled (or label ${template} ${LABEL_POD_INJECT}=true)`,
+  );
 }
 
 /** Findings about the configuration itself, whatever the target. */
@@ -137,13 +176,23 @@ export function configurationFindings(c: WebhookConfiguration): Finding[] {
     // v1 defaults failurePolicy to Fail; the API server always fills it in.
     if (w.failurePolicy === 'Ignore') {
       const release = c.metadata?.annotations?.['meta.helm.sh/release-name'];
-      out.push(finding('SIDEGATE_CHECK_FAILURE_POLICY_IGNORE', subject,
-        'failurePolicy Ignore: pods created while the injector is unreachable start without a sidecar',
-        release === undefined ? undefined : `helm upgrade ${release} charts/sidegate --reuse-values --set webhook.failurePolicy=Fail`));
+      out.push(
+        finding(
+          'SIDEGATE_CHECK_FAILURE_POLICY_IGNORE',
+          subject,
+          'failurePolicy Ignore: pods created while the injector is unreachable start without a sidecar',
+          release === undefined ? undefined : `helm upgrade ${release} charts/sidegate --reuse-values --set webhook.failurePolicy=Fail`,
+        ),
+      );
     }
     if ((w.matchConditions ?? []).length > 0) {
-      out.push(finding('SIDEGATE_CHECK_MATCH_CONDITIONS', subject,
-        `matchConditions ${(w.matchConditions ?? []).map((m) => m.name).join(', ')} are not evaluated by check and may exclude pods`));
+      out.push(
+        finding(
+          'SIDEGATE_CHECK_MATCH_CONDITIONS',
+          subject,
+          `matchConditions ${(w.matchConditions ?? []).map((m) => m.name).join(', ')} are not evaluated by check and may exclude pods`,
+        ),
+      );
     }
   }
   return out;

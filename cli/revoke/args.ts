@@ -60,15 +60,35 @@ export function parseRevokeArgs(cmd: 'revoke' | 'ban', argv: readonly string[], 
   const v: Record<string, string> = {};
   const words: string[] = [];
   let action: 'add' | 'remove' | 'list' = 'add';
-  const valued = new Set(['--jti', '--issuer', '--subject', '--issued-before', '--for', '--expires', '--reason', '--kubeconfig', '--context', '--namespace', '--redis', '--timeout', '--output']);
+  const valued = new Set([
+    '--jti',
+    '--issuer',
+    '--subject',
+    '--issued-before',
+    '--for',
+    '--expires',
+    '--reason',
+    '--kubeconfig',
+    '--context',
+    '--namespace',
+    '--redis',
+    '--timeout',
+    '--output',
+  ]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     let flag = eq > 0 ? arg.slice(0, eq) : arg;
     if (flag === '-n') flag = '--namespace';
     if (flag === '-o') flag = '--output';
-    if (flag === '--remove') { action = 'remove'; continue; }
-    if (flag === '--list') { action = 'list'; continue; }
+    if (flag === '--remove') {
+      action = 'remove';
+      continue;
+    }
+    if (flag === '--list') {
+      action = 'list';
+      continue;
+    }
     if (valued.has(flag)) {
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
       if (value === undefined || value === '') return `${flag} needs a value`;
@@ -86,7 +106,8 @@ export function parseRevokeArgs(cmd: 'revoke' | 'ban', argv: readonly string[], 
     ...(v['--context'] === undefined ? {} : { context: v['--context'] }),
     ...(v['--namespace'] === undefined ? {} : { namespace: v['--namespace'] }),
     ...(v['--redis'] === undefined ? {} : { redis: v['--redis'] }),
-    timeoutMs, output,
+    timeoutMs,
+    output,
   };
   const tokenFlags = ['--jti', '--issuer', '--subject', '--issued-before'].filter((f) => v[f] !== undefined);
   if (action === 'list') {
@@ -121,14 +142,18 @@ export function parseRevokeArgs(cmd: 'revoke' | 'ban', argv: readonly string[], 
     return { ...common, action, entry: { kind: 'jti', jti: v['--jti'], expires, ...reason } };
   }
   const issuer = v['--issuer'];
-  if (issuer === undefined) return v['--subject'] !== undefined ? '--subject needs --issuer (subjects are per issuer)' : 'what to revoke? --jti ID, or --issuer ISS [--subject SUB]';
+  if (issuer === undefined)
+    return v['--subject'] !== undefined
+      ? '--subject needs --issuer (subjects are per issuer)'
+      : 'what to revoke? --jti ID, or --issuer ISS [--subject SUB]';
   let before = now;
   if (v['--issued-before'] !== undefined) {
     const t = parseTime(v['--issued-before']);
     if (typeof t !== 'number') return `--issued-before ${t.message}`;
     before = t;
   }
-  if (expires <= before && action === 'add') return `the entry would expire (${new Date(expires).toISOString()}) before its cut-off: give --for at least the issuer's longest token lifetime`;
+  if (expires <= before && action === 'add')
+    return `the entry would expire (${new Date(expires).toISOString()}) before its cut-off: give --for at least the issuer's longest token lifetime`;
   const subject = v['--subject'];
   return subject === undefined
     ? { ...common, action, entry: { kind: 'issuer', issuer, issuedBefore: before, expires, ...reason } }

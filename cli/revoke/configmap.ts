@@ -6,7 +6,12 @@
  */
 import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import {
-  formatRevocations, parseRevocations, REVOCATIONS_CONFIGMAP, REVOCATIONS_KEY, type RevocationEntry, type RevocationProblem,
+  formatRevocations,
+  parseRevocations,
+  REVOCATIONS_CONFIGMAP,
+  REVOCATIONS_KEY,
+  type RevocationEntry,
+  type RevocationProblem,
 } from '../../sidecar/src/revocation/index.js';
 import { apiMessage } from '../check/cluster.js';
 
@@ -25,7 +30,11 @@ const CONFLICT_RETRIES = 5;
 
 export class RevocationConfigMap {
   private readonly core: CoreV1Api;
-  constructor(kc: KubeConfig, readonly namespace: string, readonly name = REVOCATIONS_CONFIGMAP) {
+  constructor(
+    kc: KubeConfig,
+    readonly namespace: string,
+    readonly name = REVOCATIONS_CONFIGMAP,
+  ) {
     this.core = kc.makeApiClient(CoreV1Api);
   }
 
@@ -40,21 +49,35 @@ export class RevocationConfigMap {
    * Apply `change` to the stored entries and write the result (creating the ConfigMap when absent).
    * `change` may run more than once (after a conflict); it gets the current entries and returns the new ones.
    */
-  async update(change: (current: readonly RevocationEntry[], problems: readonly RevocationProblem[]) => RevocationEntry[], now: number): Promise<ListRead> {
+  async update(
+    change: (current: readonly RevocationEntry[], problems: readonly RevocationProblem[]) => RevocationEntry[],
+    now: number,
+  ): Promise<ListRead> {
     for (let attempt = 0; ; attempt++) {
       const cm = await this.get();
       const cur = cm === undefined ? { entries: [], problems: [], fatal: false } : parsed(cm);
       // Never overwrite what could not be read: it may be someone's revocations in a shape we do not know.
-      if (cur.fatal) throw new ApiWriteError(`configmap ${this.namespace}/${this.name} holds no readable revocation list (${cur.problems.map((p) => `${p.path || '/'}: ${p.message}`).join('; ')}): fix it with kubectl edit, then run this again`);
+      if (cur.fatal)
+        throw new ApiWriteError(
+          `configmap ${this.namespace}/${this.name} holds no readable revocation list (${cur.problems.map((p) => `${p.path || '/'}: ${p.message}`).join('; ')}): fix it with kubectl edit, then run this again`,
+        );
       const next = change(cur.entries, cur.problems);
       const data = { ...(cm?.data ?? {}), [REVOCATIONS_KEY]: formatRevocations(next, now) };
       try {
         if (cm === undefined) {
-          await this.core.createNamespacedConfigMap({ namespace: this.namespace, body: {
-            apiVersion: 'v1', kind: 'ConfigMap',
-            metadata: { name: this.name, namespace: this.namespace, labels: { 'app.kubernetes.io/part-of': 'sidegate', 'app.kubernetes.io/component': 'revocations' } },
-            data,
-          } });
+          await this.core.createNamespacedConfigMap({
+            namespace: this.namespace,
+            body: {
+              apiVersion: 'v1',
+              kind: 'ConfigMap',
+              metadata: {
+                name: this.name,
+                namespace: this.namespace,
+                labels: { 'app.kubernetes.io/part-of': 'sidegate', 'app.kubernetes.io/component': 'revocations' },
+              },
+              data,
+            },
+          });
         } else {
           await this.core.replaceNamespacedConfigMap({ name: this.name, namespace: this.namespace, body: { ...cm, data } });
         }

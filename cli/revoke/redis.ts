@@ -6,7 +6,13 @@ import { loadRedisConfig } from '../../sidecar/src/redis/config.js';
 import { createRedisClient } from '../../sidecar/src/redis/client.js';
 import { deleteEntry, putEntry, putMark, type RevocationEntry } from '../../sidecar/src/revocation/index.js';
 
-export async function writeRedis(url: string, e: RevocationEntry, action: 'add' | 'remove', now: number, timeoutMs: number): Promise<string | undefined> {
+export async function writeRedis(
+  url: string,
+  e: RevocationEntry,
+  action: 'add' | 'remove',
+  now: number,
+  timeoutMs: number,
+): Promise<string | undefined> {
   return onRedis(url, timeoutMs, (c) => (action === 'add' ? putEntry(c, e, now, false) : deleteEntry(c, e)));
 }
 
@@ -18,18 +24,27 @@ export function writeMark(url: string, namespace: string, mark: string, timeoutM
   return onRedis(url, timeoutMs, (c) => putMark(c, namespace, mark));
 }
 
-async function onRedis(url: string, timeoutMs: number, write: (c: ReturnType<typeof createRedisClient>) => Promise<void>): Promise<string | undefined> {
+async function onRedis(
+  url: string,
+  timeoutMs: number,
+  write: (c: ReturnType<typeof createRedisClient>) => Promise<void>,
+): Promise<string | undefined> {
   let client: ReturnType<typeof createRedisClient> | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
     client = createRedisClient(loadRedisConfig(url, process.env), { connectionName: 'sidegate/revoke', connectTimeoutMs: timeoutMs });
     client.on('error', () => undefined);
     const c = client;
-    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs); });
-    await Promise.race([(async () => {
-      if (c.status !== 'ready') await new Promise<void>((resolve) => c.once('ready', () => resolve()));
-      await write(c);
-    })(), timeout]);
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    await Promise.race([
+      (async () => {
+        if (c.status !== 'ready') await new Promise<void>((resolve) => c.once('ready', () => resolve()));
+        await write(c);
+      })(),
+      timeout,
+    ]);
     return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

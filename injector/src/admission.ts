@@ -35,8 +35,7 @@ export interface Review {
 
 /** What happened, for metrics: bounded values only. */
 export type Outcome =
-  | { readonly result: 'injected' | 'refused' | 'ignored' | 'valid' | 'invalid' }
-  | { readonly result: 'skipped'; readonly reason: SkipCode };
+  { readonly result: 'injected' | 'refused' | 'ignored' | 'valid' | 'invalid' } | { readonly result: 'skipped'; readonly reason: SkipCode };
 
 export class BadReviewError extends Error {
   override readonly name = 'BadReviewError';
@@ -88,8 +87,12 @@ function deny(uid: string, message: string, warnings: readonly string[] = []): A
 }
 
 function isPod(o: unknown): o is Pod {
-  return isRecord(o) && isRecord(o.spec) && Array.isArray(o.spec.containers)
-    && o.spec.containers.every((c) => isRecord(c) && typeof c.name === 'string');
+  return (
+    isRecord(o) &&
+    isRecord(o.spec) &&
+    Array.isArray(o.spec.containers) &&
+    o.spec.containers.every((c) => isRecord(c) && typeof c.name === 'string')
+  );
 }
 
 /** `/inject`: only pod creations are mutated; everything else is allowed unchanged. */
@@ -98,7 +101,10 @@ export function admitPod(req: AdmissionRequest, config: InjectorConfig): { respo
     return { response: allow(req.uid), outcome: { result: 'ignored' } };
   }
   if (!isPod(req.object)) {
-    return { response: deny(req.uid, 'sidegate refused the pod: not a valid Pod object (spec.containers missing)'), outcome: { result: 'refused' } };
+    return {
+      response: deny(req.uid, 'sidegate refused the pod: not a valid Pod object (spec.containers missing)'),
+      outcome: { result: 'refused' },
+    };
   }
   const nsName = req.namespace ?? (typeof req.object.metadata?.namespace === 'string' ? req.object.metadata.namespace : 'default');
   // Namespace labels were already matched by the webhook's namespaceSelector.
@@ -137,8 +143,10 @@ export function validatePolicyConfigMap(req: AdmissionRequest, config?: Injector
   const name = typeof meta.name === 'string' ? meta.name : '?';
   const data = isRecord(cm.data) ? cm.data : {};
   const text = data[POLICY_KEY];
-  const fail = (msg: string): { response: AdmissionResponse; outcome: Outcome } =>
-    ({ response: deny(req.uid, `sidegate: ConfigMap ${name} holds an invalid policy: ${msg}`), outcome: { result: 'invalid' } });
+  const fail = (msg: string): { response: AdmissionResponse; outcome: Outcome } => ({
+    response: deny(req.uid, `sidegate: ConfigMap ${name} holds an invalid policy: ${msg}`),
+    outcome: { result: 'invalid' },
+  });
   if (typeof text !== 'string') return fail(`no "${POLICY_KEY}" key`);
   let doc: unknown;
   try {

@@ -59,7 +59,10 @@ function isHttpUrl(s: string, httpsOnly: boolean): boolean {
 }
 
 function list(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 /** A port number for the proxy to use, or an error text. */
@@ -98,31 +101,41 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], full: str
 
 export const ANNOTATIONS: readonly AnnotationSpec[] = [
   {
-    name: 'policy', default: '(none)', example: 'orders-policy',
-    meaning: 'Name of a ConfigMap in the pod\'s namespace whose key `policy.yaml` holds the Policy. Mounted read-only as an optional volume and reloaded live.',
+    name: 'policy',
+    default: '(none)',
+    example: 'orders-policy',
+    meaning:
+      "Name of a ConfigMap in the pod's namespace whose key `policy.yaml` holds the Policy. Mounted read-only as an optional volume and reloaded live.",
     parse(v, out, p, full) {
       if (v.length <= 253 && DNS_SUBDOMAIN.test(v)) out.policyConfigMap = v;
       else p.errors.push(`${full}: ${quote(v)} is not a valid ConfigMap name`);
     },
   },
   {
-    name: 'jwt-issuer', default: '(none: no JWT provider from annotations)', example: 'https://id.example.com',
-    meaning: 'Adds a JWT provider named `annotations` with this issuer; every path then needs a valid token unless listed in `public-paths`.',
+    name: 'jwt-issuer',
+    default: '(none: no JWT provider from annotations)',
+    example: 'https://id.example.com',
+    meaning:
+      'Adds a JWT provider named `annotations` with this issuer; every path then needs a valid token unless listed in `public-paths`.',
     parse(v, out, p, full) {
       if (isHttpUrl(v, false)) out.jwtIssuer = v;
       else p.errors.push(`${full}: ${quote(v)} is not an http(s) URL`);
     },
   },
   {
-    name: 'jwks-uri', default: '(OpenID discovery from the issuer)', example: 'https://id.example.com/jwks.json',
-    meaning: 'Where the provider\'s signing keys are fetched. Needs `jwt-issuer`.',
+    name: 'jwks-uri',
+    default: '(OpenID discovery from the issuer)',
+    example: 'https://id.example.com/jwks.json',
+    meaning: "Where the provider's signing keys are fetched. Needs `jwt-issuer`.",
     parse(v, out, p, full) {
       if (isHttpUrl(v, false)) out.jwksUri = v;
       else p.errors.push(`${full}: ${quote(v)} is not an http(s) URL`);
     },
   },
   {
-    name: 'jwt-audiences', default: '(audience not checked)', example: 'orders,orders-internal',
+    name: 'jwt-audiences',
+    default: '(audience not checked)',
+    example: 'orders,orders-internal',
     meaning: 'Comma-separated audiences; a token must carry one of them. Needs `jwt-issuer`.',
     parse(v, out, p, full) {
       const a = list(v);
@@ -131,7 +144,9 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     },
   },
   {
-    name: 'public-paths', default: '(none)', example: '/healthz,/public/*',
+    name: 'public-paths',
+    default: '(none)',
+    example: '/healthz,/public/*',
     meaning: 'Comma-separated paths (exact, or prefix written `/x/*`) that need no token.',
     parse(v, out, p, full) {
       const paths = list(v);
@@ -142,8 +157,11 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     },
   },
   {
-    name: 'rate-limit', default: '(none)', example: '100/s burst 20 by client-ip',
-    meaning: 'Shared rate limits: `<n>/<period> [burst <n>] [by client-ip|method|route|header:NAME|claim:NAME,...] [on /path,...]`, several separated by `;`. Without `by`, one budget for the whole service.',
+    name: 'rate-limit',
+    default: '(none)',
+    example: '100/s burst 20 by client-ip',
+    meaning:
+      'Shared rate limits: `<n>/<period> [burst <n>] [by client-ip|method|route|header:NAME|claim:NAME,...] [on /path,...]`, several separated by `;`. Without `by`, one budget for the whole service.',
     parse(v, out, p, full) {
       const r = parseRateLimitShorthand(v);
       for (const msg of r.problems) p.errors.push(`${full}: ${msg}`);
@@ -151,8 +169,11 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     },
   },
   {
-    name: 'maintenance', default: '(none: the policy decides)', example: 'on retry-after 10m except /healthz,/status',
-    meaning: 'Maintenance mode for this workload: `on [retry-after <duration>] [except <path>,...]` answers 503 `SIDEGATE_ERR_MAINTENANCE` except on the listed paths; `off` turns off what the chart defaults switched on. It is the overlay, so it wins over the policy ConfigMap; to switch without a rollout, edit `spec.maintenance` in the ConfigMap instead.',
+    name: 'maintenance',
+    default: '(none: the policy decides)',
+    example: 'on retry-after 10m except /healthz,/status',
+    meaning:
+      'Maintenance mode for this workload: `on [retry-after <duration>] [except <path>,...]` answers 503 `SIDEGATE_ERR_MAINTENANCE` except on the listed paths; `off` turns off what the chart defaults switched on. It is the overlay, so it wins over the policy ConfigMap; to switch without a rollout, edit `spec.maintenance` in the ConfigMap instead.',
     parse(v, out, p, full) {
       const r = parseMaintenanceShorthand(v);
       for (const msg of r.problems) p.errors.push(`${full}: ${msg}`);
@@ -160,7 +181,9 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     },
   },
   {
-    name: 'app-port', default: 'first TCP containerPort of the first container, else 8080', example: '8080',
+    name: 'app-port',
+    default: 'first TCP containerPort of the first container, else 8080',
+    example: '8080',
     meaning: 'The app port the sidecar forwards to (number or container port name).',
     parse(v, out, p, full) {
       if (/^\d+$/.test(v)) {
@@ -172,7 +195,9 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     },
   },
   {
-    name: 'app-protocol', default: 'http1', example: 'grpc',
+    name: 'app-protocol',
+    default: 'http1',
+    example: 'grpc',
     meaning: 'How the sidecar talks to the app: `http1`, `h2c` or `grpc` (gRPC is h2c).',
     parse(v, out, p, full) {
       const r = oneOf(v, ['http1', 'h2c', 'grpc'] as const, full, p);
@@ -180,28 +205,47 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     },
   },
   {
-    name: 'proxy-cpu', default: '50m (injector config)', example: '200m',
+    name: 'proxy-cpu',
+    default: '50m (injector config)',
+    example: '200m',
     meaning: 'CPU request of the sidecar.',
-    parse(v, out, p, full) { out.proxyCpu = quantity(v, full, p); },
+    parse(v, out, p, full) {
+      out.proxyCpu = quantity(v, full, p);
+    },
   },
   {
-    name: 'proxy-memory', default: '64Mi (injector config)', example: '128Mi',
+    name: 'proxy-memory',
+    default: '64Mi (injector config)',
+    example: '128Mi',
     meaning: 'Memory request of the sidecar (the memory limit is raised to it when lower).',
-    parse(v, out, p, full) { out.proxyMemory = quantity(v, full, p); },
+    parse(v, out, p, full) {
+      out.proxyMemory = quantity(v, full, p);
+    },
   },
   {
-    name: 'proxy-cpu-limit', default: '(none, injector config)', example: '1',
+    name: 'proxy-cpu-limit',
+    default: '(none, injector config)',
+    example: '1',
     meaning: 'CPU limit of the sidecar; must not be below `proxy-cpu`.',
-    parse(v, out, p, full) { out.proxyCpuLimit = quantity(v, full, p); },
+    parse(v, out, p, full) {
+      out.proxyCpuLimit = quantity(v, full, p);
+    },
   },
   {
-    name: 'proxy-memory-limit', default: '256Mi (injector config)', example: '512Mi',
+    name: 'proxy-memory-limit',
+    default: '256Mi (injector config)',
+    example: '512Mi',
     meaning: 'Memory limit of the sidecar; must not be below `proxy-memory`.',
-    parse(v, out, p, full) { out.proxyMemoryLimit = quantity(v, full, p); },
+    parse(v, out, p, full) {
+      out.proxyMemoryLimit = quantity(v, full, p);
+    },
   },
   {
-    name: 'inbound-ports', default: 'the app port', example: '8080,8443',
-    meaning: 'Comma-separated inbound ports redirected to the sidecar, or `*` for every TCP port. The sidecar forwards all of them to the app port.',
+    name: 'inbound-ports',
+    default: 'the app port',
+    example: '8080,8443',
+    meaning:
+      'Comma-separated inbound ports redirected to the sidecar, or `*` for every TCP port. The sidecar forwards all of them to the app port.',
     parse(v, out, p, full) {
       if (v.trim() === '*') out.inboundPorts = '*';
       else {
@@ -212,21 +256,31 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     },
   },
   {
-    name: 'exclude-inbound-ports', default: '(none)', example: '9102',
+    name: 'exclude-inbound-ports',
+    default: '(none)',
+    example: '9102',
     meaning: 'Comma-separated inbound ports never redirected (they reach the app directly, bypassing auth and limits).',
-    parse(v, out, p, full) { out.excludeInboundPorts = portList(v, full, p); },
+    parse(v, out, p, full) {
+      out.excludeInboundPorts = portList(v, full, p);
+    },
   },
   {
-    name: 'interception', default: 'redirect (injector config)', example: 'none',
-    meaning: '`redirect`: an init container with NET_ADMIN/NET_RAW redirects inbound traffic to the sidecar. `none`: nothing privileged is added; point the Service\'s targetPort at the named port `sidegate`.',
+    name: 'interception',
+    default: 'redirect (injector config)',
+    example: 'none',
+    meaning:
+      "`redirect`: an init container with NET_ADMIN/NET_RAW redirects inbound traffic to the sidecar. `none`: nothing privileged is added; point the Service's targetPort at the named port `sidegate`.",
     parse(v, out, p, full) {
       const r = oneOf(v, ['redirect', 'none'] as const, full, p);
       if (r !== undefined) out.interception = r;
     },
   },
   {
-    name: 'native-sidecar', default: 'true (injector config)', example: 'false',
-    meaning: '`true`: the proxy is an init container with `restartPolicy: Always` (Kubernetes 1.29+), started and ready before the app, and Jobs complete. `false`: a classic first container.',
+    name: 'native-sidecar',
+    default: 'true (injector config)',
+    example: 'false',
+    meaning:
+      '`true`: the proxy is an init container with `restartPolicy: Always` (Kubernetes 1.29+), started and ready before the app, and Jobs complete. `false`: a classic first container.',
     parse(v, out, p, full) {
       if (v === 'true' || v === 'false') out.nativeSidecar = v === 'true';
       else p.warnings.push(`${full}: ${quote(v)} is not true or false; using the default`);
@@ -237,7 +291,10 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
 const BY_NAME: ReadonlyMap<string, AnnotationSpec> = new Map(ANNOTATIONS.map((a) => [PREFIX + a.name, a]));
 
 /** Parses all `sidegate.dev/` annotations of a pod (ours, like the status annotation, are skipped). */
-export function parseAnnotations(annotations: Readonly<Record<string, string>> | undefined): { settings: AnnotationSettings; problems: Problems } {
+export function parseAnnotations(annotations: Readonly<Record<string, string>> | undefined): {
+  settings: AnnotationSettings;
+  problems: Problems;
+} {
   const settings: AnnotationSettings = {};
   const problems: Problems = { errors: [], warnings: [] };
   for (const [key, raw] of Object.entries(annotations ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -251,7 +308,10 @@ export function parseAnnotations(annotations: Readonly<Record<string, string>> |
       problems.warnings.push(`${key}: unknown sidegate annotation, ignored`);
     }
   }
-  for (const [need, what] of [['jwksUri', 'jwks-uri'], ['jwtAudiences', 'jwt-audiences']] as const) {
+  for (const [need, what] of [
+    ['jwksUri', 'jwks-uri'],
+    ['jwtAudiences', 'jwt-audiences'],
+  ] as const) {
     if (settings[need] !== undefined && settings.jwtIssuer === undefined) {
       problems.errors.push(`${PREFIX}${what} needs ${PREFIX}jwt-issuer`);
     }

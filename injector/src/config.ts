@@ -29,7 +29,8 @@ export interface InjectorConfig {
   /** Log level handed to sidecars. */
   readonly logLevel: string | undefined;
   /** Where injected sidecars send traces; undefined: tracing off. */
-  readonly tracing: { readonly exporter: 'otlp' | 'jaeger'; readonly endpoint: string; readonly sampler: string; readonly samplerArg: string } | undefined;
+  readonly tracing:
+    { readonly exporter: 'otlp' | 'jaeger'; readonly endpoint: string; readonly sampler: string; readonly samplerArg: string } | undefined;
 }
 
 export const DEFAULT_CONFIG: InjectorConfig = Object.freeze({
@@ -79,7 +80,18 @@ function oneOf<T extends string>(o: Record<string, unknown>, key: string, allowe
 export function parseInjectorConfig(raw: unknown): InjectorConfig {
   if (raw === undefined || raw === null) return DEFAULT_CONFIG;
   if (!isRecord(raw)) throw new ConfigError('injector config: expected an object');
-  const known = ['image', 'imagePullPolicy', 'injectorNamespace', 'nativeSidecar', 'interception', 'resources', 'redis', 'defaultPolicy', 'logLevel', 'tracing'];
+  const known = [
+    'image',
+    'imagePullPolicy',
+    'injectorNamespace',
+    'nativeSidecar',
+    'interception',
+    'resources',
+    'redis',
+    'defaultPolicy',
+    'logLevel',
+    'tracing',
+  ];
   for (const k of Object.keys(raw)) if (!known.includes(k)) throw new ConfigError(`injector config: unknown key "${k}"`);
   const d = DEFAULT_CONFIG;
   const res = raw.resources === undefined ? {} : raw.resources;
@@ -100,7 +112,14 @@ export function parseInjectorConfig(raw: unknown): InjectorConfig {
   let tracing: InjectorConfig['tracing'];
   if (raw.tracing !== undefined && raw.tracing !== null) {
     if (!isRecord(raw.tracing)) throw new ConfigError('tracing: expected an object');
-    const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+    const SAMPLERS = [
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ] as const;
     tracing = Object.freeze({
       exporter: oneOf(raw.tracing, 'exporter', ['otlp', 'jaeger'] as const, 'otlp'),
       endpoint: str(raw.tracing, 'endpoint', '', 'tracing'),

@@ -4,7 +4,11 @@
  */
 import type { InjectorConfig } from './config.js';
 import {
-  LABEL_NAMESPACE_INJECTION, LABEL_POD_INJECT, OTHER_MESH_ANNOTATIONS, OTHER_MESH_CONTAINERS, SYSTEM_NAMESPACES,
+  LABEL_NAMESPACE_INJECTION,
+  LABEL_POD_INJECT,
+  OTHER_MESH_ANNOTATIONS,
+  OTHER_MESH_CONTAINERS,
+  SYSTEM_NAMESPACES,
 } from './constants.js';
 import type { NamespaceInfo, Pod } from './k8s.js';
 
@@ -49,7 +53,10 @@ export function skipReasons(pod: Pod, ns: NamespaceInfo, config: InjectorConfig)
     }
   }
   if (pod.spec.hostNetwork === true) {
-    reasons.push({ code: 'host-network', message: 'hostNetwork pods share the node\'s network; redirecting it would capture the node\'s traffic' });
+    reasons.push({
+      code: 'host-network',
+      message: "hostNetwork pods share the node's network; redirecting it would capture the node's traffic",
+    });
   }
   const mesh = otherMesh(pod);
   if (mesh !== undefined) {

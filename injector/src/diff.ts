@@ -6,9 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 
 export type PatchOp =
-  | { op: 'add'; path: string; value: unknown }
-  | { op: 'remove'; path: string }
-  | { op: 'replace'; path: string; value: unknown };
+  { op: 'add'; path: string; value: unknown } | { op: 'remove'; path: string } | { op: 'replace'; path: string; value: unknown };
 
 /** RFC 6901 escaping: annotation keys like `sidegate.dev/status` contain `/`. */
 export const pointerToken = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');

@@ -7,7 +7,13 @@ export { diff, type PatchOp } from './diff.js';
 export { injectManifests, ManifestSyntaxError, type OfflineResult } from './offline.js';
 export type { Outcome as WorkloadOutcome } from './workloads.js';
 export {
-  admitPod, decodeReview, validatePolicyConfigMap, review, BadReviewError, type AdmissionRequest, type AdmissionResponse,
+  admitPod,
+  decodeReview,
+  validatePolicyConfigMap,
+  review,
+  BadReviewError,
+  type AdmissionRequest,
+  type AdmissionResponse,
 } from './admission.js';
 export { startWebhook, type Webhook, type WebhookOptions } from './webhook.js';
 export { InjectorMetrics } from './metrics.js';

@@ -6,7 +6,14 @@
 import { quote } from '../../policies/src/index.js';
 import { parseAnnotations } from './annotations.js';
 import type { InjectorConfig } from './config.js';
-import { ANNOTATION_STATUS, NO_TOKEN_VOLUME, POLICY_VOLUME, PROMETHEUS_ANNOTATIONS, PROXY_CONTAINER, REVOCATIONS_VOLUME } from './constants.js';
+import {
+  ANNOTATION_STATUS,
+  NO_TOKEN_VOLUME,
+  POLICY_VOLUME,
+  PROMETHEUS_ANNOTATIONS,
+  PROXY_CONTAINER,
+  REVOCATIONS_VOLUME,
+} from './constants.js';
 import { skipReasons, type SkipReason } from './decide.js';
 import { diff, type PatchOp } from './diff.js';
 import { serviceIdentity, workloadOf } from './identity.js';
@@ -51,8 +58,10 @@ export function injectPod(pod: Pod, namespace: NamespaceInfo, config: InjectorCo
   const proxy = proxyContainer({ plan, config, service, workload: owner, overlay, appProbes });
   const added = addContainers(work, plan.native, proxy, plan.interception === 'redirect' ? initContainer(plan, config) : undefined);
   work.spec.volumes = [
-    ...(work.spec.volumes ?? []), noTokenVolume(),
-    ...(plan.policyConfigMap === undefined ? [] : [policyVolume(plan.policyConfigMap)]), revocationsVolume(),
+    ...(work.spec.volumes ?? []),
+    noTokenVolume(),
+    ...(plan.policyConfigMap === undefined ? [] : [policyVolume(plan.policyConfigMap)]),
+    revocationsVolume(),
   ];
 
   const meta = (work.metadata ??= {});
@@ -70,7 +79,8 @@ export function injectPod(pod: Pod, namespace: NamespaceInfo, config: InjectorCo
     version: 1,
     initContainers: added.init,
     containers: added.containers,
-    volumes: plan.policyConfigMap === undefined ? [NO_TOKEN_VOLUME, REVOCATIONS_VOLUME] : [NO_TOKEN_VOLUME, POLICY_VOLUME, REVOCATIONS_VOLUME],
+    volumes:
+      plan.policyConfigMap === undefined ? [NO_TOKEN_VOLUME, REVOCATIONS_VOLUME] : [NO_TOKEN_VOLUME, POLICY_VOLUME, REVOCATIONS_VOLUME],
     annotations: previous,
     probes: originals,
   });
@@ -78,7 +88,12 @@ export function injectPod(pod: Pod, namespace: NamespaceInfo, config: InjectorCo
   return { kind: 'inject', pod: work, patch, warnings: problems.warnings };
 }
 
-function addContainers(pod: Pod, native: boolean, proxy: ReturnType<typeof proxyContainer>, init: ReturnType<typeof initContainer> | undefined) {
+function addContainers(
+  pod: Pod,
+  native: boolean,
+  proxy: ReturnType<typeof proxyContainer>,
+  init: ReturnType<typeof initContainer> | undefined,
+) {
   const spec = pod.spec;
   const before = spec.initContainers ?? [];
   // Ours go first: the network rules before anything runs, the proxy ready before any user

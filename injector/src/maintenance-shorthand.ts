@@ -21,7 +21,10 @@ export const MAINTENANCE_GRAMMAR = 'on [retry-after <duration>] [except <path>,.
 
 /** The section, or every problem found (each a sentence). */
 export function parseMaintenanceShorthand(value: string): { maintenance: ShorthandMaintenance | undefined; problems: string[] } {
-  const words = value.trim().split(/\s+/).filter((w) => w !== '');
+  const words = value
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
   const problems: string[] = [];
   const head = words.shift()?.toLowerCase();
   if (head === 'off' || head === 'false') {
@@ -38,12 +41,17 @@ export function parseMaintenanceShorthand(value: string): { maintenance: Shortha
     if (w === 'retry-after') {
       const d = words.shift();
       if (d === undefined) problems.push('retry-after needs a duration such as 60s or 10m');
-      else if (!((parseDuration(d) ?? 0) > 0)) problems.push(`retry-after ${quote(d)} is not a duration greater than zero such as 60s or 10m`);
+      else if (!((parseDuration(d) ?? 0) > 0))
+        problems.push(`retry-after ${quote(d)} is not a duration greater than zero such as 60s or 10m`);
       else if (retryAfter !== undefined) problems.push('retry-after is given twice');
       else retryAfter = d;
     } else if (w === 'except') {
       // The rest of the value: paths separated by commas (spaces after them are fine).
-      const paths = words.splice(0).join('').split(',').filter((p) => p !== '');
+      const paths = words
+        .splice(0)
+        .join('')
+        .split(',')
+        .filter((p) => p !== '');
       const bad = paths.filter((p) => !p.startsWith('/') && p !== '*');
       if (paths.length === 0) problems.push('except needs paths, e.g. except /healthz,/status');
       else if (bad.length > 0) problems.push(`except: paths must start with / (${bad.map(quote).join(', ')})`);
@@ -54,7 +62,11 @@ export function parseMaintenanceShorthand(value: string): { maintenance: Shortha
   }
   if (problems.length > 0) return { maintenance: undefined, problems };
   return {
-    maintenance: { enabled: true, ...(retryAfter === undefined ? {} : { retryAfter }), ...(except === undefined ? {} : { except: [{ paths: except }] }) },
+    maintenance: {
+      enabled: true,
+      ...(retryAfter === undefined ? {} : { retryAfter }),
+      ...(except === undefined ? {} : { except: [{ paths: except }] }),
+    },
     problems,
   };
 }

@@ -9,12 +9,14 @@ export class InjectorMetrics {
   readonly reviews = new Counter({
     name: 'sidegate_injector_reviews_total',
     help: 'Admission reviews answered, by endpoint (inject, validate) and result (injected, skipped, refused, ignored, valid, invalid, bad_request).',
-    labelNames: ['endpoint', 'result'] as const, registers: [this.registry],
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
   });
   readonly skips = new Counter({
     name: 'sidegate_injector_skips_total',
     help: 'Pods not injected, by reason code (see docs/annotations.md).',
-    labelNames: ['reason'] as const, registers: [this.registry],
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
   });
   readonly duration = new Histogram({
     name: 'sidegate_injector_review_duration_seconds',
@@ -26,7 +28,8 @@ export class InjectorMetrics {
   readonly certReloads = new Counter({
     name: 'sidegate_injector_cert_reloads_total',
     help: 'Serving certificate reloads, by result (ok, error; on error the previous certificate stays).',
-    labelNames: ['result'] as const, registers: [this.registry],
+    labelNames: ['result'] as const,
+    registers: [this.registry],
   });
 
   constructor(opts: { processMetrics?: boolean } = {}) {

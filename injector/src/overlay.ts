@@ -16,12 +16,14 @@ export function buildOverlay(s: AnnotationSettings): PolicyDoc | undefined {
   const spec: Record<string, unknown> = {};
   const auth: Record<string, unknown> = {};
   if (s.jwtIssuer !== undefined) {
-    auth.providers = [{
-      name: ANNOTATION_PROVIDER,
-      issuer: s.jwtIssuer,
-      ...(s.jwtAudiences === undefined ? {} : { audiences: s.jwtAudiences }),
-      jwks: s.jwksUri === undefined ? { discovery: true } : { uri: s.jwksUri },
-    }];
+    auth.providers = [
+      {
+        name: ANNOTATION_PROVIDER,
+        issuer: s.jwtIssuer,
+        ...(s.jwtAudiences === undefined ? {} : { audiences: s.jwtAudiences }),
+        jwks: s.jwksUri === undefined ? { discovery: true } : { uri: s.jwksUri },
+      },
+    ];
     auth.default = { require: 'any' };
   }
   if (s.publicPaths !== undefined) auth.rules = [{ match: { paths: s.publicPaths }, require: 'none' }];
@@ -83,7 +85,9 @@ export function checkOverlay(
     ];
     if (replaced.length > 0) p.warnings.push(`annotations replace ${replaced.join(', ')} of the policy ConfigMap`);
     if (spec.maintenance !== undefined) {
-      p.warnings.push('sidegate.dev/maintenance overrides spec.maintenance.enabled of the policy ConfigMap: switching it there has no effect until the annotation is removed');
+      p.warnings.push(
+        'sidegate.dev/maintenance overrides spec.maintenance.enabled of the policy ConfigMap: switching it there has no effect until the annotation is removed',
+      );
     }
   }
   const problems = compileProblems(baseDoc(defaults, service), overlay);

@@ -76,7 +76,9 @@ export function makePlan(pod: Pod, s: AnnotationSettings, config: InjectorConfig
   const native = s.nativeSidecar ?? config.nativeSidecar;
   const restart = pod.spec.restartPolicy;
   if (!native && (restart === 'Never' || restart === 'OnFailure')) {
-    p.warnings.push(`classic sidecar in a pod with restartPolicy ${restart}: the pod never completes while the proxy runs; use ${PREFIX}native-sidecar: "true"`);
+    p.warnings.push(
+      `classic sidecar in a pod with restartPolicy ${restart}: the pod never completes while the proxy runs; use ${PREFIX}native-sidecar: "true"`,
+    );
   }
   return {
     appPort,

@@ -28,7 +28,8 @@ function originalHandler(probe: Probe, c: Container): Json | string {
     const port = resolvePort(g.port, c);
     if (port === undefined) return `named port "${String(g.port)}" is not declared by the container`;
     const h: { [k: string]: Json } = { path: g.path ?? '/', port, scheme: g.scheme ?? 'HTTP' };
-    if (g.httpHeaders !== undefined && g.httpHeaders.length > 0) h.httpHeaders = g.httpHeaders.map((x) => ({ name: x.name, value: x.value }));
+    if (g.httpHeaders !== undefined && g.httpHeaders.length > 0)
+      h.httpHeaders = g.httpHeaders.map((x) => ({ name: x.name, value: x.value }));
     return { httpGet: h, timeoutSeconds: timeout };
   }
   if (probe.tcpSocket !== undefined) {

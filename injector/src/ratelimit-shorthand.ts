@@ -20,10 +20,16 @@ export interface ShorthandLimit {
 
 // A Map: the unit is the user's word, and an object would answer `constructor` or `toString`.
 const UNITS: ReadonlyMap<string, string> = new Map([
-  ['s', '1s'], ['sec', '1s'], ['second', '1s'],
-  ['m', '1m'], ['min', '1m'], ['minute', '1m'],
-  ['h', '1h'], ['hour', '1h'],
-  ['d', '24h'], ['day', '24h'],
+  ['s', '1s'],
+  ['sec', '1s'],
+  ['second', '1s'],
+  ['m', '1m'],
+  ['min', '1m'],
+  ['minute', '1m'],
+  ['h', '1h'],
+  ['hour', '1h'],
+  ['d', '24h'],
+  ['day', '24h'],
 ]);
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -65,7 +71,10 @@ function parseOne(text: string, name: string): ShorthandLimit | string {
       if (!/^\d+$/.test(arg)) return `${quote(text.trim())}: burst must be a whole number`;
       burst = Number(arg);
     } else if (word === 'by') {
-      const parts = arg.split(',').filter((s) => s !== '').map(parseKey);
+      const parts = arg
+        .split(',')
+        .filter((s) => s !== '')
+        .map(parseKey);
       const bad = parts.find((p): p is string => typeof p === 'string');
       if (bad !== undefined) return `${quote(text.trim())}: ${bad}`;
       key = parts as Record<string, string | boolean>[];
@@ -89,7 +98,10 @@ function parseOne(text: string, name: string): ShorthandLimit | string {
 
 /** Parses the whole annotation value; returns the limits or every problem found. */
 export function parseRateLimitShorthand(value: string): { limits: ShorthandLimit[]; problems: string[] } {
-  const parts = value.split(';').map((s) => s.trim()).filter((s) => s !== '');
+  const parts = value
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const limits: ShorthandLimit[] = [];
   const problems: string[] = [];
   if (parts.length === 0) problems.push('empty value');

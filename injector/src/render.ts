@@ -3,9 +3,22 @@
  */
 import type { InjectorConfig } from './config.js';
 import {
-  ADMIN_PORT, ADMIN_PORT_NAME, INBOUND_PORT, INBOUND_PORT_NAME, INIT_CONTAINER, NO_TOKEN_VOLUME, POLICY_FILE,
-  POLICY_MOUNT_DIR, POLICY_VOLUME, PROXY_CONTAINER, PROXY_UID, REVOCATIONS_CONFIGMAP, REVOCATIONS_FILE, REVOCATIONS_MOUNT_DIR,
-  REVOCATIONS_VOLUME, SERVICE_ACCOUNT_TOKEN_DIR,
+  ADMIN_PORT,
+  ADMIN_PORT_NAME,
+  INBOUND_PORT,
+  INBOUND_PORT_NAME,
+  INIT_CONTAINER,
+  NO_TOKEN_VOLUME,
+  POLICY_FILE,
+  POLICY_MOUNT_DIR,
+  POLICY_VOLUME,
+  PROXY_CONTAINER,
+  PROXY_UID,
+  REVOCATIONS_CONFIGMAP,
+  REVOCATIONS_FILE,
+  REVOCATIONS_MOUNT_DIR,
+  REVOCATIONS_VOLUME,
+  SERVICE_ACCOUNT_TOKEN_DIR,
 } from './constants.js';
 import type { Container, EnvVar, Volume, Workload } from './k8s.js';
 import { otelResourceAttributes } from './identity.js';
@@ -79,9 +92,10 @@ export function proxyContainer(i: ProxyInputs): Container {
       { name: ADMIN_PORT_NAME, containerPort: ADMIN_PORT, protocol: 'TCP' },
     ],
     env: env(i),
-    resources: Object.keys(plan.limits).length > 0
-      ? { requests: { ...plan.requests }, limits: { ...plan.limits } }
-      : { requests: { ...plan.requests } },
+    resources:
+      Object.keys(plan.limits).length > 0
+        ? { requests: { ...plan.requests }, limits: { ...plan.limits } }
+        : { requests: { ...plan.requests } },
     securityContext: {
       runAsUser: PROXY_UID,
       runAsGroup: PROXY_UID,
@@ -112,11 +126,16 @@ export function proxyContainer(i: ProxyInputs): Container {
 
 export function initContainer(plan: Plan, config: InjectorConfig): Container {
   const args = [
-    'sidegate', 'init-network',
-    '--proxy-port', String(INBOUND_PORT),
-    '--admin-port', String(ADMIN_PORT),
-    '--proxy-uid', String(PROXY_UID),
-    '--inbound-ports', plan.inboundPorts === '*' ? '*' : plan.inboundPorts.join(','),
+    'sidegate',
+    'init-network',
+    '--proxy-port',
+    String(INBOUND_PORT),
+    '--admin-port',
+    String(ADMIN_PORT),
+    '--proxy-uid',
+    String(PROXY_UID),
+    '--inbound-ports',
+    plan.inboundPorts === '*' ? '*' : plan.inboundPorts.join(','),
   ];
   if (plan.excludeInboundPorts.length > 0) args.push('--exclude-inbound-ports', plan.excludeInboundPorts.join(','));
   return {
@@ -140,8 +159,11 @@ export function initContainer(plan: Plan, config: InjectorConfig): Container {
   };
 }
 
-const noTokenMount = (): { name: string; mountPath: string; readOnly: boolean } =>
-  ({ name: NO_TOKEN_VOLUME, mountPath: SERVICE_ACCOUNT_TOKEN_DIR, readOnly: true });
+const noTokenMount = (): { name: string; mountPath: string; readOnly: boolean } => ({
+  name: NO_TOKEN_VOLUME,
+  mountPath: SERVICE_ACCOUNT_TOKEN_DIR,
+  readOnly: true,
+});
 
 /** See NO_TOKEN_VOLUME: an empty directory in place of the API token in sidegate's containers. */
 export function noTokenVolume(): Volume {

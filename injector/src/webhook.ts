@@ -8,7 +8,13 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
-  admitPod, BadReviewError, decodeReview, review, validatePolicyConfigMap, type AdmissionResponse, type Outcome,
+  admitPod,
+  BadReviewError,
+  decodeReview,
+  review,
+  validatePolicyConfigMap,
+  type AdmissionResponse,
+  type Outcome,
 } from './admission.js';
 import type { InjectorConfig } from './config.js';
 import type { InjectorMetrics } from './metrics.js';
@@ -40,13 +46,20 @@ export interface Webhook {
   close(): Promise<void>;
 }
 
-const ENDPOINTS: Readonly<Record<string, (req: ReturnType<typeof decodeReview>, c: InjectorConfig) => { response: AdmissionResponse; outcome: Outcome }>> = {
+const ENDPOINTS: Readonly<
+  Record<string, (req: ReturnType<typeof decodeReview>, c: InjectorConfig) => { response: AdmissionResponse; outcome: Outcome }>
+> = {
   '/inject': admitPod,
   '/validate': validatePolicyConfigMap,
 };
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
@@ -92,7 +105,7 @@ async function handleReview(path: string, req: IncomingMessage, res: ServerRespo
     send(res, 200, JSON.stringify(review(response)));
   } catch (e) {
     const status = e instanceof HttpError ? e.status : e instanceof BadReviewError ? 400 : 500;
-    if (status === 500) o.log?.('warn', `review failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    if (status === 500) o.log?.('warn', `review failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     o.metrics.reviews.inc({ endpoint, result: status === 500 ? 'error' : 'bad_request' });
     send(res, status, JSON.stringify({ error: e instanceof Error ? e.message : 'internal error' }));
   } finally {
@@ -115,7 +128,10 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
     if (draining) {
       // Every answer closes its connection, so the apiserver's next call dials a pod that stays.
       res.setHeader('connection', 'close');
-      if ((req.url ?? '').split('?')[0] === '/readyz') { send(res, 503, 'draining\n', 'text/plain'); return; }
+      if ((req.url ?? '').split('?')[0] === '/readyz') {
+        send(res, 503, 'draining\n', 'text/plain');
+        return;
+      }
     }
     route(req, res, o).catch(() => res.destroy());
   });
@@ -155,7 +171,9 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      });
       await Promise.race([closed, late]);
       clearTimeout(timer);
       server.closeAllConnections();

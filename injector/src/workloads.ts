@@ -21,11 +21,21 @@ export interface OfflineOptions {
   readonly namespace: string;
 }
 
-const TEMPLATE_KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job']);
+const TEMPLATE_KINDS: ReadonlySet<string> = new Set([
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'ReplicationController',
+  'Job',
+]);
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-interface Template { metadata?: ObjectMeta; spec?: PodSpec }
+interface Template {
+  metadata?: ObjectMeta;
+  spec?: PodSpec;
+}
 
 /** Where the pod template of a workload object lives, or undefined for kinds without pods. */
 function templateOf(obj: Record<string, unknown>): Template | undefined {
@@ -42,7 +52,11 @@ function templateOf(obj: Record<string, unknown>): Template | undefined {
 function nameOf(obj: Record<string, unknown>): { kind: string; name: string; namespace: string | undefined } {
   const meta = isRecord(obj.metadata) ? obj.metadata : {};
   const name = typeof meta.name === 'string' ? meta.name : typeof meta.generateName === 'string' ? meta.generateName : '';
-  return { kind: typeof obj.kind === 'string' ? obj.kind : 'Unknown', name, namespace: typeof meta.namespace === 'string' ? meta.namespace : undefined };
+  return {
+    kind: typeof obj.kind === 'string' ? obj.kind : 'Unknown',
+    name,
+    namespace: typeof meta.namespace === 'string' ? meta.namespace : undefined,
+  };
 }
 
 function isPodLike(spec: unknown): spec is PodSpec {

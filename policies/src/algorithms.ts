@@ -5,11 +5,19 @@
  * schema's enum to it.
  */
 export const JWS_ALGORITHMS = {
-  RS256: 'asymmetric', RS384: 'asymmetric', RS512: 'asymmetric',
-  PS256: 'asymmetric', PS384: 'asymmetric', PS512: 'asymmetric',
-  ES256: 'asymmetric', ES384: 'asymmetric', ES512: 'asymmetric',
+  RS256: 'asymmetric',
+  RS384: 'asymmetric',
+  RS512: 'asymmetric',
+  PS256: 'asymmetric',
+  PS384: 'asymmetric',
+  PS512: 'asymmetric',
+  ES256: 'asymmetric',
+  ES384: 'asymmetric',
+  ES512: 'asymmetric',
   EdDSA: 'asymmetric',
-  HS256: 'symmetric', HS384: 'symmetric', HS512: 'symmetric',
+  HS256: 'symmetric',
+  HS384: 'symmetric',
+  HS512: 'symmetric',
 } as const satisfies Readonly<Record<string, 'symmetric' | 'asymmetric'>>;
 
 export type JwsAlgorithm = keyof typeof JWS_ALGORITHMS;

@@ -15,7 +15,17 @@ import type {
   Requirement,
   TokenSource,
 } from './types.js';
-import type { AuthDoc, BreakerDoc, KeyPartDoc, MaintenanceDoc, PolicyDoc, ProviderDoc, RateLimitDoc, RequirementDoc, TokenSourceDoc } from './document.js';
+import type {
+  AuthDoc,
+  BreakerDoc,
+  KeyPartDoc,
+  MaintenanceDoc,
+  PolicyDoc,
+  ProviderDoc,
+  RateLimitDoc,
+  RequirementDoc,
+  TokenSourceDoc,
+} from './document.js';
 import { durationMs } from './duration.js';
 import { compileMatcher } from './matcher.js';
 import { FrozenSet, deepFreeze } from './frozen.js';

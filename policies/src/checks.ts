@@ -12,8 +12,18 @@ import type { PolicyProblem } from './types.js';
 
 /** Headers a claim may not be written into: they frame, route or trace the request. */
 const NOT_FORWARDABLE = new Set([
-  'host', 'content-length', 'content-type', 'content-encoding', 'cookie', 'expect', 'forwarded',
-  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'via',
+  'host',
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'cookie',
+  'expect',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+  'via',
 ]);
 
 const obj = (v: unknown): JsonObject | undefined => (isPlainObject(v) ? v : undefined);
@@ -70,7 +80,11 @@ function checkKeySources(p: JsonObject, kind: 'hs' | 'asym' | undefined, path: s
     if (jwks !== undefined) report(`${path}/jwks`, 'cannot be used with HS* algorithms: their key comes from secret');
   } else if (kind === 'asym') {
     if (jwks === undefined) report(`${path}/jwks`, 'is required for asymmetric algorithms (uri, discovery, file or keys)');
-    if (p.secret !== undefined) report(`${path}/secret`, 'is only used with HS* algorithms (list HS256, HS384 or HS512 in algorithms; the default allows only asymmetric ones)');
+    if (p.secret !== undefined)
+      report(
+        `${path}/secret`,
+        'is only used with HS* algorithms (list HS256, HS384 or HS512 in algorithms; the default allows only asymmetric ones)',
+      );
   }
   if (jwks === undefined) return;
   const found = (['uri', 'discovery', 'file', 'keys'] as const).filter((k) =>
@@ -97,7 +111,10 @@ function checkTokenSources(p: JsonObject, path: string, report: Report): void {
     if (s === undefined) return;
     const kinds = (['header', 'cookie', 'query'] as const).filter((k) => s[k] !== undefined);
     if (kinds.length !== 1) {
-      report(`${path}/from/${i}`, `must have exactly one of header, cookie or query${kinds.length > 1 ? ` (found ${kinds.join(', ')})` : ''}`);
+      report(
+        `${path}/from/${i}`,
+        `must have exactly one of header, cookie or query${kinds.length > 1 ? ` (found ${kinds.join(', ')})` : ''}`,
+      );
     }
     if (s.prefix !== undefined && s.header === undefined) report(`${path}/from/${i}/prefix`, 'only applies to a header source');
     checkHeaderNotHopByHop(s.header, `${path}/from/${i}/header`, report);
@@ -179,7 +196,10 @@ function checkRateLimits(limits: unknown[], hasProviders: boolean, report: Repor
 
 function checkBreaker(b: JsonObject, report: Report): void {
   if (b.consecutiveFailures === 0 && b.failureRatio === undefined) {
-    report('/spec/breaker/consecutiveFailures', '0 turns the consecutive trigger off and failureRatio is not set: the breaker could never open');
+    report(
+      '/spec/breaker/consecutiveFailures',
+      '0 turns the consecutive trigger off and failureRatio is not set: the breaker could never open',
+    );
   }
   const openFor = parseDuration(str(b.openFor) ?? '');
   const maxOpenFor = parseDuration(str(b.maxOpenFor) ?? '');
@@ -195,10 +215,19 @@ function checkBreaker(b: JsonObject, report: Report): void {
  * build to choke on.
  */
 export const DURATION_FIELDS: readonly string[] = [
-  '/spec/upstream/timeout', '/spec/upstream/retry/backoff', '/spec/routes/*/timeout',
-  '/spec/auth/providers/*/clockSkew', '/spec/auth/providers/*/maxTokenAge', '/spec/auth/providers/*/jwks/refreshInterval',
-  '/spec/auth/providers/*/jwks/staleIfError', '/spec/auth/providers/*/jwks/cooldown', '/spec/auth/providers/*/jwks/timeout',
-  '/spec/rateLimits/*/limit/per', '/spec/breaker/window', '/spec/breaker/openFor', '/spec/breaker/maxOpenFor',
+  '/spec/upstream/timeout',
+  '/spec/upstream/retry/backoff',
+  '/spec/routes/*/timeout',
+  '/spec/auth/providers/*/clockSkew',
+  '/spec/auth/providers/*/maxTokenAge',
+  '/spec/auth/providers/*/jwks/refreshInterval',
+  '/spec/auth/providers/*/jwks/staleIfError',
+  '/spec/auth/providers/*/jwks/cooldown',
+  '/spec/auth/providers/*/jwks/timeout',
+  '/spec/rateLimits/*/limit/per',
+  '/spec/breaker/window',
+  '/spec/breaker/openFor',
+  '/spec/breaker/maxOpenFor',
   '/spec/maintenance/retryAfter',
 ];
 const DURATION_SYNTAX = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
@@ -248,7 +277,9 @@ export function semanticProblems(doc: unknown): PolicyProblem[] {
   // The allow-list is a token requirement like a rule's: same providers, same checks.
   const allow = obj(obj(spec.maintenance)?.allow);
   if (allow !== undefined) {
-    const names = arr(auth?.providers).map((p) => str(obj(p)?.name)).filter((n): n is string => n !== undefined);
+    const names = arr(auth?.providers)
+      .map((p) => str(obj(p)?.name))
+      .filter((n): n is string => n !== undefined);
     checkRequirement(allow, '/spec/maintenance/allow', names, hasProviders, report);
   }
   const breaker = obj(spec.breaker);

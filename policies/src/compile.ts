@@ -12,8 +12,7 @@ import { semanticProblems } from './checks.js';
 import { buildPolicy } from './build.js';
 
 export type CompileResult =
-  | { readonly ok: true; readonly policy: CompiledPolicy }
-  | { readonly ok: false; readonly problems: readonly PolicyProblem[] };
+  { readonly ok: true; readonly policy: CompiledPolicy } | { readonly ok: false; readonly problems: readonly PolicyProblem[] };
 
 /**
  * Merges `overlay` over `base` (see mergePolicyDocuments), validates the result against

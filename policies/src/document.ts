@@ -62,12 +62,7 @@ export interface AuthDoc {
 }
 
 export type KeyPartDoc =
-  | { claim: string }
-  | { header: string }
-  | { clientIp: true }
-  | { method: true }
-  | { route: true }
-  | { constant: string };
+  { claim: string } | { header: string } | { clientIp: true } | { method: true } | { route: true } | { constant: string };
 
 export interface RateLimitDoc {
   name: string;

@@ -54,7 +54,10 @@ export function parsePolicyText(text: string): LoadResult {
   const data = outer.doc.data;
   const inner = isPlainObject(data) ? data[CONFIGMAP_POLICY_KEY] : undefined;
   if (typeof inner !== 'string') {
-    return { ok: false, problems: [{ path: `/data/${CONFIGMAP_POLICY_KEY}`, message: 'is required: a ConfigMap holding a policy keeps it under this key' }] };
+    return {
+      ok: false,
+      problems: [{ path: `/data/${CONFIGMAP_POLICY_KEY}`, message: 'is required: a ConfigMap holding a policy keeps it under this key' }],
+    };
   }
   return parseOne(inner, `in data["${CONFIGMAP_POLICY_KEY}"]: `);
 }

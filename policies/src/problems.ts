@@ -50,7 +50,9 @@ export function describe(value: unknown): string {
 function editDistance(a: string, b: string): number {
   const x = a.toLowerCase();
   const y = b.toLowerCase();
-  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) =>
+    Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity;
   for (let i = 1; i <= x.length; i++) {
     for (let j = 1; j <= y.length; j++) {
@@ -104,7 +106,10 @@ function toProblem(e: ErrorObject): PolicyProblem | undefined {
 
   if (e.propertyName !== undefined) {
     // A propertyNames failure: point at the offending key itself.
-    return at(`${e.instancePath}/${escapePointer(e.propertyName)}`, `${override ?? e.message ?? 'invalid name'} (got ${describe(e.propertyName)})`);
+    return at(
+      `${e.instancePath}/${escapePointer(e.propertyName)}`,
+      `${override ?? e.message ?? 'invalid name'} (got ${describe(e.propertyName)})`,
+    );
   }
   switch (e.keyword) {
     case 'if':
@@ -149,7 +154,10 @@ function toProblem(e: ErrorObject): PolicyProblem | undefined {
     }
     case 'minProperties':
     case 'maxProperties':
-      return at(e.instancePath, override ?? `must have ${e.keyword === 'minProperties' ? 'at least' : 'at most'} ${plural(Number(params.limit), 'field')}`);
+      return at(
+        e.instancePath,
+        override ?? `must have ${e.keyword === 'minProperties' ? 'at least' : 'at most'} ${plural(Number(params.limit), 'field')}`,
+      );
     default:
       return at(e.instancePath, e.message ?? `fails ${e.keyword}`);
   }

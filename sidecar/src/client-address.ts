@@ -11,7 +11,10 @@ export function clientIp(ex: Pick<Exchange, 'headers' | 'remoteAddress'>, truste
   if (trustedHops > 0) {
     const raw = ex.headers[H.forwardedFor];
     if (raw !== undefined) {
-      const list = (Array.isArray(raw) ? raw.join(',') : raw).split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const list = (Array.isArray(raw) ? raw.join(',') : raw)
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
       const pick = list[list.length - trustedHops];
       if (pick !== undefined) return normalizeIp(pick);
     }

@@ -3,7 +3,10 @@
  * compilation are the only places that see untyped input; everything downstream gets `ProxyConfig`.
  */
 
-export interface HostPort { readonly host: string; readonly port: number }
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
 
 export interface ProxyConfig {
   readonly listen: HostPort;
@@ -55,36 +58,136 @@ interface FlagSpec {
 /** Every flag with its env twin and default. Scripts rely on these names: change only with a deprecation path. */
 export const PROXY_FLAGS = {
   listen: { flag: '--listen', env: 'SIDEGATE_LISTEN', def: '0.0.0.0:15006', help: 'inbound listener HOST:PORT' },
-  admin: { flag: '--admin', env: 'SIDEGATE_ADMIN_LISTEN', def: '0.0.0.0:15090', help: 'admin listener HOST:PORT (health, metrics, probes)' },
-  upstream: { flag: '--upstream', env: 'SIDEGATE_UPSTREAM', def: 'http://127.0.0.1:8080', help: 'the app: http://HOST:PORT or h2c://HOST:PORT' },
+  admin: {
+    flag: '--admin',
+    env: 'SIDEGATE_ADMIN_LISTEN',
+    def: '0.0.0.0:15090',
+    help: 'admin listener HOST:PORT (health, metrics, probes)',
+  },
+  upstream: {
+    flag: '--upstream',
+    env: 'SIDEGATE_UPSTREAM',
+    def: 'http://127.0.0.1:8080',
+    help: 'the app: http://HOST:PORT or h2c://HOST:PORT',
+  },
   policy: { flag: '--policy', env: 'SIDEGATE_POLICY_FILE', help: 'policy file (YAML/JSON; reloaded when it changes)' },
-  policyDefaults: { flag: '--policy-defaults', env: 'SIDEGATE_POLICY_DEFAULTS', help: 'JSON policy merged under the file (chart-wide defaults)' },
+  policyDefaults: {
+    flag: '--policy-defaults',
+    env: 'SIDEGATE_POLICY_DEFAULTS',
+    help: 'JSON policy merged under the file (chart-wide defaults)',
+  },
   policyOverlay: { flag: '--policy-overlay', env: 'SIDEGATE_POLICY_OVERLAY', help: 'JSON policy merged over the file (from annotations)' },
-  redis: { flag: '--redis', env: 'SIDEGATE_REDIS_URL', help: 'Redis URL for shared limits and revocation (redis://, rediss://, redis+sentinel://, redis+cluster://)' },
-  revocations: { flag: '--revocations', env: 'SIDEGATE_REVOCATIONS_FILE', help: 'durable revocation and ban list (revocations.yaml of the sidegate-revocations ConfigMap; reloaded when it changes, re-seeded into Redis)' },
-  revocationsReseed: { flag: '--revocations-reseed-interval', env: 'SIDEGATE_REVOCATIONS_RESEED_INTERVAL', def: '10s', help: 'how often Redis is checked for the revocation list and re-seeded when it lost it (after a restart or FLUSHALL)' },
-  redisTimeout: { flag: '--redis-timeout', env: 'SIDEGATE_REDIS_TIMEOUT', def: '5ms', help: 'budget for one Redis call on the request path' },
-  replicas: { flag: '--replicas', env: 'SIDEGATE_REPLICAS', def: '1', help: 'pods of the service assumed by onRedisError: local until live pods are counted' },
-  rateLimitLeasePeriod: { flag: '--rate-limit-lease-period', env: 'SIDEGATE_RATE_LIMIT_LEASE_PERIOD', def: '100ms', help: 'quota leasing for hot rate-limit keys: shortest time between Redis calls per key and pod (0 = off: every decision exact)' },
-  rateLimitLeaseMaxPeriod: { flag: '--rate-limit-lease-max-period', env: 'SIDEGATE_RATE_LIMIT_LEASE_MAX_PERIOD', help: 'longest time between Redis calls per hot key and pod, when its demand on this pod is low (default 10 × --rate-limit-lease-period); at a limit, pods may hold up to rate × this' },
+  redis: {
+    flag: '--redis',
+    env: 'SIDEGATE_REDIS_URL',
+    help: 'Redis URL for shared limits and revocation (redis://, rediss://, redis+sentinel://, redis+cluster://)',
+  },
+  revocations: {
+    flag: '--revocations',
+    env: 'SIDEGATE_REVOCATIONS_FILE',
+    help: 'durable revocation and ban list (revocations.yaml of the sidegate-revocations ConfigMap; reloaded when it changes, re-seeded into Redis)',
+  },
+  revocationsReseed: {
+    flag: '--revocations-reseed-interval',
+    env: 'SIDEGATE_REVOCATIONS_RESEED_INTERVAL',
+    def: '10s',
+    help: 'how often Redis is checked for the revocation list and re-seeded when it lost it (after a restart or FLUSHALL)',
+  },
+  redisTimeout: {
+    flag: '--redis-timeout',
+    env: 'SIDEGATE_REDIS_TIMEOUT',
+    def: '5ms',
+    help: 'budget for one Redis call on the request path',
+  },
+  replicas: {
+    flag: '--replicas',
+    env: 'SIDEGATE_REPLICAS',
+    def: '1',
+    help: 'pods of the service assumed by onRedisError: local until live pods are counted',
+  },
+  rateLimitLeasePeriod: {
+    flag: '--rate-limit-lease-period',
+    env: 'SIDEGATE_RATE_LIMIT_LEASE_PERIOD',
+    def: '100ms',
+    help: 'quota leasing for hot rate-limit keys: shortest time between Redis calls per key and pod (0 = off: every decision exact)',
+  },
+  rateLimitLeaseMaxPeriod: {
+    flag: '--rate-limit-lease-max-period',
+    env: 'SIDEGATE_RATE_LIMIT_LEASE_MAX_PERIOD',
+    help: 'longest time between Redis calls per hot key and pod, when its demand on this pod is low (default 10 × --rate-limit-lease-period); at a limit, pods may hold up to rate × this',
+  },
   service: { flag: '--service', env: 'SIDEGATE_SERVICE', def: 'default', help: 'service identity shared limits are keyed on' },
   namespace: { flag: '--namespace', env: 'SIDEGATE_NAMESPACE', def: 'default', help: 'namespace of the pod' },
   podName: { flag: '--pod-name', env: 'SIDEGATE_POD_NAME', def: '', help: 'name of the pod (for logs and heartbeats)' },
   tlsCert: { flag: '--tls-cert', env: 'SIDEGATE_TLS_CERT', help: 'PEM certificate: serve TLS with ALPN h2/http1.1 on the inbound port' },
   tlsKey: { flag: '--tls-key', env: 'SIDEGATE_TLS_KEY', help: 'PEM private key for --tls-cert' },
-  maxHeaderSize: { flag: '--max-header-size', env: 'SIDEGATE_MAX_HEADER_SIZE', def: '16384', help: 'largest request header block in bytes (431 above)' },
-  headersTimeout: { flag: '--headers-timeout', env: 'SIDEGATE_HEADERS_TIMEOUT', def: '10s', help: 'time a client has to send complete request headers (slowloris cut-off)' },
-  requestTimeout: { flag: '--request-timeout', env: 'SIDEGATE_REQUEST_TIMEOUT', def: '5m', help: 'time a client has to send a complete request, body included' },
+  maxHeaderSize: {
+    flag: '--max-header-size',
+    env: 'SIDEGATE_MAX_HEADER_SIZE',
+    def: '16384',
+    help: 'largest request header block in bytes (431 above)',
+  },
+  headersTimeout: {
+    flag: '--headers-timeout',
+    env: 'SIDEGATE_HEADERS_TIMEOUT',
+    def: '10s',
+    help: 'time a client has to send complete request headers (slowloris cut-off)',
+  },
+  requestTimeout: {
+    flag: '--request-timeout',
+    env: 'SIDEGATE_REQUEST_TIMEOUT',
+    def: '5m',
+    help: 'time a client has to send a complete request, body included',
+  },
   idleTimeout: { flag: '--idle-timeout', env: 'SIDEGATE_IDLE_TIMEOUT', def: '60s', help: 'idle client connections are closed after this' },
-  maxConcurrentStreams: { flag: '--max-concurrent-streams', env: 'SIDEGATE_MAX_CONCURRENT_STREAMS', def: '128', help: 'HTTP/2 streams per client session' },
-  http1FastPath: { flag: '--http1-fast-path', env: 'SIDEGATE_HTTP1_FAST_PATH', def: 'auto', help: 'auto: llhttp reads HTTP/1.1 sockets in C++ when the start-up self-check passes; off: through public stream events' },
-  http1Parser: { flag: '--http1-parser', env: 'SIDEGATE_HTTP1_PARSER', def: 'auto', help: 'auto: Node\'s built-in llhttp when the start-up self-check passes; public: http-parser-js from npm, held to llhttp\'s strictness (slower; sockets read through stream events)' },
-  drainDelay: { flag: '--drain-delay', env: 'SIDEGATE_DRAIN_DELAY', def: '5s', help: 'after SIGTERM, keep serving (not ready) this long before refusing new connections' },
-  drainTimeout: { flag: '--drain-timeout', env: 'SIDEGATE_DRAIN_TIMEOUT', def: '25s', help: 'after the delay, wait this long for in-flight requests, then exit' },
+  maxConcurrentStreams: {
+    flag: '--max-concurrent-streams',
+    env: 'SIDEGATE_MAX_CONCURRENT_STREAMS',
+    def: '128',
+    help: 'HTTP/2 streams per client session',
+  },
+  http1FastPath: {
+    flag: '--http1-fast-path',
+    env: 'SIDEGATE_HTTP1_FAST_PATH',
+    def: 'auto',
+    help: 'auto: llhttp reads HTTP/1.1 sockets in C++ when the start-up self-check passes; off: through public stream events',
+  },
+  http1Parser: {
+    flag: '--http1-parser',
+    env: 'SIDEGATE_HTTP1_PARSER',
+    def: 'auto',
+    help: "auto: Node's built-in llhttp when the start-up self-check passes; public: http-parser-js from npm, held to llhttp's strictness (slower; sockets read through stream events)",
+  },
+  drainDelay: {
+    flag: '--drain-delay',
+    env: 'SIDEGATE_DRAIN_DELAY',
+    def: '5s',
+    help: 'after SIGTERM, keep serving (not ready) this long before refusing new connections',
+  },
+  drainTimeout: {
+    flag: '--drain-timeout',
+    env: 'SIDEGATE_DRAIN_TIMEOUT',
+    def: '25s',
+    help: 'after the delay, wait this long for in-flight requests, then exit',
+  },
   logLevel: { flag: '--log-level', env: 'SIDEGATE_LOG_LEVEL', def: 'info', help: 'trace|debug|info|warn|error|silent' },
-  logHeaders: { flag: '--log-headers', env: 'SIDEGATE_LOG_HEADERS', boolean: true, help: 'include request headers (secrets redacted) in access log lines' },
-  appProbes: { flag: '--app-probes', env: 'SIDEGATE_APP_PROBES', help: 'JSON: the app\'s original kubelet probes, run by /app-health/<container>/<probe>' },
-  eventLoopLagResolution: { flag: '--eventloop-lag-resolution', env: 'SIDEGATE_EVENTLOOP_LAG_RESOLUTION', def: '100ms', help: 'how often the nodejs_eventloop_lag_* metrics sample the event loop (1ms to 10s; each sample wakes an idle sidecar)' },
+  logHeaders: {
+    flag: '--log-headers',
+    env: 'SIDEGATE_LOG_HEADERS',
+    boolean: true,
+    help: 'include request headers (secrets redacted) in access log lines',
+  },
+  appProbes: {
+    flag: '--app-probes',
+    env: 'SIDEGATE_APP_PROBES',
+    help: "JSON: the app's original kubelet probes, run by /app-health/<container>/<probe>",
+  },
+  eventLoopLagResolution: {
+    flag: '--eventloop-lag-resolution',
+    env: 'SIDEGATE_EVENTLOOP_LAG_RESOLUTION',
+    def: '100ms',
+    help: 'how often the nodejs_eventloop_lag_* metrics sample the event loop (1ms to 10s; each sample wakes an idle sidecar)',
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof PROXY_FLAGS;
@@ -109,7 +212,10 @@ export function parseProxyConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     const name = byFlag.get(flag);
     if (name === undefined) throw new ConfigError(`unknown flag ${flag} (see sidegate proxy --help)`);
     const spec: FlagSpec = PROXY_FLAGS[name];
-    if (spec.boolean === true && eq < 0) { raw.set(name, 'true'); continue; }
+    if (spec.boolean === true && eq < 0) {
+      raw.set(name, 'true');
+      continue;
+    }
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new ConfigError(`${flag} needs a value`);
     raw.set(name, value);
@@ -180,8 +286,13 @@ export function parseHostPort(s: string, where: string): HostPort {
 
 function parseUpstream(s: string, where: string): URL {
   let u: URL;
-  try { u = new URL(s); } catch { throw new ConfigError(`${where}: "${s}" is not a URL (http://HOST:PORT or h2c://HOST:PORT)`); }
-  if (u.protocol !== 'http:' && u.protocol !== 'h2c:') throw new ConfigError(`${where}: scheme must be http or h2c, not ${u.protocol.slice(0, -1)}`);
+  try {
+    u = new URL(s);
+  } catch {
+    throw new ConfigError(`${where}: "${s}" is not a URL (http://HOST:PORT or h2c://HOST:PORT)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'h2c:')
+    throw new ConfigError(`${where}: scheme must be http or h2c, not ${u.protocol.slice(0, -1)}`);
   if (u.port === '' || u.hostname === '') throw new ConfigError(`${where}: "${s}" needs a host and a port`);
   return u;
 }
@@ -218,7 +329,9 @@ function parseLogLevel(s: string, where: string): string {
 export function proxyUsage(): string {
   const lines = ['usage: sidegate proxy [flags]', ''];
   for (const spec of Object.values(PROXY_FLAGS) as FlagSpec[]) {
-    lines.push(`  ${spec.flag.padEnd(26)} ${spec.help}${spec.def !== undefined && spec.def !== '' ? ` (default ${spec.def})` : ''}  [${spec.env}]`);
+    lines.push(
+      `  ${spec.flag.padEnd(26)} ${spec.help}${spec.def !== undefined && spec.def !== '' ? ` (default ${spec.def})` : ''}  [${spec.env}]`,
+    );
   }
   return lines.join('\n');
 }

@@ -12,21 +12,68 @@ export interface ErrorSpec {
 }
 
 export const ERROR_TABLE = {
-  SIDEGATE_ERR_BAD_REQUEST: { status: 400, meaning: 'The request could not be parsed (malformed request line, headers or framing). Fix the client.' },
-  SIDEGATE_ERR_REQUEST_TIMEOUT: { status: 408, meaning: 'The client did not send the complete request headers or body in time (slow client or slowloris).' },
-  SIDEGATE_ERR_HEADERS_TOO_LARGE: { status: 431, meaning: 'The request headers exceed the configured limit (--max-header-size, default 16 KiB).' },
-  SIDEGATE_ERR_UPSTREAM_UNAVAILABLE: { status: 503, meaning: 'The app refused the connection (not listening yet, or crashed). Check the app container.' },
-  SIDEGATE_ERR_UPSTREAM_TIMEOUT: { status: 504, meaning: 'The app did not answer within the upstream timeout (spec.upstream.timeout or the route timeout).' },
-  SIDEGATE_ERR_UPSTREAM_RESET: { status: 502, meaning: 'The app reset or closed the connection, or answered with an invalid response, before a complete response was sent.' },
-  SIDEGATE_ERR_NOT_READY: { status: 503, meaning: 'The sidecar has no policy yet (its policy file, e.g. the ConfigMap named by sidegate.dev/policy, does not exist); it reports not ready and refuses requests until the file appears.' },
-  SIDEGATE_ERR_UNAUTHENTICATED: { status: 401, meaning: 'No valid token: missing, malformed, expired, bad signature, wrong issuer or audience, unknown key or revoked (by jti, or issued before an issuer or subject cut-off: sidegate revoke). The `reason` field and WWW-Authenticate say which.' },
-  SIDEGATE_ERR_FORBIDDEN: { status: 403, meaning: 'The token is valid but lacks the claims the matching rule requires (insufficient_scope), or the client IP is banned (sidegate ban; reason banned).' },
-  SIDEGATE_ERR_CROSS_TENANT: { status: 403, meaning: 'The token\'s tenant claim does not match the tenant named by the request; counted in sidegate_security_violations_total{kind="cross_tenant"}.' },
-  SIDEGATE_ERR_AUTH_UNAVAILABLE: { status: 503, meaning: 'A check needed Redis (revocation, bans) or keys that could not be had, and the policy says to fail closed.' },
-  SIDEGATE_ERR_RATE_LIMITED: { status: 429, meaning: 'A shared rate limit is exhausted for this key. Retry-After and RateLimit say when to try again.' },
+  SIDEGATE_ERR_BAD_REQUEST: {
+    status: 400,
+    meaning: 'The request could not be parsed (malformed request line, headers or framing). Fix the client.',
+  },
+  SIDEGATE_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    meaning: 'The client did not send the complete request headers or body in time (slow client or slowloris).',
+  },
+  SIDEGATE_ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    meaning: 'The request headers exceed the configured limit (--max-header-size, default 16 KiB).',
+  },
+  SIDEGATE_ERR_UPSTREAM_UNAVAILABLE: {
+    status: 503,
+    meaning: 'The app refused the connection (not listening yet, or crashed). Check the app container.',
+  },
+  SIDEGATE_ERR_UPSTREAM_TIMEOUT: {
+    status: 504,
+    meaning: 'The app did not answer within the upstream timeout (spec.upstream.timeout or the route timeout).',
+  },
+  SIDEGATE_ERR_UPSTREAM_RESET: {
+    status: 502,
+    meaning: 'The app reset or closed the connection, or answered with an invalid response, before a complete response was sent.',
+  },
+  SIDEGATE_ERR_NOT_READY: {
+    status: 503,
+    meaning:
+      'The sidecar has no policy yet (its policy file, e.g. the ConfigMap named by sidegate.dev/policy, does not exist); it reports not ready and refuses requests until the file appears.',
+  },
+  SIDEGATE_ERR_UNAUTHENTICATED: {
+    status: 401,
+    meaning:
+      'No valid token: missing, malformed, expired, bad signature, wrong issuer or audience, unknown key or revoked (by jti, or issued before an issuer or subject cut-off: sidegate revoke). The `reason` field and WWW-Authenticate say which.',
+  },
+  SIDEGATE_ERR_FORBIDDEN: {
+    status: 403,
+    meaning:
+      'The token is valid but lacks the claims the matching rule requires (insufficient_scope), or the client IP is banned (sidegate ban; reason banned).',
+  },
+  SIDEGATE_ERR_CROSS_TENANT: {
+    status: 403,
+    meaning:
+      'The token\'s tenant claim does not match the tenant named by the request; counted in sidegate_security_violations_total{kind="cross_tenant"}.',
+  },
+  SIDEGATE_ERR_AUTH_UNAVAILABLE: {
+    status: 503,
+    meaning: 'A check needed Redis (revocation, bans) or keys that could not be had, and the policy says to fail closed.',
+  },
+  SIDEGATE_ERR_RATE_LIMITED: {
+    status: 429,
+    meaning: 'A shared rate limit is exhausted for this key. Retry-After and RateLimit say when to try again.',
+  },
   SIDEGATE_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, meaning: 'Redis could not decide in time and the limit has onRedisError: deny.' },
-  SIDEGATE_ERR_BREAKER_OPEN: { status: 503, meaning: 'The circuit breaker toward the app is open after repeated failures; Retry-After says when it will probe again.' },
-  SIDEGATE_ERR_MAINTENANCE: { status: 503, meaning: 'The service is in maintenance mode (spec.maintenance of its policy, or the sidegate.dev/maintenance annotation); the message says why, Retry-After when to try again.' },
+  SIDEGATE_ERR_BREAKER_OPEN: {
+    status: 503,
+    meaning: 'The circuit breaker toward the app is open after repeated failures; Retry-After says when it will probe again.',
+  },
+  SIDEGATE_ERR_MAINTENANCE: {
+    status: 503,
+    meaning:
+      'The service is in maintenance mode (spec.maintenance of its policy, or the sidegate.dev/maintenance annotation); the message says why, Retry-After when to try again.',
+  },
   SIDEGATE_ERR_OVERLOADED: { status: 503, meaning: 'The concurrency cap toward the app (spec.upstream.maxConcurrentRequests) is full.' },
   SIDEGATE_ERR_INTERNAL: { status: 500, meaning: 'A bug in sidegate. The log line carries the stack; please report it.' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -55,39 +102,55 @@ export class SidecarError extends Error {
   readonly reason: string | undefined;
   /** The JSON body sent to the client. Never contains secrets or upstream internals. */
   body(requestId: string): string {
-    return JSON.stringify(this.reason === undefined
-      ? { error: this.code, message: this.message, requestId }
-      : { error: this.code, reason: this.reason, message: this.message, requestId });
+    return JSON.stringify(
+      this.reason === undefined
+        ? { error: this.code, message: this.message, requestId }
+        : { error: this.code, reason: this.reason, message: this.message, requestId },
+    );
   }
 }
 
 export class BadRequestError extends SidecarError {
   override readonly name = 'BadRequestError';
-  constructor(message: string) { super('SIDEGATE_ERR_BAD_REQUEST', message); }
+  constructor(message: string) {
+    super('SIDEGATE_ERR_BAD_REQUEST', message);
+  }
 }
 export class RequestTimeoutError extends SidecarError {
   override readonly name = 'RequestTimeoutError';
-  constructor(message = 'request not received in time') { super('SIDEGATE_ERR_REQUEST_TIMEOUT', message); }
+  constructor(message = 'request not received in time') {
+    super('SIDEGATE_ERR_REQUEST_TIMEOUT', message);
+  }
 }
 export class HeadersTooLargeError extends SidecarError {
   override readonly name = 'HeadersTooLargeError';
-  constructor(limit: number) { super('SIDEGATE_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limit} bytes`); }
+  constructor(limit: number) {
+    super('SIDEGATE_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limit} bytes`);
+  }
 }
 export class UpstreamUnavailableError extends SidecarError {
   override readonly name = 'UpstreamUnavailableError';
-  constructor(cause?: unknown) { super('SIDEGATE_ERR_UPSTREAM_UNAVAILABLE', 'the app refused the connection', {}, { cause }); }
+  constructor(cause?: unknown) {
+    super('SIDEGATE_ERR_UPSTREAM_UNAVAILABLE', 'the app refused the connection', {}, { cause });
+  }
 }
 export class UpstreamTimeoutError extends SidecarError {
   override readonly name = 'UpstreamTimeoutError';
-  constructor(ms: number, cause?: unknown) { super('SIDEGATE_ERR_UPSTREAM_TIMEOUT', `the app did not answer within ${ms} ms`, {}, { cause }); }
+  constructor(ms: number, cause?: unknown) {
+    super('SIDEGATE_ERR_UPSTREAM_TIMEOUT', `the app did not answer within ${ms} ms`, {}, { cause });
+  }
 }
 export class UpstreamResetError extends SidecarError {
   override readonly name = 'UpstreamResetError';
-  constructor(cause?: unknown) { super('SIDEGATE_ERR_UPSTREAM_RESET', 'the app reset the connection before answering', {}, { cause }); }
+  constructor(cause?: unknown) {
+    super('SIDEGATE_ERR_UPSTREAM_RESET', 'the app reset the connection before answering', {}, { cause });
+  }
 }
 export class NotReadyError extends SidecarError {
   override readonly name = 'NotReadyError';
-  constructor(what: string) { super('SIDEGATE_ERR_NOT_READY', `the sidecar is not ready: ${what}`, { 'retry-after': '1' }); }
+  constructor(what: string) {
+    super('SIDEGATE_ERR_NOT_READY', `the sidecar is not ready: ${what}`, { 'retry-after': '1' });
+  }
 }
 export class UnauthenticatedError extends SidecarError {
   override readonly name = 'UnauthenticatedError';
@@ -104,11 +167,15 @@ export class ForbiddenError extends SidecarError {
 }
 export class CrossTenantError extends SidecarError {
   override readonly name = 'CrossTenantError';
-  constructor() { super('SIDEGATE_ERR_CROSS_TENANT', 'the token belongs to another tenant', {}, { reason: 'cross_tenant' }); }
+  constructor() {
+    super('SIDEGATE_ERR_CROSS_TENANT', 'the token belongs to another tenant', {}, { reason: 'cross_tenant' });
+  }
 }
 export class AuthUnavailableError extends SidecarError {
   override readonly name = 'AuthUnavailableError';
-  constructor(reason: string, message: string) { super('SIDEGATE_ERR_AUTH_UNAVAILABLE', message, { 'retry-after': '1' }, { reason }); }
+  constructor(reason: string, message: string) {
+    super('SIDEGATE_ERR_AUTH_UNAVAILABLE', message, { 'retry-after': '1' }, { reason });
+  }
 }
 export class RateLimitedError extends SidecarError {
   override readonly name = 'RateLimitedError';
@@ -119,17 +186,28 @@ export class RateLimitedError extends SidecarError {
 }
 export class RateLimitUnavailableError extends SidecarError {
   override readonly name = 'RateLimitUnavailableError';
-  constructor(limit: string) { super('SIDEGATE_ERR_RATE_LIMIT_UNAVAILABLE', `rate limit "${limit}" cannot be decided (Redis unavailable)`, { 'retry-after': '1' }, { reason: limit }); }
+  constructor(limit: string) {
+    super(
+      'SIDEGATE_ERR_RATE_LIMIT_UNAVAILABLE',
+      `rate limit "${limit}" cannot be decided (Redis unavailable)`,
+      { 'retry-after': '1' },
+      { reason: limit },
+    );
+  }
 }
 export class BreakerOpenError extends SidecarError {
   override readonly name = 'BreakerOpenError';
   constructor(retryAfterSeconds: number) {
-    super('SIDEGATE_ERR_BREAKER_OPEN', 'the circuit breaker toward the app is open', { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+    super('SIDEGATE_ERR_BREAKER_OPEN', 'the circuit breaker toward the app is open', {
+      'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+    });
   }
 }
 export class OverloadedError extends SidecarError {
   override readonly name = 'OverloadedError';
-  constructor(limit: number) { super('SIDEGATE_ERR_OVERLOADED', `more than ${limit} requests in flight to the app`, { 'retry-after': '1' }); }
+  constructor(limit: number) {
+    super('SIDEGATE_ERR_OVERLOADED', `more than ${limit} requests in flight to the app`, { 'retry-after': '1' });
+  }
 }
 export class MaintenanceError extends SidecarError {
   override readonly name = 'MaintenanceError';
@@ -139,7 +217,9 @@ export class MaintenanceError extends SidecarError {
 }
 export class InternalError extends SidecarError {
   override readonly name = 'InternalError';
-  constructor(cause: unknown) { super('SIDEGATE_ERR_INTERNAL', 'internal error', {}, { cause }); }
+  constructor(cause: unknown) {
+    super('SIDEGATE_ERR_INTERNAL', 'internal error', {}, { cause });
+  }
 }
 
 /** Anything thrown that is not a SidecarError is a bug: answer 500 and keep the cause for the log. */

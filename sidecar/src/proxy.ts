@@ -37,8 +37,12 @@ import type { Upstream } from './upstream/upstream.js';
 function revocationsView(src: RevocationSource, seeder: RevocationSeeder | undefined, now: number): unknown {
   const age = (a: number | undefined): number | null => (a === undefined || !Number.isFinite(a) ? null : Math.round(a * 10) / 10);
   return {
-    file: src.file ?? null, version: src.list.version, fileAgeSeconds: age(src.ageSeconds()), redisAgeSeconds: age(seeder?.ageSeconds()),
-    inForce: src.list.inForce(now).map(describeEntry), problems: src.problems,
+    file: src.file ?? null,
+    version: src.list.version,
+    fileAgeSeconds: age(src.ageSeconds()),
+    redisAgeSeconds: age(seeder?.ageSeconds()),
+    inForce: src.list.inForce(now).map(describeEntry),
+    problems: src.problems,
   };
 }
 
@@ -91,7 +95,9 @@ export class Proxy {
   private reloads: Promise<void> = Promise.resolve();
   private shutdownDone: Promise<{ forced: boolean }> | undefined;
   private onShutdown: ((r: { forced: boolean }) => void) | undefined;
-  private readonly shutDown = new Promise<{ forced: boolean }>((resolve) => { this.onShutdown = resolve; });
+  private readonly shutDown = new Promise<{ forced: boolean }>((resolve) => {
+    this.onShutdown = resolve;
+  });
 
   private constructor(
     private readonly s: Services,
@@ -101,13 +107,19 @@ export class Proxy {
     policy: CompiledPolicy | undefined,
   ) {
     this.upstream = this.createUpstream(policy);
-    this.drainer = new Drainer({
-      stopAccepting: () => { void listener.stopAccepting(); },
-      closeIdle: () => listener.closeIdle(),
-      // The telemetry stage counts every exchange in and out (sidegate_inflight_requests).
-      busy: () => ({ inflight: s.metrics.inflightNow, connections: listener.openConnections }),
-      destroyAll: () => listener.destroyAll(),
-    }, s.config.drainDelayMs, s.config.drainTimeoutMs);
+    this.drainer = new Drainer(
+      {
+        stopAccepting: () => {
+          void listener.stopAccepting();
+        },
+        closeIdle: () => listener.closeIdle(),
+        // The telemetry stage counts every exchange in and out (sidegate_inflight_requests).
+        busy: () => ({ inflight: s.metrics.inflightNow, connections: listener.openConnections }),
+        destroyAll: () => listener.destroyAll(),
+      },
+      s.config.drainDelayMs,
+      s.config.drainTimeoutMs,
+    );
     this.checks = [
       { name: 'policy', ready: () => policySource.loaded },
       { name: 'auth-keys', ready: () => s.auth.ready() },
@@ -128,38 +140,88 @@ export class Proxy {
     metrics.http1Parser.labels('llhttp').set(parser.parser === 'llhttp' ? 1 : 0);
     metrics.http1Parser.labels('http-parser-js').set(parser.parser === 'http-parser-js' ? 1 : 0);
     metrics.http1FastPath.set(fast.inUse ? 1 : 0);
-    if (parser.parser !== 'llhttp') log.warn({ reason: parser.reason, node: process.version }, 'HTTP/1.1 parser fallback: http-parser-js instead of llhttp, sockets read through stream events (slower)');
-    else if (!fast.inUse) log.warn({ reason: fast.reason, node: process.version }, 'HTTP/1.1 fast path off: sockets are read through stream events (slower)');
+    if (parser.parser !== 'llhttp')
+      log.warn(
+        { reason: parser.reason, node: process.version },
+        'HTTP/1.1 parser fallback: http-parser-js instead of llhttp, sockets read through stream events (slower)',
+      );
+    else if (!fast.inUse)
+      log.warn({ reason: fast.reason, node: process.version }, 'HTTP/1.1 fast path off: sockets are read through stream events (slower)');
     const probes = parseAppProbes(cfg.appProbes);
     const tracingCfg = tracingEnv(env, cfg.service);
     // The SDK is only loaded when tracing is on: off costs nothing.
-    const tracing = tracingCfg === undefined ? undefined
-      : await (await import('./telemetry/tracing.js')).Tracing.create(tracingCfg, metrics, SIDEGATE_VERSION);
+    const tracing =
+      tracingCfg === undefined
+        ? undefined
+        : await (await import('./telemetry/tracing.js')).Tracing.create(tracingCfg, metrics, SIDEGATE_VERSION);
     // ioredis is loaded only by sidecars that use Redis (~18 MB of RSS otherwise).
-    const redis = cfg.redisUrl === undefined ? undefined : (await import('./redis/connection.js')).RedisConnection.create(loadRedisConfig(cfg.redisUrl, env), {
-      metrics, logger: log, clock, budgetMs: cfg.redisTimeoutMs, connectionName: `sidegate/${cfg.podName || cfg.service}`,
-    });
+    const redis =
+      cfg.redisUrl === undefined
+        ? undefined
+        : (await import('./redis/connection.js')).RedisConnection.create(loadRedisConfig(cfg.redisUrl, env), {
+            metrics,
+            logger: log,
+            clock,
+            budgetMs: cfg.redisTimeoutMs,
+            connectionName: `sidegate/${cfg.podName || cfg.service}`,
+          });
     const identity = { namespace: cfg.namespace, service: cfg.service };
     // The durable revocation list: decides locally on every request, and is copied into Redis
     // whenever Redis lost it (restart without persistence, FLUSHALL) or the list changed.
     const ref: { self?: Proxy } = {};
-    const revocations = new RevocationSource({ file: cfg.revocationsFile, log, clock, onChange: () => { void ref.self?.s.seeder?.kick(); } });
+    const revocations = new RevocationSource({
+      file: cfg.revocationsFile,
+      log,
+      clock,
+      onChange: () => {
+        void ref.self?.s.seeder?.kick();
+      },
+    });
     await revocations.load();
-    const seeder = redis === undefined || cfg.revocationsFile === undefined ? undefined
-      : new RevocationSeeder({ redis, list: () => revocations.list, namespace: cfg.namespace, clock, log, intervalMs: cfg.revocationsReseedMs });
+    const seeder =
+      redis === undefined || cfg.revocationsFile === undefined
+        ? undefined
+        : new RevocationSeeder({
+            redis,
+            list: () => revocations.list,
+            namespace: cfg.namespace,
+            clock,
+            log,
+            intervalMs: cfg.revocationsReseedMs,
+          });
     metrics.revocationState = () => ({
-      counts: revocations.list.counts(clock.now()), problems: revocations.problems.length,
-      fileAge: revocations.ageSeconds(), redisAge: seeder?.ageSeconds(),
+      counts: revocations.list.counts(clock.now()),
+      problems: revocations.problems.length,
+      fileAge: revocations.ageSeconds(),
+      redisAge: seeder?.ageSeconds(),
     });
     const s: Services = {
-      config: cfg, metrics, log, clock, random: deps.random ?? Math.random, tracing, redis,
-      auth: new AuthRuntime({ metrics, logger: log, clock, revocation: redis === undefined ? undefined : new ConnectionRevocationStore(redis), revocations }),
+      config: cfg,
+      metrics,
+      log,
+      clock,
+      random: deps.random ?? Math.random,
+      tracing,
+      redis,
+      auth: new AuthRuntime({
+        metrics,
+        logger: log,
+        clock,
+        revocation: redis === undefined ? undefined : new ConnectionRevocationStore(redis),
+        revocations,
+      }),
       limiter: new RateLimiter({
-        redis, identity, metrics, logger: log, clock, fallbackReplicas: cfg.replicas,
+        redis,
+        identity,
+        metrics,
+        logger: log,
+        clock,
+        fallbackReplicas: cfg.replicas,
         // Hot keys spend leased capacity locally; cold keys stay exact (issue 10, docs/benchmarks.md).
-        lease: cfg.rateLimitLeasePeriodMs > 0
-          ? { periodMs: cfg.rateLimitLeasePeriodMs, maxPeriodMs: cfg.rateLimitLeaseMaxPeriodMs, recorder: metricsLeaseRecorder(metrics) }
-          : undefined,
+        lease:
+          cfg.rateLimitLeasePeriodMs > 0
+            ? { periodMs: cfg.rateLimitLeasePeriodMs, maxPeriodMs: cfg.rateLimitLeaseMaxPeriodMs, recorder: metricsLeaseRecorder(metrics) }
+            : undefined,
         podId: cfg.podName === '' ? undefined : `${cfg.podName}/${process.pid}`,
       }),
       breakers: new BreakerRegistry({ metrics, clock, random: deps.random ?? Math.random, log }),
@@ -169,32 +231,63 @@ export class Proxy {
     };
 
     // The fronts and the admin server call back into the proxy, which needs them to exist first.
-    const tls = cfg.tlsCert !== undefined && cfg.tlsKey !== undefined
-      ? { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } : undefined;
-    const listener = new InboundListener({
-      host: cfg.listen.host, port: cfg.listen.port, tls,
-      maxHeaderSize: cfg.maxHeaderSize, headersTimeoutMs: cfg.headersTimeoutMs, requestTimeoutMs: cfg.requestTimeoutMs,
-      idleTimeoutMs: cfg.idleTimeoutMs, maxConcurrentStreams: cfg.maxConcurrentStreams, metrics, log,
-    }, {
-      scheme: tls ? 'https' : 'http',
-      clock,
-      draining: () => ref.self?.drainer.stopping ?? false,
-      dispatch: (ex) => ref.self!.dispatch(ex),
-    });
+    const tls =
+      cfg.tlsCert !== undefined && cfg.tlsKey !== undefined
+        ? { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) }
+        : undefined;
+    const listener = new InboundListener(
+      {
+        host: cfg.listen.host,
+        port: cfg.listen.port,
+        tls,
+        maxHeaderSize: cfg.maxHeaderSize,
+        headersTimeoutMs: cfg.headersTimeoutMs,
+        requestTimeoutMs: cfg.requestTimeoutMs,
+        idleTimeoutMs: cfg.idleTimeoutMs,
+        maxConcurrentStreams: cfg.maxConcurrentStreams,
+        metrics,
+        log,
+      },
+      {
+        scheme: tls ? 'https' : 'http',
+        clock,
+        draining: () => ref.self?.drainer.stopping ?? false,
+        dispatch: (ex) => ref.self!.dispatch(ex),
+      },
+    );
     const admin = new AdminServer({
-      host: cfg.admin.host, port: cfg.admin.port, metrics, log, probes,
+      host: cfg.admin.host,
+      port: cfg.admin.port,
+      metrics,
+      log,
+      probes,
       checks: () => ref.self?.checks ?? [],
-      drain: (delay) => { void ref.self?.shutdown(delay); },
+      drain: (delay) => {
+        void ref.self?.shutdown(delay);
+      },
       views: new Map<string, () => unknown>([
         ['/breaker', () => s.breakers.view()],
-        ['/policy', () => ({
-          name: policySource.policy?.name ?? null, version: policySource.policy?.version ?? null, upstream: ref.self?.upstream.origin,
-          maintenance: policySource.policy?.maintenance?.enabled === true,
-        })],
+        [
+          '/policy',
+          () => ({
+            name: policySource.policy?.name ?? null,
+            version: policySource.policy?.version ?? null,
+            upstream: ref.self?.upstream.origin,
+            maintenance: policySource.policy?.maintenance?.enabled === true,
+          }),
+        ],
       ]),
       debugViews: new Map([
         ['/debug/revocations', () => revocationsView(revocations, seeder, clock.now())],
-        ['/debug/policy', () => debugPolicy(policySource.policy, { file: cfg.policyFile, defaults: (cfg.policyDefaults ?? '').trim() !== '', overlay: (cfg.policyOverlay ?? '').trim() !== '' })],
+        [
+          '/debug/policy',
+          () =>
+            debugPolicy(policySource.policy, {
+              file: cfg.policyFile,
+              defaults: (cfg.policyDefaults ?? '').trim() !== '',
+              overlay: (cfg.policyOverlay ?? '').trim() !== '',
+            }),
+        ],
       ]),
     });
     const self = new Proxy(s, policySource, listener, admin, policy);
@@ -205,30 +298,61 @@ export class Proxy {
     s.maintenance.update(policy);
     self.inboundAddr = await listener.listen();
     self.adminAddr = await admin.listen();
-    policySource.watch((p) => { self.reloads = self.reloads.then(() => self.onPolicy(p)); });
+    policySource.watch((p) => {
+      self.reloads = self.reloads.then(() => self.onPolicy(p));
+    });
     revocations.watch();
     seeder?.start();
     metrics.ready.set(1);
-    log.info({ listen: self.inboundAddr, admin: self.adminAddr, upstream: self.upstream.origin, policy: policy?.name ?? null, version: policy?.version ?? null }, 'sidegate proxy started');
+    log.info(
+      {
+        listen: self.inboundAddr,
+        admin: self.adminAddr,
+        upstream: self.upstream.origin,
+        policy: policy?.name ?? null,
+        version: policy?.version ?? null,
+      },
+      'sidegate proxy started',
+    );
     return self;
   }
 
-  get port(): number { return this.inboundAddr?.port ?? 0; }
-  get adminPort(): number { return this.adminAddr?.port ?? 0; }
-  get ready(): boolean { return this.checks.every((c) => c.ready()); }
-  get policy(): CompiledPolicy | undefined { return this.policySource.policy; }
-  get log(): Logger { return this.s.log; }
-  get metrics(): Metrics { return this.s.metrics; }
-  get breakers(): BreakerRegistry { return this.s.breakers; }
-  get revocations(): RevocationSource { return this.s.revocations; }
-  get seeder(): RevocationSeeder | undefined { return this.s.seeder; }
+  get port(): number {
+    return this.inboundAddr?.port ?? 0;
+  }
+  get adminPort(): number {
+    return this.adminAddr?.port ?? 0;
+  }
+  get ready(): boolean {
+    return this.checks.every((c) => c.ready());
+  }
+  get policy(): CompiledPolicy | undefined {
+    return this.policySource.policy;
+  }
+  get log(): Logger {
+    return this.s.log;
+  }
+  get metrics(): Metrics {
+    return this.s.metrics;
+  }
+  get breakers(): BreakerRegistry {
+    return this.s.breakers;
+  }
+  get revocations(): RevocationSource {
+    return this.s.revocations;
+  }
+  get seeder(): RevocationSeeder | undefined {
+    return this.s.seeder;
+  }
 
   /** The telemetry stage answers for every exchange (it catches what `respond` could not). */
   private dispatch(ex: Exchange): void {
     this.handler(ex).catch(this.unexpected);
   }
 
-  private readonly unexpected = (err: unknown): void => { this.s.log.error({ err }, 'pipeline failed outside any exchange'); };
+  private readonly unexpected = (err: unknown): void => {
+    this.s.log.error({ err }, 'pipeline failed outside any exchange');
+  };
 
   private createUpstream(policy: CompiledPolicy | undefined): Upstream {
     const { config, clock, metrics } = this.s;
@@ -239,8 +363,14 @@ export class Proxy {
   private pipelineServices(): PipelineServices {
     const { s } = this;
     return {
-      metrics: s.metrics, log: s.log, clock: s.clock, random: s.random, logHeaders: s.config.logHeaders, tracing: s.tracing,
-      limiter: s.limiter, identity: { namespace: s.config.namespace, service: s.config.service },
+      metrics: s.metrics,
+      log: s.log,
+      clock: s.clock,
+      random: s.random,
+      logHeaders: s.config.logHeaders,
+      tracing: s.tracing,
+      limiter: s.limiter,
+      identity: { namespace: s.config.namespace, service: s.config.service },
       breaker: { registry: s.breakers, upstream: s.config.upstream.host },
       forward: forward(this.upstream, s.clock, s.metrics, s.tracing),
     };
@@ -257,7 +387,9 @@ export class Proxy {
     if (wanted !== have) {
       const old = this.upstream;
       this.upstream = this.createUpstream(policy);
-      setTimeout(() => { void old.close(); }, this.s.config.drainTimeoutMs).unref();
+      setTimeout(() => {
+        void old.close();
+      }, this.s.config.drainTimeoutMs).unref();
     }
     this.handler = await this.build(policy);
     this.s.maintenance.update(policy);
@@ -268,12 +400,17 @@ export class Proxy {
    * upstream pools, Redis, key fetching, tracing and the admin server. Resolves when all is closed.
    */
   shutdown(withDelay = true): Promise<{ forced: boolean }> {
-    this.shutdownDone ??= this.runShutdown(withDelay).then((r) => { this.onShutdown?.(r); return r; });
+    this.shutdownDone ??= this.runShutdown(withDelay).then((r) => {
+      this.onShutdown?.(r);
+      return r;
+    });
     return this.shutdownDone;
   }
 
   /** Settles when a shutdown, however it was started (signal, /drain, /quitquitquit), has finished. */
-  whenShutDown(): Promise<{ forced: boolean }> { return this.shutDown; }
+  whenShutDown(): Promise<{ forced: boolean }> {
+    return this.shutDown;
+  }
 
   private async runShutdown(withDelay: boolean): Promise<{ forced: boolean }> {
     const { s } = this;

@@ -1,16 +1,27 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import t from 'tap';
-import { classify, filePages, formatTable, parseMaps, parseNm, readSections, symbolAt, type FilePages } from '../../bench/memory/file-pages.js';
+import {
+  classify,
+  filePages,
+  formatTable,
+  parseMaps,
+  parseNm,
+  readSections,
+  symbolAt,
+  type FilePages,
+} from '../../bench/memory/file-pages.js';
 
 t.test('parseMaps reads file-backed and anonymous mappings', async (t) => {
-  const maps = parseMaps([
-    '00400000-00b6f000 r--p 00000000 fe:00 260689                             /usr/bin/node',
-    '00b72000-025fe000 r-xp 00772000 fe:00 260689                             /usr/bin/node',
-    '19ef4000-1a3ce000 rw-p 00000000 00:00 0                                  [heap]',
-    '7ff364000000-7ff364089000 rw-p 00000000 00:00 0 ',
-    'garbage',
-  ].join('\n'));
+  const maps = parseMaps(
+    [
+      '00400000-00b6f000 r--p 00000000 fe:00 260689                             /usr/bin/node',
+      '00b72000-025fe000 r-xp 00772000 fe:00 260689                             /usr/bin/node',
+      '19ef4000-1a3ce000 rw-p 00000000 00:00 0                                  [heap]',
+      '7ff364000000-7ff364089000 rw-p 00000000 00:00 0 ',
+      'garbage',
+    ].join('\n'),
+  );
   t.equal(maps.length, 4);
   t.same(maps[1], { start: 0xb72000, end: 0x25fe000, perms: 'r-xp', offset: 0x772000, path: '/usr/bin/node' });
   t.equal(maps[2]!.path, '[heap]');
@@ -19,13 +30,15 @@ t.test('parseMaps reads file-backed and anonymous mappings', async (t) => {
 });
 
 t.test('symbolAt finds the covering symbol, else the first one starting in the page', async (t) => {
-  const s = parseNm([
-    '0000000000001000 0000000000000100 T v8::internal::compiler::Pipeline::Run()',
-    '0000000000000800 0000000000000010 T uv_run',
-    '0000000000003000 0000000000000000 T zero_sized_is_skipped',
-    '0000000000002100 0000000000000040 R icudt78_dat',
-    '                 U undefined_is_skipped',
-  ].join('\n'));
+  const s = parseNm(
+    [
+      '0000000000001000 0000000000000100 T v8::internal::compiler::Pipeline::Run()',
+      '0000000000000800 0000000000000010 T uv_run',
+      '0000000000003000 0000000000000000 T zero_sized_is_skipped',
+      '0000000000002100 0000000000000040 R icudt78_dat',
+      '                 U undefined_is_skipped',
+    ].join('\n'),
+  );
   t.same([...s.addr], [0x800, 0x1000, 0x2100], 'sized symbols, sorted by address');
   t.equal(symbolAt(s, 0x1080, 4096), 'v8::internal::compiler::Pipeline::Run()');
   t.equal(symbolAt(s, 0x900, 4096), 'v8::internal::compiler::Pipeline::Run()', 'a page starting in a gap takes the next symbol inside it');
@@ -59,7 +72,7 @@ t.test('classify groups symbols of the Node.js executable', async (t) => {
   for (const [name, group] of cases) t.equal(classify(name), group, String(name));
 });
 
-t.test('readSections reads this Node.js executable\'s section headers', async (t) => {
+t.test("readSections reads this Node.js executable's section headers", async (t) => {
   const exe = realpathSync(process.execPath);
   const secs = readSections(exe);
   const text = secs.find((s) => s.name === '.text');
@@ -74,7 +87,7 @@ t.test('readSections reads this Node.js executable\'s section headers', async (t
   t.throws(() => readSections('/proc/self/status'), /not a 64-bit little-endian ELF file/);
 });
 
-t.test('filePages accounts for this very process\'s resident executable pages', async (t) => {
+t.test("filePages accounts for this very process's resident executable pages", async (t) => {
   let asked = 0;
   const r: FilePages = filePages(process.pid, (exe) => {
     asked++;
@@ -82,16 +95,22 @@ t.test('filePages accounts for this very process\'s resident executable pages', 
   });
   t.equal(asked, 1, 'symbols read once');
   const total = [...r.byGroup.values()].reduce((a, b) => a + b, 0);
-  t.equal([...r.bySection.values()].reduce((a, b) => a + b, 0), total, 'every page counted once by section and once by group');
+  t.equal(
+    [...r.bySection.values()].reduce((a, b) => a + b, 0),
+    total,
+    'every page counted once by section and once by group',
+  );
   t.ok(total > 10 * 1024, `more than 10 MB of the executable is resident in a running Node.js (${(total / 1024).toFixed(1)} MB)`);
   t.ok((r.bySection.get('.text') ?? 0) > 1024, '.text pages are resident');
-  t.ok((r.byGroup.get('V8 builtins') ?? 0) > 0, 'V8\'s embedded builtins are resident (they run every JavaScript call)');
-  t.ok((r.byGroup.get('V8 other') ?? 0) > 1024, 'V8\'s own code is resident');
+  t.ok((r.byGroup.get('V8 builtins') ?? 0) > 0, "V8's embedded builtins are resident (they run every JavaScript call)");
+  t.ok((r.byGroup.get('V8 other') ?? 0) > 1024, "V8's own code is resident");
   const status = readFileSync('/proc/self/status', 'utf8');
   const fileKb = Number(/^RssFile:\s+(\d+)/m.exec(status)![1]);
   // RssFile counts the same pages the kernel's way; they were read moments apart.
-  t.ok(total + r.otherFilesKb <= fileKb * 1.2 + 2048 && total + r.otherFilesKb >= fileKb * 0.8 - 2048,
-    `executable ${total} KB + other files ${r.otherFilesKb} KB ≈ RssFile ${fileKb} KB`);
+  t.ok(
+    total + r.otherFilesKb <= fileKb * 1.2 + 2048 && total + r.otherFilesKb >= fileKb * 0.8 - 2048,
+    `executable ${total} KB + other files ${r.otherFilesKb} KB ≈ RssFile ${fileKb} KB`,
+  );
   const table = formatTable([r], ['self']);
   t.match(table, /^\| MB \| self \|$/m);
   t.match(table, /^\| in V8 builtins \| \d+\.\d \|$/m);

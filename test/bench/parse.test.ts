@@ -1,7 +1,20 @@
 import t from 'tap';
 import { parseH2loadOutput, parseLatencyLog, h2loadLatencyArgs } from '../../bench/lib/h2load.js';
 import { parseOptions } from '../../bench/lib/options.js';
-import { coreUse, foreignPct, parseCtxtSwitches, parsePidStat, parsePidStatus, parseProcStat, parseSchedstat, readThreads, schedDelta, topConsumers, type PidStat, type ThreadSched } from '../../bench/lib/procfs.js';
+import {
+  coreUse,
+  foreignPct,
+  parseCtxtSwitches,
+  parsePidStat,
+  parsePidStatus,
+  parseProcStat,
+  parseSchedstat,
+  readThreads,
+  schedDelta,
+  topConsumers,
+  type PidStat,
+  type ThreadSched,
+} from '../../bench/lib/procfs.js';
 import { median, percentile, spread } from '../../bench/lib/stats.js';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
 import { render } from '../../bench/lib/conf.js';
@@ -67,11 +80,15 @@ t.test('tool output parsing', async (t) => {
   t.throws(() => parseWrkOutput('connection refused'), /unrecognised wrk/);
   t.throws(() => parseH2loadOutput('no'), /unrecognised h2load/);
   // A short run (the readiness probe's 4 requests) is timed in µs.
-  const quick = 'finished in 840us, 4761.90 req/s, 5.32MB/s\nrequests: 4 total, 4 started, 4 done, 4 succeeded, 0 failed, 0 errored, 0 timeout\nstatus codes: 4 2xx, 0 3xx, 0 4xx, 0 5xx\n';
+  const quick =
+    'finished in 840us, 4761.90 req/s, 5.32MB/s\nrequests: 4 total, 4 started, 4 done, 4 succeeded, 0 failed, 0 errored, 0 timeout\nstatus codes: 4 2xx, 0 3xx, 0 4xx, 0 5xx\n';
   t.same(parseH2loadOutput(quick), { rps: 4761.9, total: 4, succeeded: 4, failed: 0, errored: 0, timeout: 0, non2xx: 0 }, 'µs durations');
   const args = h2loadLatencyArgs('http://x/1k.bin', { h1: true, clients: 10, requests: 15000, rpsPerClient: 100, logFile: 'l.log' });
-  t.same(args.slice(0, 9), ['--h1', '-t1', '-c10', '-n15000', '-r1', '--rate-period=1ms', '--rps=100', '-m1', '--log-file=l.log'],
-    'staggered client starts, as bench-reference/README.md prescribes');
+  t.same(
+    args.slice(0, 9),
+    ['--h1', '-t1', '-c10', '-n15000', '-r1', '--rate-period=1ms', '--rps=100', '-m1', '--log-file=l.log'],
+    'staggered client starts, as bench-reference/README.md prescribes',
+  );
 });
 
 t.test('/proc parsing and foreign CPU', async (t) => {
@@ -82,34 +99,78 @@ t.test('/proc parsing and foreign CPU', async (t) => {
   t.equal(u.taskTicks, 80);
   t.equal(Math.round(u.busyPct), 86);
   t.equal(Math.round(u.stealPct * 100) / 100, 4.76);
-  t.equal(Math.round(foreignPct(u, 59)), 20, '80 task ticks, 59 of them the proxy\'s');
+  t.equal(Math.round(foreignPct(u, 59)), 20, "80 task ticks, 59 of them the proxy's");
   t.equal(foreignPct(u, 200), 0);
   // Shaped like a real line of this kernel; comm with spaces and parentheses.
-  const s = parsePidStat('4242 (node worker (x)) S 0 0 0 0 -1 4194560 97602 7918205 0 756 1234 567 26144 5046 20 0 14 0 25 48902144 3864 18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0');
+  const s = parsePidStat(
+    '4242 (node worker (x)) S 0 0 0 0 -1 4194560 97602 7918205 0 756 1234 567 26144 5046 20 0 14 0 25 48902144 3864 18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0',
+  );
   t.same(s, { comm: 'node worker (x)', ticks: 1801, processor: 1 });
-  const snap = (e: [number, string, number][]): Map<number, PidStat> => new Map(e.map(([pid, comm, ticks]) => [pid, { comm, ticks, processor: 0 }]));
-  const before = snap([[1, 'proxy', 100], [2, 'tsc', 50], [3, 'idle', 7]]);
-  const after = snap([[1, 'proxy', 900], [2, 'tsc', 250], [3, 'idle', 7], [4, 'tap', 100]]);
-  t.same(topConsumers(before, after, 10, new Set([1])), [{ pid: 2, comm: 'tsc', cpuPct: 20 }, { pid: 4, comm: 'tap', cpuPct: 10 }],
-    'ours left out, processes born during the run counted, idle ones dropped');
-  t.same(parsePidStatus('Name:\tnode\nVmHWM:\t  112640 kB\nVmRSS:\t   81920 kB\nRssAnon:\t   30000 kB\nRssFile:\t   51920 kB\n'), { rssKb: 81920, hwmKb: 112640, anonKb: 30000 });
+  const snap = (e: [number, string, number][]): Map<number, PidStat> =>
+    new Map(e.map(([pid, comm, ticks]) => [pid, { comm, ticks, processor: 0 }]));
+  const before = snap([
+    [1, 'proxy', 100],
+    [2, 'tsc', 50],
+    [3, 'idle', 7],
+  ]);
+  const after = snap([
+    [1, 'proxy', 900],
+    [2, 'tsc', 250],
+    [3, 'idle', 7],
+    [4, 'tap', 100],
+  ]);
+  t.same(
+    topConsumers(before, after, 10, new Set([1])),
+    [
+      { pid: 2, comm: 'tsc', cpuPct: 20 },
+      { pid: 4, comm: 'tap', cpuPct: 10 },
+    ],
+    'ours left out, processes born during the run counted, idle ones dropped',
+  );
+  t.same(parsePidStatus('Name:\tnode\nVmHWM:\t  112640 kB\nVmRSS:\t   81920 kB\nRssAnon:\t   30000 kB\nRssFile:\t   51920 kB\n'), {
+    rssKb: 81920,
+    hwmKb: 112640,
+    anonKb: 30000,
+  });
 });
 
 t.test('scheduling: schedstat, context switches and the difference between two readings', async (t) => {
   t.same(parseSchedstat('487682675 171315379 324\n'), { cpuNs: 487682675, waitNs: 171315379, slices: 324 });
   t.throws(() => parseSchedstat('12 x\n'), /malformed schedstat/);
-  t.same(parseCtxtSwitches('Name:\tnode\nvoluntary_ctxt_switches:\t1500\nnonvoluntary_ctxt_switches:\t42\n'), { voluntary: 1500, involuntary: 42 });
-  const th = (tid: number, cpuNs: number, waitNs: number, voluntary: number, involuntary = 0): ThreadSched => ({ tid, cpuNs, waitNs, slices: voluntary + involuntary, voluntary, involuntary });
-  const d = schedDelta(100, [th(100, 1e9, 2e8, 1000, 10), th(101, 5e7, 1e6, 20)], [th(100, 3e9, 2.5e8, 3000, 60), th(101, 6e7, 1e6, 25), th(102, 4e6, 0, 3)]);
-  t.same(d, { main: { cpuNs: 2e9, waitNs: 5e7, slices: 2050, voluntary: 2000, involuntary: 50 }, othersCpuNs: 1e7 + 4e6, threads: 3 },
-    'the main thread alone; other threads summed, one born between the readings counted from zero');
+  t.same(parseCtxtSwitches('Name:\tnode\nvoluntary_ctxt_switches:\t1500\nnonvoluntary_ctxt_switches:\t42\n'), {
+    voluntary: 1500,
+    involuntary: 42,
+  });
+  const th = (tid: number, cpuNs: number, waitNs: number, voluntary: number, involuntary = 0): ThreadSched => ({
+    tid,
+    cpuNs,
+    waitNs,
+    slices: voluntary + involuntary,
+    voluntary,
+    involuntary,
+  });
+  const d = schedDelta(
+    100,
+    [th(100, 1e9, 2e8, 1000, 10), th(101, 5e7, 1e6, 20)],
+    [th(100, 3e9, 2.5e8, 3000, 60), th(101, 6e7, 1e6, 25), th(102, 4e6, 0, 3)],
+  );
+  t.same(
+    d,
+    { main: { cpuNs: 2e9, waitNs: 5e7, slices: 2050, voluntary: 2000, involuntary: 50 }, othersCpuNs: 1e7 + 4e6, threads: 3 },
+    'the main thread alone; other threads summed, one born between the readings counted from zero',
+  );
   t.equal(schedDelta(100, [], [th(100, 1, 1, 1)]), undefined, 'no main thread in the first reading: no figures');
   // This process's own threads, read from the kernel: the main thread first, and it is running now.
   const before = readThreads(process.pid);
   t.equal(before[0]?.tid, process.pid);
   const cpu0 = process.cpuUsage();
-  const used = (): number => { const u = process.cpuUsage(cpu0); return (u.user + u.system) / 1000; };
-  while (used() < 30) { /* spin until this process has had 30 ms of CPU, however loaded the machine */ }
+  const used = (): number => {
+    const u = process.cpuUsage(cpu0);
+    return (u.user + u.system) / 1000;
+  };
+  while (used() < 30) {
+    /* spin until this process has had 30 ms of CPU, however loaded the machine */
+  }
   const spun = schedDelta(process.pid, before, readThreads(process.pid))!;
   t.ok(spun.main.cpuNs >= 20e6, `30 ms of spinning shows as main-thread CPU (${spun.main.cpuNs} ns)`);
   t.same(readThreads(2 ** 22 + 1), [], 'a process that does not exist has no threads');
@@ -135,8 +196,11 @@ t.test('options and config templates', async (t) => {
   t.throws(() => render('{{A}} {{B}}', { A: 1 }), /B/);
 });
 
-t.test('the bench reads the environment and V8 flags of the sidegate command\'s #! line', async (t) => {
-  t.same(parseShebang('#!/usr/bin/env -S A_B=1 C_=131072 node --x=2 --y'), { env: { A_B: '1', C_: '131072' }, nodeFlags: ['--x=2', '--y'] });
+t.test("the bench reads the environment and V8 flags of the sidegate command's #! line", async (t) => {
+  t.same(parseShebang('#!/usr/bin/env -S A_B=1 C_=131072 node --x=2 --y'), {
+    env: { A_B: '1', C_: '131072' },
+    nodeFlags: ['--x=2', '--y'],
+  });
   t.same(parseShebang('#!/usr/bin/env -S node --max-semi-space-size=2'), { env: {}, nodeFlags: ['--max-semi-space-size=2'] });
   t.same(parseShebang('#!/usr/bin/env node'), { env: {}, nodeFlags: [] });
   // Anything else must stop the run rather than measure a sidecar without the shipped settings.

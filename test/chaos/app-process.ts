@@ -24,5 +24,10 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 30_000;
-server.listen(port, '127.0.0.1', () => { process.stdout.write('listening\n'); });
-process.on('SIGTERM', () => { server.close(() => process.exit(0)); server.closeAllConnections(); });
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write('listening\n');
+});
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});

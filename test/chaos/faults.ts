@@ -47,13 +47,16 @@ const redisDecisions = (rig: Rig, s: Sidecar): Promise<number> => rig.counter(s,
 
 /** Decisions come from Redis again on every sidecar (more than at the restore), and none is in fallback. */
 async function redisBack(rig: Rig, before: Map<Sidecar, string>): Promise<boolean> {
-  return each(rig, async (s) => await rig.counter(s, 'sidegate_ratelimit_fallback_active') === 0
-    && await redisDecisions(rig, s) > Number(before.get(s) ?? 0));
+  return each(
+    rig,
+    async (s) =>
+      (await rig.counter(s, 'sidegate_ratelimit_fallback_active')) === 0 && (await redisDecisions(rig, s)) > Number(before.get(s) ?? 0),
+  );
 }
 
 async function policyVersion(s: Sidecar): Promise<string> {
   const r = await request(`${s.p.adminUrl}/policy`);
-  return String((await r.body.json() as { version: unknown }).version);
+  return String(((await r.body.json()) as { version: unknown }).version);
 }
 
 export const FAULTS: readonly Fault[] = [
@@ -90,13 +93,14 @@ export const FAULTS: readonly Fault[] = [
       await rig.app.restart();
       return { restoredAt: performance.now(), notes: [] };
     },
-    recovered: (rig) => each(rig, async (s) => await rig.counter(s, 'sidegate_circuit_breaker_state') === 0),
+    recovered: (rig) => each(rig, async (s) => (await rig.counter(s, 'sidegate_circuit_breaker_state')) === 0),
   },
   {
     name: 'JWKS server stopped',
     allowed: [],
     run: async (rig, t) => {
-      const fetches = (result: string) => snapshot(rig, async (s) => String(await rig.counter(s, 'sidegate_jwks_fetches_total', `result="${result}"`)));
+      const fetches = (result: string) =>
+        snapshot(rig, async (s) => String(await rig.counter(s, 'sidegate_jwks_fetches_total', `result="${result}"`)));
       const errorsBefore = await fetches('error');
       await rig.jwks.stop();
       await sleep(Math.max(t.holdMs, 2500)); // past the 1 s refresh interval and the first backoff
@@ -107,7 +111,8 @@ export const FAULTS: readonly Fault[] = [
       const failed = rig.sidecars.map((s) => Number(errorsAfter.get(s)) - Number(errorsBefore.get(s)));
       return { restoredAt, before, notes: [`failed key fetches per sidecar during the outage: ${failed.join(', ')}`] };
     },
-    recovered: (rig, before) => each(rig, async (s) => await rig.counter(s, 'sidegate_jwks_fetches_total', 'result="success"') > Number(before.get(s) ?? 0)),
+    recovered: (rig, before) =>
+      each(rig, async (s) => (await rig.counter(s, 'sidegate_jwks_fetches_total', 'result="success"')) > Number(before.get(s) ?? 0)),
   },
   {
     name: 'policy replaced: invalid, then valid',
@@ -116,7 +121,9 @@ export const FAULTS: readonly Fault[] = [
       const failures = () => snapshot(rig, async (s) => String(await rig.counter(s, 'sidegate_policy_reload_failures_total')));
       const versions = await snapshot(rig, policyVersion);
       const failuresBefore = await failures();
-      rig.rewritePolicy('apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: chaos }\nspec:\n  rateLimits: [ { name: broken } ]\n  nonsense: true\n');
+      rig.rewritePolicy(
+        'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: chaos }\nspec:\n  rateLimits: [ { name: broken } ]\n  nonsense: true\n',
+      );
       await sleep(t.holdMs);
       const failuresAfter = await failures();
       const unchanged = await snapshot(rig, policyVersion);
@@ -124,9 +131,13 @@ export const FAULTS: readonly Fault[] = [
       const restoredAt = performance.now();
       const rejected = rig.sidecars.map((s) => Number(failuresAfter.get(s)) - Number(failuresBefore.get(s)));
       const kept = rig.sidecars.every((s) => unchanged.get(s) === versions.get(s));
-      return { restoredAt, before: versions, notes: [`invalid reloads rejected per sidecar: ${rejected.join(', ')}`, `last good policy kept: ${kept}`] };
+      return {
+        restoredAt,
+        before: versions,
+        notes: [`invalid reloads rejected per sidecar: ${rejected.join(', ')}`, `last good policy kept: ${kept}`],
+      };
     },
-    recovered: (rig, before) => each(rig, async (s) => await policyVersion(s) !== before.get(s)),
+    recovered: (rig, before) => each(rig, async (s) => (await policyVersion(s)) !== before.get(s)),
   },
   {
     name: 'rolling replacement of every sidecar',
@@ -173,14 +184,31 @@ export async function runFault(rig: Rig, gen: LoadGenerator, fault: Fault, t: Ti
     const before = injected.before ?? new Map<Sidecar, string>();
     const deadline = injected.restoredAt + t.recoverTimeoutMs;
     for (;;) {
-      if (await fault.recovered(rig, before).catch(() => false)) { serverRecovery = performance.now() - injected.restoredAt; break; }
-      if (performance.now() > deadline) { recoveredInTime = false; notes.push(`sidecars did not report recovery within ${t.recoverTimeoutMs} ms`); break; }
+      if (await fault.recovered(rig, before).catch(() => false)) {
+        serverRecovery = performance.now() - injected.restoredAt;
+        break;
+      }
+      if (performance.now() > deadline) {
+        recoveredInTime = false;
+        notes.push(`sidecars did not report recovery within ${t.recoverTimeoutMs} ms`);
+        break;
+      }
       await sleep(50);
     }
   }
   await sleep(t.afterMs);
   gen.phase = 'between faults';
-  return { ...judge(rig, gen.outcomes.filter((o) => o.phase === fault.name), fault, injected.restoredAt, serverRecovery, notes), recoveredInTime };
+  return {
+    ...judge(
+      rig,
+      gen.outcomes.filter((o) => o.phase === fault.name),
+      fault,
+      injected.restoredAt,
+      serverRecovery,
+      notes,
+    ),
+    recoveredInTime,
+  };
 }
 
 /**
@@ -191,7 +219,14 @@ export async function runFault(rig: Rig, gen: LoadGenerator, fault: Fault, t: Ti
 export const TOLERATED: readonly string[] = ['SIDEGATE_ERR_RATE_LIMIT_UNAVAILABLE'];
 
 /** Count and judge the outcomes of one phase against the fault's allowed answers. */
-export function judge(rig: Rig, outs: readonly Outcome[], fault: Pick<Fault, 'name' | 'allowed'>, restoredAt: number | undefined, serverRecovery: number | undefined, notes: string[]): Omit<FaultResult, 'recoveredInTime'> {
+export function judge(
+  rig: Rig,
+  outs: readonly Outcome[],
+  fault: Pick<Fault, 'name' | 'allowed'>,
+  restoredAt: number | undefined,
+  serverRecovery: number | undefined,
+  notes: string[],
+): Omit<FaultResult, 'recoveredInTime'> {
   const healthyFor = new Map(rig.classes.map((c) => [c.name, c.healthy]));
   const answers = new Map<string, number>();
   const failures: Outcome[] = [];
@@ -201,7 +236,10 @@ export function judge(rig: Rig, outs: readonly Outcome[], fault: Pick<Fault, 'na
     worst = Math.max(worst, o.end - o.start);
     const label = o.failure !== undefined && o.failure !== 'undocumented' ? o.failure : answerLabel(o);
     answers.set(label, (answers.get(label) ?? 0) + 1);
-    if (o.failure !== undefined) { failures.push(o); continue; }
+    if (o.failure !== undefined) {
+      failures.push(o);
+      continue;
+    }
     const answer = o.answer!;
     if (healthyFor.get(o.cls)?.includes(answer) === true) continue;
     const explained = fault.allowed.includes(answer);
@@ -224,7 +262,8 @@ function firstHealthy(outs: readonly Outcome[], healthyFor: Map<string, readonly
     if (o.start < restoredAt || o.target === '-') continue;
     const k = `${o.target} ${o.cls}`;
     seen.add(k);
-    if (o.answer !== undefined && healthyFor.get(o.cls)?.includes(o.answer) === true) first.set(k, Math.min(first.get(k) ?? Infinity, o.end - restoredAt));
+    if (o.answer !== undefined && healthyFor.get(o.cls)?.includes(o.answer) === true)
+      first.set(k, Math.min(first.get(k) ?? Infinity, o.end - restoredAt));
   }
   const never = [...seen].filter((k) => !first.has(k));
   if (never.length > 0) notes.push(`no healthy answer after the restore for: ${never.join(', ')}`);
@@ -241,7 +280,10 @@ function answerLabel(o: Outcome): string {
 /** The table printed at the end and recorded in docs/reliability.md. */
 export function formatTable(results: readonly Omit<FaultResult, 'recoveredInTime'>[]): string {
   const rows = results.map((r) => {
-    const answers = [...r.answers.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([k, n]) => `${k}: ${n}`).join(', ');
+    const answers = [...r.answers.entries()]
+      .sort((a, b) => a[0].localeCompare(b[0]))
+      .map(([k, n]) => `${k}: ${n}`)
+      .join(', ');
     const rec = r.recoveryMs === undefined ? 'n/a' : `${(r.recoveryMs / 1000).toFixed(2)} s`;
     return `| ${r.fault} | ${r.requests} | ${answers} | ${Math.round(r.worstMs)} ms | ${rec} |`;
   });

@@ -49,10 +49,18 @@ export interface LoadOptions {
 const DOCUMENTED = new Map<string, number>(Object.entries(ERROR_TABLE).map(([code, spec]) => [code, spec.status]));
 
 /** `app`, or a documented sidegate code whose status matches the table, or undefined. */
-export function classify(status: number, headers: Record<string, string | string[] | undefined>, body: string): { answer: string; documented: boolean } {
+export function classify(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+): { answer: string; documented: boolean } {
   if (status === 200 && headers['x-chaos-app'] === '1') return { answer: 'app', documented: true };
   let code: string | undefined;
-  try { code = (JSON.parse(body) as { error?: unknown }).error as string | undefined; } catch { /* not JSON */ }
+  try {
+    code = (JSON.parse(body) as { error?: unknown }).error as string | undefined;
+  } catch {
+    /* not JSON */
+  }
   if (typeof code === 'string' && DOCUMENTED.get(code) === status) return { answer: code, documented: true };
   return { answer: `${status} ${typeof code === 'string' ? code : body.slice(0, 60)}`, documented: false };
 }
@@ -95,7 +103,9 @@ export class LoadGenerator {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
-  get inFlight(): number { return this.inflight.size; }
+  get inFlight(): number {
+    return this.inflight.size;
+  }
 
   private tick(): void {
     const due = Math.floor(((performance.now() - this.began) * this.o.rate) / 1000);
@@ -117,7 +127,17 @@ export class LoadGenerator {
     const targets = this.o.targets();
     const start = performance.now();
     if (targets.length === 0) {
-      this.outcomes.push({ phase, cls: cls.name, target: '-', start, end: start, status: undefined, answer: undefined, failure: 'no-target', healthy: false });
+      this.outcomes.push({
+        phase,
+        cls: cls.name,
+        target: '-',
+        start,
+        end: start,
+        status: undefined,
+        answer: undefined,
+        failure: 'no-target',
+        healthy: false,
+      });
       return;
     }
     const target = targets[this.rr++ % targets.length]!;
@@ -128,20 +148,38 @@ export class LoadGenerator {
   private async send(target: Target, cls: RequestClass, phase: string, start: number): Promise<void> {
     const base = { phase, cls: cls.name, target: target.id, start };
     try {
-      const r = await target.pool.request({ path: cls.path, method: 'GET', headers: cls.headers(), headersTimeout: this.o.deadlineMs, bodyTimeout: this.o.deadlineMs });
+      const r = await target.pool.request({
+        path: cls.path,
+        method: 'GET',
+        headers: cls.headers(),
+        headersTimeout: this.o.deadlineMs,
+        bodyTimeout: this.o.deadlineMs,
+      });
       const body = await r.body.text();
       const end = performance.now();
       const c = classify(r.statusCode, r.headers, body);
       this.outcomes.push({
-        ...base, end, status: r.statusCode, answer: c.answer, failure: c.documented ? undefined : 'undocumented',
+        ...base,
+        end,
+        status: r.statusCode,
+        answer: c.answer,
+        failure: c.documented ? undefined : 'undocumented',
         healthy: c.documented && cls.healthy.includes(c.answer),
       });
     } catch (err) {
       const e = err as { code?: string; message?: string };
       const code = e.code ?? '';
-      const failure = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'hung'
-        : code === 'ECONNREFUSED' ? 'refused' : 'reset';
-      this.outcomes.push({ ...base, end: performance.now(), status: undefined, answer: undefined, failure, detail: `${code} ${e.message ?? ''}`.trim(), healthy: false });
+      const failure =
+        code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'hung' : code === 'ECONNREFUSED' ? 'refused' : 'reset';
+      this.outcomes.push({
+        ...base,
+        end: performance.now(),
+        status: undefined,
+        answer: undefined,
+        failure,
+        detail: `${code} ${e.message ?? ''}`.trim(),
+        healthy: false,
+      });
     }
   }
 }

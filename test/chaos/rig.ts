@@ -24,8 +24,12 @@ export interface RigSecrets {
 export class AppProcess {
   private proc: ChildProcess | undefined;
   private constructor(readonly port: number) {}
-  get url(): string { return `http://127.0.0.1:${this.port}`; }
-  get alive(): boolean { return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null; }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  get alive(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
 
   static async start(): Promise<AppProcess> {
     const a = new AppProcess(await freePort());
@@ -35,7 +39,10 @@ export class AppProcess {
 
   async restart(): Promise<void> {
     if (this.alive) return;
-    const proc = spawn(process.execPath, [APP_SCRIPT], { env: { PATH: process.env.PATH, PORT: String(this.port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [APP_SCRIPT], {
+      env: { PATH: process.env.PATH, PORT: String(this.port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     this.proc = proc;
     await new Promise<void>((resolve, reject) => {
       proc.once('exit', (code) => reject(new Error(`chaos app exited ${code}`)));
@@ -82,8 +89,14 @@ export class Rig {
   private seq = 0;
 
   private constructor(
-    readonly redis: RedisProcess, readonly jwks: JwksServer, readonly key: TestKey, readonly app: AppProcess,
-    readonly policyFile: string, readonly secrets: RigSecrets, readonly classes: readonly RequestClass[], private readonly o: RigOptions,
+    readonly redis: RedisProcess,
+    readonly jwks: JwksServer,
+    readonly key: TestKey,
+    readonly app: AppProcess,
+    readonly policyFile: string,
+    readonly secrets: RigSecrets,
+    readonly classes: readonly RequestClass[],
+    private readonly o: RigOptions,
   ) {}
 
   static async start(o: RigOptions): Promise<Rig> {
@@ -95,7 +108,9 @@ export class Rig {
     const app = await AppProcess.start();
     const policyFile = writePolicy(policyYaml(jwks, o.hotLimit ?? 20, o.sampleRate ?? 1));
     const exp = Math.floor(Date.now() / 1000) + 3600;
-    const users = await Promise.all(Array.from({ length: 50 }, (_, i) => mint(key, { iss: jwks.issuer, aud: 'chaos', sub: `user-${i}`, exp })));
+    const users = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => mint(key, { iss: jwks.issuer, aud: 'chaos', sub: `user-${i}`, exp })),
+    );
     const hot = await mint(key, { iss: jwks.issuer, aud: 'chaos', sub: 'hot', exp });
     let u = 0;
     const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}`, 'x-api-key': apiKey });
@@ -117,15 +132,37 @@ export class Rig {
   }
 
   /** The sidecars the load balancer would send to now. */
-  targets(): readonly Target[] { return this.sidecars.filter((s) => s.ready && !s.retired); }
+  targets(): readonly Target[] {
+    return this.sidecars.filter((s) => s.ready && !s.retired);
+  }
 
   /** Start one more sidecar; it joins the rotation once ready (spawnProxy waits for that). */
   async addSidecar(): Promise<Sidecar> {
-    const p = await spawnProxy(this.app.url, [
-      '--policy', this.policyFile, '--redis', this.redis.url, '--redis-timeout', '50ms',
-      '--service', 'chaos', '--namespace', 'faults', '--pod-name', `chaos-${this.seq++}`, '--replicas', String(this.o.sidecars),
-      '--drain-delay', '1s', '--drain-timeout', '5s', '--log-headers',
-    ], { SIDEGATE_REDIS_PASSWORD: this.secrets.redisPassword });
+    const p = await spawnProxy(
+      this.app.url,
+      [
+        '--policy',
+        this.policyFile,
+        '--redis',
+        this.redis.url,
+        '--redis-timeout',
+        '50ms',
+        '--service',
+        'chaos',
+        '--namespace',
+        'faults',
+        '--pod-name',
+        `chaos-${this.seq++}`,
+        '--replicas',
+        String(this.o.sidecars),
+        '--drain-delay',
+        '1s',
+        '--drain-timeout',
+        '5s',
+        '--log-headers',
+      ],
+      { SIDEGATE_REDIS_PASSWORD: this.secrets.redisPassword },
+    );
     const s: Sidecar = { id: `sidecar-${this.seq - 1}`, p, pool: new Pool(p.url, { connections: 32 }), ready: true, retired: false };
     this.sidecars.push(s);
     this.all.push(s);
@@ -143,11 +180,17 @@ export class Rig {
     return { ...exit, ms: Date.now() - t0 };
   }
 
-  rewritePolicy(text: string): void { writePolicy(text, this.policyFile.slice(0, this.policyFile.lastIndexOf('/'))); }
-  validPolicy(hotLimit: number): string { return policyYaml(this.jwks, hotLimit, this.o.sampleRate ?? 1); }
+  rewritePolicy(text: string): void {
+    writePolicy(text, this.policyFile.slice(0, this.policyFile.lastIndexOf('/')));
+  }
+  validPolicy(hotLimit: number): string {
+    return policyYaml(this.jwks, hotLimit, this.o.sampleRate ?? 1);
+  }
 
   /** Sidecars that exited without being retired: crashes. */
-  crashed(): Sidecar[] { return this.all.filter((s) => !s.retired && (s.p.proc.exitCode !== null || s.p.proc.signalCode !== null)); }
+  crashed(): Sidecar[] {
+    return this.all.filter((s) => !s.retired && (s.p.proc.exitCode !== null || s.p.proc.signalCode !== null));
+  }
 
   async metrics(s: Sidecar): Promise<string> {
     const r = await request(`${s.p.adminUrl}/metrics`);
@@ -173,13 +216,17 @@ export class Rig {
 
   private async poll(): Promise<void> {
     while (this.polling) {
-      await Promise.all(this.sidecars.map(async (s) => {
-        try {
-          const r = await request(`${s.p.adminUrl}/healthz/ready`, { headersTimeout: 500, bodyTimeout: 500 });
-          await r.body.dump();
-          s.ready = r.statusCode === 200;
-        } catch { s.ready = false; }
-      }));
+      await Promise.all(
+        this.sidecars.map(async (s) => {
+          try {
+            const r = await request(`${s.p.adminUrl}/healthz/ready`, { headersTimeout: 500, bodyTimeout: 500 });
+            await r.body.dump();
+            s.ready = r.statusCode === 200;
+          } catch {
+            s.ready = false;
+          }
+        }),
+      );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -195,7 +242,10 @@ export class Rig {
     this.saveLogs(process.env.SIDEGATE_CHAOS_LOGS);
     this.polling = false;
     await this.poller;
-    for (const s of this.all) { s.p.proc.kill('SIGKILL'); await s.pool.close().catch(() => undefined); }
+    for (const s of this.all) {
+      s.p.proc.kill('SIGKILL');
+      await s.pool.close().catch(() => undefined);
+    }
     await this.app.kill();
     await this.jwks.stop();
     await this.redis.stop();

@@ -12,7 +12,11 @@ export function findSecrets(outputs: readonly string[], secrets: readonly string
   const hits: string[] = [];
   for (const out of outputs) {
     for (const line of out.split('\n')) {
-      for (const n of needles) if (n.length >= 8 && line.includes(n)) { hits.push(line.slice(0, 300)); break; }
+      for (const n of needles)
+        if (n.length >= 8 && line.includes(n)) {
+          hits.push(line.slice(0, 300));
+          break;
+        }
     }
   }
   return hits;

@@ -40,7 +40,8 @@ t.test(`soak: ${seconds} s at ${rate} req/s through one sidecar`, async (t) => {
   await s.pool.close();
   // Idle keep-alive connections to the app live as long as the app's Keep-Alive hint (30 s): wait them out.
   let quietAfter = Rig.usage(pid).fds;
-  for (const until = Date.now() + 45_000; quietAfter > quietBefore + 2 && Date.now() < until; quietAfter = Rig.usage(pid).fds) await sleep(1000);
+  for (const until = Date.now() + 45_000; quietAfter > quietBefore + 2 && Date.now() < until; quietAfter = Rig.usage(pid).fds)
+    await sleep(1000);
 
   const steady = samples.filter((x) => x.at > warmupMs);
   const window = Math.max(1, Math.round(60_000 / SAMPLE_MS));
@@ -52,7 +53,10 @@ t.test(`soak: ${seconds} s at ${rate} req/s through one sidecar`, async (t) => {
   const fdsStart = Math.max(...first.map((x) => x.fds));
   const fdsEnd = Math.max(...last.map((x) => x.fds));
   const r = judge(rig, gen.outcomes, { name: 'soak', allowed: [] }, undefined, undefined, []);
-  const answers = [...r.answers.entries()].sort().map(([k, n]) => `${k}: ${n}`).join(', ');
+  const answers = [...r.answers.entries()]
+    .sort()
+    .map(([k, n]) => `${k}: ${n}`)
+    .join(', ');
   const summary = [
     `duration ${seconds} s, ${r.requests} requests (${(r.requests / seconds).toFixed(0)} req/s), warm-up ${warmupMs / 1000} s`,
     `answers: ${answers}; worst latency ${Math.round(r.worstMs)} ms`,
@@ -61,13 +65,29 @@ t.test(`soak: ${seconds} s at ${rate} req/s through one sidecar`, async (t) => {
     `open fds under load: ${fdsStart} after warm-up, ${fdsEnd} at the end; idle: ${quietBefore} before, ${quietAfter} after`,
   ];
   t.comment(summary.join('\n'));
-  if (process.env.SIDEGATE_SOAK_REPORT) writeFileSync(process.env.SIDEGATE_SOAK_REPORT, `${summary.join('\n')}\n${samples.map((x) => `${x.at}\t${x.rss}\t${x.fds}`).join('\n')}\n`);
+  if (process.env.SIDEGATE_SOAK_REPORT)
+    writeFileSync(
+      process.env.SIDEGATE_SOAK_REPORT,
+      `${summary.join('\n')}\n${samples.map((x) => `${x.at}\t${x.rss}\t${x.fds}`).join('\n')}\n`,
+    );
 
-  t.same(r.failures.slice(0, 5).map((o) => `${o.failure} ${o.detail ?? o.answer}`), [], 'every request answered');
-  t.same(r.unexpected.slice(0, 5).map((o) => `${o.cls} ${o.answer}`), [], 'only healthy answers');
+  t.same(
+    r.failures.slice(0, 5).map((o) => `${o.failure} ${o.detail ?? o.answer}`),
+    [],
+    'every request answered',
+  );
+  t.same(
+    r.unexpected.slice(0, 5).map((o) => `${o.cls} ${o.answer}`),
+    [],
+    'only healthy answers',
+  );
   t.ok(r.requests > rate * seconds * 0.8, `load was sustained: ${r.requests} requests`);
   t.ok(growth < 0.1, `RSS growth after warm-up ${(growth * 100).toFixed(1)} % < 10 %`);
   t.ok(fdsEnd <= fdsStart + 10, `no fd growth under load (${fdsStart} → ${fdsEnd})`);
   t.ok(quietAfter <= quietBefore + 2, `no fd leak once idle (${quietBefore} → ${quietAfter})`);
-  t.same(rig.crashed().map((x) => x.id), [], 'the sidecar is alive');
+  t.same(
+    rig.crashed().map((x) => x.id),
+    [],
+    'the sidecar is alive',
+  );
 });

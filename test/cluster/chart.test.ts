@@ -46,29 +46,55 @@ const names = async (path: string): Promise<string[]> => {
 };
 const released = (release: string): string => `labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${release}`)}`;
 const webhookAnnotations = async (): Promise<(string | undefined)[]> =>
-  ((await api.get(`${ADMISSION}/mutatingwebhookconfigurations`)).body.items as any[]).map((m) => m.metadata.annotations?.['cert-manager.io/inject-ca-from']);
+  ((await api.get(`${ADMISSION}/mutatingwebhookconfigurations`)).body.items as any[]).map(
+    (m) => m.metadata.annotations?.['cert-manager.io/inject-ca-from'],
+  );
 
 /** After `helm uninstall`: no object carrying the release's label, no webhook configuration, no release record. */
 const nothingLeft = async (t: Test, release: string): Promise<void> => {
-  for (const path of ['/api/v1/configmaps', '/api/v1/secrets', '/api/v1/services', '/api/v1/serviceaccounts', '/apis/apps/v1/deployments',
-    '/apis/policy/v1/poddisruptionbudgets', `${CM}/certificates`, `${CM}/issuers`]) {
+  for (const path of [
+    '/api/v1/configmaps',
+    '/api/v1/secrets',
+    '/api/v1/services',
+    '/api/v1/serviceaccounts',
+    '/apis/apps/v1/deployments',
+    '/apis/policy/v1/poddisruptionbudgets',
+    `${CM}/certificates`,
+    `${CM}/issuers`,
+  ]) {
     t.same(await names(`${path}?${released(release)}`), [], `no ${path.split('/').at(-1)} of ${release}`);
   }
   t.same(await names(`${ADMISSION}/mutatingwebhookconfigurations`), [], 'no mutating webhook configuration');
   t.same(await names(`${ADMISSION}/validatingwebhookconfigurations`), [], 'no validating webhook configuration');
-  t.same((await names(`/api/v1/namespaces/${NS}/secrets`)).filter((n) => n.startsWith(`sh.helm.release.v1.${release}.`)), [], 'no helm release record');
+  t.same(
+    (await names(`/api/v1/namespaces/${NS}/secrets`)).filter((n) => n.startsWith(`sh.helm.release.v1.${release}.`)),
+    [],
+    'no helm release record',
+  );
 };
 
 t.test('cert-manager on: install, upgrade, uninstall', async (t) => {
   t.match(await helm.install('cm', NS, url, tls.certFile, CERT_MANAGER_ON), /STATUS: deployed/);
-  t.same(await names(`${CM}/namespaces/${NS}/certificates?${released('cm')}`), ['cm-sidegate-injector', 'cm-sidegate-injector-ca'], 'the CA and serving Certificates');
-  t.same(await names(`${CM}/namespaces/${NS}/issuers?${released('cm')}`), ['cm-sidegate-injector-ca', 'cm-sidegate-injector-selfsigned'], 'the self-signed and CA Issuers');
+  t.same(
+    await names(`${CM}/namespaces/${NS}/certificates?${released('cm')}`),
+    ['cm-sidegate-injector', 'cm-sidegate-injector-ca'],
+    'the CA and serving Certificates',
+  );
+  t.same(
+    await names(`${CM}/namespaces/${NS}/issuers?${released('cm')}`),
+    ['cm-sidegate-injector-ca', 'cm-sidegate-injector-selfsigned'],
+    'the self-signed and CA Issuers',
+  );
   t.same(await names(`/api/v1/namespaces/${NS}/secrets?${released('cm')}`), [], 'no chart-made TLS Secret: cert-manager would issue it');
   t.same(await webhookAnnotations(), [`${NS}/cm-sidegate-injector`], 'cainjector is asked to fill the caBundle');
 
   t.match(await helm.upgrade('cm', NS, url, tls.certFile, ['--reuse-values', '--set', 'webhook.timeoutSeconds=5']), /STATUS: deployed/);
   const mwc = (await api.get(`${ADMISSION}/mutatingwebhookconfigurations`)).body.items[0];
-  t.same(mwc.webhooks.map((w: any) => w.timeoutSeconds), [5, 5], 'helm upgrade changed the live webhook configuration');
+  t.same(
+    mwc.webhooks.map((w: any) => w.timeoutSeconds),
+    [5, 5],
+    'helm upgrade changed the live webhook configuration',
+  );
 
   const r = await helm.run(['uninstall', 'cm', '--namespace', NS, '--wait']);
   t.equal(r.status, 0, r.stderr);
@@ -84,20 +110,27 @@ t.test('default values, then cert-manager switched on and off again by helm upgr
   t.same(await webhookAnnotations(), [undefined], 'no cert-manager annotation');
 
   await helm.upgrade('sg', NS, url, tls.certFile, ['--reuse-values', ...CERT_MANAGER_ON]);
-  t.same(await names(secret), [], 'cert-manager on: the chart\'s Secret is gone (cert-manager owns it now)');
+  t.same(await names(secret), [], "cert-manager on: the chart's Secret is gone (cert-manager owns it now)");
   t.equal((await names(`${CM}/namespaces/${NS}/certificates?${released('sg')}`)).length, 2, 'and the Certificates exist');
 
   await helm.upgrade('sg', NS, url, tls.certFile, ['--reuse-values', '--set', 'tls.certManager.enabled=false']);
   t.equal((await names(`${CM}/namespaces/${NS}/certificates?${released('sg')}`)).length, 0, 'off again: Certificates gone');
   const [again] = await names(secret);
   t.ok(again, 'and the chart made a Secret again');
-  t.not((await api.get(`/api/v1/namespaces/${NS}/secrets/${again}`)).body.data['ca.crt'], ca, 'with a new CA (the old Secret was deleted, nothing to look up)');
+  t.not(
+    (await api.get(`/api/v1/namespaces/${NS}/secrets/${again}`)).body.data['ca.crt'],
+    ca,
+    'with a new CA (the old Secret was deleted, nothing to look up)',
+  );
 
   const again2 = await helm.upgrade('sg', NS, url, tls.certFile, ['--reuse-values']);
   t.match(again2, /STATUS: deployed/);
   const [kept] = await names(secret);
-  t.equal((await api.get(`/api/v1/namespaces/${NS}/secrets/${kept}`)).body.data['ca.crt'],
-    (await api.get(`/api/v1/namespaces/${NS}/secrets/${again}`)).body.data['ca.crt'], 'a plain upgrade keeps the CA (lookup of the live Secret)');
+  t.equal(
+    (await api.get(`/api/v1/namespaces/${NS}/secrets/${kept}`)).body.data['ca.crt'],
+    (await api.get(`/api/v1/namespaces/${NS}/secrets/${again}`)).body.data['ca.crt'],
+    'a plain upgrade keeps the CA (lookup of the live Secret)',
+  );
 
   const r = await helm.run(['uninstall', 'sg', '--namespace', NS, '--wait']);
   t.equal(r.status, 0, r.stderr);

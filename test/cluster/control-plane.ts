@@ -61,8 +61,11 @@ const STAGES = join(process.cwd(), 'test', 'cluster', 'kwok-stages.yaml');
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const t0 = Date.now();
   const bins = {
-    etcd: goTool('etcd'), apiserver: goTool('kube-apiserver'), controllerManager: goTool('kube-controller-manager'),
-    scheduler: goTool('kube-scheduler'), kwok: goTool('kwok'),
+    etcd: goTool('etcd'),
+    apiserver: goTool('kube-apiserver'),
+    controllerManager: goTool('kube-controller-manager'),
+    scheduler: goTool('kube-scheduler'),
+    kwok: goTool('kwok'),
   };
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-k8s-'));
   const procs: Component[] = [];
@@ -73,31 +76,48 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   };
   try {
     const pki = makePki(dir);
-    const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const server = `https://127.0.0.1:${apiPort}`;
 
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    procs.push(Component.start(dir, 'etcd', bins.etcd, [
-      '--name=etcd0', `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=etcd0=http://127.0.0.1:${etcdPeer}`,
-      // A test cluster's data dies with the test: no fsync keeps writes fast on a shared disk.
-      '--unsafe-no-fsync', '--log-level=warn',
-    ]));
+    procs.push(
+      Component.start(dir, 'etcd', bins.etcd, [
+        '--name=etcd0',
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=etcd0=http://127.0.0.1:${etcdPeer}`,
+        // A test cluster's data dies with the test: no fsync keeps writes fast on a shared disk.
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ]),
+    );
     await procs[0]!.waitUntil('etcd /health', 30_000, async () => {
       const r = await request(`${etcdUrl}/health`);
-      return r.statusCode === 200 && (await r.body.json() as { health?: string }).health === 'true';
+      return r.statusCode === 200 && ((await r.body.json()) as { health?: string }).health === 'true';
     });
     const tEtcd = Date.now() - t0;
 
     const apiserver = Component.start(dir, 'kube-apiserver', bins.apiserver, [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1', `--secure-port=${apiPort}`, '--advertise-address=127.0.0.1',
-      `--tls-cert-file=${pki.apiserver.certFile}`, `--tls-private-key-file=${pki.apiserver.keyFile}`,
-      `--client-ca-file=${pki.ca.certFile}`, `--cert-dir=${join(dir, 'apiserver-certs')}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      '--advertise-address=127.0.0.1',
+      `--tls-cert-file=${pki.apiserver.certFile}`,
+      `--tls-private-key-file=${pki.apiserver.keyFile}`,
+      `--client-ca-file=${pki.ca.certFile}`,
+      `--cert-dir=${join(dir, 'apiserver-certs')}`,
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${pki.serviceAccountPubFile}`, `--service-account-signing-key-file=${pki.serviceAccountKeyFile}`,
+      `--service-account-key-file=${pki.serviceAccountPubFile}`,
+      `--service-account-signing-key-file=${pki.serviceAccountKeyFile}`,
       '--service-cluster-ip-range=10.96.0.0/16',
       '--authorization-mode=Node,RBAC',
       `--enable-admission-plugins=${ADMISSION_PLUGINS.join(',')}`,
@@ -117,29 +137,48 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const tApiserver = Date.now() - t0;
 
     const kubeconfig = writeKubeconfig(join(dir, 'admin.kubeconfig'), server, pki.ca, pki.admin, 'kubernetes-admin');
-    const kcmConfig = writeKubeconfig(join(dir, 'controller-manager.kubeconfig'), server, pki.ca, pki.controllerManager, 'system:kube-controller-manager');
+    const kcmConfig = writeKubeconfig(
+      join(dir, 'controller-manager.kubeconfig'),
+      server,
+      pki.ca,
+      pki.controllerManager,
+      'system:kube-controller-manager',
+    );
     const schedConfig = writeKubeconfig(join(dir, 'scheduler.kubeconfig'), server, pki.ca, pki.scheduler, 'system:kube-scheduler');
 
-    procs.push(Component.start(dir, 'kube-controller-manager', bins.controllerManager, [
-      `--kubeconfig=${kcmConfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, `--cert-dir=${join(dir, 'kcm-certs')}`,
-      '--leader-elect=false',
-      // Each controller acts as its own service account, as in kubeadm clusters, so RBAC is real.
-      '--use-service-account-credentials=true',
-      `--service-account-private-key-file=${pki.serviceAccountKeyFile}`, `--root-ca-file=${pki.ca.certFile}`,
-      `--cluster-signing-cert-file=${pki.ca.certFile}`, `--cluster-signing-key-file=${pki.ca.keyFile}`,
-    ]));
-    procs.push(Component.start(dir, 'kube-scheduler', bins.scheduler, [
-      `--kubeconfig=${schedConfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, `--cert-dir=${join(dir, 'scheduler-certs')}`,
-      '--leader-elect=false',
-    ]));
+    procs.push(
+      Component.start(dir, 'kube-controller-manager', bins.controllerManager, [
+        `--kubeconfig=${kcmConfig}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${kcmPort}`,
+        `--cert-dir=${join(dir, 'kcm-certs')}`,
+        '--leader-elect=false',
+        // Each controller acts as its own service account, as in kubeadm clusters, so RBAC is real.
+        '--use-service-account-credentials=true',
+        `--service-account-private-key-file=${pki.serviceAccountKeyFile}`,
+        `--root-ca-file=${pki.ca.certFile}`,
+        `--cluster-signing-cert-file=${pki.ca.certFile}`,
+        `--cluster-signing-key-file=${pki.ca.keyFile}`,
+      ]),
+    );
+    procs.push(
+      Component.start(dir, 'kube-scheduler', bins.scheduler, [
+        `--kubeconfig=${schedConfig}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${schedPort}`,
+        `--cert-dir=${join(dir, 'scheduler-certs')}`,
+        '--leader-elect=false',
+      ]),
+    );
     // kwok acts as the admin: it writes node and pod status, leases and events for every node.
-    procs.push(Component.start(dir, 'kwok', bins.kwok, [
-      `--kubeconfig=${kubeconfig}`, `--config=${STAGES}`,
-      '--manage-all-nodes=true',
-      '--node-lease-duration-seconds=40',
-    ]));
+    procs.push(
+      Component.start(dir, 'kwok', bins.kwok, [
+        `--kubeconfig=${kubeconfig}`,
+        `--config=${STAGES}`,
+        '--manage-all-nodes=true',
+        '--node-lease-duration-seconds=40',
+      ]),
+    );
 
     const nodes = opts.nodes ?? 1;
     for (let i = 0; i < nodes; i++) await api.create('/api/v1/nodes', fakeNode(`kwok-node-${i}`));
@@ -151,13 +190,17 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     };
     const [kcm, sched, kwok] = [procs[2]!, procs[3]!, procs[4]!];
     await Promise.all([
-      kcm.waitUntil('kube-controller-manager /healthz and the default ServiceAccount', 60_000, async () =>
-        await healthz(kcmPort) && (await api.get('/api/v1/namespaces/default/serviceaccounts/default')).status === 200),
+      kcm.waitUntil(
+        'kube-controller-manager /healthz and the default ServiceAccount',
+        60_000,
+        async () => (await healthz(kcmPort)) && (await api.get('/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+      ),
       sched.waitUntil('kube-scheduler /healthz', 60_000, () => healthz(schedPort)),
       kwok.waitUntil(`${nodes} node(s) Ready`, 60_000, async () => {
         const r = await api.get('/api/v1/nodes');
         const ready = (r.body?.items ?? []).filter((n: { status?: { conditions?: { type: string; status: string }[] } }) =>
-          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
         return ready.length === nodes;
       }),
     ]);
@@ -166,12 +209,19 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     const byName = new Map(procs.map((p) => [p.name, p]));
     return {
-      server, kubeconfig, pki, api, dir,
+      server,
+      kubeconfig,
+      pki,
+      api,
+      dir,
       kubernetesVersion: toolVersion('kube-apiserver'),
       startup: { etcd: tEtcd, apiserver: tApiserver, controllers: tControllers, total: Date.now() - t0 },
       logTail: (name) => byName.get(name)?.tail() ?? '',
       pids: () => Object.fromEntries(procs.flatMap((p) => (p.pid === undefined ? [] : [[p.name, p.pid]]))),
-      stop: async () => { await api.close(); await stop(); },
+      stop: async () => {
+        await api.close();
+        await stop();
+      },
     };
   } catch (err) {
     const tails = procs.map((p) => `--- ${p.name} (exit ${p.exitDescription()}) ---\n${p.tail()}`).join('\n');
@@ -183,7 +233,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 /** A Node object for kwok to bring up; no taint, since every node of this cluster is kwok's. */
 function fakeNode(name: string): object {
   return {
-    apiVersion: 'v1', kind: 'Node',
+    apiVersion: 'v1',
+    kind: 'Node',
     metadata: {
       name,
       annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
@@ -194,13 +245,22 @@ function fakeNode(name: string): object {
 
 function writeKubeconfig(file: string, server: string, ca: CertPair, user: CertPair, userName: string): string {
   // JSON is YAML: kubeconfig readers (client-go, helm, kwok) take either.
-  writeFileSync(file, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config',
-    clusters: [{ name: 'sidegate-test', cluster: { server, 'certificate-authority': ca.certFile } }],
-    users: [{ name: userName, user: { 'client-certificate': user.certFile, 'client-key': user.keyFile } }],
-    contexts: [{ name: 'sidegate-test', context: { cluster: 'sidegate-test', user: userName } }],
-    'current-context': 'sidegate-test',
-  }, null, 2), { mode: 0o600 });
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'sidegate-test', cluster: { server, 'certificate-authority': ca.certFile } }],
+        users: [{ name: userName, user: { 'client-certificate': user.certFile, 'client-key': user.keyFile } }],
+        contexts: [{ name: 'sidegate-test', context: { cluster: 'sidegate-test', user: userName } }],
+        'current-context': 'sidegate-test',
+      },
+      null,
+      2,
+    ),
+    { mode: 0o600 },
+  );
   return file;
 }
 
@@ -209,7 +269,11 @@ function writeKubeconfig(file: string, server: string, ca: CertPair, user: CertP
  * that blocks the event loop, in a spawnSync say, must not stall the apiserver on a full pipe).
  */
 class Component {
-  private constructor(readonly name: ComponentName, private readonly proc: ChildProcess, private readonly logFile: string) {}
+  private constructor(
+    readonly name: ComponentName,
+    private readonly proc: ChildProcess,
+    private readonly logFile: string,
+  ) {}
 
   static start(dir: string, name: ComponentName, bin: string, args: readonly string[]): Component {
     const logFile = join(dir, `${name}.log`);
@@ -221,25 +285,30 @@ class Component {
     }
   }
 
-  get pid(): number | undefined { return this.proc.exitCode === null && this.proc.signalCode === null ? this.proc.pid : undefined; }
+  get pid(): number | undefined {
+    return this.proc.exitCode === null && this.proc.signalCode === null ? this.proc.pid : undefined;
+  }
 
   /** The last 16 KiB of the log. */
   tail(): string {
     try {
       const buf = readFileSync(this.logFile);
       return buf.subarray(Math.max(0, buf.length - 16_384)).toString();
-    } catch { return ''; }
+    } catch {
+      return '';
+    }
   }
 
   exitDescription(): string {
-    return this.proc.exitCode !== null ? String(this.proc.exitCode) : this.proc.signalCode ?? 'running';
+    return this.proc.exitCode !== null ? String(this.proc.exitCode) : (this.proc.signalCode ?? 'running');
   }
 
   /** Polls `ready` every 100 ms; fails at once if the process exits, or after `timeoutMs`. */
   async waitUntil(what: string, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) throw new Error(`${this.name} exited (${this.exitDescription()}) before ${what}`);
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null)
+        throw new Error(`${this.name} exited (${this.exitDescription()}) before ${what}`);
       if (await ready().catch(() => false)) return;
       if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));

@@ -25,17 +25,32 @@ export class Helm {
     const home = mkdtempSync(join(tmpdir(), 'sidegate-helm-'));
     const plugin = join(home, 'plugins', WEBHOOK_URL_PLUGIN);
     mkdirSync(plugin, { recursive: true });
-    writeFileSync(join(plugin, 'plugin.yaml'), [
-      'apiVersion: v1', 'type: postrenderer/v1', `name: ${WEBHOOK_URL_PLUGIN}`, 'version: 0.1.0', 'runtime: subprocess',
-      'runtimeConfig:', '  platformCommand:', '    - command: ${HELM_PLUGIN_DIR}/render.sh', '',
-    ].join('\n'));
+    writeFileSync(
+      join(plugin, 'plugin.yaml'),
+      [
+        'apiVersion: v1',
+        'type: postrenderer/v1',
+        `name: ${WEBHOOK_URL_PLUGIN}`,
+        'version: 0.1.0',
+        'runtime: subprocess',
+        'runtimeConfig:',
+        '  platformCommand:',
+        '    - command: ${HELM_PLUGIN_DIR}/render.sh',
+        '',
+      ].join('\n'),
+    );
     writeFileSync(join(plugin, 'render.sh'), `#!/bin/sh\nexec '${process.execPath}' '${RENDERER}' "$@"\n`);
     chmodSync(join(plugin, 'render.sh'), 0o755);
     const version = spawnSync(helmPath(), ['version', '--short'], { encoding: 'utf8' }).stdout;
     this.postRenderer = version.startsWith('v3.') ? join(plugin, 'render.sh') : WEBHOOK_URL_PLUGIN;
     this.env = {
-      PATH: process.env.PATH, HOME: home, KUBECONFIG: plane.kubeconfig,
-      HELM_PLUGINS: join(home, 'plugins'), HELM_CONFIG_HOME: join(home, 'config'), HELM_CACHE_HOME: join(home, 'cache'), HELM_DATA_HOME: join(home, 'data'),
+      PATH: process.env.PATH,
+      HOME: home,
+      KUBECONFIG: plane.kubeconfig,
+      HELM_PLUGINS: join(home, 'plugins'),
+      HELM_CONFIG_HOME: join(home, 'config'),
+      HELM_CACHE_HOME: join(home, 'cache'),
+      HELM_DATA_HOME: join(home, 'data'),
     };
   }
 
@@ -45,8 +60,12 @@ export class Helm {
       const p = spawn(helmPath(), [...args], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
-      p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-      p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      p.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      p.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       p.once('error', reject);
       p.once('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
     });
@@ -66,10 +85,30 @@ export class Helm {
     return this.apply('upgrade', release, namespace, injectorUrl, caFile, extra);
   }
 
-  private async apply(verb: 'install' | 'upgrade', release: string, namespace: string, injectorUrl: string, caFile: string, extra: readonly string[]): Promise<string> {
+  private async apply(
+    verb: 'install' | 'upgrade',
+    release: string,
+    namespace: string,
+    injectorUrl: string,
+    caFile: string,
+    extra: readonly string[],
+  ): Promise<string> {
     const r = await this.run([
-      verb, release, CHART, '--namespace', namespace, '--wait', '--timeout', '90s',
-      '--post-renderer', this.postRenderer, '--post-renderer-args', injectorUrl, '--post-renderer-args', caFile, ...extra,
+      verb,
+      release,
+      CHART,
+      '--namespace',
+      namespace,
+      '--wait',
+      '--timeout',
+      '90s',
+      '--post-renderer',
+      this.postRenderer,
+      '--post-renderer-args',
+      injectorUrl,
+      '--post-renderer-args',
+      caFile,
+      ...extra,
     ]);
     if (r.status !== 0) throw new Error(`helm ${verb} ${release} against ${this.plane.server}: ${r.stderr}${r.stdout}`);
     return r.stdout;

@@ -17,26 +17,43 @@ export interface KubeResponse {
 export class KubeApi {
   private readonly agent: Agent;
 
-  constructor(readonly server: string, tls: { ca: Buffer; cert: Buffer; key: Buffer }) {
+  constructor(
+    readonly server: string,
+    tls: { ca: Buffer; cert: Buffer; key: Buffer },
+  ) {
     this.agent = new Agent({ connect: { ca: tls.ca, cert: tls.cert, key: tls.key, servername: 'localhost' } });
   }
 
-  async call(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, contentType = 'application/json'): Promise<KubeResponse> {
+  async call(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+  ): Promise<KubeResponse> {
     const r = await request(`${this.server}${path}`, {
-      method, dispatcher: this.agent,
+      method,
+      dispatcher: this.agent,
       headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': contentType }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await r.body.text();
     let parsed: any = text;
-    try { parsed = JSON.parse(text); } catch { /* /readyz and friends answer text */ }
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* /readyz and friends answer text */
+    }
     const w = r.headers.warning;
     const warnings = (w === undefined ? [] : Array.isArray(w) ? w : [w]).map((x) => x.replace(/^299 - "(.*)"$/, '$1'));
     return { status: r.statusCode, body: parsed, warnings };
   }
 
-  get(path: string): Promise<KubeResponse> { return this.call('GET', path); }
-  delete(path: string): Promise<KubeResponse> { return this.call('DELETE', path); }
+  get(path: string): Promise<KubeResponse> {
+    return this.call('GET', path);
+  }
+  delete(path: string): Promise<KubeResponse> {
+    return this.call('DELETE', path);
+  }
 
   /** POST; throws unless 201 (or 200/202 where the API answers so). */
   async create(path: string, obj: unknown): Promise<any> {
@@ -53,11 +70,18 @@ export class KubeApi {
       try {
         const v = await probe();
         if (v !== undefined) return v;
-      } catch (err) { last = err; }
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})`}`);
+      } catch (err) {
+        last = err;
+      }
+      if (Date.now() > deadline)
+        throw new Error(
+          `${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})`}`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
-  close(): Promise<void> { return this.agent.close(); }
+  close(): Promise<void> {
+    return this.agent.close();
+  }
 }

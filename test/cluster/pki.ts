@@ -30,10 +30,15 @@ export interface ControlPlanePki {
 
 export function makePki(dir: string): ControlPlanePki {
   const ca = makeCa(dir, 'ca', 'sidegate-test-ca');
-  const leaf = (name: string, subject: string, usage: 'serverAuth' | 'clientAuth', san?: string): CertPair => makeLeaf(dir, name, ca, subject, usage, san);
+  const leaf = (name: string, subject: string, usage: 'serverAuth' | 'clientAuth', san?: string): CertPair =>
+    makeLeaf(dir, name, ca, subject, usage, san);
   // The names in-cluster clients use, though here only 127.0.0.1 is ever dialled.
-  const apiserver = leaf('apiserver', '/CN=kube-apiserver', 'serverAuth',
-    'DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1');
+  const apiserver = leaf(
+    'apiserver',
+    '/CN=kube-apiserver',
+    'serverAuth',
+    'DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1',
+  );
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const serviceAccountKeyFile = join(dir, 'sa.key');
   const serviceAccountPubFile = join(dir, 'sa.pub');
@@ -53,16 +58,34 @@ export function makePki(dir: string): ControlPlanePki {
 /** A CA certificate (one day), written as DIR/NAME.crt and .key. */
 export function makeCa(dir: string, name: string, cn: string): CertPair {
   return openssl(dir, name, `/CN=${cn}`, [
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
   ]);
 }
 
 /** A certificate signed by `ca` for `usage`, with subjectAltName `san` ("DNS:x,IP:y") if given. */
-export function makeLeaf(dir: string, name: string, ca: CertPair, subject: string, usage: 'serverAuth' | 'clientAuth', san?: string): CertPair {
+export function makeLeaf(
+  dir: string,
+  name: string,
+  ca: CertPair,
+  subject: string,
+  usage: 'serverAuth' | 'clientAuth',
+  san?: string,
+): CertPair {
   return openssl(dir, name, subject, [
-    '-CA', ca.certFile, '-CAkey', ca.keyFile,
-    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
-    '-addext', `extendedKeyUsage=${usage}`, ...(san === undefined ? [] : ['-addext', `subjectAltName=${san}`]),
+    '-CA',
+    ca.certFile,
+    '-CAkey',
+    ca.keyFile,
+    '-addext',
+    'basicConstraints=critical,CA:FALSE',
+    '-addext',
+    'keyUsage=critical,digitalSignature',
+    '-addext',
+    `extendedKeyUsage=${usage}`,
+    ...(san === undefined ? [] : ['-addext', `subjectAltName=${san}`]),
   ]);
 }
 
@@ -71,12 +94,32 @@ function openssl(dir: string, name: string, subject: string, extra: readonly str
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', subject, '-keyout', keyFile, '-out', certFile, ...extra,
-    ], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        subject,
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        ...extra,
+      ],
+      { stdio: 'pipe' },
+    );
   } catch (err) {
-    throw new Error(`openssl failed making ${name}.crt (OpenSSL 3 is needed: apt-get install -y openssl): ${(err as Error).message}`, { cause: err });
+    throw new Error(`openssl failed making ${name}.crt (OpenSSL 3 is needed: apt-get install -y openssl): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
 }

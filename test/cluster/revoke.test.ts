@@ -36,7 +36,12 @@ t.teardown(() => redisServer.stop());
 const redis = new Redis(redisServer.url);
 t.teardown(() => redis.disconnect());
 
-interface Run { code: number | null; stdout: string; stderr: string; json: any }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
 
 function sidegate(args: readonly string[], opts: { json?: boolean; kubeconfig?: string } = {}): Promise<Run> {
   const argv = [CLI, ...args, '--kubeconfig', opts.kubeconfig ?? plane.kubeconfig, ...(opts.json === true ? ['-o', 'json'] : [])];
@@ -44,13 +49,22 @@ function sidegate(args: readonly string[], opts: { json?: boolean; kubeconfig?: 
     const p = spawn(process.execPath, argv, { env: { PATH: process.env.PATH, HOME: plane.dir }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     p.once('error', reject);
     p.once('close', (code) => {
       let json: any;
       if (opts.json === true && code !== 2) {
-        try { json = JSON.parse(stdout); } catch { reject(new Error(`sidegate ${args.join(' ')}: not JSON (exit ${code}): ${stdout}${stderr}`)); return; }
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          reject(new Error(`sidegate ${args.join(' ')}: not JSON (exit ${code}): ${stdout}${stderr}`));
+          return;
+        }
       }
       resolve({ code, stdout, stderr, json });
     });
@@ -66,7 +80,9 @@ const stored = async (): Promise<any[]> => {
 
 t.test('revoke-all of an issuer: written to Redis and to a new ConfigMap, printed as in force', async (t) => {
   const before = Date.now();
-  const r = await sidegate(['revoke', '--issuer', ISS, '-n', NS, '--redis', redisServer.url, '--reason', 'breach drill', '--for', '48h'], { json: true });
+  const r = await sidegate(['revoke', '--issuer', ISS, '-n', NS, '--redis', redisServer.url, '--reason', 'breach drill', '--for', '48h'], {
+    json: true,
+  });
   t.equal(r.code, 0, r.stderr);
   const cm = await api.get(CM);
   t.equal(cm.status, 200, 'created');
@@ -88,34 +104,73 @@ t.test('ban (ConfigMap only), subject cut-off, list: the entries accumulate and 
   t.equal(ban.code, 0, ban.stderr);
   t.match(ban.stdout, /^written to configmap shop\/sidegate-revocations: address 203\.0\.113\.7 banned until /m);
   t.match(ban.stdout, /^in force \(2\):$/m);
-  const sub = await sidegate(['revoke', '--issuer', ISS, '--subject', 'alice', '--issued-before', '2026-01-01T00:00:00Z', '-n', NS, '--expires', '2099-01-01T00:00:00Z']);
+  const sub = await sidegate([
+    'revoke',
+    '--issuer',
+    ISS,
+    '--subject',
+    'alice',
+    '--issued-before',
+    '2026-01-01T00:00:00Z',
+    '-n',
+    NS,
+    '--expires',
+    '2099-01-01T00:00:00Z',
+  ]);
   t.equal(sub.code, 0, sub.stderr);
-  t.match(sub.stdout, /^ {2}tokens of subject alice \(issuer https:\/\/id\.example\.com\) issued before 2026-01-01T00:00:00Z revoked until 2099-01-01T00:00:00Z$/m);
+  t.match(
+    sub.stdout,
+    /^ {2}tokens of subject alice \(issuer https:\/\/id\.example\.com\) issued before 2026-01-01T00:00:00Z revoked until 2099-01-01T00:00:00Z$/m,
+  );
   const list = await sidegate(['revoke', '--list', '-n', NS]);
   t.equal(list.code, 0);
   // Stored tokens first, then bans (the document's two sections).
-  t.match(list.stdout, /^in force \(3\):\n {2}tokens of issuer https:\/\/id\.example\.com issued before .* \(breach drill\)\n {2}tokens of subject alice .*\n {2}address 203\.0\.113\.7 banned until /m);
-  t.same((await stored()).map((e) => e.kind), ['issuer', 'subject', 'ip']);
+  t.match(
+    list.stdout,
+    /^in force \(3\):\n {2}tokens of issuer https:\/\/id\.example\.com issued before .* \(breach drill\)\n {2}tokens of subject alice .*\n {2}address 203\.0\.113\.7 banned until /m,
+  );
+  t.same(
+    (await stored()).map((e) => e.kind),
+    ['issuer', 'subject', 'ip'],
+  );
 });
 
 t.test('expired entries are pruned on the next write; bad ones are dropped with a warning; --remove lifts', async (t) => {
   const cm = (await api.get(CM)).body;
-  cm.data['revocations.yaml'] = cm.data['revocations.yaml'].replace('tokens:\n', 'tokens:\n  - { jti: old, expires: "2020-01-01T00:00:00Z" }\n  - { jti: broken }\n');
+  cm.data['revocations.yaml'] = cm.data['revocations.yaml'].replace(
+    'tokens:\n',
+    'tokens:\n  - { jti: old, expires: "2020-01-01T00:00:00Z" }\n  - { jti: broken }\n',
+  );
   t.equal((await api.call('PUT', CM, cm)).status, 200);
   const r = await sidegate(['ban', '--remove', '203.0.113.7', '-n', NS, '--redis', redisServer.url]);
   t.equal(r.code, 0, r.stderr);
-  t.match(r.stderr, /warning: configmap shop\/sidegate-revocations: \/tokens\/\d+\/expires: is required: when the entry stops applying \(RFC 3339\) \(dropped: it was not in force\)/);
+  t.match(
+    r.stderr,
+    /warning: configmap shop\/sidegate-revocations: \/tokens\/\d+\/expires: is required: when the entry stops applying \(RFC 3339\) \(dropped: it was not in force\)/,
+  );
   t.match(r.stdout, /^removed from Redis and configmap shop\/sidegate-revocations: address 203\.0\.113\.7 banned until /m);
   t.match(r.stdout, /^pruned 1 expired entry$/m);
-  t.same((await stored()).map((e) => e.kind), ['issuer', 'subject']);
+  t.same(
+    (await stored()).map((e) => e.kind),
+    ['issuer', 'subject'],
+  );
 });
 
 t.test('a ConfigMap that holds no readable list is never overwritten', async (t) => {
-  await api.create(`/api/v1/namespaces/default/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sidegate-revocations' }, data: { 'revocations.yaml': 'apiVersion: sidegate.dev/v1\nkind: Policy\n' } });
+  await api.create(`/api/v1/namespaces/default/configmaps`, {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'sidegate-revocations' },
+    data: { 'revocations.yaml': 'apiVersion: sidegate.dev/v1\nkind: Policy\n' },
+  });
   const r = await sidegate(['revoke', '--jti', 'abc', '-n', 'default']);
   t.equal(r.code, 1);
   t.match(r.stderr, /holds no readable revocation list \(\/kind: must be Revocations\): fix it with kubectl edit/);
-  t.equal((await api.get('/api/v1/namespaces/default/configmaps/sidegate-revocations')).body.data['revocations.yaml'], 'apiVersion: sidegate.dev/v1\nkind: Policy\n', 'untouched');
+  t.equal(
+    (await api.get('/api/v1/namespaces/default/configmaps/sidegate-revocations')).body.data['revocations.yaml'],
+    'apiVersion: sidegate.dev/v1\nkind: Policy\n',
+    'untouched',
+  );
 });
 
 t.test('usage mistakes exit 2 and name the mistake', async (t) => {
@@ -142,13 +197,15 @@ t.test('the ConfigMap as the kubelet mounts it: a real sidecar refuses what was 
   writeFileSync(join(dir, 'revocations.yaml'), (await api.get(CM)).body.data['revocations.yaml']);
   const app = await startHttpApp();
   t.teardown(() => app.close());
-  const proxy = await startProxy(app.url, ['--revocations', join(dir, 'revocations.yaml')], { policy: `apiVersion: sidegate.dev/v1
+  const proxy = await startProxy(app.url, ['--revocations', join(dir, 'revocations.yaml')], {
+    policy: `apiVersion: sidegate.dev/v1
 kind: Policy
 metadata: { name: mounted }
 spec:
   auth:
     providers: [ { name: corp, issuer: "${idp.issuer}", audiences: [orders], jwks: { uri: "${idp.jwksUri}" } } ]
-` });
+`,
+  });
   t.teardown(() => proxy.close());
   // iat has whole seconds: a token "issued after" the cut-off needs the next second to have begun.
   await new Promise((resolve) => setTimeout(resolve, 1100));
@@ -161,24 +218,31 @@ spec:
   t.equal((await fetch(`${proxy.url}/x`, { headers: { authorization: `Bearer ${fresh}` } })).status, 200, 'a token issued after passes');
 });
 
-t.test('an operator bound to the chart\'s revoker ClusterRole may revoke in that namespace only', async (t) => {
+t.test("an operator bound to the chart's revoker ClusterRole may revoke in that namespace only", async (t) => {
   const role = render().one('ClusterRole');
   await api.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', role);
   await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'fresh' } });
   await api.create('/apis/rbac.authorization.k8s.io/v1/namespaces/fresh/rolebindings', {
-    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'oncall-revoke' },
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'oncall-revoke' },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'oncall' }],
   });
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-oncall-'));
   const cert = makeLeaf(dir, 'oncall', plane.pki.ca, '/CN=oncall', 'clientAuth');
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
-    clusters: [{ name: 'c', cluster: { server: plane.server, 'certificate-authority': plane.pki.ca.certFile } }],
-    users: [{ name: 'oncall', user: { 'client-certificate': cert.certFile, 'client-key': cert.keyFile } }],
-    contexts: [{ name: 'c', context: { cluster: 'c', user: 'oncall', namespace: 'fresh' } }],
-  }));
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'c',
+      clusters: [{ name: 'c', cluster: { server: plane.server, 'certificate-authority': plane.pki.ca.certFile } }],
+      users: [{ name: 'oncall', user: { 'client-certificate': cert.certFile, 'client-key': cert.keyFile } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: 'oncall', namespace: 'fresh' } }],
+    }),
+  );
   const created = await sidegate(['ban', '198.51.100.9'], { kubeconfig });
   t.equal(created.code, 0, `creates in the context's namespace: ${created.stderr}`);
   const updated = await sidegate(['revoke', '--jti', 'j-9'], { kubeconfig });

@@ -16,7 +16,10 @@ if (base === undefined || caFile === undefined || !/^https:\/\/127\.0\.0\.1:\d+$
 }
 const caBundle = readFileSync(caFile).toString('base64');
 
-interface Webhook { name: string; clientConfig: { service?: { path?: string }; url?: string; caBundle?: string } }
+interface Webhook {
+  name: string;
+  clientConfig: { service?: { path?: string }; url?: string; caBundle?: string };
+}
 const out: string[] = [];
 for (const doc of parseAllDocuments(readFileSync(0, 'utf8'))) {
   const o = doc.toJS() as { kind?: string; webhooks?: Webhook[] } | null;

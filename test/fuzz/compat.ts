@@ -54,7 +54,12 @@ export function weakenVersions(file: string, names: readonly string[], write = t
   const shnum = b.readUInt16LE(0x3c);
   const section = (i: number) => {
     const o = shoff + i * shentsize;
-    return { type: b.readUInt32LE(o + 4), offset: Number(b.readBigUInt64LE(o + 0x18)), link: b.readUInt32LE(o + 0x28), info: b.readUInt32LE(o + 0x2c) };
+    return {
+      type: b.readUInt32LE(o + 4),
+      offset: Number(b.readBigUInt64LE(o + 0x18)),
+      link: b.readUInt32LE(o + 0x28),
+      info: b.readUInt32LE(o + 0x2c),
+    };
   };
   let changed = 0;
   let weak = 0;
@@ -72,7 +77,10 @@ export function weakenVersions(file: string, names: readonly string[], write = t
         const flags = b.readUInt16LE(aux + 4);
         if (names.includes(name)) {
           weak++;
-          if ((flags & VER_FLG_WEAK) === 0) { b.writeUInt16LE(flags | VER_FLG_WEAK, aux + 4); changed++; }
+          if ((flags & VER_FLG_WEAK) === 0) {
+            b.writeUInt16LE(flags | VER_FLG_WEAK, aux + 4);
+            changed++;
+          }
         }
         const next = b.readUInt32LE(aux + 12);
         if (next === 0) break;
@@ -100,7 +108,8 @@ function buildShim(): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'shim.cc'), SHIM);
   const r = spawnSync('g++', ['-shared', '-fPIC', '-O2', '-o', `${so}.tmp`, join(dir, 'shim.cc')], { encoding: 'utf8' });
-  if (r.error !== undefined || r.status !== 0) throw new Error(`fuzz: compiling the glibc shim needs g++ (apt-get install g++): ${r.error?.message ?? r.stderr}`);
+  if (r.error !== undefined || r.status !== 0)
+    throw new Error(`fuzz: compiling the glibc shim needs g++ (apt-get install g++): ${r.error?.message ?? r.stderr}`);
   renameSync(`${so}.tmp`, so);
   return so;
 }
@@ -117,9 +126,12 @@ export function jazzerEnv(): NodeJS.ProcessEnv {
   // symbols behind them are then still missing, and only the shim provides them).
   if (plain === undefined && weakenVersions(addon, WEAKENED, false) === 0) return {};
   if (plain !== undefined) {
-    if (!/version `(GLIBC_2\.38|GLIBCXX_3\.4\.32)' not found/.test(plain)) throw new Error(`fuzz: Jazzer.js's addon does not load: ${plain}`);
+    if (!/version `(GLIBC_2\.38|GLIBCXX_3\.4\.32)' not found/.test(plain))
+      throw new Error(`fuzz: Jazzer.js's addon does not load: ${plain}`);
     weakenVersions(addon, WEAKENED);
-    process.stderr.write(`fuzz: marked ${WEAKENED.join(' and ')} weak in ${addon} (glibc/libstdc++ here are older; see test/fuzz/compat.ts)\n`);
+    process.stderr.write(
+      `fuzz: marked ${WEAKENED.join(' and ')} weak in ${addon} (glibc/libstdc++ here are older; see test/fuzz/compat.ts)\n`,
+    );
   }
   const env = { LD_PRELOAD: buildShim() };
   const shimmed = tryLoad(addon, { ...process.env, ...env });

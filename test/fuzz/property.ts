@@ -42,7 +42,8 @@ export function timeBoundedSync(input: Buffer, run: () => void): void {
 }
 
 function slow(input: Buffer, ms: number): void {
-  if (ms > TIME_LIMIT_MS) throw new PropertyViolation(`${ms.toFixed(1)} ms for a ${input.length}-byte input, above the ${TIME_LIMIT_MS} ms bound`);
+  if (ms > TIME_LIMIT_MS)
+    throw new PropertyViolation(`${ms.toFixed(1)} ms for a ${input.length}-byte input, above the ${TIME_LIMIT_MS} ms bound`);
 }
 
 /**
@@ -61,13 +62,21 @@ export function oneLine(text: string): boolean {
 export class Choices {
   private at = 0;
   constructor(private readonly data: Buffer) {}
-  get left(): number { return this.data.length - this.at; }
-  byte(): number { return this.at < this.data.length ? this.data[this.at++]! : 0; }
-  below(n: number): number { return n <= 1 ? 0 : this.byte() % n; }
+  get left(): number {
+    return this.data.length - this.at;
+  }
+  byte(): number {
+    return this.at < this.data.length ? this.data[this.at++]! : 0;
+  }
+  below(n: number): number {
+    return n <= 1 ? 0 : this.byte() % n;
+  }
   bytes(n: number): Buffer {
     const b = this.data.subarray(this.at, Math.min(this.data.length, this.at + n));
     this.at += b.length;
     return b;
   }
-  rest(): Buffer { return this.bytes(this.left); }
+  rest(): Buffer {
+    return this.bytes(this.left);
+  }
 }

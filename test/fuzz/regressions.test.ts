@@ -14,14 +14,16 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 for (const target of await targets()) {
   t.test(target.name, async (t) => {
-    const mod = await import(target.file) as { fuzz: (b: Buffer) => void | Promise<void> };
+    const mod = (await import(target.file)) as { fuzz: (b: Buffer) => void | Promise<void> };
     let n = 0;
     for (const kind of ['corpus', 'regressions']) {
       const dir = join(repo, 'test', 'fuzz', kind, target.name);
       if (!existsSync(dir)) continue;
       for (const f of readdirSync(dir).sort()) {
         const input = readFileSync(join(dir, f));
-        await t.resolves(async () => { await mod.fuzz(input); }, `${kind}/${target.name}/${f} (${input.length} bytes)`);
+        await t.resolves(async () => {
+          await mod.fuzz(input);
+        }, `${kind}/${target.name}/${f} (${input.length} bytes)`);
         n++;
       }
     }

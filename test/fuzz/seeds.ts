@@ -9,8 +9,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  */
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..', '..');
-for (const f of readdirSync(join(here, 'targets')).filter((x) => x.endsWith('.js')).sort()) {
-  const m = await import(pathToFileURL(join(here, 'targets', f)).href) as { seeds?: () => Buffer[] };
+for (const f of readdirSync(join(here, 'targets'))
+  .filter((x) => x.endsWith('.js'))
+  .sort()) {
+  const m = (await import(pathToFileURL(join(here, 'targets', f)).href)) as { seeds?: () => Buffer[] };
   if (m.seeds === undefined) continue;
   const dir = join(repo, 'test', 'fuzz', 'corpus', f.slice(0, -3));
   mkdirSync(dir, { recursive: true });

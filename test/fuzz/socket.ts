@@ -31,27 +31,51 @@ export class MemorySocket extends EventEmitter {
   thrown: unknown[] = [];
 
   write(chunk: Uint8Array | string, enc?: unknown, cb?: unknown): boolean {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk, typeof enc === 'string' ? enc as BufferEncoding : 'utf8') : Buffer.from(chunk);
-    if (!this.destroyed && !this.ended) { this.written.push(b); this.writtenBytes += b.length; } else if (b.length > 0) this.lateWrites++;
+    const b =
+      typeof chunk === 'string' ? Buffer.from(chunk, typeof enc === 'string' ? (enc as BufferEncoding) : 'utf8') : Buffer.from(chunk);
+    if (!this.destroyed && !this.ended) {
+      this.written.push(b);
+      this.writtenBytes += b.length;
+    } else if (b.length > 0) this.lateWrites++;
     const done = typeof enc === 'function' ? enc : cb;
     if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
     return true;
   }
 
-  cork(): void { /* writes are collected as they come */ }
-  uncork(): void { /* nothing held */ }
-  pause(): this { this.isPaused = true; return this; }
+  cork(): void {
+    /* writes are collected as they come */
+  }
+  uncork(): void {
+    /* nothing held */
+  }
+  pause(): this {
+    this.isPaused = true;
+    return this;
+  }
   resume(): this {
     this.isPaused = false;
-    if (this.backlog.length > 0 && !this.flushing) { this.flushing = true; process.nextTick(() => this.flush()); }
+    if (this.backlog.length > 0 && !this.flushing) {
+      this.flushing = true;
+      process.nextTick(() => this.flush());
+    }
     return this;
   }
 
-  setNoDelay(): this { return this; }
-  setKeepAlive(): this { return this; }
-  setTimeout(): this { return this; }
-  ref(): this { return this; }
-  unref(): this { return this; }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  setTimeout(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
 
   end(chunk?: Uint8Array | string): this {
     if (chunk !== undefined) this.write(chunk);
@@ -60,7 +84,10 @@ export class MemorySocket extends EventEmitter {
     return this;
   }
 
-  destroySoon(): void { this.end(); this.destroy(); }
+  destroySoon(): void {
+    this.end();
+    this.destroy();
+  }
 
   destroy(): this {
     if (this.destroyed) return this;
@@ -74,33 +101,48 @@ export class MemorySocket extends EventEmitter {
   /** The bytes the peer sends: delivered now, or after resume() if reading is paused. */
   feed(b: Buffer): void {
     if (this.destroyed || b.length === 0) return;
-    if (this.isPaused || this.backlog.length > 0) { this.backlog.push(b); return; }
+    if (this.isPaused || this.backlog.length > 0) {
+      this.backlog.push(b);
+      return;
+    }
     this.emit('data', b);
   }
 
   /** The peer half-closes ('end' once what it sent was read). */
   feedEnd(): void {
     if (this.destroyed) return;
-    if (this.isPaused || this.backlog.length > 0) { this.backlog.push(END); return; }
+    if (this.isPaused || this.backlog.length > 0) {
+      this.backlog.push(END);
+      return;
+    }
     this.emit('end');
   }
 
   /** Bytes fed and not yet read (the connection has reading paused). */
-  get unread(): number { return this.backlog.reduce((n, b) => n + b.length, 0); }
+  get unread(): number {
+    return this.backlog.reduce((n, b) => n + b.length, 0);
+  }
 
   private flush(): void {
     this.flushing = false;
     try {
       while (this.backlog.length > 0 && !this.isPaused && !this.destroyed) {
         const b = this.backlog.shift()!;
-        if (b === END) this.emit('end'); else this.emit('data', b);
+        if (b === END) this.emit('end');
+        else this.emit('data', b);
       }
-    } catch (err) { this.thrown.push(err); }
+    } catch (err) {
+      this.thrown.push(err);
+    }
   }
 
-  asSocket(): Socket { return this as unknown as Socket; }
+  asSocket(): Socket {
+    return this as unknown as Socket;
+  }
 
-  output(): Buffer { return Buffer.concat(this.written); }
+  output(): Buffer {
+    return Buffer.concat(this.written);
+  }
 }
 
 const END = Buffer.alloc(0);

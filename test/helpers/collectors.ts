@@ -24,7 +24,9 @@ export async function startCapturingCollector(): Promise<CapturingCollector> {
   const received: CapturedExport[] = [];
   const server: Server = createServer((req, res) => {
     let bytes = 0;
-    req.on('data', (c: Buffer) => { bytes += c.length; });
+    req.on('data', (c: Buffer) => {
+      bytes += c.length;
+    });
     req.on('end', () => {
       received.push({ path: req.url ?? '', headers: req.headers, bytes });
       const proto = String(req.headers['content-type']).includes('protobuf');
@@ -36,6 +38,10 @@ export async function startCapturingCollector(): Promise<CapturingCollector> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

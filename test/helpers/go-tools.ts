@@ -11,7 +11,9 @@ export function goTool(name: string): string {
   const cache = process.env.SIDEGATE_TOOLS_CACHE ?? join(homedir(), '.cache', 'sidegate-tools');
   const bin = join(cache, `${name}-${version}`, name);
   if (!existsSync(bin)) {
-    throw new Error(`${name} ${version} is not built: run \`bash scripts/go-tools.sh ${name}\` (npm test does it in pretest); looked for ${bin}`);
+    throw new Error(
+      `${name} ${version} is not built: run \`bash scripts/go-tools.sh ${name}\` (npm test does it in pretest); looked for ${bin}`,
+    );
   }
   return bin;
 }
@@ -36,13 +38,23 @@ export function toolVersion(name: string): string {
 /** Every tool line of every tools/*\/go.mod, read the way scripts/go-tools.sh reads them. */
 export function goTools(): GoToolLine[] {
   const dir = join(process.cwd(), 'tools');
-  return readdirSync(dir).sort().filter((m) => existsSync(join(dir, m, 'go.mod'))).flatMap((module) => toolsOf(module, readFileSync(join(dir, module, 'go.mod'), 'utf8')));
+  return readdirSync(dir)
+    .sort()
+    .filter((m) => existsSync(join(dir, m, 'go.mod')))
+    .flatMap((module) => toolsOf(module, readFileSync(join(dir, module, 'go.mod'), 'utf8')));
 }
 
 function toolsOf(module: string, mod: string): GoToolLine[] {
   // `tool PKG` lines, or the lines of a `tool ( ... )` block; each may carry a `// binary: NAME`.
   const block = /^tool \(\n([^)]*)\)/m.exec(mod)?.[1] ?? '';
-  const lines = [...mod.matchAll(/^tool\s+([^\s(].*)$/gm)].map((m) => m[1]!).concat(block.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('//')));
+  const lines = [...mod.matchAll(/^tool\s+([^\s(].*)$/gm)]
+    .map((m) => m[1]!)
+    .concat(
+      block
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('//')),
+    );
   const required = [...mod.matchAll(/^\s*(?:require\s+)?(\S+)\s+(v\S+)(?:\s+\/\/.*)?$/gm)].map((m) => ({ path: m[1]!, version: m[2]! }));
   return lines.map((line) => {
     const pkg = line.split(/\s+/)[0]!;
@@ -52,7 +64,10 @@ function toolsOf(module: string, mod: string): GoToolLine[] {
     let best = '';
     let version = '';
     for (const r of required) {
-      if ((pkg === r.path || pkg.startsWith(`${r.path}/`)) && r.path.length > best.length) { best = r.path; version = r.version; }
+      if ((pkg === r.path || pkg.startsWith(`${r.path}/`)) && r.path.length > best.length) {
+        best = r.path;
+        version = r.version;
+      }
     }
     if (version === '') throw new Error(`tools/${module}/go.mod requires no module providing ${pkg}`);
     return { name, pkg, version, module };

@@ -2,7 +2,10 @@ import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import { join } from 'node:path';
 
-export interface Msg { text: string; n: number }
+export interface Msg {
+  text: string;
+  n: number;
+}
 
 /** Service constructors loaded from test/fixtures/grpc (read from the source tree). */
 export function loadProtos(): { Echo: grpc.ServiceClientConstructor; Health: grpc.ServiceClientConstructor } {
@@ -41,8 +44,12 @@ export async function startGrpcServer(): Promise<{ port: number; close: () => Pr
       call.end();
     },
     ClientStream: (call: grpc.ServerReadableStream<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
-      let sum = 0; let count = 0;
-      call.on('data', (m: Msg) => { sum += m.n; count++; });
+      let sum = 0;
+      let count = 0;
+      call.on('data', (m: Msg) => {
+        sum += m.n;
+        count++;
+      });
       call.on('end', () => cb(null, { text: `count:${count}`, n: sum }));
     },
     Bidi: (call: grpc.ServerDuplexStream<Msg, Msg>) => {

@@ -47,7 +47,9 @@ export async function startJaeger(opts: { cpu?: number } = {}): Promise<Jaeger> 
   const [grpc, http, thrift, query, queryGrpc] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-jaeger-'));
   const config = join(dir, 'config.yaml');
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
@@ -79,7 +81,8 @@ processors:
   batch: { timeout: 100ms }
 exporters:
   jaeger_storage_exporter: { trace_storage: memstore }
-`);
+`,
+  );
   const queryUrl = `http://127.0.0.1:${query}`;
   const output = { text: '' };
   let proc: ChildProcess | undefined;
@@ -95,18 +98,35 @@ exporters:
   const start = async (): Promise<void> => {
     const args = ['--config', `file:${config}`];
     // `cpu`: pinned to one core (the benchmark keeps it off the proxy's core); taskset execs, so the pid is Jaeger's.
-    const p = opts.cpu === undefined ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('taskset', ['-c', String(opts.cpu), bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p =
+      opts.cpu === undefined
+        ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('taskset', ['-c', String(opts.cpu), bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = p;
-    p.stdout.on('data', (d: Buffer) => { output.text += String(d); });
-    p.stderr.on('data', (d: Buffer) => { output.text += String(d); });
+    p.stdout.on('data', (d: Buffer) => {
+      output.text += String(d);
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      output.text += String(d);
+    });
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (p.exitCode !== null) throw new Error(`jaeger exited with ${p.exitCode}: ${output.text}`);
       try {
-        if ((await getJson('/api/services')).status === 200 && await listening(http) && await listening(grpc) && await listening(thrift)) return;
-      } catch { /* not up yet */ }
-      if (Date.now() > deadline) { p.kill('SIGKILL'); throw new Error(`jaeger not ready in 30 s: ${output.text}`); }
+        if (
+          (await getJson('/api/services')).status === 200 &&
+          (await listening(http)) &&
+          (await listening(grpc)) &&
+          (await listening(thrift))
+        )
+          return;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) {
+        p.kill('SIGKILL');
+        throw new Error(`jaeger not ready in 30 s: ${output.text}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   };
@@ -130,8 +150,13 @@ exporters:
       return r.body?.data[0] === undefined ? [] : resolve(r.body.data[0]);
     },
     services: async () => (await getJson<{ data: string[] | null }>('/api/services')).body?.data ?? [],
-    operations: async (svc) => (await getJson<{ data: string[] | null }>(`/api/services/${encodeURIComponent(svc)}/operations`)).body?.data ?? [],
-    search: async (svc, limit) => ((await getJson<{ data: Trace[] | null }>(`/api/traces?service=${encodeURIComponent(svc)}&limit=${limit}&lookback=1h`)).body?.data ?? []).map(resolve),
+    operations: async (svc) =>
+      (await getJson<{ data: string[] | null }>(`/api/services/${encodeURIComponent(svc)}/operations`)).body?.data ?? [],
+    search: async (svc, limit) =>
+      (
+        (await getJson<{ data: Trace[] | null }>(`/api/traces?service=${encodeURIComponent(svc)}&limit=${limit}&lookback=1h`)).body?.data ??
+        []
+      ).map(resolve),
     kill,
     start,
     close: kill,
@@ -141,7 +166,10 @@ exporters:
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }

@@ -52,7 +52,9 @@ export class JwksServer {
   private port = 0;
   private readonly hung: ServerResponse[] = [];
 
-  private constructor(keys: readonly Jwk[]) { this.keys = [...keys]; }
+  private constructor(keys: readonly Jwk[]) {
+    this.keys = [...keys];
+  }
 
   static async start(keys: readonly Jwk[] = []): Promise<JwksServer> {
     const s = new JwksServer(keys);
@@ -60,14 +62,28 @@ export class JwksServer {
     return s;
   }
 
-  get url(): string { return `http://127.0.0.1:${this.port}`; }
-  get issuer(): string { return this.url; }
-  get jwksUri(): string { return `${this.url}/jwks.json`; }
-  get running(): boolean { return this.server !== undefined; }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  get issuer(): string {
+    return this.url;
+  }
+  get jwksUri(): string {
+    return `${this.url}/jwks.json`;
+  }
+  get running(): boolean {
+    return this.server !== undefined;
+  }
 
-  setKeys(keys: readonly Jwk[]): void { this.keys = [...keys]; }
-  addKey(jwk: Jwk): void { this.keys.push(jwk); }
-  removeKey(kid: string): void { this.keys = this.keys.filter((k) => k.kid !== kid); }
+  setKeys(keys: readonly Jwk[]): void {
+    this.keys = [...keys];
+  }
+  addKey(jwk: Jwk): void {
+    this.keys.push(jwk);
+  }
+  removeKey(kid: string): void {
+    this.keys = this.keys.filter((k) => k.kid !== kid);
+  }
   /** Resolves once `count` key-set fetches have been served in total (polls). */
   async waitForFetches(count: number, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -103,13 +119,23 @@ export class JwksServer {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/.well-known/openid-configuration') {
       this.discoveryFetches++;
-      this.json(res, 200, { issuer: this.discoveryIssuer ?? this.issuer, jwks_uri: this.jwksUri, id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'] });
+      this.json(res, 200, {
+        issuer: this.discoveryIssuer ?? this.issuer,
+        jwks_uri: this.jwksUri,
+        id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'],
+      });
       return;
     }
     if (path === '/jwks.json') {
       this.fetches++;
-      if (this.hang) { this.hung.push(res); return; }
-      if (this.failStatus !== undefined) { this.json(res, this.failStatus, { error: 'failing on purpose' }); return; }
+      if (this.hang) {
+        this.hung.push(res);
+        return;
+      }
+      if (this.failStatus !== undefined) {
+        this.json(res, this.failStatus, { error: 'failing on purpose' });
+        return;
+      }
       this.json(res, 200, { keys: this.keys });
       return;
     }

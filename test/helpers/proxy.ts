@@ -27,7 +27,11 @@ export function writePolicy(yaml: string, dir = mkdtempSync(join(tmpdir(), 'side
  * An in-process sidecar on ephemeral ports in front of `upstream`, logs captured. `flags` are
  * `sidegate proxy` flags; env is not consulted, so tests are independent of the machine.
  */
-export async function startProxy(upstream: string, flags: string[] = [], opts: { policy?: string } & ProxyDeps = {}): Promise<RunningProxy> {
+export async function startProxy(
+  upstream: string,
+  flags: string[] = [],
+  opts: { policy?: string } & ProxyDeps = {},
+): Promise<RunningProxy> {
   const logs: Record<string, unknown>[] = [];
   const logStream = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -36,14 +40,31 @@ export async function startProxy(upstream: string, flags: string[] = [], opts: {
     },
   });
   const policyFile = opts.policy === undefined ? undefined : writePolicy(opts.policy);
-  const argv = ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--upstream', upstream, '--drain-delay', '0s', '--drain-timeout', '2s',
-    ...fastPathFlags(), ...(policyFile === undefined ? [] : ['--policy', policyFile]), ...flags];
+  const argv = [
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+    '--upstream',
+    upstream,
+    '--drain-delay',
+    '0s',
+    '--drain-timeout',
+    '2s',
+    ...fastPathFlags(),
+    ...(policyFile === undefined ? [] : ['--policy', policyFile]),
+    ...flags,
+  ];
   const proxy = await Proxy.start(parseProxyConfig(argv, {}), { processMetrics: false, logStream, ...opts });
   return {
-    proxy, logs, policyFile,
+    proxy,
+    logs,
+    policyFile,
     url: `http://127.0.0.1:${proxy.port}`,
     adminUrl: `http://127.0.0.1:${proxy.adminPort}`,
-    close: async () => { await proxy.shutdown(false); },
+    close: async () => {
+      await proxy.shutdown(false);
+    },
   };
 }
 

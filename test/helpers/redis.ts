@@ -11,9 +11,15 @@ import { freePort } from './ports.js';
  */
 export class RedisProcess {
   private proc: ChildProcess | undefined;
-  private constructor(readonly port: number, private readonly extraArgs: readonly string[], private readonly argsFirst = false) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+    private readonly argsFirst = false,
+  ) {}
 
-  get url(): string { return `redis://127.0.0.1:${this.port}`; }
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
 
   /** `argsFirst`: put `extraArgs` before the defaults (a config file must be the first argument). */
   static async start(extraArgs: readonly string[] = [], argsFirst = false): Promise<RedisProcess> {
@@ -28,7 +34,9 @@ export class RedisProcess {
     // A process killed by a signal has exitCode null and signalCode set: only a live one is kept.
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
     const defaults = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
-    this.proc = spawn('redis-server', this.argsFirst ? [...this.extraArgs, ...defaults] : [...defaults, ...this.extraArgs], { stdio: 'ignore' });
+    this.proc = spawn('redis-server', this.argsFirst ? [...this.extraArgs, ...defaults] : [...defaults, ...this.extraArgs], {
+      stdio: 'ignore',
+    });
     await waitForPing(this.port, 5000);
   }
 
@@ -41,8 +49,12 @@ export class RedisProcess {
     await gone;
   }
 
-  pause(): void { this.proc?.kill('SIGSTOP'); }
-  resume(): void { this.proc?.kill('SIGCONT'); }
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
 
   async stop(): Promise<void> {
     this.resume();
@@ -53,7 +65,9 @@ export class RedisProcess {
 export function requireRedisServer(): void {
   const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    throw new Error('redis-server is not installed: run `apt-get install -y redis-server` (or npm test, whose scripts/test-deps.sh installs it)');
+    throw new Error(
+      'redis-server is not installed: run `apt-get install -y redis-server` (or npm test, whose scripts/test-deps.sh installs it)',
+    );
   }
 }
 
@@ -71,11 +85,20 @@ function pingOnce(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
     let buf = '';
-    s.setTimeout(500, () => { s.destroy(); resolve(false); });
+    s.setTimeout(500, () => {
+      s.destroy();
+      resolve(false);
+    });
     s.on('error', () => resolve(false));
     s.on('connect', () => s.write('PING\r\n'));
     // -NOAUTH: up, but started with --requirepass.
-    s.on('data', (d) => { buf += d.toString(); if (buf.includes('\r\n')) { s.destroy(); resolve(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH')); } });
+    s.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) {
+        s.destroy();
+        resolve(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH'));
+      }
+    });
   });
 }
 
@@ -85,8 +108,12 @@ function run(cmd: string, args: readonly string[]): Promise<string> {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err || out}`))));
   });
@@ -106,18 +133,35 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
  * with its own nodes.conf and an explicit bus port, joined by `redis-cli --cluster create`.
  */
 export class RedisCluster {
-  private constructor(readonly nodes: readonly RedisProcess[], private readonly dirs: readonly string[]) {}
+  private constructor(
+    readonly nodes: readonly RedisProcess[],
+    private readonly dirs: readonly string[],
+  ) {}
 
   /** `redis+cluster://` URL naming every node as a seed. */
-  get url(): string { return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`; }
+  get url(): string {
+    return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+  }
 
   static async start(masters = 3): Promise<RedisCluster> {
     requireRedisServer();
     const dirs = Array.from({ length: masters }, () => mkdtempSync(join(tmpdir(), 'sidegate-cluster-')));
-    const nodes = await Promise.all(dirs.map(async (dir) => RedisProcess.start([
-      '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--dir', dir,
-      '--cluster-port', String(await freePort()), '--cluster-node-timeout', '2000',
-    ])));
+    const nodes = await Promise.all(
+      dirs.map(async (dir) =>
+        RedisProcess.start([
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--dir',
+          dir,
+          '--cluster-port',
+          String(await freePort()),
+          '--cluster-node-timeout',
+          '2000',
+        ]),
+      ),
+    );
     const c = new RedisCluster(nodes, dirs);
     await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
     await waitFor('cluster_state:ok on every node', 10_000, async () => {
@@ -138,26 +182,36 @@ export class RedisCluster {
  * down after 1 s so failover tests stay short.
  */
 export class RedisSentinel {
-  private constructor(readonly sentinel: RedisProcess, readonly masterName: string, private readonly dir: string) {}
+  private constructor(
+    readonly sentinel: RedisProcess,
+    readonly masterName: string,
+    private readonly dir: string,
+  ) {}
 
-  get url(): string { return `redis+sentinel://127.0.0.1:${this.sentinel.port}/${this.masterName}`; }
+  get url(): string {
+    return `redis+sentinel://127.0.0.1:${this.sentinel.port}/${this.masterName}`;
+  }
 
   static async start(master: RedisProcess, masterName = 'mymaster'): Promise<RedisSentinel> {
     requireRedisServer();
     const dir = mkdtempSync(join(tmpdir(), 'sidegate-sentinel-'));
     const conf = join(dir, 'sentinel.conf');
-    writeFileSync(conf, [
-      `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 1`,
-      `sentinel down-after-milliseconds ${masterName} 1000`,
-      `sentinel failover-timeout ${masterName} 3000`,
-      `sentinel parallel-syncs ${masterName} 1`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      conf,
+      [
+        `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 1`,
+        `sentinel down-after-milliseconds ${masterName} 1000`,
+        `sentinel failover-timeout ${masterName} 3000`,
+        `sentinel parallel-syncs ${masterName} 1`,
+        '',
+      ].join('\n'),
+    );
     // The sentinel rewrites its config file, hence the temp dir.
     const s = await RedisProcess.start([conf, '--sentinel', '--dir', dir], true);
     const r = new RedisSentinel(s, masterName, dir);
     await waitFor('sentinel knows the master', 10_000, async () =>
-      (await run('redis-cli', ['-p', String(s.port), 'sentinel', 'get-master-addr-by-name', masterName])).includes(String(master.port)));
+      (await run('redis-cli', ['-p', String(s.port), 'sentinel', 'get-master-addr-by-name', masterName])).includes(String(master.port)),
+    );
     return r;
   }
 

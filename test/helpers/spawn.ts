@@ -21,14 +21,44 @@ export const CLI = join(process.cwd(), 'dist', 'bin', 'sidegate.js');
 export async function spawnProxy(upstream: string, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
   const port = await freePort();
   const adminPort = await freePort();
-  const proc = spawn(process.execPath, [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`, '--upstream', upstream, ...fastPathFlags(), ...flags], {
-    env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      CLI,
+      'proxy',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin',
+      `127.0.0.1:${adminPort}`,
+      '--upstream',
+      upstream,
+      ...fastPathFlags(),
+      ...flags,
+    ],
+    {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const output = { stdout: '', stderr: '' };
-  proc.stdout.on('data', (d: Buffer) => { output.stdout += String(d); });
-  proc.stderr.on('data', (d: Buffer) => { output.stderr += String(d); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  const p: ProxyProcess = { proc, port, adminPort, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, output, exited };
+  proc.stdout.on('data', (d: Buffer) => {
+    output.stdout += String(d);
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    output.stderr += String(d);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const p: ProxyProcess = {
+    proc,
+    port,
+    adminPort,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    output,
+    exited,
+  };
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`sidegate proxy exited with ${proc.exitCode}: ${output.stderr}${output.stdout}`);
@@ -36,8 +66,13 @@ export async function spawnProxy(upstream: string, flags: string[] = [], env: No
       const r = await request(`${p.adminUrl}/healthz/ready`);
       await r.body.dump();
       if (r.statusCode === 200) return p;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`sidegate proxy not ready in 10 s: ${output.stderr}`); }
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`sidegate proxy not ready in 10 s: ${output.stderr}`);
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
 }

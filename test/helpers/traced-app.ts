@@ -31,7 +31,11 @@ export async function startTracedApp(otlpBase: string, service: string): Promise
   const w3c = new W3CTraceContextPropagator();
   const server: Server = createServer((req, res) => {
     const parent = w3c.extract(ROOT_CONTEXT, req.headers, getter);
-    const span = tracer.startSpan(`app ${req.method ?? 'GET'}`, { kind: SpanKind.SERVER, attributes: { 'url.path': req.url ?? '/' } }, parent);
+    const span = tracer.startSpan(
+      `app ${req.method ?? 'GET'}`,
+      { kind: SpanKind.SERVER, attributes: { 'url.path': req.url ?? '/' } },
+      parent,
+    );
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ traceparent: req.headers.traceparent ?? null, b3: req.headers.b3 ?? null }));
     span.end();
@@ -39,10 +43,14 @@ export async function startTracedApp(otlpBase: string, service: string): Promise
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
-    port, url: `http://127.0.0.1:${port}`,
+    port,
+    url: `http://127.0.0.1:${port}`,
     close: async () => {
       await provider.shutdown();
-      await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
+      await new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      });
     },
   };
 }

@@ -45,7 +45,10 @@ ${yaml}    rules:
   await t.test('HTTP/1.1 and h2c', async (t) => {
     const app = await startLineApp();
     const p = await startProxy(app.url, [], { policy });
-    t.teardown(async () => { await p.close(); await app.close(); });
+    t.teardown(async () => {
+      await p.close();
+      await app.close();
+    });
     for (const target of targets) {
       const n = app.lines.length;
       const raw = await rawExchange(p.proxy.port, [`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
@@ -79,10 +82,19 @@ ${yaml}    rules:
   await t.test('HTTP/1.1 and h2c', async (t) => {
     const app = await startLineApp();
     const p = await startProxy(app.url, [], { policy });
-    t.teardown(async () => { await p.close(); await app.close(); });
+    t.teardown(async () => {
+      await p.close();
+      await app.close();
+    });
     const user = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'bob', role: 'user', exp: exp() });
     const auth: [string, string] = ['authorization', `Bearer ${user}`];
-    const req = (method: string, path: string): (readonly [string, string])[] => [[':method', method], [':scheme', 'http'], [':authority', 'x'], [':path', path], auth];
+    const req = (method: string, path: string): (readonly [string, string])[] => [
+      [':method', method],
+      [':scheme', 'http'],
+      [':authority', 'x'],
+      [':path', path],
+      auth,
+    ];
 
     // Control: POST with a non-admin token is refused 403.
     t.equal(await h2Fate(p, req('POST', '/admin/x')), 'status 403', 'control: POST /admin/x with a user token is 403');
@@ -100,7 +112,11 @@ ${yaml}    rules:
     for (const m of ['POST', 'post', 'Post', 'pOsT']) fates.push(`${m}: ${await h2Fate(p, req(m, '/rl/x'))}`);
     await sleep(30);
     const relayed = app.lines.slice(n).filter((l) => / \/rl\/x /.test(l));
-    t.equal(relayed.length, 1, `the method-keyed limit let exactly one request through (${fates.join(', ')}; app got ${JSON.stringify(relayed)})`);
+    t.equal(
+      relayed.length,
+      1,
+      `the method-keyed limit let exactly one request through (${fates.join(', ')}; app got ${JSON.stringify(relayed)})`,
+    );
   });
 });
 
@@ -116,12 +132,26 @@ spec:
 ${yaml}    rules:
       - { match: { paths: [/public/*] }, require: none }
 `;
-  const paths = ['/public/x /admin/y', '/public/x HTTP/1.1', '/public/x\t/admin/y', '/public/x\x7f', '/public/x\xff', '/public/x\x80',
-    '/public/x\x01', '/public/x\x0b', '/public/x\x0c', '/public/x\x1b', '/public/x\x1f'];
+  const paths = [
+    '/public/x /admin/y',
+    '/public/x HTTP/1.1',
+    '/public/x\t/admin/y',
+    '/public/x\x7f',
+    '/public/x\xff',
+    '/public/x\x80',
+    '/public/x\x01',
+    '/public/x\x0b',
+    '/public/x\x0c',
+    '/public/x\x1b',
+    '/public/x\x1f',
+  ];
   await t.test('HTTP/1.1 and h2c', async (t) => {
     const app = await startLineApp();
     const p = await startProxy(app.url, [], { policy });
-    t.teardown(async () => { await p.close(); await app.close(); });
+    t.teardown(async () => {
+      await p.close();
+      await app.close();
+    });
     t.equal(await h2Fate(p, GET('/public/ok')), 'status 200', 'control: a plain path is served');
     const outcomes: string[] = [];
     for (const path of paths) {

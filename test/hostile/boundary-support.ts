@@ -29,7 +29,12 @@ export async function startLineApp(): Promise<LineApp> {
     s.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       for (;;) {
-        if (skip > 0) { const n = Math.min(skip, buf.length); buf = buf.subarray(n); skip -= n; if (skip > 0) return; }
+        if (skip > 0) {
+          const n = Math.min(skip, buf.length);
+          buf = buf.subarray(n);
+          skip -= n;
+          if (skip > 0) return;
+        }
         const end = buf.indexOf('\r\n\r\n');
         if (end < 0) return;
         const head = buf.subarray(0, end).toString('latin1');
@@ -44,7 +49,13 @@ export async function startLineApp(): Promise<LineApp> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   return {
-    url: `http://127.0.0.1:${port}`, heads, lines,
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    url: `http://127.0.0.1:${port}`,
+    heads,
+    lines,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }

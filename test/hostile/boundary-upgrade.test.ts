@@ -38,14 +38,29 @@ t.test('upgrade smuggling: the request after a refused Upgrade is judged by the 
   // Two apps that answer an Upgrade with 200: node:http without an 'upgrade' listener, and a raw
   // HTTP/1.1 server that keeps parsing the connection after it (as Go's net/http does).
   const apps = [
-    { name: 'node:http app', start: async () => { const a = await startRecordingApp(); return { url: a.url, seen: () => a.started, close: () => a.close() }; } },
-    { name: 'raw app', start: async () => { const a = await startLineApp(); return { url: a.url, seen: () => a.heads, close: () => a.close() }; } },
+    {
+      name: 'node:http app',
+      start: async () => {
+        const a = await startRecordingApp();
+        return { url: a.url, seen: () => a.started, close: () => a.close() };
+      },
+    },
+    {
+      name: 'raw app',
+      start: async () => {
+        const a = await startLineApp();
+        return { url: a.url, seen: () => a.heads, close: () => a.close() };
+      },
+    },
   ];
   for (const kind of apps) {
     await t.test(kind.name, async (t) => {
       const app = await kind.start();
       const p = await startProxy(app.url, [], { policy: POLICY });
-      t.teardown(async () => { await p.close(); await app.close(); });
+      t.teardown(async () => {
+        await p.close();
+        await app.close();
+      });
       for (const [name, lines] of upgrades) {
         const before = app.seen().length;
         const first = `GET /public/x HTTP/1.1${CRLF}Host: x${CRLF}${lines.map((l) => l + CRLF).join('')}${CRLF}`;
@@ -53,9 +68,20 @@ t.test('upgrade smuggling: the request after a refused Upgrade is judged by the 
         await sleep(50);
         const seen = app.seen().slice(before);
         const got = statuses(raw);
-        t.same(seen.filter((s) => /^GET \/admin/.test(s)), [], `${name}: /admin/secret never reached the app`);
-        t.notOk(seen.some((s) => /x-user-id: admin/i.test(s)), `${name}: the spoofed x-user-id never reached the app`);
-        t.same(got, [200, 401], `${name}: the app's 200 for the first request, then sidegate's 401 for the second (got ${JSON.stringify(got)})`);
+        t.same(
+          seen.filter((s) => /^GET \/admin/.test(s)),
+          [],
+          `${name}: /admin/secret never reached the app`,
+        );
+        t.notOk(
+          seen.some((s) => /x-user-id: admin/i.test(s)),
+          `${name}: the spoofed x-user-id never reached the app`,
+        );
+        t.same(
+          got,
+          [200, 401],
+          `${name}: the app's 200 for the first request, then sidegate's 401 for the second (got ${JSON.stringify(got)})`,
+        );
         t.match(raw, /SIDEGATE_ERR_UNAUTHENTICATED/, `${name}: the 401 is sidegate's own`);
       }
     });
@@ -66,7 +92,10 @@ t.test('upgrade smuggling: the request after a refused Upgrade is judged by the 
 t.test('upgrade control: a WebSocket to a WebSocket app opens (101) and echoes', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url, [], { policy: POLICY });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const ws = new WebSocket(`ws://127.0.0.1:${p.proxy.port}/public/ws`);
   const first = await new Promise<string>((resolve, reject) => {
     ws.once('message', (d) => resolve((d as Buffer).toString('utf8')));
@@ -76,7 +105,10 @@ t.test('upgrade control: a WebSocket to a WebSocket app opens (101) and echoes',
   const echo = new Promise<string>((r) => ws.once('message', (d) => r((d as Buffer).toString('utf8'))));
   ws.send('ping');
   t.equal(await echo, 'echo:ping', 'and echoes');
-  await new Promise<void>((r) => { ws.once('close', () => r()); ws.close(); });
+  await new Promise<void>((r) => {
+    ws.once('close', () => r());
+    ws.close();
+  });
   await sleep(50);
   t.equal(p.logs.find((l) => l.msg === 'request' && l.path === '/public/ws')?.status, 101, 'logged as 101');
 });
@@ -85,7 +117,10 @@ t.test('upgrade control: a WebSocket to a WebSocket app opens (101) and echoes',
 t.test('invalid WebSocket handshakes are refused 400 before the app sees them', async (t) => {
   const app = await startRecordingApp();
   const p = await startProxy(app.url, [], { policy: POLICY });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const cases: [string, string, string[]][] = [
     ['no Sec-WebSocket-Key', 'GET', ['Sec-WebSocket-Version: 13']],
     ['Sec-WebSocket-Key not 16 bytes of base64', 'GET', ['Sec-WebSocket-Key: c2hvcnQ=', 'Sec-WebSocket-Version: 13']],
@@ -110,12 +145,26 @@ function conversation(port: number, first: string, onData: (all: string, s: Sock
     const s = connect(port, '127.0.0.1');
     let out = '';
     let timer: NodeJS.Timeout | undefined;
-    const done = (): void => { clearTimeout(timer); s.destroy(); resolve(out); };
-    const arm = (): void => { clearTimeout(timer); timer = setTimeout(done, quietMs); };
-    s.on('data', (d: Buffer) => { out += d.toString('latin1'); arm(); onData(out, s); });
+    const done = (): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(out);
+    };
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(done, quietMs);
+    };
+    s.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      arm();
+      onData(out, s);
+    });
     s.on('close', done);
     s.on('error', () => undefined);
-    s.on('connect', () => { s.write(first); arm(); });
+    s.on('connect', () => {
+      s.write(first);
+      arm();
+    });
   });
 }
 
@@ -123,18 +172,28 @@ function conversation(port: number, first: string, onData: (all: string, s: Sock
 t.test('pipelining: a request head queued behind slow answers is not timed out (no spurious 408)', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url, ['--headers-timeout', '1s']);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const one = `GET /slow?ms=400 HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`;
   const last = `GET /slow?ms=400 HTTP/1.1${CRLF}Host: x${CRLF}Connection: close${CRLF}${CRLF}`;
   const half = Math.floor(last.length / 2);
   let sent = false;
   const raw = await conversation(p.proxy.port, one.repeat(12) + last.slice(0, half), (all, s) => {
     // The rest of the 13th head goes out as soon as the 12th answer is in.
-    if (!sent && statuses(all).length >= 12) { sent = true; s.write(last.slice(half)); }
+    if (!sent && statuses(all).length >= 12) {
+      sent = true;
+      s.write(last.slice(half));
+    }
   });
   const got = statuses(raw);
   t.ok(sent, 'the 12th answer arrived and the rest of the 13th head was sent');
-  t.same(got, Array.from({ length: 13 }, () => 200), `13 answers, all 200 (got ${JSON.stringify(got)})`);
+  t.same(
+    got,
+    Array.from({ length: 13 }, () => 200),
+    `13 answers, all 200 (got ${JSON.stringify(got)})`,
+  );
   t.notOk(got.includes(408), 'no 408');
 });
 
@@ -146,13 +205,21 @@ t.test('pipelining: the sidecar does not parse past its queue bound while the ap
   const gate = createServer((req, res) => {
     started++;
     req.resume();
-    const answer = (r: ServerResponse): void => { r.writeHead(200, { 'content-length': 2 }); r.end('ok'); };
-    if (req.url === '/gate') held.push(res); else answer(res);
+    const answer = (r: ServerResponse): void => {
+      r.writeHead(200, { 'content-length': 2 });
+      r.end('ok');
+    };
+    if (req.url === '/gate') held.push(res);
+    else answer(res);
   });
   await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
   const appUrl = `http://127.0.0.1:${(gate.address() as AddressInfo).port}`;
   const p = await startProxy(appUrl, []);
-  t.teardown(async () => { await p.close(); gate.closeAllConnections(); gate.close(); });
+  t.teardown(async () => {
+    await p.close();
+    gate.closeAllConnections();
+    gate.close();
+  });
   const malformed = async (): Promise<number> => {
     const r = await request(`${p.adminUrl}/metrics`);
     const text = await r.body.text();
@@ -162,10 +229,15 @@ t.test('pipelining: the sidecar does not parse past its queue bound while the ap
 
   // 1 held request, 199 more, then bytes that are no request at all: the sidecar only finds out
   // they are malformed if it parses past the 8 queued requests its bound allows.
-  const bytes = `GET /gate HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}` + `GET /public/x HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`.repeat(199) + `\x01\x02 not a request${CRLF}${CRLF}`;
+  const bytes =
+    `GET /gate HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}` +
+    `GET /public/x HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`.repeat(199) +
+    `\x01\x02 not a request${CRLF}${CRLF}`;
   const s = connect(p.proxy.port, '127.0.0.1');
   let out = '';
-  s.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+  s.on('data', (d: Buffer) => {
+    out += d.toString('latin1');
+  });
   s.on('error', () => undefined);
   const closed = new Promise<void>((r) => s.on('close', () => r()));
   await new Promise<void>((r) => s.on('connect', () => r()));

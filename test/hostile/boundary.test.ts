@@ -32,12 +32,15 @@ t.test('request trailers never become request headers', async (t) => {
   const p = await startProxy(app.url, [], {
     policy: `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: trailers }\nspec:\n  auth:\n    providers:\n${yaml}    rules:\n      - { match: { paths: [/public/*] }, require: none }\n`,
   });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const alice = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'alice', exp: exp() });
   const admin = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'admin', exp: exp() });
   const chunked = (path: string, headers: string[], trailers: string[]): string =>
-    `POST ${path} HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}Connection: close${CRLF}${headers.map((h) => h + CRLF).join('')}${CRLF}`
-    + `5${CRLF}hello${CRLF}0${CRLF}${trailers.map((h) => h + CRLF).join('')}${CRLF}`;
+    `POST ${path} HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}Connection: close${CRLF}${headers.map((h) => h + CRLF).join('')}${CRLF}` +
+    `5${CRLF}hello${CRLF}0${CRLF}${trailers.map((h) => h + CRLF).join('')}${CRLF}`;
   const evil = ['x-user-id: admin', `authorization: Bearer ${admin}`, 'x-forwarded-for: 6.6.6.6', 'x-trailer-only: 1'];
 
   const cases: [string, string, string[], string | undefined][] = [
@@ -53,10 +56,24 @@ t.test('request trailers never become request headers', async (t) => {
     if (got === undefined) continue;
     t.equal(got.body, 'hello', `${name}: body intact`);
     const h = pairs(got);
-    t.same(h.filter(([k]) => k === 'x-user-id').map(([, v]) => v), user === undefined ? [] : [user], `${name}: x-user-id only as the sidecar set it`);
-    t.same(h.filter(([k]) => k === 'x-forwarded-for').map(([, v]) => v), ['127.0.0.1'], `${name}: x-forwarded-for only the client address`);
-    t.notOk(h.some(([k]) => k === 'x-trailer-only'), `${name}: a trailer field is not a header`);
-    t.notOk(h.some(([k, v]) => k === 'authorization' && v.includes(admin)), `${name}: the trailer's authorization is not a header`);
+    t.same(
+      h.filter(([k]) => k === 'x-user-id').map(([, v]) => v),
+      user === undefined ? [] : [user],
+      `${name}: x-user-id only as the sidecar set it`,
+    );
+    t.same(
+      h.filter(([k]) => k === 'x-forwarded-for').map(([, v]) => v),
+      ['127.0.0.1'],
+      `${name}: x-forwarded-for only the client address`,
+    );
+    t.notOk(
+      h.some(([k]) => k === 'x-trailer-only'),
+      `${name}: a trailer field is not a header`,
+    );
+    t.notOk(
+      h.some(([k, v]) => k === 'authorization' && v.includes(admin)),
+      `${name}: the trailer's authorization is not a header`,
+    );
   }
 
   // A token only in the trailer section authenticates nothing.
@@ -87,7 +104,12 @@ ${yaml}    rules:
     revocation: { enabled: true, onRedisError: deny }
 `,
   });
-  t.teardown(async () => { await p.close(); await app.close(); client.disconnect(); await redis.stop(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+    client.disconnect();
+    await redis.stop();
+  });
   const token = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'alice', exp: exp() });
   const get = async (path: string, xff: string | undefined, auth = false): Promise<number> => {
     const headers: Record<string, string> = {};
@@ -100,8 +122,11 @@ ${yaml}    rules:
 
   t.equal(await get('/public/log', '203.0.113.7'), 200, 'served');
   await sleep(50);
-  t.equal(p.logs.filter((l) => l.msg === 'request' && l.path === '/public/log').at(-1)?.client_ip, '203.0.113.7',
-    'the access log names the address the trusted hop forwarded');
+  t.equal(
+    p.logs.filter((l) => l.msg === 'request' && l.path === '/public/log').at(-1)?.client_ip,
+    '203.0.113.7',
+    'the access log names the address the trusted hop forwarded',
+  );
 
   await client.set('banned:ip:203.0.113.7', '1', 'EX', 60);
   t.equal(await get('/public/x', '203.0.113.7'), 403, 'a banned address through one trusted hop is refused on a public path');
@@ -119,7 +144,9 @@ async function admin(url: string, method = 'GET'): Promise<{ status: number; all
     await r.body.dump();
     const allow = r.headers.allow;
     return { status: r.statusCode, allow: Array.isArray(allow) ? allow.join(',') : allow };
-  } catch { return { status: 0, allow: undefined }; }
+  } catch {
+    return { status: 0, allow: undefined };
+  }
 }
 
 // Finding 7: GET on /drain and /quitquitquit (a link, a prefetch, a probe) must not stop the sidecar.
@@ -128,21 +155,31 @@ t.test('admin: GET /drain and GET /quitquitquit are 405 and start no shutdown', 
     await t.test(path, async (t) => {
       const app = await startHttpApp();
       const p = await startProxy(app.url, ['--drain-delay', '2s']);
-      t.teardown(async () => { await p.close(); await app.close(); });
+      t.teardown(async () => {
+        await p.close();
+        await app.close();
+      });
       const r = await admin(`${p.adminUrl}${path}`);
       t.equal(r.status, 405, `GET ${path}: 405`);
       t.equal(r.allow, 'POST', 'allow: POST');
       await sleep(100);
       t.equal((await admin(`${p.adminUrl}/healthz/ready`)).status, 200, 'still ready afterwards');
       t.equal((await admin(`${p.url}/fast`)).status, 200, 'still serving');
-      t.notOk(p.logs.some((l) => l.msg === 'draining'), 'no drain was started');
+      t.notOk(
+        p.logs.some((l) => l.msg === 'draining'),
+        'no drain was started',
+      );
     });
   }
   await t.test('control: POST still works', async (t) => {
     const app = await startHttpApp();
     const a = await startProxy(app.url, ['--drain-delay', '2s']);
     const b = await startProxy(app.url, []);
-    t.teardown(async () => { await a.close(); await b.close(); await app.close(); });
+    t.teardown(async () => {
+      await a.close();
+      await b.close();
+      await app.close();
+    });
     t.equal((await admin(`${a.adminUrl}/drain`, 'POST')).status, 202, 'POST /drain: 202');
     t.equal((await admin(`${a.adminUrl}/healthz/ready`)).status, 503, 'then not ready (draining)');
     t.equal((await admin(`${b.adminUrl}/quitquitquit`, 'POST')).status, 202, 'POST /quitquitquit: 202');
@@ -153,13 +190,18 @@ t.test('admin: GET /drain and GET /quitquitquit are 405 and start no shutdown', 
 
 // Finding 8: --log-headers must not log a token from a header the provider reads it from.
 t.test('--log-headers: no token from a provider-configured source is logged', async (t) => {
-  const { key, yaml } = inlineProvider(ISSUER,
-    '        from: [ { header: x-my-token }, { header: x-jwt }, { header: x-identity, prefix: "JWT " }, { cookie: sid }, { query: at } ]\n');
+  const { key, yaml } = inlineProvider(
+    ISSUER,
+    '        from: [ { header: x-my-token }, { header: x-jwt }, { header: x-identity, prefix: "JWT " }, { cookie: sid }, { query: at } ]\n',
+  );
   const app = await startRecordingApp();
   const p = await startProxy(app.url, ['--log-headers', '--log-level', 'info'], {
     policy: `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: log-headers }\nspec:\n  auth:\n    providers:\n${yaml}    rules:\n      - { match: { paths: [/public/*] }, require: none }\n`,
   });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const good = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'alice', exp: exp(), jti: 'good-token' });
   const wrongAud = await mint(key, { iss: ISSUER, aud: 'other', sub: 'alice', exp: exp(), jti: 'wrong-aud' });
   const sources: [string, (tok: string) => { path?: string; headers?: Record<string, string> }][] = [
@@ -171,7 +213,10 @@ t.test('--log-headers: no token from a provider-configured source is logged', as
   ];
   const leaks: string[] = [];
   for (const [name, place] of sources) {
-    for (const [which, tok] of [['valid', good], ['invalid', wrongAud]] as const) {
+    for (const [which, tok] of [
+      ['valid', good],
+      ['invalid', wrongAud],
+    ] as const) {
       for (const base of ['/api/x', '/public/x']) {
         const where = place(tok);
         const before = p.logs.length;
@@ -201,22 +246,54 @@ t.test('Redis URLs: no part of the password in any error message or log line', a
   const found = (text: string, parts: string[]): string[] => parts.filter((x) => text.includes(x));
   for (const [url, parts] of urls) {
     let direct = '';
-    try { loadRedisConfig(url, {}); } catch (err) { direct = `${String(err)}\n${(err as Error).stack ?? ''}`; }
+    try {
+      loadRedisConfig(url, {});
+    } catch (err) {
+      direct = `${String(err)}\n${(err as Error).stack ?? ''}`;
+    }
     t.same(found(direct, parts), [], `loadRedisConfig(${url}): the error names no part of the password (${direct.split('\n', 1)[0]})`);
 
     // The same URL handed to a starting sidecar: the error it fails with and every line it logged.
     const logs: string[] = [];
-    const logStream = new Writable({ write(c: Buffer, _e, cb) { logs.push(String(c)); cb(); } });
+    const logStream = new Writable({
+      write(c: Buffer, _e, cb) {
+        logs.push(String(c));
+        cb();
+      },
+    });
     let started: Proxy | undefined;
     let failure = '';
     try {
-      const cfg = parseProxyConfig(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:1', '--redis', url,
-        '--policy', writePolicy('apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: r }\nspec: {}\n'), '--drain-delay', '0s', '--drain-timeout', '1s'], {});
+      const cfg = parseProxyConfig(
+        [
+          '--listen',
+          '127.0.0.1:0',
+          '--admin',
+          '127.0.0.1:0',
+          '--upstream',
+          'http://127.0.0.1:1',
+          '--redis',
+          url,
+          '--policy',
+          writePolicy('apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: r }\nspec: {}\n'),
+          '--drain-delay',
+          '0s',
+          '--drain-timeout',
+          '1s',
+        ],
+        {},
+      );
       started = await Proxy.start(cfg, { processMetrics: false, logStream, env: {} });
       await sleep(200);
-    } catch (err) { failure = `${String(err)}\n${(err as Error).stack ?? ''}`; }
+    } catch (err) {
+      failure = `${String(err)}\n${(err as Error).stack ?? ''}`;
+    }
     if (started !== undefined) await started.shutdown(false);
-    t.same(found(failure + logs.join(''), parts), [], `sidegate proxy --redis ${url}: no part of the password in its error or logs (${failure.split('\n', 1)[0] || 'started'})`);
+    t.same(
+      found(failure + logs.join(''), parts),
+      [],
+      `sidegate proxy --redis ${url}: no part of the password in its error or logs (${failure.split('\n', 1)[0] || 'started'})`,
+    );
   }
   // Control: a well-formed URL still parses, password included.
   const c = loadRedisConfig('redis://app:G00d-pass@127.0.0.1:6380/2', {});

@@ -26,15 +26,35 @@ const chunkedSmuggle = `0${CRLF}${CRLF}${SMUGGLED}`;
 const CASES: readonly Case[] = [
   // Controls: a plain body and honest pipelining are forwarded as what they are.
   { name: 'control: content-length body', bytes: head('Content-Length: 5') + 'hello', expect: { forward: 1 } },
-  { name: 'control: two pipelined requests', bytes: head('Content-Length: 1') + 'a' + head('Content-Length: 1') + 'b', expect: { forward: 2 } },
-  { name: 'control: chunked body', bytes: head('Transfer-Encoding: chunked') + `5${CRLF}hello${CRLF}0${CRLF}${CRLF}`, expect: { forward: 1 } },
-  { name: 'GET with a body that looks like a request', bytes: `GET /public/x HTTP/1.1${CRLF}Host: x${CRLF}Content-Length: ${SMUGGLED.length}${CRLF}${CRLF}${SMUGGLED}`, expect: { forward: 1 } },
+  {
+    name: 'control: two pipelined requests',
+    bytes: head('Content-Length: 1') + 'a' + head('Content-Length: 1') + 'b',
+    expect: { forward: 2 },
+  },
+  {
+    name: 'control: chunked body',
+    bytes: head('Transfer-Encoding: chunked') + `5${CRLF}hello${CRLF}0${CRLF}${CRLF}`,
+    expect: { forward: 1 },
+  },
+  {
+    name: 'GET with a body that looks like a request',
+    bytes: `GET /public/x HTTP/1.1${CRLF}Host: x${CRLF}Content-Length: ${SMUGGLED.length}${CRLF}${CRLF}${SMUGGLED}`,
+    expect: { forward: 1 },
+  },
   // CL.TE / TE.CL
-  { name: 'CL then TE', bytes: head(`Content-Length: ${chunkedSmuggle.length}`, 'Transfer-Encoding: chunked') + chunkedSmuggle, expect: 'reject' },
+  {
+    name: 'CL then TE',
+    bytes: head(`Content-Length: ${chunkedSmuggle.length}`, 'Transfer-Encoding: chunked') + chunkedSmuggle,
+    expect: 'reject',
+  },
   { name: 'TE then CL', bytes: head('Transfer-Encoding: chunked', 'Content-Length: 4') + chunkedSmuggle, expect: 'reject' },
   { name: 'CL.TE with CL short', bytes: head('Content-Length: 3', 'Transfer-Encoding: chunked') + chunkedSmuggle, expect: 'reject' },
   // Duplicate and malformed Content-Length
-  { name: 'duplicate CL, different values', bytes: head('Content-Length: 0', `Content-Length: ${SMUGGLED.length}`) + SMUGGLED, expect: 'reject' },
+  {
+    name: 'duplicate CL, different values',
+    bytes: head('Content-Length: 0', `Content-Length: ${SMUGGLED.length}`) + SMUGGLED,
+    expect: 'reject',
+  },
   { name: 'duplicate CL, same value', bytes: head('Content-Length: 5', 'Content-Length: 5') + 'hello', expect: 'reject' },
   { name: 'CL as a list', bytes: head('Content-Length: 5, 5') + 'hello', expect: 'reject' },
   { name: 'CL with a plus sign', bytes: head('Content-Length: +5') + 'hello', expect: 'reject' },
@@ -42,28 +62,76 @@ const CASES: readonly Case[] = [
   { name: 'CL in hex', bytes: head('Content-Length: 0x5') + 'hello', expect: 'reject' },
   // Obfuscated Transfer-Encoding
   { name: 'TE xchunked with CL', bytes: head('Transfer-Encoding: xchunked', 'Content-Length: 4') + chunkedSmuggle, expect: 'reject' },
-  { name: 'TE with space before colon', bytes: head('Transfer-Encoding : chunked', 'Content-Length: 4') + chunkedSmuggle, expect: 'reject' },
-  { name: 'TE chunked then identity', bytes: head('Transfer-Encoding: chunked', 'Transfer-Encoding: identity') + chunkedSmuggle, expect: 'reject' },
+  {
+    name: 'TE with space before colon',
+    bytes: head('Transfer-Encoding : chunked', 'Content-Length: 4') + chunkedSmuggle,
+    expect: 'reject',
+  },
+  {
+    name: 'TE chunked then identity',
+    bytes: head('Transfer-Encoding: chunked', 'Transfer-Encoding: identity') + chunkedSmuggle,
+    expect: 'reject',
+  },
   { name: 'TE chunked, identity (list)', bytes: head('Transfer-Encoding: chunked, identity') + chunkedSmuggle, expect: 'reject' },
   { name: 'TE with vertical tab', bytes: head('Transfer-Encoding:\x0bchunked', 'Content-Length: 4') + chunkedSmuggle, expect: 'reject' },
-  { name: 'TE on HTTP/1.0 with CL', bytes: `POST /public/x HTTP/1.0${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}Content-Length: 4${CRLF}${CRLF}${chunkedSmuggle}`, expect: 'reject' },
+  {
+    name: 'TE on HTTP/1.0 with CL',
+    bytes: `POST /public/x HTTP/1.0${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}Content-Length: 4${CRLF}${CRLF}${chunkedSmuggle}`,
+    expect: 'reject',
+  },
   // Obsolete line folding
   { name: 'obs-fold in a header', bytes: head('X-Folded: a', ' b', 'Content-Length: 0'), expect: 'reject' },
-  { name: 'obs-fold hiding TE', bytes: head('X-Foo: a', ' Transfer-Encoding: chunked', 'Content-Length: 4') + chunkedSmuggle, expect: 'reject' },
-  { name: 'TE value on a folded line', bytes: head('Transfer-Encoding:', ' chunked', 'Content-Length: 4') + chunkedSmuggle, expect: 'reject' },
+  {
+    name: 'obs-fold hiding TE',
+    bytes: head('X-Foo: a', ' Transfer-Encoding: chunked', 'Content-Length: 4') + chunkedSmuggle,
+    expect: 'reject',
+  },
+  {
+    name: 'TE value on a folded line',
+    bytes: head('Transfer-Encoding:', ' chunked', 'Content-Length: 4') + chunkedSmuggle,
+    expect: 'reject',
+  },
   // Invalid characters
   { name: 'space in a header name', bytes: head('X Foo: a', 'Content-Length: 0'), expect: 'reject' },
   { name: 'NUL in a header value', bytes: head('X-Foo: a\x00b', 'Content-Length: 0'), expect: 'reject' },
-  { name: 'bare CR in a header value', bytes: head('X-Foo: a\rTransfer-Encoding: chunked', 'Content-Length: 4') + chunkedSmuggle, expect: 'reject' },
-  { name: 'bare LF line endings', bytes: `POST /public/x HTTP/1.1\nHost: x\nContent-Length: 4\nTransfer-Encoding: chunked\n\n${chunkedSmuggle}`, expect: 'reject' },
-  { name: 'non-ASCII in a header name', bytes: Buffer.concat([Buffer.from(head('X-F\u00e9o: a', 'Content-Length: 0'), 'latin1')]), expect: 'reject' },
+  {
+    name: 'bare CR in a header value',
+    bytes: head('X-Foo: a\rTransfer-Encoding: chunked', 'Content-Length: 4') + chunkedSmuggle,
+    expect: 'reject',
+  },
+  {
+    name: 'bare LF line endings',
+    bytes: `POST /public/x HTTP/1.1\nHost: x\nContent-Length: 4\nTransfer-Encoding: chunked\n\n${chunkedSmuggle}`,
+    expect: 'reject',
+  },
+  {
+    name: 'non-ASCII in a header name',
+    bytes: Buffer.concat([Buffer.from(head('X-F\u00e9o: a', 'Content-Length: 0'), 'latin1')]),
+    expect: 'reject',
+  },
   { name: 'space in the request target', bytes: `GET /public/x /admin/secret HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`, expect: 'reject' },
   // Chunk sizes
-  { name: 'chunk size overflowing 64 bits', bytes: head('Transfer-Encoding: chunked') + `10000000000000000a${CRLF}${SMUGGLED}${CRLF}0${CRLF}${CRLF}`, expect: 'reject' },
+  {
+    name: 'chunk size overflowing 64 bits',
+    bytes: head('Transfer-Encoding: chunked') + `10000000000000000a${CRLF}${SMUGGLED}${CRLF}0${CRLF}${CRLF}`,
+    expect: 'reject',
+  },
   { name: 'chunk size with a sign', bytes: head('Transfer-Encoding: chunked') + `-5${CRLF}hello${CRLF}0${CRLF}${CRLF}`, expect: 'reject' },
-  { name: 'chunk size with a 0x prefix', bytes: head('Transfer-Encoding: chunked') + `0x5${CRLF}hello${CRLF}0${CRLF}${CRLF}`, expect: 'reject' },
-  { name: 'chunk size with spaces before CRLF', bytes: head('Transfer-Encoding: chunked') + `5   ${CRLF}hello${CRLF}0${CRLF}${CRLF}`, expect: 'reject' },
-  { name: 'chunk data longer than its size', bytes: head('Transfer-Encoding: chunked') + `1${CRLF}ab${CRLF}0${CRLF}${CRLF}`, expect: 'reject' },
+  {
+    name: 'chunk size with a 0x prefix',
+    bytes: head('Transfer-Encoding: chunked') + `0x5${CRLF}hello${CRLF}0${CRLF}${CRLF}`,
+    expect: 'reject',
+  },
+  {
+    name: 'chunk size with spaces before CRLF',
+    bytes: head('Transfer-Encoding: chunked') + `5   ${CRLF}hello${CRLF}0${CRLF}${CRLF}`,
+    expect: 'reject',
+  },
+  {
+    name: 'chunk data longer than its size',
+    bytes: head('Transfer-Encoding: chunked') + `1${CRLF}ab${CRLF}0${CRLF}${CRLF}`,
+    expect: 'reject',
+  },
   { name: 'chunk terminated by bare LF', bytes: head('Transfer-Encoding: chunked') + `5\nhello\n0\n\n${SMUGGLED}`, expect: 'reject' },
 ];
 
@@ -84,7 +152,10 @@ ${yaml}    rules:
       - { match: { paths: [/public/*] }, require: none }
 `,
   });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const outcomes: string[] = [];
 
   for (const c of CASES) {
@@ -100,11 +171,20 @@ ${yaml}    rules:
     const appStarted = app.started.slice(before.started).map((x) => x.split('?')[0] ?? x);
     const appAborted = app.aborted.length - before.aborted;
     const got = statuses(raw);
-    outcomes.push(`${c.name}: answers [${got.join(', ')}], app saw [${appSaw.join(', ')}]${appAborted ? `, ${appAborted} aborted mid-body` : ''}`);
+    outcomes.push(
+      `${c.name}: answers [${got.join(', ')}], app saw [${appSaw.join(', ')}]${appAborted ? `, ${appAborted} aborted mid-body` : ''}`,
+    );
     t.same(appSaw, relayed, `${c.name}: the app completed exactly the requests the sidecar relayed whole`);
     t.ok(appStarted.length <= relayed.length + brokenOff.length, `${c.name}: the app began no request the sidecar did not forward`);
-    t.equal(appSaw.length + appAborted, appStarted.length, `${c.name}: every request the app began is complete or aborted, never cut short and completed`);
-    t.notOk(appStarted.some((x) => x.includes('/admin')), `${c.name}: nothing reached /admin without a token`);
+    t.equal(
+      appSaw.length + appAborted,
+      appStarted.length,
+      `${c.name}: every request the app began is complete or aborted, never cut short and completed`,
+    );
+    t.notOk(
+      appStarted.some((x) => x.includes('/admin')),
+      `${c.name}: nothing reached /admin without a token`,
+    );
     if (c.expect === 'reject') {
       t.equal(got[0], 400, `${c.name}: answered 400`);
       t.match(raw, /SIDEGATE_ERR_BAD_REQUEST/, `${c.name}: with its code`);
@@ -126,10 +206,19 @@ t.test('absolute-form targets: the rule that applies is the one for the path the
   const p = await startProxy(app.url, [], {
     policy: `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: absolute }\nspec:\n  auth:\n    providers:\n${yaml}    rules:\n      - { match: { paths: [/public/*] }, require: none }\n`,
   });
-  t.teardown(async () => { await p.close(); await app.close(); });
-  const get = (target: string, host = 'x'): Promise<string> => rawExchange(p.proxy.port, [`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
+  const get = (target: string, host = 'x'): Promise<string> =>
+    rawExchange(p.proxy.port, [`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
 
-  for (const target of ['http://evil.example/admin/secret', 'http://x/public/../admin/secret', 'https://x:443/admin/secret', 'http://x//admin/secret']) {
+  for (const target of [
+    'http://evil.example/admin/secret',
+    'http://x/public/../admin/secret',
+    'https://x:443/admin/secret',
+    'http://x//admin/secret',
+  ]) {
     const n = app.received.length;
     const raw = await get(target);
     t.equal(statuses(raw)[0], 401, `${target}: judged as /admin (401)`);

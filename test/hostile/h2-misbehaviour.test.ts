@@ -16,7 +16,11 @@ const MB = 1024 * 1024;
 /** Wait for the socket to drain, or 100 ms when the peer stopped reading (then give up on it). */
 function drained(c: RawH2): Promise<void> {
   return new Promise((resolve) => {
-    const done = (): void => { clearTimeout(timer); c.socket.off('drain', done); resolve(); };
+    const done = (): void => {
+      clearTimeout(timer);
+      c.socket.off('drain', done);
+      resolve();
+    };
     const timer = setTimeout(done, 100);
     c.socket.once('drain', done);
   });
@@ -24,8 +28,20 @@ function drained(c: RawH2): Promise<void> {
 
 t.test('HTTP/2 misbehaviour', async (t) => {
   const app = await startRecordingApp();
-  const p = await spawnProxy(app.url, ['--max-concurrent-streams', '16', '--max-header-size', '8192', '--drain-delay', '0s', '--drain-timeout', '1s']);
-  t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); });
+  const p = await spawnProxy(app.url, [
+    '--max-concurrent-streams',
+    '16',
+    '--max-header-size',
+    '8192',
+    '--drain-delay',
+    '0s',
+    '--drain-timeout',
+    '1s',
+  ]);
+  t.teardown(async () => {
+    p.proc.kill('SIGKILL');
+    await app.close();
+  });
   const pid = p.proc.pid!;
   const port = p.port;
 
@@ -51,22 +67,51 @@ t.test('HTTP/2 misbehaviour', async (t) => {
         try {
           const r = await h2request(good, { ':path': '/public/during' });
           if (Number(r.headers[':status']) !== 200) stats.failed++;
-        } catch { stats.failed++; }
+        } catch {
+          stats.failed++;
+        }
         stats.n++;
         stats.maxMs = Math.max(stats.maxMs, Date.now() - t0);
         await sleep(50);
       }
     })();
-    return async () => { on = false; await loop; return stats; };
+    return async () => {
+      on = false;
+      await loop;
+      return stats;
+    };
   };
   const rss0 = rssOf(pid);
 
   await t.test('malformed requests: each stream reset or refused, nothing reaches the app', async (t) => {
     const cases: [string, (readonly [string, string])[]][] = [
       ['unknown pseudo-header', [...GET('/public/a'), [':foo', 'bar']]],
-      ['pseudo-header after a regular header', [[':method', 'GET'], [':scheme', 'http'], ['x-a', '1'], [':path', '/public/a'], [':authority', 'x']]],
-      ['missing :path', [[':method', 'GET'], [':scheme', 'http'], [':authority', 'x']]],
-      ['missing :method', [[':scheme', 'http'], [':authority', 'x'], [':path', '/public/a']]],
+      [
+        'pseudo-header after a regular header',
+        [
+          [':method', 'GET'],
+          [':scheme', 'http'],
+          ['x-a', '1'],
+          [':path', '/public/a'],
+          [':authority', 'x'],
+        ],
+      ],
+      [
+        'missing :path',
+        [
+          [':method', 'GET'],
+          [':scheme', 'http'],
+          [':authority', 'x'],
+        ],
+      ],
+      [
+        'missing :method',
+        [
+          [':scheme', 'http'],
+          [':authority', 'x'],
+          [':path', '/public/a'],
+        ],
+      ],
       ['duplicate :path', [...GET('/public/a'), [':path', '/admin/b']]],
       ['empty :path', GET('')],
       [':path without a leading slash', GET('admin/b')],
@@ -80,7 +125,13 @@ t.test('HTTP/2 misbehaviour', async (t) => {
       ['proxy-connection header', GET('/public/a', [['proxy-connection', 'keep-alive']])],
       ['upgrade header', GET('/public/a', [['upgrade', 'h2c']])],
       ['te other than trailers', GET('/public/a', [['te', 'gzip']])],
-      ['CONNECT', [[':method', 'CONNECT'], [':authority', 'evil.example:443']]],
+      [
+        'CONNECT',
+        [
+          [':method', 'CONNECT'],
+          [':authority', 'evil.example:443'],
+        ],
+      ],
     ];
     const fates: string[] = [];
     for (const [name, fields] of cases) {
@@ -123,7 +174,10 @@ t.test('HTTP/2 misbehaviour', async (t) => {
       const raw = got.flatMap((r) => r.rawHeaders);
       fates.push(`${name}: ${fate}${got.length ? `, app got ${got.length} request without the field` : ''}`);
       t.ok(/^(RST_STREAM|GOAWAY|status (4\d\d|200))/.test(fate), `${name}: ${fate}`);
-      t.notOk(raw.some((h) => h.toLowerCase() === field[0] || /[\r\n\0]/.test(h) || h.toLowerCase() === 'x-injected'), `${name}: the app never got the field`);
+      t.notOk(
+        raw.some((h) => h.toLowerCase() === field[0] || /[\r\n\0]/.test(h) || h.toLowerCase() === 'x-injected'),
+        `${name}: the app never got the field`,
+      );
       c.close();
     }
     t.comment(fates.join('\n'));
@@ -132,21 +186,32 @@ t.test('HTTP/2 misbehaviour', async (t) => {
   await t.test('content-length disagreeing with DATA: reset, the app never completes a cut request', async (t) => {
     const c = await RawH2.connect(port);
     const before = app.received.length;
-    c.send(frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/cl', [['content-length', '5']]))),
-      frame(T.DATA, F.END_STREAM, 1, Buffer.from('hello GET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n')));
+    c.send(
+      frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/cl', [['content-length', '5']]))),
+      frame(T.DATA, F.END_STREAM, 1, Buffer.from('hello GET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n')),
+    );
     await c.until(() => c.fate(1) !== 'nothing');
     t.match(c.fate(1), /RST_STREAM|GOAWAY|status 400/, `reset (${c.fate(1)})`);
     await sleep(50);
     t.equal(app.received.length, before, 'no complete request at the app');
-    t.notOk(app.started.some((x) => x.includes('/admin')), 'nothing smuggled to /admin');
+    t.notOk(
+      app.started.some((x) => x.includes('/admin')),
+      'nothing smuggled to /admin',
+    );
     // A body that looks like a request is just a body when framed by HTTP/2 alone.
     const c2 = await RawH2.connect(port);
-    c2.send(frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/body'))),
-      frame(T.DATA, F.END_STREAM, 1, Buffer.from('x\r\n\r\nGET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n')));
+    c2.send(
+      frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/body'))),
+      frame(T.DATA, F.END_STREAM, 1, Buffer.from('x\r\n\r\nGET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n')),
+    );
     await c2.until(() => c2.status(1) !== undefined);
     t.equal(c2.status(1), 200);
     await sleep(50);
-    t.same(app.received.slice(before).map((r) => `${r.method} ${r.url}`), ['POST /public/body'], 'the app framed one request');
+    t.same(
+      app.received.slice(before).map((r) => `${r.method} ${r.url}`),
+      ['POST /public/body'],
+      'the app framed one request',
+    );
     c.close();
     c2.close();
   });
@@ -156,14 +221,17 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     // The server's SETTINGS (max 16 streams) first: RawH2 acknowledges them on arrival, so the
     // server reads that ACK before the HEADERS below and the limit applies to them (a fixed wait
     // would race it).
-    t.ok(await c.until(() => c.frames.some((f) => f.type === T.SETTINGS && !(f.flags & F.ACK))), 'the server\'s SETTINGS arrived');
+    t.ok(await c.until(() => c.frames.some((f) => f.type === T.SETTINGS && !(f.flags & F.ACK))), "the server's SETTINGS arrived");
     const before = app.started.length;
     for (let i = 0; i < 100; i++) c.request(1 + 2 * i, GET(`/public/open-${i}`), true); // headers only: the app waits for the body
     // 10 s: on a busy 2-core machine the refusals can take seconds to arrive.
     await c.until(() => c.frames.filter((f) => f.type === T.RST_STREAM).length >= 84 || c.goaway() !== undefined, 10_000);
     const refused = c.frames.filter((f) => f.type === T.RST_STREAM).length;
     const g = c.goaway();
-    t.ok(refused >= 84 || g !== undefined, `streams past 16 refused (${refused} RST_STREAM${g ? `, GOAWAY ${ERR[g.code] ?? g.code}` : ''})`);
+    t.ok(
+      refused >= 84 || g !== undefined,
+      `streams past 16 refused (${refused} RST_STREAM${g ? `, GOAWAY ${ERR[g.code] ?? g.code}` : ''})`,
+    );
     await sleep(200);
     t.ok(app.started.length - before <= 16, `the app saw at most 16 (${app.started.length - before})`);
     c.close();
@@ -175,7 +243,11 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     const big = block([...GET('/public/big'), ...Array.from({ length: 40 }, (_, i) => [`x-big-${i}`, 'v'.repeat(1000)] as const)]);
     // 40 KB in 16 KB pieces: HEADERS + CONTINUATION frames.
     const pieces = [big.subarray(0, 16384), big.subarray(16384, 32768), big.subarray(32768)];
-    c.send(frame(T.HEADERS, F.END_STREAM, 1, pieces[0]), frame(T.CONTINUATION, 0, 1, pieces[1]), frame(T.CONTINUATION, F.END_HEADERS, 1, pieces[2]));
+    c.send(
+      frame(T.HEADERS, F.END_STREAM, 1, pieces[0]),
+      frame(T.CONTINUATION, 0, 1, pieces[1]),
+      frame(T.CONTINUATION, F.END_HEADERS, 1, pieces[2]),
+    );
     await c.until(() => c.fate(1) !== 'nothing');
     t.match(c.fate(1), /status 431|RST_STREAM|GOAWAY|closed/, `oversized header list refused (${c.fate(1)})`);
     c.close();
@@ -190,7 +262,10 @@ t.test('HTTP/2 misbehaviour', async (t) => {
       sent += piece.length;
     }
     await flood.until(() => flood.closed || flood.goaway() !== undefined, 5000);
-    t.ok(flood.closed || flood.goaway() !== undefined, `the session was ended after ${(sent / MB).toFixed(1)} MiB of CONTINUATION (${flood.fate(1)})`);
+    t.ok(
+      flood.closed || flood.goaway() !== undefined,
+      `the session was ended after ${(sent / MB).toFixed(1)} MiB of CONTINUATION (${flood.fate(1)})`,
+    );
     flood.close();
     await neighbourServed('CONTINUATION flood');
   });
@@ -199,9 +274,23 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     const neighbourBoundMs = 3000;
     const floods: [string, (c: RawH2, i: number) => Buffer][] = [
       // Rapid reset (CVE-2023-44487): open a stream and cancel it at once, over and over.
-      ['RST_STREAM (rapid reset)', (_c, i) => Buffer.concat([frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1 + 2 * i, block(GET('/public/rr'))), frame(T.RST_STREAM, 0, 1 + 2 * i, Buffer.from([0, 0, 0, 8]))])],
+      [
+        'RST_STREAM (rapid reset)',
+        (_c, i) =>
+          Buffer.concat([
+            frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1 + 2 * i, block(GET('/public/rr'))),
+            frame(T.RST_STREAM, 0, 1 + 2 * i, Buffer.from([0, 0, 0, 8])),
+          ]),
+      ],
       ['SETTINGS', () => frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 1, 0, 0]))],
-      ['PING', (_c, i) => { const b = Buffer.alloc(8); b.writeUInt32BE(i, 4); return frame(T.PING, 0, 0, b); }],
+      [
+        'PING',
+        (_c, i) => {
+          const b = Buffer.alloc(8);
+          b.writeUInt32BE(i, 4);
+          return frame(T.PING, 0, 0, b);
+        },
+      ],
     ];
     for (const [name, make] of floods) {
       const startedBefore = app.started.length;
@@ -218,9 +307,14 @@ t.test('HTTP/2 misbehaviour', async (t) => {
       const g = c.goaway();
       const rss = rssOf(pid);
       const n = await watch();
-      t.comment(`${name}: ${i} frames sent in ${Date.now() - t0} ms; ${g ? `GOAWAY ${ERR[g.code] ?? g.code}` : c.closed ? 'closed' : 'session still open'}; app saw ${app.started.length - startedBefore} requests; sidecar RSS ${(rss / MB).toFixed(0)} MiB; neighbour: ${n.n} requests, ${n.failed} failed, slowest ${n.maxMs} ms`);
+      t.comment(
+        `${name}: ${i} frames sent in ${Date.now() - t0} ms; ${g ? `GOAWAY ${ERR[g.code] ?? g.code}` : c.closed ? 'closed' : 'session still open'}; app saw ${app.started.length - startedBefore} requests; sidecar RSS ${(rss / MB).toFixed(0)} MiB; neighbour: ${n.n} requests, ${n.failed} failed, slowest ${n.maxMs} ms`,
+      );
       t.equal(n.failed, 0, `${name}: the neighbour's requests all succeeded during the flood`);
-      t.ok(n.maxMs < neighbourBoundMs, `${name}: the neighbour waited at most ${n.maxMs} ms (< ${neighbourBoundMs / 1000} s while the flood takes the CPU)`);
+      t.ok(
+        n.maxMs < neighbourBoundMs,
+        `${name}: the neighbour waited at most ${n.maxMs} ms (< ${neighbourBoundMs / 1000} s while the flood takes the CPU)`,
+      );
       t.ok(c.closed || g !== undefined || i === 100_000, `${name}: cut off, or absorbed all ${i} frames`);
       t.ok(rss < rss0 + 150 * MB, `${name}: memory bounded (${(rss / MB).toFixed(0)} MiB, started at ${(rss0 / MB).toFixed(0)} MiB)`);
       c.close();
@@ -233,7 +327,13 @@ t.test('HTTP/2 misbehaviour', async (t) => {
       ['even stream id', frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 2, block(GET('/public/even')))],
       ['WINDOW_UPDATE of 0', frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0, 0, 0, 0]))],
       ['DATA on stream 0', frame(T.DATA, 0, 0, Buffer.from('x'))],
-      ['window overflow', Buffer.concat([frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff])), frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff]))])],
+      [
+        'window overflow',
+        Buffer.concat([
+          frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff])),
+          frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff])),
+        ]),
+      ],
       ['frame larger than SETTINGS_MAX_FRAME_SIZE', frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1, Buffer.alloc(20_000))],
       ['garbage after the preface', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')],
     ];

@@ -5,10 +5,32 @@ import { connect, type Socket } from 'node:net';
  * (uppercase names, connection headers, floods, CONTINUATION without end). It only understands
  * enough of the answers to tell a response (and its :status) from a reset or a GOAWAY.
  */
-export const T = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const T = {
+  DATA: 0,
+  HEADERS: 1,
+  PRIORITY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PUSH_PROMISE: 5,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+} as const;
 export const F = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
 /** RFC 9113 §7 error codes by name, for messages. */
-export const ERR: Record<number, string> = { 0: 'NO_ERROR', 1: 'PROTOCOL_ERROR', 2: 'INTERNAL_ERROR', 3: 'FLOW_CONTROL_ERROR', 5: 'STREAM_CLOSED', 6: 'FRAME_SIZE_ERROR', 7: 'REFUSED_STREAM', 8: 'CANCEL', 9: 'COMPRESSION_ERROR', 11: 'ENHANCE_YOUR_CALM' };
+export const ERR: Record<number, string> = {
+  0: 'NO_ERROR',
+  1: 'PROTOCOL_ERROR',
+  2: 'INTERNAL_ERROR',
+  3: 'FLOW_CONTROL_ERROR',
+  5: 'STREAM_CLOSED',
+  6: 'FRAME_SIZE_ERROR',
+  7: 'REFUSED_STREAM',
+  8: 'CANCEL',
+  9: 'COMPRESSION_ERROR',
+  11: 'ENHANCE_YOUR_CALM',
+};
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 export function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -25,7 +47,10 @@ function hpackInt(value: number, prefixBits: number, first: number): Buffer {
   if (value < max) return Buffer.from([first | value]);
   const out = [first | max];
   let v = value - max;
-  while (v >= 128) { out.push((v % 128) + 128); v = Math.floor(v / 128); }
+  while (v >= 128) {
+    out.push((v % 128) + 128);
+    v = Math.floor(v / 128);
+  }
   out.push(v);
   return Buffer.from(out);
 }
@@ -41,17 +66,44 @@ export function block(fields: readonly (readonly [string, string])[]): Buffer {
   return Buffer.concat(parts);
 }
 
-export const GET = (path: string, extra: readonly (readonly [string, string])[] = []): (readonly [string, string])[] =>
-  [[':method', 'GET'], [':scheme', 'http'], [':authority', 'x'], [':path', path], ...extra];
+export const GET = (path: string, extra: readonly (readonly [string, string])[] = []): (readonly [string, string])[] => [
+  [':method', 'GET'],
+  [':scheme', 'http'],
+  [':authority', 'x'],
+  [':path', path],
+  ...extra,
+];
 
-export const POST = (path: string, extra: readonly (readonly [string, string])[] = []): (readonly [string, string])[] =>
-  [[':method', 'POST'], [':scheme', 'http'], [':authority', 'x'], [':path', path], ...extra];
+export const POST = (path: string, extra: readonly (readonly [string, string])[] = []): (readonly [string, string])[] => [
+  [':method', 'POST'],
+  [':scheme', 'http'],
+  [':authority', 'x'],
+  [':path', path],
+  ...extra,
+];
 
 /** `acksBefore`: PING and SETTINGS acks received before this frame (acks are counted, not stored). */
-export interface Frame { readonly type: number; readonly flags: number; readonly stream: number; readonly payload: Buffer; readonly acksBefore?: number }
+export interface Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly stream: number;
+  readonly payload: Buffer;
+  readonly acksBefore?: number;
+}
 
 // HPACK Huffman codes of the digits (RFC 7541 Appendix B): enough to read a :status.
-const DIGITS: readonly (readonly [number, number])[] = [[0b00000, 5], [0b00001, 5], [0b00010, 5], [0b011001, 6], [0b011010, 6], [0b011011, 6], [0b011100, 6], [0b011101, 6], [0b011110, 6], [0b011111, 6]];
+const DIGITS: readonly (readonly [number, number])[] = [
+  [0b00000, 5],
+  [0b00001, 5],
+  [0b00010, 5],
+  [0b011001, 6],
+  [0b011010, 6],
+  [0b011011, 6],
+  [0b011100, 6],
+  [0b011101, 6],
+  [0b011110, 6],
+  [0b011111, 6],
+];
 const STATIC_STATUS: Record<number, number> = { 8: 200, 9: 204, 10: 206, 11: 304, 12: 400, 13: 404, 14: 500 };
 
 function huffDigits(b: Buffer): string {
@@ -62,7 +114,11 @@ function huffDigits(b: Buffer): string {
   outer: while (i < bits.length) {
     for (let d = 0; d < 10; d++) {
       const [code, len] = DIGITS[d]!;
-      if (bits.slice(i, i + len) === code.toString(2).padStart(len, '0')) { out += String(d); i += len; continue outer; }
+      if (bits.slice(i, i + len) === code.toString(2).padStart(len, '0')) {
+        out += String(d);
+        i += len;
+        continue outer;
+      }
     }
     break; // padding (all ones) or not a digit
   }
@@ -77,7 +133,7 @@ export function statusOf(blockBytes: Buffer): number {
   if (STATIC_STATUS[index] === undefined) return 0;
   const len = (blockBytes[1] ?? 0) & 0x7f;
   const raw = blockBytes.subarray(2, 2 + len);
-  return Number(((blockBytes[1] ?? 0) & 0x80) ? huffDigits(raw) : raw.toString('latin1')) || 0;
+  return Number((blockBytes[1] ?? 0) & 0x80 ? huffDigits(raw) : raw.toString('latin1')) || 0;
 }
 
 export class RawH2 {
@@ -92,9 +148,16 @@ export class RawH2 {
       const s = connect(port, '127.0.0.1');
       const c = new RawH2(s);
       s.on('data', (d: Buffer) => c.onData(d, opts.ackSettings ?? true));
-      s.on('close', () => { c.closed = true; });
-      s.on('error', () => { c.closed = true; });
-      s.once('connect', () => { s.write(Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0)])); resolve(c); });
+      s.on('close', () => {
+        c.closed = true;
+      });
+      s.on('error', () => {
+        c.closed = true;
+      });
+      s.once('connect', () => {
+        s.write(Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0)]));
+        resolve(c);
+      });
       s.once('error', reject);
     });
   }
@@ -145,17 +208,28 @@ export class RawH2 {
     return true;
   }
 
-  close(): void { this.socket.destroy(); }
+  close(): void {
+    this.socket.destroy();
+  }
 
   private onData(d: Buffer, ackSettings: boolean): void {
     this.buf = Buffer.concat([this.buf, d]);
     while (this.buf.length >= 9) {
       const len = this.buf.readUIntBE(0, 3);
       if (this.buf.length < 9 + len) break;
-      const f: Frame = { type: this.buf[3]!, flags: this.buf[4]!, stream: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len), acksBefore: this.acks };
+      const f: Frame = {
+        type: this.buf[3]!,
+        flags: this.buf[4]!,
+        stream: this.buf.readUInt32BE(5) & 0x7fffffff,
+        payload: this.buf.subarray(9, 9 + len),
+        acksBefore: this.acks,
+      };
       this.buf = this.buf.subarray(9 + len);
       // Keep memory flat under floods: PING and SETTINGS acks are counted, not stored one by one.
-      if ((f.type === T.PING || f.type === T.SETTINGS) && (f.flags & F.ACK)) { this.acks++; continue; }
+      if ((f.type === T.PING || f.type === T.SETTINGS) && f.flags & F.ACK) {
+        this.acks++;
+        continue;
+      }
       this.frames.push(f);
       if (f.type === T.SETTINGS && ackSettings) this.send(frame(T.SETTINGS, F.ACK, 0));
     }
@@ -168,7 +242,10 @@ export class RawH2 {
 function headerBlock(f: Frame): Buffer {
   let p = f.payload;
   let pad = 0;
-  if (f.flags & 0x8) { pad = p[0]!; p = p.subarray(1); }
+  if (f.flags & 0x8) {
+    pad = p[0]!;
+    p = p.subarray(1);
+  }
   if (f.flags & 0x20) p = p.subarray(5);
   return p.subarray(0, p.length - pad);
 }

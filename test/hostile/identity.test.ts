@@ -31,7 +31,10 @@ const esc = (s: string): string => s.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${c.c
 t.test('claims, spoofing and hop-by-hop tricks', async (t) => {
   const app = await startRecordingApp();
   const p = await startProxy(app.url, [], { policy: POLICY });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const token = (claims: Record<string, unknown>): Promise<string> => mint(key, { iss: ISSUER, aud: 'hostile', exp: exp(), ...claims });
   const last = (): Received => app.received.at(-1)!;
   /** Every header the app got, raw, as [name, value] pairs. */
@@ -51,11 +54,16 @@ t.test('claims, spoofing and hop-by-hop tricks', async (t) => {
       t.equal(app.received.length, n, `${JSON.stringify(sub)}: not forwarded`);
     }
     // Nested inside an array or object claim they are JSON-escaped, which is safe to forward.
-    const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${await token({ sub: 'bob', roles: ['a\r\nx-injected: 1'] })}` } });
+    const r = await request(`${p.url}/api/x`, {
+      headers: { authorization: `Bearer ${await token({ sub: 'bob', roles: ['a\r\nx-injected: 1'] })}` },
+    });
     await r.body.dump();
     if (r.statusCode === 200) {
       const h = pairs(last());
-      t.notOk(h.some(([n, v]) => n === 'x-injected' || CONTROL.test(v)), 'an array claim is forwarded without control characters');
+      t.notOk(
+        h.some(([n, v]) => n === 'x-injected' || CONTROL.test(v)),
+        'an array claim is forwarded without control characters',
+      );
       t.equal(last().headers['x-roles'], '["a\\r\\nx-injected: 1"]', 'as escaped JSON');
     } else {
       t.equal(r.statusCode, 401, 'or refused');
@@ -67,11 +75,17 @@ t.test('claims, spoofing and hop-by-hop tricks', async (t) => {
     for (const sub of ['Zoë', '用户', 'emoji-😀', 'x\u0085y', 'a\u2028b']) {
       const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${await token({ sub })}` } });
       await r.body.dump();
-      if (r.statusCode !== 200) { t.equal(r.statusCode, 401, `${esc(sub)}: refused`); continue; }
+      if (r.statusCode !== 200) {
+        t.equal(r.statusCode, 401, `${esc(sub)}: refused`);
+        continue;
+      }
       const got = pairs(last()).filter(([n]) => n === 'x-user-id');
       t.equal(got.length, 1, `${esc(sub)}: exactly one x-user-id`);
       t.equal(Buffer.from(got[0]![1], 'latin1').toString('utf8'), sub, `${esc(sub)}: its UTF-8 bytes, intact`);
-      t.notOk(pairs(last()).some(([, v]) => CONTROL.test(v)), `${esc(sub)}: no control characters reach the app`);
+      t.notOk(
+        pairs(last()).some(([, v]) => CONTROL.test(v)),
+        `${esc(sub)}: no control characters reach the app`,
+      );
     }
   });
 
@@ -82,33 +96,60 @@ t.test('claims, spoofing and hop-by-hop tricks', async (t) => {
     let r = await request(`${p.url}/api/x`, { headers: { ...spoof, authorization: `Bearer ${alice}` } });
     await r.body.dump();
     t.equal(r.statusCode, 200);
-    t.same(pairs(last()).filter(([n]) => n.startsWith('x-user') || n.startsWith('x-tenant') || n === 'x-roles'), [['x-user-id', 'alice'], ['x-tenant-id', 't1']], 'only the verified values');
+    t.same(
+      pairs(last()).filter(([n]) => n.startsWith('x-user') || n.startsWith('x-tenant') || n === 'x-roles'),
+      [
+        ['x-user-id', 'alice'],
+        ['x-tenant-id', 't1'],
+      ],
+      'only the verified values',
+    );
     // Public path, no token: no identity header at all.
     r = await request(`${p.url}/public/x`, { headers: spoof });
     await r.body.dump();
     t.equal(r.statusCode, 200);
-    t.same(pairs(last()).filter(([n]) => n === 'x-user-id' || n === 'x-tenant-id' || n === 'x-roles'), [], 'stripped on public paths too');
+    t.same(
+      pairs(last()).filter(([n]) => n === 'x-user-id' || n === 'x-tenant-id' || n === 'x-roles'),
+      [],
+      'stripped on public paths too',
+    );
     // Repeated and oddly cased over raw HTTP/1.1.
-    const raw = await rawExchange(p.proxy.port, [`GET /public/x HTTP/1.1\r\nHost: x\r\nX-USER-ID: admin\r\nx-user-id: root\r\nx-user-id:\tsystem\r\nConnection: close\r\n\r\n`]);
+    const raw = await rawExchange(p.proxy.port, [
+      `GET /public/x HTTP/1.1\r\nHost: x\r\nX-USER-ID: admin\r\nx-user-id: root\r\nx-user-id:\tsystem\r\nConnection: close\r\n\r\n`,
+    ]);
     t.equal(statuses(raw)[0], 200);
-    t.notOk(pairs(last()).some(([n]) => n === 'x-user-id'), 'repeated, upper-case and tab-led copies are stripped');
+    t.notOk(
+      pairs(last()).some(([n]) => n === 'x-user-id'),
+      'repeated, upper-case and tab-led copies are stripped',
+    );
     // Underscore spellings: CGI-style gateways (WSGI, PHP, Rack) read x_user_id as x-user-id.
-    const under = await rawExchange(p.proxy.port, [`GET /public/x HTTP/1.1\r\nHost: x\r\nX_User_Id: admin\r\nx_tenant-id: evil\r\nx-tenant_id: evil\r\nConnection: close\r\n\r\n`]);
+    const under = await rawExchange(p.proxy.port, [
+      `GET /public/x HTTP/1.1\r\nHost: x\r\nX_User_Id: admin\r\nx_tenant-id: evil\r\nx-tenant_id: evil\r\nConnection: close\r\n\r\n`,
+    ]);
     t.equal(statuses(under)[0], 200);
-    t.same(pairs(last()).filter(([n]) => n.replace(/_/g, '-') === 'x-user-id' || n.replace(/_/g, '-') === 'x-tenant-id'), [], 'underscore spellings are stripped too');
+    t.same(
+      pairs(last()).filter(([n]) => n.replace(/_/g, '-') === 'x-user-id' || n.replace(/_/g, '-') === 'x-tenant-id'),
+      [],
+      'underscore spellings are stripped too',
+    );
     // Over HTTP/2.
     const s = h2connect(p.url);
     t.teardown(() => s.close());
     const h2 = await h2request(s, { ':path': '/public/h2', 'x-user-id': 'admin', 'x-tenant-id': 'evil' });
     t.equal(h2.headers[':status'], 200);
-    t.notOk(pairs(last()).some(([n]) => n === 'x-user-id' || n === 'x-tenant-id'), 'and over HTTP/2');
+    t.notOk(
+      pairs(last()).some(([n]) => n === 'x-user-id' || n === 'x-tenant-id'),
+      'and over HTTP/2',
+    );
   });
 
   await t.test('a client cannot make the sidecar drop the headers it adds (Connection: <name>)', async (t) => {
     const alice = await token({ sub: 'alice', tenant: 't1' });
     // Raw bytes: HTTP clients refuse to send such a Connection header themselves.
-    const raw = await rawExchange(p.proxy.port, [`GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${alice}\r\nX-Forwarded-Proto: http\r\n`
-      + 'Connection: close, x-user-id, x-tenant-id, x-forwarded-for, x-forwarded-proto, x-request-id, via\r\n\r\n']);
+    const raw = await rawExchange(p.proxy.port, [
+      `GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${alice}\r\nX-Forwarded-Proto: http\r\n` +
+        'Connection: close, x-user-id, x-tenant-id, x-forwarded-for, x-forwarded-proto, x-request-id, via\r\n\r\n',
+    ]);
     t.equal(statuses(raw)[0], 200);
     const h = last().headers;
     t.equal(h['x-user-id'], 'alice', 'x-user-id added by the sidecar survives');
@@ -122,7 +163,9 @@ t.test('claims, spoofing and hop-by-hop tricks', async (t) => {
   await t.test('a spoofed x-forwarded-for does not change the client address limits key on', async (t) => {
     const got: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = await request(`${p.url}/limited/x`, { headers: { authorization: `Bearer ${await token({ sub: 'carol' })}`, 'x-forwarded-for': `10.0.0.${i}` } });
+      const r = await request(`${p.url}/limited/x`, {
+        headers: { authorization: `Bearer ${await token({ sub: 'carol' })}`, 'x-forwarded-for': `10.0.0.${i}` },
+      });
       await r.body.dump();
       got.push(r.statusCode);
     }

@@ -24,26 +24,68 @@ ${yaml}    rules:
 `;
 
 const TRICKS = [
-  '//admin/x', '///admin/x', '/./admin/x', '/public/../admin/x', '/public/./../admin/x', '/public/%2e%2e/admin/x',
-  '/public/%2E%2E/admin/x', '/public/.%2e/admin/x', '/public/%2e./admin/x', '/%61dmin/x', '/%2561dmin/x',
-  '/public/..%2fadmin/x', '/public/..%2Fadmin/x', '/public/..%5cadmin/x', '/public\\..\\admin/x', '/public/..\\admin/x',
-  '/public/%252e%252e/admin/x', '/public/..;/admin/x', '/public/x/../../admin/x', '/public/x#/../../admin/x',
-  '/public/x?/../../admin/x', '/public/%00/../admin/x', '/public/%2e%2e%2fadmin/x', '/public/..%252fadmin/x',
-  '/admin', '/admin/', '/public/..', '/public/../admin', '/admin;/x', '/admin;jsessionid=1/x', '/public/.;/../admin/x',
+  '//admin/x',
+  '///admin/x',
+  '/./admin/x',
+  '/public/../admin/x',
+  '/public/./../admin/x',
+  '/public/%2e%2e/admin/x',
+  '/public/%2E%2E/admin/x',
+  '/public/.%2e/admin/x',
+  '/public/%2e./admin/x',
+  '/%61dmin/x',
+  '/%2561dmin/x',
+  '/public/..%2fadmin/x',
+  '/public/..%2Fadmin/x',
+  '/public/..%5cadmin/x',
+  '/public\\..\\admin/x',
+  '/public/..\\admin/x',
+  '/public/%252e%252e/admin/x',
+  '/public/..;/admin/x',
+  '/public/x/../../admin/x',
+  '/public/x#/../../admin/x',
+  '/public/x?/../../admin/x',
+  '/public/%00/../admin/x',
+  '/public/%2e%2e%2fadmin/x',
+  '/public/..%252fadmin/x',
+  '/admin',
+  '/admin/',
+  '/public/..',
+  '/public/../admin',
+  '/admin;/x',
+  '/admin;jsessionid=1/x',
+  '/public/.;/../admin/x',
 ];
 
 /** The path an app would route on, under the readings apps commonly apply (each decodes at most once). */
 function appReadings(target: string): Record<string, string> {
   const path = target.split('?')[0]!;
-  const parse = (p: string): string => { try { return new URL(p, 'http://x').pathname; } catch { return p; } };
-  const decode = (p: string): string => { try { return decodeURIComponent(p); } catch { return p; } };
+  const parse = (p: string): string => {
+    try {
+      return new URL(p, 'http://x').pathname;
+    } catch {
+      return p;
+    }
+  };
+  const decode = (p: string): string => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  };
   return {
     raw: path,
     'WHATWG URL (Node, Go, browsers)': parse(path),
     'URL then percent-decoded (Express params, Flask)': decode(parse(path)),
     'slashes merged (nginx merge_slashes, Spring)': parse(path.replace(/\/{2,}/g, '/')),
     // Servlet containers drop ;params from every segment before resolving dots (Tomcat, Jetty).
-    'servlet path parameters removed (Tomcat, Spring)': parse(path.split('/').map((seg) => seg.split(';')[0]).join('/')),
+    'servlet path parameters removed (Tomcat, Spring)': parse(
+      path
+        .split('/')
+        .map((seg) => seg.split(';')[0])
+        .join('/'),
+    ),
   };
 }
 const adminReading = (target: string): string | undefined =>
@@ -52,7 +94,10 @@ const adminReading = (target: string): string | undefined =>
 t.test('path tricks cannot reach /admin without the admin role', async (t) => {
   const app = await startRecordingApp();
   const p = await startProxy(app.url, [], { policy: POLICY });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const exp = Math.floor(Date.now() / 1000) + 600;
   const user = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'u', role: 'user', exp });
   const admin = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'a', role: 'admin', exp });
@@ -61,7 +106,10 @@ t.test('path tricks cannot reach /admin without the admin role', async (t) => {
 
   const summary: string[] = [];
   for (const trick of TRICKS) {
-    for (const [who, tok] of [['anonymous', undefined], ['user', user]] as const) {
+    for (const [who, tok] of [
+      ['anonymous', undefined],
+      ['user', user],
+    ] as const) {
       const n = app.received.length;
       const auth = tok === undefined ? '' : `Authorization: Bearer ${tok}\r\n`;
       const h1 = statuses(await rawExchange(p.proxy.port, [`GET ${trick} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`]))[0];
@@ -69,12 +117,18 @@ t.test('path tricks cannot reach /admin without the admin role', async (t) => {
       try {
         const r = await h2request(s, { ':path': trick, ...(tok === undefined ? {} : { authorization: `Bearer ${tok}` }) });
         h2 = Number(r.headers[':status']);
-      } catch (err) { h2 = `refused (${(err as { code?: string }).code ?? 'error'})`; }
+      } catch (err) {
+        h2 = `refused (${(err as { code?: string }).code ?? 'error'})`;
+      }
       const got = app.received.slice(n).map((r) => r.url);
       summary.push(`${trick} as ${who}: h1 ${h1}, h2 ${h2}, app got [${got.join(', ')}]`);
       for (const url of got) {
         const reading = adminReading(url);
-        t.equal(reading, undefined, `${trick} as ${who}: the app got ${url}${reading === undefined ? ', which no app reads as /admin' : `, read as /admin by: ${reading}`}`);
+        t.equal(
+          reading,
+          undefined,
+          `${trick} as ${who}: the app got ${url}${reading === undefined ? ', which no app reads as /admin' : `, read as /admin by: ${reading}`}`,
+        );
       }
       // Where sidegate's own reading (dots resolved, unreserved escapes decoded) is /admin, the admin rule must apply.
       if (/^\/admin(?:\/|$)/.test(appReadings(trick)['WHATWG URL (Node, Go, browsers)']!)) {
@@ -87,7 +141,13 @@ t.test('path tricks cannot reach /admin without the admin role', async (t) => {
 
   // The admin role does get through, with the path the rule saw.
   const n = app.received.length;
-  const ok = await rawExchange(p.proxy.port, [`GET /public/../admin/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\nConnection: close\r\n\r\n`]);
+  const ok = await rawExchange(p.proxy.port, [
+    `GET /public/../admin/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\nConnection: close\r\n\r\n`,
+  ]);
   t.equal(statuses(ok)[0], 200, 'an admin passes');
-  t.same(app.received.slice(n).map((r) => r.url), ['/admin/x'], 'and the app receives the normalised path');
+  t.same(
+    app.received.slice(n).map((r) => r.url),
+    ['/admin/x'],
+    'and the app receives the normalised path',
+  );
 });

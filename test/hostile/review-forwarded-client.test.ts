@@ -24,7 +24,7 @@ const request = `GET /x HTTP/1.1\r\nHost: x\r\n${SPOOFED.map((l) => `${l}\r\n`).
 t.test('client-address headers reach the app only from trusted proxies', async (t) => {
   const app = await startLineApp();
   t.teardown(() => app.close());
-  await t.test('trustedHops 0: the client\'s own are removed', async (t) => {
+  await t.test("trustedHops 0: the client's own are removed", async (t) => {
     const p = await startProxy(app.url, [], { policy: policy(0) });
     t.teardown(() => p.close());
     await rawExchange(p.proxy.port, [request], 300);

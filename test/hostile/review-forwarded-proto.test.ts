@@ -14,7 +14,10 @@ const policy = `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: rev
 t.test('x-forwarded-proto is the scheme the sidecar saw', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, [], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   await rawExchange(p.proxy.port, ['GET /public/x HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n'], 300);
   await sleep(30);
   const protos = [...(app.heads.at(-1) ?? '').matchAll(/\r\nx-forwarded-proto: ([^\r]*)/gi)].map((m) => m[1]);

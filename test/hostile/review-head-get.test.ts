@@ -25,7 +25,10 @@ ${yaml}        forwardClaims: { sub: x-user-id }
 t.test('HEAD is judged by the rule for GET', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, [], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const get = await rawExchange(p.proxy.port, ['GET /admin/secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 300);
   t.equal(statuses(get)[0], 401, 'GET /admin/secret needs the admin token');
   const n = app.lines.length;

@@ -12,16 +12,31 @@ import { rawExchange, statuses } from './support.js';
 t.test('Host: missing on HTTP/1.1 or repeated is refused; HTTP/1.0 may omit it', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, []);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const ask = async (head: string): Promise<{ status: number | undefined; reached: number }> => {
     const before = app.lines.length;
     const raw = await rawExchange(p.proxy.port, [head], 300);
     return { status: statuses(raw)[0], reached: app.lines.length - before };
   };
   t.same(await ask('GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), { status: 200, reached: 1 }, 'one Host: forwarded');
-  t.same(await ask('GET /x HTTP/1.1\r\nConnection: close\r\n\r\n'), { status: 400, reached: 0 }, 'HTTP/1.1 without Host: 400, the app sees nothing');
-  t.same(await ask('GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n'), { status: 400, reached: 0 }, 'two Host lines: 400');
-  t.same(await ask('GET /x HTTP/1.1\r\nHost: a\r\nhOsT: a\r\nConnection: close\r\n\r\n'), { status: 400, reached: 0 }, 'two Host lines in any case, even equal: 400');
+  t.same(
+    await ask('GET /x HTTP/1.1\r\nConnection: close\r\n\r\n'),
+    { status: 400, reached: 0 },
+    'HTTP/1.1 without Host: 400, the app sees nothing',
+  );
+  t.same(
+    await ask('GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n'),
+    { status: 400, reached: 0 },
+    'two Host lines: 400',
+  );
+  t.same(
+    await ask('GET /x HTTP/1.1\r\nHost: a\r\nhOsT: a\r\nConnection: close\r\n\r\n'),
+    { status: 400, reached: 0 },
+    'two Host lines in any case, even equal: 400',
+  );
   t.same(await ask('GET /x HTTP/1.0\r\n\r\n'), { status: 200, reached: 1 }, 'HTTP/1.0 without Host: forwarded');
   t.same(await ask('GET /x HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n'), { status: 400, reached: 0 }, 'HTTP/1.0 with two Host lines: 400');
 });

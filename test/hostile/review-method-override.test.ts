@@ -43,7 +43,10 @@ async function h2Fate(p: RunningProxy, path: string, extra: readonly (readonly [
 t.test('a method override cannot take a request out of the rule for the method the app acts on', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, [], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
 
   const overrides: [string, string, string[]][] = [
     ['X-HTTP-Method-Override', '/items/1', ['X-HTTP-Method-Override: DELETE']],
@@ -84,7 +87,13 @@ t.test('a method override cannot take a request out of the rule for the method t
   }
 
   await t.test('control: an override with the same verdict is forwarded as sent', async (t) => {
-    for (const [target, lines] of [['/items/1', ['X-HTTP-Method-Override: PUT']], ['/other', ['X-HTTP-Method-Override: DELETE']], ['/items/1?_method=GET', []], ['/items/1?x_method=DELETE', []], ['/items/1?.methodx=DELETE', []]] as const) {
+    for (const [target, lines] of [
+      ['/items/1', ['X-HTTP-Method-Override: PUT']],
+      ['/other', ['X-HTTP-Method-Override: DELETE']],
+      ['/items/1?_method=GET', []],
+      ['/items/1?x_method=DELETE', []],
+      ['/items/1?.methodx=DELETE', []],
+    ] as const) {
       const n = app.heads.length;
       const raw = await rawExchange(p.proxy.port, [request(target, lines)], 300);
       await sleep(30);
@@ -98,7 +107,11 @@ t.test('a method override cannot take a request out of the rule for the method t
     const raw = await rawExchange(p.proxy.port, ['DELETE /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 300);
     t.equal(statuses(raw)[0], 401, 'no token: 401');
     const token = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'root', role: 'admin', exp: Math.floor(Date.now() / 1000) + 600 });
-    const ok = await rawExchange(p.proxy.port, [`DELETE /items/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`], 300);
+    const ok = await rawExchange(
+      p.proxy.port,
+      [`DELETE /items/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`],
+      300,
+    );
     t.equal(statuses(ok)[0], 200, 'admin token: 200');
   });
 });

@@ -27,8 +27,18 @@ ${yaml}        forwardClaims: { sub: x-user-id }
 t.test('a URL rewrite header cannot route the app to a path the sidecar did not judge', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, [], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
-  const refused = ['X-Original-URL: /admin/x', 'X-Rewrite-URL: /admin/x?a=1', 'x_original_url: /admin/x', 'X-Original-URL: /public/../admin/x', 'X-Original-URL: http://h/admin/x', 'X-Original-URL: /public/%2fx'];
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
+  const refused = [
+    'X-Original-URL: /admin/x',
+    'X-Rewrite-URL: /admin/x?a=1',
+    'x_original_url: /admin/x',
+    'X-Original-URL: /public/../admin/x',
+    'X-Original-URL: http://h/admin/x',
+    'X-Original-URL: /public/%2fx',
+  ];
   for (const line of refused) {
     const n = app.lines.length;
     const raw = await rawExchange(p.proxy.port, [`GET /public/x HTTP/1.1\r\nHost: x\r\n${line}\r\nConnection: close\r\n\r\n`], 300);
@@ -47,7 +57,11 @@ t.test('a URL rewrite header cannot route the app to a path the sidecar did not 
 
   await t.test('control: a rewrite header naming a path with the same verdict is forwarded', async (t) => {
     const m = app.lines.length;
-    const raw = await rawExchange(p.proxy.port, ['GET /public/x HTTP/1.1\r\nHost: x\r\nX-Original-URL: /public/y\r\nConnection: close\r\n\r\n'], 300);
+    const raw = await rawExchange(
+      p.proxy.port,
+      ['GET /public/x HTTP/1.1\r\nHost: x\r\nX-Original-URL: /public/y\r\nConnection: close\r\n\r\n'],
+      300,
+    );
     await sleep(30);
     t.equal(statuses(raw)[0], 200, 'forwarded');
     t.same(app.lines.slice(m), ['GET /public/x HTTP/1.1'], 'the app got it');

@@ -29,7 +29,10 @@ ${yaml}        forwardClaims: { sub: x-user-id }
 t.test('a path whose case-insensitive reading gets another verdict is refused', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, [], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   for (const target of ['/ADMIN/users', '/Admin/users', '/aDmIn', '/docs/x', '/DOCS/x']) {
     const n = app.lines.length;
     const raw = await rawExchange(p.proxy.port, [`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`], 300);

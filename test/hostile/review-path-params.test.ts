@@ -27,7 +27,10 @@ const targets = ['/;x/admin/secret', '/;/admin/secret', '/;jsessionid=1/admin'];
 t.test('a parameter-only segment does not take a request out of its rule', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, [], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   for (const target of targets) {
     const n = app.lines.length;
     const raw = await rawExchange(p.proxy.port, [`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`], 300);

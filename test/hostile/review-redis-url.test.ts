@@ -9,7 +9,11 @@ import { parseRedisUrl } from '../../sidecar/src/redis/config.js';
 t.test('no Redis URL error shows its password', async (t) => {
   for (const url of ['redis://default:s3cr3t', 'redis://h:6379/0?password=s3cr3t', 'rediss://h:6380?password=s3cr3t']) {
     let message = '';
-    try { parseRedisUrl(url); } catch (e) { message = (e as Error).message; }
+    try {
+      parseRedisUrl(url);
+    } catch (e) {
+      message = (e as Error).message;
+    }
     t.notMatch(message, /s3cr3t/, `${url}: ${message}`);
   }
 });

@@ -16,12 +16,18 @@ const ISSUER = 'https://idp.hostile.test';
 const FORGED = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJtYWxsb3J5In0.';
 
 t.test('with forward: true the app gets the verified token and no other', async (t) => {
-  const { key, yaml } = inlineProvider(ISSUER, '        from: [ { header: authorization, prefix: "Bearer " }, { cookie: sid }, { query: at } ]\n        forward: true\n        forwardClaims: { sub: x-user-id }\n');
+  const { key, yaml } = inlineProvider(
+    ISSUER,
+    '        from: [ { header: authorization, prefix: "Bearer " }, { cookie: sid }, { query: at } ]\n        forward: true\n        forwardClaims: { sub: x-user-id }\n',
+  );
   const app = await startLineApp();
   const p = await startProxy(app.url, [], {
     policy: `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: review-token-forward }\nspec:\n  auth:\n    providers:\n${yaml}`,
   });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const good = await mint(key, { iss: ISSUER, aud: 'hostile', sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 });
   const cases: [string, string, string][] = [
     ['two sid cookies', '/api/x', `Cookie: sid=${good}; sid=${FORGED}\r\n`],

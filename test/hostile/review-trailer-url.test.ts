@@ -22,8 +22,14 @@ const B = `GET /private/data HTTP/1.1${C}Host: x${C}${C}`;
 t.test('a request after one with trailers keeps its own target', async (t) => {
   const app = await startRecordingApp();
   const p = await startProxy(app.url, [], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
-  for (const [name, chunks] of [['one write', [A + B]], ['two writes', [A, B]]] as const) {
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
+  for (const [name, chunks] of [
+    ['one write', [A + B]],
+    ['two writes', [A, B]],
+  ] as const) {
     const n = app.started.length;
     const raw = await rawExchange(p.proxy.port, chunks, 500);
     await sleep(30);

@@ -24,7 +24,10 @@ ${yaml}    rules:
 t.test('a trailing slash does not take a request out of its exact rule', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, [], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   for (const target of ['/exact/secret', '/exact/secret/', '/exact/secret/.', '/exact/secret//']) {
     const n = app.lines.length;
     const raw = await rawExchange(p.proxy.port, [`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`], 300);

@@ -22,12 +22,19 @@ const BAD = [
 t.test('a malformed head after a declined Upgrade is refused with 400 at once', async (t) => {
   const app = await startLineApp();
   const p = await startProxy(app.url, ['--headers-timeout', '3s'], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   for (const bad of BAD) {
     const alone = await rawExchange(p.proxy.port, [bad], 1000);
     t.same(statuses(alone), [400], `alone: 400 (${JSON.stringify(bad.split(C, 2))})`);
     const start = Date.now();
     const after = await rawExchange(p.proxy.port, [UP + bad], 1000);
-    t.same(statuses(after), [200, 400], `after a declined Upgrade: the app's 200, then 400 (got ${JSON.stringify(statuses(after))} after ${Date.now() - start} ms)`);
+    t.same(
+      statuses(after),
+      [200, 400],
+      `after a declined Upgrade: the app's 200, then 400 (got ${JSON.stringify(statuses(after))} after ${Date.now() - start} ms)`,
+    );
   }
 });

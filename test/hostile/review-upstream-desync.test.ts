@@ -38,12 +38,22 @@ async function startBuggyApp(): Promise<{ url: string; close: () => Promise<void
         const b = q.get('b') ?? '';
         if (method === 'HEAD') {
           s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${b.length}\r\n\r\n`);
-          setTimeout(() => { if (!s.destroyed) s.write(b, 'latin1'); }, Number(q.get('delay') ?? 0));
+          setTimeout(
+            () => {
+              if (!s.destroyed) s.write(b, 'latin1');
+            },
+            Number(q.get('delay') ?? 0),
+          );
         } else if (target.startsWith('/short')) {
           s.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok${b}`, 'latin1');
         } else {
           const body = `real answer for ${target}`;
-          setTimeout(() => { if (!s.destroyed) s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`); }, target.includes('slow') ? 300 : 0);
+          setTimeout(
+            () => {
+              if (!s.destroyed) s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+            },
+            target.includes('slow') ? 300 : 0,
+          );
         }
       }
     });
@@ -51,7 +61,11 @@ async function startBuggyApp(): Promise<{ url: string; close: () => Promise<void
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -63,16 +77,24 @@ spec:
 `;
 const bodyOf = (raw: string): string => raw.slice(raw.indexOf('\r\n\r\n') + 4);
 
-t.test('bytes an app sends beyond its framing never become another client\'s response', async (t) => {
+t.test("bytes an app sends beyond its framing never become another client's response", async (t) => {
   const app = await startBuggyApp();
   t.teardown(() => app.close());
   // A sidecar of its own for each case: a polluted pool must not spill into the next case.
-  const sidecar = async (t: Test): Promise<RunningProxy> => { const p = await startProxy(app.url, [], { policy }); t.teardown(() => p.close()); return p; };
+  const sidecar = async (t: Test): Promise<RunningProxy> => {
+    const p = await startProxy(app.url, [], { policy });
+    t.teardown(() => p.close());
+    return p;
+  };
 
   await t.test('a body sent late on a HEAD answer', async (t) => {
     const p = await sidecar(t);
     for (let round = 1; round <= 3; round++) {
-      const attacker = rawExchange(p.proxy.port, [`HEAD /reflect?delay=100&b=${encodeURIComponent(FAKE)} HTTP/1.1\r\nHost: x\r\n\r\n`], 600);
+      const attacker = rawExchange(
+        p.proxy.port,
+        [`HEAD /reflect?delay=100&b=${encodeURIComponent(FAKE)} HTTP/1.1\r\nHost: x\r\n\r\n`],
+        600,
+      );
       await sleep(30); // the HEAD is answered; its connection would be idle in the pool
       const victim = await rawExchange(p.proxy.port, ['GET /victim-slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 1500);
       await attacker;
@@ -91,7 +113,11 @@ t.test('bytes an app sends beyond its framing never become another client\'s res
   await t.test('bytes after a complete response: the start of a response with a long body', async (t) => {
     const p = await sidecar(t);
     const stray = 'HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n';
-    const first = await rawExchange(p.proxy.port, [`GET /short?b=${encodeURIComponent(stray)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`], 300);
+    const first = await rawExchange(
+      p.proxy.port,
+      [`GET /short?b=${encodeURIComponent(stray)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`],
+      300,
+    );
     t.equal(bodyOf(first), 'ok', 'the first client gets the 2 bytes the app declared');
     const victim = await rawExchange(p.proxy.port, ['GET /victim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 2500);
     t.equal(bodyOf(victim), 'real answer for /victim', 'the next client gets its own answer, not a hang behind the stray one');
@@ -99,7 +125,11 @@ t.test('bytes an app sends beyond its framing never become another client\'s res
 
   await t.test('bytes after a complete response: a whole attacker-chosen response', async (t) => {
     const p = await sidecar(t);
-    const first = await rawExchange(p.proxy.port, [`GET /short?b=${encodeURIComponent(FAKE)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`], 300);
+    const first = await rawExchange(
+      p.proxy.port,
+      [`GET /short?b=${encodeURIComponent(FAKE)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`],
+      300,
+    );
     t.equal(bodyOf(first), 'ok', 'the first client gets the 2 bytes the app declared');
     const victim = await rawExchange(p.proxy.port, ['GET /victim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 1500);
     t.equal(bodyOf(victim), 'real answer for /victim', 'the next client gets its own answer');

@@ -58,9 +58,29 @@ spec:
   rateLimits:
     - { name: tight, match: { paths: [/api/*] }, key: [ { header: x-api-key } ], limit: { requests: 3, per: 1m }, onRedisError: deny }
 `);
-  const p = await spawnProxy(app.url, ['--policy', policy, '--redis', `redis://:${redisPassword}@127.0.0.1:${redis.port}`, '--log-level', 'debug', '--log-headers', '--drain-delay', '0s', '--drain-timeout', '2s'],
-    { SECRETS_TEST_HMAC: hmacKey });
-  t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); await idp.stop(); await redis.stop(); });
+  const p = await spawnProxy(
+    app.url,
+    [
+      '--policy',
+      policy,
+      '--redis',
+      `redis://:${redisPassword}@127.0.0.1:${redis.port}`,
+      '--log-level',
+      'debug',
+      '--log-headers',
+      '--drain-delay',
+      '0s',
+      '--drain-timeout',
+      '2s',
+    ],
+    { SECRETS_TEST_HMAC: hmacKey },
+  );
+  t.teardown(async () => {
+    p.proc.kill('SIGKILL');
+    await app.close();
+    await idp.stop();
+    await redis.stop();
+  });
 
   const exp = Math.floor(Date.now() / 1000) + 600;
   const good = await mint(k, { iss: idp.issuer, aud: 'secrets', sub: 'alice', exp, jti: secret('jti') });
@@ -82,17 +102,31 @@ spec:
     seen.add(await call('/api/x', { authorization: `Bearer ${tok}` }));
     seen.add(await call('/api/x', { cookie: `session_token=${tok}; other=${cookieSession}` }));
     seen.add(await call(`/api/x?access_token=${tok}&password=${queryPassword}`, {}));
-    seen.add(await call('/public/x', {
-      authorization: `Bearer ${tok}`, 'proxy-authorization': basic, 'x-auth-token': tok, 'api-key': apiKey, apikey: apiKey,
-      'x-access-token': tok, cookie: `session=${cookieSession}`, 'x-session-id': cookieSession, 'x-password': basicPassword,
-    }));
+    seen.add(
+      await call('/public/x', {
+        authorization: `Bearer ${tok}`,
+        'proxy-authorization': basic,
+        'x-auth-token': tok,
+        'api-key': apiKey,
+        apikey: apiKey,
+        'x-access-token': tok,
+        cookie: `session=${cookieSession}`,
+        'x-session-id': cookieSession,
+        'x-password': basicPassword,
+      }),
+    );
   }
   seen.add(await call('/api/x', { authorization: basic }));
   seen.add(await call(`/public/x?password=${queryPassword}&api_key=${apiKey}&token=${good}`, {}));
   // Over HTTP/2 as well.
   const s = h2connect(p.url);
   for (const tok of tokens) {
-    const r = await h2request(s, { ':path': `/api/h2?access_token=${tok}`, authorization: `Bearer ${tok}`, cookie: `session_token=${tok}`, 'x-api-key': apiKey });
+    const r = await h2request(s, {
+      ':path': `/api/h2?access_token=${tok}`,
+      authorization: `Bearer ${tok}`,
+      cookie: `session_token=${tok}`,
+      'x-api-key': apiKey,
+    });
     seen.add(Number(r.headers[':status']));
   }
   s.close();
@@ -101,13 +135,25 @@ spec:
   for (const tok of [good, shared]) seen.add(await call('/api/down', { authorization: `Bearer ${tok}`, 'x-api-key': `${apiKey}-down` }));
   await redis.restart();
 
-  t.ok(seen.has(200) && seen.has(401) && seen.has(429) && seen.has(503), `the requests covered success, 401, 429 and 503 (${[...seen].sort().join(', ')})`);
+  t.ok(
+    seen.has(200) && seen.has(401) && seen.has(429) && seen.has(503),
+    `the requests covered success, 401, 429 and 503 (${[...seen].sort().join(', ')})`,
+  );
   p.proc.kill('SIGTERM');
   await p.exited;
   await sleep(50);
   const out = p.output.stdout + p.output.stderr;
   t.ok(out.split('\n').length > 30, `the sidecar logged (${out.split('\n').length} lines)`);
   t.match(out, /"headers":\{/, 'with request headers');
-  const all = [redisPassword, hmacKey, apiKey, basicPassword, cookieSession, queryPassword, Buffer.from(`admin:${basicPassword}`).toString('base64'), ...tokens];
+  const all = [
+    redisPassword,
+    hmacKey,
+    apiKey,
+    basicPassword,
+    cookieSession,
+    queryPassword,
+    Buffer.from(`admin:${basicPassword}`).toString('base64'),
+    ...tokens,
+  ];
   t.same(findSecrets([out], all), [], 'no token, password, API key, cookie or HMAC key in any log line');
 });

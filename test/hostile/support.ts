@@ -34,19 +34,35 @@ export async function startRecordingApp(): Promise<RecordingApp> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks).toString('latin1') });
+      received.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: Buffer.concat(chunks).toString('latin1'),
+      });
       const body = JSON.stringify({ n: received.length });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-app': '1' });
       res.end(body);
     });
   });
   const sockets = new Set<Socket>();
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`, received, started, aborted,
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    url: `http://127.0.0.1:${port}`,
+    received,
+    started,
+    aborted,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -59,9 +75,19 @@ export function rawExchange(port: number, chunks: readonly (string | Buffer)[], 
     const s = connect(port, '127.0.0.1');
     let out = '';
     let timer: NodeJS.Timeout | undefined;
-    const done = (): void => { clearTimeout(timer); s.destroy(); resolve(out); };
-    const arm = (): void => { clearTimeout(timer); timer = setTimeout(done, quietMs); };
-    s.on('data', (d: Buffer) => { out += d.toString('latin1'); arm(); });
+    const done = (): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(out);
+    };
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(done, quietMs);
+    };
+    s.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      arm();
+    });
     s.on('close', done);
     s.on('error', () => undefined);
     s.on('connect', () => {

@@ -32,7 +32,14 @@ const ANNOTATION_VALUES: Record<string, string[]> = {
   'sidegate.dev/jwks-uri': ['https://id.example.com/jwks.json', 'ftp://x'],
   'sidegate.dev/jwt-audiences': ['a,b', ' , '],
   'sidegate.dev/public-paths': ['/healthz,/public/*', '/a/*/b', 'nope'],
-  'sidegate.dev/rate-limit': ['100/s burst 20 by client-ip', '5/m by claim:sub on /api/*', '10/10s; 20/h by method,route', 'x/y', '0/s', '5/s by cookie:x'],
+  'sidegate.dev/rate-limit': [
+    '100/s burst 20 by client-ip',
+    '5/m by claim:sub on /api/*',
+    '10/10s; 20/h by method,route',
+    'x/y',
+    '0/s',
+    '5/s by cookie:x',
+  ],
   'sidegate.dev/maintenance': ['on', 'on retry-after 10m except /healthz,/status', 'off', 'maybe', 'on except healthz'],
   'sidegate.dev/app-port': ['8080', 'http', 'grpc', '0', '15006', 'BAD NAME', '65536'],
   'sidegate.dev/app-protocol': ['http1', 'h2c', 'grpc', 'http3'],
@@ -72,13 +79,24 @@ function generatePod(r: () => number): { pod: any; namespace: string } {
       if (!chance(0.4)) continue;
       const port = chance(0.5) ? pick([8080, 9090, 3000]) : pick([...portNames, 'missing']);
       const handler = pick([
-        { httpGet: { path: '/h', port, ...(chance(0.2) ? { httpHeaders: [{ name: 'X-A', value: 'b' }] } : {}), ...(chance(0.1) ? { scheme: 'HTTPS' } : {}) } },
+        {
+          httpGet: {
+            path: '/h',
+            port,
+            ...(chance(0.2) ? { httpHeaders: [{ name: 'X-A', value: 'b' }] } : {}),
+            ...(chance(0.1) ? { scheme: 'HTTPS' } : {}),
+          },
+        },
         { httpGet: { port, host: '10.0.0.1' } },
         { tcpSocket: { port } },
         { grpc: { port: 9090, ...(chance(0.5) ? { service: 'svc' } : {}) } },
         { exec: { command: ['true'] } },
       ]);
-      c[kind] = { ...handler, ...(chance(0.5) ? { periodSeconds: 1 + Math.floor(r() * 10) } : {}), ...(chance(0.3) ? { timeoutSeconds: 2 } : {}) };
+      c[kind] = {
+        ...handler,
+        ...(chance(0.5) ? { periodSeconds: 1 + Math.floor(r() * 10) } : {}),
+        ...(chance(0.3) ? { timeoutSeconds: 2 } : {}),
+      };
     }
     if (chance(0.2)) c.env = [{ name: 'A', value: 'b' }];
     containers.push(c);
@@ -102,15 +120,31 @@ function generatePod(r: () => number): { pod: any; namespace: string } {
   if (Object.keys(labels).length > 0) metadata.labels = labels;
   if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
   if (chance(0.5)) {
-    metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: pick(['ReplicaSet', 'StatefulSet', 'Job', 'DaemonSet']), name: pick(['orders-5d8f9c7b6', 'report-29000000', 'db']), uid: 'u', controller: true }];
+    metadata.ownerReferences = [
+      {
+        apiVersion: 'apps/v1',
+        kind: pick(['ReplicaSet', 'StatefulSet', 'Job', 'DaemonSet']),
+        name: pick(['orders-5d8f9c7b6', 'report-29000000', 'db']),
+        uid: 'u',
+        controller: true,
+      },
+    ];
   }
-  return { pod: { apiVersion: 'v1', kind: 'Pod', metadata, spec }, namespace: chance(0.9) ? 'shop' : pick(['kube-system', 'sidegate-system']) };
+  return {
+    pod: { apiVersion: 'v1', kind: 'Pod', metadata, spec },
+    namespace: chance(0.9) ? 'shop' : pick(['kube-system', 'sidegate-system']),
+  };
 }
 
 void t.test(`${COUNT} generated pods (seed ${SEED})`, async (t) => {
   const configs = [
     DEFAULT_CONFIG,
-    parseInjectorConfig({ nativeSidecar: false, interception: 'none', redis: { url: 'redis://r:6379' }, defaultPolicy: { spec: { upstream: { timeout: '5s' } } } }),
+    parseInjectorConfig({
+      nativeSidecar: false,
+      interception: 'none',
+      redis: { url: 'redis://r:6379' },
+      defaultPolicy: { spec: { upstream: { timeout: '5s' } } },
+    }),
   ];
   const r = prng(SEED);
   const counts: Record<string, number> = { inject: 0, skip: 0, refuse: 0 };
@@ -125,15 +159,20 @@ void t.test(`${COUNT} generated pods (seed ${SEED})`, async (t) => {
       counts[res.kind] = (counts[res.kind] ?? 0) + 1;
       if (res.kind !== 'inject') continue;
       const patched = jsonpatch.applyPatch(structuredClone(pod), structuredClone(res.patch) as any, true, false).newDocument;
-      if (JSON.stringify(patched) !== JSON.stringify(res.pod) && !t.same(patched, res.pod)) throw new Error('patch does not give the injected pod');
+      if (JSON.stringify(patched) !== JSON.stringify(res.pod) && !t.same(patched, res.pod))
+        throw new Error('patch does not give the injected pod');
       validateK8s(patched);
       const again = injectPod(res.pod, { name: namespace }, config);
-      if (again.kind !== 'inject' || again.patch.length !== 0) throw new Error(`re-injection not a no-op: ${JSON.stringify(again.kind === 'inject' ? again.patch : again)}`);
+      if (again.kind !== 'inject' || again.patch.length !== 0)
+        throw new Error(`re-injection not a no-op: ${JSON.stringify(again.kind === 'inject' ? again.patch : again)}`);
     } catch (e) {
       failures++;
       t.fail(`pod #${i} (seed ${SEED}): ${e instanceof Error ? e.message : String(e)}\n${input}`);
     }
   }
   t.equal(failures, 0, 'no generated pod broke the injector');
-  t.ok((counts.inject ?? 0) > COUNT / 4 && (counts.skip ?? 0) > 0 && (counts.refuse ?? 0) > 0, `all three outcomes exercised: ${JSON.stringify(counts)}`);
+  t.ok(
+    (counts.inject ?? 0) > COUNT / 4 && (counts.skip ?? 0) > 0 && (counts.refuse ?? 0) > 0,
+    `all three outcomes exercised: ${JSON.stringify(counts)}`,
+  );
 });

@@ -31,7 +31,10 @@ const GOLDEN_SUFFIXES = ['.injected.yaml', '.skip.txt', '.error.txt'] as const;
 
 const isGolden = (f: string): boolean => GOLDEN_SUFFIXES.some((s) => f.endsWith(s));
 const files = readdirSync(DIR);
-const cases = files.filter((f) => f.endsWith('.yaml') && !isGolden(f) && !f.startsWith('_')).map((f) => f.slice(0, -5)).sort();
+const cases = files
+  .filter((f) => f.endsWith('.yaml') && !isGolden(f) && !f.startsWith('_'))
+  .map((f) => f.slice(0, -5))
+  .sort();
 
 t.ok(cases.length >= 25, `at least 25 golden inputs (${cases.length})`);
 
@@ -47,7 +50,13 @@ async function cli(file: string): Promise<{ code: number; out: string[]; err: st
   return { code, out, err };
 }
 
-const CONTROLLER_LABELS = ['pod-template-hash', 'controller-revision-hash', 'statefulset.kubernetes.io/pod-name', 'job-name', 'batch.kubernetes.io/job-name'];
+const CONTROLLER_LABELS = [
+  'pod-template-hash',
+  'controller-revision-hash',
+  'statefulset.kubernetes.io/pod-name',
+  'job-name',
+  'batch.kubernetes.io/job-name',
+];
 
 /** The pod the API server would send for a workload's template, with the controller's additions. */
 function apiServerPod(obj: any): { pod: any; namespace: string } | undefined {
@@ -59,11 +68,25 @@ function apiServerPod(obj: any): { pod: any; namespace: string } | undefined {
   const labels: Record<string, string> = { ...(template.metadata?.labels ?? {}) };
   let owner = { apiVersion: 'apps/v1', kind: obj.kind, name };
   switch (obj.kind) {
-    case 'Deployment': labels['pod-template-hash'] = '5d8f9c7b6'; owner = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-5d8f9c7b6` }; break;
-    case 'StatefulSet': labels['controller-revision-hash'] = `${name}-6b5d9`; labels['statefulset.kubernetes.io/pod-name'] = `${name}-0`; break;
-    case 'DaemonSet': labels['controller-revision-hash'] = '7f4b6'; break;
-    case 'Job': labels['job-name'] = name; owner = { apiVersion: 'batch/v1', kind: 'Job', name }; break;
-    case 'CronJob': labels['job-name'] = `${name}-29000000`; owner = { apiVersion: 'batch/v1', kind: 'Job', name: `${name}-29000000` }; break;
+    case 'Deployment':
+      labels['pod-template-hash'] = '5d8f9c7b6';
+      owner = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-5d8f9c7b6` };
+      break;
+    case 'StatefulSet':
+      labels['controller-revision-hash'] = `${name}-6b5d9`;
+      labels['statefulset.kubernetes.io/pod-name'] = `${name}-0`;
+      break;
+    case 'DaemonSet':
+      labels['controller-revision-hash'] = '7f4b6';
+      break;
+    case 'Job':
+      labels['job-name'] = name;
+      owner = { apiVersion: 'batch/v1', kind: 'Job', name };
+      break;
+    case 'CronJob':
+      labels['job-name'] = `${name}-29000000`;
+      owner = { apiVersion: 'batch/v1', kind: 'Job', name: `${name}-29000000` };
+      break;
   }
   const pod = {
     apiVersion: 'v1',
@@ -100,7 +123,14 @@ const parse = (text: string): any[] => flatten(parseAllDocuments(text).map((d) =
 void t.test('goldens', async (t) => {
   const config = await loadInjectorConfig(CONFIG);
   const tls = makeCert();
-  const hook = await startWebhook({ config, certFile: tls.certFile, keyFile: tls.keyFile, host: '127.0.0.1', port: 0, metrics: new InjectorMetrics({ processMetrics: false }) });
+  const hook = await startWebhook({
+    config,
+    certFile: tls.certFile,
+    keyFile: tls.keyFile,
+    host: '127.0.0.1',
+    port: 0,
+    metrics: new InjectorMetrics({ processMetrics: false }),
+  });
   t.teardown(() => hook.close());
 
   for (const name of cases) {
@@ -112,9 +142,7 @@ void t.test('goldens', async (t) => {
       const kind = r.code === 1 ? 'error' : offline.outcomes.some((o) => o.kind === 'injected') ? 'injected' : 'skip';
       t.not(r.code, 2, `usage or syntax error: ${r.err.join('\n')}`);
       const suffix = kind === 'injected' ? '.injected.yaml' : kind === 'skip' ? '.skip.txt' : '.error.txt';
-      const actual = kind === 'injected'
-        ? `${r.err.map((l) => `# ${l}\n`).join('')}${r.out.join('\n')}\n`
-        : `${r.err.join('\n')}\n`;
+      const actual = kind === 'injected' ? `${r.err.map((l) => `# ${l}\n`).join('')}${r.out.join('\n')}\n` : `${r.err.join('\n')}\n`;
       const goldenPath = join(DIR, name + suffix);
       if (UPDATE) {
         writeFileSync(goldenPath, actual);
@@ -140,7 +168,14 @@ void t.test('goldens', async (t) => {
         const made = apiServerPod(obj);
         if (made === undefined) continue;
         const outcome = outcomes[n++];
-        const res = (await postReview(hook.port, '/inject', admissionReview(made.pod, { namespace: made.namespace, uid: `uid-${name}-${i}` }), tls.cert)).response;
+        const res = (
+          await postReview(
+            hook.port,
+            '/inject',
+            admissionReview(made.pod, { namespace: made.namespace, uid: `uid-${name}-${i}` }),
+            tls.cert,
+          )
+        ).response;
         t.equal(res.uid, `uid-${name}-${i}`, 'uid echoed');
         if (outcome?.kind === 'refused') {
           t.equal(res.allowed, false, `${outcome.object} refused by the webhook`);

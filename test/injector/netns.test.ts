@@ -58,10 +58,16 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
 async function natRules(): Promise<string> {
   const v4 = await inNs(POD, ['iptables-save', '-t', 'nat']);
   const v6 = await inNs(POD, ['ip6tables-save', '-t', 'nat']);
-  return [v4, v6].join('\n').split('\n').filter((l) => l.includes('SIDEGATE')).join('\n');
+  return [v4, v6]
+    .join('\n')
+    .split('\n')
+    .filter((l) => l.includes('SIDEGATE'))
+    .join('\n');
 }
 
-const missing = ['ip', 'iptables', 'ip6tables', 'iptables-save', 'setpriv'].filter((b) => !['/usr/sbin', '/sbin', '/usr/bin', '/bin'].some((d) => existsSync(join(d, b))));
+const missing = ['ip', 'iptables', 'ip6tables', 'iptables-save', 'setpriv'].filter(
+  (b) => !['/usr/sbin', '/sbin', '/usr/bin', '/bin'].some((d) => existsSync(join(d, b))),
+);
 if (missing.length > 0) {
   t.fail(`init-network test needs ${missing.join(', ')}: apt-get install -y iproute2 iptables util-linux`);
 } else if (process.getuid?.() !== 0) {
@@ -79,7 +85,10 @@ if (missing.length > 0) {
     await must('ip', ['link', 'add', `sgp${id}`, 'type', 'veth', 'peer', 'name', `sgc${id}`]);
     await must('ip', ['link', 'set', `sgp${id}`, 'netns', POD]);
     await must('ip', ['link', 'set', `sgc${id}`, 'netns', CLIENT]);
-    for (const [ns, dev, ip, ip6] of [[POD, `sgp${id}`, POD_IP, POD_IP6], [CLIENT, `sgc${id}`, CLIENT_IP, CLIENT_IP6]] as const) {
+    for (const [ns, dev, ip, ip6] of [
+      [POD, `sgp${id}`, POD_IP, POD_IP6],
+      [CLIENT, `sgc${id}`, CLIENT_IP, CLIENT_IP6],
+    ] as const) {
       await inNs(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', dev]);
       await inNs(ns, ['ip', '-6', 'addr', 'add', `${ip6}/64`, 'dev', dev, 'nodad']);
       await inNs(ns, ['ip', 'link', 'set', dev, 'up']);
@@ -92,19 +101,34 @@ if (missing.length > 0) {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'netns', alg: 'ES256', use: 'sig' };
     const policyFile = join(dir, 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({
-      apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'netns' },
-      spec: { auth: {
-        providers: [{ name: 'test', issuer: 'https://issuer.test', audiences: ['app'], algorithms: ['ES256'], jwks: { keys: [jwk] } }],
-        rules: [{ match: { paths: ['/', '/public/*'] }, require: 'none' }],
-        default: { require: 'any' },
-      } },
-    }));
-    const token = await new SignJWT({ sub: 'u1' }).setProtectedHeader({ alg: 'ES256', kid: 'netns' })
-      .setIssuer('https://issuer.test').setAudience('app').setIssuedAt().setExpirationTime('10m').sign(privateKey);
+    writeFileSync(
+      policyFile,
+      JSON.stringify({
+        apiVersion: 'sidegate.dev/v1',
+        kind: 'Policy',
+        metadata: { name: 'netns' },
+        spec: {
+          auth: {
+            providers: [{ name: 'test', issuer: 'https://issuer.test', audiences: ['app'], algorithms: ['ES256'], jwks: { keys: [jwk] } }],
+            rules: [{ match: { paths: ['/', '/public/*'] }, require: 'none' }],
+            default: { require: 'any' },
+          },
+        },
+      }),
+    );
+    const token = await new SignJWT({ sub: 'u1' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'netns' })
+      .setIssuer('https://issuer.test')
+      .setAudience('app')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(privateKey);
     const app = join(dir, 'app.mjs');
-    writeFileSync(app, `import http from 'node:http';
-for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringify({ port, via: q.headers.via ?? null }))).listen(port, '::');`);
+    writeFileSync(
+      app,
+      `import http from 'node:http';
+for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringify({ port, via: q.headers.via ?? null }))).listen(port, '::');`,
+    );
     const spawnIn = (ns: string, cmd: string[]): ChildProcess => {
       const p = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', 'ignore', 'inherit'] });
       procs.push(p);
@@ -113,8 +137,27 @@ for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringif
     spawnIn(POD, [process.execPath, app]);
     // Dual-stack listeners ([::] also accepts IPv4) so the IPv6 rules can be shown to work; the
     // injector currently renders 0.0.0.0 (IPv4 only), see the injector report.
-    spawnIn(POD, ['setpriv', '--reuid', '10101', '--regid', '10101', '--clear-groups', process.execPath, MAIN, 'proxy',
-      '--listen', '[::]:15006', '--admin', '[::]:15090', '--upstream', 'http://127.0.0.1:8080', '--policy', policyFile, '--log-level', 'warn']);
+    spawnIn(POD, [
+      'setpriv',
+      '--reuid',
+      '10101',
+      '--regid',
+      '10101',
+      '--clear-groups',
+      process.execPath,
+      MAIN,
+      'proxy',
+      '--listen',
+      '[::]:15006',
+      '--admin',
+      '[::]:15090',
+      '--upstream',
+      'http://127.0.0.1:8080',
+      '--policy',
+      policyFile,
+      '--log-level',
+      'warn',
+    ]);
     await waitFor(async () => (await get(POD, 'http://127.0.0.1:15090/healthz/ready')).startsWith('200'), 'the sidecar');
     await waitFor(async () => (await get(POD, 'http://127.0.0.1:8080/')).startsWith('200'), 'the app');
 
@@ -129,18 +172,39 @@ for (const port of [8080, 9102]) http.createServer((q, s) => s.end(JSON.stringif
     t.match(rules, /-A SIDEGATE_OUTPUT .*--uid-owner 10101 .* -j RETURN/, 'proxy UID exempt');
     t.ok((await inNs(POD, ['ip6tables-save', '-t', 'nat'])).includes('SIDEGATE_INBOUND'), 'IPv6 rules installed');
 
-    t.equal(await get(CLIENT, `http://${POD_IP}:8080/`), '200 {"port":8080,"via":"1.1 sidegate"}', 'inbound :8080 goes through the sidecar');
-    t.equal(await get(CLIENT, `http://[${POD_IP6}]:8080/`), '200 {"port":8080,"via":"1.1 sidegate"}', 'IPv6 inbound :8080 goes through the sidecar');
-    t.match(await get(CLIENT, `http://${POD_IP}:8080/api/orders`), /^401 .*SIDEGATE_ERR_UNAUTHENTICATED/, 'a protected path answers 401 without a token');
-    t.equal(await get(CLIENT, `http://${POD_IP}:8080/api/orders`, undefined, { authorization: `Bearer ${token}` }), '200 {"port":8080,"via":"1.1 sidegate"}',
-      'and 200 with one');
+    t.equal(
+      await get(CLIENT, `http://${POD_IP}:8080/`),
+      '200 {"port":8080,"via":"1.1 sidegate"}',
+      'inbound :8080 goes through the sidecar',
+    );
+    t.equal(
+      await get(CLIENT, `http://[${POD_IP6}]:8080/`),
+      '200 {"port":8080,"via":"1.1 sidegate"}',
+      'IPv6 inbound :8080 goes through the sidecar',
+    );
+    t.match(
+      await get(CLIENT, `http://${POD_IP}:8080/api/orders`),
+      /^401 .*SIDEGATE_ERR_UNAUTHENTICATED/,
+      'a protected path answers 401 without a token',
+    );
+    t.equal(
+      await get(CLIENT, `http://${POD_IP}:8080/api/orders`, undefined, { authorization: `Bearer ${token}` }),
+      '200 {"port":8080,"via":"1.1 sidegate"}',
+      'and 200 with one',
+    );
     t.equal(await get(CLIENT, `http://${POD_IP}:9102/`), '200 {"port":9102,"via":null}', 'excluded :9102 reaches the app directly');
     t.equal(await get(CLIENT, `http://[${POD_IP6}]:9102/`), '200 {"port":9102,"via":null}', 'IPv6 excluded :9102 reaches the app directly');
     t.equal(await get(CLIENT, `http://${POD_IP}:15090/healthz/ready`), '200 {"status":"ready"}', 'admin port is not redirected');
-    t.equal(await get(POD, `http://${POD_IP}:8080/`, 10101), '200 {"port":8080,"via":null}',
-      'the proxy UID calling the pod address reaches the app (no loop back into the sidecar)');
-    t.equal(await get(POD, `http://${POD_IP}:8080/`, 1000), '200 {"port":8080,"via":"1.1 sidegate"}',
-      'another container calling the pod address goes through the sidecar');
+    t.equal(
+      await get(POD, `http://${POD_IP}:8080/`, 10101),
+      '200 {"port":8080,"via":null}',
+      'the proxy UID calling the pod address reaches the app (no loop back into the sidecar)',
+    );
+    t.equal(
+      await get(POD, `http://${POD_IP}:8080/`, 1000),
+      '200 {"port":8080,"via":"1.1 sidegate"}',
+      'another container calling the pod address goes through the sidecar',
+    );
     t.equal(await get(POD, 'http://127.0.0.1:8080/', 1000), '200 {"port":8080,"via":null}', 'loopback calls stay direct');
 
     await inNs(POD, [process.execPath, MAIN, ...INIT_ARGS]);

@@ -15,10 +15,16 @@ import { parseRateLimitShorthand } from '../../injector/src/ratelimit-shorthand.
 
 void t.test('rate-limit shorthand', async (t) => {
   t.same(parseRateLimitShorthand('100/s burst 20 by client-ip'), {
-    limits: [{ name: 'annotation', key: [{ clientIp: true }], limit: { requests: 100, per: '1s', burst: 20 } }], problems: [],
+    limits: [{ name: 'annotation', key: [{ clientIp: true }], limit: { requests: 100, per: '1s', burst: 20 } }],
+    problems: [],
   });
   t.same(parseRateLimitShorthand('5/10s by header:X-Api-Key,method on /api/*; 7/d').limits, [
-    { name: 'annotation-1', match: { paths: ['/api/*'] }, key: [{ header: 'x-api-key' }, { method: true }], limit: { requests: 5, per: '10s' } },
+    {
+      name: 'annotation-1',
+      match: { paths: ['/api/*'] },
+      key: [{ header: 'x-api-key' }, { method: true }],
+      limit: { requests: 5, per: '10s' },
+    },
     { name: 'annotation-2', key: [{ constant: 'service' }], limit: { requests: 7, per: '24h' } },
   ]);
   for (const bad of ['', 'fast', '0/s', '5/fortnight', '5/s burst x', '5/s by cookie:a', '5/s on api', '5/s with love', '5/s by']) {
@@ -30,7 +36,9 @@ void t.test('rate-limit shorthand', async (t) => {
   t.same(parseRateLimitShorthand('100/9007199254740991s').limits[0]?.limit, { requests: 100, per: '9007199254740991s' });
   // Found by the same target: the unit was looked up in a plain object, so `100/constructor`
   // took Object's constructor function for its period.
-  t.same(parseRateLimitShorthand('100/constructor').problems, ['"100/constructor": unknown period "constructor" (use s, m, h, d or e.g. 10s)']);
+  t.same(parseRateLimitShorthand('100/constructor').problems, [
+    '"100/constructor": unknown period "constructor" (use s, m, h, d or e.g. 10s)',
+  ]);
   await Promise.resolve();
 });
 
@@ -39,7 +47,9 @@ void t.test('problems quote the values they echo: one line, no control character
   // raw, so a newline split a warning kubectl prints on one line, and `sidegate inject` wrote
   // control characters (a terminal escape) from a manifest straight to the terminal.
   const { problems } = parseAnnotations({
-    'sidegate.dev/native-sidecar': 'maybe\nnot', 'sidegate.dev/app-port': 'x\u001b[2Jy', 'sidegate.dev/public-paths': 'a\u2028b',
+    'sidegate.dev/native-sidecar': 'maybe\nnot',
+    'sidegate.dev/app-port': 'x\u001b[2Jy',
+    'sidegate.dev/public-paths': 'a\u2028b',
     'sidegate.dev/rate-limit': '5/s\non x\u0085y',
   });
   t.same(problems.warnings, ['sidegate.dev/native-sidecar: "maybe\\nnot" is not true or false; using the default']);
@@ -48,18 +58,37 @@ void t.test('problems quote the values they echo: one line, no control character
     'sidegate.dev/public-paths: paths must start with / ("a\\u2028b")',
     'sidegate.dev/rate-limit: "5/s\\non x\\u0085y": path "x\\u0085y" must start with /',
   ]);
-  t.same(parseAnnotations({ 'sidegate.dev/native-sidecar': 'maybe' }).problems.warnings, ['sidegate.dev/native-sidecar: "maybe" is not true or false; using the default'], 'plain values read as before');
-  const pod = { metadata: { name: 'p', annotations: { 'prometheus.io/port': '91\n02' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
+  t.same(
+    parseAnnotations({ 'sidegate.dev/native-sidecar': 'maybe' }).problems.warnings,
+    ['sidegate.dev/native-sidecar: "maybe" is not true or false; using the default'],
+    'plain values read as before',
+  );
+  const pod = {
+    metadata: { name: 'p', annotations: { 'prometheus.io/port': '91\n02' } },
+    spec: { containers: [{ name: 'app', image: 'app:1' }] },
+  };
   const r = injectPod(pod, { name: 'shop', labels: { 'sidegate.dev/injection': 'enabled' } }, parseInjectorConfig(undefined));
-  t.ok(r.warnings.includes('prometheus.io/port="91\\n02" replaced: Prometheus now scrapes the sidecar\'s admin port'), 'a replaced annotation, quoted');
+  t.ok(
+    r.warnings.includes('prometheus.io/port="91\\n02" replaced: Prometheus now scrapes the sidecar\'s admin port'),
+    'a replaced annotation, quoted',
+  );
 });
 
 void t.test('diff produces patches fast-json-patch applies exactly', async (t) => {
   const a = { metadata: { annotations: { 'a/b': '1', 'x~y': '2' } }, spec: { containers: [{ name: 'a' }], keep: [1, 2] } };
-  const b = { metadata: { annotations: { 'a/b': '3', 'sidegate.dev/status': '{}' } }, spec: { containers: [{ name: 's' }, { name: 'a' }], keep: [1, 3], added: true } };
+  const b = {
+    metadata: { annotations: { 'a/b': '3', 'sidegate.dev/status': '{}' } },
+    spec: { containers: [{ name: 's' }, { name: 'a' }], keep: [1, 3], added: true },
+  };
   const ops = diff(a, b);
-  t.ok(ops.some((o) => o.path === '/metadata/annotations/x~0y' && o.op === 'remove'), '~ escaped');
-  t.ok(ops.some((o) => o.path === '/metadata/annotations/sidegate.dev~1status' && o.op === 'add'), '/ escaped');
+  t.ok(
+    ops.some((o) => o.path === '/metadata/annotations/x~0y' && o.op === 'remove'),
+    '~ escaped',
+  );
+  t.ok(
+    ops.some((o) => o.path === '/metadata/annotations/sidegate.dev~1status' && o.op === 'add'),
+    '/ escaped',
+  );
   t.same(jsonpatch.applyPatch(structuredClone(a), ops as jsonpatch.Operation[], true, false).newDocument, b);
   t.same(diff(b, structuredClone(b)), [], 'equal documents give an empty patch');
   await Promise.resolve();
@@ -74,7 +103,9 @@ void t.test('quantities', async (t) => {
   // Found by the annotations fuzz target (test/fuzz/regressions/annotations/): `0e919` was NaN,
   // which passed both "above zero" and "limit not below the request".
   for (const bad of ['0e919', '1e400', '1e309']) t.equal(parseQuantity(bad), undefined, bad);
-  t.same(parseAnnotations({ 'sidegate.dev/proxy-memory': '0e919' }).problems.errors, ['sidegate.dev/proxy-memory: "0e919" is not a valid resource quantity (e.g. 100m, 128Mi)']);
+  t.same(parseAnnotations({ 'sidegate.dev/proxy-memory': '0e919' }).problems.errors, [
+    'sidegate.dev/proxy-memory: "0e919" is not a valid resource quantity (e.g. 100m, 128Mi)',
+  ]);
   await Promise.resolve();
 });
 
@@ -88,8 +119,14 @@ void t.test('injector config', async (t) => {
 });
 
 void t.test('identity', async (t) => {
-  const pod = (meta: Record<string, unknown>): { metadata: Record<string, unknown>; spec: { containers: [] } } => ({ metadata: meta, spec: { containers: [] } });
-  const rs = pod({ labels: { 'pod-template-hash': 'abc12' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'orders-abc12', controller: true }] });
+  const pod = (meta: Record<string, unknown>): { metadata: Record<string, unknown>; spec: { containers: [] } } => ({
+    metadata: meta,
+    spec: { containers: [] },
+  });
+  const rs = pod({
+    labels: { 'pod-template-hash': 'abc12' },
+    ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'orders-abc12', controller: true }],
+  });
   t.same(workloadOf(rs), { kind: 'Deployment', name: 'orders' });
   t.equal(serviceIdentity(rs, workloadOf(rs)), 'orders');
   const cron = pod({ ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'report-29000000' }] });
@@ -101,7 +138,10 @@ void t.test('identity', async (t) => {
 
 /** A fake iptables with state: enough to check the idempotency logic without root. */
 function fakeIptables(): { run: Runner; rules: () => string[] } {
-  const chains = new Map<string, string[]>([['PREROUTING', []], ['OUTPUT', []]]);
+  const chains = new Map<string, string[]>([
+    ['PREROUTING', []],
+    ['OUTPUT', []],
+  ]);
   const run: Runner = (_cmd, argv) => {
     const args = argv.slice(4); // -w 5 -t nat
     const [op, chain = '', ...rule] = args;
@@ -110,14 +150,33 @@ function fakeIptables(): { run: Runner; rules: () => string[] } {
     const ok = { code: 0, stdout: '', stderr: '' };
     const fail = { code: 1, stdout: '', stderr: 'no' };
     switch (op) {
-      case '-L': return Promise.resolve(list ? ok : fail);
-      case '-N': if (list) return Promise.resolve(fail); chains.set(chain, []); return Promise.resolve(ok);
-      case '-F': if (!list) return Promise.resolve(fail); list.length = 0; return Promise.resolve(ok);
-      case '-X': if (!list || list.length > 0) return Promise.resolve(fail); chains.delete(chain); return Promise.resolve(ok);
-      case '-A': list?.push(r); return Promise.resolve(list ? ok : fail);
-      case '-C': return Promise.resolve(list?.includes(r) ? ok : fail);
-      case '-D': { const i = list?.indexOf(r) ?? -1; if (i < 0) return Promise.resolve(fail); list?.splice(i, 1); return Promise.resolve(ok); }
-      default: return Promise.resolve(fail);
+      case '-L':
+        return Promise.resolve(list ? ok : fail);
+      case '-N':
+        if (list) return Promise.resolve(fail);
+        chains.set(chain, []);
+        return Promise.resolve(ok);
+      case '-F':
+        if (!list) return Promise.resolve(fail);
+        list.length = 0;
+        return Promise.resolve(ok);
+      case '-X':
+        if (!list || list.length > 0) return Promise.resolve(fail);
+        chains.delete(chain);
+        return Promise.resolve(ok);
+      case '-A':
+        list?.push(r);
+        return Promise.resolve(list ? ok : fail);
+      case '-C':
+        return Promise.resolve(list?.includes(r) ? ok : fail);
+      case '-D': {
+        const i = list?.indexOf(r) ?? -1;
+        if (i < 0) return Promise.resolve(fail);
+        list?.splice(i, 1);
+        return Promise.resolve(ok);
+      }
+      default:
+        return Promise.resolve(fail);
     }
   };
   return { run, rules: () => [...chains].flatMap(([c, rs]) => rs.map((x) => `${c} ${x}`)) };
@@ -144,16 +203,25 @@ void t.test('init-network flags', async (t) => {
   t.equal(await runInitNetwork(['--bogus'], io), 2);
   t.equal(await runInitNetwork(['--dry-run', '--inbound-ports', '8080', '--ipv6', 'off'], io), 0);
   t.ok(out.some((l) => l.includes('-A SIDEGATE_INBOUND -p tcp --dport 8080') && l.includes('REDIRECT --to-ports 15006')));
-  t.ok(out.some((l) => l.includes('-A PREROUTING -p tcp')), 'jump printed');
-  t.notOk(out.some((l) => l.startsWith('ip6tables')), '--ipv6 off');
+  t.ok(
+    out.some((l) => l.includes('-A PREROUTING -p tcp')),
+    'jump printed',
+  );
+  t.notOk(
+    out.some((l) => l.startsWith('ip6tables')),
+    '--ipv6 off',
+  );
 });
 
 void t.test('maintenance shorthand', async (t) => {
   t.same(parseMaintenanceShorthand('on'), { maintenance: { enabled: true }, problems: [] });
   t.same(parseMaintenanceShorthand(' TRUE '), { maintenance: { enabled: true }, problems: [] });
   t.same(parseMaintenanceShorthand('off'), { maintenance: { enabled: false }, problems: [] });
-  t.same(parseMaintenanceShorthand('on retry-after 10m except /healthz, /status/*').maintenance,
-    { enabled: true, retryAfter: '10m', except: [{ paths: ['/healthz', '/status/*'] }] });
+  t.same(parseMaintenanceShorthand('on retry-after 10m except /healthz, /status/*').maintenance, {
+    enabled: true,
+    retryAfter: '10m',
+    except: [{ paths: ['/healthz', '/status/*'] }],
+  });
   const refused: [string, RegExp][] = [
     ['maybe', /is not on \[retry-after/],
     ['off except /healthz', /options only apply to "on"/],
@@ -185,11 +253,21 @@ void t.test('maintenance reaches the sidecar: the annotation as overlay, the inj
     return v === undefined ? undefined : JSON.parse(v);
   };
   const annotated = injectPod(pod({ 'sidegate.dev/maintenance': 'on retry-after 10m except /healthz' }), ns, DEFAULT_CONFIG);
-  t.same(envOf(annotated, 'SIDEGATE_POLICY_OVERLAY'), { spec: { maintenance: { enabled: true, retryAfter: '10m', except: [{ paths: ['/healthz'] }] } } });
+  t.same(envOf(annotated, 'SIDEGATE_POLICY_OVERLAY'), {
+    spec: { maintenance: { enabled: true, retryAfter: '10m', except: [{ paths: ['/healthz'] }] } },
+  });
 
-  const cluster = parseInjectorConfig({ defaultPolicy: { spec: { maintenance: { enabled: true, message: 'cluster upgrade until 04:00 UTC' } } } });
-  t.same(envOf(injectPod(pod({}), ns, cluster), 'SIDEGATE_POLICY_DEFAULTS'), { spec: { maintenance: { enabled: true, message: 'cluster upgrade until 04:00 UTC' } } });
-  t.same(envOf(injectPod(pod({ 'sidegate.dev/maintenance': 'off' }), ns, cluster), 'SIDEGATE_POLICY_OVERLAY'), { spec: { maintenance: { enabled: false } } }, 'one workload opts out');
+  const cluster = parseInjectorConfig({
+    defaultPolicy: { spec: { maintenance: { enabled: true, message: 'cluster upgrade until 04:00 UTC' } } },
+  });
+  t.same(envOf(injectPod(pod({}), ns, cluster), 'SIDEGATE_POLICY_DEFAULTS'), {
+    spec: { maintenance: { enabled: true, message: 'cluster upgrade until 04:00 UTC' } },
+  });
+  t.same(
+    envOf(injectPod(pod({ 'sidegate.dev/maintenance': 'off' }), ns, cluster), 'SIDEGATE_POLICY_OVERLAY'),
+    { spec: { maintenance: { enabled: false } } },
+    'one workload opts out',
+  );
 
   const both = injectPod(pod({ 'sidegate.dev/maintenance': 'on', 'sidegate.dev/policy': 'orders-policy' }), ns, DEFAULT_CONFIG);
   t.match(both.warnings.join('\n'), /sidegate\.dev\/maintenance overrides spec\.maintenance\.enabled of the policy ConfigMap/);

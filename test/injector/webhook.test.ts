@@ -10,13 +10,15 @@ import { admissionReview, postRaw, postReview } from './helpers/review.js';
 import { makeCert } from './helpers/tls.js';
 
 const pod = (annotations: Record<string, string> = {}): any => ({
-  apiVersion: 'v1', kind: 'Pod',
+  apiVersion: 'v1',
+  kind: 'Pod',
   metadata: { name: 'p', namespace: 'shop', labels: { app: 'p' }, annotations },
   spec: { containers: [{ name: 'app', image: 'app:1', ports: [{ containerPort: 8080 }] }] },
 });
 
 const policyCm = (text: string | undefined, labelled = true): any => ({
-  apiVersion: 'v1', kind: 'ConfigMap',
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
   metadata: { name: 'orders-policy', namespace: 'shop', labels: labelled ? { 'sidegate.dev/policy': 'true' } : {} },
   data: text === undefined ? {} : { 'policy.yaml': text },
 });
@@ -46,12 +48,23 @@ void t.test('webhook', async (t) => {
   const tls = makeCert();
   const metrics = new InjectorMetrics({ processMetrics: false });
   const hook = await startWebhook({
-    config: DEFAULT_CONFIG, certFile: tls.certFile, keyFile: tls.keyFile, host: '127.0.0.1', port: 0, metrics,
-    maxBodyBytes: 64 * 1024, certPollMs: 50,
+    config: DEFAULT_CONFIG,
+    certFile: tls.certFile,
+    keyFile: tls.keyFile,
+    host: '127.0.0.1',
+    port: 0,
+    metrics,
+    maxBodyBytes: 64 * 1024,
+    certPollMs: 50,
   });
   t.teardown(() => hook.close());
   const review = (obj: any, opts: Parameters<typeof admissionReview>[1] = {}): Promise<any> =>
-    postReview(hook.port, opts.kind === 'ConfigMap' ? '/validate' : '/inject', admissionReview(obj, { namespace: 'shop', ...opts }), tls.cert);
+    postReview(
+      hook.port,
+      opts.kind === 'ConfigMap' ? '/validate' : '/inject',
+      admissionReview(obj, { namespace: 'shop', ...opts }),
+      tls.cert,
+    );
 
   await t.test('a pod is injected, uid echoed, base64 JSON Patch', async (t) => {
     const r = await review(pod(), { uid: 'abc-123' });
@@ -61,11 +74,16 @@ void t.test('webhook', async (t) => {
     t.equal(r.response.allowed, true);
     t.equal(r.response.patchType, 'JSONPatch');
     const ops = JSON.parse(Buffer.from(r.response.patch, 'base64').toString());
-    t.ok(ops.some((o: any) => o.path === '/metadata/annotations/sidegate.dev~1status'), 'status annotation key escaped per RFC 6901');
+    t.ok(
+      ops.some((o: any) => o.path === '/metadata/annotations/sidegate.dev~1status'),
+      'status annotation key escaped per RFC 6901',
+    );
   });
 
   await t.test('bad annotations are refused with every problem; soft ones warn', async (t) => {
-    const r = await review(pod({ 'sidegate.dev/app-port': 'x y', 'sidegate.dev/proxy-cpu': '-1', 'sidegate.dev/native-sidecar': 'perhaps' }));
+    const r = await review(
+      pod({ 'sidegate.dev/app-port': 'x y', 'sidegate.dev/proxy-cpu': '-1', 'sidegate.dev/native-sidecar': 'perhaps' }),
+    );
     t.equal(r.response.allowed, false);
     t.equal(r.response.status.code, 400);
     t.match(r.response.status.message, /app-port.*proxy-cpu/);
@@ -100,8 +118,23 @@ void t.test('webhook', async (t) => {
     t.equal((await postRaw(hook.port, '/inject', '{}', ca, { 'content-type': 'text/plain' })).status, 415, 'wrong content type');
     t.equal((await postRaw(hook.port, '/inject', '{"apiVersion":', ca)).status, 400, 'bad JSON');
     t.equal((await postRaw(hook.port, '/inject', '[1,2]', ca)).status, 400, 'not an object');
-    t.equal((await postRaw(hook.port, '/inject', JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } }), ca)).status, 400, 'v1beta1 refused');
-    t.equal((await postRaw(hook.port, '/inject', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), ca)).status, 400, 'no request');
+    t.equal(
+      (
+        await postRaw(
+          hook.port,
+          '/inject',
+          JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } }),
+          ca,
+        )
+      ).status,
+      400,
+      'v1beta1 refused',
+    );
+    t.equal(
+      (await postRaw(hook.port, '/inject', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), ca)).status,
+      400,
+      'no request',
+    );
     t.equal((await postRaw(hook.port, '/inject', Buffer.alloc(100 * 1024, 0x20), ca)).status, 413, 'body size capped');
     t.equal((await postRaw(hook.port, '/inject', '', ca, {}, 'GET')).status, 405, 'GET');
     t.equal((await postRaw(hook.port, '/nope', '{}', ca)).status, 404);
@@ -143,19 +176,34 @@ void t.test('webhook', async (t) => {
 
   await t.test('TLS 1.0/1.1 are refused', async (t) => {
     const err = await new Promise<Error | undefined>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port: hook.port, servername: 'localhost', ca: tls.cert, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' });
-      s.on('secureConnect', () => { s.end(); resolve(undefined); });
+      const s = connect({
+        host: '127.0.0.1',
+        port: hook.port,
+        servername: 'localhost',
+        ca: tls.cert,
+        maxVersion: 'TLSv1.1',
+        minVersion: 'TLSv1',
+      });
+      s.on('secureConnect', () => {
+        s.end();
+        resolve(undefined);
+      });
       s.on('error', resolve);
     });
     t.ok(err, 'handshake fails below TLS 1.2');
   });
 
   await t.test('certificate files are reloaded when they change', async (t) => {
-    const subject = (): Promise<string> => new Promise((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port: hook.port, servername: 'localhost', rejectUnauthorized: false });
-      s.on('secureConnect', () => { const cn = s.getPeerCertificate().subject.CN; s.end(); resolve(String(cn)); });
-      s.on('error', reject);
-    });
+    const subject = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port: hook.port, servername: 'localhost', rejectUnauthorized: false });
+        s.on('secureConnect', () => {
+          const cn = s.getPeerCertificate().subject.CN;
+          s.end();
+          resolve(String(cn));
+        });
+        s.on('error', reject);
+      });
     t.equal(await subject(), 'localhost');
     const next = makeCert(undefined, 'rotated.sidegate.test');
     // The file mtime resolution can be coarse: wait a little so the change is visible to stat.
@@ -168,6 +216,9 @@ void t.test('webhook', async (t) => {
       cn = await subject();
     }
     t.equal(cn, 'rotated.sidegate.test', 'new certificate served without a restart');
-    t.match((await postRaw(hook.port, '/metrics', '', next.cert, {}, 'GET')).body, /sidegate_injector_cert_reloads_total\{result="ok"\} [1-9]/);
+    t.match(
+      (await postRaw(hook.port, '/metrics', '', next.cert, {}, 'GET')).body,
+      /sidegate_injector_cert_reloads_total\{result="ok"\} [1-9]/,
+    );
   });
 });

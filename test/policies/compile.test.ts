@@ -37,14 +37,24 @@ const orders = {
       ],
       rules: [
         { match: { paths: ['/healthz', '/public/*'] }, require: 'none' },
-        { match: { paths: ['/admin/*'], methods: ['POST', 'delete'] }, require: { providers: ['corp'], claims: { role: ['admin'], scope: 'orders.write' } } },
+        {
+          match: { paths: ['/admin/*'], methods: ['POST', 'delete'] },
+          require: { providers: ['corp'], claims: { role: ['admin'], scope: 'orders.write' } },
+        },
         { match: { paths: ['/tenants/*'] }, require: { claims: { 'realm.roles': 'user' }, tenant: { claim: 'tenant', pathSegment: 1 } } },
         { match: { paths: ['/org/*'] }, require: { tenant: { claim: 'org', header: 'X-Org' } } },
       ],
       default: { require: 'any' },
     },
     rateLimits: [
-      { name: 'per-user', match: { paths: ['/api/*'] }, key: [{ claim: 'sub' }, { header: 'X-Api-Key' }, { clientIp: true }, { method: true }, { route: true }, { constant: 'v1' }], limit: { requests: 100, per: '1m', burst: 20 }, onRedisError: 'local', mode: 'enforce' },
+      {
+        name: 'per-user',
+        match: { paths: ['/api/*'] },
+        key: [{ claim: 'sub' }, { header: 'X-Api-Key' }, { clientIp: true }, { method: true }, { route: true }, { constant: 'v1' }],
+        limit: { requests: 100, per: '1m', burst: 20 },
+        onRedisError: 'local',
+        mode: 'enforce',
+      },
       { name: 'shadow', key: [{ clientIp: true }], limit: { requests: 5, per: '10s' }, cost: 2, onRedisError: 'deny', mode: 'shadow' },
     ],
     breaker: { consecutiveFailures: 5, openFor: '30s', halfOpenRequests: 2, failureStatuses: [502, 503, 504] },
@@ -75,22 +85,57 @@ void t.test('the DESIGN example compiles to the domain types', (t) => {
   t.same(
     { ...corp, jwks: undefined },
     {
-      name: 'corp', issuer: 'https://id.example.com', audiences: ['orders'], algorithms: ['RS256', 'ES256'], typ: undefined,
-      requireExp: true, clockSkewMs: 30_000, maxTokenAgeMs: undefined, maxTokenBytes: 8192, jwks: undefined, secret: undefined,
-      from: [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }, { kind: 'cookie', name: 'session_token', prefix: '' }],
-      forwardClaims: { sub: 'x-user-id', tenant: 'x-tenant-id' }, forward: false,
+      name: 'corp',
+      issuer: 'https://id.example.com',
+      audiences: ['orders'],
+      algorithms: ['RS256', 'ES256'],
+      typ: undefined,
+      requireExp: true,
+      clockSkewMs: 30_000,
+      maxTokenAgeMs: undefined,
+      maxTokenBytes: 8192,
+      jwks: undefined,
+      secret: undefined,
+      from: [
+        { kind: 'header', name: 'authorization', prefix: 'Bearer ' },
+        { kind: 'cookie', name: 'session_token', prefix: '' },
+      ],
+      forwardClaims: { sub: 'x-user-id', tenant: 'x-tenant-id' },
+      forward: false,
     },
   );
   t.same(corp.jwks, {
-    uri: 'https://id.example.com/jwks.json', discovery: false, file: undefined, inline: undefined,
-    refreshIntervalMs: 300_000, staleIfErrorMs: 86_400_000, cooldownMs: 30_000, timeoutMs: 5_000,
+    uri: 'https://id.example.com/jwks.json',
+    discovery: false,
+    file: undefined,
+    inline: undefined,
+    refreshIntervalMs: 300_000,
+    staleIfErrorMs: 86_400_000,
+    cooldownMs: 30_000,
+    timeoutMs: 5_000,
   });
-  t.same(auth.rules.map((r) => r.require), [
-    { kind: 'none' },
-    { kind: 'providers', providers: ['corp'], claims: [{ claim: 'role', anyOf: ['admin'] }, { claim: 'scope', anyOf: ['orders.write'] }], tenant: undefined },
-    { kind: 'any', providers: [], claims: [{ claim: 'realm.roles', anyOf: ['user'] }], tenant: { claim: 'tenant', header: undefined, pathSegment: 1 } },
-    { kind: 'any', providers: [], claims: [], tenant: { claim: 'org', header: 'x-org', pathSegment: undefined } },
-  ]);
+  t.same(
+    auth.rules.map((r) => r.require),
+    [
+      { kind: 'none' },
+      {
+        kind: 'providers',
+        providers: ['corp'],
+        claims: [
+          { claim: 'role', anyOf: ['admin'] },
+          { claim: 'scope', anyOf: ['orders.write'] },
+        ],
+        tenant: undefined,
+      },
+      {
+        kind: 'any',
+        providers: [],
+        claims: [{ claim: 'realm.roles', anyOf: ['user'] }],
+        tenant: { claim: 'tenant', header: undefined, pathSegment: 1 },
+      },
+      { kind: 'any', providers: [], claims: [], tenant: { claim: 'org', header: 'x-org', pathSegment: undefined } },
+    ],
+  );
   t.ok(auth.rules[0]!.match.matches('GET', '/public/a.css'));
   t.ok(auth.rules[1]!.match.matches('DELETE', '/admin/x'));
   t.notOk(auth.rules[1]!.match.matches('GET', '/admin/x'));
@@ -99,23 +144,59 @@ void t.test('the DESIGN example compiles to the domain types', (t) => {
   t.same(auth.cache, { maxEntries: 10_000 });
 
   const [perUser, shadow] = p.rateLimits;
-  t.same({ ...perUser!, match: undefined }, {
-    name: 'per-user', match: undefined,
-    key: [{ kind: 'claim', name: 'sub' }, { kind: 'header', name: 'x-api-key' }, { kind: 'clientIp' }, { kind: 'method' }, { kind: 'route' }, { kind: 'constant', value: 'v1' }],
-    requests: 100, perMs: 60_000, burst: 20, cost: 1, onRedisError: 'local', mode: 'enforce',
-  });
+  t.same(
+    { ...perUser!, match: undefined },
+    {
+      name: 'per-user',
+      match: undefined,
+      key: [
+        { kind: 'claim', name: 'sub' },
+        { kind: 'header', name: 'x-api-key' },
+        { kind: 'clientIp' },
+        { kind: 'method' },
+        { kind: 'route' },
+        { kind: 'constant', value: 'v1' },
+      ],
+      requests: 100,
+      perMs: 60_000,
+      burst: 20,
+      cost: 1,
+      onRedisError: 'local',
+      mode: 'enforce',
+    },
+  );
   t.ok(perUser!.match.matches('GET', '/api/x'));
   t.notOk(perUser!.match.matches('GET', '/other'));
-  t.same({ ...shadow!, match: undefined, key: undefined }, {
-    name: 'shadow', match: undefined, key: undefined, requests: 5, perMs: 10_000, burst: 0, cost: 2, onRedisError: 'deny', mode: 'shadow',
-  });
+  t.same(
+    { ...shadow!, match: undefined, key: undefined },
+    {
+      name: 'shadow',
+      match: undefined,
+      key: undefined,
+      requests: 5,
+      perMs: 10_000,
+      burst: 0,
+      cost: 2,
+      onRedisError: 'deny',
+      mode: 'shadow',
+    },
+  );
   t.equal(shadow!.match.anyPath, true);
 
   const b = p.breaker!;
-  t.same({ ...b, failureStatuses: [...b.failureStatuses] }, {
-    consecutiveFailures: 5, failureRatio: undefined, windowMs: 10_000, minimumRequests: 20, openForMs: 30_000,
-    maxOpenForMs: 300_000, halfOpenRequests: 2, failureStatuses: [502, 503, 504],
-  });
+  t.same(
+    { ...b, failureStatuses: [...b.failureStatuses] },
+    {
+      consecutiveFailures: 5,
+      failureRatio: undefined,
+      windowMs: 10_000,
+      minimumRequests: 20,
+      openForMs: 30_000,
+      maxOpenForMs: 300_000,
+      halfOpenRequests: 2,
+      failureStatuses: [502, 503, 504],
+    },
+  );
   t.end();
 });
 
@@ -200,9 +281,17 @@ void t.test('an overlay merges over the base; problems point into the merged doc
   });
   t.equal(p.upstream.timeoutMs, 2_000);
   t.equal(p.upstream.maxConcurrentRequests, 1024, 'untouched fields survive');
-  t.same(p.rateLimits.map((l) => l.name), ['annotation'], 'arrays are replaced');
+  t.same(
+    p.rateLimits.map((l) => l.name),
+    ['annotation'],
+    'arrays are replaced',
+  );
   t.ok(p.auth, 'other sections survive');
-  t.equal(compilePolicy(orders, { spec: { breaker: null } }).ok && (compilePolicy(orders, { spec: { breaker: null } }) as { policy: CompiledPolicy }).policy.breaker, undefined);
+  t.equal(
+    compilePolicy(orders, { spec: { breaker: null } }).ok &&
+      (compilePolicy(orders, { spec: { breaker: null } }) as { policy: CompiledPolicy }).policy.breaker,
+    undefined,
+  );
   t.same(problems(orders, { spec: { auth: { rules: [{ require: { providers: ['nope'] } }] } } }), [
     { path: '/spec/auth/rules/0/require/providers/0', message: 'unknown provider "nope" (known: "corp")' },
   ]);
@@ -218,12 +307,10 @@ void t.test('every problem is reported, in document order', (t) => {
       rateLimits: [{ name: 'a', key: [{ clientIp: true }], limit: { requests: 1, per: '1s' }, cost: 5 }],
     },
   });
-  t.same(found.map((p) => p.path), [
-    '/spec/upstream/timeout',
-    '/spec/upstream/extra',
-    '/spec/auth/providers/0/algorithms/1',
-    '/spec/rateLimits/0/cost',
-  ]);
+  t.same(
+    found.map((p) => p.path),
+    ['/spec/upstream/timeout', '/spec/upstream/extra', '/spec/auth/providers/0/algorithms/1', '/spec/rateLimits/0/cost'],
+  );
   t.ok(Object.isFrozen(found));
   t.end();
 });
@@ -245,7 +332,10 @@ void t.test('a duration too long to count in milliseconds is a problem, not an e
     ...head,
     spec: {
       upstream: { timeout: long, retry: { backoff: '9007199254740992ms' } },
-      routes: [{ name: 'a', timeout: '1h' }, { name: 'b', timeout: long }],
+      routes: [
+        { name: 'a', timeout: '1h' },
+        { name: 'b', timeout: long },
+      ],
       breaker: { window: long, openFor: '1s', maxOpenFor: `${long}1h` },
     },
   };
@@ -265,11 +355,17 @@ void t.test('a timeout or backoff too long for a timer is a problem (Node fires 
   // Found by reading while writing the policy fuzz target: setTimeout fires a delay of 2^31 ms
   // or more after 1 ms, so `timeout: 600h` timed every request out at once.
   const message = 'is too long for a timeout: at most 596h';
-  t.same(problems({ ...head, spec: { upstream: { timeout: '600h', retry: { backoff: '2147483648ms' } }, routes: [{ name: 'a', timeout: '597h' }] } }), [
-    { path: '/spec/upstream/timeout', message },
-    { path: '/spec/upstream/retry/backoff', message },
-    { path: '/spec/routes/0/timeout', message },
-  ]);
+  t.same(
+    problems({
+      ...head,
+      spec: { upstream: { timeout: '600h', retry: { backoff: '2147483648ms' } }, routes: [{ name: 'a', timeout: '597h' }] },
+    }),
+    [
+      { path: '/spec/upstream/timeout', message },
+      { path: '/spec/upstream/retry/backoff', message },
+      { path: '/spec/routes/0/timeout', message },
+    ],
+  );
   ok(t, { ...head, spec: { upstream: { timeout: '596h', retry: { backoff: '2147483647ms' } }, routes: [{ name: 'a', timeout: '596h' }] } });
   // Not a timer: a breaker's window is compared with the clock.
   ok(t, { ...head, spec: { breaker: { window: '1000h' } } });
@@ -280,10 +376,25 @@ void t.test('problems quote the names they echo: one line, no control characters
   // Found with the annotations fuzz target's finding (the same messages, from policy files):
   // `sidegate validate` prints one problem per line.
   const provider = { name: 'corp', issuer: 'https://id.example.com', jwks: { discovery: true } };
-  const found = problems({ ...head, spec: { routes: [{ name: 'a\nb' }, { name: 'a\nb' }], auth: { providers: [provider], rules: [{ require: { providers: ['x\u2028y'] } }] } } });
-  t.ok(found.some((p) => p.message === 'duplicate route name "a\\nb" (first used at /spec/routes/0/name)'), 'duplicate name, quoted');
-  t.ok(found.some((p) => p.message === 'unknown provider "x\\u2028y" (known: "corp")'), 'unknown provider, quoted');
-  t.ok(found.every((p) => !/[\n\u2028]/.test(p.message)), 'every message on one line');
+  const found = problems({
+    ...head,
+    spec: {
+      routes: [{ name: 'a\nb' }, { name: 'a\nb' }],
+      auth: { providers: [provider], rules: [{ require: { providers: ['x\u2028y'] } }] },
+    },
+  });
+  t.ok(
+    found.some((p) => p.message === 'duplicate route name "a\\nb" (first used at /spec/routes/0/name)'),
+    'duplicate name, quoted',
+  );
+  t.ok(
+    found.some((p) => p.message === 'unknown provider "x\\u2028y" (known: "corp")'),
+    'unknown provider, quoted',
+  );
+  t.ok(
+    found.every((p) => !/[\n\u2028]/.test(p.message)),
+    'every message on one line',
+  );
   t.end();
 });
 
@@ -301,9 +412,14 @@ void t.test('an unknown field of any length costs about the same to report', (t)
   // Found by the policy fuzz target (test/fuzz/regressions/policy/): "did you mean" compared
   // every unknown field with every allowed name, character by character: ~150 ms for one
   // 16 KB field name. Names too far apart in length are no longer compared.
-  const provider = (field: string): unknown => ({ ...head, spec: { auth: { providers: [{ name: 'a', issuer: 'https://id.example.com', jwks: { discovery: true }, [field]: 1 }] } } });
+  const provider = (field: string): unknown => ({
+    ...head,
+    spec: { auth: { providers: [{ name: 'a', issuer: 'https://id.example.com', jwks: { discovery: true }, [field]: 1 }] } },
+  });
   t.same(problems(provider('isuer')), [{ path: '/spec/auth/providers/0/isuer', message: 'unknown field (did you mean "issuer"?)' }]);
-  t.same(problems(provider('forwardClaimz')), [{ path: '/spec/auth/providers/0/forwardClaimz', message: 'unknown field (did you mean "forwardClaims"?)' }]);
+  t.same(problems(provider('forwardClaimz')), [
+    { path: '/spec/auth/providers/0/forwardClaimz', message: 'unknown field (did you mean "forwardClaims"?)' },
+  ]);
   t.match(problems(provider('q'.repeat(40))), [{ message: /^unknown field \(allowed: name, issuer, / }]);
   const start = process.hrtime.bigint();
   const found = problems(provider('q'.repeat(64 * 1024)));
@@ -324,9 +440,16 @@ void t.test('upstream.retry compiles to attempts and a backoff in ms', (t) => {
 void t.test('maintenance: defaults, rounding, the three sources, the allow-list', async (t) => {
   t.equal(ok(t, head).maintenance, undefined, 'absent: no maintenance section, off');
   const on = ok(t, { ...head, spec: { maintenance: {} } }).maintenance;
-  t.same(on && { enabled: on.enabled, retryAfterSeconds: on.retryAfterSeconds, message: on.message, except: on.except.length, allow: on.allow },
-    { enabled: true, retryAfterSeconds: 60, message: 'the service is down for maintenance', except: 0, allow: undefined }, 'an empty section is on, with the defaults');
-  t.equal(ok(t, { ...head, spec: { maintenance: { retryAfter: '1500ms' } } }).maintenance?.retryAfterSeconds, 2, 'Retry-After rounds up to whole seconds');
+  t.same(
+    on && { enabled: on.enabled, retryAfterSeconds: on.retryAfterSeconds, message: on.message, except: on.except.length, allow: on.allow },
+    { enabled: true, retryAfterSeconds: 60, message: 'the service is down for maintenance', except: 0, allow: undefined },
+    'an empty section is on, with the defaults',
+  );
+  t.equal(
+    ok(t, { ...head, spec: { maintenance: { retryAfter: '1500ms' } } }).maintenance?.retryAfterSeconds,
+    2,
+    'Retry-After rounds up to whole seconds',
+  );
   t.equal(ok(t, { ...head, spec: { maintenance: { retryAfter: '100ms' } } }).maintenance?.retryAfterSeconds, 1, 'and is never 0');
 
   // Chart defaults switch every service on; one service's ConfigMap switches itself off; an
@@ -337,12 +460,27 @@ void t.test('maintenance: defaults, rounding, the three sources, the allow-list'
   t.equal(merged?.enabled, false, 'a later source turns it off');
   t.equal(merged?.message, 'cluster upgrade', 'and keeps the fields it did not set');
 
-  const withAuth = { ...orders, spec: { ...orders.spec, maintenance: { except: [{ paths: ['/healthz'] }, { methods: ['GET'] }], allow: { providers: ['corp'], claims: { groups: ['sre', 'oncall'] } } } } };
+  const withAuth = {
+    ...orders,
+    spec: {
+      ...orders.spec,
+      maintenance: {
+        except: [{ paths: ['/healthz'] }, { methods: ['GET'] }],
+        allow: { providers: ['corp'], claims: { groups: ['sre', 'oncall'] } },
+      },
+    },
+  };
   const m = ok(t, withAuth).maintenance!;
   t.ok(m.except[0]!.matches('POST', '/healthz'), 'an excepted path');
   t.ok(m.except[1]!.matches('HEAD', '/api/x'), 'an excepted method (GET includes HEAD)');
-  t.notOk(m.except.some((x) => x.matches('POST', '/api/x')), 'anything else is not excepted');
+  t.notOk(
+    m.except.some((x) => x.matches('POST', '/api/x')),
+    'anything else is not excepted',
+  );
   t.same(m.allow, { kind: 'providers', providers: ['corp'], claims: [{ claim: 'groups', anyOf: ['sre', 'oncall'] }], tenant: undefined });
-  t.same(problems({ ...head, spec: { maintenance: { allow: { claims: { groups: 'sre' } } } } }).map((p) => `${p.path}: ${p.message}`),
-    ['/spec/maintenance/allow: requires a token, but spec.auth.providers is empty'], 'an allow-list needs a provider to verify tokens');
+  t.same(
+    problems({ ...head, spec: { maintenance: { allow: { claims: { groups: 'sre' } } } } }).map((p) => `${p.path}: ${p.message}`),
+    ['/spec/maintenance/allow: requires a token, but spec.auth.providers is empty'],
+    'an allow-list needs a provider to verify tokens',
+  );
 });

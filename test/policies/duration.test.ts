@@ -3,9 +3,20 @@ import { durationMs, formatDuration, parseDuration } from '../../policies/src/du
 
 void t.test('parses single and compound durations to milliseconds', (t) => {
   const cases: [string, number][] = [
-    ['250ms', 250], ['15s', 15_000], ['5m', 300_000], ['1h', 3_600_000], ['24h', 86_400_000],
-    ['1m30s', 90_000], ['1h2m3s4ms', 3_723_004], ['0s', 0], ['1.5s', 1_500], ['2s500ms', 2_500],
-    ['0.25ms', 1], ['0.4ms', 1], ['1.4ms', 1], ['1.6ms', 2],
+    ['250ms', 250],
+    ['15s', 15_000],
+    ['5m', 300_000],
+    ['1h', 3_600_000],
+    ['24h', 86_400_000],
+    ['1m30s', 90_000],
+    ['1h2m3s4ms', 3_723_004],
+    ['0s', 0],
+    ['1.5s', 1_500],
+    ['2s500ms', 2_500],
+    ['0.25ms', 1],
+    ['0.4ms', 1],
+    ['1.4ms', 1],
+    ['1.6ms', 2],
   ];
   for (const [text, ms] of cases) t.equal(parseDuration(text), ms, text);
   t.end();

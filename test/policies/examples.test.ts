@@ -7,7 +7,9 @@ import { runValidate } from '../../cli/validate.js';
 import { readSchema, repoRoot } from '../../policies/scripts/generate.js';
 
 const dir = join(repoRoot(), 'policies/examples');
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 async function compileExample(file: string): Promise<{ raw: unknown; policy: CompiledPolicy }> {
   const loaded = await loadPolicyFile(join(dir, file));
@@ -18,7 +20,16 @@ async function compileExample(file: string): Promise<{ raw: unknown; policy: Com
 }
 
 void t.test('the promised examples exist', (t) => {
-  for (const f of ['passthrough.yaml', 'orders.yaml', 'jwt-only.yaml', 'rate-limit.yaml', 'full.yaml', 'demo.yaml', 'configmap.yaml', 'maintenance.yaml']) {
+  for (const f of [
+    'passthrough.yaml',
+    'orders.yaml',
+    'jwt-only.yaml',
+    'rate-limit.yaml',
+    'full.yaml',
+    'demo.yaml',
+    'configmap.yaml',
+    'maintenance.yaml',
+  ]) {
     t.ok(files.includes(f), f);
   }
   t.end();
@@ -33,7 +44,10 @@ for (const file of files) {
 
 void t.test('sidegate validate accepts every example', async (t) => {
   const out: string[] = [];
-  const code = await runValidate(files.map((f) => join(dir, f)), { out: (l) => out.push(l), err: (l) => out.push(l) });
+  const code = await runValidate(
+    files.map((f) => join(dir, f)),
+    { out: (l) => out.push(l), err: (l) => out.push(l) },
+  );
   t.equal(code, 0, out.join('\n'));
   t.equal(out.filter((l) => / ok \(policy /.test(l)).length, files.length);
 });
@@ -53,7 +67,10 @@ void t.test('demo.yaml: /public/* open, 5 per 10 s per client IP on /api/*', asy
   t.equal(policy.auth?.defaultRequire.kind, 'any');
   const limit = policy.rateLimits.find((l) => l.match.matches('GET', '/api/orders'));
   t.same(limit && { requests: limit.requests, perMs: limit.perMs, burst: limit.burst, key: limit.key }, {
-    requests: 5, perMs: 10_000, burst: 0, key: [{ kind: 'clientIp' }],
+    requests: 5,
+    perMs: 10_000,
+    burst: 0,
+    key: [{ kind: 'clientIp' }],
   });
   t.notOk(limit?.match.matches('GET', '/public/hello'));
 });
@@ -63,8 +80,14 @@ void t.test('maintenance.yaml: on, 10 minutes Retry-After, health and status ser
   const m = policy.maintenance;
   t.equal(m?.enabled, true);
   t.equal(m?.retryAfterSeconds, 600);
-  t.ok(m?.except.some((x) => x.matches('GET', '/status')), 'the status page is excepted');
-  t.notOk(m?.except.some((x) => x.matches('GET', '/api/orders')), 'the API is not');
+  t.ok(
+    m?.except.some((x) => x.matches('GET', '/status')),
+    'the status page is excepted',
+  );
+  t.notOk(
+    m?.except.some((x) => x.matches('GET', '/api/orders')),
+    'the API is not',
+  );
   t.same(m?.allow, { kind: 'any', providers: [], claims: [{ claim: 'groups', anyOf: ['sre'] }], tenant: undefined });
 });
 
@@ -73,13 +96,35 @@ void t.test('full.yaml uses every section and every field of the schema', async 
   const used = new Set<string>();
   const walk = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(walk);
-    else if (typeof v === 'object' && v !== null) for (const [k, c] of Object.entries(v)) { used.add(k); walk(c); }
+    else if (typeof v === 'object' && v !== null)
+      for (const [k, c] of Object.entries(v)) {
+        used.add(k);
+        walk(c);
+      }
   };
   walk(raw);
-  const schema = readSchema() as { definitions: Record<string, { properties?: Record<string, unknown>; else?: { properties?: Record<string, unknown> } }> };
+  const schema = readSchema() as {
+    definitions: Record<string, { properties?: Record<string, unknown>; else?: { properties?: Record<string, unknown> } }>;
+  };
   // One provider uses one key source; the alternatives each appear in other examples.
   const elsewhere = new Set(['discovery', 'file', 'env', 'kid', 'use', 'key_ops', 'n', 'e', 'x5c', 'x5t', 'x5t#S256', 'annotations']);
-  for (const def of ['upstream', 'route', 'logging', 'clientAddress', 'auth', 'provider', 'jwks', 'tokenSource', 'rateLimit', 'keyPart', 'breaker', 'match', 'requirement', 'maintenance', 'maintenanceAllow']) {
+  for (const def of [
+    'upstream',
+    'route',
+    'logging',
+    'clientAddress',
+    'auth',
+    'provider',
+    'jwks',
+    'tokenSource',
+    'rateLimit',
+    'keyPart',
+    'breaker',
+    'match',
+    'requirement',
+    'maintenance',
+    'maintenanceAllow',
+  ]) {
     const d = schema.definitions[def];
     for (const prop of Object.keys(d?.properties ?? d?.else?.properties ?? {})) {
       if (!elsewhere.has(prop)) t.ok(used.has(prop), `${def}.${prop} appears in full.yaml`);

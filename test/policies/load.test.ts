@@ -35,7 +35,11 @@ void t.test('a YAML syntax error quoting a token shows its control characters es
     'line 2, column 1: Unexpected scalar token in YAML stream: "b\\u007fc\\u0085d"',
   ]);
   const alias = parsePolicyText('a: *x\u0007\n');
-  t.same(alias.ok ? [] : alias.problems.map((p) => p.message), ['Unresolved alias (the anchor must be set before the alias): x\\u0007'], 'and in errors from building the document');
+  t.same(
+    alias.ok ? [] : alias.problems.map((p) => p.message),
+    ['Unresolved alias (the anchor must be set before the alias): x\\u0007'],
+    'and in errors from building the document',
+  );
   t.end();
 });
 
@@ -48,13 +52,21 @@ void t.test('duplicate keys, several documents, empty text and alias bombs are r
   t.match(msg(`${policyYaml}---\n${policyYaml}`), /expected one document, found 2/);
   t.match(msg(''), /the document is empty/);
   t.match(msg('# only a comment\n'), /the document is empty/);
-  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
+  const bomb = [
+    'a: &a [x, x, x, x, x, x, x, x, x]',
+    'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+    'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+    'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+  ].join('\n');
   t.match(msg(bomb), /alias/i);
   t.end();
 });
 
 void t.test('a ConfigMap is unwrapped to data["policy.yaml"]', (t) => {
-  const indented = policyYaml.split('\n').map((l) => `    ${l}`).join('\n');
+  const indented = policyYaml
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
   const cm = `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: orders-policy }\ndata:\n  policy.yaml: |\n${indented}`;
   t.same(parsePolicyText(cm), { ok: true, doc: { apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'orders' }, spec: {} } });
   const missing = parsePolicyText('apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\ndata: {}\n');

@@ -27,7 +27,10 @@ void t.test('every property and definition has a description', (t) => {
       if (!isNode(members)) continue;
       for (const [name, member] of Object.entries(members)) {
         count++;
-        t.ok(isNode(member) && typeof member.description === 'string' && member.description.length > 0, `${path}/${group}/${name} has a description`);
+        t.ok(
+          isNode(member) && typeof member.description === 'string' && member.description.length > 0,
+          `${path}/${group}/${name} has a description`,
+        );
       }
     }
   });
@@ -45,11 +48,50 @@ void t.test('every object with properties rejects unknown fields', (t) => {
 void t.test('the DESIGN contract field names are in the schema', (t) => {
   const text = JSON.stringify(readSchema());
   for (const name of [
-    'upstream', 'protocol', 'timeout', 'maxConcurrentRequests', 'auth', 'providers', 'issuer', 'audiences', 'algorithms',
-    'jwks', 'uri', 'refreshInterval', 'staleIfError', 'from', 'header', 'prefix', 'cookie', 'clockSkew', 'forwardClaims',
-    'rules', 'match', 'paths', 'methods', 'require', 'claims', 'default', 'rateLimits', 'key', 'claim', 'clientIp', 'method',
-    'route', 'constant', 'limit', 'requests', 'per', 'burst', 'onRedisError', 'mode', 'breaker', 'consecutiveFailures',
-    'openFor', 'halfOpenRequests', 'failureStatuses',
+    'upstream',
+    'protocol',
+    'timeout',
+    'maxConcurrentRequests',
+    'auth',
+    'providers',
+    'issuer',
+    'audiences',
+    'algorithms',
+    'jwks',
+    'uri',
+    'refreshInterval',
+    'staleIfError',
+    'from',
+    'header',
+    'prefix',
+    'cookie',
+    'clockSkew',
+    'forwardClaims',
+    'rules',
+    'match',
+    'paths',
+    'methods',
+    'require',
+    'claims',
+    'default',
+    'rateLimits',
+    'key',
+    'claim',
+    'clientIp',
+    'method',
+    'route',
+    'constant',
+    'limit',
+    'requests',
+    'per',
+    'burst',
+    'onRedisError',
+    'mode',
+    'breaker',
+    'consecutiveFailures',
+    'openFor',
+    'halfOpenRequests',
+    'failureStatuses',
   ]) {
     t.ok(text.includes(`"${name}":{`), `${name} is a property`);
   }
@@ -64,9 +106,12 @@ void t.test('the semantic checks know every duration field of the schema', (t) =
   const found: string[] = [];
   const visit = (n: unknown, path: string, seen: readonly string[]): void => {
     if (!isNode(n)) return;
-    const ref = typeof n.$ref === 'string' ? n.$ref.split('/').pop() ?? '' : undefined;
+    const ref = typeof n.$ref === 'string' ? (n.$ref.split('/').pop() ?? '') : undefined;
     if (ref !== undefined) {
-      if (/^(positiveD|d)uration$/.test(ref)) { found.push(path); return; }
+      if (/^(positiveD|d)uration$/.test(ref)) {
+        found.push(path);
+        return;
+      }
       if (!seen.includes(ref)) visit(definitions[ref], path, [...seen, ref]);
     }
     if (isNode(n.properties)) for (const [k, v] of Object.entries(n.properties)) visit(v, `${path}/${k}`, seen);
@@ -81,9 +126,17 @@ void t.test('the semantic checks know every duration field of the schema', (t) =
 });
 
 void t.test('provider algorithms: the schema enum is the one list, the default its asymmetric part', (t) => {
-  const schema = readSchema() as { definitions: { provider: { properties: { algorithms: { default: string[]; items: { enum: string[] } } } } } };
+  const schema = readSchema() as {
+    definitions: { provider: { properties: { algorithms: { default: string[]; items: { enum: string[] } } } } };
+  };
   const algorithms = schema.definitions.provider.properties.algorithms;
   t.same([...algorithms.items.enum].sort(), Object.keys(JWS_ALGORITHMS).sort(), 'enum = JWS_ALGORITHMS');
-  t.same([...algorithms.default].sort(), Object.keys(JWS_ALGORITHMS).filter((a) => algorithmKind(a) === 'asymmetric').sort(), 'default: every asymmetric one');
+  t.same(
+    [...algorithms.default].sort(),
+    Object.keys(JWS_ALGORITHMS)
+      .filter((a) => algorithmKind(a) === 'asymmetric')
+      .sort(),
+    'default: every asymmetric one',
+  );
   t.end();
 });

@@ -10,7 +10,8 @@ async function run(args: string[]): Promise<{ code: number; out: string[]; err: 
 }
 
 const good = 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: good }\n';
-const bad = 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: bad }\nspec: { upstream: { timeout: soon }, breaker: { openFor: 0s } }\n';
+const bad =
+  'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: bad }\nspec: { upstream: { timeout: soon }, breaker: { openFor: 0s } }\n';
 
 void t.test('exit 0 and an ok line per valid file', async (t) => {
   const dir = t.testdir({ 'a.yaml': good, 'b.yaml': good.replace('good', 'other') });

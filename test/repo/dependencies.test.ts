@@ -15,7 +15,10 @@ const SHIPPED = ['cli', 'sidecar/src', 'injector/src', 'policies/src'];
 const BUNDLED_DEV: Readonly<Record<string, string>> = {
   '@kubernetes/client-node': "in sidegate check's bundle chunk; its 62 packages (≈ 79 MB) stay out of the image",
 };
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
 function* sources(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
@@ -36,7 +39,9 @@ const imported = new Map<string, string>();
 for (const dir of SHIPPED) {
   for (const file of sources(join(ROOT, dir))) {
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/(?:^|[^.\w])(?:import|export)\s[^'"]*?from\s*'([^']+)'|import\(\s*'([^']+)'\s*\)|require\(\s*'([^']+)'\s*\)/gm)) {
+    for (const m of text.matchAll(
+      /(?:^|[^.\w])(?:import|export)\s[^'"]*?from\s*'([^']+)'|import\(\s*'([^']+)'\s*\)|require\(\s*'([^']+)'\s*\)/gm,
+    )) {
       const name = packageOf(m[1] ?? m[2] ?? m[3]!);
       if (name !== undefined && !imported.has(name)) imported.set(name, file.slice(ROOT.length));
     }

@@ -11,7 +11,7 @@ import t from 'tap';
  */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SCANNED = ['cli', 'sidecar/src', 'injector/src', 'policies/src'];
-const { LAYERS, wrongWay } = await import(pathToFileURL(join(ROOT, 'scripts/layers.js')).href) as {
+const { LAYERS, wrongWay } = (await import(pathToFileURL(join(ROOT, 'scripts/layers.js')).href)) as {
   LAYERS: readonly { readonly layer: string }[];
   wrongWay: (from: string, to: string) => string | undefined;
 };
@@ -45,13 +45,19 @@ function imports(): [string, string][] {
 void t.test('no import points the wrong way between layers', async (t) => {
   const all = imports();
   t.ok(all.length > 300, `found the imports (${all.length})`);
-  const wrong = all.flatMap(([from, to]) => { const why = wrongWay(from, to); return why === undefined ? [] : [`${from} → ${to}: ${why}`]; });
+  const wrong = all.flatMap(([from, to]) => {
+    const why = wrongWay(from, to);
+    return why === undefined ? [] : [`${from} → ${to}: ${why}`];
+  });
   t.same(wrong, []);
 });
 
 void t.test('every layer in the table is a folder that has code', async (t) => {
   for (const l of LAYERS) t.ok(statSync(join(ROOT, l.layer)).isDirectory(), l.layer);
-  t.ok(imports().some(([from]) => from.startsWith('sidecar/src/protocol/http2/')), 'the HTTP/2 engine is in the protocol library');
+  t.ok(
+    imports().some(([from]) => from.startsWith('sidecar/src/protocol/http2/')),
+    'the HTTP/2 engine is in the protocol library',
+  );
 });
 
 void t.test('the table refuses the wrong-way imports it is there for', async (t) => {

@@ -5,10 +5,17 @@ import { parseRevocations, RevocationList } from '../../sidecar/src/revocation/i
 /** One spelling per client address: bans, limits and logs compare these strings. */
 t.test('addresses in every spelling come out as one', async (t) => {
   const same: [string, string][] = [
-    ['10.0.0.1', '10.0.0.1'], ['10.0.0.1:5678', '10.0.0.1'], [' 10.0.0.1 ', '10.0.0.1'],
-    ['::ffff:10.0.0.1', '10.0.0.1'], ['0:0:0:0:0:ffff:10.0.0.1', '10.0.0.1'], ['::FFFF:0a00:0001', '10.0.0.1'],
-    ['2001:db8::1', '2001:db8::1'], ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'], ['2001:0db8::0001', '2001:db8::1'],
-    ['[2001:db8::1]:443', '2001:db8::1'], ['[::1]', '::1'],
+    ['10.0.0.1', '10.0.0.1'],
+    ['10.0.0.1:5678', '10.0.0.1'],
+    [' 10.0.0.1 ', '10.0.0.1'],
+    ['::ffff:10.0.0.1', '10.0.0.1'],
+    ['0:0:0:0:0:ffff:10.0.0.1', '10.0.0.1'],
+    ['::FFFF:0a00:0001', '10.0.0.1'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
+    ['2001:0db8::0001', '2001:db8::1'],
+    ['[2001:db8::1]:443', '2001:db8::1'],
+    ['[::1]', '::1'],
   ];
   for (const [given, want] of same) t.equal(normalizeIp(given), want, given);
   t.equal(normalizeIp('not:an address'), 'not:an address', 'not an address: as given');

@@ -22,7 +22,10 @@ void t.test('ManualClock: timers fire in order as advance passes them, each at i
 void t.test('a timer set by a firing timer fires in the same advance when due', async (t) => {
   const clock = new ManualClock();
   const fired: number[] = [];
-  clock.after(10, () => { fired.push(clock.monotonic()); clock.after(10, () => fired.push(clock.monotonic())); });
+  clock.after(10, () => {
+    fired.push(clock.monotonic());
+    clock.after(10, () => fired.push(clock.monotonic()));
+  });
   clock.advance(25);
   t.same(fired, [10, 20]);
 });
@@ -30,7 +33,9 @@ void t.test('a timer set by a firing timer fires in the same advance when due', 
 void t.test('sleepOn resolves when the clock passes it', async (t) => {
   const clock = new ManualClock();
   let done = false;
-  const p = sleepOn(clock, 50).then(() => { done = true; });
+  const p = sleepOn(clock, 50).then(() => {
+    done = true;
+  });
   clock.advance(49);
   await Promise.resolve();
   t.notOk(done);

@@ -9,7 +9,7 @@ t.test('defaults follow DESIGN.md', async (t) => {
   t.equal(c.policyFile, undefined);
   t.equal(c.maxHeaderSize, 16384);
   t.equal(c.drainDelayMs, 5000);
-  t.equal(c.eventLoopLagResolutionMs, 100, 'event loop lag sampled every 100 ms, not prom-client\'s 10');
+  t.equal(c.eventLoopLagResolutionMs, 100, "event loop lag sampled every 100 ms, not prom-client's 10");
   t.equal(parseProxyConfig(['--eventloop-lag-resolution', '1s'], {}).eventLoopLagResolutionMs, 1000);
   t.equal(c.http1Parser, 'auto', 'llhttp unless its self-check fails');
   t.equal(parseProxyConfig(['--http1-parser', 'public'], {}).http1Parser, 'public');
@@ -17,7 +17,14 @@ t.test('defaults follow DESIGN.md', async (t) => {
 });
 
 t.test('every flag has an env twin; flags win over env', async (t) => {
-  const env = { SIDEGATE_LISTEN: '127.0.0.1:1', SIDEGATE_UPSTREAM: 'h2c://127.0.0.1:9090', SIDEGATE_SERVICE: 'orders', SIDEGATE_REDIS_URL: 'redis://r:6379', SIDEGATE_DRAIN_DELAY: '2s', SIDEGATE_LOG_HEADERS: 'true' };
+  const env = {
+    SIDEGATE_LISTEN: '127.0.0.1:1',
+    SIDEGATE_UPSTREAM: 'h2c://127.0.0.1:9090',
+    SIDEGATE_SERVICE: 'orders',
+    SIDEGATE_REDIS_URL: 'redis://r:6379',
+    SIDEGATE_DRAIN_DELAY: '2s',
+    SIDEGATE_LOG_HEADERS: 'true',
+  };
   const c = parseProxyConfig(['--listen', '127.0.0.1:2'], env);
   t.same(c.listen, { host: '127.0.0.1', port: 2 }, 'flag wins');
   t.equal(c.upstream.protocol, 'h2c:');
@@ -44,7 +51,10 @@ t.test('bad values are refused naming the flag and its env twin', async (t) => {
     [['--tls-cert', 'c.pem'], /go together/],
     [['--bogus'], /unknown flag --bogus/],
     [['--policy'], /needs a value/],
-    [['--eventloop-lag-resolution', '0.5ms'], /--eventloop-lag-resolution \(SIDEGATE_EVENTLOOP_LAG_RESOLUTION\): "0.5ms" must be whole milliseconds from 1ms to 10s/],
+    [
+      ['--eventloop-lag-resolution', '0.5ms'],
+      /--eventloop-lag-resolution \(SIDEGATE_EVENTLOOP_LAG_RESOLUTION\): "0.5ms" must be whole milliseconds from 1ms to 10s/,
+    ],
     [['--eventloop-lag-resolution', '20s'], /whole milliseconds from 1ms to 10s/],
     [['--eventloop-lag-resolution', '0'], /must be more than 0/],
     [['--h2-engine', 'node'], /unknown flag --h2-engine/],
@@ -52,8 +62,10 @@ t.test('bad values are refused naming the flag and its env twin', async (t) => {
   ];
   for (const [argv, re] of bad) t.throws(() => parseProxyConfig(argv, {}), re, argv.join(' '));
   t.throws(() => parseProxyConfig([], { SIDEGATE_HEADERS_TIMEOUT: '0' }), ConfigError);
-  t.throws(() => parseProxyConfig(['--rate-limit-lease-max-period', '50ms'], {}),
-    /--rate-limit-lease-max-period \(SIDEGATE_RATE_LIMIT_LEASE_MAX_PERIOD\): must be at least --rate-limit-lease-period/);
+  t.throws(
+    () => parseProxyConfig(['--rate-limit-lease-max-period', '50ms'], {}),
+    /--rate-limit-lease-max-period \(SIDEGATE_RATE_LIMIT_LEASE_MAX_PERIOD\): must be at least --rate-limit-lease-period/,
+  );
 });
 
 t.test('lease periods: the longest defaults to 10 × the shortest', async (t) => {

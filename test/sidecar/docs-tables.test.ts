@@ -13,7 +13,12 @@ function tableRows(file: string, first: string): string[][] {
   const rows: string[][] = [];
   for (const l of lines.slice(start + 2)) {
     if (!l.startsWith('|')) break;
-    rows.push(l.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim().replace(/^`|`$/g, '')));
+    rows.push(
+      l
+        .split(/(?<!\\)\|/)
+        .slice(1, -1)
+        .map((c) => c.trim().replace(/^`|`$/g, '')),
+    );
   }
   return rows;
 }

@@ -8,7 +8,9 @@ async function isReady(p: ProxyProcess): Promise<boolean> {
     const r = await request(`${p.adminUrl}/healthz/ready`);
     await r.body.dump();
     return r.statusCode === 200;
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 t.test('SIGTERM during steady concurrent load: zero failed requests, clean exit', async (t) => {
@@ -16,10 +18,17 @@ t.test('SIGTERM during steady concurrent load: zero failed requests, clean exit'
   const flags = ['--drain-delay', '1s', '--drain-timeout', '5s'];
   const a = await spawnProxy(app.url, flags);
   const b = await spawnProxy(app.url, flags);
-  t.teardown(async () => { a.proc.kill('SIGKILL'); b.proc.kill('SIGKILL'); await app.close(); });
+  t.teardown(async () => {
+    a.proc.kill('SIGKILL');
+    b.proc.kill('SIGKILL');
+    await app.close();
+  });
 
   // A stand-in for the endpoints controller: route only to sidecars whose readiness is 200.
-  const ready = new Map<ProxyProcess, boolean>([[a, true], [b, true]]);
+  const ready = new Map<ProxyProcess, boolean>([
+    [a, true],
+    [b, true],
+  ]);
   let polling = true;
   const poller = (async () => {
     while (polling) {
@@ -27,7 +36,10 @@ t.test('SIGTERM during steady concurrent load: zero failed requests, clean exit'
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
-  const pools = new Map<ProxyProcess, Pool>([[a, new Pool(a.url)], [b, new Pool(b.url)]]);
+  const pools = new Map<ProxyProcess, Pool>([
+    [a, new Pool(a.url)],
+    [b, new Pool(b.url)],
+  ]);
   const results = { ok: 0, failed: [] as string[], servedByA: 0, servedByAAfterTerm: 0 };
   let termSent = false;
   const stopAt = Date.now() + 4000;
@@ -42,9 +54,14 @@ t.test('SIGTERM during steady concurrent load: zero failed requests, clean exit'
         await r.body.dump();
         if (r.statusCode === 200) {
           results.ok++;
-          if (target === a) { results.servedByA++; if (termSent) results.servedByAAfterTerm++; }
+          if (target === a) {
+            results.servedByA++;
+            if (termSent) results.servedByAAfterTerm++;
+          }
         } else results.failed.push(`status ${r.statusCode}`);
-      } catch (err) { results.failed.push(String(err)); }
+      } catch (err) {
+        results.failed.push(String(err));
+      }
     }
   };
   const workers = Array.from({ length: 20 }, () => worker());
@@ -70,7 +87,10 @@ t.test('SIGTERM during steady concurrent load: zero failed requests, clean exit'
 t.test('a second signal exits at once', async (t) => {
   const app = await startHttpApp();
   const p = await spawnProxy(app.url, ['--drain-delay', '10s', '--drain-timeout', '10s']);
-  t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); });
+  t.teardown(async () => {
+    p.proc.kill('SIGKILL');
+    await app.close();
+  });
   p.proc.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 200));
   t.equal(await isReady(p), false, 'not ready while draining');
@@ -87,7 +107,10 @@ t.test('a second signal exits at once', async (t) => {
 t.test('/quitquitquit on the admin port exits without the drain delay', async (t) => {
   const app = await startHttpApp();
   const p = await spawnProxy(app.url, ['--drain-delay', '10s']);
-  t.teardown(async () => { p.proc.kill('SIGKILL'); await app.close(); });
+  t.teardown(async () => {
+    p.proc.kill('SIGKILL');
+    await app.close();
+  });
   const r = await request(`${p.adminUrl}/quitquitquit`, { method: 'POST' });
   t.equal(r.statusCode, 202);
   await r.body.dump();

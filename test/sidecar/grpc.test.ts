@@ -3,20 +3,33 @@ import t from 'tap';
 import { loadProtos, startGrpcServer, type Msg } from '../helpers/grpc.js';
 import { startProxy } from '../helpers/proxy.js';
 
-type Unary = (m: Msg, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Msg) => void) => grpc.ClientUnaryCall;
+type Unary = (
+  m: Msg,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null, r?: Msg) => void,
+) => grpc.ClientUnaryCall;
 
 t.test('gRPC through the sidecar (h2c client → sidecar → h2c app)', async (t) => {
   const app = await startGrpcServer();
   const p = await startProxy(`h2c://127.0.0.1:${app.port}`);
   const { Echo } = loadProtos();
   const client = new Echo(`127.0.0.1:${p.proxy.port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, unknown>;
-  t.teardown(async () => { client.close(); await p.close(); await app.close(); });
+  t.teardown(async () => {
+    client.close();
+    await p.close();
+    await app.close();
+  });
 
   await t.test('unary: message, headers metadata and OK status', async (t) => {
     let headers: grpc.Metadata | undefined;
     const r = await new Promise<Msg>((resolve, reject) => {
-      const call = (client.Unary as Unary).call(client, { text: 'hi', n: 7 }, new grpc.Metadata(), {}, (e, m) => (e ? reject(e) : resolve(m!)));
-      call.on('metadata', (md) => { headers = md; });
+      const call = (client.Unary as Unary).call(client, { text: 'hi', n: 7 }, new grpc.Metadata(), {}, (e, m) =>
+        e ? reject(e) : resolve(m!),
+      );
+      call.on('metadata', (md) => {
+        headers = md;
+      });
     });
     t.same(r, { text: 'echo:hi', n: 7 });
     t.equal(headers?.get('x-seen-forwarded-for')[0], '127.0.0.1', 'the app saw x-forwarded-for');
@@ -41,7 +54,10 @@ t.test('gRPC through the sidecar (h2c client → sidecar → h2c app)', async (t
 
   await t.test('client streaming and bidi', async (t) => {
     const sum = await new Promise<Msg>((resolve, reject) => {
-      const call = (client.ClientStream as (cb: (e: grpc.ServiceError | null, m?: Msg) => void) => grpc.ClientWritableStream<Msg>).call(client, (e, m) => (e ? reject(e) : resolve(m!)));
+      const call = (client.ClientStream as (cb: (e: grpc.ServiceError | null, m?: Msg) => void) => grpc.ClientWritableStream<Msg>).call(
+        client,
+        (e, m) => (e ? reject(e) : resolve(m!)),
+      );
       for (let i = 1; i <= 100; i++) call.write({ text: '', n: i });
       call.end();
     });

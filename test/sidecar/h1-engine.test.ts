@@ -13,17 +13,32 @@ import { inlineProvider, rawExchange, statuses } from '../hostile/support.js';
  * trailers, and what a refused upload sees. Everything over real sockets.
  */
 
-interface App { url: string; server: Server; connections: number; close(): Promise<void> }
+interface App {
+  url: string;
+  server: Server;
+  connections: number;
+  close(): Promise<void>;
+}
 
 /** A node:http app with a handler of the test's own; counts the connections the sidecar opens. */
 async function app(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<App> {
   const server = createServer(handler);
   const sockets = new Set<Socket>();
   const a: App = {
-    url: '', server, connections: 0,
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    url: '',
+    server,
+    connections: 0,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
-  server.on('connection', (s) => { a.connections++; sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    a.connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   a.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return a;
@@ -36,23 +51,47 @@ function raw(port: number, bytes: string, quietMs = 500): Promise<{ text: string
     let text = '';
     let closed = false;
     let timer: NodeJS.Timeout | undefined;
-    const done = (): void => { clearTimeout(timer); s.destroy(); resolve({ text, closed }); };
-    const arm = (): void => { clearTimeout(timer); timer = setTimeout(done, quietMs); };
-    s.on('data', (d: Buffer) => { text += d.toString('latin1'); arm(); });
-    s.on('end', () => { closed = true; });
-    s.on('close', () => { closed = true; done(); });
+    const done = (): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ text, closed });
+    };
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(done, quietMs);
+    };
+    s.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      arm();
+    });
+    s.on('end', () => {
+      closed = true;
+    });
+    s.on('close', () => {
+      closed = true;
+      done();
+    });
     s.on('error', () => undefined);
-    s.on('connect', () => { s.write(bytes); arm(); });
+    s.on('connect', () => {
+      s.write(bytes);
+      arm();
+    });
   });
 }
 
 t.test('pipelined requests are answered in order, however fast the app answers each', async (t) => {
   const a = await app((req, res) => {
     const ms = req.url === '/first' ? 150 : 0;
-    setTimeout(() => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end(`body of ${req.url ?? ''}`); }, ms);
+    setTimeout(() => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`body of ${req.url ?? ''}`);
+    }, ms);
   });
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
   const r = await raw(p.proxy.port, get('/first') + get('/second') + get('/third'));
   const bodies = [...r.text.matchAll(/body of (\/\w+)/g)].map((m) => m[1]);
@@ -64,10 +103,15 @@ t.test('pipelined requests are answered in order, however fast the app answers e
 t.test('Expect: 100-continue gets an interim 100 before the app answers', async (t) => {
   const a = await startHttpApp();
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   const s = connect(p.proxy.port, '127.0.0.1');
   let got = '';
-  s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+  s.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
   s.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
   await until(() => got.includes('100 Continue'), 'interim response');
   t.match(got, /^HTTP\/1\.1 100 Continue\r\n\r\n$/, 'only the interim response so far');
@@ -79,9 +123,16 @@ t.test('Expect: 100-continue gets an interim 100 before the app answers', async 
 });
 
 t.test('HTTP/1.0 clients: close unless keep-alive is asked, never chunked', async (t) => {
-  const a = await app((_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.write('part one, '); res.end('part two'); });
+  const a = await app((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('part one, ');
+    res.end('part two');
+  });
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   const plain = await raw(p.proxy.port, 'GET /x HTTP/1.0\r\nHost: x\r\n\r\n');
   t.match(plain.text, /^HTTP\/1\.1 200 OK\r\n/);
   t.match(plain.text, /\r\nconnection: close\r\n/i);
@@ -92,23 +143,35 @@ t.test('HTTP/1.0 clients: close unless keep-alive is asked, never chunked', asyn
   t.match(ka.text, /^HTTP\/1\.1 200 OK\r\n/);
   // Without a length an HTTP/1.0 response can only end with the connection.
   t.match(ka.text, /\r\nconnection: close\r\n/i, 'a body of unknown length still closes');
-  const a2 = await app((_req, res) => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
+  const a2 = await app((_req, res) => {
+    res.writeHead(200, { 'content-length': '2' });
+    res.end('ok');
+  });
   const p2 = await startProxy(a2.url);
-  t.teardown(async () => { await p2.close(); await a2.close(); });
+  t.teardown(async () => {
+    await p2.close();
+    await a2.close();
+  });
   const ka2 = await raw(p2.proxy.port, 'GET /x HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n', 300);
   t.match(ka2.text, /\r\nconnection: keep-alive\r\n/i, 'a sized body keeps an HTTP/1.0 keep-alive connection');
   t.notOk(ka2.closed);
 });
 
-t.test('chunked responses: the app\'s chunks and trailers reach an HTTP/1.1 client; a Date is added when missing', async (t) => {
+t.test("chunked responses: the app's chunks and trailers reach an HTTP/1.1 client; a Date is added when missing", async (t) => {
   const a = await app((_req, res) => {
     res.sendDate = false;
     res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
     res.write('abc');
-    setTimeout(() => { res.addTrailers({ 'x-checksum': 'c0ffee' }); res.end('def'); }, 20);
+    setTimeout(() => {
+      res.addTrailers({ 'x-checksum': 'c0ffee' });
+      res.end('def');
+    }, 20);
   });
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   const r = await raw(p.proxy.port, 'GET /x HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n');
   t.match(r.text, /\r\ntransfer-encoding: chunked\r\n/);
   t.match(r.text, /\r\ndate: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT\r\n/, 'Date added');
@@ -116,10 +179,20 @@ t.test('chunked responses: the app\'s chunks and trailers reach an HTTP/1.1 clie
 });
 
 t.test('keep-alive toward the app: one connection carries sequential requests', async (t) => {
-  const a = await app((_req, res) => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
+  const a = await app((_req, res) => {
+    res.writeHead(200, { 'content-length': '2' });
+    res.end('ok');
+  });
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
-  for (let i = 0; i < 20; i++) { const r = await request(`${p.url}/x${i}`); await r.body.dump(); t.equal(r.statusCode, 200); }
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
+  for (let i = 0; i < 20; i++) {
+    const r = await request(`${p.url}/x${i}`);
+    await r.body.dump();
+    t.equal(r.statusCode, 200);
+  }
   t.equal(a.connections, 1, '20 requests, one connection to the app');
 });
 
@@ -129,13 +202,19 @@ t.test('the app closes a kept connection just as it is reused: idempotent reques
   let served = 0;
   const a = await app((req, res) => {
     const n = ((req.socket as Socket & { n?: number }).n = ((req.socket as Socket & { n?: number }).n ?? 0) + 1);
-    if (n > 1) { req.socket.destroy(); return; }
+    if (n > 1) {
+      req.socket.destroy();
+      return;
+    }
     served++;
     res.writeHead(200, { 'content-length': '2' });
     res.end('ok');
   });
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   const first = await request(`${p.url}/a`);
   await first.body.dump();
   const again = await request(`${p.url}/b`);
@@ -151,13 +230,22 @@ t.test('the app closes a kept connection just as it is reused: idempotent reques
 t.test('an upload refused before it is read: the client gets the answer, then the connection closes', async (t) => {
   const a = await startHttpApp();
   const { yaml } = inlineProvider();
-  const p = await startProxy(a.url, [], { policy: `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: t }\nspec:\n  auth:\n    providers:\n${yaml}` });
-  t.teardown(async () => { await p.close(); await a.close(); });
+  const p = await startProxy(a.url, [], {
+    policy: `apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: t }\nspec:\n  auth:\n    providers:\n${yaml}`,
+  });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   const s = connect(p.proxy.port, '127.0.0.1');
   let got = '';
   let closed = false;
-  s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
-  s.on('close', () => { closed = true; });
+  s.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  s.on('close', () => {
+    closed = true;
+  });
   s.on('error', () => undefined);
   s.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n');
   s.write(Buffer.alloc(64 * 1024, 'a'));
@@ -175,13 +263,18 @@ t.test('a request pipelined behind a refused upload is never dispatched: the con
   // be parsed and forwarded to the app, whose answer could never reach the client.
   const a = await startHttpApp();
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   // A kept connection to the app: a request dispatched now would go out on it at once.
   await (await request(`${p.url}/warm`)).body.text();
   // Half-open: the sidecar ends its side after the answer and still reads the rest of the body.
   const s = connect({ port: p.proxy.port, host: '127.0.0.1', allowHalfOpen: true });
   let got = '';
-  s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+  s.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
   s.on('error', () => undefined);
   s.write('POST /upload#x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe');
   await until(() => /\r\n\r\n\{.*\}$/.test(got), 'the answer');
@@ -190,35 +283,49 @@ t.test('a request pipelined behind a refused upload is never dispatched: the con
   await new Promise((r) => setTimeout(r, 300));
   s.destroy();
   t.equal(a.hits.count, 1, 'the request after the refused body never reached the app');
-  t.same(p.proxy.port > 0 ? p.logs.filter((l) => l.path === '/after').map((l) => l.status) : [], [], 'nor ran through the pipeline (no access log line)');
+  t.same(
+    p.proxy.port > 0 ? p.logs.filter((l) => l.path === '/after').map((l) => l.status) : [],
+    [],
+    'nor ran through the pipeline (no access log line)',
+  );
   t.same(statuses(got), [400], 'one answer on the connection');
 });
 
 t.test('CONNECT is refused: not a forward proxy', async (t) => {
   const a = await startHttpApp();
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   const r = await rawExchange(p.proxy.port, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n']);
   t.equal(statuses(r)[0], 400);
   t.match(r, /SIDEGATE_ERR_BAD_REQUEST/);
   t.equal(a.hits.count, 0);
 });
 
-t.test('h2 client, HTTP/1.1 app: the app\'s chunked trailers reach a client that asked for them', async (t) => {
+t.test("h2 client, HTTP/1.1 app: the app's chunked trailers reach a client that asked for them", async (t) => {
   const a = await app((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
     res.addTrailers({ 'x-checksum': 'c0ffee' });
     res.end('abc');
   });
   const p = await startProxy(a.url);
-  t.teardown(async () => { await p.close(); await a.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await a.close();
+  });
   const s = h2connect(p.url);
   t.teardown(() => s.close());
   const req = s.request({ ':method': 'GET', ':path': '/x', te: 'trailers' });
   let body = '';
   let trailers: Record<string, unknown> = {};
-  req.on('data', (c: Buffer) => { body += String(c); });
-  req.on('trailers', (h) => { trailers = h; });
+  req.on('data', (c: Buffer) => {
+    body += String(c);
+  });
+  req.on('trailers', (h) => {
+    trailers = h;
+  });
   await new Promise((r) => req.on('end', r));
   t.equal(body, 'abc');
   t.equal(trailers['x-checksum'], 'c0ffee');
@@ -231,7 +338,10 @@ t.test('an app response delimited by the end of its connection is relayed whole'
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const p = await startProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  t.teardown(async () => { await p.close(); await new Promise((r) => server.close(r)); });
+  t.teardown(async () => {
+    await p.close();
+    await new Promise((r) => server.close(r));
+  });
   for (let i = 0; i < 3; i++) {
     const r = await request(`${p.url}/x`);
     t.equal(r.statusCode, 200);

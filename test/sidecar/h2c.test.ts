@@ -8,9 +8,17 @@ t.test('h2c (prior knowledge) client, HTTP/1.1 app, same port as HTTP/1.1', asyn
   const app = await startHttpApp();
   const p = await startProxy(app.url);
   const session = connect(p.url);
-  t.teardown(async () => { session.close(); await p.close(); await app.close(); });
+  t.teardown(async () => {
+    session.close();
+    await p.close();
+    await app.close();
+  });
 
-  const r = await h2request(session, { ':method': 'POST', ':path': '/from-h2?x=1', ':authority': 'svc.local', 'content-type': 'text/plain' }, 'body!');
+  const r = await h2request(
+    session,
+    { ':method': 'POST', ':path': '/from-h2?x=1', ':authority': 'svc.local', 'content-type': 'text/plain' },
+    'body!',
+  );
   t.equal(r.headers[':status'], 200);
   const seen = JSON.parse(r.body) as Seen;
   t.equal(seen.httpVersion, '1.1', 'app spoke HTTP/1.1');
@@ -22,14 +30,21 @@ t.test('h2c (prior knowledge) client, HTTP/1.1 app, same port as HTTP/1.1', asyn
   t.equal(r.headers['x-app-private'], undefined);
   // Many concurrent streams on one session.
   const many = await Promise.all(Array.from({ length: 50 }, (_, i) => h2request(session, { ':method': 'GET', ':path': `/n/${i}` })));
-  t.same(many.map((m) => (JSON.parse(m.body) as Seen).url), Array.from({ length: 50 }, (_, i) => `/n/${i}`));
+  t.same(
+    many.map((m) => (JSON.parse(m.body) as Seen).url),
+    Array.from({ length: 50 }, (_, i) => `/n/${i}`),
+  );
 });
 
 t.test('h2c client to an h2c app: trailers relayed', async (t) => {
   const app = await startH2cApp();
   const p = await startProxy(app.url);
   const session = connect(p.url);
-  t.teardown(async () => { session.close(); await p.close(); await app.close(); });
+  t.teardown(async () => {
+    session.close();
+    await p.close();
+    await app.close();
+  });
   const r = await h2request(session, { ':method': 'POST', ':path': '/t', te: 'trailers' }, 'abc');
   t.equal(r.headers[':status'], 200);
   const seen = JSON.parse(r.body) as Seen;

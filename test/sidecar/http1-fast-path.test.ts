@@ -34,8 +34,12 @@ async function pipelined(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     let out = '';
-    s.on('data', (d: Buffer) => { out += String(d); });
-    s.on('close', () => { resolve(out); });
+    s.on('data', (d: Buffer) => {
+      out += String(d);
+    });
+    s.on('close', () => {
+      resolve(out);
+    });
     s.on('error', reject);
     s.write('GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
   });
@@ -52,9 +56,14 @@ for (const mode of MODES) {
     const app = await startHttpApp();
     t.teardown(() => app.close());
     const p = await spawnProxy(app.url, [...mode.flags, '--drain-delay', '0s', '--drain-timeout', '1s']);
-    t.teardown(() => { p.proc.kill('SIGKILL'); });
-    t.same(await gauges(p.adminUrl), { fast: mode.fast, llhttp: mode.parser === 'llhttp' ? '1' : '0', public: mode.parser === 'llhttp' ? '0' : '1' },
-      `sidegate_http1_fast_path ${mode.fast}, sidegate_http1_parser{parser="${mode.parser}"} 1`);
+    t.teardown(() => {
+      p.proc.kill('SIGKILL');
+    });
+    t.same(
+      await gauges(p.adminUrl),
+      { fast: mode.fast, llhttp: mode.parser === 'llhttp' ? '1' : '0', public: mode.parser === 'llhttp' ? '0' : '1' },
+      `sidegate_http1_fast_path ${mode.fast}, sidegate_http1_parser{parser="${mode.parser}"} 1`,
+    );
     const r = await request(`${p.url}/hello`, { method: 'POST', body: 'x'.repeat(100_000) });
     t.equal(r.statusCode, 200);
     t.match(JSON.parse(await r.body.text()), { url: '/hello', bodyBytes: 100_000 }, 'the app saw the request and its body');
@@ -62,9 +71,14 @@ for (const mode of MODES) {
     // Logs are buffered (4 KB) until then: a drained exit writes them out.
     p.proc.kill('SIGTERM');
     await p.exited;
-    const warnings = (p.output.stdout + p.output.stderr).split('\n').filter((l) => /"level":"warn"[^\n]*HTTP\/1\.1 (fast path|parser)/.test(l));
+    const warnings = (p.output.stdout + p.output.stderr)
+      .split('\n')
+      .filter((l) => /"level":"warn"[^\n]*HTTP\/1\.1 (fast path|parser)/.test(l));
     if (mode.warning === undefined) t.same(warnings, [], 'no warning');
-    else { t.equal(warnings.length, 1, 'one warning line'); t.match(warnings[0], mode.warning, 'saying why'); }
+    else {
+      t.equal(warnings.length, 1, 'one warning line');
+      t.match(warnings[0], mode.warning, 'saying why');
+    }
     t.match(out, /^HTTP\/1\.1 200[\s\S]*"url":"\/a"[\s\S]*HTTP\/1\.1 200[\s\S]*"url":"\/b"/, 'pipelined requests answered in order');
   });
 }

@@ -9,6 +9,18 @@ import { runWithEnv } from '../helpers/engine-suite.js';
  * http1-parser-fallback-*.test.ts to fit the per-file timeout.
  */
 t.test('the HTTP/1.1 test files pass on the public parser', async (t) => {
-  const files = ['hostile/boundary', 'hostile/boundary-upgrade', 'hostile/review-forwarded-proto', 'hostile/review-head-get', 'hostile/review-path-params', 'hostile/review-token-strip', 'hostile/review-trailer-url', 'hostile/review-trailing-slash', 'hostile/review-upgrade-parse-error', 'hostile/differential/h1', 'hostile/differential/cross-protocol'];
+  const files = [
+    'hostile/boundary',
+    'hostile/boundary-upgrade',
+    'hostile/review-forwarded-proto',
+    'hostile/review-head-get',
+    'hostile/review-path-params',
+    'hostile/review-token-strip',
+    'hostile/review-trailer-url',
+    'hostile/review-trailing-slash',
+    'hostile/review-upgrade-parse-error',
+    'hostile/differential/h1',
+    'hostile/differential/cross-protocol',
+  ];
   for (const r of await runWithEnv({ SIDEGATE_TEST_HTTP1_PARSER: 'public' }, files, 100_000)) t.equal(r.code, 0, `${r.file}: ${r.report}`);
 });

@@ -9,6 +9,13 @@ import { runWithEnv } from '../helpers/engine-suite.js';
  * http1-parser-fallback-*.test.ts to fit the per-file timeout.
  */
 t.test('the HTTP/1.1 test files pass on the public parser', async (t) => {
-  const files = ['sidecar/http1', 'sidecar/h1-engine', 'sidecar/large-bodies', 'sidecar/upstream-errors', 'sidecar/websocket', 'hostile/h1-smuggling'];
+  const files = [
+    'sidecar/http1',
+    'sidecar/h1-engine',
+    'sidecar/large-bodies',
+    'sidecar/upstream-errors',
+    'sidecar/websocket',
+    'hostile/h1-smuggling',
+  ];
   for (const r of await runWithEnv({ SIDEGATE_TEST_HTTP1_PARSER: 'public' }, files, 100_000)) t.equal(r.code, 0, `${r.file}: ${r.report}`);
 });

@@ -8,14 +8,19 @@ import { startProxy } from '../helpers/proxy.js';
 t.test('HTTP/1.1 through the sidecar', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
 
   await t.test('forwards method, target and body; sets forwarding headers', async (t) => {
     const r = await request(`${p.url}/echo/path?q=1&token=abc`, {
-      method: 'POST', body: 'hello', headers: { 'content-type': 'text/plain', host: 'orders.example', 'x-forwarded-for': '203.0.113.9' },
+      method: 'POST',
+      body: 'hello',
+      headers: { 'content-type': 'text/plain', host: 'orders.example', 'x-forwarded-for': '203.0.113.9' },
     });
     t.equal(r.statusCode, 200);
-    const seen = await r.body.json() as Seen;
+    const seen = (await r.body.json()) as Seen;
     t.equal(seen.method, 'POST');
     t.equal(seen.url, '/echo/path?q=1&token=abc');
     t.equal(seen.bodyBytes, 5);
@@ -41,13 +46,26 @@ t.test('HTTP/1.1 through the sidecar', async (t) => {
   await t.test('strips hop-by-hop headers both ways', async (t) => {
     // node:http, not undici: undici refuses to send hop-by-hop headers at all.
     const r = await new Promise<{ headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
-      const req = httpRequest(`${p.url}/hop`, {
-        headers: { connection: 'keep-alive, x-drop-me', 'x-drop-me': '1', 'keep-alive': 'timeout=9', te: 'gzip', 'proxy-authorization': 'Basic eA==', 'x-keep': 'yes' },
-      }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => { body += String(d); });
-        res.on('end', () => resolve({ headers: res.headers, body }));
-      });
+      const req = httpRequest(
+        `${p.url}/hop`,
+        {
+          headers: {
+            connection: 'keep-alive, x-drop-me',
+            'x-drop-me': '1',
+            'keep-alive': 'timeout=9',
+            te: 'gzip',
+            'proxy-authorization': 'Basic eA==',
+            'x-keep': 'yes',
+          },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => {
+            body += String(d);
+          });
+          res.on('end', () => resolve({ headers: res.headers, body }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -74,9 +92,13 @@ t.test('HTTP/1.1 through the sidecar', async (t) => {
     t.equal(h.statusCode, 200);
     t.equal(h.headers['content-length'], String(1 << 20));
     t.equal((await h.body.arrayBuffer()).byteLength, 0);
-    async function* gen(): AsyncGenerator<Buffer> { yield Buffer.from('abc'); await new Promise((r) => setTimeout(r, 30)); yield Buffer.from('def'); }
+    async function* gen(): AsyncGenerator<Buffer> {
+      yield Buffer.from('abc');
+      await new Promise((r) => setTimeout(r, 30));
+      yield Buffer.from('def');
+    }
     const c = await request(`${p.url}/chunked`, { method: 'PUT', body: Readable.from(gen()) });
-    const seen = await c.body.json() as Seen;
+    const seen = (await c.body.json()) as Seen;
     t.equal(seen.bodyBytes, 6);
     t.equal(seen.headers['transfer-encoding'], 'chunked');
   });

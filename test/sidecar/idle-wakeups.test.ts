@@ -28,7 +28,10 @@ t.test('an idle sidecar wakes about 10 times a second, not 100', async (t) => {
   const upstream = 'http://127.0.0.1:9';
   const shipped = await spawnProxy(upstream, ['--log-level', 'warn']);
   const fine = await spawnProxy(upstream, ['--log-level', 'warn', '--eventloop-lag-resolution', '10ms']);
-  t.teardown(() => { shipped.proc.kill('SIGKILL'); fine.proc.kill('SIGKILL'); });
+  t.teardown(() => {
+    shipped.proc.kill('SIGKILL');
+    fine.proc.kill('SIGKILL');
+  });
   const [a, b] = await Promise.all([idleWakeups(shipped, 2000), idleWakeups(fine, 2000)]);
   t.ok(a <= 60, `default resolution: ${a} wake-ups in 2 s (≈ 20 expected: 10 lag samples a second and the sweepers)`);
   t.ok(b >= 80 && b >= 3 * a, `--eventloop-lag-resolution 10ms: ${b} wake-ups in 2 s, the rate prom-client's default would give`);
@@ -43,7 +46,8 @@ t.test('an idle sidecar wakes about 10 times a second, not 100', async (t) => {
   const d = await read(shipped);
   // min and p50 only: an unsubtracted series reads ≥ 0.1 in every sample, so they fail it; p99 and
   // max can catch one sample delayed by a loaded machine, which says nothing about the subtraction.
-  for (const q of ['min', 'p50']) t.ok(d(q) >= 0 && d(q) < 0.05, `idle, every 100 ms: nodejs_eventloop_lag_${q}_seconds ${d(q)} (unsubtracted ≥ 0.1)`);
+  for (const q of ['min', 'p50'])
+    t.ok(d(q) >= 0 && d(q) < 0.05, `idle, every 100 ms: nodejs_eventloop_lag_${q}_seconds ${d(q)} (unsubtracted ≥ 0.1)`);
   const f = await read(fine);
   t.ok(f('min') >= 0 && f('min') < 0.005, `idle, every 10 ms: nodejs_eventloop_lag_min_seconds ${f('min')} (unsubtracted ≈ 0.009–0.010)`);
 });
@@ -54,7 +58,9 @@ t.test('the lag series see a stall of the event loop', async (t) => {
   await m.registry.metrics(); // starts a window
   await sleep(50);
   const until = Date.now() + 150;
-  while (Date.now() < until) { /* the event loop is blocked for 150 ms */ }
+  while (Date.now() < until) {
+    /* the event loop is blocked for 150 ms */
+  }
   await sleep(30);
   const text = await m.registry.metrics();
   const max = Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1]);
@@ -65,7 +71,9 @@ t.test('the lag series see a stall of the event loop', async (t) => {
   t.ok(Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(after)?.[1]) < 0.05, 'each scrape starts a new window');
   m.close();
   const stop = Date.now() + 60;
-  while (Date.now() < stop) { /* a stall after close */ }
+  while (Date.now() < stop) {
+    /* a stall after close */
+  }
   await sleep(30);
   t.equal(Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await m.registry.metrics())?.[1]), 0, 'after close() nothing is sampled');
 });

@@ -8,7 +8,9 @@ import { startProxy } from '../helpers/proxy.js';
 
 const MB = 50;
 
-function* upload(): Generator<Buffer> { for (let i = 0; i < MB; i++) yield PATTERN; }
+function* upload(): Generator<Buffer> {
+  for (let i = 0; i < MB; i++) yield PATTERN;
+}
 
 function expectedSha(): string {
   const h = createHash('sha256');
@@ -19,13 +21,20 @@ function expectedSha(): string {
 t.test('50 MB up and down, streamed, checksums equal', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const want = expectedSha();
   const rssBefore = process.memoryUsage().rss;
 
   await t.test('HTTP/1.1 upload', async (t) => {
-    const r = await request(`${p.url}/upload`, { method: 'POST', body: Readable.from(upload()), headers: { 'content-length': String(MB * PATTERN.length) } });
-    const seen = await r.body.json() as Seen;
+    const r = await request(`${p.url}/upload`, {
+      method: 'POST',
+      body: Readable.from(upload()),
+      headers: { 'content-length': String(MB * PATTERN.length) },
+    });
+    const seen = (await r.body.json()) as Seen;
     t.equal(seen.bodyBytes, MB * PATTERN.length);
     t.equal(seen.bodySha256, want);
   });
@@ -34,7 +43,10 @@ t.test('50 MB up and down, streamed, checksums equal', async (t) => {
     const r = await request(`${p.url}/download?mb=${MB}`);
     const h = createHash('sha256');
     let n = 0;
-    for await (const c of r.body) { h.update(c as Buffer); n += (c as Buffer).length; }
+    for await (const c of r.body) {
+      h.update(c as Buffer);
+      n += (c as Buffer).length;
+    }
     t.equal(n, MB * PATTERN.length);
     t.equal(h.digest('hex'), want);
   });

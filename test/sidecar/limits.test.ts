@@ -12,7 +12,9 @@ function raw(port: number, write: (s: import('node:net').Socket) => void): Promi
     const start = Date.now();
     const s = connect(port, '127.0.0.1');
     let text = '';
-    s.on('data', (d) => { text += String(d); });
+    s.on('data', (d) => {
+      text += String(d);
+    });
     s.on('close', () => resolve({ text, ms: Date.now() - start }));
     s.on('error', () => undefined);
     s.on('connect', () => write(s));
@@ -21,13 +23,25 @@ function raw(port: number, write: (s: import('node:net').Socket) => void): Promi
 
 t.test('limits', async (t) => {
   const app = await startHttpApp();
-  const p = await startProxy(app.url, ['--max-header-size', '4096', '--headers-timeout', '500ms', '--idle-timeout', '1s', '--max-concurrent-streams', '16']);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  const p = await startProxy(app.url, [
+    '--max-header-size',
+    '4096',
+    '--headers-timeout',
+    '500ms',
+    '--idle-timeout',
+    '1s',
+    '--max-concurrent-streams',
+    '16',
+  ]);
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
 
   await t.test('oversize headers → 431 with code (HTTP/1.1)', async (t) => {
     const r = await request(`${p.url}/x`, { headers: { 'x-big': 'a'.repeat(8000) } });
     t.equal(r.statusCode, 431);
-    t.equal((await r.body.json() as { error: string }).error, 'SIDEGATE_ERR_HEADERS_TOO_LARGE');
+    t.equal(((await r.body.json()) as { error: string }).error, 'SIDEGATE_ERR_HEADERS_TOO_LARGE');
     t.equal(app.hits.count, 0, 'never reached the app');
   });
 
@@ -45,7 +59,10 @@ t.test('limits', async (t) => {
   await t.test('slowloris: headers trickled past the timeout → 408 and cut', async (t) => {
     const r = await raw(p.proxy.port, (s) => {
       s.write('GET / HTTP/1.1\r\nHost: x\r\n');
-      const iv = setInterval(() => { if (s.writable) s.write('X-a: b\r\n'); else clearInterval(iv); }, 100);
+      const iv = setInterval(() => {
+        if (s.writable) s.write('X-a: b\r\n');
+        else clearInterval(iv);
+      }, 100);
       s.on('close', () => clearInterval(iv));
     });
     t.match(r.text, /^HTTP\/1\.1 408/);

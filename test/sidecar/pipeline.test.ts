@@ -29,12 +29,23 @@ spec:
 `;
   // A generous Redis budget: this test is about the decisions, and `onRedisError: deny` would turn a
   // call slowed by a busy machine past the 5 ms default into a 503 (the budget has its own tests).
-  const p = await startProxy(app.url, ['--redis', redis.url, '--redis-timeout', '500ms', '--service', 'orders', '--namespace', 'shop'], { policy });
-  t.teardown(async () => { await p.close(); await app.close(); await idp.stop(); await redis.stop(); });
-  const token = (sub: string): Promise<string> => mint(k, { iss: idp.issuer, aud: 'orders', sub, exp: Math.floor(Date.now() / 1000) + 600 });
+  const p = await startProxy(app.url, ['--redis', redis.url, '--redis-timeout', '500ms', '--service', 'orders', '--namespace', 'shop'], {
+    policy,
+  });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+    await idp.stop();
+    await redis.stop();
+  });
+  const token = (sub: string): Promise<string> =>
+    mint(k, { iss: idp.issuer, aud: 'orders', sub, exp: Math.floor(Date.now() / 1000) + 600 });
   const alice = await token('alice');
   const bob = await token('bob');
-  const call = async (tok: string | undefined, path = '/api/orders'): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> => {
+  const call = async (
+    tok: string | undefined,
+    path = '/api/orders',
+  ): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> => {
     const r = await request(`${p.url}${path}`, { headers: tok === undefined ? {} : { authorization: `Bearer ${tok}` } });
     const text = await r.body.text();
     return { status: r.statusCode, headers: r.headers, body: text.startsWith('{') ? JSON.parse(text) : text };
@@ -64,16 +75,25 @@ spec:
 
 t.test('without Redis the demo-style policy still limits (onRedisError: local)', async (t) => {
   const app = await startHttpApp();
-  const p = await startProxy(app.url, [], { policy: `apiVersion: sidegate.dev/v1
+  const p = await startProxy(app.url, [], {
+    policy: `apiVersion: sidegate.dev/v1
 kind: Policy
 metadata: { name: local }
 spec:
   rateLimits:
     - { name: per-ip, key: [ { clientIp: true } ], limit: { requests: 2, per: 1m }, onRedisError: local }
-` });
-  t.teardown(async () => { await p.close(); await app.close(); });
+`,
+  });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const statuses: number[] = [];
-  for (let i = 0; i < 4; i++) { const r = await request(`${p.url}/x`); await r.body.dump(); statuses.push(r.statusCode); }
+  for (let i = 0; i < 4; i++) {
+    const r = await request(`${p.url}/x`);
+    await r.body.dump();
+    statuses.push(r.statusCode);
+  }
   t.same(statuses, [200, 200, 429, 429]);
 });
 
@@ -81,36 +101,47 @@ t.test('a token taken from a query parameter is removed before the app sees the 
   const k = testKey('ES256', 'q1');
   const idp = await JwksServer.start([k.jwk]);
   const app = await startHttpApp();
-  const p = await startProxy(app.url, [], { policy: `apiVersion: sidegate.dev/v1
+  const p = await startProxy(app.url, [], {
+    policy: `apiVersion: sidegate.dev/v1
 kind: Policy
 metadata: { name: q }
 spec:
   auth:
     providers:
       - { name: corp, issuer: ${idp.issuer}, algorithms: [ES256], jwks: { uri: ${idp.jwksUri} }, from: [ { query: access_token } ] }
-` });
-  t.teardown(async () => { await p.close(); await app.close(); await idp.stop(); });
+`,
+  });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+    await idp.stop();
+  });
   const tok = await mint(k, { iss: idp.issuer, sub: 'q', exp: Math.floor(Date.now() / 1000) + 600 });
   const r = await request(`${p.url}/api/x?a=1&access_token=${tok}&b=2`);
   t.equal(r.statusCode, 200);
-  const seen = await r.body.json() as Seen;
+  const seen = (await r.body.json()) as Seen;
   t.equal(seen.url, '/api/x?a=1&b=2', 'other parameters kept, the token gone');
   const only = await request(`${p.url}/api/y?access_token=${tok}`);
-  t.equal((await only.body.json() as Seen).url, '/api/y');
+  t.equal(((await only.body.json()) as Seen).url, '/api/y');
 });
 
 t.test('a sidecar whose identity provider never answered is not ready', async (t) => {
   const app = await startHttpApp();
   const dead = await freePort();
-  const p = await startProxy(app.url, [], { policy: `apiVersion: sidegate.dev/v1
+  const p = await startProxy(app.url, [], {
+    policy: `apiVersion: sidegate.dev/v1
 kind: Policy
 metadata: { name: nokeys }
 spec:
   auth:
     providers:
       - { name: corp, issuer: http://127.0.0.1:${dead}, algorithms: [ES256], jwks: { uri: http://127.0.0.1:${dead}/jwks.json, timeout: 200ms } }
-` });
-  t.teardown(async () => { await p.close(); await app.close(); });
+`,
+  });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const r = await request(`${p.adminUrl}/healthz/ready`);
   t.equal(r.statusCode, 503);
   t.match(await r.body.json(), { status: 'not ready', failing: ['auth-keys'] });
@@ -120,19 +151,31 @@ spec:
 t.test('a hot key is decided from quota leases: far fewer Redis calls, still within the limit', async (t) => {
   const app = await startHttpApp();
   const redis = await RedisProcess.start();
-  const p = await startProxy(app.url, ['--redis', redis.url, '--redis-timeout', '50ms'], { policy: `apiVersion: sidegate.dev/v1
+  const p = await startProxy(app.url, ['--redis', redis.url, '--redis-timeout', '50ms'], {
+    policy: `apiVersion: sidegate.dev/v1
 kind: Policy
 metadata: { name: hot }
 spec:
   rateLimits:
     - { name: hot, key: [ { constant: all } ], limit: { requests: 2000, per: 1s, burst: 2000 }, onRedisError: allow }
-` });
-  t.teardown(async () => { await p.close(); await app.close(); await redis.stop(); });
+`,
+  });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+    await redis.stop();
+  });
   const pool = new (await import('undici')).Pool(p.url, { connections: 10 });
   let ok = 0;
   const n = 1500;
   for (let i = 0; i < n; i += 50) {
-    const batch = await Promise.all(Array.from({ length: 50 }, async () => { const r = await pool.request({ path: '/x', method: 'GET' }); await r.body.dump(); return r.statusCode; }));
+    const batch = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const r = await pool.request({ path: '/x', method: 'GET' });
+        await r.body.dump();
+        return r.statusCode;
+      }),
+    );
     ok += batch.filter((s) => s === 200).length;
   }
   await pool.close();

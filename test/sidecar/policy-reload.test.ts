@@ -26,14 +26,20 @@ t.test('live reload: a bad edit keeps the last good policy, a good one applies',
   const app = await startHttpApp();
   const file = writePolicy(policyWithRoute('first'));
   const p = await startProxy(app.url, ['--policy', file]);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const lastRoute = (): unknown => p.logs.filter((l) => l.msg === 'request').at(-1)?.route;
 
   t.equal(await routeOf(p.url), 'ok');
   await until(() => lastRoute() === 'first', 'route "first" in the log');
   const v1 = p.proxy.policy?.version;
 
-  writeFileSync(file, 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: reload }\nspec:\n  routes: [ { name: "Bad Name!", match: { paths: [1] } } ]\n  bogus: true\n');
+  writeFileSync(
+    file,
+    'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: reload }\nspec:\n  routes: [ { name: "Bad Name!", match: { paths: [1] } } ]\n  bogus: true\n',
+  );
   await until(() => p.logs.some((l) => l.msg?.toString().startsWith('policy reload rejected')), 'reload rejected');
   const warn = p.logs.find((l) => l.msg?.toString().startsWith('policy reload rejected'))!;
   t.equal(warn.level, 'warn');
@@ -62,7 +68,10 @@ t.test('ConfigMap-style update (symlink swap of ..data) is picked up', async (t)
   symlinkSync('..2026_v1', join(dir, '..data'));
   symlinkSync('..data/policy.yaml', join(dir, 'policy.yaml'));
   const p = await startProxy(app.url, ['--policy', join(dir, 'policy.yaml')]);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const before = p.proxy.policy?.version;
   const v2 = join(dir, '..2026_v2');
   mkdirSync(v2);
@@ -76,7 +85,9 @@ t.test('ConfigMap-style update (symlink swap of ..data) is picked up', async (t)
 t.test('an invalid policy at start is fatal and names every problem', async (t) => {
   const app = await startHttpApp();
   t.teardown(() => app.close());
-  const file = writePolicy('apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: x }\nspec:\n  upstream: { timeout: soon }\n  nope: 1\n');
+  const file = writePolicy(
+    'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: x }\nspec:\n  upstream: { timeout: soon }\n  nope: 1\n',
+  );
   await t.rejects(spawnProxy(app.url, ['--policy', file]), /\/spec\/upstream\/timeout[\s\S]*\/spec/);
 });
 
@@ -95,7 +106,10 @@ t.test('a policy file that does not exist yet: up, not ready, 503 NOT_READY, the
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-missing-'));
   const file = join(dir, 'policy.yaml');
   const p = await startProxy(app.url, ['--policy', file]);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const ready = await request(`${p.adminUrl}/healthz/ready`);
   t.equal(ready.statusCode, 503);
   t.match(await ready.body.json(), { failing: ['policy'] });

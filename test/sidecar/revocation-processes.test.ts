@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { CUTOFFS_KEY, cutoffField, formatRevocations, putEntry, seededKey, type RevocationEntry } from '../../sidecar/src/revocation/index.js';
+import {
+  CUTOFFS_KEY,
+  cutoffField,
+  formatRevocations,
+  putEntry,
+  seededKey,
+  type RevocationEntry,
+} from '../../sidecar/src/revocation/index.js';
 import { startHttpApp } from '../helpers/apps.js';
 import { JwksServer, mint, testKey } from '../helpers/jwks.js';
 import { until, writePolicy } from '../helpers/proxy.js';
@@ -53,7 +60,20 @@ spec:
     writeFileSync(join(listDir, '.next'), formatRevocations(entries, Date.now()));
     renameSync(join(listDir, '.next'), listFile);
   };
-  const flags = ['--policy', policy, '--redis', redisServer.url, '--redis-timeout', '1s', '--service', 'orders', '--namespace', 'shop', '--revocations-reseed-interval', '200ms'];
+  const flags = [
+    '--policy',
+    policy,
+    '--redis',
+    redisServer.url,
+    '--redis-timeout',
+    '1s',
+    '--service',
+    'orders',
+    '--namespace',
+    'shop',
+    '--revocations-reseed-interval',
+    '200ms',
+  ];
   const pods: ProxyProcess[] = [];
   for (let i = 0; i < 3; i++) pods.push(await spawnProxy(app.url, [...flags, '--revocations', listFile, '--pod-name', `orders-${i}`]));
   const bare = await spawnProxy(app.url, [...flags, '--pod-name', 'orders-bare']);
@@ -66,20 +86,37 @@ spec:
     await Promise.all([app.close(), redisServer.stop(), idp.stop()]);
   });
   for (const p of all) {
-    await until(async () => /^sidegate_ratelimit_fallback_active 0$/m.test(await (await fetch(`${p.adminUrl}/metrics`)).text()), `${p.url}'s first Redis connection`, 10_000);
+    await until(
+      async () => /^sidegate_ratelimit_fallback_active 0$/m.test(await (await fetch(`${p.adminUrl}/metrics`)).text()),
+      `${p.url}'s first Redis connection`,
+      10_000,
+    );
   }
 
   const now = Date.now();
-  const token = (sub: string, iatMs: number): Promise<string> => mint(key, { iss, aud: 'orders', sub, iat: sec(iatMs), exp: sec(iatMs) + 3600, jti: randomUUID() });
+  const token = (sub: string, iatMs: number): Promise<string> =>
+    mint(key, { iss, aud: 'orders', sub, iat: sec(iatMs), exp: sec(iatMs) + 3600, jti: randomUUID() });
   const oldAlice = await token('alice', now - 120_000);
   const oldBob = await token('bob', now - 60_000);
-  const call = async (p: ProxyProcess, tok: string | undefined, client = '198.51.100.1', path = '/api/x'): Promise<{ status: number; reason?: string }> => {
-    const r = await fetch(`${p.url}${path}`, { headers: { 'x-forwarded-for': client, ...(tok === undefined ? {} : { authorization: `Bearer ${tok}` }) } });
+  const call = async (
+    p: ProxyProcess,
+    tok: string | undefined,
+    client = '198.51.100.1',
+    path = '/api/x',
+  ): Promise<{ status: number; reason?: string }> => {
+    const r = await fetch(`${p.url}${path}`, {
+      headers: { 'x-forwarded-for': client, ...(tok === undefined ? {} : { authorization: `Bearer ${tok}` }) },
+    });
     const body = await r.text();
     return { status: r.status, ...(r.status >= 400 ? { reason: (JSON.parse(body) as { reason?: string }).reason } : {}) };
   };
   const statuses = async (tok: string | undefined, client?: string, path?: string): Promise<string[]> =>
-    Promise.all(all.map(async (p) => { const r = await call(p, tok, client, path); return r.reason === undefined ? String(r.status) : `${r.status} ${r.reason}`; }));
+    Promise.all(
+      all.map(async (p) => {
+        const r = await call(p, tok, client, path);
+        return r.reason === undefined ? String(r.status) : `${r.status} ${r.reason}`;
+      }),
+    );
 
   t.same(await statuses(oldAlice), ['200', '200', '200', '200'], 'before: every pod admits the old tokens');
 
@@ -92,30 +129,59 @@ spec:
   for (const e of entries) await putEntry(redis, e, Date.now(), false);
   t.same(await statuses(oldAlice), ['401 revoked', '401 revoked', '401 revoked', '401 revoked'], 'every pod refuses on its next request');
   t.same(await statuses(oldBob), ['401 revoked', '401 revoked', '401 revoked', '401 revoked'], 'every subject of the issuer');
-  t.same(await statuses(undefined, '203.0.113.7', '/public/p'), ['403 banned', '403 banned', '403 banned', '403 banned'], 'the ban, even on public routes');
+  t.same(
+    await statuses(undefined, '203.0.113.7', '/public/p'),
+    ['403 banned', '403 banned', '403 banned', '403 banned'],
+    'the ban, even on public routes',
+  );
   const fresh = await token('alice', Date.now() + 1000);
   t.same(await statuses(fresh), ['200', '200', '200', '200'], 're-authenticated tokens pass');
 
   // 2. The same entries made durable: the mounted list every pod (but `bare`) reads.
   publish(entries);
   for (const p of pods) {
-    await until(async () => /^sidegate_revocation_entries\{kind="issuer"\} 1$/m.test(await (await fetch(`${p.adminUrl}/metrics`)).text()), `${p.url} reads the list`, 10_000);
+    await until(
+      async () => /^sidegate_revocation_entries\{kind="issuer"\} 1$/m.test(await (await fetch(`${p.adminUrl}/metrics`)).text()),
+      `${p.url} reads the list`,
+      10_000,
+    );
   }
-  const view = await (await fetch(`${pods[0]!.adminUrl}/debug/revocations`)).json() as { inForce: string[]; file: string };
+  const view = (await (await fetch(`${pods[0]!.adminUrl}/debug/revocations`)).json()) as { inForce: string[]; file: string };
   t.equal(view.file, listFile);
   t.match(view.inForce[0], /^tokens of issuer http:\/\/127\.0\.0\.1:\d+ issued before .* revoked until .* \(breach drill\)$/);
 
   await redisServer.kill();
-  t.same(await statuses(oldAlice), ['401 revoked', '401 revoked', '401 revoked', '200'], 'Redis down: pods with the list still refuse; the one without admits unchecked');
-  t.same((await statuses(undefined, '203.0.113.7', '/public/p')).slice(0, 3), ['403 banned', '403 banned', '403 banned'], 'and the ban holds');
+  t.same(
+    await statuses(oldAlice),
+    ['401 revoked', '401 revoked', '401 revoked', '200'],
+    'Redis down: pods with the list still refuse; the one without admits unchecked',
+  );
+  t.same(
+    (await statuses(undefined, '203.0.113.7', '/public/p')).slice(0, 3),
+    ['403 banned', '403 banned', '403 banned'],
+    'and the ban holds',
+  );
 
   await redisServer.restart(); // empty: no persistence
-  t.same(await statuses(oldAlice).then((s) => s.slice(0, 3)), ['401 revoked', '401 revoked', '401 revoked'], 'Redis back empty: the local copies hold');
-  await until(async () => (await redis.hget(CUTOFFS_KEY, cutoffField(iss)).catch(() => null)) !== null && (await redis.exists('banned:ip:203.0.113.7').catch(() => 0)) === 1,
-    'the sidecars re-seed Redis from the list', 15_000);
+  t.same(
+    await statuses(oldAlice).then((s) => s.slice(0, 3)),
+    ['401 revoked', '401 revoked', '401 revoked'],
+    'Redis back empty: the local copies hold',
+  );
+  await until(
+    async () =>
+      (await redis.hget(CUTOFFS_KEY, cutoffField(iss)).catch(() => null)) !== null &&
+      (await redis.exists('banned:ip:203.0.113.7').catch(() => 0)) === 1,
+    'the sidecars re-seed Redis from the list',
+    15_000,
+  );
   t.equal(await redis.hget(CUTOFFS_KEY, cutoffField(iss)), `${cutoff} ${cutoff + DAY}`, 'the cut-off as it was');
   t.ok(await redis.get(seededKey('shop')), 'marked as seeded');
-  t.same(await statuses(oldAlice), ['401 revoked', '401 revoked', '401 revoked', '401 revoked'], 'the pod without the list refuses again, from the re-seeded Redis');
+  t.same(
+    await statuses(oldAlice),
+    ['401 revoked', '401 revoked', '401 revoked', '401 revoked'],
+    'the pod without the list refuses again, from the re-seeded Redis',
+  );
   t.same(await statuses(undefined, '203.0.113.7', '/public/p'), ['403 banned', '403 banned', '403 banned', '403 banned']);
 
   await redis.flushall();
@@ -127,5 +193,9 @@ spec:
   t.match(m, /^sidegate_revocation_copy_age_seconds\{copy="file"\} \d/m, 'file copy age exported');
   t.match(m, /^sidegate_revocation_copy_age_seconds\{copy="redis"\} \d/m, 'redis copy age exported, finite');
   t.match(m, /^sidegate_revocation_list_problems 0$/m);
-  t.match(await (await fetch(`${bare.adminUrl}/metrics`)).text(), /^sidegate_revocation_entries\{kind="issuer"\} 0$/m, 'the bare pod holds no list');
+  t.match(
+    await (await fetch(`${bare.adminUrl}/metrics`)).text(),
+    /^sidegate_revocation_entries\{kind="issuer"\} 0$/m,
+    'the bare pod holds no list',
+  );
 });

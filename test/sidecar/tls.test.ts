@@ -10,16 +10,24 @@ t.test('TLS with ALPN: h2 and http/1.1 on one port', async (t) => {
   const app = await startHttpApp();
   const c = selfSigned();
   const p = await startProxy(app.url, ['--tls-cert', c.certFile, '--tls-key', c.keyFile]);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const port = p.proxy.port;
 
   const h1 = await new Promise<{ alpn: string | false | null; seen: Seen }>((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, path: '/tls1', ca: c.cert, ALPNProtocols: ['http/1.1'] } as import('node:https').RequestOptions, (res) => {
-      let b = '';
-      const alpn = (res.socket as import('node:tls').TLSSocket).alpnProtocol;
-      res.on('data', (d: Buffer) => { b += String(d); });
-      res.on('end', () => resolve({ alpn, seen: JSON.parse(b) as Seen }));
-    });
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, path: '/tls1', ca: c.cert, ALPNProtocols: ['http/1.1'] } as import('node:https').RequestOptions,
+      (res) => {
+        let b = '';
+        const alpn = (res.socket as import('node:tls').TLSSocket).alpnProtocol;
+        res.on('data', (d: Buffer) => {
+          b += String(d);
+        });
+        res.on('end', () => resolve({ alpn, seen: JSON.parse(b) as Seen }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });

@@ -23,11 +23,23 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<S
 
 t.test('on and off', async (t) => {
   t.equal(tracingEnv({}, 's'), undefined, 'off without an exporter or endpoint');
-  t.equal(tracingEnv({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, 's'), undefined, 'none wins over an endpoint');
+  t.equal(
+    tracingEnv({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, 's'),
+    undefined,
+    'none wins over an endpoint',
+  );
   t.equal(tracingEnv({ OTEL_SDK_DISABLED: 'TRUE', OTEL_TRACES_EXPORTER: 'otlp' }, 's'), undefined, 'OTEL_SDK_DISABLED=true turns it off');
-  t.match(tracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, 's'), { exporter: 'otlp', protocol: 'http/protobuf' }, 'an endpoint turns OTLP on, http/protobuf by default');
+  t.match(
+    tracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, 's'),
+    { exporter: 'otlp', protocol: 'http/protobuf' },
+    'an endpoint turns OTLP on, http/protobuf by default',
+  );
   t.match(tracingEnv({ OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'console' }, 's'), { exporter: 'console' });
-  t.match(tracingEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_TRACES_EXPORTER: 'otlp' }, 's'), { protocol: 'http/json' }, 'the TRACES_ variable wins');
+  t.match(
+    tracingEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_TRACES_EXPORTER: 'otlp' }, 's'),
+    { protocol: 'http/json' },
+    'the TRACES_ variable wins',
+  );
   t.equal(tracingEnv({ OTEL_TRACES_EXPORTER: '' }, 's'), undefined, 'an empty value is unset');
 });
 
@@ -68,11 +80,21 @@ t.test('each variable refuses what the specification does not allow, naming itse
   ];
   for (const [name, value, why] of bad) {
     const env = { OTEL_TRACES_EXPORTER: 'otlp', [name]: value };
-    t.throws(() => tracingEnv(env, 's'), { constructor: TracingConfigError, message: new RegExp(`^${name}: .*${why.source}`) }, `${name}=${value}`);
+    t.throws(
+      () => tracingEnv(env, 's'),
+      { constructor: TracingConfigError, message: new RegExp(`^${name}: .*${why.source}`) },
+      `${name}=${value}`,
+    );
   }
   // Every variable of the table takes a valid value (no rule refuses everything).
   const good: Record<string, string> = {
-    bool: 'true', int: '10', ratio: '0.25', url: 'http://c:4318', file, pairs: 'a=1,b=x%20y', string: 'x',
+    bool: 'true',
+    int: '10',
+    ratio: '0.25',
+    url: 'http://c:4318',
+    file,
+    pairs: 'a=1,b=x%20y',
+    string: 'x',
   };
   for (const [name, rule] of Object.entries(TRACE_ENV)) {
     if (name === 'OTEL_SDK_DISABLED' || name === 'OTEL_TRACES_EXPORTER') continue;
@@ -82,12 +104,18 @@ t.test('each variable refuses what the specification does not allow, naming itse
 });
 
 t.test('the CLI refuses a bad value at start-up, exit 2, naming the variable', async (t) => {
-  const proc = spawn(process.execPath, [CLI, 'proxy', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9'], {
-    env: { PATH: process.env.PATH, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuff' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [CLI, 'proxy', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9'],
+    {
+      env: { PATH: process.env.PATH, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuff' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => { stderr += String(d); });
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += String(d);
+  });
   const code = await new Promise<number | null>((r) => proc.once('exit', r));
   t.equal(code, 2);
   t.match(stderr, 'sidegate proxy: OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuff" is not one of http/protobuf, http/json, grpc');
@@ -96,12 +124,19 @@ t.test('the CLI refuses a bad value at start-up, exit 2, naming the variable', a
 t.test('what OTEL_EXPORTER_OTLP_* puts on the wire: protobuf by default, JSON when asked, headers, gzip', async (t) => {
   const app = await startHttpApp();
   const c = await startCapturingCollector();
-  t.teardown(async () => { await app.close(); await c.close(); });
+  t.teardown(async () => {
+    await app.close();
+    await c.close();
+  });
   const cases: [string, Record<string, string>, Record<string, unknown>][] = [
     ['default', {}, { 'content-type': 'application/x-protobuf' }],
     ['http/protobuf', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }, { 'content-type': 'application/x-protobuf' }],
     ['http/json', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, { 'content-type': 'application/json' }],
-    ['headers + gzip', { OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s3cr%20t', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'gzip' }, { 'x-api-key': 's3cr t', 'content-encoding': 'gzip' }],
+    [
+      'headers + gzip',
+      { OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s3cr%20t', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'gzip' },
+      { 'x-api-key': 's3cr t', 'content-encoding': 'gzip' },
+    ],
   ];
   for (const [name, env, want] of cases) {
     const before = c.received.length;
@@ -117,8 +152,13 @@ t.test('what OTEL_EXPORTER_OTLP_* puts on the wire: protobuf by default, JSON wh
 t.test('OTEL_SDK_DISABLED=true exports nothing; OTEL_PROPAGATORS=b3 is what the app receives', async (t) => {
   const app = await startHttpApp();
   const c = await startCapturingCollector();
-  t.teardown(async () => { await app.close(); await c.close(); });
-  const off = await startProxy(app.url, [], { env: { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: c.url, OTEL_BSP_SCHEDULE_DELAY: '20' } });
+  t.teardown(async () => {
+    await app.close();
+    await c.close();
+  });
+  const off = await startProxy(app.url, [], {
+    env: { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: c.url, OTEL_BSP_SCHEDULE_DELAY: '20' },
+  });
   const seen = await get(`${off.url}/x`, { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
   await off.close();
   t.equal(c.received.length, 0, 'nothing exported');
@@ -130,7 +170,11 @@ t.test('OTEL_SDK_DISABLED=true exports nothing; OTEL_PROPAGATORS=b3 is what the 
   t.match(viaB3.headers.b3, /^4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-1$/, 'the app gets a B3 single header in the same trace');
   t.equal(viaB3.headers.traceparent, undefined, 'and no W3C traceparent');
   const w3cOnly = await get(`${b3.url}/x`, { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
-  t.not(String(w3cOnly.headers.b3).split('-')[0], '4bf92f3577b34da6a3ce929d0e0e4736', 'a W3C caller is not continued when only b3 is configured');
+  t.not(
+    String(w3cOnly.headers.b3).split('-')[0],
+    '4bf92f3577b34da6a3ce929d0e0e4736',
+    'a W3C caller is not continued when only b3 is configured',
+  );
 });
 
 t.test('tracing off loads nothing of the SDK; on, it does', async (t) => {

@@ -17,12 +17,22 @@ const newTrace = (): string => randomBytes(16).toString('hex');
 const PARENT = '00f067aa0ba902b7';
 
 let jaeger: Jaeger;
-t.before(async () => { jaeger = await startJaeger(); });
-t.teardown(async () => { await jaeger.close(); });
+t.before(async () => {
+  jaeger = await startJaeger();
+});
+t.teardown(async () => {
+  await jaeger.close();
+});
 
 /** OTEL_* for a sidecar exporting to the suite's Jaeger, flushing every 100 ms. */
 function otel(service: string, more: Record<string, string> = {}): Record<string, string> {
-  return { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttp, OTEL_SERVICE_NAME: service, OTEL_BSP_SCHEDULE_DELAY: '100', ...more };
+  return {
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttp,
+    OTEL_SERVICE_NAME: service,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    ...more,
+  };
 }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -39,7 +49,8 @@ async function spansOf(traceId: string, n: number, ms = 10_000): Promise<JaegerS
 
 const kindOf = (spans: JaegerSpan[], kind: 'server' | 'client', service: string): JaegerSpan => {
   const s = spans.find((x) => tag(x, 'span.kind') === kind && x.process.serviceName === service);
-  if (s === undefined) throw new Error(`no ${kind} span of ${service} in ${JSON.stringify(spans.map((x) => [x.operationName, x.process.serviceName]))}`);
+  if (s === undefined)
+    throw new Error(`no ${kind} span of ${service} in ${JSON.stringify(spans.map((x) => [x.operationName, x.process.serviceName]))}`);
   return s;
 };
 
@@ -57,7 +68,10 @@ spec:
 `,
     env: otel('orders', { OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=orders-7d9f-x2,k8s.namespace.name=shop' }),
   });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
 
   const trace = newTrace();
   const r = await get(`${p.url}/api/items?x=1`, { traceparent: `00-${trace}-${PARENT}-01`, 'user-agent': 'tester/1' });
@@ -71,12 +85,22 @@ spec:
   t.equal(parentOf(appSpan), client.spanID, "the app's own span is a child of the CLIENT span");
   t.equal(server.operationName, 'GET api');
   t.match(Object.fromEntries(server.tags.map((x) => [x.key, x.value])), {
-    'http.request.method': 'GET', 'http.route': 'api', 'http.response.status_code': 200, 'url.path': '/api/items',
-    'url.scheme': 'http', 'client.address': '127.0.0.1', 'user_agent.original': 'tester/1', 'network.protocol.version': '1.1',
+    'http.request.method': 'GET',
+    'http.route': 'api',
+    'http.response.status_code': 200,
+    'url.path': '/api/items',
+    'url.scheme': 'http',
+    'client.address': '127.0.0.1',
+    'user_agent.original': 'tester/1',
+    'network.protocol.version': '1.1',
   });
   t.equal(tag(server, 'error'), undefined, 'a 200 is no error');
   const decision = server.logs.find((l) => l.fields.some((f) => f.key === 'event' && f.value === 'sidegate.ratelimit'));
-  t.equal(decision?.fields.find((f) => f.key === 'decision')?.value, 'allowed', `the rate-limit decision is an event (${eventNames(server).join(', ')})`);
+  t.equal(
+    decision?.fields.find((f) => f.key === 'decision')?.value,
+    'allowed',
+    `the rate-limit decision is an event (${eventNames(server).join(', ')})`,
+  );
   t.equal(tag(client, 'server.port'), app.port);
   const resource = Object.fromEntries(server.process.tags.map((x) => [x.key, x.value]));
   t.match(resource, { 'k8s.pod.name': 'orders-7d9f-x2', 'k8s.namespace.name': 'shop', 'service.version': /\d/ });
@@ -106,7 +130,12 @@ spec:
 `;
   const p = await startProxy(app.url, [], { policy, env: otel('errs') });
   const dead = await startProxy(`http://127.0.0.1:${await freePort()}`, [], { env: otel('errs-dead') });
-  t.teardown(async () => { await p.close(); await dead.close(); await app.close(); await idp.stop(); });
+  t.teardown(async () => {
+    await p.close();
+    await dead.close();
+    await app.close();
+    await idp.stop();
+  });
 
   const cases: [string, string, number, string | undefined][] = [
     ['app 500', `${p.url}/status/500`, 500, undefined],
@@ -126,7 +155,11 @@ spec:
     t.equal(tag(server, 'error'), isError ? true : undefined, `${name}: ${isError ? 'an error' : 'not an error'}`);
     t.equal(tag(server, 'sidegate.error'), code, `${name}: sidegate's code`);
     if (status === 401) t.ok(eventNames(server).includes('sidegate.authenticate'), '401: the authentication decision is an event');
-    if (status === 429) t.ok(eventNames(server).some((e) => e.startsWith('sidegate.rate')), `429: the limit decision is an event (${eventNames(server).join(', ')})`);
+    if (status === 429)
+      t.ok(
+        eventNames(server).some((e) => e.startsWith('sidegate.rate')),
+        `429: the limit decision is an event (${eventNames(server).join(', ')})`,
+      );
   }
   // Ask the token-holding path once too: with a valid token the same route is no error.
   const token = await mint(k, { iss: idp.issuer, aud: 'orders', sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 });
@@ -138,7 +171,10 @@ spec:
 t.test('W3C, B3 single, B3 multi and uber-trace-id callers each continue into one trace with the app', async (t) => {
   const app = await startTracedApp(jaeger.otlpHttp, 'prop-app');
   const p = await startProxy(app.url, [], { env: otel('prop') });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const cases: [string, (trace: string) => Record<string, string>][] = [
     ['w3c', (id) => ({ traceparent: `00-${id}-${PARENT}-01` })],
     ['b3 single', (id) => ({ b3: `${id}-${PARENT}-1` })],
@@ -148,10 +184,18 @@ t.test('W3C, B3 single, B3 multi and uber-trace-id callers each continue into on
   for (const [name, headers] of cases) {
     const trace = newTrace();
     const r = await get(`${p.url}/x`, headers(trace));
-    t.match(JSON.parse(r.body), { traceparent: new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`), b3: null }, `${name}: the app gets a W3C context in the same trace, no stale B3`);
+    t.match(
+      JSON.parse(r.body),
+      { traceparent: new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`), b3: null },
+      `${name}: the app gets a W3C context in the same trace, no stale B3`,
+    );
     const spans = await spansOf(trace, 3);
     t.equal(parentOf(kindOf(spans, 'server', 'prop')), PARENT, `${name}: the sidecar continues the caller`);
-    t.equal(parentOf(kindOf(spans, 'server', 'prop-app')), kindOf(spans, 'client', 'prop').spanID, `${name}: the app is the CLIENT span's child`);
+    t.equal(
+      parentOf(kindOf(spans, 'server', 'prop-app')),
+      kindOf(spans, 'client', 'prop').spanID,
+      `${name}: the app is the CLIENT span's child`,
+    );
   }
 });
 
@@ -159,7 +203,10 @@ t.test("an unsampled caller's decision reaches the app, and the sidecar records 
   const app = await startTracedApp(jaeger.otlpHttp, 'unsampled-app');
   // parentbased_always_on (the default): the caller's flags decide; `always_on` would overrule them.
   const p = await startProxy(app.url, [], { env: otel('unsampled') });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const off = newTrace();
   for (const [name, headers] of [
     ['w3c', { traceparent: `00-${off}-${PARENT}-00` }],
@@ -167,7 +214,11 @@ t.test("an unsampled caller's decision reaches the app, and the sidecar records 
     ['jaeger', { 'uber-trace-id': `${off}:${PARENT}:0:0` }],
   ] as const) {
     const seen = JSON.parse((await get(`${p.url}/x`, headers)).body) as { traceparent: string; b3: string | null };
-    t.match(seen, { traceparent: new RegExp(`^00-${off}-[0-9a-f]{16}-00$`), b3: null }, `${name}: the app is told the trace and that it is not sampled`);
+    t.match(
+      seen,
+      { traceparent: new RegExp(`^00-${off}-[0-9a-f]{16}-00$`), b3: null },
+      `${name}: the app is told the trace and that it is not sampled`,
+    );
     t.not(seen.traceparent.split('-')[2], PARENT, `${name}: the caller's span id is not passed on as if it were the sidecar's`);
   }
   // A sampled trace sent after the unsampled ones: once Jaeger holds it, the batch that would have
@@ -181,8 +232,12 @@ t.test("an unsampled caller's decision reaches the app, and the sidecar records 
 t.test("the caller's baggage reaches the app as it came, W3C or Jaeger's uberctx-", async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url, [], { env: otel('baggage') });
-  t.teardown(async () => { await p.close(); await app.close(); });
-  const seen = async (h: Record<string, string>): Promise<Seen['headers']> => (JSON.parse((await get(`${p.url}/b`, h)).body) as Seen).headers;
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
+  const seen = async (h: Record<string, string>): Promise<Seen['headers']> =>
+    (JSON.parse((await get(`${p.url}/b`, h)).body) as Seen).headers;
   t.equal((await seen({ baggage: 'tenant=acme' })).baggage, 'tenant=acme', 'W3C baggage');
   t.equal((await seen({ 'uberctx-tenant': 'acme' }))['uberctx-tenant'], 'acme', 'Jaeger baggage with no trace header');
   t.equal((await seen({})).baggage, undefined, 'no baggage invented');
@@ -191,7 +246,10 @@ t.test("the caller's baggage reaches the app as it came, W3C or Jaeger's uberctx
 t.test('the sampling ratio holds over 3,000 requests, and the app is told which were sampled', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url, [], { env: otel('ratio', { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }) });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const n = 3000;
   const sampled = new Set<string>();
   for (let i = 0; i < n; i += 25) {
@@ -204,7 +262,11 @@ t.test('the sampling ratio holds over 3,000 requests, and the app is told which 
   // Binomial(3000, 0.1): mean 300, sd ≈ 16.4; ±82 is 5 sd (a false failure about once in 1.7 million runs).
   t.ok(sampled.size > 218 && sampled.size < 382, `${sampled.size} of ${n} sampled`);
   let stored = 0;
-  await until(async () => (stored = (await jaeger.search('ratio', 10_000)).length) >= sampled.size, `${sampled.size} traces in Jaeger`, 15_000);
+  await until(
+    async () => (stored = (await jaeger.search('ratio', 10_000)).length) >= sampled.size,
+    `${sampled.size} traces in Jaeger`,
+    15_000,
+  );
   t.equal(stored, sampled.size, 'Jaeger holds exactly the sampled traces');
   const one = await jaeger.trace([...sampled][0]!);
   t.equal(one.length, 2, 'each sampled trace has its SERVER and CLIENT span');
@@ -224,19 +286,31 @@ t.test('Jaeger killed and restarted under load: requests never wait, drops are c
   const app = await startHttpApp();
   const exportTimeoutMs = 2000;
   const p = await startProxy(app.url, [], {
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: own.otlpHttp, OTEL_SERVICE_NAME: 'crash', OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_EXPORTER_OTLP_TIMEOUT: String(exportTimeoutMs), OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '64' },
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: own.otlpHttp,
+      OTEL_SERVICE_NAME: 'crash',
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      OTEL_EXPORTER_OTLP_TIMEOUT: String(exportTimeoutMs),
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '64',
+    },
   });
-  t.teardown(async () => { await p.close(); await app.close(); await own.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+    await own.close();
+  });
   let slowest = 0;
   let answered = 0;
   const load = async (count: number): Promise<void> => {
     for (let i = 0; i < count; i += 10) {
-      await Promise.all(Array.from({ length: 10 }, async () => {
-        const start = performance.now();
-        const r = await get(`${p.url}/load`);
-        slowest = Math.max(slowest, performance.now() - start);
-        if (r.status === 200) answered++;
-      }));
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const start = performance.now();
+          const r = await get(`${p.url}/load`);
+          slowest = Math.max(slowest, performance.now() - start);
+          if (r.status === 200) answered++;
+        }),
+      );
     }
   };
   await load(200);
@@ -251,14 +325,25 @@ t.test('Jaeger killed and restarted under load: requests never wait, drops are c
   await own.start();
   const after = newTrace();
   let probes = 0;
-  await until(async () => {
-    probes++;
-    await get(`${p.url}/after`, { traceparent: `00-${after}-${PARENT}-01` });
-    return (await own.trace(after)).length >= 2;
-  }, 'export resumes by itself after the restart', 20_000);
+  await until(
+    async () => {
+      probes++;
+      await get(`${p.url}/after`, { traceparent: `00-${after}-${PARENT}-01` });
+      return (await own.trace(after)).length >= 2;
+    },
+    'export resumes by itself after the restart',
+    20_000,
+  );
   // Every span (a SERVER and a CLIENT per request) is either delivered or counted as dropped.
   const total = 2 * (1200 + probes);
-  await until(async () => { const c = await spanCounters(p); return c.exported + c.dropped === total; }, `${total} spans exported or counted as dropped`, 10_000);
+  await until(
+    async () => {
+      const c = await spanCounters(p);
+      return c.exported + c.dropped === total;
+    },
+    `${total} spans exported or counted as dropped`,
+    10_000,
+  );
   const c = await spanCounters(p);
   t.ok(c.dropped > 0 && c.exported > 400, `exported ${c.exported}, dropped ${c.dropped} of ${total}`);
 });

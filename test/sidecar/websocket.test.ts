@@ -14,7 +14,10 @@ function open(url: string): Promise<{ ws: WebSocket; first: string }> {
 t.test('WebSocket upgrade is tunnelled both ways', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const { ws, first } = await open(`ws://127.0.0.1:${p.proxy.port}/ws`);
   t.equal(first, 'hello 127.0.0.1', 'the app saw the forwarding headers on the upgrade');
   const texts: string[] = [];
@@ -23,11 +26,20 @@ t.test('WebSocket upgrade is tunnelled both ways', async (t) => {
     ws.send(`m${i}`);
     texts.push(await reply);
   }
-  t.same(texts, Array.from({ length: 10 }, (_, i) => `echo:m${i}`));
+  t.same(
+    texts,
+    Array.from({ length: 10 }, (_, i) => `echo:m${i}`),
+  );
   const big = Buffer.alloc(256 * 1024, 7);
-  const bin = await new Promise<Buffer>((r) => { ws.once('message', (d) => r(d as Buffer)); ws.send(big, { binary: true }); });
+  const bin = await new Promise<Buffer>((r) => {
+    ws.once('message', (d) => r(d as Buffer));
+    ws.send(big, { binary: true });
+  });
   t.ok(bin.equals(big), 'binary frame of 256 KiB intact');
-  await new Promise<void>((r) => { ws.once('close', () => r()); ws.close(); });
+  await new Promise<void>((r) => {
+    ws.once('close', () => r());
+    ws.close();
+  });
   await new Promise((r) => setTimeout(r, 50));
   const line = p.logs.find((l) => l.msg === 'request' && l.path === '/ws');
   t.equal(line?.status, 101, 'access log records the 101');
@@ -42,7 +54,9 @@ t.test('WebSocket to a dead app answers 503 with the error body', async (t) => {
     const ws = new WebSocket(`ws://127.0.0.1:${p.proxy.port}/ws`);
     ws.on('unexpected-response', (_req, r) => {
       let body = '';
-      r.on('data', (c: Buffer) => { body += String(c); });
+      r.on('data', (c: Buffer) => {
+        body += String(c);
+      });
       r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
     });
     ws.on('error', () => undefined);

@@ -28,10 +28,14 @@ t.test('an unknown tool name is refused', async (t) => {
   t.match(r.err, "no tool named 'nope' in tools/*/go.mod");
 });
 
-t.test('every module\'s tools: the script and the helper read the same names, versions and modules', async (t) => {
+t.test("every module's tools: the script and the helper read the same names, versions and modules", async (t) => {
   const r = run(['--list']);
   t.equal(r.code, 0);
-  t.same(r.out.trim().split('\n'), goTools().map((x) => `${x.name} ${x.version} ${x.module}`), 'same lines, same order');
+  t.same(
+    r.out.trim().split('\n'),
+    goTools().map((x) => `${x.name} ${x.version} ${x.module}`),
+    'same lines, same order',
+  );
   t.notMatch(r.err, /building/, '--list builds nothing');
   const byName = new Map(goTools().map((x) => [x.name, x]));
   t.equal(byName.get('etcd')?.pkg, 'go.etcd.io/etcd/server/v3', 'a `// binary:` comment names a package ending in /v3');
@@ -46,9 +50,14 @@ t.test('not built: the helper names the command; the script without go says go i
   const saved = process.env.SIDEGATE_TOOLS_CACHE;
   process.env.SIDEGATE_TOOLS_CACHE = empty;
   try {
-    t.throws(() => goTool('jaeger'), { message: `jaeger ${toolVersion('jaeger')} is not built: run \`bash scripts/go-tools.sh jaeger\`` }, 'the message names the command');
+    t.throws(
+      () => goTool('jaeger'),
+      { message: `jaeger ${toolVersion('jaeger')} is not built: run \`bash scripts/go-tools.sh jaeger\`` },
+      'the message names the command',
+    );
   } finally {
-    if (saved === undefined) delete process.env.SIDEGATE_TOOLS_CACHE; else process.env.SIDEGATE_TOOLS_CACHE = saved;
+    if (saved === undefined) delete process.env.SIDEGATE_TOOLS_CACHE;
+    else process.env.SIDEGATE_TOOLS_CACHE = saved;
   }
   const r = run(['jaeger'], { PATH: '/usr/bin:/bin', HOME: empty, SIDEGATE_TOOLS_CACHE: empty });
   t.equal(r.code, 1);

@@ -15,12 +15,13 @@ export interface RunResult {
 /** Runs one command; swapped for a recorder in `--dry-run`. */
 export type Runner = (cmd: string, args: readonly string[]) => Promise<RunResult>;
 
-export const execRunner: Runner = (cmd, args) => new Promise((resolve) => {
-  execFile(cmd, [...args], { timeout: 15_000 }, (err, stdout, stderr) => {
-    const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 127;
-    resolve({ code, stdout, stderr: err !== null && stderr === '' ? err.message : stderr });
+export const execRunner: Runner = (cmd, args) =>
+  new Promise((resolve) => {
+    execFile(cmd, [...args], { timeout: 15_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 127;
+      resolve({ code, stdout, stderr: err !== null && stderr === '' ? err.message : stderr });
+    });
   });
-});
 
 export class IptablesError extends Error {
   override readonly name = 'IptablesError';

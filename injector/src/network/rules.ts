@@ -52,9 +52,23 @@ export function chainRules(o: NetworkOptions, family: Family): [string, string[]
   }
   const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
   rules.push(
-    [CHAIN_OUTPUT, ['-m', 'owner', '--uid-owner', String(o.proxyUid), ...comment(`connections of the proxy UID ${o.proxyUid} are never redirected`), '-j', 'RETURN']],
+    [
+      CHAIN_OUTPUT,
+      [
+        '-m',
+        'owner',
+        '--uid-owner',
+        String(o.proxyUid),
+        ...comment(`connections of the proxy UID ${o.proxyUid} are never redirected`),
+        '-j',
+        'RETURN',
+      ],
+    ],
     [CHAIN_OUTPUT, ['-d', loopback, ...comment('loopback calls stay direct'), '-j', 'RETURN']],
-    [CHAIN_OUTPUT, ['-m', 'addrtype', '--dst-type', 'LOCAL', ...comment('calls to the pod address go in like outside traffic'), '-j', CHAIN_INBOUND]],
+    [
+      CHAIN_OUTPUT,
+      ['-m', 'addrtype', '--dst-type', 'LOCAL', ...comment('calls to the pod address go in like outside traffic'), '-j', CHAIN_INBOUND],
+    ],
   );
   return rules;
 }

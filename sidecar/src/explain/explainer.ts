@@ -46,7 +46,13 @@ export interface LimitExplanation {
 
 export interface Explanation {
   readonly policy: { readonly name: string; readonly version: string };
-  readonly request: { readonly method: string; readonly target: string; readonly path: string; readonly clientIp: string; readonly invalid: string | undefined };
+  readonly request: {
+    readonly method: string;
+    readonly target: string;
+    readonly path: string;
+    readonly clientIp: string;
+    readonly invalid: string | undefined;
+  };
   readonly route: string;
   /** off, or what the maintenance stage did: refused, excepted, allowed; `not reached` when refused earlier. */
   readonly maintenance: 'off' | 'refused' | 'excepted' | 'allowed' | 'not reached';
@@ -95,7 +101,11 @@ const roomEverywhere: LimitDecider = {
 };
 
 /** Revocation and bans live in Redis: offline, nothing is revoked and nobody is banned. */
-const nothingRevoked: RevocationStore = { isRevoked: () => Promise.resolve(false), isBanned: () => Promise.resolve(false), cutoff: () => Promise.resolve(undefined) };
+const nothingRevoked: RevocationStore = {
+  isRevoked: () => Promise.resolve(false),
+  isBanned: () => Promise.resolve(false),
+  cutoff: () => Promise.resolve(undefined),
+};
 
 export class Explainer {
   private readonly forwarded = new WeakSet<Exchange>();
@@ -112,21 +122,31 @@ export class Explainer {
     const clock = o.clock ?? systemClock;
     const metrics = new Metrics({ processMetrics: false });
     const auth = new AuthRuntime({
-      metrics, logger: o.log, clock, revocation: nothingRevoked,
+      metrics,
+      logger: o.log,
+      clock,
+      revocation: nothingRevoked,
       keyManagerOptions: o.keySource === undefined ? undefined : { sourceFor: o.keySource },
     });
     const stages = await authStages(auth, policy, o.keysWaitMs ?? 5000);
     const services = { metrics, log: o.log, clock, limiter: roomEverywhere, identity: { namespace: o.namespace, service: o.service } };
     const self: { e?: Explainer } = {};
-    const forward: Handler = (ex) => { self.e!.forwarded.add(ex); return Promise.resolve(); };
+    const forward: Handler = (ex) => {
+      self.e!.forwarded.add(ex);
+      return Promise.resolve();
+    };
     const handler = compose([respond, ...decisionStages(policy, services, stages)], forward);
     return (self.e = new Explainer(policy, handler, auth, clock));
   }
 
   /** True when every provider's keys are loaded (tokens can be verified). */
-  get keysReady(): boolean { return this.auth.ready(); }
+  get keysReady(): boolean {
+    return this.auth.ready();
+  }
 
-  close(): void { this.auth.close(); }
+  close(): void {
+    this.auth.close();
+  }
 
   async explain(req: ExplainRequest): Promise<Explanation> {
     const ex = this.exchange(req);
@@ -138,8 +158,20 @@ export class Explainer {
   private exchange(req: ExplainRequest): Exchange {
     const headers = fieldsToHeaders(req.headers.flat());
     dropConnectionListed(headers, headers.connection);
-    return Exchange.create(req.protocol, req.method, req.target, headers.host ?? '', 'http',
-      headers, req.clientIp, Readable.from([]), false, new RecordingSink(), 'explain', this.clock.monotonic());
+    return Exchange.create(
+      req.protocol,
+      req.method,
+      req.target,
+      headers.host ?? '',
+      'http',
+      headers,
+      req.clientIp,
+      Readable.from([]),
+      false,
+      new RecordingSink(),
+      'explain',
+      this.clock.monotonic(),
+    );
   }
 
   private describe(ex: Exchange, req: ExplainRequest): Explanation {
@@ -153,17 +185,28 @@ export class Explainer {
     const identityHeaders: Record<string, string> = {};
     if (forwarded) {
       for (const pr of p.auth?.providers ?? []) {
-        for (const h of Object.values(pr.forwardClaims)) { const v = ex.headers[h]; if (typeof v === 'string') identityHeaders[h] = v; }
+        for (const h of Object.values(pr.forwardClaims)) {
+          const v = ex.headers[h];
+          if (typeof v === 'string') identityHeaders[h] = v;
+        }
       }
     }
     return {
       policy: { name: p.name, version: p.version },
-      request: { method: ex.method, target: req.target, path: ex.path, clientIp: ex.clientAddress !== '' ? ex.clientAddress : req.clientIp, invalid: ex.invalid },
+      request: {
+        method: ex.method,
+        target: req.target,
+        path: ex.path,
+        clientIp: ex.clientAddress !== '' ? ex.clientAddress : req.clientIp,
+        invalid: ex.invalid,
+      },
       route: ex.routeName,
-      maintenance: p.maintenance?.enabled !== true ? 'off' : typeof note === 'string' ? note as 'refused' | 'excepted' | 'allowed' : 'not reached',
+      maintenance:
+        p.maintenance?.enabled !== true ? 'off' : typeof note === 'string' ? (note as 'refused' | 'excepted' | 'allowed') : 'not reached',
       auth: {
         rule,
-        requires: p.auth === undefined ? 'nothing (no auth section)' : requirement === undefined ? '(not judged)' : requirementText(requirement),
+        requires:
+          p.auth === undefined ? 'nothing (no auth section)' : requirement === undefined ? '(not judged)' : requirementText(requirement),
         result: ex.auth?.result ?? 'not reached',
         provider: ex.auth?.provider,
         reason: ex.auth?.reason,
@@ -173,10 +216,19 @@ export class Explainer {
       limitsReached: forwarded || err?.code === 'SIDEGATE_ERR_RATE_LIMITED' || err?.code === 'SIDEGATE_ERR_RATE_LIMIT_UNAVAILABLE',
       limits: (ex.limitKeys ?? []).map((it) => {
         const spec = p.rateLimits.find((l) => l.name === it.spec.name)!;
-        const values = keyMaterial(spec.key, ex, p.clientAddress.trustedHops).split('\n').slice(0, -1).map((l) => JSON.parse(l) as unknown);
+        const values = keyMaterial(spec.key, ex, p.clientAddress.trustedHops)
+          .split('\n')
+          .slice(0, -1)
+          .map((l) => JSON.parse(l) as unknown);
         return {
-          name: spec.name, key: it.key, mode: spec.mode,
-          parts: spec.key.map((k, i) => ({ part: k.kind === 'claim' || k.kind === 'header' ? `${k.kind}:${k.name}` : k.kind === 'constant' ? `constant:${k.value}` : k.kind, value: values[i] })),
+          name: spec.name,
+          key: it.key,
+          mode: spec.mode,
+          parts: spec.key.map((k, i) => ({
+            part:
+              k.kind === 'claim' || k.kind === 'header' ? `${k.kind}:${k.name}` : k.kind === 'constant' ? `constant:${k.value}` : k.kind,
+            value: values[i],
+          })),
           limit: `${spec.requests} per ${spec.perMs} ms, burst ${spec.burst}, cost ${spec.cost}`,
         };
       }),
@@ -199,13 +251,17 @@ export function requirementText(r: Requirement): string {
   if (r.kind === 'none') return 'none (no token needed)';
   const parts = [r.kind === 'providers' ? `a valid token from ${r.providers.join(' or ')}` : 'a valid token from any provider'];
   for (const c of r.claims) parts.push(`claim ${c.claim} one of [${c.anyOf.join(', ')}]`);
-  if (r.tenant !== undefined) parts.push(`claim ${r.tenant.claim} equal to ${r.tenant.header !== undefined ? `header ${r.tenant.header}` : `path segment ${r.tenant.pathSegment}`}`);
+  if (r.tenant !== undefined)
+    parts.push(
+      `claim ${r.tenant.claim} equal to ${r.tenant.header !== undefined ? `header ${r.tenant.header}` : `path segment ${r.tenant.pathSegment}`}`,
+    );
   return parts.join(', ');
 }
 
 function stringHeaders(h: OutgoingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined && k !== 'content-length') out[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  for (const [k, v] of Object.entries(h))
+    if (v !== undefined && k !== 'content-length') out[k] = Array.isArray(v) ? v.join(', ') : String(v);
   return out;
 }
 
@@ -222,9 +278,19 @@ class RecordingSink implements ResponseSink {
     this.headers = headers;
     if (endStream) this.closed = true;
   }
-  write(): boolean { return true; }
-  onDrain(): void { /* never full */ }
-  end(): void { this.closed = true; }
-  abort(): void { this.closed = true; }
-  onClose(): void { /* nothing to release */ }
+  write(): boolean {
+    return true;
+  }
+  onDrain(): void {
+    /* never full */
+  }
+  end(): void {
+    this.closed = true;
+  }
+  abort(): void {
+    this.closed = true;
+  }
+  onClose(): void {
+    /* nothing to release */
+  }
 }

@@ -36,7 +36,11 @@ export function offlineToken(token: string): OfflineToken | undefined {
   return { token: `${input}.${signature.toString('base64url')}`, keySource: () => source };
 }
 
-interface MadeKey { readonly jwk: Jwk; readonly secret: boolean; sign(data: Buffer): Buffer }
+interface MadeKey {
+  readonly jwk: Jwk;
+  readonly secret: boolean;
+  sign(data: Buffer): Buffer;
+}
 
 function asymmetric(pair: { privateKey: KeyObject; publicKey: KeyObject }, signer: (data: Buffer, key: KeyObject) => Buffer): MadeKey {
   return { jwk: pair.publicKey.export({ format: 'jwk' }), secret: false, sign: (d) => signer(d, pair.privateKey) };
@@ -53,12 +57,13 @@ function makeKey(alg: string, signatureBytes: number): MadeKey | undefined {
     // The same modulus size as the signer's, so the token keeps its length (maxTokenSize).
     const modulusLength = Math.max(2048, signatureBytes * 8);
     const pss = alg.startsWith('PS');
-    return asymmetric(generateKeyPairSync('rsa', { modulusLength }), (d, key) => sign(hash, d, pss
-      ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(bits) / 8 }
-      : key));
+    return asymmetric(generateKeyPairSync('rsa', { modulusLength }), (d, key) =>
+      sign(hash, d, pss ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(bits) / 8 } : key),
+    );
   }
   const curve = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg];
-  if (curve !== undefined) return asymmetric(generateKeyPairSync('ec', { namedCurve: curve }), (d, key) => sign(hash, d, { key, dsaEncoding: 'ieee-p1363' }));
+  if (curve !== undefined)
+    return asymmetric(generateKeyPairSync('ec', { namedCurve: curve }), (d, key) => sign(hash, d, { key, dsaEncoding: 'ieee-p1363' }));
   if (alg === 'EdDSA') {
     const pair = signatureBytes === 114 ? generateKeyPairSync('ed448') : generateKeyPairSync('ed25519');
     return asymmetric(pair, (d, key) => sign(null, d, key));

@@ -18,6 +18,9 @@ export async function bind(server: Server, host: string, port: number): Promise<
 function listenOnce(server: Server, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port, backlog: 1024 }, () => { server.off('error', reject); resolve(); });
+    server.listen({ host, port, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
 }

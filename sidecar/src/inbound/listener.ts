@@ -39,16 +39,28 @@ export class InboundListener {
   private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
 
-  constructor(private readonly opts: ListenerOptions, private readonly ctx: FrontContext) {
+  constructor(
+    private readonly opts: ListenerOptions,
+    private readonly ctx: FrontContext,
+  ) {
     this.h1Host = {
-      ctx, refusals: REFUSALS, maxHeaderSize: opts.maxHeaderSize,
+      ctx,
+      refusals: REFUSALS,
+      maxHeaderSize: opts.maxHeaderSize,
       clientError: (reason) => opts.metrics.clientErrors.inc({ reason }),
-      closed: (c) => { this.h1.delete(c); },
+      closed: (c) => {
+        this.h1.delete(c);
+      },
     };
     this.h2Host = {
-      ctx, refusals: REFUSALS, maxHeaderSize: opts.maxHeaderSize, maxConcurrentStreams: opts.maxConcurrentStreams,
+      ctx,
+      refusals: REFUSALS,
+      maxHeaderSize: opts.maxHeaderSize,
+      maxConcurrentStreams: opts.maxConcurrentStreams,
       clientError: (reason) => opts.metrics.clientErrors.inc({ reason }),
-      closed: (c) => { this.h2own.delete(c); },
+      closed: (c) => {
+        this.h2own.delete(c);
+      },
       internalError: (err) => opts.log.error({ err }, 'HTTP/2 connection failed on an internal error'),
     };
     // HTTP/1.1 deadlines (headers, whole request, idle) are checked here for every connection at
@@ -57,15 +69,27 @@ export class InboundListener {
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, Math.floor(opts.headersTimeoutMs / 4))));
     this.sweeper.unref();
     this.tcp = opts.tls
-      ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, ALPNProtocols: ['h2', 'http/1.1'], minVersion: 'TLSv1.2', handshakeTimeout: opts.headersTimeoutMs },
-        (s) => this.onTlsSocket(s))
+      ? createTlsServer(
+          {
+            cert: opts.tls.cert,
+            key: opts.tls.key,
+            ALPNProtocols: ['h2', 'http/1.1'],
+            minVersion: 'TLSv1.2',
+            handshakeTimeout: opts.headersTimeoutMs,
+          },
+          (s) => this.onTlsSocket(s),
+        )
       : createTcpServer({ noDelay: true }, (s) => this.onCleartextSocket(s));
     this.tcp.on('error', (err) => opts.log.error({ err }, 'inbound listener error'));
   }
 
-  listen(): Promise<AddressInfo> { return bind(this.tcp, this.opts.host, this.opts.port); }
+  listen(): Promise<AddressInfo> {
+    return bind(this.tcp, this.opts.host, this.opts.port);
+  }
 
-  get openConnections(): number { return this.sockets.size; }
+  get openConnections(): number {
+    return this.sockets.size;
+  }
 
   /** Drain step: refuse new connections, GOAWAY every HTTP/2 session, close idle HTTP/1.1 ones. */
   stopAccepting(): Promise<void> {
@@ -105,11 +129,17 @@ export class InboundListener {
     this.sockets.add(socket);
     const g = this.opts.metrics.connections.labels(protocol);
     g.inc();
-    socket.once('close', () => { this.sockets.delete(socket); g.dec(); });
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      g.dec();
+    });
   }
 
   private onCleartextSocket(socket: Socket): void {
-    if (!this.accepting) { socket.destroy(); return; }
+    if (!this.accepting) {
+      socket.destroy();
+      return;
+    }
     // A connection that never sends a byte is cut like a slow header sender.
     socket.setTimeout(this.opts.headersTimeoutMs, () => this.cut(socket, 'idle_before_request'));
     let buf: Buffer | undefined;
@@ -129,7 +159,10 @@ export class InboundListener {
   }
 
   private onTlsSocket(socket: TLSSocket): void {
-    if (!this.accepting) { socket.destroy(); return; }
+    if (!this.accepting) {
+      socket.destroy();
+      return;
+    }
     socket.on('error', () => socket.destroy());
     this.handOver(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1');
   }

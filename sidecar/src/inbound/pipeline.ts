@@ -74,7 +74,14 @@ export function decisionStages(policy: CompiledPolicy, s: DecisionServices, auth
     // refused before they cost Redis work. Built per policy version by AuthRuntime (keys outlive it).
     auth.authenticate,
     // Before the breaker: traffic over its limit never counts as load on the app.
-    rateLimit(policy.rateLimits, { limiter: s.limiter, metrics: s.metrics, logger: s.log, clock: s.clock, identity: s.identity, trustedHops: policy.clientAddress.trustedHops }),
+    rateLimit(policy.rateLimits, {
+      limiter: s.limiter,
+      metrics: s.metrics,
+      logger: s.log,
+      clock: s.clock,
+      identity: s.identity,
+      trustedHops: policy.clientAddress.trustedHops,
+    }),
   ];
 }
 

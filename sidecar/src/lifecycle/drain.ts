@@ -33,9 +33,13 @@ export class Drainer {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  get draining(): boolean { return this.phase !== 'serving'; }
+  get draining(): boolean {
+    return this.phase !== 'serving';
+  }
   /** True once new connections are refused. */
-  get stopping(): boolean { return this.phase === 'stopping' || this.phase === 'done'; }
+  get stopping(): boolean {
+    return this.phase === 'stopping' || this.phase === 'done';
+  }
 
   start(withDelay: boolean): Promise<{ forced: boolean }> {
     this.running ??= this.run(withDelay);
@@ -52,7 +56,11 @@ export class Drainer {
     for (;;) {
       const b = this.target.busy();
       if (b.inflight === 0 && b.connections === 0) break;
-      if (this.clock.monotonic() >= deadline) { forced = true; this.target.destroyAll(); break; }
+      if (this.clock.monotonic() >= deadline) {
+        forced = true;
+        this.target.destroyAll();
+        break;
+      }
       this.target.closeIdle();
       await sleepOn(this.clock, POLL_MS);
     }

@@ -25,7 +25,9 @@ export const EMBEDDER_TICK_MS = 10_000;
  * The timer is unref'd: it never keeps a process alive. Returns what stops it.
  */
 export function keepMemoryReducerWorking(periodMs = EMBEDDER_TICK_MS): () => void {
-  const tick = (): void => { new Script('0'); };
+  const tick = (): void => {
+    new Script('0');
+  };
   tick();
   const timer = setInterval(tick, periodMs);
   timer.unref();

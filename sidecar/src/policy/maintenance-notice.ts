@@ -29,7 +29,10 @@ export class MaintenanceNotice {
     this.deps.metrics.maintenanceActive.set(on ? 1 : 0);
     if (!on) {
       if (this.since !== undefined) {
-        this.deps.log.info({ maintenance: false, on_for_s: this.onForSeconds(), policy: policy?.name, version: policy?.version }, 'maintenance mode off: requests reach the app again');
+        this.deps.log.info(
+          { maintenance: false, on_for_s: this.onForSeconds(), policy: policy?.name, version: policy?.version },
+          'maintenance mode off: requests reach the app again',
+        );
       }
       this.since = undefined;
       this.settings = '';
@@ -42,8 +45,10 @@ export class MaintenanceNotice {
     const first = this.since === undefined;
     this.since ??= this.deps.clock.monotonic();
     this.settings = settings.key;
-    this.deps.log.warn({ maintenance: true, ...settings.fields, policy: policy?.name, version: policy?.version },
-      first ? 'maintenance mode on: requests are answered 503 SIDEGATE_ERR_MAINTENANCE' : 'maintenance mode settings changed');
+    this.deps.log.warn(
+      { maintenance: true, ...settings.fields, policy: policy?.name, version: policy?.version },
+      first ? 'maintenance mode on: requests are answered 503 SIDEGATE_ERR_MAINTENANCE' : 'maintenance mode settings changed',
+    );
     if (this.timer === undefined && this.reminderMs > 0) {
       this.timer = setInterval(() => this.remind(), this.reminderMs);
       this.timer.unref();

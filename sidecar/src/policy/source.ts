@@ -8,7 +8,10 @@ import type { Metrics } from '../telemetry/metrics.js';
 
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
-  constructor(readonly source: string, readonly problems: readonly PolicyProblem[]) {
+  constructor(
+    readonly source: string,
+    readonly problems: readonly PolicyProblem[],
+  ) {
     super(`invalid policy (${source}):\n${problems.map((p) => `  ${source}: ${p.path || '/'}: ${p.message}`).join('\n')}`);
   }
 }
@@ -39,10 +42,14 @@ export class PolicySource {
 
   constructor(private readonly opts: PolicySourceOptions) {}
 
-  get policy(): CompiledPolicy | undefined { return this.current; }
+  get policy(): CompiledPolicy | undefined {
+    return this.current;
+  }
 
   /** True once a valid policy is in force. */
-  get loaded(): boolean { return this.current !== undefined; }
+  get loaded(): boolean {
+    return this.current !== undefined;
+  }
 
   /**
    * First load. A policy file that does not exist yet (an optional ConfigMap volume before the
@@ -65,7 +72,9 @@ export class PolicySource {
   watch(onChange: (p: CompiledPolicy) => void): void {
     const file = this.opts.file;
     if (file === undefined) return;
-    this.unwatch = watchFile(file, this.opts.pollMs ?? 2000, () => { this.reloading = this.reloading.then(() => this.reload(onChange)); });
+    this.unwatch = watchFile(file, this.opts.pollMs ?? 2000, () => {
+      this.reloading = this.reloading.then(() => this.reload(onChange));
+    });
   }
 
   close(): void {
@@ -76,7 +85,9 @@ export class PolicySource {
     const file = this.opts.file!;
     let hash: string;
     try {
-      hash = createHash('sha256').update(await readFile(file)).digest('hex');
+      hash = createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex');
     } catch (err) {
       if (this.lastFileHash !== 'missing') {
         this.lastFileHash = 'missing';
@@ -87,7 +98,10 @@ export class PolicySource {
     if (hash === this.lastFileHash) return;
     this.lastFileHash = hash;
     const r = await this.compile();
-    if (!r.ok) { this.fail(r.source, r.problems); return; }
+    if (!r.ok) {
+      this.fail(r.source, r.problems);
+      return;
+    }
     if (r.policy.version === this.current?.version) return;
     this.apply(r.policy);
     this.opts.metrics.policyReloads.inc();
@@ -106,7 +120,9 @@ export class PolicySource {
     this.opts.metrics.policyInfo.set({ name: p.name, version: p.version }, 1);
   }
 
-  private async compile(): Promise<{ ok: true; policy: CompiledPolicy } | { ok: false; source: string; problems: readonly PolicyProblem[] }> {
+  private async compile(): Promise<
+    { ok: true; policy: CompiledPolicy } | { ok: false; source: string; problems: readonly PolicyProblem[] }
+  > {
     const { file, defaults, overlay } = this.opts;
     const defaultsDoc = parseJson(defaults, 'SIDEGATE_POLICY_DEFAULTS');
     if (!defaultsDoc.ok) return { ok: false, source: 'SIDEGATE_POLICY_DEFAULTS', problems: defaultsDoc.problems };
@@ -119,7 +135,13 @@ export class PolicySource {
       const loaded = await loadPolicyFile(file);
       if (!loaded.ok) return { ok: false, source: file, problems: loaded.problems };
       if (this.lastFileHash === '' || this.lastFileHash === 'missing') {
-        try { this.lastFileHash = createHash('sha256').update(await readFile(file)).digest('hex'); } catch { /* raced with a swap */ }
+        try {
+          this.lastFileHash = createHash('sha256')
+            .update(await readFile(file))
+            .digest('hex');
+        } catch {
+          /* raced with a swap */
+        }
       }
       base = defaultsDoc.doc === undefined ? loaded.doc : mergePolicyDocuments(base, loaded.doc);
     }
@@ -129,12 +151,19 @@ export class PolicySource {
 }
 
 async function exists(file: string): Promise<boolean> {
-  try { await access(file); return true; } catch { return false; }
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function parseJson(s: string | undefined, where: string): { ok: true; doc: unknown } | { ok: false; problems: PolicyProblem[] } {
   if (s === undefined || s.trim() === '') return { ok: true, doc: undefined };
-  try { return { ok: true, doc: JSON.parse(s) as unknown }; } catch (err) {
+  try {
+    return { ok: true, doc: JSON.parse(s) as unknown };
+  } catch (err) {
     return { ok: false, problems: [{ path: '', message: `${where} is not valid JSON: ${(err as Error).message}` }] };
   }
 }

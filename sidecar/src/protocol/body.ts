@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 
-function ignore(): void { /* see RequestBody */ }
+function ignore(): void {
+  /* see RequestBody */
+}
 
 /** Flow control toward the connection the body is read from. */
 export interface BodySource {
@@ -23,7 +25,9 @@ export class RequestBody extends Readable {
     this.on('error', ignore);
   }
 
-  override _read(): void { this.source.bodyWanted(); }
+  override _read(): void {
+    this.source.bodyWanted();
+  }
 
   /** A chunk from the parser. */
   chunk(b: Buffer): void {
@@ -33,6 +37,10 @@ export class RequestBody extends Readable {
 }
 
 /** The body of every request without one: already ended, shared, never read by anyone. */
-export const EMPTY_BODY: Readable = new Readable({ read() { /* nothing to read */ } });
+export const EMPTY_BODY: Readable = new Readable({
+  read() {
+    /* nothing to read */
+  },
+});
 EMPTY_BODY.push(null);
 EMPTY_BODY.resume();

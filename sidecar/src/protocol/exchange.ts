@@ -121,8 +121,21 @@ export class Exchange {
     start: number,
   ): Exchange {
     const q = target.indexOf('?');
-    const ex = new Exchange(protocol, method, target, q < 0 ? target : target.slice(0, q), authority, scheme, headers,
-      remoteAddress, body, hasBody, sink, requestIdFrom(requestId), start);
+    const ex = new Exchange(
+      protocol,
+      method,
+      target,
+      q < 0 ? target : target.slice(0, q),
+      authority,
+      scheme,
+      headers,
+      remoteAddress,
+      body,
+      hasBody,
+      sink,
+      requestIdFrom(requestId),
+      start,
+    );
     const t = requestTarget(method, target, protocol === 'h2');
     if (t.ok) {
       ex.target = t.target;

@@ -79,12 +79,19 @@ export function overrideMethods(method: string, headers: IncomingHttpHeaders, ta
  */
 function namesParam(name: string): boolean {
   if (name === PARAM) return true;
-  const php = name.replace(/^ +/, '').replace(/[. ]/g, '_').replace(/\[(?![^\]]*\])/, '_');
+  const php = name
+    .replace(/^ +/, '')
+    .replace(/[. ]/g, '_')
+    .replace(/\[(?![^\]]*\])/, '_');
   return php === PARAM;
 }
 
 /** A query component as `application/x-www-form-urlencoded` parsers decode it (as sent if malformed, as `qs` does). */
 function decode(s: string): string {
   if (!s.includes('%') && !s.includes('+')) return s;
-  try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return s; }
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
 }

@@ -18,6 +18,5 @@ export interface ResendCandidate {
  * connection was refused (the policy's `upstream.retry`, with backoff, each try a breaker outcome).
  */
 export function resendable(req: ResendCandidate): boolean {
-  return !req.hasBody && req.upgrade === undefined && IDEMPOTENT_METHODS.has(req.method)
-    && !req.sink.headersSent && !req.sink.closed;
+  return !req.hasBody && req.upgrade === undefined && IDEMPOTENT_METHODS.has(req.method) && !req.sink.headersSent && !req.sink.closed;
 }

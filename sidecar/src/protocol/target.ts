@@ -21,19 +21,19 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 export type RequestTarget =
   | {
-    readonly ok: true;
-    /** The path rules match: dot segments resolved, slashes merged, `;params` removed from segments. */
-    readonly path: string;
-    /** What the app receives: the normalised path (parameters kept) and the query as sent. */
-    readonly target: string;
-    /** The authority of an absolute-form target (HTTP/1.1 only), which wins over Host (RFC 9112 §3.2.2). */
-    readonly authority: string | undefined;
-    /**
-     * The normalised path with its `;parameters`, when it has any: apps other than servlet
-     * containers route on it, so the policy must reach the same verdict for it as for `path`.
-     */
-    readonly paramPath?: string | undefined;
-  }
+      readonly ok: true;
+      /** The path rules match: dot segments resolved, slashes merged, `;params` removed from segments. */
+      readonly path: string;
+      /** What the app receives: the normalised path (parameters kept) and the query as sent. */
+      readonly target: string;
+      /** The authority of an absolute-form target (HTTP/1.1 only), which wins over Host (RFC 9112 §3.2.2). */
+      readonly authority: string | undefined;
+      /**
+       * The normalised path with its `;parameters`, when it has any: apps other than servlet
+       * containers route on it, so the policy must reach the same verdict for it as for `path`.
+       */
+      readonly paramPath?: string | undefined;
+    }
   | { readonly ok: false; readonly reason: string };
 
 /**
@@ -42,7 +42,11 @@ export type RequestTarget =
  */
 export function requestTarget(method: string, raw: string, h2: boolean): RequestTarget {
   if (!KNOWN_METHODS.has(method)) {
-    return { ok: false, reason: method === 'CONNECT' ? 'CONNECT is not supported: sidegate is not a forward proxy' : 'unknown method (methods are case-sensitive)' };
+    return {
+      ok: false,
+      reason:
+        method === 'CONNECT' ? 'CONNECT is not supported: sidegate is not a forward proxy' : 'unknown method (methods are case-sensitive)',
+    };
   }
   // Visible ASCII only: what llhttp accepts in an HTTP/1.1 request line, so HTTP/2 cannot carry a
   // space, tab, DEL or 8-bit byte into the request line sent to an HTTP/1.1 app.
@@ -53,7 +57,9 @@ export function requestTarget(method: string, raw: string, h2: boolean): Request
     if (c === 0x23) return { ok: false, reason: 'fragment (#) in the request target' };
   }
   if (raw === '*') {
-    return method === 'OPTIONS' ? { ok: true, path: '*', target: '*', authority: undefined } : { ok: false, reason: 'asterisk-form target without OPTIONS' };
+    return method === 'OPTIONS'
+      ? { ok: true, path: '*', target: '*', authority: undefined }
+      : { ok: false, reason: 'asterisk-form target without OPTIONS' };
   }
   let t = raw;
   let authority: string | undefined;
@@ -79,7 +85,9 @@ export function validAuthority(a: string): boolean {
   return a.length <= 255 && AUTHORITY.test(a);
 }
 
-type Normalized = { readonly ok: true; readonly path: string; readonly target: string; readonly paramPath?: string } | { readonly ok: false; readonly reason: string };
+type Normalized =
+  | { readonly ok: true; readonly path: string; readonly target: string; readonly paramPath?: string }
+  | { readonly ok: false; readonly reason: string };
 
 /**
  * Normalise an origin-form target: percent-decode unreserved characters, upper-case other escapes,
@@ -99,7 +107,11 @@ export function normalizePath(t: string): Normalized {
   // still receives the parameters (matrix parameters, jsessionid).
   if (!resolved.includes(';')) return { ok: true, path: resolved, target: q < 0 ? resolved : resolved + t.slice(q) };
   // A segment that was only a parameter (`/;x/admin`) leaves an empty one: merged, as Tomcat does.
-  const path = resolved.split('/').map((seg) => seg.split(';', 1)[0]).join('/').replace(/\/{2,}/g, '/');
+  const path = resolved
+    .split('/')
+    .map((seg) => seg.split(';', 1)[0])
+    .join('/')
+    .replace(/\/{2,}/g, '/');
   return { ok: true, path, target: q < 0 ? resolved : resolved + t.slice(q), paramPath: resolved };
 }
 
@@ -108,7 +120,10 @@ function decodeUnreserved(p: string): string | undefined {
   let out = '';
   for (let i = 0; i < p.length; i++) {
     const c = p[i]!;
-    if (c !== '%') { out += c; continue; }
+    if (c !== '%') {
+      out += c;
+      continue;
+    }
     const hex = p.slice(i + 1, i + 3);
     if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return undefined;
     const ch = String.fromCharCode(parseInt(hex, 16));
@@ -124,8 +139,15 @@ function resolveDots(p: string): string {
   for (let i = 1; i < segs.length; i++) {
     const s = segs[i]!;
     if (s === '' && i < segs.length - 1) continue; // merge repeated slashes
-    if (s === '.') { if (i === segs.length - 1) out.push(''); continue; }
-    if (s === '..') { out.pop(); if (i === segs.length - 1) out.push(''); continue; }
+    if (s === '.') {
+      if (i === segs.length - 1) out.push('');
+      continue;
+    }
+    if (s === '..') {
+      out.pop();
+      if (i === segs.length - 1) out.push('');
+      continue;
+    }
     out.push(s);
   }
   return `/${out.join('/')}`;

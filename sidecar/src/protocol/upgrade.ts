@@ -3,7 +3,10 @@
  * case-insensitively), lowercased, empty entries dropped.
  */
 export function upgradeTokens(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
+  return (value ?? '')
+    .split(',')
+    .map((p) => p.trim().toLowerCase())
+    .filter((p) => p !== '');
 }
 
 /** The protocol an app's 101 names must be one the client offered (RFC 9110 §7.8). */

@@ -13,7 +13,11 @@ export type RedisFailureKind =
 
 export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError';
-  constructor(readonly kind: RedisFailureKind, readonly op: string, cause?: unknown) {
+  constructor(
+    readonly kind: RedisFailureKind,
+    readonly op: string,
+    cause?: unknown,
+  ) {
     super(`redis ${op}: ${kind}`, { cause });
   }
 }
@@ -34,8 +38,20 @@ export function withBudget<T>(p: Promise<T>, ms: number, op: string, clock: Cloc
       });
     });
     p.then(
-      (v) => { if (!settled) { settled = true; cancel(); resolve(v); } },
-      (e: unknown) => { if (!settled) { settled = true; cancel(); reject(e instanceof Error ? e : new Error(String(e))); } },
+      (v) => {
+        if (!settled) {
+          settled = true;
+          cancel();
+          resolve(v);
+        }
+      },
+      (e: unknown) => {
+        if (!settled) {
+          settled = true;
+          cancel();
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      },
     );
   });
 }

@@ -73,7 +73,10 @@ export function createRedisClient(config: RedisConfig, opts: ClientOptions = {})
         retryDelayOnClusterDown: 50,
         redisOptions: { ...rest, ...(tls ? { tls } : {}) },
       };
-      return new Cluster(t.nodes.map((n) => ({ host: n.host, port: n.port })), clusterOpts);
+      return new Cluster(
+        t.nodes.map((n) => ({ host: n.host, port: n.port })),
+        clusterOpts,
+      );
     }
   }
 }

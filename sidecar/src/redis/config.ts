@@ -13,7 +13,10 @@ import { Secret } from './secret.js';
  * up in `ps`, manifests and logs); a password in the URL still works and is still never logged.
  */
 
-export interface HostPort { readonly host: string; readonly port: number }
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
 
 export type RedisTopology =
   | { readonly kind: 'standalone'; readonly node: HostPort; readonly db: number }
@@ -50,7 +53,11 @@ const readUtf8: ReadFile = (p) => readFileSync(p, 'utf8');
  * SIDEGATE_REDIS_TLS=true, SIDEGATE_REDIS_TLS_CA_FILE, SIDEGATE_REDIS_TLS_CERT_FILE,
  * SIDEGATE_REDIS_TLS_KEY_FILE, SIDEGATE_REDIS_TLS_SERVER_NAME, SIDEGATE_REDIS_TLS_INSECURE=true.
  */
-export function loadRedisConfig(url: string, env: Readonly<Record<string, string | undefined>>, readFile: ReadFile = readUtf8): RedisConfig {
+export function loadRedisConfig(
+  url: string,
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: ReadFile = readUtf8,
+): RedisConfig {
   const u = parseRedisUrl(url);
   const username = nonEmpty(env.SIDEGATE_REDIS_USERNAME) ?? u.username;
   const password = secretFrom(env, 'SIDEGATE_REDIS_PASSWORD', readFile) ?? u.password;
@@ -59,16 +66,22 @@ export function loadRedisConfig(url: string, env: Readonly<Record<string, string
   const file = (name: string): string | undefined => {
     const p = nonEmpty(env[name]);
     if (p === undefined) return undefined;
-    try { return readFile(p); } catch (err) { throw new RedisConfigError(`${name}: cannot read ${p}: ${(err as Error).message}`); }
+    try {
+      return readFile(p);
+    } catch (err) {
+      throw new RedisConfigError(`${name}: cannot read ${p}: ${(err as Error).message}`);
+    }
   };
   const keyPem = file('SIDEGATE_REDIS_TLS_KEY_FILE');
-  const tls: RedisTls | undefined = tlsOn ? Object.freeze({
-    ca: file('SIDEGATE_REDIS_TLS_CA_FILE'),
-    cert: file('SIDEGATE_REDIS_TLS_CERT_FILE'),
-    key: keyPem === undefined ? undefined : new Secret(keyPem),
-    servername: nonEmpty(env.SIDEGATE_REDIS_TLS_SERVER_NAME),
-    rejectUnauthorized: !flag(env, 'SIDEGATE_REDIS_TLS_INSECURE'),
-  }) : undefined;
+  const tls: RedisTls | undefined = tlsOn
+    ? Object.freeze({
+        ca: file('SIDEGATE_REDIS_TLS_CA_FILE'),
+        cert: file('SIDEGATE_REDIS_TLS_CERT_FILE'),
+        key: keyPem === undefined ? undefined : new Secret(keyPem),
+        servername: nonEmpty(env.SIDEGATE_REDIS_TLS_SERVER_NAME),
+        rejectUnauthorized: !flag(env, 'SIDEGATE_REDIS_TLS_INSECURE'),
+      })
+    : undefined;
   return Object.freeze({ topology: u.topology, username, password, sentinelPassword, tls });
 }
 
@@ -93,7 +106,10 @@ export function parseRedisUrl(url: string): ParsedUrl {
   const userinfo = s !== null && at >= s[0].length ? trimmed.slice(s[0].length, at) : undefined;
   const m = s === null ? null : REST_RE.exec(trimmed.slice(userinfo === undefined ? s[0].length : at + 1));
   // Never echoed: a URL that does not parse may hold a password anywhere in it.
-  if (s === null || m === null) throw new RedisConfigError(`not a Redis URL${s === null ? '' : ` after ${s[0]}`} (expected redis://, rediss://, redis+sentinel:// or redis+cluster://, then host:port[,host:port][/db]; credentials in SIDEGATE_REDIS_PASSWORD)`);
+  if (s === null || m === null)
+    throw new RedisConfigError(
+      `not a Redis URL${s === null ? '' : ` after ${s[0]}`} (expected redis://, rediss://, redis+sentinel:// or redis+cluster://, then host:port[,host:port][/db]; credentials in SIDEGATE_REDIS_PASSWORD)`,
+    );
   const [, scheme, variant] = s;
   const [, hostList, path] = m;
   let username: string | undefined;
@@ -109,13 +125,15 @@ export function parseRedisUrl(url: string): ParsedUrl {
   let topology: RedisTopology;
   if (variant === '+sentinel') {
     const [masterName, db] = segments;
-    if (masterName === undefined) throw new RedisConfigError('a redis+sentinel:// URL needs the master name as its path: redis+sentinel://host:26379/mymaster');
+    if (masterName === undefined)
+      throw new RedisConfigError('a redis+sentinel:// URL needs the master name as its path: redis+sentinel://host:26379/mymaster');
     topology = { kind: 'sentinel', sentinels: hosts, masterName: decodeURIComponent(masterName), db: parseDb(db) };
   } else if (variant === '+cluster') {
     if (segments.length > 0) throw new RedisConfigError('a redis+cluster:// URL takes no path (Cluster has no databases)');
     topology = { kind: 'cluster', nodes: hosts };
   } else {
-    if (hosts.length !== 1) throw new RedisConfigError('a redis:// URL names one host; use redis+sentinel:// or redis+cluster:// for several');
+    if (hosts.length !== 1)
+      throw new RedisConfigError('a redis:// URL names one host; use redis+sentinel:// or redis+cluster:// for several');
     topology = { kind: 'standalone', node: hosts[0]!, db: parseDb(segments[0]) };
   }
   return { topology, tls: scheme === 'rediss', username, password };
@@ -143,7 +161,11 @@ function secretFrom(env: Readonly<Record<string, string | undefined>>, name: str
   if (direct !== undefined && direct !== '' && path !== undefined) throw new RedisConfigError(`set ${name} or ${name}_FILE, not both`);
   if (path !== undefined) {
     let text: string;
-    try { text = readFile(path); } catch (err) { throw new RedisConfigError(`${name}_FILE: cannot read ${path}: ${(err as Error).message}`); }
+    try {
+      text = readFile(path);
+    } catch (err) {
+      throw new RedisConfigError(`${name}_FILE: cannot read ${path}: ${(err as Error).message}`);
+    }
     // Secret files written by `kubectl create secret --from-file` or editors often end in a newline.
     return new Secret(text.replace(/\r?\n$/, ''));
   }
@@ -170,16 +192,23 @@ export function redactUrl(url: string): string {
 
 /** Percent-decode a user name or password; a malformed escape is named without showing the text. */
 function decodeCredential(s: string, what: string): string {
-  try { return decodeURIComponent(s); } catch { throw new RedisConfigError(`malformed percent-encoding in the Redis URL's ${what}`); }
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new RedisConfigError(`malformed percent-encoding in the Redis URL's ${what}`);
+  }
 }
 
 /** One line for the startup log: topology and endpoints, whether auth and TLS are on; never secrets. */
 export function describeRedis(c: RedisConfig): string {
   const hp = (h: HostPort): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
   const t = c.topology;
-  const where = t.kind === 'standalone' ? `standalone ${hp(t.node)} db ${t.db}`
-    : t.kind === 'sentinel' ? `sentinel ${t.sentinels.map(hp).join(',')} master ${t.masterName} db ${t.db}`
-    : `cluster ${t.nodes.map(hp).join(',')}`;
+  const where =
+    t.kind === 'standalone'
+      ? `standalone ${hp(t.node)} db ${t.db}`
+      : t.kind === 'sentinel'
+        ? `sentinel ${t.sentinels.map(hp).join(',')} master ${t.masterName} db ${t.db}`
+        : `cluster ${t.nodes.map(hp).join(',')}`;
   const flags = [c.password ? 'auth' : 'no auth', c.tls ? 'tls' : 'no tls'];
   return `${where} (${flags.join(', ')})`;
 }

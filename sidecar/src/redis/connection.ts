@@ -55,7 +55,11 @@ export class RedisConnection {
     return new RedisConnection(createRedisClient(config, opts), opts, describeRedis(config));
   }
 
-  constructor(readonly client: RedisClient, private readonly opts: RedisConnectionOptions, readonly description = 'redis') {
+  constructor(
+    readonly client: RedisClient,
+    private readonly opts: RedisConnectionOptions,
+    readonly description = 'redis',
+  ) {
     this.budgetMs = opts.budgetMs ?? DEFAULT_REDIS_BUDGET_MS;
     this.threshold = opts.failureThreshold ?? 3;
     this.probeIntervalMs = opts.probeIntervalMs ?? 100;
@@ -67,20 +71,28 @@ export class RedisConnection {
       // Not connected yet at start (quiet), then an error such as WRONGPASS: say so, once.
       if (this.open && !this.outageLogged) this.logOutage('connection', err);
     });
-    client.on('close', () => { if (!this.closing) this.trip('connection'); });
-    client.on('ready', () => { if (this.open) this.scheduleProbe(0); });
+    client.on('close', () => {
+      if (!this.closing) this.trip('connection');
+    });
+    client.on('ready', () => {
+      if (this.open) this.scheduleProbe(0);
+    });
     // 'end' means ioredis stopped reconnecting. Ours never asks it to (the retry strategies always
     // return a delay), but it gives up on its own in a few races: a Sentinel +switch-master notice
     // that arrives while it is resolving the master after a drop ends the client ("Connection is
     // closed.", status end), seen under load in the failover test. A sidecar must not stay degraded
     // until restart, so anything but our own close() starts the client again.
-    client.on('end', () => { if (!this.closing) this.revive(); });
+    client.on('end', () => {
+      if (!this.closing) this.revive();
+    });
     // Until the first connect completes, decide without Redis rather than queue.
     if (client.status !== 'ready') this.trip('connection', undefined, true);
   }
 
   /** False while the breaker is open: callers decide without Redis. */
-  get available(): boolean { return !this.open; }
+  get available(): boolean {
+    return !this.open;
+  }
 
   /** Called with false when the breaker opens and true when it closes. Returns an unsubscribe. */
   onAvailabilityChange(cb: (available: boolean) => void): () => void {
@@ -126,13 +138,18 @@ export class RedisConnection {
 
   private logOutage(kind: RedisFailureKind, err: unknown): void {
     this.outageLogged = true;
-    this.opts.logger.warn({ redis: this.description, kind, err: errMessage(err) }, 'redis unavailable: deciding without it until it answers again');
+    this.opts.logger.warn(
+      { redis: this.description, kind, err: errMessage(err) },
+      'redis unavailable: deciding without it until it answers again',
+    );
   }
 
   private scheduleProbe(delayMs: number): void {
     if (this.closing || this.probing) return;
     clearTimeout(this.probeTimer);
-    this.probeTimer = setTimeout(() => { void this.probe(); }, delayMs);
+    this.probeTimer = setTimeout(() => {
+      void this.probe();
+    }, delayMs);
     this.probeTimer.unref();
   }
 
@@ -151,7 +168,10 @@ export class RedisConnection {
 
   private async probe(): Promise<void> {
     if (!this.open || this.closing || this.probing) return;
-    if (this.client.status !== 'ready') { this.scheduleProbe(this.probeIntervalMs); return; }
+    if (this.client.status !== 'ready') {
+      this.scheduleProbe(this.probeIntervalMs);
+      return;
+    }
     this.probing = true;
     try {
       await withBudget(this.client.ping(), this.probeBudgetMs, 'probe', this.opts.clock);

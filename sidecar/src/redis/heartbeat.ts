@@ -7,7 +7,9 @@ import { LuaScript, evalScript } from './script.js';
  * same script; the cardinality is the number of live pods. One key per group (a hash tag, so it is
  * one slot in a Cluster), expiring when every member has gone quiet.
  */
-const HEARTBEAT = new LuaScript('heartbeat', `
+const HEARTBEAT = new LuaScript(
+  'heartbeat',
+  `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
@@ -15,7 +17,8 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - ttl))
 redis.call('PEXPIRE', KEYS[1], ttl)
 return redis.call('ZCARD', KEYS[1])
-`);
+`,
+);
 
 export interface HeartbeatOptions {
   /** The group, e.g. `<namespace>/<service>`. */
@@ -45,7 +48,10 @@ export class PodHeartbeat {
   private settling = 0;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly conn: RedisConnection, private readonly opts: HeartbeatOptions) {
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly opts: HeartbeatOptions,
+  ) {
     this.key = heartbeatKey(opts.group);
     this.intervalMs = opts.intervalMs ?? 5000;
     this.ttlMs = opts.ttlMs ?? 3 * this.intervalMs;
@@ -65,18 +71,26 @@ export class PodHeartbeat {
   start(): void {
     if (this.timer || this.stopped) return;
     void this.beat();
-    this.timer = setInterval(() => { void this.beat(); }, this.intervalMs);
+    this.timer = setInterval(() => {
+      void this.beat();
+    }, this.intervalMs);
     this.timer.unref();
   }
 
   /** Live members as last seen (this one included), or undefined if Redis never answered. */
-  livePods(): number | undefined { return this.count; }
+  livePods(): number | undefined {
+    return this.count;
+  }
 
   /** One beat; failures are counted by the connection and otherwise ignored (the last count stands). */
   async beat(): Promise<void> {
     if (this.stopped) return;
     try {
-      const n = await this.conn.run('heartbeat', (c) => evalScript(c, HEARTBEAT, [this.key], [this.opts.member, this.ttlMs]), this.budgetMs);
+      const n = await this.conn.run(
+        'heartbeat',
+        (c) => evalScript(c, HEARTBEAT, [this.key], [this.opts.member, this.ttlMs]),
+        this.budgetMs,
+      );
       if (typeof n !== 'number' || n <= 0) return;
       if (this.settling > 0) {
         this.settling--;

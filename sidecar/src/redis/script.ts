@@ -4,7 +4,10 @@ import type { RedisClient } from './client.js';
 /** A Lua script addressed by its SHA1, so the usual call sends 40 bytes instead of the source. */
 export class LuaScript {
   readonly sha: string;
-  constructor(readonly name: string, readonly source: string) {
+  constructor(
+    readonly name: string,
+    readonly source: string,
+  ) {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 }

@@ -9,9 +9,19 @@ const REDACTED = '[redacted]';
  */
 export class Secret {
   readonly #value: string;
-  constructor(value: string) { this.#value = value; }
-  reveal(): string { return this.#value; }
-  toString(): string { return REDACTED; }
-  toJSON(): string { return REDACTED; }
-  [inspect.custom](): string { return REDACTED; }
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return REDACTED;
+  }
+  toJSON(): string {
+    return REDACTED;
+  }
+  [inspect.custom](): string {
+    return REDACTED;
+  }
 }

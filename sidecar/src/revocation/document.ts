@@ -25,11 +25,19 @@ export const REVOCATIONS_KIND = 'Revocations';
 export const REVOCATIONS_CONFIGMAP = 'sidegate-revocations';
 export const REVOCATIONS_KEY = 'revocations.yaml';
 
-export interface RevocationProblem { readonly path: string; readonly message: string }
+export interface RevocationProblem {
+  readonly path: string;
+  readonly message: string;
+}
 
 export type ParsedRevocations =
   /** `updated`: when `sidegate revoke`/`ban` last wrote the list (ms; 0 when absent), which orders lists. */
-  | { readonly ok: true; readonly entries: readonly RevocationEntry[]; readonly problems: readonly RevocationProblem[]; readonly updated: number }
+  | {
+      readonly ok: true;
+      readonly entries: readonly RevocationEntry[];
+      readonly problems: readonly RevocationProblem[];
+      readonly updated: number;
+    }
   | { readonly ok: false; readonly problems: readonly RevocationProblem[] };
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
@@ -50,11 +58,25 @@ export function parseRevocations(text: string): ParsedRevocations {
   if (doc === null || doc === undefined) return { ok: true, entries: [], problems: [], updated: 0 }; // an empty key: nothing revoked
   if (isObject(doc) && doc.kind === 'ConfigMap') {
     const inner = isObject(doc.data) ? doc.data[REVOCATIONS_KEY] : undefined;
-    if (typeof inner !== 'string') return { ok: false, problems: [{ path: `/data/${REVOCATIONS_KEY}`, message: 'is required: the ConfigMap keeps the list under this key' }] };
+    if (typeof inner !== 'string')
+      return {
+        ok: false,
+        problems: [{ path: `/data/${REVOCATIONS_KEY}`, message: 'is required: the ConfigMap keeps the list under this key' }],
+      };
     return parseRevocations(inner);
   }
-  if (!isObject(doc)) return { ok: false, problems: [{ path: '', message: `expected a mapping (apiVersion: ${REVOCATIONS_API_VERSION}, kind: ${REVOCATIONS_KIND}), found ${describe(doc)}` }] };
-  if (doc.apiVersion !== REVOCATIONS_API_VERSION) return { ok: false, problems: [{ path: '/apiVersion', message: `must be ${REVOCATIONS_API_VERSION}` }] };
+  if (!isObject(doc))
+    return {
+      ok: false,
+      problems: [
+        {
+          path: '',
+          message: `expected a mapping (apiVersion: ${REVOCATIONS_API_VERSION}, kind: ${REVOCATIONS_KIND}), found ${describe(doc)}`,
+        },
+      ],
+    };
+  if (doc.apiVersion !== REVOCATIONS_API_VERSION)
+    return { ok: false, problems: [{ path: '/apiVersion', message: `must be ${REVOCATIONS_API_VERSION}` }] };
   if (doc.kind !== REVOCATIONS_KIND) return { ok: false, problems: [{ path: '/kind', message: `must be ${REVOCATIONS_KIND}` }] };
 
   const problems: RevocationProblem[] = [];
@@ -62,15 +84,23 @@ export function parseRevocations(text: string): ParsedRevocations {
   let updated = 0;
   if (doc.updated !== undefined) {
     const u = parseTime(doc.updated);
-    if (typeof u === 'number') updated = u; else problems.push({ path: '/updated', message: u.message });
+    if (typeof u === 'number') updated = u;
+    else problems.push({ path: '/updated', message: u.message });
   }
   for (const k of Object.keys(doc)) {
-    if (!['apiVersion', 'kind', 'metadata', 'updated', 'tokens', 'bans'].includes(k)) problems.push({ path: `/${k}`, message: 'unknown field (expected tokens, bans, updated)' });
+    if (!['apiVersion', 'kind', 'metadata', 'updated', 'tokens', 'bans'].includes(k))
+      problems.push({ path: `/${k}`, message: 'unknown field (expected tokens, bans, updated)' });
   }
-  for (const [field, one] of [['tokens', tokenEntry], ['bans', banEntry]] as const) {
+  for (const [field, one] of [
+    ['tokens', tokenEntry],
+    ['bans', banEntry],
+  ] as const) {
     const list = doc[field];
     if (list === undefined || list === null) continue;
-    if (!Array.isArray(list)) { problems.push({ path: `/${field}`, message: `must be a list, found ${describe(list)}` }); continue; }
+    if (!Array.isArray(list)) {
+      problems.push({ path: `/${field}`, message: `must be a list, found ${describe(list)}` });
+      continue;
+    }
     list.forEach((raw: unknown, i) => {
       const r = one(raw, `/${field}/${i}`);
       if (typeof r === 'string') problems.push({ path: `/${field}/${i}`, message: r });
@@ -89,7 +119,8 @@ function tokenEntry(raw: unknown, path: string): RevocationEntry | string | Revo
   const reason = text(raw, 'reason', path, false);
   const errs = [expires, reason].filter((x): x is RevocationProblem => typeof x === 'object');
   if (raw.jti !== undefined) {
-    if (raw.issuer !== undefined || raw.subject !== undefined || raw.issuedBefore !== undefined) return 'jti names one token: give either jti, or issuer (and subject) with issuedBefore, not both';
+    if (raw.issuer !== undefined || raw.subject !== undefined || raw.issuedBefore !== undefined)
+      return 'jti names one token: give either jti, or issuer (and subject) with issuedBefore, not both';
     const jti = text(raw, 'jti', path, true);
     if (typeof jti === 'object') errs.push(jti);
     if (errs.length > 0) return errs;
@@ -98,12 +129,24 @@ function tokenEntry(raw: unknown, path: string): RevocationEntry | string | Revo
   if (raw.issuer === undefined) return 'needs jti, or issuer (and subject) with issuedBefore';
   const issuer = text(raw, 'issuer', path, true);
   const subject = raw.subject === undefined ? undefined : text(raw, 'subject', path, true);
-  const before = raw.issuedBefore === undefined ? { path: `${path}/issuedBefore`, message: 'is required with issuer: tokens issued before this time (RFC 3339) are revoked' } : time(raw, 'issuedBefore', path);
+  const before =
+    raw.issuedBefore === undefined
+      ? { path: `${path}/issuedBefore`, message: 'is required with issuer: tokens issued before this time (RFC 3339) are revoked' }
+      : time(raw, 'issuedBefore', path);
   for (const x of [issuer, subject, before]) if (typeof x === 'object') errs.push(x);
   if (errs.length > 0) return errs;
-  return withReason(subject === undefined
-    ? { kind: 'issuer', issuer: issuer as string, issuedBefore: before as number, expires: expires as number }
-    : { kind: 'subject', issuer: issuer as string, subject: subject as string, issuedBefore: before as number, expires: expires as number }, reason as string | undefined);
+  return withReason(
+    subject === undefined
+      ? { kind: 'issuer', issuer: issuer as string, issuedBefore: before as number, expires: expires as number }
+      : {
+          kind: 'subject',
+          issuer: issuer as string,
+          subject: subject as string,
+          issuedBefore: before as number,
+          expires: expires as number,
+        },
+    reason as string | undefined,
+  );
 }
 
 function banEntry(raw: unknown, path: string): RevocationEntry | string | RevocationProblem[] {
@@ -130,7 +173,10 @@ export function parseIp(v: unknown): string | { message: string } {
 
 /** An RFC 3339 time with its offset (`2026-12-06T21:30:00Z`), in ms. */
 export function parseTime(v: unknown): number | { message: string } {
-  if (typeof v !== 'string' || !RFC3339.test(v)) return { message: `must be an RFC 3339 time with a zone, like 2026-12-06T21:30:00Z; found ${typeof v === 'string' ? `"${clip(v)}"` : describe(v)}` };
+  if (typeof v !== 'string' || !RFC3339.test(v))
+    return {
+      message: `must be an RFC 3339 time with a zone, like 2026-12-06T21:30:00Z; found ${typeof v === 'string' ? `"${clip(v)}"` : describe(v)}`,
+    };
   const ms = Date.parse(v);
   return Number.isFinite(ms) ? ms : { message: `"${clip(v)}" is not a valid time` };
 }
@@ -150,7 +196,9 @@ function text(raw: Record<string, unknown>, k: string, path: string, required: b
 }
 
 function fields(raw: Record<string, unknown>, allowed: ReadonlySet<string>, path: string): RevocationProblem[] {
-  return Object.keys(raw).filter((k) => !allowed.has(k)).map((k) => ({ path: `${path}/${k}`, message: `unknown field (expected ${[...allowed].join(', ')})` }));
+  return Object.keys(raw)
+    .filter((k) => !allowed.has(k))
+    .map((k) => ({ path: `${path}/${k}`, message: `unknown field (expected ${[...allowed].join(', ')})` }));
 }
 
 function withReason<T extends RevocationEntry>(e: T, reason: string | undefined): T {
@@ -168,12 +216,24 @@ const clip = (s: string): string => (s.length > 80 ? `${s.slice(0, 77)}...` : s)
 
 /** The list as `revocations.yaml` text: what `sidegate revoke`/`ban` write. */
 export function formatRevocations(entries: readonly RevocationEntry[], updated: number): string {
-  const tokens = entries.filter((e) => e.kind !== 'ip').map((e) => {
-    const base = e.kind === 'jti' ? { jti: e.jti }
-      : e.kind === 'issuer' ? { issuer: e.issuer, issuedBefore: iso(e.issuedBefore) }
-        : e.kind === 'subject' ? { issuer: e.issuer, subject: e.subject, issuedBefore: iso(e.issuedBefore) } : {};
-    return { ...base, expires: iso(e.expires), ...(e.reason === undefined ? {} : { reason: e.reason }) };
-  });
-  const bans = entries.filter((e) => e.kind === 'ip').map((e) => ({ ip: e.ip, expires: iso(e.expires), ...(e.reason === undefined ? {} : { reason: e.reason }) }));
-  return stringify({ apiVersion: REVOCATIONS_API_VERSION, kind: REVOCATIONS_KIND, updated: iso(updated), tokens, bans }, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0 });
+  const tokens = entries
+    .filter((e) => e.kind !== 'ip')
+    .map((e) => {
+      const base =
+        e.kind === 'jti'
+          ? { jti: e.jti }
+          : e.kind === 'issuer'
+            ? { issuer: e.issuer, issuedBefore: iso(e.issuedBefore) }
+            : e.kind === 'subject'
+              ? { issuer: e.issuer, subject: e.subject, issuedBefore: iso(e.issuedBefore) }
+              : {};
+      return { ...base, expires: iso(e.expires), ...(e.reason === undefined ? {} : { reason: e.reason }) };
+    });
+  const bans = entries
+    .filter((e) => e.kind === 'ip')
+    .map((e) => ({ ip: e.ip, expires: iso(e.expires), ...(e.reason === undefined ? {} : { reason: e.reason }) }));
+  return stringify(
+    { apiVersion: REVOCATIONS_API_VERSION, kind: REVOCATIONS_KIND, updated: iso(updated), tokens, bans },
+    { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0 },
+  );
 }

@@ -11,7 +11,14 @@ export type RevocationEntry =
   /** Every token of the issuer issued before `issuedBefore` (by its `iat`). */
   | { readonly kind: 'issuer'; readonly issuer: string; readonly issuedBefore: number; readonly expires: number; readonly reason?: string }
   /** Every token of one subject of the issuer issued before `issuedBefore`. */
-  | { readonly kind: 'subject'; readonly issuer: string; readonly subject: string; readonly issuedBefore: number; readonly expires: number; readonly reason?: string }
+  | {
+      readonly kind: 'subject';
+      readonly issuer: string;
+      readonly subject: string;
+      readonly issuedBefore: number;
+      readonly expires: number;
+      readonly reason?: string;
+    }
   | { readonly kind: 'ip'; readonly ip: string; readonly expires: number; readonly reason?: string };
 
 export type EntryKind = RevocationEntry['kind'];
@@ -29,7 +36,8 @@ export interface TokenFacts {
 type CutOff = Extract<RevocationEntry, { issuedBefore: number }>;
 
 /** The field a cut-off is stored under in Redis' cut-off hash (and looked up by): unambiguous JSON. */
-export const cutoffField = (issuer: string, subject?: string): string => JSON.stringify(subject === undefined ? ['iss', issuer] : ['sub', issuer, subject]);
+export const cutoffField = (issuer: string, subject?: string): string =>
+  JSON.stringify(subject === undefined ? ['iss', issuer] : ['sub', issuer, subject]);
 
 /**
  * Whether a token falls under a cut-off: issued before it. A token without a numeric `iat`
@@ -52,22 +60,36 @@ export class RevocationList {
   readonly version: string;
 
   /** `updated`: when the list was written (ms since the epoch; 0: unknown). A newer list's seed wins in Redis. */
-  constructor(readonly entries: readonly RevocationEntry[], readonly updated = 0) {
+  constructor(
+    readonly entries: readonly RevocationEntry[],
+    readonly updated = 0,
+  ) {
     for (const e of entries) {
       if (e.kind === 'jti') keepLater(this.jtis, e.jti, e);
       else if (e.kind === 'ip') keepLater(this.ips, e.ip, e);
       else {
         const k = e.kind === 'issuer' ? cutoffField(e.issuer) : cutoffField(e.issuer, e.subject);
         const list = this.cutoffs.get(k);
-        if (list === undefined) this.cutoffs.set(k, [e]); else list.push(e);
+        if (list === undefined) this.cutoffs.set(k, [e]);
+        else list.push(e);
       }
     }
-    this.version = createHash('sha256').update(entries.map((e) => JSON.stringify(e)).sort().join('\n')).digest('base64url').slice(0, 22);
+    this.version = createHash('sha256')
+      .update(
+        entries
+          .map((e) => JSON.stringify(e))
+          .sort()
+          .join('\n'),
+      )
+      .digest('base64url')
+      .slice(0, 22);
   }
 
   static readonly EMPTY = new RevocationList([]);
 
-  get size(): number { return this.entries.length; }
+  get size(): number {
+    return this.entries.length;
+  }
 
   /** The entry that revokes this token now, if any (jti first, then the subject's, then the issuer's cut-off). */
   revoked(t: TokenFacts, now: number): RevocationEntry | undefined {
@@ -112,10 +134,14 @@ function keepLater(m: Map<string, RevocationEntry>, k: string, e: RevocationEntr
 export function sameTarget(a: RevocationEntry, b: RevocationEntry): boolean {
   if (a.kind !== b.kind) return false;
   switch (a.kind) {
-    case 'jti': return a.jti === (b as typeof a).jti;
-    case 'ip': return a.ip === (b as typeof a).ip;
-    case 'issuer': return a.issuer === (b as typeof a).issuer;
-    case 'subject': return a.issuer === (b as typeof a).issuer && a.subject === (b as typeof a).subject;
+    case 'jti':
+      return a.jti === (b as typeof a).jti;
+    case 'ip':
+      return a.ip === (b as typeof a).ip;
+    case 'issuer':
+      return a.issuer === (b as typeof a).issuer;
+    case 'subject':
+      return a.issuer === (b as typeof a).issuer && a.subject === (b as typeof a).subject;
   }
 }
 
@@ -124,10 +150,14 @@ export function describeEntry(e: RevocationEntry): string {
   const until = `until ${iso(e.expires)}`;
   const why = e.reason === undefined ? '' : ` (${e.reason})`;
   switch (e.kind) {
-    case 'jti': return `token jti ${e.jti} revoked ${until}${why}`;
-    case 'issuer': return `tokens of issuer ${e.issuer} issued before ${iso(e.issuedBefore)} revoked ${until}${why}`;
-    case 'subject': return `tokens of subject ${e.subject} (issuer ${e.issuer}) issued before ${iso(e.issuedBefore)} revoked ${until}${why}`;
-    case 'ip': return `address ${e.ip} banned ${until}${why}`;
+    case 'jti':
+      return `token jti ${e.jti} revoked ${until}${why}`;
+    case 'issuer':
+      return `tokens of issuer ${e.issuer} issued before ${iso(e.issuedBefore)} revoked ${until}${why}`;
+    case 'subject':
+      return `tokens of subject ${e.subject} (issuer ${e.issuer}) issued before ${iso(e.issuedBefore)} revoked ${until}${why}`;
+    case 'ip':
+      return `address ${e.ip} banned ${until}${why}`;
   }
 }
 

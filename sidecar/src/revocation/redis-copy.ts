@@ -24,14 +24,17 @@ export const CUTOFFS_KEY = 'sidegate:revoked:cutoffs';
 export const seededKey = (namespace: string): string => `sidegate:revoked:seeded:${namespace}`;
 
 /** Keep the later cut-off of a field; of equal cut-offs, the later expiry. Returns 1 when written. */
-const PUT_CUTOFF = new LuaScript('put_cutoff', `
+const PUT_CUTOFF = new LuaScript(
+  'put_cutoff',
+  `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local b, e = string.match(cur, '^(%d+) (%d+)$')
   if b and (tonumber(b) > tonumber(ARGV[2]) or (tonumber(b) == tonumber(ARGV[2]) and tonumber(e) >= tonumber(ARGV[3]))) then return 0 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
-return 1`);
+return 1`,
+);
 
 /**
  * Write one entry. `onlyIfAbsent` (the re-seed): never shorten or replace what a newer
@@ -76,7 +79,12 @@ export async function deleteEntry(c: RedisClient, e: RevocationEntry): Promise<v
 /** Drop expired cut-off fields (the hash has no per-field expiry on Redis 7.0). Returns how many. */
 export async function pruneCutoffs(c: RedisClient, now: number): Promise<number> {
   const all = await c.hgetall(CUTOFFS_KEY);
-  const stale = Object.entries(all).filter(([, v]) => { const p = parseCutoff(v); return p === undefined || p.expires <= now; }).map(([k]) => k);
+  const stale = Object.entries(all)
+    .filter(([, v]) => {
+      const p = parseCutoff(v);
+      return p === undefined || p.expires <= now;
+    })
+    .map(([k]) => k);
   if (stale.length > 0) await c.hdel(CUTOFFS_KEY, ...stale);
   return stale.length;
 }

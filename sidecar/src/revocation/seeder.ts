@@ -31,18 +31,24 @@ export class RevocationSeeder {
   /** One warn per failure streak. */
   private warned = false;
 
-  constructor(private readonly o: {
-    readonly redis: RedisConnection;
-    readonly list: () => RevocationList;
-    readonly namespace: string;
-    readonly clock: Clock;
-    readonly log: Logger;
-    readonly intervalMs: number;
-  }) {}
+  constructor(
+    private readonly o: {
+      readonly redis: RedisConnection;
+      readonly list: () => RevocationList;
+      readonly namespace: string;
+      readonly clock: Clock;
+      readonly log: Logger;
+      readonly intervalMs: number;
+    },
+  ) {}
 
   start(): void {
-    this.unsubscribe = this.o.redis.onAvailabilityChange((up) => { if (up) void this.kick(); });
-    this.timer = setInterval(() => { void this.kick(); }, this.o.intervalMs);
+    this.unsubscribe = this.o.redis.onAvailabilityChange((up) => {
+      if (up) void this.kick();
+    });
+    this.timer = setInterval(() => {
+      void this.kick();
+    }, this.o.intervalMs);
     this.timer.unref();
     void this.kick();
   }
@@ -54,10 +60,16 @@ export class RevocationSeeder {
 
   /** Check (and re-seed if needed) now; resolves when done. Concurrent calls coalesce. */
   kick(): Promise<void> {
-    if (this.running !== undefined) { this.again = true; return this.running; }
+    if (this.running !== undefined) {
+      this.again = true;
+      return this.running;
+    }
     this.running = this.pass().finally(() => {
       this.running = undefined;
-      if (this.again) { this.again = false; void this.kick(); }
+      if (this.again) {
+        this.again = false;
+        void this.kick();
+      }
     });
     return this.running;
   }
@@ -76,21 +88,32 @@ export class RevocationSeeder {
       const seen = await redis.run(SEED_OP, (c) => c.get(key), SEED_BUDGET_MS);
       // Ours, or a newer list's (written later: this pod's ConfigMap copy lags). Re-seeding an older
       // list would bring back what `sidegate revoke --remove` just lifted from Redis.
-      if (seen === mark || markTime(seen) > list.updated) { this.confirmed(); return; }
+      if (seen === mark || markTime(seen) > list.updated) {
+        this.confirmed();
+        return;
+      }
       const now = clock.now();
       const entries = list.inForce(now);
-      await redis.run(SEED_OP, async (c) => {
-        // Sequential on purpose: a handful of entries, off the request path, and a Cluster may route each to another node.
-        for (const e of entries) await putEntry(c, e, now, true);
-        await putMark(c, namespace, mark);
-      }, SEED_BUDGET_MS + 10 * entries.length);
+      await redis.run(
+        SEED_OP,
+        async (c) => {
+          // Sequential on purpose: a handful of entries, off the request path, and a Cluster may route each to another node.
+          for (const e of entries) await putEntry(c, e, now, true);
+          await putMark(c, namespace, mark);
+        },
+        SEED_BUDGET_MS + 10 * entries.length,
+      );
       this.confirmed();
-      if (entries.length > 0) log.info({ entries: entries.length, version: list.version, previous: seen }, 'revocation list re-seeded into Redis');
+      if (entries.length > 0)
+        log.info({ entries: entries.length, version: list.version, previous: seen }, 'revocation list re-seeded into Redis');
     } catch (err) {
       // Counted by the connection (sidegate_redis_errors_total{op="revocation_seed"}); the local list still decides.
       if (this.warned || (err instanceof RedisUnavailableError && err.kind === 'breaker_open')) return;
       this.warned = true;
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'revocation list: re-seeding Redis failed; the local copy decides, retrying');
+      log.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'revocation list: re-seeding Redis failed; the local copy decides, retrying',
+      );
     }
   }
 

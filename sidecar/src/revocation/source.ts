@@ -35,10 +35,16 @@ export class RevocationSource {
 
   constructor(private readonly opts: RevocationSourceOptions) {}
 
-  get list(): RevocationList { return this.current; }
-  get file(): string | undefined { return this.opts.file; }
+  get list(): RevocationList {
+    return this.current;
+  }
+  get file(): string | undefined {
+    return this.opts.file;
+  }
   /** Bad entries of the file in force (left out). */
-  get problems(): readonly RevocationProblem[] { return this.lastProblems; }
+  get problems(): readonly RevocationProblem[] {
+    return this.lastProblems;
+  }
 
   /** Seconds since the file was last read successfully; undefined without a file. */
   ageSeconds(): number | undefined {
@@ -55,7 +61,9 @@ export class RevocationSource {
   watch(): void {
     const file = this.opts.file;
     if (file === undefined) return;
-    this.unwatch = watchFile(file, this.opts.pollMs ?? 2000, () => { this.reading = this.reading.then(() => this.read()); });
+    this.unwatch = watchFile(file, this.opts.pollMs ?? 2000, () => {
+      this.reading = this.reading.then(() => this.read());
+    });
   }
 
   /** Re-read now (tests; the watch does it by itself). */
@@ -79,13 +87,15 @@ export class RevocationSource {
         this.readAt = clock.monotonic();
         if (this.lastHash !== 'missing') {
           // A deleted ConfigMap lifts nothing by accident: the list in force stays until a new one is read.
-          if (this.current.size > 0) log.warn({ file, kept: this.current.size }, 'revocation list file is gone; keeping the entries in force');
+          if (this.current.size > 0)
+            log.warn({ file, kept: this.current.size }, 'revocation list file is gone; keeping the entries in force');
           else log.info({ file }, 'no revocation list mounted yet (ConfigMap sidegate-revocations absent): nothing revoked');
           this.lastHash = 'missing';
         }
         return;
       }
-      if (this.lastHash !== 'unreadable') log.warn({ file, err: (err as Error).message }, 'revocation list unreadable; keeping the entries in force');
+      if (this.lastHash !== 'unreadable')
+        log.warn({ file, err: (err as Error).message }, 'revocation list unreadable; keeping the entries in force');
       this.lastHash = 'unreadable';
       return;
     }
@@ -96,7 +106,10 @@ export class RevocationSource {
     const r = parseRevocations(text);
     if (!r.ok) {
       this.lastProblems = r.problems;
-      log.warn({ file, problems: r.problems, kept: this.current.size }, 'revocation list rejected: not a revocation list; keeping the entries in force');
+      log.warn(
+        { file, problems: r.problems, kept: this.current.size },
+        'revocation list rejected: not a revocation list; keeping the entries in force',
+      );
       return;
     }
     this.lastProblems = r.problems;

@@ -18,15 +18,24 @@ export function forward(upstream: Upstream, clock: Clock, metrics: Metrics, trac
     if (ex.upgrade === undefined) return upstream.forward(ex);
     // An h2c app cannot switch an HTTP/1.1 connection: the upgrade is declined (RFC 9110 §7.8) and
     // the request goes to it as an ordinary one.
-    if (!upstream.tunnels) { ex.upgrade = undefined; return upstream.forward(ex); }
+    if (!upstream.tunnels) {
+      ex.upgrade = undefined;
+      return upstream.forward(ex);
+    }
     return tunnel(ex, ex.upgrade, host, port, clock, metrics);
   };
   if (tracing === undefined) return relay;
   const attrs = { 'server.address': host, 'server.port': port };
   return async (ex: Exchange) => {
-    if (ex.span === undefined) { await relay(ex); return; }
+    if (ex.span === undefined) {
+      await relay(ex);
+      return;
+    }
     const span = tracing.startClient(ex.span, ex.method, ex.headers, attrs);
-    if (span === undefined) { await relay(ex); return; }
+    if (span === undefined) {
+      await relay(ex);
+      return;
+    }
     let failed: string | undefined;
     try {
       await relay(ex);

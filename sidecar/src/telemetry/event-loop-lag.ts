@@ -19,9 +19,21 @@ const SERIES = [
   ['max', 'The maximum event loop delay since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.max],
   ['mean', 'The mean event loop delay since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.mean],
   ['stddev', 'The standard deviation of the event loop delays since the last scrape.', (h: ELDHistogram) => h.stddev],
-  ['p50', 'The 50th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.percentile(50)],
-  ['p90', 'The 90th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.percentile(90)],
-  ['p99', 'The 99th percentile of the event loop delays since the last scrape (sampling interval subtracted).', (h: ELDHistogram) => h.percentile(99)],
+  [
+    'p50',
+    'The 50th percentile of the event loop delays since the last scrape (sampling interval subtracted).',
+    (h: ELDHistogram) => h.percentile(50),
+  ],
+  [
+    'p90',
+    'The 90th percentile of the event loop delays since the last scrape (sampling interval subtracted).',
+    (h: ELDHistogram) => h.percentile(90),
+  ],
+  [
+    'p99',
+    'The 99th percentile of the event loop delays since the last scrape (sampling interval subtracted).',
+    (h: ELDHistogram) => h.percentile(99),
+  ],
 ] as const;
 
 /** Returns what stops the sampling (the series then read 0). */
@@ -45,5 +57,8 @@ export function replaceEventLoopLag(registry: Registry, resolutionMs: number): (
     registry.removeSingleMetric(full);
     gauges.push(new Gauge({ name: full, help, registers: [registry], ...(i === 0 ? { collect } : {}) }));
   }
-  return () => { histogram.disable(); histogram.reset(); };
+  return () => {
+    histogram.disable();
+    histogram.reset();
+  };
 }

@@ -12,8 +12,18 @@ import type { Registry } from 'prom-client';
 
 type Labels = Readonly<Record<string, string | number>>;
 
-interface Value { value: number; labels: Labels; metricName?: string }
-interface MetricData { name: string; help: string; type: string; values: Value[]; aggregator: string }
+interface Value {
+  value: number;
+  labels: Labels;
+  metricName?: string;
+}
+interface MetricData {
+  name: string;
+  help: string;
+  type: string;
+  values: Value[];
+  aggregator: string;
+}
 
 export interface FastConfig<L extends string> {
   readonly name: string;
@@ -43,12 +53,17 @@ abstract class FastMetric<C, L extends string> {
   /** The series for a label set, by values in `labelNames` order or as an object. */
   labels(...args: (string | number)[] | [Partial<Record<L, string | number>>]): C {
     const first = args[0];
-    const vals = typeof first === 'object' ? this.labelNames.map((n) => String((first as Record<string, string | number>)[n] ?? '')) : args.map(String);
+    const vals =
+      typeof first === 'object'
+        ? this.labelNames.map((n) => String((first as Record<string, string | number>)[n] ?? ''))
+        : args.map(String);
     const key = vals.join('\u0000');
     let s = this.series.get(key);
     if (s === undefined) {
       const labels: Record<string, string> = {};
-      this.labelNames.forEach((n, i) => { labels[n] = vals[i] ?? ''; });
+      this.labelNames.forEach((n, i) => {
+        labels[n] = vals[i] ?? '';
+      });
       s = { labels, child: this.create() };
       this.series.set(key, s);
     }
@@ -56,9 +71,13 @@ abstract class FastMetric<C, L extends string> {
   }
 
   /** The one series of a metric without labels (created on first use, like the labelled ones). */
-  protected unlabelled(): C { return this.labels(); }
+  protected unlabelled(): C {
+    return this.labels();
+  }
 
-  reset(): void { this.series = new Map(); }
+  reset(): void {
+    this.series = new Map();
+  }
 
   get(): Promise<MetricData> {
     // A metric without labels reads 0 before its first update, as prom-client's do.
@@ -71,13 +90,19 @@ abstract class FastMetric<C, L extends string> {
 
 export class CounterSeries {
   value = 0;
-  inc(n = 1): void { this.value += n; }
+  inc(n = 1): void {
+    this.value += n;
+  }
 }
 
 export class FastCounter<L extends string = string> extends FastMetric<CounterSeries, L> {
   readonly type = 'counter';
-  protected create(): CounterSeries { return new CounterSeries(); }
-  protected values(labels: Labels, c: CounterSeries): Value[] { return [{ value: c.value, labels }]; }
+  protected create(): CounterSeries {
+    return new CounterSeries();
+  }
+  protected values(labels: Labels, c: CounterSeries): Value[] {
+    return [{ value: c.value, labels }];
+  }
 
   inc(labels?: Partial<Record<L, string | number>> | number, n?: number): void {
     if (typeof labels === 'object') this.labels(labels).inc(n ?? 1);
@@ -87,19 +112,35 @@ export class FastCounter<L extends string = string> extends FastMetric<CounterSe
 
 export class GaugeSeries {
   value = 0;
-  inc(n = 1): void { this.value += n; }
-  dec(n = 1): void { this.value -= n; }
-  set(v: number): void { this.value = v; }
+  inc(n = 1): void {
+    this.value += n;
+  }
+  dec(n = 1): void {
+    this.value -= n;
+  }
+  set(v: number): void {
+    this.value = v;
+  }
 }
 
 export class FastGauge<L extends string = string> extends FastMetric<GaugeSeries, L> {
   readonly type = 'gauge';
-  protected create(): GaugeSeries { return new GaugeSeries(); }
-  protected values(labels: Labels, g: GaugeSeries): Value[] { return [{ value: g.value, labels }]; }
+  protected create(): GaugeSeries {
+    return new GaugeSeries();
+  }
+  protected values(labels: Labels, g: GaugeSeries): Value[] {
+    return [{ value: g.value, labels }];
+  }
 
-  inc(n = 1): void { this.unlabelled().inc(n); }
-  dec(n = 1): void { this.unlabelled().dec(n); }
-  set(v: number): void { this.unlabelled().set(v); }
+  inc(n = 1): void {
+    this.unlabelled().inc(n);
+  }
+  dec(n = 1): void {
+    this.unlabelled().dec(n);
+  }
+  set(v: number): void {
+    this.unlabelled().set(v);
+  }
 }
 
 export class HistogramSeries {
@@ -107,7 +148,9 @@ export class HistogramSeries {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
-  constructor(private readonly bounds: readonly number[]) { this.counts = new Float64Array(bounds.length + 1); }
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
 
   observe(v: number): void {
     const b = this.bounds;
@@ -128,13 +171,18 @@ export class FastHistogram<L extends string = string> extends FastMetric<Histogr
     this.bounds = [...cfg.buckets].sort((a, b) => a - b);
   }
 
-  protected create(): HistogramSeries { return new HistogramSeries(this.bounds); }
+  protected create(): HistogramSeries {
+    return new HistogramSeries(this.bounds);
+  }
 
   protected values(labels: Labels, h: HistogramSeries): Value[] {
     const name = `${this.name}_bucket`;
     const out: Value[] = [];
     let acc = 0;
-    this.bounds.forEach((le, i) => { acc += h.counts[i]!; out.push({ value: acc, labels: { ...labels, le }, metricName: name }); });
+    this.bounds.forEach((le, i) => {
+      acc += h.counts[i]!;
+      out.push({ value: acc, labels: { ...labels, le }, metricName: name });
+    });
     out.push({ value: h.count, labels: { ...labels, le: '+Inf' }, metricName: name });
     out.push({ value: h.sum, labels, metricName: `${this.name}_sum` });
     out.push({ value: h.count, labels, metricName: `${this.name}_count` });

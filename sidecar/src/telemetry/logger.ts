@@ -12,7 +12,8 @@ export interface Logger {
 }
 
 /** Header names whose values never reach a log line. */
-const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|apikey|x-auth-token|x-access-token|x-amz-security-token)$|(token|secret|password|passwd|api[-_]?key|session)/i;
+const SECRET_HEADER =
+  /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|apikey|x-auth-token|x-access-token|x-amz-security-token)$|(token|secret|password|passwd|api[-_]?key|session)/i;
 
 export const REDACTED = '[REDACTED]';
 
@@ -36,12 +37,18 @@ export function redactHeaders(headers: IncomingHttpHeaders, also?: ReadonlySet<s
  */
 export function createLogger(level: string, dest?: DestinationStream): PinoLogger {
   const stream = dest ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  return pino({
-    level,
-    base: undefined,
-    messageKey: 'msg',
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: ['headers.authorization', 'headers.cookie', 'headers["set-cookie"]', 'headers["x-api-key"]', 'password', '*.password'], censor: REDACTED },
-  }, stream);
+  return pino(
+    {
+      level,
+      base: undefined,
+      messageKey: 'msg',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: {
+        paths: ['headers.authorization', 'headers.cookie', 'headers["set-cookie"]', 'headers["x-api-key"]', 'password', '*.password'],
+        censor: REDACTED,
+      },
+    },
+    stream,
+  );
 }

@@ -34,14 +34,27 @@ export const TRACE_ENV: Readonly<Record<string, Rule>> = {
   OTEL_SDK_DISABLED: { kind: 'bool' },
   OTEL_SERVICE_NAME: { kind: 'string' },
   OTEL_RESOURCE_ATTRIBUTES: { kind: 'pairs' },
-  OTEL_TRACES_EXPORTER: { kind: 'list', values: ['otlp', 'jaeger', 'console', 'none'], refused: { zipkin: NOT_SHIPPED, logging: NOT_SHIPPED } },
+  OTEL_TRACES_EXPORTER: {
+    kind: 'list',
+    values: ['otlp', 'jaeger', 'console', 'none'],
+    refused: { zipkin: NOT_SHIPPED, logging: NOT_SHIPPED },
+  },
   OTEL_PROPAGATORS: {
-    kind: 'list', values: ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'],
-    refused: { xray: 'needs the AWS X-Ray propagator, which sidegate does not ship', ottrace: 'needs the OT trace propagator, which sidegate does not ship' },
+    kind: 'list',
+    values: ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'],
+    refused: {
+      xray: 'needs the AWS X-Ray propagator, which sidegate does not ship',
+      ottrace: 'needs the OT trace propagator, which sidegate does not ship',
+    },
   },
   OTEL_TRACES_SAMPLER: {
-    kind: 'enum', values: ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'],
-    refused: { jaeger_remote: 'remote sampling is not supported', parentbased_jaeger_remote: 'remote sampling is not supported', xray: 'X-Ray sampling is not supported' },
+    kind: 'enum',
+    values: ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'],
+    refused: {
+      jaeger_remote: 'remote sampling is not supported',
+      parentbased_jaeger_remote: 'remote sampling is not supported',
+      xray: 'X-Ray sampling is not supported',
+    },
   },
   OTEL_TRACES_SAMPLER_ARG: { kind: 'ratio' },
   OTEL_BSP_SCHEDULE_DELAY: { kind: 'int' },
@@ -56,7 +69,12 @@ export const TRACE_ENV: Readonly<Record<string, Rule>> = {
   OTEL_SPAN_LINK_COUNT_LIMIT: { kind: 'int' },
   OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT: { kind: 'int' },
   OTEL_LINK_ATTRIBUTE_COUNT_LIMIT: { kind: 'int' },
-  ...Object.fromEntries(Object.entries(OTLP).flatMap(([k, r]) => [[`OTEL_EXPORTER_OTLP_${k}`, r], [`OTEL_EXPORTER_OTLP_TRACES_${k}`, r]])),
+  ...Object.fromEntries(
+    Object.entries(OTLP).flatMap(([k, r]) => [
+      [`OTEL_EXPORTER_OTLP_${k}`, r],
+      [`OTEL_EXPORTER_OTLP_TRACES_${k}`, r],
+    ]),
+  ),
   OTEL_EXPORTER_JAEGER_ENDPOINT: { kind: 'url' },
   OTEL_EXPORTER_JAEGER_TIMEOUT: { kind: 'int' },
   OTEL_EXPORTER_JAEGER_USER: { kind: 'string' },
@@ -110,12 +128,15 @@ export function tracingEnv(env: NodeJS.ProcessEnv, defaultService: string): Trac
     return undefined;
   }
   if (named.length > 1) throw new TracingConfigError(`OTEL_TRACES_EXPORTER: one exporter at a time (got ${named.join(', ')})`);
-  const protocol = (given.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? given.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim().toLowerCase() as TracingEnv['protocol'];
+  const protocol = (given.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? given.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf')
+    .trim()
+    .toLowerCase() as TracingEnv['protocol'];
   const queue = int(given.OTEL_BSP_MAX_QUEUE_SIZE, 2048);
   if (queue === 0) throw new TracingConfigError('OTEL_BSP_MAX_QUEUE_SIZE: must be at least 1');
   // The default batch (512) shrinks to a smaller queue, as in the SDK; two explicit values must agree.
   const batch = given.OTEL_BSP_MAX_EXPORT_BATCH_SIZE === undefined ? undefined : int(given.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512);
-  if (batch !== undefined && batch > queue) throw new TracingConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE: ${batch} is larger than OTEL_BSP_MAX_QUEUE_SIZE (${queue})`);
+  if (batch !== undefined && batch > queue)
+    throw new TracingConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE: ${batch} is larger than OTEL_BSP_MAX_QUEUE_SIZE (${queue})`);
   const propagators = given.OTEL_PROPAGATORS === undefined ? undefined : list(given.OTEL_PROPAGATORS);
   return Object.freeze({
     env: Object.freeze(given),
@@ -127,7 +148,12 @@ export function tracingEnv(env: NodeJS.ProcessEnv, defaultService: string): Trac
 }
 
 function list(s: string | undefined): string[] {
-  return s === undefined ? [] : s.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
+  return s === undefined
+    ? []
+    : s
+        .split(',')
+        .map((x) => x.trim().toLowerCase())
+        .filter((x) => x !== '');
 }
 
 function int(s: string | undefined, def: number): number {
@@ -135,7 +161,9 @@ function int(s: string | undefined, def: number): number {
 }
 
 function check(name: string, v: string, rule: Rule): void {
-  const bad = (what: string): never => { throw new TracingConfigError(`${name}: "${v}" ${what}`); };
+  const bad = (what: string): never => {
+    throw new TracingConfigError(`${name}: "${v}" ${what}`);
+  };
   switch (rule.kind) {
     case 'enum':
     case 'list': {
@@ -159,7 +187,11 @@ function check(name: string, v: string, rule: Rule): void {
       return;
     case 'url': {
       let u: URL | undefined;
-      try { u = new URL(v); } catch { /* below */ }
+      try {
+        u = new URL(v);
+      } catch {
+        /* below */
+      }
       if (u === undefined || !['http:', 'https:'].includes(u.protocol)) bad('is not an http:// or https:// URL');
       return;
     }
@@ -171,7 +203,11 @@ function check(name: string, v: string, rule: Rule): void {
         if (part.trim() === '') continue;
         const eq = part.indexOf('=');
         if (eq <= 0 || part.slice(0, eq).trim() === '') bad(`is not a list of key=value pairs (at "${part.trim()}")`);
-        try { decodeURIComponent(part.slice(eq + 1)); } catch { bad(`has a value that is not valid percent-encoding (at "${part.trim()}")`); }
+        try {
+          decodeURIComponent(part.slice(eq + 1));
+        } catch {
+          bad(`has a value that is not valid percent-encoding (at "${part.trim()}")`);
+        }
       }
       return;
     case 'string':

@@ -1,9 +1,31 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
-import { CompositePropagator, ExportResultCode, W3CBaggagePropagator, W3CTraceContextPropagator, getNumberFromEnv } from '@opentelemetry/core';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type TextMapPropagator,
+  type Tracer,
+} from '@opentelemetry/api';
+import {
+  CompositePropagator,
+  ExportResultCode,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+  getNumberFromEnv,
+} from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { JaegerPropagator } from '@opentelemetry/propagator-jaeger';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, ConsoleSpanExporter, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  ConsoleSpanExporter,
+  type ReadableSpan,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Metrics } from './metrics.js';
 import type { TracingEnv } from './tracing-config.js';
@@ -12,10 +34,19 @@ const getter = {
   keys: (h: IncomingHttpHeaders): string[] => Object.keys(h),
   get: (h: IncomingHttpHeaders, k: string): string | string[] | undefined => h[k],
 };
-const setter = { set: (h: Record<string, unknown>, k: string, v: string): void => { h[k] = v; } };
+const setter = {
+  set: (h: Record<string, unknown>, k: string, v: string): void => {
+    h[k] = v;
+  },
+};
 
 /** The OTEL_BSP_* settings (specification defaults), as the SDK's env helper reads them. */
-export interface BatchSettings { readonly scheduleDelayMs: number; readonly exportTimeoutMs: number; readonly maxQueue: number; readonly maxBatch: number }
+export interface BatchSettings {
+  readonly scheduleDelayMs: number;
+  readonly exportTimeoutMs: number;
+  readonly maxQueue: number;
+  readonly maxBatch: number;
+}
 
 /**
  * Bounded, never-blocking export (the SDK's BatchSpanProcessor contract, plus counters): spans
@@ -28,16 +59,25 @@ export class BoundedSpanProcessor implements SpanProcessor {
   private exporting = false;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly exporter: SpanExporter, private readonly metrics: Metrics, private readonly s: BatchSettings) {
+  constructor(
+    private readonly exporter: SpanExporter,
+    private readonly metrics: Metrics,
+    private readonly s: BatchSettings,
+  ) {
     this.timer = setInterval(() => this.flush(), Math.max(1, s.scheduleDelayMs));
     this.timer.unref();
   }
 
-  onStart(): void { /* nothing at start */ }
+  onStart(): void {
+    /* nothing at start */
+  }
 
   onEnd(span: ReadableSpan): void {
     if ((span.spanContext().traceFlags & 1) === 0) return;
-    if (this.queue.length >= this.s.maxQueue) { this.metrics.spansDropped.inc({ reason: 'queue_full' }); return; }
+    if (this.queue.length >= this.s.maxQueue) {
+      this.metrics.spansDropped.inc({ reason: 'queue_full' });
+      return;
+    }
     this.queue.push(span);
     if (this.queue.length >= this.s.maxBatch) this.flush();
   }
@@ -87,7 +127,11 @@ function withEnv<T>(otel: Readonly<Record<string, string>>, fn: () => T): T {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(saved)) if (!k.startsWith('OTEL_')) env[k] = v;
   process.env = { ...env, ...otel };
-  try { return fn(); } finally { process.env = saved; }
+  try {
+    return fn();
+  } finally {
+    process.env = saved;
+  }
 }
 
 type ExporterCtor = new () => SpanExporter;
@@ -97,9 +141,12 @@ async function exporterClass(cfg: TracingEnv): Promise<ExporterCtor | undefined>
   if (cfg.exporter === 'jaeger') return undefined;
   // Each OTLP exporter reads OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT,HEADERS,COMPRESSION,TIMEOUT,CERTIFICATE,CLIENT_*} itself.
   switch (cfg.protocol) {
-    case 'grpc': return (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter;
-    case 'http/json': return (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter;
-    default: return (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter;
+    case 'grpc':
+      return (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter;
+    case 'http/json':
+      return (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter;
+    default:
+      return (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter;
   }
 }
 
@@ -107,19 +154,28 @@ async function exporterClass(cfg: TracingEnv): Promise<ExporterCtor | undefined>
 async function jaegerExporter(env: Readonly<Record<string, string>>): Promise<() => SpanExporter> {
   const { JaegerExporter } = await import('@opentelemetry/exporter-jaeger');
   // Without an endpoint or agent host the package would send UDP to an agent; sidegate's default is the collector's HTTP port.
-  const endpoint = env.OTEL_EXPORTER_JAEGER_ENDPOINT === undefined && env.OTEL_EXPORTER_JAEGER_AGENT_HOST === undefined ? 'http://localhost:14268/api/traces' : undefined;
+  const endpoint =
+    env.OTEL_EXPORTER_JAEGER_ENDPOINT === undefined && env.OTEL_EXPORTER_JAEGER_AGENT_HOST === undefined
+      ? 'http://localhost:14268/api/traces'
+      : undefined;
   return () => new JaegerExporter({ endpoint, flushTimeout: getNumberFromEnv('OTEL_EXPORTER_JAEGER_TIMEOUT') ?? 10_000 });
 }
 
 /** Propagators by their OTEL_PROPAGATORS names. */
 function propagatorNamed(name: string): TextMapPropagator | undefined {
   switch (name) {
-    case 'tracecontext': return new W3CTraceContextPropagator();
-    case 'baggage': return new W3CBaggagePropagator();
-    case 'b3': return new B3Propagator({ injectEncoding: B3InjectEncoding.SINGLE_HEADER });
-    case 'b3multi': return new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
-    case 'jaeger': return new JaegerPropagator();
-    default: return undefined; // none
+    case 'tracecontext':
+      return new W3CTraceContextPropagator();
+    case 'baggage':
+      return new W3CBaggagePropagator();
+    case 'b3':
+      return new B3Propagator({ injectEncoding: B3InjectEncoding.SINGLE_HEADER });
+    case 'b3multi':
+      return new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+    case 'jaeger':
+      return new JaegerPropagator();
+    default:
+      return undefined; // none
   }
 }
 
@@ -129,10 +185,14 @@ function propagatorNamed(name: string): TextMapPropagator | undefined {
  * a gateway meets clients of every kind, and later entries win, so W3C is preferred.
  */
 function propagators(cfg: TracingEnv): { extract: TextMapPropagator; inject: TextMapPropagator } {
-  const make = (names: readonly string[]): TextMapPropagator => new CompositePropagator({
-    propagators: names.map(propagatorNamed).filter((p): p is TextMapPropagator => p !== undefined),
-  });
-  if (cfg.propagators !== undefined) { const p = make(cfg.propagators); return { extract: p, inject: p }; }
+  const make = (names: readonly string[]): TextMapPropagator =>
+    new CompositePropagator({
+      propagators: names.map(propagatorNamed).filter((p): p is TextMapPropagator => p !== undefined),
+    });
+  if (cfg.propagators !== undefined) {
+    const p = make(cfg.propagators);
+    return { extract: p, inject: p };
+  }
   return { extract: make(['jaeger', 'b3', 'baggage', 'tracecontext']), inject: make(['tracecontext', 'baggage']) };
 }
 
@@ -173,8 +233,9 @@ export class Tracing {
         maxQueue: getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048,
         maxBatch: getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? Math.min(512, getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048),
       };
-      const resource = resourceFromAttributes({ 'service.name': cfg.defaultService, 'service.version': version })
-        .merge(detectResources({ detectors: [envDetector] }));
+      const resource = resourceFromAttributes({ 'service.name': cfg.defaultService, 'service.version': version }).merge(
+        detectResources({ detectors: [envDetector] }),
+      );
       // The SDK reads these two under older names; the specification's names are honoured here.
       const perEvent = getNumberFromEnv('OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT');
       const perLink = getNumberFromEnv('OTEL_LINK_ATTRIBUTE_COUNT_LIMIT');
@@ -182,7 +243,12 @@ export class Tracing {
         resource,
         spanProcessors: [new BoundedSpanProcessor(exporter, metrics, batch)],
         ...(perEvent !== undefined || perLink !== undefined
-          ? { spanLimits: { ...(perEvent !== undefined && { attributePerEventCountLimit: perEvent }), ...(perLink !== undefined && { attributePerLinkCountLimit: perLink }) } }
+          ? {
+              spanLimits: {
+                ...(perEvent !== undefined && { attributePerEventCountLimit: perEvent }),
+                ...(perLink !== undefined && { attributePerLinkCountLimit: perLink }),
+              },
+            }
           : {}),
       });
     });
@@ -207,7 +273,10 @@ export class Tracing {
   startClient(server: Span, name: string, headers: Record<string, unknown>, attributes: Attributes): Span | undefined {
     // Deleting only what is there: a delete reshapes the header object, most requests carry none.
     for (const h of CONTEXT_HEADERS) if (h !== 'baggage' && headers[h] !== undefined) delete headers[h];
-    if (!server.isRecording()) { this.injector.inject(trace.setSpan(ROOT_CONTEXT, server), headers, setter); return undefined; }
+    if (!server.isRecording()) {
+      this.injector.inject(trace.setSpan(ROOT_CONTEXT, server), headers, setter);
+      return undefined;
+    }
     const ctx: Context = trace.setSpan(ROOT_CONTEXT, server);
     const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ctx);
     this.injector.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);
@@ -219,7 +288,10 @@ export class Tracing {
    * not on the app's 4xx; client spans on any failure to get an answer and on 5xx.
    */
   end(span: Span, status: number, errorCode: string | undefined, serverSide: boolean): void {
-    if (!span.isRecording()) { span.end(); return; }
+    if (!span.isRecording()) {
+      span.end();
+      return;
+    }
     if (status > 0) span.setAttribute('http.response.status_code', status);
     if (errorCode !== undefined) span.setAttribute('sidegate.error', errorCode);
     const failed = status >= 500 || errorCode !== undefined || (!serverSide && status === 0);
@@ -227,5 +299,7 @@ export class Tracing {
     span.end();
   }
 
-  shutdown(): Promise<void> { return this.provider.shutdown(); }
+  shutdown(): Promise<void> {
+    return this.provider.shutdown();
+  }
 }

@@ -13,8 +13,14 @@ function codeOf(err: unknown): string | undefined {
 /** Classify a failed call to the app: refused → 503, timed out → 504, anything else → 502. */
 export function upstreamError(err: unknown, timeoutMs: number, metrics: Metrics): SidecarError {
   const code = codeOf(err);
-  if (code !== undefined && REFUSED.has(code)) { metrics.upstreamErrors.inc({ kind: 'refused' }); return new UpstreamUnavailableError(err); }
-  if (code !== undefined && TIMEOUT.has(code)) { metrics.upstreamErrors.inc({ kind: 'timeout' }); return new UpstreamTimeoutError(timeoutMs, err); }
+  if (code !== undefined && REFUSED.has(code)) {
+    metrics.upstreamErrors.inc({ kind: 'refused' });
+    return new UpstreamUnavailableError(err);
+  }
+  if (code !== undefined && TIMEOUT.has(code)) {
+    metrics.upstreamErrors.inc({ kind: 'timeout' });
+    return new UpstreamTimeoutError(timeoutMs, err);
+  }
   metrics.upstreamErrors.inc({ kind: 'reset' });
   return new UpstreamResetError(err);
 }

@@ -19,7 +19,11 @@ export class H2cUpstream implements Upstream {
   readonly tunnels = false;
   private session: ClientHttp2Session | undefined;
 
-  constructor(readonly origin: string, private readonly clock: Clock, private readonly metrics: Metrics) {}
+  constructor(
+    readonly origin: string,
+    private readonly clock: Clock,
+    private readonly metrics: Metrics,
+  ) {}
 
   private getSession(): ClientHttp2Session {
     const s = this.session;
@@ -31,7 +35,9 @@ export class H2cUpstream implements Upstream {
     });
     created.on('error', () => undefined); // surfaced on each stream
     created.once('connect', () => created.setLocalWindowSize(8 << 20));
-    const drop = (): void => { if (this.session === created) this.session = undefined; };
+    const drop = (): void => {
+      if (this.session === created) this.session = undefined;
+    };
     created.once('goaway', drop);
     created.once('close', drop);
     this.session = created;
@@ -61,8 +67,15 @@ export class H2cUpstream implements Upstream {
         if (settled) return;
         settled = true;
         ex.upstreamMs = this.clock.monotonic() - ex.upstreamStart;
-        if (err === undefined) { resolve(); return; }
-        if (ex.sink.closed) { ex.status = ex.sink.headersSent ? ex.status : CLIENT_CLOSED; resolve(); return; }
+        if (err === undefined) {
+          resolve();
+          return;
+        }
+        if (ex.sink.closed) {
+          ex.status = ex.sink.headersSent ? ex.status : CLIENT_CLOSED;
+          resolve();
+          return;
+        }
         // The client's own request failed (bad body framing, too slow): that is its answer.
         reject(err instanceof SidecarError ? err : upstreamError(err, ex.timeoutMs, this.metrics));
       };
@@ -72,7 +85,14 @@ export class H2cUpstream implements Upstream {
           settle(Object.assign(new Error('app timed out'), { code: 'SIDEGATE_UPSTREAM_TIMEOUT' }));
         });
       }
-      ex.sink.onClose(() => { if (!settled) { settled = true; ex.status ||= CLIENT_CLOSED; cancel(req); resolve(); } });
+      ex.sink.onClose(() => {
+        if (!settled) {
+          settled = true;
+          ex.status ||= CLIENT_CLOSED;
+          cancel(req);
+          resolve();
+        }
+      });
       if (ex.hasBody) {
         const body = ex.body;
         if (body.destroyed) {
@@ -84,9 +104,15 @@ export class H2cUpstream implements Upstream {
         body.pipe(req);
         // A body that fails (bad framing, too slow, client gone) aborts the stream: the app sees
         // it reset, never a complete request with a cut body, and the client gets the answer.
-        body.once('error', (err) => { cancel(req); settle(err); });
+        body.once('error', (err) => {
+          cancel(req);
+          settle(err);
+        });
         body.once('close', () => {
-          if (!body.readableEnded && !settled) { cancel(req); settle(body.errored ?? Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' })); }
+          if (!body.readableEnded && !settled) {
+            cancel(req);
+            settle(body.errored ?? Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' }));
+          }
         });
       }
       req.on('response', (h: IncomingHttpHeaders, flags: number) => {
@@ -99,16 +125,26 @@ export class H2cUpstream implements Upstream {
         if (endStream) settle();
       });
       req.on('data', (chunk: Buffer) => {
-        if (!ex.sink.write(chunk)) { req.pause(); ex.sink.onDrain(() => req.resume()); }
+        if (!ex.sink.write(chunk)) {
+          req.pause();
+          ex.sink.onDrain(() => req.resume());
+        }
       });
-      req.on('trailers', (t: IncomingHttpHeaders) => { trailers = t; });
+      req.on('trailers', (t: IncomingHttpHeaders) => {
+        trailers = t;
+      });
       req.on('end', () => {
         if (settled) return;
         ex.sink.end(undefined, trailers === undefined ? undefined : responseTrailers(trailers));
         settle();
       });
       req.on('close', () => {
-        if (!settled) settle(Object.assign(new Error(`app closed the stream (code ${req.rstCode ?? ErrorCode.NoError})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
+        if (!settled)
+          settle(
+            Object.assign(new Error(`app closed the stream (code ${req.rstCode ?? ErrorCode.NoError})`), {
+              code: 'ERR_HTTP2_STREAM_ERROR',
+            }),
+          );
       });
     });
   }
@@ -116,7 +152,10 @@ export class H2cUpstream implements Upstream {
   close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
-    return new Promise((resolve) => { if (s === undefined || s.closed) resolve(); else s.close(() => resolve()); });
+    return new Promise((resolve) => {
+      if (s === undefined || s.closed) resolve();
+      else s.close(() => resolve());
+    });
   }
 }
 
@@ -132,6 +171,9 @@ function cancel(req: ClientHttp2Stream): void {
 
 function responseTrailers(t: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const k in t) { const v = t[k]; if (v !== undefined && k.charCodeAt(0) !== 58) out[k] = v; }
+  for (const k in t) {
+    const v = t[k];
+    if (v !== undefined && k.charCodeAt(0) !== 58) out[k] = v;
+  }
   return out;
 }

@@ -130,7 +130,10 @@ export function responseHeadersFromFields(ex: Exchange, raw: readonly string[]):
     addField(kept, name, raw[i + 1]!);
   }
   if (connection !== undefined) {
-    for (const part of connection.split(',')) { const n = part.trim().toLowerCase(); if (n !== '') delete kept[n]; }
+    for (const part of connection.split(',')) {
+      const n = part.trim().toLowerCase();
+      if (n !== '') delete kept[n];
+    }
   }
   const out = kept as OutgoingHttpHeaders;
   addSidecarHeaders(out, ex);

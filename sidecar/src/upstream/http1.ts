@@ -15,14 +15,20 @@ export class Http1Upstream implements Upstream {
   private readonly deps: CallDeps;
   private readonly pool: ConnPool;
 
-  constructor(readonly origin: string, clock: Clock, metrics: Metrics) {
+  constructor(
+    readonly origin: string,
+    clock: Clock,
+    metrics: Metrics,
+  ) {
     const u = new URL(origin);
     this.pool = new ConnPool({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }, clock);
     this.deps = { pool: this.pool, clock, metrics };
   }
 
   forward(ex: Exchange): Promise<void> {
-    return new Promise<void>((resolve, reject) => { new UpstreamCall(ex, this.deps, resolve, reject).start(); });
+    return new Promise<void>((resolve, reject) => {
+      new UpstreamCall(ex, this.deps, resolve, reject).start();
+    });
   }
 
   close(): Promise<void> {

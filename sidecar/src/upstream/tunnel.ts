@@ -10,7 +10,12 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { CLIENT_CLOSED, upstreamError } from './errors.js';
 import { requestHead, responseHeadersFromFields } from './headers.js';
 
-const enum State { Waiting, Relaying, Tunnel, Done }
+const enum State {
+  Waiting,
+  Relaying,
+  Tunnel,
+  Done,
+}
 
 /**
  * An Upgrade request (WebSocket, or another protocol) to the app, on a connection of its own. The
@@ -41,43 +46,74 @@ export function tunnel(ex: Exchange, offer: UpgradeOffer, host: string, port: nu
       app.destroy();
       setImmediate(() => parser.close());
       if (ex.upstreamMs < 0) ex.upstreamMs = clock.monotonic() - ex.upstreamStart;
-      if (err === undefined) { resolve(); return; }
-      if (ex.sink.closed) { if (!ex.sink.headersSent) ex.status = CLIENT_CLOSED; resolve(); return; }
-      if (was === State.Relaying) { ex.sink.abort(); resolve(); return; } // the head was relayed: cut the response
+      if (err === undefined) {
+        resolve();
+        return;
+      }
+      if (ex.sink.closed) {
+        if (!ex.sink.headersSent) ex.status = CLIENT_CLOSED;
+        resolve();
+        return;
+      }
+      if (was === State.Relaying) {
+        ex.sink.abort();
+        resolve();
+        return;
+      } // the head was relayed: cut the response
       reject(upstreamError(err, ex.timeoutMs, metrics));
     };
 
-    parser[Slot.Headers] = ((f: string[]) => { for (const x of f) fields.push(x); });
-    parser[Slot.HeadersComplete] = ((_maj: number, _min: number, f: string[] | undefined, _m: unknown, _u: unknown, status: number) => {
+    parser[Slot.Headers] = (f: string[]) => {
+      for (const x of f) fields.push(x);
+    };
+    parser[Slot.HeadersComplete] = (_maj: number, _min: number, f: string[] | undefined, _m: unknown, _u: unknown, status: number) => {
       if (f !== undefined) for (const x of f) fields.push(x);
       const raw = fields;
       fields = [];
-      if (status === 101) { switched = raw; return 0; }
-      if (status < 200) { informational = true; return 0; } // 100, 103: not relayed
+      if (status === 101) {
+        switched = raw;
+        return 0;
+      }
+      if (status < 200) {
+        informational = true;
+        return 0;
+      } // 100, 103: not relayed
       state = State.Relaying;
       clearTimeout(timer);
       ex.status = status;
       ex.upstreamMs = clock.monotonic() - ex.upstreamStart;
       ex.sink.writeHead(status, responseHeadersFromFields(ex, raw));
       return ex.method === 'HEAD' ? 1 : 0;
-    });
-    parser[Slot.Body] = ((b: Buffer) => {
+    };
+    parser[Slot.Body] = (b: Buffer) => {
       if (state !== State.Relaying) return;
-      if (!ex.sink.write(b)) { app.pause(); ex.sink.onDrain(() => app.resume()); }
-    });
-    parser[Slot.MessageComplete] = (() => {
-      if (informational) { informational = false; return; }
+      if (!ex.sink.write(b)) {
+        app.pause();
+        ex.sink.onDrain(() => app.resume());
+      }
+    };
+    parser[Slot.MessageComplete] = () => {
+      if (informational) {
+        informational = false;
+        return;
+      }
       if (state !== State.Relaying) return;
       let trailers: Record<string, string | string[]> | undefined;
-      if (fields.length > 0) { trailers = {}; for (let i = 0; i + 1 < fields.length; i += 2) addField(trailers, fields[i]!, fields[i + 1]!); }
+      if (fields.length > 0) {
+        trailers = {};
+        for (let i = 0; i + 1 < fields.length; i += 2) addField(trailers, fields[i]!, fields[i + 1]!);
+      }
       fields = [];
       ex.sink.end(undefined, trailers);
       finish();
-    });
+    };
 
     const onData = (d: Buffer): void => {
       const r = parser.execute(d);
-      if (typeof r !== 'number') { finish(parseFailure(r)); return; }
+      if (typeof r !== 'number') {
+        finish(parseFailure(r));
+        return;
+      }
       if (switched !== undefined && state === State.Waiting) switchOver(switched, d.subarray(r));
     };
 
@@ -89,7 +125,11 @@ export function tunnel(ex: Exchange, offer: UpgradeOffer, host: string, port: nu
       }
       state = State.Tunnel; // before takeOver: it ends the HTTP exchange, which is no client going away
       const client = offer.takeOver();
-      if (client === undefined) { state = State.Waiting; finish(); return; }
+      if (client === undefined) {
+        state = State.Waiting;
+        finish();
+        return;
+      }
       clearTimeout(timer);
       app.off('data', onData);
       setImmediate(() => parser.close());
@@ -97,7 +137,10 @@ export function tunnel(ex: Exchange, offer: UpgradeOffer, host: string, port: nu
       ex.upstreamMs = clock.monotonic() - ex.upstreamStart;
       const headers = responseHeadersFromFields(ex, raw);
       let head = statusLine(101);
-      for (const name in headers) { const v = headers[name]; if (v !== undefined) head += fieldLines(name, v); }
+      for (const name in headers) {
+        const v = headers[name];
+        if (v !== undefined) head += fieldLines(name, v);
+      }
       head += `${fieldLines(H.upgrade, headerOf(raw, 'upgrade')!)}connection: upgrade\r\n\r\n`;
       const socket = client.socket;
       socket.write(head, 'latin1');
@@ -127,14 +170,23 @@ export function tunnel(ex: Exchange, offer: UpgradeOffer, host: string, port: nu
       if (r !== undefined && typeof r !== 'number') finish(parseFailure(r));
       else finish(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' }));
     });
-    app.on('error', (err) => { if (state !== State.Tunnel) finish(err); });
-    app.on('close', () => { if (state === State.Waiting || state === State.Relaying) finish(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' })); });
+    app.on('error', (err) => {
+      if (state !== State.Tunnel) finish(err);
+    });
+    app.on('close', () => {
+      if (state === State.Waiting || state === State.Relaying)
+        finish(Object.assign(new Error('the app closed the connection'), { code: 'ECONNRESET' }));
+    });
     ex.sink.onClose(() => {
-      if (state === State.Waiting || state === State.Relaying) { if (ex.status === 0) ex.status = CLIENT_CLOSED; finish(); }
+      if (state === State.Waiting || state === State.Relaying) {
+        if (ex.status === 0) ex.status = CLIENT_CLOSED;
+        finish();
+      }
     });
     if (ex.timeoutMs > 0) {
       timer = setTimeout(() => {
-        if (state === State.Waiting) finish(Object.assign(new Error('the app did not answer in time'), { code: 'SIDEGATE_UPSTREAM_TIMEOUT' }));
+        if (state === State.Waiting)
+          finish(Object.assign(new Error('the app did not answer in time'), { code: 'SIDEGATE_UPSTREAM_TIMEOUT' }));
       }, ex.timeoutMs);
       timer.unref();
     }

@@ -27,9 +27,35 @@ const x509 = (p: CertPair | Buffer): X509Certificate => new X509Certificate(Buff
 function intermediate(ca: CertPair): CertPair {
   const certFile = join(dir, 'mid.crt');
   const keyFile = join(dir, 'mid.key');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=sidegate intermediate',
-    '-CA', ca.certFile, '-CAkey', ca.keyFile, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-keyout', keyFile, '-out', certFile], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=sidegate intermediate',
+      '-CA',
+      ca.certFile,
+      '-CAkey',
+      ca.keyFile,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'pipe' },
+  );
   return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
 }
 const mid = intermediate(root);
@@ -41,11 +67,19 @@ const codes = (ps: readonly { code: string }[]): string[] => ps.map((p) => p.cod
 
 t.test('caBundle: missing, not PEM, expired, usable', async (t) => {
   t.same(parseCaBundle(undefined, now), { ok: false, code: 'SIDEGATE_CHECK_CA_BUNDLE_MISSING', message: 'clientConfig.caBundle is empty' });
-  t.match(parseCaBundle(Buffer.from('not a certificate').toString('base64'), now), { ok: false, code: 'SIDEGATE_CHECK_CA_BUNDLE_INVALID', message: /no PEM certificate/ });
+  t.match(parseCaBundle(Buffer.from('not a certificate').toString('base64'), now), {
+    ok: false,
+    code: 'SIDEGATE_CHECK_CA_BUNDLE_INVALID',
+    message: /no PEM certificate/,
+  });
   const bundle = Buffer.concat([root.cert, other.cert]).toString('base64');
   const ok = parseCaBundle(bundle, now);
   t.ok(ok.ok && ok.certs.length === 2, 'both CAs of a two-CA bundle (as during CA rotation)');
-  t.match(parseCaBundle(bundle, later), { ok: false, code: 'SIDEGATE_CHECK_CA_BUNDLE_INVALID', message: /every certificate in the caBundle is outside its validity/ });
+  t.match(parseCaBundle(bundle, later), {
+    ok: false,
+    code: 'SIDEGATE_CHECK_CA_BUNDLE_INVALID',
+    message: /every certificate in the caBundle is outside its validity/,
+  });
 });
 
 t.test('serving chains the API server accepts', async (t) => {
@@ -57,15 +91,26 @@ t.test('serving chains the API server accepts', async (t) => {
   // Judged at a time inside its validity: openssl starts it at the second it is made, which can be
   // after `now` (taken when this file started).
   const during = new Date(new X509Certificate(self.cert).validFrom).getTime() + 60_000;
-  t.same(verifyServing([x509(self.cert)], [x509(self.cert)], 'localhost', new Date(during)), [], 'a self-signed certificate that is itself the caBundle');
+  t.same(
+    verifyServing([x509(self.cert)], [x509(self.cert)], 'localhost', new Date(during)),
+    [],
+    'a self-signed certificate that is itself the caBundle',
+  );
 });
 
 t.test('serving chains the API server refuses, each named', async (t) => {
   t.same(codes(verifyServing([x509(leaf)], [x509(other)], SVC, now)), ['SIDEGATE_CHECK_CA_MISMATCH']);
-  t.match(verifyServing([x509(leaf)], [x509(other)], SVC, now)[0]?.message, /issuer CN=sidegate test root\) is not signed by any CA in the caBundle \(CN=another CA\)/);
+  t.match(
+    verifyServing([x509(leaf)], [x509(other)], SVC, now)[0]?.message,
+    /issuer CN=sidegate test root\) is not signed by any CA in the caBundle \(CN=another CA\)/,
+  );
   t.same(codes(verifyServing([x509(viaMid)], [x509(root)], SVC, now)), ['SIDEGATE_CHECK_CA_MISMATCH'], 'the intermediate not sent');
   t.same(codes(verifyServing([x509(leaf)], [x509(root)], 'other.sidegate-system.svc', now)), ['SIDEGATE_CHECK_SERVING_CERT_NAME']);
-  t.same(codes(verifyServing([x509(cnOnly)], [x509(root)], SVC, now)), ['SIDEGATE_CHECK_SERVING_CERT_NAME'], 'a CN without subjectAltName does not count (Go since 1.15)');
+  t.same(
+    codes(verifyServing([x509(cnOnly)], [x509(root)], SVC, now)),
+    ['SIDEGATE_CHECK_SERVING_CERT_NAME'],
+    'a CN without subjectAltName does not count (Go since 1.15)',
+  );
   t.same(codes(verifyServing([x509(leaf)], [x509(root)], SVC, later)), ['SIDEGATE_CHECK_SERVING_CERT_EXPIRED']);
   t.same(codes(verifyServing([], [x509(root)], SVC, now)), ['SIDEGATE_CHECK_CA_MISMATCH'], 'no certificate at all');
 });
@@ -79,7 +124,11 @@ t.test('fetching the chain from a real TLS server', async (t) => {
   t.equal(chain[0]?.fingerprint256, x509(viaMid).fingerprint256, 'leaf first');
   t.equal(chain[1]?.fingerprint256, x509(mid).fingerprint256, 'then the intermediate it sent');
   t.same(verifyServing(chain, [x509(root)], SVC, now), []);
-  t.same(parsePem(Buffer.concat([viaMid.cert, mid.cert]).toString()).certs.map((c) => c.fingerprint256), chain.slice(0, 2).map((c) => c.fingerprint256), 'the same as the PEM it serves');
+  t.same(
+    parsePem(Buffer.concat([viaMid.cert, mid.cert]).toString()).certs.map((c) => c.fingerprint256),
+    chain.slice(0, 2).map((c) => c.fingerprint256),
+    'the same as the PEM it serves',
+  );
 
   const closed = createNetServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
@@ -89,8 +138,13 @@ t.test('fetching the chain from a real TLS server', async (t) => {
 
   // A listener that accepts and never speaks TLS.
   const held: Socket[] = [];
-  const silent: Server = createNetServer((s) => { held.push(s); });
+  const silent: Server = createNetServer((s) => {
+    held.push(s);
+  });
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => { for (const s of held) s.destroy(); silent.close(); });
+  t.teardown(() => {
+    for (const s of held) s.destroy();
+    silent.close();
+  });
   await t.rejects(fetchServingChain('127.0.0.1', (silent.address() as AddressInfo).port, SVC, 200), /no TLS handshake within 200 ms/);
 });

@@ -35,10 +35,17 @@ export const maxLen = 2048;
 export const sync = true;
 
 const KEYS = [
-  ...ANNOTATIONS.map((a) => PREFIX + a.name), ANNOTATION_STATUS, LABEL_POD_INJECT, 'sidegate.dev/injection', 'sidegate.dev/', 'prometheus.io/port', 'app',
+  ...ANNOTATIONS.map((a) => PREFIX + a.name),
+  ANNOTATION_STATUS,
+  LABEL_POD_INJECT,
+  'sidegate.dev/injection',
+  'sidegate.dev/',
+  'prometheus.io/port',
+  'app',
 ];
 const CONFIG = parseInjectorConfig({
-  image: 'registry.example.com/sidegate:1.0.0', injectorNamespace: 'sidegate-system',
+  image: 'registry.example.com/sidegate:1.0.0',
+  injectorNamespace: 'sidegate-system',
   redis: { url: 'redis://redis.sidegate-system:6379', passwordSecret: { name: 'sidegate-redis', key: 'password' } },
   defaultPolicy: { spec: { upstream: { timeout: '30s' } } },
 });
@@ -49,9 +56,21 @@ const PORT_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
 function pod(annotations: Record<string, string>): Pod {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name: 'orders-1', namespace: 'shop', labels: { app: 'orders' }, annotations },
-    spec: { containers: [{ name: 'orders', image: 'orders:1', ports: [{ name: 'http', containerPort: 8080 }, { name: 'grpc', containerPort: 9090 }] }] },
+    spec: {
+      containers: [
+        {
+          name: 'orders',
+          image: 'orders:1',
+          ports: [
+            { name: 'http', containerPort: 8080 },
+            { name: 'grpc', containerPort: 9090 },
+          ],
+        },
+      ],
+    },
   };
 }
 
@@ -60,41 +79,82 @@ function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (typeof v === 'object' && v !== null) {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
   }
   return v === undefined ? 'undefined' : JSON.stringify(v);
 }
 
 const isPort = (n: unknown): boolean => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535 && !RESERVED_PORTS.has(n);
 const isQuantity = (q: unknown): boolean => q === undefined || (typeof q === 'string' && (parseQuantity(q) ?? 0) > 0);
-const isHttpUrl = (s: unknown): boolean => { try { return typeof s === 'string' && /^https?:$/.test(new URL(s).protocol); } catch { return false; } };
+const isHttpUrl = (s: unknown): boolean => {
+  try {
+    return typeof s === 'string' && /^https?:$/.test(new URL(s).protocol);
+  } catch {
+    return false;
+  }
+};
 
 function checkSettings(s: AnnotationSettings): void {
   const bad = (what: string): string => `${what}: ${canonical(s)}`;
-  must(s.policyConfigMap === undefined || (s.policyConfigMap.length <= 253 && DNS_SUBDOMAIN.test(s.policyConfigMap)), () => bad('policyConfigMap'));
+  must(s.policyConfigMap === undefined || (s.policyConfigMap.length <= 253 && DNS_SUBDOMAIN.test(s.policyConfigMap)), () =>
+    bad('policyConfigMap'),
+  );
   must(s.jwtIssuer === undefined || isHttpUrl(s.jwtIssuer), () => bad('jwtIssuer'));
   must(s.jwksUri === undefined || isHttpUrl(s.jwksUri), () => bad('jwksUri'));
-  must(s.jwtAudiences === undefined || (s.jwtAudiences.length > 0 && s.jwtAudiences.every((a) => a !== '' && a === a.trim() && !a.includes(','))), () => bad('jwtAudiences'));
-  must(s.publicPaths === undefined || (s.publicPaths.length > 0 && s.publicPaths.every((p) => p.startsWith('/') && !p.includes(','))), () => bad('publicPaths'));
-  must(s.appPort === undefined || isPort(s.appPort) || (typeof s.appPort === 'string' && s.appPort.length <= 15 && PORT_NAME.test(s.appPort)), () => bad('appPort'));
+  must(
+    s.jwtAudiences === undefined ||
+      (s.jwtAudiences.length > 0 && s.jwtAudiences.every((a) => a !== '' && a === a.trim() && !a.includes(','))),
+    () => bad('jwtAudiences'),
+  );
+  must(s.publicPaths === undefined || (s.publicPaths.length > 0 && s.publicPaths.every((p) => p.startsWith('/') && !p.includes(','))), () =>
+    bad('publicPaths'),
+  );
+  must(
+    s.appPort === undefined || isPort(s.appPort) || (typeof s.appPort === 'string' && s.appPort.length <= 15 && PORT_NAME.test(s.appPort)),
+    () => bad('appPort'),
+  );
   must(s.appProtocol === undefined || ['http1', 'h2c', 'grpc'].includes(s.appProtocol), () => bad('appProtocol'));
   must(s.interception === undefined || ['redirect', 'none'].includes(s.interception), () => bad('interception'));
   must(s.nativeSidecar === undefined || typeof s.nativeSidecar === 'boolean', () => bad('nativeSidecar'));
   must([s.proxyCpu, s.proxyMemory, s.proxyCpuLimit, s.proxyMemoryLimit].every(isQuantity), () => bad('quantities'));
-  must(s.inboundPorts === undefined || s.inboundPorts === '*' || (s.inboundPorts.length > 0 && s.inboundPorts.every(isPort) && new Set(s.inboundPorts).size === s.inboundPorts.length), () => bad('inboundPorts'));
-  must(s.excludeInboundPorts === undefined || (s.excludeInboundPorts.every(isPort) && new Set(s.excludeInboundPorts).size === s.excludeInboundPorts.length), () => bad('excludeInboundPorts'));
+  must(
+    s.inboundPorts === undefined ||
+      s.inboundPorts === '*' ||
+      (s.inboundPorts.length > 0 && s.inboundPorts.every(isPort) && new Set(s.inboundPorts).size === s.inboundPorts.length),
+    () => bad('inboundPorts'),
+  );
+  must(
+    s.excludeInboundPorts === undefined ||
+      (s.excludeInboundPorts.every(isPort) && new Set(s.excludeInboundPorts).size === s.excludeInboundPorts.length),
+    () => bad('excludeInboundPorts'),
+  );
   for (const l of s.rateLimits ?? []) {
     const per = parseDuration(l.limit.per);
-    must(Number.isInteger(l.limit.requests) && l.limit.requests >= 1 && l.limit.requests <= 1e9 && per !== undefined && per > 0
-      && (l.limit.burst === undefined || (Number.isInteger(l.limit.burst) && l.limit.burst >= 0)) && l.key.length > 0
-      && (l.match === undefined || (l.match.paths.length > 0 && l.match.paths.every((p) => p.startsWith('/')))), () => bad(`rate limit ${canonical(l)}`));
+    must(
+      Number.isInteger(l.limit.requests) &&
+        l.limit.requests >= 1 &&
+        l.limit.requests <= 1e9 &&
+        per !== undefined &&
+        per > 0 &&
+        (l.limit.burst === undefined || (Number.isInteger(l.limit.burst) && l.limit.burst >= 0)) &&
+        l.key.length > 0 &&
+        (l.match === undefined || (l.match.paths.length > 0 && l.match.paths.every((p) => p.startsWith('/')))),
+      () => bad(`rate limit ${canonical(l)}`),
+    );
   }
 }
 
 function checkProblems(list: unknown, what: string): void {
   must(Array.isArray(list), () => `${what} is not a list`);
   for (const m of list) {
-    must(typeof m === 'string' && m !== '' && oneLine(m), () => `${what}: ${JSON.stringify(m)} is not a one-line message free of control characters`);
+    must(
+      typeof m === 'string' && m !== '' && oneLine(m),
+      () => `${what}: ${JSON.stringify(m)} is not a one-line message free of control characters`,
+    );
   }
 }
 
@@ -110,30 +170,51 @@ function run(entries: readonly (readonly [string, string])[]): string {
   checkProblems(problems.warnings, 'warnings');
   for (const m of [...problems.errors, ...problems.warnings]) {
     // Each problem names a key it was given (the jwt-issuer dependency names both).
-    must(keys.some((k) => k.startsWith(PREFIX) && m.includes(k)), () => `a problem naming none of the sidegate.dev/ keys given: ${JSON.stringify(m)}`);
+    must(
+      keys.some((k) => k.startsWith(PREFIX) && m.includes(k)),
+      () => `a problem naming none of the sidegate.dev/ keys given: ${JSON.stringify(m)}`,
+    );
   }
   for (const m of problems.errors) {
     const key = keys.find((k) => m.startsWith(`${k}:`) || m.startsWith(`${k} `));
-    must(key === undefined || KEYS.slice(0, ANNOTATIONS.length).includes(key), () => `an error for ${key}, an annotation the injector does not own: ${JSON.stringify(m)}`);
+    must(
+      key === undefined || KEYS.slice(0, ANNOTATIONS.length).includes(key),
+      () => `an error for ${key}, an annotation the injector does not own: ${JSON.stringify(m)}`,
+    );
   }
   checkSettings(settings);
   const shorthand = annotations[`${PREFIX}rate-limit`];
   if (shorthand !== undefined) {
     const r = parseRateLimitShorthand(shorthand.trim());
     must(r.limits.length + r.problems.length > 0, () => 'the rate-limit shorthand gave neither limits nor problems');
-    must((settings.rateLimits !== undefined) === (r.problems.length === 0), () => `rate limits set with ${r.problems.length} problems in the shorthand`);
+    must(
+      (settings.rateLimits !== undefined) === (r.problems.length === 0),
+      () => `rate limits set with ${r.problems.length} problems in the shorthand`,
+    );
   }
   const overlay = buildOverlay(settings);
-  const compiled = overlay === undefined ? undefined : compilePolicy({ apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'orders' }, spec: {} }, overlay);
+  const compiled =
+    overlay === undefined
+      ? undefined
+      : compilePolicy({ apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'orders' }, spec: {} }, overlay);
   if (compiled !== undefined && !compiled.ok) must(compiled.problems.length > 0, () => 'an overlay refused without problems');
 
   const result = injectPod(pod(annotations), NAMESPACE, CONFIG);
   checkResult(result);
   if (result.kind === 'inject') {
     const again = injectPod(structuredClone(result.pod), NAMESPACE, CONFIG);
-    must(again.kind === 'inject' && again.patch.length === 0, () => `injecting the injected pod again: ${again.kind} ${canonical(again.kind === 'inject' ? again.patch : again).slice(0, 400)}`);
+    must(
+      again.kind === 'inject' && again.patch.length === 0,
+      () => `injecting the injected pod again: ${again.kind} ${canonical(again.kind === 'inject' ? again.patch : again).slice(0, 400)}`,
+    );
   }
-  return canonical({ settings, problems, overlay, compiled: compiled?.ok ?? compiled, result: result.kind === 'inject' ? { pod: result.pod, warnings: result.warnings } : result });
+  return canonical({
+    settings,
+    problems,
+    overlay,
+    compiled: compiled?.ok ?? compiled,
+    result: result.kind === 'inject' ? { pod: result.pod, warnings: result.warnings } : result,
+  });
 }
 
 function checkResult(r: InjectResult): void {
@@ -152,7 +233,10 @@ function once(data: Buffer): void {
   for (let i = 0; i < n && c.left > 0; i++) {
     const k = c.byte();
     // Made-up keys as the API server lets them through (a qualified name), values any text.
-    const key = k < KEYS.length * 8 ? KEYS[k % KEYS.length]! : `${k % 2 === 0 ? PREFIX : 'x.example/'}${[...c.bytes(1 + c.below(12))].map((b) => KEY_CHARS[b % KEY_CHARS.length]).join('')}`;
+    const key =
+      k < KEYS.length * 8
+        ? KEYS[k % KEYS.length]!
+        : `${k % 2 === 0 ? PREFIX : 'x.example/'}${[...c.bytes(1 + c.below(12))].map((b) => KEY_CHARS[b % KEY_CHARS.length]).join('')}`;
     const value = c.bytes(c.byte()).toString('utf8');
     entries.push([key, value]);
   }
@@ -175,10 +259,23 @@ export function seeds(): Buffer[] {
   };
   const input = (...e: Buffer[]): Buffer => Buffer.concat([Buffer.from([e.length - 1]), ...e]);
   const issuer = entry('jwt-issuer', 'https://id.example.com');
-  const out = ANNOTATIONS.map((a) => (a.name === 'jwks-uri' || a.name === 'jwt-audiences' ? input(entry(a.name, a.example), issuer) : input(entry(a.name, a.example))));
+  const out = ANNOTATIONS.map((a) =>
+    a.name === 'jwks-uri' || a.name === 'jwt-audiences' ? input(entry(a.name, a.example), issuer) : input(entry(a.name, a.example)),
+  );
   out.push(
-    input(entry('rate-limit', '100/s burst 20 by client-ip,header:x-tenant on /api,/v2; 5/10s by claim:sub'), entry('public-paths', '/healthz,/public/*'), issuer, entry('app-protocol', 'grpc')),
-    input(entry('app-port', '70000'), entry('proxy-memory', 'lots'), entry('app-protocol', 'http3'), entry('native-sidecar', 'maybe'), entry('interception', 'tproxy')),
+    input(
+      entry('rate-limit', '100/s burst 20 by client-ip,header:x-tenant on /api,/v2; 5/10s by claim:sub'),
+      entry('public-paths', '/healthz,/public/*'),
+      issuer,
+      entry('app-protocol', 'grpc'),
+    ),
+    input(
+      entry('app-port', '70000'),
+      entry('proxy-memory', 'lots'),
+      entry('app-protocol', 'http3'),
+      entry('native-sidecar', 'maybe'),
+      entry('interception', 'tproxy'),
+    ),
     input(entry('proxy-cpu', '2'), entry('proxy-cpu-limit', '500m'), entry('proxy-memory', '1.5Gi'), entry('proxy-memory-limit', '1e9')),
     input(entry('inbound-ports', '8080, 9090,15006'), entry('exclude-inbound-ports', '8080,9090'), entry('app-port', 'grpc')),
     input(entry('policy', 'orders-policy'), entry('public-paths', '/x'), entry('jwt-audiences', 'a,,b')),

@@ -40,7 +40,11 @@ const BODY = [0, 10, 20_000, -1]; // -1: never answered
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** What the harness answered an exchange with, as the client should read it. */
-interface Answer { readonly status: number; readonly body: Buffer; readonly head: boolean }
+interface Answer {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly head: boolean;
+}
 
 type Internals = { queue: unknown[]; held: Buffer | undefined };
 
@@ -57,7 +61,8 @@ async function once(data: Buffer): Promise<void> {
 
   const answer = (ex: Exchange): void => {
     if (ex.sink.closed) return;
-    if (ex.invalid !== undefined) { // what the route stage does: 400 before anything reads the body
+    if (ex.invalid !== undefined) {
+      // what the route stage does: 400 before anything reads the body
       const body = Buffer.from(JSON.stringify({ error: 'SIDEGATE_ERR_BAD_REQUEST', message: ex.invalid }));
       // Recorded first: ending one answer dispatches the next request, which is answered inside.
       answers.push({ status: 400, body, head: ex.method === 'HEAD' });
@@ -66,7 +71,8 @@ async function once(data: Buffer): Promise<void> {
       ex.sink.end(body);
       return;
     }
-    if ((mode & 32) !== 0 && ex.upgrade !== undefined) { // the app said 101: the tunnel takes the socket
+    if ((mode & 32) !== 0 && ex.upgrade !== undefined) {
+      // the app said 101: the tunnel takes the socket
       const t = ex.upgrade.takeOver();
       if (t === undefined) return;
       must(t.head.length <= input.length, () => `the tunnel got ${t.head.length} bytes of a ${input.length}-byte input`);
@@ -83,23 +89,30 @@ async function once(data: Buffer): Promise<void> {
     answers.push({ status: 200, body, head: ex.method === 'HEAD' });
     answered += n;
     ex.sink.writeHead(200, headers);
-    if ((mode & 16) !== 0 && n > 1) { ex.sink.write(body.subarray(0, n >> 1)); ex.sink.end(body.subarray(n >> 1), (extra & 8) !== 0 ? { 'x-trailer': 't' } : undefined); } else ex.sink.end(body);
+    if ((mode & 16) !== 0 && n > 1) {
+      ex.sink.write(body.subarray(0, n >> 1));
+      ex.sink.end(body.subarray(n >> 1), (extra & 8) !== 0 ? { 'x-trailer': 't' } : undefined);
+    } else ex.sink.end(body);
   };
 
   const host: H1Host = {
     refusals: REFUSALS,
     ctx: {
-      scheme: 'http', clock: systemClock, draining: () => (extra & 2) !== 0,
+      scheme: 'http',
+      clock: systemClock,
+      draining: () => (extra & 2) !== 0,
       dispatch: (ex) => {
         must(!exchanges.includes(ex), () => 'an exchange was dispatched twice');
         const open = exchanges.filter((e) => !e.sink.closed).length;
         must(open === 0, () => `dispatched while ${open} earlier exchange(s) are still unanswered (answers must go out in order)`);
         exchanges.push(ex);
-        if ((mode & 8) !== 0) setImmediate(() => answer(ex)); else answer(ex);
+        if ((mode & 8) !== 0) setImmediate(() => answer(ex));
+        else answer(ex);
       },
     },
     maxHeaderSize: MAX_HEADER,
-    clientError: () => undefined, closed: () => undefined,
+    clientError: () => undefined,
+    closed: () => undefined,
   };
 
   const parts = chunks(input, seed);
@@ -156,7 +169,13 @@ const STATUS_LINE = /^HTTP\/1\.1 ([1-5]\d\d) [^\r\n]*$/;
 const FIELD = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+): ?([^\r\n]*)$/;
 
 /** The output, read as the client reads it: each exchange's answer in order, then the connection's own error. */
-function checkResponses(out: Buffer, exchanges: readonly Exchange[], answers: readonly Answer[], switched: boolean, sock: MemorySocket): void {
+function checkResponses(
+  out: Buffer,
+  exchanges: readonly Exchange[],
+  answers: readonly Answer[],
+  switched: boolean,
+  sock: MemorySocket,
+): void {
   const text = out.toString('latin1');
   let at = 0;
   let next = 0; // the answer the next final response must carry
@@ -193,11 +212,17 @@ function checkResponses(out: Buffer, exchanges: readonly Exchange[], answers: re
       // The connection's own answer to a framing error or timeout: once, last, closing.
       errors++;
       must(errors === 1 && [400, 408, 431].includes(status), () => `an unexpected ${status} response of the connection's own, ${where()}`);
-      must(cl?.length === 1 && te === undefined && closes, () => `the connection's error response is not framed by one Content-Length with connection: close, ${where()}`);
+      must(
+        cl?.length === 1 && te === undefined && closes,
+        () => `the connection's error response is not framed by one Content-Length with connection: close, ${where()}`,
+      );
     }
     if (mine?.head === true || status === 204 || status === 304) body = Buffer.alloc(0);
     else if (te !== undefined) {
-      must(te.join(',').trim().toLowerCase() === 'chunked' && cl === undefined, () => `transfer-encoding ${JSON.stringify(te)} with content-length ${JSON.stringify(cl)}, ${where()}`);
+      must(
+        te.join(',').trim().toLowerCase() === 'chunked' && cl === undefined,
+        () => `transfer-encoding ${JSON.stringify(te)} with content-length ${JSON.stringify(cl)}, ${where()}`,
+      );
       const r = readChunked(out, at);
       must(r !== undefined, () => `a malformed or cut chunked body, ${where()}`);
       body = r.body;
@@ -223,7 +248,10 @@ function checkResponses(out: Buffer, exchanges: readonly Exchange[], answers: re
     }
     if (closes) closed = true;
   }
-  must(next === answers.length, () => `${answers.length} exchanges answered, ${next} responses on the wire (${exchanges.length} dispatched)`);
+  must(
+    next === answers.length,
+    () => `${answers.length} exchanges answered, ${next} responses on the wire (${exchanges.length} dispatched)`,
+  );
 }
 
 function readChunked(out: Buffer, from: number): { body: Buffer; end: number } | undefined {
@@ -271,15 +299,26 @@ export function seeds(): Buffer[] {
     req('PUT /e HTTP/1.1', 'Host: a', 'Expect: 100-continue', 'Content-Length: 3') + 'abc',
     req('GET /h HTTP/1.0', 'Host: a') + req('GET /k HTTP/1.0', 'Host: a', 'Connection: keep-alive'),
     Array.from({ length: 12 }, (_, i) => get(`/p${i}`)).join(''), // beyond the queue bound
-    req('GET /ws HTTP/1.1', 'Host: a', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13') + 'tunnel bytes',
+    req(
+      'GET /ws HTTP/1.1',
+      'Host: a',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version: 13',
+    ) + 'tunnel bytes',
     req('GET /u HTTP/1.1', 'Host: a', 'Upgrade: foo', 'Connection: upgrade') + get('/after-upgrade'),
     get() + 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
     req('POST /cl HTTP/1.1', 'Host: a', 'Content-Length: 100') + 'only part of it',
-    req('GET http://b.example/x?y HTTP/1.1', 'Host: a') + req('OPTIONS * HTTP/1.1', 'Host: a') + req('CONNECT a:443 HTTP/1.1', 'Host: a:443'),
+    req('GET http://b.example/x?y HTTP/1.1', 'Host: a') +
+      req('OPTIONS * HTTP/1.1', 'Host: a') +
+      req('CONNECT a:443 HTTP/1.1', 'Host: a:443'),
     req(`GET /${'x'.repeat(9000)} HTTP/1.1`, 'Host: a'),
     get('/%2e%2e/admin') + get('/a#frag') + get('/a', 'Host: b'),
   ];
   // Mode bytes: every answer kind, read/unread body, now/later, length/chunked, switch, half-close, sweep.
   const modes = [0, 1, 4 | 1, 2 | 8, 4 | 16 | 1, 16 | 1, 1, 32 | 1, 1, 0, 64, 1 | 16, 128, 4 | 1];
-  return streams.map((s, i) => Buffer.concat([Buffer.from([modes[i]!, i % 3 === 0 ? 1 : i % 5 === 0 ? 8 : 0, i % 4 === 0 ? 4 : 1 + i]), Buffer.from(s, 'latin1')]));
+  return streams.map((s, i) =>
+    Buffer.concat([Buffer.from([modes[i]!, i % 3 === 0 ? 1 : i % 5 === 0 ? 8 : 0, i % 4 === 0 ? 4 : 1 + i]), Buffer.from(s, 'latin1')]),
+  );
 }

@@ -66,11 +66,24 @@ async function once(data: Buffer): Promise<void> {
   const host: H2Host = {
     refusals: REFUSALS,
     ctx: {
-      scheme: 'http', clock: systemClock, draining: () => false,
-      dispatch: (ex) => { exchanges.push(ex); if ((mode & 8) !== 0) setImmediate(() => answer(ex)); else answer(ex); },
+      scheme: 'http',
+      clock: systemClock,
+      draining: () => false,
+      dispatch: (ex) => {
+        exchanges.push(ex);
+        if ((mode & 8) !== 0) setImmediate(() => answer(ex));
+        else answer(ex);
+      },
     },
-    maxHeaderSize: 16384, maxConcurrentStreams: 100,
-    clientError: (reason) => { if (reason === 'header_overflow') answered += OWN_431; }, closed: () => undefined, internalError: (err) => { errors.push(err); },
+    maxHeaderSize: 16384,
+    maxConcurrentStreams: 100,
+    clientError: (reason) => {
+      if (reason === 'header_overflow') answered += OWN_431;
+    },
+    closed: () => undefined,
+    internalError: (err) => {
+      errors.push(err);
+    },
   };
   const conn = new H2Connection(sock.asSocket(), host);
   sock.feed(PREFACE);
@@ -117,10 +130,29 @@ export function seeds(): Buffer[] {
   const streams: Buffer[] = [
     Buffer.concat([settings, ack, get(1)]),
     Buffer.concat([settings, get(1), get(3, '/a/../b?q=1'), frame(T.PING, 0, 0, Buffer.alloc(8, 1))]),
-    Buffer.concat([settings, frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/up', [['content-length', '5']]))), frame(T.DATA, 0, 1, Buffer.from('hel')), frame(T.DATA, F.END_STREAM, 1, Buffer.from('lo'))]),
-    Buffer.concat([settings, frame(T.HEADERS, 0, 1, block(GET('/c').slice(0, 2))), frame(T.CONTINUATION, F.END_HEADERS, 1, block(GET('/c').slice(2)))]),
-    Buffer.concat([frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), get(1), frame(T.WINDOW_UPDATE, 0, 1, Buffer.from([0, 0, 0x10, 0])), frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0, 0, 0x10, 0]))]),
-    Buffer.concat([settings, frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/x'))), frame(T.RST_STREAM, 0, 1, Buffer.from([0, 0, 0, 8])), frame(T.PRIORITY, 0, 3, Buffer.from([0, 0, 0, 1, 16]))]),
+    Buffer.concat([
+      settings,
+      frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/up', [['content-length', '5']]))),
+      frame(T.DATA, 0, 1, Buffer.from('hel')),
+      frame(T.DATA, F.END_STREAM, 1, Buffer.from('lo')),
+    ]),
+    Buffer.concat([
+      settings,
+      frame(T.HEADERS, 0, 1, block(GET('/c').slice(0, 2))),
+      frame(T.CONTINUATION, F.END_HEADERS, 1, block(GET('/c').slice(2))),
+    ]),
+    Buffer.concat([
+      frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])),
+      get(1),
+      frame(T.WINDOW_UPDATE, 0, 1, Buffer.from([0, 0, 0x10, 0])),
+      frame(T.WINDOW_UPDATE, 0, 0, Buffer.from([0, 0, 0x10, 0])),
+    ]),
+    Buffer.concat([
+      settings,
+      frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/x'))),
+      frame(T.RST_STREAM, 0, 1, Buffer.from([0, 0, 0, 8])),
+      frame(T.PRIORITY, 0, 3, Buffer.from([0, 0, 0, 1, 16])),
+    ]),
     Buffer.concat([settings, get(1), frame(T.GOAWAY, 0, 0, Buffer.from([0, 0, 0, 1, 0, 0, 0, 0]))]),
     Buffer.concat([frame(T.SETTINGS, 0, 0, Buffer.from([0, 5, 0, 0, 0x40, 0, 0, 1, 0, 0, 0, 0])), get(1, '/big')]),
   ];

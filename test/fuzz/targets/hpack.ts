@@ -30,17 +30,26 @@ const MAX_LIST = 16384;
  * its bit decoder and fields come back through `push`, which its decoding steps call.
  */
 type Decompressor = ReturnType<typeof hpack.decompressor.create>;
-interface Bare { _decoder: { push(b: Buffer): void }; push(f: { name: string; value: string }): boolean; execute(): void }
+interface Bare {
+  _decoder: { push(b: Buffer): void };
+  push(f: { name: string; value: string }): boolean;
+  execute(): void;
+}
 
 function theirs(d: Decompressor, block: Buffer): string[] | Error {
   const bare = d as unknown as Bare;
   const got: string[] = [];
-  bare.push = (f) => { got.push(f.name, f.value); return true; };
+  bare.push = (f) => {
+    got.push(f.name, f.value);
+    return true;
+  };
   try {
     bare._decoder.push(block);
     bare.execute();
     return got;
-  } catch (err) { return err instanceof Error ? err : new Error(String(err)); }
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
 }
 
 function decodeDifferential(c: Choices): void {
@@ -49,7 +58,9 @@ function decodeDifferential(c: Choices): void {
   while (c.left > 0) {
     const block = c.bytes(1 + c.below(200));
     let ours: string[] | HpackError;
-    try { ours = mine.decode(block, MAX_FIELDS, Infinity); } catch (err) {
+    try {
+      ours = mine.decode(block, MAX_FIELDS, Infinity);
+    } catch (err) {
       if (!(err instanceof HpackError)) throw err; // anything else escaping is a bug
       ours = err;
     }
@@ -62,8 +73,14 @@ function decodeDifferential(c: Choices): void {
       if (/table size update after a field|more than \d+ fields/.test(ours.message)) return;
       must(false, () => `sidegate refused a block hpack.js decoded (${ours.message}): ${block.toString('hex')} → ${JSON.stringify(them)}`);
     }
-    must(!(them instanceof Error), () => `hpack.js refused a block sidegate decoded (${(them as Error).message}): ${block.toString('hex')} → ${JSON.stringify(ours)}`);
-    must(JSON.stringify(ours) === JSON.stringify(them), () => `decoded differently: ${block.toString('hex')}\n  sidegate ${JSON.stringify(ours)}\n  hpack.js ${JSON.stringify(them)}`);
+    must(
+      !(them instanceof Error),
+      () => `hpack.js refused a block sidegate decoded (${(them as Error).message}): ${block.toString('hex')} → ${JSON.stringify(ours)}`,
+    );
+    must(
+      JSON.stringify(ours) === JSON.stringify(them),
+      () => `decoded differently: ${block.toString('hex')}\n  sidegate ${JSON.stringify(ours)}\n  hpack.js ${JSON.stringify(them)}`,
+    );
   }
 }
 
@@ -74,7 +91,12 @@ function decodeBounded(input: Buffer): void {
   while (c.left > 0) {
     const block = c.bytes(1 + c.below(200));
     let list: string[];
-    try { list = d.decode(block, MAX_FIELDS, MAX_LIST); } catch (err) { if (err instanceof HpackError) return; throw err; }
+    try {
+      list = d.decode(block, MAX_FIELDS, MAX_LIST);
+    } catch (err) {
+      if (err instanceof HpackError) return;
+      throw err;
+    }
     let size = 0;
     for (let i = 0; i < list.length; i += 2) size += list[i]!.length + list[i + 1]!.length + 32;
     must(size <= MAX_LIST, () => `listed ${size} bytes of fields, above the ${MAX_LIST} asked for`);
@@ -93,7 +115,10 @@ function roundTrip(c: Choices): void {
     const len = 1 + c.below(20);
     for (let k = 0; k < len; k++) name += TCHARS[c.below(TCHARS.length)];
     // Values are any bytes but CR, LF and NUL, as latin1 text (what the fronts hand the encoder).
-    const value = [...c.bytes(c.below(300))].filter((b) => b !== 13 && b !== 10 && b !== 0).map((b) => String.fromCharCode(b)).join('');
+    const value = [...c.bytes(c.below(300))]
+      .filter((b) => b !== 13 && b !== 10 && b !== 0)
+      .map((b) => String.fromCharCode(b))
+      .join('');
     (fields[name] ??= []).push(value);
   }
   for (const [k, vs] of Object.entries(fields)) for (const v of vs) want.push(k, v);
@@ -101,17 +126,27 @@ function roundTrip(c: Choices): void {
   const sizeUpdate = c.byte() % 2 === 1;
   const block = encodeBlock(0, status, fields, sizeUpdate);
   const back = new HpackDecoder(4096).decode(block, MAX_FIELDS, Infinity);
-  must(JSON.stringify(back) === JSON.stringify(want), () => `round trip through sidegate's decoder: ${JSON.stringify(want)} → ${JSON.stringify(back)}`);
+  must(
+    JSON.stringify(back) === JSON.stringify(want),
+    () => `round trip through sidegate's decoder: ${JSON.stringify(want)} → ${JSON.stringify(back)}`,
+  );
   const d = hpack.decompressor.create({ table: { maxSize: 4096 } });
   const them = theirs(d, block);
-  must(JSON.stringify(them) === JSON.stringify(want), () => `hpack.js reads sidegate's block differently: ${JSON.stringify(want)} → ${them instanceof Error ? them.message : JSON.stringify(them)}`);
+  must(
+    JSON.stringify(them) === JSON.stringify(want),
+    () =>
+      `hpack.js reads sidegate's block differently: ${JSON.stringify(want)} → ${them instanceof Error ? them.message : JSON.stringify(them)}`,
+  );
 }
 
 export function fuzz(data: Buffer): void {
   timeBoundedSync(data, () => {
     const mode = data[0] ?? 0;
     const rest = data.subarray(1);
-    if (mode % 2 === 0) { decodeDifferential(new Choices(rest)); decodeBounded(rest); } else roundTrip(new Choices(rest));
+    if (mode % 2 === 0) {
+      decodeDifferential(new Choices(rest));
+      decodeBounded(rest);
+    } else roundTrip(new Choices(rest));
   });
 }
 
@@ -120,7 +155,12 @@ export function seeds(): Buffer[] {
   const comp = hpack.compressor.create({ table: { maxSize: 4096 } });
   const blocks: Buffer[] = [];
   for (const path of ['/', '/a', '/a']) {
-    comp.write([{ name: ':method', value: 'GET' }, { name: ':path', value: path }, { name: 'x-tenant', value: 'acme' }, { name: 'cookie', value: 'a=1', neverIndex: true }]);
+    comp.write([
+      { name: ':method', value: 'GET' },
+      { name: ':path', value: path },
+      { name: 'x-tenant', value: 'acme' },
+      { name: 'cookie', value: 'a=1', neverIndex: true },
+    ]);
     for (let b = comp.read(); b !== null; b = comp.read()) blocks.push(b);
   }
   // A decode input is blocks back to back; the length byte layout is the Choices in decodeDifferential.

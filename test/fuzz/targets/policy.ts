@@ -38,19 +38,29 @@ function canonical(v: unknown): string {
   if (v instanceof Date) return `Date(${String(v.getTime())})`;
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+    .join(',')}}`;
 }
-
 
 function checkProblems(problems: readonly PolicyProblem[], doc: unknown, what: string): void {
   must(Array.isArray(problems) && problems.length > 0, () => `${what}: refused without problems`);
   for (const p of problems) {
-    must(typeof p.path === 'string' && typeof p.message === 'string' && p.message !== '' && oneLine(p.message) && Object.keys(p).length === 2,
-      () => `${what}: a problem that is not { path, message } on one line without control characters: ${JSON.stringify(p)}`);
+    must(
+      typeof p.path === 'string' && typeof p.message === 'string' && p.message !== '' && oneLine(p.message) && Object.keys(p).length === 2,
+      () => `${what}: a problem that is not { path, message } on one line without control characters: ${JSON.stringify(p)}`,
+    );
     must(p.path === '' || p.path.startsWith('/'), () => `${what}: ${JSON.stringify(p.path)} is not a JSON pointer`);
     if (doc === undefined || p.path === '') continue;
-    const segs = p.path.slice(1).split('/').map((s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-    must(resolves(doc, segs) || resolves(doc, segs.slice(0, -1)), () => `${what}: problem at ${p.path} (${p.message}) points outside the document`);
+    const segs = p.path
+      .slice(1)
+      .split('/')
+      .map((s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    must(
+      resolves(doc, segs) || resolves(doc, segs.slice(0, -1)),
+      () => `${what}: problem at ${p.path} (${p.message}) points outside the document`,
+    );
   }
 }
 
@@ -72,7 +82,10 @@ function checkCompiled(v: unknown, path: string, seen: Set<object>): void {
   if (typeof v !== 'object' || v === null || seen.has(v)) return;
   seen.add(v);
   must(Object.isFrozen(v), () => `the compiled policy is not frozen at ${path}`);
-  if (v instanceof Set) { for (const x of v) checkCompiled(x, `${path}/(set)`, seen); return; }
+  if (v instanceof Set) {
+    for (const x of v) checkCompiled(x, `${path}/(set)`, seen);
+    return;
+  }
   for (const [k, x] of Object.entries(v)) {
     if (k.endsWith('Ms') && x !== undefined) {
       must(typeof x === 'number' && Number.isSafeInteger(x) && x >= 0, () => `${path}/${k} is ${String(x)} ms`);
@@ -93,7 +106,10 @@ function check(loaded: LoadResult, r: CompileResult | undefined): void {
   // Deterministic: the same document again, and an equal copy of it, compile the same.
   for (const doc of [loaded.doc, structuredClone(loaded.doc)]) {
     const again = compilePolicy(doc);
-    must(canonical(again) === canonical(r), () => `the same document compiled twice: ${canonical(r).slice(0, 300)} then ${canonical(again).slice(0, 300)}`);
+    must(
+      canonical(again) === canonical(r),
+      () => `the same document compiled twice: ${canonical(r).slice(0, 300)} then ${canonical(again).slice(0, 300)}`,
+    );
   }
 }
 
@@ -105,7 +121,11 @@ function check(loaded: LoadResult, r: CompileResult | undefined): void {
 function quietly(f: () => void): void {
   const emit = Object.getOwnPropertyDescriptor(process, 'emitWarning');
   process.emitWarning = () => undefined;
-  try { f(); } finally { if (emit !== undefined) Object.defineProperty(process, 'emitWarning', emit); }
+  try {
+    f();
+  } finally {
+    if (emit !== undefined) Object.defineProperty(process, 'emitWarning', emit);
+  }
 }
 
 export function fuzz(data: Buffer): void {
@@ -135,9 +155,18 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 
 export function seeds(): Buffer[] {
   const out: Buffer[] = [];
   for (const dir of ['policies/examples', 'test/fixtures/policies/invalid']) {
-    for (const f of readdirSync(join(repo, dir)).filter((x) => /\.ya?ml$/.test(x)).sort()) out.push(readFileSync(join(repo, dir, f)));
+    for (const f of readdirSync(join(repo, dir))
+      .filter((x) => /\.ya?ml$/.test(x))
+      .sort())
+      out.push(readFileSync(join(repo, dir, f)));
   }
-  for (const f of ['README.md', ...readdirSync(join(repo, 'docs')).sort().map((x) => `docs/${x}`), 'charts/sidegate/examples/production-sentinel.yaml']) {
+  for (const f of [
+    'README.md',
+    ...readdirSync(join(repo, 'docs'))
+      .sort()
+      .map((x) => `docs/${x}`),
+    'charts/sidegate/examples/production-sentinel.yaml',
+  ]) {
     const text = readFileSync(join(repo, f), 'utf8');
     const blocks = f.endsWith('.md') ? [...text.matchAll(/```ya?ml\n([^]*?)```/g)].map((m) => m[1]!) : [defaultPolicy(text)];
     for (const b of blocks) if (b.includes('kind: Policy')) out.push(Buffer.from(b));

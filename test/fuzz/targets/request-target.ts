@@ -41,7 +41,10 @@ function checkPath(p: string, what: string, params: boolean): void {
   must(p.charCodeAt(0) === 0x2f, () => `${what} ${JSON.stringify(p)} does not start with /`);
   for (let i = 0; i < p.length; i++) {
     const c = p.charCodeAt(i);
-    must(c > 0x20 && c < 0x7f && c !== 0x23 && c !== 0x3f && c !== 0x5c && (params || c !== 0x3b), () => `${what} ${JSON.stringify(p)} has byte 0x${c.toString(16)}`);
+    must(
+      c > 0x20 && c < 0x7f && c !== 0x23 && c !== 0x3f && c !== 0x5c && (params || c !== 0x3b),
+      () => `${what} ${JSON.stringify(p)} has byte 0x${c.toString(16)}`,
+    );
     if (c === 0x25) {
       const hex = p.slice(i + 1, i + 3);
       must(HEX2.test(hex), () => `${what} ${JSON.stringify(p)}: escape %${hex} is not two upper-case hex digits`);
@@ -65,12 +68,22 @@ function checkAccepted(method: string, raw: string, h2: boolean, r: Extract<Requ
   const sent = r.paramPath ?? r.path;
   if (r.paramPath !== undefined) {
     checkPath(r.paramPath, `${show}: paramPath`, true);
-    const stripped = r.paramPath.split('/').map((s) => s.split(';', 1)[0]).join('/').replace(/\/{2,}/g, '/');
+    const stripped = r.paramPath
+      .split('/')
+      .map((s) => s.split(';', 1)[0])
+      .join('/')
+      .replace(/\/{2,}/g, '/');
     must(stripped === r.path, () => `${show}: paramPath ${r.paramPath} without parameters is ${stripped}, path is ${r.path}`);
   } else must(!r.path.includes(';'), () => `${show}: path ${r.path} has parameters but no paramPath`);
-  must(r.target.startsWith(sent) && (r.target.length === sent.length || r.target[sent.length] === '?'), () => `${show}: target ${JSON.stringify(r.target)} is not the path ${JSON.stringify(sent)} plus a query`);
+  must(
+    r.target.startsWith(sent) && (r.target.length === sent.length || r.target[sent.length] === '?'),
+    () => `${show}: target ${JSON.stringify(r.target)} is not the path ${JSON.stringify(sent)} plus a query`,
+  );
   const query = r.target.slice(sent.length);
-  must(raw.endsWith(query) && (query === '' || raw.length - query.length === raw.indexOf('?')), () => `${show}: the query became ${JSON.stringify(query)}`);
+  must(
+    raw.endsWith(query) && (query === '' || raw.length - query.length === raw.indexOf('?')),
+    () => `${show}: the query became ${JSON.stringify(query)}`,
+  );
   if (r.authority !== undefined) {
     must(!h2, () => `${show}: an authority from an HTTP/2 :path`);
     must(!/[/?#@]/.test(r.authority), () => `${show}: authority ${JSON.stringify(r.authority)}`);
@@ -78,18 +91,31 @@ function checkAccepted(method: string, raw: string, h2: boolean, r: Extract<Requ
 
   // Idempotent: what the app is sent is a target the validator takes as it is.
   const again = requestTarget(method, r.target, h2);
-  must(again.ok && again.path === r.path && again.target === r.target && again.paramPath === r.paramPath && again.authority === undefined,
-    () => `${show} → ${JSON.stringify(r)}, which validates as ${JSON.stringify(again)}`);
+  must(
+    again.ok && again.path === r.path && again.target === r.target && again.paramPath === r.paramPath && again.authority === undefined,
+    () => `${show} → ${JSON.stringify(r)}, which validates as ${JSON.stringify(again)}`,
+  );
 
   // The routers' readings of what the app receives.
   const express = parseurl({ url: r.target })?.pathname;
-  must(express === sent, () => `${show}: Express (parseurl) routes ${JSON.stringify(r.target)} as ${JSON.stringify(express)}, the rules matched ${JSON.stringify(sent)}`);
+  must(
+    express === sent,
+    () =>
+      `${show}: Express (parseurl) routes ${JSON.stringify(r.target)} as ${JSON.stringify(express)}, the rules matched ${JSON.stringify(sent)}`,
+  );
   const unescaped = goPathUnescape(sent);
   must(unescaped !== undefined, () => `${show}: Go cannot unescape ${JSON.stringify(sent)}`);
   const clean = goPathClean(unescaped);
-  must(clean === unescaped || `${clean}/` === unescaped, () => `${show}: Go reads ${JSON.stringify(sent)} as ${JSON.stringify(clean)} (unescaped ${JSON.stringify(unescaped)})`);
+  must(
+    clean === unescaped || `${clean}/` === unescaped,
+    () => `${show}: Go reads ${JSON.stringify(sent)} as ${JSON.stringify(clean)} (unescaped ${JSON.stringify(unescaped)})`,
+  );
   const whatwg = new URL(r.target, 'http://x').pathname;
-  must(decodeAll(whatwg) === decodeAll(sent), () => `${show}: the WHATWG URL parser reads ${JSON.stringify(r.target)} as ${JSON.stringify(whatwg)}, the rules matched ${JSON.stringify(sent)}`);
+  must(
+    decodeAll(whatwg) === decodeAll(sent),
+    () =>
+      `${show}: the WHATWG URL parser reads ${JSON.stringify(r.target)} as ${JSON.stringify(whatwg)}, the rules matched ${JSON.stringify(sent)}`,
+  );
 }
 
 function once(data: Buffer): void {
@@ -98,18 +124,28 @@ function once(data: Buffer): void {
   if (op >= 0xf0) {
     // An authority (Host, :authority).
     const ok = validAuthority(raw);
-    if (ok) must(raw.length <= 255 && /^[A-Za-z0-9\-._~!$&'()*+,;=%[\]:]*$/.test(raw) && !raw.includes('@'), () => `authority ${JSON.stringify(raw)} accepted`);
+    if (ok)
+      must(
+        raw.length <= 255 && /^[A-Za-z0-9\-._~!$&'()*+,;=%[\]:]*$/.test(raw) && !raw.includes('@'),
+        () => `authority ${JSON.stringify(raw)} accepted`,
+      );
     return;
   }
   const method = NAMES[op % NAMES.length]!;
   const h1 = requestTarget(method, raw, false);
   const h2 = requestTarget(method, raw, true);
-  for (const [r, isH2] of [[h1, false], [h2, true]] as const) {
+  for (const [r, isH2] of [
+    [h1, false],
+    [h2, true],
+  ] as const) {
     if (r.ok) checkAccepted(method, raw, isH2, r);
     else must(typeof r.reason === 'string' && r.reason !== '', () => `${method} ${JSON.stringify(raw)}: refused without a reason`);
   }
   if (raw.charCodeAt(0) === 0x2f || raw === '*') {
-    must(JSON.stringify(h1) === JSON.stringify(h2), () => `${method} ${JSON.stringify(raw)}: HTTP/1.1 ${JSON.stringify(h1)}, HTTP/2 ${JSON.stringify(h2)}`);
+    must(
+      JSON.stringify(h1) === JSON.stringify(h2),
+      () => `${method} ${JSON.stringify(raw)}: HTTP/1.1 ${JSON.stringify(h1)}, HTTP/2 ${JSON.stringify(h2)}`,
+    );
   } else must(!h2.ok, () => `${method} ${JSON.stringify(raw)}: HTTP/2 accepted a :path not starting with /`);
 }
 
@@ -122,11 +158,27 @@ export function seeds(): Buffer[] {
   const get = NAMES.indexOf('GET');
   const options = NAMES.indexOf('OPTIONS');
   const targets: [number, string][] = [
-    [get, '/a/b?x=../y'], [get, '/public/../admin'], [get, '//admin'], [get, '/%2e%2e/admin'], [get, '/p%75blic/x'],
-    [get, '/a%20b/%c3%a9'], [get, 'http://host.example/p/../q?z'], [get, 'HTTPS://h:8443?x'], [options, '*'],
-    [get, '/admin;jsessionid=1/x'], [get, '/;x/admin/secret'], [get, '/public/..%2Fadmin'], [get, '/a\\b'], [get, '/a#x'],
-    [get, '/..;/admin'], [get, '/a/.%2e/b/./c/'], [NAMES.indexOf('CONNECT'), 'a:443'], [NAMES.indexOf('get'), '/'],
-    [0xf0, 'example.com:8080'], [0xf0, '[::1]:443'], [0xf0, 'user@host'],
+    [get, '/a/b?x=../y'],
+    [get, '/public/../admin'],
+    [get, '//admin'],
+    [get, '/%2e%2e/admin'],
+    [get, '/p%75blic/x'],
+    [get, '/a%20b/%c3%a9'],
+    [get, 'http://host.example/p/../q?z'],
+    [get, 'HTTPS://h:8443?x'],
+    [options, '*'],
+    [get, '/admin;jsessionid=1/x'],
+    [get, '/;x/admin/secret'],
+    [get, '/public/..%2Fadmin'],
+    [get, '/a\\b'],
+    [get, '/a#x'],
+    [get, '/..;/admin'],
+    [get, '/a/.%2e/b/./c/'],
+    [NAMES.indexOf('CONNECT'), 'a:443'],
+    [NAMES.indexOf('get'), '/'],
+    [0xf0, 'example.com:8080'],
+    [0xf0, '[::1]:443'],
+    [0xf0, 'user@host'],
   ];
   return targets.map(([op, t]) => Buffer.concat([Buffer.from([op]), Buffer.from(t, 'latin1')]));
 }

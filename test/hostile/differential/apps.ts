@@ -47,7 +47,10 @@ function splitFields(lines: readonly string[], anomalies: string[]): [string, st
   const out: [string, string][] = [];
   for (const line of lines) {
     const colon = line.indexOf(':');
-    if (colon <= 0) { anomalies.push(`header line without a name: ${JSON.stringify(line)}`); continue; }
+    if (colon <= 0) {
+      anomalies.push(`header line without a name: ${JSON.stringify(line)}`);
+      continue;
+    }
     out.push([line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')]);
   }
   return out;
@@ -75,13 +78,21 @@ function parseOne(buf: string, conn: number, seq: number): Parsed {
   const trailers: [string, string][] = [];
   const te = headerValues(headers, 'transfer-encoding').join(',').toLowerCase();
   const cls = headerValues(headers, 'content-length');
-  if (te.split(',').map((s) => s.trim()).at(-1) === 'chunked') {
+  if (
+    te
+      .split(',')
+      .map((s) => s.trim())
+      .at(-1) === 'chunked'
+  ) {
     if (cls.length > 0) anomalies.push('both Transfer-Encoding and Content-Length');
     for (;;) {
       const eol = buf.indexOf(CRLF, pos);
       if (eol < 0) return 'more';
       const size = parseInt(buf.slice(pos, eol).split(';')[0]!.trim(), 16);
-      if (!Number.isFinite(size)) { anomalies.push(`bad chunk size ${JSON.stringify(buf.slice(pos, eol))}`); return 'garbage'; }
+      if (!Number.isFinite(size)) {
+        anomalies.push(`bad chunk size ${JSON.stringify(buf.slice(pos, eol))}`);
+        return 'garbage';
+      }
       pos = eol + 2;
       if (size === 0) {
         const tend = buf.indexOf(CRLF, pos) === pos ? pos : buf.indexOf('\r\n\r\n', pos);
@@ -97,13 +108,20 @@ function parseOne(buf: string, conn: number, seq: number): Parsed {
   } else if (cls.length > 0) {
     if (new Set(cls).size > 1 || cls.length > 1) anomalies.push(`several Content-Length: ${cls.join(' | ')}`);
     const n = Number(cls[0]);
-    if (!Number.isInteger(n) || n < 0) { anomalies.push(`bad Content-Length ${cls[0]!}`); return 'garbage'; }
+    if (!Number.isInteger(n) || n < 0) {
+      anomalies.push(`bad Content-Length ${cls[0]!}`);
+      return 'garbage';
+    }
     if (buf.length < pos + n) return 'more';
     body = buf.slice(pos, pos + n);
     pos += n;
   }
   const close = /(?:^|,)\s*close\s*(?:,|$)/i.test(headerValues(headers, 'connection').join(','));
-  return { req: { app: 'h1', conn, seq, requestLine, method, target, lineWellFormed, headers, trailers, body, anomalies }, used: pos, close };
+  return {
+    req: { app: 'h1', conn, seq, requestLine, method, target, lineWellFormed, headers, trailers, body, anomalies },
+    used: pos,
+    close,
+  };
 }
 
 export async function startRawApp(): Promise<RecordingApp> {
@@ -135,16 +153,28 @@ export async function startRawApp(): Promise<RecordingApp> {
         received.push(r.req);
         buf = buf.slice(r.used);
         const body = JSON.stringify({ app: 'h1', conn, seq: r.req.seq });
-        socket.write(`HTTP/1.1 200 OK${CRLF}content-type: application/json${CRLF}content-length: ${body.length}${CRLF}x-app: h1${CRLF}${r.close ? `connection: close${CRLF}` : ''}${CRLF}${body}`);
-        if (r.close) { closing = true; socket.end(); return; }
+        socket.write(
+          `HTTP/1.1 200 OK${CRLF}content-type: application/json${CRLF}content-length: ${body.length}${CRLF}x-app: h1${CRLF}${r.close ? `connection: close${CRLF}` : ''}${CRLF}${body}`,
+        );
+        if (r.close) {
+          closing = true;
+          socket.end();
+          return;
+        }
       }
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`, received, garbage,
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    url: `http://127.0.0.1:${port}`,
+    received,
+    garbage,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -156,16 +186,25 @@ export async function startH2cApp(): Promise<RecordingApp> {
   const sockets = new Set<Socket>();
   let conns = 0;
   const seqs = new WeakMap<object, { conn: number; seq: number }>();
-  server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
-  server.on('session', (session) => { seqs.set(session, { conn: ++conns, seq: 0 }); session.on('error', () => undefined); });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('session', (session) => {
+    seqs.set(session, { conn: ++conns, seq: 0 });
+    session.on('error', () => undefined);
+  });
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     stream.on('error', () => undefined);
     const at = seqs.get(stream.session ?? {}) ?? { conn: 0, seq: 0 };
     const seq = at.seq++;
     const fields: [string, string][] = [];
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (!rawHeaders[i]!.startsWith(':')) fields.push([rawHeaders[i]!, rawHeaders[i + 1]!]);
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2)
+      if (!rawHeaders[i]!.startsWith(':')) fields.push([rawHeaders[i]!, rawHeaders[i + 1]!]);
     const trailers: [string, string][] = [];
-    stream.on('trailers', (_h, raw: string[]) => { for (let i = 0; i + 1 < raw.length; i += 2) trailers.push([raw[i]!, raw[i + 1]!]); });
+    stream.on('trailers', (_h, raw: string[]) => {
+      for (let i = 0; i + 1 < raw.length; i += 2) trailers.push([raw[i]!, raw[i + 1]!]);
+    });
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => {
@@ -174,8 +213,17 @@ export async function startH2cApp(): Promise<RecordingApp> {
       const method = String(headers[':method'] ?? '');
       const target = String(headers[':path'] ?? '');
       received.push({
-        app: 'h2c', conn: at.conn, seq, requestLine: `${method} ${target}`, method, target, lineWellFormed: true,
-        headers: fields, trailers, body: Buffer.concat(chunks).toString('latin1'), anomalies: [],
+        app: 'h2c',
+        conn: at.conn,
+        seq,
+        requestLine: `${method} ${target}`,
+        method,
+        target,
+        lineWellFormed: true,
+        headers: fields,
+        trailers,
+        body: Buffer.concat(chunks).toString('latin1'),
+        anomalies: [],
       });
       if (stream.destroyed) return;
       const body = JSON.stringify({ app: 'h2c', conn: at.conn, seq });
@@ -186,7 +234,13 @@ export async function startH2cApp(): Promise<RecordingApp> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `h2c://127.0.0.1:${port}`, received, garbage,
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    url: `h2c://127.0.0.1:${port}`,
+    received,
+    garbage,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }

@@ -33,7 +33,11 @@ function open(o: ConnectOpts): Promise<Socket> {
     }
     const s = tlsConnect({ port: o.port, host: '127.0.0.1', servername: 'localhost', ca: o.tls.ca, ALPNProtocols: [o.tls.alpn] });
     s.once('secureConnect', () => {
-      if (s.alpnProtocol !== o.tls!.alpn) { s.destroy(); reject(new Error(`ALPN chose ${String(s.alpnProtocol)}, wanted ${o.tls!.alpn}`)); return; }
+      if (s.alpnProtocol !== o.tls!.alpn) {
+        s.destroy();
+        reject(new Error(`ALPN chose ${String(s.alpnProtocol)}, wanted ${o.tls!.alpn}`));
+        return;
+      }
       resolve(s);
     });
     s.once('error', reject);
@@ -56,7 +60,10 @@ function parseAnswer(buf: string, closed: boolean): ParsedAnswer {
   if (end < 0) return 'more';
   const lines = buf.slice(0, end).split('\r\n');
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1] ?? 0);
-  const headers: [string, string][] = lines.slice(1).map((l) => { const c = l.indexOf(':'); return [l.slice(0, c), l.slice(c + 1).trim()]; });
+  const headers: [string, string][] = lines.slice(1).map((l) => {
+    const c = l.indexOf(':');
+    return [l.slice(0, c), l.slice(c + 1).trim()];
+  });
   let pos = end + 4;
   if (status >= 100 && status < 200 && status !== 101) return { a: { status, headers }, used: pos };
   const te = get(headers, 'transfer-encoding');
@@ -119,7 +126,10 @@ export async function h1Exchange(o: ConnectOpts, chunks: readonly string[], expe
       drain(false);
       if (answers.length >= expect) finish(false, false);
     });
-    s.on('close', () => { drain(true); finish(true, false); });
+    s.on('close', () => {
+      drain(true);
+      finish(true, false);
+    });
     s.on('error', () => undefined);
     for (const c of chunks) s.write(Buffer.from(c, 'latin1'));
   });
@@ -149,10 +159,21 @@ export interface H2Request {
  * stream at once, answers decoded with an independent HPACK decoder (hpack.js). Resolves when
  * every stream has ended, was reset or refused, or after `timeoutMs`.
  */
-export async function h2Exchange(o: ConnectOpts, requests: readonly H2Request[], timeoutMs = 4000): Promise<{ streams: H2StreamResult[]; goaway: number | undefined; timedOut: boolean }> {
+export async function h2Exchange(
+  o: ConnectOpts,
+  requests: readonly H2Request[],
+  timeoutMs = 4000,
+): Promise<{ streams: H2StreamResult[]; goaway: number | undefined; timedOut: boolean }> {
   const s = await open(o.tls === undefined ? o : { ...o, tls: { ...o.tls, alpn: 'h2' } });
   const dec = hpack.decompressor.create({ table: { maxSize: 4096 } });
-  const streams = requests.map((_, i): H2StreamResult => ({ id: 1 + 2 * i, status: undefined, headers: [], ended: false, reset: undefined, refused: false }));
+  const streams = requests.map((_, i): H2StreamResult => ({
+    id: 1 + 2 * i,
+    status: undefined,
+    headers: [],
+    ended: false,
+    reset: undefined,
+    refused: false,
+  }));
   const byId = new Map(streams.map((x) => [x.id, x]));
   let goaway: number | undefined;
   let buf = Buffer.alloc(0);
@@ -177,7 +198,10 @@ export async function h2Exchange(o: ConnectOpts, requests: readonly H2Request[],
       const st = byId.get(id);
       if (st === undefined) return;
       const status = fields.find(([n]) => n === ':status');
-      if (status !== undefined && st.status === undefined) { st.status = Number(status[1]); st.headers = fields.filter(([n]) => !n.startsWith(':')); }
+      if (status !== undefined && st.status === undefined) {
+        st.status = Number(status[1]);
+        st.headers = fields.filter(([n]) => !n.startsWith(':'));
+      }
       if (endStream) st.ended = true;
     };
     s.on('data', (d: Buffer) => {
@@ -195,14 +219,20 @@ export async function h2Exchange(o: ConnectOpts, requests: readonly H2Request[],
         else if (type === T.HEADERS || type === T.CONTINUATION) {
           if (type === T.HEADERS) {
             let pad = 0;
-            if (flags & 0x8) { pad = p[0]!; p = p.subarray(1); }
+            if (flags & 0x8) {
+              pad = p[0]!;
+              p = p.subarray(1);
+            }
             if (flags & 0x20) p = p.subarray(5);
             p = p.subarray(0, p.length - pad);
             headerBlock = { id, parts: [p], end: (flags & F.END_STREAM) !== 0 };
           } else if (headerBlock !== undefined) {
             headerBlock.parts.push(p);
           }
-          if ((flags & F.END_HEADERS) !== 0 && headerBlock !== undefined) { onHeaders(headerBlock.id, headerBlock.parts, headerBlock.end); headerBlock = undefined; }
+          if ((flags & F.END_HEADERS) !== 0 && headerBlock !== undefined) {
+            onHeaders(headerBlock.id, headerBlock.parts, headerBlock.end);
+            headerBlock = undefined;
+          }
         } else if (type === T.DATA) {
           const st = byId.get(id);
           if (len > 0) s.write(Buffer.concat([frame(T.WINDOW_UPDATE, 0, 0, u32(len)), frame(T.WINDOW_UPDATE, 0, id, u32(len))]));
@@ -228,7 +258,9 @@ export async function h2Exchange(o: ConnectOpts, requests: readonly H2Request[],
       const data = body.data.filter((x) => x !== '');
       const hasTrailers = body.trailers.length > 0;
       if (data.length === 0 && !hasTrailers) out.push(frame(T.DATA, F.END_STREAM, id));
-      data.forEach((x, k) => out.push(frame(T.DATA, !hasTrailers && k === data.length - 1 ? F.END_STREAM : 0, id, Buffer.from(x, 'latin1'))));
+      data.forEach((x, k) =>
+        out.push(frame(T.DATA, !hasTrailers && k === data.length - 1 ? F.END_STREAM : 0, id, Buffer.from(x, 'latin1'))),
+      );
       if (hasTrailers) out.push(frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, id, block(body.trailers)));
     });
     s.write(Buffer.concat(out));

@@ -27,7 +27,9 @@ interface Verdict {
 }
 
 async function sidecar(app: RecordingApp, doc: Record<string, unknown>, trustedHops: number): Promise<Sidecar> {
-  const proxy = await startProxy(app.url, ['--log-level', 'debug', '--namespace', NAMESPACE, '--service', SERVICE], { policy: JSON.stringify(doc) });
+  const proxy = await startProxy(app.url, ['--log-level', 'debug', '--namespace', NAMESPACE, '--service', SERVICE], {
+    policy: JSON.stringify(doc),
+  });
   return { proxy, app, policy: compiled(doc), trustedHops, tls: undefined };
 }
 
@@ -58,9 +60,10 @@ function explained(e: ExplainResult): Verdict {
 /** The header fields the request went out with, as `sidegate explain -H` takes them. */
 function headerArgs(q: RequestRun, target: Target, key: string): string[] {
   const s = q.sent;
-  const fields: (readonly [string, string])[] = target.protocol === 'h1'
-    ? [['Host', 'x'], ['x-request-id', s.id], ['x-diff-shape', key], ...s.headers]
-    : [['host', 'x'], ['x-request-id', s.id], ['x-diff-shape', key], ...s.headers];
+  const fields: (readonly [string, string])[] =
+    target.protocol === 'h1'
+      ? [['Host', 'x'], ['x-request-id', s.id], ['x-diff-shape', key], ...s.headers]
+      : [['host', 'x'], ['x-request-id', s.id], ['x-diff-shape', key], ...s.headers];
   const b = s.spec.body;
   if (b?.kind === 'length') fields.push(['Content-Length', String(s.body.length)]);
   else if (b?.kind === 'chunked' && target.protocol === 'h1') fields.push(['Transfer-Encoding', 'chunked']);
@@ -84,8 +87,19 @@ function requestTarget(q: RequestRun, target: Target): string {
 async function explainRun(q: RequestRun, run: ShapeRun): Promise<ExplainResult> {
   const target = run.target;
   const argv = [
-    '-f', target.sidecar.proxy.policyFile!, '--namespace', NAMESPACE, '--service', SERVICE, '--client-ip', '127.0.0.1',
-    ...(target.protocol === 'h2' ? ['--http2'] : []), ...headerArgs(q, target, run.key), '--', q.sent.spec.method, requestTarget(q, target),
+    '-f',
+    target.sidecar.proxy.policyFile!,
+    '--namespace',
+    NAMESPACE,
+    '--service',
+    SERVICE,
+    '--client-ip',
+    '127.0.0.1',
+    ...(target.protocol === 'h2' ? ['--http2'] : []),
+    ...headerArgs(q, target, run.key),
+    '--',
+    q.sent.spec.method,
+    requestTarget(q, target),
   ];
   return explain(parseExplainArgs(argv));
 }
@@ -99,13 +113,25 @@ t.test('sidegate explain gives what the sidecar does, for generated requests', a
   const plain = await sidecar(app, policyDocument(tokens.key, 0), 0);
   // The same policy in maintenance: public paths and OPTIONS excepted, admins allow-listed; and one trusted hop.
   const doc = policyDocument(tokens.key, 1);
-  (doc.spec as Record<string, unknown>).maintenance = { except: [{ paths: ['/public/*'] }, { methods: ['OPTIONS'] }], allow: { claims: { role: ['admin'] } }, retryAfter: '5m' };
+  (doc.spec as Record<string, unknown>).maintenance = {
+    except: [{ paths: ['/public/*'] }, { methods: ['OPTIONS'] }],
+    allow: { claims: { role: ['admin'] } },
+    retryAfter: '5m',
+  };
   const closed = await sidecar(app, doc, 1);
-  t.teardown(async () => { await plain.proxy.close(); await closed.proxy.close(); });
-  const targets = { h1: h1Target('h1', plain), maintenance: h1Target('h1[maintenance, trustedHops=1]', closed), h2c: h2Target('h2c', plain) };
+  t.teardown(async () => {
+    await plain.proxy.close();
+    await closed.proxy.close();
+  });
+  const targets = {
+    h1: h1Target('h1', plain),
+    maintenance: h1Target('h1[maintenance, trustedHops=1]', closed),
+    h2c: h2Target('h2c', plain),
+  };
 
   // Every request of the generated shapes (Upgrade shapes aside) alone on a connection.
-  const singles: Shape[] = generateShapes(seed, shapeCount(300)).filter((s) => s.kind !== 'upgrade')
+  const singles: Shape[] = generateShapes(seed, shapeCount(300))
+    .filter((s) => s.kind !== 'upgrade')
     .flatMap((s, i) => s.requests.map((q, j) => ({ id: i * 10 + j, kind: 'single' as const, requests: [q] })));
   const work = singles.flatMap((s, i) => [
     { shape: s, target: targets.h1 },
@@ -116,11 +142,16 @@ t.test('sidegate explain gives what the sidecar does, for generated requests', a
 
   const mismatches: string[] = [];
   const seen = new Map<string, number>();
-  const bump = (k: string): void => { seen.set(k, (seen.get(k) ?? 0) + 1); };
+  const bump = (k: string): void => {
+    seen.set(k, (seen.get(k) ?? 0) + 1);
+  };
   let judged = 0;
   for (const run of runs) {
     const q = run.requests[0]!;
-    if (q.logs.length !== 1) { bump(`${run.target.name}: not judged (no request formed)`); continue; }
+    if (q.logs.length !== 1) {
+      bump(`${run.target.name}: not judged (no request formed)`);
+      continue;
+    }
     judged++;
     const e = await explainRun(q, run);
     let want = observed(q);
@@ -132,20 +163,35 @@ t.test('sidegate explain gives what the sidecar does, for generated requests', a
       bump(`${run.target.name}: body refused after the decision (content-length trailer)`);
       want = { ...want, forwarded: true, status: undefined, error: undefined };
     }
-    bump(`${run.target.name}: ${got.forwarded ? 'forwarded' : `${got.status} ${got.error ?? ''}`}${e.maintenance === 'off' ? '' : ` [maintenance ${e.maintenance}]`}`);
+    bump(
+      `${run.target.name}: ${got.forwarded ? 'forwarded' : `${got.status} ${got.error ?? ''}`}${e.maintenance === 'off' ? '' : ` [maintenance ${e.maintenance}]`}`,
+    );
     if (JSON.stringify(want) !== JSON.stringify(got)) {
-      mismatches.push(`${run.target.name} ${describeShape(run.shape)}\n    sidecar: ${JSON.stringify(want)}\n    explain: ${JSON.stringify(got)}`);
+      mismatches.push(
+        `${run.target.name} ${describeShape(run.shape)}\n    sidecar: ${JSON.stringify(want)}\n    explain: ${JSON.stringify(got)}`,
+      );
     }
   }
-  t.comment([...seen].sort().map(([k, n]) => `${n}\t${k}`).join('\n'));
+  t.comment(
+    [...seen]
+      .sort()
+      .map(([k, n]) => `${n}\t${k}`)
+      .join('\n'),
+  );
   t.ok(judged >= 300, `${judged} requests judged by the sidecars and explained (of ${runs.length} sent)`);
   t.same(mismatches, [], `explain gives the sidecar's answer, route, rule and limit keys (SIDEGATE_DIFF_SEED=${seed})`);
 
   // Controls: the comparison covered each kind of answer, so a harness that saw nothing cannot pass.
   const count = (re: RegExp): number => [...seen].filter(([k]) => re.test(k)).reduce((n, [, c]) => n + c, 0);
   for (const [what, re] of [
-    ['forwarded', /^h1: forwarded$/], ['401', /^h1: 401 SIDEGATE_ERR_UNAUTHENTICATED/], ['403', /^h1: 403 SIDEGATE_ERR_FORBIDDEN/], ['400', /^h1: 400 SIDEGATE_ERR_BAD_REQUEST/],
-    ['maintenance refusals', /503 SIDEGATE_ERR_MAINTENANCE \[maintenance refused\]/], ['maintenance exceptions', /\[maintenance excepted\]/],
-    ['allow-listed', /\[maintenance allowed\]/], ['h2c', /^h2c: /],
-  ] as const) t.ok(count(re) > 0, `the comparison includes ${what} (${count(re)})`);
+    ['forwarded', /^h1: forwarded$/],
+    ['401', /^h1: 401 SIDEGATE_ERR_UNAUTHENTICATED/],
+    ['403', /^h1: 403 SIDEGATE_ERR_FORBIDDEN/],
+    ['400', /^h1: 400 SIDEGATE_ERR_BAD_REQUEST/],
+    ['maintenance refusals', /503 SIDEGATE_ERR_MAINTENANCE \[maintenance refused\]/],
+    ['maintenance exceptions', /\[maintenance excepted\]/],
+    ['allow-listed', /\[maintenance allowed\]/],
+    ['h2c', /^h2c: /],
+  ] as const)
+    t.ok(count(re) > 0, `the comparison includes ${what} (${count(re)})`);
 });

@@ -69,21 +69,78 @@ const chance = (r: R, p: number): boolean => r() < p;
 
 /** Path segments that aim at the policy's rules. */
 const ANCHORS: readonly (readonly string[])[] = [
-  ['public', 'x'], ['admin', 'x'], ['admin'], ['api', 'x'], ['exact', 'secret'], ['other'], ['Admin', 'x'], ['EXACT', 'secret'],
-  ['public', '..', 'admin', 'x'], ['public', '..', 'exact', 'secret'], ['api', '..', 'admin', 'x'], ['admin', '..', 'public', 'x'],
+  ['public', 'x'],
+  ['admin', 'x'],
+  ['admin'],
+  ['api', 'x'],
+  ['exact', 'secret'],
+  ['other'],
+  ['Admin', 'x'],
+  ['EXACT', 'secret'],
+  ['public', '..', 'admin', 'x'],
+  ['public', '..', 'exact', 'secret'],
+  ['api', '..', 'admin', 'x'],
+  ['admin', '..', 'public', 'x'],
 ];
 
 /** Segments (or segment spellings) known to confuse one reader or another. */
 const TRICKY: readonly string[] = [
-  '.', '..', '%2e', '%2E%2e', '%2e%2e', '.%2e', '%2e.', '%2f', '..%2f', 'x%2f..', '%5C', '%5c..', '\\', '..\\', ';x', ';', '',
-  '%61dmin', '%70ublic', 'adm%69n', '%2561dmin', 'ADMIN', 'Admin', 'admin;x', 'public;x', '..;', '.;', '%2e%2e;x', '%20', 'a%20b',
-  '%00', '%', '%zz', '*', '~', 'x.y', '%7e',
+  '.',
+  '..',
+  '%2e',
+  '%2E%2e',
+  '%2e%2e',
+  '.%2e',
+  '%2e.',
+  '%2f',
+  '..%2f',
+  'x%2f..',
+  '%5C',
+  '%5c..',
+  '\\',
+  '..\\',
+  ';x',
+  ';',
+  '',
+  '%61dmin',
+  '%70ublic',
+  'adm%69n',
+  '%2561dmin',
+  'ADMIN',
+  'Admin',
+  'admin;x',
+  'public;x',
+  '..;',
+  '.;',
+  '%2e%2e;x',
+  '%20',
+  'a%20b',
+  '%00',
+  '%',
+  '%zz',
+  '*',
+  '~',
+  'x.y',
+  '%7e',
 ];
 
 /** Single bytes injected into or between segments. */
 const BYTES: readonly string[] = [' ', '\t', '\x7f', '\x80', '\xff', '\xc3\xa9', '|', '{', '}', '^', '`', '"', '<', '>', '\x0b', '\x01'];
 
-const SUFFIXES: readonly string[] = ['#frag', '#/../admin/x', '#', '?q=1&x=/admin', '?/../admin', '?a=%2e%2e', '?', '?q=1#f', '?x=\\..', '?_method=DELETE', '?%5Fmethod=get', '?a=1;_method=delete'];
+const SUFFIXES: readonly string[] = [
+  '#frag',
+  '#/../admin/x',
+  '#',
+  '?q=1&x=/admin',
+  '?/../admin',
+  '?a=%2e%2e',
+  '?',
+  '?q=1#f',
+  '?x=\\..',
+  '?_method=DELETE',
+  '?%5Fmethod=get',
+  '?a=1;_method=delete',
+];
 
 const KEYWORDS = new Set(['public', 'admin', 'api', 'exact', 'secret']);
 
@@ -101,14 +158,21 @@ function genPath(r: R): string {
       // Mutate a keyword in place: a byte inside it, one letter percent-encoded, or its case
       // (Express and ASP.NET route case-insensitively).
       const k = segs.findIndex((s) => KEYWORDS.has(s));
-      if (k < 0) { segs.splice(at, 0, pick(r, TRICKY)); continue; }
+      if (k < 0) {
+        segs.splice(at, 0, pick(r, TRICKY));
+        continue;
+      }
       const w = segs[k]!;
       const p = 1 + int(r, w.length - 1);
       const how = r();
-      segs[k] = how < 0.4
-        ? w.slice(0, p) + pick(r, BYTES) + w.slice(p)
-        : how < 0.8 ? w.slice(0, p) + `%${w.charCodeAt(p).toString(16)}` + w.slice(p + 1)
-          : chance(r, 0.5) ? w.toUpperCase() : w.charAt(0).toUpperCase() + w.slice(1);
+      segs[k] =
+        how < 0.4
+          ? w.slice(0, p) + pick(r, BYTES) + w.slice(p)
+          : how < 0.8
+            ? w.slice(0, p) + `%${w.charCodeAt(p).toString(16)}` + w.slice(p + 1)
+            : chance(r, 0.5)
+              ? w.toUpperCase()
+              : w.charAt(0).toUpperCase() + w.slice(1);
     }
   }
   let path = `/${segs.join('/')}`;
@@ -129,34 +193,72 @@ function genTarget(r: R): string {
 // --- methods and headers
 
 const METHODS: readonly (readonly [string, number])[] = [
-  ['GET', 22], ['POST', 22], ['DELETE', 8], ['get', 5], ['post', 6], ['Post', 4], ['delete', 4], ['PURGE', 3], ['FOO', 3],
-  ['OPTIONS', 2], ['GE T', 1], ['PO\x7fST', 1], ['P{ST', 1], ['pOsT', 2],
+  ['GET', 22],
+  ['POST', 22],
+  ['DELETE', 8],
+  ['get', 5],
+  ['post', 6],
+  ['Post', 4],
+  ['delete', 4],
+  ['PURGE', 3],
+  ['FOO', 3],
+  ['OPTIONS', 2],
+  ['GE T', 1],
+  ['PO\x7fST', 1],
+  ['P{ST', 1],
+  ['pOsT', 2],
 ];
 const METHOD_TOTAL = METHODS.reduce((n, [, w]) => n + w, 0);
 function genMethod(r: R): string {
   let x = r() * METHOD_TOTAL;
-  for (const [m, w] of METHODS) { x -= w; if (x < 0) return m; }
+  for (const [m, w] of METHODS) {
+    x -= w;
+    if (x < 0) return m;
+  }
   return 'GET';
 }
 
-const IDENTITY_SPELLINGS: readonly string[] = ['x-user-id', 'X-User-Id', 'X-USER-ID', 'x_user_id', 'X_User_Id', 'x-user_id', 'x-tenant-id', 'X_TENANT_ID', 'x_tenant-id'];
+const IDENTITY_SPELLINGS: readonly string[] = [
+  'x-user-id',
+  'X-User-Id',
+  'X-USER-ID',
+  'x_user_id',
+  'X_User_Id',
+  'x-user_id',
+  'x-tenant-id',
+  'X_TENANT_ID',
+  'x_tenant-id',
+];
 const AUTH_SPELLINGS: readonly string[] = ['authorization', 'Authorization', 'AUTHORIZATION'];
-const OVERRIDE_SPELLINGS: readonly string[] = ['X-HTTP-Method-Override', 'x-http-method-override', 'X_HTTP_METHOD_OVERRIDE', 'X-HTTP-Method', 'X-Method-Override'];
+const OVERRIDE_SPELLINGS: readonly string[] = [
+  'X-HTTP-Method-Override',
+  'x-http-method-override',
+  'X_HTTP_METHOD_OVERRIDE',
+  'X-HTTP-Method',
+  'X-Method-Override',
+];
 const TENANT_SPELLINGS: readonly string[] = ['x-tenant', 'X-Tenant', 'X-TENANT'];
 
 function genHeaders(r: R, method: string): [string, string][] {
   const h: [string, string][] = [];
   const roll = r();
-  const auth = (tok: TokenName): void => { h.push([pick(r, AUTH_SPELLINGS), `${chance(r, 0.15) ? 'bearer' : 'Bearer'} {${tok}}`]); };
+  const auth = (tok: TokenName): void => {
+    h.push([pick(r, AUTH_SPELLINGS), `${chance(r, 0.15) ? 'bearer' : 'Bearer'} {${tok}}`]);
+  };
   if (roll < 0.25) auth('user');
   else if (roll < 0.5) auth('admin');
   else if (roll < 0.55) auth('bad');
-  else if (roll < 0.6) { auth('user'); auth('admin'); }
-  else if (roll < 0.65) { auth('admin'); auth('user'); }
-  else if (roll < 0.68) h.push(['Authorization', '\tBearer {admin}']);
+  else if (roll < 0.6) {
+    auth('user');
+    auth('admin');
+  } else if (roll < 0.65) {
+    auth('admin');
+    auth('user');
+  } else if (roll < 0.68) h.push(['Authorization', '\tBearer {admin}']);
   if (chance(r, 0.45)) {
     const n = 1 + int(r, 3);
-    for (let i = 0; i < n; i++) h.push([pick(r, IDENTITY_SPELLINGS), `${chance(r, 0.2) ? '\t' : ''}${pick(r, ['admin', 'root', 'spoof'])}`]);
+    for (let i = 0; i < n; i++)
+      h.push([pick(r, IDENTITY_SPELLINGS), `${chance(r, 0.2) ? '\t' : ''}${pick(r, ['admin', 'root', 'spoof'])}`]);
   }
   if (chance(r, 0.5)) {
     const n = 1 + int(r, 2);
@@ -166,7 +268,11 @@ function genHeaders(r: R, method: string): [string, string][] {
     const n = 1 + int(r, 2);
     for (let i = 0; i < n; i++) h.push(['X-Forwarded-For', pick(r, ['10.0.0.1', '10.0.0.2, 10.0.0.3', '1.2.3.4'])]);
   }
-  if (chance(r, 0.08)) h.push(['Connection', pick(r, ['x-user-id', 'x-tenant', 'authorization', 'x-user-id, x-tenant-id', 'keep-alive, x-forwarded-for', 'X-User-Id'])]);
+  if (chance(r, 0.08))
+    h.push([
+      'Connection',
+      pick(r, ['x-user-id', 'x-tenant', 'authorization', 'x-user-id, x-tenant-id', 'keep-alive, x-forwarded-for', 'X-User-Id']),
+    ]);
   // Method override (Express's method-override, Rack, Symfony, gorilla): the app may act on another method.
   if (chance(r, 0.08)) h.push([pick(r, OVERRIDE_SPELLINGS), pick(r, ['DELETE', 'delete', 'GET', 'PUT', 'POST', 'DELETE, POST'])]);
   if (method === 'OPTIONS' && chance(r, 0.5)) h.push(['Origin', 'http://o']);
@@ -177,8 +283,15 @@ function genHeaders(r: R, method: string): [string, string][] {
 export const SMUGGLE_MARK = '{smuggle}';
 
 const TRAILERS: readonly (readonly [string, string])[] = [
-  ['x-user-id', 'admin'], ['X-User-Id', 'root'], ['x_user_id', 'admin'], ['authorization', 'Bearer {admin}'], ['Authorization', 'Bearer {user}'],
-  ['x-tenant', 'evil'], ['x-tenant-id', 'evil'], ['content-length', '0'], ['x-request-id', 'trailer-id'],
+  ['x-user-id', 'admin'],
+  ['X-User-Id', 'root'],
+  ['x_user_id', 'admin'],
+  ['authorization', 'Bearer {admin}'],
+  ['Authorization', 'Bearer {user}'],
+  ['x-tenant', 'evil'],
+  ['x-tenant-id', 'evil'],
+  ['content-length', '0'],
+  ['x-request-id', 'trailer-id'],
 ];
 
 function genBody(r: R): Body | undefined {
@@ -190,7 +303,11 @@ function genBody(r: R): Body | undefined {
   const n = chance(r, 0.15) ? 0 : 1 + int(r, 2);
   for (let i = 0; i < n; i++) trailers.push([...pick(r, TRAILERS)]);
   const cut = data === SMUGGLE_MARK ? 1 : Math.max(1, int(r, data.length));
-  return { kind: 'chunked', chunks: data === SMUGGLE_MARK || chance(r, 0.5) ? [data] : [data.slice(0, cut), data.slice(cut)].filter((c) => c !== ''), trailers };
+  return {
+    kind: 'chunked',
+    chunks: data === SMUGGLE_MARK || chance(r, 0.5) ? [data] : [data.slice(0, cut), data.slice(cut)].filter((c) => c !== ''),
+    trailers,
+  };
 }
 
 function genRequest(r: R): ReqSpec {
@@ -202,7 +319,12 @@ function genRequest(r: R): ReqSpec {
 function genFollower(r: R): ReqSpec {
   const q = genRequest(r);
   return chance(r, 0.6)
-    ? { ...q, method: pick(r, ['POST', 'DELETE', 'GET']), target: pick(r, ['/admin/x', '/exact/secret', '/api/x']), headers: q.headers.filter(([n]) => !/authorization/i.test(n)) }
+    ? {
+        ...q,
+        method: pick(r, ['POST', 'DELETE', 'GET']),
+        target: pick(r, ['/admin/x', '/exact/secret', '/api/x']),
+        headers: q.headers.filter(([n]) => !/authorization/i.test(n)),
+      }
     : q;
 }
 
@@ -220,7 +342,13 @@ export function generateShapes(seed: number, count: number): Shape[] {
       shapes.push({ id, kind: 'pipeline', requests });
     } else {
       const up = genRequest(r);
-      const first: ReqSpec = { ...up, method: 'GET', body: undefined, upgrade: true, headers: up.headers.filter(([n]) => !/^connection$/i.test(n)) };
+      const first: ReqSpec = {
+        ...up,
+        method: 'GET',
+        body: undefined,
+        upgrade: true,
+        headers: up.headers.filter(([n]) => !/^connection$/i.test(n)),
+      };
       const n = 1 + int(r, 2);
       const requests: ReqSpec[] = [first];
       for (let i = 0; i < n; i++) requests.push(genFollower(r));
@@ -243,7 +371,8 @@ export function h1OnlyReason(s: Shape): string | undefined {
     // HTTP/1.1 reads whitespace at either end of the target as the request line's separators, so
     // the request the sidecar gets there is another one (`/x ` arrives as `/x`); HTTP/2 keeps it.
     if (/^[ \t]|[ \t]$/.test(q.target)) return 'whitespace at an end of the target (HTTP/1.1 reads it as the separator)';
-    if (q.body?.kind === 'chunked' && q.body.trailers.some(([n]) => n.toLowerCase() === 'content-length')) return 'content-length trailer (HTTP/1.1 chunked framing only)';
+    if (q.body?.kind === 'chunked' && q.body.trailers.some(([n]) => n.toLowerCase() === 'content-length'))
+      return 'content-length trailer (HTTP/1.1 chunked framing only)';
   }
   return undefined;
 }
@@ -258,13 +387,15 @@ export function* simplifications(s: Shape): Generator<Shape> {
       yield { ...s, kind: s.kind === 'upgrade' ? 'upgrade' : rest.length > 1 ? 'pipeline' : 'single', requests: rest };
     }
   }
-  if (s.kind === 'upgrade') yield { ...s, kind: s.requests.length > 1 ? 'pipeline' : 'single', requests: s.requests.map((q) => ({ ...q, upgrade: false })) };
+  if (s.kind === 'upgrade')
+    yield { ...s, kind: s.requests.length > 1 ? 'pipeline' : 'single', requests: s.requests.map((q) => ({ ...q, upgrade: false })) };
   for (let i = 0; i < s.requests.length; i++) {
     const q = s.requests[i]!;
     if (q.body !== undefined) {
       yield with1(i, { ...q, body: undefined });
       if (q.body.kind === 'chunked') {
-        for (let k = 0; k < q.body.trailers.length; k++) yield with1(i, { ...q, body: { ...q.body, trailers: q.body.trailers.filter((_, j) => j !== k) } });
+        for (let k = 0; k < q.body.trailers.length; k++)
+          yield with1(i, { ...q, body: { ...q.body, trailers: q.body.trailers.filter((_, j) => j !== k) } });
         if (q.body.chunks.length > 1) yield with1(i, { ...q, body: { ...q.body, chunks: [q.body.chunks.join('')] } });
       }
     }
@@ -279,7 +410,8 @@ export function* simplifications(s: Shape): Generator<Shape> {
       }
     }
     // Not simpler, but telling: the same difference with a weaker token shows it lets a request through.
-    if (q.headers.some(([, v]) => v.includes('{admin}'))) yield with1(i, { ...q, headers: q.headers.map(([n, v]) => [n, v.replace('{admin}', '{user}')] as const) });
+    if (q.headers.some(([, v]) => v.includes('{admin}')))
+      yield with1(i, { ...q, headers: q.headers.map(([n, v]) => [n, v.replace('{admin}', '{user}')] as const) });
     if (q.method !== 'GET' && q.method !== 'POST') {
       yield with1(i, { ...q, method: 'GET' });
       yield with1(i, { ...q, method: 'POST' });

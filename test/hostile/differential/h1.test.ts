@@ -16,7 +16,17 @@ import { checkAll, dump, report, suiteEnv } from './suite.js';
  */
 t.test('router models read what their originals read', async (t) => {
   // Go's documented path.Clean examples (pkg.go.dev/path#Clean).
-  for (const [i, o] of [['a/c', 'a/c'], ['a//c', 'a/c'], ['a/c/.', 'a/c'], ['a/c/b/..', 'a/c'], ['/../a/c', '/a/c'], ['/../a/b/../././/c', '/a/c'], ['', '.'], ['/', '/'], ['/a/b/', '/a/b']]) {
+  for (const [i, o] of [
+    ['a/c', 'a/c'],
+    ['a//c', 'a/c'],
+    ['a/c/.', 'a/c'],
+    ['a/c/b/..', 'a/c'],
+    ['/../a/c', '/a/c'],
+    ['/../a/b/../././/c', '/a/c'],
+    ['', '.'],
+    ['/', '/'],
+    ['/a/b/', '/a/b'],
+  ]) {
     t.equal(goPathClean(i!), o, `path.Clean(${JSON.stringify(i)})`);
   }
   t.equal(goModel.read('/public/%2e%2e/admin/x'), '/admin/x', 'Go unescapes, then cleans');
@@ -31,7 +41,9 @@ t.test('router models read what their originals read', async (t) => {
   t.equal(parseurlPathname('/admin#/x'), '/admin', 'parseurl falls back to url.parse, which drops the fragment');
   // The suite reads Express's routing with the real parseurl (a devDependency), not the port.
   const models = await routerModels();
-  t.teardown(async () => { for (const m of models) await m.close?.(); }); // the Python model is a child process
+  t.teardown(async () => {
+    for (const m of models) await m.close?.();
+  }); // the Python model is a child process
   const express = models.find((m) => m.name.startsWith('express'));
   t.equal(express?.name, 'express (parseurl)', 'the real parseurl is the Express model');
   for (const target of ['/a/b?c#d', '/ad min/x', '/admin#/x', '/p%2e/./x', '\\a\\b', '/x?y=/../z']) {
@@ -41,20 +53,74 @@ t.test('router models read what their originals read', async (t) => {
 
 t.test('the comparison flags what it should (checker self-test on a fabricated run)', async (t) => {
   const env = { tokens: await mintTokens(), routers: await routerModels() };
-  t.teardown(async () => { for (const r of env.routers) await r.close?.(); });
+  t.teardown(async () => {
+    for (const r of env.routers) await r.close?.();
+  });
   const doc = policyDocument(env.tokens.key, 0);
   const policy = compiled(doc);
-  const shape: Shape = { id: -1, kind: 'single', requests: [{ method: 'POST', target: '/public/x', headers: [], body: undefined, upgrade: false }] };
+  const shape: Shape = {
+    id: -1,
+    kind: 'single',
+    requests: [{ method: 'POST', target: '/public/x', headers: [], body: undefined, upgrade: false }],
+  };
   const target = { name: 'fabricated', protocol: 'h1', sidecar: { policy } } as unknown as Target;
   const run: ShapeRun = {
-    shape, target, key: 'k', timedOut: false, relabelled: [], strays: [{ app: 'h1', conn: 1, seq: 1, requestLine: 'GET /smuggled HTTP/1.1', method: 'GET', target: '/smuggled', lineWellFormed: true, headers: [['x-diff-shape', 'k']], trailers: [], body: '', anomalies: [] }],
-    requests: [{
-      sent: { id: 'k.0', index: 0, spec: shape.requests[0]!, headers: [], body: '', trailers: [], headTokens: [] },
-      fate: { status: 200, fromApp: true, stamped: true, kind: 'answer' },
-      // The sidecar says: public rule, no identity; the app got a path routers read as /admin and a spoofed identity.
-      logs: [{ request_id: 'k.0', method: 'POST', path: '/public/x', status: 200, upstream_duration_ms: 1, auth: { result: 'skipped' }, decision: { rule: 'rules[0]', limits: {} } }],
-      app: [{ app: 'h1', conn: 1, seq: 0, requestLine: 'POST /admin#/x HTTP/1.1', method: 'POST', target: '/admin#/x', lineWellFormed: true, headers: [['x-request-id', 'k.0'], ['X_User_Id', 'admin']], trailers: [], body: 'extra', anomalies: [] }],
-    }],
+    shape,
+    target,
+    key: 'k',
+    timedOut: false,
+    relabelled: [],
+    strays: [
+      {
+        app: 'h1',
+        conn: 1,
+        seq: 1,
+        requestLine: 'GET /smuggled HTTP/1.1',
+        method: 'GET',
+        target: '/smuggled',
+        lineWellFormed: true,
+        headers: [['x-diff-shape', 'k']],
+        trailers: [],
+        body: '',
+        anomalies: [],
+      },
+    ],
+    requests: [
+      {
+        sent: { id: 'k.0', index: 0, spec: shape.requests[0]!, headers: [], body: '', trailers: [], headTokens: [] },
+        fate: { status: 200, fromApp: true, stamped: true, kind: 'answer' },
+        // The sidecar says: public rule, no identity; the app got a path routers read as /admin and a spoofed identity.
+        logs: [
+          {
+            request_id: 'k.0',
+            method: 'POST',
+            path: '/public/x',
+            status: 200,
+            upstream_duration_ms: 1,
+            auth: { result: 'skipped' },
+            decision: { rule: 'rules[0]', limits: {} },
+          },
+        ],
+        app: [
+          {
+            app: 'h1',
+            conn: 1,
+            seq: 0,
+            requestLine: 'POST /admin#/x HTTP/1.1',
+            method: 'POST',
+            target: '/admin#/x',
+            lineWellFormed: true,
+            headers: [
+              ['x-request-id', 'k.0'],
+              ['X_User_Id', 'admin'],
+            ],
+            trailers: [],
+            body: 'extra',
+            anomalies: [],
+          },
+        ],
+      },
+    ],
   };
   const f = emptyFindings();
   const ctx: CheckCtx = { policy, tokens: env.tokens, routers: env.routers, tolerate: new Set() };
@@ -62,7 +128,8 @@ t.test('the comparison flags what it should (checker self-test on a fabricated r
   const classes = new Set(f.violations.map((x) => x.cls));
   // A class may carry its cause in brackets (`rule-mismatch (target bytes)`): any cause counts.
   const flagged = (c: string): boolean => [...classes].some((x) => x === c || x.startsWith(`${c} (`));
-  for (const c of ['unjudged-request', 'malformed-request-line (#)', 'identity-header', 'rule-mismatch', 'body-mismatch', 'limit-key']) t.ok(flagged(c), `flags ${c}`);
+  for (const c of ['unjudged-request', 'malformed-request-line (#)', 'identity-header', 'rule-mismatch', 'body-mismatch', 'limit-key'])
+    t.ok(flagged(c), `flags ${c}`);
   t.notOk(classes.has('method-mismatch'), 'no method mismatch where there is none');
 });
 
@@ -70,24 +137,45 @@ t.test('differential over HTTP/1.1', async (t) => {
   const env = await suiteEnv(t, 300);
   const h1app = await startRawApp();
   const h2app = await startH2cApp();
-  t.teardown(async () => { await h1app.close(); await h2app.close(); });
+  t.teardown(async () => {
+    await h1app.close();
+    await h2app.close();
+  });
   const main = await startSidecar({ app: h1app, tokens: env.tokens, trustedHops: 0 });
   const hops1 = await startSidecar({ app: h1app, tokens: env.tokens, trustedHops: 1 });
   const toH2c = await startSidecar({ app: h2app, tokens: env.tokens, trustedHops: 0 });
-  t.teardown(async () => { await main.proxy.close(); await hops1.proxy.close(); await toH2c.proxy.close(); });
+  t.teardown(async () => {
+    await main.proxy.close();
+    await hops1.proxy.close();
+    await toH2c.proxy.close();
+  });
   const targets = { main: h1Target('h1', main), hops1: h1Target('h1[trustedHops=1]', hops1), h2c: h1Target('h1→h2c-app', toH2c) };
 
   // Controls: the policy's own meaning, so a harness that sees nothing cannot pass quietly.
-  const control = (method: string, target: string, auth?: string): Shape => ({ id: -1, kind: 'single', requests: [{ method, target, headers: auth === undefined ? [] : [['Authorization', `Bearer {${auth}}`]], body: undefined, upgrade: false }] });
-  const [pub, denied, admitted] = await runShapes('c', [
-    { shape: control('GET', '/public/x'), target: targets.main },
-    { shape: control('POST', '/admin/x', 'user'), target: targets.main },
-    { shape: control('POST', '/admin/x', 'admin'), target: targets.main },
-  ], env.tokens);
+  const control = (method: string, target: string, auth?: string): Shape => ({
+    id: -1,
+    kind: 'single',
+    requests: [
+      { method, target, headers: auth === undefined ? [] : [['Authorization', `Bearer {${auth}}`]], body: undefined, upgrade: false },
+    ],
+  });
+  const [pub, denied, admitted] = await runShapes(
+    'c',
+    [
+      { shape: control('GET', '/public/x'), target: targets.main },
+      { shape: control('POST', '/admin/x', 'user'), target: targets.main },
+      { shape: control('POST', '/admin/x', 'admin'), target: targets.main },
+    ],
+    env.tokens,
+  );
   t.equal(pub!.requests[0]!.app.length, 1, 'control: a public request reaches the app');
   t.equal(denied!.requests[0]!.app.length, 0, 'control: POST /admin/x with a user token does not');
   t.equal(denied!.requests[0]!.fate.status, 403, 'control: and is answered 403');
-  t.same(admitted!.requests[0]!.app[0]?.headers.filter(([n]) => n === 'x-user-id'), [['x-user-id', 'a-1']], 'control: an admin gets through with the identity the sidecar set');
+  t.same(
+    admitted!.requests[0]!.app[0]?.headers.filter(([n]) => n === 'x-user-id'),
+    [['x-user-id', 'a-1']],
+    'control: an admin gets through with the identity the sidecar set',
+  );
   t.equal(admitted!.requests[0]!.logs[0]?.decision?.rule, 'rules[1]', 'control: the log names the admin rule (debug decision is on)');
 
   const work = env.shapes.flatMap((shape) => [
@@ -102,23 +190,40 @@ t.test('differential over HTTP/1.1', async (t) => {
   const forwarded = runs.flatMap((r) => r.requests).filter((q) => q.app.length > 0);
   const refused = runs.flatMap((r) => r.requests).filter((q) => q.app.length === 0 && q.fate.status !== undefined && q.fate.status >= 400);
   const hung = runs.filter((r) => r.timedOut).map((r) => `${r.target.name} shape ${r.shape.id}`);
-  t.comment(`${runs.length} shape runs, ${forwarded.length} requests forwarded and compared, ${refused.length} refused, ${hung.length} timed out${hung.length > 0 ? ` (${hung.join(', ')})` : ''}`);
+  t.comment(
+    `${runs.length} shape runs, ${forwarded.length} requests forwarded and compared, ${refused.length} refused, ${hung.length} timed out${hung.length > 0 ? ` (${hung.join(', ')})` : ''}`,
+  );
   t.ok(forwarded.length > 20, 'a good share of the requests reached the app and were compared');
   t.ok(refused.length > 20, 'a good share were refused');
-  t.ok(forwarded.some((q) => q.app[0]!.headers.some(([n]) => n === 'x-user-id')), 'some carried an identity the sidecar set');
-  t.ok(forwarded.some((q) => q.sent.spec.target.includes('..') || q.sent.spec.target.includes('%')), 'some had paths the sidecar had to normalise');
+  t.ok(
+    forwarded.some((q) => q.app[0]!.headers.some(([n]) => n === 'x-user-id')),
+    'some carried an identity the sidecar set',
+  );
+  t.ok(
+    forwarded.some((q) => q.sent.spec.target.includes('..') || q.sent.spec.target.includes('%')),
+    'some had paths the sidecar had to normalise',
+  );
 
   // The sequence property: each request of a pipelined batch or Upgrade sequence, sent alone.
   const alone = (s: Shape): Shape[] => s.requests.map((q) => ({ id: s.id, kind: q.upgrade ? 'upgrade' : 'single', requests: [q] }));
   const sequenced = async (s: Shape, tag: string, timeoutMs?: number): Promise<ReturnType<typeof emptyFindings>> => {
-    const rs = await runShapes(tag, [s, ...alone(s)].map((shape) => ({ shape, target: targets.main })), env.tokens, { timeoutMs });
+    const rs = await runShapes(
+      tag,
+      [s, ...alone(s)].map((shape) => ({ shape, target: targets.main })),
+      env.tokens,
+      { timeoutMs },
+    );
     const out = emptyFindings();
     sequenceCheck(rs[0]!, rs.slice(1), env.tolerate, out);
     return out;
   };
   const seqFindings = emptyFindings();
   const multi = env.shapes.filter((s) => s.requests.length > 1);
-  const seqRuns = await runShapes('q', multi.flatMap((s) => [s, ...alone(s)]).map((shape) => ({ shape, target: targets.main })), env.tokens);
+  const seqRuns = await runShapes(
+    'q',
+    multi.flatMap((s) => [s, ...alone(s)]).map((shape) => ({ shape, target: targets.main })),
+    env.tokens,
+  );
   for (let k = 0, at = 0; k < multi.length; k++) {
     const n = multi[k]!.requests.length;
     sequenceCheck(seqRuns[at]!, seqRuns.slice(at + 1, at + 1 + n), env.tolerate, seqFindings);

@@ -21,15 +21,25 @@ t.test('differential over HTTP/2 (h2c and TLS)', async (t) => {
   const targets: Target[] = [];
   const clear = await startSidecar({ app, tokens: env.tokens, trustedHops: 0 });
   const tls = await startSidecar({ app, tokens: env.tokens, trustedHops: 0, tls: cert });
-  t.teardown(async () => { await clear.proxy.close(); await tls.proxy.close(); });
+  t.teardown(async () => {
+    await clear.proxy.close();
+    await tls.proxy.close();
+  });
   targets.push(h2Target('h2c', clear), h2Target('h2-tls', tls));
 
   // A third of the shapes also through a sidecar whose app speaks h2c (its node:http2 upstream).
   const h2app = await startH2cApp();
   const toH2c = await startSidecar({ app: h2app, tokens: env.tokens, trustedHops: 0 });
-  t.teardown(async () => { await toH2c.proxy.close(); await h2app.close(); });
+  t.teardown(async () => {
+    await toH2c.proxy.close();
+    await h2app.close();
+  });
   const viaH2c = h2Target('h2c→h2c-app', toH2c);
-  const runs = await runShapes('h2', env.shapes.flatMap((shape) => [...targets, ...(shape.id % 3 === 0 ? [viaH2c] : [])].map((target) => ({ shape, target }))), env.tokens);
+  const runs = await runShapes(
+    'h2',
+    env.shapes.flatMap((shape) => [...targets, ...(shape.id % 3 === 0 ? [viaH2c] : [])].map((target) => ({ shape, target }))),
+    env.tokens,
+  );
   dump(t, runs);
   const findings = await checkAll(runs, env);
 

@@ -1,7 +1,16 @@
 import type { CompiledPolicy } from '../../../policies/src/types.js';
 import { startProxy, type RunningProxy } from '../../helpers/proxy.js';
 import { headerValues, type AppRequest, type RecordingApp } from './apps.js';
-import { answeredBy, answerRequestId, h1Exchange, h2Exchange, type ClientAnswer, type ConnectOpts, type H2Request, type H2StreamResult } from './clients.js';
+import {
+  answeredBy,
+  answerRequestId,
+  h1Exchange,
+  h2Exchange,
+  type ClientAnswer,
+  type ConnectOpts,
+  type H2Request,
+  type H2StreamResult,
+} from './clients.js';
 import { SMUGGLE_MARK, simplifications, type ReqSpec, type Shape, type TokenName } from './generator.js';
 import { compiled, NAMESPACE, policyDocument, SERVICE, type Tokens } from './policy.js';
 
@@ -26,20 +35,41 @@ export interface Target {
   readonly connect: ConnectOpts;
 }
 
-export async function startSidecar(o: { app: RecordingApp; tokens: Tokens; trustedHops: number; tls?: { certFile: string; keyFile: string; cert: Buffer } }): Promise<Sidecar> {
+export async function startSidecar(o: {
+  app: RecordingApp;
+  tokens: Tokens;
+  trustedHops: number;
+  tls?: { certFile: string; keyFile: string; cert: Buffer };
+}): Promise<Sidecar> {
   const doc = policyDocument(o.tokens.key, o.trustedHops);
   const flags = ['--log-level', 'debug', '--namespace', NAMESPACE, '--service', SERVICE];
   if (o.tls !== undefined) flags.push('--tls-cert', o.tls.certFile, '--tls-key', o.tls.keyFile);
   const proxy = await startProxy(o.app.url, flags, { policy: JSON.stringify(doc) });
-  return { proxy, app: o.app, policy: compiled(doc), trustedHops: o.trustedHops, tls: o.tls === undefined ? undefined : { ca: o.tls.cert } };
+  return {
+    proxy,
+    app: o.app,
+    policy: compiled(doc),
+    trustedHops: o.trustedHops,
+    tls: o.tls === undefined ? undefined : { ca: o.tls.cert },
+  };
 }
 
 export function h1Target(name: string, sc: Sidecar): Target {
-  return { name, protocol: 'h1', sidecar: sc, connect: { port: sc.proxy.proxy.port, tls: sc.tls === undefined ? undefined : { ca: sc.tls.ca, alpn: 'http/1.1' } } };
+  return {
+    name,
+    protocol: 'h1',
+    sidecar: sc,
+    connect: { port: sc.proxy.proxy.port, tls: sc.tls === undefined ? undefined : { ca: sc.tls.ca, alpn: 'http/1.1' } },
+  };
 }
 
 export function h2Target(name: string, sc: Sidecar): Target {
-  return { name, protocol: 'h2', sidecar: sc, connect: { port: sc.proxy.proxy.port, tls: sc.tls === undefined ? undefined : { ca: sc.tls.ca, alpn: 'h2' } } };
+  return {
+    name,
+    protocol: 'h2',
+    sidecar: sc,
+    connect: { port: sc.proxy.proxy.port, tls: sc.tls === undefined ? undefined : { ca: sc.tls.ca, alpn: 'h2' } },
+  };
 }
 
 // --- what was sent
@@ -69,8 +99,14 @@ export interface Fate {
 }
 
 export type LogLine = Record<string, unknown> & {
-  request_id?: string; method?: string; path?: string; status?: number; route?: string; upstream_duration_ms?: number | null;
-  error?: string; auth?: { result?: string; provider?: string; reason?: string; sub?: string };
+  request_id?: string;
+  method?: string;
+  path?: string;
+  status?: number;
+  route?: string;
+  upstream_duration_ms?: number | null;
+  error?: string;
+  auth?: { result?: string; provider?: string; reason?: string; sub?: string };
   decision?: { rule?: string; limits?: Record<string, string> };
 };
 
@@ -107,11 +143,20 @@ function resolve(spec: ReqSpec, key: string, index: number, tokens: Tokens, h2: 
   const id = `${key}.${index}`;
   const headers = spec.headers.map(([n, v]): [string, string] => (h2 ? [n.toLowerCase(), trimOws(fill(v, tokens))] : [n, fill(v, tokens)]));
   // An Upgrade is an HTTP/1.1 request with these fields; HTTP/2 has none (the request goes as a plain one).
-  if (spec.upgrade && !h2) headers.push(['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']);
+  if (spec.upgrade && !h2)
+    headers.push(
+      ['Upgrade', 'websocket'],
+      ['Connection', 'Upgrade'],
+      ['Sec-WebSocket-Version', '13'],
+      ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+    );
   const b = spec.body;
   const data = (x: string): string => (x === SMUGGLE_MARK ? smuggled(key, index) : x);
   const body = b === undefined ? '' : b.kind === 'length' ? data(b.data) : b.chunks.map(data).join('');
-  const trailers = b?.kind === 'chunked' ? b.trailers.map(([n, v]): [string, string] => (h2 ? [n.toLowerCase(), trimOws(fill(v, tokens))] : [n, fill(v, tokens)])) : [];
+  const trailers =
+    b?.kind === 'chunked'
+      ? b.trailers.map(([n, v]): [string, string] => (h2 ? [n.toLowerCase(), trimOws(fill(v, tokens))] : [n, fill(v, tokens)]))
+      : [];
   const headTokens = headers.filter(([n]) => n.toLowerCase() === 'authorization').map(([, v]) => trimOws(v).replace(/^bearer\s+/i, ''));
   return { id, index, spec, headers, body, trailers, headTokens };
 }
@@ -133,10 +178,19 @@ function h1Bytes(s: SentRequest, key: string): string {
 
 function h2Request(s: SentRequest, key: string, scheme: 'http' | 'https'): H2Request {
   const q = s.spec;
-  const fields: (readonly [string, string])[] = [[':method', q.method], [':scheme', scheme], [':authority', 'x'], [':path', q.target], ['x-request-id', s.id], ['x-diff-shape', key], ...s.headers];
+  const fields: (readonly [string, string])[] = [
+    [':method', q.method],
+    [':scheme', scheme],
+    [':authority', 'x'],
+    [':path', q.target],
+    ['x-request-id', s.id],
+    ['x-diff-shape', key],
+    ...s.headers,
+  ];
   const b = q.body;
   if (b === undefined) return { fields };
-  if (b.kind === 'length') return { fields: [...fields, ['content-length', String(s.body.length)]], body: { data: [s.body], trailers: [] } };
+  if (b.kind === 'length')
+    return { fields: [...fields, ['content-length', String(s.body.length)]], body: { data: [s.body], trailers: [] } };
   return { fields, body: { data: b.chunks.map((c) => (c === SMUGGLE_MARK ? smuggled(key, s.index) : c)), trailers: s.trailers } };
 }
 
@@ -163,11 +217,23 @@ export async function sendShape(target: Target, shape: Shape, key: string, token
     fates = sent.map((s, i) => fateOfAnswer(r.answers[i], s.id));
   } else {
     const scheme = target.connect.tls === undefined ? 'http' : 'https';
-    const r = await h2Exchange(target.connect, sent.map((s) => h2Request(s, key, scheme)), timeoutMs);
+    const r = await h2Exchange(
+      target.connect,
+      sent.map((s) => h2Request(s, key, scheme)),
+      timeoutMs,
+    );
     timedOut = r.timedOut;
     fates = sent.map((s, i) => fateOfStream(r.streams[i]!, s.id));
   }
-  return { shape, target, key, requests: sent.map((s, i) => ({ sent: s, fate: fates[i]!, logs: [], app: [] })), strays: [], relabelled: [], timedOut };
+  return {
+    shape,
+    target,
+    key,
+    requests: sent.map((s, i) => ({ sent: s, fate: fates[i]!, logs: [], app: [] })),
+    strays: [],
+    relabelled: [],
+    timedOut,
+  };
 }
 
 const requestLogs = (p: RunningProxy): LogLine[] => p.logs.filter((l): l is LogLine => l.msg === 'request');
@@ -190,7 +256,9 @@ async function settle(runs: readonly ShapeRun[]): Promise<void> {
   let stable = 0;
   while (Date.now() - start < 3000) {
     const have = new Set(proxies.flatMap((p) => requestLogs(p).map((l) => l.request_id)));
-    const received = apps.flatMap((a) => a.received).filter((a) => headerValues(a.headers, 'x-diff-shape').some((k) => keys.has(k)))
+    const received = apps
+      .flatMap((a) => a.received)
+      .filter((a) => headerValues(a.headers, 'x-diff-shape').some((k) => keys.has(k)))
       .flatMap((a) => headerValues(a.headers, 'x-request-id'));
     const total = proxies.reduce((n, p) => n + p.logs.length, 0);
     stable = total === last ? stable + 1 : 0;
@@ -212,14 +280,23 @@ export function collect(runs: readonly ShapeRun[]): void {
     const p = r.target.sidecar.proxy;
     if (!byProxy.has(p)) {
       const m = new Map<string, LogLine[]>();
-      for (const l of requestLogs(p)) { const id = String(l.request_id); const xs = m.get(id); if (xs) xs.push(l); else m.set(id, [l]); }
+      for (const l of requestLogs(p)) {
+        const id = String(l.request_id);
+        const xs = m.get(id);
+        if (xs) xs.push(l);
+        else m.set(id, [l]);
+      }
       byProxy.set(p, m);
     }
     const app = r.target.sidecar.app;
     if (!byApp.has(app)) {
       const m = new Map<string, AppRequest[]>();
       for (const a of app.received) {
-        for (const k of new Set(headerValues(a.headers, 'x-diff-shape'))) { const xs = m.get(k); if (xs) xs.push(a); else m.set(k, [a]); }
+        for (const k of new Set(headerValues(a.headers, 'x-diff-shape'))) {
+          const xs = m.get(k);
+          if (xs) xs.push(a);
+          else m.set(k, [a]);
+        }
       }
       byApp.set(app, m);
     }
@@ -228,7 +305,10 @@ export function collect(runs: readonly ShapeRun[]): void {
     const logs = byProxy.get(r.target.sidecar.proxy)!;
     const appReqs = byApp.get(r.target.sidecar.app)!.get(r.key) ?? [];
     const ids = new Map(r.requests.map((q) => [q.sent.id, q]));
-    for (const q of r.requests) { q.logs = logs.get(q.sent.id) ?? []; q.app = []; }
+    for (const q of r.requests) {
+      q.logs = logs.get(q.sent.id) ?? [];
+      q.app = [];
+    }
     r.strays = [];
     r.relabelled = [];
     for (const a of appReqs) {
@@ -249,7 +329,12 @@ export function runKey(tag: string, shape: Shape, target: Target): string {
 }
 
 /** Run shapes on targets, `concurrency` connections at a time, then settle and collect. */
-export async function runShapes(tag: string, work: readonly { shape: Shape; target: Target }[], tokens: Tokens, opts: { concurrency?: number; timeoutMs?: number } = {}): Promise<ShapeRun[]> {
+export async function runShapes(
+  tag: string,
+  work: readonly { shape: Shape; target: Target }[],
+  tokens: Tokens,
+  opts: { concurrency?: number; timeoutMs?: number } = {},
+): Promise<ShapeRun[]> {
   const concurrency = opts.concurrency ?? 12;
   const out: ShapeRun[] = new Array<ShapeRun>(work.length);
   let next = 0;
@@ -273,8 +358,15 @@ export async function shrink(shape: Shape, fails: (s: Shape) => Promise<boolean>
   for (let improved = true; improved && left > 0;) {
     improved = false;
     for (const cand of simplifications(cur)) {
-      if (left-- <= 0 || Date.now() > deadline) { left = 0; break; }
-      if (await fails(cand)) { cur = cand; improved = true; break; }
+      if (left-- <= 0 || Date.now() > deadline) {
+        left = 0;
+        break;
+      }
+      if (await fails(cand)) {
+        cur = cand;
+        improved = true;
+        break;
+      }
     }
   }
   return cur;

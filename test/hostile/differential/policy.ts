@@ -33,10 +33,16 @@ export function policyDocument(key: TestKey, trustedHops: number): Record<string
         { name: 'api', match: { paths: ['/api/*'] } },
       ],
       auth: {
-        providers: [{
-          name: 'idp', issuer: ISSUER, audiences: ['differential'], algorithms: ['ES256'],
-          jwks: { keys: [key.jwk] }, forwardClaims: FORWARD,
-        }],
+        providers: [
+          {
+            name: 'idp',
+            issuer: ISSUER,
+            audiences: ['differential'],
+            algorithms: ['ES256'],
+            jwks: { keys: [key.jwk] },
+            forwardClaims: FORWARD,
+          },
+        ],
         rules: [
           { match: { paths: ['/public/*'] }, require: 'none' },
           { match: { paths: ['/admin/*'], methods: ['POST', 'DELETE'] }, require: { claims: { role: ['admin'] } } },
@@ -79,9 +85,16 @@ export async function mintTokens(): Promise<Tokens> {
     bad: await mint(other, claims.bad),
   };
   return {
-    key, values,
-    claimsBySub: new Map([[String(claims.user.sub), claims.user], [String(claims.admin.sub), claims.admin]]),
-    subByToken: new Map([[values.user, String(claims.user.sub)], [values.admin, String(claims.admin.sub)]]),
+    key,
+    values,
+    claimsBySub: new Map([
+      [String(claims.user.sub), claims.user],
+      [String(claims.admin.sub), claims.admin],
+    ]),
+    subByToken: new Map([
+      [values.user, String(claims.user.sub)],
+      [values.admin, String(claims.admin.sub)],
+    ]),
   };
 }
 
@@ -170,13 +183,21 @@ export interface AppView {
 export function limitKeyFromApp(p: CompiledPolicy, limit: string, view: AppView): string | undefined {
   const spec = p.rateLimits.find((l) => l.name === limit);
   if (spec === undefined) return undefined;
-  const hdr = (n: string): string | undefined => { const v = view.headers.get(n); return v === undefined ? undefined : v.join(', '); };
-  const xff = (hdr('x-forwarded-for') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const hdr = (n: string): string | undefined => {
+    const v = view.headers.get(n);
+    return v === undefined ? undefined : v.join(', ');
+  };
+  const xff = (hdr('x-forwarded-for') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const headers: Record<string, string | undefined> = {};
   for (const part of spec.key) if (part.kind === 'header') headers[part.name.toLowerCase()] = hdr(part.name.toLowerCase());
   headers['x-forwarded-for'] = xff.join(', ');
   const fake = {
-    method: view.method, routeName: view.route, headers,
+    method: view.method,
+    routeName: view.route,
+    headers,
     // The entry the sidecar appended is its peer: what the sidecar falls back to.
     remoteAddress: xff.at(-1) ?? '',
     // Unset: keyMaterial reads the address from x-forwarded-for and the peer, as the app can.

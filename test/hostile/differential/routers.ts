@@ -36,7 +36,11 @@ type ParseUrl = (req: { url: string }) => { pathname: string | null } | undefine
  */
 export function parseurlPathname(str: string): string | undefined {
   const legacy = (): string | undefined => {
-    try { return legacyUrlParse(str).pathname ?? undefined; } catch { return undefined; }
+    try {
+      return legacyUrlParse(str).pathname ?? undefined;
+    } catch {
+      return undefined;
+    }
   };
   if (str.charCodeAt(0) !== 0x2f) return legacy();
   let pathname = str;
@@ -44,9 +48,19 @@ export function parseurlPathname(str: string): string | undefined {
   for (let i = 1; i < str.length; i++) {
     switch (str.charCodeAt(i)) {
       case 0x3f:
-        if (!searched) { pathname = str.substring(0, i); searched = true; }
+        if (!searched) {
+          pathname = str.substring(0, i);
+          searched = true;
+        }
         break;
-      case 0x09: case 0x0a: case 0x0c: case 0x0d: case 0x20: case 0x23: case 0xa0: case 0xfeff:
+      case 0x09:
+      case 0x0a:
+      case 0x0c:
+      case 0x0d:
+      case 0x20:
+      case 0x23:
+      case 0xa0:
+      case 0xfeff:
         return legacy();
     }
   }
@@ -60,14 +74,20 @@ export async function expressModel(): Promise<RouterModel> {
   try {
     const m = (await import(specifier)) as { default?: ParseUrl };
     real = m.default;
-  } catch { /* not installed: the port */ }
+  } catch {
+    /* not installed: the port */
+  }
   return {
     name: real === undefined ? 'express (parseurl port)' : 'express (parseurl)',
     caseInsensitive: true,
     optionalTrailingSlash: true,
     read: (t) => {
       if (real === undefined) return parseurlPathname(t);
-      try { return real({ url: t })?.pathname ?? undefined; } catch { return undefined; }
+      try {
+        return real({ url: t })?.pathname ?? undefined;
+      } catch {
+        return undefined;
+      }
     },
   };
 }
@@ -78,7 +98,11 @@ export async function expressModel(): Promise<RouterModel> {
 export const whatwgModel: RouterModel = {
   name: 'whatwg URL',
   read: (t) => {
-    try { return new URL(t, 'http://x').pathname; } catch { return undefined; }
+    try {
+      return new URL(t, 'http://x').pathname;
+    } catch {
+      return undefined;
+    }
   },
 };
 
@@ -99,7 +123,10 @@ export function goPathUnescape(s: string): string | undefined {
   }
   let out = '';
   for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) === 0x25) { out += String.fromCharCode(hexVal(s.charCodeAt(i + 1)) * 16 + hexVal(s.charCodeAt(i + 2))); i += 2; } else out += s[i];
+    if (s.charCodeAt(i) === 0x25) {
+      out += String.fromCharCode(hexVal(s.charCodeAt(i + 1)) * 16 + hexVal(s.charCodeAt(i + 2)));
+      i += 2;
+    } else out += s[i];
   }
   return out;
 }
@@ -112,7 +139,11 @@ export function goPathClean(path: string): string {
   const out: string[] = [];
   let r = 0;
   let dotdot = 0;
-  if (rooted) { out.push('/'); r = 1; dotdot = 1; }
+  if (rooted) {
+    out.push('/');
+    r = 1;
+    dotdot = 1;
+  }
   while (r < n) {
     const c = path[r];
     if (c === '/') {
@@ -145,8 +176,14 @@ function goGetScheme(raw: string): { scheme: string; rest: string } | undefined 
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) continue;
-    if ((c >= 48 && c <= 57) || c === 0x2b || c === 0x2d || c === 0x2e) { if (i === 0) return { scheme: '', rest: raw }; continue; }
-    if (c === 0x3a) { if (i === 0) return undefined; return { scheme: raw.slice(0, i), rest: raw.slice(i + 1) }; }
+    if ((c >= 48 && c <= 57) || c === 0x2b || c === 0x2d || c === 0x2e) {
+      if (i === 0) return { scheme: '', rest: raw };
+      continue;
+    }
+    if (c === 0x3a) {
+      if (i === 0) return undefined;
+      return { scheme: raw.slice(0, i), rest: raw.slice(i + 1) };
+    }
     return { scheme: '', rest: raw };
   }
   return { scheme: '', rest: raw };
@@ -161,13 +198,19 @@ function goGetScheme(raw: string): { scheme: string; rest: string } | undefined 
 export function goUrlPath(raw: string): string | undefined {
   const hash = raw.indexOf('#');
   const u = hash < 0 ? raw : raw.slice(0, hash);
-  for (let i = 0; i < u.length; i++) { const c = u.charCodeAt(i); if (c < 0x20 || c === 0x7f) return undefined; }
+  for (let i = 0; i < u.length; i++) {
+    const c = u.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return undefined;
+  }
   if (u === '*') return '*';
   const sch = goGetScheme(u);
   if (sch === undefined) return undefined;
   let rest = sch.rest;
   if (rest.endsWith('?') && rest.indexOf('?') === rest.length - 1) rest = rest.slice(0, -1);
-  else { const q = rest.indexOf('?'); if (q >= 0) rest = rest.slice(0, q); }
+  else {
+    const q = rest.indexOf('?');
+    if (q >= 0) rest = rest.slice(0, q);
+  }
   if (!rest.startsWith('/')) {
     if (sch.scheme !== '') return ''; // opaque: no path
     const seg = rest.split('/', 1)[0]!;
@@ -177,7 +220,10 @@ export function goUrlPath(raw: string): string | undefined {
     let authority = rest.slice(2);
     rest = '';
     const slash = authority.indexOf('/');
-    if (slash >= 0) { rest = authority.slice(slash); authority = authority.slice(0, slash); }
+    if (slash >= 0) {
+      rest = authority.slice(slash);
+      authority = authority.slice(0, slash);
+    }
     const host = authority.slice(authority.lastIndexOf('@') + 1);
     if (!/^[A-Za-z0-9.\-_~!$&'()*+,;=:[\]%]*$/.test(host)) return undefined;
   }
@@ -245,7 +291,10 @@ export class PythonRouter implements RouterModel {
       this.waiting.delete(m.id);
       cb?.(m.path);
     });
-    this.proc.on('exit', () => { for (const cb of this.waiting.values()) cb(undefined); this.waiting.clear(); });
+    this.proc.on('exit', () => {
+      for (const cb of this.waiting.values()) cb(undefined);
+      this.waiting.clear();
+    });
   }
 
   read(target: string): Promise<string | undefined> {
@@ -263,7 +312,10 @@ export class PythonRouter implements RouterModel {
 
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.proc.exitCode !== null) { resolve(); return; }
+      if (this.proc.exitCode !== null) {
+        resolve();
+        return;
+      }
       this.proc.once('exit', () => resolve());
       this.proc.stdin.end();
     });

@@ -16,14 +16,21 @@ export interface SuiteEnv {
 
 export async function suiteEnv(t: Test, defaultShapes: number): Promise<SuiteEnv> {
   const seed = seedFromEnv();
-  const only = new Set((process.env.SIDEGATE_DIFF_ONLY ?? '').split(',').filter((x) => x.trim() !== '').map(Number));
+  const only = new Set(
+    (process.env.SIDEGATE_DIFF_ONLY ?? '')
+      .split(',')
+      .filter((x) => x.trim() !== '')
+      .map(Number),
+  );
   const shapes = generateShapes(seed, shapeCount(defaultShapes)).filter((s) => only.size === 0 || only.has(s.id));
   // Printed first, always: the one thing needed to replay this run.
   t.comment(`SIDEGATE_DIFF_SEED=${seed} (${shapes.length} shapes)`);
   const tolerate = tolerated();
   if (tolerate.size > 0) t.comment(`SIDEGATE_DIFF_TOLERATE=${[...tolerate].join(',')}: these classes are reported, not failed on`);
   const routers = await routerModels();
-  t.teardown(async () => { for (const r of routers) await r.close?.(); });
+  t.teardown(async () => {
+    for (const r of routers) await r.close?.();
+  });
   return { seed, shapes, tokens: await mintTokens(), routers, tolerate };
 }
 
@@ -39,7 +46,9 @@ export function dump(t: Test, runs: readonly ShapeRun[]): void {
   for (const r of runs) {
     t.comment(`--- ${r.target.name} shape ${r.shape.id} key ${r.key}${r.timedOut ? ' (timed out)' : ''}\n${describeShape(r.shape)}`);
     for (const q of r.requests) {
-      t.comment(`  [${q.sent.index}] fate ${JSON.stringify(q.fate)}\n    logs ${JSON.stringify(q.logs.map((l) => ({ method: l.method, path: l.path, status: l.status, error: l.error, up: l.upstream_duration_ms, auth: l.auth, decision: l.decision })))}\n    app ${JSON.stringify(q.app.map((a) => ({ line: a.requestLine, headers: a.headers, trailers: a.trailers, body: a.body })))}`);
+      t.comment(
+        `  [${q.sent.index}] fate ${JSON.stringify(q.fate)}\n    logs ${JSON.stringify(q.logs.map((l) => ({ method: l.method, path: l.path, status: l.status, error: l.error, up: l.upstream_duration_ms, auth: l.auth, decision: l.decision })))}\n    app ${JSON.stringify(q.app.map((a) => ({ line: a.requestLine, headers: a.headers, trailers: a.trailers, body: a.body })))}`,
+      );
     }
     for (const a of r.strays) t.comment(`  stray ${JSON.stringify({ line: a.requestLine, headers: a.headers })}`);
   }
@@ -47,7 +56,11 @@ export function dump(t: Test, runs: readonly ShapeRun[]): void {
 
 function byClass(fs: readonly Finding[]): Map<string, Finding[]> {
   const m = new Map<string, Finding[]>();
-  for (const f of fs) { const xs = m.get(f.cls); if (xs) xs.push(f); else m.set(f.cls, [f]); }
+  for (const f of fs) {
+    const xs = m.get(f.cls);
+    if (xs) xs.push(f);
+    else m.set(f.cls, [f]);
+  }
   return m;
 }
 
@@ -59,10 +72,18 @@ const where = (f: Finding): string => `${f.run.target.name}, shape ${f.run.shape
  * (shrunk by re-running candidates through `reproduce`). Tolerated classes are listed as
  * comments with their counts and an example.
  */
-export async function report(t: Test, env: SuiteEnv, what: string, findings: Findings, reproduce: (f: Finding, s: Shape) => Promise<readonly Finding[]>): Promise<void> {
+export async function report(
+  t: Test,
+  env: SuiteEnv,
+  what: string,
+  findings: Findings,
+  reproduce: (f: Finding, s: Shape) => Promise<readonly Finding[]>,
+): Promise<void> {
   const infos = byClass(findings.infos);
   if (infos.size > 0) {
-    t.comment(`${what}: tolerated differences (documented in check.ts):\n${[...infos].map(([c, fs]) => `  ${c}: ${fs.length}, e.g. ${where(fs[0]!)}: ${fs[0]!.detail}`).join('\n')}`);
+    t.comment(
+      `${what}: tolerated differences (documented in check.ts):\n${[...infos].map(([c, fs]) => `  ${c}: ${fs.length}, e.g. ${where(fs[0]!)}: ${fs[0]!.detail}`).join('\n')}`,
+    );
   }
   const classes = byClass(findings.violations);
   // Shrinking re-runs shapes one by one: bounded in count per class and in time per report, so a
@@ -74,9 +95,17 @@ export async function report(t: Test, env: SuiteEnv, what: string, findings: Fin
     let minimal: Shape = first.run.shape;
     let minimalDetail = first.detail;
     try {
-      minimal = await shrink(first.run.shape, async (s) => (await reproduce(first, s)).some((f) => f.cls === cls), Number(process.env.SIDEGATE_DIFF_SHRINK ?? 40), deadline);
-      if (minimal !== first.run.shape) minimalDetail = (await reproduce(first, minimal)).find((f) => f.cls === cls)?.detail ?? '(did not reproduce this time)';
-    } catch (err) { t.comment(`shrinking ${cls} failed: ${String(err)}`); }
+      minimal = await shrink(
+        first.run.shape,
+        async (s) => (await reproduce(first, s)).some((f) => f.cls === cls),
+        Number(process.env.SIDEGATE_DIFF_SHRINK ?? 40),
+        deadline,
+      );
+      if (minimal !== first.run.shape)
+        minimalDetail = (await reproduce(first, minimal)).find((f) => f.cls === cls)?.detail ?? '(did not reproduce this time)';
+    } catch (err) {
+      t.comment(`shrinking ${cls} failed: ${String(err)}`);
+    }
     const targets = [...new Set(fs.map((f) => f.run.target.name))].join(', ');
     t.equal(fs.length, 0, `${what}: ${cls}`, {
       diagnostic: true,

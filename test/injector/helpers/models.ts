@@ -6,7 +6,13 @@ import { Pod } from 'kubernetes-models/v1';
 /** Validates an object against the Kubernetes OpenAPI schema of its kind; throws with the errors. */
 export function validateK8s(obj: any): void {
   const ctor: Record<string, new (o: any) => { validate(): void }> = {
-    Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
+    Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Job,
+    CronJob,
   };
   const C = ctor[String(obj?.kind)];
   if (C === undefined) return;

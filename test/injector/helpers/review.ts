@@ -2,7 +2,10 @@
 import { request } from 'node:https';
 
 /** Wraps an object in an AdmissionReview v1 request, as the API server sends it. */
-export function admissionReview(object: unknown, opts: { uid?: string; kind?: string; group?: string; namespace?: string; operation?: string } = {}): Record<string, unknown> {
+export function admissionReview(
+  object: unknown,
+  opts: { uid?: string; kind?: string; group?: string; namespace?: string; operation?: string } = {},
+): Record<string, unknown> {
   const kind = opts.kind ?? 'Pod';
   return {
     apiVersion: 'admission.k8s.io/v1',
@@ -23,10 +26,21 @@ export function admissionReview(object: unknown, opts: { uid?: string; kind?: st
   };
 }
 
-export interface HttpsReply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+export interface HttpsReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 
 /** POSTs raw bytes over HTTPS, trusting only the given CA. */
-export function postRaw(port: number, path: string, body: string | Buffer, ca: Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, method = 'POST'): Promise<HttpsReply> {
+export function postRaw(
+  port: number,
+  path: string,
+  body: string | Buffer,
+  ca: Buffer,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+  method = 'POST',
+): Promise<HttpsReply> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', servername: 'localhost', port, path, method, ca, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

@@ -10,7 +10,10 @@ void t.test('a cached verdict never outlives exp; the skew window is judged by a
   const idp = await JwksServer.start([k.jwk]);
   t.teardown(() => idp.stop());
   const clock = new ManualClock(Date.now(), 0);
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, refreshIntervalMs: 3_600_000 }) })] }), { clock });
+  const h = await harness(
+    authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, refreshIntervalMs: 3_600_000 }) })] }),
+    { clock },
+  );
   t.teardown(() => h.close());
   const exp = Math.floor(clock.now() / 1000) + 100;
   const token = await mint(k, { iss: idp.issuer, aud: 'orders', sub: 'a', exp });
@@ -31,7 +34,10 @@ void t.test('maxTokenAge bounds the cache entry too', async (t) => {
   const idp = await JwksServer.start([k.jwk]);
   t.teardown(() => idp.stop());
   const clock = new ManualClock(Date.now(), 0);
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, clockSkewMs: 0, maxTokenAgeMs: 60_000, jwks: jwks({ uri: idp.jwksUri }) })] }), { clock });
+  const h = await harness(
+    authPolicy({ providers: [provider({ issuer: idp.issuer, clockSkewMs: 0, maxTokenAgeMs: 60_000, jwks: jwks({ uri: idp.jwksUri }) })] }),
+    { clock },
+  );
   t.teardown(() => h.close());
   const now = Math.floor(clock.now() / 1000);
   const token = await mint(k, { iss: idp.issuer, aud: 'orders', sub: 'a', iat: now, exp: now + 3600 });
@@ -45,9 +51,16 @@ void t.test('the cache is a bounded LRU keyed by a hash of the token', async (t)
   const idp = await JwksServer.start([k.jwk]);
   t.teardown(() => idp.stop());
   const clock = new ManualClock(Date.now(), 0);
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })], cache: { maxEntries: 3 } }), { clock });
+  const h = await harness(
+    authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })], cache: { maxEntries: 3 } }),
+    { clock },
+  );
   t.teardown(() => h.close());
-  const tokens = await Promise.all([0, 1, 2, 3].map(() => mint(k, { iss: idp.issuer, aud: 'orders', sub: 'a', jti: randomUUID(), exp: Math.floor(clock.now() / 1000) + 600 })));
+  const tokens = await Promise.all(
+    [0, 1, 2, 3].map(() =>
+      mint(k, { iss: idp.issuer, aud: 'orders', sub: 'a', jti: randomUUID(), exp: Math.floor(clock.now() / 1000) + 600 }),
+    ),
+  );
   for (const tok of tokens.slice(0, 3)) await h.run({ headers: bearer(tok) });
   t.equal((await h.run({ headers: bearer(tokens[0]!) })).ex.auth?.cached, true, 'token 0 touched: most recent now');
   await h.run({ headers: bearer(tokens[3]!) }); // evicts the least recently used: token 1

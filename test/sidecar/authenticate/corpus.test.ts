@@ -23,7 +23,8 @@ void t.test('the corpus is well-formed', (t) => {
   t.equal(m.version, 1);
   const names = m.cases.map((c) => c.name);
   t.equal(new Set(names).size, names.length, 'case names are unique');
-  for (const c of m.cases) t.ok(c.expect === 'ok' || (AUTH_REASONS as readonly string[]).includes(c.expect), `${c.name}: known reason ${c.expect}`);
+  for (const c of m.cases)
+    t.ok(c.expect === 'ok' || (AUTH_REASONS as readonly string[]).includes(c.expect), `${c.name}: known reason ${c.expect}`);
   t.ok(m.cases.filter((c) => c.expect !== 'ok').length >= 60, 'at least 60 attack cases');
   t.end();
 });
@@ -35,7 +36,11 @@ void t.test('every corpus case gets exactly its expected verdict', async (t) => 
   const p = provider({ ...m.provider, jwks: jwks({ uri: idp.jwksUri }) });
   const h = await harness(authPolicy({ providers: [p] }), { clock });
   t.teardown(() => h.close());
-  t.match(h.logger.lines.find((l) => l.msg === 'auth: key refused')?.obj, { kid: 'rsa-1024', why: /2048 bits, this key has 1024/ }, 'the weak key is refused at import and said so');
+  t.match(
+    h.logger.lines.find((l) => l.msg === 'auth: key refused')?.obj,
+    { kid: 'rsa-1024', why: /2048 bits, this key has 1024/ },
+    'the weak key is refused at import and said so',
+  );
 
   let accepted = 0;
   for (const c of m.cases) {
@@ -56,7 +61,11 @@ void t.test('every corpus case gets exactly its expected verdict', async (t) => 
     t.equal(again.error?.reason, c.expect, `${c.name}: same verdict the second time`);
   }
   t.equal(h.seen.length, accepted);
-  const counted = await metricValue(h.metrics, 'sidegate_auth_attempts_total', { provider: 'corp', result: 'failure', reason: 'alg_not_allowed' });
+  const counted = await metricValue(h.metrics, 'sidegate_auth_attempts_total', {
+    provider: 'corp',
+    result: 'failure',
+    reason: 'alg_not_allowed',
+  });
   t.equal(counted, 2 * m.cases.filter((c) => c.expect === 'alg_not_allowed').length, 'failures are counted by reason');
   t.ok(idp.fetches <= 2, `unknown kids refetched at most once per cooldown (fetches: ${idp.fetches})`);
 });

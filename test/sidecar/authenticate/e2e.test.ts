@@ -27,7 +27,12 @@ spec:
         require: none
 `);
   const p = await spawnProxy(app.url, ['--policy', file]);
-  t.teardown(async () => { p.proc.kill('SIGTERM'); await p.exited; await app.close(); await idp.stop(); });
+  t.teardown(async () => {
+    p.proc.kill('SIGTERM');
+    await p.exited;
+    await app.close();
+    await idp.stop();
+  });
   t.ok(idp.fetches >= 1, 'keys fetched before the proxy reported ready');
 
   const missing = await request(`${p.url}/api/orders`);
@@ -44,7 +49,7 @@ spec:
   const hitsBefore = app.hits.count;
   const ok = await request(`${p.url}/api/orders`, { headers: { authorization: `Bearer ${token}`, 'x-user-id': 'root' } });
   t.equal(ok.statusCode, 200);
-  const seen = await ok.body.json() as Seen;
+  const seen = (await ok.body.json()) as Seen;
   t.equal(seen.headers['x-user-id'], 'alice', 'verified claim forwarded, spoofed copy gone');
   t.equal(seen.headers.authorization, undefined, 'token stripped');
   t.equal(app.hits.count, hitsBefore + 1);

@@ -10,8 +10,14 @@ import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
 import { JwksServer, mint, testKey, type TestKey } from '../../helpers/jwks.js';
 import { authPolicy, bearer, harness, jwks, MemoryLogger, metricValue, nowSeconds, provider } from './support.js';
 
-const claimsFor = (iss: string, clock: { now(): number }, extra: Record<string, unknown> = {}): Record<string, unknown> =>
-  ({ iss, aud: 'orders', sub: 'alice', exp: Math.floor(clock.now() / 1000) + 3600, jti: randomUUID(), ...extra });
+const claimsFor = (iss: string, clock: { now(): number }, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  iss,
+  aud: 'orders',
+  sub: 'alice',
+  exp: Math.floor(clock.now() / 1000) + 3600,
+  jti: randomUUID(),
+  ...extra,
+});
 
 async function idpWith(t: { teardown(fn: () => unknown): void }, ...keys: TestKey[]): Promise<JwksServer> {
   const idp = await JwksServer.start(keys.map((k) => k.jwk));
@@ -41,10 +47,15 @@ void t.test('a spray of 1,000 random kids costs at most one JWKS fetch per coold
   const attacker = testKey('EdDSA'); // fast to sign; the kid is refused before any signature check anyway
   const idp = await idpWith(t, a);
   const clock = new ManualClock(Date.now(), 0);
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, cooldownMs: 30_000 }) })] }), { clock });
+  const h = await harness(
+    authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, cooldownMs: 30_000 }) })] }),
+    { clock },
+  );
   t.teardown(() => h.close());
   const spray = async (n: number): Promise<string[]> => {
-    const tokens = await Promise.all(Array.from({ length: n }, () => mint({ ...attacker, kid: randomUUID() }, claimsFor(idp.issuer, clock))));
+    const tokens = await Promise.all(
+      Array.from({ length: n }, () => mint({ ...attacker, kid: randomUUID() }, claimsFor(idp.issuer, clock))),
+    );
     const results = await Promise.all(tokens.map((tok) => h.run({ headers: bearer(tok) })));
     return results.map((r) => r.error?.reason ?? 'accepted');
   };
@@ -63,7 +74,12 @@ void t.test('IdP outage: stale keys serve inside stale-if-error, then the provid
   const a = testKey('EdDSA', 'a');
   const idp = await idpWith(t, a);
   const clock = new ManualClock(Date.now(), 0);
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, refreshIntervalMs: 60_000, staleIfErrorMs: 600_000 }) })] }), { clock });
+  const h = await harness(
+    authPolicy({
+      providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, refreshIntervalMs: 60_000, staleIfErrorMs: 600_000 }) })],
+    }),
+    { clock },
+  );
   t.teardown(() => h.close());
   const cachedToken = await mint(a, claimsFor(idp.issuer, clock, { exp: nowSeconds(clock) + 7200 }));
   t.ok((await h.run({ headers: bearer(cachedToken) })).passed);
@@ -72,8 +88,14 @@ void t.test('IdP outage: stale keys serve inside stale-if-error, then the provid
   clock.advance(61_000); // stale: a request triggers a refresh, which fails
   const fresh1 = await h.run({ headers: bearer(await mint(a, claimsFor(idp.issuer, clock))) });
   t.ok(fresh1.passed, 'a fresh token passes on stale keys');
-  await t.resolves(waitFor(async () => await metricValue(h.metrics, 'sidegate_jwks_fetches_total', { provider: 'corp', result: 'error' }) >= 1), 'the failed refresh is counted');
-  t.ok(h.logger.lines.some((l) => l.level === 'warn' && l.msg === 'auth: key set fetch failed'), 'and logged at warn');
+  await t.resolves(
+    waitFor(async () => (await metricValue(h.metrics, 'sidegate_jwks_fetches_total', { provider: 'corp', result: 'error' })) >= 1),
+    'the failed refresh is counted',
+  );
+  t.ok(
+    h.logger.lines.some((l) => l.level === 'warn' && l.msg === 'auth: key set fetch failed'),
+    'and logged at warn',
+  );
   t.ok(h.km.ready(), 'still ready inside the window');
 
   clock.advance(598_000); // 659 s after the last good fetch: still inside 60 + 600
@@ -90,18 +112,23 @@ void t.test('IdP outage: stale keys serve inside stale-if-error, then the provid
 
   await idp.restart();
   // Traffic keeps arriving while time passes: some request lands after the retry backoff and kicks a refresh.
-  await t.resolves(waitFor(async () => {
-    clock.advance(31_000);
-    await h.run({ headers: bearer(cachedToken) });
-    return h.km.ready();
-  }), 'ready again once the IdP is back');
+  await t.resolves(
+    waitFor(async () => {
+      clock.advance(31_000);
+      await h.run({ headers: bearer(cachedToken) });
+      return h.km.ready();
+    }),
+    'ready again once the IdP is back',
+  );
   t.ok((await h.run({ headers: bearer(cachedToken) })).passed);
 });
 
 void t.test('a sidecar that never got keys is never ready and answers 503', async (t) => {
   const idp = await idpWith(t, testKey('RS256', 'a'));
   await idp.stop();
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, timeoutMs: 300 }) })] }), { waitReady: false });
+  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, timeoutMs: 300 }) })] }), {
+    waitReady: false,
+  });
   t.teardown(() => h.close());
   t.equal(await h.km.whenReady(400), false, 'not ready');
   const r = await h.run({ headers: bearer('a.b.c') });
@@ -116,7 +143,9 @@ void t.test('IdP that comes up late: keys are retried with backoff and readiness
   const a = testKey('RS256', 'a');
   const idp = await idpWith(t, a);
   await idp.stop();
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })] }), { waitReady: false });
+  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })] }), {
+    waitReady: false,
+  });
   t.teardown(() => h.close());
   t.notOk(h.km.ready());
   await idp.restart();
@@ -133,7 +162,9 @@ void t.test('OpenID discovery finds the jwks_uri, and an issuer mismatch is refu
   t.ok((await h.run({ headers: bearer(await mint(a, claimsFor(idp.issuer, h.clock))) })).passed);
 
   idp.discoveryIssuer = 'https://someone-else.example';
-  const wrong = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ discovery: true }) })] }), { waitReady: false });
+  const wrong = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ discovery: true }) })] }), {
+    waitReady: false,
+  });
   t.teardown(() => wrong.close());
   t.equal(await wrong.km.whenReady(300), false, 'discovery for another issuer never makes the provider ready');
   t.match(wrong.logger.lines.find((l) => l.level === 'warn')?.obj, { err: /does not match/ });
@@ -153,7 +184,10 @@ void t.test('a JWKS file is watched: a key added to it is accepted without resta
   const before = h.km.provider('corp')!.generation;
   writeFileSync(join(dir, 'tmp.json'), JSON.stringify({ keys: [a.jwk, b.jwk] }));
   renameSync(join(dir, 'tmp.json'), file); // atomic swap, as a ConfigMap update does
-  await t.resolves(waitFor(() => Promise.resolve(h.km.provider('corp')!.generation > before)), 'the watch reloaded the file');
+  await t.resolves(
+    waitFor(() => Promise.resolve(h.km.provider('corp')!.generation > before)),
+    'the watch reloaded the file',
+  );
   t.ok((await h.run({ headers: bearer(await mint(b, claimsFor(iss, h.clock))) })).passed, 'the new key verifies');
 });
 
@@ -167,9 +201,14 @@ void t.test('inline keys', async (t) => {
 void t.test('a hanging JWKS endpoint times out', async (t) => {
   const idp = await idpWith(t, testKey('RS256', 'a'));
   idp.hang = true;
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, timeoutMs: 200 }) })] }), { waitReady: false });
+  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri, timeoutMs: 200 }) })] }), {
+    waitReady: false,
+  });
   t.teardown(() => h.close());
-  await t.resolves(waitFor(() => Promise.resolve(h.logger.lines.some((l) => l.msg === 'auth: key set fetch failed')), 1500), 'the fetch failed on its timeout');
+  await t.resolves(
+    waitFor(() => Promise.resolve(h.logger.lines.some((l) => l.msg === 'auth: key set fetch failed')), 1500),
+    'the fetch failed on its timeout',
+  );
   t.match(h.logger.lines.find((l) => l.msg === 'auth: key set fetch failed')?.obj, { err: /timed out after 200 ms|aborted/ });
 });
 
@@ -191,7 +230,10 @@ void t.test('HS256 with a secret from an env var or a file; asymmetric algs are 
     h.close();
   }
   process.env.SIDEGATE_TEST_HS_SHORT = 'too-short';
-  const short = await harness(authPolicy({ providers: [provider({ issuer: 'x', algorithms: ['HS256'], secret: { env: 'SIDEGATE_TEST_HS_SHORT' } })] }), { waitReady: false });
+  const short = await harness(
+    authPolicy({ providers: [provider({ issuer: 'x', algorithms: ['HS256'], secret: { env: 'SIDEGATE_TEST_HS_SHORT' } })] }),
+    { waitReady: false },
+  );
   t.teardown(() => short.close());
   t.equal(await short.km.whenReady(200), false, 'a secret shorter than the hash is never used');
   t.match(short.logger.lines.find((l) => l.msg === 'auth: key refused')?.obj, { why: /at least 32 bytes/ });
@@ -227,12 +269,16 @@ void t.test('key-set age is exported', async (t) => {
   const idp = await idpWith(t, testKey('RS256', 'a'));
   const clock = new ManualClock(Date.now(), 0);
   const metrics = new Metrics({ processMetrics: false });
-  const km = new KeyManager([provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })], { metrics, logger: new MemoryLogger(), clock }, { ageGaugeIntervalMs: 20 });
+  const km = new KeyManager(
+    [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })],
+    { metrics, logger: new MemoryLogger(), clock },
+    { ageGaugeIntervalMs: 20 },
+  );
   km.start();
   t.teardown(() => km.close());
   t.ok(await km.whenReady(2000));
   clock.advance(42_000);
-  await t.resolves(waitFor(async () => await metricValue(metrics, 'sidegate_jwks_age_seconds', { provider: 'corp' }) === 42));
+  await t.resolves(waitFor(async () => (await metricValue(metrics, 'sidegate_jwks_age_seconds', { provider: 'corp' })) === 42));
 });
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {

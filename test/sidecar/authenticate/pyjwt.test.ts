@@ -31,7 +31,13 @@ void t.test('tokens minted by PyJWT are accepted', async (t) => {
   const keys = algs.map((alg) => testKey(alg, `py-${alg}`));
   const idp = await JwksServer.start(keys.map((k) => k.jwk));
   t.teardown(() => idp.stop());
-  const h = await harness(authPolicy({ providers: [provider({ issuer: idp.issuer, algorithms: algs, jwks: jwks({ uri: idp.jwksUri }), forwardClaims: { sub: 'x-user-id' } })] }));
+  const h = await harness(
+    authPolicy({
+      providers: [
+        provider({ issuer: idp.issuer, algorithms: algs, jwks: jwks({ uri: idp.jwksUri }), forwardClaims: { sub: 'x-user-id' } }),
+      ],
+    }),
+  );
   t.teardown(() => h.close());
   const now = Math.floor(h.clock.now() / 1000);
   const out = pyjwt({
@@ -52,9 +58,14 @@ void t.test('tokens minted by PyJWT are accepted', async (t) => {
 void t.test('HS256 from PyJWT with a shared secret', async (t) => {
   const secret = 'pyjwt-and-sidegate-share-this-32+bytes';
   process.env.SIDEGATE_TEST_PY_SECRET = secret;
-  const h = await harness(authPolicy({ providers: [provider({ issuer: 'https://hs.py', algorithms: ['HS256'], secret: { env: 'SIDEGATE_TEST_PY_SECRET' } })] }));
+  const h = await harness(
+    authPolicy({ providers: [provider({ issuer: 'https://hs.py', algorithms: ['HS256'], secret: { env: 'SIDEGATE_TEST_PY_SECRET' } })] }),
+  );
   t.teardown(() => h.close());
   const now = Math.floor(h.clock.now() / 1000);
-  const out = pyjwt({ claims: { iss: 'https://hs.py', aud: 'orders', sub: 'x', exp: now + 60 }, keys: [{ name: 'hs', alg: 'HS256', secret }] });
+  const out = pyjwt({
+    claims: { iss: 'https://hs.py', aud: 'orders', sub: 'x', exp: now + 60 },
+    keys: [{ name: 'hs', alg: 'HS256', secret }],
+  });
   t.ok((await h.run({ headers: bearer(out.tokens.hs!) })).passed);
 });

@@ -11,8 +11,19 @@ import { JwksServer, mint, testKey, type TestKey } from '../../helpers/jwks.js';
 import { RedisProcess } from '../../helpers/redis.js';
 import { authPolicy, bearer, harness, jwks, MemoryLogger, metricValue, provider, requireNone, rule, type Harness } from './support.js';
 
-async function setup(t: { teardown(fn: () => unknown): void }, onRedisError: 'allow' | 'deny', store?: (redis: Redis, server: RedisProcess) => RevocationStore, revocations?: LocalRevocations): Promise<{
-  h: Harness; key: TestKey; iss: string; redis: Redis; server: RedisProcess; direct: RedisRevocationStore; clock: ManualClock;
+async function setup(
+  t: { teardown(fn: () => unknown): void },
+  onRedisError: 'allow' | 'deny',
+  store?: (redis: Redis, server: RedisProcess) => RevocationStore,
+  revocations?: LocalRevocations,
+): Promise<{
+  h: Harness;
+  key: TestKey;
+  iss: string;
+  redis: Redis;
+  server: RedisProcess;
+  direct: RedisRevocationStore;
+  clock: ManualClock;
 }> {
   const server = await RedisProcess.start();
   t.teardown(() => server.stop());
@@ -25,11 +36,14 @@ async function setup(t: { teardown(fn: () => unknown): void }, onRedisError: 'al
   t.teardown(() => idp.stop());
   const clock = new ManualClock(Date.now(), 0);
   const direct = new RedisRevocationStore(redis, { budgetMs: 200 });
-  const h = await harness(authPolicy({
-    providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })],
-    rules: [rule(['/public/*'], requireNone)],
-    revocation: { enabled: true, onRedisError },
-  }), { clock, revocation: store ? store(redis, server) : direct, revocations });
+  const h = await harness(
+    authPolicy({
+      providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }) })],
+      rules: [rule(['/public/*'], requireNone)],
+      revocation: { enabled: true, onRedisError },
+    }),
+    { clock, revocation: store ? store(redis, server) : direct, revocations },
+  );
   t.teardown(() => h.close());
   return { h, key, iss: idp.issuer, redis, server, direct, clock };
 }
@@ -58,7 +72,10 @@ void t.test('a revoked jti is refused even when its verdict is cached; the Redis
   t.same(r.ex.auth, { provider: 'corp', result: 'failure', reason: 'revoked' });
   t.equal(await metricValue(h.metrics, 'sidegate_security_violations_total', { kind: 'revoked' }), 1);
   t.ok((await h.run({ headers: bearer(await tokenFor(key, iss, clock)) })).passed, 'other tokens unaffected');
-  t.ok((await h.run({ headers: bearer(await tokenFor(key, iss, clock, undefined)) })).passed, 'a token without jti cannot be revoked by id');
+  t.ok(
+    (await h.run({ headers: bearer(await tokenFor(key, iss, clock, undefined)) })).passed,
+    'a token without jti cannot be revoked by id',
+  );
 });
 
 void t.test('a banned address is refused with 403 on every route', async (t) => {
@@ -85,7 +102,10 @@ void t.test('Redis down with onRedisError: deny → 503, fail closed', async (t)
   t.equal(r.error?.code, 'SIDEGATE_ERR_AUTH_UNAVAILABLE');
   t.equal(r.error?.reason, 'revocation_unavailable');
   t.equal(r.error?.headers['retry-after'], '1');
-  t.equal(await metricValue(h.metrics, 'sidegate_auth_attempts_total', { provider: 'corp', result: 'failure', reason: 'revocation_unavailable' }), 1);
+  t.equal(
+    await metricValue(h.metrics, 'sidegate_auth_attempts_total', { provider: 'corp', result: 'failure', reason: 'revocation_unavailable' }),
+    1,
+  );
   t.ok(h.logger.lines.some((l) => l.level === 'warn' && l.msg === 'auth: revocation store unavailable, refusing requests'));
   t.equal((await h.run({ target: '/public/x' })).error?.status, 503, 'the ban check fails closed too');
 });
@@ -99,19 +119,32 @@ void t.test('Redis down with onRedisError: allow → admitted unchecked, counted
     t.ok(r.passed, 'admitted');
     t.equal(r.ex.notes?.revocation, 'unchecked', 'noted for the log line');
   }
-  t.equal(await metricValue(h.metrics, 'sidegate_auth_attempts_total', { provider: 'corp', result: 'success', reason: 'revocation_unchecked' }), 5);
-  t.equal(h.logger.lines.filter((l) => l.msg === 'auth: revocation store unavailable, admitting requests unchecked').length, 1, 'one warn, not one per request');
+  t.equal(
+    await metricValue(h.metrics, 'sidegate_auth_attempts_total', { provider: 'corp', result: 'success', reason: 'revocation_unchecked' }),
+    5,
+  );
+  t.equal(
+    h.logger.lines.filter((l) => l.msg === 'auth: revocation store unavailable, admitting requests unchecked').length,
+    1,
+    'one warn, not one per request',
+  );
 });
 
 void t.test('a paused Redis costs at most the budget', async (t) => {
   // The budget runs on a clock the test moves: the request is seen to wait 200 ms, not more.
   const budget = new ManualClock();
-  const { h, key, iss, server, clock } = await setup(t, 'deny', (redis) => new RedisRevocationStore(redis, { budgetMs: 200, clock: budget }));
+  const { h, key, iss, server, clock } = await setup(
+    t,
+    'deny',
+    (redis) => new RedisRevocationStore(redis, { budgetMs: 200, clock: budget }),
+  );
   const token = await tokenFor(key, iss, clock);
   server.pause();
   t.teardown(() => server.resume());
   let done = false;
-  const run = h.run({ headers: bearer(token) }).finally(() => { done = true; });
+  const run = h.run({ headers: bearer(token) }).finally(() => {
+    done = true;
+  });
   while (budget.timers === 0) await turn(); // the revocation lookup has been sent
   budget.advance(199);
   await turn();
@@ -159,7 +192,10 @@ void t.test('an issuer cut-off in Redis: tokens issued before are refused on eve
     t.equal(r.ex.notes?.revocation, 'redis');
   }
   clock.advance(2000);
-  t.ok((await h.run({ headers: bearer(await mintAt(key, iss, 'alice', clock.now(), clock)) })).passed, 'a token issued after the cut-off passes');
+  t.ok(
+    (await h.run({ headers: bearer(await mintAt(key, iss, 'alice', clock.now(), clock)) })).passed,
+    'a token issued after the cut-off passes',
+  );
   t.equal(await metricValue(h.metrics, 'sidegate_security_violations_total', { kind: 'revoked' }), 2);
   // An earlier cut-off written later never shortens what is in force (the re-seed relies on it).
   await putEntry(redis, { kind: 'issuer', issuer: iss, issuedBefore: cutoff - 30_000, expires: cutoff + 86_400_000 }, clock.now(), true);
@@ -172,8 +208,17 @@ void t.test('an issuer cut-off in Redis: tokens issued before are refused on eve
 void t.test('a subject cut-off in Redis refuses only that subject of that issuer', async (t) => {
   const { h, key, iss, redis, clock } = await setup(t, 'deny');
   const cutoff = clock.now();
-  await putEntry(redis, { kind: 'subject', issuer: iss, subject: 'alice', issuedBefore: cutoff, expires: cutoff + 3_600_000 }, clock.now(), false);
-  t.equal((await h.run({ headers: bearer(await mintAt(key, iss, 'alice', cutoff - 10_000, clock)) })).error?.reason, 'revoked', 'alice before the cut-off');
+  await putEntry(
+    redis,
+    { kind: 'subject', issuer: iss, subject: 'alice', issuedBefore: cutoff, expires: cutoff + 3_600_000 },
+    clock.now(),
+    false,
+  );
+  t.equal(
+    (await h.run({ headers: bearer(await mintAt(key, iss, 'alice', cutoff - 10_000, clock)) })).error?.reason,
+    'revoked',
+    'alice before the cut-off',
+  );
   t.ok((await h.run({ headers: bearer(await mintAt(key, iss, 'bob', cutoff - 10_000, clock)) })).passed, 'bob untouched');
   clock.advance(1000);
   t.ok((await h.run({ headers: bearer(await mintAt(key, iss, 'alice', clock.now(), clock)) })).passed, 'alice after re-authenticating');
@@ -195,7 +240,11 @@ void t.test('the local list decides without Redis: revoked tokens and banned add
   t.equal(r.ex.notes?.revocation, 'list');
   const byJti = await mint(key, { iss, aud: 'orders', sub: 'carol', iat: sec(clock.now()), exp: sec(clock.now()) + 600, jti });
   t.equal((await h.run({ headers: bearer(byJti) })).error?.reason, 'revoked', 'jti from the list');
-  t.equal((await h.run({ target: '/public/x', remoteAddress: '10.9.9.9' })).error?.reason, 'banned', 'ban from the list, on a public route');
+  t.equal(
+    (await h.run({ target: '/public/x', remoteAddress: '10.9.9.9' })).error?.reason,
+    'banned',
+    'ban from the list, on a public route',
+  );
   const ok = await h.run({ headers: bearer(await mintAt(key, iss, 'bob', cutoff - 1000, clock)) });
   t.ok(ok.passed, 'others admitted (onRedisError: allow)');
   t.equal(ok.ex.notes?.revocation, 'unchecked');

@@ -3,11 +3,23 @@ import t from 'tap';
 import { ManualClock } from '../../../sidecar/src/clock.js';
 import { JwksServer, mint, testKey, type TestKey } from '../../helpers/jwks.js';
 import {
-  authPolicy, bearer, harness, jwks, metricValue, provider, requireAny, requireNone, requireProviders, rule, type Harness,
+  authPolicy,
+  bearer,
+  harness,
+  jwks,
+  metricValue,
+  provider,
+  requireAny,
+  requireNone,
+  requireProviders,
+  rule,
+  type Harness,
 } from './support.js';
 
 /** Two providers on two IdPs, the rules from the design document, and a tenant-scoped API. */
-async function setup(t: { teardown(fn: () => unknown): void }): Promise<{ h: Harness; corp: TestKey; partner: TestKey; corpIss: string; partnerIss: string; clock: ManualClock }> {
+async function setup(t: {
+  teardown(fn: () => unknown): void;
+}): Promise<{ h: Harness; corp: TestKey; partner: TestKey; corpIss: string; partnerIss: string; clock: ManualClock }> {
   const corp = testKey('RS256', 'corp-1');
   const partner = testKey('ES256', 'partner-1');
   const corpIdp = await JwksServer.start([corp.jwk]);
@@ -17,11 +29,23 @@ async function setup(t: { teardown(fn: () => unknown): void }): Promise<{ h: Har
   const policy = authPolicy({
     providers: [
       provider({
-        name: 'corp', issuer: corpIdp.issuer, jwks: jwks({ uri: corpIdp.jwksUri }),
-        from: [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }, { kind: 'cookie', name: 'session_token', prefix: '' }],
+        name: 'corp',
+        issuer: corpIdp.issuer,
+        jwks: jwks({ uri: corpIdp.jwksUri }),
+        from: [
+          { kind: 'header', name: 'authorization', prefix: 'Bearer ' },
+          { kind: 'cookie', name: 'session_token', prefix: '' },
+        ],
         forwardClaims: { sub: 'x-user-id', tenant: 'x-tenant-id', 'realm_access.roles': 'x-roles', name: 'x-user-name' },
       }),
-      provider({ name: 'partner', issuer: partnerIdp.issuer, algorithms: ['ES256'], audiences: ['partner-api'], jwks: jwks({ uri: partnerIdp.jwksUri }), forwardClaims: { sub: 'x-partner-id' } }),
+      provider({
+        name: 'partner',
+        issuer: partnerIdp.issuer,
+        algorithms: ['ES256'],
+        audiences: ['partner-api'],
+        jwks: jwks({ uri: partnerIdp.jwksUri }),
+        forwardClaims: { sub: 'x-partner-id' },
+      }),
     ],
     rules: [
       rule(['/healthz', '/public/*'], requireNone),
@@ -57,24 +81,65 @@ void t.test('first match wins: none, named providers with claims, methods', asyn
   t.equal(denied.error?.headers['www-authenticate'], 'Bearer error="insufficient_scope"');
   t.same(denied.ex.auth, { provider: 'corp', result: 'failure', reason: 'claims' });
   t.equal(await metricValue(h.metrics, 'sidegate_auth_attempts_total', { provider: 'corp', result: 'failure', reason: 'claims' }), 1);
-  t.ok((await h.run({ method: 'GET', target: '/admin/users', headers: bearer(user) })).passed, 'GET falls through to the default (any provider)');
+  t.ok(
+    (await h.run({ method: 'GET', target: '/admin/users', headers: bearer(user) })).passed,
+    'GET falls through to the default (any provider)',
+  );
 
   const partnerToken = await mint(partner, { iss: partnerIss, aud: 'partner-api', sub: 'p1', exp: Math.floor(clock.now() / 1000) + 600 });
   t.ok((await h.run({ target: '/partner/x', headers: bearer(partnerToken) })).passed);
   t.equal((await h.run({ target: '/partner/x', headers: bearer(user) })).error?.reason, 'issuer', 'a corp token is not a partner token');
-  const adminByPartner = await mint(partner, { iss: partnerIss, aud: 'partner-api', sub: 'p1', role: 'admin', exp: Math.floor(clock.now() / 1000) + 600 });
-  t.equal((await h.run({ method: 'POST', target: '/admin/x', headers: bearer(adminByPartner) })).error?.reason, 'issuer', 'named providers only');
-  t.equal((await h.run({ method: 'POST', target: '/admin/x', headers: bearer(adminByPartner) })).error?.reason, 'issuer', 'and not via the cache either');
+  const adminByPartner = await mint(partner, {
+    iss: partnerIss,
+    aud: 'partner-api',
+    sub: 'p1',
+    role: 'admin',
+    exp: Math.floor(clock.now() / 1000) + 600,
+  });
+  t.equal(
+    (await h.run({ method: 'POST', target: '/admin/x', headers: bearer(adminByPartner) })).error?.reason,
+    'issuer',
+    'named providers only',
+  );
+  t.equal(
+    (await h.run({ method: 'POST', target: '/admin/x', headers: bearer(adminByPartner) })).error?.reason,
+    'issuer',
+    'and not via the cache either',
+  );
 });
 
 void t.test('claim conditions: space-separated scope, nested paths, arrays', async (t) => {
   const { h, corp, corpIss, clock } = await setup(t);
-  t.ok((await h.run({ target: '/reports/q1', headers: bearer(await tok(corp, corpIss, clock, { scope: 'openid reports:read profile' })) })).passed);
-  t.equal((await h.run({ target: '/reports/q1', headers: bearer(await tok(corp, corpIss, clock, { scope: 'openid reports:readwrite' })) })).error?.status, 403, 'whole words only');
+  t.ok(
+    (await h.run({ target: '/reports/q1', headers: bearer(await tok(corp, corpIss, clock, { scope: 'openid reports:read profile' })) }))
+      .passed,
+  );
+  t.equal(
+    (await h.run({ target: '/reports/q1', headers: bearer(await tok(corp, corpIss, clock, { scope: 'openid reports:readwrite' })) })).error
+      ?.status,
+    403,
+    'whole words only',
+  );
   t.equal((await h.run({ target: '/reports/q1', headers: bearer(await tok(corp, corpIss, clock)) })).error?.status, 403, 'absent claim');
-  t.ok((await h.run({ target: '/realm/x', headers: bearer(await tok(corp, corpIss, clock, { realm_access: { roles: ['viewer', 'auditor'] } })) })).passed, 'nested claim path, array any-of');
-  t.equal((await h.run({ target: '/realm/x', headers: bearer(await tok(corp, corpIss, clock, { realm_access: { roles: ['viewer'] } })) })).error?.status, 403);
-  t.equal((await h.run({ target: '/realm/x', headers: bearer(await tok(corp, corpIss, clock, { realm_access: 'auditor' })) })).error?.status, 403, 'a string where an object is expected');
+  t.ok(
+    (
+      await h.run({
+        target: '/realm/x',
+        headers: bearer(await tok(corp, corpIss, clock, { realm_access: { roles: ['viewer', 'auditor'] } })),
+      })
+    ).passed,
+    'nested claim path, array any-of',
+  );
+  t.equal(
+    (await h.run({ target: '/realm/x', headers: bearer(await tok(corp, corpIss, clock, { realm_access: { roles: ['viewer'] } })) })).error
+      ?.status,
+    403,
+  );
+  t.equal(
+    (await h.run({ target: '/realm/x', headers: bearer(await tok(corp, corpIss, clock, { realm_access: 'auditor' })) })).error?.status,
+    403,
+    'a string where an object is expected',
+  );
 });
 
 void t.test('tenant isolation by path segment and by header; mismatches are security violations', async (t) => {
@@ -89,7 +154,10 @@ void t.test('tenant isolation by path segment and by header; mismatches are secu
   t.equal(await metricValue(h.metrics, 'sidegate_security_violations_total', { kind: 'cross_tenant' }), 1);
 
   t.ok((await h.run({ target: '/by-header/x', headers: { ...bearer(acme), 'x-tenant': 'acme' } })).passed);
-  t.equal((await h.run({ target: '/by-header/x', headers: { ...bearer(acme), 'x-tenant': 'globex' } })).error?.code, 'SIDEGATE_ERR_CROSS_TENANT');
+  t.equal(
+    (await h.run({ target: '/by-header/x', headers: { ...bearer(acme), 'x-tenant': 'globex' } })).error?.code,
+    'SIDEGATE_ERR_CROSS_TENANT',
+  );
   t.equal(await metricValue(h.metrics, 'sidegate_security_violations_total', { kind: 'cross_tenant' }), 2);
   const noHeader = await h.run({ target: '/by-header/x', headers: bearer(acme) });
   t.equal(noHeader.error?.reason, 'insufficient_scope', 'no tenant named by the request: refused, not counted as an attack');
@@ -133,11 +201,14 @@ void t.test('CR/LF in a forwarded claim refuses the token', async (t) => {
     t.equal(r.error?.status, 401);
     t.equal(r.error?.reason, 'claims', JSON.stringify(evil));
   }
-  t.ok((await h.run({ headers: bearer(await tok(corp, corpIss, clock, { tenant: ['a\r\nb'] })) })).passed, 'inside an array the JSON encoding escapes it');
+  t.ok(
+    (await h.run({ headers: bearer(await tok(corp, corpIss, clock, { tenant: ['a\r\nb'] })) })).passed,
+    'inside an array the JSON encoding escapes it',
+  );
   t.equal(h.seen.at(-1)!['x-tenant-id'], '["a\\r\\nb"]');
 });
 
-void t.test('cookie tokens (the runbooks\' session_token), other cookies kept', async (t) => {
+void t.test("cookie tokens (the runbooks' session_token), other cookies kept", async (t) => {
   const { h, corp, corpIss, clock } = await setup(t);
   const token = await tok(corp, corpIss, clock);
   const r = await h.run({ headers: { cookie: `theme=dark; session_token=${token}; lang=en` } });
@@ -154,9 +225,21 @@ void t.test('forward: true keeps the token; a query token only where enabled', a
   const k = testKey('RS256', 'k');
   const idp = await JwksServer.start([k.jwk]);
   t.teardown(() => idp.stop());
-  const h = await harness(authPolicy({
-    providers: [provider({ issuer: idp.issuer, jwks: jwks({ uri: idp.jwksUri }), forward: true, from: [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }, { kind: 'query', name: 'access_token', prefix: '' }] })],
-  }));
+  const h = await harness(
+    authPolicy({
+      providers: [
+        provider({
+          issuer: idp.issuer,
+          jwks: jwks({ uri: idp.jwksUri }),
+          forward: true,
+          from: [
+            { kind: 'header', name: 'authorization', prefix: 'Bearer ' },
+            { kind: 'query', name: 'access_token', prefix: '' },
+          ],
+        }),
+      ],
+    }),
+  );
   t.teardown(() => h.close());
   const token = await mint(k, { iss: idp.issuer, aud: 'orders', sub: 'a', exp: Math.floor(h.clock.now() / 1000) + 600 });
   t.ok((await h.run({ headers: bearer(token) })).passed);

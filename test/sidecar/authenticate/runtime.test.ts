@@ -17,7 +17,12 @@ void t.test('AuthRuntime keeps keys across reloads that do not touch them, swaps
   t.teardown(() => rt.close());
   const app: Handler = () => Promise.resolve();
   const run = async (stage: Awaited<ReturnType<AuthRuntime['prepare']>>, token: string): Promise<boolean> => {
-    try { await compose([stage], app)(exchange({ headers: bearer(token) })); return true; } catch { return false; }
+    try {
+      await compose([stage], app)(exchange({ headers: bearer(token) }));
+      return true;
+    } catch {
+      return false;
+    }
   };
   const exp = Math.floor(clock.now() / 1000) + 600;
 
@@ -27,7 +32,9 @@ void t.test('AuthRuntime keeps keys across reloads that do not touch them, swaps
   t.ok(await run(v1, await mint(k1, { iss: idp1.issuer, aud: 'orders', exp })));
   const km1 = rt.keys;
 
-  const v2 = await rt.prepare(authPolicy({ providers: [provider({ issuer: idp1.issuer, audiences: ['orders', 'billing'], jwks: jwks({ uri: idp1.jwksUri }) })] }));
+  const v2 = await rt.prepare(
+    authPolicy({ providers: [provider({ issuer: idp1.issuer, audiences: ['orders', 'billing'], jwks: jwks({ uri: idp1.jwksUri }) })] }),
+  );
   t.equal(rt.keys, km1, 'same key sources: same manager');
   t.equal(idp1.fetches, 1, 'no refetch on reload');
   t.ok(await run(v2, await mint(k1, { iss: idp1.issuer, aud: 'billing', exp })), 'the new audiences apply');
@@ -38,7 +45,10 @@ void t.test('AuthRuntime keeps keys across reloads that do not touch them, swaps
   t.ok(await run(v3, await mint(k2, { iss: idp2.issuer, aud: 'orders', exp })));
 
   await idp2.stop();
-  const v4 = await rt.prepare(authPolicy({ providers: [provider({ name: 'other', issuer: idp2.issuer, jwks: jwks({ uri: idp2.jwksUri, timeoutMs: 100 }) })] }), 300);
+  const v4 = await rt.prepare(
+    authPolicy({ providers: [provider({ name: 'other', issuer: idp2.issuer, jwks: jwks({ uri: idp2.jwksUri, timeoutMs: 100 }) })] }),
+    300,
+  );
   t.notOk(rt.ready(), 'keys that cannot be had: not ready');
   t.notOk(await run(v4, await mint(k2, { iss: idp2.issuer, aud: 'orders', exp })));
 

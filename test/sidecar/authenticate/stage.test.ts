@@ -17,7 +17,13 @@ void t.test('tokens from each asymmetric family verify against a real JWKS, and 
     const token = await mint(k, { iss: idp.issuer, aud: 'orders', sub: `user-${k.alg}`, exp: nowSeconds(clock) + 600 });
     const r1 = await h.run({ headers: bearer(token) });
     t.ok(r1.passed, `${k.alg} accepted`);
-    t.same(r1.ex.auth && { ...r1.ex.auth, claims: undefined }, { provider: 'corp', result: 'success', subject: `user-${k.alg}`, claims: undefined, cached: false });
+    t.same(r1.ex.auth && { ...r1.ex.auth, claims: undefined }, {
+      provider: 'corp',
+      result: 'success',
+      subject: `user-${k.alg}`,
+      claims: undefined,
+      cached: false,
+    });
     t.equal(h.seen.at(-1)?.authorization, undefined, 'token stripped before the app');
     const r2 = await h.run({ headers: bearer(token) });
     t.ok(r2.passed);

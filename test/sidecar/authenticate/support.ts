@@ -1,7 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type {
-  AuthPolicy, AuthProvider, AuthRule, ClaimCondition, JwksSource, RequestMatcher, Requirement, TenantCondition,
+  AuthPolicy,
+  AuthProvider,
+  AuthRule,
+  ClaimCondition,
+  JwksSource,
+  RequestMatcher,
+  Requirement,
+  TenantCondition,
 } from '../../../policies/src/types.js';
 import { ManualClock, type Clock } from '../../../sidecar/src/clock.js';
 import { SidecarError } from '../../../sidecar/src/errors.js';
@@ -25,7 +32,10 @@ export function matcher(paths?: readonly string[], methods?: readonly string[]):
   }
   const m = new Set((methods ?? []).map((x) => x.toUpperCase()));
   return {
-    exactPaths: exact, prefixes, anyPath, methods: m,
+    exactPaths: exact,
+    prefixes,
+    anyPath,
+    methods: m,
     matches(method: string, path: string): boolean {
       if (m.size > 0 && !m.has(method)) return false;
       if (anyPath || exact.has(path)) return true;
@@ -36,16 +46,34 @@ export function matcher(paths?: readonly string[], methods?: readonly string[]):
 
 export function jwks(over: Partial<JwksSource> = {}): JwksSource {
   return {
-    uri: undefined, discovery: false, file: undefined, inline: undefined,
-    refreshIntervalMs: 300_000, staleIfErrorMs: 86_400_000, cooldownMs: 30_000, timeoutMs: 2_000, ...over,
+    uri: undefined,
+    discovery: false,
+    file: undefined,
+    inline: undefined,
+    refreshIntervalMs: 300_000,
+    staleIfErrorMs: 86_400_000,
+    cooldownMs: 30_000,
+    timeoutMs: 2_000,
+    ...over,
   };
 }
 
 export function provider(over: Partial<AuthProvider> & { name?: string; issuer: string }): AuthProvider {
   return {
-    name: 'corp', audiences: ['orders'], algorithms: ['RS256', 'ES256', 'EdDSA'], typ: undefined, requireExp: true,
-    clockSkewMs: 30_000, maxTokenAgeMs: undefined, maxTokenBytes: 8192, jwks: undefined, secret: undefined,
-    from: [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }], forwardClaims: {}, forward: false, ...over,
+    name: 'corp',
+    audiences: ['orders'],
+    algorithms: ['RS256', 'ES256', 'EdDSA'],
+    typ: undefined,
+    requireExp: true,
+    clockSkewMs: 30_000,
+    maxTokenAgeMs: undefined,
+    maxTokenBytes: 8192,
+    jwks: undefined,
+    secret: undefined,
+    from: [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }],
+    forwardClaims: {},
+    forward: false,
+    ...over,
   };
 }
 
@@ -53,7 +81,11 @@ export const requireNone: Requirement = { kind: 'none' };
 export function requireAny(claims: readonly ClaimCondition[] = [], tenant?: TenantCondition): Requirement {
   return { kind: 'any', providers: [], claims, tenant };
 }
-export function requireProviders(providers: readonly string[], claims: readonly ClaimCondition[] = [], tenant?: TenantCondition): Requirement {
+export function requireProviders(
+  providers: readonly string[],
+  claims: readonly ClaimCondition[] = [],
+  tenant?: TenantCondition,
+): Requirement {
   return { kind: 'providers', providers, claims, tenant };
 }
 export function rule(paths: readonly string[] | undefined, require: Requirement, methods?: readonly string[]): AuthRule {
@@ -68,9 +100,14 @@ export function authPolicy(over: Partial<AuthPolicy> & { providers: readonly Aut
 export function nullSink(): ResponseSink {
   return {
     headersSent: false,
-    bytesOut: 0, closed: false,
-    writeHead: () => undefined, write: () => true, onDrain: () => undefined, end: () => undefined,
-    abort: () => undefined, onClose: () => undefined,
+    bytesOut: 0,
+    closed: false,
+    writeHead: () => undefined,
+    write: () => true,
+    onDrain: () => undefined,
+    end: () => undefined,
+    abort: () => undefined,
+    onClose: () => undefined,
   };
 }
 
@@ -83,8 +120,20 @@ export interface ExchangeInit {
 
 /** A real Exchange as the HTTP/1.1 front would build it. */
 export function exchange(init: ExchangeInit = {}): Exchange {
-  return Exchange.create('http/1.1', init.method ?? 'GET', init.target ?? '/api/orders', 'app.local', 'http',
-    { ...(init.headers ?? {}) }, init.remoteAddress ?? '10.0.0.7', Readable.from([]), false, nullSink(), 'req-1', 0);
+  return Exchange.create(
+    'http/1.1',
+    init.method ?? 'GET',
+    init.target ?? '/api/orders',
+    'app.local',
+    'http',
+    { ...(init.headers ?? {}) },
+    init.remoteAddress ?? '10.0.0.7',
+    Readable.from([]),
+    false,
+    nullSink(),
+    'req-1',
+    0,
+  );
 }
 
 export const bearer = (token: string): IncomingHttpHeaders => ({ authorization: `Bearer ${token}` });
@@ -92,9 +141,15 @@ export const bearer = (token: string): IncomingHttpHeaders => ({ authorization: 
 /** A logger that keeps lines for assertions. */
 export class MemoryLogger implements Logger {
   readonly lines: { level: string; obj: object; msg: string | undefined }[] = [];
-  info(obj: object, msg?: string): void { this.lines.push({ level: 'info', obj, msg }); }
-  warn(obj: object, msg?: string): void { this.lines.push({ level: 'warn', obj, msg }); }
-  error(obj: object, msg?: string): void { this.lines.push({ level: 'error', obj, msg }); }
+  info(obj: object, msg?: string): void {
+    this.lines.push({ level: 'info', obj, msg });
+  }
+  warn(obj: object, msg?: string): void {
+    this.lines.push({ level: 'warn', obj, msg });
+  }
+  error(obj: object, msg?: string): void {
+    this.lines.push({ level: 'error', obj, msg });
+  }
 }
 
 export interface Harness {
@@ -116,9 +171,16 @@ export interface Result {
 }
 
 /** KeyManager + stage + a recording app, the way the proxy assembles them. Waits for readiness unless told not to. */
-export async function harness(policy: AuthPolicy, opts: {
-  clock?: Clock; revocation?: RevocationStore; revocations?: LocalRevocations; sourceFor?: (p: AuthProvider) => KeySource; waitReady?: boolean;
-} = {}): Promise<Harness> {
+export async function harness(
+  policy: AuthPolicy,
+  opts: {
+    clock?: Clock;
+    revocation?: RevocationStore;
+    revocations?: LocalRevocations;
+    sourceFor?: (p: AuthProvider) => KeySource;
+    waitReady?: boolean;
+  } = {},
+): Promise<Harness> {
   const metrics = new Metrics({ processMetrics: false });
   const logger = new MemoryLogger();
   const clock = opts.clock ?? new ManualClock(Date.now(), 0);
@@ -126,10 +188,21 @@ export async function harness(policy: AuthPolicy, opts: {
   km.start();
   if (opts.waitReady !== false && !(await km.whenReady(5000))) throw new Error(`key manager not ready: ${JSON.stringify(logger.lines)}`);
   const seen: IncomingHttpHeaders[] = [];
-  const app: Handler = (ex) => { seen.push({ ...ex.headers }); return Promise.resolve(); };
-  const handler = compose([authenticate(policy, { metrics, logger, clock, keys: km, revocation: opts.revocation, revocations: opts.revocations })], app);
+  const app: Handler = (ex) => {
+    seen.push({ ...ex.headers });
+    return Promise.resolve();
+  };
+  const handler = compose(
+    [authenticate(policy, { metrics, logger, clock, keys: km, revocation: opts.revocation, revocations: opts.revocations })],
+    app,
+  );
   return {
-    km, metrics, logger, clock, handler, seen,
+    km,
+    metrics,
+    logger,
+    clock,
+    handler,
+    seen,
     async run(init) {
       const ex = exchange(init);
       try {
@@ -140,7 +213,9 @@ export async function harness(policy: AuthPolicy, opts: {
         return { ex, passed: false, error: err };
       }
     },
-    close() { km.close(); },
+    close() {
+      km.close();
+    },
   };
 }
 

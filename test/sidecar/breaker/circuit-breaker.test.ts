@@ -5,8 +5,14 @@ import { CircuitBreaker, REJECTED, type Transition } from '../../../sidecar/src/
 
 function policy(over: Partial<BreakerPolicy> = {}): BreakerPolicy {
   return {
-    consecutiveFailures: 5, failureRatio: undefined, windowMs: 10_000, minimumRequests: 20,
-    openForMs: 1_000, maxOpenForMs: 10_000, halfOpenRequests: 2, failureStatuses: new Set([502, 503, 504]),
+    consecutiveFailures: 5,
+    failureRatio: undefined,
+    windowMs: 10_000,
+    minimumRequests: 20,
+    openForMs: 1_000,
+    maxOpenForMs: 10_000,
+    halfOpenRequests: 2,
+    failureStatuses: new Set([502, 503, 504]),
     ...over,
   };
 }
@@ -28,8 +34,11 @@ function rig(over: Partial<BreakerPolicy> = {}, random: () => number = () => 0.5
 
 void t.test('opens after N consecutive failures; a success in between starts the count again', async (t) => {
   const { cb, call, brief } = rig({ consecutiveFailures: 3 });
-  call('failure'); call('failure'); call('success');
-  call('failure'); call('failure');
+  call('failure');
+  call('failure');
+  call('success');
+  call('failure');
+  call('failure');
   t.equal(cb.state, 'closed', '2 in a row after a success: still closed');
   call('ignored');
   t.equal(cb.state, 'closed', 'an ignored outcome (client went away) neither counts nor resets');
@@ -75,8 +84,10 @@ void t.test('a failed probe reopens with a doubled wait, up to maxOpenFor; closi
     t.equal(cb.state, 'open', 'probe failed: open again');
   }
   t.same(waits, [1_000, 2_000, 4_000, 5_000, 5_000], 'doubling, capped at maxOpenFor');
-  t.same(transitions.filter((x) => x.to === 'open').map((x) => x.reason),
-    ['consecutive_failures', 'probe_failed', 'probe_failed', 'probe_failed', 'probe_failed', 'probe_failed']);
+  t.same(
+    transitions.filter((x) => x.to === 'open').map((x) => x.reason),
+    ['consecutive_failures', 'probe_failed', 'probe_failed', 'probe_failed', 'probe_failed', 'probe_failed'],
+  );
   clock.advance(cb.retryAfterMs());
   call('success');
   t.equal(cb.state, 'closed');
@@ -112,9 +123,13 @@ void t.test('failure ratio over the rolling window, only with the minimum reques
   t.same(brief(), ['closed>open:failure_ratio']);
 
   const w = rig({ consecutiveFailures: 0, failureRatio: 0.5, minimumRequests: 4, windowMs: 10_000 });
-  w.call('failure'); w.call('failure'); w.call('failure');
+  w.call('failure');
+  w.call('failure');
+  w.call('failure');
   w.clock.advance(10_001);
-  w.call('success'); w.call('success'); w.call('success');
+  w.call('success');
+  w.call('success');
+  w.call('success');
   w.call('failure');
   t.equal(w.cb.state, 'closed', 'failures older than the window no longer count (1 of 4 now)');
   w.call('failure');
@@ -127,8 +142,10 @@ void t.test('failure ratio over the rolling window, only with the minimum reques
 void t.test('late outcomes of requests admitted under an earlier state are ignored', async (t) => {
   const { clock, cb } = rig({ consecutiveFailures: 2, halfOpenRequests: 1 });
   const slow = cb.acquire(); // admitted while closed, answers much later
-  const a = cb.acquire(); cb.record(a, 'failure');
-  const b = cb.acquire(); cb.record(b, 'failure');
+  const a = cb.acquire();
+  cb.record(a, 'failure');
+  const b = cb.acquire();
+  cb.record(b, 'failure');
   t.equal(cb.state, 'open');
   clock.advance(cb.retryAfterMs());
   const probe = cb.acquire();
@@ -162,7 +179,10 @@ void t.test('reconfigure keeps the state and applies new thresholds; reset close
   t.equal(cb.snapshot().consecutiveFailures, 3, 'the count survives a reload');
   call('failure');
   t.equal(cb.state, 'open', 'the new threshold (4) applies');
-  for (let i = 0; i < 3; i++) { clock.advance(cb.retryAfterMs()); call('failure'); }
+  for (let i = 0; i < 3; i++) {
+    clock.advance(cb.retryAfterMs());
+    call('failure');
+  }
   t.equal(cb.retryAfterMs(), 8_000, 'backoff level 3');
   cb.reconfigure(policy({ consecutiveFailures: 4, openForMs: 1_000, maxOpenForMs: 3_000, halfOpenRequests: 1 }));
   t.equal(cb.state, 'open', 'still open after the reload');

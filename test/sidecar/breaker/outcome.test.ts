@@ -1,7 +1,12 @@
 import t from 'tap';
 import { ManualClock } from '../../../sidecar/src/clock.js';
 import {
-  BreakerOpenError, InternalError, OverloadedError, UpstreamResetError, UpstreamTimeoutError, UpstreamUnavailableError,
+  BreakerOpenError,
+  InternalError,
+  OverloadedError,
+  UpstreamResetError,
+  UpstreamTimeoutError,
+  UpstreamUnavailableError,
 } from '../../../sidecar/src/errors.js';
 import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
 import { compose } from '../../../sidecar/src/pipeline/stage.js';
@@ -13,7 +18,7 @@ const FAIL = new Set([502, 503, 504]);
 
 void t.test('what counts as a failure', async (t) => {
   t.equal(outcomeOfStatus(200, FAIL), 'success');
-  t.equal(outcomeOfStatus(404, FAIL), 'success', 'a 4xx is the client\'s problem, not the app\'s health');
+  t.equal(outcomeOfStatus(404, FAIL), 'success', "a 4xx is the client's problem, not the app's health");
   t.equal(outcomeOfStatus(500, FAIL), 'success', '500 only when configured');
   t.equal(outcomeOfStatus(500, new Set([500])), 'failure');
   t.equal(outcomeOfStatus(503, FAIL), 'failure');
@@ -46,7 +51,12 @@ function stageRig(spec: Record<string, unknown>) {
 void t.test('WebSocket tunnels: refused unless closed, outside the request cap, only connect failures count', async (t) => {
   const { guard, stage } = stageRig({ upstream: { maxConcurrentRequests: 1 }, breaker: { consecutiveFailures: 2, openFor: '10s' } });
   let release: () => void = () => undefined;
-  const held = stage((ex: Exchange) => { ex.status = 101; return new Promise<void>((r) => { release = r; }); });
+  const held = stage((ex: Exchange) => {
+    ex.status = 101;
+    return new Promise<void>((r) => {
+      release = r;
+    });
+  });
   const tunnel = held(fakeExchange({ upgrade: true }));
   t.equal(guard.inflight, 0, 'an open tunnel does not take a request slot');
   release();
@@ -72,8 +82,14 @@ void t.test('a non-upstream error releases the slot and does not count', async (
 });
 
 void t.test('an overflow refusal in half-open hands the probe slot back', async (t) => {
-  const { clock, guard, stage } = stageRig({ upstream: { maxConcurrentRequests: 1 }, breaker: { consecutiveFailures: 1, openFor: '1s', halfOpenRequests: 1 } });
-  const fail = stage((ex) => { ex.status = 503; return Promise.resolve(); });
+  const { clock, guard, stage } = stageRig({
+    upstream: { maxConcurrentRequests: 1 },
+    breaker: { consecutiveFailures: 1, openFor: '1s', halfOpenRequests: 1 },
+  });
+  const fail = stage((ex) => {
+    ex.status = 503;
+    return Promise.resolve();
+  });
   await fail(fakeExchange());
   t.equal(guard.breaker?.state, 'open');
   guard.enter(); // something else holds the only slot (e.g. a request of the previous policy version)
@@ -81,7 +97,10 @@ void t.test('an overflow refusal in half-open hands the probe slot back', async 
   await t.rejects(fail(fakeExchange()), OverloadedError);
   t.equal(guard.breaker?.state, 'half_open');
   guard.leave();
-  const ok = stage((ex) => { ex.status = 200; return Promise.resolve(); });
+  const ok = stage((ex) => {
+    ex.status = 200;
+    return Promise.resolve();
+  });
   await ok(fakeExchange());
   t.equal(guard.breaker?.state, 'closed', 'the probe slot was free for the next request');
 });
@@ -101,11 +120,18 @@ void t.test('no breaker in the policy: the cap still applies and nothing is note
 void t.test('an open breaker answers at once: no timer, no I/O, nothing reaches the app', async (t) => {
   const { guard, stage } = stageRig({ breaker: { consecutiveFailures: 1, openFor: '1m' } });
   let reached = 0;
-  const h = stage((ex) => { reached++; ex.status = 503; return Promise.resolve(); });
+  const h = stage((ex) => {
+    reached++;
+    ex.status = 503;
+    return Promise.resolve();
+  });
   await h(fakeExchange());
   t.equal(guard.breaker?.state, 'open');
   let refused = 0;
-  for (let i = 0; i < 1000; i++) void h(fakeExchange()).catch((e: unknown) => { if (e instanceof BreakerOpenError) refused++; });
+  for (let i = 0; i < 1000; i++)
+    void h(fakeExchange()).catch((e: unknown) => {
+      if (e instanceof BreakerOpenError) refused++;
+    });
   // Settled within the same turn of the event loop (promise reactions only). How fast, in
   // microseconds, is bench/pipeline's business, not a test's.
   await Promise.resolve();

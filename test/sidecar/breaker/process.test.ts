@@ -19,11 +19,18 @@ const server = require('node:http').createServer((req, res) => {
 server.listen(Number(process.env.PORT), '127.0.0.1', () => process.stdout.write('ready\\n'));
 `;
 
-interface AppProcess { readonly proc: ChildProcess; readonly hits: string[]; readonly exited: Promise<unknown> }
+interface AppProcess {
+  readonly proc: ChildProcess;
+  readonly hits: string[];
+  readonly exited: Promise<unknown>;
+}
 
 /** Start the app as its own process on `port`; resolves once it listens. */
 async function startApp(port: number): Promise<AppProcess> {
-  const proc = spawn(process.execPath, ['-e', APP], { env: { PATH: process.env.PATH, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['-e', APP], {
+    env: { PATH: process.env.PATH, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const hits: string[] = [];
   const exited = new Promise((r) => proc.once('exit', r));
   await new Promise<void>((resolve, reject) => {
@@ -46,17 +53,27 @@ async function startApp(port: number): Promise<AppProcess> {
 async function call(url: string): Promise<{ status: number; error: string | undefined }> {
   const r = await request(url);
   const text = await r.body.text();
-  return { status: r.statusCode, error: r.headers['content-type'] === 'application/json' ? (JSON.parse(text) as { error?: string }).error : undefined };
+  return {
+    status: r.statusCode,
+    error: r.headers['content-type'] === 'application/json' ? (JSON.parse(text) as { error?: string }).error : undefined,
+  };
 }
 
 void t.test('a killed app process opens the breaker through connection errors; the restarted app closes it', async (t) => {
   const port = await freePort();
   let app = await startApp(port);
   const clock = new ManualClock();
-  const s = await miniSidecar(`http://127.0.0.1:${port}`, policyOf({
-    breaker: { consecutiveFailures: 3, openFor: '30s', halfOpenRequests: 2 },
-  }), { clock });
-  t.teardown(async () => { app.proc.kill('SIGKILL'); await s.close(); });
+  const s = await miniSidecar(
+    `http://127.0.0.1:${port}`,
+    policyOf({
+      breaker: { consecutiveFailures: 3, openFor: '30s', halfOpenRequests: 2 },
+    }),
+    { clock },
+  );
+  t.teardown(async () => {
+    app.proc.kill('SIGKILL');
+    await s.close();
+  });
 
   for (let i = 0; i < 3; i++) t.equal((await call(`${s.url}/before/${i}`)).status, 200);
   t.same(app.hits, ['/before/0', '/before/1', '/before/2']);
@@ -70,7 +87,10 @@ void t.test('a killed app process opens the breaker through connection errors; t
     r = await call(`${s.url}/while-down`);
   }
   t.equal(failures.length, 3, 'opened after exactly 3 failures');
-  t.ok(failures.every((e) => e === 'SIDEGATE_ERR_UPSTREAM_UNAVAILABLE' || e === 'SIDEGATE_ERR_UPSTREAM_RESET'), `connection errors: ${failures.join(', ')}`);
+  t.ok(
+    failures.every((e) => e === 'SIDEGATE_ERR_UPSTREAM_UNAVAILABLE' || e === 'SIDEGATE_ERR_UPSTREAM_RESET'),
+    `connection errors: ${failures.join(', ')}`,
+  );
   t.ok(failures.includes('SIDEGATE_ERR_UPSTREAM_UNAVAILABLE'), 'connection refused counted');
   t.equal(r.error, 'SIDEGATE_ERR_BREAKER_OPEN');
 
@@ -86,8 +106,24 @@ void t.test('a killed app process opens the breaker through connection errors; t
   t.same(app.hits, ['/probe/1', '/probe/2', '/after']);
 
   const m = await s.metricsText();
-  t.equal(sample(m, 'sidegate_circuit_breaker_transitions_total', { upstream: UPSTREAM, from: 'closed', to: 'open', reason: 'consecutive_failures' }), 1);
-  t.equal(sample(m, 'sidegate_circuit_breaker_transitions_total', { upstream: UPSTREAM, from: 'half_open', to: 'closed', reason: 'probes_succeeded' }), 1);
+  t.equal(
+    sample(m, 'sidegate_circuit_breaker_transitions_total', {
+      upstream: UPSTREAM,
+      from: 'closed',
+      to: 'open',
+      reason: 'consecutive_failures',
+    }),
+    1,
+  );
+  t.equal(
+    sample(m, 'sidegate_circuit_breaker_transitions_total', {
+      upstream: UPSTREAM,
+      from: 'half_open',
+      to: 'closed',
+      reason: 'probes_succeeded',
+    }),
+    1,
+  );
   t.equal(sample(m, 'sidegate_circuit_breaker_rejected_total', { upstream: UPSTREAM, reason: 'open' }), 11);
   t.equal(sample(m, 'sidegate_circuit_breaker_state', { upstream: UPSTREAM }), 0);
 });

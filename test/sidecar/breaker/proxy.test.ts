@@ -30,7 +30,7 @@ async function call(url: string): Promise<{ status: number; error?: string; retr
 async function view(adminUrl: string): Promise<UpstreamView | undefined> {
   const r = await request(`${adminUrl}/breaker`);
   t.equal(r.statusCode, 200, 'GET /breaker on the admin port');
-  return (await r.body.json() as { upstreams: UpstreamView[] }).upstreams[0];
+  return ((await r.body.json()) as { upstreams: UpstreamView[] }).upstreams[0];
 }
 
 void t.test('the assembled sidecar opens, reports and closes the breaker; a reload keeps its state', async (t) => {
@@ -38,7 +38,10 @@ void t.test('the assembled sidecar opens, reports and closes the breaker; a relo
   const clock = new ManualClock();
   // random 0.5: no jitter, so the open period is exactly openFor.
   const p = await startProxy(app.url, [], { policy: policy('30s'), clock, random: () => 0.5 });
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const upstream = `127.0.0.1:${app.port}`;
 
   t.equal((await view(p.adminUrl))?.breaker?.state, 'closed');
@@ -57,7 +60,10 @@ void t.test('the assembled sidecar opens, reports and closes the breaker; a relo
   const m = await (await request(`${p.adminUrl}/metrics`)).body.text();
   t.equal(sample(m, 'sidegate_circuit_breaker_state', { upstream }), 2);
   t.equal(sample(m, 'sidegate_circuit_breaker_rejected_total', { upstream, reason: 'open' }), 1);
-  t.equal(sample(m, 'sidegate_circuit_breaker_transitions_total', { upstream, from: 'closed', to: 'open', reason: 'consecutive_failures' }), 1);
+  t.equal(
+    sample(m, 'sidegate_circuit_breaker_transitions_total', { upstream, from: 'closed', to: 'open', reason: 'consecutive_failures' }),
+    1,
+  );
   await until(() => p.logs.some((l) => l.path === '/ok' && l.breaker === 'open'), 'breaker state in the access log');
 
   const version = p.proxy.policy?.version;

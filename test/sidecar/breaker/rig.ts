@@ -40,35 +40,69 @@ export const UPSTREAM = 'app';
  * telemetry → respond → route → breaker → forward (the real undici upstream) → the app. This is
  * the order build.ts uses; auth and rate limits are left out because they are not under test.
  */
-export async function miniSidecar(appUrl: string, policy: CompiledPolicy, opts: { clock: Clock; retry?: RetryOptions; sleep?: (ms: number) => Promise<void>; random?: () => number }): Promise<MiniSidecar> {
+export async function miniSidecar(
+  appUrl: string,
+  policy: CompiledPolicy,
+  opts: { clock: Clock; retry?: RetryOptions; sleep?: (ms: number) => Promise<void>; random?: () => number },
+): Promise<MiniSidecar> {
   const { clock } = opts;
   const random = opts.random ?? (() => 0.5);
   const metrics = new Metrics({ processMetrics: false });
   const logs: Record<string, unknown>[] = [];
-  const log = createLogger('info', new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  }));
+  const log = createLogger(
+    'info',
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString().split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+        cb();
+      },
+    }),
+  );
   const registry = new BreakerRegistry({ metrics, clock, random, log });
   const upstream = new Http1Upstream(appUrl, clock, metrics);
   const inner = forward(upstream, clock, metrics);
-  const build = (p: CompiledPolicy): Handler => compose([
-    telemetry(p.logging, { metrics, log, clock, random: () => 0, logHeaders: false }),
-    respond,
-    route(p),
-    breaker(p, { registry, upstream: UPSTREAM, retry: opts.retry, sleep: opts.sleep }),
-  ], inner);
+  const build = (p: CompiledPolicy): Handler =>
+    compose(
+      [
+        telemetry(p.logging, { metrics, log, clock, random: () => 0, logHeaders: false }),
+        respond,
+        route(p),
+        breaker(p, { registry, upstream: UPSTREAM, retry: opts.retry, sleep: opts.sleep }),
+      ],
+      inner,
+    );
   let handler = build(policy);
-  const listener = new InboundListener({
-    host: '127.0.0.1', port: 0, tls: undefined, maxHeaderSize: 16384, headersTimeoutMs: 10_000,
-    requestTimeoutMs: 60_000, idleTimeoutMs: 60_000, maxConcurrentStreams: 1000, metrics, log,
-  }, { scheme: 'http', clock, draining: () => false, dispatch: (ex) => { void handler(ex); } });
+  const listener = new InboundListener(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      tls: undefined,
+      maxHeaderSize: 16384,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 60_000,
+      idleTimeoutMs: 60_000,
+      maxConcurrentStreams: 1000,
+      metrics,
+      log,
+    },
+    {
+      scheme: 'http',
+      clock,
+      draining: () => false,
+      dispatch: (ex) => {
+        void handler(ex);
+      },
+    },
+  );
   const addr = await listener.listen();
   return {
-    url: `http://127.0.0.1:${addr.port}`, metrics, registry, logs,
-    reload: (p) => { handler = build(p); },
+    url: `http://127.0.0.1:${addr.port}`,
+    metrics,
+    registry,
+    logs,
+    reload: (p) => {
+      handler = build(p);
+    },
     metricsText: () => metrics.registry.metrics(),
     close: async () => {
       await listener.stopAccepting();
@@ -93,13 +127,34 @@ export function sample(text: string, name: string, labels: Record<string, string
 /** An exchange for stage-level tests that need no sockets: a sink that records nothing. */
 export function fakeExchange(opts: { method?: string; hasBody?: boolean; upgrade?: boolean; closed?: boolean } = {}): Exchange {
   const sink: ResponseSink = {
-    headersSent: false, closed: opts.closed ?? false, bytesOut: 0,
-    writeHead: () => undefined, write: () => true, onDrain: () => undefined, end: () => undefined,
-    abort: () => undefined, onClose: () => undefined,
+    headersSent: false,
+    closed: opts.closed ?? false,
+    bytesOut: 0,
+    writeHead: () => undefined,
+    write: () => true,
+    onDrain: () => undefined,
+    end: () => undefined,
+    abort: () => undefined,
+    onClose: () => undefined,
   };
-  const upgrade: UpgradeOffer | undefined = opts.upgrade === true ? { protocols: 'websocket', takeOver: () => ({ socket: new Writable() as unknown as Duplex, head: Buffer.alloc(0) }) } : undefined;
-  const ex = Exchange.create('http/1.1', opts.method ?? 'GET', '/x', 'app', 'http', {}, '10.0.0.1',
-    Readable.from([]), opts.hasBody ?? false, sink, 'req-1', 0);
+  const upgrade: UpgradeOffer | undefined =
+    opts.upgrade === true
+      ? { protocols: 'websocket', takeOver: () => ({ socket: new Writable() as unknown as Duplex, head: Buffer.alloc(0) }) }
+      : undefined;
+  const ex = Exchange.create(
+    'http/1.1',
+    opts.method ?? 'GET',
+    '/x',
+    'app',
+    'http',
+    {},
+    '10.0.0.1',
+    Readable.from([]),
+    opts.hasBody ?? false,
+    sink,
+    'req-1',
+    0,
+  );
   ex.upgrade = upgrade;
   return ex;
 }

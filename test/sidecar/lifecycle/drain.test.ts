@@ -22,7 +22,9 @@ void t.test('the delay keeps serving, then it stops accepting and waits for in-f
   const { d, calls, busy } = target({ inflight: 2, connections: 1 });
   const drainer = new Drainer(d, 1000, 5000, clock);
   let result: { forced: boolean } | undefined;
-  void drainer.start(true).then((r) => { result = r; });
+  void drainer.start(true).then((r) => {
+    result = r;
+  });
   t.equal(drainer.phase, 'delay');
   t.ok(drainer.draining, 'not ready from the first moment');
   t.notOk(drainer.stopping, 'still accepting during the delay');
@@ -51,10 +53,15 @@ void t.test('what is still busy at the timeout is destroyed', async (t) => {
   const { d, calls } = target({ inflight: 1, connections: 1 });
   const drainer = new Drainer(d, 1000, 200, clock);
   let result: { forced: boolean } | undefined;
-  void drainer.start(false).then((r) => { result = r; });
+  void drainer.start(false).then((r) => {
+    result = r;
+  });
   await settle();
   t.equal(drainer.phase, 'stopping', 'no delay when asked for none');
-  for (let i = 0; i < 200 / POLL_MS - 1; i++) { clock.advance(POLL_MS); await settle(); }
+  for (let i = 0; i < 200 / POLL_MS - 1; i++) {
+    clock.advance(POLL_MS);
+    await settle();
+  }
   t.equal(result, undefined, 'still waiting just before the timeout');
   clock.advance(POLL_MS);
   await settle();

@@ -15,7 +15,15 @@ function policy(spec: Record<string, unknown>): CompiledPolicy {
 
 t.test('the gauge follows the policy in force; warn on, warn while on, info off', async (t) => {
   const lines: Record<string, unknown>[] = [];
-  const log = createLogger('info', new Writable({ write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); cb(); } }));
+  const log = createLogger(
+    'info',
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    }),
+  );
   const metrics = new Metrics({ processMetrics: false });
   const clock = new ManualClock();
   const n = new MaintenanceNotice({ log, metrics, clock }, 0); // no timer: remind() is called by hand
@@ -28,14 +36,28 @@ t.test('the gauge follows the policy in force; warn on, warn while on, info off'
 
   n.update(policy({ maintenance: { message: 'upgrade', retryAfter: '10m', except: [{ paths: ['/healthz'] }] } }));
   t.equal(await gauge(), 1);
-  t.match(lines.at(-1), { level: 'warn', maintenance: true, message: 'upgrade', retry_after_s: 600, except: 1, allow_list: false, policy: 'orders', msg: /^maintenance mode on/ });
+  t.match(lines.at(-1), {
+    level: 'warn',
+    maintenance: true,
+    message: 'upgrade',
+    retry_after_s: 600,
+    except: 1,
+    allow_list: false,
+    policy: 'orders',
+    msg: /^maintenance mode on/,
+  });
 
   clock.advance(30 * 60_000);
   n.remind();
   t.match(lines.at(-1), { level: 'warn', maintenance: true, on_for_s: 1800, msg: 'maintenance mode still on' });
 
   const before = lines.length;
-  n.update(policy({ maintenance: { message: 'upgrade', retryAfter: '10m', except: [{ paths: ['/healthz'] }] }, routes: [{ name: 'x', match: {} }] }));
+  n.update(
+    policy({
+      maintenance: { message: 'upgrade', retryAfter: '10m', except: [{ paths: ['/healthz'] }] },
+      routes: [{ name: 'x', match: {} }],
+    }),
+  );
   t.equal(lines.length, before, 'a reload that leaves maintenance as it was says nothing new');
   n.update(policy({ maintenance: { message: 'upgrade, now until 04:00', retryAfter: '10m' } }));
   t.match(lines.at(-1), { level: 'warn', message: 'upgrade, now until 04:00', msg: 'maintenance mode settings changed' });
@@ -51,7 +73,15 @@ t.test('the gauge follows the policy in force; warn on, warn while on, info off'
 
 t.test('the reminder runs on its own timer while on, and stops when off', async (t) => {
   const lines: string[] = [];
-  const log = createLogger('info', new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }));
+  const log = createLogger(
+    'info',
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        lines.push(c.toString());
+        cb();
+      },
+    }),
+  );
   const n = new MaintenanceNotice({ log, metrics: new Metrics({ processMetrics: false }), clock: new ManualClock() }, 20);
   t.teardown(() => n.close());
   n.update(policy({ maintenance: {} }));

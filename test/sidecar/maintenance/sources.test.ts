@@ -13,23 +13,31 @@ const fileOff = 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: or
 
 async function answer(url: string): Promise<{ status: number; error?: string; message?: string }> {
   const r = await request(`${url}/api/x`);
-  const body = await r.body.json() as { error?: string; message?: string };
+  const body = (await r.body.json()) as { error?: string; message?: string };
   return { status: r.statusCode, error: body.error, message: body.message };
 }
 
-t.test('chart defaults switch it on; a service\'s ConfigMap switches itself off; the annotation wins over both', async (t) => {
+t.test("chart defaults switch it on; a service's ConfigMap switches itself off; the annotation wins over both", async (t) => {
   const app = await startHttpApp();
   t.teardown(() => app.close());
 
   const cluster = await startProxy(app.url, ['--policy-defaults', defaultsOn]);
   t.teardown(() => cluster.close());
-  t.same(await answer(cluster.url), { status: 503, error: 'SIDEGATE_ERR_MAINTENANCE', message: 'cluster upgrade until 04:00 UTC' }, 'defaults alone: on');
+  t.same(
+    await answer(cluster.url),
+    { status: 503, error: 'SIDEGATE_ERR_MAINTENANCE', message: 'cluster upgrade until 04:00 UTC' },
+    'defaults alone: on',
+  );
 
   const optedOut = await startProxy(app.url, ['--policy-defaults', defaultsOn], { policy: fileOff });
   t.teardown(() => optedOut.close());
   t.equal((await answer(optedOut.url)).status, 200, 'the ConfigMap says enabled: false');
 
-  const annotated = await startProxy(app.url, ['--policy-defaults', defaultsOn, '--policy-overlay', JSON.stringify({ spec: { maintenance: { enabled: true, retryAfter: '5m' } } })], { policy: fileOff });
+  const annotated = await startProxy(
+    app.url,
+    ['--policy-defaults', defaultsOn, '--policy-overlay', JSON.stringify({ spec: { maintenance: { enabled: true, retryAfter: '5m' } } })],
+    { policy: fileOff },
+  );
   t.teardown(() => annotated.close());
   const r = await request(`${annotated.url}/api/x`);
   t.equal(r.statusCode, 503, 'the annotation overlay turns it back on');

@@ -16,9 +16,14 @@ const stranger = testKey('ES256', 'k1'); // same kid, another key: a bad signatu
 
 function policy(maintenanceSection: Record<string, unknown> | undefined): CompiledPolicy {
   const r = compilePolicy({
-    apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'm' },
+    apiVersion: 'sidegate.dev/v1',
+    kind: 'Policy',
+    metadata: { name: 'm' },
     spec: {
-      auth: { providers: [{ name: 'corp', issuer: ISSUER, algorithms: ['ES256'], jwks: { keys: [key.jwk] } }], default: { require: 'any' } },
+      auth: {
+        providers: [{ name: 'corp', issuer: ISSUER, algorithms: ['ES256'], jwks: { keys: [key.jwk] } }],
+        default: { require: 'any' },
+      },
       ...(maintenanceSection === undefined ? {} : { maintenance: maintenanceSection }),
     },
   });
@@ -27,14 +32,26 @@ function policy(maintenanceSection: Record<string, unknown> | undefined): Compil
 }
 
 /** The maintenance stage in front of the real authenticate stage, as the pipeline has them. */
-async function rig(p: CompiledPolicy): Promise<{ run: (init: ExchangeInit) => Promise<{ reached: boolean; error: SidecarError | undefined; notes: unknown }>; metrics: Metrics; close: () => void }> {
+async function rig(p: CompiledPolicy): Promise<{
+  run: (init: ExchangeInit) => Promise<{ reached: boolean; error: SidecarError | undefined; notes: unknown }>;
+  metrics: Metrics;
+  close: () => void;
+}> {
   const metrics = new Metrics({ processMetrics: false });
   const clock = new ManualClock(Date.now(), 0);
-  const rt = new AuthRuntime({ metrics, logger: new MemoryLogger(), clock, keyManagerOptions: { sourceFor: (pr) => new InlineJwksSource(pr.jwks?.inline ?? []) } });
+  const rt = new AuthRuntime({
+    metrics,
+    logger: new MemoryLogger(),
+    clock,
+    keyManagerOptions: { sourceFor: (pr) => new InlineJwksSource(pr.jwks?.inline ?? []) },
+  });
   const authenticate = await rt.prepare(p.auth);
   const identify = p.maintenance?.allow === undefined ? undefined : rt.identify(p.auth!, p.maintenance.allow);
   let reached = false;
-  const app: Handler = () => { reached = true; return Promise.resolve(); };
+  const app: Handler = () => {
+    reached = true;
+    return Promise.resolve();
+  };
   const h = compose([maintenance(p.maintenance, { metrics, identify }), authenticate], app);
   return {
     metrics,
@@ -42,7 +59,10 @@ async function rig(p: CompiledPolicy): Promise<{ run: (init: ExchangeInit) => Pr
     async run(init) {
       reached = false;
       const ex = exchange(init);
-      try { await h(ex); return { reached, error: undefined, notes: ex.notes }; } catch (err) {
+      try {
+        await h(ex);
+        return { reached, error: undefined, notes: ex.notes };
+      } catch (err) {
         if (!(err instanceof SidecarError)) throw err;
         return { reached, error: err, notes: ex.notes };
       }
@@ -104,7 +124,12 @@ t.test('allow: a valid token meeting the claim condition goes through; anything 
   const dev = await mint(key, { iss: ISSUER, sub: 'dev', groups: ['dev'], exp });
   const forged = await mint(stranger, { iss: ISSUER, sub: 'ops', groups: ['sre'], exp });
   const expired = await mint(key, { iss: ISSUER, sub: 'ops', groups: ['sre'], exp: Math.floor(Date.now() / 1000) - 3600 });
-  for (const [what, init] of [['no token', {}], ['lacks the claim', { headers: bearer(dev) }], ['bad signature', { headers: bearer(forged) }], ['expired', { headers: bearer(expired) }]] as const) {
+  for (const [what, init] of [
+    ['no token', {}],
+    ['lacks the claim', { headers: bearer(dev) }],
+    ['bad signature', { headers: bearer(forged) }],
+    ['expired', { headers: bearer(expired) }],
+  ] as const) {
     const res = await r.run(init);
     t.equal(res.error?.code, 'SIDEGATE_ERR_MAINTENANCE', `${what}: 503, not a 401 or 403`);
     t.notOk(res.reached);
@@ -118,12 +143,16 @@ t.test('allow: a valid token meeting the claim condition goes through; anything 
 t.test('allow with providers: a token of another provider does not pass', async (t) => {
   const other = testKey('ES256', 'k2');
   const r = compilePolicy({
-    apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'm' },
+    apiVersion: 'sidegate.dev/v1',
+    kind: 'Policy',
+    metadata: { name: 'm' },
     spec: {
-      auth: { providers: [
-        { name: 'corp', issuer: ISSUER, algorithms: ['ES256'], jwks: { keys: [key.jwk] } },
-        { name: 'partners', issuer: 'https://partners.example.com', algorithms: ['ES256'], jwks: { keys: [other.jwk] } },
-      ] },
+      auth: {
+        providers: [
+          { name: 'corp', issuer: ISSUER, algorithms: ['ES256'], jwks: { keys: [key.jwk] } },
+          { name: 'partners', issuer: 'https://partners.example.com', algorithms: ['ES256'], jwks: { keys: [other.jwk] } },
+        ],
+      },
       maintenance: { allow: { providers: ['corp'], claims: { groups: 'sre' } } },
     },
   });

@@ -42,7 +42,11 @@ t.test('requestTarget', async (t) => {
   const bad = (target: string, re: RegExp, method = 'GET', h2 = false): void => {
     const n = requestTarget(method, target, h2);
     // Escaped: a raw U+2028 in a test name breaks the TAP stream.
-    t.equal(n.ok, false, `${method} ${JSON.stringify(target).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}`);
+    t.equal(
+      n.ok,
+      false,
+      `${method} ${JSON.stringify(target).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}`,
+    );
     if (!n.ok) t.match(n.reason, re);
   };
   bad('/public/..%2Fadmin', /encoded slash/);
@@ -64,21 +68,31 @@ t.test('requestTarget', async (t) => {
   bad('http://user@h/x', /userinfo/);
   bad('http://h/x', /must start with \//, 'GET', true);
   for (const a of ['h.example', 'h.example:8080', '10.0.0.1:80', '[::1]:8443', '[fe80::1]', '']) t.ok(validAuthority(a), `authority ${a}`);
-  for (const a of ['u@h', 'h h', 'h/x', 'h\x7f', 'h:80:x', '[::1', 'h\u00e9']) t.notOk(validAuthority(a), `not an authority: ${JSON.stringify(a).replace(/[^\x20-\x7e]/g, '?')}`);
+  for (const a of ['u@h', 'h h', 'h/x', 'h\x7f', 'h:80:x', '[::1', 'h\u00e9'])
+    t.notOk(validAuthority(a), `not an authority: ${JSON.stringify(a).replace(/[^\x20-\x7e]/g, '?')}`);
 });
 
 t.test('path tricks cannot dodge a path rule: the app receives the path the rule saw', async (t) => {
   const app = await startHttpApp();
-  const p = await startProxy(app.url, [], { policy: 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: p }\nspec:\n  routes:\n    - { name: public, match: { paths: [/public/*] } }\n    - { name: admin, match: { paths: [/admin/*] } }\n' });
-  t.teardown(async () => { await p.close(); await app.close(); });
-  // undici normalises some of these itself; send raw request lines.
-  const rawGet = (target: string): Promise<string> => new Promise((resolve) => {
-    const s = connect(p.proxy.port, '127.0.0.1');
-    let buf = '';
-    s.on('data', (d) => { buf += String(d); });
-    s.on('end', () => resolve(buf));
-    s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  const p = await startProxy(app.url, [], {
+    policy:
+      'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: p }\nspec:\n  routes:\n    - { name: public, match: { paths: [/public/*] } }\n    - { name: admin, match: { paths: [/admin/*] } }\n',
   });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
+  // undici normalises some of these itself; send raw request lines.
+  const rawGet = (target: string): Promise<string> =>
+    new Promise((resolve) => {
+      const s = connect(p.proxy.port, '127.0.0.1');
+      let buf = '';
+      s.on('data', (d) => {
+        buf += String(d);
+      });
+      s.on('end', () => resolve(buf));
+      s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    });
   for (const trick of ['/public/../admin/x', '//admin/x', '/public/%2e%2e/admin/x', '/%61dmin/x']) {
     const res = await rawGet(trick);
     const seen = JSON.parse(res.slice(res.indexOf('\r\n\r\n') + 4)) as Seen;
@@ -91,5 +105,5 @@ t.test('path tricks cannot dodge a path rule: the app receives the path the rule
   t.match(enc, /^HTTP\/1\.1 400/);
   t.match(enc, /encoded slash/);
   const r = await request(`${p.url}/public/ok`);
-  t.equal((await r.body.json() as Seen).url, '/public/ok');
+  t.equal(((await r.body.json()) as Seen).url, '/public/ok');
 });

@@ -20,7 +20,13 @@ function p99(xs: readonly number[]): number {
   return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]!;
 }
 
-interface Sample { at: number; path: string; result: 'ok' | 429 | 503; ms: number; source: string }
+interface Sample {
+  at: number;
+  path: string;
+  result: 'ok' | 429 | 503;
+  ms: number;
+  source: string;
+}
 
 const limits = [
   limit({ name: 'allow-mode', match: matcher(['/allow/']), requests: 50, perMs: 1000, onRedisError: 'allow' }),
@@ -54,7 +60,11 @@ void t.test('Redis killed under load: each onRedisError mode does what it says, 
   const hb = { heartbeat: { intervalMs: 100, ttlMs: 300 } };
   const a = await rig(redis.url, { budgetMs: BUDGET, limiter: { ...hb, podId: 'pod-a' } });
   const b = await rig(redis.url, { budgetMs: BUDGET, limiter: { ...hb, podId: 'pod-b' } });
-  t.teardown(async () => { await a.close(); await b.close(); await redis.stop(); });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    await redis.stop();
+  });
   await sleep(250);
   t.equal(a.limiter.livePods(), 2, 'two pods heartbeat');
 
@@ -62,8 +72,20 @@ void t.test('Redis killed under load: each onRedisError mode does what it says, 
   let killedAt = 0;
   let restartedAt = 0;
   const samples = await load(a, 3000, t0, [
-    { at: 800, run: async () => { await redis.kill(); killedAt = performance.now() - t0; } },
-    { at: 1800, run: async () => { await redis.restart(); restartedAt = performance.now() - t0; } },
+    {
+      at: 800,
+      run: async () => {
+        await redis.kill();
+        killedAt = performance.now() - t0;
+      },
+    },
+    {
+      at: 1800,
+      run: async () => {
+        await redis.restart();
+        restartedAt = performance.now() - t0;
+      },
+    },
   ]);
 
   const slowest = Math.max(...samples.map((s) => s.ms));
@@ -73,15 +95,27 @@ void t.test('Redis killed under load: each onRedisError mode does what it says, 
   const during = samples.filter((s) => s.at > killedAt + 20 && s.at + s.ms < restartedAt);
   const of = (p: string): Sample[] => during.filter((s) => s.path === p);
   t.ok(of('/allow/x').length > 50, 'load kept running during the outage');
-  t.ok(of('/allow/x').every((s) => s.result === 'ok' && s.source === 'fallback'), 'allow: every request admitted, marked fallback');
-  t.ok(of('/deny/x').every((s) => s.result === 503), 'deny: every request answered 503 RateLimitUnavailable');
+  t.ok(
+    of('/allow/x').every((s) => s.result === 'ok' && s.source === 'fallback'),
+    'allow: every request admitted, marked fallback',
+  );
+  t.ok(
+    of('/deny/x').every((s) => s.result === 503),
+    'deny: every request answered 503 RateLimitUnavailable',
+  );
   const local = of('/local/x');
   const admitted = local.filter((s) => s.result === 'ok').length;
   const outageS = (local[local.length - 1]!.at - local[0]!.at) / 1000;
   // This pod's share: 100/s ÷ 2 live pods = 50/s, starting from a full share (50).
   const expected = 50 + 50 * outageS;
-  t.ok(Math.abs(admitted - expected) <= expected * 0.1, `local: ${admitted} admitted in ${outageS.toFixed(2)} s, expected ≈ ${expected.toFixed(0)} (half of 100/s)`);
-  t.ok(local.some((s) => s.result === 429), 'local: the share is enforced (429s)');
+  t.ok(
+    Math.abs(admitted - expected) <= expected * 0.1,
+    `local: ${admitted} admitted in ${outageS.toFixed(2)} s, expected ≈ ${expected.toFixed(0)} (half of 100/s)`,
+  );
+  t.ok(
+    local.some((s) => s.result === 429),
+    'local: the share is enforced (429s)',
+  );
 
   const firstShared = samples.find((s) => s.at > restartedAt && s.source === 'redis');
   t.ok(firstShared, 'shared decisions resumed');
@@ -92,25 +126,59 @@ void t.test('Redis killed under load: each onRedisError mode does what it says, 
   // must not happen is staying down: nearly all answers, and some of the last, are decisions again.
   const denyAfter = samples.filter((s) => s.at > firstShared!.at + 100 && s.path === '/deny/x');
   const refused = denyAfter.filter((s) => s.result === 503);
-  const shown = refused.slice(0, 5).map((s) => `+${(s.at - firstShared!.at).toFixed(0)} ms took ${s.ms.toFixed(1)} ms`).join(', ');
-  t.ok(denyAfter.length >= 20 && refused.length <= denyAfter.length * 0.2, `deny-mode limit answers from Redis again: ${refused.length} of ${denyAfter.length} refused after resumption${shown ? ` (${shown})` : ''}`);
-  t.ok(denyAfter.slice(-10).some((s) => s.result !== 503), 'deny-mode still decides at the end of the run');
-  t.ok(await counter(a.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'allow-mode', result: 'allowed', source: 'fallback' }) > 50, 'fallback decisions are counted');
+  const shown = refused
+    .slice(0, 5)
+    .map((s) => `+${(s.at - firstShared!.at).toFixed(0)} ms took ${s.ms.toFixed(1)} ms`)
+    .join(', ');
+  t.ok(
+    denyAfter.length >= 20 && refused.length <= denyAfter.length * 0.2,
+    `deny-mode limit answers from Redis again: ${refused.length} of ${denyAfter.length} refused after resumption${shown ? ` (${shown})` : ''}`,
+  );
+  t.ok(
+    denyAfter.slice(-10).some((s) => s.result !== 503),
+    'deny-mode still decides at the end of the run',
+  );
+  t.ok(
+    (await counter(a.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'allow-mode', result: 'allowed', source: 'fallback' })) > 50,
+    'fallback decisions are counted',
+  );
   t.equal((await a.metrics.rateLimitFallback.get()).values[0]?.value, 0, 'fallback gauge back to 0');
-  t.ok(a.logger.lines.some((l) => l.level === 'warn' && /redis unavailable/.test(l.msg)), 'outage logged at warn');
-  t.ok(a.logger.lines.some((l) => l.level === 'warn' && /decided without Redis/.test(l.msg)), 'degraded decisions logged');
+  t.ok(
+    a.logger.lines.some((l) => l.level === 'warn' && /redis unavailable/.test(l.msg)),
+    'outage logged at warn',
+  );
+  t.ok(
+    a.logger.lines.some((l) => l.level === 'warn' && /decided without Redis/.test(l.msg)),
+    'degraded decisions logged',
+  );
   t.comment(`kill at ${killedAt.toFixed(0)} ms, restart at ${restartedAt.toFixed(0)} ms, shared again +${resumeMs.toFixed(0)} ms`);
 });
 
 void t.test('Redis paused (hung, socket open): requests pay at most the budget, then none; sharing resumes', async (t) => {
   const redis = await RedisProcess.start();
   const a = await rig(redis.url, { budgetMs: BUDGET });
-  t.teardown(async () => { await a.close(); await redis.stop(); });
+  t.teardown(async () => {
+    await a.close();
+    await redis.stop();
+  });
   const t0 = performance.now();
   let resumedAt = 0;
   const samples = await load(a, 2000, t0, [
-    { at: 500, run: () => { redis.pause(); return Promise.resolve(); } },
-    { at: 1300, run: () => { redis.resume(); resumedAt = performance.now() - t0; return Promise.resolve(); } },
+    {
+      at: 500,
+      run: () => {
+        redis.pause();
+        return Promise.resolve();
+      },
+    },
+    {
+      at: 1300,
+      run: () => {
+        redis.resume();
+        resumedAt = performance.now() - t0;
+        return Promise.resolve();
+      },
+    },
   ]);
   const slowest = Math.max(...samples.map((s) => s.ms));
   t.ok(slowest < BUDGET + SLACK, `slowest ${slowest.toFixed(1)} ms`);

@@ -43,21 +43,50 @@ const sink: ResponseSink = {
   onClose: () => undefined,
 };
 
-export function exchange(opts: { method?: string; path?: string; headers?: IncomingHttpHeaders; remoteAddress?: string; claims?: Record<string, unknown>; route?: string } = {}): Exchange {
+export function exchange(
+  opts: {
+    method?: string;
+    path?: string;
+    headers?: IncomingHttpHeaders;
+    remoteAddress?: string;
+    claims?: Record<string, unknown>;
+    route?: string;
+  } = {},
+): Exchange {
   const path = opts.path ?? '/api/x';
-  const ex = Exchange.create('http/1.1', opts.method ?? 'GET', path, 'svc', 'http', opts.headers ?? {}, opts.remoteAddress ?? '10.0.0.1',
-    Readable.from([]), false, sink, 'req-1', 0);
+  const ex = Exchange.create(
+    'http/1.1',
+    opts.method ?? 'GET',
+    path,
+    'svc',
+    'http',
+    opts.headers ?? {},
+    opts.remoteAddress ?? '10.0.0.1',
+    Readable.from([]),
+    false,
+    sink,
+    'req-1',
+    0,
+  );
   if (opts.claims) ex.auth = { result: 'success', claims: opts.claims };
   if (opts.route) ex.routeName = opts.route;
   return ex;
 }
 
-export interface LogLine { level: string; obj: object; msg: string }
+export interface LogLine {
+  level: string;
+  obj: object;
+  msg: string;
+}
 
 /** A logger that keeps its lines, so tests can assert on them (and on what they never contain). */
 export function captureLogger(): Logger & { lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const at = (level: string) => (obj: object, msg: string): void => { lines.push({ level, obj, msg }); };
+  const at =
+    (level: string) =>
+    (obj: object, msg: string): void => {
+      lines.push({ level, obj, msg });
+    };
   return { lines, warn: at('warn'), info: at('info'), error: at('error') };
 }
 

@@ -30,8 +30,8 @@ void t.test('a lease vests slot by slot, as GCRA would admit them, and is spent 
 void t.test('lease size: the demand of one period, capped by a fair share of what the key can still give', (t) => {
   const base = { ratePerMs: 1, periodMs: 100, maxUnits: 10_000 };
   t.equal(leaseSize({ ...base, demandPerMs: 0.3, free: 1000, pods: 4 }), 30, 'far from the limit: what this pod will use in a period');
-  t.equal(leaseSize({ ...base, demandPerMs: 10, free: 1000, pods: 4 }), 100, 'never more than the limit\'s rate × period');
-  t.equal(leaseSize({ ...base, demandPerMs: 10, free: 0, pods: 4 }), 25, 'at the limit: this pod\'s share of the refill');
+  t.equal(leaseSize({ ...base, demandPerMs: 10, free: 1000, pods: 4 }), 100, "never more than the limit's rate × period");
+  t.equal(leaseSize({ ...base, demandPerMs: 10, free: 0, pods: 4 }), 25, "at the limit: this pod's share of the refill");
   t.equal(leaseSize({ ...base, demandPerMs: 10, free: 0, pods: 8 }), 12);
   t.equal(leaseSize({ ...base, demandPerMs: 10, free: -50, pods: 8 }), 12, 'queued (negative free) is the same as at the limit');
   t.equal(leaseSize({ ...base, ratePerMs: 0.05, demandPerMs: 10, free: 0, pods: 8 }), 1, 'a share below one request: leases of one');
@@ -42,7 +42,7 @@ void t.test('lease size: the demand of one period, capped by a fair share of wha
   t.end();
 });
 
-void t.test('effective period: long enough for a call to carry requestsPerCall of this pod\'s requests, between min and max', (t) => {
+void t.test("effective period: long enough for a call to carry requestsPerCall of this pod's requests, between min and max", (t) => {
   const p = { minMs: 100, maxMs: 1000, requestsPerCall: 160 };
   t.equal(effectivePeriod({ ...p, demandPerMs: 10 }), 100, '10,000/s on this pod: the shortest period (1,000 requests per call)');
   t.equal(effectivePeriod({ ...p, demandPerMs: 1 }), 160, '1,000/s: 160 ms, one call per 160 requests');
@@ -50,11 +50,11 @@ void t.test('effective period: long enough for a call to carry requestsPerCall o
   t.equal(effectivePeriod({ ...p, demandPerMs: 0.1 }), 1000, '100/s: capped at the longest period');
   t.equal(effectivePeriod({ ...p, demandPerMs: 0 }), 1000, 'no demand measured: the longest');
   const periods = [4, 1, 0.5, 0.25, 0.16, 0.1, 0.01].map((d) => effectivePeriod({ ...p, demandPerMs: d }));
-  t.same(periods, [100, 160, 320, 640, 1000, 1000, 1000], 'grows as this pod\'s demand falls, never past the cap');
+  t.same(periods, [100, 160, 320, 640, 1000, 1000, 1000], "grows as this pod's demand falls, never past the cap");
   t.end();
 });
 
-void t.test('at the limit, the adaptive period keeps each pod\'s lease to requestsPerCall ÷ (its demand ÷ its fair share)', (t) => {
+void t.test("at the limit, the adaptive period keeps each pod's lease to requestsPerCall ÷ (its demand ÷ its fair share)", (t) => {
   // 200/s shared by 8 pods, each offered 250/s (10× its fair share of 25/s): period 640 ms.
   const ratePerMs = 0.2;
   const at = (demandPerMs: number, free: number, pods = 8): number => {
@@ -64,7 +64,11 @@ void t.test('at the limit, the adaptive period keeps each pod\'s lease to reques
   t.equal(at(0.25, 0), 16, '10× the fair share: 160 ÷ 10 = 16 slots per pod, 128 for all 8');
   t.equal(at(0.5, 0), 8, '20×: 8');
   t.equal(at(2.5, 0), 2, '100×: the shortest period, and its share of the refill, 200/s × 100 ms ÷ 8');
-  t.same([400, 100, 40, 10, 0].map((free) => at(0.25, free)), [66, 28, 21, 17, 16], 'far from the limit larger (free capacity), shrinking as the key nears it');
+  t.same(
+    [400, 100, 40, 10, 0].map((free) => at(0.25, free)),
+    [66, 28, 21, 17, 16],
+    'far from the limit larger (free capacity), shrinking as the key nears it',
+  );
   t.equal(at(0.05, 0), 25, 'a pod offered less than its share at the limit: capped by the longest period, 200/s × 1 s ÷ 8');
   t.end();
 });

@@ -14,22 +14,26 @@ void t.test('Cluster: two pods, two hot limits in different slots, exact counts'
   const clock = new ManualClock();
   const a = await leasePod(cluster.url, clock);
   const b = await leasePod(cluster.url, clock);
-  t.teardown(async () => { await a.close(); await b.close(); await cluster.stop(); });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    await cluster.stop();
+  });
   const limits = [
     limit({ name: 'alpha', requests: 60, perMs: HOUR, match: matcher(['/both/', '/alpha/']) }),
     limit({ name: 'bravo', requests: 30, perMs: HOUR, match: matcher(['/both/']) }),
   ];
   let both = 0;
   for (let i = 0; i < 100; i++) {
-    if (await (i % 2 ? a : b).run(limits, exchange({ path: '/both/x' })) === 'ok') both++;
+    if ((await (i % 2 ? a : b).run(limits, exchange({ path: '/both/x' }))) === 'ok') both++;
     clock.advance(1);
   }
-  t.equal(both, 30, 'requests matching both: bravo\'s 30');
+  t.equal(both, 30, "requests matching both: bravo's 30");
   let alphaOnly = 0;
   for (let i = 0; i < 100; i++) {
-    if (await (i % 2 ? a : b).run(limits, exchange({ path: '/alpha/x' })) === 'ok') alphaOnly++;
+    if ((await (i % 2 ? a : b).run(limits, exchange({ path: '/alpha/x' }))) === 'ok') alphaOnly++;
     clock.advance(1);
   }
-  t.equal(alphaOnly, 30, 'alpha lost nothing to bravo\'s refusals: 60 − 30');
+  t.equal(alphaOnly, 30, "alpha lost nothing to bravo's refusals: 60 − 30");
   t.ok(a.recorder.grants + b.recorder.grants >= 4, 'leases were granted on both limits');
 });

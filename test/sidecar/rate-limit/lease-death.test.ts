@@ -20,20 +20,35 @@ const redis = await RedisProcess.start();
 t.teardown(() => redis.stop());
 
 const config = (name: string, podId: string): WorkerConfig => ({
-  redisUrl: redis.url, podId, pods: 2, lease: { periodMs: 10_000 }, budgetMs: 500,
+  redisUrl: redis.url,
+  podId,
+  pods: 2,
+  lease: { periodMs: 10_000 },
+  budgetMs: 500,
   limits: [{ name, requests: REQUESTS, perMs: PER_MS, onRedisError: 'deny' }],
 });
 
 type Sub = Parameters<Parameters<typeof t.test>[0]>[0];
 
-async function scenario(t: Sub, name: string, leave: (w: LeaseWorker) => Promise<void>, victimMs = 300): Promise<{ lost: number; unspent: number; granted: number; next: number }> {
+async function scenario(
+  t: Sub,
+  name: string,
+  leave: (w: LeaseWorker) => Promise<void>,
+  victimMs = 300,
+): Promise<{ lost: number; unspent: number; granted: number; next: number }> {
   const [victim, survivor] = await Promise.all([LeaseWorker.start(config(name, 'victim')), LeaseWorker.start(config(name, 'survivor'))]);
-  t.teardown(async () => { await victim.kill(); await survivor.stop(); });
+  t.teardown(async () => {
+    await victim.kill();
+    await survivor.stop();
+  });
   // The victim takes a lease and spends part of it: 200/s for 300 ms, about 60 requests (450 ms:
   // about 90, past the 80 % at which it asks for the next lease ahead).
   const v = await victim.run(Date.now() + 50, victimMs, 200, '/api/x');
   const [held] = await victim.state();
-  t.ok(held && held.mode === 'lease' && held.granted > held.spent, `victim holds a lease: ${held?.granted} granted, ${held?.spent} spent, ${held?.next} more renewed ahead`);
+  t.ok(
+    held && held.mode === 'lease' && held.granted > held.spent,
+    `victim holds a lease: ${held?.granted} granted, ${held?.spent} spent, ${held?.next} more renewed ahead`,
+  );
   await leave(victim);
   // The survivor asks far more than is left, until well after the key is spent.
   const startAt = Date.now() + 50;

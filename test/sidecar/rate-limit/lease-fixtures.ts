@@ -40,23 +40,40 @@ export async function leasePod(url: string, clock: Clock, pods = 2, options: Lea
   const conn = RedisConnection.create(loadRedisConfig(url, {}), { metrics, logger, clock: systemClock, budgetMs: 1000 });
   await waitAvailable(conn);
   const recorder = new CountingLeaseRecorder();
-  const store = new LeasingStore({ conn, exact: new RedisRateStore(conn), clock, pods: () => pods, periodMs: 600_000, recorder, sweepMs: HOUR, ...options });
+  const store = new LeasingStore({
+    conn,
+    exact: new RedisRateStore(conn),
+    clock,
+    pods: () => pods,
+    periodMs: 600_000,
+    recorder,
+    sweepMs: HOUR,
+    ...options,
+  });
   const limiter = new RateLimiter({ redis: conn, identity, metrics, logger, clock, heartbeat: false, store });
   const stages = new Map<readonly RateLimitPolicy[], ReturnType<ReturnType<typeof rateLimit>>>();
   return {
-    conn, store, recorder, metrics,
+    conn,
+    store,
+    recorder,
+    metrics,
     async run(limits, ex = exchange(), extra = {}) {
       let h = stages.get(limits);
       if (!h) {
         h = rateLimit(limits, { limiter, metrics, logger, clock, identity, trustedHops: 0, ...extra })(() => Promise.resolve());
         stages.set(limits, h);
       }
-      try { await h(ex); return 'ok'; } catch (err) {
+      try {
+        await h(ex);
+        return 'ok';
+      } catch (err) {
         if (err instanceof SidecarError) return err;
         throw err;
       }
     },
-    async close() { await limiter.close(); await conn.close(); },
+    async close() {
+      await limiter.close();
+      await conn.close();
+    },
   };
 }
-

@@ -11,7 +11,11 @@ export class LeaseWorker {
 
   static async start(config: WorkerConfig): Promise<LeaseWorker> {
     // execArgv: [] so a worker forked from a tap test does not load tap's instrumentation hooks.
-    const proc = fork(SCRIPT, [], { env: { ...process.env, LEASE_WORKER: JSON.stringify(config) }, execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const proc = fork(SCRIPT, [], {
+      env: { ...process.env, LEASE_WORKER: JSON.stringify(config) },
+      execArgv: [],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     proc.stderr?.resume();
     const w = new LeaseWorker(proc);
     // Generous: several node processes starting at once on a busy 2-core machine take a while.
@@ -49,14 +53,31 @@ export class LeaseWorker {
     clearTimeout(t);
   }
 
-  private get gone(): boolean { return this.proc.exitCode !== null || this.proc.signalCode !== null; }
+  private get gone(): boolean {
+    return this.proc.exitCode !== null || this.proc.signalCode !== null;
+  }
 
   private next<T>(type: string, timeoutMs: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => { cleanup(); reject(new Error(`lease worker: no ${type} within ${timeoutMs} ms`)); }, timeoutMs);
-      const onMsg = (m: { type?: string }): void => { if (m.type === type) { cleanup(); resolve(m as T); } };
-      const onExit = (code: number | null): void => { cleanup(); reject(new Error(`lease worker exited (${code}) before ${type}`)); };
-      const cleanup = (): void => { clearTimeout(timer); this.proc.off('message', onMsg); this.proc.off('exit', onExit); };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`lease worker: no ${type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onMsg = (m: { type?: string }): void => {
+        if (m.type === type) {
+          cleanup();
+          resolve(m as T);
+        }
+      };
+      const onExit = (code: number | null): void => {
+        cleanup();
+        reject(new Error(`lease worker exited (${code}) before ${type}`));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.proc.off('message', onMsg);
+        this.proc.off('exit', onExit);
+      };
       this.proc.on('message', onMsg);
       this.proc.once('exit', onExit);
     });
@@ -79,7 +100,10 @@ export function commandTotals(info: string): { sent: number; executed: number } 
   let sent = 0;
   let executed = 0;
   for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) {
-    if (['info', 'ping', 'client|setinfo', 'client|setname', 'select', 'script|flush', 'config|resetstat', 'flushall', 'quit'].includes(m[1]!)) continue;
+    if (
+      ['info', 'ping', 'client|setinfo', 'client|setname', 'select', 'script|flush', 'config|resetstat', 'flushall', 'quit'].includes(m[1]!)
+    )
+      continue;
     executed += Number(m[2]);
     if (m[1] === 'evalsha' || m[1] === 'eval') sent += Number(m[2]);
   }

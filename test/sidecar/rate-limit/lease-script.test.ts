@@ -11,7 +11,10 @@ import { inspector } from './redis-fixtures.js';
  */
 const redis = await RedisProcess.start();
 const r = inspector(redis.url);
-t.teardown(async () => { r.disconnect(); await redis.stop(); });
+t.teardown(async () => {
+  r.disconnect();
+  await redis.stop();
+});
 
 const spec = { intervalUs: 1e6, toleranceUs: 5e6, cost: 1, enforce: true };
 const call = async (key: string, op: LeaseOp) => parseLeaseReply(await evalScript(r, LEASE, [key], leaseArgs(spec, op)), 1).replies[0]!;
@@ -29,7 +32,7 @@ void t.test('grants vest as GCRA would admit, queue up to the horizon, and give 
   t.ok(!queued.admitted && near(queued.firstUs, 1e6), 'the request is refused: its first slot vests in 1 s');
   t.ok(near(queued.remaining, -3), `remaining goes negative while queued (${queued.remaining})`);
   const tat = await r.get('k1');
-  t.equal(tat, queued.segEnd, 'seg_end is the key\'s TAT, byte for byte');
+  t.equal(tat, queued.segEnd, "seg_end is the key's TAT, byte for byte");
 
   const other = await call('k1', { op: 'r', release: { segEnd: full.segEnd, unusedUs: 5e6 } });
   t.equal(other.returnedUs, 0, 'a lease with reservations after it gives nothing back');
@@ -53,8 +56,15 @@ void t.test('a release never returns slots that have already passed', async (t) 
 void t.test('exact operations in the lease script match the gcra script', async (t) => {
   const out = [];
   for (let i = 0; i < 7; i++) out.push(await call('k3', { op: 'e' }));
-  t.same(out.map((o) => o.admitted), [true, true, true, true, true, false, false], 'capacity 5');
-  t.same(out.slice(0, 5).map((o) => o.remaining), [4, 3, 2, 1, 0]);
+  t.same(
+    out.map((o) => o.admitted),
+    [true, true, true, true, true, false, false],
+    'capacity 5',
+  );
+  t.same(
+    out.slice(0, 5).map((o) => o.remaining),
+    [4, 3, 2, 1, 0],
+  );
   t.ok(near(out[5]!.retryUs, 1e6), 'retry in one interval');
 });
 
@@ -63,7 +73,7 @@ void t.test('a renewal ahead learns whether it continues the lease in use (joine
   t.equal(first.granted, 2);
   const ahead = await call('k4', { op: 'a', want: 2, horizonUs: 0, after: first.segEnd });
   t.equal(ahead.granted, 2, 'granted as any lease');
-  t.equal(ahead.joined, true, 'nobody reserved in between: its slots continue the first lease\'s');
+  t.equal(ahead.joined, true, "nobody reserved in between: its slots continue the first lease's");
   t.equal(ahead.returnedUs, 0, 'and nothing was given back');
   t.ok(near(Number(ahead.segEnd) - Number(first.segEnd), 2e6), 'the TAT moved by the two new slots only');
   const other = await call('k4', { op: 'e' });
@@ -77,6 +87,7 @@ void t.test('a renewal ahead learns whether it continues the lease in use (joine
   const slow = { ...spec, intervalUs: 1000, toleranceUs: 5000 };
   const g = parseLeaseReply(await evalScript(r, LEASE, ['k5'], leaseArgs(slow, { op: 'a', want: 1, horizonUs: 0 })), 1).replies[0]!;
   await new Promise((res) => setTimeout(res, 20));
-  const late = parseLeaseReply(await evalScript(r, LEASE, ['k5'], leaseArgs(slow, { op: 'a', want: 1, horizonUs: 0, after: g.segEnd })), 1).replies[0]!;
+  const late = parseLeaseReply(await evalScript(r, LEASE, ['k5'], leaseArgs(slow, { op: 'a', want: 1, horizonUs: 0, after: g.segEnd })), 1)
+    .replies[0]!;
   t.equal(late.joined, false, 'a lease whose end has passed is not continued');
 });

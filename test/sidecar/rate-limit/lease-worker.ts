@@ -79,12 +79,35 @@ const logger = {
   error: (o: object, m: string) => process.stderr.write(`${JSON.stringify({ level: 'error', ...o, msg: m })}\n`),
 };
 const identity = { namespace: 'test', service: 'lease' };
-const conn = RedisConnection.create(loadRedisConfig(cfg.redisUrl, {}), { metrics, logger, clock: systemClock, budgetMs: cfg.budgetMs ?? 200 });
-const recorder = new CountingLeaseRecorder();
-const store = cfg.lease === false ? undefined : new LeasingStore({
-  ...cfg.lease, recorder, conn, exact: new RedisRateStore(conn), clock: systemClock, pods: () => cfg.pods,
+const conn = RedisConnection.create(loadRedisConfig(cfg.redisUrl, {}), {
+  metrics,
+  logger,
+  clock: systemClock,
+  budgetMs: cfg.budgetMs ?? 200,
 });
-const limiter = new RateLimiter({ redis: conn, identity, metrics, logger, clock: systemClock, heartbeat: false, fallbackReplicas: cfg.pods, podId: cfg.podId, store });
+const recorder = new CountingLeaseRecorder();
+const store =
+  cfg.lease === false
+    ? undefined
+    : new LeasingStore({
+        ...cfg.lease,
+        recorder,
+        conn,
+        exact: new RedisRateStore(conn),
+        clock: systemClock,
+        pods: () => cfg.pods,
+      });
+const limiter = new RateLimiter({
+  redis: conn,
+  identity,
+  metrics,
+  logger,
+  clock: systemClock,
+  heartbeat: false,
+  fallbackReplicas: cfg.pods,
+  podId: cfg.podId,
+  store,
+});
 const limits = cfg.limits.map(({ prefixes, ...l }) => limit({ ...l, match: matcher(prefixes ?? []) }));
 // Redis' clock at each Redis decision, so an admission is dated when it was decided, not when this
 // (possibly stalled) process got to see the answer. Local lease decisions are dated locally.
@@ -98,13 +121,20 @@ limiter.decide = async (items) => {
 };
 const handler = rateLimit(limits, { limiter, metrics, logger, clock: systemClock, identity, trustedHops: 0 })(() => Promise.resolve());
 
-const send = (m: object): void => { process.send?.(m); };
+const send = (m: object): void => {
+  process.send?.(m);
+};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function run(m: { startAt: number; durationMs: number; perSecond: number; path: string; warmMs?: number }): Promise<RunResult> {
   const before = {
-    grants: recorder.grants, granted: recorder.grantedRequests, returned: recorder.returnedRequests, forfeited: recorder.forfeitedRequests,
-    ...recorder.switches, ahead: recorder.renewals.ahead, onRequest: recorder.renewals.on_request,
+    grants: recorder.grants,
+    granted: recorder.grantedRequests,
+    returned: recorder.returnedRequests,
+    forfeited: recorder.forfeitedRequests,
+    ...recorder.switches,
+    ahead: recorder.renewals.ahead,
+    onRequest: recorder.renewals.on_request,
   };
   while (Date.now() < m.startAt) await sleep(Math.min(5, m.startAt - Date.now()));
   const latenciesUs: number[] = [];
@@ -131,7 +161,8 @@ async function run(m: { startAt: number; durationMs: number; perSecond: number; 
       ok = true;
     } catch (err) {
       if (!(err instanceof SidecarError)) throw err;
-      if (steady && err.status === 429) limited++; else if (steady) other++;
+      if (steady && err.status === 429) limited++;
+      else if (steady) other++;
     }
     const at = when.at ?? performance.timeOrigin + performance.now();
     if (ok) {
@@ -166,7 +197,17 @@ async function run(m: { startAt: number; durationMs: number; perSecond: number; 
   }
   await Promise.all(pending);
   return {
-    allSent: sent, allAdmitted, sent: steadySent, admitted, limited, other, sources, latenciesUs, admitTimes, firstAdmitAt, lastAdmitAt,
+    allSent: sent,
+    allAdmitted,
+    sent: steadySent,
+    admitted,
+    limited,
+    other,
+    sources,
+    latenciesUs,
+    admitTimes,
+    firstAdmitAt,
+    lastAdmitAt,
     grants: recorder.grants - before.grants,
     maxLease: recorder.sizes.slice(before.grants).reduce((a, b) => Math.max(a, b), 0),
     periodSumMs: recorder.periods.slice(before.grants).reduce((a, b) => a + b, 0),
@@ -188,7 +229,10 @@ process.on('message', (msg: { cmd: string } & Record<string, unknown>) => {
       void (store?.settled() ?? Promise.resolve()).then(() => send({ type: 'state', leases: store?.snapshot() ?? [] }));
       break;
     case 'stop':
-      void limiter.close().then(() => conn.close()).then(() => process.exit(0));
+      void limiter
+        .close()
+        .then(() => conn.close())
+        .then(() => process.exit(0));
       break;
   }
 });

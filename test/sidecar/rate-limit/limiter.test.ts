@@ -9,14 +9,27 @@ void t.test('without Redis: each limit decides by onRedisError, local shares use
   const clock = new ManualClock();
   const metrics = new Metrics({ processMetrics: false });
   const logger = captureLogger();
-  const limiter = new RateLimiter({ redis: undefined, identity: { namespace: 'ns', service: 'svc' }, metrics, logger, clock, fallbackReplicas: 4 });
+  const limiter = new RateLimiter({
+    redis: undefined,
+    identity: { namespace: 'ns', service: 'svc' },
+    metrics,
+    logger,
+    clock,
+    fallbackReplicas: 4,
+  });
   t.teardown(() => limiter.close());
   t.equal(limiter.degraded, true);
   t.equal((await metrics.rateLimitFallback.get()).values[0]?.value, 1, 'fallback gauge set');
-  t.ok(logger.lines.some((l) => l.level === 'warn' && /no Redis configured/.test(l.msg)), 'said so at warn');
+  t.ok(
+    logger.lines.some((l) => l.level === 'warn' && /no Redis configured/.test(l.msg)),
+    'said so at warn',
+  );
   t.equal(limiter.livePods(), 4);
-  const item = (name: string, onRedisError: 'allow' | 'deny' | 'local') =>
-    ({ key: name, tag: name, spec: limitSpec(limit({ name, requests: 40, perMs: 1000, onRedisError })) });
+  const item = (name: string, onRedisError: 'allow' | 'deny' | 'local') => ({
+    key: name,
+    tag: name,
+    spec: limitSpec(limit({ name, requests: 40, perMs: 1000, onRedisError })),
+  });
   const [allow, deny] = await limiter.decide([item('a', 'allow'), item('d', 'deny')]);
   t.equal(allow?.outcome, 'allowed');
   t.equal(deny?.outcome, 'unavailable');

@@ -8,7 +8,7 @@ import { limit } from './fixtures.js';
 
 const item = (over: Parameters<typeof limit>[0]) => ({ key: 'k', tag: 'x', spec: limitSpec(limit(over)) });
 
-void t.test('local fallback: this pod\'s share is the rate divided by live pods', (t) => {
+void t.test("local fallback: this pod's share is the rate divided by live pods", (t) => {
   const clock = new ManualClock();
   const l = new LocalLimiter(clock);
   const it = item({ name: 'l', requests: 100, perMs: 1000 });
@@ -38,7 +38,9 @@ void t.test('deny cache: expires on the clock, bounded', (t) => {
   c.add('a', 100, 0);
   t.equal(c.remaining('a', 40), 60);
   t.equal(c.remaining('a', 100), 0);
-  c.add('b', 100, 0); c.add('c', 100, 0); c.add('d', 100, 0);
+  c.add('b', 100, 0);
+  c.add('c', 100, 0);
+  c.add('d', 100, 0);
   t.equal(c.size, 2);
   t.equal(c.remaining('b', 0), 0, 'the oldest was dropped');
   t.end();
@@ -46,7 +48,11 @@ void t.test('deny cache: expires on the clock, bounded', (t) => {
 
 void t.test('header items follow the draft syntax', (t) => {
   t.equal(policyItem(limitSpec(limit({ name: 'p', requests: 100, perMs: 60_000, burst: 20 }))), '"p";q=100;w=60;sidegate-burst=20');
-  t.equal(policyItem(limitSpec(limit({ name: 'half', requests: 5, perMs: 500 }))), '"half";q=10;w=1', 'sub-second windows restated per second');
+  t.equal(
+    policyItem(limitSpec(limit({ name: 'half', requests: 5, perMs: 500 }))),
+    '"half";q=10;w=1',
+    'sub-second windows restated per second',
+  );
   t.equal(policyItem(limitSpec(limit({ name: 'we"ird\\', requests: 1, perMs: 1000 }))), '"we\\"ird\\\\";q=1;w=1');
   t.equal(stateItem(sfString('p'), 3.7, 1001), '"p";r=3;t=2');
   t.end();

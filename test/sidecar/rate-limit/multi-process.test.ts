@@ -10,7 +10,10 @@ import type { Reply, SidecarProc } from './harness/spawn.js';
  */
 
 const redis = await RedisProcess.start();
-t.teardown(async () => { agent.destroy(); await redis.stop(); });
+t.teardown(async () => {
+  agent.destroy();
+  await redis.stop();
+});
 
 // The limit: 200 requests per 4 s (50/s), burst 0. A window of seconds, not one, so that a stall of
 // the load generator on a busy test machine (the bucket refills while nobody asks) stays small
@@ -25,7 +28,9 @@ const GAP_MS = 100;
 // A generous budget: these tests measure the shared algorithm, and on a loaded test machine a 5 ms
 // budget would turn event-loop stalls into fallback decisions (the fault tests cover those).
 async function sidecars(limits: object[], skews: (string | undefined)[]): Promise<SidecarProc[]> {
-  const started = await Promise.allSettled(skews.map((skew, i) => startSidecar({ redisUrl: redis.url, budgetMs: 1000, podId: `p${i}`, limits }, skew)));
+  const started = await Promise.allSettled(
+    skews.map((skew, i) => startSidecar({ redisUrl: redis.url, budgetMs: 1000, podId: `p${i}`, limits }, skew)),
+  );
   const procs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = started.find((s) => s.status === 'rejected');
   if (failed) {
@@ -76,7 +81,15 @@ async function drive(ports: readonly number[], path: string, perSecond: number, 
  * more than GAP_MS in Redis arrivals, within one window before it or inside it, saved. A fixed
  * window algorithm fails this at every window boundary (up to 2 × limit).
  */
-interface Accuracy { admitted: number; expected: number; worst: number; worstAllowance: number; windows: number; loosened: number; perPort: Map<number, number> }
+interface Accuracy {
+  admitted: number;
+  expected: number;
+  worst: number;
+  worstAllowance: number;
+  windows: number;
+  loosened: number;
+  perPort: Map<number, number>;
+}
 
 function accuracy(replies: readonly (Reply & { port: number })[], capacity: number): Accuracy {
   const at = (r: Reply): number => Number(r.headers['x-redis-time']);
@@ -107,7 +120,10 @@ function accuracy(replies: readonly (Reply & { port: number })[], capacity: numb
     if (saved > 0) loosened++;
     let j = i;
     while (j < times.length && times[j]! < s + PER_MS) j++;
-    if ((j - i) - allowance > worst - worstAllowance) { worst = j - i; worstAllowance = allowance; }
+    if (j - i - allowance > worst - worstAllowance) {
+      worst = j - i;
+      worstAllowance = allowance;
+    }
   }
   const perPort = new Map<number, number>();
   for (const r of ok) perPort.set(r.port, (perPort.get(r.port) ?? 0) + 1);
@@ -115,17 +131,35 @@ function accuracy(replies: readonly (Reply & { port: number })[], capacity: numb
 }
 
 void t.test('4 sidecars, one Redis, demand at 2× the limit: within ±1 % and no window over 1.05×', async (t) => {
-  const procs = await sidecars([{ name: 'shared', requests: LIMIT, perMs: PER_MS, prefixes: ['/api/'] }], [undefined, undefined, undefined, undefined]);
-  t.teardown(async () => { for (const p of procs) await p.stop(); });
-  const replies = await drive(procs.map((p) => p.port), '/api/x', DEMAND, DURATION_MS);
+  const procs = await sidecars(
+    [{ name: 'shared', requests: LIMIT, perMs: PER_MS, prefixes: ['/api/'] }],
+    [undefined, undefined, undefined, undefined],
+  );
+  t.teardown(async () => {
+    for (const p of procs) await p.stop();
+  });
+  const replies = await drive(
+    procs.map((p) => p.port),
+    '/api/x',
+    DEMAND,
+    DURATION_MS,
+  );
   t.same([...new Set(replies.map((r) => r.status))].sort(), [200, 429], 'only admissions and 429s');
   const a = accuracy(replies, LIMIT);
-  t.comment(`sent ${replies.length}, admitted ${a.admitted}, expected ${a.expected.toFixed(1)}; ${a.windows} windows, ${a.loosened} loosened by stalls`);
+  t.comment(
+    `sent ${replies.length}, admitted ${a.admitted}, expected ${a.expected.toFixed(1)}; ${a.windows} windows, ${a.loosened} loosened by stalls`,
+  );
   t.ok(a.windows > 50, 'windows were checked');
   t.ok(Math.abs(a.admitted - a.expected) <= a.expected * 0.01, `admitted ${a.admitted} within 1 % of ${a.expected.toFixed(1)}`);
-  t.ok(a.worst <= a.worstAllowance, `closest sliding 4 s window: ${a.worst} admitted, allowed ${a.worstAllowance.toFixed(1)} (1.05 × ${LIMIT} + stalls)`);
+  t.ok(
+    a.worst <= a.worstAllowance,
+    `closest sliding 4 s window: ${a.worst} admitted, allowed ${a.worstAllowance.toFixed(1)} (1.05 × ${LIMIT} + stalls)`,
+  );
   const shares = procs.map((p) => (a.perPort.get(p.port) ?? 0) / a.admitted);
-  t.ok(shares.every((x) => x > 0.15 && x < 0.35), `demand spread evenly, admissions too: ${shares.map((x) => x.toFixed(2)).join(', ')}`);
+  t.ok(
+    shares.every((x) => x > 0.15 && x < 0.35),
+    `demand spread evenly, admissions too: ${shares.map((x) => x.toFixed(2)).join(', ')}`,
+  );
 });
 
 void t.test('clock skew: sidecars off by seconds decide exactly as the others', async (t) => {
@@ -133,31 +167,54 @@ void t.test('clock skew: sidecars off by seconds decide exactly as the others', 
   t.ok(hasFaketime(), 'libfaketime is installed (apt-get install -y faketime)');
   if (!hasFaketime()) return;
   const skews = ['+5s', undefined, '-7s', '+30s'];
-  const procs = await sidecars([
-    { name: 'exact', requests: 10, perMs: 60_000, prefixes: ['/exact/'] },
-    { name: 'shared-skewed', requests: LIMIT, perMs: PER_MS, prefixes: ['/api/'] },
-  ], skews);
-  t.teardown(async () => { for (const p of procs) await p.stop(); });
+  const procs = await sidecars(
+    [
+      { name: 'exact', requests: 10, perMs: 60_000, prefixes: ['/exact/'] },
+      { name: 'shared-skewed', requests: LIMIT, perMs: PER_MS, prefixes: ['/api/'] },
+    ],
+    skews,
+  );
+  t.teardown(async () => {
+    for (const p of procs) await p.stop();
+  });
 
   const now = Date.now();
   const offsets = await Promise.all(procs.map(async (p) => Number((await get(p.port, '/__time')).body) - now));
-  t.ok(Math.abs(offsets[0]! - 5000) < 1000 && Math.abs(offsets[2]! + 7000) < 1000 && Math.abs(offsets[3]! - 30000) < 1000 && Math.abs(offsets[1]!) < 1000,
-    `the skews are real: ${offsets.map((o) => (o / 1000).toFixed(1)).join(', ')} s`);
+  t.ok(
+    Math.abs(offsets[0]! - 5000) < 1000 &&
+      Math.abs(offsets[2]! + 7000) < 1000 &&
+      Math.abs(offsets[3]! - 30000) < 1000 &&
+      Math.abs(offsets[1]!) < 1000,
+    `the skews are real: ${offsets.map((o) => (o / 1000).toFixed(1)).join(', ')} s`,
+  );
 
   // 10 per minute, asked in turn of all four: exactly 10 admitted, then every one of them refuses,
   // with the same Retry-After. A sidecar deciding on its own +30 s clock would have refilled 5.
   const seq: Reply[] = [];
   for (let i = 0; i < 20; i++) seq.push(await get(procs[i % 4]!.port, '/exact/x'));
-  t.same(seq.map((r) => r.status), [...Array(10).fill(200), ...Array(10).fill(429)]);
+  t.same(
+    seq.map((r) => r.status),
+    [...Array(10).fill(200), ...Array(10).fill(429)],
+  );
   const retry = new Set(seq.slice(10).map((r) => r.headers['retry-after']));
   t.ok(retry.size <= 2, `Retry-After agrees across skewed sidecars: ${[...retry].join(', ')}`);
 
-  const replies = await drive(procs.map((p) => p.port), '/api/x', DEMAND, DURATION_MS);
+  const replies = await drive(
+    procs.map((p) => p.port),
+    '/api/x',
+    DEMAND,
+    DURATION_MS,
+  );
   const a = accuracy(replies, LIMIT);
-  t.comment(`skewed: sent ${replies.length}, admitted ${a.admitted}, expected ${a.expected.toFixed(1)}; ${a.windows} windows, ${a.loosened} loosened by stalls`);
+  t.comment(
+    `skewed: sent ${replies.length}, admitted ${a.admitted}, expected ${a.expected.toFixed(1)}; ${a.windows} windows, ${a.loosened} loosened by stalls`,
+  );
   t.ok(a.windows > 50, 'windows were checked');
   t.ok(Math.abs(a.admitted - a.expected) <= a.expected * 0.01, `admitted ${a.admitted} within 1 % of ${a.expected.toFixed(1)}`);
   t.ok(a.worst <= a.worstAllowance, `closest window: ${a.worst} admitted, allowed ${a.worstAllowance.toFixed(1)}`);
   const shares = procs.map((p) => (a.perPort.get(p.port) ?? 0) / a.admitted);
-  t.ok(shares.every((x) => x > 0.15 && x < 0.35), `skewed and unskewed sidecars admit alike: ${shares.map((x) => x.toFixed(2)).join(', ')}`);
+  t.ok(
+    shares.every((x) => x > 0.15 && x < 0.35),
+    `skewed and unskewed sidecars admit alike: ${shares.map((x) => x.toFixed(2)).join(', ')}`,
+  );
 });

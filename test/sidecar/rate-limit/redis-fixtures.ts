@@ -44,7 +44,10 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function rig(url: string, opts: { budgetMs?: number; clock?: Clock; limiter?: Partial<RateLimiterOptions> } = {}): Promise<Rig> {
+export async function rig(
+  url: string,
+  opts: { budgetMs?: number; clock?: Clock; limiter?: Partial<RateLimiterOptions> } = {},
+): Promise<Rig> {
   const metrics = new Metrics({ processMetrics: false });
   const logger = captureLogger();
   const clock = opts.clock ?? systemClock;
@@ -53,17 +56,26 @@ export async function rig(url: string, opts: { budgetMs?: number; clock?: Clock;
   const identity = { namespace: 'ns', service: 'svc' };
   const limiter = new RateLimiter({ redis: conn, identity, metrics, logger, clock: systemClock, heartbeat: false, ...opts.limiter });
   return {
-    conn, limiter, metrics, logger,
+    conn,
+    limiter,
+    metrics,
+    logger,
     stage(limits, extra = {}) {
       const h = rateLimit(limits, { limiter, metrics, logger, clock, identity, trustedHops: 0, ...extra })(() => Promise.resolve());
       return async (ex) => {
-        try { await h(ex); return 'ok'; } catch (err) {
+        try {
+          await h(ex);
+          return 'ok';
+        } catch (err) {
           if (err instanceof SidecarError) return err;
           throw err;
         }
       };
     },
-    async close() { await limiter.close(); await conn.close(); },
+    async close() {
+      await limiter.close();
+      await conn.close();
+    },
   };
 }
 

@@ -7,7 +7,10 @@ import { commandCalls, counter, inspector, rig } from './redis-fixtures.js';
 
 const redis = await RedisProcess.start();
 const look = inspector(redis.url);
-t.teardown(async () => { look.disconnect(); await redis.stop(); });
+t.teardown(async () => {
+  look.disconnect();
+  await redis.stop();
+});
 
 void t.test('a full key admits exactly requests + burst at once, then the steady rate', async (t) => {
   const r = await rig(redis.url);
@@ -21,7 +24,7 @@ void t.test('a full key admits exactly requests + burst at once, then the steady
   const start = Date.now();
   let admitted = 0;
   while (Date.now() - start < 1000) {
-    if (await run(exchange()) === 'ok') admitted++;
+    if ((await run(exchange())) === 'ok') admitted++;
     await sleep(5);
   }
   // Over one second at 5/s the steady rate admits 5 (one more or less at the edges).
@@ -47,7 +50,10 @@ void t.test('shadow mode never rejects, but counts what it would have rejected',
   const run = r.stage([limit({ name: 'shadowy', requests: 2, perMs: 60_000, mode: 'shadow' })]);
   const exs = Array.from({ length: 10 }, () => exchange());
   for (const ex of exs) t.equal(await run(ex), 'ok');
-  t.equal(await counter(r.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'shadowy', result: 'shadow_limited', source: 'redis' }), 8);
+  t.equal(
+    await counter(r.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'shadowy', result: 'shadow_limited', source: 'redis' }),
+    8,
+  );
   t.equal(await counter(r.metrics, 'sidegate_ratelimit_decisions_total', { limit: 'shadowy', result: 'allowed', source: 'redis' }), 2);
   t.equal(exs[9]!.notes?.ratelimit, 'shadow_limited');
   t.equal(exs[9]!.responseHeaders, undefined, 'a shadow limit is not advertised to clients');
@@ -83,17 +89,20 @@ void t.test('answers: 429 with Retry-After and the draft RateLimit fields; heade
 void t.test('all limits of a request in one Redis call; a denied request consumes no quota anywhere', async (t) => {
   const r = await rig(redis.url);
   t.teardown(() => r.close());
-  const run = r.stage([
-    limit({ name: 'a', requests: 2, perMs: 60_000 }),
-    limit({ name: 'b', requests: 100, perMs: 60_000 }),
-    limit({ name: 'c', requests: 100, perMs: 60_000, mode: 'shadow' }),
-  ], { denyCache: false });
-  const before = await commandCalls(look, 'evalsha') + await commandCalls(look, 'eval');
+  const run = r.stage(
+    [
+      limit({ name: 'a', requests: 2, perMs: 60_000 }),
+      limit({ name: 'b', requests: 100, perMs: 60_000 }),
+      limit({ name: 'c', requests: 100, perMs: 60_000, mode: 'shadow' }),
+    ],
+    { denyCache: false },
+  );
+  const before = (await commandCalls(look, 'evalsha')) + (await commandCalls(look, 'eval'));
   for (let i = 0; i < 2; i++) t.equal(await run(exchange()), 'ok');
   const [bKey] = await look.keys('sidegate:rl:{ns/svc/b}:*');
   const tatB = await look.get(bKey!);
   for (let i = 0; i < 5; i++) t.type(await run(exchange()), RateLimitedError);
-  const after = await commandCalls(look, 'evalsha') + await commandCalls(look, 'eval');
+  const after = (await commandCalls(look, 'evalsha')) + (await commandCalls(look, 'eval'));
   t.equal(after - before, 7, 'one script call per request for three limits');
   t.equal(await look.get(bKey!), tatB, 'limit b was not advanced by the requests limit a denied');
 });

@@ -8,7 +8,9 @@ const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 void t.test('withBudget: a reply that never comes fails with timeout when the clock passes the budget', async (t) => {
   const clock = new ManualClock();
   let outcome: unknown;
-  withBudget(new Promise<never>(() => {}), 50, 'test', clock).catch((e: unknown) => { outcome = e; });
+  withBudget(new Promise<never>(() => {}), 50, 'test', clock).catch((e: unknown) => {
+    outcome = e;
+  });
   clock.advance(49);
   await turn();
   t.equal(outcome, undefined, 'not before the budget');
@@ -32,7 +34,14 @@ void t.test('withBudget: a reply within the budget wins and cancels the timer', 
 void t.test('withBudget: a reply already waiting when the timer fires still wins', async (t) => {
   const clock = new ManualClock();
   let answer!: (v: string) => void;
-  const p = withBudget(new Promise<string>((r) => { answer = r; }), 50, 'test', clock);
+  const p = withBudget(
+    new Promise<string>((r) => {
+      answer = r;
+    }),
+    50,
+    'test',
+    clock,
+  );
   clock.advance(50); // the timer fires: its check waits one event-loop turn
   answer('PONG'); // the reply lands in that turn, as one sitting in the socket would
   t.equal(await p, 'PONG');

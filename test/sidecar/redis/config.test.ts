@@ -7,10 +7,22 @@ void t.test('URL forms: standalone, TLS, Sentinel, Cluster', (t) => {
   t.same(parseRedisUrl('redis://redis').topology, { kind: 'standalone', node: { host: 'redis', port: 6379 }, db: 0 });
   t.equal(parseRedisUrl('rediss://redis:6380').tls, true);
   t.same(parseRedisUrl('redis+sentinel://s1:26379,s2,[::1]:26380/mymaster/1').topology, {
-    kind: 'sentinel', masterName: 'mymaster', db: 1,
-    sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }, { host: '::1', port: 26380 }],
+    kind: 'sentinel',
+    masterName: 'mymaster',
+    db: 1,
+    sentinels: [
+      { host: 's1', port: 26379 },
+      { host: 's2', port: 26379 },
+      { host: '::1', port: 26380 },
+    ],
   });
-  t.same(parseRedisUrl('redis+cluster://a:7000,b:7001').topology, { kind: 'cluster', nodes: [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }] });
+  t.same(parseRedisUrl('redis+cluster://a:7000,b:7001').topology, {
+    kind: 'cluster',
+    nodes: [
+      { host: 'a', port: 7000 },
+      { host: 'b', port: 7001 },
+    ],
+  });
   t.throws(() => parseRedisUrl('http://x'), RedisConfigError);
   t.throws(() => parseRedisUrl('redis+sentinel://s1'), /master name/);
   t.throws(() => parseRedisUrl('redis://a,b'), /one host/);
@@ -20,8 +32,21 @@ void t.test('URL forms: standalone, TLS, Sentinel, Cluster', (t) => {
 
 void t.test('credentials from env or a mounted file; never printable', (t) => {
   const files: Record<string, string> = { '/run/secrets/redis': 's3cret-from-file\n', '/ca.pem': 'CA' };
-  const read = (p: string): string => { const v = files[p]; if (v === undefined) throw new Error('ENOENT'); return v; };
-  const c = loadRedisConfig('redis://r:6379', { SIDEGATE_REDIS_PASSWORD_FILE: '/run/secrets/redis', SIDEGATE_REDIS_USERNAME: 'sidecar', SIDEGATE_REDIS_TLS: 'true', SIDEGATE_REDIS_TLS_CA_FILE: '/ca.pem' }, read);
+  const read = (p: string): string => {
+    const v = files[p];
+    if (v === undefined) throw new Error('ENOENT');
+    return v;
+  };
+  const c = loadRedisConfig(
+    'redis://r:6379',
+    {
+      SIDEGATE_REDIS_PASSWORD_FILE: '/run/secrets/redis',
+      SIDEGATE_REDIS_USERNAME: 'sidecar',
+      SIDEGATE_REDIS_TLS: 'true',
+      SIDEGATE_REDIS_TLS_CA_FILE: '/ca.pem',
+    },
+    read,
+  );
   t.equal(c.password?.reveal(), 's3cret-from-file', 'trailing newline of the secret file dropped');
   t.equal(c.username, 'sidecar');
   t.equal(c.tls?.ca, 'CA');
@@ -34,6 +59,10 @@ void t.test('credentials from env or a mounted file; never printable', (t) => {
   t.notOk(JSON.stringify(fromUrl).includes('p@ss'));
   t.throws(() => loadRedisConfig('redis://r', { SIDEGATE_REDIS_PASSWORD: 'a', SIDEGATE_REDIS_PASSWORD_FILE: '/x' }, read), /not both/);
   t.throws(() => loadRedisConfig('redis://r', { SIDEGATE_REDIS_PASSWORD_FILE: '/missing' }, read), /cannot read/);
-  try { parseRedisUrl('redis+nope://u:hunter2@x'); } catch (err) { t.notOk((err as Error).message.includes('hunter2'), 'errors redact the URL'); }
+  try {
+    parseRedisUrl('redis+nope://u:hunter2@x');
+  } catch (err) {
+    t.notOk((err as Error).message.includes('hunter2'), 'errors redact the URL');
+  }
   t.end();
 });

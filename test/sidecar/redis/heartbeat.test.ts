@@ -10,11 +10,20 @@ import { inspector, waitAvailable } from '../rate-limit/redis-fixtures.js';
 
 void t.test('live pods: each heartbeat counts, a silent pod ages out, a leaving pod drops at once', async (t) => {
   const redis = await RedisProcess.start();
-  const conns = Array.from({ length: 3 }, () => RedisConnection.create(loadRedisConfig(redis.url, {}), {
-    metrics: new Metrics({ processMetrics: false }), logger: captureLogger(), clock: systemClock, budgetMs: 50,
-  }));
+  const conns = Array.from({ length: 3 }, () =>
+    RedisConnection.create(loadRedisConfig(redis.url, {}), {
+      metrics: new Metrics({ processMetrics: false }),
+      logger: captureLogger(),
+      clock: systemClock,
+      budgetMs: 50,
+    }),
+  );
   const look = inspector(redis.url);
-  t.teardown(async () => { for (const c of conns) await c.close(); look.disconnect(); await redis.stop(); });
+  t.teardown(async () => {
+    for (const c of conns) await c.close();
+    look.disconnect();
+    await redis.stop();
+  });
   for (const c of conns) await waitAvailable(c);
   const beats = conns.map((c, i) => new PodHeartbeat(c, { group: 'ns/svc', member: `pod-${i}`, intervalMs: 100, ttlMs: 300 }));
   for (const b of beats) await b.beat();
@@ -36,12 +45,21 @@ void t.test('live pods: each heartbeat counts, a silent pod ages out, a leaving 
 
 void t.test('after Redis comes back empty, a pod that beats first does not believe it is alone', async (t) => {
   const redis = await RedisProcess.start();
-  const mk = () => RedisConnection.create(loadRedisConfig(redis.url, {}), {
-    metrics: new Metrics({ processMetrics: false }), logger: captureLogger(), clock: systemClock, budgetMs: 50,
-  });
+  const mk = () =>
+    RedisConnection.create(loadRedisConfig(redis.url, {}), {
+      metrics: new Metrics({ processMetrics: false }),
+      logger: captureLogger(),
+      clock: systemClock,
+      budgetMs: 50,
+    });
   const [ca, cb] = [mk(), mk()];
   const look = inspector(redis.url);
-  t.teardown(async () => { await ca.close(); await cb.close(); look.disconnect(); await redis.stop(); });
+  t.teardown(async () => {
+    await ca.close();
+    await cb.close();
+    look.disconnect();
+    await redis.stop();
+  });
   await waitAvailable(ca);
   await waitAvailable(cb);
   const a = new PodHeartbeat(ca, { group: 'ns/svc', member: 'a', intervalMs: 60_000, ttlMs: 180_000 });

@@ -1,7 +1,12 @@
 import t from 'tap';
 import { REVOCATIONS_CONFIGMAP as INJECTED_CONFIGMAP, REVOCATIONS_FILE } from '../../../injector/src/constants.js';
 import {
-  RevocationList, formatRevocations, parseRevocations, REVOCATIONS_CONFIGMAP, REVOCATIONS_KEY, type RevocationEntry,
+  RevocationList,
+  formatRevocations,
+  parseRevocations,
+  REVOCATIONS_CONFIGMAP,
+  REVOCATIONS_KEY,
+  type RevocationEntry,
 } from '../../../sidecar/src/revocation/index.js';
 
 const T0 = Date.parse('2026-12-06T21:00:00Z');
@@ -29,13 +34,35 @@ bans:
   t.ok(r.ok);
   if (!r.ok) return;
   t.same(r.problems, []);
-  t.same(r.entries.map((e) => e.kind), ['jti', 'issuer', 'subject', 'ip', 'ip']);
-  t.same(r.entries[2], { kind: 'subject', issuer: ISS, subject: 'alice', issuedBefore: Date.parse('2026-12-06T20:00:00Z'), expires: Date.parse('2026-12-07T20:00:00Z') }, 'offsets honoured');
-  t.same(r.entries.filter((e) => e.kind === 'ip').map((e) => (e as { ip: string }).ip), ['203.0.113.7', '2001:db8::1'], 'addresses normalized as the sidecar reads clients');
+  t.same(
+    r.entries.map((e) => e.kind),
+    ['jti', 'issuer', 'subject', 'ip', 'ip'],
+  );
+  t.same(
+    r.entries[2],
+    {
+      kind: 'subject',
+      issuer: ISS,
+      subject: 'alice',
+      issuedBefore: Date.parse('2026-12-06T20:00:00Z'),
+      expires: Date.parse('2026-12-07T20:00:00Z'),
+    },
+    'offsets honoured',
+  );
+  t.same(
+    r.entries.filter((e) => e.kind === 'ip').map((e) => (e as { ip: string }).ip),
+    ['203.0.113.7', '2001:db8::1'],
+    'addresses normalized as the sidecar reads clients',
+  );
   const again = parseRevocations(formatRevocations(r.entries, T0));
   t.ok(again.ok && again.problems.length === 0);
   t.same(again.ok ? again.entries : undefined, r.entries, 'round trip');
-  const cm = parseRevocations(`apiVersion: v1\nkind: ConfigMap\nmetadata: { name: sidegate-revocations }\ndata:\n  revocations.yaml: |\n${text.split('\n').map((l) => `    ${l}`).join('\n')}`);
+  const cm = parseRevocations(
+    `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: sidegate-revocations }\ndata:\n  revocations.yaml: |\n${text
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n')}`,
+  );
   t.same(cm.ok ? cm.entries.length : -1, 5, 'a ConfigMap manifest is unwrapped');
   const empty = parseRevocations('');
   t.same(empty, { ok: true, entries: [], problems: [], updated: 0 }, 'an empty key revokes nothing');
@@ -64,7 +91,11 @@ bans:
 `);
   t.ok(r.ok);
   if (!r.ok) return;
-  t.same(r.entries.map((e) => (e.kind === 'jti' ? e.jti : e.kind === 'ip' ? e.ip : e.kind)), ['good', '10.1.2.3'], 'only the good entries');
+  t.same(
+    r.entries.map((e) => (e.kind === 'jti' ? e.jti : e.kind === 'ip' ? e.ip : e.kind)),
+    ['good', '10.1.2.3'],
+    'only the good entries',
+  );
   t.same(r.problems, [
     { path: '/colour', message: 'unknown field (expected tokens, bans, updated)' },
     { path: '/tokens/1/expires', message: 'is required: when the entry stops applying (RFC 3339)' },
@@ -74,7 +105,10 @@ bans:
     { path: '/tokens/5', message: 'jti names one token: give either jti, or issuer (and subject) with issuedBefore, not both' },
     { path: '/tokens/6/revoked', message: 'unknown field (expected jti, issuer, subject, issuedBefore, expires, reason)' },
     { path: '/tokens/7', message: 'must be a mapping with jti, or issuer (and subject) with issuedBefore; found string "just-a-string"' },
-    { path: '/tokens/8/issuedBefore', message: 'must be an RFC 3339 time with a zone, like 2026-12-06T21:30:00Z; found "2026-12-06T00:00:00"' },
+    {
+      path: '/tokens/8/issuedBefore',
+      message: 'must be an RFC 3339 time with a zone, like 2026-12-06T21:30:00Z; found "2026-12-06T00:00:00"',
+    },
     { path: '/bans/0/ip', message: '"10.0.0.0/8" is a range: ban single addresses (CIDR ranges are not supported)' },
     { path: '/bans/1/ip', message: '"999.1.1.1" is not an IP address' },
     { path: '/bans/3/expires', message: 'is required: when the entry stops applying (RFC 3339)' },
@@ -82,14 +116,27 @@ bans:
 });
 
 t.test('a document that is not a revocation list is refused whole', async (t) => {
-  t.same(parseRevocations('apiVersion: sidegate.dev/v1\nkind: Policy\n'), { ok: false, problems: [{ path: '/kind', message: 'must be Revocations' }] });
-  t.same(parseRevocations('- a\n- b\n'), { ok: false, problems: [{ path: '', message: 'expected a mapping (apiVersion: sidegate.dev/v1, kind: Revocations), found a list' }] });
+  t.same(parseRevocations('apiVersion: sidegate.dev/v1\nkind: Policy\n'), {
+    ok: false,
+    problems: [{ path: '/kind', message: 'must be Revocations' }],
+  });
+  t.same(parseRevocations('- a\n- b\n'), {
+    ok: false,
+    problems: [{ path: '', message: 'expected a mapping (apiVersion: sidegate.dev/v1, kind: Revocations), found a list' }],
+  });
   const bad = parseRevocations('tokens: [\n');
   t.equal(bad.ok, false);
   t.match(bad.problems[0]?.message, /^not YAML: /);
-  t.same(parseRevocations('apiVersion: v1\nkind: ConfigMap\ndata: {}\n'), { ok: false, problems: [{ path: '/data/revocations.yaml', message: 'is required: the ConfigMap keeps the list under this key' }] });
+  t.same(parseRevocations('apiVersion: v1\nkind: ConfigMap\ndata: {}\n'), {
+    ok: false,
+    problems: [{ path: '/data/revocations.yaml', message: 'is required: the ConfigMap keeps the list under this key' }],
+  });
   const tokens = parseRevocations('apiVersion: sidegate.dev/v1\nkind: Revocations\ntokens: { jti: x }\n');
-  t.same(tokens.ok ? tokens.problems : undefined, [{ path: '/tokens', message: 'must be a list, found a mapping' }], 'a wrong section shape is a problem, the document still a list');
+  t.same(
+    tokens.ok ? tokens.problems : undefined,
+    [{ path: '/tokens', message: 'must be a list, found a mapping' }],
+    'a wrong section shape is a problem, the document still a list',
+  );
 });
 
 t.test('cut-offs: tokens issued before are revoked, after pass; per subject and per issuer; expiry ends them', async (t) => {
@@ -115,7 +162,10 @@ t.test('cut-offs: tokens issued before are revoked, after pass; per subject and 
 });
 
 t.test('bans, and the version that marks the Redis copy', async (t) => {
-  const entries: RevocationEntry[] = [{ kind: 'ip', ip: '10.1.2.3', expires: T0 + 1000 }, { kind: 'jti', jti: 'a', expires: T0 + 1000 }];
+  const entries: RevocationEntry[] = [
+    { kind: 'ip', ip: '10.1.2.3', expires: T0 + 1000 },
+    { kind: 'jti', jti: 'a', expires: T0 + 1000 },
+  ];
   const list = new RevocationList(entries);
   t.ok(list.banned('10.1.2.3', T0));
   t.notOk(list.banned('10.1.2.4', T0));

@@ -2,7 +2,19 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { ManualClock, systemClock } from '../../../sidecar/src/clock.js';
 import { RedisConnection } from '../../../sidecar/src/redis/index.js';
-import { bannedKey, CUTOFFS_KEY, cutoffField, deleteEntry, parseCutoff, putEntry, RevocationList, RevocationSeeder, revokedKey, seededKey, type RevocationEntry } from '../../../sidecar/src/revocation/index.js';
+import {
+  bannedKey,
+  CUTOFFS_KEY,
+  cutoffField,
+  deleteEntry,
+  parseCutoff,
+  putEntry,
+  RevocationList,
+  RevocationSeeder,
+  revokedKey,
+  seededKey,
+  type RevocationEntry,
+} from '../../../sidecar/src/revocation/index.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
 import { MemoryLogger } from '../authenticate/support.js';
 import { RedisProcess } from '../../helpers/redis.js';
@@ -27,7 +39,10 @@ t.test('re-seeding Redis from the list', async (t) => {
   t.teardown(() => admin.disconnect());
 
   const exp = clock.now() + 3_600_000;
-  const entries: RevocationEntry[] = [{ kind: 'jti', jti: 'j1', expires: exp }, { kind: 'ip', ip: '10.2.2.2', expires: exp }];
+  const entries: RevocationEntry[] = [
+    { kind: 'jti', jti: 'j1', expires: exp },
+    { kind: 'ip', ip: '10.2.2.2', expires: exp },
+  ];
   let list = new RevocationList(entries, clock.now() - 60_000);
   const log = new MemoryLogger();
   const seeder = new RevocationSeeder({ redis: conn, list: () => list, namespace: 'shop', clock, log, intervalMs: 3_600_000 });
@@ -63,7 +78,11 @@ t.test('re-seeding Redis from the list', async (t) => {
   clock.advance(5000);
   await seeder.kick();
   t.equal(seeder.ageSeconds(), 5, 'Redis down: the copy ages');
-  t.equal(log.lines.filter((l) => l.msg === 'revocation list: re-seeding Redis failed; the local copy decides, retrying').length <= 1, true, 'one warn at most');
+  t.equal(
+    log.lines.filter((l) => l.msg === 'revocation list: re-seeding Redis failed; the local copy decides, retrying').length <= 1,
+    true,
+    'one warn at most',
+  );
 });
 
 t.test('cut-offs: the command writes what it says (a correction to an earlier time too); a re-seed keeps the later', async (t) => {

@@ -17,10 +17,15 @@ t.test('reloads, problems and the last good list', async (t) => {
   t.teardown(() => app.close());
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-revocations-'));
   const file = join(dir, 'revocations.yaml');
-  const put = (text: string): void => { writeFileSync(join(dir, '.next'), text); renameSync(join(dir, '.next'), file); };
+  const put = (text: string): void => {
+    writeFileSync(join(dir, '.next'), text);
+    renameSync(join(dir, '.next'), file);
+  };
   const clock = new ManualClock(Date.parse('2026-12-06T21:00:00Z'), 0);
   const later = clock.now() + 3_600_000;
-  const proxy = await startProxy(app.url, ['--revocations', file, '--policy-overlay', '{"spec":{"clientAddress":{"trustedHops":1}}}'], { clock });
+  const proxy = await startProxy(app.url, ['--revocations', file, '--policy-overlay', '{"spec":{"clientAddress":{"trustedHops":1}}}'], {
+    clock,
+  });
   t.teardown(() => proxy.close());
   const from = async (ip: string): Promise<number> => (await fetch(`${proxy.url}/x`, { headers: { 'x-forwarded-for': ip } })).status;
   const metric = async (re: RegExp): Promise<boolean> => re.test(await (await fetch(`${proxy.adminUrl}/metrics`)).text());
@@ -35,13 +40,17 @@ t.test('reloads, problems and the last good list', async (t) => {
   t.ok(await metric(/^sidegate_revocation_entries\{kind="ip"\} 1$/m));
   t.ok(await metric(/^sidegate_revocation_copy_age_seconds\{copy="file"\} 0$/m), 'file age: just read (manual clock)');
 
-  put('apiVersion: sidegate.dev/v1\nkind: Revocations\nbans:\n  - { ip: 10.1.1.2, expires: "2099-01-01T00:00:00Z" }\n  - { ip: 10.1.1.0/24, expires: "2099-01-01T00:00:00Z" }\n');
+  put(
+    'apiVersion: sidegate.dev/v1\nkind: Revocations\nbans:\n  - { ip: 10.1.1.2, expires: "2099-01-01T00:00:00Z" }\n  - { ip: 10.1.1.0/24, expires: "2099-01-01T00:00:00Z" }\n',
+  );
   await proxy.proxy.revocations.refresh();
   t.equal(await from('10.1.1.2'), 403, 'the good entry applies');
   t.equal(await from('10.1.1.1'), 200, 'the replaced list no longer bans .1');
   t.ok(await metric(/^sidegate_revocation_list_problems 1$/m), 'one problem');
   const warn = proxy.logs.find((l) => l.msg === 'revocation list: bad entries left out, the rest applied');
-  t.same(warn?.problems, [{ path: '/bans/1/ip', message: '"10.1.1.0/24" is a range: ban single addresses (CIDR ranges are not supported)' }]);
+  t.same(warn?.problems, [
+    { path: '/bans/1/ip', message: '"10.1.1.0/24" is a range: ban single addresses (CIDR ranges are not supported)' },
+  ]);
 
   put('bans: [ oops\n');
   await proxy.proxy.revocations.refresh();

@@ -20,7 +20,13 @@ const PRIVATE_JWK = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
 export function debugPolicy(policy: CompiledPolicy | undefined, sources: PolicySources): Record<string, unknown> {
   if (policy === undefined) return { name: null, version: null, sources: sourcesOf(sources), policy: null, redacted: [] };
   const redacted: string[] = [];
-  return { name: policy.name, version: policy.version, sources: sourcesOf(sources), policy: redact(policy.document, '', redacted), redacted };
+  return {
+    name: policy.name,
+    version: policy.version,
+    sources: sourcesOf(sources),
+    policy: redact(policy.document, '', redacted),
+    redacted,
+  };
 }
 
 function sourcesOf(s: PolicySources): Record<string, unknown> {
@@ -33,7 +39,10 @@ function redact(v: unknown, path: string, out: string[]): unknown {
     const o: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
       const at = `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-      if (PRIVATE_JWK.has(k) && /\/keys\/\d+$/.test(path)) { o[k] = REDACTED; out.push(at); } else o[k] = redact(x, at, out);
+      if (PRIVATE_JWK.has(k) && /\/keys\/\d+$/.test(path)) {
+        o[k] = REDACTED;
+        out.push(at);
+      } else o[k] = redact(x, at, out);
     }
     return o;
   }
@@ -48,7 +57,11 @@ function redact(v: unknown, path: string, out: string[]): unknown {
 /** `https://user:pass@host/path?token=x` → `https://[redacted]@host/path?[redacted]`. */
 function redactUrl(s: string): string {
   let u: URL;
-  try { u = new URL(s); } catch { return s; }
+  try {
+    u = new URL(s);
+  } catch {
+    return s;
+  }
   const userinfo = u.username !== '' || u.password !== '';
   if (!userinfo && u.search === '') return s;
   const scheme = s.slice(0, s.indexOf('://') + 3);

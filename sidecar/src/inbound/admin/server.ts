@@ -48,11 +48,15 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export class AdminServer {
   private readonly server: Server;
   constructor(private readonly opts: AdminOptions) {
-    this.server = createServer((req, res) => { void this.handle(req, res); });
+    this.server = createServer((req, res) => {
+      void this.handle(req, res);
+    });
     this.server.keepAliveTimeout = 5_000;
   }
 
-  listen(): Promise<AddressInfo> { return bind(this.server, this.opts.host, this.opts.port); }
+  listen(): Promise<AddressInfo> {
+    return bind(this.server, this.opts.host, this.opts.port);
+  }
 
   close(): Promise<void> {
     this.server.closeAllConnections();
@@ -63,9 +67,15 @@ export class AdminServer {
     const url = req.url ?? '/';
     const path = url.split('?', 1)[0]!;
     try {
-      if (path === '/healthz/live') { json(res, 200, { status: 'live' }); return; }
+      if (path === '/healthz/live') {
+        json(res, 200, { status: 'live' });
+        return;
+      }
       if (path === '/healthz/ready') {
-        const failing = this.opts.checks().filter((c) => !c.ready()).map((c) => c.name);
+        const failing = this.opts
+          .checks()
+          .filter((c) => !c.ready())
+          .map((c) => c.name);
         json(res, failing.length === 0 ? 200 : 503, failing.length === 0 ? { status: 'ready' } : { status: 'not ready', failing });
         return;
       }
@@ -75,26 +85,58 @@ export class AdminServer {
         res.end(body);
         return;
       }
-      if (path.startsWith('/app-health/')) { await this.appHealth(path.slice('/app-health/'.length), res); return; }
+      if (path.startsWith('/app-health/')) {
+        await this.appHealth(path.slice('/app-health/'.length), res);
+        return;
+      }
       if (path === '/drain' || path === '/quitquitquit') {
         // State changes take POST only: in a pod the app shares loopback, and a plain GET is what an
         // SSRF in the app (or a curious browser) can send (Envoy's admin and Istio's agent agree).
-        if (req.method !== 'POST') { res.setHeader('allow', 'POST'); json(res, 405, { error: `${path} takes POST` }); return; }
-        if (!isLoopback(req.socket.remoteAddress)) { json(res, 403, { error: `${path} is only accepted from loopback` }); return; }
+        if (req.method !== 'POST') {
+          res.setHeader('allow', 'POST');
+          json(res, 405, { error: `${path} takes POST` });
+          return;
+        }
+        if (!isLoopback(req.socket.remoteAddress)) {
+          json(res, 403, { error: `${path} is only accepted from loopback` });
+          return;
+        }
         json(res, 202, { status: path === '/drain' ? 'draining' : 'exiting' });
         this.opts.drain(path === '/drain');
         return;
       }
       const view = this.opts.views.get(path);
-      if (view !== undefined) { json(res, 200, view()); return; }
+      if (view !== undefined) {
+        json(res, 200, view());
+        return;
+      }
       const debug = this.opts.debugViews?.get(path);
       if (debug !== undefined) {
-        if (req.method !== 'GET' && req.method !== 'HEAD') { res.setHeader('allow', 'GET, HEAD'); json(res, 405, { error: `${path} takes GET` }); return; }
-        if (!isLoopback(req.socket.remoteAddress)) { json(res, 403, { error: `${path} is only served to loopback (kubectl port-forward or exec)` }); return; }
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.setHeader('allow', 'GET, HEAD');
+          json(res, 405, { error: `${path} takes GET` });
+          return;
+        }
+        if (!isLoopback(req.socket.remoteAddress)) {
+          json(res, 403, { error: `${path} is only served to loopback (kubectl port-forward or exec)` });
+          return;
+        }
         json(res, 200, debug());
         return;
       }
-      json(res, 404, { error: 'not found', endpoints: ['/healthz/live', '/healthz/ready', '/metrics', '/app-health/<container>/<probe>', '/drain', '/quitquitquit', ...this.opts.views.keys(), ...(this.opts.debugViews?.keys() ?? [])] });
+      json(res, 404, {
+        error: 'not found',
+        endpoints: [
+          '/healthz/live',
+          '/healthz/ready',
+          '/metrics',
+          '/app-health/<container>/<probe>',
+          '/drain',
+          '/quitquitquit',
+          ...this.opts.views.keys(),
+          ...(this.opts.debugViews?.keys() ?? []),
+        ],
+      });
     } catch (err) {
       this.opts.log.error({ err, path }, 'admin request failed');
       if (!res.headersSent) json(res, 500, { error: 'internal error' });
@@ -104,7 +146,10 @@ export class AdminServer {
 
   private async appHealth(key: string, res: ServerResponse): Promise<void> {
     const probe = this.opts.probes.get(key);
-    if (probe === undefined) { json(res, 404, { error: `no app probe "${key}" in SIDEGATE_APP_PROBES` }); return; }
+    if (probe === undefined) {
+      json(res, 404, { error: `no app probe "${key}" in SIDEGATE_APP_PROBES` });
+      return;
+    }
     const r = await runProbe(probe);
     json(res, r.ok ? 200 : 503, { probe: key, ok: r.ok, detail: r.detail });
   }

@@ -36,8 +36,11 @@ const EXPECT_CONTINUE = /(?:^|[\s,])100-continue(?:$|[\s,;])/i;
  * Why reading is paused: any bit set keeps the socket unread. `Held`: the parser stopped with
  * bytes left unparsed (the queue is full, or an Upgrade request awaits the app's answer).
  */
-const enum Pause { Held = 1, Body = 2, Stopped = 4 }
-
+const enum Pause {
+  Held = 1,
+  Body = 2,
+  Stopped = 4,
+}
 
 /**
  * One client connection speaking HTTP/1.1 (or 1.0): llhttp parses requests straight from the
@@ -88,25 +91,59 @@ export class H1Connection implements MessageOwner, BodySource {
   private failed: Refusal | undefined;
   private ending = false;
 
-  private readonly onSocketError = (): void => { this.destroy(); };
-  private readonly onSocketClose = (): void => { this.onClose(); };
+  private readonly onSocketError = (): void => {
+    this.destroy();
+  };
+  private readonly onSocketClose = (): void => {
+    this.onClose();
+  };
   // A client that half-closes with requests outstanding is gone (node:http and nginx agree);
   // between requests its end is answered with ours.
-  private readonly onSocketEnd = (): void => { if (this.queue.length === 0) this.socket.destroySoon(); else this.destroy(); };
-  private readonly onSocketData = (d: Buffer): void => { this.afterExecute(this.parser.execute(d), d); };
+  private readonly onSocketEnd = (): void => {
+    if (this.queue.length === 0) this.socket.destroySoon();
+    else this.destroy();
+  };
+  private readonly onSocketData = (d: Buffer): void => {
+    this.afterExecute(this.parser.execute(d), d);
+  };
 
-  constructor(readonly socket: Socket, private readonly host: H1Host, first: Buffer | undefined) {
+  constructor(
+    readonly socket: Socket,
+    private readonly host: H1Host,
+    first: Buffer | undefined,
+  ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.messageStart = host.ctx.clock.monotonic(); // the first request's headers are due from now
     const p = newParser('request', host.maxHeaderSize);
     this.parser = p;
-    p[Slot.MessageBegin] = (() => { this.messageStart = this.host.ctx.clock.monotonic(); this.idleSince = 0; });
-    p[Slot.Headers] = ((f: string[], url: string) => { for (const x of f) this.fields.push(x); this.url += url; });
-    p[Slot.HeadersComplete] = ((_maj: number, min: number, f: string[] | undefined, m: number, url: string | undefined, _s: unknown, _t: unknown, up: boolean, ka: boolean) =>
-      this.onHeadersComplete(min, f, m, url, up, ka));
-    p[Slot.Body] = ((b: Buffer) => { this.body?.chunk(b); });
-    p[Slot.MessageComplete] = (() => { this.onMessageComplete(); });
-    p[Slot.Execute] = ((ret: number | ParseError) => { this.afterExecute(ret, undefined); });
+    p[Slot.MessageBegin] = () => {
+      this.messageStart = this.host.ctx.clock.monotonic();
+      this.idleSince = 0;
+    };
+    p[Slot.Headers] = (f: string[], url: string) => {
+      for (const x of f) this.fields.push(x);
+      this.url += url;
+    };
+    p[Slot.HeadersComplete] = (
+      _maj: number,
+      min: number,
+      f: string[] | undefined,
+      m: number,
+      url: string | undefined,
+      _s: unknown,
+      _t: unknown,
+      up: boolean,
+      ka: boolean,
+    ) => this.onHeadersComplete(min, f, m, url, up, ka);
+    p[Slot.Body] = (b: Buffer) => {
+      this.body?.chunk(b);
+    };
+    p[Slot.MessageComplete] = () => {
+      this.onMessageComplete();
+    };
+    p[Slot.Execute] = (ret: number | ParseError) => {
+      this.afterExecute(ret, undefined);
+    };
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
     socket.on('end', this.onSocketEnd);
@@ -116,11 +153,14 @@ export class H1Connection implements MessageOwner, BodySource {
     this.consumed = consumeSocket(p, socket);
     if (!this.consumed) socket.on('data', this.onSocketData);
     // The first bytes may already have stopped the parser (a full queue, an Upgrade): read later.
-    if (this.paused === 0) socket.resume(); else this.setReading(false);
+    if (this.paused === 0) socket.resume();
+    else this.setReading(false);
   }
 
   /** Nothing in flight and nothing half-read: safe to close (drain, idle timeout). */
-  get idle(): boolean { return this.queue.length === 0 && this.messageStart === 0 && this.held === undefined; }
+  get idle(): boolean {
+    return this.queue.length === 0 && this.messageStart === 0 && this.held === undefined;
+  }
 
   /**
    * Reading a request head the client still owes bytes of, with nothing ahead of it: the headers
@@ -134,13 +174,24 @@ export class H1Connection implements MessageOwner, BodySource {
   }
 
   /** Reading a request body (not while sidegate holds the parser stopped). */
-  get inBody(): boolean { return this.reading !== undefined && (this.paused & Pause.Held) === 0; }
+  get inBody(): boolean {
+    return this.reading !== undefined && (this.paused & Pause.Held) === 0;
+  }
 
-  lastResponse(): boolean { return this.ending || this.host.ctx.draining(); }
+  lastResponse(): boolean {
+    return this.ending || this.host.ctx.draining();
+  }
 
   // --- parser callbacks
 
-  private onHeadersComplete(minor: number, f: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+  private onHeadersComplete(
+    minor: number,
+    f: string[] | undefined,
+    method: number,
+    url: string | undefined,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number {
     if ((this.paused & Pause.Stopped) !== 0) {
       // Reading has stopped for good (the connection is closing: a refused body just ended, a
       // response said close) but llhttp goes on through the rest of the read. A request there
@@ -150,7 +201,10 @@ export class H1Connection implements MessageOwner, BodySource {
       return HPE_PAUSED;
     }
     let raw = f ?? this.fields;
-    if (f !== undefined && this.fields.length > 0) { for (const x of f) this.fields.push(x); raw = this.fields; }
+    if (f !== undefined && this.fields.length > 0) {
+      for (const x of f) this.fields.push(x);
+      raw = this.fields;
+    }
     this.fields = [];
     const target = url ?? this.url;
     this.url = '';
@@ -162,12 +216,28 @@ export class H1Connection implements MessageOwner, BodySource {
     const hasBody = name !== 'CONNECT' && (te !== undefined || (cl !== undefined && cl !== '0'));
     const expect = headers.expect;
     const connect = name === 'CONNECT';
-    const msg = new H1Message(this, minor >= 1, keepAlive && !connect, name === 'HEAD', minor >= 1 && expect !== undefined && EXPECT_CONTINUE.test(expect), hasBody);
+    const msg = new H1Message(
+      this,
+      minor >= 1,
+      keepAlive && !connect,
+      name === 'HEAD',
+      minor >= 1 && expect !== undefined && EXPECT_CONTINUE.test(expect),
+      hasBody,
+    );
     dropConnectionListed(headers, headers[H.connection]);
     const ex = Exchange.create(
-      'http/1.1', name, target, headers.host ?? '', this.host.ctx.scheme, headers,
-      this.remoteAddress, hasBody ? (this.body = new RequestBody(this)) : EMPTY_BODY, hasBody, msg,
-      headers[H.requestId], this.messageStart,
+      'http/1.1',
+      name,
+      target,
+      headers.host ?? '',
+      this.host.ctx.scheme,
+      headers,
+      this.remoteAddress,
+      hasBody ? (this.body = new RequestBody(this)) : EMPTY_BODY,
+      hasBody,
+      msg,
+      headers[H.requestId],
+      this.messageStart,
     );
     // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host and for any with more than one, so
     // the app never picks a Host the sidecar did not read (llhttp keeps both; we read the first).
@@ -187,7 +257,10 @@ export class H1Connection implements MessageOwner, BodySource {
       else if (j) ex.upgrade = this.offer(msg, headers[H.upgrade] ?? '');
       return 0;
     }
-    if (this.queue.length >= MAX_QUEUED) { this.parserPaused = true; return HPE_PAUSED; }
+    if (this.queue.length >= MAX_QUEUED) {
+      this.parserPaused = true;
+      return HPE_PAUSED;
+    }
     return 0;
   }
 
@@ -205,7 +278,12 @@ export class H1Connection implements MessageOwner, BodySource {
       msg.requestDone = true;
       body?.push(null);
     }
-    if (this.lingerUntil > 0) { this.lingerUntil = 0; this.stopReading(); this.socket.destroySoon(); return; } // the refused body is over
+    if (this.lingerUntil > 0) {
+      this.lingerUntil = 0;
+      this.stopReading();
+      this.socket.destroySoon();
+      return;
+    } // the refused body is over
     if (this.queue.length === 0) this.idleSince = this.host.ctx.clock.monotonic();
   }
 
@@ -227,7 +305,10 @@ export class H1Connection implements MessageOwner, BodySource {
       this.parseError(Object.assign(new Error('malformed request'), { code: 'HPE_INVALID' }));
     }
     // A request parsed before a stop or an error still runs: its answer comes first.
-    if (this.startPending) { this.startPending = false; this.start(); }
+    if (this.startPending) {
+      this.startPending = false;
+      this.start();
+    }
   }
 
   /** Keep bytes the parser did not take (copied: a read buffer is reused) and stop reading. */
@@ -239,7 +320,10 @@ export class H1Connection implements MessageOwner, BodySource {
   /** The reason the parser stopped is gone: parse what was held, then read again. */
   private release(): void {
     if (this.destroyed) return;
-    if (this.parserPaused) { this.parserPaused = false; this.parser.resume(); }
+    if (this.parserPaused) {
+      this.parserPaused = false;
+      this.parser.resume();
+    }
     this.upgradeMsg = undefined;
     this.upgradeStopped = false;
     const h = this.held;
@@ -264,16 +348,25 @@ export class H1Connection implements MessageOwner, BodySource {
   finished(m: H1Message, close: boolean): void {
     if (this.queue[0] !== m) return;
     this.queue.shift();
-    if (close) { this.closeAfter(m); return; }
+    if (close) {
+      this.closeAfter(m);
+      return;
+    }
     const next = this.queue.length > 0;
     // The Upgrade request was answered without switching: what followed it is HTTP, parsed now.
     // A full queue has room again: the parser goes on where it stopped. (A request parsed here
     // into an empty queue is started by the parse itself.)
     if ((m === this.upgradeMsg && this.upgradeStopped) || (this.parserPaused && this.queue.length < MAX_QUEUED)) this.release();
     if (this.destroyed) return;
-    if (next) { this.start(); return; }
+    if (next) {
+      this.start();
+      return;
+    }
     if (this.queue.length > 0) return;
-    if (this.failed !== undefined) { this.answerFailure(); return; }
+    if (this.failed !== undefined) {
+      this.answerFailure();
+      return;
+    }
     // Nothing is owed to the client any more: a head it had begun is due from now.
     if (this.messageStart === 0) this.idleSince = this.host.ctx.clock.monotonic();
     else if (this.reading === undefined) this.messageStart = this.host.ctx.clock.monotonic();
@@ -298,8 +391,12 @@ export class H1Connection implements MessageOwner, BodySource {
     this.socket.destroySoon();
   }
 
-  bodyWanted(): void { this.resume(Pause.Body); }
-  bodyFull(): void { this.pause(Pause.Body); }
+  bodyWanted(): void {
+    this.resume(Pause.Body);
+  }
+  bodyFull(): void {
+    this.pause(Pause.Body);
+  }
 
   private pause(bit: Pause): void {
     const was = this.paused;
@@ -319,13 +416,20 @@ export class H1Connection implements MessageOwner, BodySource {
 
   private stopReading(): void {
     this.pause(Pause.Stopped);
-    if (this.consumed) { this.consumed = false; this.parser.unconsume(); }
+    if (this.consumed) {
+      this.consumed = false;
+      this.parser.unconsume();
+    }
     this.socket.off('data', this.onSocketData);
   }
 
   /** The parser consumes the handle, bypassing the JS stream: start and stop it at the handle. */
   private setReading(on: boolean): void {
-    if (!this.consumed) { if (on) this.socket.resume(); else this.socket.pause(); return; }
+    if (!this.consumed) {
+      if (on) this.socket.resume();
+      else this.socket.pause();
+      return;
+    }
     setConsumedReading(this.socket, on);
   }
 
@@ -342,7 +446,10 @@ export class H1Connection implements MessageOwner, BodySource {
 
   /** The listener's sweep found this connection past one of its deadlines. */
   timedOut(kind: 'headers' | 'request' | 'idle' | 'linger'): void {
-    if (kind === 'idle' || kind === 'linger') { this.destroy(); return; }
+    if (kind === 'idle' || kind === 'linger') {
+      this.destroy();
+      return;
+    }
     this.stopReading();
     this.fail(this.host.refusals.requestTimeout(), 'request_timeout');
   }
@@ -373,9 +480,15 @@ export class H1Connection implements MessageOwner, BodySource {
     const e = this.failed;
     if (e === undefined || this.destroyed) return;
     this.ending = true;
-    if (!this.socket.writable) { this.destroy(); return; }
+    if (!this.socket.writable) {
+      this.destroy();
+      return;
+    }
     const body = e.body('');
-    this.socket.write(`HTTP/1.1 ${e.status} ${e.name}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, 'latin1');
+    this.socket.write(
+      `HTTP/1.1 ${e.status} ${e.name}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      'latin1',
+    );
     this.socket.destroySoon();
   }
 
@@ -397,7 +510,10 @@ export class H1Connection implements MessageOwner, BodySource {
     this.socket.off('close', this.onSocketClose);
     this.socket.off('end', this.onSocketEnd);
     this.socket.off('data', this.onSocketData);
-    if (this.consumed) { this.consumed = false; this.parser.unconsume(); }
+    if (this.consumed) {
+      this.consumed = false;
+      this.parser.unconsume();
+    }
     this.host.closed(this);
     setImmediate(() => this.parser.close());
     const head = this.held ?? Buffer.alloc(0);
@@ -418,7 +534,10 @@ export class H1Connection implements MessageOwner, BodySource {
     this.body?.destroy();
     this.body = undefined;
     for (const m of this.queue.splice(0)) m.notifyClosed();
-    if (this.consumed) { this.consumed = false; this.parser.unconsume(); }
+    if (this.consumed) {
+      this.consumed = false;
+      this.parser.unconsume();
+    }
     this.host.closed(this);
     setImmediate(() => this.parser.close());
   }

@@ -10,9 +10,24 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /** Fields a message may carry once; later copies are ignored (node:http's list). */
 const SINGLE: ReadonlySet<string> = new Set([
-  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',
-  'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards',
-  'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
 ]);
 
 /** Lowercase an ASCII field name without allocating when it already is (the common case for h2 and most clients). */
@@ -34,17 +49,73 @@ export function lowerName(name: string): string {
  */
 const KNOWN: ReadonlyMap<string, string> = (() => {
   const names = [
-    'accept', 'accept-encoding', 'accept-language', 'accept-ranges', 'age', 'authorization', 'cache-control', 'connection',
-    'content-encoding', 'content-language', 'content-length', 'content-type', 'cookie', 'date', 'etag', 'expect', 'expires',
-    'host', 'if-modified-since', 'if-none-match', 'keep-alive', 'last-modified', 'location', 'origin', 'pragma', 'referer',
-    'retry-after', 'server', 'set-cookie', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'user-agent', 'vary', 'via',
-    'www-authenticate', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'traceparent', 'tracestate',
-    'grpc-status', 'grpc-message', 'strict-transport-security', 'x-content-type-options', 'access-control-allow-origin',
+    'accept',
+    'accept-encoding',
+    'accept-language',
+    'accept-ranges',
+    'age',
+    'authorization',
+    'cache-control',
+    'connection',
+    'content-encoding',
+    'content-language',
+    'content-length',
+    'content-type',
+    'cookie',
+    'date',
+    'etag',
+    'expect',
+    'expires',
+    'host',
+    'if-modified-since',
+    'if-none-match',
+    'keep-alive',
+    'last-modified',
+    'location',
+    'origin',
+    'pragma',
+    'referer',
+    'retry-after',
+    'server',
+    'set-cookie',
+    'te',
+    'trailer',
+    'transfer-encoding',
+    'upgrade',
+    'user-agent',
+    'vary',
+    'via',
+    'www-authenticate',
+    'x-forwarded-for',
+    'x-forwarded-host',
+    'x-forwarded-proto',
+    'x-request-id',
+    'traceparent',
+    'tracestate',
+    'grpc-status',
+    'grpc-message',
+    'strict-transport-security',
+    'x-content-type-options',
+    'access-control-allow-origin',
   ];
   const m = new Map<string, string>();
-  const title = (n: string): string => n.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('-');
-  for (const n of names) { m.set(n, n); m.set(title(n), n); m.set(n.toUpperCase(), n); }
-  for (const [odd, n] of [['ETag', 'etag'], ['WWW-Authenticate', 'www-authenticate'], ['TE', 'te'], ['X-Request-ID', 'x-request-id']] as const) m.set(odd, n);
+  const title = (n: string): string =>
+    n
+      .split('-')
+      .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+      .join('-');
+  for (const n of names) {
+    m.set(n, n);
+    m.set(title(n), n);
+    m.set(n.toUpperCase(), n);
+  }
+  for (const [odd, n] of [
+    ['ETag', 'etag'],
+    ['WWW-Authenticate', 'www-authenticate'],
+    ['TE', 'te'],
+    ['X-Request-ID', 'x-request-id'],
+  ] as const)
+    m.set(odd, n);
   return m;
 })();
 

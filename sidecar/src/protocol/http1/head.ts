@@ -40,7 +40,10 @@ export function dateField(): string {
   if (dateLine === '') {
     const now = new Date();
     dateLine = `date: ${now.toUTCString()}\r\n`;
-    dateTimer = setTimeout(() => { dateLine = ''; dateTimer = undefined; }, 1000 - now.getMilliseconds());
+    dateTimer = setTimeout(() => {
+      dateLine = '';
+      dateTimer = undefined;
+    }, 1000 - now.getMilliseconds());
     dateTimer.unref();
   }
   return dateLine;

@@ -27,7 +27,14 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
  */
 
 /** The parser's callback slots (`HTTPParser.kOn*`). */
-export const enum Slot { MessageBegin = 0, Headers = 1, HeadersComplete = 2, Body = 3, MessageComplete = 4, Execute = 5 }
+export const enum Slot {
+  MessageBegin = 0,
+  Headers = 1,
+  HeadersComplete = 2,
+  Body = 3,
+  MessageComplete = 4,
+  Execute = 5,
+}
 
 /** What an llhttp parser instance offers (node/src/node_http_parser.cc). */
 export interface LlParser {
@@ -80,21 +87,29 @@ function builtin(): ParserBinding | string {
     return `_http_common: ${(e as Error).message}`;
   }
   const slots: [keyof ParserBinding, number][] = [
-    ['kOnMessageBegin', Slot.MessageBegin], ['kOnHeaders', Slot.Headers], ['kOnHeadersComplete', Slot.HeadersComplete],
-    ['kOnBody', Slot.Body], ['kOnMessageComplete', Slot.MessageComplete], ['kOnExecute', Slot.Execute],
+    ['kOnMessageBegin', Slot.MessageBegin],
+    ['kOnHeaders', Slot.Headers],
+    ['kOnHeadersComplete', Slot.HeadersComplete],
+    ['kOnBody', Slot.Body],
+    ['kOnMessageComplete', Slot.MessageComplete],
+    ['kOnExecute', Slot.Execute],
   ];
   if (typeof b !== 'function') return '_http_common has no HTTPParser';
   if (typeof (b.prototype as Partial<LlParser> | undefined)?.consume !== 'function') return 'the HTTPParser binding has no consume()';
   const wrong = slots.find(([k, v]) => b[k] !== v);
   if (wrong !== undefined) return `the HTTPParser binding's ${wrong[0]} is ${String(b[wrong[0]])}, not ${wrong[1]}`;
-  if (typeof b.REQUEST !== 'number' || typeof b.RESPONSE !== 'number' || typeof b.kLenientNone !== 'number') return 'the HTTPParser binding lacks REQUEST, RESPONSE or kLenientNone';
+  if (typeof b.REQUEST !== 'number' || typeof b.RESPONSE !== 'number' || typeof b.kLenientNone !== 'number')
+    return 'the HTTPParser binding lacks REQUEST, RESPONSE or kLenientNone';
   return b;
 }
 
 function load(): ParserBinding {
   if (binding !== undefined) return binding;
   const b = builtin();
-  if (typeof b === 'string') throw new Error(`this Node.js (${process.version}) has no compatible built-in HTTP parser binding (${b}); start through checkParser() to fall back to http-parser-js`);
+  if (typeof b === 'string')
+    throw new Error(
+      `this Node.js (${process.version}) has no compatible built-in HTTP parser binding (${b}); start through checkParser() to fall back to http-parser-js`,
+    );
   binding = b;
   return b;
 }
@@ -119,7 +134,10 @@ export function methodTable(): readonly string[] {
     const p = new b();
     p.initialize(b.REQUEST, {}, 0, b.kLenientNone);
     let index = -1;
-    p[Slot.HeadersComplete] = ((_a: number, _b: number, _h: unknown, method: number) => { index = method; return 0; });
+    p[Slot.HeadersComplete] = (_a: number, _b: number, _h: unknown, method: number) => {
+      index = method;
+      return 0;
+    };
     p.execute(Buffer.from(`${m} / HTTP/1.1\r\n\r\n`, 'latin1'));
     p.close();
     if (index >= 0) table[index] = m;
@@ -159,7 +177,10 @@ export async function checkParser(mode: 'auto' | 'public' = 'auto'): Promise<Par
       }
     }
   }
-  if (reason === undefined) { parserChecked = { parser: 'llhttp' }; return parserChecked; }
+  if (reason === undefined) {
+    parserChecked = { parser: 'llhttp' };
+    return parserChecked;
+  }
   const { PublicParser } = await import('./public-parser.js');
   binding = Object.assign(PublicParser, { kLenientNone: 0 }) as unknown as ParserBinding;
   methodNames = undefined;
@@ -171,7 +192,8 @@ export async function checkParser(mode: 'auto' | 'public' = 'auto'): Promise<Par
 /** What `consume()` needs of a socket's handle, and how the engines start and stop it (lib/net.js). */
 type StreamHandle = { isStreamBase?: boolean; _consumed?: boolean; reading?: boolean; readStart(): number; readStop(): number };
 
-const handleOf = (socket: Socket): StreamHandle | undefined => (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
+const handleOf = (socket: Socket): StreamHandle | undefined =>
+  (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
 
 /** Process-wide: the self-check decides once, for every connection of both engines. */
 let consumeOn = true;
@@ -197,8 +219,13 @@ function consumeHandle(parser: LlParser, socket: Socket): boolean {
 export function setConsumedReading(socket: Socket, on: boolean): void {
   const h = handleOf(socket);
   if (h === undefined) return;
-  if (on && h.reading !== true) { h.reading = true; h.readStart(); }
-  else if (!on && h.reading !== false) { h.reading = false; h.readStop(); }
+  if (on && h.reading !== true) {
+    h.reading = true;
+    h.readStart();
+  } else if (!on && h.reading !== false) {
+    h.reading = false;
+    h.readStop();
+  }
 }
 
 export interface FastPath {
@@ -218,10 +245,18 @@ const PROBE_PATH = '/sidegate-self-check';
  * a failure only turns the fast path off.
  */
 export async function checkFastPath(mode: 'auto' | 'off' = 'auto'): Promise<FastPath> {
-  if (parserChecked?.parser === 'http-parser-js') { consumeOn = false; return { inUse: false, reason: 'the public HTTP/1.1 parser (http-parser-js) cannot read a socket handle' }; }
-  if (mode === 'off') { consumeOn = false; return { inUse: false, reason: '--http1-fast-path off' }; }
-  checked ??= probeConsume().then((reason): FastPath => (reason === undefined ? { inUse: true } : { inUse: false, reason }),
-    (err: unknown): FastPath => ({ inUse: false, reason: err instanceof Error ? err.message : String(err) }));
+  if (parserChecked?.parser === 'http-parser-js') {
+    consumeOn = false;
+    return { inUse: false, reason: 'the public HTTP/1.1 parser (http-parser-js) cannot read a socket handle' };
+  }
+  if (mode === 'off') {
+    consumeOn = false;
+    return { inUse: false, reason: '--http1-fast-path off' };
+  }
+  checked ??= probeConsume().then(
+    (reason): FastPath => (reason === undefined ? { inUse: true } : { inUse: false, reason }),
+    (err: unknown): FastPath => ({ inUse: false, reason: err instanceof Error ? err.message : String(err) }),
+  );
   const r = await checked;
   consumeOn = r.inUse;
   return r;
@@ -230,7 +265,10 @@ export async function checkFastPath(mode: 'auto' | 'off' = 'auto'): Promise<Fast
 /** Undefined when a request parsed through the handle; else what went wrong. */
 async function probeConsume(): Promise<string | undefined> {
   const server = createServer();
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
   const p = newParser('request', 0);
   let client: Socket | undefined;
   let peer: Socket | undefined;
@@ -238,28 +276,49 @@ async function probeConsume(): Promise<string | undefined> {
   try {
     return await new Promise<string | undefined>((resolve) => {
       const timer = setTimeout(() => resolve('no request came out of consume() in 2 s'), 2000);
-      const done = (r: string | undefined): void => { clearTimeout(timer); resolve(r); };
+      const done = (r: string | undefined): void => {
+        clearTimeout(timer);
+        resolve(r);
+      };
       let url = '';
-      p[Slot.Headers] = ((_f: string[], u: string) => { url += u; });
-      p[Slot.HeadersComplete] = ((_maj: number, _min: number, _f: unknown, _m: number, u: string | undefined) => {
+      p[Slot.Headers] = (_f: string[], u: string) => {
+        url += u;
+      };
+      p[Slot.HeadersComplete] = (_maj: number, _min: number, _f: unknown, _m: number, u: string | undefined) => {
         url += u ?? '';
         done(url === PROBE_PATH ? undefined : `consume() parsed the target "${url}"`);
         return 0;
-      });
-      p[Slot.Execute] = ((ret: number | ParseError) => { if (typeof ret !== 'number') done(`consume() reported ${ret.code}`); });
+      };
+      p[Slot.Execute] = (ret: number | ParseError) => {
+        if (typeof ret !== 'number') done(`consume() reported ${ret.code}`);
+      };
       server.once('connection', (s) => {
         peer = s;
-        if (!(consumed = consumeHandle(p, s))) { done('an accepted socket has no stream handle to consume'); return; }
-        try { setConsumedReading(s, false); setConsumedReading(s, true); } catch (e) { done(`starting the handle: ${(e as Error).message}`); }
+        if (!(consumed = consumeHandle(p, s))) {
+          done('an accepted socket has no stream handle to consume');
+          return;
+        }
+        try {
+          setConsumedReading(s, false);
+          setConsumedReading(s, true);
+        } catch (e) {
+          done(`starting the handle: ${(e as Error).message}`);
+        }
       });
-      client = connect((server.address() as AddressInfo).port, '127.0.0.1', () => { client!.write(`GET ${PROBE_PATH} HTTP/1.1\r\nhost: self-check\r\n\r\n`); });
-      client.on('error', (e) => { done(`loopback connection: ${e.message}`); });
+      client = connect((server.address() as AddressInfo).port, '127.0.0.1', () => {
+        client!.write(`GET ${PROBE_PATH} HTTP/1.1\r\nhost: self-check\r\n\r\n`);
+      });
+      client.on('error', (e) => {
+        done(`loopback connection: ${e.message}`);
+      });
     });
   } finally {
     client?.destroy();
     peer?.destroy();
     if (consumed) p.unconsume();
-    setImmediate(() => { p.close(); });
+    setImmediate(() => {
+      p.close();
+    });
     server.close();
   }
 }

@@ -4,7 +4,12 @@ import type { Exchange, ResponseSink } from '../exchange.js';
 import { dateField, fieldLines, statusLine } from './head.js';
 
 /** How the response body is framed on the wire. */
-const enum Framing { None, Length, Chunked, UntilClose }
+const enum Framing {
+  None,
+  Length,
+  Chunked,
+  UntilClose,
+}
 
 /** What a message needs from its connection. */
 export interface MessageOwner {
@@ -22,7 +27,9 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n';
 
-function uncork(socket: Socket): void { socket.uncork(); }
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
 
 /**
  * One request/response on an HTTP/1.1 connection, and the ResponseSink its exchange writes to.
@@ -56,7 +63,9 @@ export class H1Message implements ResponseSink {
     this.requestDone = !hasBody;
   }
 
-  get closed(): boolean { return this.ended || this.owner.destroyed; }
+  get closed(): boolean {
+    return this.ended || this.owner.destroyed;
+  }
 
   /** Answer `Expect: 100-continue` when the request's turn comes (node:http's default). */
   sendContinue(): void {
@@ -108,7 +117,8 @@ export class H1Message implements ResponseSink {
     const socket = this.owner.socket;
     this.bytesOut += chunk.byteLength;
     switch (this.framing) {
-      case Framing.None: return true;
+      case Framing.None:
+        return true;
       case Framing.Chunked:
         socket.write(`${chunk.byteLength.toString(16)}\r\n`, 'latin1');
         socket.write(chunk);
@@ -118,7 +128,9 @@ export class H1Message implements ResponseSink {
     }
   }
 
-  onDrain(cb: () => void): void { this.owner.socket.once('drain', cb); }
+  onDrain(cb: () => void): void {
+    this.owner.socket.once('drain', cb);
+  }
 
   end(chunk?: Uint8Array | string, trailers?: OutgoingHttpHeaders): void {
     if (this.closed) return;
@@ -126,7 +138,11 @@ export class H1Message implements ResponseSink {
     this.ended = true;
     if (this.framing === Framing.Chunked) {
       let tail = LAST_CHUNK;
-      if (trailers !== undefined) for (const name in trailers) { const v = trailers[name]; if (v !== undefined) tail += fieldLines(name, v); }
+      if (trailers !== undefined)
+        for (const name in trailers) {
+          const v = trailers[name];
+          if (v !== undefined) tail += fieldLines(name, v);
+        }
       this.owner.socket.write(tail + CRLF, 'latin1');
     }
     this.owner.finished(this, this.close);
@@ -147,7 +163,10 @@ export class H1Message implements ResponseSink {
   }
 
   onClose(cb: () => void): void {
-    if (this.notified) { cb(); return; }
+    if (this.notified) {
+      cb();
+      return;
+    }
     (this.closeCbs ??= []).push(cb);
   }
 

@@ -37,10 +37,17 @@ import type { LlParser, ParseError } from './llhttp.js';
 const HPE_PAUSED = 21;
 
 class Refusal extends Error {
-  constructor(readonly code: string, reason: string) { super(reason); }
+  constructor(
+    readonly code: string,
+    reason: string,
+  ) {
+    super(reason);
+  }
 }
 
-const refuse = (code: string, reason: string): never => { throw new Refusal(`HPE_${code}`, reason); };
+const refuse = (code: string, reason: string): never => {
+  throw new Refusal(`HPE_${code}`, reason);
+};
 
 /** RFC 9110 tchar. */
 const TOKEN = new Uint8Array(256);
@@ -62,12 +69,23 @@ for (let b = 0x20; b < 0x100; b++) if (b !== 0x7f && b !== 0x22 && b !== 0x5c) Q
 
 /** Methods llhttp knows, as Node lists them; reported as their index in METHODS. */
 const METHOD_INDEX = new Map<string, number>(METHODS.flatMap((m, i): [string, number][] => (m === 'PRI' ? [] : [[m, i]])));
-const METHOD_PREFIXES = new Set<string>([...METHOD_INDEX.keys()].flatMap((m) => Array.from({ length: m.length + 1 }, (_, i) => m.slice(0, i))));
+const METHOD_PREFIXES = new Set<string>(
+  [...METHOD_INDEX.keys()].flatMap((m) => Array.from({ length: m.length + 1 }, (_, i) => m.slice(0, i))),
+);
 const MAX_CHUNK_LINE = 16 * 1024;
 /** What a status line cut short may still become: `HTTP/d.d ddd[ reason]`. */
 const STATUS_PREFIX = /^(?:H(?:T(?:T(?:P(?:\/(?:\d(?:\.(?:\d(?: (?:\d(?:\d(?:\d(?: .*)?)?)?)?)?)?)?)?)?)?)?)?)?$/s;
 
-const enum F { ContentLength = 1, TransferEncoding = 2, Chunked = 4, Close = 8, KeepAlive = 16, ConnUpgrade = 32, Upgrade = 64, SkipBody = 128 }
+const enum F {
+  ContentLength = 1,
+  TransferEncoding = 2,
+  Chunked = 4,
+  Close = 8,
+  KeepAlive = 16,
+  ConnUpgrade = 32,
+  Upgrade = 64,
+  SkipBody = 128,
+}
 
 type Cb = (...args: unknown[]) => unknown;
 
@@ -158,25 +176,47 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       this.chunk = null;
       this.isUserCall = false;
     }
-    if (this.stop === 'pause') { this.pausedFlag = true; return this.error('HPE_PAUSED', 'Paused by on_headers_complete', this.offset); }
+    if (this.stop === 'pause') {
+      this.pausedFlag = true;
+      return this.error('HPE_PAUSED', 'Paused by on_headers_complete', this.offset);
+    }
     return this.offset;
   }
 
   finish(): ParseError | undefined {
     if (this.failed !== undefined) return undefined;
     if ((this.state === 'START' || this.state === 'CLOSED') && this.line === '') return undefined;
-    if (this.state === 'BODY_RAW') { this.messageDone(); return undefined; }
+    if (this.state === 'BODY_RAW') {
+      this.messageDone();
+      return undefined;
+    }
     return this.error('HPE_INVALID_EOF_STATE', 'Invalid EOF state', 0);
   }
 
-  pause(): void { this.pausedFlag = true; }
-  resume(): void { this.pausedFlag = false; }
-  consume(): void { throw new Error('the public HTTP/1.1 parser cannot consume a stream handle'); }
-  unconsume(): void { /* nothing consumed */ }
-  getCurrentBuffer(): Buffer { return Buffer.alloc(0); }
-  close(): void { /* nothing held */ }
-  free(): void { /* nothing held */ }
-  remove(): void { /* nothing held */ }
+  pause(): void {
+    this.pausedFlag = true;
+  }
+  resume(): void {
+    this.pausedFlag = false;
+  }
+  consume(): void {
+    throw new Error('the public HTTP/1.1 parser cannot consume a stream handle');
+  }
+  unconsume(): void {
+    /* nothing consumed */
+  }
+  getCurrentBuffer(): Buffer {
+    return Buffer.alloc(0);
+  }
+  close(): void {
+    /* nothing held */
+  }
+  free(): void {
+    /* nothing held */
+  }
+  remove(): void {
+    /* nothing held */
+  }
 
   private error(code: string, reason: string, bytesParsed: number): ParseError {
     return Object.assign(new Error('Parse Error: ' + reason), { code, reason, bytesParsed });
@@ -218,7 +258,9 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   }
 
   /** Bound on a partial head line kept between reads (beyond it no line can fit the header size). */
-  private get lineLimit(): number { return this.max * 2 + 1024; }
+  private get lineLimit(): number {
+    return this.max * 2 + 1024;
+  }
 
   // --- states (http-parser-js dispatches on `this.state`)
 
@@ -239,7 +281,8 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       if (sp < 0 ? !METHOD_PREFIXES.has(m) : !METHOD_INDEX.has(m)) refuse('INVALID_METHOD', 'Invalid method encountered');
       // and a version that cannot become HTTP/d.d (what follows the target's spaces).
       const v = / +[^ ]+ +([^ ]*)$/.exec(this.line.slice(sp));
-      if (v !== null && !/^(?:H(?:T(?:T(?:P(?:\/(?:\d(?:\.\d?)?)?)?)?)?)?)?\r?$/.test(v[1]!)) refuse(v[1]!.startsWith('HTTP/') ? 'INVALID_VERSION' : 'INVALID_CONSTANT', 'Expected HTTP/');
+      if (v !== null && !/^(?:H(?:T(?:T(?:P(?:\/(?:\d(?:\.\d?)?)?)?)?)?)?)?\r?$/.test(v[1]!))
+        refuse(v[1]!.startsWith('HTTP/') ? 'INVALID_VERSION' : 'INVALID_CONSTANT', 'Expected HTTP/');
       return;
     }
     const sp = line.indexOf(' ');
@@ -256,7 +299,10 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
     const url = line.slice(i, j);
     this.checkTarget(url, name === 'CONNECT');
     this.countHeader(url.length);
-    if (j === line.length) { this.major = 0; this.minor = 9; } // llhttp's HTTP/0.9 form: no version
+    if (j === line.length) {
+      this.major = 0;
+      this.minor = 9;
+    } // llhttp's HTTP/0.9 form: no version
     else {
       while (line.charCodeAt(j) === 0x20) j++;
       const v = /^HTTP\/(\d)\.(\d)$/.exec(line.slice(j));
@@ -284,7 +330,8 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   }
 
   private version(major: number, minor: number): void {
-    if (!((major === 1 && minor <= 1) || (major === 0 && minor === 9) || (major === 2 && minor === 0))) refuse('INVALID_VERSION', 'Invalid HTTP version');
+    if (!((major === 1 && minor <= 1) || (major === 0 && minor === 9) || (major === 2 && minor === 0)))
+      refuse('INVALID_VERSION', 'Invalid HTTP version');
     this.major = major;
     this.minor = minor;
   }
@@ -295,7 +342,11 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       const l = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
       if (!(l.length < 5 ? 'HTTP/'.startsWith(l) : l.startsWith('HTTP/'))) refuse('INVALID_CONSTANT', 'Expected HTTP/');
       // and a version and status that can still come right (llhttp refuses at the first wrong byte).
-      if (!STATUS_PREFIX.test(l)) refuse(/^HTTP\/(?:\d(?:\.\d?)?)?$|^HTTP\/\d\.\d /.test(l.slice(0, 9)) ? 'INVALID_STATUS' : 'INVALID_VERSION', 'Invalid status line');
+      if (!STATUS_PREFIX.test(l))
+        refuse(
+          /^HTTP\/(?:\d(?:\.\d?)?)?$|^HTTP\/\d\.\d /.test(l.slice(0, 9)) ? 'INVALID_STATUS' : 'INVALID_VERSION',
+          'Invalid status line',
+        );
       return;
     }
     const v = /^HTTP\/(\d)\.(\d) /.exec(line);
@@ -314,8 +365,14 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
     const c = this.chunk![this.offset];
     const empty = this.line === '' && (c === 0x0d || c === 0x0a); // the head's last line: llhttp's codes differ there
     const line = this.readLine(empty ? 'INVALID_HEADER_TOKEN' : 'CR_EXPECTED', empty ? 'STRICT' : 'LF_EXPECTED', this.lineLimit);
-    if (line === undefined) { this.partialField(this.fields.length === 0 ? 'UNEXPECTED_SPACE' : 'INVALID_HEADER_TOKEN'); return; }
-    if (line === '') { this.headDone(); return; }
+    if (line === undefined) {
+      this.partialField(this.fields.length === 0 ? 'UNEXPECTED_SPACE' : 'INVALID_HEADER_TOKEN');
+      return;
+    }
+    if (line === '') {
+      this.headDone();
+      return;
+    }
     this.field(line, this.fields, this.fields.length === 0 ? 'UNEXPECTED_SPACE' : 'INVALID_HEADER_TOKEN');
   }
 
@@ -333,11 +390,13 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
     for (let k = 0; k < name.length; k++) if (TOKEN[name.charCodeAt(k)] !== 1) refuse('INVALID_HEADER_TOKEN', 'Invalid header token');
     if (colon < 0) return;
     if (colon === 0) refuse('INVALID_HEADER_TOKEN', 'Invalid header token');
-    for (let k = colon + 1; k < l.length; k++) if (VALUE[l.charCodeAt(k)] !== 1) refuse('INVALID_HEADER_TOKEN', 'Invalid header value char');
+    for (let k = colon + 1; k < l.length; k++)
+      if (VALUE[l.charCodeAt(k)] !== 1) refuse('INVALID_HEADER_TOKEN', 'Invalid header value char');
     // The framing fields' conflicts, refused at the name as llhttp does.
     const lower = name.toLowerCase();
     if (lower === 'content-length') {
-      if ((this.flags & F.TransferEncoding) !== 0) refuse('INVALID_CONTENT_LENGTH', "Content-Length can't be present with Transfer-Encoding");
+      if ((this.flags & F.TransferEncoding) !== 0)
+        refuse('INVALID_CONTENT_LENGTH', "Content-Length can't be present with Transfer-Encoding");
       if ((this.flags & F.ContentLength) !== 0) refuse('UNEXPECTED_CONTENT_LENGTH', 'Duplicate Content-Length');
       if (!/^[ \t]*\d*[ \t]*$/.test(l.slice(colon + 1))) refuse('INVALID_CONTENT_LENGTH', 'Invalid character in Content-Length');
     } else if (lower === 'transfer-encoding' && (this.flags & F.ContentLength) !== 0) {
@@ -362,8 +421,12 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
     while (e > 0 && (raw.charCodeAt(e - 1) === 0x20 || raw.charCodeAt(e - 1) === 0x09)) e--;
     const value = raw.slice(0, e);
     switch (name.toLowerCase()) {
-      case 'content-length': this.contentLengthField(value); break;
-      case 'transfer-encoding': this.transferEncodingField(raw, value); break;
+      case 'content-length':
+        this.contentLengthField(value);
+        break;
+      case 'transfer-encoding':
+        this.transferEncodingField(raw, value);
+        break;
       case 'connection':
         for (const t of value.split(',')) {
           const tok = t.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase();
@@ -372,7 +435,9 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
           else if (tok === 'upgrade') this.flags |= F.ConnUpgrade;
         }
         break;
-      case 'upgrade': if (value !== '') this.flags |= F.Upgrade; break;
+      case 'upgrade':
+        if (value !== '') this.flags |= F.Upgrade;
+        break;
     }
     into.push(name, value);
   }
@@ -408,25 +473,34 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   /** The head is complete: llhttp's on_headers_complete and after_headers_complete. */
   private headDone(): void {
     const f = this.flags;
-    this.upgrade = (f & F.Upgrade) !== 0 && (f & F.ConnUpgrade) !== 0 ? this.isRequest || this.status === 101 : this.isRequest && this.methodName === 'CONNECT';
+    this.upgrade =
+      (f & F.Upgrade) !== 0 && (f & F.ConnUpgrade) !== 0
+        ? this.isRequest || this.status === 101
+        : this.isRequest && this.methodName === 'CONNECT';
     const keepAlive = this.shouldKeepAlive();
     this.headerBytes = 0;
     const fields = this.fields;
     this.fields = [];
-    const ret = (this.isRequest
+    const ret = this.isRequest
       ? this.call(2, this.major, this.minor, fields, this.method, this.url, undefined, undefined, this.upgrade, keepAlive)
-      : this.call(2, this.major, this.minor, fields, undefined, undefined, this.status, this.reason, this.upgrade, keepAlive));
+      : this.call(2, this.major, this.minor, fields, undefined, undefined, this.status, this.reason, this.upgrade, keepAlive);
     this.state = 'AFTER_HEAD';
-    if (ret === HPE_PAUSED) { this.stop = 'pause'; return; }
+    if (ret === HPE_PAUSED) {
+      this.stop = 'pause';
+      return;
+    }
     if (ret === 1) this.flags |= F.SkipBody;
-    else if (ret === 2) { this.upgrade = true; this.flags |= F.SkipBody; }
-    else if (typeof ret === 'number' && ret !== 0) refuse('CB_HEADERS_COMPLETE', 'User callback error');
+    else if (ret === 2) {
+      this.upgrade = true;
+      this.flags |= F.SkipBody;
+    } else if (typeof ret === 'number' && ret !== 0) refuse('CB_HEADERS_COMPLETE', 'User callback error');
     this.AFTER_HEAD();
   }
 
   private shouldKeepAlive(): boolean {
-    if (this.major > 0 && this.minor > 0) { if ((this.flags & F.Close) !== 0) return false; }
-    else if ((this.flags & F.KeepAlive) === 0) return false;
+    if (this.major > 0 && this.minor > 0) {
+      if ((this.flags & F.Close) !== 0) return false;
+    } else if ((this.flags & F.KeepAlive) === 0) return false;
     return !this.needsEof();
   }
 
@@ -448,8 +522,14 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       this.messageDone();
       return;
     }
-    if ((f & F.SkipBody) !== 0 || (!this.isRequest && (s === 100 || s === 102 || s === 103 || s === 204 || s === 304))) { this.messageDone(); return; }
-    if ((f & F.Chunked) !== 0) { this.state = 'CHUNK_SIZE'; return; }
+    if ((f & F.SkipBody) !== 0 || (!this.isRequest && (s === 100 || s === 102 || s === 103 || s === 204 || s === 304))) {
+      this.messageDone();
+      return;
+    }
+    if ((f & F.Chunked) !== 0) {
+      this.state = 'CHUNK_SIZE';
+      return;
+    }
     if ((f & F.TransferEncoding) !== 0) {
       if (this.isRequest) refuse('INVALID_TRANSFER_ENCODING', 'Request has invalid `Transfer-Encoding`');
       this.state = 'BODY_RAW';
@@ -460,7 +540,10 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       else this.messageDone();
       return;
     }
-    if (this.contentLength === 0) { this.messageDone(); return; }
+    if (this.contentLength === 0) {
+      this.messageDone();
+      return;
+    }
     this.body_bytes = this.contentLength;
     this.state = 'BODY_SIZED';
   }
@@ -473,7 +556,8 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       const l = this.line;
       const hex = /^[0-9a-fA-F]*/.exec(l)![0];
       const next = l.charCodeAt(hex.length);
-      if (l !== '' && (hex === '' || (hex.length < l.length && next !== 0x3b && next !== 0x0d))) refuse('INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
+      if (l !== '' && (hex === '' || (hex.length < l.length && next !== 0x3b && next !== 0x0d)))
+        refuse('INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
       return;
     }
     // The same bound whether the line came in pieces (readLine) or in one read.
@@ -488,7 +572,10 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
       if (ext.charCodeAt(0) !== 0x3b) refuse('INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
       this.checkExtensions(ext);
     }
-    if (size === 0) { this.state = 'TRAILER'; return; }
+    if (size === 0) {
+      this.state = 'TRAILER';
+      return;
+    }
     this.body_bytes = size;
     this.state = 'BODY_CHUNK';
   }
@@ -513,8 +600,19 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
         for (;;) {
           if (i >= ext.length) refuse('STRICT', 'Invalid character in chunk extensions quoted value');
           const c = ext.charCodeAt(i);
-          if (c === 0x22) { i++; break; }
-          if (c === 0x5c) { if (i + 1 >= ext.length || (QDTEXT[ext.charCodeAt(i + 1)] !== 1 && ext.charCodeAt(i + 1) !== 0x22 && ext.charCodeAt(i + 1) !== 0x5c)) refuse('STRICT', 'Invalid quoted-pair in chunk extensions quoted value'); i += 2; continue; }
+          if (c === 0x22) {
+            i++;
+            break;
+          }
+          if (c === 0x5c) {
+            if (
+              i + 1 >= ext.length ||
+              (QDTEXT[ext.charCodeAt(i + 1)] !== 1 && ext.charCodeAt(i + 1) !== 0x22 && ext.charCodeAt(i + 1) !== 0x5c)
+            )
+              refuse('STRICT', 'Invalid quoted-pair in chunk extensions quoted value');
+            i += 2;
+            continue;
+          }
           if (QDTEXT[c] !== 1) refuse('STRICT', 'Invalid character in chunk extensions quoted value');
           i++;
         }
@@ -545,8 +643,14 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   /** Trailer fields after the last chunk, to the head's rules (framing fields included). */
   TRAILER(): void {
     const line = this.readLine('INVALID_HEADER_TOKEN', 'STRICT', this.lineLimit);
-    if (line === undefined) { this.partialField('INVALID_HEADER_TOKEN'); return; }
-    if (line !== '') { this.field(line, this.trailers, 'INVALID_HEADER_TOKEN'); return; }
+    if (line === undefined) {
+      this.partialField('INVALID_HEADER_TOKEN');
+      return;
+    }
+    if (line !== '') {
+      this.field(line, this.trailers, 'INVALID_HEADER_TOKEN');
+      return;
+    }
     if (this.trailers.length > 0) {
       const t = this.trailers;
       this.trailers = [];
@@ -556,7 +660,9 @@ export class PublicParser extends BaseParser implements Omit<LlParser, 'execute'
   }
 
   /** http-parser-js calls this when a sized body ends. */
-  nextRequest(): void { this.messageDone(); }
+  nextRequest(): void {
+    this.messageDone();
+  }
 
   private messageDone(): void {
     const upgrade = this.upgrade;

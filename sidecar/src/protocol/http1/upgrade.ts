@@ -28,7 +28,8 @@ export function judgeUpgrade(ex: Exchange, minorVersion: number, hasBody: boolea
   if (ex.method !== 'GET') return 'invalid WebSocket handshake: the method must be GET';
   if (minorVersion < 1) return 'invalid WebSocket handshake: HTTP/1.1 is required';
   const key = ex.headers['sec-websocket-key'];
-  if (typeof key !== 'string' || !WS_KEY.test(key.trim())) return 'invalid WebSocket handshake: Sec-WebSocket-Key must be base64 of 16 bytes';
+  if (typeof key !== 'string' || !WS_KEY.test(key.trim()))
+    return 'invalid WebSocket handshake: Sec-WebSocket-Key must be base64 of 16 bytes';
   if (ex.headers['sec-websocket-version'] !== '13') return 'invalid WebSocket handshake: Sec-WebSocket-Version must be 13';
   return true;
 }

@@ -6,8 +6,18 @@ import { addField } from '../http1/fields.js';
 import { EMPTY_BODY, RequestBody } from '../body.js';
 import type { FrontContext, Refusals } from '../front.js';
 import {
-  DEFAULT_WINDOW, ErrorCode, Flag, FrameType, frameHeader, MAX_MAX_FRAME, MAX_WINDOW, MIN_MAX_FRAME,
-  Setting, settingsFrame, wordFrame, writeFrameHeader,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  Flag,
+  FrameType,
+  frameHeader,
+  MAX_MAX_FRAME,
+  MAX_WINDOW,
+  MIN_MAX_FRAME,
+  Setting,
+  settingsFrame,
+  wordFrame,
+  writeFrameHeader,
 } from './frames.js';
 import { encodeBlock, type FieldValues, HpackDecoder, HpackError } from './hpack.js';
 import { H2Stream, type StreamOwner } from './stream.js';
@@ -100,7 +110,12 @@ function validValue(v: string): boolean {
 }
 
 class ConnectionError extends Error {
-  constructor(readonly code: number, message: string) { super(message); }
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** A request the client framed wrongly: the stream is reset with PROTOCOL_ERROR. */
@@ -159,16 +174,26 @@ export class H2Connection implements StreamOwner {
   private resetTokens = RESET_BURST;
   private resetTokensAt: number;
 
-  private readonly onData = (chunk: Buffer): void => { this.receive(chunk); };
+  private readonly onData = (chunk: Buffer): void => {
+    this.receive(chunk);
+  };
   private readonly onDrain = (): void => {
     this.blocked = false;
     this.pumpAll();
     for (const s of this.streams.values()) s.drained();
   };
-  private readonly onGone = (): void => { this.destroy(); };
-  private readonly flushNow = (): void => { this.flush(); };
+  private readonly onGone = (): void => {
+    this.destroy();
+  };
+  private readonly flushNow = (): void => {
+    this.flush();
+  };
 
-  constructor(readonly socket: Socket, private readonly host: H2Host, first?: Buffer) {
+  constructor(
+    readonly socket: Socket,
+    private readonly host: H2Host,
+    first?: Buffer,
+  ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.idleSince = host.ctx.clock.monotonic();
     this.resetTokensAt = this.idleSince;
@@ -178,11 +203,13 @@ export class H2Connection implements StreamOwner {
     socket.on('error', this.onGone);
     socket.on('end', this.onGone);
     socket.on('close', this.onGone);
-    this.emit(settingsFrame([
-      [Setting.MaxConcurrentStreams, host.maxConcurrentStreams],
-      [Setting.InitialWindowSize, STREAM_WINDOW],
-      [Setting.MaxHeaderListSize, host.maxHeaderSize * 4],
-    ]));
+    this.emit(
+      settingsFrame([
+        [Setting.MaxConcurrentStreams, host.maxConcurrentStreams],
+        [Setting.InitialWindowSize, STREAM_WINDOW],
+        [Setting.MaxHeaderListSize, host.maxHeaderSize * 4],
+      ]),
+    );
     this.emit(wordFrame(FrameType.WindowUpdate, 0, 0, CONN_WINDOW - DEFAULT_WINDOW));
     if (first !== undefined && first.length > 0) this.receive(first);
     if (!this.dead) socket.resume();
@@ -208,13 +235,19 @@ export class H2Connection implements StreamOwner {
 
   private receive(chunk: Buffer): void {
     let buf = chunk;
-    if (this.pending !== undefined) { buf = Buffer.concat([this.pending, chunk]); this.pending = undefined; }
+    if (this.pending !== undefined) {
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
     let at = 0;
     try {
       if (!this.prefaceSeen) {
         const n = Math.min(buf.length, PREFACE.length);
         if (PREFACE.compare(buf, 0, n, 0, n) !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'not the HTTP/2 connection preface');
-        if (buf.length < PREFACE.length) { this.pending = buf; return; }
+        if (buf.length < PREFACE.length) {
+          this.pending = buf;
+          return;
+        }
         this.prefaceSeen = true;
         at = PREFACE.length;
       }
@@ -230,7 +263,10 @@ export class H2Connection implements StreamOwner {
         this.frame(type, flags, id, payload);
       }
     } catch (err) {
-      if (err instanceof ConnectionError) { this.fail(err.code, err.message); return; }
+      if (err instanceof ConnectionError) {
+        this.fail(err.code, err.message);
+        return;
+      }
       // A bug of ours, not the peer's: this connection ends, the process and the others go on.
       this.host.internalError(err);
       this.fail(ErrorCode.InternalError, 'internal error');
@@ -242,17 +278,26 @@ export class H2Connection implements StreamOwner {
   }
 
   private frame(type: number, flags: number, id: number, p: Buffer): void {
-    if (this.hbStream !== 0 && type !== FrameType.Continuation) throw new ConnectionError(ErrorCode.ProtocolError, 'a header block was not continued');
+    if (this.hbStream !== 0 && type !== FrameType.Continuation)
+      throw new ConnectionError(ErrorCode.ProtocolError, 'a header block was not continued');
     if (!this.settingsSeen) {
-      if (type !== FrameType.Settings || (flags & Flag.Ack) !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'the first frame was not SETTINGS');
+      if (type !== FrameType.Settings || (flags & Flag.Ack) !== 0)
+        throw new ConnectionError(ErrorCode.ProtocolError, 'the first frame was not SETTINGS');
       this.settingsSeen = true;
     }
     switch (type) {
-      case FrameType.Data: this.onDataFrame(flags, id, p); break;
-      case FrameType.Headers: this.onHeaders(flags, id, p); break;
+      case FrameType.Data:
+        this.onDataFrame(flags, id, p);
+        break;
+      case FrameType.Headers:
+        this.onHeaders(flags, id, p);
+        break;
       case FrameType.Priority:
         if (id === 0) throw new ConnectionError(ErrorCode.ProtocolError, 'PRIORITY on stream 0');
-        if (p.length !== 5) { this.resetId(id, ErrorCode.FrameSizeError); break; }
+        if (p.length !== 5) {
+          this.resetId(id, ErrorCode.FrameSizeError);
+          break;
+        }
         // A stream cannot depend on itself (RFC 9113 §5.3.1): a stream error, or for an idle
         // stream, which may not be reset, a connection error (as nghttp2).
         if ((p.readUInt32BE(0) & 0x7fffffff) === id) {
@@ -260,9 +305,14 @@ export class H2Connection implements StreamOwner {
           this.resetId(id, ErrorCode.ProtocolError);
         }
         break;
-      case FrameType.RstStream: this.onRst(id, p); break;
-      case FrameType.Settings: this.onSettings(flags, id, p); break;
-      case FrameType.PushPromise: throw new ConnectionError(ErrorCode.ProtocolError, 'PUSH_PROMISE from a client');
+      case FrameType.RstStream:
+        this.onRst(id, p);
+        break;
+      case FrameType.Settings:
+        this.onSettings(flags, id, p);
+        break;
+      case FrameType.PushPromise:
+        throw new ConnectionError(ErrorCode.ProtocolError, 'PUSH_PROMISE from a client');
       case FrameType.Ping:
         if (p.length !== 8) throw new ConnectionError(ErrorCode.FrameSizeError, 'PING is not 8 bytes');
         if (id !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'PING on a stream');
@@ -273,9 +323,14 @@ export class H2Connection implements StreamOwner {
         this.peerGone = true;
         if (this.streams.size === 0) this.endSoon();
         break;
-      case FrameType.WindowUpdate: this.onWindowUpdate(id, p); break;
-      case FrameType.Continuation: this.onContinuation(flags, id, p); break;
-      default: break; // unknown frame types are ignored (RFC 9113 §5.5)
+      case FrameType.WindowUpdate:
+        this.onWindowUpdate(id, p);
+        break;
+      case FrameType.Continuation:
+        this.onContinuation(flags, id, p);
+        break;
+      default:
+        break; // unknown frame types are ignored (RFC 9113 §5.5)
     }
   }
 
@@ -298,7 +353,10 @@ export class H2Connection implements StreamOwner {
     const frag = this.unpad(flags, p, true);
     const dep = (flags & Flag.Padded) !== 0 ? 1 : 0;
     const selfDep = (flags & Flag.Priority) !== 0 && (p.readUInt32BE(dep) & 0x7fffffff) === id;
-    if ((flags & Flag.EndHeaders) !== 0) { this.onBlock(id, flags, frag, selfDep); return; }
+    if ((flags & Flag.EndHeaders) !== 0) {
+      this.onBlock(id, flags, frag, selfDep);
+      return;
+    }
     this.hbStream = id;
     this.hbFlags = flags;
     this.hbSelfDep = selfDep;
@@ -307,7 +365,8 @@ export class H2Connection implements StreamOwner {
   }
 
   private onContinuation(flags: number, id: number, p: Buffer): void {
-    if (this.hbStream === 0 || id !== this.hbStream) throw new ConnectionError(ErrorCode.ProtocolError, 'CONTINUATION without a header block');
+    if (this.hbStream === 0 || id !== this.hbStream)
+      throw new ConnectionError(ErrorCode.ProtocolError, 'CONTINUATION without a header block');
     this.hbLength += p.length;
     if (this.hbLength > this.maxBlock || this.hbParts.length >= MAX_CONTINUATIONS) {
       throw new ConnectionError(ErrorCode.EnhanceYourCalm, `a header block over ${this.maxBlock} bytes or ${MAX_CONTINUATIONS} frames`);
@@ -328,21 +387,32 @@ export class H2Connection implements StreamOwner {
    */
   private onBlock(id: number, flags: number, block: Buffer, selfDep: boolean): void {
     let fields: string[];
-    try { fields = this.hpack.decode(block, MAX_FIELDS, this.host.maxHeaderSize); } catch (err) {
+    try {
+      fields = this.hpack.decode(block, MAX_FIELDS, this.host.maxHeaderSize);
+    } catch (err) {
       if (err instanceof HpackError) throw new ConnectionError(ErrorCode.CompressionError, err.message);
       throw err;
     }
     const endStream = (flags & Flag.EndStream) !== 0;
     const known = this.streams.get(id);
     if (known !== undefined) {
-      if (selfDep) { this.malformed(known); return; }
+      if (selfDep) {
+        this.malformed(known);
+        return;
+      }
       this.onTrailers(known, endStream, fields);
       return;
     }
-    if (id <= this.lastStreamId) { this.onClosedStream(id, true); return; }
+    if (id <= this.lastStreamId) {
+      this.onClosedStream(id, true);
+      return;
+    }
     if (id % 2 === 0) throw new ConnectionError(ErrorCode.ProtocolError, `stream ${id} opened by the client has an even id`);
     this.lastStreamId = id;
-    if (selfDep) { this.refuse(id, ErrorCode.ProtocolError); return; } // RFC 9113 §5.3.1
+    if (selfDep) {
+      this.refuse(id, ErrorCode.ProtocolError);
+      return;
+    } // RFC 9113 §5.3.1
     if (this.goawaySent || this.peerGone || this.streams.size >= this.host.maxConcurrentStreams) {
       this.refuse(id, ErrorCode.RefusedStream);
       return;
@@ -360,9 +430,13 @@ export class H2Connection implements StreamOwner {
   private onClosedStream(id: number, headers: boolean): void {
     const how = this.closedStreams.get(id);
     if (how === Closed.ByUs) return;
-    if (how === Closed.ByPeer) { this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.StreamClosed)); return; }
+    if (how === Closed.ByPeer) {
+      this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.StreamClosed));
+      return;
+    }
     if (how === Closed.Ended) throw new ConnectionError(ErrorCode.StreamClosed, `${headers ? 'HEADERS' : 'DATA'} on closed stream ${id}`);
-    if (headers) throw new ConnectionError(ErrorCode.ProtocolError, `HEADERS on stream ${id}, not above the last stream ${this.lastStreamId}`);
+    if (headers)
+      throw new ConnectionError(ErrorCode.ProtocolError, `HEADERS on stream ${id}, not above the last stream ${this.lastStreamId}`);
   }
 
   /** Remember how a stream ended; the oldest are forgotten past CLOSED_REMEMBERED. */
@@ -381,24 +455,49 @@ export class H2Connection implements StreamOwner {
   }
 
   private onTrailers(s: H2Stream, endStream: boolean, fields: string[]): void {
-    if (s.remoteDone) { this.reset(s, ErrorCode.StreamClosed, false); return; }
-    if (!endStream) { this.malformed(s); return; }
-    for (let i = 0; i < fields.length; i += 2) if (fields[i]!.charCodeAt(0) === 58) { this.malformed(s); return; }
-    if (s.expected >= 0 && s.received !== s.expected) { this.malformed(s); return; }
+    if (s.remoteDone) {
+      this.reset(s, ErrorCode.StreamClosed, false);
+      return;
+    }
+    if (!endStream) {
+      this.malformed(s);
+      return;
+    }
+    for (let i = 0; i < fields.length; i += 2)
+      if (fields[i]!.charCodeAt(0) === 58) {
+        this.malformed(s);
+        return;
+      }
+    if (s.expected >= 0 && s.received !== s.expected) {
+      this.malformed(s);
+      return;
+    }
     this.remoteEnd(s); // request trailers are not forwarded
   }
 
   private onRequest(id: number, endStream: boolean, fields: string[], oversize: boolean): void {
     const host = this.host;
     const parsed = oversize ? undefined : parseRequest(fields);
-    if (parsed === MALFORMED) { this.refuse(id, ErrorCode.ProtocolError); return; }
-    if (parsed?.method === 'CONNECT') { this.refuse(id, ErrorCode.RefusedStream); return; }
+    if (parsed === MALFORMED) {
+      this.refuse(id, ErrorCode.ProtocolError);
+      return;
+    }
+    if (parsed?.method === 'CONNECT') {
+      this.refuse(id, ErrorCode.RefusedStream);
+      return;
+    }
     const cl = parsed?.headers[H.contentLength];
     let expected = -1;
     if (cl !== undefined) {
-      if (!/^\d{1,15}$/.test(cl)) { this.refuse(id, ErrorCode.ProtocolError); return; }
+      if (!/^\d{1,15}$/.test(cl)) {
+        this.refuse(id, ErrorCode.ProtocolError);
+        return;
+      }
       expected = Number(cl);
-      if (endStream && expected !== 0) { this.refuse(id, ErrorCode.ProtocolError); return; }
+      if (endStream && expected !== 0) {
+        this.refuse(id, ErrorCode.ProtocolError);
+        return;
+      }
     }
     const s = new H2Stream(this, id, endStream, this.peerWindow, STREAM_WINDOW);
     s.expected = expected;
@@ -412,14 +511,29 @@ export class H2Connection implements StreamOwner {
       return;
     }
     let body = EMPTY_BODY;
-    if (!endStream) { const b = new RequestBody(s); s.body = b; body = b; }
+    if (!endStream) {
+      const b = new RequestBody(s);
+      s.body = b;
+      body = b;
+    }
     const headers = parsed.headers;
     const ctx = host.ctx;
-    ctx.dispatch(Exchange.create(
-      'h2', parsed.method, parsed.path, parsed.authority ?? headers.host ?? '',
-      ctx.scheme, headers, this.remoteAddress, body, !endStream, s, headers[H.requestId],
-      ctx.clock.monotonic(),
-    ));
+    ctx.dispatch(
+      Exchange.create(
+        'h2',
+        parsed.method,
+        parsed.path,
+        parsed.authority ?? headers.host ?? '',
+        ctx.scheme,
+        headers,
+        this.remoteAddress,
+        body,
+        !endStream,
+        s,
+        headers[H.requestId],
+        ctx.clock.monotonic(),
+      ),
+    );
   }
 
   private onDataFrame(flags: number, id: number, p: Buffer): void {
@@ -434,12 +548,24 @@ export class H2Connection implements StreamOwner {
       this.onClosedStream(id, false);
       return;
     }
-    if (s.remoteDone) { this.connCredits += len; this.reset(s, ErrorCode.StreamClosed, false); return; }
+    if (s.remoteDone) {
+      this.connCredits += len;
+      this.reset(s, ErrorCode.StreamClosed, false);
+      return;
+    }
     s.recvWindow -= len;
-    if (s.recvWindow < 0) { this.connCredits += len; this.reset(s, ErrorCode.FlowControlError, false); return; }
+    if (s.recvWindow < 0) {
+      this.connCredits += len;
+      this.reset(s, ErrorCode.FlowControlError, false);
+      return;
+    }
     const data = this.unpad(flags, p, false);
     s.received += data.length;
-    if (s.expected >= 0 && s.received > s.expected) { this.connCredits += len; this.malformed(s); return; }
+    if (s.expected >= 0 && s.received > s.expected) {
+      this.connCredits += len;
+      this.malformed(s);
+      return;
+    }
     const padding = len - data.length;
     if (padding > 0) this.giveBack(s, padding);
     if (data.length > 0) {
@@ -447,11 +573,15 @@ export class H2Connection implements StreamOwner {
       if (b === undefined) this.giveBack(s, data.length);
       else {
         b.chunk(data);
-        if (s.full) s.owed += data.length; else this.giveBack(s, data.length);
+        if (s.full) s.owed += data.length;
+        else this.giveBack(s, data.length);
       }
     }
     if ((flags & Flag.EndStream) !== 0) {
-      if (s.expected >= 0 && s.received !== s.expected) { this.malformed(s); return; }
+      if (s.expected >= 0 && s.received !== s.expected) {
+        this.malformed(s);
+        return;
+      }
       this.remoteEnd(s);
     }
   }
@@ -472,7 +602,10 @@ export class H2Connection implements StreamOwner {
   private giveCredits(): void {
     if (this.credited.size === 0) return;
     for (const s of this.credited) {
-      if (s.finished || s.remoteDone) { s.credits = 0; continue; } // the peer sends no more on it
+      if (s.finished || s.remoteDone) {
+        s.credits = 0;
+        continue;
+      } // the peer sends no more on it
       if (s.credits >= STREAM_CREDIT_AT) {
         s.recvWindow += s.credits;
         this.emit(wordFrame(FrameType.WindowUpdate, 0, s.id, s.credits));
@@ -498,7 +631,11 @@ export class H2Connection implements StreamOwner {
     const now = this.host.ctx.clock.monotonic();
     this.resetTokens = Math.min(RESET_BURST, this.resetTokens + ((now - this.resetTokensAt) * RESETS_PER_SECOND) / 1000);
     this.resetTokensAt = now;
-    if (this.resetTokens < 1) throw new ConnectionError(ErrorCode.EnhanceYourCalm, `streams reset faster than ${RESET_BURST} at once or ${RESETS_PER_SECOND} a second`);
+    if (this.resetTokens < 1)
+      throw new ConnectionError(
+        ErrorCode.EnhanceYourCalm,
+        `streams reset faster than ${RESET_BURST} at once or ${RESETS_PER_SECOND} a second`,
+      );
     this.resetTokens--;
     this.reset(s, p.readUInt32BE(0), true);
   }
@@ -530,7 +667,8 @@ export class H2Connection implements StreamOwner {
         this.tableSizeUpdate = true;
       }
       if (key === Setting.MaxFrameSize) {
-        if (v < MIN_MAX_FRAME || v > MAX_MAX_FRAME) throw new ConnectionError(ErrorCode.ProtocolError, 'SETTINGS_MAX_FRAME_SIZE out of range');
+        if (v < MIN_MAX_FRAME || v > MAX_MAX_FRAME)
+          throw new ConnectionError(ErrorCode.ProtocolError, 'SETTINGS_MAX_FRAME_SIZE out of range');
         this.peerMaxFrame = v;
       }
     }
@@ -555,16 +693,23 @@ export class H2Connection implements StreamOwner {
       if (id > this.lastStreamId) throw new ConnectionError(ErrorCode.ProtocolError, `WINDOW_UPDATE on idle stream ${id}`);
       return;
     }
-    if (inc === 0) { this.malformed(s); return; }
+    if (inc === 0) {
+      this.malformed(s);
+      return;
+    }
     s.sendWindow += inc;
-    if (s.sendWindow > MAX_WINDOW) { this.reset(s, ErrorCode.FlowControlError, false); return; }
+    if (s.sendWindow > MAX_WINDOW) {
+      this.reset(s, ErrorCode.FlowControlError, false);
+      return;
+    }
     this.pump(s);
   }
 
   // --- streams
 
   private malformed(s: H2Stream): void {
-    if (s.body !== undefined) s.body.destroy(Object.assign(new Error('malformed HTTP/2 request body'), { code: 'ERR_HTTP2_PROTOCOL_ERROR' }));
+    if (s.body !== undefined)
+      s.body.destroy(Object.assign(new Error('malformed HTTP/2 request body'), { code: 'ERR_HTTP2_PROTOCOL_ERROR' }));
     this.reset(s, ErrorCode.ProtocolError, false);
   }
 
@@ -594,7 +739,10 @@ export class H2Connection implements StreamOwner {
     this.streams.delete(s.id);
     this.remember(s.id, how);
     this.waiting.delete(s);
-    if (s.owed > 0) { this.connCredits += s.owed; s.owed = 0; } // bytes nobody will read: the connection's window back
+    if (s.owed > 0) {
+      this.connCredits += s.owed;
+      s.owed = 0;
+    } // bytes nobody will read: the connection's window back
     if (aborted && s.body !== undefined && !s.body.readableEnded) {
       s.body.destroy(Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' }));
     }
@@ -607,7 +755,10 @@ export class H2Connection implements StreamOwner {
 
   /** Our response is complete: the stream is over once the client's request is too. */
   private localEnd(s: H2Stream): void {
-    if (s.remoteDone) { this.retire(s, false, Closed.Ended); return; }
+    if (s.remoteDone) {
+      this.retire(s, false, Closed.Ended);
+      return;
+    }
     // The answer is complete while the client is still sending: tell it to stop (RFC 9113 §8.1).
     this.emit(wordFrame(FrameType.RstStream, 0, s.id, ErrorCode.NoError));
     this.retire(s, true);
@@ -688,12 +839,25 @@ export class H2Connection implements StreamOwner {
     const q = s.queue;
     if (q === undefined || s.finished) return;
     while (q.length > 0) {
-      if (this.blocked) { this.waiting.add(s); return; }
+      if (this.blocked) {
+        this.waiting.add(s);
+        return;
+      }
       const room = Math.min(s.sendWindow, this.sendWindow, this.peerMaxFrame);
-      if (room <= 0) { this.waiting.add(s); return; }
+      if (room <= 0) {
+        this.waiting.add(s);
+        return;
+      }
       const c = q[0]!;
-      if (c.length <= room) { q.shift(); this.data(s, c); s.queued -= c.length; }
-      else { q[0] = c.subarray(room); this.data(s, c.subarray(0, room)); s.queued -= room; }
+      if (c.length <= room) {
+        q.shift();
+        this.data(s, c);
+        s.queued -= c.length;
+      } else {
+        q[0] = c.subarray(room);
+        this.data(s, c.subarray(0, room));
+        s.queued -= room;
+      }
     }
     s.queue = undefined;
     this.waiting.delete(s);
@@ -703,7 +867,11 @@ export class H2Connection implements StreamOwner {
 
   private pumpAll(): void {
     if (this.waiting.size === 0) return;
-    for (const s of [...this.waiting]) { this.waiting.delete(s); this.pump(s); if (!s.finished) s.drained(); }
+    for (const s of [...this.waiting]) {
+      this.waiting.delete(s);
+      this.pump(s);
+      if (!s.finished) s.drained();
+    }
   }
 
   /** A control answer (ack, reset): ends the connection if the peer is not reading them. */
@@ -763,7 +931,9 @@ export class H2Connection implements StreamOwner {
 
   /** Close once this turn's output is gathered (graceful: no stream is open). */
   private endSoon(): void {
-    setImmediate(() => { if (!this.dead) this.shut(); });
+    setImmediate(() => {
+      if (!this.dead) this.shut();
+    });
   }
 
   /** Write what is gathered, end the socket (destroyed a second later if the peer lingers), drop the streams. */
@@ -802,11 +972,19 @@ function parseRequest(fields: readonly string[]): ParsedRequest | typeof MALFORM
     size += name.length + value.length + 32;
     if (name.charCodeAt(0) === 58) {
       if (regular) return MALFORMED;
-      if (name === ':method') { if (method !== undefined || !validToken(value, true)) return MALFORMED; method = value; }
-      else if (name === ':path') { if (path !== undefined) return MALFORMED; path = value; }
-      else if (name === ':scheme') { if (scheme !== undefined) return MALFORMED; scheme = value; }
-      else if (name === ':authority') { if (authority !== undefined) return MALFORMED; authority = value; }
-      else return MALFORMED;
+      if (name === ':method') {
+        if (method !== undefined || !validToken(value, true)) return MALFORMED;
+        method = value;
+      } else if (name === ':path') {
+        if (path !== undefined) return MALFORMED;
+        path = value;
+      } else if (name === ':scheme') {
+        if (scheme !== undefined) return MALFORMED;
+        scheme = value;
+      } else if (name === ':authority') {
+        if (authority !== undefined) return MALFORMED;
+        authority = value;
+      } else return MALFORMED;
       if (!validValue(value)) return MALFORMED;
       continue;
     }

@@ -1,20 +1,40 @@
 /** HTTP/2 frame types, flags, settings and error codes (RFC 9113 §6, §7, §11). */
 
 export const FrameType = {
-  Data: 0, Headers: 1, Priority: 2, RstStream: 3, Settings: 4, PushPromise: 5, Ping: 6,
-  Goaway: 7, WindowUpdate: 8, Continuation: 9,
+  Data: 0,
+  Headers: 1,
+  Priority: 2,
+  RstStream: 3,
+  Settings: 4,
+  PushPromise: 5,
+  Ping: 6,
+  Goaway: 7,
+  WindowUpdate: 8,
+  Continuation: 9,
 } as const;
 
 export const Flag = { EndStream: 0x1, Ack: 0x1, EndHeaders: 0x4, Padded: 0x8, Priority: 0x20 } as const;
 
 export const Setting = {
-  HeaderTableSize: 1, EnablePush: 2, MaxConcurrentStreams: 3, InitialWindowSize: 4,
-  MaxFrameSize: 5, MaxHeaderListSize: 6,
+  HeaderTableSize: 1,
+  EnablePush: 2,
+  MaxConcurrentStreams: 3,
+  InitialWindowSize: 4,
+  MaxFrameSize: 5,
+  MaxHeaderListSize: 6,
 } as const;
 
 export const ErrorCode = {
-  NoError: 0, ProtocolError: 1, InternalError: 2, FlowControlError: 3, StreamClosed: 5,
-  FrameSizeError: 6, RefusedStream: 7, Cancel: 8, CompressionError: 9, EnhanceYourCalm: 11,
+  NoError: 0,
+  ProtocolError: 1,
+  InternalError: 2,
+  FlowControlError: 3,
+  StreamClosed: 5,
+  FrameSizeError: 6,
+  RefusedStream: 7,
+  Cancel: 8,
+  CompressionError: 9,
+  EnhanceYourCalm: 11,
 } as const;
 
 /** Largest window (RFC 9113 §6.9.1). */
@@ -53,6 +73,9 @@ export function wordFrame(type: number, flags: number, stream: number, ...words:
 export function settingsFrame(pairs: readonly (readonly [number, number])[]): Buffer {
   const b = Buffer.allocUnsafe(9 + 6 * pairs.length);
   writeFrameHeader(b, 0, 6 * pairs.length, FrameType.Settings, 0, 0);
-  pairs.forEach(([id, v], i) => { b.writeUInt16BE(id, 9 + 6 * i); b.writeUInt32BE(v, 11 + 6 * i); });
+  pairs.forEach(([id, v], i) => {
+    b.writeUInt16BE(id, 9 + 6 * i);
+    b.writeUInt32BE(v, 11 + 6 * i);
+  });
   return b;
 }

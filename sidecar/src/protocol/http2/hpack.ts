@@ -2,23 +2,73 @@ import { huffmanDecode } from './huffman.js';
 
 /** RFC 7541 Appendix A: the static table, index 1 to 61. */
 export const STATIC_TABLE: readonly (readonly [string, string])[] = [
-  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
-  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
-  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
-  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
-  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
-  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
-  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''], ['etag', ''],
-  ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
-  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''],
-  ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''],
-  ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''], ['set-cookie', ''],
-  ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''],
+  [':authority', ''],
+  [':method', 'GET'],
+  [':method', 'POST'],
+  [':path', '/'],
+  [':path', '/index.html'],
+  [':scheme', 'http'],
+  [':scheme', 'https'],
+  [':status', '200'],
+  [':status', '204'],
+  [':status', '206'],
+  [':status', '304'],
+  [':status', '400'],
+  [':status', '404'],
+  [':status', '500'],
+  ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'],
+  ['accept-language', ''],
+  ['accept-ranges', ''],
+  ['accept', ''],
+  ['access-control-allow-origin', ''],
+  ['age', ''],
+  ['allow', ''],
+  ['authorization', ''],
+  ['cache-control', ''],
+  ['content-disposition', ''],
+  ['content-encoding', ''],
+  ['content-language', ''],
+  ['content-length', ''],
+  ['content-location', ''],
+  ['content-range', ''],
+  ['content-type', ''],
+  ['cookie', ''],
+  ['date', ''],
+  ['etag', ''],
+  ['expect', ''],
+  ['expires', ''],
+  ['from', ''],
+  ['host', ''],
+  ['if-match', ''],
+  ['if-modified-since', ''],
+  ['if-none-match', ''],
+  ['if-range', ''],
+  ['if-unmodified-since', ''],
+  ['last-modified', ''],
+  ['link', ''],
+  ['location', ''],
+  ['max-forwards', ''],
+  ['proxy-authenticate', ''],
+  ['proxy-authorization', ''],
+  ['range', ''],
+  ['referer', ''],
+  ['refresh', ''],
+  ['retry-after', ''],
+  ['server', ''],
+  ['set-cookie', ''],
+  ['strict-transport-security', ''],
+  ['transfer-encoding', ''],
+  ['user-agent', ''],
+  ['vary', ''],
+  ['via', ''],
   ['www-authenticate', ''],
 ];
 
 /** Why a header block could not be decoded: always a connection error (COMPRESSION_ERROR). */
-export class HpackError extends Error { override readonly name = 'HpackError'; }
+export class HpackError extends Error {
+  override readonly name = 'HpackError';
+}
 
 /**
  * The decoder of one HTTP/2 connection (RFC 7541): static and dynamic tables, integers, literal
@@ -34,7 +84,9 @@ export class HpackDecoder {
   private max: number;
   private pos = 0;
 
-  constructor(private readonly limit = 4096) { this.max = limit; }
+  constructor(private readonly limit = 4096) {
+    this.max = limit;
+  }
 
   /**
    * Decode a whole header block into a flat `[name, value, …]` list. Throws HpackError on any
@@ -57,24 +109,28 @@ export class HpackDecoder {
     let first = true;
     while (this.pos < block.length) {
       const b = block[this.pos]!;
-      if (b >= 0x80) { // indexed field
+      if (b >= 0x80) {
+        // indexed field
         const i = this.int(block, 7);
         if (i === 0) throw new HpackError('indexed field 0');
         this.push(out, this.nameAt(i), this.valueAt(i), maxFields);
-      } else if (b >= 0x40) { // literal with incremental indexing
+      } else if (b >= 0x40) {
+        // literal with incremental indexing
         const i = this.int(block, 6);
         const name = i === 0 ? this.str(block) : this.nameAt(i);
         const value = this.str(block);
         this.add(name, value);
         this.push(out, name, value, maxFields);
-      } else if (b >= 0x20) { // dynamic table size update: only before the first field
+      } else if (b >= 0x20) {
+        // dynamic table size update: only before the first field
         if (!first) throw new HpackError('table size update after a field');
         const n = this.int(block, 5);
         if (n > this.limit) throw new HpackError(`table size ${n} above the ${this.limit} allowed`);
         this.max = n;
         this.evict(0);
         continue;
-      } else { // literal without indexing (0000) or never indexed (0001)
+      } else {
+        // literal without indexing (0000) or never indexed (0001)
         const i = this.int(block, 4);
         const name = i === 0 ? this.str(block) : this.nameAt(i);
         this.push(out, name, this.str(block), maxFields);
@@ -91,7 +147,10 @@ export class HpackDecoder {
     if (out.length >= maxFields * 2) throw new HpackError(`more than ${maxFields} fields in one block`);
     if (this.oversize) return;
     this.listSize += name.length + value.length + 32;
-    if (this.listSize > this.maxSize) { this.oversize = true; return; }
+    if (this.listSize > this.maxSize) {
+      this.oversize = true;
+      return;
+    }
     out.push(name, value);
   }
 
@@ -140,7 +199,12 @@ export class HpackDecoder {
 
   private add(name: string, value: string): void {
     const s = name.length + value.length + 32;
-    if (s > this.max) { this.names = []; this.values = []; this.size = 0; return; } // RFC 7541 §4.4
+    if (s > this.max) {
+      this.names = [];
+      this.values = [];
+      this.size = 0;
+      return;
+    } // RFC 7541 §4.4
     this.evict(s);
     this.names.push(name);
     this.values.push(value);
@@ -154,18 +218,31 @@ export class HpackDecoder {
       this.size -= this.names[drop]!.length + this.values[drop]!.length + 32;
       drop++;
     }
-    if (drop > 0) { this.names.splice(0, drop); this.values.splice(0, drop); }
+    if (drop > 0) {
+      this.names.splice(0, drop);
+      this.values.splice(0, drop);
+    }
   }
 }
 
 /** Static-table index of each name (the first entry with it), for the encoder. */
 const NAME_INDEX: ReadonlyMap<string, number> = (() => {
   const m = new Map<string, number>();
-  STATIC_TABLE.forEach(([n], i) => { if (!m.has(n)) m.set(n, i + 1); });
+  STATIC_TABLE.forEach(([n], i) => {
+    if (!m.has(n)) m.set(n, i + 1);
+  });
   return m;
 })();
 /** `:status` values with an entry of their own. */
-const STATUS_INDEX: ReadonlyMap<number, number> = new Map([[200, 8], [204, 9], [206, 10], [304, 11], [400, 12], [404, 13], [500, 14]]);
+const STATUS_INDEX: ReadonlyMap<number, number> = new Map([
+  [200, 8],
+  [204, 9],
+  [206, 10],
+  [304, 11],
+  [400, 12],
+  [404, 13],
+  [500, 14],
+]);
 
 let out = Buffer.allocUnsafe(16 * 1024);
 
@@ -179,10 +256,16 @@ function room(at: number, n: number): void {
 function putInt(at: number, v: number, prefix: number, first: number): number {
   room(at, 6);
   const max = (1 << prefix) - 1;
-  if (v < max) { out[at++] = first | v; return at; }
+  if (v < max) {
+    out[at++] = first | v;
+    return at;
+  }
   out[at++] = first | max;
   v -= max;
-  while (v >= 128) { out[at++] = (v % 128) + 128; v = Math.floor(v / 128); }
+  while (v >= 128) {
+    out[at++] = (v % 128) + 128;
+    v = Math.floor(v / 128);
+  }
   out[at++] = v;
   return at;
 }
@@ -209,10 +292,14 @@ export function encodeBlock(reserve: number, status: number, fields: FieldValues
   // The peer changed SETTINGS_HEADER_TABLE_SIZE: the first block after it starts with a dynamic
   // table size update (RFC 7541 §4.2). This encoder never indexes, so the size it announces is 0.
   if (tableSizeUpdate) out[at++] = 0x20;
-  if (status >= 0) { // < 0: a trailers block, which has no :status
+  if (status >= 0) {
+    // < 0: a trailers block, which has no :status
     const si = STATUS_INDEX.get(status);
     if (si !== undefined) out[at++] = 0x80 | si;
-    else { out[at++] = 0x08; at = putStr(at, String(status)); }
+    else {
+      out[at++] = 0x08;
+      at = putStr(at, String(status));
+    }
   }
   for (const name in fields) {
     if (name.charCodeAt(0) === 58) continue; // pseudo-headers: only :status, written above
@@ -232,6 +319,10 @@ export function encodeBlock(reserve: number, status: number, fields: FieldValues
 
 function field(at: number, name: string, ni: number | undefined, value: string): number {
   if (ni !== undefined) at = putInt(at, ni, 4, 0);
-  else { room(at, 1); out[at++] = 0; at = putStr(at, name); }
+  else {
+    room(at, 1);
+    out[at++] = 0;
+    at = putStr(at, name);
+  }
   return putStr(at, value);
 }

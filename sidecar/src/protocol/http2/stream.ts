@@ -60,13 +60,21 @@ export class H2Stream implements ResponseSink, BodySource {
   private closeCbs: (() => void)[] | undefined;
   private drainCbs: (() => void)[] | undefined;
 
-  constructor(private readonly owner: StreamOwner, readonly id: number, endStream: boolean, sendWindow: number, recvWindow: number) {
+  constructor(
+    private readonly owner: StreamOwner,
+    readonly id: number,
+    endStream: boolean,
+    sendWindow: number,
+    recvWindow: number,
+  ) {
     this.remoteDone = endStream;
     this.sendWindow = sendWindow;
     this.recvWindow = recvWindow;
   }
 
-  get closed(): boolean { return this.finished || this.owner.dead; }
+  get closed(): boolean {
+    return this.finished || this.owner.dead;
+  }
 
   writeHead(status: number, headers: OutgoingHttpHeaders, endStream = false, trailers = false): void {
     if (this.headersSent || this.finished || this.owner.dead) return;
@@ -83,7 +91,9 @@ export class H2Stream implements ResponseSink, BodySource {
     return this.queued < HIGH_WATER && !this.owner.blocked;
   }
 
-  onDrain(cb: () => void): void { (this.drainCbs ??= []).push(cb); }
+  onDrain(cb: () => void): void {
+    (this.drainCbs ??= []).push(cb);
+  }
 
   /** The connection sent some of the queue (or the socket drained): wake writers if there is room now. */
   drained(): void {
@@ -108,7 +118,10 @@ export class H2Stream implements ResponseSink, BodySource {
   }
 
   onClose(cb: () => void): void {
-    if (this.finished) { queueMicrotask(cb); return; }
+    if (this.finished) {
+      queueMicrotask(cb);
+      return;
+    }
     (this.closeCbs ??= []).push(cb);
   }
 
@@ -126,8 +139,14 @@ export class H2Stream implements ResponseSink, BodySource {
 
   bodyWanted(): void {
     this.full = false;
-    if (this.owed > 0) { const n = this.owed; this.owed = 0; this.owner.credit(this, n); }
+    if (this.owed > 0) {
+      const n = this.owed;
+      this.owed = 0;
+      this.owner.credit(this, n);
+    }
   }
 
-  bodyFull(): void { this.full = true; }
+  bodyFull(): void {
+    this.full = true;
+  }
 }

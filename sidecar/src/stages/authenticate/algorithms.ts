@@ -56,7 +56,8 @@ export interface VerifyParams {
   readonly alg: string;
   readonly spec: AlgSpec;
   /** The key, or the key with its padding / encoding options, exactly as crypto.verify wants it. */
-  readonly key: KeyObject | { readonly key: KeyObject; readonly padding?: number; readonly saltLength?: number; readonly dsaEncoding?: 'ieee-p1363' };
+  readonly key:
+    KeyObject | { readonly key: KeyObject; readonly padding?: number; readonly saltLength?: number; readonly dsaEncoding?: 'ieee-p1363' };
   /** HMAC keys only. */
   readonly secret: KeyObject | undefined;
 }
@@ -65,9 +66,14 @@ export function verifyParams(alg: string, spec: AlgSpec, key: KeyObject): Verify
   switch (spec.family) {
     case 'RSA':
       // RFC 7518 §3.5: PSS salt length equals the hash output size.
-      return { alg, spec, secret: undefined, key: spec.pss
-        ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: hashBytes(spec.hash) }
-        : { key, padding: constants.RSA_PKCS1_PADDING } };
+      return {
+        alg,
+        spec,
+        secret: undefined,
+        key: spec.pss
+          ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: hashBytes(spec.hash) }
+          : { key, padding: constants.RSA_PKCS1_PADDING },
+      };
     case 'EC':
       // JWS carries r‖s (IEEE P1363), not DER.
       return { alg, spec, secret: undefined, key: { key, dsaEncoding: 'ieee-p1363' } };

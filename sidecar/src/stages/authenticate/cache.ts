@@ -32,15 +32,22 @@ export class TokenCache<V extends { readonly expiresAt: number }> {
     const r = this.recent.get(tail);
     if (r !== undefined && r.token === token) return r.key;
     const key = TokenCache.key(token);
-    if (r === undefined && this.recent.size >= RECENT_TOKENS) { const oldest = this.recent.keys().next(); if (oldest.done !== true) this.recent.delete(oldest.value); }
+    if (r === undefined && this.recent.size >= RECENT_TOKENS) {
+      const oldest = this.recent.keys().next();
+      if (oldest.done !== true) this.recent.delete(oldest.value);
+    }
     this.recent.set(tail, { token, key });
     return key;
   }
 
-  get size(): number { return this.map.size; }
+  get size(): number {
+    return this.map.size;
+  }
 
   /** Token texts whose key is remembered (bounded by RECENT_TOKENS). */
-  get remembered(): number { return this.recent.size; }
+  get remembered(): number {
+    return this.recent.size;
+  }
 
   /** The entry when present and `now` (wall ms) is before its expiry; expired entries are dropped. */
   get(key: string, now: number): V | undefined {
@@ -67,6 +74,11 @@ export class TokenCache<V extends { readonly expiresAt: number }> {
     }
   }
 
-  delete(key: string): void { this.map.delete(key); }
-  clear(): void { this.map.clear(); this.recent.clear(); }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+  clear(): void {
+    this.map.clear();
+    this.recent.clear();
+  }
 }

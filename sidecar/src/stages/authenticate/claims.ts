@@ -5,7 +5,12 @@ import type { AuthReason } from './reasons.js';
  * Registered-claim checks (RFC 7519 §4.1) for one provider. Every check that has a configured
  * value is mandatory: unlike Kong's plugin, `exp` is required unless the provider opts out.
  */
-export function checkRegisteredClaims(p: AuthProvider, audiences: ReadonlySet<string>, c: Readonly<Record<string, unknown>>, now: number): AuthReason | undefined {
+export function checkRegisteredClaims(
+  p: AuthProvider,
+  audiences: ReadonlySet<string>,
+  c: Readonly<Record<string, unknown>>,
+  now: number,
+): AuthReason | undefined {
   if (c.iss !== p.issuer) return 'issuer';
   const skew = p.clockSkewMs;
   const exp = c.exp;

@@ -56,7 +56,11 @@ export function parseCompact(token: string): ParsedToken | AuthReason {
   if (claims === undefined) return 'malformed';
 
   return {
-    alg, kid, typ, header, claims,
+    alg,
+    kid,
+    typ,
+    header,
+    claims,
     signingInput: Buffer.from(token.slice(0, dot2), 'latin1'),
     signature: Buffer.from(sigSeg, 'base64url'),
   };
@@ -78,5 +82,5 @@ function decodeObject(seg: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }

@@ -26,9 +26,24 @@ export type AuthReason =
   | 'keys_unavailable';
 
 export const AUTH_REASONS: readonly AuthReason[] = [
-  'missing', 'malformed', 'oversize', 'alg_not_allowed', 'bad_signature', 'expired', 'not_yet_valid',
-  'issuer', 'audience', 'typ', 'unknown_kid', 'revoked', 'claims', 'cross_tenant', 'banned',
-  'revocation_unavailable', 'revocation_unchecked', 'keys_unavailable',
+  'missing',
+  'malformed',
+  'oversize',
+  'alg_not_allowed',
+  'bad_signature',
+  'expired',
+  'not_yet_valid',
+  'issuer',
+  'audience',
+  'typ',
+  'unknown_kid',
+  'revoked',
+  'claims',
+  'cross_tenant',
+  'banned',
+  'revocation_unavailable',
+  'revocation_unchecked',
+  'keys_unavailable',
 ];
 
 /** One sentence per reason for the error body: what was wrong, never what the token contained. */

@@ -31,7 +31,8 @@ export interface LocalRevocations {
 /** Key names shared with the runbooks and the admin tooling that writes them (sidecar/src/revocation/redis-copy.ts). */
 export { bannedKey, revokedKey };
 
-const cutoffFields = (iss: string, sub: string | undefined): string[] => (sub === undefined ? [cutoffField(iss)] : [cutoffField(iss), cutoffField(iss, sub)]);
+const cutoffFields = (iss: string, sub: string | undefined): string[] =>
+  sub === undefined ? [cutoffField(iss)] : [cutoffField(iss), cutoffField(iss, sub)];
 
 /** The metric label of revocation calls in sidegate_redis_errors_total / _duration_seconds. */
 export const REVOCATION_OP = 'auth_revocation';
@@ -66,8 +67,12 @@ export class RedisRevocationStore implements RevocationStore {
     private readonly opts: { readonly budgetMs?: number; readonly metrics?: Metrics; readonly clock?: Clock } = {},
   ) {}
 
-  isRevoked(jti: string): Promise<boolean> { return this.exists(revokedKey(jti)); }
-  isBanned(ip: string): Promise<boolean> { return this.exists(bannedKey(ip)); }
+  isRevoked(jti: string): Promise<boolean> {
+    return this.exists(revokedKey(jti));
+  }
+  isBanned(ip: string): Promise<boolean> {
+    return this.exists(bannedKey(ip));
+  }
   async cutoff(iss: string, sub: string | undefined, now: number): Promise<number | undefined> {
     return latestCutoff(await this.budgeted(this.redis.hmget(CUTOFFS_KEY, ...cutoffFields(iss, sub))), now);
   }

@@ -39,7 +39,10 @@ export interface CompiledRule {
   readonly req: CompiledRequirement;
 }
 
-export function compileRules(policy: AuthPolicy, providers: ReadonlyMap<string, ProviderRuntime>): { rules: readonly CompiledRule[]; fallback: CompiledRequirement } {
+export function compileRules(
+  policy: AuthPolicy,
+  providers: ReadonlyMap<string, ProviderRuntime>,
+): { rules: readonly CompiledRule[]; fallback: CompiledRequirement } {
   return {
     rules: policy.rules.map((r) => ({ match: r.match, req: compileRequirement(r.require, providers) })),
     fallback: compileRequirement(policy.defaultRequire, providers),
@@ -48,13 +51,14 @@ export function compileRules(policy: AuthPolicy, providers: ReadonlyMap<string, 
 
 export function compileRequirement(req: Requirement, providers: ReadonlyMap<string, ProviderRuntime>): CompiledRequirement {
   if (req.kind === 'none') return { none: true, sources: [], label: 'none', claims: [], tenant: undefined };
-  const candidates = req.kind === 'any' || req.providers.length === 0
-    ? [...providers.values()]
-    : req.providers.map((name) => {
-      const p = providers.get(name);
-      if (p === undefined) throw new Error(`auth rule names unknown provider "${name}"`);
-      return p;
-    });
+  const candidates =
+    req.kind === 'any' || req.providers.length === 0
+      ? [...providers.values()]
+      : req.providers.map((name) => {
+          const p = providers.get(name);
+          if (p === undefined) throw new Error(`auth rule names unknown provider "${name}"`);
+          return p;
+        });
   if (candidates.length === 0) throw new Error('auth rule requires a token but no provider is configured');
 
   const sources: RuleSource[] = [];
@@ -65,10 +69,13 @@ export function compileRequirement(req: Requirement, providers: ReadonlyMap<stri
       const byIssuer = new Map<string, ProviderRuntime[]>();
       for (const u of users) {
         const list = byIssuer.get(u.cfg.issuer);
-        if (list) list.push(u); else byIssuer.set(u.cfg.issuer, [u]);
+        if (list) list.push(u);
+        else byIssuer.set(u.cfg.issuer, [u]);
       }
       sources.push({
-        src, providers: new Set(users), byIssuer,
+        src,
+        providers: new Set(users),
+        byIssuer,
         maxBytes: Math.max(...users.map((u) => u.cfg.maxTokenBytes)),
       });
     }
@@ -82,7 +89,10 @@ export function compileRequirement(req: Requirement, providers: ReadonlyMap<stri
       const last = path.parts[path.parts.length - 1];
       return { path, anyOf: new Set(c.anyOf), spaceSeparated: last === 'scope' || last === 'scp' };
     }),
-    tenant: req.tenant === undefined ? undefined : { path: claimPath(req.tenant.claim), header: req.tenant.header?.toLowerCase(), segment: req.tenant.pathSegment },
+    tenant:
+      req.tenant === undefined
+        ? undefined
+        : { path: claimPath(req.tenant.claim), header: req.tenant.header?.toLowerCase(), segment: req.tenant.pathSegment },
   };
 }
 
@@ -103,5 +113,9 @@ export function pathSegment(path: string, index: number): string | undefined {
   if (end === start) return undefined;
   const raw = path.slice(start, end);
   if (raw.indexOf('%') === -1) return raw;
-  try { return decodeURIComponent(raw); } catch { return undefined; }
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
 }

@@ -58,7 +58,8 @@ export class AuthRuntime {
    */
   identify(auth: AuthPolicy, allow: Requirement): Identify {
     const km = this.km;
-    if (km === undefined || !km.servesSameKeys(auth.providers)) throw new Error('identify() needs the key manager prepare() started for these providers');
+    if (km === undefined || !km.servesSameKeys(auth.providers))
+      throw new Error('identify() needs the key manager prepare() started for these providers');
     const { metrics, logger, clock, revocation, revocations } = this.deps;
     const a = new Authenticator(auth, { metrics, logger, clock, revocation, revocations, keys: km });
     const req = a.compile(allow);
@@ -69,7 +70,9 @@ export class AuthRuntime {
     return this.km === undefined || this.km.ready();
   }
 
-  get keys(): KeyManager | undefined { return this.km; }
+  get keys(): KeyManager | undefined {
+    return this.km;
+  }
 
   close(): void {
     this.replace(undefined);

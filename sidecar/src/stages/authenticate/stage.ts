@@ -34,9 +34,17 @@ const challengeFor = (r: AuthReason): string => `Bearer error="invalid_token", e
 const REVOCATION_LOG_EVERY_MS = 10_000;
 
 /** A token found and verified (now, or earlier: `cached`). */
-interface Found { readonly v: Verified; readonly source: RuleSource; readonly cached: boolean }
+interface Found {
+  readonly v: Verified;
+  readonly source: RuleSource;
+  readonly cached: boolean;
+}
 /** No acceptable token: the provider label and the reason a failure would carry. */
-interface Missed { readonly v: undefined; readonly provider: string; readonly reason: AuthReason }
+interface Missed {
+  readonly v: undefined;
+  readonly provider: string;
+  readonly reason: AuthReason;
+}
 const missed = (provider: string, reason: AuthReason): Missed => ({ v: undefined, provider, reason });
 
 /**
@@ -74,7 +82,10 @@ export class Authenticator {
   private lastRevocationLog = -Infinity;
   private suppressedRevocationLogs = 0;
 
-  constructor(policy: AuthPolicy, private readonly deps: AuthDeps) {
+  constructor(
+    policy: AuthPolicy,
+    private readonly deps: AuthDeps,
+  ) {
     const providers = new Map<string, ProviderRuntime>();
     for (const p of policy.providers) {
       const keys = deps.keys.provider(p.name);
@@ -126,7 +137,8 @@ export class Authenticator {
   satisfies(ex: Exchange, req: CompiledRequirement): boolean | Promise<boolean> {
     if (req.none) return true;
     const found = this.find(ex, req);
-    const meets = (f: Found | Missed): boolean => f.v !== undefined && req.claims.every((c) => valueMatches(claimValue(f.v.claims, c.path), c.anyOf, c.spaceSeparated));
+    const meets = (f: Found | Missed): boolean =>
+      f.v !== undefined && req.claims.every((c) => valueMatches(claimValue(f.v.claims, c.path), c.anyOf, c.spaceSeparated));
     return found instanceof Promise ? found.then(meets) : meets(found);
   }
 
@@ -140,7 +152,10 @@ export class Authenticator {
     const rules = this.rules;
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
-      if (r.match.matches(method, path)) { ex.authRule = i; return r.req; }
+      if (r.match.matches(method, path)) {
+        ex.authRule = i;
+        return r.req;
+      }
     }
     ex.authRule = -1;
     return this.fallback;
@@ -155,7 +170,10 @@ export class Authenticator {
     let source: RuleSource | undefined;
     for (const s of req.sources) {
       token = readToken(s.src, ex.headers, ex.target);
-      if (token !== undefined) { source = s; break; }
+      if (token !== undefined) {
+        source = s;
+        break;
+      }
     }
     if (token === undefined || source === undefined) return missed(req.label, 'missing');
 
@@ -195,7 +213,14 @@ export class Authenticator {
     return missed(providers[0]!.cfg.name, first!);
   }
 
-  private async afterRefetch(refetch: Promise<boolean>, source: RuleSource, key: string, rt: ProviderRuntime, token: string, parsed: ParsedToken): Promise<Found | Missed> {
+  private async afterRefetch(
+    refetch: Promise<boolean>,
+    source: RuleSource,
+    key: string,
+    rt: ProviderRuntime,
+    token: string,
+    parsed: ParsedToken,
+  ): Promise<Found | Missed> {
     await refetch;
     const v = verifyWith(rt, token, parsed, this.deps.clock.now(), this.deps.clock.monotonic());
     return typeof v === 'string' ? missed(rt.cfg.name, v) : this.verified(source, key, v);
@@ -217,7 +242,12 @@ export class Authenticator {
     const name = v.provider.cfg.name;
     for (const c of req.claims) {
       if (!valueMatches(claimValue(v.claims, c.path), c.anyOf, c.spaceSeparated)) {
-        return this.reject(ex, name, 'claims', new ForbiddenError('insufficient_scope', `the token lacks the claim ${c.path.name} this route requires`, CHALLENGE_SCOPE));
+        return this.reject(
+          ex,
+          name,
+          'claims',
+          new ForbiddenError('insufficient_scope', `the token lacks the claim ${c.path.name} this route requires`, CHALLENGE_SCOPE),
+        );
       }
     }
     const t = req.tenant;
@@ -225,7 +255,12 @@ export class Authenticator {
       const mine = scalarText(claimValue(v.claims, t.path));
       const wanted = t.header !== undefined ? asString(ex.headers[t.header]) : pathSegment(ex.path, t.segment ?? 0);
       if (mine === undefined || wanted === undefined) {
-        return this.reject(ex, name, 'claims', new ForbiddenError('insufficient_scope', 'the tenant of the token or of the request is missing', CHALLENGE_SCOPE));
+        return this.reject(
+          ex,
+          name,
+          'claims',
+          new ForbiddenError('insufficient_scope', 'the tenant of the token or of the request is missing', CHALLENGE_SCOPE),
+        );
       }
       if (mine !== wanted) {
         this.deps.metrics.securityViolations.inc({ kind: 'cross_tenant' });
@@ -247,7 +282,9 @@ export class Authenticator {
     // The app gets the token only with `forward: true`, and then the verified one alone: apps
     // behind a gateway decode it unverified, and would read a second cookie or parameter of that
     // name (or another source's token) that nobody verified.
-    ex.target = v.provider.cfg.forward ? keepOnlyToken(this.tokenSources, source.src, headers, ex.target) : stripToken(source.src, headers, ex.target);
+    ex.target = v.provider.cfg.forward
+      ? keepOnlyToken(this.tokenSources, source.src, headers, ex.target)
+      : stripToken(source.src, headers, ex.target);
     const f = v.forward;
     for (let i = 0; i < f.length; i += 2) headers[f[i]!] = f[i + 1]!;
     ex.auth = cached ? v.cachedOutcome : v.outcome;
@@ -264,7 +301,9 @@ export class Authenticator {
     let unchecked = false;
     try {
       [revoked, banned, cutoff] = await Promise.all([
-        f.jti === undefined ? false : store.isRevoked(f.jti), store.isBanned(clientOf(ex)), store.cutoff(f.iss, f.sub, this.deps.clock.now()),
+        f.jti === undefined ? false : store.isRevoked(f.jti),
+        store.isBanned(clientOf(ex)),
+        store.cutoff(f.iss, f.sub, this.deps.clock.now()),
       ]);
     } catch (err) {
       unchecked = this.revocationUnavailable(ex, v.provider.cfg.name, err);
@@ -312,22 +351,40 @@ export class Authenticator {
     const deny = this.revocation!.deny;
     const mono = clock.monotonic();
     if (mono - this.lastRevocationLog >= REVOCATION_LOG_EVERY_MS) {
-      logger.warn({ err: err instanceof Error ? err.message : String(err), onRedisError: deny ? 'deny' : 'allow', suppressed: this.suppressedRevocationLogs },
-        deny ? 'auth: revocation store unavailable, refusing requests' : 'auth: revocation store unavailable, admitting requests unchecked');
+      logger.warn(
+        {
+          err: err instanceof Error ? err.message : String(err),
+          onRedisError: deny ? 'deny' : 'allow',
+          suppressed: this.suppressedRevocationLogs,
+        },
+        deny ? 'auth: revocation store unavailable, refusing requests' : 'auth: revocation store unavailable, admitting requests unchecked',
+      );
       this.lastRevocationLog = mono;
       this.suppressedRevocationLogs = 0;
     } else {
       this.suppressedRevocationLogs++;
     }
-    if (deny) this.reject(ex, provider, 'revocation_unavailable', new AuthUnavailableError('revocation_unavailable', REASON_MESSAGES.revocation_unavailable));
+    if (deny)
+      this.reject(
+        ex,
+        provider,
+        'revocation_unavailable',
+        new AuthUnavailableError('revocation_unavailable', REASON_MESSAGES.revocation_unavailable),
+      );
     ex.note('revocation', 'unchecked');
     return true;
   }
 
   /** A token failure: 401 (503 when the provider has no usable keys). */
   private fail(ex: Exchange, provider: string, reason: AuthReason): never {
-    if (reason === 'keys_unavailable') this.reject(ex, provider, reason, new AuthUnavailableError(reason, REASON_MESSAGES.keys_unavailable));
-    this.reject(ex, provider, reason, new UnauthenticatedError(reason, REASON_MESSAGES[reason], reason === 'missing' ? CHALLENGE_MISSING : challengeFor(reason)));
+    if (reason === 'keys_unavailable')
+      this.reject(ex, provider, reason, new AuthUnavailableError(reason, REASON_MESSAGES.keys_unavailable));
+    this.reject(
+      ex,
+      provider,
+      reason,
+      new UnauthenticatedError(reason, REASON_MESSAGES[reason], reason === 'missing' ? CHALLENGE_MISSING : challengeFor(reason)),
+    );
   }
 
   private reject(ex: Exchange, provider: string, reason: AuthReason, err: SidecarError): never {

@@ -8,9 +8,12 @@ import type { TokenSource } from '../../../../policies/src/types.js';
 
 export function readToken(src: TokenSource, headers: IncomingHttpHeaders, target: string): string | undefined {
   switch (src.kind) {
-    case 'header': return fromHeader(headers[src.name], src.prefix);
-    case 'cookie': return fromCookie(headers.cookie, src.name);
-    case 'query': return fromQuery(target, src.name);
+    case 'header':
+      return fromHeader(headers[src.name], src.prefix);
+    case 'cookie':
+      return fromCookie(headers.cookie, src.name);
+    case 'query':
+      return fromQuery(target, src.name);
   }
 }
 
@@ -49,7 +52,11 @@ function fromQuery(target: string, name: string): string | undefined {
     const eq = part.indexOf('=');
     if (eq === name.length && part.startsWith(name)) {
       const raw = part.slice(eq + 1);
-      try { return raw === '' ? undefined : decodeURIComponent(raw); } catch { return raw; }
+      try {
+        return raw === '' ? undefined : decodeURIComponent(raw);
+      } catch {
+        return raw;
+      }
     }
   }
   return undefined;
@@ -64,10 +71,14 @@ export function stripToken(src: TokenSource, headers: IncomingHttpHeaders, targe
     const cookie = headers.cookie;
     if (cookie === undefined) return target;
     // Every cookie of that name as cookie parsers read names (trimmed: `sid =x` is `sid`).
-    const kept = cookie.split(';').filter((c) => {
-      const eq = c.indexOf('=');
-      return (eq < 0 ? c : c.slice(0, eq)).trim() !== src.name;
-    }).map((c) => c.trim()).filter((c) => c !== '');
+    const kept = cookie
+      .split(';')
+      .filter((c) => {
+        const eq = c.indexOf('=');
+        return (eq < 0 ? c : c.slice(0, eq)).trim() !== src.name;
+      })
+      .map((c) => c.trim())
+      .filter((c) => c !== '');
     if (kept.length === 0) headers.cookie = undefined;
     else headers.cookie = kept.join('; ');
   }
@@ -101,12 +112,19 @@ export function keepOnlyToken(all: readonly TokenSource[], found: TokenSource, h
 function withoutQueryParam(target: string, name: string): string {
   const q = target.indexOf('?');
   if (q === -1) return target;
-  const kept = target.slice(q + 1).split('&').filter((part) => {
-    const eq = part.indexOf('=');
-    const raw = eq < 0 ? part : part.slice(0, eq);
-    if (raw === name) return false;
-    if (!raw.includes('%') && !raw.includes('+')) return true;
-    try { return decodeURIComponent(raw.replace(/\+/g, ' ')) !== name; } catch { return true; }
-  });
+  const kept = target
+    .slice(q + 1)
+    .split('&')
+    .filter((part) => {
+      const eq = part.indexOf('=');
+      const raw = eq < 0 ? part : part.slice(0, eq);
+      if (raw === name) return false;
+      if (!raw.includes('%') && !raw.includes('+')) return true;
+      try {
+        return decodeURIComponent(raw.replace(/\+/g, ' ')) !== name;
+      } catch {
+        return true;
+      }
+    });
   return kept.length === 0 ? target.slice(0, q) : `${target.slice(0, q)}?${kept.join('&')}`;
 }

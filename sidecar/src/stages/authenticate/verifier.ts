@@ -20,7 +20,11 @@ export class ProviderRuntime {
   readonly forward: readonly { readonly path: ClaimPath; readonly header: string }[];
   /** `sidegate_auth_attempts_total{provider,result="success",reason="ok"}`, bound once: the hot path's counter. */
   readonly okCounter: { inc(): void };
-  constructor(readonly cfg: AuthProvider, readonly keys: ProviderKeys, okCounter: { inc(): void }) {
+  constructor(
+    readonly cfg: AuthProvider,
+    readonly keys: ProviderKeys,
+    okCounter: { inc(): void },
+  ) {
     this.okCounter = okCounter;
     this.algs = new Set(cfg.algorithms);
     this.audiences = new Set(cfg.audiences);
@@ -71,7 +75,10 @@ export function verifyWith(rt: ProviderRuntime, token: string, t: ParsedToken, n
     const params = key.algs.get(t.alg);
     if (params === undefined) continue;
     if (++compatible > MAX_KEYS_WITHOUT_KID && t.kid === undefined) break;
-    if (verifySignature(params, t.signingInput, t.signature)) { ok = true; break; }
+    if (verifySignature(params, t.signingInput, t.signature)) {
+      ok = true;
+      break;
+    }
   }
   if (!ok) {
     if (compatible > 0) return 'bad_signature';
@@ -93,12 +100,23 @@ export function verifyWith(rt: ProviderRuntime, token: string, t: ParsedToken, n
   }
 
   let expiresAt = typeof claims.exp === 'number' ? claims.exp * 1000 : now + NO_EXP_CACHE_MS;
-  if (cfg.maxTokenAgeMs !== undefined && typeof claims.iat === 'number') expiresAt = Math.min(expiresAt, claims.iat * 1000 + cfg.maxTokenAgeMs);
+  if (cfg.maxTokenAgeMs !== undefined && typeof claims.iat === 'number')
+    expiresAt = Math.min(expiresAt, claims.iat * 1000 + cfg.maxTokenAgeMs);
   const subject = typeof claims.sub === 'string' ? claims.sub : undefined;
   const jti = typeof claims.jti === 'string' ? claims.jti : undefined;
   return {
-    expiresAt, provider: rt, generation: keys.generation, claims, jti, forward,
-    facts: { jti, iss: typeof claims.iss === 'string' ? claims.iss : cfg.issuer, sub: subject, iat: typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? claims.iat : undefined },
+    expiresAt,
+    provider: rt,
+    generation: keys.generation,
+    claims,
+    jti,
+    forward,
+    facts: {
+      jti,
+      iss: typeof claims.iss === 'string' ? claims.iss : cfg.issuer,
+      sub: subject,
+      iat: typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? claims.iat : undefined,
+    },
     outcome: Object.freeze({ provider: cfg.name, result: 'success', subject, claims, cached: false }),
     cachedOutcome: Object.freeze({ provider: cfg.name, result: 'success', subject, claims, cached: true }),
   };

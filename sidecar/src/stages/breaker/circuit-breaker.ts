@@ -26,7 +26,7 @@ export type Outcome = 'success' | 'failure' | 'ignored';
 
 /** `reason` label values of the transitions counter: a fixed set. */
 export type TransitionReason =
-  | 'consecutive_failures' | 'failure_ratio' | 'backoff_elapsed' | 'probes_succeeded' | 'probe_failed' | 'disabled';
+  'consecutive_failures' | 'failure_ratio' | 'backoff_elapsed' | 'probes_succeeded' | 'probe_failed' | 'disabled';
 
 export interface Transition {
   readonly from: BreakerState;
@@ -79,14 +79,21 @@ export class CircuitBreaker {
   private changedAt: number;
   private readonly jitter: number;
 
-  constructor(private policy: BreakerPolicy, private readonly opts: CircuitBreakerOptions) {
+  constructor(
+    private policy: BreakerPolicy,
+    private readonly opts: CircuitBreakerOptions,
+  ) {
     this.window = new RollingWindow(policy.windowMs);
     this.jitter = opts.jitter ?? 0.2;
     this.changedAt = opts.clock.now();
   }
 
-  get state(): BreakerState { return this.current; }
-  get config(): BreakerPolicy { return this.policy; }
+  get state(): BreakerState {
+    return this.current;
+  }
+  get config(): BreakerPolicy {
+    return this.policy;
+  }
 
   /**
    * Admit or refuse one request: a ticket (≥ 0) to hand back to `record()`, or REJECTED. Closed
@@ -153,19 +160,31 @@ export class CircuitBreaker {
     const failed = outcome === 'failure';
     const p = this.policy;
     if (p.failureRatio !== undefined) this.window.add(this.opts.clock.monotonic(), failed);
-    if (!failed) { this.consecutive = 0; return; }
+    if (!failed) {
+      this.consecutive = 0;
+      return;
+    }
     this.consecutive++;
     if (p.consecutiveFailures > 0 && this.consecutive >= p.consecutiveFailures) {
       this.transition('open', 'consecutive_failures');
-    } else if (p.failureRatio !== undefined && this.window.requests >= p.minimumRequests
-      && this.window.failures >= p.failureRatio * this.window.requests) {
+    } else if (
+      p.failureRatio !== undefined &&
+      this.window.requests >= p.minimumRequests &&
+      this.window.failures >= p.failureRatio * this.window.requests
+    ) {
       this.transition('open', 'failure_ratio');
     }
   }
 
   private probeOutcome(outcome: Outcome): void {
-    if (outcome === 'ignored') { this.probesAdmitted--; return; } // free the slot for another probe
-    if (outcome === 'failure') { this.transition('open', 'probe_failed'); return; }
+    if (outcome === 'ignored') {
+      this.probesAdmitted--;
+      return;
+    } // free the slot for another probe
+    if (outcome === 'failure') {
+      this.transition('open', 'probe_failed');
+      return;
+    }
     if (++this.probesSucceeded >= this.policy.halfOpenRequests) this.transition('closed', 'probes_succeeded');
   }
 

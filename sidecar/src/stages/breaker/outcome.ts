@@ -19,7 +19,8 @@ export function outcomeOfStatus(status: number, failureStatuses: ReadonlySet<num
  */
 export function outcomeOfError(err: unknown): Outcome {
   return err instanceof UpstreamUnavailableError || err instanceof UpstreamTimeoutError || err instanceof UpstreamResetError
-    ? 'failure' : 'ignored';
+    ? 'failure'
+    : 'ignored';
 }
 
 /**

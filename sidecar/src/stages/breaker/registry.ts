@@ -31,7 +31,10 @@ export class UpstreamGuard {
   readonly rejectedOpen: CounterChild;
   readonly rejectedOverflow: CounterChild;
 
-  constructor(readonly name: string, private readonly deps: BreakerRegistryDeps) {
+  constructor(
+    readonly name: string,
+    private readonly deps: BreakerRegistryDeps,
+  ) {
     const m = deps.metrics;
     this.inflightGauge = m.upstreamInflight.labels({ upstream: name });
     this.rejectedOpen = m.breakerRejected.labels({ upstream: name, reason: 'open' });
@@ -44,7 +47,9 @@ export class UpstreamGuard {
   }
 
   /** The breaker in force, or undefined when the policy has none. */
-  get breaker(): CircuitBreaker | undefined { return this.enabled ? this.cb : undefined; }
+  get breaker(): CircuitBreaker | undefined {
+    return this.enabled ? this.cb : undefined;
+  }
 
   /** Apply a policy version. Thresholds change in place; state and backoff survive. */
   configure(policy: BreakerPolicy | undefined, maxConcurrent: number): void {
@@ -57,7 +62,9 @@ export class UpstreamGuard {
     }
     if (this.cb === undefined) {
       this.cb = new CircuitBreaker(policy, {
-        clock: this.deps.clock, random: this.deps.random, jitter: this.deps.jitter,
+        clock: this.deps.clock,
+        random: this.deps.random,
+        jitter: this.deps.jitter,
         onTransition: (t) => this.onTransition(t),
       });
     } else {
@@ -66,8 +73,14 @@ export class UpstreamGuard {
     this.enabled = true;
   }
 
-  enter(): void { this.inflight++; this.inflightGauge.inc(); }
-  leave(): void { this.inflight--; this.inflightGauge.dec(); }
+  enter(): void {
+    this.inflight++;
+    this.inflightGauge.inc();
+  }
+  leave(): void {
+    this.inflight--;
+    this.inflightGauge.dec();
+  }
 
   snapshot(): UpstreamView {
     const b = this.breaker;

@@ -86,39 +86,46 @@ export function breaker(policy: CompiledPolicy, deps: BreakerDeps): Stage {
     }
   }
 
-  return (next: Handler): Handler => async (ex: Exchange) => {
-    if (ex.upgrade !== undefined) return tunnel(ex, next);
-    let ticket = admit(ex);
-    for (let attempt = 0; ; attempt++) {
-      guard.enter();
-      let failed = false;
-      let failure: unknown;
-      try {
-        await next(ex);
-      } catch (err) {
-        failed = true;
-        failure = err;
-      } finally {
-        guard.leave();
+  return (next: Handler): Handler =>
+    async (ex: Exchange) => {
+      if (ex.upgrade !== undefined) return tunnel(ex, next);
+      let ticket = admit(ex);
+      for (let attempt = 0; ; attempt++) {
+        guard.enter();
+        let failed = false;
+        let failure: unknown;
+        try {
+          await next(ex);
+        } catch (err) {
+          failed = true;
+          failure = err;
+        } finally {
+          guard.leave();
+        }
+        if (!failed) {
+          cb?.record(ticket, outcomeOfStatus(ex.status, failureStatuses));
+          return;
+        }
+        cb?.record(ticket, outcomeOfError(failure));
+        if (attempt >= retries || !retryable(failure, ex)) throw failure;
+        if (backoffMs > 0) await sleep(backoffMs);
+        if (ex.sink.closed) throw failure;
+        // If the breaker opened or the cap filled meanwhile, the client learns what actually
+        // happened to its request: the app refused it.
+        const again = readmit();
+        if (again === REJECTED) throw failure;
+        ticket = again;
+        ex.note('retries', attempt + 1);
       }
-      if (!failed) { cb?.record(ticket, outcomeOfStatus(ex.status, failureStatuses)); return; }
-      cb?.record(ticket, outcomeOfError(failure));
-      if (attempt >= retries || !retryable(failure, ex)) throw failure;
-      if (backoffMs > 0) await sleep(backoffMs);
-      if (ex.sink.closed) throw failure;
-      // If the breaker opened or the cap filled meanwhile, the client learns what actually
-      // happened to its request: the app refused it.
-      const again = readmit();
-      if (again === REJECTED) throw failure;
-      ticket = again;
-      ex.note('retries', attempt + 1);
-    }
-  };
+    };
 
   function readmit(): number {
     const ticket = cb === undefined ? 0 : cb.acquire();
     if (ticket === REJECTED) return REJECTED;
-    if (guard.inflight >= guard.maxConcurrent) { cb?.record(ticket, 'ignored'); return REJECTED; }
+    if (guard.inflight >= guard.maxConcurrent) {
+      cb?.record(ticket, 'ignored');
+      return REJECTED;
+    }
     return ticket;
   }
 }

@@ -11,7 +11,10 @@ export class RollingWindow {
   requests = 0;
   failures = 0;
 
-  constructor(readonly windowMs: number, private readonly buckets = 10) {
+  constructor(
+    readonly windowMs: number,
+    private readonly buckets = 10,
+  ) {
     this.bucketMs = Math.max(1, windowMs / buckets);
     this.totals = new Uint32Array(buckets);
     this.fails = new Uint32Array(buckets);
@@ -22,13 +25,19 @@ export class RollingWindow {
     const slot = this.head % this.buckets;
     this.totals[slot]!++;
     this.requests++;
-    if (failed) { this.fails[slot]!++; this.failures++; }
+    if (failed) {
+      this.fails[slot]!++;
+      this.failures++;
+    }
   }
 
   /** Drop the buckets that fell out of the window ending at `nowMs`. */
   advance(nowMs: number): void {
     const idx = Math.floor(nowMs / this.bucketMs);
-    if (this.head < 0) { this.head = idx; return; }
+    if (this.head < 0) {
+      this.head = idx;
+      return;
+    }
     if (idx <= this.head) return; // monotonic time: never backwards; same bucket: nothing expires
     const steps = Math.min(idx - this.head, this.buckets);
     for (let i = 1; i <= steps; i++) {

@@ -39,17 +39,18 @@ export function maintenance(policy: MaintenancePolicy | undefined, deps: Mainten
     return next(ex);
   };
 
-  return (next: Handler): Handler => (ex: Exchange) => {
-    for (let i = 0; i < except.length; i++) {
-      if (except[i]!.matches(ex.method, ex.path)) {
-        excepted.inc();
-        ex.note('maintenance', 'excepted');
-        return next(ex);
+  return (next: Handler): Handler =>
+    (ex: Exchange) => {
+      for (let i = 0; i < except.length; i++) {
+        if (except[i]!.matches(ex.method, ex.path)) {
+          excepted.inc();
+          ex.note('maintenance', 'excepted');
+          return next(ex);
+        }
       }
-    }
-    if (identify === undefined) return refuse(ex);
-    const ok = identify(ex);
-    if (typeof ok === 'boolean') return ok ? admit(ex, next) : refuse(ex);
-    return ok.then((yes) => (yes ? admit(ex, next) : refuse(ex)));
-  };
+      if (identify === undefined) return refuse(ex);
+      const ok = identify(ex);
+      if (typeof ok === 'boolean') return ok ? admit(ex, next) : refuse(ex);
+      return ok.then((yes) => (yes ? admit(ex, next) : refuse(ex)));
+    };
 }

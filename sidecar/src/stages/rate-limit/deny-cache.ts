@@ -14,7 +14,10 @@ export class DenyCache {
   remaining(key: string, now: number): number {
     const u = this.until.get(key);
     if (u === undefined) return 0;
-    if (u <= now) { this.until.delete(key); return 0; }
+    if (u <= now) {
+      this.until.delete(key);
+      return 0;
+    }
     return u - now;
   }
 
@@ -27,5 +30,7 @@ export class DenyCache {
     this.until.set(key, until);
   }
 
-  get size(): number { return this.until.size; }
+  get size(): number {
+    return this.until.size;
+  }
 }

@@ -40,13 +40,19 @@ export function hashMaterial(material: string): string {
  */
 export class KeyHasher {
   private readonly seen = new Map<string, string>();
-  constructor(private readonly prefix = '', private readonly max = 10_000) {}
+  constructor(
+    private readonly prefix = '',
+    private readonly max = 10_000,
+  ) {}
 
   hash(material: string): string {
     let h = this.seen.get(material);
     if (h === undefined) {
       h = this.prefix + hashMaterial(material);
-      if (this.seen.size >= this.max) { const oldest = this.seen.keys().next(); if (oldest.done !== true) this.seen.delete(oldest.value); }
+      if (this.seen.size >= this.max) {
+        const oldest = this.seen.keys().next();
+        if (oldest.done !== true) this.seen.delete(oldest.value);
+      }
       this.seen.set(material, h);
     }
     return h;
@@ -55,15 +61,20 @@ export class KeyHasher {
 
 function partValue(p: KeyPart, ex: Exchange, trustedHops: number): unknown {
   switch (p.kind) {
-    case 'claim': return claimValue(ex.auth?.claims, p.name);
+    case 'claim':
+      return claimValue(ex.auth?.claims, p.name);
     case 'header': {
       const v = ex.headers[p.name.toLowerCase()];
       return Array.isArray(v) ? v.join(',') : v;
     }
-    case 'clientIp': return ex.clientAddress !== '' ? ex.clientAddress : clientIp(ex, trustedHops);
-    case 'method': return ex.method;
-    case 'route': return ex.routeName;
-    case 'constant': return p.value;
+    case 'clientIp':
+      return ex.clientAddress !== '' ? ex.clientAddress : clientIp(ex, trustedHops);
+    case 'method':
+      return ex.method;
+    case 'route':
+      return ex.routeName;
+    case 'constant':
+      return p.value;
   }
 }
 
@@ -78,4 +89,3 @@ function claimValue(claims: Readonly<Record<string, unknown>> | undefined, name:
   }
   return v;
 }
-

@@ -54,11 +54,15 @@ export class RateLimiter {
     this.fallbackReplicas = Math.max(1, opts.fallbackReplicas ?? 1);
     this.local = new LocalLimiter(opts.clock, opts.localMaxKeys);
     const redis = opts.redis;
-    const onNoScript = (): void => { opts.metrics.redisErrors.inc({ op: 'ratelimit', kind: 'noscript' }); };
+    const onNoScript = (): void => {
+      opts.metrics.redisErrors.inc({ op: 'ratelimit', kind: 'noscript' });
+    };
     const exact = redis ? new RedisRateStore(redis, onNoScript) : undefined;
-    this.store = opts.store ?? (redis && exact && opts.lease
-      ? new LeasingStore({ ...opts.lease, conn: redis, exact, clock: opts.clock, pods: () => this.livePods(), onNoScript })
-      : exact);
+    this.store =
+      opts.store ??
+      (redis && exact && opts.lease
+        ? new LeasingStore({ ...opts.lease, conn: redis, exact, clock: opts.clock, pods: () => this.livePods(), onNoScript })
+        : exact);
     if (!redis) {
       opts.metrics.rateLimitFallback.set(1);
       opts.logger.warn({}, 'no Redis configured: rate limits decide by their onRedisError mode on this pod alone');
@@ -110,9 +114,12 @@ export class RateLimiter {
 
   private fallback(it: RateItem, pods: number): Verdict {
     switch (it.spec.onRedisError) {
-      case 'allow': return { outcome: 'allowed', source: 'fallback', remaining: undefined, resetMs: undefined, retryAfterMs: 0 };
-      case 'deny': return { outcome: 'unavailable', source: 'fallback', remaining: undefined, resetMs: undefined, retryAfterMs: 1000 };
-      case 'local': return this.local.check(it, pods);
+      case 'allow':
+        return { outcome: 'allowed', source: 'fallback', remaining: undefined, resetMs: undefined, retryAfterMs: 0 };
+      case 'deny':
+        return { outcome: 'unavailable', source: 'fallback', remaining: undefined, resetMs: undefined, retryAfterMs: 1000 };
+      case 'local':
+        return this.local.check(it, pods);
     }
   }
 
@@ -128,7 +135,10 @@ export class RateLimiter {
 
   private flushDegradedLog(): void {
     if (this.degradedSinceLog === 0) return;
-    this.opts.logger.warn({ decisions: this.degradedSinceLog, livePods: this.livePods() }, 'rate limits decided without Redis (onRedisError)');
+    this.opts.logger.warn(
+      { decisions: this.degradedSinceLog, livePods: this.livePods() },
+      'rate limits decided without Redis (onRedisError)',
+    );
     this.degradedSinceLog = 0;
   }
 

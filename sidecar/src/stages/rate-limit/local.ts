@@ -11,7 +11,10 @@ import type { RateItem, Verdict } from './types.js';
 export class LocalLimiter {
   private readonly tats = new Map<string, number>();
 
-  constructor(private readonly clock: Clock, private readonly maxKeys = 10_000) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly maxKeys = 10_000,
+  ) {}
 
   check(item: RateItem, pods: number): Verdict {
     const now = this.clock.monotonic();
@@ -24,7 +27,13 @@ export class LocalLimiter {
     const diff = next - now;
     if (diff <= tolerance + 1e-3) {
       this.remember(item.key, next);
-      return { outcome: 'allowed', source: 'fallback', remaining: Math.floor((tolerance - diff + 1e-3) / interval), resetMs: diff, retryAfterMs: 0 };
+      return {
+        outcome: 'allowed',
+        source: 'fallback',
+        remaining: Math.floor((tolerance - diff + 1e-3) / interval),
+        resetMs: diff,
+        retryAfterMs: 0,
+      };
     }
     return {
       outcome: 'limited',
@@ -36,9 +45,13 @@ export class LocalLimiter {
   }
 
   /** Forget everything: called when shared decisions resume, so the next outage starts fresh. */
-  clear(): void { this.tats.clear(); }
+  clear(): void {
+    this.tats.clear();
+  }
 
-  get size(): number { return this.tats.size; }
+  get size(): number {
+    return this.tats.size;
+  }
 
   private remember(key: string, tat: number): void {
     // Re-insert so Map order is least-recently-written first.

@@ -14,7 +14,9 @@ import type { RateItem, RateStore, Verdict } from './types.js';
  * then Redis' clock at the decision (µs since the epoch).
  * The +1 µs slack absorbs rounding of fractional intervals in the stored TAT.
  */
-export const GCRA = new LuaScript('gcra', `
+export const GCRA = new LuaScript(
+  'gcra',
+  `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
@@ -53,7 +55,8 @@ if admit then
 end
 out[#KEYS * 4 + 1] = now
 return out
-`);
+`,
+);
 
 /**
  * Standalone and Sentinel: one EVALSHA carrying every key (no slot rule applies). Cluster: keys are
@@ -62,24 +65,50 @@ return out
  * but not across groups (a request denied by one limit may still have advanced another).
  */
 export class RedisRateStore implements RateStore {
-  constructor(private readonly conn: RedisConnection, private readonly onNoScript?: () => void) {}
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly onNoScript?: () => void,
+  ) {}
 
   check(items: readonly RateItem[]): Promise<readonly Verdict[]> {
     return this.conn.run('ratelimit', async (client) => {
       if (!this.conn.isCluster || items.length === 1) {
-        return parse(await evalScript(client, GCRA, items.map((i) => i.key), items.flatMap(args), this.onNoScript), items.length);
+        return parse(
+          await evalScript(
+            client,
+            GCRA,
+            items.map((i) => i.key),
+            items.flatMap(args),
+            this.onNoScript,
+          ),
+          items.length,
+        );
       }
       const groups = new Map<string, number[]>();
       items.forEach((it, i) => {
         const g = groups.get(it.tag);
-        if (g) g.push(i); else groups.set(it.tag, [i]);
+        if (g) g.push(i);
+        else groups.set(it.tag, [i]);
       });
       const out = new Array<Verdict>(items.length);
-      await Promise.all([...groups.values()].map(async (idx) => {
-        const group = idx.map((i) => items[i]!);
-        const verdicts = parse(await evalScript(client, GCRA, group.map((i) => i.key), group.flatMap(args), this.onNoScript), group.length);
-        idx.forEach((i, k) => { out[i] = verdicts[k]!; });
-      }));
+      await Promise.all(
+        [...groups.values()].map(async (idx) => {
+          const group = idx.map((i) => items[i]!);
+          const verdicts = parse(
+            await evalScript(
+              client,
+              GCRA,
+              group.map((i) => i.key),
+              group.flatMap(args),
+              this.onNoScript,
+            ),
+            group.length,
+          );
+          idx.forEach((i, k) => {
+            out[i] = verdicts[k]!;
+          });
+        }),
+      );
       return out;
     });
   }

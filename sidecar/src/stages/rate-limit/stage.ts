@@ -55,98 +55,111 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
     const spec = limitSpec(policy);
     const tag = limitTag(deps.identity.namespace, deps.identity.service, policy.name);
     const prefix = keyPrefix(tag);
-    return { policy, spec, tag, prefix, policyItem: policyItem(spec), quoted: sfString(spec.name), counters: [], keys: new KeyHasher(prefix) };
+    return {
+      policy,
+      spec,
+      tag,
+      prefix,
+      policyItem: policyItem(spec),
+      quoted: sfString(spec.name),
+      counters: [],
+      keys: new KeyHasher(prefix),
+    };
   });
   const cache = deps.denyCache === false ? undefined : new DenyCache(deps.denyCacheMaxEntries);
   const count = (c: CompiledLimit, result: Result, source: DecisionSource): void => {
     const slot = RESULT_INDEX[result] * 4 + SOURCE_INDEX[source];
     let counter = c.counters[slot];
-    if (counter === undefined) { counter = deps.metrics.rateLimitDecisions.labels(c.spec.name, result, source); c.counters[slot] = counter; }
+    if (counter === undefined) {
+      counter = deps.metrics.rateLimitDecisions.labels(c.spec.name, result, source);
+      c.counters[slot] = counter;
+    }
     counter.inc();
   };
   // The usual policy has one limit matching a request: that case builds no intermediate arrays.
   const single = compiled.length === 1 ? compiled[0] : undefined;
 
-  return (next: Handler): Handler => async (ex: Exchange) => {
-    let matched: CompiledLimit[];
-    if (single !== undefined) {
-      if (!single.policy.match.matches(ex.method, ex.path)) return next(ex);
-      matched = [single];
-    } else {
-      matched = compiled.filter((c) => c.policy.match.matches(ex.method, ex.path));
-      if (matched.length === 0) return next(ex);
-    }
-    const items: RateItem[] = matched.map((c) => ({
-      key: c.keys.hash(keyMaterial(c.policy.key, ex, deps.trustedHops)),
-      tag: c.tag,
-      spec: c.spec,
-    }));
-    ex.limitKeys = items;
-    const policyValue = matched.length === 1 ? (matched[0]!.spec.enforce ? matched[0]!.policyItem : '') : enforcedPolicies(matched);
+  return (next: Handler): Handler =>
+    async (ex: Exchange) => {
+      let matched: CompiledLimit[];
+      if (single !== undefined) {
+        if (!single.policy.match.matches(ex.method, ex.path)) return next(ex);
+        matched = [single];
+      } else {
+        matched = compiled.filter((c) => c.policy.match.matches(ex.method, ex.path));
+        if (matched.length === 0) return next(ex);
+      }
+      const items: RateItem[] = matched.map((c) => ({
+        key: c.keys.hash(keyMaterial(c.policy.key, ex, deps.trustedHops)),
+        tag: c.tag,
+        spec: c.spec,
+      }));
+      ex.limitKeys = items;
+      const policyValue = matched.length === 1 ? (matched[0]!.spec.enforce ? matched[0]!.policyItem : '') : enforcedPolicies(matched);
 
-    const sentAt = deps.clock.monotonic();
-    if (cache) {
-      for (let i = 0; i < items.length; i++) {
-        if (!matched[i]!.spec.enforce) continue;
-        const left = cache.remaining(items[i]!.key, sentAt);
-        if (left > 0) {
-          const name = matched[i]!.spec.name;
-          count(matched[i]!, 'limited', 'cache');
-          note(ex, 'limited', 'cache', name);
-          throw new RateLimitedError(name, deniedHeaders(policyValue, name, left));
+      const sentAt = deps.clock.monotonic();
+      if (cache) {
+        for (let i = 0; i < items.length; i++) {
+          if (!matched[i]!.spec.enforce) continue;
+          const left = cache.remaining(items[i]!.key, sentAt);
+          if (left > 0) {
+            const name = matched[i]!.spec.name;
+            count(matched[i]!, 'limited', 'cache');
+            note(ex, 'limited', 'cache', name);
+            throw new RateLimitedError(name, deniedHeaders(policyValue, name, left));
+          }
         }
       }
-    }
 
-    const verdicts = await deps.limiter.decide(items);
-    let denied = -1;
-    let unavailable = -1;
-    let tightest = -1;
-    let shadowHit = false;
-    let source: DecisionSource = 'redis';
-    for (let i = 0; i < items.length; i++) {
-      const v = verdicts[i]!;
-      const c = matched[i]!;
-      const spec = c.spec;
-      if (v.outcome === 'skipped') continue;
-      if (v.source !== 'redis') source = v.source;
-      if (v.outcome === 'allowed') {
-        count(c, 'allowed', v.source);
-        if (spec.enforce && v.remaining !== undefined && (tightest < 0 || v.remaining < verdicts[tightest]!.remaining!)) tightest = i;
-      } else if (!spec.enforce) {
-        shadowHit = true;
-        count(c, v.outcome === 'limited' ? 'shadow_limited' : 'shadow_unavailable', v.source);
-      } else if (v.outcome === 'limited') {
-        count(c, 'limited', v.source);
-        if (denied < 0 || v.retryAfterMs > verdicts[denied]!.retryAfterMs) denied = i;
-      } else {
-        count(c, 'unavailable', v.source);
-        if (unavailable < 0) unavailable = i;
+      const verdicts = await deps.limiter.decide(items);
+      let denied = -1;
+      let unavailable = -1;
+      let tightest = -1;
+      let shadowHit = false;
+      let source: DecisionSource = 'redis';
+      for (let i = 0; i < items.length; i++) {
+        const v = verdicts[i]!;
+        const c = matched[i]!;
+        const spec = c.spec;
+        if (v.outcome === 'skipped') continue;
+        if (v.source !== 'redis') source = v.source;
+        if (v.outcome === 'allowed') {
+          count(c, 'allowed', v.source);
+          if (spec.enforce && v.remaining !== undefined && (tightest < 0 || v.remaining < verdicts[tightest]!.remaining!)) tightest = i;
+        } else if (!spec.enforce) {
+          shadowHit = true;
+          count(c, v.outcome === 'limited' ? 'shadow_limited' : 'shadow_unavailable', v.source);
+        } else if (v.outcome === 'limited') {
+          count(c, 'limited', v.source);
+          if (denied < 0 || v.retryAfterMs > verdicts[denied]!.retryAfterMs) denied = i;
+        } else {
+          count(c, 'unavailable', v.source);
+          if (unavailable < 0) unavailable = i;
+        }
       }
-    }
 
-    if (denied >= 0) {
-      const v = verdicts[denied]!;
-      const name = matched[denied]!.spec.name;
-      if (cache && v.source === 'redis') cache.add(items[denied]!.key, sentAt + v.retryAfterMs, deps.clock.monotonic());
-      note(ex, 'limited', v.source, name);
-      throw new RateLimitedError(name, deniedHeaders(policyValue, name, v.retryAfterMs));
-    }
-    if (unavailable >= 0) {
-      const name = matched[unavailable]!.spec.name;
-      note(ex, 'unavailable', 'fallback', name);
-      throw new RateLimitUnavailableError(name);
-    }
-    if (policyValue !== '') {
-      ex.addResponseHeader(RL_HEADERS.policy, policyValue);
-      if (tightest >= 0) {
-        const v = verdicts[tightest]!;
-        ex.addResponseHeader(RL_HEADERS.state, stateItem(matched[tightest]!.quoted, v.remaining!, v.resetMs ?? 0));
+      if (denied >= 0) {
+        const v = verdicts[denied]!;
+        const name = matched[denied]!.spec.name;
+        if (cache && v.source === 'redis') cache.add(items[denied]!.key, sentAt + v.retryAfterMs, deps.clock.monotonic());
+        note(ex, 'limited', v.source, name);
+        throw new RateLimitedError(name, deniedHeaders(policyValue, name, v.retryAfterMs));
       }
-    }
-    note(ex, shadowHit ? 'shadow_limited' : 'allowed', source);
-    return next(ex);
-  };
+      if (unavailable >= 0) {
+        const name = matched[unavailable]!.spec.name;
+        note(ex, 'unavailable', 'fallback', name);
+        throw new RateLimitUnavailableError(name);
+      }
+      if (policyValue !== '') {
+        ex.addResponseHeader(RL_HEADERS.policy, policyValue);
+        if (tightest >= 0) {
+          const v = verdicts[tightest]!;
+          ex.addResponseHeader(RL_HEADERS.state, stateItem(matched[tightest]!.quoted, v.remaining!, v.resetMs ?? 0));
+        }
+      }
+      note(ex, shadowHit ? 'shadow_limited' : 'allowed', source);
+      return next(ex);
+    };
 }
 
 const RESULT_INDEX: Readonly<Record<Result, number>> = { allowed: 0, limited: 1, shadow_limited: 2, unavailable: 3, shadow_unavailable: 4 };

@@ -18,12 +18,21 @@ export function isGrpc(ex: Exchange): boolean {
 /** The gRPC status a client would infer from an HTTP status (gRPC's mapping table). */
 export function grpcStatusFor(httpStatus: number): number {
   switch (httpStatus) {
-    case 400: return 13; // INTERNAL
-    case 401: return 16; // UNAUTHENTICATED
-    case 403: return 7; // PERMISSION_DENIED
-    case 404: return 12; // UNIMPLEMENTED
-    case 429: case 502: case 503: case 504: return 14; // UNAVAILABLE
-    default: return 2; // UNKNOWN
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
   }
 }
 

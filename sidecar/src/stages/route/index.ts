@@ -18,23 +18,24 @@ export function route(policy: CompiledPolicy): Stage {
   const defaultTimeout = policy.upstream.timeoutMs;
   const trustedHops = policy.clientAddress.trustedHops;
   const folded = foldedVerdict(policy);
-  return (next: Handler): Handler => (ex: Exchange) => {
-    ex.timeoutMs = defaultTimeout;
-    if (ex.invalid !== undefined) throw new BadRequestError(ex.invalid);
-    const why = otherReading(policy, folded, ex);
-    if (why !== undefined) throw new BadRequestError(why);
-    ex.clientAddress = clientIp(ex, trustedHops);
-    ex.trustForwarded = trustedHops > 0;
-    for (let i = 0; i < routes.length; i++) {
-      const r = routes[i]!;
-      if (r.match.matches(ex.method, ex.path)) {
-        ex.routeName = r.name;
-        if (r.timeoutMs !== undefined) ex.timeoutMs = r.timeoutMs;
-        break;
+  return (next: Handler): Handler =>
+    (ex: Exchange) => {
+      ex.timeoutMs = defaultTimeout;
+      if (ex.invalid !== undefined) throw new BadRequestError(ex.invalid);
+      const why = otherReading(policy, folded, ex);
+      if (why !== undefined) throw new BadRequestError(why);
+      ex.clientAddress = clientIp(ex, trustedHops);
+      ex.trustForwarded = trustedHops > 0;
+      for (let i = 0; i < routes.length; i++) {
+        const r = routes[i]!;
+        if (r.match.matches(ex.method, ex.path)) {
+          ex.routeName = r.name;
+          if (r.timeoutMs !== undefined) ex.timeoutMs = r.timeoutMs;
+          break;
+        }
       }
-    }
-    return next(ex);
-  };
+      return next(ex);
+    };
 }
 
 /**
@@ -68,7 +69,7 @@ function otherReading(policy: CompiledPolicy, folded: Folded | undefined, ex: Ex
   return undefined;
 }
 
-const CASE = 'the path\'s letter case changes which policy rule applies';
+const CASE = "the path's letter case changes which policy rule applies";
 const REWRITE = 'a URL rewrite header (X-Original-URL, X-Rewrite-URL)';
 
 /**
@@ -83,7 +84,8 @@ const REWRITE = 'a URL rewrite header (X-Original-URL, X-Rewrite-URL)';
  * - URL rewrite headers: the app may route on `X-Original-URL` or `X-Rewrite-URL`.
  */
 function sameVerdict(policy: CompiledPolicy, m1: string, p1: string, m2: string, p2: string): boolean {
-  const first = (ms: readonly { readonly match: RequestMatcher }[], m: string, p: string): number => ms.findIndex((r) => r.match.matches(m, p));
+  const first = (ms: readonly { readonly match: RequestMatcher }[], m: string, p: string): number =>
+    ms.findIndex((r) => r.match.matches(m, p));
   const differ = (ms: readonly { readonly match: RequestMatcher }[]): boolean => first(ms, m1, p1) !== first(ms, m2, p2);
   if (differ(policy.routes) || differ(policy.auth?.rules ?? [])) return false;
   const methodKeyed = m1 !== m2;
@@ -106,12 +108,17 @@ type Matchers = readonly { readonly match: RequestMatcher }[];
  * whichever way the app routes it. `always`: the policy itself spells paths with capitals, so a
  * lowercase path may read differently too. Undefined when no rule names a path with a letter.
  */
-interface Folded { readonly always: boolean; same(method: string, path: string): boolean }
+interface Folded {
+  readonly always: boolean;
+  same(method: string, path: string): boolean;
+}
 
 function foldedVerdict(policy: CompiledPolicy): Folded | undefined {
   const all: RequestMatcher[] = [
-    ...policy.routes.map((r) => r.match), ...(policy.auth?.rules ?? []).map((r) => r.match),
-    ...policy.rateLimits.map((l) => l.match), ...(policy.maintenance?.except ?? []),
+    ...policy.routes.map((r) => r.match),
+    ...(policy.auth?.rules ?? []).map((r) => r.match),
+    ...policy.rateLimits.map((l) => l.match),
+    ...(policy.maintenance?.except ?? []),
   ];
   const paths = all.flatMap((m) => [...m.exactPaths, ...m.prefixes]);
   if (!paths.some((p) => /[A-Za-z]/.test(p))) return undefined;
@@ -119,7 +126,8 @@ function foldedVerdict(policy: CompiledPolicy): Folded | undefined {
     if (m.anyPath) return (method) => m.matches(method, '/');
     const exact = new Set([...m.exactPaths].map((p) => p.toLowerCase()));
     const prefixes = m.prefixes.map((p) => p.toLowerCase());
-    return (method, lower) => (m.methods.size === 0 || m.methods.has(method)) && (exact.has(lower) || prefixes.some((p) => lower.startsWith(p)));
+    return (method, lower) =>
+      (m.methods.size === 0 || m.methods.has(method)) && (exact.has(lower) || prefixes.some((p) => lower.startsWith(p)));
   };
   const firsts = [policy.routes, policy.auth?.rules ?? []].map((ms: Matchers) => ({ ms, folded: ms.map((r) => fold(r.match)) }));
   const limits = policy.rateLimits.map((l) => ({ m: l.match, f: fold(l.match) }));
@@ -131,8 +139,10 @@ function foldedVerdict(policy: CompiledPolicy): Folded | undefined {
       for (const { ms, folded } of firsts) {
         if (ms.findIndex((r) => r.match.matches(method, path)) !== folded.findIndex((f) => f(method, lower))) return false;
       }
-      return limits.every(({ m, f }) => m.matches(method, path) === f(method, lower))
-        && except.every(({ m, f }) => m.matches(method, path) === f(method, lower));
+      return (
+        limits.every(({ m, f }) => m.matches(method, path) === f(method, lower)) &&
+        except.every(({ m, f }) => m.matches(method, path) === f(method, lower))
+      );
     },
   };
 }

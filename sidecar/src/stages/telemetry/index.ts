@@ -27,27 +27,28 @@ export interface TelemetryDeps {
  */
 export function telemetry(policy: LoggingPolicy, deps: TelemetryDeps, tokenHeaders?: ReadonlySet<string>): Stage {
   const { metrics, clock, tracing } = deps;
-  return (next: Handler): Handler => async (ex: Exchange) => {
-    metrics.inflight.inc();
-    if (tracing !== undefined) {
-      const span = tracing.startServer(ex.method, ex.headers, undefined);
-      // Unsampled spans record nothing: build no attributes for them (most requests at 0.1).
-      if (span.isRecording()) span.setAttributes(startAttributes(ex));
-      ex.span = span;
-    }
-    try {
-      await next(ex);
-    } catch (err) {
-      // `respond` turns every error into an answer; reaching here is a bug in it: never leave
-      // the client hanging.
-      deps.log.error({ err, request_id: ex.requestId }, 'pipeline failed');
-      if (!ex.sink.closed) ex.sink.abort();
-    } finally {
-      metrics.inflight.dec();
-      record(ex, clock.monotonic() - ex.start, policy, deps, tokenHeaders);
-      if (tracing !== undefined && ex.span !== undefined) endSpan(ex, ex.span, tracing);
-    }
-  };
+  return (next: Handler): Handler =>
+    async (ex: Exchange) => {
+      metrics.inflight.inc();
+      if (tracing !== undefined) {
+        const span = tracing.startServer(ex.method, ex.headers, undefined);
+        // Unsampled spans record nothing: build no attributes for them (most requests at 0.1).
+        if (span.isRecording()) span.setAttributes(startAttributes(ex));
+        ex.span = span;
+      }
+      try {
+        await next(ex);
+      } catch (err) {
+        // `respond` turns every error into an answer; reaching here is a bug in it: never leave
+        // the client hanging.
+        deps.log.error({ err, request_id: ex.requestId }, 'pipeline failed');
+        if (!ex.sink.closed) ex.sink.abort();
+      } finally {
+        metrics.inflight.dec();
+        record(ex, clock.monotonic() - ex.start, policy, deps, tokenHeaders);
+        if (tracing !== undefined && ex.span !== undefined) endSpan(ex, ex.span, tracing);
+      }
+    };
 }
 
 function startAttributes(ex: Exchange): Record<string, string> {
@@ -64,7 +65,10 @@ function startAttributes(ex: Exchange): Record<string, string> {
 
 /** Name the span after the route, record what each stage decided, and end it. */
 function endSpan(ex: Exchange, span: Span, tracing: Tracing): void {
-  if (!span.isRecording()) { span.end(); return; }
+  if (!span.isRecording()) {
+    span.end();
+    return;
+  }
   span.updateName(`${ex.method} ${ex.routeName}`);
   span.setAttribute('http.route', ex.routeName);
   span.setAttribute('url.path', ex.path);
@@ -82,7 +86,13 @@ function endSpan(ex: Exchange, span: Span, tracing: Tracing): void {
   tracing.end(span, ex.status, ex.errorCode, true);
 }
 
-function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: TelemetryDeps, tokenHeaders: ReadonlySet<string> | undefined): void {
+function record(
+  ex: Exchange,
+  durationMs: number,
+  policy: LoggingPolicy,
+  deps: TelemetryDeps,
+  tokenHeaders: ReadonlySet<string> | undefined,
+): void {
   const { metrics } = deps;
   const route = ex.routeName;
   metrics.recordRequest(route, methodLabel(ex.method), ex.status, durationMs / 1000, ex.upstreamMs >= 0 ? ex.upstreamMs / 1000 : -1);
@@ -112,7 +122,13 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
   if (ex.upgrade !== undefined) line.upgrade = ex.headers[H.upgrade];
   if (ex.errorCode !== undefined) line.error = ex.errorCode;
   if (ex.auth !== undefined) {
-    line.auth = { result: ex.auth.result, provider: ex.auth.provider, reason: ex.auth.reason, sub: ex.auth.subject, cached: ex.auth.cached };
+    line.auth = {
+      result: ex.auth.result,
+      provider: ex.auth.provider,
+      reason: ex.auth.reason,
+      sub: ex.auth.subject,
+      cached: ex.auth.cached,
+    };
   }
   if (ex.notes !== undefined) Object.assign(line, ex.notes);
   if (ex.span !== undefined) line.trace_id = ex.span.spanContext().traceId;
@@ -130,7 +146,11 @@ function record(ex: Exchange, durationMs: number, policy: LoggingPolicy, deps: T
 function decision(ex: Exchange): Record<string, unknown> {
   const limits: Record<string, string> = {};
   if (ex.limitKeys !== undefined) for (const it of ex.limitKeys) limits[it.spec.name] = it.key;
-  return { rule: ex.authRule >= 0 ? `rules[${ex.authRule}]` : ex.authRule === -1 ? 'default' : 'none', limits, forwarded_path: ex.paramPath ?? ex.path };
+  return {
+    rule: ex.authRule >= 0 ? `rules[${ex.authRule}]` : ex.authRule === -1 ? 'default' : 'none',
+    limits,
+    forwarded_path: ex.paramPath ?? ex.path,
+  };
 }
 
 function isHealthCheck(ex: Exchange, policy: LoggingPolicy): boolean {
@@ -139,4 +159,6 @@ function isHealthCheck(ex: Exchange, policy: LoggingPolicy): boolean {
   return policy.exclude !== undefined && policy.exclude.matches(ex.method, ex.path);
 }
 
-function round(ms: number): number { return Math.round(ms * 1000) / 1000; }
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

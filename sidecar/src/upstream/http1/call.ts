@@ -20,7 +20,11 @@ export interface CallDeps {
   readonly metrics: Metrics;
 }
 
-const enum State { Sending, Receiving, Done }
+const enum State {
+  Sending,
+  Receiving,
+  Done,
+}
 
 /**
  * One request to the app over a pooled HTTP/1.1 connection: writes the head (and streams the
@@ -55,26 +59,43 @@ export class UpstreamCall implements ConnUser {
     if (ex.hasBody && ex.body.destroyed) {
       // The client's body already failed (bad framing, too slow, gone): the app never hears of it.
       this.state = State.Done;
-      if (ex.sink.closed) { ex.status = CLIENT_CLOSED; this.resolve(); return; }
+      if (ex.sink.closed) {
+        ex.status = CLIENT_CLOSED;
+        this.resolve();
+        return;
+      }
       this.reject(ex.body.errored ?? Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' }));
       return;
     }
     ex.upstreamStart = this.deps.clock.monotonic();
-    if (ex.sink.closed) { this.clientGone(); return; }
+    if (ex.sink.closed) {
+      this.clientGone();
+      return;
+    }
     ex.sink.onClose(() => this.clientGone());
-    if (ex.timeoutMs > 0) { this.timer = setTimeout(onTimeout, ex.timeoutMs, this); this.timer.unref(); }
+    if (ex.timeoutMs > 0) {
+      this.timer = setTimeout(onTimeout, ex.timeoutMs, this);
+      this.timer.unref();
+    }
     this.attach();
   }
 
   private attach(): void {
     const idle = this.deps.pool.take();
-    if (idle !== undefined) { this.conn = idle; idle.user = this; this.send(); return; }
+    if (idle !== undefined) {
+      this.conn = idle;
+      idle.user = this;
+      this.send();
+      return;
+    }
     const c = this.deps.pool.open();
     this.conn = c;
     c.user = this; // onConnected sends
   }
 
-  onConnected(): void { this.send(); }
+  onConnected(): void {
+    this.send();
+  }
 
   private send(): void {
     const c = this.conn!;
@@ -89,7 +110,10 @@ export class UpstreamCall implements ConnUser {
 
   onHead(status: number, fields: readonly string[], keepAlive: boolean): number {
     if (this.state === State.Done) return 0;
-    if (status < 200 && status !== 101) { this.informational = true; return 0; } // 100, 103: not relayed
+    if (status < 200 && status !== 101) {
+      this.informational = true;
+      return 0;
+    } // 100, 103: not relayed
     const ex = this.ex;
     this.state = State.Receiving;
     ex.status = status;
@@ -117,18 +141,26 @@ export class UpstreamCall implements ConnUser {
   }
 
   onComplete(trailers: readonly string[] | undefined): void {
-    if (this.informational) { this.informational = false; return; }
+    if (this.informational) {
+      this.informational = false;
+      return;
+    }
     if (this.state !== State.Receiving) return;
     const c = this.conn!;
     this.settle();
     let t: Record<string, string | string[]> | undefined;
-    if (trailers !== undefined) { t = {}; for (let i = 0; i + 1 < trailers.length; i += 2) addField(t, trailers[i]!, trailers[i + 1]!); }
+    if (trailers !== undefined) {
+      t = {};
+      for (let i = 0; i + 1 < trailers.length; i += 2) addField(t, trailers[i]!, trailers[i + 1]!);
+    }
     // Reused only when in step: not when the app answered before reading the whole body, nor
     // after a HEAD (whether the app sent a body after its head cannot be told: those bytes would
     // be the next call's response) or a 101 (the app left HTTP). Back in the pool once the read
     // that carried this response's end is parsed (`park`): bytes after it close the connection.
-    if (this.bodySent && this.ex.method !== 'HEAD' && this.ex.status !== 101) { const pool = this.deps.pool; c.park(() => pool.release(c)); }
-    else c.close();
+    if (this.bodySent && this.ex.method !== 'HEAD' && this.ex.status !== 101) {
+      const pool = this.deps.pool;
+      c.park(() => pool.release(c));
+    } else c.close();
     this.ex.sink.end(undefined, t);
     this.resolve();
   }
@@ -136,8 +168,7 @@ export class UpstreamCall implements ConnUser {
   onConnError(err: Error): void {
     if (this.state === State.Done) return;
     const c = this.conn;
-    if (this.state === State.Sending && c !== undefined && c.served > 0 && !c.responded && !this.retried
-      && resendable(this.ex)) {
+    if (this.state === State.Sending && c !== undefined && c.served > 0 && !c.responded && !this.retried && resendable(this.ex)) {
       // The app closed an idle connection as we reused it: it never saw this request.
       this.retried = true;
       this.pump?.stop();
@@ -180,11 +211,17 @@ export class UpstreamCall implements ConnUser {
     this.fail(Object.assign(new Error('the app did not answer in time'), { code: 'SIDEGATE_UPSTREAM_TIMEOUT' }));
   }
 
-  bodyDone(): void { this.bodySent = true; this.pump = undefined; }
+  bodyDone(): void {
+    this.bodySent = true;
+    this.pump = undefined;
+  }
 
   private settle(): void {
     this.state = State.Done;
-    if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     this.pump?.stop();
     this.pump = undefined;
     const ex = this.ex;
@@ -193,7 +230,9 @@ export class UpstreamCall implements ConnUser {
   }
 }
 
-function onTimeout(call: UpstreamCall): void { call.timedOut(); }
+function onTimeout(call: UpstreamCall): void {
+  call.timedOut();
+}
 
 /**
  * Streams a request body to the app: Content-Length bodies byte for byte, the rest with chunked
@@ -213,22 +252,35 @@ class BodyPump {
     } else {
       ok = s.write(chunk);
     }
-    if (!ok) { this.body.pause(); s.once('drain', this.onDrain); }
+    if (!ok) {
+      this.body.pause();
+      s.once('drain', this.onDrain);
+    }
   };
-  private readonly onDrain = (): void => { this.body.resume(); };
+  private readonly onDrain = (): void => {
+    this.body.resume();
+  };
   private readonly onEnd = (): void => {
     if (this.chunked) this.conn.socket.write(LAST_CHUNK, 'latin1');
     this.stop();
     this.call.bodyDone();
   };
-  private readonly onError = (err: Error): void => { this.stop(); this.call.fail(err); };
+  private readonly onError = (err: Error): void => {
+    this.stop();
+    this.call.fail(err);
+  };
   private readonly onClose = (): void => {
     // Closed without ending: the client's stream was reset or destroyed.
     this.stop();
     this.call.fail(Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' }));
   };
 
-  constructor(private readonly body: Readable, private readonly conn: UpstreamConn, private readonly chunked: boolean, private readonly call: UpstreamCall) {
+  constructor(
+    private readonly body: Readable,
+    private readonly conn: UpstreamConn,
+    private readonly chunked: boolean,
+    private readonly call: UpstreamCall,
+  ) {
     if (body.destroyed) {
       // Failed or cut off before the call began (the client's framing was bad, or it left).
       const err = body.errored ?? Object.assign(new Error('the request body was cut short'), { code: 'ECONNRESET' });

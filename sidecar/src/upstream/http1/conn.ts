@@ -13,7 +13,6 @@ export interface ConnUser {
   onConnected(): void;
 }
 
-
 /**
  * One keep-alive connection to the app: a socket whose handle llhttp reads in C++ (responses
  * parsed without JavaScript buffers), carrying one call at a time. Parser callbacks are bound once
@@ -41,41 +40,77 @@ export class UpstreamConn {
   /** Back to the pool once the read being parsed is done (`park`). */
   private parked: (() => void) | undefined;
 
-  constructor(host: string, port: number, defaultKeepAliveMs: number, private readonly onDead: (c: UpstreamConn) => void) {
+  constructor(
+    host: string,
+    port: number,
+    defaultKeepAliveMs: number,
+    private readonly onDead: (c: UpstreamConn) => void,
+  ) {
     this.keepAliveMs = defaultKeepAliveMs;
     const p = newParser('response', 0);
     this.parser = p;
-    p[Slot.MessageBegin] = (() => {
+    p[Slot.MessageBegin] = () => {
       // A response nobody asked for (bytes the app sent beyond the last response's framing: a
       // body on a HEAD answer, a short Content-Length): the connection is out of step, and what
       // follows must never be read as the next call's response.
-      if (this.user === undefined) { this.fail(Object.assign(new Error('the app sent a response no request was waiting for'), { code: 'SIDEGATE_UPSTREAM_PROTOCOL' })); return; }
+      if (this.user === undefined) {
+        this.fail(Object.assign(new Error('the app sent a response no request was waiting for'), { code: 'SIDEGATE_UPSTREAM_PROTOCOL' }));
+        return;
+      }
       this.responded = true;
       this.headDone = false;
       this.inResponse = true;
-    });
-    p[Slot.Headers] = ((f: string[]) => { for (const x of f) this.fields.push(x); });
-    p[Slot.HeadersComplete] = ((_maj: number, _min: number, f: string[] | undefined, _m: unknown, _u: unknown, status: number, _t: unknown, _up: boolean, ka: boolean) => {
+    };
+    p[Slot.Headers] = (f: string[]) => {
+      for (const x of f) this.fields.push(x);
+    };
+    p[Slot.HeadersComplete] = (
+      _maj: number,
+      _min: number,
+      f: string[] | undefined,
+      _m: unknown,
+      _u: unknown,
+      status: number,
+      _t: unknown,
+      _up: boolean,
+      ka: boolean,
+    ) => {
       let raw = f ?? this.fields;
-      if (f !== undefined && this.fields.length > 0) { for (const x of f) this.fields.push(x); raw = this.fields; }
+      if (f !== undefined && this.fields.length > 0) {
+        for (const x of f) this.fields.push(x);
+        raw = this.fields;
+      }
       this.fields = [];
       this.headDone = true;
       this.keepAlive = ka;
       return this.user?.onHead(status, raw, ka) ?? 0;
-    });
-    p[Slot.Body] = ((b: Buffer) => { this.user?.onBody(b); });
-    p[Slot.MessageComplete] = (() => {
+    };
+    p[Slot.Body] = (b: Buffer) => {
+      this.user?.onBody(b);
+    };
+    p[Slot.MessageComplete] = () => {
       this.inResponse = false;
       let trailers: string[] | undefined;
-      if (this.headDone && this.fields.length > 0) { trailers = this.fields; this.fields = []; }
+      if (this.headDone && this.fields.length > 0) {
+        trailers = this.fields;
+        this.fields = [];
+      }
       this.user?.onComplete(trailers);
-    });
-    p[Slot.Execute] = ((ret: number | ParseError) => { if (typeof ret !== 'number') this.fail(ret); this.afterRead(); });
+    };
+    p[Slot.Execute] = (ret: number | ParseError) => {
+      if (typeof ret !== 'number') this.fail(ret);
+      this.afterRead();
+    };
     const socket = connect({ host, port, noDelay: true });
     this.socket = socket;
     socket.once('connect', () => {
       this.consumed = consumeSocket(p, socket);
-      if (!this.consumed) socket.on('data', (d: Buffer) => { const r = p.execute(d); if (typeof r !== 'number') this.fail(r); this.afterRead(); });
+      if (!this.consumed)
+        socket.on('data', (d: Buffer) => {
+          const r = p.execute(d);
+          if (typeof r !== 'number') this.fail(r);
+          this.afterRead();
+        });
       // Flowing, so the app's end of the connection reaches 'end' (data itself goes to the parser).
       socket.resume();
       this.user?.onConnected();
@@ -106,7 +141,10 @@ export class UpstreamConn {
     if (release === undefined) return;
     this.parked = undefined;
     if (this.dead) return;
-    if (this.inResponse) { this.close(); return; } // the start of a stray response: out of step
+    if (this.inResponse) {
+      this.close();
+      return;
+    } // the start of a stray response: out of step
     release();
   }
 
@@ -115,11 +153,19 @@ export class UpstreamConn {
     return !this.dead && this.keepAlive && now - this.idleSince < this.keepAliveMs && !this.socket.destroyed;
   }
 
-  pauseReading(): void { this.setReading(false); }
-  resumeReading(): void { this.setReading(true); }
+  pauseReading(): void {
+    this.setReading(false);
+  }
+  resumeReading(): void {
+    this.setReading(true);
+  }
 
   private setReading(on: boolean): void {
-    if (!this.consumed) { if (on) this.socket.resume(); else this.socket.pause(); return; }
+    if (!this.consumed) {
+      if (on) this.socket.resume();
+      else this.socket.pause();
+      return;
+    }
     setConsumedReading(this.socket, on);
   }
 
@@ -131,7 +177,10 @@ export class UpstreamConn {
     const u = this.user;
     this.user = undefined;
     this.socket.destroy();
-    if (this.consumed) { this.consumed = false; this.parser.unconsume(); }
+    if (this.consumed) {
+      this.consumed = false;
+      this.parser.unconsume();
+    }
     setImmediate(() => this.parser.close());
     this.onDead(this);
     u?.onConnError(err);

@@ -23,7 +23,10 @@ export class ConnPool {
   readonly keepAliveMs: number;
   readonly keepAliveMaxMs: number;
 
-  constructor(private readonly opts: PoolOptions, private readonly clock: Clock) {
+  constructor(
+    private readonly opts: PoolOptions,
+    private readonly clock: Clock,
+  ) {
     this.keepAliveMs = opts.keepAliveMs ?? 4000;
     this.keepAliveMaxMs = opts.keepAliveMaxMs ?? 60_000;
     this.sweeper = setInterval(() => this.sweep(), 1000);
@@ -51,7 +54,10 @@ export class ConnPool {
   release(c: UpstreamConn): void {
     c.user = undefined;
     c.served++;
-    if (this.closed || c.dead || !c.keepAlive) { c.close(); return; }
+    if (this.closed || c.dead || !c.keepAlive) {
+      c.close();
+      return;
+    }
     c.idleSince = this.clock.monotonic();
     this.idle.push(c);
   }
@@ -83,5 +89,7 @@ export class ConnPool {
   }
 
   /** Busy (carrying a call) connections. */
-  get busy(): number { return this.all.size - this.idle.length; }
+  get busy(): number {
+    return this.all.size - this.idle.length;
+  }
 }

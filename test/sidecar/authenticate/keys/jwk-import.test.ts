@@ -24,16 +24,19 @@ void t.test('keys that must not be used are refused with a reason', async (t) =>
   const weak = testKey('RS256', 'weak', 1024);
   const ec = testKey('ES256', 'ec');
   const priv = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'priv' };
-  const { keys, refused } = await importJwks([
-    weak.jwk,
-    { ...rsa.jwk, kid: 'enc', use: 'enc' },
-    { ...rsa.jwk, kid: 'ops', key_ops: ['encrypt'] },
-    { ...ec.jwk, kid: 'ec-as-rs', alg: 'RS256' },
-    priv,
-    { kty: 'oct', kid: 'hmac', k: Buffer.alloc(64, 1).toString('base64url') },
-    { kty: 'EC', kid: 'k1', crv: 'secp256k1', x: 'AA', y: 'AA' },
-    { kty: 'XYZ', kid: 'odd' },
-  ], false);
+  const { keys, refused } = await importJwks(
+    [
+      weak.jwk,
+      { ...rsa.jwk, kid: 'enc', use: 'enc' },
+      { ...rsa.jwk, kid: 'ops', key_ops: ['encrypt'] },
+      { ...ec.jwk, kid: 'ec-as-rs', alg: 'RS256' },
+      priv,
+      { kty: 'oct', kid: 'hmac', k: Buffer.alloc(64, 1).toString('base64url') },
+      { kty: 'EC', kid: 'k1', crv: 'secp256k1', x: 'AA', y: 'AA' },
+      { kty: 'XYZ', kid: 'odd' },
+    ],
+    false,
+  );
   t.same(keys, [], 'none taken');
   const why = Object.fromEntries(refused.map((r) => [r.kid, r.why]));
   t.match(why, {
@@ -48,7 +51,7 @@ void t.test('keys that must not be used are refused with a reason', async (t) =>
   });
 });
 
-void t.test('the verifier knows exactly the policy\'s algorithms, HMAC ones as the symmetric kind', async (t) => {
+void t.test("the verifier knows exactly the policy's algorithms, HMAC ones as the symmetric kind", async (t) => {
   t.same([...ALGORITHMS.keys()].sort(), Object.keys(JWS_ALGORITHMS).sort());
   for (const [alg, spec] of ALGORITHMS) t.equal(spec.family === 'oct', algorithmKind(alg) === 'symmetric', alg);
 });

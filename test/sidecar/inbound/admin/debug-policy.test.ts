@@ -25,21 +25,37 @@ spec:
 
 /** An address of this machine that is not loopback, to reach the admin port as a remote peer would. */
 function outsideAddress(): string | undefined {
-  return Object.values(networkInterfaces()).flat().find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
 }
 
 t.test('GET /debug/policy: the compiled document and its version, credentials redacted, loopback only', async (t) => {
   const app = await startHttpApp();
   const idp = await JwksServer.start([testKey('ES256', 'k1').jwk]);
-  const p = await startProxy(app.url, ['--admin', '0.0.0.0:0', '--policy-defaults', JSON.stringify({ spec: { logging: { successSampleRate: 0.5 } } })], { policy: policy(idp.url, 'first') });
-  t.teardown(async () => { await p.close(); await app.close(); await idp.stop(); });
+  const p = await startProxy(
+    app.url,
+    ['--admin', '0.0.0.0:0', '--policy-defaults', JSON.stringify({ spec: { logging: { successSampleRate: 0.5 } } })],
+    { policy: policy(idp.url, 'first') },
+  );
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+    await idp.stop();
+  });
   const admin = `http://127.0.0.1:${p.proxy.adminPort}`;
 
   const r = await request(`${admin}/debug/policy`);
   t.equal(r.statusCode, 200);
   t.equal(r.headers['cache-control'], 'no-store');
   const text = await r.body.text();
-  const body = JSON.parse(text) as { name: string; version: string; sources: unknown; redacted: string[]; policy: { spec: Record<string, Record<string, unknown>> } };
+  const body = JSON.parse(text) as {
+    name: string;
+    version: string;
+    sources: unknown;
+    redacted: string[];
+    policy: { spec: Record<string, Record<string, unknown>> };
+  };
   t.equal(body.name, 'orders');
   t.equal(body.version, p.proxy.policy?.version, 'the version in force');
   t.same(body.sources, { file: p.policyFile, defaults: true, overlay: false });
@@ -73,22 +89,44 @@ t.test('GET /debug/policy: the compiled document and its version, credentials re
 
   writeFileSync(p.policyFile!, policy(idp.url, 'second'));
   await until(() => p.proxy.policy?.version !== body.version, 'the reload');
-  const after = await (await request(`${admin}/debug/policy`)).body.json() as { version: string; policy: { spec: { maintenance: { message: string } } } };
+  const after = (await (await request(`${admin}/debug/policy`)).body.json()) as {
+    version: string;
+    policy: { spec: { maintenance: { message: string } } };
+  };
   t.equal(after.version, p.proxy.policy?.version, 'the new version');
   t.equal(after.policy.spec.maintenance.message, 'second');
 });
 
 t.test('redaction: only credentials in URLs; a sidecar without a policy says so', async (t) => {
   const r = compilePolicy({
-    apiVersion: 'sidegate.dev/v1', kind: 'Policy', metadata: { name: 'x' },
-    spec: { auth: { providers: [
-      { name: 'a', issuer: 'https://id.example.com/realms/x', algorithms: ['ES256'], jwks: { uri: 'https://id.example.com/jwks.json' } },
-      { name: 'b', issuer: 'https://other.example.com', algorithms: ['ES256'], jwks: { uri: 'http://tok@keys.local:8080/j' } },
-      { name: 'c', issuer: 'https://third.example.com', algorithms: ['ES256'], jwks: { uri: 'https://svc:s3cr3t@keys.example.com/jwks.json?api_key=k3y' } },
-    ] } },
+    apiVersion: 'sidegate.dev/v1',
+    kind: 'Policy',
+    metadata: { name: 'x' },
+    spec: {
+      auth: {
+        providers: [
+          {
+            name: 'a',
+            issuer: 'https://id.example.com/realms/x',
+            algorithms: ['ES256'],
+            jwks: { uri: 'https://id.example.com/jwks.json' },
+          },
+          { name: 'b', issuer: 'https://other.example.com', algorithms: ['ES256'], jwks: { uri: 'http://tok@keys.local:8080/j' } },
+          {
+            name: 'c',
+            issuer: 'https://third.example.com',
+            algorithms: ['ES256'],
+            jwks: { uri: 'https://svc:s3cr3t@keys.example.com/jwks.json?api_key=k3y' },
+          },
+        ],
+      },
+    },
   });
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  const v = debugPolicy(r.policy, { file: undefined, defaults: false, overlay: false }) as { redacted: string[]; policy: { spec: { auth: { providers: { issuer: string; jwks: { uri: string } }[] } } } };
+  const v = debugPolicy(r.policy, { file: undefined, defaults: false, overlay: false }) as {
+    redacted: string[];
+    policy: { spec: { auth: { providers: { issuer: string; jwks: { uri: string } }[] } } };
+  };
   const [a, b, c] = v.policy.spec.auth.providers;
   t.equal(a?.issuer, 'https://id.example.com/realms/x');
   t.equal(a?.jwks.uri, 'https://id.example.com/jwks.json');
@@ -96,6 +134,11 @@ t.test('redaction: only credentials in URLs; a sidecar without a policy says so'
   t.equal(c?.jwks.uri, 'https://[redacted]@keys.example.com/jwks.json?[redacted]');
   t.notMatch(JSON.stringify(v), /s3cr3t|k3y|tok@/);
   t.same(v.redacted, ['/spec/auth/providers/1/jwks/uri', '/spec/auth/providers/2/jwks/uri']);
-  t.same(debugPolicy(undefined, { file: '/etc/sidegate/policy/policy.yaml', defaults: false, overlay: false }),
-    { name: null, version: null, sources: { file: '/etc/sidegate/policy/policy.yaml', defaults: false, overlay: false }, policy: null, redacted: [] });
+  t.same(debugPolicy(undefined, { file: '/etc/sidegate/policy/policy.yaml', defaults: false, overlay: false }), {
+    name: null,
+    version: null,
+    sources: { file: '/etc/sidegate/policy/policy.yaml', defaults: false, overlay: false },
+    policy: null,
+    redacted: [],
+  });
 });

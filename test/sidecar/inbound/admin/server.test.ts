@@ -10,7 +10,10 @@ t.test('admin port: health, metrics, app probes', async (t) => {
   const grpcApp = await startGrpcServer();
   const closed = await freePort();
   const probes = JSON.stringify({
-    'app/readiness': { httpGet: { path: '/status/204', port: app.port, httpHeaders: [{ name: 'X-Probe', value: '1' }] }, timeoutSeconds: 1 },
+    'app/readiness': {
+      httpGet: { path: '/status/204', port: app.port, httpHeaders: [{ name: 'X-Probe', value: '1' }] },
+      timeoutSeconds: 1,
+    },
     'app/liveness': { httpGet: { path: '/status/500', port: app.port } },
     'app/startup': { tcpSocket: { port: app.port } },
     'dead/startup': { tcpSocket: { port: closed } },
@@ -19,7 +22,11 @@ t.test('admin port: health, metrics, app probes', async (t) => {
     'slow/readiness': { httpGet: { path: '/slow?ms=3000', port: app.port }, timeoutSeconds: 1 },
   });
   const p = await startProxy(app.url, ['--app-probes', probes]);
-  t.teardown(async () => { await p.close(); await app.close(); await grpcApp.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+    await grpcApp.close();
+  });
   const get = async (path: string): Promise<{ status: number; body: string }> => {
     const r = await request(`${p.adminUrl}${path}`);
     return { status: r.statusCode, body: await r.body.text() };

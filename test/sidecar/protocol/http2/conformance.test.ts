@@ -21,7 +21,10 @@ import { selfSigned } from '../../../helpers/tls.js';
  */
 const H2C_EXCEPTIONS = new Set(['3.5/Sends invalid connection preface']);
 
-interface Result { readonly total: number; readonly failed: readonly string[] }
+interface Result {
+  readonly total: number;
+  readonly failed: readonly string[];
+}
 
 function h2spec(bin: string, port: number, tls: boolean): Promise<Result> {
   const report = join(mkdtempSync(join(tmpdir(), 'sidegate-h2spec-')), 'junit.xml');
@@ -29,7 +32,12 @@ function h2spec(bin: string, port: number, tls: boolean): Promise<Result> {
   return new Promise((resolve, reject) => {
     execFile(bin, args, { maxBuffer: 16 << 20 }, (err, stdout) => {
       let xml: string;
-      try { xml = readFileSync(report, 'utf8'); } catch { reject(new Error(`h2spec wrote no report (${err?.message ?? "exit 0"}): ${stdout.slice(-2000)}`)); return; }
+      try {
+        xml = readFileSync(report, 'utf8');
+      } catch {
+        reject(new Error(`h2spec wrote no report (${err?.message ?? 'exit 0'}): ${stdout.slice(-2000)}`));
+        return;
+      }
       const failed: string[] = [];
       let total = 0;
       for (const m of xml.matchAll(/<testcase package="([^"]*)" classname="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)) {
@@ -47,9 +55,14 @@ t.test('h2spec: the default HTTP/2 engine passes every case, h2c and TLS, strict
   const app = await startHttpApp();
   const cert = selfSigned();
   const engines: RunningProxy[] = [];
-  t.teardown(async () => { for (const p of engines) await p.close(); await app.close(); });
+  t.teardown(async () => {
+    for (const p of engines) await p.close();
+    await app.close();
+  });
   const start = async (flags: string[]): Promise<RunningProxy> => {
-    const p = await startProxy(app.url, flags, { policy: 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: h2spec }\nspec: {}\n' });
+    const p = await startProxy(app.url, flags, {
+      policy: 'apiVersion: sidegate.dev/v1\nkind: Policy\nmetadata: { name: h2spec }\nspec: {}\n',
+    });
     engines.push(p);
     return p;
   };
@@ -57,7 +70,11 @@ t.test('h2spec: the default HTTP/2 engine passes every case, h2c and TLS, strict
 
   const h2c = await h2spec(bin, (await start([])).proxy.port, false);
   t.ok(h2c.total >= 146, `h2c: ${h2c.total} cases ran`);
-  t.same(h2c.failed.filter((f) => !H2C_EXCEPTIONS.has(f)), [], `h2c: ${h2c.total - h2c.failed.length}/${h2c.total} passed; failures outside the documented exceptions: none`);
+  t.same(
+    h2c.failed.filter((f) => !H2C_EXCEPTIONS.has(f)),
+    [],
+    `h2c: ${h2c.total - h2c.failed.length}/${h2c.total} passed; failures outside the documented exceptions: none`,
+  );
 
   const tls = await h2spec(bin, (await start(tlsFlags)).proxy.port, true);
   t.ok(tls.total >= 146, `TLS: ${tls.total} cases ran`);
@@ -68,20 +85,30 @@ t.test('h2spec: the default HTTP/2 engine passes every case, h2c and TLS, strict
   for (const secure of [false, true]) {
     const server = secure ? createSecureServer({ cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) }) : createServer();
     // h2spec's cases end streams and sessions under the server's feet: errors are its expected answers.
-    server.on('stream', (st) => { st.on('error', () => undefined); if (st.closed || st.destroyed) return; st.respond({ ':status': 200 }); st.end('ok'); });
+    server.on('stream', (st) => {
+      st.on('error', () => undefined);
+      if (st.closed || st.destroyed) return;
+      st.respond({ ':status': 200 });
+      st.end('ok');
+    });
     server.on('session', (se) => se.on('error', () => undefined));
     server.on('error', () => undefined);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const node = await h2spec(bin, (server.address() as AddressInfo).port, secure);
     await new Promise<void>((r) => server.close(() => r()));
-    t.comment(`node:http2 ${process.version} ${secure ? 'TLS' : 'h2c'}: ${node.total - node.failed.length}/${node.total} (failing ${node.failed.join(', ')})`);
+    t.comment(
+      `node:http2 ${process.version} ${secure ? 'TLS' : 'h2c'}: ${node.total - node.failed.length}/${node.total} (failing ${node.failed.join(', ')})`,
+    );
   }
 });
 
 t.test('a client that lowers SETTINGS_HEADER_TABLE_SIZE can decode every response (RFC 7541 §4.2)', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   for (const size of [0, 1024]) {
     // nghttp2's decoder (node:http2's client) refuses a block without the size update it is owed.
     const s = connect(p.url, { settings: { headerTableSize: size } });

@@ -21,7 +21,9 @@ function get(s: ClientHttp2Session, path: string, body?: Buffer): Promise<{ stat
     const req = s.request({ ':path': path, ':method': body === undefined ? 'GET' : 'POST' });
     const chunks: Buffer[] = [];
     let status = 0;
-    req.on('response', (h) => { status = Number(h[':status']); });
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+    });
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
     req.on('error', reject);
@@ -32,7 +34,10 @@ function get(s: ClientHttp2Session, path: string, body?: Buffer): Promise<{ stat
 t.test('sidegate HTTP/2 engine', async (t) => {
   const app = await startHttpApp();
   const p = await startProxy(app.url);
-  t.teardown(async () => { await p.close(); await app.close(); });
+  t.teardown(async () => {
+    await p.close();
+    await app.close();
+  });
   const port = Number(new URL(p.url).port);
 
   await t.test('a 4 MiB answer to a client with 16 KiB windows arrives whole', async (t) => {
@@ -41,7 +46,10 @@ t.test('sidegate HTTP/2 engine', async (t) => {
     const r = await get(s, '/download?mb=4');
     t.equal(r.status, 200);
     t.equal(r.body.length, 4 * PATTERN.length);
-    t.ok(r.body.subarray(0, PATTERN.length).equals(PATTERN) && r.body.subarray(3 * PATTERN.length).equals(PATTERN), 'bytes as the app sent them');
+    t.ok(
+      r.body.subarray(0, PATTERN.length).equals(PATTERN) && r.body.subarray(3 * PATTERN.length).equals(PATTERN),
+      'bytes as the app sent them',
+    );
   });
 
   await t.test('the server never sends past the window the client gave', async (t) => {
@@ -79,7 +87,9 @@ t.test('sidegate HTTP/2 engine', async (t) => {
     t.teardown(() => c.close());
     c.request(1, GET('/small'));
     await c.until(() => c.frames.some((f) => f.stream === 1 && (f.flags & F.END_STREAM) !== 0));
-    const mine = c.frames.filter((f) => f.stream === 1).map((f) => `${f.type === T.HEADERS ? 'HEADERS' : f.type === T.DATA ? 'DATA' : f.type}${f.flags & F.END_STREAM ? '+END' : ''}`);
+    const mine = c.frames
+      .filter((f) => f.stream === 1)
+      .map((f) => `${f.type === T.HEADERS ? 'HEADERS' : f.type === T.DATA ? 'DATA' : f.type}${f.flags & F.END_STREAM ? '+END' : ''}`);
     t.same(mine, ['HEADERS', 'DATA+END'], mine.join(' '));
     t.equal(c.status(1), 200);
   });
@@ -92,10 +102,15 @@ t.test('sidegate HTTP/2 engine', async (t) => {
     let right = 0;
     rs.forEach((r, i) => {
       const seen = JSON.parse(r.body.toString()) as Seen;
-      if (r.status === 200 && seen.url === `/echo/${i}` && seen.bodyBytes === bodies[i]!.length
-        && seen.bodySha256 === createHash('sha256').update(bodies[i]!).digest('hex')) right++;
+      if (
+        r.status === 200 &&
+        seen.url === `/echo/${i}` &&
+        seen.bodyBytes === bodies[i]!.length &&
+        seen.bodySha256 === createHash('sha256').update(bodies[i]!).digest('hex')
+      )
+        right++;
     });
-    t.equal(right, 50, 'each stream\'s body reached the app whole and the answer came back on its stream');
+    t.equal(right, 50, "each stream's body reached the app whole and the answer came back on its stream");
   });
 
   await t.test('an upload larger than the stream window (flow control toward the client)', async (t) => {
@@ -107,14 +122,16 @@ t.test('sidegate HTTP/2 engine', async (t) => {
     t.equal(seen.bodyBytes, big.length);
     t.equal(seen.bodySha256, createHash('sha256').update(big).digest('hex'));
   });
-
 });
 
 t.test('an answer whose header block is larger than a frame goes out as HEADERS + CONTINUATION', async (t) => {
   // An h2c app: an HTTP/1.1 one could not send it (llhttp stops at 16 KB of response head).
   const big = 'b'.repeat(30_000);
   const app = createH2Server();
-  app.on('stream', (st) => { st.respond({ ':status': 200, 'x-big': big }); st.end('ok'); });
+  app.on('stream', (st) => {
+    st.respond({ ':status': 200, 'x-big': big });
+    st.end('ok');
+  });
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => app.close(() => r())));
   const p = await startProxy(`h2c://127.0.0.1:${(app.address() as AddressInfo).port}`);
@@ -125,7 +142,10 @@ t.test('an answer whose header block is larger than a frame goes out as HEADERS 
   await c.until(() => c.frames.some((f) => f.stream === 1 && (f.flags & F.END_STREAM) !== 0));
   const kinds = c.frames.filter((f) => f.stream === 1).map((f) => f.type);
   t.same(kinds, [T.HEADERS, T.CONTINUATION, T.DATA], 'HEADERS (16 KiB), CONTINUATION (the rest), DATA');
-  t.ok(c.frames.every((f) => f.payload.length <= 16384), 'no frame above the default SETTINGS_MAX_FRAME_SIZE');
+  t.ok(
+    c.frames.every((f) => f.payload.length <= 16384),
+    'no frame above the default SETTINGS_MAX_FRAME_SIZE',
+  );
   const s = h2connect(p.url);
   t.teardown(() => s.close());
   const got = await new Promise<string | undefined>((resolve, reject) => {
@@ -142,10 +162,26 @@ t.test('flow control toward the client: a body nobody reads holds the window; DA
   const held: Exchange[] = [];
   const host: H2Host = {
     refusals: REFUSALS,
-    ctx: { scheme: 'http', clock: systemClock, draining: () => false, dispatch: (ex) => { held.push(ex); } },
-    maxHeaderSize: 16384, maxConcurrentStreams: 16, clientError: () => undefined, closed: () => undefined, internalError: (err) => { throw err; },
+    ctx: {
+      scheme: 'http',
+      clock: systemClock,
+      draining: () => false,
+      dispatch: (ex) => {
+        held.push(ex);
+      },
+    },
+    maxHeaderSize: 16384,
+    maxConcurrentStreams: 16,
+    clientError: () => undefined,
+    closed: () => undefined,
+    internalError: (err) => {
+      throw err;
+    },
   };
-  const server = createServer((sock) => { sock.pause(); new H2Connection(sock, host); });
+  const server = createServer((sock) => {
+    sock.pause();
+    new H2Connection(sock, host);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   const c = await RawH2.connect((server.address() as AddressInfo).port);
@@ -155,7 +191,10 @@ t.test('flow control toward the client: a body nobody reads holds the window; DA
   for (let i = 0; i < 64; i++) c.send(piece); // exactly the 1 MiB stream window
   await new Promise((r) => setTimeout(r, 300));
   t.equal(c.rst(1), undefined, 'a full window is accepted');
-  t.notOk(c.frames.some((f) => f.type === T.WINDOW_UPDATE && f.stream === 1), 'and none of it given back: the body was not read');
+  t.notOk(
+    c.frames.some((f) => f.type === T.WINDOW_UPDATE && f.stream === 1),
+    'and none of it given back: the body was not read',
+  );
   t.equal(held.length, 1, 'the request was dispatched');
   c.send(frame(T.DATA, 0, 1, Buffer.alloc(1)));
   await c.until(() => c.rst(1) !== undefined || c.goaway() !== undefined);

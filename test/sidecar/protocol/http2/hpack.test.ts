@@ -12,7 +12,10 @@ import { CODE_LENGTHS, codes, huffmanDecode } from '../../../../sidecar/src/prot
 /** Random bytes from a seeded generator, so a failure repeats. */
 function rng(seed: number): () => number {
   let x = seed;
-  return () => { x = (x * 1103515245 + 12345) % 2147483648; return x / 2147483648; };
+  return () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648;
+  };
 }
 
 /** One literal field (no indexing) whose value is `bytes`, Huffman-coded by hpack.js. */
@@ -22,11 +25,19 @@ function huffField(bytes: number[]): Buffer {
   return Buffer.concat([Buffer.from([0x00, 0x01, 0x78]), ...enc.render()]); // name "x", raw
 }
 
-t.test('Huffman table: the canonical codes are the RFC\'s and hpack.js\'s', async (t) => {
+t.test("Huffman table: the canonical codes are the RFC's and hpack.js's", async (t) => {
   const c = codes();
   // Rows of RFC 7541 Appendix B: (sym) code as hex [len].
-  const rows: [number, number, number][] = [[0, 0x1ff8, 13], [1, 0x7fffd8, 23], [32, 0x14, 6], [48, 0x0, 5], [97, 0x3, 5],
-    [10, 0x3ffffffc, 30], [255, 0x3ffffee, 26], [256, 0x3fffffff, 30]];
+  const rows: [number, number, number][] = [
+    [0, 0x1ff8, 13],
+    [1, 0x7fffd8, 23],
+    [32, 0x14, 6],
+    [48, 0x0, 5],
+    [97, 0x3, 5],
+    [10, 0x3ffffffc, 30],
+    [255, 0x3ffffee, 26],
+    [256, 0x3fffffff, 30],
+  ];
   for (const [sym, code, len] of rows) {
     t.equal(c[sym], code, `symbol ${sym}: code`);
     t.equal(CODE_LENGTHS[sym], len, `symbol ${sym}: length`);
@@ -51,7 +62,7 @@ t.test('Huffman decoding: every byte value, random strings, and invalid codings'
   t.equal(ok, 500, '500 random strings decode to what was coded');
   // 'a' is 00011 (5 bits): padded with 111 it is one valid byte.
   t.equal(huffmanDecode(Buffer.from([0b00011111]), 0, 1), 'a');
-  t.equal(huffmanDecode(Buffer.from([0b00011000]), 0, 1), undefined, 'padding that is not EOS\'s prefix (zeros)');
+  t.equal(huffmanDecode(Buffer.from([0b00011000]), 0, 1), undefined, "padding that is not EOS's prefix (zeros)");
   t.equal(huffmanDecode(Buffer.from([0b00011111, 0xff]), 0, 2), undefined, 'padding longer than 7 bits');
   t.equal(huffmanDecode(Buffer.from([0xff, 0xff, 0xff, 0xfc]), 0, 4), undefined, 'EOS (30 ones) inside a string');
   t.equal(huffmanDecode(Buffer.alloc(0), 0, 0), '', 'empty');
@@ -60,9 +71,27 @@ t.test('Huffman decoding: every byte value, random strings, and invalid codings'
 t.test('RFC 7541 C.3 and C.4: three requests sharing a dynamic table, raw and Huffman', async (t) => {
   const first = [':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'www.example.com'];
   const second = [...first, 'cache-control', 'no-cache'];
-  const third = [':method', 'GET', ':scheme', 'https', ':path', '/index.html', ':authority', 'www.example.com', 'custom-key', 'custom-value'];
+  const third = [
+    ':method',
+    'GET',
+    ':scheme',
+    'https',
+    ':path',
+    '/index.html',
+    ':authority',
+    'www.example.com',
+    'custom-key',
+    'custom-value',
+  ];
   const cases: [string, string[]][] = [
-    ['C.3', ['828684410f7777772e6578616d706c652e636f6d', '828684be58086e6f2d6361636865', '828785bf400a637573746f6d2d6b65790c637573746f6d2d76616c7565']],
+    [
+      'C.3',
+      [
+        '828684410f7777772e6578616d706c652e636f6d',
+        '828684be58086e6f2d6361636865',
+        '828785bf400a637573746f6d2d6b65790c637573746f6d2d76616c7565',
+      ],
+    ],
     ['C.4', ['828684418cf1e3c2e5f23a6ba0ab90f4ff', '828684be5886a8eb10649cbf', '828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf']],
   ];
   for (const [name, blocks] of cases) {
@@ -73,16 +102,24 @@ t.test('RFC 7541 C.3 and C.4: three requests sharing a dynamic table, raw and Hu
   }
 });
 
-t.test('blocks from hpack.js\'s compressor (dynamic table, evictions, Huffman) decode field for field', async (t) => {
+t.test("blocks from hpack.js's compressor (dynamic table, evictions, Huffman) decode field for field", async (t) => {
   for (const size of [4096, 256]) {
     const comp = hpack.compressor.create({ table: { maxSize: size } });
     const dec = new HpackDecoder();
     const r = rng(size);
     let same = 0;
     for (let i = 0; i < 300; i++) {
-      const fields = [{ name: ':method', value: 'GET' }, { name: ':path', value: `/p/${Math.floor(r() * 20)}?q=${'z'.repeat(Math.floor(r() * 40))}` }];
+      const fields = [
+        { name: ':method', value: 'GET' },
+        { name: ':path', value: `/p/${Math.floor(r() * 20)}?q=${'z'.repeat(Math.floor(r() * 40))}` },
+      ];
       for (let k = 0; k < 1 + Math.floor(r() * 6); k++) {
-        fields.push({ name: `x-h${Math.floor(r() * 15)}`, value: `v${Math.floor(r() * 1e6)}`, huffman: r() < 0.5, incremental: r() < 0.7 } as never);
+        fields.push({
+          name: `x-h${Math.floor(r() * 15)}`,
+          value: `v${Math.floor(r() * 1e6)}`,
+          huffman: r() < 0.5,
+          incremental: r() < 0.7,
+        } as never);
       }
       comp.write(fields);
       const got = dec.decode(comp.read()!, 100);
@@ -117,7 +154,11 @@ t.test('bad blocks are HpackErrors, never a crash or a wrong field', async (t) =
 
 t.test('encoder: hpack.js reads back what sidegate writes', async (t) => {
   t.equal(STATIC_TABLE.length, 61);
-  t.same(STATIC_TABLE.map(([n, v]) => `${n}: ${v}`), hpack['static-table'].table.map((e) => `${e.name}: ${e.value}`), 'static table as hpack.js has it');
+  t.same(
+    STATIC_TABLE.map(([n, v]) => `${n}: ${v}`),
+    hpack['static-table'].table.map((e) => `${e.name}: ${e.value}`),
+    'static table as hpack.js has it',
+  );
   const cases: [number, FieldValues][] = [
     [200, { 'content-type': 'text/plain', 'content-length': '1024', 'x-request-id': 'abc' }],
     [503, { 'retry-after': 1, 'set-cookie': ['a=1', 'b=2'], 'x-empty': '', 'x-skip': undefined }],

@@ -23,7 +23,11 @@ const PY_CLIENT = fileURLToPath(new URL('../../../../../test/sidecar/protocol/ht
 const BODY = Buffer.alloc(100_000, 'interop-');
 const BODY_SHA = createHash('sha256').update(BODY).digest('hex');
 
-interface Out { readonly code: number; readonly stdout: string; readonly stderr: string }
+interface Out {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
 function run(cmd: string, args: readonly string[]): Promise<Out> {
   return new Promise((resolve) => {
     execFile(cmd, args, { maxBuffer: 64 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
@@ -32,25 +36,46 @@ function run(cmd: string, args: readonly string[]): Promise<Out> {
   });
 }
 
-interface Echo { readonly method: string; readonly url: string; readonly bodySha256: string; readonly bodyBytes: number }
+interface Echo {
+  readonly method: string;
+  readonly url: string;
+  readonly bodySha256: string;
+  readonly bodyBytes: number;
+}
 function echoOf(text: string): Echo | undefined {
   const i = text.indexOf('{"method"');
   if (i < 0) return undefined;
-  try { return JSON.parse(text.slice(i, text.indexOf('}', text.lastIndexOf('"bodyBytes"')) + 1)) as Echo; } catch { return undefined; }
+  try {
+    return JSON.parse(text.slice(i, text.indexOf('}', text.lastIndexOf('"bodyBytes"')) + 1)) as Echo;
+  } catch {
+    return undefined;
+  }
 }
 
 type Sub = Parameters<Parameters<typeof t.test>[0]>[0];
 
-interface Front { readonly name: string; readonly url: string; readonly tls: boolean; readonly port: number }
+interface Front {
+  readonly name: string;
+  readonly url: string;
+  readonly tls: boolean;
+  readonly port: number;
+}
 
-t.test('real HTTP/2 clients get the app\'s answer intact, every setting, both apps, h2c and TLS', async (t) => {
+t.test("real HTTP/2 clients get the app's answer intact, every setting, both apps, h2c and TLS", async (t) => {
   const h1 = await startHttpApp();
   const h2c = await startH2cApp();
   const cert = selfSigned();
   const proxies: RunningProxy[] = [];
-  t.teardown(async () => { for (const p of proxies) await p.close(); await h1.close(); await h2c.close(); });
+  t.teardown(async () => {
+    for (const p of proxies) await p.close();
+    await h1.close();
+    await h2c.close();
+  });
   const fronts: Front[] = [];
-  for (const [app, appName] of [[h1, 'http1 app'], [h2c, 'h2c app']] as [TestApp, string][]) {
+  for (const [app, appName] of [
+    [h1, 'http1 app'],
+    [h2c, 'h2c app'],
+  ] as [TestApp, string][]) {
     for (const tls of [false, true]) {
       const p = await startProxy(app.url, tls ? ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile] : []);
       proxies.push(p);
@@ -82,7 +107,12 @@ t.test('real HTTP/2 clients get the app\'s answer intact, every setting, both ap
       intact(t, 'curl POST', r.stdout, 'POST', '/curl/post');
 
       // nghttp: header table sizes and windows away from the defaults (-w/-W: 2^N-1 bytes).
-      for (const opts of [['-c', '0'], ['-c', '1024'], ['-w', '1', '-W', '16'], ['-w', '30', '-W', '30']]) {
+      for (const opts of [
+        ['-c', '0'],
+        ['-c', '1024'],
+        ['-w', '1', '-W', '16'],
+        ['-w', '30', '-W', '30'],
+      ]) {
         const what = `nghttp ${opts.join(' ')}`;
         r = await run('nghttp', [...opts, '-d', bodyFile, `${f.url}/nghttp/post`]);
         t.equal(r.code, 0, `${what}: exit 0 (${r.stderr.trim().slice(0, 300)})`);
@@ -90,15 +120,31 @@ t.test('real HTTP/2 clients get the app\'s answer intact, every setting, both ap
       }
 
       // h2load: 200 requests on 2 connections with the settings at their bounds.
-      for (const opts of [['--header-table-size=0'], ['--header-table-size=1024', '--encoder-header-table-size=0'], ['-w', '1', '-W', '16'], ['-f', '16384'], ['-f', '16777215', '-w', '30', '-W', '30']]) {
+      for (const opts of [
+        ['--header-table-size=0'],
+        ['--header-table-size=1024', '--encoder-header-table-size=0'],
+        ['-w', '1', '-W', '16'],
+        ['-f', '16384'],
+        ['-f', '16777215', '-w', '30', '-W', '30'],
+      ]) {
         const what = `h2load ${opts.join(' ')}`;
         r = await run('h2load', ['-n', '200', '-c', '2', '-m', '10', ...opts, `${f.url}/h2load`]);
-        t.match(r.stdout, /requests: 200 total, 200 started, 200 done, 200 succeeded, 0 failed, 0 errored/, `${what}: 200 of 200 succeeded`);
+        t.match(
+          r.stdout,
+          /requests: 200 total, 200 started, 200 done, 200 succeeded, 0 failed, 0 errored/,
+          `${what}: 200 of 200 succeeded`,
+        );
         t.match(r.stdout, /status codes: 200 2xx/, `${what}: every one 200`);
       }
 
       // Node's own client with its settings at the bounds.
-      const settings: ClientSessionOptions['settings'][] = [{ headerTableSize: 0 }, { headerTableSize: 1024 }, { initialWindowSize: 1 }, { maxFrameSize: 16384 }, { maxFrameSize: 16777215, initialWindowSize: 2 ** 31 - 1 }];
+      const settings: ClientSessionOptions['settings'][] = [
+        { headerTableSize: 0 },
+        { headerTableSize: 1024 },
+        { initialWindowSize: 1 },
+        { maxFrameSize: 16384 },
+        { maxFrameSize: 16777215, initialWindowSize: 2 ** 31 - 1 },
+      ];
       for (const s of settings) {
         const what = `http2.connect ${JSON.stringify(s)}`;
         const session = connect(f.url, { settings: s, rejectUnauthorized: false });
@@ -114,12 +160,26 @@ t.test('real HTTP/2 clients get the app\'s answer intact, every setting, both ap
       }
 
       // python-h2: header table size 0 and 1024, a tiny and a huge window.
-      for (const [table, window] of [[0, 65535], [1024, 1], [4096, 2 ** 31 - 1]] as const) {
+      for (const [table, window] of [
+        [0, 65535],
+        [1024, 1],
+        [4096, 2 ** 31 - 1],
+      ] as const) {
         const what = `python-h2 table ${table} window ${window}`;
-        r = await run(PYTHON, [PY_CLIENT, '127.0.0.1', String(f.port), f.tls ? '1' : '0', '/python/post', String(table), String(window), String(BODY.length)]);
-        if (r.code !== 0 && /No module named 'h2'/.test(r.stderr)) throw new Error('python-h2 is not installed: run `apt-get install -y python3-h2` (.ci/run does)');
+        r = await run(PYTHON, [
+          PY_CLIENT,
+          '127.0.0.1',
+          String(f.port),
+          f.tls ? '1' : '0',
+          '/python/post',
+          String(table),
+          String(window),
+          String(BODY.length),
+        ]);
+        if (r.code !== 0 && /No module named 'h2'/.test(r.stderr))
+          throw new Error('python-h2 is not installed: run `apt-get install -y python3-h2` (.ci/run does)');
         t.equal(r.code, 0, `${what}: exit 0 (${r.stderr.trim().slice(-300)})`);
-        const out = r.code === 0 ? JSON.parse(r.stdout) as { status: number; body: string } : { status: 0, body: '' };
+        const out = r.code === 0 ? (JSON.parse(r.stdout) as { status: number; body: string }) : { status: 0, body: '' };
         t.equal(out.status, 200, `${what}: 200`);
         intact(t, what, out.body, 'POST', '/python/post');
       }

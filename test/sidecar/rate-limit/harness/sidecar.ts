@@ -23,8 +23,16 @@ import { rateLimit } from '../../../../sidecar/src/stages/rate-limit/stage.js';
 import { Metrics } from '../../../../sidecar/src/telemetry/metrics.js';
 import { limit, matcher } from '../fixtures.js';
 
-interface HarnessLimit extends Omit<Partial<RateLimitPolicy>, 'match'> { name: string; prefixes?: string[] }
-interface HarnessConfig { redisUrl: string; budgetMs?: number; podId?: string; limits: HarnessLimit[] }
+interface HarnessLimit extends Omit<Partial<RateLimitPolicy>, 'match'> {
+  name: string;
+  prefixes?: string[];
+}
+interface HarnessConfig {
+  redisUrl: string;
+  budgetMs?: number;
+  podId?: string;
+  limits: HarnessLimit[];
+}
 
 const cfg = JSON.parse(process.env.RL_HARNESS ?? '{}') as HarnessConfig;
 const metrics = new Metrics({ processMetrics: false });
@@ -34,8 +42,21 @@ const logger = {
   error: (o: object, m: string) => process.stderr.write(`${JSON.stringify({ level: 'error', ...o, msg: m })}\n`),
 };
 const identity = { namespace: 'test', service: 'harness' };
-const conn = RedisConnection.create(loadRedisConfig(cfg.redisUrl, process.env), { metrics, logger, clock: systemClock, budgetMs: cfg.budgetMs ?? 50 });
-const limiter = new RateLimiter({ redis: conn, identity, metrics, logger, clock: systemClock, podId: cfg.podId, heartbeat: { intervalMs: 200 } });
+const conn = RedisConnection.create(loadRedisConfig(cfg.redisUrl, process.env), {
+  metrics,
+  logger,
+  clock: systemClock,
+  budgetMs: cfg.budgetMs ?? 50,
+});
+const limiter = new RateLimiter({
+  redis: conn,
+  identity,
+  metrics,
+  logger,
+  clock: systemClock,
+  podId: cfg.podId,
+  heartbeat: { intervalMs: 200 },
+});
 const limits = cfg.limits.map(({ prefixes, ...l }) => limit({ ...l, match: matcher(prefixes ?? []) }));
 // Report Redis' time of each decision (x-redis-time) so tests measure windows on the clock that decided.
 const decided = new AsyncLocalStorage<{ at?: number }>();
@@ -49,27 +70,57 @@ limiter.decide = async (items) => {
 const handler = rateLimit(limits, { limiter, metrics, logger, clock: systemClock, identity, trustedHops: 0 })(() => Promise.resolve());
 
 const noSink: ResponseSink = {
-  headersSent: false, bytesOut: 0, closed: false, writeHead: () => undefined, write: () => true, onDrain: () => undefined,
-  end: () => undefined, abort: () => undefined, onClose: () => undefined,
+  headersSent: false,
+  bytesOut: 0,
+  closed: false,
+  writeHead: () => undefined,
+  write: () => true,
+  onDrain: () => undefined,
+  end: () => undefined,
+  abort: () => undefined,
+  onClose: () => undefined,
 };
 
 let seq = 0;
 const server = createServer((req, res) => {
   req.resume();
   const path = (req.url ?? '/').split('?')[0]!;
-  if (path === '/__time') { res.end(String(Date.now())); return; }
-  const ex = Exchange.create('http/1.1', req.method ?? 'GET', req.url ?? '/', req.headers.host ?? '', 'http', req.headers,
-    req.socket.remoteAddress ?? '', Readable.from([]), false, noSink, String(++seq), systemClock.monotonic());
+  if (path === '/__time') {
+    res.end(String(Date.now()));
+    return;
+  }
+  const ex = Exchange.create(
+    'http/1.1',
+    req.method ?? 'GET',
+    req.url ?? '/',
+    req.headers.host ?? '',
+    'http',
+    req.headers,
+    req.socket.remoteAddress ?? '',
+    Readable.from([]),
+    false,
+    noSink,
+    String(++seq),
+    systemClock.monotonic(),
+  );
   const store: { at?: number } = {};
-  const meta = (): Record<string, string> => ({ 'x-source': String(ex.notes?.ratelimit_source ?? ''), 'x-redis-time': String(store.at ?? '') });
-  decided.run(store, () => handler(ex)).then(() => {
-    res.writeHead(200, { ...ex.responseHeaders, ...meta() });
-    res.end('ok');
-  }, (err: unknown) => {
-    const e = err instanceof SidecarError ? err : undefined;
-    res.writeHead(e?.status ?? 500, { 'content-type': 'application/json', ...e?.headers, ...meta() });
-    res.end(e ? e.body(ex.requestId) : String(err));
+  const meta = (): Record<string, string> => ({
+    'x-source': String(ex.notes?.ratelimit_source ?? ''),
+    'x-redis-time': String(store.at ?? ''),
   });
+  decided
+    .run(store, () => handler(ex))
+    .then(
+      () => {
+        res.writeHead(200, { ...ex.responseHeaders, ...meta() });
+        res.end('ok');
+      },
+      (err: unknown) => {
+        const e = err instanceof SidecarError ? err : undefined;
+        res.writeHead(e?.status ?? 500, { 'content-type': 'application/json', ...e?.headers, ...meta() });
+        res.end(e ? e.body(ex.requestId) : String(err));
+      },
+    );
 });
 server.keepAliveTimeout = 30_000;
 server.listen(0, '127.0.0.1', () => {
@@ -78,5 +129,8 @@ server.listen(0, '127.0.0.1', () => {
 });
 process.on('SIGTERM', () => {
   server.close();
-  void limiter.close().then(() => conn.close()).then(() => process.exit(0));
+  void limiter
+    .close()
+    .then(() => conn.close())
+    .then(() => process.exit(0));
 });

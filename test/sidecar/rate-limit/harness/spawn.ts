@@ -13,8 +13,11 @@ export interface SidecarProc {
   stop(): Promise<void>;
 }
 
-const FAKETIME_LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/faketime/libfaketimeMT.so.1']
-  .find((p) => existsSync(p));
+const FAKETIME_LIB = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1',
+  '/usr/lib/faketime/libfaketimeMT.so.1',
+].find((p) => existsSync(p));
 
 /** libfaketime (Debian package `faketime`), preloaded directly so the child's pid is node's own. */
 export function hasFaketime(): boolean {
@@ -37,9 +40,18 @@ export async function startSidecar(config: object, skew?: string): Promise<Sidec
   const lines = createInterface({ input: proc.stdout });
   // Generous: several node processes starting at once on a busy 2-core machine take a while.
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('harness sidecar did not start within 30 s')); }, 30_000);
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`harness sidecar exited ${code}`)); });
-    lines.once('line', (l) => { clearTimeout(timer); resolve((JSON.parse(l) as { port: number }).port); });
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error('harness sidecar did not start within 30 s'));
+    }, 30_000);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`harness sidecar exited ${code}`));
+    });
+    lines.once('line', (l) => {
+      clearTimeout(timer);
+      resolve((JSON.parse(l) as { port: number }).port);
+    });
   });
   return {
     port,
@@ -57,7 +69,13 @@ export async function startSidecar(config: object, skew?: string): Promise<Sidec
 
 export const agent = new Agent({ keepAlive: true, maxSockets: 32 });
 
-export interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string; sentAt: number; doneAt: number }
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  sentAt: number;
+  doneAt: number;
+}
 
 /** One GET; times are performance.now() at send and at the end of the response. */
 export function get(port: number, path: string): Promise<Reply> {
@@ -66,7 +84,9 @@ export function get(port: number, path: string): Promise<Reply> {
     const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
+      res.on('data', (d: string) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, sentAt, doneAt: performance.now() }));
     });
     req.on('error', reject);

@@ -43,11 +43,16 @@ export async function importJwks(jwks: readonly Readonly<Record<string, unknown>
   return { keys, refused };
 }
 
-async function importOne(jwk: Readonly<Record<string, unknown>>, kid: string | undefined, allowSecret: boolean): Promise<VerifyKey | string> {
+async function importOne(
+  jwk: Readonly<Record<string, unknown>>,
+  kid: string | undefined,
+  allowSecret: boolean,
+): Promise<VerifyKey | string> {
   const kty = jwk.kty;
   if (kty !== 'RSA' && kty !== 'EC' && kty !== 'OKP' && kty !== 'oct') return `unsupported kty ${String(kty)}`;
   if (jwk.use !== undefined && jwk.use !== 'sig') return `use is ${JSON.stringify(jwk.use)}, not sig`;
-  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) return 'key_ops does not include verify';
+  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify')))
+    return 'key_ops does not include verify';
   if (kty !== 'oct' && jwk.d !== undefined) return 'private key material published; refusing it';
   if (kty === 'oct' && !allowSecret) return 'symmetric key in a key set; HMAC secrets only come from a secret file or env var';
   if (jwk.alg !== undefined && typeof jwk.alg !== 'string') return 'alg is not a string';
@@ -59,7 +64,8 @@ async function importOne(jwk: Readonly<Record<string, unknown>>, kid: string | u
     if (jwk.alg !== undefined && jwk.alg !== alg) continue;
     candidates.push(alg);
   }
-  if (candidates.length === 0) return `no supported algorithm for kty ${kty}${typeof jwk.crv === 'string' ? ` crv ${jwk.crv}` : ''}${typeof jwk.alg === 'string' ? ` alg ${jwk.alg}` : ''}`;
+  if (candidates.length === 0)
+    return `no supported algorithm for kty ${kty}${typeof jwk.crv === 'string' ? ` crv ${jwk.crv}` : ''}${typeof jwk.alg === 'string' ? ` alg ${jwk.alg}` : ''}`;
 
   let keyObject: KeyObject;
   if (kty === 'oct') {
@@ -82,7 +88,10 @@ async function importOne(jwk: Readonly<Record<string, unknown>>, kid: string | u
     const spec = ALGORITHMS.get(alg)!;
     if (spec.minModulusBits !== undefined) {
       const bits = keyObject.asymmetricKeyDetails?.modulusLength ?? 0;
-      if (bits < spec.minModulusBits) { why.push(`${alg} needs an RSA modulus of ${spec.minModulusBits} bits, this key has ${bits}`); continue; }
+      if (bits < spec.minModulusBits) {
+        why.push(`${alg} needs an RSA modulus of ${spec.minModulusBits} bits, this key has ${bits}`);
+        continue;
+      }
     }
     if (spec.minSecretBytes !== undefined && (keyObject.symmetricKeySize ?? 0) < spec.minSecretBytes) {
       why.push(`${alg} needs a secret of at least ${spec.minSecretBytes} bytes`);

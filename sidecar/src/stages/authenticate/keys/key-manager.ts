@@ -21,7 +21,11 @@ export class KeyManager {
   private readonly fingerprint: string;
   private ageTimer: NodeJS.Timeout | undefined;
 
-  constructor(providers: readonly AuthProvider[], private readonly deps: KeyDeps, private readonly opts: KeyManagerOptions = {}) {
+  constructor(
+    providers: readonly AuthProvider[],
+    private readonly deps: KeyDeps,
+    private readonly opts: KeyManagerOptions = {},
+  ) {
     this.fingerprint = keyFingerprint(providers);
     const make = opts.sourceFor ?? sourceFor;
     for (const p of providers) {
@@ -54,7 +58,9 @@ export class KeyManager {
     return true;
   }
 
-  provider(name: string): ProviderKeys | undefined { return this.providers.get(name); }
+  provider(name: string): ProviderKeys | undefined {
+    return this.providers.get(name);
+  }
 
   /** Whether this manager already serves the key sources of `providers` (reuse it across a reload). */
   servesSameKeys(providers: readonly AuthProvider[]): boolean {

@@ -43,7 +43,7 @@ function keysOf(doc: unknown, where: string): readonly Jwk[] {
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { keys?: unknown }).keys)) {
     throw new Error(`${where}: not a JWK set (no "keys" array)`);
   }
-  return ((doc as { keys: unknown[] }).keys).filter((k): k is Jwk => typeof k === 'object' && k !== null && !Array.isArray(k));
+  return (doc as { keys: unknown[] }).keys.filter((k): k is Jwk => typeof k === 'object' && k !== null && !Array.isArray(k));
 }
 
 /** A JWKS document over HTTP(S). */
@@ -51,7 +51,9 @@ export class HttpJwksSource implements KeySource {
   readonly remote = true;
   readonly secret = false;
   constructor(readonly uri: string) {}
-  get description(): string { return this.uri; }
+  get description(): string {
+    return this.uri;
+  }
   async load(signal: AbortSignal): Promise<readonly Jwk[]> {
     return keysOf(await getJson(this.uri, signal), this.uri);
   }
@@ -67,9 +69,11 @@ export class DiscoveryJwksSource implements KeySource {
   readonly secret = false;
   private jwksUri: string | undefined;
   constructor(readonly issuer: string) {}
-  get description(): string { return `${this.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`; }
+  get description(): string {
+    return `${this.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  }
   async load(signal: AbortSignal): Promise<readonly Jwk[]> {
-    const uri = this.jwksUri ?? await this.discover(signal);
+    const uri = this.jwksUri ?? (await this.discover(signal));
     try {
       return keysOf(await getJson(uri, signal), uri);
     } catch (err) {
@@ -79,9 +83,10 @@ export class DiscoveryJwksSource implements KeySource {
     }
   }
   private async discover(signal: AbortSignal): Promise<string> {
-    const doc = await getJson(this.description, signal) as { issuer?: unknown; jwks_uri?: unknown } | null;
+    const doc = (await getJson(this.description, signal)) as { issuer?: unknown; jwks_uri?: unknown } | null;
     if (typeof doc !== 'object' || doc === null) throw new Error(`${this.description}: not a JSON object`);
-    if (doc.issuer !== this.issuer) throw new Error(`${this.description}: issuer ${JSON.stringify(doc.issuer)} does not match ${this.issuer}`);
+    if (doc.issuer !== this.issuer)
+      throw new Error(`${this.description}: issuer ${JSON.stringify(doc.issuer)} does not match ${this.issuer}`);
     if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error(`${this.description}: no usable jwks_uri`);
     return (this.jwksUri = doc.jwks_uri);
   }
@@ -95,7 +100,9 @@ export class FileJwksSource implements KeySource {
   readonly remote = false;
   readonly secret = false;
   constructor(readonly path: string) {}
-  get description(): string { return this.path; }
+  get description(): string {
+    return this.path;
+  }
   async load(): Promise<readonly Jwk[]> {
     return keysOf(JSON.parse(await readFile(this.path, 'utf8')), this.path);
   }
@@ -109,7 +116,9 @@ export class InlineJwksSource implements KeySource {
   readonly secret = false;
   readonly description = 'inline keys';
   constructor(private readonly keys: readonly Jwk[]) {}
-  load(): Promise<readonly Jwk[]> { return Promise.resolve(this.keys); }
+  load(): Promise<readonly Jwk[]> {
+    return Promise.resolve(this.keys);
+  }
 }
 
 /**
@@ -120,7 +129,9 @@ export class SecretKeySource implements KeySource {
   readonly remote = false;
   readonly secret = true;
   constructor(private readonly from: { readonly file?: string; readonly env?: string }) {}
-  get description(): string { return this.from.file !== undefined ? this.from.file : `env ${this.from.env ?? '?'}`; }
+  get description(): string {
+    return this.from.file !== undefined ? this.from.file : `env ${this.from.env ?? '?'}`;
+  }
   async load(): Promise<readonly Jwk[]> {
     let bytes: Buffer;
     if (this.from.file !== undefined) {

@@ -53,7 +53,9 @@ export class ProviderKeys {
   ) {}
 
   start(): void {
-    this.unwatch = this.source.watch?.(() => { void this.refresh('watch'); });
+    this.unwatch = this.source.watch?.(() => {
+      void this.refresh('watch');
+    });
     void this.refresh('start');
   }
 
@@ -64,7 +66,9 @@ export class ProviderKeys {
     this.abort?.abort();
   }
 
-  hasKeys(): boolean { return this.all.length > 0; }
+  hasKeys(): boolean {
+    return this.all.length > 0;
+  }
 
   /** Seconds since the last successful load, or undefined before the first. */
   ageSeconds(): number | undefined {
@@ -95,7 +99,9 @@ export class ProviderKeys {
   /** Load now unless a load is already running (then share it). Resolves true on success. */
   refresh(trigger: string): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
-    return (this.inflight ??= this.load(trigger).finally(() => { this.inflight = undefined; }));
+    return (this.inflight ??= this.load(trigger).finally(() => {
+      this.inflight = undefined;
+    }));
   }
 
   private async load(trigger: string): Promise<boolean> {
@@ -103,7 +109,10 @@ export class ProviderKeys {
     clearTimeout(this.timer);
     const ac = new AbortController();
     this.abort = ac;
-    const timeout = setTimeout(() => ac.abort(new Error(`timed out after ${this.timing.timeoutMs} ms`)), Math.min(this.timing.timeoutMs, MAX_TIMER_MS));
+    const timeout = setTimeout(
+      () => ac.abort(new Error(`timed out after ${this.timing.timeoutMs} ms`)),
+      Math.min(this.timing.timeoutMs, MAX_TIMER_MS),
+    );
     try {
       const jwks = await this.source.load(ac.signal);
       const fp = JSON.stringify(jwks);
@@ -112,7 +121,10 @@ export class ProviderKeys {
         for (const r of refused) logger.warn({ provider: this.name, kid: r.kid, why: r.why }, 'auth: key refused');
         if (keys.length === 0) throw new Error(`no usable key among ${jwks.length} published`);
         this.install(keys, fp);
-        logger.info({ provider: this.name, source: this.source.description, keys: keys.length, kids: keys.map((k) => k.kid), trigger }, 'auth: key set loaded');
+        logger.info(
+          { provider: this.name, source: this.source.description, keys: keys.length, kids: keys.map((k) => k.kid), trigger },
+          'auth: key set loaded',
+        );
       }
       if (this.closed) return false;
       const now = clock.monotonic();
@@ -135,11 +147,17 @@ export class ProviderKeys {
       const backoff = Math.min(1000 * 2 ** (this.failures - 1), MAX_BACKOFF_MS, this.timing.refreshIntervalMs);
       this.nextAttempt = clock.monotonic() + backoff;
       metrics.jwksFetches.inc({ provider: this.name, result: 'error' });
-      logger.warn({
-        provider: this.name, source: this.source.description, trigger, failures: this.failures,
-        err: err instanceof Error ? err.message : String(err),
-        keys: this.hasKeys() ? (this.usable(clock.monotonic()) ? 'stale, still in use' : 'expired') : 'none yet',
-      }, 'auth: key set fetch failed');
+      logger.warn(
+        {
+          provider: this.name,
+          source: this.source.description,
+          trigger,
+          failures: this.failures,
+          err: err instanceof Error ? err.message : String(err),
+          keys: this.hasKeys() ? (this.usable(clock.monotonic()) ? 'stale, still in use' : 'expired') : 'none yet',
+        },
+        'auth: key set fetch failed',
+      );
       if (this.source.remote || !this.hasKeys()) this.schedule(backoff);
       return false;
     } finally {
@@ -148,14 +166,17 @@ export class ProviderKeys {
     }
   }
 
-  usable(now: number): boolean { return now <= this.usableUntil; }
+  usable(now: number): boolean {
+    return now <= this.usableUntil;
+  }
 
   private install(keys: readonly VerifyKey[], fp: string): void {
     const byKid = new Map<string, VerifyKey[]>();
     for (const k of keys) {
       if (k.kid === undefined) continue;
       const list = byKid.get(k.kid);
-      if (list) list.push(k); else byKid.set(k.kid, [k]);
+      if (list) list.push(k);
+      else byKid.set(k.kid, [k]);
     }
     this.byKid = byKid;
     this.all = keys;
@@ -167,7 +188,12 @@ export class ProviderKeys {
     if (this.closed) return;
     clearTimeout(this.timer);
     // setTimeout treats anything above 2^31-1 ms as 1 ms: clamp, or a long interval becomes a busy loop.
-    this.timer = setTimeout(() => { void this.refresh('scheduled'); }, Math.min(ms, MAX_TIMER_MS));
+    this.timer = setTimeout(
+      () => {
+        void this.refresh('scheduled');
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     this.timer.unref();
   }
 }

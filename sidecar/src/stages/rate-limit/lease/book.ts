@@ -38,7 +38,9 @@ export class Lease {
     return Math.min(this.granted, Math.floor((now - this.vestAt) / this.stepMs + 1e-9) + 1);
   }
 
-  expired(now: number): boolean { return now >= this.expiresAt; }
+  expired(now: number): boolean {
+    return now >= this.expiresAt;
+  }
 
   /** Requests that may be admitted from this lease right now. */
   available(now: number): number {
@@ -52,9 +54,13 @@ export class Lease {
   }
 
   /** When the next unspent slot vests. */
-  nextVestAt(): number { return this.vestAt + this.spent * this.stepMs; }
+  nextVestAt(): number {
+    return this.vestAt + this.spent * this.stepMs;
+  }
 
-  get unspent(): number { return this.granted - this.spent; }
+  get unspent(): number {
+    return this.granted - this.spent;
+  }
 
   /** Spend one request if a slot has vested. */
   take(now: number): boolean {
@@ -80,7 +86,12 @@ export class RateMeter {
   /** Still in the first bucket: no previous one to weigh, so rate = count ÷ elapsed (≥ one bucket). */
   private first = true;
 
-  constructor(now: number, private readonly bucketMs = 1000) { this.start = now; }
+  constructor(
+    now: number,
+    private readonly bucketMs = 1000,
+  ) {
+    this.start = now;
+  }
 
   add(now: number, n = 1): void {
     this.roll(now);

@@ -16,24 +16,36 @@ export function runLease(
   onNoScript?: () => void,
 ): Promise<{ replies: LeaseReply[]; redisTimeMs: number }> {
   return conn.run('ratelimit', async (client) => {
-    const run = async (idx: readonly number[]): Promise<{ replies: LeaseReply[]; redisTimeMs: number }> => parseLeaseReply(
-      await evalScript(client, LEASE, idx.map((i) => items[i]!.key), idx.flatMap((i) => leaseArgs(items[i]!.spec, ops[i]!)), onNoScript),
-      idx.length,
-    );
+    const run = async (idx: readonly number[]): Promise<{ replies: LeaseReply[]; redisTimeMs: number }> =>
+      parseLeaseReply(
+        await evalScript(
+          client,
+          LEASE,
+          idx.map((i) => items[i]!.key),
+          idx.flatMap((i) => leaseArgs(items[i]!.spec, ops[i]!)),
+          onNoScript,
+        ),
+        idx.length,
+      );
     const all = items.map((_, i) => i);
     if (!conn.isCluster || items.length === 1) return run(all);
     const groups = new Map<string, number[]>();
     for (const i of all) {
       const g = groups.get(items[i]!.tag);
-      if (g) g.push(i); else groups.set(items[i]!.tag, [i]);
+      if (g) g.push(i);
+      else groups.set(items[i]!.tag, [i]);
     }
     const replies = new Array<LeaseReply>(items.length);
     let redisTimeMs = 0;
-    await Promise.all([...groups.values()].map(async (idx) => {
-      const r = await run(idx);
-      redisTimeMs = r.redisTimeMs;
-      idx.forEach((i, k) => { replies[i] = r.replies[k]!; });
-    }));
+    await Promise.all(
+      [...groups.values()].map(async (idx) => {
+        const r = await run(idx);
+        redisTimeMs = r.redisTimeMs;
+        idx.forEach((i, k) => {
+          replies[i] = r.replies[k]!;
+        });
+      }),
+    );
     return { replies, redisTimeMs };
   });
 }

@@ -56,7 +56,8 @@ export function resolveLeaseOptions(o: LeaseOptions): ResolvedLeaseOptions {
     recorder: o.recorder ?? noLeaseRecorder,
   };
   if (r.maxPeriodMs < r.periodMs) throw new RangeError(`lease maxPeriodMs (${r.maxPeriodMs}) must be at least periodMs (${r.periodMs})`);
-  if (r.renewAheadAt > 1) throw new RangeError(`lease renewAheadAt is the share of a lease spent before renewing, in (0, 1]; got ${r.renewAheadAt}`);
+  if (r.renewAheadAt > 1)
+    throw new RangeError(`lease renewAheadAt is the share of a lease spent before renewing, in (0, 1]; got ${r.renewAheadAt}`);
   return r;
 }
 

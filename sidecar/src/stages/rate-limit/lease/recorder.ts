@@ -43,11 +43,24 @@ export class CountingLeaseRecorder implements LeaseRecorder {
   granted(_limit: string, requests: number, periodMs: number): void {
     this.grants++;
     this.grantedRequests += requests;
-    if (this.sizes.length < 100_000) { this.sizes.push(requests); this.periods.push(periodMs); }
+    if (this.sizes.length < 100_000) {
+      this.sizes.push(requests);
+      this.periods.push(periodMs);
+    }
   }
-  renewed(_limit: string, when: 'ahead' | 'on_request'): void { this.renewals[when]++; }
-  returned(_limit: string, requests: number): void { this.returnedRequests += requests; }
-  forfeited(_limit: string, requests: number): void { this.forfeitedRequests += requests; }
-  switched(_limit: string, to: 'lease' | 'exact'): void { this.switches[to]++; }
-  leasedKeys(n: number): void { this.keys = n; }
+  renewed(_limit: string, when: 'ahead' | 'on_request'): void {
+    this.renewals[when]++;
+  }
+  returned(_limit: string, requests: number): void {
+    this.returnedRequests += requests;
+  }
+  forfeited(_limit: string, requests: number): void {
+    this.forfeitedRequests += requests;
+  }
+  switched(_limit: string, to: 'lease' | 'exact'): void {
+    this.switches[to]++;
+  }
+  leasedKeys(n: number): void {
+    this.keys = n;
+  }
 }

@@ -40,7 +40,9 @@ import { LuaScript } from '../../../redis/script.js';
  * Commands inside: TIME and GET always; SET (or DEL) only when the key's TAT changed (a grant, a
  * give-back, an admitted exact request). A granted lease is 4 executed commands with the EVALSHA.
  */
-export const LEASE = new LuaScript('gcra_lease', `
+export const LEASE = new LuaScript(
+  'gcra_lease',
+  `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
@@ -133,17 +135,20 @@ for i, v in pairs(write) do
 end
 out[#KEYS * 9 + 1] = now
 return out
-`);
+`,
+);
 
 export type LeaseOp =
   | { readonly op: 'e' }
   | {
-    readonly op: 'a'; readonly want: number; readonly horizonUs: number;
-    /** Give back the unused part of the lease this one replaces. */
-    readonly release?: Release;
-    /** Renewing ahead: the seg_end of the lease still being spent (reply says whether the grant continues it). */
-    readonly after?: string;
-  }
+      readonly op: 'a';
+      readonly want: number;
+      readonly horizonUs: number;
+      /** Give back the unused part of the lease this one replaces. */
+      readonly release?: Release;
+      /** Renewing ahead: the seg_end of the lease still being spent (reply says whether the grant continues it). */
+      readonly after?: string;
+    }
   | { readonly op: 'r'; readonly release: Release };
 
 /** What a previous lease leaves behind: where it ended and how much of it went unused. */
@@ -175,9 +180,15 @@ export function leaseArgs(spec: SpecArgs, op: LeaseOp): (string | number)[] {
   const rel = op.op === 'e' ? undefined : op.release;
   const after = op.op === 'a' ? op.after : undefined;
   return [
-    op.op, spec.intervalUs, spec.toleranceUs, spec.cost, spec.enforce ? 1 : 0,
-    op.op === 'a' ? op.want : 0, op.op === 'a' ? op.horizonUs : 0,
-    rel?.segEnd ?? after ?? '', rel ? Math.max(0, Math.floor(rel.unusedUs)) : 0,
+    op.op,
+    spec.intervalUs,
+    spec.toleranceUs,
+    spec.cost,
+    spec.enforce ? 1 : 0,
+    op.op === 'a' ? op.want : 0,
+    op.op === 'a' ? op.horizonUs : 0,
+    rel?.segEnd ?? after ?? '',
+    rel ? Math.max(0, Math.floor(rel.unusedUs)) : 0,
   ];
 }
 

@@ -53,7 +53,12 @@ export function decidableLocally(s: KeyState, now: number, recorder: LeaseRecord
  * unspent slots at the top of the key, i.e. the newest lease's, plus the older one's when the newest
  * follows it directly. Undefined when nothing could go back (nothing unspent, or all of it passed).
  */
-export function topBlock(spec: LimitSpec, lease: Lease | undefined, next: Lease | undefined, now: number): { release: Release; units: number } | undefined {
+export function topBlock(
+  spec: LimitSpec,
+  lease: Lease | undefined,
+  next: Lease | undefined,
+  now: number,
+): { release: Release; units: number } | undefined {
   const top = next ?? lease;
   if (!top) return undefined;
   const units = top.unspent + (next?.follows && lease ? Math.max(0, lease.unspent) : 0);

@@ -61,7 +61,9 @@ export class LeasingStore implements RateStore {
   constructor(private readonly deps: LeasingStoreDeps) {
     this.opts = resolveLeaseOptions(deps);
     this.recorder = this.opts.recorder;
-    this.keys = new KeyTable(this.opts, (s) => { void this.release(s); });
+    this.keys = new KeyTable(this.opts, (s) => {
+      void this.release(s);
+    });
     this.sweepTimer = setInterval(() => this.sweep(), this.opts.sweepMs);
     this.sweepTimer.unref();
   }
@@ -71,7 +73,9 @@ export class LeasingStore implements RateStore {
     const states = items.map((it) => this.keys.observe(it, now));
     if (states.every((s) => s.mode === 'exact')) {
       const verdicts = await this.deps.exact.check(items);
-      verdicts.forEach((v, i) => { if (v.remaining !== undefined) states[i]!.free = v.remaining / items[i]!.spec.cost; });
+      verdicts.forEach((v, i) => {
+        if (v.remaining !== undefined) states[i]!.free = v.remaining / items[i]!.spec.cost;
+      });
       return verdicts;
     }
     // One call per key at a time: a key that needs Redis while this pod's call for it is out waits
@@ -114,7 +118,10 @@ export class LeasingStore implements RateStore {
       verdicts.push(v);
       if (v.outcome === 'limited' && s.spec.enforce) localDeny = true;
     }
-    for (const s of states) { s.meter.add(now); s.lastSeen = now; }
+    for (const s of states) {
+      s.meter.add(now);
+      s.lastSeen = now;
+    }
     return localDeny ? refusedLocally(verdicts, taken) : verdicts;
   }
 
@@ -132,7 +139,10 @@ export class LeasingStore implements RateStore {
     for (let i = 0; i < items.length; i++) {
       const s = states[i]!;
       const spec = items[i]!.spec;
-      if (s.mode === 'exact') { ops[i] = { op: 'e' }; continue; }
+      if (s.mode === 'exact') {
+        ops[i] = { op: 'e' };
+        continue;
+      }
       const held = decideHeld(s, now, this.recorder, taken);
       if (held) {
         verdicts[i] = held;
@@ -143,7 +153,12 @@ export class LeasingStore implements RateStore {
       } else {
         const period = this.periodFor(s, now);
         periods[i] = period;
-        ops[i] = { op: 'a', want: this.size(s, now, period), horizonUs: HORIZON_PERIODS * period * 1000, release: topBlock(spec, s.lease, undefined, now)?.release };
+        ops[i] = {
+          op: 'a',
+          want: this.size(s, now, period),
+          horizonUs: HORIZON_PERIODS * period * 1000,
+          release: topBlock(spec, s.lease, undefined, now)?.release,
+        };
       }
     }
     if (localDeny) return refusedLocally(verdicts, taken);
@@ -159,7 +174,10 @@ export class LeasingStore implements RateStore {
       this.recorder.renewed(s.spec.name, 'on_request');
     }
     try {
-      const { replies, redisTimeMs } = await this.call(idx.map((i) => items[i]!), idx.map((i) => ops[i]!));
+      const { replies, redisTimeMs } = await this.call(
+        idx.map((i) => items[i]!),
+        idx.map((i) => ops[i]!),
+      );
       const recvAt = this.deps.clock.monotonic();
       const admitted = idx.every((i, k) => !items[i]!.spec.enforce || replies[k]!.admitted);
       idx.forEach((i, k) => {
@@ -177,7 +195,17 @@ export class LeasingStore implements RateStore {
   }
 
   /** Install what Redis answered for one key on the request path and turn it into the request's verdict. */
-  private apply(s: KeyState, old: Lease | undefined, op: LeaseOp, r: LeaseReply, admitted: boolean, sentAt: number, recvAt: number, periodMs: number, redisTimeMs: number): Verdict {
+  private apply(
+    s: KeyState,
+    old: Lease | undefined,
+    op: LeaseOp,
+    r: LeaseReply,
+    admitted: boolean,
+    sentAt: number,
+    recvAt: number,
+    periodMs: number,
+    redisTimeMs: number,
+  ): Verdict {
     const spec = s.spec;
     s.free = r.remaining / spec.cost;
     const base = { source: 'redis' as const, remaining: Math.max(0, r.remaining), resetMs: r.resetUs / 1000, redisTimeMs };
@@ -217,23 +245,42 @@ export class LeasingStore implements RateStore {
     const specs = idx.map((i) => items[i]!.spec);
     const periods = renewing.map((s) => this.periodFor(s, now));
     const ops: LeaseOp[] = renewing.map((s, k) => ({
-      op: 'a', want: this.size(s, now, periods[k]!), horizonUs: HORIZON_PERIODS * periods[k]! * 1000, after: s.lease!.segEnd,
+      op: 'a',
+      want: this.size(s, now, periods[k]!),
+      horizonUs: HORIZON_PERIODS * periods[k]! * 1000,
+      after: s.lease!.segEnd,
     }));
     const done = this.markInflight(renewing);
     for (const s of renewing) this.recorder.renewed(s.spec.name, 'ahead');
-    void this.call(idx.map((i) => items[i]!), ops).then(({ replies }) => {
-      const recvAt = this.deps.clock.monotonic();
-      renewing.forEach((s, k) => this.installAhead(s, specs[k]!, ops[k]!, replies[k]!, now, recvAt, periods[k]!));
-    }, () => {
-      // Nothing lost: the leases in use go on, and a request that needs more asks for it itself.
-    }).finally(done);
+    void this.call(
+      idx.map((i) => items[i]!),
+      ops,
+    )
+      .then(
+        ({ replies }) => {
+          const recvAt = this.deps.clock.monotonic();
+          renewing.forEach((s, k) => this.installAhead(s, specs[k]!, ops[k]!, replies[k]!, now, recvAt, periods[k]!));
+        },
+        () => {
+          // Nothing lost: the leases in use go on, and a request that needs more asks for it itself.
+        },
+      )
+      .finally(done);
   }
 
   private dueAhead(s: KeyState, now: number): boolean {
     const l = s.lease;
-    return s.mode === 'lease' && s.inflight === undefined && s.next === undefined && l !== undefined && !l.closed && !l.expired(now)
+    return (
+      s.mode === 'lease' &&
+      s.inflight === undefined &&
+      s.next === undefined &&
+      l !== undefined &&
+      !l.closed &&
+      !l.expired(now) &&
       // (The 1e-9: 0.8 × 100 must be 80, not 80.00000000000001.)
-      && now >= s.noAcquireBefore && l.spent >= Math.ceil(l.granted * this.opts.renewAheadAt - 1e-9);
+      now >= s.noAcquireBefore &&
+      l.spent >= Math.ceil(l.granted * this.opts.renewAheadAt - 1e-9)
+    );
   }
 
   private installAhead(s: KeyState, spec: LimitSpec, op: LeaseOp, r: LeaseReply, sentAt: number, recvAt: number, periodMs: number): void {
@@ -244,11 +291,15 @@ export class LeasingStore implements RateStore {
       return;
     }
     s.free = r.remaining / spec.cost;
-    if (r.granted < 1) { this.queueFull(s, op, r, recvAt); return; }
+    if (r.granted < 1) {
+      this.queueFull(s, op, r, recvAt);
+      return;
+    }
     const cur = s.lease;
     const follows = r.joined && cur !== undefined && op.op === 'a' && cur.segEnd === op.after;
     const lease = this.lease(spec, r, sentAt, recvAt, periodMs, follows);
-    if (cur && !cur.closed) s.next = lease; else s.lease = lease;
+    if (cur && !cur.closed) s.next = lease;
+    else s.lease = lease;
   }
 
   /** Nothing vests within the horizon: refuse locally until something would, then ask again. */
@@ -261,12 +312,22 @@ export class LeasingStore implements RateStore {
   private lease(spec: LimitSpec, r: LeaseReply, sentAt: number, recvAt: number, periodMs: number, follows: boolean): Lease {
     this.recorder.granted(spec.name, r.granted, periodMs);
     const stepMs = (spec.cost * spec.intervalUs) / 1000;
-    return new Lease(r.granted, recvAt + r.firstUs / 1000, stepMs, sentAt + LIFETIME_PERIODS * periodMs, r.segEnd, recvAt + r.resetUs / 1000, follows);
+    return new Lease(
+      r.granted,
+      recvAt + r.firstUs / 1000,
+      stepMs,
+      sentAt + LIFETIME_PERIODS * periodMs,
+      r.segEnd,
+      recvAt + r.resetUs / 1000,
+      follows,
+    );
   }
 
   private markInflight(states: readonly KeyState[]): () => void {
     let settle = (): void => undefined;
-    const inflight = new Promise<void>((r) => { settle = r; });
+    const inflight = new Promise<void>((r) => {
+      settle = r;
+    });
     for (const s of states) s.inflight = inflight;
     return () => {
       for (const s of states) if (s.inflight === inflight) s.inflight = undefined;
@@ -277,7 +338,12 @@ export class LeasingStore implements RateStore {
   /** The key's effective period on this pod: see effectivePeriod. */
   private periodFor(s: KeyState, now: number): number {
     const o = this.opts;
-    return effectivePeriod({ demandPerMs: s.meter.perMsEager(now, o.periodMs), minMs: o.periodMs, maxMs: o.maxPeriodMs, requestsPerCall: o.requestsPerCall });
+    return effectivePeriod({
+      demandPerMs: s.meter.perMsEager(now, o.periodMs),
+      minMs: o.periodMs,
+      maxMs: o.maxPeriodMs,
+      requestsPerCall: o.requestsPerCall,
+    });
   }
 
   /** Requests per pod per lease: see leaseSize. */
@@ -316,9 +382,16 @@ export class LeasingStore implements RateStore {
   private async giveBack(key: string, spec: LimitSpec, lease: Lease | undefined, next: Lease | undefined): Promise<void> {
     const now = this.deps.clock.monotonic();
     let unspent = 0;
-    for (const l of [lease, next]) if (l) { l.closed = true; unspent += Math.max(0, l.unspent); }
+    for (const l of [lease, next])
+      if (l) {
+        l.closed = true;
+        unspent += Math.max(0, l.unspent);
+      }
     const top = topBlock(spec, lease, next, now);
-    if (!top) { if (unspent > 0) this.recorder.forfeited(spec.name, unspent); return; }
+    if (!top) {
+      if (unspent > 0) this.recorder.forfeited(spec.name, unspent);
+      return;
+    }
     try {
       const { replies } = await this.call([{ key, tag: '', spec }], [{ op: 'r', release: top.release }]);
       this.settleRelease(spec, unspent, replies[0]!.returnedUs);
@@ -330,7 +403,11 @@ export class LeasingStore implements RateStore {
   /** Leases held now (tests, debugging): key, mode, the lease being spent, and the renewal obtained ahead. */
   snapshot(): { key: string; mode: 'exact' | 'lease'; granted: number; spent: number; next: number }[] {
     return [...this.keys.values()].map((s) => ({
-      key: s.key, mode: s.mode, granted: s.lease?.granted ?? 0, spent: s.lease?.spent ?? 0, next: s.next?.granted ?? 0,
+      key: s.key,
+      mode: s.mode,
+      granted: s.lease?.granted ?? 0,
+      spent: s.lease?.spent ?? 0,
+      next: s.next?.granted ?? 0,
     }));
   }
 

@@ -14,14 +14,23 @@ export class KeyTable {
   private readonly keys = new Map<string, KeyState>();
   private leased = 0;
 
-  constructor(private readonly opts: ResolvedLeaseOptions, private readonly release: (s: KeyState) => void) {}
+  constructor(
+    private readonly opts: ResolvedLeaseOptions,
+    private readonly release: (s: KeyState) => void,
+  ) {}
 
-  get(key: string): KeyState | undefined { return this.keys.get(key); }
+  get(key: string): KeyState | undefined {
+    return this.keys.get(key);
+  }
 
   /** True while `s` is the table's state for its key (it was not evicted meanwhile). */
-  holds(s: KeyState): boolean { return this.keys.get(s.key) === s; }
+  holds(s: KeyState): boolean {
+    return this.keys.get(s.key) === s;
+  }
 
-  values(): IterableIterator<KeyState> { return this.keys.values(); }
+  values(): IterableIterator<KeyState> {
+    return this.keys.values();
+  }
 
   /** Count the request for its key, and switch the key to leasing once it is hot. */
   observe(it: RateItem, now: number): KeyState {
@@ -29,8 +38,17 @@ export class KeyTable {
     if (!s) {
       if (this.keys.size >= this.opts.maxKeys) this.evictOldest();
       s = {
-        key: it.key, spec: it.spec, mode: 'exact', meter: new RateMeter(now), lease: undefined, next: undefined, inflight: undefined,
-        free: it.spec.requests + it.spec.burst, noAcquireBefore: -Infinity, retryAt: 0, lastSeen: now,
+        key: it.key,
+        spec: it.spec,
+        mode: 'exact',
+        meter: new RateMeter(now),
+        lease: undefined,
+        next: undefined,
+        inflight: undefined,
+        free: it.spec.requests + it.spec.burst,
+        noAcquireBefore: -Infinity,
+        retryAt: 0,
+        lastSeen: now,
       };
       this.keys.set(it.key, s);
     } else if (s.spec !== it.spec && !sameRate(s.spec, it.spec)) {
@@ -74,7 +92,10 @@ export class KeyTable {
     let looked = 0;
     for (const s of this.keys.values()) {
       victim ??= s;
-      if (s.mode === 'exact' && !s.inflight) { victim = s; break; }
+      if (s.mode === 'exact' && !s.inflight) {
+        victim = s;
+        break;
+      }
       if (++looked >= 8) break;
     }
     if (!victim) return;
