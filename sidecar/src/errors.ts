@@ -1,7 +1,7 @@
 /**
  * Every error sidegate answers with: one table, one class per code. Stages throw these; the
  * `respond` stage is the only place that turns them into HTTP responses. `docs/errors.md` lists
- * the same rows and `test/sidecar/errors.test.ts` keeps the two in step.
+ * the same rows and `test/sidecar/docs-tables.test.ts` keeps the two in step.
  */
 import type { Refusals } from './protocol/front.js';
 
