@@ -130,17 +130,24 @@ async function main(): Promise<void> {
       for (const name of i > 0 && MORE.length > 0 ? MORE : NAMES) {
         // `trace-R`: sidegate-full with tracing at ratio R (e.g. trace-0: the SDK loaded, nothing sampled).
         // `+tp`: the client sends an unsampled traceparent of its own.
-        // `+nf`: V8 keeps bytecode of functions that ran long ago (--no-flush-bytecode).
-        const nf = name.endsWith('+nf');
-        const tp = name.replace(/\+nf$/, '').endsWith('+tp');
-        const plain = name.replace(/\+nf$/, '').replace(/\+tp$/, '');
+        // Flag suffixes, any order, after `+tp`: `+nf`: V8 keeps bytecode of functions that ran long
+        // ago (--no-flush-bytecode); `+mg`: Maglev on (the #! line has --no-maglev).
+        const flags: Record<string, string> = { '+nf': '--no-flush-bytecode', '+mg': '--maglev' };
+        let rest = name;
+        const nodeArgs: string[] = [];
+        for (let m = /\+(nf|mg)$/.exec(rest); m !== null; m = /\+(nf|mg)$/.exec(rest)) {
+          nodeArgs.unshift(flags[m[0]]!);
+          rest = rest.slice(0, -3);
+        }
+        const tp = rest.endsWith('+tp');
+        const plain = rest.replace(/\+tp$/, '');
         const ratio = /^trace-([\d.]+)$/.exec(plain)?.[1];
         const spec: TargetSpec | undefined =
           ratio !== undefined
             ? sidegate(name, `sidegate-full, tracing at ${ratio}`, {
                 fullPolicy: true,
                 traceRatio: Number(ratio),
-                ...(nf ? { nodeArgs: ['--no-flush-bytecode'] } : {}),
+                ...(nodeArgs.length > 0 ? { nodeArgs } : {}),
               })
             : TARGETS.find((t) => t.name === plain);
         if (spec === undefined) throw new Error(`unknown target ${name}`);
