@@ -77,9 +77,13 @@ function parseOne(text: string, name: string): ShorthandLimit | string {
         .map(parseKey);
       const bad = parts.find((p): p is string => typeof p === 'string');
       if (bad !== undefined) return `${quote(text.trim())}: ${bad}`;
+      // `by ,` would otherwise fall back to one budget for the whole service, not what was asked.
+      if (parts.length === 0) return `${quote(text.trim())}: "by" names no key`;
       key = parts as Record<string, string | boolean>[];
     } else if (word === 'on') {
       paths = arg.split(',').filter((s) => s !== '');
+      // `on ,` would be a limit on no path at all.
+      if (paths.length === 0) return `${quote(text.trim())}: "on" names no path`;
       const bad = paths.find((p) => !p.startsWith('/'));
       if (bad !== undefined) return `${quote(text.trim())}: path ${quote(bad)} must start with /`;
     } else {

@@ -34,6 +34,12 @@ void t.test('rate-limit shorthand', async (t) => {
   // past 2^53 became `per: 1e+30s`, which is no duration.
   t.same(parseRateLimitShorthand(`100/${'9'.repeat(30)}s`).problems, [`"100/${'9'.repeat(30)}s": period "${'9'.repeat(30)}s" is too long`]);
   t.same(parseRateLimitShorthand('100/9007199254740991s').limits[0]?.limit, { requests: 100, per: '9007199254740991s' });
+  // Found by the same target: `on ,,,` made a limit on no path, and `by ,` silently became one
+  // budget for the whole service.
+  t.same(parseRateLimitShorthand('100/s burst 2 by client-ip on ,,,').problems, [
+    '"100/s burst 2 by client-ip on ,,,": "on" names no path',
+  ]);
+  t.same(parseRateLimitShorthand('5/10s by , on /api').problems, ['"5/10s by , on /api": "by" names no key']);
   // Found by the same target: the unit was looked up in a plain object, so `100/constructor`
   // took Object's constructor function for its period.
   t.same(parseRateLimitShorthand('100/constructor').problems, [
