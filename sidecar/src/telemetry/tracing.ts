@@ -201,8 +201,8 @@ const CONTEXT_HEADERS = [...new Set(['tracecontext', 'baggage', 'b3', 'b3multi',
 
 /**
  * Whether a request carries a trace context any propagator reads: most carry none, and then the
- * extractors (four by default) are not asked. Not `fields()`: B3's lists only the headers it
- * writes, not the multi-header form. Baggage is not extracted for the app: its headers
+ * extractors (four by default) are not asked. The list is every format's `fields()`, not the
+ * extractor's own: B3's lists only the headers it writes, not the multi-header form. Baggage is not extracted for the app: its headers
  * (`baggage`, Jaeger's `uberctx-<key>`) reach it as they came.
  */
 function carriesContext(headers: IncomingHttpHeaders): boolean {
