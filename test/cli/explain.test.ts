@@ -81,6 +81,11 @@ t.test('answers: forwarded (exit 0), refused (exit 1), each stage in the output'
   t.match(before.out, /failure \(not_yet_valid\)[\s\S]*note\s+token times judged as of/, "--at moves the token's clock");
   t.match((await run([...base, '/healthz'])).out, /rules\[0\] requires none[\s\S]*forwarded/, 'no token, no keys needed');
 
+  const twoHosts = await run([...base, '-H', 'host: a.example', '-H', 'host: b.example', '/healthz']);
+  t.equal(twoHosts.code, 1, 'two Host lines are refused, as the HTTP/1.1 front refuses them');
+  t.match(twoHosts.out, /^answer\s+400 SIDEGATE_ERR_BAD_REQUEST.*more than one Host header/m);
+  t.equal((await run([...base, '-H', 'host: a.example', '/healthz'])).code, 0, 'one Host is fine');
+
   const json = await run([...base, '--json', '-X', 'POST', '/api/x']);
   const r = JSON.parse(json.out) as ExplainResult;
   t.equal(json.code, 1);

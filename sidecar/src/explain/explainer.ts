@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { SidecarError } from '../errors.js';
 import { Exchange, type Protocol, type ResponseSink } from '../protocol/exchange.js';
 import { dropConnectionListed } from '../protocol/headers.js';
-import { fieldsToHeaders } from '../protocol/http1/fields.js';
+import { fieldsToHeaders, hostLines } from '../protocol/http1/fields.js';
 import { authStages, decisionStages } from '../inbound/pipeline.js';
 import { compose, type Handler } from '../pipeline/stage.js';
 import { AuthRuntime, type KeySource, type RevocationStore } from '../stages/authenticate/index.js';
@@ -156,9 +156,10 @@ export class Explainer {
 
   /** The Exchange the front would make: target validated and normalised, Connection-listed fields dropped. */
   private exchange(req: ExplainRequest): Exchange {
-    const headers = fieldsToHeaders(req.headers.flat());
+    const raw = req.headers.flat();
+    const headers = fieldsToHeaders(raw);
     dropConnectionListed(headers, headers.connection);
-    return Exchange.create(
+    const ex = Exchange.create(
       req.protocol,
       req.method,
       req.target,
@@ -172,6 +173,9 @@ export class Explainer {
       'explain',
       this.clock.monotonic(),
     );
+    // As the HTTP/1.1 front does; a missing Host is not judged: explain's requests rarely name one.
+    if (req.protocol === 'http/1.1' && hostLines(raw) > 1) ex.invalid ??= 'more than one Host header';
+    return ex;
   }
 
   private describe(ex: Exchange, req: ExplainRequest): Explanation {

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Exchange, type UpgradeOffer } from '../exchange.js';
 import { dropConnectionListed, H } from '../headers.js';
-import { fieldsToHeaders } from './fields.js';
+import { fieldsToHeaders, hostLines } from './fields.js';
 import { consumeSocket, methodTable, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from './llhttp.js';
 import type { FrontContext, Refusal, Refusals } from '../front.js';
 import { judgeUpgrade } from './upgrade.js';
@@ -541,14 +541,4 @@ export class H1Connection implements MessageOwner, BodySource {
     this.host.closed(this);
     setImmediate(() => this.parser.close());
   }
-}
-
-/** How many field lines of a raw [name, value, ...] list are Host. */
-function hostLines(raw: readonly string[]): number {
-  let n = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') n++;
-  }
-  return n;
 }

@@ -138,3 +138,16 @@ export function fieldsToHeaders(raw: readonly string[]): IncomingHttpHeaders {
   for (let i = 0; i + 1 < raw.length; i += 2) addField(out, raw[i]!, raw[i + 1]!);
   return out;
 }
+
+/**
+ * How many field lines of a raw [name, value, ...] list are Host: RFC 9112 §3.2 wants 400 for
+ * more than one (and for none in HTTP/1.1), so the app never picks a Host the sidecar did not read.
+ */
+export function hostLines(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
+  return n;
+}
