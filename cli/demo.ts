@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { http } from '../sidecar/src/protocol/node-http.js';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,8 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parseProxyConfig } from '../sidecar/src/config.js';
 import { Proxy } from '../sidecar/src/proxy.js';
 import type { CliIo } from './io.js';
+
+const { createServer } = http;
 
 /** The demo app: answers JSON saying what it received, so the sidecar's work is visible. */
 function startDemoApp(): Promise<Server> {

@@ -1,6 +1,8 @@
-import { request } from 'node:http';
+import { http } from '../sidecar/src/protocol/node-http.js';
 import { parseHostPort } from '../sidecar/src/config.js';
 import type { CliIo } from './io.js';
+
+const { request } = http;
 
 /**
  * `sidegate drain [--admin HOST:PORT] [--wait DURATION]`: the preStop hook. Tells the local

@@ -1,6 +1,8 @@
-import { request } from 'node:http';
+import { http } from '../sidecar/src/protocol/node-http.js';
 import { parseDurationFlag, parseHostPort } from '../sidecar/src/config.js';
 import type { CliIo } from './io.js';
+
+const { request } = http;
 
 function ready(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {

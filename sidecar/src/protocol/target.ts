@@ -1,4 +1,6 @@
-import { METHODS } from 'node:http';
+import { http } from './node-http.js';
+
+const { METHODS } = http;
 
 /**
  * The one request-line validator every front uses (HTTP/1.1, HTTP/2, TLS), before any

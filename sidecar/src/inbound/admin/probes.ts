@@ -1,8 +1,10 @@
-import { request as httpRequest } from 'node:http';
+import { http } from '../../protocol/node-http.js';
 import type { IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect as tcpConnect } from 'node:net';
 import { nodeHttp2 } from '../../node-http2.js';
+
+const httpRequest = http.request;
 
 /** One of the app's original kubelet probes, as the injector hands it over in SIDEGATE_APP_PROBES. */
 export interface AppProbe {

@@ -1,9 +1,12 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../../protocol/node-http.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { bind } from '../bind.js';
 import { runProbe, type AppProbes } from './probes.js';
+
+const { createServer } = http;
 
 /** Something that has a say in readiness (policy loaded, keys fetched, not draining). */
 export interface ReadinessCheck {

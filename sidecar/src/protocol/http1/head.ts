@@ -1,4 +1,6 @@
-import { STATUS_CODES } from 'node:http';
+import { http } from '../node-http.js';
+
+const { STATUS_CODES } = http;
 
 /**
  * Serialising HTTP/1.1 heads. Values are written as latin1, byte for byte as llhttp read them.

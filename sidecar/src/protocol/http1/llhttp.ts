@@ -1,6 +1,8 @@
-import { METHODS } from 'node:http';
+import { http } from '../node-http.js';
 import { createRequire } from 'node:module';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+
+const { METHODS } = http;
 
 /**
  * Node's own HTTP/1.1 parser (llhttp, the C++ binding its http server uses), driven directly.

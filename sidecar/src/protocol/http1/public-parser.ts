@@ -1,6 +1,8 @@
-import { METHODS, maxHeaderSize as nodeMaxHeaderSize } from 'node:http';
+import { http } from '../node-http.js';
 import { HTTPParser } from 'http-parser-js';
 import type { LlParser, ParseError } from './llhttp.js';
+
+const { METHODS, maxHeaderSize: nodeMaxHeaderSize } = http;
 
 /**
  * The public fallback for Node's private llhttp binding (sidecar/src/protocol/http1/llhttp.ts): used when
