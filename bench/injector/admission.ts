@@ -8,13 +8,11 @@
  * Add --vary to give every review a different overlay (no reuse of cached verdicts, the cost of
  * a first pod of a new workload). Prints p50/p90/p99 latency (client-measured, request sent to response read) and reviews/s.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { makeCert } from '../../test/helpers/tls.js';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -69,33 +67,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'sidegate-bench-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost',
-      '-keyout',
-      join(dir, 'k'),
-      '-out',
-      join(dir, 'c'),
-    ],
-    { stdio: 'pipe' },
-  );
+  const tls = makeCert();
   // The server gets its own process (and core), as in a cluster; clients run here.
   const main = fileURLToPath(new URL('../bin/sidegate.js', import.meta.url));
-  const server = spawn(process.execPath, [main, 'injector', '--cert', join(dir, 'c'), '--key', join(dir, 'k'), '--listen', '127.0.0.1:0'], {
+  const server = spawn(process.execPath, [main, 'injector', '--cert', tls.certFile, '--key', tls.keyFile, '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -108,7 +83,7 @@ async function main(): Promise<void> {
     server.once('exit', (code) => reject(new Error(`injector exited with ${code}`)));
   });
   const hook = { port };
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: readFileSync(join(dir, 'c')) });
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: tls.cert });
   const once = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const body = VARY ? makeBody() : BODY;

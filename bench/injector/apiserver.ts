@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { startControlPlane } from '../../test/cluster/control-plane.js';
 import { Helm } from '../../test/cluster/helm.js';
 import { freePort } from '../../test/helpers/ports.js';
-import { makeCert } from '../../test/injector/helpers/tls.js';
+import { makeCert } from '../../test/helpers/tls.js';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);

@@ -3,11 +3,19 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A fresh self-signed certificate for localhost/127.0.0.1, made by the openssl CLI. */
-export function selfSigned(): { certFile: string; keyFile: string; cert: Buffer; key: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'sidegate-tls-'));
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
+export interface TestCert {
+  /** Holds `tls.crt` and `tls.key`, the names a Kubernetes TLS secret mounts. */
+  dir: string;
+  certFile: string;
+  keyFile: string;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** A fresh self-signed certificate for localhost/127.0.0.1 (subject `/CN=<cn>`), made by the openssl CLI. */
+export function makeCert(dir = mkdtempSync(join(tmpdir(), 'sidegate-tls-')), cn = 'localhost'): TestCert {
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
   try {
     execFileSync(
       'openssl',
@@ -22,7 +30,7 @@ export function selfSigned(): { certFile: string; keyFile: string; cert: Buffer;
         '-days',
         '1',
         '-subj',
-        '/CN=localhost',
+        `/CN=${cn}`,
         '-addext',
         'subjectAltName=DNS:localhost,IP:127.0.0.1',
         '-keyout',
@@ -35,5 +43,10 @@ export function selfSigned(): { certFile: string; keyFile: string; cert: Buffer;
   } catch (err) {
     throw new Error(`openssl failed (install it with apt-get install -y openssl): ${(err as Error).message}`, { cause: err });
   }
-  return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
+  return { dir, certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
+}
+
+/** `makeCert()` for localhost in a directory of its own. */
+export function selfSigned(): TestCert {
+  return makeCert();
 }
