@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { SidecarError } from '../errors.js';
 import { Exchange, type Protocol, type ResponseSink } from '../protocol/exchange.js';
 import { dropConnectionListed } from '../protocol/headers.js';
-import { fieldsToHeaders, hostLines } from '../protocol/http1/fields.js';
+import { fieldsToHeaders, hostLines, TWO_HOSTS } from '../protocol/http1/fields.js';
 import { authStages, decisionStages } from '../inbound/pipeline.js';
 import { compose, type Handler } from '../pipeline/stage.js';
 import { AuthRuntime, type KeySource, type RevocationStore } from '../stages/authenticate/index.js';
@@ -174,7 +174,7 @@ export class Explainer {
       this.clock.monotonic(),
     );
     // As the HTTP/1.1 front does; a missing Host is not judged: explain's requests rarely name one.
-    if (req.protocol === 'http/1.1' && hostLines(raw) > 1) ex.invalid ??= 'more than one Host header';
+    if (req.protocol === 'http/1.1' && hostLines(raw) > 1) ex.invalid ??= TWO_HOSTS;
     return ex;
   }
 

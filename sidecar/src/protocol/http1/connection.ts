@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Exchange, type UpgradeOffer } from '../exchange.js';
 import { dropConnectionListed, H } from '../headers.js';
-import { fieldsToHeaders, hostLines } from './fields.js';
+import { fieldsToHeaders, hostLines, TWO_HOSTS } from './fields.js';
 import { consumeSocket, methodTable, newParser, setConsumedReading, Slot, type LlParser, type ParseError } from './llhttp.js';
 import type { FrontContext, Refusal, Refusals } from '../front.js';
 import { judgeUpgrade } from './upgrade.js';
@@ -242,7 +242,7 @@ export class H1Connection implements MessageOwner, BodySource {
     // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host and for any with more than one, so
     // the app never picks a Host the sidecar did not read (llhttp keeps both; we read the first).
     const hosts = hostLines(raw);
-    if (hosts > 1) ex.invalid ??= 'more than one Host header';
+    if (hosts > 1) ex.invalid ??= TWO_HOSTS;
     else if (hosts === 0 && minor >= 1) ex.invalid ??= 'HTTP/1.1 request without a Host header';
     msg.ex = ex;
     if (hasBody) this.reading = msg;

@@ -151,3 +151,6 @@ export function hostLines(raw: readonly string[]): number {
   }
   return n;
 }
+
+/** The 400's reason for more than one Host line (the front and `sidegate explain` alike). */
+export const TWO_HOSTS = 'more than one Host header';
