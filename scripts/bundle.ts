@@ -24,10 +24,56 @@
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { createRequire } from 'node:module';
+import { build, type Plugin } from 'esbuild';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const outdir = join(root, 'dist', 'bin');
+
+/**
+ * Node's built-ins through `require`, never an ESM import. On Node.js 24 an ESM import of a
+ * built-in builds a module facade by reading every export, getters included: node:http's load
+ * undici, node:tls's `rootCertificates` parses every root certificate into the heap, and node:fs,
+ * node:util and the rest materialise what they would otherwise load on first use. Through
+ * `require` (esbuild's CommonJS interop reads an export only when the code does) an idle sidecar
+ * holds ≈ 1.2 MB less.
+ *
+ * node:tls and node:https go further: nothing of them loads until a property is read. A sidecar
+ * serves TLS, probes over HTTPS or talks to Redis over TLS only when configured so, yet the
+ * listener and ioredis name them at load time; loading them costs ≈ 1.6 MB. Their exports become
+ * getters over the real module, so `instanceof`, classes and constants are the real ones.
+ * test/cli/bundle.test.ts checks which built-ins a running proxy loaded.
+ */
+const LAZY = new Set(['tls', 'https']);
+const builtinsThroughRequire: Plugin = {
+  name: 'builtins-through-require',
+  setup(b) {
+    const builtin = (p: string): string | undefined => {
+      const name = p.replace(/^node:/, '');
+      return BUILTINS.has(name) ? name : undefined;
+    };
+    b.onResolve({ filter: /^[a-z_/]+$|^node:/ }, (args) => {
+      if (args.namespace === 'builtin') return undefined; // the module's own require: external
+      const name = builtin(args.path);
+      if (name === undefined) return undefined;
+      // CommonJS requires of the eager built-ins stay plain requires.
+      if (args.kind === 'require-call' && !LAZY.has(name)) return undefined;
+      return { path: name, namespace: 'builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => {
+      const name = args.path;
+      if (!LAZY.has(name)) return { contents: `module.exports = require('node:${name}');`, loader: 'js' };
+      const keys = Object.keys(nodeRequire(`node:${name}`) as object);
+      const props = keys.map((k) => `${JSON.stringify(k)}: { get: () => load()[${JSON.stringify(k)}], enumerable: true }`).join(',\n');
+      return {
+        contents: `let m;\nconst load = () => (m ??= require('node:${name}'));\nmodule.exports = Object.defineProperties({}, {\n${props}\n});`,
+        loader: 'js',
+      };
+    });
+  },
+};
+const nodeRequire = createRequire(import.meta.url);
+const BUILTINS = new Set((nodeRequire('node:module') as { builtinModules: string[] }).builtinModules);
 
 await build({
   entryPoints: { sidegate: join(root, 'dist', 'cli', 'main.js') },
@@ -43,6 +89,7 @@ await build({
   minify: true,
   keepNames: true,
   external: ['@opentelemetry/*'],
+  plugins: [builtinsThroughRequire],
   // CommonJS dependencies call require() for Node's built-ins: give every output file one.
   banner: { js: "import { createRequire as __sidegateRequire } from 'node:module'; const require = __sidegateRequire(import.meta.url);" },
   logLevel: 'warning',

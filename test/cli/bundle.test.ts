@@ -8,7 +8,12 @@ import { freePort } from '../helpers/ports.js';
 import { parseShebang } from '../../bench/targets.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { makeCert } from '../helpers/tls.js';
+import { RedisProcess } from '../helpers/redis.js';
 
 /**
  * What ships is the bundle (scripts/bundle.ts): the code paths a bundler can break — modules loaded
@@ -83,4 +88,72 @@ t.test('the sidegate command runs with the environment and V8 flags of its #! li
   for (const f of launch.nodeFlags) t.ok(argv.includes(f), `node runs with ${f}`);
   const environ = readFileSync(`/proc/${proc.pid}/environ`, 'utf8').split('\0');
   for (const [k, v] of Object.entries(launch.env)) t.ok(environ.includes(`${k}=${v}`), `the process has ${k}=${v}`);
+});
+
+/**
+ * Which of Node's built-ins a bundled proxy loaded, written by a preload when it exits: the bundle
+ * takes built-ins through `require` (no ESM facade reads every export) and loads node:tls and
+ * node:https only when something uses them (scripts/bundle.ts).
+ */
+async function loadedBuiltins(upstream: string, flags: string[], use: (p: Awaited<ReturnType<typeof spawnProxy>>) => Promise<void>) {
+  const dir = mkdtempSync(join(tmpdir(), 'sidegate-modules-'));
+  const preload = join(dir, 'dump.cjs');
+  const out = join(dir, 'modules.json');
+  writeFileSync(
+    preload,
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.moduleLoadList)));`,
+  );
+  const p = await spawnProxy(upstream, flags, { NODE_OPTIONS: `--require ${preload}` });
+  try {
+    await use(p);
+  } finally {
+    p.proc.kill('SIGTERM');
+    await p.exited;
+  }
+  return new Set((JSON.parse(readFileSync(out, 'utf8')) as string[]).map((m) => m.replace(/^NativeModule /, '')));
+}
+
+t.test('the bundled proxy loads node:tls, node:https and undici only when it uses them', async (t) => {
+  const app = await startHttpApp();
+  const redis = await RedisProcess.start();
+  const cert = makeCert();
+  t.teardown(async () => {
+    await app.close();
+    await redis.stop();
+  });
+  const policy = join(mkdtempSync(join(tmpdir(), 'sidegate-policy-')), 'policy.yaml');
+  writeFileSync(
+    policy,
+    [
+      'apiVersion: sidegate.dev/v1',
+      'kind: Policy',
+      'metadata: { name: bundle-builtins }',
+      'spec:',
+      '  rateLimits:',
+      '    - { name: per-user, key: [ { header: x-user } ], limit: { requests: 1000, per: 1s } }',
+    ].join('\n'),
+  );
+  // Plain HTTP with a limit shared through Redis: ioredis names node:tls at load, and must not load it.
+  const plain = await loadedBuiltins(app.url, ['--policy', policy, '--redis', redis.url, '--service', 'bundle'], async (p) => {
+    const r = await request(`${p.url}/plain`, { headers: { 'x-user': 'a' } });
+    await r.body.dump();
+    t.equal(r.statusCode, 200, 'served over plain HTTP');
+    const m = await request(`${p.adminUrl}/metrics`);
+    t.match(await m.body.text(), /sidegate_ratelimit_decisions_total\{[^}]*source="redis"[^}]*\} 1/, 'the limit was decided in Redis');
+  });
+  t.ok(plain.has('http') && plain.has('net'), 'the module list is the real one');
+  for (const m of ['tls', 'https', 'internal/tls/wrap']) t.notOk(plain.has(m), `${m} not loaded`);
+  t.same(
+    [...plain].filter((m) => m.includes('undici')),
+    [],
+    'no undici',
+  );
+
+  // Serving TLS reads node:tls through the lazy module: the real createServer, the real TLSSocket.
+  const tls = await loadedBuiltins(app.url, ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile], async (p) => {
+    const r = await request(`https://127.0.0.1:${p.port}/tls`, { dispatcher: new Agent({ connect: { ca: cert.cert } }) });
+    t.equal(r.statusCode, 200, 'served over TLS');
+    t.match(JSON.parse(await r.body.text()), { url: '/tls' }, 'the app answered');
+  });
+  t.ok(tls.has('tls'), 'node:tls loaded when TLS is served');
 });
