@@ -35,38 +35,41 @@ const outdir = join(root, 'dist', 'bin');
  * built-in builds a module facade by reading every export, getters included: node:http's load
  * undici, node:tls's `rootCertificates` parses every root certificate into the heap, and node:fs,
  * node:util and the rest materialise what they would otherwise load on first use. Through
- * `require` (esbuild's CommonJS interop reads an export only when the code does) an idle sidecar
- * holds ≈ 1.2 MB less.
+ * `require` (esbuild's CommonJS interop reads an export only when the code does) nothing is read
+ * before it is used.
  *
- * node:tls and node:https go further: nothing of them loads until a property is read. A sidecar
+ * Some modules go further: nothing of them loads until one of their exports is read. A sidecar
  * serves TLS, probes over HTTPS or talks to Redis over TLS only when configured so, yet the
- * listener and ioredis name them at load time; loading them costs ≈ 1.6 MB. Their exports become
- * getters over the real module, so `instanceof`, classes and constants are the real ones.
- * test/cli/bundle.test.ts checks which built-ins a running proxy loaded.
+ * listener and ioredis name node:tls and node:https at load time (≈ 1.6 MB). prom-client requires
+ * @opentelemetry/api (≈ 30 files from node_modules, as it is external) for exemplars sidegate
+ * does not enable. Each becomes a module of getters over the real one, so classes, `instanceof`
+ * and constants are the real ones. test/cli/bundle.test.ts checks what a running proxy loaded.
  */
-const LAZY = new Set(['tls', 'https']);
-const builtinsThroughRequire: Plugin = {
-  name: 'builtins-through-require',
+const LAZY: Readonly<Record<string, string>> = { tls: 'node:tls', https: 'node:https', '@opentelemetry/api': '@opentelemetry/api' };
+const lazyModules: Plugin = {
+  name: 'lazy-modules',
   setup(b) {
-    const builtin = (p: string): string | undefined => {
-      const name = p.replace(/^node:/, '');
-      return BUILTINS.has(name) ? name : undefined;
-    };
-    b.onResolve({ filter: /^[a-z_/]+$|^node:/ }, (args) => {
-      if (args.namespace === 'builtin') return undefined; // the module's own require: external
-      const name = builtin(args.path);
-      if (name === undefined) return undefined;
-      // CommonJS requires of the eager built-ins stay plain requires.
-      if (args.kind === 'require-call' && !LAZY.has(name)) return undefined;
+    b.onResolve({ filter: /^[a-z_/]+$|^node:|^@opentelemetry\/api$/ }, (args) => {
+      if (args.namespace === 'lazy' || args.namespace === 'builtin') {
+        // The module's own require of the real thing: left to Node at run time.
+        return args.path.startsWith('@') ? { path: args.path, external: true } : undefined;
+      }
+      const name = args.path.replace(/^node:/, '');
+      if (LAZY[name] !== undefined) return { path: name, namespace: 'lazy' };
+      // CommonJS requires of the other built-ins stay plain requires; ESM imports become requires.
+      if (!BUILTINS.has(name) || args.path.startsWith('@') || args.kind === 'require-call') return undefined;
       return { path: name, namespace: 'builtin' };
     });
-    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => {
-      const name = args.path;
-      if (!LAZY.has(name)) return { contents: `module.exports = require('node:${name}');`, loader: 'js' };
-      const keys = Object.keys(nodeRequire(`node:${name}`) as object);
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+      contents: `module.exports = require('node:${args.path}');`,
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => {
+      const spec = LAZY[args.path]!;
+      const keys = Object.keys(nodeRequire(spec) as object);
       const props = keys.map((k) => `${JSON.stringify(k)}: { get: () => load()[${JSON.stringify(k)}], enumerable: true }`).join(',\n');
       return {
-        contents: `let m;\nconst load = () => (m ??= require('node:${name}'));\nmodule.exports = Object.defineProperties({}, {\n${props}\n});`,
+        contents: `let m;\nconst load = () => (m ??= require(${JSON.stringify(spec)}));\nmodule.exports = Object.defineProperties({}, {\n${props}\n});`,
         loader: 'js',
       };
     });
@@ -89,7 +92,7 @@ await build({
   minify: true,
   keepNames: true,
   external: ['@opentelemetry/*'],
-  plugins: [builtinsThroughRequire],
+  plugins: [lazyModules],
   // CommonJS dependencies call require() for Node's built-ins: give every output file one.
   banner: { js: "import { createRequire as __sidegateRequire } from 'node:module'; const require = __sidegateRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -91,9 +91,10 @@ t.test('the sidegate command runs with the environment and V8 flags of its #! li
 });
 
 /**
- * Which of Node's built-ins a bundled proxy loaded, written by a preload when it exits: the bundle
- * takes built-ins through `require` (no ESM facade reads every export) and loads node:tls and
- * node:https only when something uses them (scripts/bundle.ts).
+ * Which of Node's built-ins and which CommonJS files a bundled proxy loaded, written by a preload
+ * when it exits: the bundle takes built-ins through `require` (no ESM facade reads every export)
+ * and loads node:tls, node:https and @opentelemetry/api only when something uses them
+ * (scripts/bundle.ts).
  */
 async function loadedBuiltins(upstream: string, flags: string[], use: (p: Awaited<ReturnType<typeof spawnProxy>>) => Promise<void>) {
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-modules-'));
@@ -101,7 +102,7 @@ async function loadedBuiltins(upstream: string, flags: string[], use: (p: Awaite
   const out = join(dir, 'modules.json');
   writeFileSync(
     preload,
-    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.moduleLoadList)));`,
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify([...process.moduleLoadList, ...Object.keys(require('node:module')._cache)])));`,
   );
   const p = await spawnProxy(upstream, flags, { NODE_OPTIONS: `--require ${preload}` });
   try {
@@ -113,7 +114,7 @@ async function loadedBuiltins(upstream: string, flags: string[], use: (p: Awaite
   return new Set((JSON.parse(readFileSync(out, 'utf8')) as string[]).map((m) => m.replace(/^NativeModule /, '')));
 }
 
-t.test('the bundled proxy loads node:tls, node:https and undici only when it uses them', async (t) => {
+t.test('the bundled proxy loads node:tls, node:https, @opentelemetry/api and undici only when it uses them', async (t) => {
   const app = await startHttpApp();
   const redis = await RedisProcess.start();
   const cert = makeCert();
@@ -139,7 +140,11 @@ t.test('the bundled proxy loads node:tls, node:https and undici only when it use
     await r.body.dump();
     t.equal(r.statusCode, 200, 'served over plain HTTP');
     const m = await request(`${p.adminUrl}/metrics`);
-    t.match(await m.body.text(), /sidegate_ratelimit_decisions_total\{[^}]*source="redis"[^}]*\} 1/, 'the limit was decided in Redis');
+    t.match(
+      await m.body.text(),
+      /sidegate_ratelimit_decisions_total\{[^}]*source="(redis|lease)"[^}]*\} 1/,
+      'the limit was decided through Redis',
+    );
   });
   t.ok(plain.has('http') && plain.has('net'), 'the module list is the real one');
   for (const m of ['tls', 'https', 'internal/tls/wrap']) t.notOk(plain.has(m), `${m} not loaded`);
@@ -147,6 +152,12 @@ t.test('the bundled proxy loads node:tls, node:https and undici only when it use
     [...plain].filter((m) => m.includes('undici')),
     [],
     'no undici',
+  );
+  // prom-client requires @opentelemetry/api for exemplars, which are off.
+  t.same(
+    [...plain].filter((m) => m.includes('@opentelemetry')),
+    [],
+    'nothing of OpenTelemetry with tracing off',
   );
 
   // Serving TLS reads node:tls through the lazy module: the real createServer, the real TLSSocket.
