@@ -1,4 +1,5 @@
 import { ConfigError, parseProxyConfig, proxyUsage } from '../sidecar/src/config.js';
+import { restoreFastPrototypes } from '../sidecar/src/lifecycle/fast-prototypes.js';
 import { keepMemoryReducerWorking } from '../sidecar/src/lifecycle/memory-reducer.js';
 import { PolicyLoadError } from '../sidecar/src/policy/source.js';
 import { Proxy } from '../sidecar/src/proxy.js';
@@ -28,8 +29,9 @@ export async function runProxy(args: string[], io: CliIo): Promise<number> {
     }
     throw err;
   }
-  // A process-wide V8 workaround, so here and not in Proxy (tests run several proxies in one process).
+  // Process-wide V8 workarounds, so here and not in Proxy (tests run several proxies in one process).
   keepMemoryReducerWorking();
+  restoreFastPrototypes();
   return new Promise<number>((resolve) => {
     let signalled = false;
     const onSignal = (sig: NodeJS.Signals): void => {

@@ -54,7 +54,7 @@ const kindOf = (spans: JaegerSpan[], kind: 'server' | 'client', service: string)
   return s;
 };
 
-t.test('one trace reads client → sidecar → app: resource, HTTP attributes, stage events, parentage', async (t) => {
+t.test('one trace reads client → sidecar → app: resource, HTTP attributes, stage decisions, parentage', async (t) => {
   const app = await startTracedApp(jaeger.otlpHttp, 'orders-app');
   const p = await startProxy(app.url, [], {
     // A limit that never fires (no Redis: this pod's share) so the span carries a stage decision.
@@ -95,12 +95,9 @@ spec:
     'network.protocol.version': '1.1',
   });
   t.equal(tag(server, 'error'), undefined, 'a 200 is no error');
-  const decision = server.logs.find((l) => l.fields.some((f) => f.key === 'event' && f.value === 'sidegate.ratelimit'));
-  t.equal(
-    decision?.fields.find((f) => f.key === 'decision')?.value,
-    'allowed',
-    `the rate-limit decision is an event (${eventNames(server).join(', ')})`,
-  );
+  t.equal(tag(server, 'sidegate.ratelimit'), 'allowed', 'the rate-limit decision is a tag');
+  t.equal(tag(server, 'sidegate.ratelimit_source'), 'fallback', 'so is where it was taken (no Redis: this pod alone)');
+  t.same(eventNames(server), [], 'the decisions are tags, not span events (logs)');
   t.equal(tag(client, 'server.port'), app.port);
   const resource = Object.fromEntries(server.process.tags.map((x) => [x.key, x.value]));
   t.match(resource, { 'k8s.pod.name': 'orders-7d9f-x2', 'k8s.namespace.name': 'shop', 'service.version': /\d/ });
@@ -154,12 +151,14 @@ spec:
     const isError = status >= 500 || code !== undefined;
     t.equal(tag(server, 'error'), isError ? true : undefined, `${name}: ${isError ? 'an error' : 'not an error'}`);
     t.equal(tag(server, 'sidegate.error'), code, `${name}: sidegate's code`);
-    if (status === 401) t.ok(eventNames(server).includes('sidegate.authenticate'), '401: the authentication decision is an event');
-    if (status === 429)
-      t.ok(
-        eventNames(server).some((e) => e.startsWith('sidegate.rate')),
-        `429: the limit decision is an event (${eventNames(server).join(', ')})`,
-      );
+    if (status === 401) {
+      t.equal(tag(server, 'sidegate.authenticate.result'), 'failure', '401: the authentication decision is a tag');
+      t.equal(tag(server, 'sidegate.authenticate.reason'), 'missing', '401: with its reason');
+    }
+    if (status === 429) {
+      t.equal(tag(server, 'sidegate.ratelimit'), 'limited', '429: the limit decision is a tag');
+      t.equal(tag(server, 'sidegate.ratelimit_limit'), 'tiny', '429: naming the limit');
+    }
   }
   // Ask the token-holding path once too: with a valid token the same route is no error.
   const token = await mint(k, { iss: idp.issuer, aud: 'orders', sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 });

@@ -285,15 +285,17 @@ export class Tracing {
 
   /**
    * Server spans are errors on 5xx and on sidegate's own refusals (an error code: 401, 429, 503…),
-   * not on the app's 4xx; client spans on any failure to get an answer and on 5xx.
+   * not on the app's 4xx; client spans on any failure to get an answer and on 5xx. `attributes`
+   * (the caller's, added to) are set with the status in one call.
    */
-  end(span: Span, status: number, errorCode: string | undefined, serverSide: boolean): void {
+  end(span: Span, status: number, errorCode: string | undefined, serverSide: boolean, attributes: Attributes = {}): void {
     if (!span.isRecording()) {
       span.end();
       return;
     }
-    if (status > 0) span.setAttribute('http.response.status_code', status);
-    if (errorCode !== undefined) span.setAttribute('sidegate.error', errorCode);
+    if (status > 0) attributes['http.response.status_code'] = status;
+    if (errorCode !== undefined) attributes['sidegate.error'] = errorCode;
+    span.setAttributes(attributes);
     const failed = status >= 500 || errorCode !== undefined || (!serverSide && status === 0);
     if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode ?? `HTTP ${status}` });
     span.end();

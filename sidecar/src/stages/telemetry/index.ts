@@ -1,4 +1,4 @@
-import type { Span } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { LoggingPolicy } from '../../../../policies/src/types.js';
 import { clientOf } from '../../client-address.js';
@@ -63,27 +63,33 @@ function startAttributes(ex: Exchange): Record<string, string> {
   return a;
 }
 
-/** Name the span after the route, record what each stage decided, and end it. */
+/**
+ * Name the span after the route, record what each stage decided, and end it. The decisions are
+ * attributes (`sidegate.authenticate.result`, `sidegate.ratelimit`, ...), set with the rest in one
+ * call: span events cost a timestamp, two objects and a protobuf message each, and in Jaeger a tag
+ * can be searched, a log cannot.
+ */
 function endSpan(ex: Exchange, span: Span, tracing: Tracing): void {
   if (!span.isRecording()) {
     span.end();
     return;
   }
   span.updateName(`${ex.method} ${ex.routeName}`);
-  span.setAttribute('http.route', ex.routeName);
-  span.setAttribute('url.path', ex.path);
-  span.setAttribute('sidegate.request_id', ex.requestId);
-  span.setAttribute('client.address', clientOf(ex));
+  const a: Attributes = {
+    'http.route': ex.routeName,
+    'url.path': ex.path,
+    'sidegate.request_id': ex.requestId,
+    'client.address': clientOf(ex),
+  };
   const auth = ex.auth;
   if (auth !== undefined) {
-    const attrs: Record<string, string | boolean> = { result: auth.result };
-    if (auth.provider !== undefined) attrs.provider = auth.provider;
-    if (auth.reason !== undefined) attrs.reason = auth.reason;
-    if (auth.cached !== undefined) attrs.cache_hit = auth.cached;
-    span.addEvent('sidegate.authenticate', attrs);
+    a['sidegate.authenticate.result'] = auth.result;
+    if (auth.provider !== undefined) a['sidegate.authenticate.provider'] = auth.provider;
+    if (auth.reason !== undefined) a['sidegate.authenticate.reason'] = auth.reason;
+    if (auth.cached !== undefined) a['sidegate.authenticate.cache_hit'] = auth.cached;
   }
-  if (ex.notes !== undefined) for (const k in ex.notes) span.addEvent(`sidegate.${k}`, { decision: ex.notes[k]! });
-  tracing.end(span, ex.status, ex.errorCode, true);
+  if (ex.notes !== undefined) for (const k in ex.notes) a[`sidegate.${k}`] = ex.notes[k];
+  tracing.end(span, ex.status, ex.errorCode, true, a);
 }
 
 function record(
