@@ -40,24 +40,21 @@ const outdir = join(root, 'dist', 'bin');
  *
  * Some modules go further: nothing of them loads until one of their exports is read. A sidecar
  * serves TLS, probes over HTTPS or talks to Redis over TLS only when configured so, yet the
- * listener and ioredis name node:tls and node:https at load time (≈ 1.6 MB). prom-client requires
- * @opentelemetry/api (≈ 30 files from node_modules, as it is external) for exemplars sidegate
- * does not enable. Each becomes a module of getters over the real one, so classes, `instanceof`
- * and constants are the real ones. test/cli/bundle.test.ts checks what a running proxy loaded.
+ * listener and ioredis name node:tls and node:https at load time (≈ 1.6 MB). Each becomes a
+ * module of getters over the real one, so classes, `instanceof` and constants are the real ones.
+ * test/cli/bundle.test.ts checks what a running proxy loaded.
  */
-const LAZY: Readonly<Record<string, string>> = { tls: 'node:tls', https: 'node:https', '@opentelemetry/api': '@opentelemetry/api' };
+const LAZY: Readonly<Record<string, string>> = { tls: 'node:tls', https: 'node:https' };
 const lazyModules: Plugin = {
   name: 'lazy-modules',
   setup(b) {
-    b.onResolve({ filter: /^[a-z_/]+$|^node:|^@opentelemetry\/api$/ }, (args) => {
-      if (args.namespace === 'lazy' || args.namespace === 'builtin') {
-        // The module's own require of the real thing: left to Node at run time.
-        return args.path.startsWith('@') ? { path: args.path, external: true } : undefined;
-      }
+    b.onResolve({ filter: /^[a-z_/]+$|^node:/ }, (args) => {
+      // The lazy module's own require of the real thing: left to Node at run time.
+      if (args.namespace === 'lazy' || args.namespace === 'builtin') return undefined;
       const name = args.path.replace(/^node:/, '');
       if (LAZY[name] !== undefined) return { path: name, namespace: 'lazy' };
       // CommonJS requires of the other built-ins stay plain requires; ESM imports become requires.
-      if (!BUILTINS.has(name) || args.path.startsWith('@') || args.kind === 'require-call') return undefined;
+      if (!BUILTINS.has(name) || args.kind === 'require-call') return undefined;
       return { path: name, namespace: 'builtin' };
     });
     b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({

@@ -2,7 +2,8 @@
  * Every metric of the injector process, declared in one place (the sidecar's live in
  * sidecar/src/telemetry/metrics.ts; the injector is a separate process with its own registry).
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerProcessMetrics } from '../../sidecar/src/telemetry/process-metrics.js';
+import { Counter, Histogram, Registry } from '../../sidecar/src/telemetry/prometheus.js';
 
 export class InjectorMetrics {
   readonly registry = new Registry();
@@ -32,7 +33,15 @@ export class InjectorMetrics {
     registers: [this.registry],
   });
 
+  private stopProcessMetrics: (() => void) | undefined;
+
   constructor(opts: { processMetrics?: boolean } = {}) {
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (opts.processMetrics !== false) this.stopProcessMetrics = registerProcessMetrics(this.registry, { eventLoopResolutionMs: 100 });
+  }
+
+  /** Stops the event-loop sampling timer and the GC observer (at shutdown). */
+  close(): void {
+    this.stopProcessMetrics?.();
+    this.stopProcessMetrics = undefined;
   }
 }

@@ -159,7 +159,6 @@ t.test('the bundled proxy loads node:tls, node:https, @opentelemetry/api and und
     [],
     'no undici',
   );
-  // prom-client requires @opentelemetry/api for exemplars, which are off.
   t.same(
     [...plain].filter((m) => m.includes('@opentelemetry')),
     [],

@@ -1,6 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PROM_CLIENT_RESOLUTION_MS, replaceEventLoopLag } from './event-loop-lag.js';
-import { FastCounter, FastGauge, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.js';
+import { registerProcessMetrics } from './process-metrics.js';
+import { Counter, Gauge, Histogram, Registry, type CounterSeries, type HistogramSeries } from './prometheus.js';
 
 /**
  * Every metric sidegate exports, declared in one place. Labels are bounded: route names come from
@@ -27,50 +26,50 @@ export class Metrics {
   revocationState: (() => RevocationState) | undefined;
 
   // --- data path
-  readonly requests = new FastCounter({
+  readonly requests = new Counter({
     name: 'sidegate_http_requests_total',
     help: 'Requests answered, by route, method and status code.',
     labelNames: ['route', 'method', 'status'] as const,
     registers: [this.registry],
   });
-  readonly requestDuration = new FastHistogram({
+  readonly requestDuration = new Histogram({
     name: 'sidegate_http_request_duration_seconds',
     help: 'Time from request start to response end, as seen by the sidecar.',
     labelNames: ['route'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly upstreamDuration = new FastHistogram({
+  readonly upstreamDuration = new Histogram({
     name: 'sidegate_upstream_request_duration_seconds',
     help: 'Time from sending the request to the app to the end of its response.',
     labelNames: ['route'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly upstreamErrors = new FastCounter({
+  readonly upstreamErrors = new Counter({
     name: 'sidegate_upstream_errors_total',
     help: 'Failed calls to the app, by kind (refused, timeout, reset).',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
-  readonly errors = new FastCounter({
+  readonly errors = new Counter({
     name: 'sidegate_errors_total',
     help: 'Responses sidegate produced itself, by error code.',
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
-  readonly inflight = new FastGauge({
+  readonly inflight = new Gauge({
     name: 'sidegate_inflight_requests',
     help: 'Requests being handled now.',
     registers: [this.registry],
   });
-  readonly connections = new FastGauge({
+  readonly connections = new Gauge({
     name: 'sidegate_open_connections',
     help: 'Client connections open now, by protocol.',
     labelNames: ['protocol'] as const,
     registers: [this.registry],
   });
-  readonly clientErrors = new FastCounter({
+  readonly clientErrors = new Counter({
     name: 'sidegate_client_errors_total',
     help: 'Connections or streams refused before a request was formed (bad framing, header overflow, timeouts).',
     labelNames: ['reason'] as const,
@@ -124,7 +123,7 @@ export class Metrics {
   });
 
   // --- authentication
-  readonly authAttempts = new FastCounter({
+  readonly authAttempts = new Counter({
     name: 'sidegate_auth_attempts_total',
     help: 'Token checks by provider, result and reason.',
     labelNames: ['provider', 'result', 'reason'] as const,
@@ -174,7 +173,7 @@ export class Metrics {
     labelNames: ['provider'] as const,
     registers: [this.registry],
   });
-  readonly tokenCache = new FastCounter({
+  readonly tokenCache = new Counter({
     name: 'sidegate_token_cache_total',
     help: 'Verified-token cache lookups by result (hit, miss).',
     labelNames: ['result'] as const,
@@ -182,7 +181,7 @@ export class Metrics {
   });
 
   // --- rate limits and Redis
-  readonly rateLimitDecisions = new FastCounter({
+  readonly rateLimitDecisions = new Counter({
     name: 'sidegate_ratelimit_decisions_total',
     help: 'Rate-limit decisions by limit, result (allowed, limited, shadow_limited, unavailable, shadow_unavailable) and source (redis, cache, fallback, lease).',
     labelNames: ['limit', 'result', 'source'] as const,
@@ -236,13 +235,13 @@ export class Metrics {
     help: 'Rate-limit keys this pod decides from quota leases now.',
     registers: [this.registry],
   });
-  readonly redisErrors = new FastCounter({
+  readonly redisErrors = new Counter({
     name: 'sidegate_redis_errors_total',
     help: 'Redis calls that failed or ran past their budget, by operation (ratelimit, heartbeat, auth_revocation, revocation_seed) and kind (timeout, connection, reply, noscript).',
     labelNames: ['op', 'kind'] as const,
     registers: [this.registry],
   });
-  readonly redisDuration = new FastHistogram({
+  readonly redisDuration = new Histogram({
     name: 'sidegate_redis_duration_seconds',
     help: 'Redis call latency, by operation.',
     labelNames: ['op'] as const,
@@ -269,7 +268,7 @@ export class Metrics {
     labelNames: ['upstream', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly upstreamInflight = new FastGauge({
+  readonly upstreamInflight = new Gauge({
     name: 'sidegate_upstream_inflight_requests',
     help: 'Requests in flight to the app now.',
     labelNames: ['upstream'] as const,
@@ -292,18 +291,17 @@ export class Metrics {
   private stopLagSampling: (() => void) | undefined;
 
   /**
-   * `eventLoopResolutionMs`: how often nodejs_eventloop_lag_* samples the loop (event-loop-lag.ts).
+   * `eventLoopResolutionMs`: how often nodejs_eventloop_lag_* samples the loop (process-metrics.ts).
    * prom-client's 10 ms default is a timer firing 100 times a second, which woke an idle sidecar as
    * often (5–9.5 ms of CPU a second here) and, on a node full of pods, every sidecar sharing its
    * cores; 100 ms still sees every stall that long and a share of shorter ones.
    */
   constructor(opts: { processMetrics?: boolean; eventLoopResolutionMs?: number } = {}) {
     if (opts.processMetrics === false) return;
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: PROM_CLIENT_RESOLUTION_MS });
-    this.stopLagSampling = replaceEventLoopLag(this.registry, opts.eventLoopResolutionMs ?? 100);
+    this.stopLagSampling = registerProcessMetrics(this.registry, { eventLoopResolutionMs: opts.eventLoopResolutionMs ?? 100 });
   }
 
-  /** Stops the event-loop sampling timer (at shutdown; prom-client's own, every 10 s, cannot be stopped). */
+  /** Stops the event-loop sampling timer and the GC observer (at shutdown). */
   close(): void {
     this.stopLagSampling?.();
     this.stopLagSampling = undefined;
