@@ -17,8 +17,22 @@ export interface ProxyProcess {
 /** The built CLI as it ships (the bundle scripts/bundle.ts links after tsc), as users run it. */
 export const CLI = join(process.cwd(), 'dist', 'bin', 'sidegate.js');
 
-/** `sidegate proxy` as a real child process on free ports; resolves once /healthz/ready is 200. */
+/**
+ * `sidegate proxy` as a real child process on free ports; resolves once /healthz/ready is 200.
+ * A port taken between freePort's check and the proxy's bind (another test's server) means a new
+ * pair of ports and a second try, not a failed test.
+ */
 export async function spawnProxy(upstream: string, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(upstream, flags, env);
+    } catch (e) {
+      if (attempt === 3 || !(e instanceof Error && e.message.includes('EADDRINUSE'))) throw e;
+    }
+  }
+}
+
+async function spawnOnce(upstream: string, flags: string[], env: NodeJS.ProcessEnv): Promise<ProxyProcess> {
   const port = await freePort();
   const adminPort = await freePort();
   const proc = spawn(
