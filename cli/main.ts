@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2 --heap-growing-percent=20 --v8-pool-size=1 --no-maglev --bytecode-old-age=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2 --heap-growing-percent=20 --v8-pool-size=1 --no-maglev --bytecode-old-age=2 --no-sparkplug
 import { processIo, type CliIo } from './io.js';
 
 const USAGE = `usage: sidegate <command> [flags]

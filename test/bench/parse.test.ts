@@ -212,6 +212,7 @@ t.test("the bench reads the environment and V8 flags of the sidegate command's #
   t.equal(shipped.env.MALLOC_ARENA_MAX, '1');
   t.ok(shipped.nodeFlags.includes('--no-maglev'));
   t.ok(shipped.nodeFlags.includes('--bytecode-old-age=2'));
+  t.ok(shipped.nodeFlags.includes('--no-sparkplug'));
   // Dropped on Node 24: V8 13 pools the pages compaction frees, resident, until a memory-reducing GC.
   t.notOk(shipped.nodeFlags.includes('--compact-on-every-full-gc'));
 });
