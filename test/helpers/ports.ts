@@ -14,14 +14,15 @@ import { createServer } from 'node:net';
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const [low, high] = portRange();
-  for (let i = 0; i < 50; i++) {
+  // An ephemeral range reaching down among the service ports leaves nowhere safe below it.
+  for (let i = 0; high - low >= 1000 && i < 50; i++) {
     const port = low + Math.floor(Math.random() * (high - low));
     // Not one this process handed out already (its server may not have bound it yet).
     if (handedOut.has(port) || !(await canBind(port, host))) continue;
     handedOut.add(port);
     return port;
   }
-  // Everything tried was taken: let the kernel pick one (the old way).
+  // Every port tried was taken, or there is no room below the range: let the kernel pick one.
   return bind(0, host);
 }
 
@@ -33,11 +34,10 @@ function portRange(): [number, number] {
   try {
     ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
   } catch {
-    // Not Linux: the IANA-style default.
+    // Not Linux: Linux's default range.
   }
   // Above the well-known and common service ports (redis 6379, 8080, 9090, 15000s of sidecars).
-  const low = Math.min(20000, ephemeralLow - 1000);
-  return [low, ephemeralLow];
+  return [20000, ephemeralLow];
 }
 
 async function canBind(port: number, host: string): Promise<boolean> {
