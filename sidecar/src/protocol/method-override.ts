@@ -48,14 +48,10 @@ const PARAM = '_method';
  */
 export function overrideMethods(method: string, headers: IncomingHttpHeaders, target: string): string[] | undefined {
   let out: string[] | undefined;
-  const add = (v: string): void => {
-    const m = v.trim().toUpperCase();
-    if (m !== '' && m !== method && (out === undefined || !out.includes(m))) (out ??= []).push(m);
-  };
   for (const name of HEADER_SPELLINGS) {
     const v = headers[name];
     if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) for (const item of one.split(',')) add(item);
+    for (const one of Array.isArray(v) ? v : [v]) for (const item of one.split(',')) out = addOverride(out, method, item);
   }
   const q = target.indexOf('?');
   if (q >= 0) {
@@ -65,10 +61,17 @@ export function overrideMethods(method: string, headers: IncomingHttpHeaders, ta
       for (const part of query.split(/[&;]/)) {
         const eq = part.indexOf('=');
         if (eq < 0 || !namesParam(decode(part.slice(0, eq)))) continue;
-        add(decode(part.slice(eq + 1)));
+        out = addOverride(out, method, decode(part.slice(eq + 1)));
       }
     }
   }
+  return out;
+}
+
+/** `out` with `v` (upper-cased, trimmed) added unless empty, the request's own method or already there. */
+function addOverride(out: string[] | undefined, method: string, v: string): string[] | undefined {
+  const m = v.trim().toUpperCase();
+  if (m !== '' && m !== method && (out === undefined || !out.includes(m))) (out ??= []).push(m);
   return out;
 }
 

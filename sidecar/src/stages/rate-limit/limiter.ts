@@ -9,7 +9,7 @@ import { LocalLimiter } from './local.js';
 import { RedisRateStore } from './redis-store.js';
 import { LeasingStore } from './lease/store.js';
 import type { LeaseOptions } from './lease/store.js';
-import type { RateItem, RateStore, Verdict } from './types.js';
+import { decided, type RateItem, type RateStore, type Verdict } from './types.js';
 
 export interface RateLimiterOptions {
   /** The shared connection; undefined when no Redis is configured (every limit then decides by onRedisError). */
@@ -94,15 +94,25 @@ export class RateLimiter {
     return !this.opts.redis || !this.opts.redis.available;
   }
 
-  /** Decide every item of one request. Never rejects; never waits past the Redis budget. */
-  async decide(items: readonly RateItem[]): Promise<readonly Verdict[]> {
+  /**
+   * Decide every item of one request: at once when the store can (leases in hand), else a promise.
+   * Never throws or rejects; never waits past the Redis budget.
+   */
+  decide(items: readonly RateItem[]): readonly Verdict[] | Promise<readonly Verdict[]> {
     if (this.store && (this.opts.redis?.available ?? true)) {
+      // A failed call is counted (op, kind) by the connection; this request gets the fallback.
+      let got: readonly Verdict[] | Promise<readonly Verdict[]>;
       try {
-        return await this.store.check(items);
+        got = this.store.check(items);
       } catch {
-        // Counted (op, kind) by the connection; fall through to this request's fallback.
+        return this.withoutRedis(items);
       }
+      return decided(got) ? got : got.then(undefined, () => this.withoutRedis(items));
     }
+    return this.withoutRedis(items);
+  }
+
+  private withoutRedis(items: readonly RateItem[]): readonly Verdict[] {
     // Redis cannot be asked, but slots it already granted to this pod are still good: a hot key
     // with a lease in hand is decided from it (exact, source "lease") until the lease runs out.
     const held = this.store?.checkLocal?.(items);

@@ -68,7 +68,8 @@ export interface Verdict {
 
 /** Decides a request's limits together. Implemented over Redis; a lease-based store can wrap it. */
 export interface RateStore {
-  check(items: readonly RateItem[]): Promise<readonly Verdict[]>;
+  /** The verdicts, or a promise of them when Redis must be asked. Never throws (rejects instead). */
+  check(items: readonly RateItem[]): readonly Verdict[] | Promise<readonly Verdict[]>;
   /**
    * Decide without Redis from what this pod already holds (quota leases), when Redis cannot be
    * asked; undefined when some item cannot be, and then nothing was spent.
@@ -80,5 +81,11 @@ export interface RateStore {
 
 /** What the stage asks for decisions: the proxy's RateLimiter, or a stand-in (`sidegate explain`). */
 export interface LimitDecider {
-  decide(items: readonly RateItem[]): Promise<readonly Verdict[]>;
+  /** The verdicts, or a promise of them when they wait on Redis. Never throws; never rejects. */
+  decide(items: readonly RateItem[]): readonly Verdict[] | Promise<readonly Verdict[]>;
+}
+
+/** Whether decide()/check() answered at once (verdicts) rather than with a promise of them. */
+export function decided(v: readonly Verdict[] | Promise<readonly Verdict[]>): v is readonly Verdict[] {
+  return Array.isArray(v);
 }

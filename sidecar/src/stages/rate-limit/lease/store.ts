@@ -52,6 +52,17 @@ export interface LeasingStoreDeps extends LeaseOptions {
  * - a pod dying loses at most what it holds, ≤ 1.2·nᵢ;
  * - with Redis unavailable, slots already granted are still spent (exact), then onRedisError.
  */
+/** A request's Redis call, planned by LeasingStore.plan. */
+interface Plan {
+  readonly verdicts: (Verdict | undefined)[];
+  /** Defined at every index of `idx`. */
+  readonly ops: readonly (LeaseOp | undefined)[];
+  readonly periods: readonly number[];
+  readonly taken: readonly Lease[];
+  readonly idx: readonly number[];
+  readonly now: number;
+}
+
 export class LeasingStore implements RateStore {
   private readonly opts: ResolvedLeaseOptions;
   private readonly recorder: LeaseRecorder;
@@ -68,25 +79,58 @@ export class LeasingStore implements RateStore {
     this.sweepTimer.unref();
   }
 
-  async check(items: readonly RateItem[]): Promise<readonly Verdict[]> {
-    const now = this.deps.clock.monotonic();
-    const states = items.map((it) => this.keys.observe(it, now));
-    if (states.every((s) => s.mode === 'exact')) {
-      const verdicts = await this.deps.exact.check(items);
-      verdicts.forEach((v, i) => {
-        if (v.remaining !== undefined) states[i]!.free = v.remaining / items[i]!.spec.cost;
+  /**
+   * Verdicts for one request's items. Decided here and now — no promise, no microtask — when every
+   * item is a leasing key this pod answers from what it holds (the usual case for a busy key);
+   * otherwise a promise of them, after the Redis call. Never throws: a failure is a rejection.
+   */
+  check(items: readonly RateItem[]): readonly Verdict[] | Promise<readonly Verdict[]> {
+    try {
+      const now = this.deps.clock.monotonic();
+      const states: KeyState[] = [];
+      let exact = true;
+      for (const it of items) {
+        const s = this.keys.observe(it, now);
+        if (s.mode !== 'exact') exact = false;
+        states.push(s);
+      }
+      if (exact) return this.checkExact(items, states);
+      if (this.busy(states, now)) return this.checkAfterBusy(items, states, now);
+      const plan = this.plan(items, states, now);
+      if (Array.isArray(plan)) {
+        this.renewAhead(items, states);
+        return plan;
+      }
+      return this.finish(items, states, plan).then((verdicts) => {
+        this.renewAhead(items, states);
+        return verdicts;
       });
-      return verdicts;
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    // One call per key at a time: a key that needs Redis while this pod's call for it is out waits
-    // for that call, then everything is decided anew (at the same instant the check was made, so
-    // no key found answerable here needs Redis in decide()).
+  }
+
+  private async checkExact(items: readonly RateItem[], states: readonly KeyState[]): Promise<readonly Verdict[]> {
+    const verdicts = await this.deps.exact.check(items);
+    verdicts.forEach((v, i) => {
+      if (v.remaining !== undefined) states[i]!.free = v.remaining / items[i]!.spec.cost;
+    });
+    return verdicts;
+  }
+
+  /**
+   * One call per key at a time: a key that needs Redis while this pod's call for it is out waits
+   * for that call, then everything is decided anew (at the same instant the check was made, so
+   * no key found answerable here needs Redis in decide()).
+   */
+  private async checkAfterBusy(items: readonly RateItem[], states: readonly KeyState[], now: number): Promise<readonly Verdict[]> {
     let t = now;
     for (let busy = this.busy(states, t); busy; busy = this.busy(states, t)) {
       await busy.inflight;
       t = this.deps.clock.monotonic();
     }
-    const verdicts = await this.decide(items, states, t);
+    const plan = this.plan(items, states, t);
+    const verdicts = Array.isArray(plan) ? plan : await this.finish(items, states, plan);
     this.renewAhead(items, states);
     return verdicts;
   }
@@ -130,7 +174,11 @@ export class LeasingStore implements RateStore {
     return states.find((s) => s.mode === 'lease' && s.inflight !== undefined && !decidableLocally(s, now, this.recorder));
   }
 
-  private async decide(items: readonly RateItem[], states: readonly KeyState[], now: number): Promise<Verdict[]> {
+  /**
+   * What this pod decides alone (leases in hand, keys still waiting), and what must go to Redis:
+   * the verdicts when nothing must, else the plan of the call (`idx`: the items it carries).
+   */
+  private plan(items: readonly RateItem[], states: readonly KeyState[], now: number): Verdict[] | Plan {
     const verdicts = new Array<Verdict | undefined>(items.length);
     const ops = new Array<LeaseOp | undefined>(items.length);
     const periods = new Array<number>(items.length).fill(0);
@@ -162,9 +210,15 @@ export class LeasingStore implements RateStore {
       }
     }
     if (localDeny) return refusedLocally(verdicts, taken);
-    const idx = ops.flatMap((op, i) => (op ? [i] : []));
-    if (idx.length === 0) return verdicts as Verdict[];
+    let idx: number[] | undefined;
+    for (let i = 0; i < ops.length; i++) if (ops[i] !== undefined) (idx ??= []).push(i);
+    if (idx === undefined) return verdicts as Verdict[];
+    return { verdicts, ops, periods, taken, idx, now };
+  }
 
+  /** Make the plan's Redis call and turn its replies into verdicts. */
+  private async finish(items: readonly RateItem[], states: readonly KeyState[], plan: Plan): Promise<Verdict[]> {
+    const { verdicts, ops, periods, taken, idx, now } = plan;
     const acquiring = idx.filter((i) => ops[i]!.op === 'a').map((i) => states[i]!);
     const done = this.markInflight(acquiring);
     // The old lease is over once its renewal is sent: nothing more is spent from it.
