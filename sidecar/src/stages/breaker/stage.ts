@@ -86,37 +86,65 @@ export function breaker(policy: CompiledPolicy, deps: BreakerDeps): Stage {
     }
   }
 
-  return (next: Handler): Handler =>
-    async (ex: Exchange) => {
-      if (ex.upgrade !== undefined) return tunnel(ex, next);
-      let ticket = admit(ex);
-      for (let attempt = 0; ; attempt++) {
-        guard.enter();
-        let failed = false;
-        let failure: unknown;
-        try {
-          await next(ex);
-        } catch (err) {
-          failed = true;
-          failure = err;
-        } finally {
-          guard.leave();
-        }
-        if (!failed) {
-          cb?.record(ticket, outcomeOfStatus(ex.status, failureStatuses));
-          return;
-        }
-        cb?.record(ticket, outcomeOfError(failure));
-        if (attempt >= retries || !retryable(failure, ex)) throw failure;
-        if (backoffMs > 0) await sleep(backoffMs);
-        if (ex.sink.closed) throw failure;
-        // If the breaker opened or the cap filled meanwhile, the client learns what actually
-        // happened to its request: the app refused it.
-        const again = readmit();
-        if (again === REJECTED) throw failure;
-        ticket = again;
-        ex.note('retries', attempt + 1);
+  /**
+   * After a failed attempt: feed the breaker, and retry while allowed (the same steps as the first
+   * attempt, in a loop), else rethrow the failure.
+   */
+  async function afterFailure(ex: Exchange, next: Handler, ticket: number, failure: unknown): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      cb?.record(ticket, outcomeOfError(failure));
+      if (attempt >= retries || !retryable(failure, ex)) throw failure;
+      if (backoffMs > 0) await sleep(backoffMs);
+      if (ex.sink.closed) throw failure;
+      // If the breaker opened or the cap filled meanwhile, the client learns what actually
+      // happened to its request: the app refused it.
+      const again = readmit();
+      if (again === REJECTED) throw failure;
+      ticket = again;
+      ex.note('retries', attempt + 1);
+      guard.enter();
+      try {
+        await next(ex);
+      } catch (err) {
+        failure = err;
+        continue;
+      } finally {
+        guard.leave();
       }
+      cb?.record(ticket, outcomeOfStatus(ex.status, failureStatuses));
+      return;
+    }
+  }
+
+  // The first attempt without an async function of its own (its frame and promise are most of
+  // what a stage allocates per request); a failure goes on in afterFailure.
+  return (next: Handler): Handler =>
+    (ex: Exchange) => {
+      if (ex.upgrade !== undefined) return tunnel(ex, next);
+      let ticket: number;
+      try {
+        ticket = admit(ex);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      guard.enter();
+      let attempt: Promise<void>;
+      try {
+        attempt = next(ex);
+      } catch (err) {
+        guard.leave();
+        return afterFailure(ex, next, ticket, err);
+      }
+      return attempt.then(
+        () => {
+          guard.leave();
+          cb?.record(ticket, outcomeOfStatus(ex.status, failureStatuses));
+        },
+        (err: unknown) => {
+          guard.leave();
+          return afterFailure(ex, next, ticket, err);
+        },
+      );
     };
 
   function readmit(): number {

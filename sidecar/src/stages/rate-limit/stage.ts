@@ -10,7 +10,7 @@ import { DenyCache } from './deny-cache.js';
 import { RL_HEADERS, deniedHeaders, policyItem, sfString, stateItem } from './headers.js';
 import { KeyHasher, keyMaterial, keyPrefix, limitTag } from './keys.js';
 import { decided, limitSpec } from './types.js';
-import type { DecisionSource, LimitDecider, LimitSpec, RateItem } from './types.js';
+import type { DecisionSource, LimitDecider, LimitSpec, RateItem, Verdict } from './types.js';
 
 export interface RateLimitDeps {
   /** Long-lived: the proxy's RateLimiter, created once and shared by every policy version. */
@@ -78,89 +78,112 @@ export function rateLimit(limits: readonly RateLimitPolicy[], deps: RateLimitDep
   };
   // The usual policy has one limit matching a request: that case builds no intermediate arrays.
   const single = compiled.length === 1 ? compiled[0] : undefined;
+  const onlySingle: readonly CompiledLimit[] = compiled.slice(0, 1);
 
-  return (next: Handler): Handler =>
-    async (ex: Exchange) => {
-      let matched: CompiledLimit[];
-      if (single !== undefined) {
-        if (!single.policy.match.matches(ex.method, ex.path)) return next(ex);
-        matched = [single];
+  /** The request's verdicts applied: throws the refusal, or sets the RateLimit fields and notes. */
+  const judge = (
+    ex: Exchange,
+    matched: readonly CompiledLimit[],
+    items: readonly RateItem[],
+    policyValue: string,
+    sentAt: number,
+    verdicts: readonly Verdict[],
+  ): void => {
+    let denied = -1;
+    let unavailable = -1;
+    let tightest = -1;
+    let shadowHit = false;
+    let source: DecisionSource = 'redis';
+    for (let i = 0; i < items.length; i++) {
+      const v = verdicts[i]!;
+      const c = matched[i]!;
+      const spec = c.spec;
+      if (v.outcome === 'skipped') continue;
+      if (v.source !== 'redis') source = v.source;
+      if (v.outcome === 'allowed') {
+        count(c, 'allowed', v.source);
+        if (spec.enforce && v.remaining !== undefined && (tightest < 0 || v.remaining < verdicts[tightest]!.remaining!)) tightest = i;
+      } else if (!spec.enforce) {
+        shadowHit = true;
+        count(c, v.outcome === 'limited' ? 'shadow_limited' : 'shadow_unavailable', v.source);
+      } else if (v.outcome === 'limited') {
+        count(c, 'limited', v.source);
+        if (denied < 0 || v.retryAfterMs > verdicts[denied]!.retryAfterMs) denied = i;
       } else {
-        matched = compiled.filter((c) => c.policy.match.matches(ex.method, ex.path));
-        if (matched.length === 0) return next(ex);
+        count(c, 'unavailable', v.source);
+        if (unavailable < 0) unavailable = i;
       }
-      const items: RateItem[] = matched.map((c) => ({
-        key: c.keys.hash(keyMaterial(c.policy.key, ex, deps.trustedHops)),
-        tag: c.tag,
-        spec: c.spec,
-      }));
-      ex.limitKeys = items;
-      const policyValue = matched.length === 1 ? (matched[0]!.spec.enforce ? matched[0]!.policyItem : '') : enforcedPolicies(matched);
+    }
 
-      const sentAt = deps.clock.monotonic();
-      if (cache) {
-        for (let i = 0; i < items.length; i++) {
-          if (!matched[i]!.spec.enforce) continue;
-          const left = cache.remaining(items[i]!.key, sentAt);
-          if (left > 0) {
-            const name = matched[i]!.spec.name;
-            count(matched[i]!, 'limited', 'cache');
-            note(ex, 'limited', 'cache', name);
-            throw new RateLimitedError(name, deniedHeaders(policyValue, name, left));
+    if (denied >= 0) {
+      const v = verdicts[denied]!;
+      const name = matched[denied]!.spec.name;
+      if (cache && v.source === 'redis') cache.add(items[denied]!.key, sentAt + v.retryAfterMs, deps.clock.monotonic());
+      note(ex, 'limited', v.source, name);
+      throw new RateLimitedError(name, deniedHeaders(policyValue, name, v.retryAfterMs));
+    }
+    if (unavailable >= 0) {
+      const name = matched[unavailable]!.spec.name;
+      note(ex, 'unavailable', 'fallback', name);
+      throw new RateLimitUnavailableError(name);
+    }
+    if (policyValue !== '') {
+      ex.addResponseHeader(RL_HEADERS.policy, policyValue);
+      if (tightest >= 0) {
+        const v = verdicts[tightest]!;
+        ex.addResponseHeader(RL_HEADERS.state, stateItem(matched[tightest]!.quoted, v.remaining!, v.resetMs ?? 0));
+      }
+    }
+    note(ex, shadowHit ? 'shadow_limited' : 'allowed', source);
+  };
+
+  // Not an async function: with the lease in hand the verdicts come back at once, and the request
+  // goes on to the next stage without a promise or a microtask of this stage's own.
+  return (next: Handler): Handler =>
+    (ex: Exchange) => {
+      try {
+        let matched: readonly CompiledLimit[];
+        if (single !== undefined) {
+          if (!single.policy.match.matches(ex.method, ex.path)) return next(ex);
+          matched = onlySingle;
+        } else {
+          matched = compiled.filter((c) => c.policy.match.matches(ex.method, ex.path));
+          if (matched.length === 0) return next(ex);
+        }
+        const items: RateItem[] = matched.map((c) => ({
+          key: c.keys.hash(keyMaterial(c.policy.key, ex, deps.trustedHops)),
+          tag: c.tag,
+          spec: c.spec,
+        }));
+        ex.limitKeys = items;
+        const policyValue = matched.length === 1 ? (matched[0]!.spec.enforce ? matched[0]!.policyItem : '') : enforcedPolicies(matched);
+
+        const sentAt = deps.clock.monotonic();
+        if (cache) {
+          for (let i = 0; i < items.length; i++) {
+            if (!matched[i]!.spec.enforce) continue;
+            const left = cache.remaining(items[i]!.key, sentAt);
+            if (left > 0) {
+              const name = matched[i]!.spec.name;
+              count(matched[i]!, 'limited', 'cache');
+              note(ex, 'limited', 'cache', name);
+              throw new RateLimitedError(name, deniedHeaders(policyValue, name, left));
+            }
           }
         }
-      }
 
-      // Leases in hand decide without a promise (no microtask per request on the busy path).
-      const got = deps.limiter.decide(items);
-      const verdicts = decided(got) ? got : await got;
-      let denied = -1;
-      let unavailable = -1;
-      let tightest = -1;
-      let shadowHit = false;
-      let source: DecisionSource = 'redis';
-      for (let i = 0; i < items.length; i++) {
-        const v = verdicts[i]!;
-        const c = matched[i]!;
-        const spec = c.spec;
-        if (v.outcome === 'skipped') continue;
-        if (v.source !== 'redis') source = v.source;
-        if (v.outcome === 'allowed') {
-          count(c, 'allowed', v.source);
-          if (spec.enforce && v.remaining !== undefined && (tightest < 0 || v.remaining < verdicts[tightest]!.remaining!)) tightest = i;
-        } else if (!spec.enforce) {
-          shadowHit = true;
-          count(c, v.outcome === 'limited' ? 'shadow_limited' : 'shadow_unavailable', v.source);
-        } else if (v.outcome === 'limited') {
-          count(c, 'limited', v.source);
-          if (denied < 0 || v.retryAfterMs > verdicts[denied]!.retryAfterMs) denied = i;
-        } else {
-          count(c, 'unavailable', v.source);
-          if (unavailable < 0) unavailable = i;
+        const got = deps.limiter.decide(items);
+        if (decided(got)) {
+          judge(ex, matched, items, policyValue, sentAt, got);
+          return next(ex);
         }
+        return got.then((verdicts) => {
+          judge(ex, matched, items, policyValue, sentAt, verdicts);
+          return next(ex);
+        });
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
-
-      if (denied >= 0) {
-        const v = verdicts[denied]!;
-        const name = matched[denied]!.spec.name;
-        if (cache && v.source === 'redis') cache.add(items[denied]!.key, sentAt + v.retryAfterMs, deps.clock.monotonic());
-        note(ex, 'limited', v.source, name);
-        throw new RateLimitedError(name, deniedHeaders(policyValue, name, v.retryAfterMs));
-      }
-      if (unavailable >= 0) {
-        const name = matched[unavailable]!.spec.name;
-        note(ex, 'unavailable', 'fallback', name);
-        throw new RateLimitUnavailableError(name);
-      }
-      if (policyValue !== '') {
-        ex.addResponseHeader(RL_HEADERS.policy, policyValue);
-        if (tightest >= 0) {
-          const v = verdicts[tightest]!;
-          ex.addResponseHeader(RL_HEADERS.state, stateItem(matched[tightest]!.quoted, v.remaining!, v.resetMs ?? 0));
-        }
-      }
-      note(ex, shadowHit ? 'shadow_limited' : 'allowed', source);
-      return next(ex);
     };
 }
 
