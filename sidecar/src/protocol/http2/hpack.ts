@@ -65,6 +65,10 @@ export const STATIC_TABLE: readonly (readonly [string, string])[] = [
   ['www-authenticate', ''],
 ];
 
+/** Literals this long (bytes as sent) are remembered, one per connection (HpackDecoder.str). */
+const REUSE_MIN = 64;
+const REUSE_MAX = 4096;
+
 /** Why a header block could not be decoded: always a connection error (COMPRESSION_ERROR). */
 export class HpackError extends Error {
   override readonly name = 'HpackError';
@@ -179,11 +183,33 @@ export class HpackDecoder {
     const end = start + len;
     if (end > b.length) throw new HpackError('string longer than the block');
     this.pos = end;
+    if (len < REUSE_MIN || len > REUSE_MAX) return this.literal(b, huff, start, end);
+    // The same bytes as the last long literal: the same string, without decoding it again.
+    const last = this.lastRaw;
+    if (last !== undefined && last.length === len && this.lastHuff === huff && b.compare(last, 0, len, start, end) === 0)
+      return this.lastString;
+    const s = this.literal(b, huff, start, end);
+    this.lastRaw = Buffer.from(b.subarray(start, end));
+    this.lastHuff = huff;
+    this.lastString = s;
+    return s;
+  }
+
+  private literal(b: Buffer, huff: boolean, start: number, end: number): string {
     if (!huff) return b.toString('latin1', start, end);
     const s = huffmanDecode(b, start, end);
     if (s === undefined) throw new HpackError('invalid Huffman coding');
     return s;
   }
+
+  /**
+   * The last literal of REUSE_MIN–REUSE_MAX bytes as sent, and its string. A bearer token comes on
+   * every request of a connection as a literal the table never holds (nghttp2, Envoy and curl
+   * never index `authorization`): it is decoded once per connection, not once per request.
+   */
+  private lastRaw: Buffer | undefined;
+  private lastHuff = false;
+  private lastString = '';
 
   private nameAt(i: number): string {
     if (i <= STATIC_TABLE.length) return STATIC_TABLE[i - 1]![0];

@@ -68,6 +68,46 @@ t.test('Huffman decoding: every byte value, random strings, and invalid codings'
   t.equal(huffmanDecode(Buffer.alloc(0), 0, 0), '', 'empty');
 });
 
+t.test('long literals repeated on a connection (a bearer token): same bytes, same string; any other bytes decoded', async (t) => {
+  const dec = new HpackDecoder();
+  const rawField = (bytes: number[]): Buffer => Buffer.concat([Buffer.from([0x00, 0x01, 0x78, bytes.length]), Buffer.from(bytes)]); // < 128
+  const r = rng(11);
+  let checked = 0;
+  for (let i = 0; i < 300; i++) {
+    const bytes = Array.from({ length: 64 + Math.floor(r() * 60) }, () => 32 + Math.floor(r() * 95));
+    // The same token again, then one byte of it changed (same length), then the same bytes sent raw.
+    const flipped = bytes.slice();
+    const at = Math.floor(r() * bytes.length);
+    flipped[at] = flipped[at] === 65 ? 66 : 65;
+    for (const [field, want] of [
+      [huffField(bytes), bytes],
+      [huffField(bytes), bytes],
+      [huffField(flipped), flipped],
+      [rawField(flipped), flipped],
+      [huffField(flipped), flipped],
+    ] as const) {
+      t.equal(dec.decode(field, 10)[1], Buffer.from(want).toString('latin1'));
+      checked++;
+    }
+  }
+  t.equal(checked, 1500);
+  // A block whose bytes match the remembered literal's up to an invalid coding is still refused.
+  const token = Array.from({ length: 80 }, (_, i) => 97 + (i % 26));
+  t.equal(dec.decode(huffField(token), 10)[1], Buffer.from(token).toString('latin1'));
+  const bad = huffField(token);
+  bad[bad.length - 1] = 0x00; // padding that is not EOS's prefix (or a different code): never the old string
+  t.not(
+    (() => {
+      try {
+        return dec.decode(bad, 10)[1];
+      } catch (e) {
+        return (e as Error).name;
+      }
+    })(),
+    Buffer.from(token).toString('latin1'),
+  );
+});
+
 t.test('RFC 7541 C.3 and C.4: three requests sharing a dynamic table, raw and Huffman', async (t) => {
   const first = [':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'www.example.com'];
   const second = [...first, 'cache-control', 'no-cache'];
