@@ -21,6 +21,7 @@ import { setNiceness, stopAll } from './lib/procs.js';
 import { RateLoad, type LoadCounts } from './lib/rate-load.js';
 import type { BenchRedis } from './lib/redis.js';
 import { LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type TargetSpec } from './targets.js';
+import { BODY_BYTES } from './lib/app.js';
 
 /**
  * `npm run bench -- --density N` (issue 26): N sidecars of one kind on one machine, each with its
@@ -38,7 +39,6 @@ const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
 const DEFAULT_TARGETS = ['sidegate-full', 'haproxy-jwt'];
-const BODY_BYTES = 1024;
 
 export interface DensityDeps {
   /** bench/run.ts's app: an nginx serving the 1 KB body, in `dir`. */

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { runDensity } from './density.js';
-import { renderFile } from './lib/conf.js';
+import { APP_PATH, BODY_BYTES, startApp } from './lib/app.js';
 import { densityReport } from './lib/density.js';
 import { report } from './lib/format.js';
 import { issue9Report } from './lib/goals.js';
@@ -18,7 +18,7 @@ import { generateKeys, mint, mintPool } from './lib/tokens.js';
 import { SCENARIOS, type Measurement, type RunResult, type TargetRecord } from './lib/model.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { describeMachine, loadAverage, readPidMemory, type PidMemory } from './lib/procfs.js';
-import { freePort, runPinned, setNiceness, spawnPinned, stopAll, waitHttp } from './lib/procs.js';
+import { runPinned, setNiceness, stopAll } from './lib/procs.js';
 import { GROUPS, LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type TargetSpec } from './targets.js';
 
 /**
@@ -30,7 +30,6 @@ import { GROUPS, LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, ty
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BODY_BYTES = 1024;
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
@@ -55,18 +54,10 @@ function toolVersion(cmd: string, args: string[]): string {
   return `${r.stdout}${r.stderr}`.trim().split('\n')[0]!.trim();
 }
 
-async function startApp(dir: string): Promise<{ env: BenchEnv; pid: number }> {
-  mkdirSync(join(dir, 'www'));
-  mkdirSync(join(dir, 'tmp'));
-  writeFileSync(join(dir, 'www', '1k.bin'), Buffer.alloc(BODY_BYTES, 'x'));
-  const h1Port = await freePort();
-  const h2cPort = await freePort();
-  const conf = join(dir, 'nginx-app.conf');
-  writeFileSync(conf, renderFile(join(ROOT, 'bench/conf/nginx-app.conf'), { DIR: dir, H1_PORT: h1Port, H2C_PORT: h2cPort }));
-  const m = spawnPinned('app', LOAD_CORE, 'nginx', ['-c', conf, '-e', '/dev/stderr'], join(dir, 'app.log'));
-  const env: BenchEnv = { dir, root: ROOT, app: { h1Port, h2cPort }, path: '/1k.bin' };
-  await waitHttp(`http://127.0.0.1:${h1Port}${env.path}`, m);
-  return { env, pid: m.pid };
+async function startNginxApp(dir: string): Promise<{ env: BenchEnv; pid: number }> {
+  const app = await startApp(ROOT, dir, LOAD_CORE);
+  const env: BenchEnv = { dir, root: ROOT, app: { h1Port: app.h1Port, h2cPort: app.h2cPort }, path: APP_PATH };
+  return { env, pid: app.managed.pid };
 }
 
 /**
@@ -296,7 +287,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
   const restoreAutogroup = opts.nice !== 0 ? prioritise(opts.nice) : () => {};
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-bench-'));
   const specs = select(opts);
-  const app = await startApp(dir);
+  const app = await startNginxApp(dir);
   const appPid = app.pid;
   const { env, redis, jaeger } = await shared(specs, app.env);
   const records = new Map<string, TargetRecord>();
@@ -457,7 +448,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
 
 /** `--density N`: bench/density.ts, its results beside the others' as `<date>-density[-quick].{json,md}`. */
 async function density(opts: BenchOptions): Promise<number> {
-  const result = await runDensity(opts, { startApp, shared, commit: sourceCommit() });
+  const result = await runDensity(opts, { startApp: startNginxApp, shared, commit: sourceCommit() });
   const out = resolve(ROOT, opts.outDir);
   mkdirSync(out, { recursive: true });
   const base = join(out, `${result.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-density${opts.quick ? '-quick' : ''}`);

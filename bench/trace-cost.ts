@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startJaeger } from '../test/helpers/jaeger.js';
-import { renderFile } from './lib/conf.js';
+import { APP_PATH, startApp } from './lib/app.js';
 import { parseH2loadOutput } from './lib/h2load.js';
 import { readPidStat, readThreads } from './lib/procfs.js';
-import { freePort, runPinned, setNiceness, spawnPinned, stopAll, waitHttp } from './lib/procs.js';
+import { runPinned, setNiceness, stopAll } from './lib/procs.js';
 import { startRedis } from './lib/redis.js';
 import { generateKeys, mint } from './lib/tokens.js';
 import { LOAD_CORE, TARGETS, sidegate, type BenchEnv, type Running, type TargetSpec } from './targets.js';
@@ -103,15 +103,7 @@ async function main(): Promise<void> {
   setNiceness(NICE);
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-trace-cost-'));
   try {
-    mkdirSync(join(dir, 'www'));
-    mkdirSync(join(dir, 'tmp'));
-    writeFileSync(join(dir, 'www', '1k.bin'), Buffer.alloc(1024, 'x'));
-    const h1Port = await freePort();
-    const h2cPort = await freePort();
-    const conf = join(dir, 'nginx-app.conf');
-    writeFileSync(conf, renderFile(join(ROOT, 'bench/conf/nginx-app.conf'), { DIR: dir, H1_PORT: h1Port, H2C_PORT: h2cPort }));
-    const app = spawnPinned('app', LOAD_CORE, 'nginx', ['-c', conf, '-e', '/dev/stderr'], join(dir, 'app.log'));
-    await waitHttp(`http://127.0.0.1:${h1Port}/1k.bin`, app);
+    const { h1Port, h2cPort } = await startApp(ROOT, dir, LOAD_CORE);
     const keys = generateKeys();
     const jwksFile = join(dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify(keys.jwks));
@@ -120,7 +112,7 @@ async function main(): Promise<void> {
     const base: Omit<BenchEnv, 'root'> = {
       dir,
       app: { h1Port, h2cPort },
-      path: '/1k.bin',
+      path: APP_PATH,
       redis: { url: redis.url },
       otlp: { endpoint: () => jaeger.otlpHttp },
       auth: { token: mint(keys, { sub: 'bench-user' }), jwksFile, publicPemFile: '', poolFile: '', poolUrlFiles: () => [] },

@@ -15,13 +15,13 @@
  * docs/benchmarks.md, "Allocation per request", has the figures.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderFile } from '../lib/conf.js';
-import { freePort, spawnPinned, waitHttp } from '../lib/procs.js';
+import { APP_PATH, startApp } from '../lib/app.js';
+import { freePort } from '../lib/procs.js';
 import { startRedis } from '../lib/redis.js';
 import { generateKeys, mint } from '../lib/tokens.js';
 import { LOAD_CORE, TARGETS, type BenchEnv } from '../targets.js';
@@ -103,16 +103,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-alloc-'));
   const stops: (() => unknown)[] = [];
   try {
-    mkdirSync(join(dir, 'www'));
-    mkdirSync(join(dir, 'tmp'));
-    writeFileSync(join(dir, 'www', '1k.bin'), Buffer.alloc(1024, 'x'));
-    const h1Port = await freePort();
-    const h2cPort = await freePort();
-    const conf = join(dir, 'nginx-app.conf');
-    writeFileSync(conf, renderFile(join(root, 'bench/conf/nginx-app.conf'), { DIR: dir, H1_PORT: h1Port, H2C_PORT: h2cPort }));
-    const app = spawnPinned('app', LOAD_CORE, 'nginx', ['-c', conf, '-e', '/dev/stderr'], join(dir, 'app.log'));
+    const { h1Port, h2cPort, managed: app } = await startApp(root, dir, LOAD_CORE);
     stops.push(() => app.stop());
-    await waitHttp(`http://127.0.0.1:${h1Port}/1k.bin`, app);
     const keys = generateKeys();
     const jwksFile = join(dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify(keys.jwks));
@@ -125,7 +117,7 @@ async function main(): Promise<void> {
       dir,
       root,
       app: { h1Port, h2cPort },
-      path: '/1k.bin',
+      path: APP_PATH,
       auth: { token, jwksFile, publicPemFile: '', poolFile: '', poolUrlFiles: () => [] },
       redis: { url: redis.url },
     };
