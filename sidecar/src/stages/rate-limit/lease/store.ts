@@ -24,6 +24,17 @@ export interface LeasingStoreDeps extends LeaseOptions {
   readonly onNoScript?: () => void;
 }
 
+/** A request's Redis call, planned by LeasingStore.plan. */
+interface Plan {
+  readonly verdicts: (Verdict | undefined)[];
+  /** Defined at every index of `idx`. */
+  readonly ops: readonly (LeaseOp | undefined)[];
+  readonly periods: readonly number[];
+  readonly taken: readonly Lease[];
+  readonly idx: readonly number[];
+  readonly now: number;
+}
+
 /**
  * Quota leasing in front of the exact store. Cold keys go through the exact path unchanged, one
  * Redis round trip per request. A key whose requests on this pod would fill a lease of
@@ -52,17 +63,6 @@ export interface LeasingStoreDeps extends LeaseOptions {
  * - a pod dying loses at most what it holds, ≤ 1.2·nᵢ;
  * - with Redis unavailable, slots already granted are still spent (exact), then onRedisError.
  */
-/** A request's Redis call, planned by LeasingStore.plan. */
-interface Plan {
-  readonly verdicts: (Verdict | undefined)[];
-  /** Defined at every index of `idx`. */
-  readonly ops: readonly (LeaseOp | undefined)[];
-  readonly periods: readonly number[];
-  readonly taken: readonly Lease[];
-  readonly idx: readonly number[];
-  readonly now: number;
-}
-
 export class LeasingStore implements RateStore {
   private readonly opts: ResolvedLeaseOptions;
   private readonly recorder: LeaseRecorder;
