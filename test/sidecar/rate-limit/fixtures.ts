@@ -4,6 +4,7 @@ import type { KeyPart, RateLimitPolicy, RequestMatcher } from '../../../policies
 import { Exchange } from '../../../sidecar/src/protocol/exchange.js';
 import type { ResponseSink } from '../../../sidecar/src/protocol/exchange.js';
 import type { Logger } from '../../../sidecar/src/telemetry/logger.js';
+import { SidecarError } from '../../../sidecar/src/errors.js';
 
 /** A matcher on path prefixes (`/api/*` style written as `/api/`), any method unless given. */
 export function matcher(prefixes: readonly string[] = [], methods: readonly string[] = []): RequestMatcher {
@@ -91,3 +92,32 @@ export function captureLogger(): Logger & { lines: LogLine[] } {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Exchanges the stage under test passed on to the next handler (the app), and how often. */
+const forwarded = new WeakMap<Exchange, number>();
+
+/** The next handler behind a stage under test: counts what reaches the app. */
+export const forwardOnce = (ex: Exchange): Promise<void> => {
+  forwarded.set(ex, (forwarded.get(ex) ?? 0) + 1);
+  return Promise.resolve();
+};
+
+/**
+ * Run `h` (a stage in front of forwardOnce) on `ex`: 'ok', or the SidecarError it refused with.
+ * Throws unless the verdict and the app agree: admitted exactly when passed on once, refused only
+ * when never passed on (whether the stage decided at once or after a Redis call).
+ */
+export async function judged(h: (ex: Exchange) => Promise<void>, ex: Exchange): Promise<'ok' | SidecarError> {
+  let result: 'ok' | SidecarError;
+  try {
+    await h(ex);
+    result = 'ok';
+  } catch (err) {
+    if (!(err instanceof SidecarError)) throw err;
+    result = err;
+  }
+  const n = forwarded.get(ex) ?? 0;
+  if (result === 'ok' ? n !== 1 : n !== 0)
+    throw new Error(`verdict ${result === 'ok' ? 'ok' : result.code}, but the app got the request ${n} times`);
+  return result;
+}

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../../../sidecar/src/clock.js';
-import { SidecarError } from '../../../sidecar/src/errors.js';
+import type { SidecarError } from '../../../sidecar/src/errors.js';
 import type { RateLimitPolicy } from '../../../policies/src/types.js';
 import { loadRedisConfig } from '../../../sidecar/src/redis/config.js';
 import { RedisConnection } from '../../../sidecar/src/redis/connection.js';
@@ -11,7 +11,7 @@ import { RedisRateStore } from '../../../sidecar/src/stages/rate-limit/redis-sto
 import { rateLimit } from '../../../sidecar/src/stages/rate-limit/stage.js';
 import type { RateLimitDeps } from '../../../sidecar/src/stages/rate-limit/stage.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
-import { captureLogger, exchange } from './fixtures.js';
+import { captureLogger, exchange, forwardOnce, judged } from './fixtures.js';
 import { waitAvailable } from './redis-fixtures.js';
 
 export const HOUR = 3_600_000;
@@ -60,16 +60,10 @@ export async function leasePod(url: string, clock: Clock, pods = 2, options: Lea
     async run(limits, ex = exchange(), extra = {}) {
       let h = stages.get(limits);
       if (!h) {
-        h = rateLimit(limits, { limiter, metrics, logger, clock, identity, trustedHops: 0, ...extra })(() => Promise.resolve());
+        h = rateLimit(limits, { limiter, metrics, logger, clock, identity, trustedHops: 0, ...extra })(forwardOnce);
         stages.set(limits, h);
       }
-      try {
-        await h(ex);
-        return 'ok';
-      } catch (err) {
-        if (err instanceof SidecarError) return err;
-        throw err;
-      }
+      return judged(h, ex);
     },
     async close() {
       await limiter.close();

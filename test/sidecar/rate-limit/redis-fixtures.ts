@@ -10,8 +10,8 @@ import { RateLimiter } from '../../../sidecar/src/stages/rate-limit/limiter.js';
 import type { RateLimiterOptions } from '../../../sidecar/src/stages/rate-limit/limiter.js';
 import { Metrics } from '../../../sidecar/src/telemetry/metrics.js';
 import type { Exchange } from '../../../sidecar/src/protocol/exchange.js';
-import { SidecarError } from '../../../sidecar/src/errors.js';
-import { captureLogger } from './fixtures.js';
+import type { SidecarError } from '../../../sidecar/src/errors.js';
+import { captureLogger, forwardOnce, judged } from './fixtures.js';
 
 /** A plain client for looking at what the sidecar did in Redis (never the one under test). */
 export function inspector(url: string): Redis {
@@ -61,16 +61,8 @@ export async function rig(
     metrics,
     logger,
     stage(limits, extra = {}) {
-      const h = rateLimit(limits, { limiter, metrics, logger, clock, identity, trustedHops: 0, ...extra })(() => Promise.resolve());
-      return async (ex) => {
-        try {
-          await h(ex);
-          return 'ok';
-        } catch (err) {
-          if (err instanceof SidecarError) return err;
-          throw err;
-        }
-      };
+      const h = rateLimit(limits, { limiter, metrics, logger, clock, identity, trustedHops: 0, ...extra })(forwardOnce);
+      return (ex) => judged(h, ex);
     },
     async close() {
       await limiter.close();
