@@ -12,6 +12,7 @@ import {
 import {
   CompositePropagator,
   ExportResultCode,
+  type ExportResult,
   W3CBaggagePropagator,
   W3CTraceContextPropagator,
   getNumberFromEnv,
@@ -28,6 +29,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Metrics } from './metrics.js';
+import { ProtoWriter, RequestFrame, encodeSpan } from './otlp-proto.js';
 import type { TracingEnv } from './tracing-config.js';
 
 const getter = {
@@ -48,19 +50,100 @@ export interface BatchSettings {
   readonly maxBatch: number;
 }
 
+/** Where ended spans wait for export: a batch is `take`n when it is full or the delay is up. */
+export interface SpanQueue<B> {
+  /** Spans held. */
+  readonly length: number;
+  push(span: ReadableSpan): void;
+  /** At most `max` of the oldest spans (the queue holds some), and how many. */
+  take(max: number): { readonly batch: B; readonly count: number };
+}
+
+/** What sends a batch: a SpanExporter, or the SDK's OTLP export delegate. */
+export interface BatchExporter<B> {
+  export(batch: B, done: (r: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+}
+
+/** The spans themselves, for any SpanExporter. */
+export class SpanArrayQueue implements SpanQueue<ReadableSpan[]> {
+  private spans: ReadableSpan[] = [];
+
+  get length(): number {
+    return this.spans.length;
+  }
+
+  push(span: ReadableSpan): void {
+    this.spans.push(span);
+  }
+
+  take(max: number): { batch: ReadableSpan[]; count: number } {
+    const batch = this.spans.length <= max ? this.spans : this.spans.slice(0, max);
+    this.spans = batch === this.spans ? [] : this.spans.slice(batch.length);
+    return { batch, count: batch.length };
+  }
+}
+
+/**
+ * Spans encoded as OTLP/protobuf as they end (otlp-proto.ts): the queue holds bytes, not span
+ * objects. Batches are sealed at `maxBatch` spans; `take` returns a whole ExportTraceServiceRequest.
+ */
+export class EncodedSpanQueue implements SpanQueue<EncodedBatch> {
+  private w = new ProtoWriter(16 * 1024);
+  private count = 0;
+  private readonly sealed: { spans: Buffer; count: number }[] = [];
+  private held = 0;
+  private frame: RequestFrame | undefined;
+
+  constructor(private readonly maxBatch: number) {}
+
+  get length(): number {
+    return this.held;
+  }
+
+  push(span: ReadableSpan): void {
+    // One tracer, so one resource and one scope: the frame is built from the first span.
+    this.frame ??= new RequestFrame(span.resource, span.instrumentationScope);
+    this.w.tag(2, 2); // ScopeSpans.spans
+    encodeSpan(this.w, span);
+    this.count++;
+    this.held++;
+    if (this.count >= this.maxBatch) this.seal();
+  }
+
+  private seal(): void {
+    this.sealed.push({ spans: this.w.bytesWritten(), count: this.count });
+    this.w = new ProtoWriter(16 * 1024);
+    this.count = 0;
+  }
+
+  take(): { batch: EncodedBatch; count: number } {
+    if (this.sealed.length === 0) this.seal();
+    const b = this.sealed.shift()!;
+    this.held -= b.count;
+    return { batch: { bytes: this.frame!.request(b.spans), count: b.count }, count: b.count };
+  }
+}
+
+/** An ExportTraceServiceRequest, encoded. */
+export interface EncodedBatch {
+  readonly bytes: Uint8Array;
+  readonly count: number;
+}
+
 /**
  * Bounded, never-blocking export (the SDK's BatchSpanProcessor contract, plus counters): spans
  * queue up to `maxQueue`, one export of at most `maxBatch` runs at a time, and anything that does
  * not fit, fails or outlives the export timeout is dropped and counted. A dead or slow collector
  * costs requests nothing.
  */
-export class BoundedSpanProcessor implements SpanProcessor {
-  private queue: ReadableSpan[] = [];
+export class BoundedSpanProcessor<B> implements SpanProcessor {
   private exporting = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly exporter: SpanExporter,
+    private readonly exporter: BatchExporter<B>,
+    private readonly queue: SpanQueue<B>,
     private readonly metrics: Metrics,
     private readonly s: BatchSettings,
   ) {
@@ -84,8 +167,7 @@ export class BoundedSpanProcessor implements SpanProcessor {
 
   private flush(): void {
     if (this.exporting || this.queue.length === 0) return;
-    const batch = this.queue.length <= this.s.maxBatch ? this.queue : this.queue.slice(0, this.s.maxBatch);
-    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+    const { batch, count } = this.queue.take(this.s.maxBatch);
     this.exporting = true;
     let done = false;
     const finish = (ok: boolean, reason: string): void => {
@@ -93,8 +175,8 @@ export class BoundedSpanProcessor implements SpanProcessor {
       done = true;
       clearTimeout(timeout);
       this.exporting = false;
-      if (ok) this.metrics.spansExported.inc(batch.length);
-      else this.metrics.spansDropped.inc({ reason }, batch.length);
+      if (ok) this.metrics.spansExported.inc(count);
+      else this.metrics.spansDropped.inc({ reason }, count);
     };
     const timeout = setTimeout(() => finish(false, 'export_timeout'), this.s.exportTimeoutMs);
     timeout.unref();
@@ -134,20 +216,50 @@ function withEnv<T>(otel: Readonly<Record<string, string>>, fn: () => T): T {
   }
 }
 
-type ExporterCtor = new () => SpanExporter;
+/** Builds the span processor and its exporter; called with the validated OTEL_* variables as process.env. */
+type ProcessorFactory = (metrics: Metrics, s: BatchSettings) => SpanProcessor;
 
-async function exporterClass(cfg: TracingEnv): Promise<ExporterCtor | undefined> {
-  if (cfg.exporter === 'console') return ConsoleSpanExporter;
-  if (cfg.exporter === 'jaeger') return undefined;
+function spanExporter(make: () => SpanExporter): ProcessorFactory {
+  return (metrics, s) => new BoundedSpanProcessor(make(), new SpanArrayQueue(), metrics, s);
+}
+
+async function processorFactory(cfg: TracingEnv): Promise<ProcessorFactory> {
+  if (cfg.exporter === 'console') return spanExporter(() => new ConsoleSpanExporter());
+  if (cfg.exporter === 'jaeger') return spanExporter(await jaegerExporter(cfg.env));
   // Each OTLP exporter reads OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT,HEADERS,COMPRESSION,TIMEOUT,CERTIFICATE,CLIENT_*} itself.
   switch (cfg.protocol) {
-    case 'grpc':
-      return (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter;
-    case 'http/json':
-      return (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter;
+    case 'grpc': {
+      const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
+      return spanExporter(() => new OTLPTraceExporter());
+    }
+    case 'http/json': {
+      const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+      return spanExporter(() => new OTLPTraceExporter());
+    }
     default:
-      return (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter;
+      return otlpProtobuf();
   }
+}
+
+/**
+ * OTLP/HTTP protobuf, the default: the SDK's own HTTP export (the configuration it reads from
+ * OTEL_EXPORTER_OTLP_*, its retries, timeout and concurrency limit: what OTLPTraceExporter of
+ * exporter-trace-otlp-proto is built from), sending requests whose spans were encoded as they
+ * ended (EncodedSpanQueue) instead of encoding the batch at export.
+ */
+async function otlpProtobuf(): Promise<ProcessorFactory> {
+  const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = await import('@opentelemetry/otlp-exporter-base/node-http');
+  const { ProtobufTraceSerializer } = await import('@opentelemetry/otlp-transformer');
+  return (metrics, s) => {
+    const delegate = createOtlpHttpExportDelegate<EncodedBatch, unknown>(
+      convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+      { serializeRequest: (b) => b.bytes, deserializeResponse: (r) => ProtobufTraceSerializer.deserializeResponse(r) },
+      'otlp_http_span_exporter',
+      { name: 'span', countItems: (b) => b.count },
+      undefined,
+    );
+    return new BoundedSpanProcessor(delegate, new EncodedSpanQueue(s.maxBatch), metrics, s);
+  };
 }
 
 /** Jaeger Thrift over HTTP (the deprecated exporter, for old collectors): its endpoint, user and password come from OTEL_EXPORTER_JAEGER_*. */
@@ -220,13 +332,11 @@ export class Tracing {
   ) {}
 
   static async create(cfg: TracingEnv, metrics: Metrics, version: string): Promise<Tracing> {
-    const Exporter = await exporterClass(cfg);
-    const jaeger = Exporter === undefined ? await jaegerExporter(cfg.env) : undefined;
+    const processor = await processorFactory(cfg);
     // Built with cfg.env as process.env: the exporter, the sampler (OTEL_TRACES_SAMPLER[_ARG]),
     // the limits (OTEL_ATTRIBUTE_*, OTEL_SPAN_*) and the resource (OTEL_SERVICE_NAME,
     // OTEL_RESOURCE_ATTRIBUTES) are the SDK's own reading of the variables.
     const provider = withEnv(cfg.env, () => {
-      const exporter = Exporter === undefined ? jaeger!() : new Exporter();
       const batch: BatchSettings = {
         scheduleDelayMs: getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5000,
         exportTimeoutMs: getNumberFromEnv('OTEL_BSP_EXPORT_TIMEOUT') ?? 30_000,
@@ -241,7 +351,7 @@ export class Tracing {
       const perLink = getNumberFromEnv('OTEL_LINK_ATTRIBUTE_COUNT_LIMIT');
       return new BasicTracerProvider({
         resource,
-        spanProcessors: [new BoundedSpanProcessor(exporter, metrics, batch)],
+        spanProcessors: [processor(metrics, batch)],
         ...(perEvent !== undefined || perLink !== undefined
           ? {
               spanLimits: {
