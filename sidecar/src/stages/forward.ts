@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { Clock } from '../clock.js';
 import type { Exchange } from '../protocol/exchange.js';
 import type { Handler } from '../pipeline/stage.js';
@@ -26,24 +27,31 @@ export function forward(upstream: Upstream, clock: Clock, metrics: Metrics, trac
   };
   if (tracing === undefined) return relay;
   const attrs = { 'server.address': host, 'server.port': port };
-  return async (ex: Exchange) => {
-    if (ex.span === undefined) {
-      await relay(ex);
-      return;
-    }
-    const span = tracing.startClient(ex.span, ex.method, ex.headers, attrs);
-    if (span === undefined) {
-      await relay(ex);
-      return;
-    }
-    let failed: string | undefined;
+  // Then-chained, not an async function: its frame was a kilobyte per traced request.
+  const traced = (ex: Exchange, span: Span): Promise<void> => {
+    let done: Promise<void>;
     try {
-      await relay(ex);
+      done = relay(ex);
     } catch (err) {
-      failed = (err as { code?: string }).code ?? 'error';
-      throw err;
-    } finally {
-      tracing.end(span, failed === undefined ? ex.status : 0, failed, false);
+      done = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    return done.then(
+      () => tracing.end(span, ex.status, undefined, false),
+      (err: unknown) => {
+        tracing.end(span, 0, (err as { code?: string } | undefined)?.code ?? 'error', false);
+        throw err;
+      },
+    );
+  };
+  // Requests whose span records nothing (nine in ten at 0.1) go straight to the relay: no async frame of their own.
+  return (ex: Exchange) => {
+    if (ex.span === undefined) return relay(ex);
+    let span: Span | undefined;
+    try {
+      span = tracing.startClient(ex.span, ex.method, ex.headers, attrs);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return span === undefined ? relay(ex) : traced(ex, span);
   };
 }
