@@ -6,8 +6,11 @@
  * divided by the requests sidegate counted in that time (/metrics). Frames of the bundle are mapped
  * back to the TypeScript through its source maps.
  *
- *   node dist/bench/memory/alloc-profile.js [--protocol=h1|h2c] [--seconds=6] [--target=sidegate-full]
- *     [--root=<built checkout>] [--depth=1] [--top=30] [--out=<file>.heapprofile]
+ *   node dist/bench/memory/alloc-profile.js [--protocol=h1|h2c] [--seconds=6] [--target=sidegate-full|trace-R]
+ *     [--root=<built checkout>] [--depth=1] [--top=30] [--out=<file>.heapprofile] [--cpu]
+ *
+ * `--cpu`: V8's sampling CPU profiler instead (100 µs interval): main-thread self time per place,
+ * in µs per request. Tracing rows send their spans to a real Jaeger, as in the bench.
  *
  * Runs on the bench's machine layout: the proxy on core 0, nginx (the app), Redis and the load
  * generator (wrk for HTTP/1.1, h2load for h2c) on core 1. The profiler costs time, so requests per
@@ -20,11 +23,12 @@ import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startJaeger } from '../../test/helpers/jaeger.js';
 import { APP_PATH, startApp } from '../lib/app.js';
 import { freePort } from '../lib/procs.js';
 import { startRedis } from '../lib/redis.js';
 import { generateKeys, mint } from '../lib/tokens.js';
-import { LOAD_CORE, TARGETS, type BenchEnv } from '../targets.js';
+import { LOAD_CORE, TARGETS, sidegate, type BenchEnv } from '../targets.js';
 
 /** A node of a CDP `HeapProfiler.SamplingHeapProfile`. */
 export interface ProfileNode {
@@ -55,6 +59,24 @@ export function aggregate(
   };
   walk(head, []);
   return { total, by };
+}
+
+/** A CDP `Profiler.Profile`. */
+export interface CpuProfile {
+  readonly nodes: readonly { id: number; callFrame: ProfileNode['callFrame']; hitCount?: number; children?: readonly number[] }[];
+  readonly startTime: number;
+  readonly endTime: number;
+  readonly samples: readonly number[];
+}
+
+/** A CPU profile as a tree whose `selfSize` is each node's sample count, for `aggregate`. Pure. */
+export function cpuTree(p: CpuProfile): ProfileNode {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const build = (id: number): ProfileNode => {
+    const n = byId.get(id)!;
+    return { callFrame: n.callFrame, selfSize: n.hitCount ?? 0, children: (n.children ?? []).map(build) };
+  };
+  return build(p.nodes[0]!.id);
 }
 
 /** Labels frames `function file:line`, mapping files of `<root>/dist/bin` through their `.map`. */
@@ -96,9 +118,15 @@ async function main(): Promise<void> {
   const depth = Number(arg('depth', '1'));
   const top = Number(arg('top', '30'));
   const name = arg('target', 'sidegate-full');
+  const cpu = process.argv.includes('--cpu');
   if (proto !== 'h1' && proto !== 'h2c') throw new Error(`--protocol: h1 or h2c, not ${proto}`);
-  const spec = TARGETS.find((t) => t.name === name && t.name.startsWith('sidegate'));
-  if (spec === undefined) throw new Error(`--target: a sidegate row of bench/targets.ts, not ${name}`);
+  // `trace-R`: sidegate-full with tracing at ratio R, as in bench/trace-cost.ts.
+  const ratio = /^trace-([\d.]+)$/.exec(name)?.[1];
+  const spec =
+    ratio !== undefined
+      ? sidegate(name, `sidegate-full, tracing at ${ratio}`, { fullPolicy: true, traceRatio: Number(ratio) })
+      : TARGETS.find((t) => t.name === name && t.name.startsWith('sidegate'));
+  if (spec === undefined) throw new Error(`--target: a sidegate row of bench/targets.ts or trace-R, not ${name}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-alloc-'));
   const stops: (() => unknown)[] = [];
@@ -111,6 +139,9 @@ async function main(): Promise<void> {
     const token = mint(keys, { sub: 'bench-user' });
     const redis = await startRedis(LOAD_CORE, dir);
     stops.push(() => redis.managed.stop());
+    // Tracing rows send their spans to a real Jaeger, as in the bench.
+    const jaeger = spec.needs?.includes('otlp') ? await startJaeger({ cpu: LOAD_CORE }) : undefined;
+    if (jaeger !== undefined) stops.push(() => jaeger.close());
     const inspect = await freePort();
     process.env.SIDEGATE_BENCH_NODE_ARGS = `${process.env.SIDEGATE_BENCH_NODE_ARGS ?? ''} --inspect=127.0.0.1:${inspect}`;
     const env: BenchEnv = {
@@ -120,6 +151,7 @@ async function main(): Promise<void> {
       path: APP_PATH,
       auth: { token, jwksFile, publicPemFile: '', poolFile: '', poolUrlFiles: () => [] },
       redis: { url: redis.url },
+      ...(jaeger !== undefined && { otlp: { endpoint: () => jaeger.otlpHttp } }),
     };
     const run = await spec.start(env);
     stops.push(() => run.stop());
@@ -165,8 +197,31 @@ async function main(): Promise<void> {
     const l = load(seconds + 2);
     const done = exited(l);
     await sleep(1000);
-    await cdp('HeapProfiler.enable');
     const n0 = await served();
+    const out = arg('out', '');
+    const namer = frameNamer(root);
+    if (cpu) {
+      // CPU mode: V8's sampling CPU profiler; self time per place, in µs per request.
+      await cdp('Profiler.enable');
+      await cdp('Profiler.setSamplingInterval', { interval: 100 });
+      await cdp('Profiler.start');
+      await sleep(seconds * 1000);
+      const { profile } = await cdp<{ profile: CpuProfile }>('Profiler.stop');
+      const requests = (await served()) - n0;
+      await done;
+      if (out !== '') writeFileSync(out, JSON.stringify(profile));
+      const { total, by } = aggregate(cpuTree(profile), depth, namer);
+      const usPerHit = (profile.endTime - profile.startTime) / Math.max(1, profile.samples.length);
+      const idle = by.get('(idle) (native):0') ?? 0;
+      console.log(
+        `${name}, ${proto}: ${requests} requests while sampling, ${(((total - idle) * usPerHit) / requests).toFixed(1)} µs of main-thread CPU per request (idle excluded)`,
+      );
+      console.log('µs/request  where (innermost frame first)');
+      for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, top))
+        console.log(`${((v * usPerHit) / requests).toFixed(2).padStart(10)}  ${k}`);
+      return;
+    }
+    await cdp('HeapProfiler.enable');
     await cdp('HeapProfiler.startSampling', {
       samplingInterval: 1024,
       includeObjectsCollectedByMajorGC: true,
@@ -176,10 +231,9 @@ async function main(): Promise<void> {
     const { profile } = await cdp<{ profile: { head: ProfileNode } }>('HeapProfiler.stopSampling');
     const requests = (await served()) - n0;
     await done;
-    const out = arg('out', '');
     if (out !== '') writeFileSync(out, JSON.stringify(profile));
 
-    const { total, by } = aggregate(profile.head, depth, frameNamer(root));
+    const { total, by } = aggregate(profile.head, depth, namer);
     console.log(`${name}, ${proto}: ${requests} requests while sampling, ${(total / requests).toFixed(0)} bytes allocated per request`);
     console.log('bytes/request  where (innermost frame first)');
     for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${(v / requests).toFixed(0).padStart(13)}  ${k}`);
