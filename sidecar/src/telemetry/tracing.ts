@@ -296,16 +296,33 @@ function propagatorNamed(name: string): TextMapPropagator | undefined {
  * (tracecontext, baggage) toward the app, and every format sidegate knows accepted from callers —
  * a gateway meets clients of every kind, and later entries win, so W3C is preferred.
  */
-function propagators(cfg: TracingEnv): { extract: TextMapPropagator; inject: TextMapPropagator } {
+function propagators(cfg: TracingEnv): { extract: TextMapPropagator; inject: TextMapPropagator; injectNames: readonly string[] } {
   const make = (names: readonly string[]): TextMapPropagator =>
     new CompositePropagator({
       propagators: names.map(propagatorNamed).filter((p): p is TextMapPropagator => p !== undefined),
     });
   if (cfg.propagators !== undefined) {
     const p = make(cfg.propagators);
-    return { extract: p, inject: p };
+    return { extract: p, inject: p, injectNames: cfg.propagators };
   }
-  return { extract: make(['jaeger', 'b3', 'baggage', 'tracecontext']), inject: make(['tracecontext', 'baggage']) };
+  const toApp = ['tracecontext', 'baggage'];
+  return { extract: make(['jaeger', 'b3', 'baggage', 'tracecontext']), inject: make(toApp), injectNames: toApp };
+}
+
+/**
+ * W3C Trace Context toward the app without the propagator machinery, when it is all the app gets:
+ * what W3CTraceContextPropagator.inject writes for a span sidegate started. Its context is always
+ * valid (the SDK starts a new trace under an invalid parent) and its flags are 0 or 1; the context
+ * injected never holds baggage (sidegate does not extract it for the app; baggage headers reach the
+ * app as they came), so the baggage propagator writes nothing. test/sidecar/tracing-inject.test.ts
+ * compares both for every caller format.
+ */
+export function injectTraceContext(span: Span, headers: Record<string, unknown>): void {
+  const c = span.spanContext();
+  const f = c.traceFlags;
+  headers.traceparent = `00-${c.traceId}-${c.spanId}-${f === 1 ? '01' : f === 0 ? '00' : `0${f.toString(16)}`}`;
+  const state = c.traceState?.serialize();
+  if (state) headers.tracestate = state;
 }
 
 /** Every header any known propagator reads: stripped before injecting, so the app never sees the caller's stale context. */
@@ -329,7 +346,14 @@ export class Tracing {
     private readonly tracer: Tracer,
     private readonly extractor: TextMapPropagator,
     private readonly injector: TextMapPropagator,
+    private readonly injectBy: 'w3c' | 'none' | 'propagator',
   ) {}
+
+  /** The app's trace context headers for `span`. */
+  private inject(span: Span, headers: Record<string, unknown>): void {
+    if (this.injectBy === 'w3c') injectTraceContext(span, headers);
+    else if (this.injectBy === 'propagator') this.injector.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);
+  }
 
   static async create(cfg: TracingEnv, metrics: Metrics, version: string): Promise<Tracing> {
     const processor = await processorFactory(cfg);
@@ -363,7 +387,16 @@ export class Tracing {
       });
     });
     const p = propagators(cfg);
-    return new Tracing(provider, provider.getTracer('sidegate', version), p.extract, p.inject);
+    // Only tracecontext (and baggage, which writes nothing here): written directly.
+    const direct = p.injectNames.every((n) => n === 'tracecontext' || n === 'baggage' || n === 'none');
+    const w3c = p.injectNames.includes('tracecontext');
+    return new Tracing(
+      provider,
+      provider.getTracer('sidegate', version),
+      p.extract,
+      p.inject,
+      direct ? (w3c ? 'w3c' : 'none') : 'propagator',
+    );
   }
 
   /** The SERVER span of one request, continuing the caller's trace if it sent one. */
@@ -384,12 +417,12 @@ export class Tracing {
     // Deleting only what is there: a delete reshapes the header object, most requests carry none.
     for (const h of CONTEXT_HEADERS) if (h !== 'baggage' && headers[h] !== undefined) delete headers[h];
     if (!server.isRecording()) {
-      this.injector.inject(trace.setSpan(ROOT_CONTEXT, server), headers, setter);
+      this.inject(server, headers);
       return undefined;
     }
     const ctx: Context = trace.setSpan(ROOT_CONTEXT, server);
     const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ctx);
-    this.injector.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);
+    this.inject(span, headers);
     return span;
   }
 
