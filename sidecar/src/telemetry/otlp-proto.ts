@@ -179,10 +179,11 @@ export class ProtoWriter {
   }
 }
 
+/** The SDK's hex digit values: 0-9, a-f, and `c - 55` for anything else (A-F among them). */
+const NIBBLE = Int16Array.from({ length: 128 }, (_, c) => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c - 55));
+
 function nibble(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  return c - 55;
+  return c < 128 ? NIBBLE[c]! : c - 55;
 }
 
 function anyValue(w: ProtoWriter, v: unknown): void {
