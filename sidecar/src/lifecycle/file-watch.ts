@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 
 /** How long a burst of change events is collapsed into one call. */
 const DEBOUNCE_MS = 50;
@@ -9,10 +9,17 @@ const DEBOUNCE_MS = 50;
  * ConfigMap swaps a `..data` symlink there, which a watch on the file itself misses), and a poll
  * every `pollMs` for file systems where watching fails or drops events. `onChange` reads the file
  * and decides whether it really changed. Returns what stops it.
+ *
+ * Only events naming the file, a `..`-prefixed ConfigMap entry, or no name at all count: other
+ * files in the same directory written more often than the debounce (a log, a scratch directory)
+ * would otherwise keep pushing the reload back forever, and cost a timer each. The poll calls
+ * `onChange` itself, so nothing can starve it.
  */
 export function watchFile(file: string, pollMs: number, onChange: () => void): () => void {
   let debounce: NodeJS.Timeout | undefined;
-  const trigger = (): void => {
+  const name = basename(file);
+  const trigger = (_event: string, changed: string | null): void => {
+    if (changed !== null && changed !== name && !changed.startsWith('..')) return;
     clearTimeout(debounce);
     debounce = setTimeout(onChange, DEBOUNCE_MS);
   };
@@ -23,7 +30,7 @@ export function watchFile(file: string, pollMs: number, onChange: () => void): (
   } catch {
     // the poll alone
   }
-  const poll = setInterval(trigger, pollMs);
+  const poll = setInterval(onChange, pollMs);
   poll.unref();
   return () => {
     watcher?.close();
