@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { h2loadCapacityArgs, h2loadLatencyArgs, parseH2loadOutput, parseLatencyLog, type LatencyFigures } from './h2load.js';
@@ -127,7 +127,11 @@ async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number
     const s = parseH2loadOutput(r.stdout);
     return { rps: s.rps, errors: s.failed + s.errored + s.timeout + s.non2xx, requests: s.total };
   }
-  const logFile = join(p.dir, `latency-${process.hrtime.bigint()}.log`);
+  // Not in the run directory itself: sidegate watches it (its policy file is there), and h2load
+  // appends a line per request, so every request would also wake the sidecar with an inotify event.
+  const logDir = join(p.dir, 'h2load');
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `latency-${process.hrtime.bigint()}.log`);
   const args = h2loadLatencyArgs(load.url, {
     h1,
     clients: p.opts.latencyClients,
