@@ -196,12 +196,15 @@ async function timeStartups(specs: readonly TargetSpec[], env: BenchEnv, probe: 
 async function soak(name: string, r: Running, minutes: number, opts: BenchOptions, dir: string): Promise<SoakResult> {
   const rate = opts.latencyClients * opts.latencyRpsPerClient;
   const requests = rate * 60 * minutes;
+  // Not beside the sidecar's policy: sidegate watches that directory (bench/lib/measure.ts).
+  const logDir = join(dir, 'h2load');
+  mkdirSync(logDir, { recursive: true });
   const args = h2loadLatencyArgs(r.urls.h1!, {
     h1: true,
     clients: opts.latencyClients,
     requests,
     rpsPerClient: opts.latencyRpsPerClient,
-    logFile: join(dir, 'soak.log'),
+    logFile: join(logDir, 'soak.log'),
     headers: r.headers,
   });
   const samples: SoakSample[] = [];
