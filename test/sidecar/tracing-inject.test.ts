@@ -33,6 +33,11 @@ const CALLERS: Record<string, Record<string, string>> = {
   'w3c sampled': { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
   'w3c unsampled': { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00' },
   'w3c with tracestate': { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'vendor=abc,other=x-y' },
+  'w3c with only invalid tracestate entries': {
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    tracestate: ',,=x,',
+  },
+  'w3c with an empty tracestate': { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: '' },
   'w3c other flags': { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03' },
   'w3c invalid (zero trace id)': { traceparent: '00-00000000000000000000000000000000-b7ad6b7169203331-01' },
   'w3c malformed': { traceparent: '00-xyz-b7ad6b7169203331-01' },

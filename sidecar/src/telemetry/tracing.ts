@@ -321,8 +321,8 @@ export function injectTraceContext(span: Span, headers: Record<string, unknown>)
   const c = span.spanContext();
   const f = c.traceFlags;
   headers.traceparent = `00-${c.traceId}-${c.spanId}-${f === 1 ? '01' : f === 0 ? '00' : `0${f.toString(16)}`}`;
-  const state = c.traceState?.serialize();
-  if (state) headers.tracestate = state;
+  // Even when it serialises empty (a caller's tracestate of invalid entries only), as the propagator does.
+  if (c.traceState !== undefined) headers.tracestate = c.traceState.serialize();
 }
 
 /** Every header any known propagator reads: stripped before injecting, so the app never sees the caller's stale context. */
