@@ -115,6 +115,30 @@ t.test('a resource and scope without schema URLs, and batches sealed at the batc
   compare(t, spans, 5);
 });
 
+t.test('a span that fails to encode is left out whole; the batch stays valid', async (t) => {
+  const { spans, provider } = collect();
+  const tracer = provider.getTracer('sidegate');
+  for (const name of ['before', 'bad', 'after']) tracer.startSpan(name, { attributes: { a: 'x'.repeat(200) } }).end();
+  const attrs = { ok: 'y'.repeat(300) };
+  Object.defineProperty(attrs, 'boom', {
+    enumerable: true,
+    get: () => {
+      throw new Error('unreadable attribute');
+    },
+  });
+  const bad = new Proxy(spans[1]!, { get: (s, p) => (p === 'attributes' ? attrs : Reflect.get(s, p)) as unknown });
+  const q = new EncodedSpanQueue(512);
+  t.equal(q.push(spans[0]!), true);
+  t.equal(q.push(bad), false, 'refused');
+  t.equal(q.push(spans[2]!), true);
+  t.equal(q.length, 2);
+  const { batch } = q.take();
+  t.ok(
+    Buffer.from(batch.bytes).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest([spans[0]!, spans[2]!])!)),
+    'the two good spans, as the SDK encodes them',
+  );
+});
+
 t.test('times: whole seconds, nanoseconds and dates far ahead', async (t) => {
   const { spans, provider } = collect();
   const tracer = provider.getTracer('sidegate');

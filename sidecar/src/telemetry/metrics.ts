@@ -283,7 +283,7 @@ export class Metrics {
   });
   readonly spansDropped = new Counter({
     name: 'sidegate_trace_spans_dropped_total',
-    help: 'Spans dropped instead of delaying requests, by reason (queue_full, export_failed, export_timeout).',
+    help: 'Spans dropped instead of delaying requests, by reason (queue_full, export_failed, export_timeout, encode_failed).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

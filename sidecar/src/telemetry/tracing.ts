@@ -54,7 +54,8 @@ export interface BatchSettings {
 export interface SpanQueue<B> {
   /** Spans held. */
   readonly length: number;
-  push(span: ReadableSpan): void;
+  /** False when the span could not be queued (it is dropped, as `encode_failed`). */
+  push(span: ReadableSpan): boolean;
   /** At most `max` of the oldest spans (the queue holds some), and how many. */
   take(max: number): { readonly batch: B; readonly count: number };
 }
@@ -73,8 +74,9 @@ export class SpanArrayQueue implements SpanQueue<ReadableSpan[]> {
     return this.spans.length;
   }
 
-  push(span: ReadableSpan): void {
+  push(span: ReadableSpan): boolean {
     this.spans.push(span);
+    return true;
   }
 
   take(max: number): { batch: ReadableSpan[]; count: number } {
@@ -89,7 +91,7 @@ export class SpanArrayQueue implements SpanQueue<ReadableSpan[]> {
  * objects. Batches are sealed at `maxBatch` spans; `take` returns a whole ExportTraceServiceRequest.
  */
 export class EncodedSpanQueue implements SpanQueue<EncodedBatch> {
-  private w = new ProtoWriter(16 * 1024);
+  private readonly w = new ProtoWriter(16 * 1024);
   private count = 0;
   private readonly sealed: { spans: Buffer; count: number }[] = [];
   private held = 0;
@@ -101,19 +103,28 @@ export class EncodedSpanQueue implements SpanQueue<EncodedBatch> {
     return this.held;
   }
 
-  push(span: ReadableSpan): void {
-    // One tracer, so one resource and one scope: the frame is built from the first span.
-    this.frame ??= new RequestFrame(span.resource, span.instrumentationScope);
-    this.w.tag(2, 2); // ScopeSpans.spans
-    encodeSpan(this.w, span);
+  push(span: ReadableSpan): boolean {
+    const at = this.w.pos;
+    try {
+      // One tracer, so one resource and one scope: the frame is built from the first span.
+      this.frame ??= new RequestFrame(span.resource, span.instrumentationScope);
+      this.w.tag(2, 2); // ScopeSpans.spans
+      encodeSpan(this.w, span);
+    } catch {
+      // Never half a span in a batch (the collector would refuse all of it), never an error in span.end().
+      this.w.pos = at;
+      return false;
+    }
     this.count++;
     this.held++;
     if (this.count >= this.maxBatch) this.seal();
+    return true;
   }
 
+  /** A copy of its own size: a batch of a few spans does not hold the writer's whole buffer. */
   private seal(): void {
-    this.sealed.push({ spans: this.w.bytesWritten(), count: this.count });
-    this.w = new ProtoWriter(16 * 1024);
+    this.sealed.push({ spans: Buffer.from(this.w.bytesWritten()), count: this.count });
+    this.w.pos = 0;
     this.count = 0;
   }
 
@@ -161,7 +172,10 @@ export class BoundedSpanProcessor<B> implements SpanProcessor {
       this.metrics.spansDropped.inc({ reason: 'queue_full' });
       return;
     }
-    this.queue.push(span);
+    if (!this.queue.push(span)) {
+      this.metrics.spansDropped.inc({ reason: 'encode_failed' });
+      return;
+    }
     if (this.queue.length >= this.s.maxBatch) this.flush();
   }
 
