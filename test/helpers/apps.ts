@@ -14,11 +14,21 @@ export interface Seen {
   bodyBytes: number;
 }
 
+export interface Hits {
+  count: number;
+  aborted: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 export interface TestApp {
   readonly port: number;
   readonly url: string;
-  /** Requests that reached the app (any path), for "never reached the app" assertions. */
-  readonly hits: { count: number; aborted: number };
+  /**
+   * Requests that reached the app (any path), for "never reached the app" assertions; body bytes
+   * read and `/download` bytes written so far, for "streamed, not buffered" ones.
+   */
+  readonly hits: Hits;
   close(): Promise<void>;
 }
 
@@ -29,7 +39,7 @@ export interface TestApp {
  * A WebSocket echo server is attached on the same port.
  */
 export async function startHttpApp(): Promise<TestApp> {
-  const hits = { count: 0, aborted: 0 };
+  const hits: Hits = { count: 0, aborted: 0, bytesIn: 0, bytesOut: 0 };
   const server: Server = createServer((req, res) => {
     hits.count++;
     handle(req, res, hits).catch(() => res.destroy());
@@ -61,7 +71,7 @@ export async function startHttpApp(): Promise<TestApp> {
 
 export const PATTERN = Buffer.alloc(1 << 20, 'sidegate-');
 
-async function handle(req: IncomingMessage, res: ServerResponse, hits: { aborted: number }): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, hits: Hits): Promise<void> {
   const u = new URL(req.url ?? '/', 'http://x');
   res.on('close', () => {
     if (!res.writableFinished) hits.aborted++;
@@ -85,7 +95,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, hits: { aborted
   if (u.pathname === '/download') {
     const mb = Number(u.searchParams.get('mb') ?? 1);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': mb * PATTERN.length });
-    for (let i = 0; i < mb; i++) if (!res.write(PATTERN)) await new Promise((r) => res.once('drain', r));
+    for (let i = 0; i < mb; i++) {
+      hits.bytesOut += PATTERN.length;
+      if (!res.write(PATTERN)) await new Promise((r) => res.once('drain', r));
+    }
     res.end();
     return;
   }
@@ -94,6 +107,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, hits: { aborted
   for await (const chunk of req) {
     hash.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
+    hits.bytesIn += (chunk as Buffer).length;
   }
   const seen: Seen = {
     method: req.method ?? '',
@@ -117,7 +131,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, hits: { aborted
 
 /** A real h2c (prior knowledge) app that echoes like the HTTP/1.1 one and can send trailers. */
 export async function startH2cApp(): Promise<TestApp> {
-  const hits = { count: 0, aborted: 0 };
+  const hits: Hits = { count: 0, aborted: 0, bytesIn: 0, bytesOut: 0 };
   const server: Http2Server = createH2Server();
   server.on('stream', (stream: ServerHttp2Stream, headers) => {
     hits.count++;
