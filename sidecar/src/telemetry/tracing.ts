@@ -56,8 +56,8 @@ export interface SpanQueue<B> {
   readonly length: number;
   /** False when the span could not be queued (it is dropped, as `encode_failed`). */
   push(span: ReadableSpan): boolean;
-  /** At most `max` of the oldest spans (the queue holds some), and how many. */
-  take(max: number): { readonly batch: B; readonly count: number };
+  /** The oldest batch (at most the batch size it was built with; the queue holds some), and how many spans. */
+  take(): { readonly batch: B; readonly count: number };
 }
 
 /** What sends a batch: a SpanExporter, or the SDK's OTLP export delegate. */
@@ -70,6 +70,8 @@ export interface BatchExporter<B> {
 export class SpanArrayQueue implements SpanQueue<ReadableSpan[]> {
   private spans: ReadableSpan[] = [];
 
+  constructor(private readonly maxBatch: number) {}
+
   get length(): number {
     return this.spans.length;
   }
@@ -79,8 +81,8 @@ export class SpanArrayQueue implements SpanQueue<ReadableSpan[]> {
     return true;
   }
 
-  take(max: number): { batch: ReadableSpan[]; count: number } {
-    const batch = this.spans.length <= max ? this.spans : this.spans.slice(0, max);
+  take(): { batch: ReadableSpan[]; count: number } {
+    const batch = this.spans.length <= this.maxBatch ? this.spans : this.spans.slice(0, this.maxBatch);
     this.spans = batch === this.spans ? [] : this.spans.slice(batch.length);
     return { batch, count: batch.length };
   }
@@ -129,10 +131,21 @@ export class EncodedSpanQueue implements SpanQueue<EncodedBatch> {
   }
 
   take(): { batch: EncodedBatch; count: number } {
-    if (this.sealed.length === 0) this.seal();
-    const b = this.sealed.shift()!;
-    this.held -= b.count;
-    return { batch: { bytes: this.frame!.request(b.spans), count: b.count }, count: b.count };
+    let spans: Uint8Array;
+    let count: number;
+    const b = this.sealed.shift();
+    if (b !== undefined) {
+      ({ spans, count } = b);
+    } else {
+      // Straight from the writer: the request is its own copy.
+      spans = this.w.bytesWritten();
+      count = this.count;
+      this.count = 0;
+    }
+    const bytes = this.frame!.request(spans);
+    if (b === undefined) this.w.pos = 0;
+    this.held -= count;
+    return { batch: { bytes, count }, count };
   }
 }
 
@@ -181,7 +194,7 @@ export class BoundedSpanProcessor<B> implements SpanProcessor {
 
   private flush(): void {
     if (this.exporting || this.queue.length === 0) return;
-    const { batch, count } = this.queue.take(this.s.maxBatch);
+    const { batch, count } = this.queue.take();
     this.exporting = true;
     let done = false;
     const finish = (ok: boolean, reason: string): void => {
@@ -234,7 +247,7 @@ function withEnv<T>(otel: Readonly<Record<string, string>>, fn: () => T): T {
 type ProcessorFactory = (metrics: Metrics, s: BatchSettings) => SpanProcessor;
 
 function spanExporter(make: () => SpanExporter): ProcessorFactory {
-  return (metrics, s) => new BoundedSpanProcessor(make(), new SpanArrayQueue(), metrics, s);
+  return (metrics, s) => new BoundedSpanProcessor(make(), new SpanArrayQueue(s.maxBatch), metrics, s);
 }
 
 async function processorFactory(cfg: TracingEnv): Promise<ProcessorFactory> {
