@@ -41,11 +41,12 @@ export function namesFor(file: string): Set<string> {
  * Events naming the file, a symlink on its way (`namesFor`) or a `..` ConfigMap entry are
  * debounced: the call comes 50 ms after the last of a burst, when the writer is done. Any other
  * entry of the directory (a log written on every request, an editor's scratch file) only asks for
- * a check within a second, which later events do not push back; so does the poll. Before, every
+ * a check within a second, which later events do not push back; the poll calls at once. Before, every
  * event restarted the debounce, and a neighbour written more often than every 50 ms kept the
- * reload (and the poll, which went through the same debounce) from ever running.
+ * reload (and the poll, which went through the same debounce) from ever running. `neighbourMs`
+ * is that second (tests set it out of reach to see the other paths alone).
  */
-export function watchFile(file: string, pollMs: number, onChange: () => void): () => void {
+export function watchFile(file: string, pollMs: number, onChange: () => void, neighbourMs = NEIGHBOUR_MS): () => void {
   let names = namesFor(file);
   let debounce: NodeJS.Timeout | undefined;
   let pending: NodeJS.Timeout | undefined;
@@ -64,7 +65,7 @@ export function watchFile(file: string, pollMs: number, onChange: () => void): (
       clearTimeout(debounce);
       debounce = setTimeout(fire, DEBOUNCE_MS);
     } else {
-      check(NEIGHBOUR_MS);
+      check(neighbourMs);
     }
   };
   let watcher: FSWatcher | undefined;
@@ -74,7 +75,7 @@ export function watchFile(file: string, pollMs: number, onChange: () => void): (
   } catch {
     // the poll alone
   }
-  const poll = setInterval(() => check(DEBOUNCE_MS), pollMs);
+  const poll = setInterval(fire, pollMs);
   poll.unref();
   return () => {
     watcher?.close();
