@@ -184,6 +184,20 @@ function tracingEnv(env: BenchEnv, name: string, ratio: number | undefined): Nod
   };
 }
 
+/**
+ * `trace-R` (e.g. `trace-0`, `trace-0.1`): sidegate-full with tracing at ratio R, spans to the
+ * run's Jaeger, named `label`; undefined for any other name. For bench/trace-cost.ts and alloc-profile.ts.
+ */
+export function traceRow(name: string, nodeArgs: string[] = [], label = name): TargetSpec | undefined {
+  const ratio = /^trace-([\d.]+)$/.exec(name)?.[1];
+  if (ratio === undefined) return undefined;
+  return sidegate(label, `sidegate-full, tracing at ${ratio}`, {
+    fullPolicy: true,
+    traceRatio: Number(ratio),
+    ...(nodeArgs.length > 0 ? { nodeArgs } : {}),
+  });
+}
+
 /** A sidegate proxy from the built CLI; ready when the admin server says so. */
 export function sidegate(name: string, description: string, opts: SidegateOptions = {}): TargetSpec {
   const needs: Need[] = opts.fullPolicy ? ['auth', 'redis'] : [];

@@ -9,7 +9,7 @@ import { readPidStat, readThreads } from './lib/procfs.js';
 import { runPinned, setNiceness, stopAll } from './lib/procs.js';
 import { startRedis } from './lib/redis.js';
 import { generateKeys, mint } from './lib/tokens.js';
-import { LOAD_CORE, TARGETS, sidegate, type BenchEnv, type Running, type TargetSpec } from './targets.js';
+import { LOAD_CORE, TARGETS, traceRow, type BenchEnv, type Running, type TargetSpec } from './targets.js';
 
 /**
  * What tracing costs per request: the CPU of sidegate-full with tracing off, at ratio 0.1 and at
@@ -133,15 +133,7 @@ async function main(): Promise<void> {
         }
         const tp = rest.endsWith('+tp');
         const plain = rest.replace(/\+tp$/, '');
-        const ratio = /^trace-([\d.]+)$/.exec(plain)?.[1];
-        const spec: TargetSpec | undefined =
-          ratio !== undefined
-            ? sidegate(name, `sidegate-full, tracing at ${ratio}`, {
-                fullPolicy: true,
-                traceRatio: Number(ratio),
-                ...(nodeArgs.length > 0 ? { nodeArgs } : {}),
-              })
-            : TARGETS.find((t) => t.name === plain);
+        const spec: TargetSpec | undefined = traceRow(plain, nodeArgs, name) ?? TARGETS.find((t) => t.name === plain);
         if (spec === undefined) throw new Error(`unknown target ${name}`);
         const label = ROOTS.length > 1 ? `${String.fromCharCode(65 + i)}:${name}` : name;
         const started = await spec.start({

@@ -28,7 +28,7 @@ import { APP_PATH, startApp } from '../lib/app.js';
 import { freePort } from '../lib/procs.js';
 import { startRedis } from '../lib/redis.js';
 import { generateKeys, mint } from '../lib/tokens.js';
-import { LOAD_CORE, TARGETS, sidegate, type BenchEnv } from '../targets.js';
+import { LOAD_CORE, TARGETS, traceRow, type BenchEnv } from '../targets.js';
 
 /** A node of a CDP `HeapProfiler.SamplingHeapProfile`. */
 export interface ProfileNode {
@@ -120,12 +120,7 @@ async function main(): Promise<void> {
   const name = arg('target', 'sidegate-full');
   const cpu = process.argv.includes('--cpu');
   if (proto !== 'h1' && proto !== 'h2c') throw new Error(`--protocol: h1 or h2c, not ${proto}`);
-  // `trace-R`: sidegate-full with tracing at ratio R, as in bench/trace-cost.ts.
-  const ratio = /^trace-([\d.]+)$/.exec(name)?.[1];
-  const spec =
-    ratio !== undefined
-      ? sidegate(name, `sidegate-full, tracing at ${ratio}`, { fullPolicy: true, traceRatio: Number(ratio) })
-      : TARGETS.find((t) => t.name === name && t.name.startsWith('sidegate'));
+  const spec = traceRow(name) ?? TARGETS.find((t) => t.name === name && t.name.startsWith('sidegate'));
   if (spec === undefined) throw new Error(`--target: a sidegate row of bench/targets.ts or trace-R, not ${name}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'sidegate-alloc-'));
