@@ -28,6 +28,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import type { IncomingHttpHeaders } from 'node:http';
+import { PooledIdGenerator } from './ids.js';
 import type { Metrics } from './metrics.js';
 import { ProtoWriter, RequestFrame, encodeSpan } from './otlp-proto.js';
 import type { TracingEnv } from './tracing-config.js';
@@ -402,6 +403,7 @@ export class Tracing {
       const perLink = getNumberFromEnv('OTEL_LINK_ATTRIBUTE_COUNT_LIMIT');
       return new BasicTracerProvider({
         resource,
+        idGenerator: new PooledIdGenerator(),
         spanProcessors: [processor(metrics, batch)],
         ...(perEvent !== undefined || perLink !== undefined
           ? {

@@ -1,0 +1,49 @@
+import { randomFillSync } from 'node:crypto';
+import type { IdGenerator } from '@opentelemetry/sdk-trace-base';
+
+/** Random bytes drawn at a time: 128 trace ids, or 256 span ids. */
+const POOL_BYTES = 2048;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
+
+/**
+ * Trace and span ids cut from a pool of random bytes that is hex-encoded once per 2 KiB: the SDK's
+ * RandomIdGenerator draws four `Math.random()` numbers into a buffer and hex-encodes it natively for
+ * every id, two ids per request (≈ 1.4 µs of a traced request in the proxy's profile). The bytes
+ * come from the CSPRNG (`crypto.randomFillSync`), as W3C Trace Context recommends for ids an
+ * outsider should not guess. An all-zero id is invalid (W3C Trace Context §3.2.2.3, §3.2.2.4) and
+ * is never returned: the next one is taken instead.
+ *
+ * `fill` is the randomness, for tests.
+ */
+export class PooledIdGenerator implements IdGenerator {
+  private readonly bytes = Buffer.allocUnsafe(POOL_BYTES);
+  private hex = '';
+  private at = 0;
+
+  constructor(private readonly fill: (buf: Buffer) => void = (buf) => randomFillSync(buf)) {}
+
+  generateTraceId(): string {
+    for (;;) {
+      const id = this.take(32);
+      if (id !== ZERO_TRACE_ID) return id;
+    }
+  }
+
+  generateSpanId(): string {
+    for (;;) {
+      const id = this.take(16);
+      if (id !== ZERO_SPAN_ID) return id;
+    }
+  }
+
+  /** `chars` hex digits; the rest of a pool too short for them is skipped. */
+  private take(chars: number): string {
+    if (this.at + chars > this.hex.length) {
+      this.fill(this.bytes);
+      this.hex = this.bytes.toString('hex');
+      this.at = 0;
+    }
+    return this.hex.slice(this.at, (this.at += chars));
+  }
+}
