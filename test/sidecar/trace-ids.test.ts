@@ -1,5 +1,5 @@
 import t from 'tap';
-import { PooledIdGenerator } from '../../sidecar/src/telemetry/ids.js';
+import { POOL_BYTES, PooledIdGenerator } from '../../sidecar/src/telemetry/ids.js';
 
 /** A fill that writes 0, 1, 2, ... (mod 256) across successive pools, counting its calls. */
 function counting(): { fill: (buf: Buffer) => void; calls: () => number } {
@@ -33,16 +33,17 @@ t.test('ids are the pool bytes in order; an id never straddles two pools', async
   t.equal(g.generateTraceId(), '000102030405060708090a0b0c0d0e0f');
   t.equal(g.generateSpanId(), '1011121314151617');
   t.equal(src.calls(), 1);
-  // 2048 bytes a pool: 24 used, 2024 left; 126 trace ids take 2016 of them, leaving 8 bytes.
-  for (let i = 0; i < 126; i++) g.generateTraceId();
+  // 24 bytes used; trace ids up to the last 8 bytes of the pool.
+  t.equal(POOL_BYTES % 256, 0, 'the pool ends where the count wraps');
+  for (let i = 0; i < (POOL_BYTES - 24 - 8) / 16; i++) g.generateTraceId();
   t.equal(src.calls(), 1, 'still the first pool');
   t.equal(g.generateSpanId(), 'f8f9fafbfcfdfeff', 'the last 8 bytes fit a span id');
   t.equal(src.calls(), 1);
-  // The second pool starts at byte 2048 of the count (0x00 again).
+  // The second pool starts where the count wraps (0x00 again).
   t.equal(g.generateSpanId(), '0001020304050607', 'a new pool when the old one is used up');
   t.equal(src.calls(), 2);
-  for (let i = 0; i < 127; i++) g.generateTraceId();
-  // 8 + 127 × 16 = 2040 bytes used: a trace id (16) does not fit in the 8 left.
+  for (let i = 0; i < (POOL_BYTES - 8 - 8) / 16; i++) g.generateTraceId();
+  // All but 8 bytes used: a trace id (16) does not fit.
   t.equal(g.generateTraceId(), '000102030405060708090a0b0c0d0e0f', 'a trace id that does not fit takes a new pool');
   t.equal(src.calls(), 3);
 });
