@@ -3,8 +3,8 @@ import type { IdGenerator } from '@opentelemetry/sdk-trace-base';
 
 /**
  * Random bytes drawn at a time: 1,024 trace ids, or 2,048 span ids. Each draw has a fixed cost
- * that a small pool pays too often: in the proxy's profile at 0.1 sampling, ids cost 0.69 µs per
- * request with 2 KiB pools, 0.13 µs with 16 KiB.
+ * that a small pool pays too often: in the proxy's profile at 0.1 sampling, the draws cost 0.69 µs
+ * per request with 2 KiB pools, 0.13 µs with 16 KiB.
  */
 export const POOL_BYTES = 16384;
 const ZERO_TRACE_ID = '0'.repeat(32);
@@ -15,8 +15,8 @@ const ZERO_SPAN_ID = '0'.repeat(16);
  * RandomIdGenerator draws four `Math.random()` numbers into a buffer and hex-encodes it natively for
  * every id, two ids per request (1.1–1.4 µs of a request in the proxy's profile). The bytes come
  * from the CSPRNG (`crypto.randomFillSync`): an id cannot be predicted from the ones before it,
- * which `Math.random()`'s cannot promise. An all-zero id is invalid (W3C Trace Context §3.2.2.3, §3.2.2.4) and
- * is never returned: the next one is taken instead.
+ * which `Math.random()` does not promise. An all-zero id is invalid (W3C Trace Context §3.2.2.3,
+ * §3.2.2.4) and is never returned: the next one is taken instead.
  *
  * `fill` is the randomness, for tests.
  */
