@@ -89,3 +89,29 @@ void t.test('the cache is a bounded LRU keyed by a hash of the token', async (t)
   t.equal(c.get('x', 10), undefined, 'expired on get');
   t.equal(c.size, 1, 'and dropped');
 });
+
+void t.test('a hit moves an entry to the recent end only once it is in the older half', async (t) => {
+  const v = { expiresAt: Infinity };
+  const has = (c: TokenCache<typeof v>, k: string): boolean => c.get(k, 0) !== undefined;
+  // The oldest entry, hit, is moved: the next insert evicts the one after it.
+  const c = new TokenCache<typeof v>(4);
+  for (const k of ['a', 'b', 'c', 'd']) c.set(k, v);
+  t.ok(has(c, 'a'), '3 inserts after it: older half, moved to the end');
+  c.set('e', v);
+  t.notOk(c.get('b', 0), 'b evicted, not a');
+  t.equal(c.size, 4);
+  // An entry hit in the newer half stays where it is, and still outlives maxEntries / 2 inserts.
+  const d = new TokenCache<typeof v>(4);
+  for (const k of ['a', 'b', 'c', 'd']) d.set(k, v);
+  d.get('c', 0); // 1 insert after it: newer half, not moved
+  d.set('e', v);
+  d.set('f', v);
+  t.same(
+    ['a', 'b'].map((k) => d.get(k, 0) !== undefined),
+    [false, false],
+    'a and b evicted first',
+  );
+  d.set('g', v);
+  t.notOk(d.get('c', 0), 'c goes with the third insert after its use (an exact LRU would keep it one more)');
+  t.ok(has(d, 'd') && has(d, 'e') && has(d, 'f') && has(d, 'g'));
+});

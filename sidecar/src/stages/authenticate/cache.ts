@@ -8,12 +8,18 @@ const TAIL = 24;
 /**
  * A bounded LRU of verified tokens, keyed by SHA-256 of the token so memory stays bounded by
  * entry count and the cache itself holds no token text. A Map keeps insertion order, so
- * re-inserting on a hit makes it an LRU without a linked list. `keyOf` remembers the key of the
+ * re-inserting on a hit makes it an LRU without a linked list. A hit re-inserts only an entry that
+ * has drifted into the older half (`maxEntries / 2` or more entries cached after it): one in the
+ * newer half is not next to go, and a delete and an insert on every request was a Map rehash
+ * every few hundred requests. So an entry is evicted only once at least `maxEntries / 2` tokens
+ * were cached since its last use (`maxEntries` in an exact LRU). `keyOf` remembers the key of the
  * last few hundred distinct tokens, so a client repeating its token (most requests) is not hashed
  * again: at most that many token texts are held, ~200 KB for 1 KB tokens.
  */
 export class TokenCache<V extends { readonly expiresAt: number }> {
-  private readonly map = new Map<string, V>();
+  /** Each entry with the insertion count when it was last put at the recent end. */
+  private readonly map = new Map<string, { readonly v: V; seq: number }>();
+  private seq = 0;
   /** By the token's last characters (its signature): hashing a short key, not a whole token. */
   private readonly recent = new Map<string, { readonly token: string; readonly key: string }>();
 
@@ -52,22 +58,25 @@ export class TokenCache<V extends { readonly expiresAt: number }> {
   /** The entry when present and `now` (wall ms) is before its expiry; expired entries are dropped. */
   get(key: string, now: number): V | undefined {
     const map = this.map;
-    const v = map.get(key);
-    if (v === undefined) return undefined;
-    if (now >= v.expiresAt) {
+    const e = map.get(key);
+    if (e === undefined) return undefined;
+    if (now >= e.v.expiresAt) {
       map.delete(key);
       return undefined;
     }
-    map.delete(key);
-    map.set(key, v);
-    return v;
+    if (this.seq - e.seq >= this.maxEntries / 2) {
+      map.delete(key);
+      e.seq = ++this.seq;
+      map.set(key, e);
+    }
+    return e.v;
   }
 
   set(key: string, v: V): void {
     if (this.maxEntries <= 0) return;
     const map = this.map;
     map.delete(key);
-    map.set(key, v);
+    map.set(key, { v, seq: ++this.seq });
     if (map.size > this.maxEntries) {
       const oldest = map.keys().next();
       if (oldest.done !== true) map.delete(oldest.value);
