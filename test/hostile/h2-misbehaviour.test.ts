@@ -348,6 +348,44 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     await neighbourServed('protocol errors');
   });
 
+  await t.test('frames on closed streams (RFC 9113 §5.1): by how each ended, the last 256 remembered', async (t) => {
+    const done = (c: RawH2, id: number): boolean => c.frames.some((f) => f.stream === id && f.flags & F.END_STREAM);
+    // Reset by the peer: DATA on it is a stream error STREAM_CLOSED; the session goes on.
+    const a = await RawH2.connect(port);
+    a.send(
+      frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/reset-by-peer'))),
+      frame(T.RST_STREAM, 0, 1, Buffer.from([0, 0, 0, 8])),
+      frame(T.DATA, 0, 1, Buffer.from('late')),
+    );
+    t.ok(await a.until(() => a.rst(1) !== undefined), 'the server answered');
+    t.equal(ERR[a.rst(1)!], 'STREAM_CLOSED', 'reset by the peer, then DATA: RST_STREAM STREAM_CLOSED');
+    a.request(3, GET('/public/after'));
+    t.ok(await a.until(() => a.status(3) !== undefined), 'the session still serves');
+    t.equal(a.goaway(), undefined);
+    a.close();
+
+    // Ended on both sides: DATA on it is a connection error STREAM_CLOSED. Remembered for the last
+    // 256 closed streams: the 257th back is forgotten, and DATA on it is ignored.
+    const b = await RawH2.connect(port);
+    const ids: number[] = [];
+    for (let id = 1; ids.length < 257; id += 2) ids.push(id);
+    for (let i = 0; i < ids.length; i += 8) {
+      const batch = ids.slice(i, i + 8);
+      for (const id of batch) b.request(id, GET(`/public/closed-${id}`));
+      t.ok(await b.until(() => batch.every((id) => done(b, id))), `streams ${batch[0]}–${batch.at(-1)} answered`);
+    }
+    const acks = b.acks;
+    b.send(frame(T.DATA, 0, 1, Buffer.from('forgotten')), frame(T.PING, 0, 0, Buffer.alloc(8)));
+    t.ok(await b.until(() => b.acks > acks), 'DATA on the forgotten stream 1, then a PING: acknowledged');
+    t.equal(b.goaway(), undefined, 'stream 1 (257 closes back) forgotten: its DATA ignored');
+    t.equal(b.rst(1), undefined);
+    b.send(frame(T.DATA, 0, 3, Buffer.from('remembered')));
+    t.ok(await b.until(() => b.goaway() !== undefined), 'DATA on stream 3 (256 closes back)');
+    t.equal(ERR[b.goaway()!.code], 'STREAM_CLOSED', 'ended on both sides and remembered: GOAWAY STREAM_CLOSED');
+    b.close();
+    await neighbourServed('frames on closed streams');
+  });
+
   const rss1 = rssOf(pid);
   t.comment(`sidecar RSS: ${(rss0 / MB).toFixed(0)} MiB before the attacks, ${(rss1 / MB).toFixed(0)} MiB after`);
   t.ok(rss1 < rss0 + 100 * MB, 'memory bounded after every attack');

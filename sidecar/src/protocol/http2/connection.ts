@@ -21,6 +21,7 @@ import {
 } from './frames.js';
 import { encodeBlock, type FieldValues, HpackDecoder, HpackError } from './hpack.js';
 import { H2Stream, type StreamOwner } from './stream.js';
+import { RecentIds } from './recent-ids.js';
 
 /** What a connection needs from the listener that owns it. */
 export interface H2Host {
@@ -137,7 +138,7 @@ export class H2Connection implements StreamOwner {
   idleSince: number;
   readonly remoteAddress: string;
   private readonly streams = new Map<number, H2Stream>();
-  private readonly closedStreams = new Map<number, Closed>();
+  private readonly closedStreams = new RecentIds(CLOSED_REMEMBERED);
   /** The peer changed SETTINGS_HEADER_TABLE_SIZE: the next header block we send says so. */
   private tableSizeUpdate = false;
   private peerTableSize = 4096;
@@ -428,7 +429,7 @@ export class H2Connection implements StreamOwner {
    * ignored, as nghttp2 does.
    */
   private onClosedStream(id: number, headers: boolean): void {
-    const how = this.closedStreams.get(id);
+    const how = this.closedStreams.get(id) as Closed | undefined;
     if (how === Closed.ByUs) return;
     if (how === Closed.ByPeer) {
       this.control(wordFrame(FrameType.RstStream, 0, id, ErrorCode.StreamClosed));
@@ -441,11 +442,7 @@ export class H2Connection implements StreamOwner {
 
   /** Remember how a stream ended; the oldest are forgotten past CLOSED_REMEMBERED. */
   private remember(id: number, how: Closed): void {
-    this.closedStreams.set(id, how);
-    if (this.closedStreams.size > CLOSED_REMEMBERED) {
-      const oldest = this.closedStreams.keys().next();
-      if (oldest.done !== true) this.closedStreams.delete(oldest.value);
-    }
+    this.closedStreams.add(id, how);
   }
 
   /** Reset a stream that never entered the table (refused, or malformed before it began). */
