@@ -348,7 +348,7 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     await neighbourServed('protocol errors');
   });
 
-  await t.test('frames on closed streams (RFC 9113 §5.1): by how each ended, the last 256 remembered', async (t) => {
+  await t.test('frames on closed streams (RFC 9113 §5.1): by how each ended, each remembered for 256 streams', async (t) => {
     const done = (c: RawH2, id: number): boolean => c.frames.some((f) => f.stream === id && f.flags & F.END_STREAM);
     // Reset by the peer: DATA on it is a stream error STREAM_CLOSED; the session goes on.
     const a = await RawH2.connect(port);
@@ -364,8 +364,8 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     t.equal(a.goaway(), undefined);
     a.close();
 
-    // Ended on both sides: DATA on it is a connection error STREAM_CLOSED. Remembered for the last
-    // 256 closed streams: the 257th back is forgotten, and DATA on it is ignored.
+    // Ended on both sides: DATA on it is a connection error STREAM_CLOSED. Remembered until the
+    // stream 256 opens later ends: stream 1 is forgotten once stream 513 has, and DATA on it is ignored.
     const b = await RawH2.connect(port);
     const ids: number[] = [];
     for (let id = 1; ids.length < 257; id += 2) ids.push(id);
@@ -377,10 +377,10 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     const acks = b.acks;
     b.send(frame(T.DATA, 0, 1, Buffer.from('forgotten')), frame(T.PING, 0, 0, Buffer.alloc(8)));
     t.ok(await b.until(() => b.acks > acks), 'DATA on the forgotten stream 1, then a PING: acknowledged');
-    t.equal(b.goaway(), undefined, 'stream 1 (257 closes back) forgotten: its DATA ignored');
+    t.equal(b.goaway(), undefined, 'stream 1 forgotten (stream 513 ended): its DATA ignored');
     t.equal(b.rst(1), undefined);
     b.send(frame(T.DATA, 0, 3, Buffer.from('remembered')));
-    t.ok(await b.until(() => b.goaway() !== undefined), 'DATA on stream 3 (256 closes back)');
+    t.ok(await b.until(() => b.goaway() !== undefined), 'DATA on stream 3 (still remembered)');
     t.equal(ERR[b.goaway()!.code], 'STREAM_CLOSED', 'ended on both sides and remembered: GOAWAY STREAM_CLOSED');
     b.close();
     await neighbourServed('frames on closed streams');

@@ -56,7 +56,10 @@ const RESETS_PER_SECOND = 33;
 /** CONTINUATION frames allowed in one header block (CVE-2024-27316 floods of empty ones). */
 const MAX_CONTINUATIONS = 64;
 const MAX_FIELDS = 2000;
-/** Closed streams whose ending is remembered for frames still arriving on them (RFC 9113 §5.1). */
+/**
+ * Closed streams whose ending is remembered for frames still arriving on them (RFC 9113 §5.1): each
+ * until the stream this many opens after it ends (a power of two, RecentIds).
+ */
 const CLOSED_REMEMBERED = 256;
 
 /** How a stream that left the table ended: which frames on it are errors. */
@@ -440,7 +443,7 @@ export class H2Connection implements StreamOwner {
       throw new ConnectionError(ErrorCode.ProtocolError, `HEADERS on stream ${id}, not above the last stream ${this.lastStreamId}`);
   }
 
-  /** Remember how a stream ended; the oldest are forgotten past CLOSED_REMEMBERED. */
+  /** Remember how a stream ended, until the stream CLOSED_REMEMBERED opens later ends. */
   private remember(id: number, how: Closed): void {
     this.closedStreams.add(id, how);
   }

@@ -1,9 +1,12 @@
 import t from 'tap';
 import { RecentIds } from '../../../../sidecar/src/protocol/http2/recent-ids.js';
 
-/** The closed streams an HTTP/2 connection remembers (RFC 9113 §5.1): the last `capacity`, by id. */
+/**
+ * How recent client streams ended (RFC 9113 §5.1), by id: an id is remembered until the stream
+ * `slots` opens later (id + 2 × slots) ends.
+ */
 
-t.test('remembers the last ids with their tags; forgets the oldest first', async (t) => {
+t.test('remembers each id with its tag until the id 2 × slots higher comes', async (t) => {
   const r = new RecentIds(4);
   t.equal(r.get(1), undefined, 'nothing yet');
   for (const [id, tag] of [
@@ -17,36 +20,38 @@ t.test('remembers the last ids with their tags; forgets the oldest first', async
     [1, 3, 5, 7, 9].map((id) => r.get(id)),
     [0, 1, 2, 0, undefined],
   );
-  r.add(9, 1);
-  t.equal(r.get(1), undefined, 'the oldest forgotten');
+  r.add(9, 1); // four streams after 1: takes its slot
+  t.equal(r.get(1), undefined, 'stream 1 forgotten');
   t.same(
     [3, 5, 7, 9].map((id) => r.get(id)),
     [1, 2, 0, 1],
   );
-  t.equal(r.size, 4);
-  // Around the ring several times: always the last four.
-  for (let id = 11; id < 11 + 2 * 13; id += 2) r.add(id, id % 3);
-  const last = [29, 31, 33, 35];
+  // Streams ending out of order: each is still found while its slot is not taken.
+  r.add(15, 2);
+  r.add(11, 1);
   t.same(
-    last.map((id) => r.get(id)),
-    last.map((id) => id % 3),
+    [5, 7, 9, 11, 15, 13].map((id) => r.get(id)),
+    [2, undefined, 1, 1, 2, undefined],
+    '7 gave way to 15, 3 to 11; 13 never ended',
   );
-  t.equal(r.get(27), undefined);
 });
 
-t.test('the newest tag of an id added twice wins', async (t) => {
-  const r = new RecentIds(3);
+t.test('the last tag added for an id wins', async (t) => {
+  const r = new RecentIds(4);
   r.add(5, 0);
   r.add(5, 2);
   t.equal(r.get(5), 2);
-  r.add(7, 1);
-  r.add(9, 1); // the first entry for 5 leaves; the second stays
-  t.equal(r.get(5), 2);
 });
 
-t.test('ids up to 2^31 - 1 (the largest stream id)', async (t) => {
-  const r = new RecentIds(2);
+t.test('ids up to 2^31 - 1 (the largest stream id); never stream 0', async (t) => {
+  const r = new RecentIds(256);
   r.add(2 ** 31 - 1, 2);
   t.equal(r.get(2 ** 31 - 1), 2);
   t.equal(r.get(0), undefined, 'an empty slot is not stream 0');
+  t.equal(r.get(2 ** 31 - 1 - 512), undefined, 'the id before it in that slot');
+});
+
+t.test('slots must be a power of two', async (t) => {
+  t.throws(() => new RecentIds(100), /power of two/);
+  t.throws(() => new RecentIds(0), /power of two/);
 });
