@@ -10,7 +10,7 @@ import { densityReport } from './lib/density.js';
 import { report } from './lib/format.js';
 import { issue9Report } from './lib/goals.js';
 import { h2loadLatencyArgs, parseH2loadOutput } from './lib/h2load.js';
-import { measure, quietCheck, warmUp, type Load, type Probe } from './lib/measure.js';
+import { h2loadLogFile, measure, quietCheck, warmUp, type Load, type Probe } from './lib/measure.js';
 import { startJaeger, type Jaeger } from '../test/helpers/jaeger.js';
 import { startRedis, type BenchRedis } from './lib/redis.js';
 import { soakSlopes, type SoakResult, type SoakSample } from './lib/soak.js';
@@ -196,15 +196,12 @@ async function timeStartups(specs: readonly TargetSpec[], env: BenchEnv, probe: 
 async function soak(name: string, r: Running, minutes: number, opts: BenchOptions, dir: string): Promise<SoakResult> {
   const rate = opts.latencyClients * opts.latencyRpsPerClient;
   const requests = rate * 60 * minutes;
-  // Not beside the sidecar's policy: sidegate watches that directory (bench/lib/measure.ts).
-  const logDir = join(dir, 'h2load');
-  mkdirSync(logDir, { recursive: true });
   const args = h2loadLatencyArgs(r.urls.h1!, {
     h1: true,
     clients: opts.latencyClients,
     requests,
     rpsPerClient: opts.latencyRpsPerClient,
-    logFile: join(logDir, 'soak.log'),
+    logFile: h2loadLogFile(dir, 'soak.log'),
     headers: r.headers,
   });
   const samples: SoakSample[] = [];

@@ -79,6 +79,17 @@ type Tick = (pids: readonly number[]) => void;
 /** Same shape as the shared-token capacity run (-c10 -m10), split over ten one-client h2load processes. */
 const H2C_CLIENTS = 10;
 
+/**
+ * Where h2load writes its per-request log: a subdirectory of the run's directory, not the
+ * directory itself. sidegate watches that one (its policy file is there), and h2load appends a
+ * line per request, so every request would also wake the sidecar with an inotify event.
+ */
+export function h2loadLogFile(dir: string, name: string): string {
+  const logDir = join(dir, 'h2load');
+  mkdirSync(logDir, { recursive: true });
+  return join(logDir, name);
+}
+
 async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number, onTick: Tick): Promise<Outcome> {
   const h1 = scenario.protocol === 'h1';
   const tick1 = (pid: number): void => onTick([pid]);
@@ -127,11 +138,7 @@ async function drive(p: Probe, scenario: Scenario, load: Load, durationS: number
     const s = parseH2loadOutput(r.stdout);
     return { rps: s.rps, errors: s.failed + s.errored + s.timeout + s.non2xx, requests: s.total };
   }
-  // Not in the run directory itself: sidegate watches it (its policy file is there), and h2load
-  // appends a line per request, so every request would also wake the sidecar with an inotify event.
-  const logDir = join(p.dir, 'h2load');
-  mkdirSync(logDir, { recursive: true });
-  const logFile = join(logDir, `latency-${process.hrtime.bigint()}.log`);
+  const logFile = h2loadLogFile(p.dir, `latency-${process.hrtime.bigint()}.log`);
   const args = h2loadLatencyArgs(load.url, {
     h1,
     clients: p.opts.latencyClients,
