@@ -348,6 +348,45 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     await neighbourServed('protocol errors');
   });
 
+  await t.test('empty frames (CVE-2019-9518): 100 in a row are let through, the 101st ends the session', async (t) => {
+    const PADDED = 0x8;
+    const empty = frame(T.DATA, 0, 1);
+    const padOnly = frame(T.DATA, PADDED, 1, Buffer.from([0])); // a pad length of 0: no content
+    const emptyBody = (): Buffer => Buffer.concat(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? empty : padOnly)));
+    // Under the limit: 100 empty frames, a byte of body (which starts the count again), 100 more;
+    // the request is served with its body whole.
+    const a = await RawH2.connect(port);
+    a.send(
+      frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/empty-under'))),
+      emptyBody(),
+      frame(T.DATA, 0, 1, Buffer.from('x')),
+      emptyBody(),
+      frame(T.DATA, F.END_STREAM, 1, Buffer.from('y')),
+    );
+    t.ok(await a.until(() => a.status(1) !== undefined || a.closed), 'the request was answered');
+    t.equal(a.status(1), 200, '100 empty frames twice, split by a byte of body: served');
+    t.equal(a.goaway(), undefined);
+    t.equal(app.received.find((r) => r.url === '/public/empty-under')?.body, 'xy', 'the app received the whole body');
+    a.close();
+    // Over it: the 101st empty frame in a row, on an open stream and on one the server does not know alike.
+    for (const [name, stream, opening] of [
+      ['on an open stream', 1, [frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/empty-over')))]],
+      // Stream 1 was never opened, and stream 3 was: DATA on 1 is ignored (RFC 9113 §5.1.1), yet counted.
+      ['on a stream below the last one', 1, [frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 3, block(GET('/public/empty-closed')))]],
+    ] as const) {
+      const c = await RawH2.connect(port);
+      c.send(...opening, emptyBody(), frame(T.DATA, 0, stream));
+      t.ok(await c.until(() => c.goaway() !== undefined), `${name}: GOAWAY`);
+      t.equal(ERR[c.goaway()!.code], 'ENHANCE_YOUR_CALM', `${name}: the 101st empty frame ends the session`);
+      c.close();
+    }
+    t.notOk(
+      app.received.some((r) => r.url === '/public/empty-over'),
+      'the request cut off by the flood never completed at the app',
+    );
+    await neighbourServed('empty frames');
+  });
+
   await t.test('frames on closed streams (RFC 9113 §5.1): by how each ended, each remembered for 256 streams', async (t) => {
     const done = (c: RawH2, id: number): boolean => c.frames.some((f) => f.stream === id && f.flags & F.END_STREAM);
     // Reset by the peer: DATA on it is a stream error STREAM_CLOSED; the session goes on.

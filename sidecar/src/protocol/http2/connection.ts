@@ -55,6 +55,12 @@ const RESET_BURST = 1000;
 const RESETS_PER_SECOND = 33;
 /** CONTINUATION frames allowed in one header block (CVE-2024-27316 floods of empty ones). */
 const MAX_CONTINUATIONS = 64;
+/**
+ * Consecutive DATA, HEADERS or CONTINUATION frames with an empty payload and no END_STREAM (CVE-2019-9518:
+ * they carry nothing, cost no window, and each still costs a frame's work). Envoy's rule, whose
+ * default allows 1; 100 leaves room for clients that flush nothing now and then.
+ */
+const MAX_EMPTY_FRAMES = 100;
 const MAX_FIELDS = 2000;
 /**
  * Closed streams whose ending is remembered for frames still arriving on them (RFC 9113 §5.1): each
@@ -131,7 +137,7 @@ const MALFORMED = Symbol('malformed');
  * sink. Frames out are gathered for the whole event-loop turn and leave in one socket write;
  * DATA obeys the peer's windows, and the windows we grant are given back only as request bodies
  * are consumed. Protocol errors end the connection with GOAWAY or the stream with RST_STREAM, as
- * the RFC says; floods (resets, CONTINUATION, unread acks) end the connection with
+ * the RFC says; floods (resets, CONTINUATION, empty frames, unread acks) end the connection with
  * ENHANCE_YOUR_CALM.
  */
 export class H2Connection implements StreamOwner {
@@ -177,6 +183,8 @@ export class H2Connection implements StreamOwner {
   // Reset accounting: what is left in the bucket, as of when.
   private resetTokens = RESET_BURST;
   private resetTokensAt: number;
+  /** Empty frames in a row (MAX_EMPTY_FRAMES). */
+  private emptyFrames = 0;
 
   private readonly onData = (chunk: Buffer): void => {
     this.receive(chunk);
@@ -289,6 +297,7 @@ export class H2Connection implements StreamOwner {
         throw new ConnectionError(ErrorCode.ProtocolError, 'the first frame was not SETTINGS');
       this.settingsSeen = true;
     }
+    if (type <= FrameType.Headers || type === FrameType.Continuation) this.countEmpty(type, flags, p);
     switch (type) {
       case FrameType.Data:
         this.onDataFrame(flags, id, p);
@@ -336,6 +345,25 @@ export class H2Connection implements StreamOwner {
       default:
         break; // unknown frame types are ignored (RFC 9113 §5.5)
     }
+  }
+
+  /**
+   * Count DATA, HEADERS and CONTINUATION frames that carry nothing: no content once padding and
+   * priority fields are taken off, and no END_STREAM. Bad padding is left to the frame's handler.
+   */
+  private countEmpty(type: number, flags: number, p: Buffer): void {
+    let n = p.length;
+    if (type !== FrameType.Continuation) {
+      if ((flags & Flag.EndStream) !== 0) {
+        this.emptyFrames = 0;
+        return;
+      }
+      if ((flags & Flag.Padded) !== 0 && n > 0) n -= 1 + p[0]!;
+      if (type === FrameType.Headers && (flags & Flag.Priority) !== 0) n -= 5;
+    }
+    if (n > 0) this.emptyFrames = 0;
+    else if (++this.emptyFrames > MAX_EMPTY_FRAMES)
+      throw new ConnectionError(ErrorCode.EnhanceYourCalm, `more than ${MAX_EMPTY_FRAMES} empty frames in a row`);
   }
 
   /** Payload of a HEADERS or DATA frame without its padding (and HEADERS' priority fields). */
