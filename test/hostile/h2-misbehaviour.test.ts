@@ -353,29 +353,38 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     const empty = frame(T.DATA, 0, 1);
     const padOnly = frame(T.DATA, PADDED, 1, Buffer.from([0])); // a pad length of 0: no content
     const emptyBody = (): Buffer => Buffer.concat(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? empty : padOnly)));
-    // Under the limit: 100 empty frames, a byte of body (which starts the count again), 100 more;
-    // the request is served with its body whole.
+    // Under the limit: runs of 100 empty frames, each ended by a frame that carries something: a
+    // byte of body, or the END_STREAM of a stream still open. Both requests are served whole.
     const a = await RawH2.connect(port);
     a.send(
       frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/empty-under'))),
+      frame(T.HEADERS, F.END_HEADERS, 3, block(POST('/public/empty-end'))),
       emptyBody(),
       frame(T.DATA, 0, 1, Buffer.from('x')),
       emptyBody(),
+      frame(T.DATA, F.END_STREAM, 3),
+      emptyBody(),
       frame(T.DATA, F.END_STREAM, 1, Buffer.from('y')),
     );
-    t.ok(await a.until(() => a.status(1) !== undefined || a.closed), 'the request was answered');
-    t.equal(a.status(1), 200, '100 empty frames twice, split by a byte of body: served');
+    t.ok(await a.until(() => (a.status(1) !== undefined && a.status(3) !== undefined) || a.closed), 'both requests were answered');
+    t.equal(a.status(1), 200, 'runs of 100 empty frames split by a byte of body and by an END_STREAM: served');
+    t.equal(a.status(3), 200, 'the request the empty END_STREAM ended: served');
     t.equal(a.goaway(), undefined);
     t.equal(app.received.find((r) => r.url === '/public/empty-under')?.body, 'xy', 'the app received the whole body');
+    t.equal(app.received.find((r) => r.url === '/public/empty-end')?.body, '', 'and the empty one');
     a.close();
-    // Over it: the 101st empty frame in a row, on an open stream and on one the server does not know alike.
-    for (const [name, stream, opening] of [
-      ['on an open stream', 1, [frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/empty-over')))]],
-      // Stream 1 was never opened, and stream 3 was: DATA on 1 is ignored (RFC 9113 §5.1.1), yet counted.
-      ['on a stream below the last one', 1, [frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 3, block(GET('/public/empty-closed')))]],
+    // Over it: the 101st empty frame in a row, on an open stream and on one the server does not
+    // know alike. Stream 1 below was never opened, and stream 3 was: DATA on 1 is ignored (RFC 9113
+    // §5.1.1), yet counted; so is an END_STREAM there, which ends nothing.
+    const get3 = frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 3, block(GET('/public/empty-closed')));
+    const endOn1 = frame(T.DATA, F.END_STREAM, 1);
+    for (const [name, opening, flood] of [
+      ['on an open stream', frame(T.HEADERS, F.END_HEADERS, 1, block(POST('/public/empty-over'))), [emptyBody(), empty]],
+      ['on a stream below the last one', get3, [emptyBody(), empty]],
+      ['END_STREAM on a stream below the last one', get3, Array.from({ length: 101 }, () => endOn1)],
     ] as const) {
       const c = await RawH2.connect(port);
-      c.send(...opening, emptyBody(), frame(T.DATA, 0, stream));
+      c.send(opening, ...flood);
       t.ok(await c.until(() => c.goaway() !== undefined), `${name}: GOAWAY`);
       t.equal(ERR[c.goaway()!.code], 'ENHANCE_YOUR_CALM', `${name}: the 101st empty frame ends the session`);
       c.close();

@@ -56,9 +56,9 @@ const RESETS_PER_SECOND = 33;
 /** CONTINUATION frames allowed in one header block (CVE-2024-27316 floods of empty ones). */
 const MAX_CONTINUATIONS = 64;
 /**
- * Consecutive DATA, HEADERS or CONTINUATION frames with an empty payload and no END_STREAM (CVE-2019-9518:
- * they carry nothing, cost no window, and each still costs a frame's work). Envoy's rule, whose
- * default allows 1; 100 leaves room for clients that flush nothing now and then.
+ * Consecutive DATA, HEADERS or CONTINUATION frames that carry nothing (`countEmpty`; CVE-2019-9518:
+ * they cost no window, and each still costs a frame's work). Envoy's rule, whose default allows
+ * 1; 100 leaves room for clients that flush nothing now and then.
  */
 const MAX_EMPTY_FRAMES = 100;
 const MAX_FIELDS = 2000;
@@ -297,7 +297,7 @@ export class H2Connection implements StreamOwner {
         throw new ConnectionError(ErrorCode.ProtocolError, 'the first frame was not SETTINGS');
       this.settingsSeen = true;
     }
-    if (type <= FrameType.Headers || type === FrameType.Continuation) this.countEmpty(type, flags, p);
+    if (type <= FrameType.Headers || type === FrameType.Continuation) this.countEmpty(type, flags, id, p);
     switch (type) {
       case FrameType.Data:
         this.onDataFrame(flags, id, p);
@@ -349,17 +349,16 @@ export class H2Connection implements StreamOwner {
 
   /**
    * Count DATA, HEADERS and CONTINUATION frames that carry nothing: no content once padding and
-   * priority fields are taken off, and no END_STREAM. Bad padding is left to the frame's handler.
+   * priority fields are taken off, and no END_STREAM that ends a stream still open from the peer's
+   * side (one on a stream that is over, or that opens a stream, ends nothing). Bad padding is left
+   * to the frame's handler.
    */
-  private countEmpty(type: number, flags: number, p: Buffer): void {
+  private countEmpty(type: number, flags: number, id: number, p: Buffer): void {
     let n = p.length;
     if (type !== FrameType.Continuation) {
-      if ((flags & Flag.EndStream) !== 0) {
-        this.emptyFrames = 0;
-        return;
-      }
       if ((flags & Flag.Padded) !== 0 && n > 0) n -= 1 + p[0]!;
       if (type === FrameType.Headers && (flags & Flag.Priority) !== 0) n -= 5;
+      if (n <= 0 && (flags & Flag.EndStream) !== 0 && this.streams.get(id)?.remoteDone === false) n = 1;
     }
     if (n > 0) this.emptyFrames = 0;
     else if (++this.emptyFrames > MAX_EMPTY_FRAMES)
