@@ -396,6 +396,39 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     await neighbourServed('empty frames');
   });
 
+  await t.test('resets the client provokes (CVE-2025-8671, MadeYouReset) draw from the rapid-reset bucket', async (t) => {
+    // Each stream opens a request the app starts on, then a frame that is an error on that stream
+    // makes the sidecar reset it, freeing its slot: three kinds in turn (a WINDOW_UPDATE of 0, a
+    // PRIORITY of 4 bytes, DATA past the content-length).
+    const provoke = (id: number, i: number): Buffer =>
+      Buffer.concat([
+        frame(T.HEADERS, F.END_HEADERS, id, block(POST('/public/made-you-reset', [['content-length', '1']]))),
+        i % 3 === 0
+          ? frame(T.WINDOW_UPDATE, 0, id, Buffer.from([0, 0, 0, 0]))
+          : i % 3 === 1
+            ? frame(T.PRIORITY, 0, id, Buffer.from([0, 0, 0, 0]))
+            : frame(T.DATA, 0, id, Buffer.from('xy')),
+      ]);
+    const c = await RawH2.connect(port);
+    const t0 = Date.now();
+    let sent = 0;
+    for (; sent < 5000 && !c.closed && c.goaway() === undefined; sent++) {
+      if (!c.send(provoke(1 + 2 * sent, sent))) await drained(c);
+      if (sent % 100 === 99) await sleep(0); // let the answers in
+    }
+    t.ok(await c.until(() => c.goaway() !== undefined, 5000), `GOAWAY (${sent} streams sent)`);
+    const g = c.goaway()!;
+    const elapsedS = (Date.now() - t0) / 1000;
+    t.equal(ERR[g.code], 'ENHANCE_YOUR_CALM', 'the session ends as for rapid reset');
+    // The GOAWAY names the last stream opened; each stream before it was reset, and its own reset
+    // is the one the bucket refused (RST_STREAM frames still queued are dropped with the session).
+    const resets = (g.lastStream + 1) / 2 - 1;
+    t.ok(resets >= 1000, `the burst of 1,000 is honoured (${resets} provoked resets before the GOAWAY)`);
+    t.ok(resets <= 1000 + 33 * (elapsedS + 1), `and no more than it and the refill allow (${resets} in ${elapsedS.toFixed(1)} s)`);
+    c.close();
+    await neighbourServed('provoked resets');
+  });
+
   await t.test('frames on closed streams (RFC 9113 §5.1): by how each ended, each remembered for 256 streams', async (t) => {
     const done = (c: RawH2, id: number): boolean => c.frames.some((f) => f.stream === id && f.flags & F.END_STREAM);
     // Reset by the peer: DATA on it is a stream error STREAM_CLOSED; the session goes on.

@@ -48,8 +48,9 @@ const CONN_CREDIT_AT = CONN_WINDOW / 8;
 /** Unsent bytes past which control answers (PING and SETTINGS acks) are a flood, not a peer's need. */
 const CONTROL_BACKLOG = 1 << 20;
 /**
- * Streams a client may reset (CVE-2023-44487, rapid reset): a bucket of 1,000 that refills by 33
- * a second, nghttp2's defaults since 1.57; an empty bucket ends the connection.
+ * Streams a client may reset (CVE-2023-44487, rapid reset), or make us reset by an error on them
+ * (CVE-2025-8671): a bucket of 1,000 that refills by 33 a second, nghttp2's defaults since 1.57;
+ * an empty bucket ends the connection.
  */
 const RESET_BURST = 1000;
 const RESETS_PER_SECOND = 33;
@@ -483,7 +484,7 @@ export class H2Connection implements StreamOwner {
 
   private onTrailers(s: H2Stream, endStream: boolean, fields: string[]): void {
     if (s.remoteDone) {
-      this.reset(s, ErrorCode.StreamClosed, false);
+      this.peerFault(s, ErrorCode.StreamClosed);
       return;
     }
     if (!endStream) {
@@ -577,13 +578,13 @@ export class H2Connection implements StreamOwner {
     }
     if (s.remoteDone) {
       this.connCredits += len;
-      this.reset(s, ErrorCode.StreamClosed, false);
+      this.peerFault(s, ErrorCode.StreamClosed);
       return;
     }
     s.recvWindow -= len;
     if (s.recvWindow < 0) {
       this.connCredits += len;
-      this.reset(s, ErrorCode.FlowControlError, false);
+      this.peerFault(s, ErrorCode.FlowControlError);
       return;
     }
     const data = this.unpad(flags, p, false);
@@ -655,6 +656,12 @@ export class H2Connection implements StreamOwner {
       if (id > this.lastStreamId) throw new ConnectionError(ErrorCode.ProtocolError, `RST_STREAM on idle stream ${id}`);
       return;
     }
+    this.spendReset();
+    this.reset(s, p.readUInt32BE(0), true);
+  }
+
+  /** Take one reset from the bucket; an empty bucket ends the connection. */
+  private spendReset(): void {
     const now = this.host.ctx.clock.monotonic();
     this.resetTokens = Math.min(RESET_BURST, this.resetTokens + ((now - this.resetTokensAt) * RESETS_PER_SECOND) / 1000);
     this.resetTokensAt = now;
@@ -664,7 +671,16 @@ export class H2Connection implements StreamOwner {
         `streams reset faster than ${RESET_BURST} at once or ${RESETS_PER_SECOND} a second`,
       );
     this.resetTokens--;
-    this.reset(s, p.readUInt32BE(0), true);
+  }
+
+  /**
+   * Reset a stream the app may be serving already, for the peer's error on it. The peer can
+   * provoke such resets as fast as it can send its own (CVE-2025-8671, MadeYouReset): each frees a
+   * stream slot while the app works on, so they draw from the same bucket.
+   */
+  private peerFault(s: H2Stream, code: number): void {
+    this.spendReset();
+    this.reset(s, code, false);
   }
 
   private onSettings(flags: number, id: number, p: Buffer): void {
@@ -726,7 +742,7 @@ export class H2Connection implements StreamOwner {
     }
     s.sendWindow += inc;
     if (s.sendWindow > MAX_WINDOW) {
-      this.reset(s, ErrorCode.FlowControlError, false);
+      this.peerFault(s, ErrorCode.FlowControlError);
       return;
     }
     this.pump(s);
@@ -737,12 +753,12 @@ export class H2Connection implements StreamOwner {
   private malformed(s: H2Stream): void {
     if (s.body !== undefined)
       s.body.destroy(Object.assign(new Error('malformed HTTP/2 request body'), { code: 'ERR_HTTP2_PROTOCOL_ERROR' }));
-    this.reset(s, ErrorCode.ProtocolError, false);
+    this.peerFault(s, ErrorCode.ProtocolError);
   }
 
   private resetId(id: number, code: number): void {
     const s = this.streams.get(id);
-    if (s !== undefined) this.reset(s, code, false);
+    if (s !== undefined) this.peerFault(s, code);
     else this.refuse(id, code);
   }
 
