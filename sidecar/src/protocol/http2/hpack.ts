@@ -80,9 +80,16 @@ export class HpackError extends Error {
  * connection in order, so a block is always decoded whole even when its request is refused.
  */
 export class HpackDecoder {
-  /** Dynamic table, oldest first: names and values in parallel. */
-  private names: string[] = [];
-  private values: string[] = [];
+  /**
+   * Dynamic table: a ring of names and values in parallel, `count` entries from the oldest at
+   * `head`. An entry takes at least 32 bytes, so `limit / 32` entries fill the table; the ring
+   * holds that many (a power of two), and evicting is moving `head`, whatever the table holds.
+   */
+  private readonly names: string[];
+  private readonly values: string[];
+  private readonly mask: number;
+  private head = 0;
+  private count = 0;
   private size = 0;
   /** The table size the peer chose last (≤ `limit`, our SETTINGS_HEADER_TABLE_SIZE). */
   private max: number;
@@ -90,6 +97,11 @@ export class HpackDecoder {
 
   constructor(private readonly limit = 4096) {
     this.max = limit;
+    let cap = 1;
+    while (cap < Math.floor(limit / 32)) cap *= 2;
+    this.names = new Array<string>(cap).fill('');
+    this.values = new Array<string>(cap).fill('');
+    this.mask = cap - 1;
   }
 
   /**
@@ -211,42 +223,46 @@ export class HpackDecoder {
   private lastHuff = false;
   private lastString = '';
 
+  /** Ring position of dynamic index `i` (62 the newest entry); throws past the table. */
+  private slot(i: number): number {
+    const d = i - STATIC_TABLE.length - 1;
+    if (d >= this.count) throw new HpackError(`index ${i} past the tables`);
+    return (this.head + this.count - 1 - d) & this.mask;
+  }
+
   private nameAt(i: number): string {
     if (i <= STATIC_TABLE.length) return STATIC_TABLE[i - 1]![0];
-    const d = this.names.length - 1 - (i - STATIC_TABLE.length - 1);
-    if (d < 0) throw new HpackError(`index ${i} past the tables`);
-    return this.names[d]!;
+    return this.names[this.slot(i)]!;
   }
 
   private valueAt(i: number): string {
     if (i <= STATIC_TABLE.length) return STATIC_TABLE[i - 1]![1];
-    return this.values[this.names.length - 1 - (i - STATIC_TABLE.length - 1)]!;
+    return this.values[this.slot(i)]!;
   }
 
   private add(name: string, value: string): void {
     const s = name.length + value.length + 32;
     if (s > this.max) {
-      this.names = [];
-      this.values = [];
-      this.size = 0;
+      this.evict(this.max + 1); // RFC 7541 §4.4: the table is emptied
       return;
-    } // RFC 7541 §4.4
+    }
     this.evict(s);
-    this.names.push(name);
-    this.values.push(value);
+    const at = (this.head + this.count) & this.mask;
+    this.names[at] = name;
+    this.values[at] = value;
+    this.count++;
     this.size += s;
   }
 
   /** Drop the oldest entries until `room` more bytes fit under the table size. */
   private evict(room: number): void {
-    let drop = 0;
-    while (this.size + room > this.max && drop < this.names.length) {
-      this.size -= this.names[drop]!.length + this.values[drop]!.length + 32;
-      drop++;
-    }
-    if (drop > 0) {
-      this.names.splice(0, drop);
-      this.values.splice(0, drop);
+    while (this.size + room > this.max && this.count > 0) {
+      const h = this.head;
+      this.size -= this.names[h]!.length + this.values[h]!.length + 32;
+      this.names[h] = '';
+      this.values[h] = '';
+      this.head = (h + 1) & this.mask;
+      this.count--;
     }
   }
 }
