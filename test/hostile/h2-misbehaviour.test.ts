@@ -429,6 +429,57 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     await neighbourServed('provoked resets');
   });
 
+  await t.test('a client that never reads: the sidecar stops reading it, and answers everything once it reads', async (t) => {
+    // A sidecar of its own: answering this many requests grows the heap for a while, which would
+    // blur the memory checks of the attacks above.
+    const q = await spawnProxy(app.url, ['--drain-delay', '0s', '--drain-timeout', '1s']);
+    t.teardown(() => q.proc.kill('SIGKILL'));
+    const qpid = q.proc.pid!;
+    // Requests the sidecar answers itself without a body (a gRPC call with a fragment in its path:
+    // a trailers-only 400, one HEADERS frame), so neither the app nor DATA flow control slows them.
+    const N = 200_000;
+    const req = (id: number): Buffer =>
+      frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, id, block(POST('/x#', [['content-type', 'application/grpc']])));
+    const served = async (): Promise<number> => {
+      const text = await (await request(`${q.adminUrl}/metrics`)).body.text();
+      let n = 0;
+      for (const l of text.split('\n')) if (l.startsWith('sidegate_http_requests_total{')) n += Number(l.slice(l.lastIndexOf(' ') + 1));
+      return n;
+    };
+    const rssBefore = rssOf(qpid);
+    const c = await RawH2.connect(q.port);
+    await c.until(() => c.frames.some((f) => f.type === T.SETTINGS));
+    c.socket.pause(); // never reads from here on
+    for (let i = 0; i < N; i += 1000) c.socket.write(Buffer.concat(Array.from({ length: 1000 }, (_, k) => req(1 + 2 * (i + k)))));
+    // Wait until the sidecar stops answering: the count holds still for a second.
+    let last = -1;
+    let unread = await served();
+    while (unread !== last) {
+      last = unread;
+      await sleep(1000);
+      unread = await served();
+    }
+    const rss = rssOf(qpid);
+    t.ok(unread < N / 2, `while the client did not read, the sidecar answered ${unread} of ${N} and stopped`);
+    t.ok(rss < rssBefore + 100 * MB, `memory bounded meanwhile (${(rssBefore / MB).toFixed(0)} → ${(rss / MB).toFixed(0)} MiB)`);
+    const other = h2connect(q.url);
+    other.on('error', () => undefined);
+    t.equal((await h2request(other, { ':path': '/public/meanwhile' })).headers[':status'], 200, 'another client is served meanwhile');
+    other.close();
+    // Now it reads: every request is answered, none lost to the pause.
+    const answered = new Set<number>();
+    c.socket.resume();
+    t.ok(
+      await c.until(() => {
+        for (const f of c.frames.splice(0)) if (f.type === T.HEADERS && f.flags & F.END_STREAM) answered.add(f.stream);
+        return answered.size === N;
+      }, 60_000),
+      `once it reads, all ${N} requests are answered (${answered.size})`,
+    );
+    t.equal(c.goaway(), undefined, 'and the session is still open');
+    c.close();
+  });
+
   await t.test('frames on closed streams (RFC 9113 §5.1): by how each ended, each remembered for 256 streams', async (t) => {
     const done = (c: RawH2, id: number): boolean => c.frames.some((f) => f.stream === id && f.flags & F.END_STREAM);
     // Reset by the peer: DATA on it is a stream error STREAM_CLOSED; the session goes on.

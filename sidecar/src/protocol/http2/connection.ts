@@ -48,6 +48,12 @@ const CONN_CREDIT_AT = CONN_WINDOW / 8;
 /** Unsent bytes past which control answers (PING and SETTINGS acks) are a flood, not a peer's need. */
 const CONTROL_BACKLOG = 1 << 20;
 /**
+ * Unsent bytes past which the peer's frames are not read until the socket drains: a peer that
+ * does not read what it asks for (answers without a body, acks, resets) cannot make us queue more
+ * of it. DATA already waits for the socket (`blocked`).
+ */
+const READ_STOP_BACKLOG = 256 * 1024;
+/**
  * Streams a client may reset (CVE-2023-44487, rapid reset), or make us reset by an error on them
  * (CVE-2025-8671): a bucket of 1,000 that refills by 33 a second, nghttp2's defaults since 1.57;
  * an empty bucket ends the connection.
@@ -144,6 +150,8 @@ const MALFORMED = Symbol('malformed');
 export class H2Connection implements StreamOwner {
   dead = false;
   blocked = false;
+  /** The peer's frames wait in the socket: too much of our output is unsent (READ_STOP_BACKLOG). */
+  private readStopped = false;
   /** Monotonic ms since which no stream is open (0: streams are open). */
   idleSince: number;
   readonly remoteAddress: string;
@@ -167,8 +175,13 @@ export class H2Connection implements StreamOwner {
   private recvWindow = CONN_WINDOW;
   private connCredits = 0;
   private readonly credited = new Set<H2Stream>();
-  /** Streams with queued response bytes waiting for a window or the socket. */
+  /** Streams with queued response bytes waiting for the connection's window or the socket. */
   private readonly waiting = new Set<H2Stream>();
+  /**
+   * Streams with queued bytes waiting for their own window: the peer's WINDOW_UPDATE on the
+   * stream or a larger SETTINGS_INITIAL_WINDOW_SIZE wakes them, not one on the connection.
+   */
+  private readonly windowBlocked = new Set<H2Stream>();
   // A header block spread over CONTINUATION frames.
   private hbStream = 0;
   private hbFlags = 0;
@@ -194,6 +207,7 @@ export class H2Connection implements StreamOwner {
     this.blocked = false;
     this.pumpAll();
     for (const s of this.streams.values()) s.drained();
+    this.resumeReading();
   };
   private readonly onGone = (): void => {
     this.destroy();
@@ -225,7 +239,7 @@ export class H2Connection implements StreamOwner {
     );
     this.emit(wordFrame(FrameType.WindowUpdate, 0, 0, CONN_WINDOW - DEFAULT_WINDOW));
     if (first !== undefined && first.length > 0) this.receive(first);
-    if (!this.dead) socket.resume();
+    if (!this.dead && !this.readStopped) socket.resume();
   }
 
   /** Graceful end: GOAWAY, finish the open streams, then close. */
@@ -265,6 +279,11 @@ export class H2Connection implements StreamOwner {
         at = PREFACE.length;
       }
       while (buf.length - at >= 9 && !this.dead) {
+        if (this.socket.writableLength + this.outLength > READ_STOP_BACKLOG) {
+          this.readStopped = true;
+          this.socket.pause();
+          break;
+        }
         const len = (buf[at]! << 16) | (buf[at + 1]! << 8) | buf[at + 2]!;
         if (len > MIN_MAX_FRAME) throw new ConnectionError(ErrorCode.FrameSizeError, `a ${len}-byte frame, above SETTINGS_MAX_FRAME_SIZE`);
         if (buf.length - at - 9 < len) break;
@@ -286,7 +305,7 @@ export class H2Connection implements StreamOwner {
       return;
     }
     if (this.dead) return;
-    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at)); // a partial frame: keep a copy, not the whole read
+    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at)); // a partial frame, or reading stopped: keep a copy, not the whole read
     this.giveCredits();
   }
 
@@ -690,20 +709,16 @@ export class H2Connection implements StreamOwner {
       return;
     }
     if (p.length % 6 !== 0) throw new ConnectionError(ErrorCode.FrameSizeError, 'SETTINGS length not a multiple of 6');
-    let opened = false;
+    // SETTINGS_INITIAL_WINDOW_SIZE: the last value in the frame, applied to the streams once (a
+    // frame can repeat it thousands of times).
+    let window = -1;
     for (let i = 0; i < p.length; i += 6) {
       const key = p.readUInt16BE(i);
       const v = p.readUInt32BE(i + 2);
       if (key === Setting.EnablePush && v > 1) throw new ConnectionError(ErrorCode.ProtocolError, 'SETTINGS_ENABLE_PUSH not 0 or 1');
       if (key === Setting.InitialWindowSize) {
         if (v > MAX_WINDOW) throw new ConnectionError(ErrorCode.FlowControlError, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
-        const delta = v - this.peerWindow;
-        this.peerWindow = v;
-        for (const s of this.streams.values()) {
-          s.sendWindow += delta;
-          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FlowControlError, 'a stream window above 2^31-1');
-        }
-        if (delta > 0) opened = true;
+        window = v;
       }
       if (key === Setting.HeaderTableSize && v !== this.peerTableSize) {
         this.peerTableSize = v;
@@ -715,10 +730,22 @@ export class H2Connection implements StreamOwner {
         this.peerMaxFrame = v;
       }
     }
+    const delta = window < 0 ? 0 : window - this.peerWindow;
+    if (delta !== 0) {
+      this.peerWindow = window;
+      for (const s of this.streams.values()) {
+        s.sendWindow += delta;
+        if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FlowControlError, 'a stream window above 2^31-1');
+      }
+    }
     // The ack first, then the DATA the larger windows allow: a peer that waits for the ack before
     // it reads on (h2spec 6.9.2 does) must not find the DATA already behind it.
     this.control(frameHeader(0, FrameType.Settings, Flag.Ack, 0));
-    if (opened) this.pumpAll();
+    if (delta > 0) {
+      for (const s of this.windowBlocked) this.waiting.add(s);
+      this.windowBlocked.clear();
+      this.pumpAll();
+    }
   }
 
   private onWindowUpdate(id: number, p: Buffer): void {
@@ -782,6 +809,7 @@ export class H2Connection implements StreamOwner {
     this.streams.delete(s.id);
     this.remember(s.id, how);
     this.waiting.delete(s);
+    this.windowBlocked.delete(s);
     if (s.owed > 0) {
       this.connCredits += s.owed;
       s.owed = 0;
@@ -881,6 +909,7 @@ export class H2Connection implements StreamOwner {
   private pump(s: H2Stream): void {
     const q = s.queue;
     if (q === undefined || s.finished) return;
+    this.windowBlocked.delete(s);
     while (q.length > 0) {
       if (this.blocked) {
         this.waiting.add(s);
@@ -888,7 +917,8 @@ export class H2Connection implements StreamOwner {
       }
       const room = Math.min(s.sendWindow, this.sendWindow, this.peerMaxFrame);
       if (room <= 0) {
-        this.waiting.add(s);
+        if (s.sendWindow <= 0) this.windowBlocked.add(s);
+        else this.waiting.add(s);
         return;
       }
       const c = q[0]!;
@@ -904,13 +934,19 @@ export class H2Connection implements StreamOwner {
     }
     s.queue = undefined;
     this.waiting.delete(s);
+    this.windowBlocked.delete(s);
     if (s.endPending) this.finishResponse(s);
     else s.drained();
   }
 
+  /**
+   * Pump the streams waiting for the connection, in turn, while there is room: each visited once
+   * (one pumped and still waiting goes to the back), and none once the window or the socket is full.
+   */
   private pumpAll(): void {
-    if (this.waiting.size === 0) return;
-    for (const s of [...this.waiting]) {
+    let n = this.waiting.size;
+    for (const s of this.waiting) {
+      if (n-- === 0 || this.blocked || this.sendWindow <= 0) break;
       this.waiting.delete(s);
       this.pump(s);
       if (!s.finished) s.drained();
@@ -950,6 +986,18 @@ export class H2Connection implements StreamOwner {
     this.out = [];
     this.outLength = 0;
     if (!this.socket.write(b)) this.blocked = true;
+    this.resumeReading();
+  }
+
+  /**
+   * Read the peer's frames again once our unsent output is back under READ_STOP_BACKLOG: after a
+   * flush the socket took whole (no 'drain' follows a write that returned true), or at 'drain'.
+   */
+  private resumeReading(): void {
+    if (!this.readStopped || this.dead || this.socket.writableLength + this.outLength > READ_STOP_BACKLOG) return;
+    this.readStopped = false;
+    this.socket.resume();
+    if (this.pending !== undefined) this.receive(Buffer.alloc(0));
   }
 
   private goaway(code: number, debug: string): void {
