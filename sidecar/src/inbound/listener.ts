@@ -36,6 +36,8 @@ export class InboundListener {
   private readonly h2Host: H2Host;
   private readonly h2own = new Set<H2Connection>();
   private readonly sockets = new Set<Duplex>();
+  /** Cleartext connections whose first bytes have not yet said HTTP/1.1 or HTTP/2, by accept time. */
+  private readonly sniffing = new Map<Socket, number>();
   private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
 
@@ -110,11 +112,17 @@ export class InboundListener {
     clearInterval(this.sweeper);
     for (const c of this.h2own) c.destroy();
     for (const s of this.sockets) s.destroy();
+    for (const s of this.sniffing.keys()) s.destroy();
   }
 
   private sweep(): void {
     const o = this.opts;
     const now = this.ctx.clock.monotonic();
+    for (const [s, since] of this.sniffing)
+      if (now - since >= o.headersTimeoutMs) {
+        this.sniffing.delete(s);
+        this.cut(s, 'idle_before_request');
+      }
     for (const c of this.h2own) if (c.idleSince > 0 && now - c.idleSince >= o.idleTimeoutMs) c.close();
     if (this.h1.size === 0) return;
     for (const c of this.h1) {
@@ -140,8 +148,11 @@ export class InboundListener {
       socket.destroy();
       return;
     }
-    // A connection that never sends a byte is cut like a slow header sender.
-    socket.setTimeout(this.opts.headersTimeoutMs, () => this.cut(socket, 'idle_before_request'));
+    // A connection that has not said which protocol it speaks within the headers timeout is cut
+    // like a slow header sender (the sweep): a deadline from accept, which bytes of the HTTP/2
+    // preface sent one at a time do not push back.
+    this.sniffing.set(socket, this.ctx.clock.monotonic());
+    socket.once('close', () => this.sniffing.delete(socket));
     let buf: Buffer | undefined;
     const onData = (chunk: Buffer): void => {
       buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
@@ -150,9 +161,18 @@ export class InboundListener {
       if (h2 && buf.length < PREFACE.length) return; // could still be the preface: wait for more
       socket.off('data', onData);
       socket.pause();
-      socket.setTimeout(0);
-      // The HTTP/2 and HTTP/1.1 engines take the sniffed bytes as their first input.
-      this.handOver(socket, h2 ? 'h2' : 'http/1.1', buf);
+      this.sniffing.delete(socket);
+      // This read leaves the stream to read ahead on the next tick (Readable's maybeReadMore),
+      // and the HTTP/1.1 engine may hand the socket to a parser in C++ and stop it at once (a
+      // full pipeline, an Upgrade): a read-ahead then would feed a stopped parser, which drops
+      // what it is given. So hand over after it, with whatever it brought in.
+      setImmediate(() => {
+        if (socket.destroyed) return;
+        for (let more = socket.read() as Buffer | null; more !== null; more = socket.read() as Buffer | null)
+          buf = Buffer.concat([buf!, more]);
+        // The HTTP/2 and HTTP/1.1 engines take the sniffed bytes as their first input.
+        this.handOver(socket, h2 ? 'h2' : 'http/1.1', buf);
+      });
     };
     socket.on('data', onData);
     socket.on('error', () => socket.destroy());

@@ -292,8 +292,15 @@ export class H1Connection implements MessageOwner, BodySource {
     if (typeof ret !== 'number') {
       if (ret.code === 'HPE_PAUSED') {
         // Stopped at the queue bound: the rest of this read waits, unparsed, for room. (Or at a
-        // request after reading stopped for good: nothing will parse it.)
-        if ((this.paused & Pause.Stopped) === 0) this.hold((data ?? this.parser.getCurrentBuffer()).subarray(ret.bytesParsed ?? 0));
+        // request after reading stopped for good: nothing will parse it.) A socket read (C++)
+        // that reaches a parser already held, when reading should have stopped, was not parsed
+        // at all: all of it waits, and reading stops again.
+        if ((this.paused & Pause.Stopped) === 0) {
+          const buf = data ?? this.parser.getCurrentBuffer();
+          const again = data === undefined && (this.paused & Pause.Held) !== 0;
+          this.hold(again ? buf : buf.subarray(Math.min(Math.max(ret.bytesParsed ?? 0, 0), buf.length)));
+          if (again) this.setReading(false);
+        }
       } else {
         this.parseError(ret);
       }
@@ -305,7 +312,7 @@ export class H1Connection implements MessageOwner, BodySource {
       this.parseError(Object.assign(new Error('malformed request'), { code: 'HPE_INVALID' }));
     }
     // A request parsed before a stop or an error still runs: its answer comes first.
-    if (this.startPending) {
+    if (this.startPending && this.awaitingDrain === undefined) {
       this.startPending = false;
       this.start();
     }
@@ -344,7 +351,11 @@ export class H1Connection implements MessageOwner, BodySource {
     this.host.ctx.dispatch(msg.ex);
   }
 
-  /** A response is complete on the wire: close, or go on with the next request. */
+  /**
+   * A response is complete on the wire: close, or go on with the next request. Not while the
+   * client has not read what it was sent (the socket asked for a drain): pipelined requests then
+   * wait, parsed or unread, so answers without a body cannot pile up in memory one after another.
+   */
   finished(m: H1Message, close: boolean): void {
     if (this.queue[0] !== m) return;
     this.queue.shift();
@@ -352,6 +363,23 @@ export class H1Connection implements MessageOwner, BodySource {
       this.closeAfter(m);
       return;
     }
+    if (this.socket.writableNeedDrain) {
+      this.awaitingDrain = m;
+      this.socket.once('drain', this.onWritten);
+      return;
+    }
+    this.goOn(m);
+  }
+
+  /** The response `finished` waits to go on from until the client has read (the socket drained). */
+  private awaitingDrain: H1Message | undefined;
+  private readonly onWritten = (): void => {
+    const m = this.awaitingDrain;
+    this.awaitingDrain = undefined;
+    if (m !== undefined && !this.destroyed) this.goOn(m);
+  };
+
+  private goOn(m: H1Message): void {
     const next = this.queue.length > 0;
     // The Upgrade request was answered without switching: what followed it is HTTP, parsed now.
     // A full queue has room again: the parser goes on where it stopped. (A request parsed here
@@ -359,6 +387,7 @@ export class H1Connection implements MessageOwner, BodySource {
     if ((m === this.upgradeMsg && this.upgradeStopped) || (this.parserPaused && this.queue.length < MAX_QUEUED)) this.release();
     if (this.destroyed) return;
     if (next) {
+      this.startPending = false; // one parsed while the client was not reading waited for this
       this.start();
       return;
     }
@@ -513,6 +542,10 @@ export class H1Connection implements MessageOwner, BodySource {
     if (this.consumed) {
       this.consumed = false;
       this.parser.unconsume();
+      // Reads go to the JS stream again. Start them at the handle: the stream may believe a read
+      // of its own is still under way (the listener's read-ahead before the parser took over), and
+      // would then never ask for one.
+      setConsumedReading(this.socket, true);
     }
     this.host.closed(this);
     setImmediate(() => this.parser.close());

@@ -41,6 +41,8 @@ export class UpstreamCall implements ConnUser {
   private timer: NodeJS.Timeout | undefined;
   private retried = false;
   private informational = false;
+  /** This call stopped its connection's reading for a client slower than the app. */
+  private readingPaused = false;
   /** The request body was written whole (else the connection cannot be reused). */
   private bodySent: boolean;
   private pump: BodyPump | undefined;
@@ -133,10 +135,16 @@ export class UpstreamCall implements ConnUser {
     if (this.state !== State.Receiving) return;
     this.timer?.refresh();
     const sink = this.ex.sink;
-    if (!sink.write(chunk)) {
+    if (!sink.write(chunk) && !this.readingPaused) {
       const c = this.conn!;
+      this.readingPaused = true;
       c.pauseReading();
-      sink.onDrain(() => c.resumeReading());
+      sink.onDrain(() => {
+        // Only the pause this call made, on the connection it still holds.
+        if (!this.readingPaused || this.conn !== c) return;
+        this.readingPaused = false;
+        c.resumeReading();
+      });
     }
   }
 
@@ -157,9 +165,16 @@ export class UpstreamCall implements ConnUser {
     // after a HEAD (whether the app sent a body after its head cannot be told: those bytes would
     // be the next call's response) or a 101 (the app left HTTP). Back in the pool once the read
     // that carried this response's end is parsed (`park`): bytes after it close the connection.
+    // A connection paused for a slow client reads again first: the response is all in hand, and
+    // the next call on it, someone else's, must not wait for this client to read.
     if (this.bodySent && this.ex.method !== 'HEAD' && this.ex.status !== 101) {
       const pool = this.deps.pool;
-      c.park(() => pool.release(c));
+      const paused = this.readingPaused;
+      this.readingPaused = false;
+      c.park(() => {
+        if (paused) c.resumeReading();
+        pool.release(c);
+      });
     } else c.close();
     this.ex.sink.end(undefined, t);
     this.resolve();
