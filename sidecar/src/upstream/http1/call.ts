@@ -112,7 +112,14 @@ export class UpstreamCall implements ConnUser {
 
   onHead(status: number, fields: readonly string[], keepAlive: boolean): number {
     if (this.state === State.Done) return 0;
-    if (status < 200 && status !== 101) {
+    if (status === 101) {
+      // A switch to another protocol nobody offered: Upgrade requests go through the tunnel, not
+      // here. Relayed, it would leave the client (or a proxy in front) believing the connection
+      // had left HTTP while it had not.
+      this.fail(Object.assign(new Error('the app answered 101 to a request without Upgrade'), { code: 'HPE_INVALID_STATUS' }));
+      return 0;
+    }
+    if (status < 200) {
       this.informational = true;
       return 0;
     } // 100, 103: not relayed
