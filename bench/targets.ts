@@ -300,15 +300,16 @@ function freshScript(env: BenchEnv): string {
 
 /**
  * An HTTP/1.1 engine of bench/engines without sidegate's pipeline, as its own pinned Node process:
- * sidegate's own (the reference for engine work) and node:http's (the public path). Not in the
- * default run (docs/benchmarks.md, "The HTTP/1.1 engine"; `--only=@engines`).
+ * sidegate's own (the reference for engine work), node:http's (the public path), and a byte relay
+ * with no HTTP at all (the floor of any Node.js proxy). Not in the default run (docs/benchmarks.md,
+ * "The HTTP/1.1 engine"; `--only=@engines`).
  */
-function engine(name: string, file: string, description: string): TargetSpec {
+function engine(name: string, file: string, description: string, scenarios: readonly string[] = ['capacity-h1']): TargetSpec {
   return {
     name,
     description,
     protocols: ['h1'],
-    scenarios: ['capacity-h1'],
+    scenarios,
     byDefault: false,
     async start(env) {
       const port = await freePort();
@@ -449,6 +450,10 @@ export const TARGETS: readonly TargetSpec[] = [
   ),
   engine('engine-llhttp', 'llhttp.js', "sidegate's HTTP/1.1 engine (llhttp on the socket handles, both ways), no pipeline"),
   engine('engine-http-request', 'http-request.js', 'node:http request() + keep-alive Agent(64), piped'),
+  engine('engine-tcp-relay', 'tcp-relay.js', 'the floor of a Node.js proxy: bytes copied 1:1 to an app connection of its own, no HTTP', [
+    'capacity-h1',
+    'latency-h1',
+  ]),
   // Not in the default run: the same rows on other Node.js lines than the one running the harness
   // (the pin in package.json): Node 20, the line before issue 21, and Node 26, the newer LTS.
   ...(['20.20.2', '26.12.1'] as const).flatMap((v) => {
