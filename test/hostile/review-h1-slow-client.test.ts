@@ -175,6 +175,34 @@ t.test('a client that never reads cannot make answers pile up: the next request 
   c.destroy();
 });
 
+t.test('a client that reads nothing for the idle timeout, while answers wait for it, is cut', async (t) => {
+  const pad = 'x'.repeat(8000);
+  const app = await httpApp((_req, res) => {
+    res.writeHead(200, { 'x-pad': pad, 'content-length': '10' });
+    res.end();
+  });
+  const p = await spawnProxy(`http://127.0.0.1:${app.port}`, ['--idle-timeout', '1s']);
+  t.teardown(() => {
+    p.proc.kill('SIGKILL');
+    app.close();
+  });
+  // Counted by the sidecar: a client that does not read does not see the close either.
+  const open1 = async (): Promise<number> => {
+    const text = await (await fetch(`${p.adminUrl}/metrics`)).text();
+    return Number(/sidegate_open_connections\{protocol="http\/1\.1"\} (\d+)/.exec(text)?.[1] ?? 'NaN');
+  };
+  const c = await open(p.port);
+  c.on('error', () => undefined);
+  c.pause();
+  c.write(Buffer.from(Array.from({ length: 2000 }, (_, i) => `HEAD /h${i} HTTP/1.1\r\nhost: a\r\n\r\n`).join(''), 'latin1'));
+  await sleep(300);
+  t.equal(await open1(), 1, 'the connection is open while answers go out');
+  let n = 1;
+  for (const end = Date.now() + 10_000; n !== 0 && Date.now() < end; await sleep(200)) n = await open1();
+  t.equal(n, 0, 'the sidecar closed it');
+  c.destroy();
+});
+
 t.test('an app connection paused for a slow client is never handed to the next request paused', async (t) => {
   // An HTTP/2 client with a window of 0 asks for 100 KB: the sidecar pauses reading the app
   // connection as the stream's queue fills, and the response ends in that same read. The app

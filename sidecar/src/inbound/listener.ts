@@ -130,6 +130,7 @@ export class InboundListener {
       else if (c.inHeaders && now - c.messageStart >= o.headersTimeoutMs) c.timedOut('headers');
       else if (c.inBody && now - c.messageStart >= o.requestTimeoutMs) c.timedOut('request');
       else if (c.idle && c.idleSince > 0 && now - c.idleSince >= o.idleTimeoutMs) c.timedOut('idle');
+      else if (c.stalledSince > 0 && now - c.stalledSince >= o.idleTimeoutMs) c.timedOut('idle');
     }
   }
 

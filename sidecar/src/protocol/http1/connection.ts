@@ -366,6 +366,7 @@ export class H1Connection implements MessageOwner, BodySource {
     if (this.socket.writableNeedDrain) {
       this.awaitingDrain = m;
       this.socket.once('drain', this.onWritten);
+      this.stalledSince = this.host.ctx.clock.monotonic();
       return;
     }
     this.goOn(m);
@@ -373,9 +374,15 @@ export class H1Connection implements MessageOwner, BodySource {
 
   /** The response `finished` waits to go on from until the client has read (the socket drained). */
   private awaitingDrain: H1Message | undefined;
+  /**
+   * Monotonic ms since the connection has waited for the client to read what it was sent (0: it
+   * is not waiting): a client that reads nothing for the idle timeout is cut like an idle one.
+   */
+  stalledSince = 0;
   private readonly onWritten = (): void => {
     const m = this.awaitingDrain;
     this.awaitingDrain = undefined;
+    this.stalledSince = 0;
     if (m !== undefined && !this.destroyed) this.goOn(m);
   };
 
