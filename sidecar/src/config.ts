@@ -139,7 +139,12 @@ export const PROXY_FLAGS = {
     def: '5m',
     help: 'time a client has to send a complete request, body included',
   },
-  idleTimeout: { flag: '--idle-timeout', env: 'SIDEGATE_IDLE_TIMEOUT', def: '60s', help: 'idle client connections are closed after this' },
+  idleTimeout: {
+    flag: '--idle-timeout',
+    env: 'SIDEGATE_IDLE_TIMEOUT',
+    def: '60s',
+    help: 'idle client connections, and clients that read nothing of what they are owed, are closed after this',
+  },
   maxConcurrentStreams: {
     flag: '--max-concurrent-streams',
     env: 'SIDEGATE_MAX_CONCURRENT_STREAMS',
