@@ -480,6 +480,25 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     c.close();
   });
 
+  await t.test('a client that opens no window for the idle timeout, with answers waiting, is cut', async (t) => {
+    const q = await spawnProxy(app.url, ['--idle-timeout', '1s', '--drain-delay', '0s', '--drain-timeout', '1s']);
+    t.teardown(() => q.proc.kill('SIGKILL'));
+    const openH2 = async (): Promise<number> => {
+      const text = await (await request(`${q.adminUrl}/metrics`)).body.text();
+      return Number(/sidegate_open_connections\{protocol="h2"\} (\d+)/.exec(text)?.[1] ?? 'NaN');
+    };
+    const c = await RawH2.connect(q.port);
+    c.send(frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 0, 0, 0]))); // SETTINGS_INITIAL_WINDOW_SIZE 0
+    for (let i = 0; i < 4; i++) c.request(1 + 2 * i, GET(`/public/held-${i}`));
+    t.ok(await c.until(() => [1, 3, 5, 7].every((id) => c.status(id) !== undefined), 5000), 'the answers began (HEADERS)');
+    t.equal(await openH2(), 1, 'the session is open while its answers wait');
+    t.ok(await c.until(() => c.closed || c.goaway() !== undefined, 10_000), 'then the sidecar ends it');
+    let n = 1;
+    for (const end = Date.now() + 5000; n !== 0 && Date.now() < end; await sleep(200)) n = await openH2();
+    t.equal(n, 0, 'and closes it');
+    c.close();
+  });
+
   await t.test('frames on closed streams (RFC 9113 §5.1): by how each ended, each remembered for 256 streams', async (t) => {
     const done = (c: RawH2, id: number): boolean => c.frames.some((f) => f.stream === id && f.flags & F.END_STREAM);
     // Reset by the peer: DATA on it is a stream error STREAM_CLOSED; the session goes on.

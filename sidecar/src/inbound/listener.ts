@@ -123,7 +123,10 @@ export class InboundListener {
         this.sniffing.delete(s);
         this.cut(s, 'idle_before_request');
       }
-    for (const c of this.h2own) if (c.idleSince > 0 && now - c.idleSince >= o.idleTimeoutMs) c.close();
+    for (const c of this.h2own) {
+      if (c.idleSince > 0 && now - c.idleSince >= o.idleTimeoutMs) c.close();
+      else if (c.stalled(now) >= o.idleTimeoutMs) c.stalledOut();
+    }
     if (this.h1.size === 0) return;
     for (const c of this.h1) {
       if (c.lingerUntil > 0 && now >= c.lingerUntil) c.timedOut('linger');

@@ -154,6 +154,11 @@ export class H2Connection implements StreamOwner {
   private readStopped = false;
   /** Monotonic ms since which no stream is open (0: streams are open). */
   idleSince: number;
+  /**
+   * Monotonic ms since which response bytes have waited for the peer (its windows, or its
+   * reading) and none has gone out (0: nothing waits, or DATA went out since). `stalled` reads it.
+   */
+  private waitingSince = 0;
   readonly remoteAddress: string;
   private readonly streams = new Map<number, H2Stream>();
   private readonly closedStreams = new RecentIds(CLOSED_REMEMBERED);
@@ -247,6 +252,11 @@ export class H2Connection implements StreamOwner {
     if (this.dead) return;
     if (!this.goawaySent) this.goaway(ErrorCode.NoError, '');
     if (this.streams.size === 0) this.endSoon();
+  }
+
+  /** The peer has taken nothing of what waits for it for the idle timeout: end the connection. */
+  stalledOut(): void {
+    this.fail(ErrorCode.NoError, 'nothing read for the idle timeout');
   }
 
   destroy(): void {
@@ -885,6 +895,7 @@ export class H2Connection implements StreamOwner {
   }
 
   private data(s: H2Stream, chunk: Buffer): void {
+    this.waitingSince = 0;
     const h = frameHeader(chunk.length, FrameType.Data, 0, s.id);
     s.sendWindow -= chunk.length;
     this.sendWindow -= chunk.length;
@@ -913,12 +924,14 @@ export class H2Connection implements StreamOwner {
     while (q.length > 0) {
       if (this.blocked) {
         this.waiting.add(s);
+        this.startWaiting();
         return;
       }
       const room = Math.min(s.sendWindow, this.sendWindow, this.peerMaxFrame);
       if (room <= 0) {
         if (s.sendWindow <= 0) this.windowBlocked.add(s);
         else this.waiting.add(s);
+        this.startWaiting();
         return;
       }
       const c = q[0]!;
@@ -937,6 +950,23 @@ export class H2Connection implements StreamOwner {
     this.windowBlocked.delete(s);
     if (s.endPending) this.finishResponse(s);
     else s.drained();
+  }
+
+  private startWaiting(): void {
+    if (this.waitingSince === 0) this.waitingSince = this.host.ctx.clock.monotonic();
+  }
+
+  /**
+   * Monotonic ms for which response bytes have waited on the peer with nothing sent (0: none
+   * wait): a peer that reads nothing, or opens no window, for the idle timeout is cut (the sweep).
+   */
+  stalled(now: number): number {
+    if (this.waitingSince === 0) return 0;
+    if (this.waiting.size === 0 && this.windowBlocked.size === 0) {
+      this.waitingSince = 0;
+      return 0;
+    }
+    return now - this.waitingSince;
   }
 
   /**
