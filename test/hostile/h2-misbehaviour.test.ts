@@ -409,7 +409,11 @@ t.test('HTTP/2 misbehaviour', async (t) => {
             ? frame(T.PRIORITY, 0, id, Buffer.from([0, 0, 0, 0]))
             : frame(T.DATA, 0, id, Buffer.from('xy')),
       ]);
-    const c = await RawH2.connect(port);
+    // A sidecar of its own: a thousand requests begun and cut grow the heap for a while, which
+    // would blur the memory checks of the other attacks.
+    const q = await spawnProxy(app.url, ['--drain-delay', '0s', '--drain-timeout', '1s']);
+    t.teardown(() => q.proc.kill('SIGKILL'));
+    const c = await RawH2.connect(q.port);
     const t0 = Date.now();
     let sent = 0;
     for (; sent < 5000 && !c.closed && c.goaway() === undefined; sent++) {
@@ -426,7 +430,10 @@ t.test('HTTP/2 misbehaviour', async (t) => {
     t.ok(resets >= 1000, `the burst of 1,000 is honoured (${resets} provoked resets before the GOAWAY)`);
     t.ok(resets <= 1000 + 33 * (elapsedS + 1), `and no more than it and the refill allow (${resets} in ${elapsedS.toFixed(1)} s)`);
     c.close();
-    await neighbourServed('provoked resets');
+    const other = h2connect(q.url);
+    other.on('error', () => undefined);
+    t.equal((await h2request(other, { ':path': '/public/after' })).headers[':status'], 200, 'another client is served after it');
+    other.close();
   });
 
   await t.test('a client that never reads: the sidecar stops reading it, and answers everything once it reads', async (t) => {
