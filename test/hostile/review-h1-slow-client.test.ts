@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import t from 'tap';
-import { spawnProxy } from '../helpers/spawn.js';
+import t, { type Test } from 'tap';
+import { spawnProxy, type ProxyProcess } from '../helpers/spawn.js';
 import { F, frame, GET, RawH2, T, block } from './h2raw.js';
 import { rssOf, sleep } from './support.js';
 
@@ -28,6 +28,13 @@ async function httpApp(handler: (req: IncomingMessage, res: ServerResponse) => v
       s.close();
     },
   };
+}
+
+/** The shipped CLI in front of the app on `appPort`, killed when the test ends. */
+async function sidecar(t: Test, appPort: number, flags: string[] = []): Promise<ProxyProcess> {
+  const p = await spawnProxy(`http://127.0.0.1:${appPort}`, flags);
+  t.teardown(() => p.proc.kill('SIGKILL'));
+  return p;
 }
 
 function open(port: number): Promise<Socket> {
@@ -79,11 +86,8 @@ t.test('3,000 requests pipelined in one write: every one answered, none dropped 
     res.writeHead(200, { 'content-length': '2' });
     res.end('ok');
   });
-  const p = await spawnProxy(`http://127.0.0.1:${app.port}`);
-  t.teardown(() => {
-    p.proc.kill('SIGKILL');
-    app.close();
-  });
+  t.teardown(() => app.close());
+  const p = await sidecar(t, app.port);
   const N = 3000;
   const c = await open(p.port);
   const answered = countStatuses(c, 200);
@@ -114,11 +118,8 @@ t.test('an Upgrade: bytes sent before the app switched reach it through the tunn
     s.on('data', onHead);
   });
   const appPort = await listen(app);
-  const p = await spawnProxy(`http://127.0.0.1:${appPort}`);
-  t.teardown(() => {
-    p.proc.kill('SIGKILL');
-    app.close();
-  });
+  t.teardown(() => app.close());
+  const p = await sidecar(t, appPort);
   const c = await open(p.port);
   let got = '';
   c.on('data', (d: Buffer) => (got += d.toString('latin1')));
@@ -149,11 +150,8 @@ t.test('a client that never reads cannot make answers pile up: the next request 
     res.writeHead(200, { 'x-pad': pad, 'content-length': '10' });
     res.end();
   });
-  const p = await spawnProxy(`http://127.0.0.1:${app.port}`);
-  t.teardown(() => {
-    p.proc.kill('SIGKILL');
-    app.close();
-  });
+  t.teardown(() => app.close());
+  const p = await sidecar(t, app.port);
   const pid = p.proc.pid!;
   const rss0 = rssOf(pid);
   const N = 5000; // ≈ 40 MB of answers, far past what the kernel's socket buffers hold
@@ -181,11 +179,8 @@ t.test('a client that reads nothing for the idle timeout, while answers wait for
     res.writeHead(200, { 'x-pad': pad, 'content-length': '10' });
     res.end();
   });
-  const p = await spawnProxy(`http://127.0.0.1:${app.port}`, ['--idle-timeout', '1s']);
-  t.teardown(() => {
-    p.proc.kill('SIGKILL');
-    app.close();
-  });
+  t.teardown(() => app.close());
+  const p = await sidecar(t, app.port, ['--idle-timeout', '1s']);
   // Counted by the sidecar: a client that does not read does not see the close either.
   const open1 = async (): Promise<number> => {
     const text = await (await fetch(`${p.adminUrl}/metrics`)).text();
@@ -217,11 +212,8 @@ t.test('an app connection paused for a slow client is never handed to the next r
     res.writeHead(200, { 'content-length': '2' });
     res.end('ok');
   });
-  const p = await spawnProxy(`http://127.0.0.1:${app.port}`);
-  t.teardown(() => {
-    p.proc.kill('SIGKILL');
-    app.close();
-  });
+  t.teardown(() => app.close());
+  const p = await sidecar(t, app.port);
   const c = await RawH2.connect(p.port);
   c.send(frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0, 0, 0, 0]))); // SETTINGS_INITIAL_WINDOW_SIZE 0
   c.send(frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1, block(GET('/big'))));
@@ -235,11 +227,8 @@ t.test('an app connection paused for a slow client is never handed to the next r
 
 t.test('the HTTP/2 preface sent a byte at a time does not hold the connection past the headers timeout', async (t) => {
   const app = await httpApp((_req, res) => res.end('ok'));
-  const p = await spawnProxy(`http://127.0.0.1:${app.port}`, ['--headers-timeout', '1s']);
-  t.teardown(() => {
-    p.proc.kill('SIGKILL');
-    app.close();
-  });
+  t.teardown(() => app.close());
+  const p = await sidecar(t, app.port, ['--headers-timeout', '1s']);
   const c = await open(p.port);
   let closed = false;
   c.on('close', () => (closed = true));
