@@ -157,6 +157,7 @@ export class H2Connection implements StreamOwner {
   /**
    * Monotonic ms since which response bytes have waited for the peer (its windows, or its
    * reading) and none has gone out (0: nothing waits, or DATA went out since). `stalled` reads it.
+   * Cleared by any DATA sent and when the last waiting stream leaves the table.
    */
   private waitingSince = 0;
   readonly remoteAddress: string;
@@ -820,6 +821,8 @@ export class H2Connection implements StreamOwner {
     this.remember(s.id, how);
     this.waiting.delete(s);
     this.windowBlocked.delete(s);
+    // The last stream waiting is gone without sending: a later wait is timed from its own start.
+    if (this.waiting.size === 0 && this.windowBlocked.size === 0) this.waitingSince = 0;
     if (s.owed > 0) {
       this.connCredits += s.owed;
       s.owed = 0;
@@ -961,12 +964,7 @@ export class H2Connection implements StreamOwner {
    * wait): a peer that reads nothing, or opens no window, for the idle timeout is cut (the sweep).
    */
   stalled(now: number): number {
-    if (this.waitingSince === 0) return 0;
-    if (this.waiting.size === 0 && this.windowBlocked.size === 0) {
-      this.waitingSince = 0;
-      return 0;
-    }
-    return now - this.waitingSince;
+    return this.waitingSince === 0 ? 0 : now - this.waitingSince;
   }
 
   /**
