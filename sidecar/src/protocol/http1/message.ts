@@ -27,16 +27,22 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n';
 
-function uncork(socket: Socket): void {
-  socket.uncork();
+/** A head and a first body chunk up to this size leave as one buffer (copied): one write call. */
+const JOIN_MAX = 16 * 1024;
+
+function flushHead(m: H1Message): void {
+  m.flushHead();
 }
 
 /**
  * One request/response on an HTTP/1.1 connection, and the ResponseSink its exchange writes to.
- * Writes go straight to the socket: the head is one latin1 string, the socket is corked from the
- * head until the next tick so a head and a small body leave in one write, and the body is framed
- * by Content-Length, chunked encoding (HTTP/1.1 clients) or the connection's end (HTTP/1.0).
- * Messages of a pipelined connection only write once they reach the head of its queue.
+ * Writes go straight to the socket. The head is one latin1 string, held until the first body
+ * chunk, the end, or the next tick, whichever comes first: a head and a small first chunk leave
+ * as one buffer in one write (no cork, no writev of a string and a buffer); a larger chunk is
+ * corked with the head until the next tick. The body is framed by Content-Length, chunked
+ * encoding (HTTP/1.1 clients; each chunk's size line, data and CRLF in one writev) or the
+ * connection's end (HTTP/1.0). Messages of a pipelined connection only write once they reach the
+ * head of its queue.
  */
 export class H1Message implements ResponseSink {
   ex!: Exchange;
@@ -49,6 +55,10 @@ export class H1Message implements ResponseSink {
   private close = false;
   private closeCbs: (() => void)[] | undefined;
   private notified = false;
+  /** The head, not yet written (see the class comment). */
+  private pendingHead: string | undefined;
+  /** The socket was corked with the head; the next tick uncorks it. */
+  private corked = false;
 
   constructor(
     private readonly owner: MessageOwner,
@@ -105,27 +115,65 @@ export class H1Message implements ResponseSink {
     this.close = !this.keepAlive || this.framing === Framing.UntilClose || !this.requestDone || this.owner.lastResponse();
     if (this.close) out += 'connection: close\r\n';
     else if (!this.http11) out += 'connection: keep-alive\r\n';
-    const socket = this.owner.socket;
-    socket.cork();
-    process.nextTick(uncork, socket);
-    socket.write(out + CRLF, 'latin1');
+    this.pendingHead = out + CRLF;
     if (endStream) this.end();
+    else process.nextTick(flushHead, this);
+  }
+
+  /** Write the held head (no body came in the same tick), and uncork what the first chunk corked. */
+  flushHead(): void {
+    const head = this.pendingHead;
+    const socket = this.owner.socket;
+    if (head !== undefined) {
+      this.pendingHead = undefined;
+      if (!this.owner.destroyed) socket.write(head, 'latin1');
+    }
+    if (this.corked) {
+      this.corked = false;
+      socket.uncork();
+    }
+  }
+
+  /**
+   * The held head with the first chunk: one buffer when the chunk is small and sent as it is
+   * (Content-Length or close-delimited framing); else the socket is corked with the head until
+   * the next tick, so they still leave in one writev.
+   */
+  private headWith(chunk: Uint8Array): boolean {
+    const head = this.pendingHead!;
+    this.pendingHead = undefined;
+    const socket = this.owner.socket;
+    if (this.framing !== Framing.Chunked && chunk.byteLength <= JOIN_MAX) {
+      const buf = Buffer.allocUnsafe(head.length + chunk.byteLength);
+      buf.write(head, 0, 'latin1');
+      buf.set(chunk, head.length);
+      return socket.write(buf);
+    }
+    socket.cork();
+    this.corked = true;
+    socket.write(head, 'latin1');
+    return this.body(chunk);
   }
 
   write(chunk: Uint8Array): boolean {
     if (this.closed || !this.headersSent || chunk.byteLength === 0) return true;
-    const socket = this.owner.socket;
     this.bytesOut += chunk.byteLength;
-    switch (this.framing) {
-      case Framing.None:
-        return true;
-      case Framing.Chunked:
-        socket.write(`${chunk.byteLength.toString(16)}\r\n`, 'latin1');
-        socket.write(chunk);
-        return socket.write(CRLF, 'latin1');
-      default:
-        return socket.write(chunk);
-    }
+    if (this.framing === Framing.None) return true;
+    return this.pendingHead !== undefined ? this.headWith(chunk) : this.body(chunk);
+  }
+
+  /** One body chunk, framed. */
+  private body(chunk: Uint8Array): boolean {
+    const socket = this.owner.socket;
+    if (this.framing !== Framing.Chunked) return socket.write(chunk);
+    // Size line, data and CRLF in one writev (unless already corked until the next tick).
+    const cork = !this.corked;
+    if (cork) socket.cork();
+    socket.write(`${chunk.byteLength.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    const ok = socket.write(CRLF, 'latin1');
+    if (cork) socket.uncork();
+    return ok;
   }
 
   onDrain(cb: () => void): void {
@@ -136,6 +184,7 @@ export class H1Message implements ResponseSink {
     if (this.closed) return;
     if (chunk !== undefined) this.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     this.ended = true;
+    if (this.pendingHead !== undefined && this.framing !== Framing.Chunked) this.flushHead();
     if (this.framing === Framing.Chunked) {
       let tail = LAST_CHUNK;
       if (trailers !== undefined)
@@ -143,7 +192,9 @@ export class H1Message implements ResponseSink {
           const v = trailers[name];
           if (v !== undefined) tail += fieldLines(name, v);
         }
-      this.owner.socket.write(tail + CRLF, 'latin1');
+      const head = this.pendingHead ?? '';
+      this.pendingHead = undefined;
+      this.owner.socket.write(head + tail + CRLF, 'latin1');
     }
     this.owner.finished(this, this.close);
     this.notifyClosed();
