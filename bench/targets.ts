@@ -30,6 +30,10 @@ export interface BenchEnv {
   readonly otlp?: { endpoint(name: string): string };
   /** A cgroup's `cgroup.procs`: the proxy starts inside that cgroup (bench/density.ts). */
   readonly cgroupProcs?: string;
+  /** A command sidegate rows run under, before the executable (valgrind: bench/instructions.ts). */
+  readonly wrap?: readonly string[];
+  /** How long a sidegate row may take to become ready (default 15 s). */
+  readonly readyTimeoutMs?: number;
 }
 
 export interface BenchAuth {
@@ -261,16 +265,17 @@ export function sidegate(name: string, description: string, opts: SidegateOption
       ];
       const exe = nodeExecutable(env.root, opts.nodeVersion);
       const t0 = performance.now();
+      const wrap = env.wrap ?? [];
       const m = spawnPinned(
         name,
         PROXY_CORE,
-        exe,
-        args,
+        wrap[0] ?? exe,
+        wrap.length > 0 ? [...wrap.slice(1), exe, ...args] : args,
         join(env.dir, `${name}.log`),
         { ...tracingEnv(env, name, opts.traceRatio), ...launch.env },
         env.cgroupProcs,
       );
-      const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, 15_000, t0);
+      const readyMs = await waitHttp(`http://127.0.0.1:${admin}/healthz/ready`, m, env.readyTimeoutMs ?? 15_000, t0);
       const u = url(port, env);
       const otel =
         opts.traceRatio === undefined
