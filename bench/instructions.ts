@@ -170,7 +170,8 @@ async function main(): Promise<void> {
     await redis?.managed.stop();
   } finally {
     await stopAll();
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.SIDEGATE_BENCH_KEEP_LOGS === '1') log(`dumps kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
   report(samples);
 }

@@ -348,3 +348,37 @@ t.test('an app response delimited by the end of its connection is relayed whole'
     t.equal(await r.body.text(), 'until the end', `response ${i + 1}: the whole body`);
   }
 });
+
+t.test('a response head the app sends before its body reaches the client before the body', async (t) => {
+  const { createServer: createTcp } = await import('node:net');
+  // The app writes the head, then holds the body until the test has seen the head at the client.
+  const framings = {
+    length: { head: 'content-length: 4\r\n', body: 'done' },
+    chunked: { head: 'transfer-encoding: chunked\r\n', body: '4\r\ndone\r\n0\r\n\r\n' },
+  };
+  for (const [name, f] of Object.entries(framings)) {
+    let sendBody: (() => void) | undefined;
+    const server = createTcp((s) => {
+      s.once('data', () => {
+        s.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n${f.head}\r\n`);
+        sendBody = () => s.write(f.body);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const p = await startProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const c = connect(p.proxy.port, '127.0.0.1');
+    t.teardown(async () => {
+      c.destroy();
+      await p.close();
+      await new Promise((r) => server.close(r));
+    });
+    let text = '';
+    c.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    c.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => text.includes('\r\n\r\n'), `${name}: the response head at the client`);
+    t.match(text, /^HTTP\/1\.1 200 OK\r\n/, `${name}: the head came first`);
+    t.notOk(text.includes('done'), `${name}: while the app still holds the body`);
+    sendBody!();
+    await until(() => text.includes('done'), `${name}: the body`);
+  }
+});

@@ -16,9 +16,13 @@ export interface ResponseSink {
   readonly closed: boolean;
   /**
    * `endStream`: the response has no body (sent as one HEADERS frame on HTTP/2, which gRPC's
-   * trailers-only answers need). `trailers`: the body may be followed by trailers.
+   * trailers-only answers need). `trailers`: the body may be followed by trailers. `flushes`:
+   * the caller calls `flush()` once it has handled the read that brought the head, so a sink that
+   * holds the head back for the first body chunk need not schedule a flush of its own.
    */
-  writeHead(status: number, headers: OutgoingHttpHeaders, endStream?: boolean, trailers?: boolean): void;
+  writeHead(status: number, headers: OutgoingHttpHeaders, endStream?: boolean, trailers?: boolean, flushes?: boolean): void;
+  /** Send what the sink holds back (a head waiting for its first body chunk). */
+  flush?(): void;
   /** Returns false when the client cannot take more now; wait for `onDrain`. */
   write(chunk: Uint8Array): boolean;
   onDrain(cb: () => void): void;

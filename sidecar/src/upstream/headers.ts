@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Exchange } from '../protocol/exchange.js';
 import { addSidecarHeaders, H, HOP_BY_HOP, VIA_NAME } from '../protocol/headers.js';
-import { addField, lowerName } from '../protocol/http1/fields.js';
+import { addLowered, lowerName } from '../protocol/http1/fields.js';
 import { fieldLines } from '../protocol/http1/head.js';
 
 /**
@@ -127,7 +127,7 @@ export function responseHeadersFromFields(ex: Exchange, raw: readonly string[]):
       if (name === H.connection) connection = connection === undefined ? raw[i + 1]! : `${connection}, ${raw[i + 1]!}`;
       continue;
     }
-    addField(kept, name, raw[i + 1]!);
+    addLowered(kept, name, raw[i + 1]!);
   }
   if (connection !== undefined) {
     for (const part of connection.split(',')) {

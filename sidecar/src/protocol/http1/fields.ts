@@ -121,7 +121,11 @@ const KNOWN: ReadonlyMap<string, string> = (() => {
 
 /** Add one raw field to a headers object with node:http's repeated-field rules. */
 export function addField(out: IncomingHttpHeaders, rawName: string, value: string): void {
-  const name = lowerName(rawName);
+  addLowered(out, lowerName(rawName), value);
+}
+
+/** `addField` for a name already lowercased (`lowerName`). */
+export function addLowered(out: IncomingHttpHeaders, name: string, value: string): void {
   const prior = out[name];
   if (prior === undefined) {
     out[name] = name === 'set-cookie' ? [value] : value;

@@ -37,7 +37,8 @@ function flushHead(m: H1Message): void {
 /**
  * One request/response on an HTTP/1.1 connection, and the ResponseSink its exchange writes to.
  * Writes go straight to the socket. The head is one latin1 string, held until the first body
- * chunk, the end, or the next tick, whichever comes first: a head and a small first chunk leave
+ * chunk, the end, or the next tick (or the writer's `flush()` when it said it would call it),
+ * whichever comes first: a head and a small first chunk leave
  * as one buffer in one write (no cork, no writev of a string and a buffer); a larger chunk is
  * corked with the head until the next tick. The body is framed by Content-Length, chunked
  * encoding (HTTP/1.1 clients; each chunk's size line, data and CRLF in one writev) or the
@@ -82,7 +83,7 @@ export class H1Message implements ResponseSink {
     if (this.expectContinue && !this.headersSent && !this.owner.destroyed) this.owner.socket.write(CONTINUE, 'latin1');
   }
 
-  writeHead(status: number, headers: OutgoingHttpHeaders, endStream = false): void {
+  writeHead(status: number, headers: OutgoingHttpHeaders, endStream = false, _trailers = false, flushes = false): void {
     if (this.headersSent || this.closed) return;
     this.headersSent = true;
     let out = statusLine(status);
@@ -117,7 +118,12 @@ export class H1Message implements ResponseSink {
     else if (!this.http11) out += 'connection: keep-alive\r\n';
     this.pendingHead = out + CRLF;
     if (endStream) this.end();
-    else process.nextTick(flushHead, this);
+    else if (!flushes) process.nextTick(flushHead, this);
+  }
+
+  /** The writer's read is handled: a head still held (no body came with it) goes out now. */
+  flush(): void {
+    if (this.pendingHead !== undefined || this.corked) this.flushHead();
   }
 
   /** Write the held head (no body came in the same tick), and uncork what the first chunk corked. */
@@ -196,6 +202,7 @@ export class H1Message implements ResponseSink {
       this.pendingHead = undefined;
       this.owner.socket.write(head + tail + CRLF, 'latin1');
     }
+    if (this.corked) this.flushHead();
     this.owner.finished(this, this.close);
     this.notifyClosed();
   }

@@ -134,7 +134,7 @@ export class UpstreamCall implements ConnUser {
     }
     // An HTTP/2 client that asked for trailers (te: trailers) gets the ones the app announced.
     const te = trailers && ex.protocol === 'h2' ? ex.headers[H.te] : undefined;
-    ex.sink.writeHead(status, responseHeadersFromFields(ex, fields), false, te !== undefined && te.includes('trailers'));
+    ex.sink.writeHead(status, responseHeadersFromFields(ex, fields), false, te !== undefined && te.includes('trailers'), true);
     return ex.method === 'HEAD' ? 1 : 0;
   }
 
@@ -185,6 +185,11 @@ export class UpstreamCall implements ConnUser {
     } else c.close();
     this.ex.sink.end(undefined, t);
     this.resolve();
+  }
+
+  /** The connection's parser has handled a read: a response head that came without body goes out. */
+  onReadDone(): void {
+    if (this.state === State.Receiving) this.ex.sink.flush?.();
   }
 
   onConnError(err: Error): void {

@@ -7,6 +7,8 @@ export interface ConnUser {
   onHead(status: number, fields: readonly string[], keepAlive: boolean): number;
   onBody(chunk: Buffer): void;
   onComplete(trailers: readonly string[] | undefined): void;
+  /** A read has been parsed whole (after the callbacks it brought). */
+  onReadDone(): void;
   /** The connection failed or closed before the response was complete. */
   onConnError(err: Error): void;
   /** Connected and ready to write (new connections only). */
@@ -137,6 +139,7 @@ export class UpstreamConn {
   }
 
   private afterRead(): void {
+    this.user?.onReadDone();
     const release = this.parked;
     if (release === undefined) return;
     this.parked = undefined;
