@@ -382,3 +382,41 @@ t.test('a response head the app sends before its body reaches the client before 
     await until(() => text.includes('done'), `${name}: the body`);
   }
 });
+
+t.test('interim (1xx) responses from the app: up to 32 are skipped, more end the call with 502', async (t) => {
+  const { createServer: createTcp } = await import('node:net');
+  let interims = 0;
+  const server = createTcp((s) => {
+    s.on('error', () => undefined); // the sidecar hangs up on a flood mid-write
+    s.on('data', () => {
+      const n = interims;
+      s.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'.repeat(n));
+      // At the bound the final answer follows; past it the app goes on flooding and never answers.
+      if (n <= 32) s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      else s.write('HTTP/1.1 100 Continue\r\n\r\n'.repeat(5000));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const p = await startProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  t.teardown(async () => {
+    await p.close();
+    await new Promise((r) => server.close(r));
+  });
+  interims = 32;
+  const ok = await request(`${p.url}/hints`);
+  t.equal(ok.statusCode, 200, '32 interim responses, then the final one: relayed');
+  t.equal(await ok.body.text(), 'ok');
+  interims = 33;
+  const t0 = Date.now();
+  const flood = await request(`${p.url}/flood`);
+  t.equal(flood.statusCode, 502, 'the 33rd interim response ends the call');
+  t.match(await flood.body.text(), /SIDEGATE_ERR_UPSTREAM_RESET/, 'with the upstream error code');
+  t.ok(Date.now() - t0 < 5_000, 'long before the upstream timeout (15 s)');
+  // An Upgrade request goes to the app on a connection of its own (the tunnel): the same bound.
+  const upgrade = await raw(
+    p.proxy.port,
+    'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+  t.same(statuses(upgrade.text), [502], 'an Upgrade request answered with a flood: 502');
+  t.match(upgrade.text, /SIDEGATE_ERR_UPSTREAM_RESET/);
+});

@@ -27,3 +27,16 @@ export function upstreamError(err: unknown, timeoutMs: number, metrics: Metrics)
 
 /** Status recorded when the client went away before the response was complete (nginx's convention). */
 export const CLIENT_CLOSED = 499;
+
+/**
+ * Interim (1xx) responses the app may send before its final one. They are not relayed, and the
+ * timeout does not restart for them; past this many the app is flooding, and the call ends (502).
+ */
+export const MAX_INTERIM = 32;
+
+/** The error for an app past MAX_INTERIM interim responses. */
+export function interimFlood(): Error {
+  return Object.assign(new Error(`the app sent more than ${MAX_INTERIM} interim (1xx) responses`), {
+    code: 'SIDEGATE_UPSTREAM_PROTOCOL',
+  });
+}

@@ -7,7 +7,7 @@ import { fieldLines, statusLine } from '../protocol/http1/head.js';
 import { newParser, Slot, type ParseError } from '../protocol/http1/llhttp.js';
 import { switchedToOffered } from '../protocol/upgrade.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { CLIENT_CLOSED, upstreamError } from './errors.js';
+import { CLIENT_CLOSED, interimFlood, MAX_INTERIM, upstreamError } from './errors.js';
 import { requestHead, responseHeadersFromFields } from './headers.js';
 
 const enum State {
@@ -35,6 +35,7 @@ export function tunnel(ex: Exchange, offer: UpgradeOffer, host: string, port: nu
     /** The 101's fields, once the app has sent it. */
     let switched: string[] | undefined;
     let informational = false;
+    let interim = 0;
     let timer: NodeJS.Timeout | undefined;
 
     const finish = (err?: unknown): void => {
@@ -75,6 +76,10 @@ export function tunnel(ex: Exchange, offer: UpgradeOffer, host: string, port: nu
         return 0;
       }
       if (status < 200) {
+        if (++interim > MAX_INTERIM) {
+          finish(interimFlood());
+          return 0;
+        }
         informational = true;
         return 0;
       } // 100, 103: not relayed

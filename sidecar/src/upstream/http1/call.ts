@@ -6,7 +6,7 @@ import { H } from '../../protocol/headers.js';
 import { addField } from '../../protocol/http1/fields.js';
 import { resendable } from '../../protocol/methods.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import { CLIENT_CLOSED, upstreamError } from '../errors.js';
+import { CLIENT_CLOSED, interimFlood, MAX_INTERIM, upstreamError } from '../errors.js';
 import { requestHead, responseHeadersFromFields } from '../headers.js';
 import type { ConnUser, UpstreamConn } from './conn.js';
 import type { ConnPool } from './pool.js';
@@ -41,6 +41,7 @@ export class UpstreamCall implements ConnUser {
   private timer: NodeJS.Timeout | undefined;
   private retried = false;
   private informational = false;
+  private interim = 0;
   /** This call stopped its connection's reading for a client slower than the app. */
   private readingPaused = false;
   /** The request body was written whole (else the connection cannot be reused). */
@@ -120,6 +121,10 @@ export class UpstreamCall implements ConnUser {
       return 0;
     }
     if (status < 200) {
+      if (++this.interim > MAX_INTERIM) {
+        this.fail(interimFlood());
+        return 0;
+      }
       this.informational = true;
       return 0;
     } // 100, 103: not relayed
