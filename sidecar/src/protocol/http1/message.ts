@@ -37,10 +37,10 @@ function flushHead(m: H1Message): void {
 /**
  * One request/response on an HTTP/1.1 connection, and the ResponseSink its exchange writes to.
  * Writes go straight to the socket. The head is one latin1 string, held until the first body
- * chunk, the end, or the next tick (or the writer's `flush()` when it said it would call it),
- * whichever comes first: a head and a small first chunk leave
- * as one buffer in one write (no cork, no writev of a string and a buffer); a larger chunk is
- * corked with the head until the next tick. The body is framed by Content-Length, chunked
+ * chunk, the end, or the next tick (instead of the tick, the writer's `flush()` when it said it
+ * would call one), whichever comes first. A head and a small first chunk leave as one buffer in
+ * one write (no cork, no writev of a string and a buffer); a larger or chunked first chunk is
+ * corked with the head until that flush or the end. The body is framed by Content-Length, chunked
  * encoding (HTTP/1.1 clients; each chunk's size line, data and CRLF in one writev) or the
  * connection's end (HTTP/1.0). Messages of a pipelined connection only write once they reach the
  * head of its queue.
@@ -58,7 +58,7 @@ export class H1Message implements ResponseSink {
   private notified = false;
   /** The head, not yet written (see the class comment). */
   private pendingHead: string | undefined;
-  /** The socket was corked with the head; the next tick uncorks it. */
+  /** The socket was corked with the head and first chunk; `flushHead` uncorks it. */
   private corked = false;
 
   constructor(
@@ -126,7 +126,7 @@ export class H1Message implements ResponseSink {
     if (this.pendingHead !== undefined || this.corked) this.flushHead();
   }
 
-  /** Write the held head (no body came in the same tick), and uncork what the first chunk corked. */
+  /** Write the held head (no body came with it), and uncork what the first chunk corked. */
   flushHead(): void {
     const head = this.pendingHead;
     const socket = this.owner.socket;
@@ -143,7 +143,7 @@ export class H1Message implements ResponseSink {
   /**
    * The held head with the first chunk: one buffer when the chunk is small and sent as it is
    * (Content-Length or close-delimited framing); else the socket is corked with the head until
-   * the next tick, so they still leave in one writev.
+   * the flush or the end, so they still leave in one writev.
    */
   private headWith(chunk: Uint8Array): boolean {
     const head = this.pendingHead!;
