@@ -30,8 +30,8 @@ const LAST_CHUNK = '0\r\n';
 /** A head and a first body chunk up to this size leave as one buffer (copied): one write call. */
 const JOIN_MAX = 16 * 1024;
 
-function flushHead(m: H1Message): void {
-  m.flushHead();
+function flushOnTick(m: H1Message): void {
+  m.flush();
 }
 
 /**
@@ -58,7 +58,7 @@ export class H1Message implements ResponseSink {
   private notified = false;
   /** The head, not yet written (see the class comment). */
   private pendingHead: string | undefined;
-  /** The socket was corked with the head and first chunk; `flushHead` uncorks it. */
+  /** The socket was corked with the head and first chunk; `flush` uncorks it. */
   private corked = false;
 
   constructor(
@@ -118,16 +118,14 @@ export class H1Message implements ResponseSink {
     else if (!this.http11) out += 'connection: keep-alive\r\n';
     this.pendingHead = out + CRLF;
     if (endStream) this.end();
-    else if (!flushes) process.nextTick(flushHead, this);
+    else if (!flushes) process.nextTick(flushOnTick, this);
   }
 
-  /** The writer's read is handled: a head still held (no body came with it) goes out now. */
+  /**
+   * Write the held head (no body came with it), and uncork what the first chunk corked: at the
+   * end, on the next tick, or when the writer that said `flushes` has handled its read.
+   */
   flush(): void {
-    if (this.pendingHead !== undefined || this.corked) this.flushHead();
-  }
-
-  /** Write the held head (no body came with it), and uncork what the first chunk corked. */
-  flushHead(): void {
     const head = this.pendingHead;
     const socket = this.owner.socket;
     if (head !== undefined) {
@@ -190,7 +188,6 @@ export class H1Message implements ResponseSink {
     if (this.closed) return;
     if (chunk !== undefined) this.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     this.ended = true;
-    if (this.pendingHead !== undefined && this.framing !== Framing.Chunked) this.flushHead();
     if (this.framing === Framing.Chunked) {
       let tail = LAST_CHUNK;
       if (trailers !== undefined)
@@ -202,7 +199,7 @@ export class H1Message implements ResponseSink {
       this.pendingHead = undefined;
       this.owner.socket.write(head + tail + CRLF, 'latin1');
     }
-    if (this.corked) this.flushHead();
+    this.flush();
     this.owner.finished(this, this.close);
     this.notifyClosed();
   }
@@ -216,6 +213,7 @@ export class H1Message implements ResponseSink {
   abort(): void {
     if (this.ended) return;
     this.ended = true;
+    this.pendingHead = undefined; // the connection is cut: nothing more is written
     this.owner.destroy();
     this.notifyClosed();
   }
