@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { APP_PATH, startApp } from './lib/app.js';
 import { parseH2loadOutput } from './lib/h2load.js';
-import { runPinned, stopAll } from './lib/procs.js';
+import { runPinned, sourceCommit, stopAll } from './lib/procs.js';
+import { median } from './lib/stats.js';
 import { startRedis } from './lib/redis.js';
 import { generateKeys, mint } from './lib/tokens.js';
 import { LOAD_CORE, TARGETS, type BenchEnv, type Running } from './targets.js';
@@ -84,16 +85,6 @@ async function h2load(running: Running, n: number): Promise<number> {
   const s = parseH2loadOutput(r.stdout);
   if (s.succeeded !== n) throw new Error(`h2load: ${s.succeeded} of ${n} requests succeeded\n${r.stdout}`);
   return s.succeeded;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-function commitOf(root: string): string {
-  const r = spawnSync('git', ['-C', root, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : root;
 }
 
 async function main(): Promise<void> {
@@ -199,7 +190,7 @@ function report(samples: readonly Sample[]): void {
       const compiled = median(xs.map((s) => s.main - s.interpreted));
       ref ??= compiled;
       lines.push(
-        `| ${name} | ${commitOf(root)} | ${xs.length} | ${k(median(main))} (${k(Math.min(...main))}–${k(Math.max(...main))}) | ${k(median(xs.map((s) => s.interpreted)))} | ${k(compiled)} (${(compiled / ref).toFixed(3)}×) | ${k(median(xs.map((s) => s.others)))} |`,
+        `| ${name} | ${sourceCommit(root)} | ${xs.length} | ${k(median(main))} (${k(Math.min(...main))}–${k(Math.max(...main))}) | ${k(median(xs.map((s) => s.interpreted)))} | ${k(compiled)} (${(compiled / ref).toFixed(3)}×) | ${k(median(xs.map((s) => s.others)))} |`,
       );
     }
   }

@@ -18,7 +18,7 @@ import { generateKeys, mint, mintPool } from './lib/tokens.js';
 import { SCENARIOS, type Measurement, type RunResult, type TargetRecord } from './lib/model.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { describeMachine, loadAverage, readPidMemory, type PidMemory } from './lib/procfs.js';
-import { runPinned, setNiceness, stopAll } from './lib/procs.js';
+import { runPinned, setNiceness, sourceCommit, stopAll } from './lib/procs.js';
 import { GROUPS, LOAD_CORE, PROXY_CORE, TARGETS, type BenchEnv, type Running, type TargetSpec } from './targets.js';
 
 /**
@@ -33,17 +33,6 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
-
-/** The commit measured, with "+dirty" when dist/ may hold uncommitted work (a shared checkout). */
-function sourceCommit(): string {
-  try {
-    const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
-    return `${head}${dirty ? '+dirty' : ''}`;
-  } catch {
-    return 'unknown';
-  }
-}
 
 function toolVersion(cmd: string, args: string[]): string {
   // Some print their version on stderr (nginx -v), some exit non-zero (wrk --version).
@@ -436,7 +425,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
     machine: describeMachine(),
     node: process.version,
     tools,
-    commit: sourceCommit(),
+    commit: sourceCommit(ROOT),
     options: { ...opts },
     commands: commands(opts),
     targets: specs.map((s) => records.get(s.name)!),
@@ -448,7 +437,7 @@ async function run(opts: BenchOptions): Promise<RunResult> {
 
 /** `--density N`: bench/density.ts, its results beside the others' as `<date>-density[-quick].{json,md}`. */
 async function density(opts: BenchOptions): Promise<number> {
-  const result = await runDensity(opts, { startApp: startNginxApp, shared, commit: sourceCommit() });
+  const result = await runDensity(opts, { startApp: startNginxApp, shared, commit: sourceCommit(ROOT) });
   const out = resolve(ROOT, opts.outDir);
   mkdirSync(out, { recursive: true });
   const base = join(out, `${result.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-density${opts.quick ? '-quick' : ''}`);
