@@ -158,6 +158,11 @@ t.test('HTTP/2 misbehaviour', async (t) => {
       ['bare LF in a value', ['x-a', 'one\nx-injected: 1']],
       ['NUL in a value', ['x-a', 'a\x00b']],
       ['leading space in a value', ['x-a', ' padded']],
+      // Values of 64 characters and more take another path (a regular expression, and the last
+      // valid one remembered): the same refusals there.
+      ['CR LF in a long value', ['x-a', `${'a'.repeat(100)}\r\nx-injected: 1`]],
+      ['DEL at the end of a long value', ['x-a', `${'b'.repeat(200)}\x7f`]],
+      ['trailing tab on a long value', ['x-a', `${'c'.repeat(80)}\t`]],
       ['space in a name', ['x a', '1']],
       ['colon in a name', ['x:a', '1']],
       ['non-ASCII in a name', ['x-\u00e9', '1']],
