@@ -56,3 +56,33 @@ t.test('h2c client to an h2c app: trailers relayed', async (t) => {
   t.equal(reset.headers[':status'], 502);
   t.equal((JSON.parse(reset.body) as { error: string }).error, 'SIDEGATE_ERR_UPSTREAM_RESET');
 });
+
+t.test('interim (1xx) responses from an h2c app: up to 32 are skipped, more end the call with 502', async (t) => {
+  const { createServer } = await import('node:http2');
+  const server = createServer();
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined); // the sidecar resets a flooding stream
+    const n = Number(String(headers[':path']).slice(1));
+    for (let i = 0; i < n && !stream.destroyed; i++) stream.additionalHeaders({ ':status': 103, link: '</a.css>; rel=preload' });
+    // At the bound the final answer follows; past it the app never answers.
+    if (n > 32) return;
+    stream.respond({ ':status': 200 });
+    stream.end('ok');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const p = await startProxy(`h2c://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`);
+  const session = connect(p.url);
+  t.teardown(async () => {
+    session.close();
+    await p.close();
+    await new Promise((r) => server.close(r));
+  });
+  const ok = await h2request(session, { ':method': 'GET', ':path': '/32' });
+  t.equal(ok.headers[':status'], 200, '32 interim responses, then the final one: relayed');
+  t.equal(ok.body, 'ok');
+  const t0 = Date.now();
+  const flood = await h2request(session, { ':method': 'GET', ':path': '/200' });
+  t.equal(flood.headers[':status'], 502, 'the 33rd interim response ends the call');
+  t.equal((JSON.parse(flood.body) as { error: string }).error, 'SIDEGATE_ERR_UPSTREAM_RESET');
+  t.ok(Date.now() - t0 < 5_000, 'long before the upstream timeout (15 s)');
+});

@@ -6,7 +6,7 @@ import { H } from '../protocol/headers.js';
 import { nodeHttp2 } from '../node-http2.js';
 import { ErrorCode, Flag } from '../protocol/http2/frames.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { CLIENT_CLOSED, upstreamError } from './errors.js';
+import { CLIENT_CLOSED, interimFlood, MAX_INTERIM, upstreamError } from './errors.js';
 import { requestHeadersForApp, responseHeadersForClient } from './headers.js';
 import type { Upstream } from './upstream.js';
 
@@ -115,6 +115,15 @@ export class H2cUpstream implements Upstream {
           }
         });
       }
+      // Interim (1xx) responses are not relayed. Past MAX_INTERIM the app is flooding: the call
+      // ends now (502), not at the upstream timeout, as on HTTP/1.1.
+      let interim = 0;
+      req.on('headers', () => {
+        if (++interim > MAX_INTERIM && !settled) {
+          cancel(req);
+          settle(interimFlood());
+        }
+      });
       req.on('response', (h: IncomingHttpHeaders, flags: number) => {
         const status = Number(h[':status']);
         ex.status = status;
