@@ -26,6 +26,18 @@ const HEADER_SPELLINGS: readonly string[] = ['x-http-method-override', 'x-http-m
  */
 const REWRITE_SPELLINGS: readonly string[] = ['x-original-url', 'x-rewrite-url'].flatMap(dashSpellings);
 
+/** Every spelling of both lists. */
+const NAMED: ReadonlySet<string> = new Set([...HEADER_SPELLINGS, ...REWRITE_SPELLINGS]);
+
+/**
+ * Whether `headers` has any override or URL rewrite header, in any spelling: one pass over the
+ * names a request has (most have none of these) instead of a lookup per spelling (24) on each.
+ */
+export function namesOtherReading(headers: IncomingHttpHeaders): boolean {
+  for (const k in headers) if (k.charCodeAt(0) === 120 /* x */ && NAMED.has(k)) return true;
+  return false;
+}
+
 /** The targets a request's URL rewrite headers name, as sent; undefined when it has none. */
 export function rewriteTargets(headers: IncomingHttpHeaders): string[] | undefined {
   let out: string[] | undefined;
@@ -46,13 +58,15 @@ const PARAM = '_method';
  * query parameter in any spelling a query parser decodes to that name (`%5Fmethod`, values
  * percent-encoded or with `+`). A `_method` in a form body is not read: see docs/security.md.
  */
-export function overrideMethods(method: string, headers: IncomingHttpHeaders, target: string): string[] | undefined {
+export function overrideMethods(method: string, headers: IncomingHttpHeaders | undefined, target: string): string[] | undefined {
   let out: string[] | undefined;
-  for (const name of HEADER_SPELLINGS) {
-    const v = headers[name];
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) for (const item of one.split(',')) out = addOverride(out, method, item);
-  }
+  // `headers` undefined: the caller knows it names no override (namesOtherReading).
+  if (headers !== undefined)
+    for (const name of HEADER_SPELLINGS) {
+      const v = headers[name];
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) for (const item of one.split(',')) out = addOverride(out, method, item);
+    }
   const q = target.indexOf('?');
   if (q >= 0) {
     const query = target.slice(q + 1);

@@ -3,7 +3,7 @@ import { clientIp } from '../../client-address.js';
 import { BadRequestError } from '../../errors.js';
 import type { Exchange } from '../../protocol/exchange.js';
 import type { Handler, Stage } from '../../pipeline/stage.js';
-import { overrideMethods, rewriteTargets } from '../../protocol/method-override.js';
+import { namesOtherReading, overrideMethods, rewriteTargets } from '../../protocol/method-override.js';
 import { requestTarget } from '../../protocol/target.js';
 
 /**
@@ -44,8 +44,9 @@ export function route(policy: CompiledPolicy): Stage {
  * case-insensitively) must get the verdict the request line got. Why not, or undefined.
  */
 function otherReading(policy: CompiledPolicy, folded: Folded | undefined, ex: Exchange): string | undefined {
-  const overrides = overrideMethods(ex.method, ex.headers, ex.target);
-  const rewrites = rewriteTargets(ex.headers);
+  const named = namesOtherReading(ex.headers);
+  const overrides = overrideMethods(ex.method, named ? ex.headers : undefined, ex.target);
+  const rewrites = named ? rewriteTargets(ex.headers) : undefined;
   if (ex.paramPath === undefined && overrides === undefined && rewrites === undefined) {
     return folded !== undefined && (folded.always || HAS_UPPER.test(ex.path)) && !folded.same(ex.method, ex.path) ? CASE : undefined;
   }
