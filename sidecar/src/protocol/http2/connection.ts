@@ -112,19 +112,22 @@ function validToken(n: string, upper: boolean): boolean {
 const CONTROL = /[\0-\x08\x0a-\x1f\x7f]/;
 
 /**
- * The last long value found valid. A bearer token comes on every request of a connection, and
- * the HPACK decoder hands back the same string for the same bytes (HpackDecoder.str): checked
- * once, not on each request. Validity depends on the characters alone, so equal strings from
- * anywhere share the answer.
+ * The last long value a connection found valid. A bearer token comes on every request of a
+ * connection, and the connection's HPACK decoder hands back the same string for the same bytes
+ * (HpackDecoder.str): `===` on the same string is a pointer comparison, so it is checked once per
+ * connection, not on each request. Kept per connection: comparing the equal strings of two
+ * connections would read them whole, which costs more than the scan.
  */
-let lastLongValid = '';
+export interface ValidMemo {
+  lastLong: string;
+}
 
 /**
  * No whitespace at either end (RFC 9113 §8.2.1) and no control character but tab anywhere (RFC
  * 9110 §5.5: field-vchar, obs-text, SP, HTAB): the bytes llhttp accepts in an HTTP/1.1 field
  * value, so HTTP/2 cannot carry into a request to an HTTP/1.1 app what HTTP/1.1 would refuse.
  */
-export function validValue(v: string): boolean {
+export function validValue(v: string, memo: ValidMemo): boolean {
   const n = v.length;
   if (n === 0) return true;
   let c = v.charCodeAt(0);
@@ -133,9 +136,9 @@ export function validValue(v: string): boolean {
   if (c === 32 || c === 9) return false;
   if (n >= 64) {
     // The regular expression scans twice as fast as a loop over charCodeAt on long values.
-    if (v === lastLongValid) return true;
+    if (v === memo.lastLong) return true;
     if (CONTROL.test(v)) return false;
-    lastLongValid = v;
+    memo.lastLong = v;
     return true;
   }
   for (let i = 0; i < n; i++) {
@@ -186,6 +189,8 @@ export class H2Connection implements StreamOwner {
   private tableSizeUpdate = false;
   private peerTableSize = 4096;
   private readonly hpack = new HpackDecoder();
+  /** The last long field value found valid on this connection (validValue). */
+  private readonly valid: ValidMemo = { lastLong: '' };
   private pending: Buffer | undefined;
   private prefaceSeen = false;
   private settingsSeen = false;
@@ -554,7 +559,7 @@ export class H2Connection implements StreamOwner {
 
   private onRequest(id: number, endStream: boolean, fields: string[], oversize: boolean): void {
     const host = this.host;
-    const parsed = oversize ? undefined : parseRequest(fields);
+    const parsed = oversize ? undefined : parseRequest(fields, this.valid);
     if (parsed === MALFORMED) {
       this.refuse(id, ErrorCode.ProtocolError);
       return;
@@ -1096,7 +1101,7 @@ interface ParsedRequest {
 }
 
 /** Check a request's fields (RFC 9113 §8.2, §8.3) and split pseudo-headers from the rest. */
-function parseRequest(fields: readonly string[]): ParsedRequest | typeof MALFORMED {
+function parseRequest(fields: readonly string[], memo: ValidMemo): ParsedRequest | typeof MALFORMED {
   let method: string | undefined;
   let scheme: string | undefined;
   let path: string | undefined;
@@ -1123,11 +1128,11 @@ function parseRequest(fields: readonly string[]): ParsedRequest | typeof MALFORM
         if (authority !== undefined) return MALFORMED;
         authority = value;
       } else return MALFORMED;
-      if (!validValue(value)) return MALFORMED;
+      if (!validValue(value, memo)) return MALFORMED;
       continue;
     }
     regular = true;
-    if (!validToken(name, false) || !validValue(value) || CONNECTION_SPECIFIC.has(name)) return MALFORMED;
+    if (!validToken(name, false) || !validValue(value, memo) || CONNECTION_SPECIFIC.has(name)) return MALFORMED;
     if (name === 'te' && value !== 'trailers') return MALFORMED;
     // Content-Length at most once, as llhttp requires of HTTP/1.1 (a second one, equal or not, is refused).
     if (name === 'content-length' && headers[name] !== undefined) return MALFORMED;

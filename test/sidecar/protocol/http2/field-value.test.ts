@@ -1,12 +1,16 @@
 import t from 'tap';
-import { validValue } from '../../../../sidecar/src/protocol/http2/connection.js';
+import { validValue as check } from '../../../../sidecar/src/protocol/http2/connection.js';
+
+/** One connection's memory of the last long valid value, as the engine keeps it. */
+const memo = { lastLong: '' };
+const validValue = (v: string): boolean => check(v, memo);
 
 /**
  * The HTTP/2 front's field-value check (RFC 9113 §8.2.1, RFC 9110 §5.5) against a reference
  * written from the rules: short values are checked character by character, long ones (64 and
- * more) by a regular expression with the last valid one remembered, so the two paths and the
- * memory must all give the reference's answer, including for a value that differs from the
- * remembered one by a single character.
+ * more) by a regular expression with the connection's last valid one remembered, so the two
+ * paths and the memory must all give the reference's answer, including for a value that differs
+ * from the remembered one by a single character.
  */
 
 function reference(v: string): boolean {
