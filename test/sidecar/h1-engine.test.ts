@@ -407,11 +407,9 @@ t.test('interim (1xx) responses from the app: up to 32 are skipped, more end the
   t.equal(ok.statusCode, 200, '32 interim responses, then the final one: relayed');
   t.equal(await ok.body.text(), 'ok');
   interims = 33;
-  const t0 = Date.now();
   const flood = await request(`${p.url}/flood`);
-  t.equal(flood.statusCode, 502, 'the 33rd interim response ends the call');
+  t.equal(flood.statusCode, 502, "the 33rd interim response ends the call (502, not the upstream timeout's 504)");
   t.match(await flood.body.text(), /SIDEGATE_ERR_UPSTREAM_RESET/, 'with the upstream error code');
-  t.ok(Date.now() - t0 < 5_000, 'long before the upstream timeout (15 s)');
   // An Upgrade request goes to the app on a connection of its own (the tunnel): the same bound.
   const upgrade = await raw(
     p.proxy.port,

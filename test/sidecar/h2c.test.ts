@@ -80,9 +80,7 @@ t.test('interim (1xx) responses from an h2c app: up to 32 are skipped, more end 
   const ok = await h2request(session, { ':method': 'GET', ':path': '/32' });
   t.equal(ok.headers[':status'], 200, '32 interim responses, then the final one: relayed');
   t.equal(ok.body, 'ok');
-  const t0 = Date.now();
   const flood = await h2request(session, { ':method': 'GET', ':path': '/200' });
-  t.equal(flood.headers[':status'], 502, 'the 33rd interim response ends the call');
+  t.equal(flood.headers[':status'], 502, "the 33rd interim response ends the call (502, not the upstream timeout's 504)");
   t.equal((JSON.parse(flood.body) as { error: string }).error, 'SIDEGATE_ERR_UPSTREAM_RESET');
-  t.ok(Date.now() - t0 < 5_000, 'long before the upstream timeout (15 s)');
 });
